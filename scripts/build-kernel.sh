@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the mmrace test kernel out of tree and prints its build directory.
+#
+# The build directory is keyed by the source package version and a hash of
+# everything that shapes the kernel (config fragment, variant patch, this
+# script), so an unchanged rebuild is a no-op and two configurations never
+# share a tree. Exit code 125 when the kernel fails to build, so that
+# `git bisect run` skips such a commit.
+#
+# Environment: KERNEL_SERIES (default 7.3), KERNEL_VARIANT (a patch name under
+# kernel/variants/, default none), JOBS (default nproc + 1).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+FRAGMENT=$MMRACE_ROOT/kernel/mmrace.config
+SRC=$SRC_DIR/linux-$KERNEL_SERIES
+JOBS=${JOBS:-$(($(nproc) + 1))}
+KERNEL_VARIANT=${KERNEL_VARIANT:-}
+
+[ -e "$SRC/Makefile" ] || die "no kernel source at $SRC: run scripts/bootstrap.sh"
+[ -x "$BINDGEN" ] || die "no bindgen at $BINDGEN: run scripts/bootstrap.sh bindgen"
+[ -x "$KERNEL_RUSTC" ] || die "no $KERNEL_RUSTC: install the Debian packages rustc-web rust-web-src"
+SRC_VERSION=$(cat "$SRC_DIR/linux-$KERNEL_SERIES.version")
+
+variant_patch=
+if [ -n "$KERNEL_VARIANT" ]; then
+	variant_patch=$MMRACE_ROOT/kernel/variants/$KERNEL_VARIANT.patch
+	[ -e "$variant_patch" ] || die "no kernel variant '$KERNEL_VARIANT': have $(ls "$MMRACE_ROOT/kernel/variants/" 2>/dev/null | sed -n 's/\.patch$//p' | tr '\n' ' ')"
+fi
+
+key=$(cat "$FRAGMENT" "$0" ${variant_patch:+"$variant_patch"} | sha256sum | cut -c1-12)
+name=$KERNEL_SERIES-$SRC_VERSION${KERNEL_VARIANT:+-$KERNEL_VARIANT}-$key
+OUT=$MMRACE_CACHE/kernel/$name
+STAMP=$OUT/.mmrace-built
+
+if [ -e "$STAMP" ] && [ -e "$OUT/arch/x86/boot/bzImage" ]; then
+	log "kernel: $name up to date"
+	echo "$OUT"
+	exit 0
+fi
+
+mkdir -p "$OUT"
+log "kernel: building $name in $OUT (log: $OUT/build.log)"
+export MMRACE_DIE_CODE=125
+start=$(date +%s)
+{
+	# allnoconfig with the fragment as KCONFIG_ALLCONFIG, then check that
+	# every requested value made it (merge_config warns but does not fail).
+	# merge_config.sh runs a plain `make`; variable assignments in MAKEFLAGS
+	# act as command-line ones, which is what overrides the kernel
+	# Makefile's `RUSTC = rustc` (Kconfig probes rustc for CONFIG_RUST).
+	(cd "$SRC" && MAKEFLAGS="${KERNEL_MAKE_VARS[*]}" scripts/kconfig/merge_config.sh -n -O "$OUT" "$FRAGMENT")
+} >"$OUT/build.log" 2>&1 || { tail -n 30 "$OUT/build.log" >&2; die "kernel: config merge failed"; }
+
+missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$FRAGMENT" | while IFS= read -r want; do
+	grep -qxF "$want" "$OUT/.config" || echo "$want"
+done)
+[ -z "$missing" ] || die "kernel: config options did not take (a dependency is off): $(echo $missing)"
+
+if ! nice make -C "$SRC" O="$OUT" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules_prepare >>"$OUT/build.log" 2>&1; then
+	grep -E 'error|Error' "$OUT/build.log" | head -n 20 >&2
+	die "kernel: build failed (log: $OUT/build.log)"
+fi
+[ -e "$OUT/rust/kernel.o" ] || [ -n "$(ls "$OUT"/rust/*.rmeta 2>/dev/null)" ] ||
+	die "kernel: built without Rust metadata (rust/*.rmeta)"
+echo "$key" >"$STAMP"
+log "kernel: built in $(($(date +%s) - start)) s"
+echo "$OUT"

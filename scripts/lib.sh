@@ -1,0 +1,40 @@
+# Shared helpers for mmrace's shell scripts: logging, errors, cache paths.
+# Sourced, never executed.
+
+MMRACE_ROOT=${MMRACE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+MMRACE_CACHE=${MMRACE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmrace}
+KERNEL_SERIES=${KERNEL_SERIES:-7.3}
+export MMRACE_ROOT MMRACE_CACHE KERNEL_SERIES
+
+# Where the bootstrap puts what it fetches or builds.
+TOOLS_DIR=$MMRACE_CACHE/tools
+LIBCLANG_DIR=$MMRACE_CACHE/libclang/clang/native
+SRC_DIR=$MMRACE_CACHE/src
+BINDGEN=$TOOLS_DIR/bin/bindgen
+KERNEL_RUSTC=${KERNEL_RUSTC:-/usr/bin/rustc}
+
+log() { printf '[mmrace] %s\n' "$*" >&2; }
+die() {
+	printf '[mmrace] error: %s\n' "$*" >&2
+	exit "${MMRACE_DIE_CODE:-2}"
+}
+
+# need CMD PACKAGE: fail with the Debian package to install when CMD is absent.
+need() {
+	command -v "$1" >/dev/null 2>&1 ||
+		die "'$1' not found: install the Debian package '$2' (or run scripts/bootstrap.sh)"
+}
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "'$*' needs root: run as root or install sudo"
+	fi
+}
+
+# The kernel make variables every kernel or module build passes.
+KERNEL_MAKE_VARS=("RUSTC=$KERNEL_RUSTC" "BINDGEN=$BINDGEN")
+export LIBCLANG_PATH=$LIBCLANG_DIR

@@ -1,0 +1,51 @@
+//! Where the driver writes. Protocol lines ([`mmrace_proto::wire`]) go to the
+//! machine channel: /dev/hvc0 in the mmrace guest (a virtio console the host
+//! reads apart from the kernel's serial console), stdout elsewhere. Human
+//! lines always go to stdout.
+
+use mmrace_proto::wire::{self, Msg};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct Output {
+    machine: Arc<Mutex<Box<dyn Write + Send>>>,
+    /// Whether the machine channel is stdout (then human lines are not
+    /// repeated on it, they are already there).
+    machine_is_stdout: bool,
+}
+
+impl Output {
+    /// Protocol lines to `path` (a virtio console device in the guest).
+    pub fn to_device(path: &str) -> std::io::Result<Self> {
+        let f = OpenOptions::new().write(true).open(path)?;
+        Ok(Output {
+            machine: Arc::new(Mutex::new(Box::new(f))),
+            machine_is_stdout: false,
+        })
+    }
+
+    /// Protocol lines interleaved with human ones on stdout.
+    pub fn stdout() -> Self {
+        Output {
+            machine: Arc::new(Mutex::new(Box::new(std::io::stdout()))),
+            machine_is_stdout: true,
+        }
+    }
+
+    /// Sends one protocol message; errors are reported on stderr, not fatal:
+    /// losing the host link must not stop a running stress test.
+    pub fn msg(&self, msg: &Msg) {
+        let line = wire::encode(msg);
+        let mut w = self.machine.lock().unwrap();
+        if let Err(e) = w.write_all(line.as_bytes()).and_then(|_| w.flush()) {
+            eprintln!("mmrace-driver: cannot write protocol line: {e}");
+        }
+    }
+
+    pub fn human(&self, text: &str) {
+        let _guard = self.machine_is_stdout.then(|| self.machine.lock().unwrap());
+        println!("mmrace: {text}");
+    }
+}

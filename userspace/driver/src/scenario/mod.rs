@@ -1,0 +1,47 @@
+//! The scenarios. Each is a module with a clap `Args` struct and
+//! `run(&Ctx, &Args) -> anyhow::Result<serde_json::Value>`: it runs until
+//! `ctx.should_stop()`, counts its operations with `ctx.op(party)`, and
+//! returns its scenario-specific results (they go into the report's `data`).
+//! A scenario returns `Err` only for harness failures (a setup step that
+//! could not be done); kernel findings are the host's business, from the
+//! console.
+
+pub mod smoke;
+pub mod thp_race;
+
+use crate::ctx::Ctx;
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Scenario {
+    /// Proves the module's counters move: a THP is faulted, split, soft-dirty
+    /// cleared and migrated, and the matching counters must rise.
+    Smoke(smoke::Args),
+    /// Seed 000: THP writer vs clear_refs vs migrate_pages vs splitters.
+    ThpRace(thp_race::Args),
+}
+
+impl Scenario {
+    /// The name used on the command line, the kernel command line and in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scenario::Smoke(_) => "smoke",
+            Scenario::ThpRace(_) => "thp-race",
+        }
+    }
+
+    pub fn run(&self, ctx: &Ctx) -> anyhow::Result<serde_json::Value> {
+        match self {
+            Scenario::Smoke(a) => smoke::run(ctx, a),
+            Scenario::ThpRace(a) => thp_race::run(ctx, a),
+        }
+    }
+
+    /// The scenario's settings, recorded in the Hello message and the report.
+    pub fn params(&self) -> std::collections::BTreeMap<String, String> {
+        let dbg = match self {
+            Scenario::Smoke(a) => format!("{a:?}"),
+            Scenario::ThpRace(a) => format!("{a:?}"),
+        };
+        [("args".to_string(), dbg)].into()
+    }
+}

@@ -1,0 +1,131 @@
+//! The line protocol the guest driver streams and the host runner reads.
+//!
+//! Every message is one line: [`PREFIX`] followed by a JSON object tagged by
+//! `"type"`. The host searches for the prefix anywhere in a line, so a message
+//! still parses when kernel output lands in front of it on a shared console;
+//! a line that does not parse is skipped, never fatal (the next snapshot
+//! follows a second later).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Marks a protocol line. Chosen so no kernel message contains it.
+pub const PREFIX: &str = "@@MMRACE@@ ";
+
+/// Bumped when a message changes shape.
+pub const WIRE_VERSION: u32 = 1;
+
+/// One probe of the module and whether it attached on this kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeState {
+    pub name: String,
+    pub attached: bool,
+    /// Why it did not attach (errno name or message), empty when attached.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+/// Messages, in the order a run sends them: `Hello`, `Module`, any number of
+/// `Snapshot` and `Event`, then `Result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Msg {
+    /// The driver started; what it was asked to do.
+    Hello {
+        wire: u32,
+        scenario: String,
+        seed: u64,
+        duration_s: u64,
+        /// Free-form settings of the scenario (parties on/off, nodes...).
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+    },
+    /// mmrace.ko is loaded: its version and probes.
+    Module {
+        version: String,
+        probes: Vec<ProbeState>,
+    },
+    /// Counter values at guest time `t_ms` since the driver started.
+    Snapshot {
+        t_ms: u64,
+        counters: BTreeMap<String, u64>,
+        /// The driver's own operation counts per party, cumulative.
+        #[serde(default)]
+        ops: BTreeMap<String, u64>,
+    },
+    /// Something worth a line in the report (first race seen, a kill...).
+    Event {
+        t_ms: u64,
+        what: String,
+        #[serde(default)]
+        detail: String,
+    },
+    /// The scenario ended. `ok == false` means the driver itself failed
+    /// (a harness problem, not a kernel finding); `message` says why.
+    Result {
+        t_ms: u64,
+        ok: bool,
+        message: String,
+        /// Scenario-specific results (tables, vmstat deltas...).
+        #[serde(default)]
+        data: serde_json::Value,
+    },
+}
+
+/// One protocol line, with the trailing newline.
+pub fn encode(msg: &Msg) -> String {
+    let json = serde_json::to_string(msg).expect("wire messages always serialize");
+    format!("{PREFIX}{json}\n")
+}
+
+/// The message in `line`, if it carries one that parses.
+pub fn decode(line: &str) -> Option<Msg> {
+    let start = line.find(PREFIX)? + PREFIX.len();
+    let json = line[start..].trim_end();
+    // Kernel output can follow a message on the same line; the JSON object
+    // ends at its closing brace, which the deserializer finds itself.
+    let mut de = serde_json::Deserializer::from_str(json).into_iter::<Msg>();
+    de.next()?.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Msg {
+        Msg::Snapshot {
+            t_ms: 1500,
+            counters: [("pmd_split".to_string(), 7)].into(),
+            ops: [("writer".to_string(), 3)].into(),
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let line = encode(&snapshot());
+        assert!(line.starts_with(PREFIX) && line.ends_with('\n'));
+        assert_eq!(decode(&line), Some(snapshot()));
+    }
+
+    #[test]
+    fn finds_message_behind_kernel_text() {
+        let line = format!("[   12.345678] random: crng init done{}", encode(&snapshot()));
+        assert_eq!(decode(&line), Some(snapshot()));
+    }
+
+    #[test]
+    fn tolerates_kernel_text_after_message() {
+        let line = format!(
+            "{}[   13.000000] BUG: kernel NULL pointer dereference",
+            encode(&snapshot()).trim_end()
+        );
+        assert_eq!(decode(&line), Some(snapshot()));
+    }
+
+    #[test]
+    fn skips_garbage() {
+        assert_eq!(decode("plain kernel line"), None);
+        assert_eq!(decode(&format!("{PREFIX}{{\"type\":\"snap")), None);
+        assert_eq!(decode(&format!("{PREFIX}{{\"type\":\"nonsense\"}}")), None);
+    }
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the mmrace test kernel out of tree and prints its build directory.
+# Builds the mmrace test kernel out of tree and prints its build directory
+# (bzImage, plus `modules` for the Module.symvers out-of-tree modules need).
 #
 # The build directory is keyed by the source package version and a hash of
 # everything that shapes the kernel (config fragment, variant patch, this
@@ -28,7 +29,9 @@ if [ -n "$KERNEL_VARIANT" ]; then
 	[ -e "$variant_patch" ] || die "no kernel variant '$KERNEL_VARIANT': have $(ls "$MMRACE_ROOT/kernel/variants/" 2>/dev/null | sed -n 's/\.patch$//p' | tr '\n' ' ')"
 fi
 
-key=$(cat "$FRAGMENT" "$0" ${variant_patch:+"$variant_patch"} | sha256sum | cut -c1-12)
+# Bump when a change to this script changes what gets built.
+RECIPE=1
+key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT" ${variant_patch:+"$variant_patch"}) | sha256sum | cut -c1-12)
 name=$KERNEL_SERIES-$SRC_VERSION${KERNEL_VARIANT:+-$KERNEL_VARIANT}-$key
 OUT=$MMRACE_CACHE/kernel/$name
 STAMP=$OUT/.mmrace-built
@@ -57,7 +60,7 @@ missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$FRAGMENT" | while IFS= read -r want; d
 done)
 [ -z "$missing" ] || die "kernel: config options did not take (a dependency is off): $(echo $missing)"
 
-if ! nice make -C "$SRC" O="$OUT" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules_prepare >>"$OUT/build.log" 2>&1; then
+if ! nice make -C "$SRC" O="$OUT" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules >>"$OUT/build.log" 2>&1; then
 	grep -E 'error|Error' "$OUT/build.log" | head -n 20 >&2
 	die "kernel: build failed (log: $OUT/build.log)"
 fi

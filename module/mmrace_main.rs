@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! mmrace: counts Linux memory-management races from inside the kernel.
+//!
+//! The probes (kprobes, kretprobes, tracepoints) live in the C object
+//! `mmrace_probes.c`, because the Rust bindings do not reach them. This file
+//! owns the module's life cycle and its debugfs interface under
+//! `/sys/kernel/debug/mmrace/` (every file root-only):
+//!
+//! - `version`: the module and interface version;
+//! - `counters`: one `name value` line per counter (`mmrace_counters.h`);
+//! - `probes`: one `name attached` or `name failed <errno>` line per probe;
+//! - `reset`: write `1` to zero every counter; anything else is `-EINVAL`.
+
+use kernel::{
+    debugfs::{
+        Dir,
+        File, //
+    },
+    fmt,
+    prelude::*,
+    uaccess::UserSliceReader, //
+};
+
+module! {
+    type: MmRace,
+    name: "mmrace",
+    authors: ["The mmrace developers"],
+    description: "Counts memory-management races: pmd splits, THP splits, migration",
+    license: "GPL",
+}
+
+/// The module version and the version of the debugfs file formats.
+const VERSION: &str = "mmrace 0.1.0 debugfs 1";
+
+/// The C object's interface, declared in `mmrace_probes.h`.
+mod probes {
+    use kernel::ffi::{
+        c_char,
+        c_int,
+        c_uint, //
+    };
+
+    extern "C" {
+        pub(super) fn mmrace_nr_counters() -> c_uint;
+        pub(super) fn mmrace_counter_name(i: c_uint) -> *const c_char;
+        pub(super) fn mmrace_counter_read(i: c_uint) -> u64;
+        pub(super) fn mmrace_counters_reset();
+        pub(super) fn mmrace_probes_register();
+        pub(super) fn mmrace_probes_unregister();
+        pub(super) fn mmrace_nr_probes() -> c_uint;
+        pub(super) fn mmrace_probe_name(i: c_uint) -> *const c_char;
+        pub(super) fn mmrace_probe_status(i: c_uint) -> c_int;
+    }
+}
+
+/// Turns a name from the C object's static tables into a `&str`.
+///
+/// # Safety
+///
+/// `p` must point to a NUL-terminated string that lives as long as the module.
+unsafe fn static_name(p: *const kernel::ffi::c_char) -> &'static str {
+    // SAFETY: the caller guarantees a NUL-terminated, module-lifetime string.
+    let name = unsafe { CStr::from_char_ptr(p) };
+    name.to_str().unwrap_or("?")
+}
+
+/// The registered probes. Dropping it unregisters them; unregistering
+/// synchronises, so no handler runs once `drop` returns.
+struct Probes;
+
+impl Probes {
+    fn register() -> Self {
+        // SAFETY: called once, at module init, before any file exists.
+        unsafe { probes::mmrace_probes_register() };
+        Probes
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        // SAFETY: `Probes` exists only after register().
+        unsafe { probes::mmrace_probes_unregister() };
+    }
+}
+
+/// What a debugfs file reads: the C object's static tables. A zero-sized
+/// handle, because the state itself lives in the C object for the whole
+/// life of the module.
+struct Tables;
+
+impl Tables {
+    fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        // SAFETY: the counter tables are static and indices are in range.
+        (0..unsafe { probes::mmrace_nr_counters() }).map(|i| unsafe {
+            (
+                static_name(probes::mmrace_counter_name(i)),
+                probes::mmrace_counter_read(i),
+            )
+        })
+    }
+
+    fn probe_states(&self) -> impl Iterator<Item = (&'static str, i32)> {
+        // SAFETY: the probe table is static and indices are in range.
+        (0..unsafe { probes::mmrace_nr_probes() }).map(|i| unsafe {
+            (
+                static_name(probes::mmrace_probe_name(i)),
+                probes::mmrace_probe_status(i),
+            )
+        })
+    }
+
+    fn reset(&self) {
+        // SAFETY: resetting atomics is always allowed.
+        unsafe { probes::mmrace_counters_reset() };
+    }
+}
+
+fn show_version(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{VERSION}")
+}
+
+fn show_counters(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (name, value) in t.counters() {
+        writeln!(f, "{name} {value}")?;
+    }
+    Ok(())
+}
+
+fn show_probes(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (name, status) in t.probe_states() {
+        if status == 0 {
+            writeln!(f, "{name} attached")?;
+        } else {
+            writeln!(f, "{name} failed {status}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a short command written to a debugfs file into `out`: at most `N`
+/// bytes, else `-EINVAL`. Returns the length read.
+fn read_command<const N: usize>(reader: &mut UserSliceReader, out: &mut [u8; N]) -> Result<usize> {
+    let n = reader.len();
+    if n > N {
+        return Err(EINVAL);
+    }
+    reader.read_slice(&mut out[..n])?;
+    Ok(n)
+}
+
+fn write_reset(t: &Tables, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 8];
+    let n = read_command(reader, &mut buf)?;
+    match core::str::from_utf8(&buf[..n]).map(str::trim) {
+        Ok("1") => {
+            t.reset();
+            Ok(())
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+struct MmRace {
+    // Drop order is declaration order: the files go first (no new reader can
+    // start), then the directory, then the probes (unregistered and
+    // synchronised before the module's memory, counters included, goes away).
+    _files: KVec<Pin<KBox<File<Tables>>>>,
+    _dir: Dir,
+    _probes: Probes,
+}
+
+impl kernel::Module for MmRace {
+    fn init(_module: &'static kernel::ThisModule) -> Result<Self> {
+        let probes = Probes::register();
+        let dir = Dir::new(c"mmrace");
+        let mut files = KVec::new();
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"version", Tables, &show_version), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"counters", Tables, &show_counters), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"probes", Tables, &show_probes), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(dir.write_callback_file(c"reset", Tables, &write_reset), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        for (name, status) in Tables.probe_states().filter(|(_, s)| *s != 0) {
+            pr_warn!("probe {name} not attached ({status}): its counters stay at 0\n");
+        }
+        pr_info!("{VERSION} loaded\n");
+        Ok(MmRace {
+            _files: files,
+            _dir: dir,
+            _probes: probes,
+        })
+    }
+}

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmrace probes: the kprobes, kretprobes and tracepoints behind the counters
+ * in mmrace_counters.h. The Rust side (mmrace_main.rs) owns the module and
+ * its debugfs files and reads the counters through mmrace_probes.h.
+ *
+ * A probe whose symbol is missing on the running kernel is reported as
+ * failed in debugfs `probes` and its counters stay at zero; it never fails
+ * the module load.
+ */
+
+#include <linux/atomic.h>
+#include <linux/errno.h>
+#include <linux/kallsyms.h>
+#include <linux/kprobes.h>
+#include <linux/leafops.h>
+#include <linux/mm.h>
+#include <linux/ptrace.h>
+#include <linux/string.h>
+#include <linux/tracepoint.h>
+#include <linux/uaccess.h>
+
+#include "mmrace_probes.h"
+
+/* ---- counters ---------------------------------------------------------- */
+
+enum mmrace_counter {
+#define MMRACE_COUNTER(name, help) MMRACE_##name,
+#include "mmrace_counters.h"
+#undef MMRACE_COUNTER
+	MMRACE_NR_COUNTERS
+};
+
+static const char *const counter_names[] = {
+#define MMRACE_COUNTER(name, help) #name,
+#include "mmrace_counters.h"
+#undef MMRACE_COUNTER
+};
+
+static atomic64_t counters[MMRACE_NR_COUNTERS];
+
+static void count(enum mmrace_counter c)
+{
+	atomic64_inc(&counters[c]);
+}
+
+static void count_add(enum mmrace_counter c, unsigned long n)
+{
+	if (n)
+		atomic64_add(n, &counters[c]);
+}
+
+unsigned int mmrace_nr_counters(void)
+{
+	return MMRACE_NR_COUNTERS;
+}
+
+const char *mmrace_counter_name(unsigned int i)
+{
+	return i < MMRACE_NR_COUNTERS ? counter_names[i] : "?";
+}
+
+u64 mmrace_counter_read(unsigned int i)
+{
+	return i < MMRACE_NR_COUNTERS ? atomic64_read(&counters[i]) : 0;
+}
+
+void mmrace_counters_reset(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < MMRACE_NR_COUNTERS; i++)
+		atomic64_set(&counters[i], 0);
+}
+
+/* ---- where a call came from ------------------------------------------- */
+
+/* A function's text, found through kallsyms at register time. */
+struct text_range {
+	unsigned long start;
+	unsigned long size;
+};
+
+/*
+ * Looks up @name's start and size. kallsyms_lookup_name() is not exported,
+ * so the start comes from a probe registration and the size from the
+ * "name+0x0/0xsize" form sprint_symbol() prints.
+ */
+static int text_range_lookup(const char *name, struct text_range *r)
+{
+	struct kprobe kp = { .symbol_name = name };
+	char sym[KSYM_SYMBOL_LEN];
+	char *slash;
+	int ret;
+
+	ret = register_kprobe(&kp);
+	if (ret)
+		return ret;
+	r->start = (unsigned long)kp.addr - kp.offset;
+	unregister_kprobe(&kp);
+
+	sprint_symbol(sym, r->start);
+	slash = strrchr(sym, '/');
+	if (!slash || kstrtoul(slash + 1, 16, &r->size) || !r->size)
+		return -ENOENT;
+	return 0;
+}
+
+static bool text_range_has(const struct text_range *r, unsigned long addr)
+{
+	return addr - r->start < r->size;
+}
+
+/* Whether @r's code contains a direct call (e8 rel32) to @target. */
+static bool text_range_calls(const struct text_range *r, unsigned long target)
+{
+	const u8 *p = (const u8 *)r->start;
+	unsigned long i;
+	s32 rel;
+
+	for (i = 0; i + 5 <= r->size; i++) {
+		if (p[i] != 0xe8)
+			continue;
+		memcpy(&rel, p + i + 1, sizeof(rel));
+		if (r->start + i + 5 + rel == target)
+			return true;
+	}
+	return false;
+}
+
+/* ---- soft-dirty clears: clear_refs_write() ---------------------------- */
+
+/* Whether the user buffer reads "4": clear_refs_write() parses it so too. */
+static bool user_buf_is_softdirty(const char __user *ubuf, size_t count)
+{
+	char buf[8] = {};
+
+	if (copy_from_user_nofault(buf, ubuf, min(count, sizeof(buf) - 1)))
+		return false;
+	return !strcmp(strim(buf), "4");
+}
+
+static int clear_refs_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	bool *softdirty = (bool *)ri->data;
+
+	*softdirty = user_buf_is_softdirty((const char __user *)regs_get_kernel_argument(regs, 1),
+					   regs_get_kernel_argument(regs, 2));
+	return *softdirty ? 0 : 1;	/* 1: no return probe needed */
+}
+
+static int clear_refs_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	if ((long)regs_return_value(regs) > 0)
+		count(MMRACE_softdirty_clear);
+	return 0;
+}
+
+static struct kretprobe clear_refs_probe = {
+	.kp.symbol_name = "clear_refs_write",
+	.entry_handler = clear_refs_entry,
+	.handler = clear_refs_return,
+	.data_size = sizeof(bool),
+	.maxactive = 64,
+};
+
+/* ---- pmd splits and the pmd race: split_huge_pmd_locked() ------------- */
+
+/*
+ * __split_huge_pmd() is reached from the split_huge_pmd() macro, which
+ * looked at the pmd without the page-table lock. When it calls
+ * split_huge_pmd_locked() the lock is held, so a pmd that is then neither
+ * huge nor a migration entry changed under the caller's feet: the race.
+ * split_huge_pmd_address() and the rmap walkers call split_huge_pmd_locked()
+ * from elsewhere and did no unlocked check, so they are not counted.
+ */
+static struct text_range racy_caller;
+static bool racy_caller_ok;
+
+static int split_pmd_locked_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	pmd_t *pmdp = (pmd_t *)regs_get_kernel_argument(regs, 2);
+	bool freeze = regs_get_kernel_argument(regs, 3);
+	unsigned long ret_addr = regs_get_kernel_stack_nth(regs, 0);
+	pmd_t pmd = pmdp_get(pmdp);
+
+	count(MMRACE_pmd_split);
+	if (freeze)
+		count(MMRACE_pmd_split_freeze);
+	if (pmd_trans_huge(pmd) || pmd_is_valid_softleaf(pmd))
+		count(MMRACE_pmd_split_done);
+	else if (racy_caller_ok && text_range_has(&racy_caller, ret_addr))
+		count(MMRACE_pmd_race);
+	return 0;
+}
+
+static struct kprobe split_pmd_locked_probe = {
+	.symbol_name = "split_huge_pmd_locked",
+	.pre_handler = split_pmd_locked_pre,
+};
+
+/*
+ * pmd_race needs __split_huge_pmd() to call split_huge_pmd_locked() out of
+ * line; a kernel that inlined it would leave the counter at zero silently,
+ * so that is an attach failure instead.
+ */
+static int racy_caller_lookup(void)
+{
+	int ret = text_range_lookup("__split_huge_pmd", &racy_caller);
+
+	if (ret)
+		return ret;
+	if (!text_range_calls(&racy_caller, (unsigned long)split_pmd_locked_probe.addr))
+		return -EOPNOTSUPP;
+	racy_caller_ok = true;
+	return 0;
+}
+
+/* ---- THP splits: __folio_split() -------------------------------------- */
+
+/*
+ * Counts splits of PMD-sized folios only, as vmstat's thp_split_page and
+ * thp_split_page_failed do, so the two can be compared.
+ */
+static int folio_split_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct folio *folio = (struct folio *)regs_get_kernel_argument(regs, 0);
+
+	if (folio_order(folio) != HPAGE_PMD_ORDER)
+		return 1;
+	count(MMRACE_thp_split);
+	return 0;
+}
+
+static int folio_split_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	long ret = regs_return_value(regs);
+
+	if (!ret)
+		return 0;
+	count(MMRACE_thp_split_failed);
+	if (ret == -EAGAIN)
+		count(MMRACE_thp_split_eagain);
+	else if (ret == -EBUSY)
+		count(MMRACE_thp_split_ebusy);
+	else
+		count(MMRACE_thp_split_other);
+	return 0;
+}
+
+static struct kretprobe folio_split_probe = {
+	.kp.symbol_name = "__folio_split",
+	.entry_handler = folio_split_entry,
+	.handler = folio_split_return,
+	.maxactive = 64,
+};
+
+/* ---- migration: the mm_migrate_pages tracepoint ----------------------- */
+
+/* Matches TP_PROTO of mm_migrate_pages in include/trace/events/migrate.h. */
+static void migrate_pages_tp(void *data, unsigned long succeeded, unsigned long failed,
+			     unsigned long thp_succeeded, unsigned long thp_failed,
+			     unsigned long thp_split, unsigned long large_folio_split,
+			     int mode, int reason)
+{
+	count_add(MMRACE_migrate_pages, succeeded);
+	count_add(MMRACE_thp_migrate, thp_succeeded);
+	count_add(MMRACE_thp_migrate_failed, thp_failed);
+}
+
+struct tp_probe {
+	const char *name;
+	void *func;
+	struct tracepoint *tp;
+};
+
+static struct tp_probe migrate_tp = {
+	.name = "mm_migrate_pages",
+	.func = migrate_pages_tp,
+};
+
+static void tp_lookup_one(struct tracepoint *tp, void *priv)
+{
+	struct tp_probe *t = priv;
+
+	if (!strcmp(tp->name, t->name))
+		t->tp = tp;
+}
+
+static int tp_register(struct tp_probe *t)
+{
+	for_each_kernel_tracepoint(tp_lookup_one, t);
+	if (!t->tp)
+		return -ENOENT;
+	return tracepoint_probe_register(t->tp, t->func, NULL);
+}
+
+static void tp_unregister(struct tp_probe *t)
+{
+	tracepoint_probe_unregister(t->tp, t->func, NULL);
+}
+
+/* ---- the probe table --------------------------------------------------- */
+
+enum probe_kind { KPROBE, KRETPROBE, TRACEPOINT, CALLER_CHECK };
+
+struct probe {
+	const char *name;	/* as listed in debugfs `probes` */
+	enum probe_kind kind;
+	void *obj;		/* struct kprobe, kretprobe or tp_probe */
+	int status;		/* 0 attached, else -errno */
+};
+
+/*
+ * In registration order: the pmd_race caller check needs the address of
+ * split_huge_pmd_locked, so it follows that probe.
+ */
+static struct probe probes[] = {
+	{ "clear_refs_write", KRETPROBE, &clear_refs_probe },
+	{ "split_huge_pmd_locked", KPROBE, &split_pmd_locked_probe },
+	{ "__split_huge_pmd:calls_split_huge_pmd_locked", CALLER_CHECK, NULL },
+	{ "__folio_split", KRETPROBE, &folio_split_probe },
+	{ "tracepoint:mm_migrate_pages", TRACEPOINT, &migrate_tp },
+};
+
+static int probe_register(struct probe *p)
+{
+	switch (p->kind) {
+	case KPROBE:
+		return register_kprobe(p->obj);
+	case KRETPROBE:
+		return register_kretprobe(p->obj);
+	case TRACEPOINT:
+		return tp_register(p->obj);
+	case CALLER_CHECK:
+		if (split_pmd_locked_probe.addr == NULL || probes[1].status)
+			return -ENOENT;
+		return racy_caller_lookup();
+	}
+	return -EINVAL;
+}
+
+static void probe_unregister(struct probe *p)
+{
+	switch (p->kind) {
+	case KPROBE:
+		unregister_kprobe(p->obj);
+		break;
+	case KRETPROBE:
+		unregister_kretprobe(p->obj);
+		break;
+	case TRACEPOINT:
+		tp_unregister(p->obj);
+		break;
+	case CALLER_CHECK:
+		racy_caller_ok = false;
+		break;
+	}
+}
+
+void mmrace_probes_register(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(probes); i++)
+		probes[i].status = probe_register(&probes[i]);
+}
+
+void mmrace_probes_unregister(void)
+{
+	int i;
+
+	for (i = ARRAY_SIZE(probes) - 1; i >= 0; i--)
+		if (!probes[i].status)
+			probe_unregister(&probes[i]);
+	/*
+	 * unregister_k*probe() wait for running handlers; tracepoint handlers
+	 * are waited for here, before the module text and counters go away.
+	 */
+	tracepoint_synchronize_unregister();
+}
+
+unsigned int mmrace_nr_probes(void)
+{
+	return ARRAY_SIZE(probes);
+}
+
+const char *mmrace_probe_name(unsigned int i)
+{
+	return i < ARRAY_SIZE(probes) ? probes[i].name : "?";
+}
+
+int mmrace_probe_status(unsigned int i)
+{
+	return i < ARRAY_SIZE(probes) ? probes[i].status : -EINVAL;
+}

@@ -1,0 +1,41 @@
+# mmrace: make Linux mm races happen, count them in the kernel, judge the run.
+#
+#   make qemu-run   build what is missing, boot the 2-node NUMA guest, run
+#                   SCENARIO, print counters and verdict (exit 0/1/2/125)
+#   make test       unit tests, then QEMU tests (clean run, caught crash)
+#   make bench      race rates: the seed's shell procedure vs mmrace
+#   make lint       rustfmt/clippy (userspace and kernel style), checkpatch
+#
+# Out-of-tree kernel module build (used by the targets above, and by hand):
+#   make -C $KDIR M=$PWD modules
+# Kbuild reads this directory's Kbuild file, never this Makefile.
+
+# Settings scripts read from the environment (see scripts/qemu-run.sh).
+export SCENARIO DURATION SEED ARGS ACCEL CPUS MEM_MIB KDIR KERNEL_VARIANT \
+	KERNEL_SERIES RUN_ID MMRACE_CACHE
+
+.PHONY: qemu-run test bench lint kernel module bootstrap clean
+
+qemu-run:
+	@scripts/qemu-run.sh
+
+test:
+	@scripts/test.sh
+
+bench:
+	@scripts/bench.sh
+
+lint:
+	@scripts/lint.sh
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+kernel:
+	@scripts/build-kernel.sh
+
+module:
+	@scripts/build-module.sh "$${KDIR:-$$(scripts/build-kernel.sh)}"
+
+clean:
+	rm -rf build target

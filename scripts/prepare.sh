@@ -1,0 +1,60 @@
+# Sourced by qemu-run.sh, test.sh and bench.sh: builds whatever is missing,
+# from toolchain to initramfs, and sets
+#   KDIR BZIMAGE MODULE_KO DRIVER_BIN HOST_BIN INITRD
+# Each step is a no-op when its result is up to date. Exit codes follow the
+# runner's: 2 for a harness/setup failure, 125 when the kernel under test or
+# the module fails to build against it (git bisect run skips such commits).
+
+DRIVER_TARGET=x86_64-unknown-linux-gnu
+
+# cargo from rustup when a minimal PATH (CI) lacks it.
+[ -x "$(command -v cargo)" ] || PATH=$HOME/.cargo/bin:$PATH
+
+prepare_toolchain() {
+	if [ -n "${KDIR:-}" ]; then
+		# A user's own kernel build: only the packages are needed.
+		"$MMRACE_ROOT/scripts/bootstrap.sh" apt-sources packages
+	else
+		"$MMRACE_ROOT/scripts/bootstrap.sh"
+	fi
+}
+
+prepare_kernel() {
+	if [ -n "${KDIR:-}" ]; then
+		KDIR=$(cd "$KDIR" && pwd)
+	else
+		KDIR=$("$MMRACE_ROOT/scripts/build-kernel.sh")
+	fi
+	BZIMAGE=$KDIR/arch/x86/boot/bzImage
+	[ -e "$BZIMAGE" ] || die "no $BZIMAGE in KDIR=$KDIR: build bzImage there first"
+}
+
+prepare_module() {
+	MODULE_KO=$("$MMRACE_ROOT/scripts/build-module.sh" "$KDIR")
+}
+
+prepare_binaries() {
+	need cargo cargo
+	log "userspace: building mmrace-driver (static) and mmrace-host"
+	(cd "$MMRACE_ROOT" &&
+		RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release --locked \
+			-p mmrace-driver --target "$DRIVER_TARGET" &&
+		cargo build -q --release --locked -p mmrace-host) ||
+		die "userspace: cargo build failed"
+	DRIVER_BIN=$MMRACE_ROOT/target/$DRIVER_TARGET/release/mmrace-driver
+	HOST_BIN=$MMRACE_ROOT/target/release/mmrace-host
+}
+
+# prepare_initrd [EXTRA_FILE...]
+prepare_initrd() {
+	INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" "$KDIR" "$DRIVER_BIN" "$MODULE_KO" \
+		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR").cpio" "$@")
+}
+
+prepare_all() {
+	MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
+	prepare_kernel
+	prepare_module
+	prepare_binaries
+	prepare_initrd "$@"
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make qemu-run`: builds what is missing, boots the two-node NUMA guest,
+# runs one scenario, prints the counters and the verdict.
+#
+# Settings (environment, or make variables): SCENARIO (smoke), DURATION
+# seconds (30), SEED (random, always printed), ARGS (extra scenario options,
+# e.g. "--no-splitter"), ACCEL (auto|kvm|tcg), CPUS (2), MEM_MIB (2048),
+# KDIR (your own Rust-enabled kernel build), KERNEL_VARIANT (a patch under
+# kernel/variants/), RUN_ID.
+#
+# Exit: 0 clean, 1 kernel problem or hang, 2 harness/usage error, 125 the
+# kernel under test (or the module against it) did not build.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/prepare.sh"
+
+SCENARIO=${SCENARIO:-smoke}
+DURATION=${DURATION:-30}
+SEED=${SEED:-$(( $(od -An -N4 -tu4 /dev/urandom) ))}
+ARGS=${ARGS:-}
+ACCEL=${ACCEL:-auto}
+CPUS=${CPUS:-2}
+MEM_MIB=${MEM_MIB:-2048}
+
+case $DURATION in '' | *[!0-9]*) die "DURATION must be whole seconds, got '$DURATION'" ;; esac
+case $SEED in '' | *[!0-9]*) die "SEED must be a non-negative integer, got '$SEED'" ;; esac
+
+prepare_all
+log "run: scenario=$SCENARIO duration=${DURATION}s seed=$SEED accel=$ACCEL kernel=$(basename "$KDIR")"
+run_args=(run --kernel "$BZIMAGE" --initrd "$INITRD"
+	--scenario "$SCENARIO" --seed "$SEED" --duration "$DURATION"
+	--driver-args "--duration $DURATION --seed $SEED $SCENARIO $ARGS"
+	--accel "$ACCEL" --cpus "$CPUS" --mem-mib "$MEM_MIB"
+	--results-dir "$MMRACE_ROOT/build/results")
+[ -z "${RUN_ID:-}" ] || run_args+=(--run-id "$RUN_ID")
+[ -z "${QEMU_DISK:-}" ] || run_args+=(--disk "$QEMU_DISK")
+exec "$HOST_BIN" "${run_args[@]}"

@@ -1,5 +1,10 @@
 //! What a running scenario gets: its seed and deadline, a stop flag, per-party
 //! operation counters that the streamer reports, and a way to emit events.
+//!
+//! The driver runs with oom_score_adj -1000 (see [`crate::oom`]) and fork
+//! passes that on: a scenario that forks workload processes must call
+//! [`crate::oom::make_killable`] in each child, or an OOM in the guest finds
+//! nothing it may kill.
 
 use crate::output::Output;
 use mmrace_proto::wire::Msg;

@@ -26,6 +26,45 @@ impl Output {
         })
     }
 
+    /// Protocol lines appended to `path`, created if missing (`--wire`: a
+    /// device such as /dev/hvc1, or a file on a test machine).
+    pub fn to_path(path: &std::path::Path) -> std::io::Result<Self> {
+        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Output {
+            machine: Arc::new(Mutex::new(Box::new(f))),
+            machine_is_stdout: false,
+        })
+    }
+
+    /// Protocol lines kept in memory, for tests: returns the output and a
+    /// function giving the lines written so far.
+    pub fn memory() -> (Self, impl Fn() -> Vec<String>) {
+        #[derive(Clone, Default)]
+        struct Shared(Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Shared::default();
+        let out = Output {
+            machine: Arc::new(Mutex::new(Box::new(buf.clone()))),
+            machine_is_stdout: false,
+        };
+        let lines = move || {
+            let bytes = buf.0.lock().unwrap().clone();
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        };
+        (out, lines)
+    }
+
     /// Protocol lines interleaved with human ones on stdout.
     pub fn stdout() -> Self {
         Output {

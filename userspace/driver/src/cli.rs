@@ -1,0 +1,169 @@
+//! The command line. The same parser reads the process arguments on a test
+//! machine and the `mmrace.argv="..."` value of the kernel command line in
+//! the guest, so a run can be reproduced on either with the same words.
+
+use crate::scenario::Scenario;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// The options are global so they may stand before or after the scenario
+/// name (`--duration 3 smoke` and `smoke --duration 3` mean the same).
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "mmrace-driver",
+    version,
+    about = "mmrace's in-guest driver: runs an mm race scenario and streams mmrace.ko's counters",
+    long_about = "mmrace's in-guest driver: runs an mm race scenario and streams mmrace.ko's \
+counters. As PID 1 (the /init of the mmrace guest) it reads its arguments from \
+mmrace.argv=\"...\" on the kernel command line, loads /mmrace.ko, writes the protocol \
+to /dev/hvc0 and powers off at the end."
+)]
+pub struct Cli {
+    /// How long the scenario runs, in seconds.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
+    pub duration: u64,
+
+    /// Seed of the scenario's choices (default: from the clock; always printed).
+    #[arg(long, global = true, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Milliseconds between two counter snapshots.
+    #[arg(long, global = true, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval_ms: u64,
+
+    /// Load this mmrace.ko first (finit_module; already loaded is fine).
+    /// Default as PID 1: /mmrace.ko.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub module: Option<PathBuf>,
+
+    /// Write protocol lines here (default: /dev/hvc0 as PID 1, else stdout).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub wire: Option<PathBuf>,
+
+    /// Crash the kernel on purpose once the module is loaded and the first
+    /// snapshot is out: proves the host catches a crash.
+    #[arg(long, global = true, value_enum, value_name = "HOW")]
+    pub crash_test: Option<CrashTest>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    #[command(flatten)]
+    Scenario(Scenario),
+    /// Print mmrace.ko's counters once, with what each counts.
+    Counters,
+    /// Reset mmrace.ko's counters to zero.
+    Reset,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashTest {
+    /// echo c > /proc/sysrq-trigger: a deterministic kernel crash.
+    Sysrq,
+}
+
+impl Cli {
+    /// The seed to use: the given one, or one from the clock.
+    pub fn seed_or_clock(&self) -> u64 {
+        self.seed.unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            // Seconds and nanoseconds mixed, so two boots in the same second
+            // still differ; kept below 2^53 so JSON readers keep it exact.
+            (now.as_secs() ^ (u64::from(now.subsec_nanos()) << 20)) & ((1 << 53) - 1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("mmrace-driver").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&["smoke"]).unwrap();
+        assert_eq!(cli.duration, 30);
+        assert_eq!(cli.seed, None);
+        assert_eq!(cli.interval_ms, 1000);
+        assert_eq!(cli.module, None);
+        assert_eq!(cli.crash_test, None);
+        assert!(matches!(cli.command, Command::Scenario(Scenario::Smoke(_))));
+    }
+
+    #[test]
+    fn options_before_and_after_the_scenario() {
+        for args in [
+            &["--duration", "5", "--seed", "7", "smoke"][..],
+            &["smoke", "--duration", "5", "--seed", "7"][..],
+        ] {
+            let cli = parse(args).unwrap();
+            assert_eq!((cli.duration, cli.seed), (5, Some(7)), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn all_global_options() {
+        let cli = parse(&[
+            "--interval-ms",
+            "250",
+            "--module",
+            "/mmrace.ko",
+            "--wire",
+            "/dev/hvc1",
+            "--crash-test",
+            "sysrq",
+            "smoke",
+        ])
+        .unwrap();
+        assert_eq!(cli.interval_ms, 250);
+        assert_eq!(cli.module.unwrap().to_str(), Some("/mmrace.ko"));
+        assert_eq!(cli.wire.unwrap().to_str(), Some("/dev/hvc1"));
+        assert_eq!(cli.crash_test, Some(CrashTest::Sysrq));
+    }
+
+    #[test]
+    fn utility_subcommands() {
+        assert!(matches!(
+            parse(&["counters"]).unwrap().command,
+            Command::Counters
+        ));
+        assert!(matches!(parse(&["reset"]).unwrap().command, Command::Reset));
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for args in [
+            &[][..],
+            &["no-such-scenario"][..],
+            &["--duration", "soon", "smoke"][..],
+            &["--interval-ms", "0", "smoke"][..],
+            &["--crash-test", "panic", "smoke"][..],
+            &["smoke", "--no-such-option"][..],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn clock_seed_is_json_safe_and_given_seed_wins() {
+        let cli = parse(&["smoke"]).unwrap();
+        assert!(cli.seed_or_clock() < (1 << 53));
+        assert_eq!(parse(&["--seed", "9", "smoke"]).unwrap().seed_or_clock(), 9);
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,31 @@
+//! mmrace's in-guest driver as a library: the binary (`main.rs`) is a thin
+//! shell around [`run::main`], and the pieces here are public so scenarios
+//! and tests can use them without going through the command line.
+//!
+//! - [`cli`]: the command line (clap), shared by argv and `mmrace.argv=`.
+//! - [`init`]: PID 1 duties in the test guest (mounts, reaper, power-off).
+//! - [`cmdline`]: finding `mmrace.argv="..."` on the kernel command line.
+//! - [`module`]: loading mmrace.ko and reading its version and probes.
+//! - [`counters`], [`vmstat`], [`numa`], [`mm`], [`oom`], [`kfile`]: kernel
+//!   interfaces.
+//! - [`stream`]: the periodic snapshot thread.
+//! - [`run`]: one run, Hello to Result.
+//! - [`scenario`]: the workloads.
+
+pub mod cli;
+pub mod cmdline;
+pub mod counters;
+pub mod ctx;
+pub mod init;
+pub mod kfile;
+pub mod mm;
+pub mod module;
+pub mod numa;
+pub mod oom;
+pub mod output;
+pub mod run;
+pub mod scenario;
+pub mod signals;
+pub mod stream;
+pub mod sysinfo;
+pub mod vmstat;

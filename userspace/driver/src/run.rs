@@ -1,0 +1,244 @@
+//! One invocation, start to finish. For a scenario: banner, Hello, module
+//! check, Module, first Snapshot, (crash test), the scenario under the
+//! streamer, final Snapshot, Result. Every path after Hello ends with a
+//! Result message, so the host never has to guess why a run stopped.
+//!
+//! Exit codes: 0 ok, 1 the run failed (the Result says why), 2 usage.
+
+use crate::cli::{Cli, Command, CrashTest};
+use crate::ctx::Ctx;
+use crate::output::Output;
+use crate::scenario::Scenario;
+use crate::{counters, init, module, numa, signals, stream, sysinfo};
+use anyhow::{anyhow, Result};
+use clap::Parser;
+use mmrace_proto::wire::{Msg, WIRE_VERSION};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// The binary's entry point: PID 1 duties in the guest, else a plain run.
+pub fn main() -> i32 {
+    if nix::unistd::getpid().as_raw() == 1 {
+        init::main();
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let out = match &cli.wire {
+        None => Output::stdout(),
+        Some(path) => match Output::to_path(path) {
+            Ok(out) => out,
+            Err(e) => {
+                eprintln!("mmrace-driver: cannot open --wire {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        },
+    };
+    run(&cli, out)
+}
+
+/// Runs the parsed command line, sending protocol lines to `out`; returns
+/// the exit code.
+pub fn run(cli: &Cli, out: Output) -> i32 {
+    match &cli.command {
+        Command::Scenario(scenario) => run_scenario(cli, scenario, out),
+        Command::Counters => utility(cli, || {
+            print!("{}", counters::table(&counters::read()?));
+            Ok(())
+        }),
+        Command::Reset => utility(cli, || {
+            counters::reset()?;
+            println!("mmrace counters reset");
+            Ok(())
+        }),
+    }
+}
+
+/// `counters` and `reset`: plain output for a person at a test machine.
+fn utility(cli: &Cli, f: impl FnOnce() -> Result<()>) -> i32 {
+    match module::prepare(cli.module.as_deref()).and_then(|_| f()) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("mmrace-driver: {e:#}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// The settings recorded in Hello: the scenario's own plus the driver's.
+fn params(cli: &Cli, scenario: &Scenario) -> std::collections::BTreeMap<String, String> {
+    let mut p = scenario.params();
+    p.insert("interval_ms".into(), cli.interval_ms.to_string());
+    if let Some(m) = &cli.module {
+        p.insert("module".into(), m.display().to_string());
+    }
+    if let Some(c) = cli.crash_test {
+        p.insert("crash_test".into(), format!("{c:?}").to_lowercase());
+    }
+    p
+}
+
+fn banner(ctx: &Ctx, scenario: &Scenario) {
+    let nodes = std::fs::read_to_string(numa::ONLINE_PATH)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "0 (no NUMA)".into());
+    ctx.say(format!(
+        "mmrace-driver {}: scenario {}, seed {}, duration {}s, kernel {}, online nodes {}",
+        env!("CARGO_PKG_VERSION"),
+        scenario.name(),
+        ctx.seed,
+        ctx.duration.as_secs(),
+        sysinfo::kernel_release(),
+        nodes
+    ));
+}
+
+fn run_scenario(cli: &Cli, scenario: &Scenario, out: Output) -> i32 {
+    let ctx = Ctx::new(cli.seed_or_clock(), Duration::from_secs(cli.duration), out);
+    if let Err(e) = signals::stop_on_signals(&ctx.stop) {
+        ctx.say(format!(
+            "cannot catch SIGTERM/SIGINT ({e}): they will kill the run unreported"
+        ));
+    }
+    banner(&ctx, scenario);
+    ctx.out.msg(&Msg::Hello {
+        wire: WIRE_VERSION,
+        scenario: scenario.name().to_string(),
+        seed: ctx.seed,
+        duration_s: cli.duration,
+        params: params(cli, scenario),
+    });
+    let result = module_then_scenario(cli, scenario, &ctx);
+    finish(&ctx, result)
+}
+
+fn module_then_scenario(cli: &Cli, scenario: &Scenario, ctx: &Ctx) -> Result<serde_json::Value> {
+    let info = module::prepare(cli.module.as_deref())?;
+    ctx.say(format!(
+        "mmrace.ko {}: {}/{} probes attached",
+        info.version,
+        info.probes.len() - info.failed_probes().count(),
+        info.probes.len()
+    ));
+    for p in info.failed_probes() {
+        ctx.say(format!("probe {} failed: {}", p.name, p.error));
+    }
+    ctx.out.msg(&Msg::Module {
+        version: info.version.clone(),
+        probes: info.probes.clone(),
+    });
+    let first = stream::send_snapshot(ctx, &AtomicBool::new(false));
+    if let Some(CrashTest::Sysrq) = cli.crash_test {
+        return Err(crash_sysrq(ctx));
+    }
+    let interval = Duration::from_millis(cli.interval_ms);
+    let outcome = stream::with_streamer(ctx, interval, first, || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario.run(ctx)))
+    });
+    outcome.unwrap_or_else(|panic| Err(anyhow!("scenario panicked: {}", panic_text(&*panic))))
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic payload)".into())
+}
+
+/// Crashes the kernel on purpose. Returns only if the crash did not happen.
+fn crash_sysrq(ctx: &Ctx) -> anyhow::Error {
+    ctx.say("--crash-test sysrq: crashing the kernel ON PURPOSE now (echo c > /proc/sysrq-trigger); the oops that follows is intentional");
+    ctx.event("crash_test", "sysrq c");
+    // The trigger file ignores the sysrq mask, but set it anyway for
+    // kernels that restrict it; a kernel without /proc/sys is fine.
+    let _ = crate::kfile::write("/proc/sys/kernel/sysrq", "1\n");
+    // SAFETY: sync has no preconditions; it keeps a test machine's disks sane.
+    unsafe { libc::sync() };
+    match crate::kfile::write("/proc/sysrq-trigger", "c") {
+        Ok(()) => anyhow!(
+            "--crash-test sysrq: wrote c to /proc/sysrq-trigger but the kernel did not crash"
+        ),
+        Err(e) => anyhow!(
+            "--crash-test sysrq: cannot write /proc/sysrq-trigger: {e} (CONFIG_MAGIC_SYSRQ?)"
+        ),
+    }
+}
+
+/// Sends the Result and prints the end line; returns the exit code.
+fn finish(ctx: &Ctx, result: Result<serde_json::Value>) -> i32 {
+    let secs = ctx.elapsed_ms() as f64 / 1000.0;
+    let (ok, message, data, code) = match result {
+        Ok(data) => (true, "ok".to_string(), data, EXIT_OK),
+        Err(e) => (
+            false,
+            format!("{e:#}"),
+            serde_json::Value::Null,
+            EXIT_FAILED,
+        ),
+    };
+    ctx.out.msg(&Msg::Result {
+        t_ms: ctx.elapsed_ms(),
+        ok,
+        message: message.clone(),
+        data,
+    });
+    if ok {
+        ctx.say(format!("result: ok after {secs:.1}s (seed {})", ctx.seed));
+    } else {
+        ctx.say(format!(
+            "result: FAILED after {secs:.1}s (seed {}): {message}",
+            ctx.seed
+        ));
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(lines: &[String]) -> Vec<Msg> {
+        lines
+            .iter()
+            .filter_map(|l| mmrace_proto::wire::decode(l))
+            .collect()
+    }
+
+    #[test]
+    fn missing_module_still_ends_with_a_result() {
+        if std::path::Path::new(module::SYSFS_MODULE_DIR).exists() {
+            return; // a machine with mmrace.ko loaded: nothing to test here
+        }
+        let cli = Cli::try_parse_from(["mmrace-driver", "--seed", "3", "--duration", "1", "smoke"])
+            .unwrap();
+        let (out, lines) = Output::memory();
+        assert_eq!(run(&cli, out), EXIT_FAILED);
+        let msgs = messages(&lines());
+        assert!(
+            matches!(&msgs[0], Msg::Hello { scenario, seed: 3, duration_s: 1, .. } if scenario == "smoke")
+        );
+        let Some(Msg::Result {
+            ok: false, message, ..
+        }) = msgs.last()
+        else {
+            panic!("{msgs:?}")
+        };
+        assert!(message.contains("not loaded"), "{message}");
+    }
+
+    #[test]
+    fn panic_payloads() {
+        assert_eq!(panic_text(&"boom"), "boom");
+        assert_eq!(panic_text(&String::from("bang")), "bang");
+        assert_eq!(panic_text(&3), "(non-string panic payload)");
+    }
+}

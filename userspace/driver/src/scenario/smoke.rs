@@ -1,0 +1,205 @@
+//! `smoke`: proves mmrace.ko's counters move, in a few seconds and
+//! deterministically, before any race scenario is trusted. Each iteration
+//! faults two THPs, clears soft-dirty, splits one huge pmd with a partial
+//! munmap and (with two NUMA nodes) migrates the process to the other node
+//! and back; then the matching counters must have risen. A counter that did
+//! not is a harness failure: a probe that does not fire would make every
+//! race scenario report "nothing happened" forever.
+
+use crate::ctx::Ctx;
+use crate::{counters, mm, numa, vmstat};
+use anyhow::{bail, Result};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Skip the NUMA migration step even when two nodes are online.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// The counters every smoke run must move, and the one that needs migration.
+pub const REQUIRED: &[&str] = &["softdirty_clear", "pmd_split"];
+pub const REQUIRED_WITH_MIGRATION: &str = "thp_migrate";
+
+/// The /proc/vmstat keys the report keeps (the rest is noise here).
+const VMSTAT_PREFIXES: &[&str] = &["thp_", "pgmigrate_"];
+
+pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
+    let nodes = numa::online_nodes()?;
+    let migrate = match (a.no_migrate, nodes.as_slice()) {
+        (false, [first, second, ..]) => Some((*first, *second)),
+        _ => None,
+    };
+    ctx.say(match migrate {
+        Some((from, to)) => format!("smoke: migrating between nodes {from} and {to}"),
+        None if a.no_migrate => "smoke: migration off (--no-migrate)".to_string(),
+        None => format!("smoke: migration off (online nodes {nodes:?}, need two)"),
+    });
+    if !mm::thp_for_madvised() {
+        ctx.say(format!(
+            "smoke: THP mode is {:?}: no huge pages will be faulted",
+            mm::thp_mode()
+        ));
+    }
+
+    let (c0, v0) = (counters::read()?, vmstat::read()?);
+    let mut iterations = 0u64;
+    loop {
+        iteration(ctx, migrate, iterations)?;
+        iterations += 1;
+        if ctx.should_stop() {
+            break;
+        }
+    }
+    let (c1, v1) = (counters::read()?, vmstat::read()?);
+
+    let cd = counters::delta(&c0, &c1);
+    let vd = vmstat::with_prefixes(&vmstat::nonzero(&vmstat::delta(&v0, &v1)), VMSTAT_PREFIXES);
+    let data = json!({
+        "iterations": iterations,
+        "nodes": nodes,
+        "migrate": migrate.is_some(),
+        "counters": cd,
+        "vmstat": vd,
+    });
+    let still = unmoved(&cd, &vd, migrate.is_some());
+    if !still.is_empty() {
+        bail!(
+            "counters did not move after {iterations} iterations: {} (data: {data})",
+            still.join(", ")
+        );
+    }
+    ctx.say(format!(
+        "smoke: {iterations} iterations, counters moved: {}",
+        fmt_map(&vmstat::nonzero(&cd))
+    ));
+    Ok(data)
+}
+
+/// The checks that failed: required mmrace counters that stayed at zero,
+/// and `vmstat:thp_fault_alloc` if no THP was faulted at all (then nothing
+/// else could have moved for the right reason).
+pub fn unmoved(
+    counters: &BTreeMap<String, u64>,
+    vmstat: &BTreeMap<String, u64>,
+    migrated: bool,
+) -> Vec<String> {
+    let mut names: Vec<&str> = REQUIRED.to_vec();
+    if migrated {
+        names.push(REQUIRED_WITH_MIGRATION);
+    }
+    let mut out: Vec<String> = names
+        .into_iter()
+        .filter(|n| counters.get(*n).copied().unwrap_or(0) == 0)
+        .map(str::to_string)
+        .collect();
+    if vmstat.get("thp_fault_alloc").copied().unwrap_or(0) == 0 {
+        out.push("vmstat:thp_fault_alloc".to_string());
+    }
+    out
+}
+
+/// One round of the smoke workload; needs no module, so it also runs (and is
+/// tested) on an ordinary machine. `migrate` is (from, to) node.
+pub fn iteration(ctx: &Ctx, migrate: Option<(u32, u32)>, n: u64) -> Result<()> {
+    let (pmd, page) = (mm::pmd_size(), mm::page_size());
+    // Two huge pages: the first is split, the second stays PMD-mapped so it
+    // migrates whole (thp_migrate).
+    let mut map = mm::AlignedMap::new(2 * pmd, pmd)?;
+    map.madvise(libc::MADV_HUGEPAGE)?;
+    map.touch_all((n as u8) | 1);
+    ctx.op("thp_touch").fetch_add(1, Ordering::Relaxed);
+
+    mm::clear_soft_dirty()?;
+    ctx.op("clear_refs").fetch_add(1, Ordering::Relaxed);
+
+    map.unmap(pmd / 2, page)?;
+    ctx.op("split").fetch_add(1, Ordering::Relaxed);
+
+    if let Some((from, to)) = migrate {
+        for (a, b) in [(from, to), (to, from)] {
+            numa::migrate_pages(0, &[a], &[b])?;
+            ctx.op("migrate").fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    drop(map);
+    Ok(())
+}
+
+fn fmt_map(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".to_string();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}+{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::Output;
+    use std::time::Duration;
+
+    fn map(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect()
+    }
+
+    #[test]
+    fn judges_which_counters_did_not_move() {
+        let good = map(&[("softdirty_clear", 3), ("pmd_split", 2), ("thp_migrate", 4)]);
+        let thp = map(&[("thp_fault_alloc", 2)]);
+        assert!(unmoved(&good, &thp, true).is_empty());
+        let no_migrate = map(&[("softdirty_clear", 3), ("pmd_split", 2), ("thp_migrate", 0)]);
+        assert!(unmoved(&no_migrate, &thp, false).is_empty());
+        assert_eq!(unmoved(&no_migrate, &thp, true), ["thp_migrate"]);
+        assert_eq!(
+            unmoved(&BTreeMap::new(), &BTreeMap::new(), false),
+            ["softdirty_clear", "pmd_split", "vmstat:thp_fault_alloc"]
+        );
+    }
+
+    /// The workload on this machine, without the module: it must run, count
+    /// its ops, and (when THP serves madvised memory) make the kernel try a
+    /// THP, which vmstat shows as an alloc or a fallback.
+    #[test]
+    fn workload_runs_without_the_module() {
+        let (out, _lines) = Output::memory();
+        let ctx = Ctx::new(1, Duration::ZERO, out);
+        let before = vmstat::read().unwrap();
+        for n in 0..3 {
+            iteration(&ctx, None, n).unwrap();
+        }
+        let d = vmstat::delta(&before, &vmstat::read().unwrap());
+        let ops = ctx.ops.snapshot();
+        assert_eq!(ops["thp_touch"], 3);
+        assert_eq!(ops["clear_refs"], 3);
+        assert_eq!(ops["split"], 3);
+        assert!(!ops.contains_key("migrate"));
+        if mm::thp_for_madvised() {
+            let tried =
+                d.get("thp_fault_alloc").unwrap_or(&0) + d.get("thp_fault_fallback").unwrap_or(&0);
+            assert!(tried > 0, "no THP fault tried: {d:?}");
+            if d.get("thp_fault_alloc").unwrap_or(&0) > &0 {
+                assert!(
+                    d.get("thp_split_pmd").unwrap_or(&0) > &0,
+                    "THP faulted but pmd not split: {d:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn migrates_when_two_nodes_are_online() {
+        let nodes = numa::online_nodes().unwrap();
+        let [a, b, ..] = nodes[..] else { return };
+        let (out, _lines) = Output::memory();
+        let ctx = Ctx::new(1, Duration::ZERO, out);
+        iteration(&ctx, Some((a, b)), 0).unwrap();
+        assert_eq!(ctx.ops.snapshot()["migrate"], 2);
+    }
+}

@@ -1,0 +1,94 @@
+//! Where the scenario's memory lives and what one writer child is asked to
+//! run. Fixed addresses, as in the seed: the writer at 0x700000000000 (the
+//! seed's mmap), the racers' region next to it, and a scratch area where
+//! mremap'd pages land. All three are far below where the kernel places
+//! ordinary mappings (just under the stack near 0x7fff...), so they never
+//! collide with the driver's own heap or libraries.
+
+use super::racers::RacerOp;
+
+/// The seed's fixed writer address.
+pub const WRITER_ADDR: usize = 0x7000_0000_0000;
+/// The racers' region (a separate VMA, so racer splits and holes never
+/// touch the seed's writer mapping).
+pub const RACER_ADDR: usize = 0x7100_0000_0000;
+/// mremap destinations: one pmd-sized slot per racer thread.
+pub const SCRATCH_ADDR: usize = 0x7200_0000_0000;
+
+pub const MIB: usize = 1 << 20;
+
+/// A fixed range of the writer child's address space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub addr: usize,
+    pub len: usize,
+}
+
+impl Region {
+    pub fn end(&self) -> usize {
+        self.addr + self.len
+    }
+
+    /// The split_huge_pages debugfs line for this range of process `pid`:
+    /// `pid,0xstart,0xend` (the kernel's format wants the `0x`).
+    pub fn split_line(&self, pid: i32) -> String {
+        format!("{pid},{:#x},{:#x}\n", self.addr, self.end())
+    }
+}
+
+/// What the racer threads of a writer child do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RacerPlan {
+    pub threads: usize,
+    pub ops: Vec<RacerOp>,
+}
+
+/// Everything a writer child needs, fixed before the fork: plain data, so
+/// the child never has to reach into the driver's shared state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildPlan {
+    pub seed: u64,
+    /// 0 for the first writer, +1 per restart: picks the racers' RNG stream.
+    pub generation: u64,
+    pub page: usize,
+    pub pmd: usize,
+    pub writer: Region,
+    /// The racers' region, mapped when racers or refault are on.
+    pub racer_region: Option<Region>,
+    pub racers: Option<RacerPlan>,
+    pub refault: bool,
+}
+
+impl ChildPlan {
+    /// The mremap destination of racer thread `i`.
+    pub fn scratch(&self, i: usize) -> usize {
+        SCRATCH_ADDR + i * self.pmd
+    }
+
+    /// How many pmd-sized chunks the racers' region holds.
+    pub fn chunks(&self) -> usize {
+        self.racer_region.map_or(0, |r| r.len / self.pmd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_line_is_the_kernels_format() {
+        let r = Region {
+            addr: WRITER_ADDR,
+            len: 20 * MIB,
+        };
+        // The brief's "0x701400000" end was a typo: start + 20 MiB is this.
+        assert_eq!(r.split_line(123), "123,0x700000000000,0x700001400000\n");
+    }
+
+    #[test]
+    fn regions_do_not_overlap() {
+        // The largest sizes Args allows must still leave the three apart.
+        assert!(WRITER_ADDR + 1024 * MIB <= RACER_ADDR);
+        assert!(RACER_ADDR + 1024 * MIB <= SCRATCH_ADDR);
+    }
+}

@@ -1,0 +1,428 @@
+//! The writer: a forked child holding the seed's THP mapping and the racer
+//! threads, which the driver SIGKILLs and restarts.
+//!
+//! It must be a separate process: the seed's clear_refs, migrate_pages and
+//! split_huge_pages all target a pid, and killing a process mid-fault (exit
+//! tearing down huge pmds while others split them) is part of the race.
+//!
+//! Forking from the multi-threaded driver: the child starts with one thread
+//! and a copy of memory in which other threads may have held locks (stdout,
+//! the op registry, the writer slot). So the child touches none of the
+//! driver's shared state: it gets a plain [`ChildPlan`], counts into shared
+//! pages ([`SharedOps`]), reports setup through a status page, never prints,
+//! and leaves only by `_exit` or SIGKILL. Thread creation and allocation are
+//! fine: glibc resets its allocator locks in the child at fork.
+
+use super::layout::{ChildPlan, Region, MIB};
+use super::racers;
+use super::shared_ops::{SharedOps, SharedSlots};
+use anyhow::{anyhow, bail, Result};
+use std::sync::atomic::{compiler_fence, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Setup steps of the child, reported to the driver when one fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Stage {
+    OomScoreAdj = 1,
+    ParentDeathSignal = 2,
+    MapWriter = 3,
+    MadviseWriter = 4,
+    MapRacers = 5,
+    MadviseRacers = 6,
+    SpawnThreads = 7,
+}
+
+impl Stage {
+    fn from_u64(v: u64) -> Option<Stage> {
+        use Stage::*;
+        [
+            OomScoreAdj,
+            ParentDeathSignal,
+            MapWriter,
+            MadviseWriter,
+            MapRacers,
+            MadviseRacers,
+            SpawnThreads,
+        ]
+        .into_iter()
+        .find(|s| *s as u64 == v)
+    }
+}
+
+/// A failed setup step and its errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetupFailure {
+    pub stage: Stage,
+    pub errno: i32,
+}
+
+impl SetupFailure {
+    /// The driver-side message: what failed, why, and how to avoid it.
+    pub fn message(&self, plan: &ChildPlan) -> String {
+        let err = std::io::Error::from_raw_os_error(self.errno);
+        let racer = plan.racer_region.unwrap_or(plan.writer);
+        let mib = |r: Region| r.len / MIB;
+        match self.stage {
+            Stage::OomScoreAdj => format!("writer: cannot write 0 to /proc/self/oom_score_adj: {err}"),
+            Stage::ParentDeathSignal => format!("writer: prctl(PR_SET_PDEATHSIG): {err}"),
+            Stage::MapWriter if self.errno == libc::EEXIST => format!(
+                "writer: {:#x}..{:#x} ({} MiB) is already mapped in the driver, \
+                 so the writer cannot be placed at the seed's fixed address",
+                plan.writer.addr,
+                plan.writer.end(),
+                mib(plan.writer)
+            ),
+            Stage::MapWriter => format!(
+                "writer: cannot map {} MiB at {:#x}: {err}",
+                mib(plan.writer),
+                plan.writer.addr
+            ),
+            Stage::MadviseWriter => format!(
+                "writer: madvise(MADV_HUGEPAGE) on its mapping: {err} (no THP in this kernel?)"
+            ),
+            Stage::MapRacers if self.errno == libc::EEXIST => format!(
+                "racers: {:#x}..{:#x} is already mapped in the driver \
+                 (turn racers and refault off with --no-racers --no-refault)",
+                racer.addr,
+                racer.end()
+            ),
+            Stage::MapRacers => format!(
+                "racers: cannot map {} MiB at {:#x}: {err} \
+                 (turn racers and refault off with --no-racers --no-refault)",
+                mib(racer),
+                racer.addr
+            ),
+            Stage::MadviseRacers => format!(
+                "racers: madvise(MADV_HUGEPAGE) on their region: {err} \
+                 (turn racers and refault off with --no-racers --no-refault)"
+            ),
+            Stage::SpawnThreads => format!(
+                "writer: cannot start its racer/refault threads: {err} \
+                 (turn them off with --no-racers --no-refault)"
+            ),
+        }
+    }
+}
+
+/// The status page's slots.
+const STATE: usize = 0;
+const STAGE: usize = 1;
+const ERRNO: usize = 2;
+const STARTING: u64 = 0;
+const READY: u64 = 1;
+const FAILED: u64 = 2;
+
+/// How long a child may take to map, advise and start its threads. Far more
+/// than it needs; a TCG guest under load is slow, but not this slow.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The errno of the last failed libc call.
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// A live (or not yet reaped) writer child, owned by the driver. Dropping it
+/// kills and reaps the child, so no path out of the scenario leaves one.
+#[derive(Debug)]
+pub struct Writer {
+    pid: libc::pid_t,
+    reaped: bool,
+}
+
+impl Writer {
+    /// Forks a writer for `plan` and waits until it has mapped its memory and
+    /// started its threads. A setup failure in the child comes back as `Err`
+    /// with [`SetupFailure::message`].
+    pub fn spawn(plan: &ChildPlan, ops: &Arc<SharedOps>, diag: &Arc<SharedOps>) -> Result<Writer> {
+        let status = SharedSlots::new(3)?;
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: fork in a threaded process; the child runs only
+        // `child_main`, which respects the restrictions in the module docs
+        // and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            bail!("writer: fork: {}", std::io::Error::last_os_error());
+        }
+        if pid == 0 {
+            child_main(plan, ops, diag, &status, parent);
+        }
+        let mut w = Writer { pid, reaped: false };
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        loop {
+            match status.get(STATE).load(Ordering::Acquire) {
+                READY => return Ok(w),
+                FAILED => {
+                    let stage = Stage::from_u64(status.get(STAGE).load(Ordering::Relaxed));
+                    let errno = status.get(ERRNO).load(Ordering::Relaxed) as i32;
+                    w.kill_and_reap();
+                    let stage = stage.ok_or_else(|| anyhow!("writer: setup failed at an unknown stage"))?;
+                    bail!(SetupFailure { stage, errno }.message(plan));
+                }
+                _ => {}
+            }
+            if let Some(how) = w.exited() {
+                w.kill_and_reap();
+                bail!("writer: exited during setup ({how})");
+            }
+            if Instant::now() > deadline {
+                w.kill_and_reap();
+                bail!("writer: not ready after {}s of setup", SETUP_TIMEOUT.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// How the child ended, if it has (without reaping it: until it is
+    /// reaped its pid cannot be reused, so parties still holding the pid
+    /// cannot hit a stranger).
+    pub fn exited(&self) -> Option<String> {
+        if self.reaped {
+            return Some("reaped".into());
+        }
+        // SAFETY: siginfo_t is plain data, valid when zeroed.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own child with a valid siginfo pointer;
+        // WNOWAIT leaves it waitable.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                self.pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r != 0 {
+            // ECHILD: someone else (an init reaper) took it: it is gone.
+            return Some(format!("not waitable: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: waitid filled `info` (si_pid 0 means no state change).
+        let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+        if pid == 0 {
+            return None;
+        }
+        Some(match code {
+            libc::CLD_EXITED => format!("exit status {status}"),
+            libc::CLD_KILLED | libc::CLD_DUMPED => format!("killed by signal {status}"),
+            _ => format!("si_code {code}, status {status}"),
+        })
+    }
+
+    /// Sends SIGKILL (does not reap). Harmless on a zombie.
+    pub fn sigkill(&self) {
+        if !self.reaped {
+            // SAFETY: signals our own unreaped child; its pid cannot have
+            // been reused while it is unreaped.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+    }
+
+    /// Waits for the child to end and reaps it. Returns how it ended.
+    pub fn reap(&mut self) -> String {
+        if self.reaped {
+            return "reaped".into();
+        }
+        let mut status = 0;
+        let r = loop {
+            // SAFETY: waits for our own child with a valid status pointer.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+            if r >= 0 || errno() != libc::EINTR {
+                break r;
+            }
+        };
+        self.reaped = true;
+        if r < 0 {
+            return format!("not waitable: {}", std::io::Error::last_os_error());
+        }
+        if libc::WIFSIGNALED(status) {
+            format!("killed by signal {}", libc::WTERMSIG(status))
+        } else {
+            format!("exit status {}", libc::WEXITSTATUS(status))
+        }
+    }
+
+    pub fn kill_and_reap(&mut self) -> String {
+        self.sigkill();
+        self.reap()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.kill_and_reap();
+    }
+}
+
+/// The child: set up, report, then write forever.
+fn child_main(
+    plan: &ChildPlan,
+    ops: &Arc<SharedOps>,
+    diag: &Arc<SharedOps>,
+    status: &SharedSlots,
+    parent: libc::pid_t,
+) -> ! {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        setup_and_write(plan, ops, diag, status, parent)
+    }));
+    let code = match r {
+        Ok(failure) => {
+            status.get(STAGE).store(failure.stage as u64, Ordering::Relaxed);
+            status.get(ERRNO).store(failure.errno as u64, Ordering::Relaxed);
+            status.get(STATE).store(FAILED, Ordering::Release);
+            2
+        }
+        Err(_) => 101,
+    };
+    // SAFETY: leaves the child without running the driver's atexit handlers,
+    // flushing its copied stdio buffers or unwinding into the driver's code.
+    unsafe { libc::_exit(code) }
+}
+
+/// Maps `r` at its fixed address without replacing anything, RW, and
+/// advises it for THP.
+fn map_fixed(r: Region, map_stage: Stage, advise_stage: Stage) -> Result<(), SetupFailure> {
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping, so no
+    // memory the process uses is affected.
+    let p = unsafe {
+        libc::mmap(
+            r.addr as *mut libc::c_void,
+            r.len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(SetupFailure {
+            stage: map_stage,
+            errno: errno(),
+        });
+    }
+    if p as usize != r.addr {
+        // A kernel older than 4.17 treats NOREPLACE as a hint and maps
+        // elsewhere: same meaning as EEXIST.
+        // SAFETY: unmaps the mapping just made, which nothing uses.
+        unsafe { libc::munmap(p, r.len) };
+        return Err(SetupFailure {
+            stage: map_stage,
+            errno: libc::EEXIST,
+        });
+    }
+    // SAFETY: advice on the mapping just made.
+    if unsafe { libc::madvise(p, r.len, libc::MADV_HUGEPAGE) } != 0 {
+        return Err(SetupFailure {
+            stage: advise_stage,
+            errno: errno(),
+        });
+    }
+    Ok(())
+}
+
+/// Returns only when setup fails; on success the writer loop runs until the
+/// driver's SIGKILL.
+fn setup_and_write(
+    plan: &ChildPlan,
+    ops: &Arc<SharedOps>,
+    diag: &Arc<SharedOps>,
+    status: &SharedSlots,
+    parent: libc::pid_t,
+) -> SetupFailure {
+    // If the driver dies, so does the writer: nothing is left behind.
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return SetupFailure {
+            stage: Stage::ParentDeathSignal,
+            errno: errno(),
+        };
+    }
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } != parent {
+        // The driver died before the prctl took effect.
+        // SAFETY: see child_main.
+        unsafe { libc::_exit(0) };
+    }
+    // The driver runs at -1000; its workload must be an OOM victim again.
+    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "0\n") {
+        return SetupFailure {
+            stage: Stage::OomScoreAdj,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        };
+    }
+    if let Err(f) = map_fixed(plan.writer, Stage::MapWriter, Stage::MadviseWriter) {
+        return f;
+    }
+    if let Some(region) = plan.racer_region {
+        if let Err(f) = map_fixed(region, Stage::MapRacers, Stage::MadviseRacers) {
+            return f;
+        }
+    }
+    if let Err(e) = racers::start(plan, ops, diag) {
+        return SetupFailure {
+            stage: Stage::SpawnThreads,
+            errno: e.raw_os_error().unwrap_or(libc::EAGAIN),
+        };
+    }
+    status.get(STATE).store(READY, Ordering::Release);
+    write_forever(plan.writer, ops)
+}
+
+/// The seed's writer: memset the whole mapping, forever.
+fn write_forever(r: Region, ops: &SharedOps) -> ! {
+    let count = ops.counter("writer");
+    let mut value: u8 = 0;
+    loop {
+        value = value.wrapping_add(1);
+        // SAFETY: `r` is this process's own RW mapping (map_fixed), used by
+        // no other thread.
+        unsafe { std::ptr::write_bytes(r.addr as *mut u8, value, r.len) };
+        // The memory is never read: keep the compiler from dropping stores.
+        compiler_fence(Ordering::SeqCst);
+        std::hint::black_box(r.addr);
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_codes_round_trip() {
+        for s in [
+            Stage::OomScoreAdj,
+            Stage::ParentDeathSignal,
+            Stage::MapWriter,
+            Stage::MadviseWriter,
+            Stage::MapRacers,
+            Stage::MadviseRacers,
+            Stage::SpawnThreads,
+        ] {
+            assert_eq!(Stage::from_u64(s as u64), Some(s));
+        }
+        assert_eq!(Stage::from_u64(0), None);
+    }
+
+    #[test]
+    fn racer_failures_name_the_flags() {
+        let plan = super::super::tests::host_plan();
+        for stage in [Stage::MapRacers, Stage::MadviseRacers, Stage::SpawnThreads] {
+            for errno in [libc::EEXIST, libc::ENOMEM] {
+                let m = SetupFailure { stage, errno }.message(&plan);
+                assert!(m.contains("--no-racers") && m.contains("--no-refault"), "{m}");
+            }
+        }
+        let m = SetupFailure {
+            stage: Stage::MapWriter,
+            errno: libc::EEXIST,
+        }
+        .message(&plan);
+        assert!(m.contains("already mapped") && m.contains("0x700000000000"), "{m}");
+    }
+}

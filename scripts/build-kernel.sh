@@ -42,6 +42,17 @@ if [ -e "$STAMP" ] && [ -e "$OUT/arch/x86/boot/bzImage" ]; then
 	exit 0
 fi
 
+# Start from the newest finished build of the same source when there is one:
+# Kbuild tracks config and file changes, so a changed fragment or a variant
+# patch then recompiles what it touches instead of the whole kernel.
+if [ ! -e "$OUT" ]; then
+	seed=$(ls -dt "$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION"-*/.mmrace-built 2>/dev/null | head -n1)
+	if [ -n "$seed" ]; then
+		seed=$(dirname "$seed")
+		log "kernel: seeding from $(basename "$seed") for an incremental build"
+		cp -a "$seed" "$OUT.tmp" && rm -f "$OUT.tmp/.mmrace-built" && mv "$OUT.tmp" "$OUT"
+	fi
+fi
 mkdir -p "$OUT"
 log "kernel: building $name in $OUT (log: $OUT/build.log)"
 export MMRACE_DIE_CODE=125

@@ -9,6 +9,7 @@
 //!
 //! - `version`: the module and interface version;
 //! - `counters`: one `name value` line per counter (`mmrace_counters.h`);
+//! - `help`: one `name: what it counts` line per counter;
 //! - `probes`: one `name attached` or `name failed <errno>` line per probe;
 //! - `reset`: write `1` to zero every counter; anything else is `-EINVAL`.
 
@@ -44,6 +45,7 @@ mod probes {
     extern "C" {
         pub(super) fn mmrace_nr_counters() -> c_uint;
         pub(super) fn mmrace_counter_name(i: c_uint) -> *const c_char;
+        pub(super) fn mmrace_counter_help(i: c_uint) -> *const c_char;
         pub(super) fn mmrace_counter_read(i: c_uint) -> u64;
         pub(super) fn mmrace_counters_reset();
         pub(super) fn mmrace_probes_register();
@@ -100,6 +102,16 @@ impl Tables {
         })
     }
 
+    fn counter_helps(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        // SAFETY: the counter tables are static and indices are in range.
+        (0..unsafe { probes::mmrace_nr_counters() }).map(|i| unsafe {
+            (
+                static_name(probes::mmrace_counter_name(i)),
+                static_name(probes::mmrace_counter_help(i)),
+            )
+        })
+    }
+
     fn probe_states(&self) -> impl Iterator<Item = (&'static str, i32)> {
         // SAFETY: the probe table is static and indices are in range.
         (0..unsafe { probes::mmrace_nr_probes() }).map(|i| unsafe {
@@ -123,6 +135,13 @@ fn show_version(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 fn show_counters(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for (name, value) in t.counters() {
         writeln!(f, "{name} {value}")?;
+    }
+    Ok(())
+}
+
+fn show_help(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (name, help) in t.counter_helps() {
+        writeln!(f, "{name}: {help}")?;
     }
     Ok(())
 }
@@ -176,19 +195,38 @@ impl kernel::Module for MmRace {
         let dir = Dir::new(c"mmrace");
         let mut files = KVec::new();
         files.push(
-            KBox::pin_init(dir.read_callback_file(c"version", Tables, &show_version), GFP_KERNEL)?,
+            KBox::pin_init(
+                dir.read_callback_file(c"version", Tables, &show_version),
+                GFP_KERNEL,
+            )?,
             GFP_KERNEL,
         )?;
         files.push(
-            KBox::pin_init(dir.read_callback_file(c"counters", Tables, &show_counters), GFP_KERNEL)?,
+            KBox::pin_init(
+                dir.read_callback_file(c"counters", Tables, &show_counters),
+                GFP_KERNEL,
+            )?,
             GFP_KERNEL,
         )?;
         files.push(
-            KBox::pin_init(dir.read_callback_file(c"probes", Tables, &show_probes), GFP_KERNEL)?,
+            KBox::pin_init(
+                dir.read_callback_file(c"help", Tables, &show_help),
+                GFP_KERNEL,
+            )?,
             GFP_KERNEL,
         )?;
         files.push(
-            KBox::pin_init(dir.write_callback_file(c"reset", Tables, &write_reset), GFP_KERNEL)?,
+            KBox::pin_init(
+                dir.read_callback_file(c"probes", Tables, &show_probes),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(
+                dir.write_callback_file(c"reset", Tables, &write_reset),
+                GFP_KERNEL,
+            )?,
             GFP_KERNEL,
         )?;
         for (name, status) in Tables.probe_states().filter(|(_, s)| *s != 0) {

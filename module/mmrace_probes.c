@@ -25,14 +25,19 @@
 /* ---- counters ---------------------------------------------------------- */
 
 enum mmrace_counter {
-#define MMRACE_COUNTER(name, help) MMRACE_##name,
+#define MMRACE_COUNTER(_name, _help) MMRACE_##_name,
 #include "mmrace_counters.h"
 #undef MMRACE_COUNTER
 	MMRACE_NR_COUNTERS
 };
 
-static const char *const counter_names[] = {
-#define MMRACE_COUNTER(name, help) #name,
+struct counter_info {
+	const char *name;
+	const char *help;
+};
+
+static const struct counter_info counter_info[] = {
+#define MMRACE_COUNTER(_name, _help) { .name = #_name, .help = _help },
 #include "mmrace_counters.h"
 #undef MMRACE_COUNTER
 };
@@ -57,7 +62,12 @@ unsigned int mmrace_nr_counters(void)
 
 const char *mmrace_counter_name(unsigned int i)
 {
-	return i < MMRACE_NR_COUNTERS ? counter_names[i] : "?";
+	return i < MMRACE_NR_COUNTERS ? counter_info[i].name : "?";
+}
+
+const char *mmrace_counter_help(unsigned int i)
+{
+	return i < MMRACE_NR_COUNTERS ? counter_info[i].help : "?";
 }
 
 u64 mmrace_counter_read(unsigned int i)
@@ -333,7 +343,7 @@ static int probe_register(struct probe *p)
 	case TRACEPOINT:
 		return tp_register(p->obj);
 	case CALLER_CHECK:
-		if (split_pmd_locked_probe.addr == NULL || probes[1].status)
+		if (!split_pmd_locked_probe.addr || probes[1].status)
 			return -ENOENT;
 		return racy_caller_lookup();
 	}

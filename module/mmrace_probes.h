@@ -10,6 +10,7 @@
 
 unsigned int mmrace_nr_counters(void);
 const char *mmrace_counter_name(unsigned int i);
+const char *mmrace_counter_help(unsigned int i);
 u64 mmrace_counter_read(unsigned int i);
 void mmrace_counters_reset(void);
 

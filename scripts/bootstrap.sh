@@ -80,7 +80,7 @@ PIN
 PACKAGES=(
 	build-essential flex bison bc libelf-dev libssl-dev cpio kmod
 	python3 xfsprogs numactl busybox-static
-	rustc-web rust-web-src
+	rustc-web rust-web-src rust-web-clippy rustfmt-web
 )
 BACKPORTS_PACKAGES=(qemu-system-x86)
 

@@ -45,7 +45,11 @@ pub struct BadLine(pub String);
 
 impl std::fmt::Display for BadLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "malformed counters line {:?} (want 'name value')", self.0)
+        write!(
+            f,
+            "malformed counters line {:?} (want 'name value')",
+            self.0
+        )
     }
 }
 
@@ -76,7 +80,8 @@ mod tests {
         let mut names: Vec<_> = defs.iter().map(|d| d.name).collect();
         for n in &names {
             assert!(
-                n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{n}"
             );
         }

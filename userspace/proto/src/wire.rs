@@ -109,7 +109,10 @@ mod tests {
 
     #[test]
     fn finds_message_behind_kernel_text() {
-        let line = format!("[   12.345678] random: crng init done{}", encode(&snapshot()));
+        let line = format!(
+            "[   12.345678] random: crng init done{}",
+            encode(&snapshot())
+        );
         assert_eq!(decode(&line), Some(snapshot()));
     }
 

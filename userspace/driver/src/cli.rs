@@ -64,6 +64,9 @@ pub enum Command {
 pub enum CrashTest {
     /// echo c > /proc/sysrq-trigger: a deterministic kernel crash.
     Sysrq,
+    /// Go silent forever after the first snapshot: the host must call it a
+    /// hang, kill QEMU and still report the last counters.
+    Hang,
 }
 
 impl Cli {

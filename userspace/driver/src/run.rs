@@ -136,8 +136,10 @@ fn module_then_scenario(cli: &Cli, scenario: &Scenario, ctx: &Ctx) -> Result<ser
         probes: info.probes.clone(),
     });
     let first = stream::send_snapshot(ctx, &AtomicBool::new(false));
-    if let Some(CrashTest::Sysrq) = cli.crash_test {
-        return Err(crash_sysrq(ctx));
+    match cli.crash_test {
+        Some(CrashTest::Sysrq) => return Err(crash_sysrq(ctx)),
+        Some(CrashTest::Hang) => go_silent(ctx),
+        None => {}
     }
     let interval = Duration::from_millis(cli.interval_ms);
     let outcome = stream::with_streamer(ctx, interval, first, || {
@@ -155,6 +157,15 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Crashes the kernel on purpose. Returns only if the crash did not happen.
+/// `--crash-test hang`: blocks forever with no output on either channel.
+fn go_silent(ctx: &Ctx) -> ! {
+    ctx.say("--crash-test hang: going silent ON PURPOSE; the host must declare a hang");
+    ctx.event("crash_test", "hang");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
 fn crash_sysrq(ctx: &Ctx) -> anyhow::Error {
     ctx.say("--crash-test sysrq: crashing the kernel ON PURPOSE now (echo c > /proc/sysrq-trigger); the oops that follows is intentional");
     ctx.event("crash_test", "sysrq c");

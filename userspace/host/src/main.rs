@@ -1,0 +1,36 @@
+//! mmrace-host: boots the mmrace test kernel in QEMU, watches the guest and
+//! judges whether the kernel survived the scenario.
+//!
+//! Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error.
+
+mod accel;
+mod args;
+mod interrupt;
+mod judge;
+mod ktap;
+mod messages;
+mod monitor;
+mod patterns;
+mod qemu;
+mod report;
+mod run;
+mod scan;
+mod summary;
+mod verdict;
+
+use clap::Parser;
+
+fn main() {
+    let cli = args::Cli::parse();
+    let code = match cli.command {
+        args::Command::Run(a) => {
+            interrupt::install();
+            run::run(&a, &interrupt::STOP).unwrap_or_else(|e| {
+                eprintln!("mmrace: {e:#}");
+                2
+            })
+        }
+        args::Command::Judge(a) => judge::judge(&a),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,216 @@
+//! The one table of console patterns that mark a run as failed.
+//!
+//! Every entry names a class, the substrings that identify it anywhere in a
+//! console line, and whether it is a kernel finding or a problem of the
+//! harness itself (a guest that could not start our driver proves nothing
+//! about the kernel). The table is searched top to bottom and the first entry
+//! that matches wins, so the specific classes (soft lockup, KASAN, bad page
+//! state...) sit above the generic `BUG:` and `Kernel panic` they also
+//! contain, and the harness panics sit above the generic panic.
+//!
+//! An OOM kill (`Out of memory: Killed process`, `oom-kill:`) is on purpose
+//! absent: memory pressure is what several scenarios create, and the OOM
+//! killer doing its job is not a kernel bug.
+
+use serde::{Deserialize, Serialize};
+
+/// Who is to blame for a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Blame {
+    /// The kernel misbehaved: the finding mmrace is looking for.
+    Kernel,
+    /// The guest could not run our driver: fix the harness, not the kernel.
+    Harness,
+}
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct Pattern {
+    /// Short name used in the verdict, the report and the KTAP reason.
+    pub class: &'static str,
+    /// The line matches when it contains any of these.
+    pub any_of: &'static [&'static str],
+    /// ...unless it also contains one of these (known benign look-alikes).
+    pub unless: &'static [&'static str],
+    pub blame: Blame,
+}
+
+impl Pattern {
+    fn matches(&self, line: &str) -> bool {
+        self.any_of.iter().any(|n| line.contains(n))
+            && !self.unless.iter().any(|n| line.contains(n))
+    }
+}
+
+const fn kernel(class: &'static str, any_of: &'static [&'static str]) -> Pattern {
+    Pattern {
+        class,
+        any_of,
+        unless: &[],
+        blame: Blame::Kernel,
+    }
+}
+
+const fn harness(class: &'static str, any_of: &'static [&'static str]) -> Pattern {
+    Pattern {
+        class,
+        any_of,
+        unless: &[],
+        blame: Blame::Harness,
+    }
+}
+
+/// The table. Order matters: first match wins.
+pub const PATTERNS: &[Pattern] = &[
+    // The driver is the guest's init: when it exits or dies the kernel panics
+    // with "Attempted to kill init". A kernel crash that kills the driver is
+    // reported earlier in the log by its own line, which then decides.
+    harness("init-died", &["Attempted to kill init"]),
+    harness("no-init", &["No working init found"]),
+    harness("no-root-fs", &["Unable to mount root fs"]),
+    // Specific kernel classes before the generic BUG:/panic lines they contain.
+    kernel("KASAN", &["BUG: KASAN:"]),
+    kernel("KFENCE", &["BUG: KFENCE:"]),
+    kernel("UBSAN", &["UBSAN:"]),
+    kernel("soft lockup", &["BUG: soft lockup"]),
+    kernel("hard lockup", &["hard LOCKUP"]),
+    kernel("bad page state", &["BUG: Bad page state"]),
+    kernel("bad page map", &["BUG: Bad page map"]),
+    kernel("bad rss-counter", &["BUG: Bad rss-counter"]),
+    kernel(
+        "sleep in atomic",
+        &[
+            "BUG: sleeping function called from invalid context",
+            "BUG: scheduling while atomic",
+        ],
+    ),
+    kernel("Rust panic", &["rust_kernel: panicked"]),
+    kernel("OOM deadlock", &["System is deadlocked on memory"]),
+    kernel("hung task", &["blocked for more than"]),
+    kernel(
+        "RCU stall",
+        &[
+            "detected stalls on CPUs",
+            "self-detected stall",
+            "detected expedited stalls",
+        ],
+    ),
+    kernel("page allocation stall", &["page allocation stall"]),
+    // Generic kernel crash lines. "kernel BUG at" (BUG_ON, VM_BUG_ON_FOLIO)
+    // and "BUG: unable to handle"/"BUG: kernel NULL pointer dereference" are
+    // all BUG; the Oops line that follows them is then part of the excerpt.
+    kernel("BUG", &["kernel BUG at", "BUG:"]),
+    kernel("general protection fault", &["general protection fault"]),
+    kernel("Oops", &["Oops:"]),
+    Pattern {
+        class: "WARNING",
+        any_of: &["WARNING:"],
+        // A boot-time mitigation notice, not a WARN() splat.
+        unless: &["Unprivileged eBPF"],
+        blame: Blame::Kernel,
+    },
+    kernel("panic", &["Kernel panic - not syncing"]),
+];
+
+/// The first table entry that matches `line`.
+pub fn classify(line: &str) -> Option<&'static Pattern> {
+    PATTERNS.iter().find(|p| p.matches(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(line: &str) -> Option<&'static str> {
+        classify(line).map(|p| p.class)
+    }
+
+    #[test]
+    fn specific_classes_win_over_generic_bug() {
+        assert_eq!(
+            class("[   30.1] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [thp:77]"),
+            Some("soft lockup")
+        );
+        assert_eq!(
+            class("[    9.9] BUG: KASAN: slab-use-after-free in folio_split+0x1/0x2"),
+            Some("KASAN")
+        );
+        assert_eq!(
+            class("[    9.9] BUG: Bad page state in process thp-race  pfn:10a00"),
+            Some("bad page state")
+        );
+        assert_eq!(
+            class("[    9.9] BUG: Bad rss-counter state mm:000000001 type:MM_ANONPAGES val:-512"),
+            Some("bad rss-counter")
+        );
+        assert_eq!(
+            class("[    9.9] kernel BUG at mm/huge_memory.c:3050!"),
+            Some("BUG")
+        );
+        assert_eq!(
+            class("[    9.9] BUG: unable to handle page fault for address: ffff8880"),
+            Some("BUG")
+        );
+    }
+
+    #[test]
+    fn harness_panics_win_over_generic_panic() {
+        let p = classify(
+            "[ 1.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100",
+        )
+        .unwrap();
+        assert_eq!((p.class, p.blame), ("init-died", Blame::Harness));
+        let p = classify(
+            "[ 1.0] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)",
+        )
+        .unwrap();
+        assert_eq!((p.class, p.blame), ("no-root-fs", Blame::Harness));
+        let p = classify("[ 1.0] Kernel panic - not syncing: sysrq triggered crash").unwrap();
+        assert_eq!((p.class, p.blame), ("panic", Blame::Kernel));
+        let p =
+            classify("[ 1.0] Kernel panic - not syncing: System is deadlocked on memory").unwrap();
+        assert_eq!((p.class, p.blame), ("OOM deadlock", Blame::Kernel));
+    }
+
+    #[test]
+    fn both_warn_formats_match() {
+        assert_eq!(
+            class("[ 5.0] WARNING: CPU: 1 PID: 77 at mm/huge_memory.c:3050 split_huge_pmd_locked+0x5/0x9"),
+            Some("WARNING")
+        );
+        assert_eq!(
+            class("[ 5.0] WARNING: mm/huge_memory.c:3050 at split_huge_pmd_locked+0x5/0x9, CPU#1: thp/77"),
+            Some("WARNING")
+        );
+    }
+
+    #[test]
+    fn benign_lines_do_not_match() {
+        for line in [
+            "[ 7.0] Out of memory: Killed process 88 (thp-race) total-vm:2097152kB",
+            "[ 7.0] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=thp-race,pid=88",
+            "[ 7.0] thp-race invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO), order=0",
+            "[ 0.1] Spectre V2 : WARNING: Unprivileged eBPF is enabled with eIBRS on, data leaks possible",
+            "[ 0.0] Linux version 7.3.4 (root@vm) #1 SMP PREEMPT",
+            "[ 9.0] reboot: Power down",
+        ] {
+            assert_eq!(class(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn every_class_is_reachable() {
+        // A row hidden behind an earlier, broader one would never fire.
+        for p in PATTERNS {
+            for needle in p.any_of {
+                let winner = classify(needle).expect(needle);
+                assert_eq!(winner.class, p.class, "{needle:?} is shadowed");
+            }
+        }
+        let mut classes: Vec<_> = PATTERNS.iter().map(|p| p.class).collect();
+        classes.sort();
+        classes.dedup();
+        assert_eq!(classes.len(), PATTERNS.len(), "duplicate class names");
+    }
+}

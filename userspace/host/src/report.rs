@@ -1,0 +1,410 @@
+//! report.json: everything a later reader needs to know about one run
+//! without rerunning it. Protocol messages are stored as the driver sent
+//! them (the [`Msg`] JSON, with its `type` tag), so the report and wire.log
+//! never disagree about their shape.
+
+use crate::accel::Accel;
+use crate::messages::{snapshot_view, Messages};
+use crate::scan::{ConsoleScan, Finding};
+use crate::verdict::{self, Ending, Verdict};
+use mmrace_proto::wire::Msg;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub host_tool_version: String,
+    pub run_id: String,
+    pub scenario: String,
+    pub seed: u64,
+    pub duration_s: u64,
+    pub driver_args: String,
+    /// None when QEMU never ran.
+    pub accel: Option<Accel>,
+    /// Why that accelerator (requested, cached, fallback after a KVM failure).
+    pub accel_note: String,
+    /// Program and arguments, exactly as started.
+    pub qemu_command: Vec<String>,
+    pub qemu_version: String,
+    pub host_kernel_release: String,
+    pub kernel: String,
+    pub initrd: String,
+    /// `YYYYmmdd-HHMMSS` UTC.
+    pub started_utc: String,
+
+    pub verdict: Verdict,
+    pub exit_code: i32,
+    /// Finding class or verdict class (`hang`, `guest-died`...); None when clean.
+    pub class: Option<String>,
+    pub reason: String,
+    pub ending: Ending,
+    /// The first finding, which decided the verdict.
+    pub finding: Option<Finding>,
+    /// Later findings, for information.
+    pub other_findings: Vec<Finding>,
+
+    pub booted: bool,
+    pub powered_off: bool,
+    pub console_lines: usize,
+    pub hello: Option<Msg>,
+    /// The module's version and probes.
+    pub module: Option<Msg>,
+    pub events: Vec<Msg>,
+    pub snapshots: usize,
+    pub first_snapshot: Option<Msg>,
+    pub last_snapshot: Option<Msg>,
+    pub rates: Option<Rates>,
+    /// The driver's Result, with its scenario-specific `data`.
+    pub result: Option<Msg>,
+    pub undecodable_wire_lines: usize,
+
+    /// Guest time of the driver's last message.
+    pub guest_elapsed_s: Option<f64>,
+    /// Host time to the kernel banner.
+    pub boot_s: Option<f64>,
+    pub host_wall_s: f64,
+    pub qemu_stderr_tail: Vec<String>,
+    /// Things that did not change the verdict but look wrong.
+    pub warnings: Vec<String>,
+}
+
+/// Per-second rates between the first and the last snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    pub window_s: f64,
+    pub counters: BTreeMap<String, f64>,
+    pub ops: BTreeMap<String, f64>,
+}
+
+/// (last - first) / window for every name in the last snapshot. None when
+/// the two snapshots are the same moment (a single snapshot): no window, no
+/// rate. A counter that went backwards (module reloaded) counts as 0.
+pub fn rates(first: &Msg, last: &Msg) -> Option<Rates> {
+    let (a, b) = (snapshot_view(first)?, snapshot_view(last)?);
+    if b.t_ms <= a.t_ms {
+        return None;
+    }
+    let window_s = (b.t_ms - a.t_ms) as f64 / 1000.0;
+    let per_s = |from: &BTreeMap<String, u64>, to: &BTreeMap<String, u64>| {
+        to.iter()
+            .map(|(k, v)| {
+                let delta = v.saturating_sub(from.get(k).copied().unwrap_or(0));
+                (k.clone(), delta as f64 / window_s)
+            })
+            .collect()
+    };
+    Some(Rates {
+        window_s,
+        counters: per_s(a.counters, b.counters),
+        ops: per_s(a.ops, b.ops),
+    })
+}
+
+/// What is known about a run apart from what the guest said: the
+/// command line of `run`, or what `judge` can tell from a log.
+#[derive(Debug, Clone, Default)]
+pub struct RunMeta {
+    pub run_id: String,
+    pub scenario: String,
+    pub seed: u64,
+    pub duration_s: u64,
+    pub driver_args: String,
+    pub accel: Option<Accel>,
+    pub accel_note: String,
+    pub qemu_command: Vec<String>,
+    pub qemu_version: String,
+    pub host_kernel_release: String,
+    pub kernel: String,
+    pub initrd: String,
+    pub started_utc: String,
+}
+
+/// How the run went on the host side.
+#[derive(Debug, Clone)]
+pub struct HostSide {
+    pub ending: Ending,
+    pub stderr_tail: Vec<String>,
+    pub boot_s: Option<f64>,
+    pub wall_s: f64,
+}
+
+/// The driver's Hello should repeat what we were told to record; when it
+/// does not, the report would describe a run that did not happen.
+fn hello_mismatches(meta: &RunMeta, hello: Option<&Msg>) -> Vec<String> {
+    let Some(Msg::Hello {
+        scenario,
+        seed,
+        duration_s,
+        ..
+    }) = hello
+    else {
+        return Vec::new();
+    };
+    let mut w = Vec::new();
+    if *scenario != meta.scenario {
+        w.push(format!(
+            "--scenario {} but the driver ran {scenario}",
+            meta.scenario
+        ));
+    }
+    if *seed != meta.seed {
+        w.push(format!(
+            "--seed {} but the driver used seed {seed}",
+            meta.seed
+        ));
+    }
+    if *duration_s != meta.duration_s {
+        w.push(format!(
+            "--duration {} but the driver ran for {duration_s} s",
+            meta.duration_s
+        ));
+    }
+    w
+}
+
+impl Report {
+    /// Judges what was seen and puts it all together: the one place both
+    /// `run` and `judge` get their verdict from.
+    pub fn assemble(meta: RunMeta, scan: &ConsoleScan, msgs: &Messages, host: HostSide) -> Report {
+        let j = verdict::judge(scan, msgs, &host.ending);
+        let mut warnings = hello_mismatches(&meta, msgs.hello.as_ref());
+        if msgs.undecodable > 0 {
+            warnings.push(format!(
+                "{} protocol lines did not parse (wire version mismatch?)",
+                msgs.undecodable
+            ));
+        }
+        let findings = scan.findings();
+        let (first, last) = (msgs.first_snapshot(), msgs.last_snapshot());
+        Report {
+            host_tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: meta.run_id,
+            scenario: meta.scenario,
+            seed: meta.seed,
+            duration_s: meta.duration_s,
+            driver_args: meta.driver_args,
+            accel: meta.accel,
+            accel_note: meta.accel_note,
+            qemu_command: meta.qemu_command,
+            qemu_version: meta.qemu_version,
+            host_kernel_release: meta.host_kernel_release,
+            kernel: meta.kernel,
+            initrd: meta.initrd,
+            started_utc: meta.started_utc,
+            verdict: j.verdict,
+            exit_code: j.verdict.exit_code(),
+            class: j.class,
+            reason: j.reason,
+            ending: host.ending,
+            finding: findings.first().cloned(),
+            other_findings: findings.iter().skip(1).cloned().collect(),
+            booted: scan.booted(),
+            powered_off: scan.powered_off(),
+            console_lines: scan.lines(),
+            hello: msgs.hello.clone(),
+            module: msgs.module.clone(),
+            events: msgs.events.clone(),
+            snapshots: msgs.snapshots.len(),
+            first_snapshot: first.cloned(),
+            last_snapshot: last.cloned(),
+            rates: first.zip(last).and_then(|(a, b)| rates(a, b)),
+            result: msgs.result.clone(),
+            undecodable_wire_lines: msgs.undecodable,
+            guest_elapsed_s: msgs.guest_elapsed_ms().map(|ms| ms as f64 / 1000.0),
+            boot_s: host.boot_s,
+            host_wall_s: host.wall_s,
+            qemu_stderr_tail: host.stderr_tail,
+            warnings,
+        }
+    }
+
+    /// `(ok, message)` of the driver's Result.
+    pub fn outcome(&self) -> Option<(bool, &str)> {
+        match &self.result {
+            Some(Msg::Result { ok, message, .. }) => Some((*ok, message)),
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("reports always serialize");
+        s.push('\n');
+        s
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.to_json())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::patterns::Blame;
+    use crate::scan::NumberedLine;
+    use mmrace_proto::wire::ProbeState;
+
+    fn snap(t_ms: u64, split: u64, writer: u64) -> Msg {
+        Msg::Snapshot {
+            t_ms,
+            counters: [
+                ("pmd_split".to_string(), split),
+                ("thp_split".to_string(), 3),
+            ]
+            .into(),
+            ops: [("writer".to_string(), writer)].into(),
+        }
+    }
+
+    /// A report with every field filled in.
+    pub(crate) fn sample() -> Report {
+        let first = snap(1000, 10, 100);
+        let last = snap(3000, 50, 1100);
+        Report {
+            host_tool_version: "0.1.0".into(),
+            run_id: "20261122-025807-smoke-s7".into(),
+            scenario: "smoke".into(),
+            seed: 7,
+            duration_s: 20,
+            driver_args: "--duration 20 --seed 7 smoke".into(),
+            accel: Some(Accel::Tcg),
+            accel_note: "requested".into(),
+            qemu_command: vec!["qemu-system-x86_64".into(), "-machine".into(), "pc".into()],
+            qemu_version: "QEMU emulator version 10.0.2".into(),
+            host_kernel_release: "6.1.0".into(),
+            kernel: "/k/bzImage".into(),
+            initrd: "/k/initrd".into(),
+            started_utc: "20261122-025807".into(),
+            verdict: Verdict::KernelProblem,
+            exit_code: 1,
+            class: Some("BUG".into()),
+            reason: "BUG at console.log:2: kernel BUG at mm/huge_memory.c:3050!".into(),
+            ending: Ending::Exited {
+                code: Some(0),
+                signal: None,
+            },
+            finding: Some(Finding {
+                class: "BUG".into(),
+                blame: Blame::Kernel,
+                before: vec![],
+                excerpt: vec![NumberedLine {
+                    line_no: 2,
+                    text: "[    5.000000] kernel BUG at mm/huge_memory.c:3050!".into(),
+                }],
+            }),
+            other_findings: vec![],
+            booted: true,
+            powered_off: false,
+            console_lines: 40,
+            hello: Some(Msg::Hello {
+                wire: 1,
+                scenario: "smoke".into(),
+                seed: 7,
+                duration_s: 20,
+                params: BTreeMap::new(),
+            }),
+            module: Some(Msg::Module {
+                version: "0.1.0".into(),
+                probes: vec![ProbeState {
+                    name: "split_huge_pmd_locked".into(),
+                    attached: true,
+                    error: String::new(),
+                }],
+            }),
+            events: vec![Msg::Event {
+                t_ms: 1500,
+                what: "first race".into(),
+                detail: String::new(),
+            }],
+            snapshots: 3,
+            rates: rates(&first, &last),
+            first_snapshot: Some(first),
+            last_snapshot: Some(last),
+            result: None,
+            undecodable_wire_lines: 0,
+            guest_elapsed_s: Some(3.0),
+            boot_s: Some(1.25),
+            host_wall_s: 6.5,
+            qemu_stderr_tail: vec![],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn rates_are_delta_over_window() {
+        let r = rates(&snap(1000, 10, 100), &snap(3000, 50, 1100)).unwrap();
+        assert_eq!(r.window_s, 2.0);
+        assert_eq!(r.counters["pmd_split"], 20.0);
+        assert_eq!(r.counters["thp_split"], 0.0);
+        assert_eq!(r.ops["writer"], 500.0);
+        assert_eq!(rates(&snap(1000, 1, 1), &snap(1000, 1, 1)), None);
+        // Backwards counters do not produce huge wrapped rates.
+        let r = rates(&snap(0, 50, 0), &snap(1000, 10, 0)).unwrap();
+        assert_eq!(r.counters["pmd_split"], 0.0);
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let r = sample();
+        let json = r.to_json();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn assemble_judges_and_flags_hello_mismatch() {
+        use mmrace_proto::wire::encode;
+        let mut scan = ConsoleScan::new();
+        scan.feed_text("[ 0.0] Linux version 7.3.4\n[ 9.0] reboot: Power down\n");
+        let mut msgs = Messages::new();
+        let hello = sample().hello.unwrap();
+        for m in [hello, snap(1000, 10, 100), snap(3000, 50, 1100)] {
+            msgs.feed(&encode(&m));
+        }
+        msgs.feed(&encode(&Msg::Result {
+            t_ms: 3100,
+            ok: true,
+            message: "done".into(),
+            data: serde_json::json!({"splits": 40}),
+        }));
+        let meta = RunMeta {
+            scenario: "smoke".into(),
+            seed: 8,
+            duration_s: 20,
+            ..RunMeta::default()
+        };
+        let host = HostSide {
+            ending: Ending::Exited {
+                code: Some(0),
+                signal: None,
+            },
+            stderr_tail: vec![],
+            boot_s: None,
+            wall_s: 1.0,
+        };
+        let r = Report::assemble(meta, &scan, &msgs, host);
+        assert_eq!(
+            (r.verdict, r.exit_code, r.class.as_deref()),
+            (Verdict::Clean, 0, None)
+        );
+        assert!(r.booted && r.powered_off);
+        assert_eq!(r.snapshots, 2);
+        assert_eq!(r.rates.as_ref().unwrap().counters["pmd_split"], 20.0);
+        assert_eq!(r.guest_elapsed_s, Some(3.1));
+        assert_eq!(r.outcome(), Some((true, "done")));
+        assert_eq!(r.warnings, ["--seed 8 but the driver used seed 7"]);
+    }
+
+    #[test]
+    fn json_uses_readable_names() {
+        let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        assert_eq!(v["verdict"], "kernel-problem");
+        assert_eq!(v["accel"], "tcg");
+        assert_eq!(v["ending"]["how"], "exited");
+        assert_eq!(v["finding"]["blame"], "kernel");
+        assert_eq!(v["finding"]["excerpt"][0]["line_no"], 2);
+        assert_eq!(v["module"]["probes"][0]["name"], "split_huge_pmd_locked");
+        assert_eq!(v["rates"]["ops"]["writer"], 500.0);
+    }
+}

@@ -1,0 +1,265 @@
+//! `mmrace-host run`: prepares the run directory, picks the accelerator
+//! (retrying with TCG when KVM does not work), watches QEMU, and writes
+//! report.json, results.ktap and the summary.
+
+use crate::accel::{self, Accel, Plan};
+use crate::args::{utc_stamp, RunArgs, UsageError};
+use crate::ktap;
+use crate::monitor::{self, MonitorConfig, Observation, Outcome};
+use crate::qemu::{self, QemuSpec};
+use crate::report::{HostSide, Report, RunMeta};
+use crate::summary;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Files of a run directory.
+pub const CONSOLE_LOG: &str = "console.log";
+pub const WIRE_LOG: &str = "wire.log";
+pub const STDERR_LOG: &str = "qemu-stderr.log";
+pub const REPORT: &str = "report.json";
+pub const KTAP: &str = "results.ktap";
+
+/// Creates `<results-dir>/<run-id>`, refusing to mix two runs in one.
+fn make_run_dir(args: &RunArgs, run_id: &str) -> Result<PathBuf, UsageError> {
+    let dir = args.results_dir.join(run_id);
+    let used = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+    if used {
+        return Err(UsageError(format!(
+            "{} already holds a run: pick another --run-id",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// Points `<results-dir>/latest` at this run (relative, so the results
+/// directory can be moved or copied whole).
+fn link_latest(results_dir: &Path, run_id: &str) {
+    let link = results_dir.join("latest");
+    if let Ok(meta) = std::fs::symlink_metadata(&link) {
+        if !meta.file_type().is_symlink() {
+            eprintln!(
+                "mmrace: warning: {} is not a symlink; left alone",
+                link.display()
+            );
+            return;
+        }
+        let _ = std::fs::remove_file(&link);
+    }
+    if let Err(e) = std::os::unix::fs::symlink(run_id, &link) {
+        eprintln!("mmrace: warning: cannot link {}: {e}", link.display());
+    }
+}
+
+struct Attempt {
+    accel: Accel,
+    command: Vec<String>,
+    outcome: Outcome,
+}
+
+/// Boots QEMU once with `accel`; `kvm_probe` makes it give up early when
+/// KVM does not reach the kernel banner.
+fn attempt(
+    args: &RunArgs,
+    dir: &Path,
+    accel: Accel,
+    kvm_probe: Option<Duration>,
+    stop: &AtomicBool,
+) -> anyhow::Result<Attempt> {
+    let spec = QemuSpec {
+        kernel: args.kernel.clone(),
+        initrd: args.initrd.clone(),
+        cpus: args.cpus,
+        mem_mib: args.mem_mib,
+        driver_args: args.driver_args.clone(),
+        extra_append: args.extra_append.clone(),
+        wire_log: dir.join(WIRE_LOG),
+        disk: args.disk.clone(),
+        accel,
+    };
+    let qemu_args = qemu::command_line(&spec);
+    let boot = args.boot_timeout_for(accel);
+    let cfg = MonitorConfig {
+        program: args.qemu_binary.clone(),
+        args: qemu_args.clone(),
+        console_log: dir.join(CONSOLE_LOG),
+        wire_log: spec.wire_log.clone(),
+        stderr_log: dir.join(STDERR_LOG),
+        echo: !args.quiet,
+        hang_timeout: args.hang_timeout(),
+        boot_timeout: Duration::from_secs(boot),
+        deadline: Duration::from_secs(boot + args.duration + args.deadline_slack),
+        kvm_probe,
+    };
+    // QEMU appends to an existing chardev file only with append=on; start
+    // from nothing anyway so a retry never sees the failed attempt's lines.
+    let _ = std::fs::remove_file(&cfg.wire_log);
+    let outcome = monitor::run(&cfg, stop)?;
+    let mut command = vec![args.qemu_binary.clone()];
+    command.extend(qemu_args);
+    Ok(Attempt {
+        accel,
+        command,
+        outcome,
+    })
+}
+
+/// Keeps the failed KVM attempt's logs next to the real ones.
+fn keep_probe_logs(dir: &Path) {
+    for name in [CONSOLE_LOG, STDERR_LOG] {
+        let _ = std::fs::rename(dir.join(name), dir.join(format!("kvm-probe-{name}")));
+    }
+}
+
+fn observation(o: Outcome) -> Observation {
+    match o {
+        Outcome::Finished(o) => o,
+        // Only a probing attempt reports this, and its caller handles it.
+        Outcome::KvmFailed { observation, .. } => observation,
+    }
+}
+
+/// What ran in the end.
+struct Booted {
+    accel: Accel,
+    accel_note: String,
+    command: Vec<String>,
+    observation: Observation,
+}
+
+/// Runs the guest with the planned accelerator, falling back to TCG when a
+/// KVM probe fails.
+fn boot(args: &RunArgs, dir: &Path, plan: Plan, stop: &AtomicBool) -> anyhow::Result<Booted> {
+    let booted = |a: Attempt, accel_note: String| Booted {
+        accel: a.accel,
+        accel_note,
+        command: a.command,
+        observation: observation(a.outcome),
+    };
+    let cache_file = match plan {
+        Plan::Use { accel, why } => {
+            eprintln!("mmrace: accelerator {} ({why})", accel.name());
+            return Ok(booted(attempt(args, dir, accel, None, stop)?, why));
+        }
+        Plan::ProbeKvm { cache_file } => cache_file,
+    };
+    let probe = Duration::from_secs(args.kvm_probe_timeout);
+    eprintln!(
+        "mmrace: accelerator kvm (auto: TCG instead if the kernel does not start within {} s)",
+        probe.as_secs()
+    );
+    let a = attempt(args, dir, Accel::Kvm, Some(probe), stop)?;
+    match a.outcome {
+        Outcome::KvmFailed { reason, .. } => {
+            let why = format!(
+                "auto: KVM failed: {reason}; fell back to TCG and remembered it in {}",
+                cache_file.display()
+            );
+            eprintln!("mmrace: {why}");
+            accel::remember(&cache_file, Accel::Tcg);
+            keep_probe_logs(dir);
+            eprintln!("mmrace: accelerator tcg");
+            Ok(booted(attempt(args, dir, Accel::Tcg, None, stop)?, why))
+        }
+        Outcome::Finished(ref o) => {
+            // Only a kernel that printed its banner proves KVM works; an
+            // interrupted probe proves nothing either way.
+            if o.scan.booted() {
+                accel::remember(&cache_file, Accel::Kvm);
+            }
+            Ok(booted(a, "auto: KVM works on this host".into()))
+        }
+    }
+}
+
+/// Paths in the report stay meaningful when it is read from elsewhere.
+fn absolute(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The whole `run` subcommand; returns the exit code.
+pub fn run(args: &RunArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
+    if let Err(e) = args.validate() {
+        eprintln!("mmrace: {e}");
+        return Ok(2);
+    }
+    let now = unix_now();
+    let run_id = args.run_id_at(now);
+    let dir = match make_run_dir(args, &run_id) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mmrace: {e}");
+            return Ok(2);
+        }
+    };
+    let qemu_version = accel::qemu_version(&args.qemu_binary);
+    let host_release = accel::host_release();
+    let cache_file = accel::cache_file(&accel::cache_dir(), &host_release, &qemu_version);
+    let plan = accel::plan(args.accel, &args.kvm_device, &cache_file);
+    eprintln!("mmrace: run {run_id} in {}", dir.display());
+
+    let t0 = std::time::Instant::now();
+    let b = boot(args, &dir, plan, stop)?;
+    let o = b.observation;
+    let meta = RunMeta {
+        run_id: run_id.clone(),
+        scenario: args.scenario.clone(),
+        seed: args.seed,
+        duration_s: args.duration,
+        driver_args: args.driver_args.clone(),
+        accel: Some(b.accel),
+        accel_note: b.accel_note,
+        qemu_command: b.command,
+        qemu_version,
+        host_kernel_release: host_release,
+        kernel: absolute(&args.kernel),
+        initrd: absolute(&args.initrd),
+        started_utc: utc_stamp(now),
+    };
+    let host = HostSide {
+        ending: o.ending,
+        stderr_tail: o.stderr_tail,
+        boot_s: o.banner_after.map(|d| d.as_secs_f64()),
+        // The whole run, a failed KVM probe included.
+        wall_s: t0.elapsed().as_secs_f64(),
+    };
+    let report = Report::assemble(meta, &o.scan, &o.messages, host);
+    report.write(&dir.join(REPORT))?;
+    std::fs::write(dir.join(KTAP), ktap::render(&ktap::cases(&report)))?;
+    link_latest(&args.results_dir, &run_id);
+    summary::emit(&summary::render(&report, Some(&dir)));
+    Ok(report.exit_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_link_is_relative_and_replaced() {
+        let d = std::env::temp_dir().join(format!("mmrace-latest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        std::fs::create_dir_all(d.join("b")).unwrap();
+        link_latest(&d, "a");
+        link_latest(&d, "b");
+        assert_eq!(
+            std::fs::read_link(d.join("latest")).unwrap(),
+            PathBuf::from("b")
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,202 @@
+//! Reads a kernel console line by line and keeps what the verdict needs:
+//! the findings of [`crate::patterns`] with their excerpts, and whether the
+//! kernel booted and powered off.
+//!
+//! The live monitor and `mmrace-host judge` both feed lines through this one
+//! type, so a log judged after the fact gets exactly the verdict the run got.
+//! Line numbers count from 1 and are those of `console.log`, which holds one
+//! console line per line.
+
+use crate::patterns::{self, Blame};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Lines kept after the matching one: enough for a BUG's registers and the
+/// top of its call trace.
+pub const EXCERPT_AFTER: usize = 30;
+
+/// Lines kept before it: a VM_BUG_ON_FOLIO dumps the folio (flags, mapcount,
+/// "page dumped because: ...") *before* its "kernel BUG at" line, and that
+/// dump is what tells the assertions apart.
+pub const CONTEXT_BEFORE: usize = 12;
+
+/// More findings than this add nothing (a storm of the same WARN).
+const MAX_FINDINGS: usize = 20;
+
+/// The kernel's first line; its presence means the kernel got control.
+pub const BANNER: &str = "Linux version";
+
+/// What the kernel prints right before a clean power-off.
+const POWER_OFF: &str = "reboot: Power down";
+
+/// One console line with its number in console.log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberedLine {
+    pub line_no: usize,
+    pub text: String,
+}
+
+/// A match of the pattern table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub class: String,
+    pub blame: Blame,
+    /// Up to [`CONTEXT_BEFORE`] lines before the matching one.
+    pub before: Vec<NumberedLine>,
+    /// The matching line and up to [`EXCERPT_AFTER`] lines after it.
+    pub excerpt: Vec<NumberedLine>,
+}
+
+impl Finding {
+    /// The line that matched.
+    pub fn first_line(&self) -> &NumberedLine {
+        &self.excerpt[0]
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ConsoleScan {
+    lines: usize,
+    findings: Vec<Finding>,
+    banner_line: Option<usize>,
+    powered_off: bool,
+    recent: VecDeque<NumberedLine>,
+}
+
+impl ConsoleScan {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next console line (without its newline).
+    ///
+    /// A match inside the excerpt window of the previous finding belongs to
+    /// the same splat (the Oops after a `kernel BUG at`, the panic after an
+    /// Oops) and is not a finding of its own.
+    pub fn feed(&mut self, line: &str) {
+        self.lines += 1;
+        let line_no = self.lines;
+        if self.banner_line.is_none() && line.contains(BANNER) {
+            self.banner_line = Some(line_no);
+        }
+        if line.contains(POWER_OFF) {
+            self.powered_off = true;
+        }
+        let numbered = || NumberedLine {
+            line_no,
+            text: line.to_string(),
+        };
+        if let Some(open) = self.findings.last_mut() {
+            if open.excerpt.len() <= EXCERPT_AFTER {
+                open.excerpt.push(numbered());
+                return;
+            }
+        }
+        if self.findings.len() < MAX_FINDINGS {
+            if let Some(p) = patterns::classify(line) {
+                self.findings.push(Finding {
+                    class: p.class.to_string(),
+                    blame: p.blame,
+                    before: self.recent.drain(..).collect(),
+                    excerpt: vec![numbered()],
+                });
+                return;
+            }
+        }
+        if self.recent.len() == CONTEXT_BEFORE {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(numbered());
+    }
+
+    /// Feeds every line of a whole log.
+    #[cfg(test)]
+    pub fn feed_text(&mut self, text: &str) {
+        for line in text.lines() {
+            self.feed(line);
+        }
+    }
+
+    /// All findings in console order; the first decides the verdict.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    pub fn first_finding(&self) -> Option<&Finding> {
+        self.findings.first()
+    }
+
+    /// Whether the kernel printed its banner: it booted at all.
+    pub fn booted(&self) -> bool {
+        self.banner_line.is_some()
+    }
+
+    /// Whether the kernel announced a power-off (the driver's clean exit).
+    pub fn powered_off(&self) -> bool {
+        self.powered_off
+    }
+
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_lines_and_cuts_excerpt() {
+        let mut s = ConsoleScan::new();
+        s.feed("[    0.000000] Linux version 7.3.4");
+        s.feed("[    5.000000] kernel BUG at mm/huge_memory.c:3050!");
+        for i in 0..40 {
+            s.feed(&format!("[    5.1] line {i}"));
+        }
+        assert!(s.booted());
+        let f = s.first_finding().unwrap();
+        assert_eq!(f.class, "BUG");
+        assert_eq!(f.first_line().line_no, 2);
+        assert_eq!(f.excerpt.len(), EXCERPT_AFTER + 1);
+        assert_eq!(f.excerpt.last().unwrap().line_no, 2 + EXCERPT_AFTER);
+        assert_eq!(f.before.len(), 1);
+        assert_eq!(s.lines(), 42);
+    }
+
+    #[test]
+    fn keeps_the_folio_dump_before_the_bug_line() {
+        let mut s = ConsoleScan::new();
+        for i in 0..20 {
+            s.feed(&format!("boot line {i}"));
+        }
+        s.feed("page dumped because: VM_BUG_ON_FOLIO(!folio_test_locked(folio))");
+        s.feed("kernel BUG at mm/huge_memory.c:3050!");
+        let f = s.first_finding().unwrap();
+        assert_eq!(f.before.len(), CONTEXT_BEFORE);
+        assert_eq!(f.before.first().unwrap().line_no, 22 - CONTEXT_BEFORE);
+        assert!(f.before.last().unwrap().text.contains("VM_BUG_ON_FOLIO"));
+        assert_eq!(f.first_line().line_no, 22);
+    }
+
+    #[test]
+    fn same_splat_is_one_finding_a_later_one_is_another() {
+        let mut s = ConsoleScan::new();
+        s.feed("kernel BUG at mm/huge_memory.c:3050!");
+        s.feed("Oops: invalid opcode: 0000 [#1] SMP");
+        for _ in 0..EXCERPT_AFTER {
+            s.feed("filler");
+        }
+        s.feed("WARNING: CPU: 1 PID: 2 at mm/rmap.c:1 x+0x1/0x2");
+        let classes: Vec<_> = s.findings().iter().map(|f| f.class.as_str()).collect();
+        assert_eq!(classes, ["BUG", "WARNING"]);
+    }
+
+    #[test]
+    fn sees_power_off_and_missing_banner() {
+        let mut s = ConsoleScan::new();
+        s.feed_text("mmrace: done\n[ 9.0] reboot: Power down\n");
+        assert!(s.powered_off());
+        assert!(!s.booted());
+        assert!(s.findings().is_empty());
+    }
+}

@@ -1,0 +1,319 @@
+//! Turns what was seen (console findings, the driver's messages, how QEMU
+//! ended) into one verdict and an exit code.
+//!
+//! The rules, in order:
+//! 1. QEMU could not be started: harness error.
+//! 2. The first console finding decides: a kernel class is a kernel problem
+//!    (even if the guest then hung: a hung-task report followed by silence is
+//!    more useful named than called a hang), a harness class a harness error.
+//! 3. The accelerator failed or the user interrupted the run: harness error
+//!    (nothing was proven about the kernel).
+//! 4. Killed for silence, for the overall deadline or for not starting the
+//!    driver in time: hang.
+//! 5. The driver's Result: `ok == false` is a harness error; `ok == true` is
+//!    clean when QEMU then exited by itself with status 0 (the guest powered
+//!    off) or when judging a log after the fact.
+//! 6. No Result: QEMU failing before the kernel printed anything is a harness
+//!    error; otherwise the guest died without saying why: kernel problem.
+
+use crate::messages::Messages;
+use crate::scan::{ConsoleScan, Finding};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Clean,
+    KernelProblem,
+    Hang,
+    HarnessError,
+}
+
+impl Verdict {
+    /// 0 clean, 1 the kernel is at fault (problem or hang), 2 the harness or
+    /// its user is.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Clean => 0,
+            Verdict::KernelProblem | Verdict::Hang => 1,
+            Verdict::HarnessError => 2,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Clean => "CLEAN",
+            Verdict::KernelProblem => "KERNEL PROBLEM",
+            Verdict::Hang => "HANG",
+            Verdict::HarnessError => "HARNESS ERROR",
+        }
+    }
+}
+
+/// How the guest's run came to an end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "how", rename_all = "kebab-case")]
+pub enum Ending {
+    /// QEMU exited by itself (the guest powered off, rebooted or crashed
+    /// with `-no-reboot`, or QEMU failed).
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    /// Killed: neither console channel said anything for `silent_s`.
+    Silent { silent_s: u64 },
+    /// Killed: the driver did not say Hello within the boot timeout.
+    BootTimeout { limit_s: u64 },
+    /// Killed: the whole run took longer than boot + duration + slack.
+    Overran { limit_s: u64 },
+    /// Killed: the user pressed Ctrl-C (or sent SIGTERM).
+    Interrupted,
+    /// QEMU could not even be spawned.
+    SpawnFailed { error: String },
+    /// The accelerator failed (`KVM internal error`): a host problem.
+    AccelFailed { error: String },
+    /// Judging a log file: it just ends.
+    LogEnded,
+}
+
+impl Ending {
+    pub fn describe(&self) -> String {
+        match self {
+            Ending::Exited {
+                code: Some(c),
+                signal: _,
+            } => format!("QEMU exited with status {c}"),
+            Ending::Exited {
+                code: None,
+                signal: Some(s),
+            } => format!("QEMU was killed by signal {s}"),
+            Ending::Exited { .. } => "QEMU exited".to_string(),
+            Ending::Silent { silent_s } => {
+                format!("no output on either console for {silent_s} s: QEMU killed")
+            }
+            Ending::BootTimeout { limit_s } => {
+                format!("the driver did not start within {limit_s} s: QEMU killed")
+            }
+            Ending::Overran { limit_s } => {
+                format!("the run overran its {limit_s} s deadline: QEMU killed")
+            }
+            Ending::Interrupted => "interrupted by the user: QEMU killed".to_string(),
+            Ending::SpawnFailed { error } => format!("QEMU failed to start: {error}"),
+            Ending::AccelFailed { error } => format!("the accelerator failed: {error}"),
+            Ending::LogEnded => "end of the log".to_string(),
+        }
+    }
+
+    fn is_hang(&self) -> bool {
+        matches!(
+            self,
+            Ending::Silent { .. } | Ending::BootTimeout { .. } | Ending::Overran { .. }
+        )
+    }
+}
+
+/// The verdict and what led to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    /// The finding class, or a short class for verdicts without a finding
+    /// (`hang`, `guest-died`, `driver-failed`...). None when clean.
+    pub class: Option<String>,
+    /// One sentence for humans.
+    pub reason: String,
+}
+
+impl Judgement {
+    fn new(verdict: Verdict, class: Option<&str>, reason: String) -> Self {
+        Judgement {
+            verdict,
+            class: class.map(str::to_string),
+            reason,
+        }
+    }
+}
+
+fn finding_reason(f: &Finding) -> String {
+    let l = f.first_line();
+    format!(
+        "{} at console.log:{}: {}",
+        f.class,
+        l.line_no,
+        l.text.trim()
+    )
+}
+
+pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement {
+    use Verdict::*;
+    if let Ending::SpawnFailed { .. } = ending {
+        return Judgement::new(HarnessError, Some("qemu-failed"), ending.describe());
+    }
+    if let Some(f) = scan.first_finding() {
+        let verdict = match f.blame {
+            crate::patterns::Blame::Kernel => KernelProblem,
+            crate::patterns::Blame::Harness => HarnessError,
+        };
+        return Judgement::new(verdict, Some(&f.class), finding_reason(f));
+    }
+    if let Ending::AccelFailed { .. } = ending {
+        return Judgement::new(HarnessError, Some("accel-failed"), ending.describe());
+    }
+    if *ending == Ending::Interrupted {
+        return Judgement::new(HarnessError, Some("interrupted"), ending.describe());
+    }
+    if ending.is_hang() {
+        return Judgement::new(Hang, Some("hang"), ending.describe());
+    }
+    match (msgs.outcome(), ending) {
+        (Some((false, message)), _) => Judgement::new(
+            HarnessError,
+            Some("driver-failed"),
+            format!("the driver failed: {message}"),
+        ),
+        (Some((true, _)), Ending::LogEnded)
+        | (
+            Some((true, _)),
+            Ending::Exited {
+                code: Some(0),
+                signal: None,
+            },
+        ) => Judgement::new(
+            Clean,
+            None,
+            "the scenario completed and the guest powered off".into(),
+        ),
+        (Some((true, _)), _) => Judgement::new(
+            HarnessError,
+            Some("qemu-failed"),
+            format!("the scenario completed but {}", ending.describe()),
+        ),
+        (None, Ending::Exited { code, .. }) if !scan.booted() && *code != Some(0) => {
+            Judgement::new(
+                HarnessError,
+                Some("qemu-failed"),
+                format!("{} before the kernel printed anything", ending.describe()),
+            )
+        }
+        (None, Ending::LogEnded) => Judgement::new(
+            KernelProblem,
+            Some("no-result"),
+            "the log ends without the driver's Result and without a finding".into(),
+        ),
+        (None, _) => Judgement::new(
+            KernelProblem,
+            Some("guest-died"),
+            format!(
+                "the guest stopped without the driver's Result and without a console finding ({})",
+                ending.describe()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmrace_proto::wire::{self, Msg};
+
+    fn exited(code: i32) -> Ending {
+        Ending::Exited {
+            code: Some(code),
+            signal: None,
+        }
+    }
+
+    fn result(ok: bool) -> Messages {
+        let mut m = Messages::new();
+        m.feed(&wire::encode(&Msg::Result {
+            t_ms: 1,
+            ok,
+            message: if ok { "done" } else { "mount failed" }.into(),
+            data: serde_json::Value::Null,
+        }));
+        m
+    }
+
+    fn booted() -> ConsoleScan {
+        let mut s = ConsoleScan::new();
+        s.feed("[    0.000000] Linux version 7.3.4");
+        s
+    }
+
+    #[test]
+    fn clean_needs_result_ok_and_own_exit() {
+        let j = judge(&booted(), &result(true), &exited(0));
+        assert_eq!((j.verdict, j.class), (Verdict::Clean, None));
+        assert_eq!(
+            judge(&booted(), &result(true), &exited(1)).verdict,
+            Verdict::HarnessError
+        );
+        assert_eq!(
+            judge(&booted(), &result(true), &Ending::Silent { silent_s: 5 }).verdict,
+            Verdict::Hang
+        );
+    }
+
+    #[test]
+    fn first_finding_beats_everything_but_spawn_failure() {
+        let mut s = booted();
+        s.feed("[ 3.0] BUG: kernel NULL pointer dereference, address: 0000000000000000");
+        let j = judge(&s, &result(true), &exited(0));
+        assert_eq!(j.verdict, Verdict::KernelProblem);
+        assert_eq!(j.class.as_deref(), Some("BUG"));
+        assert!(j.reason.contains("console.log:2"), "{}", j.reason);
+        assert_eq!(
+            judge(&s, &result(false), &Ending::Silent { silent_s: 1 }).verdict,
+            Verdict::KernelProblem
+        );
+        assert_eq!(
+            judge(
+                &s,
+                &result(true),
+                &Ending::SpawnFailed { error: "x".into() }
+            )
+            .verdict,
+            Verdict::HarnessError
+        );
+    }
+
+    #[test]
+    fn harness_pattern_and_driver_failure_are_harness_errors() {
+        let mut s = booted();
+        s.feed(
+            "[ 1.0] Kernel panic - not syncing: No working init found.  Try passing init= option",
+        );
+        assert_eq!(
+            judge(&s, &Messages::new(), &exited(0)).verdict,
+            Verdict::HarnessError
+        );
+        let j = judge(&booted(), &result(false), &exited(0));
+        assert_eq!(
+            (j.verdict, j.class.as_deref()),
+            (Verdict::HarnessError, Some("driver-failed"))
+        );
+        assert!(j.reason.contains("mount failed"));
+    }
+
+    #[test]
+    fn silent_death_is_a_kernel_problem_unless_qemu_never_started() {
+        let j = judge(&booted(), &Messages::new(), &exited(0));
+        assert_eq!(
+            (j.verdict, j.class.as_deref()),
+            (Verdict::KernelProblem, Some("guest-died"))
+        );
+        let j = judge(&ConsoleScan::new(), &Messages::new(), &exited(1));
+        assert_eq!(j.verdict, Verdict::HarnessError);
+        assert_eq!(
+            judge(&booted(), &Messages::new(), &Ending::Interrupted).verdict,
+            Verdict::HarnessError
+        );
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Verdict::Clean.exit_code(), 0);
+        assert_eq!(Verdict::KernelProblem.exit_code(), 1);
+        assert_eq!(Verdict::Hang.exit_code(), 1);
+        assert_eq!(Verdict::HarnessError.exit_code(), 2);
+    }
+}

@@ -8,8 +8,10 @@
 # share a tree. Exit code 125 when the kernel fails to build, so that
 # `git bisect run` skips such a commit.
 #
-# Environment: KERNEL_SERIES (default 7.3), KERNEL_VARIANT (a patch name under
-# kernel/variants/, default none), JOBS (default nproc + 1).
+# Environment: KERNEL_SERIES (default 7.3), KERNEL_SRC (a kernel source tree
+# of your own instead of Debian's linux-source, e.g. under git bisect),
+# KERNEL_VARIANT (a patch name under kernel/variants/, default none), JOBS
+# (default nproc + 1).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -18,10 +20,21 @@ SRC=$SRC_DIR/linux-$KERNEL_SERIES
 JOBS=${JOBS:-$(($(nproc) + 1))}
 KERNEL_VARIANT=${KERNEL_VARIANT:-}
 
-[ -e "$SRC/Makefile" ] || die "no kernel source at $SRC: run scripts/bootstrap.sh"
 [ -x "$BINDGEN" ] || die "no bindgen at $BINDGEN: run scripts/bootstrap.sh bindgen"
 [ -x "$KERNEL_RUSTC" ] || die "no $KERNEL_RUSTC: install the Debian packages rustc-web rust-web-src"
-SRC_VERSION=$(cat "$SRC_DIR/linux-$KERNEL_SERIES.version")
+if [ -n "${KERNEL_SRC:-}" ]; then
+	# A source tree of the user's (git bisect run): cached per commit; a
+	# tree with local changes is always handed to make (it is incremental).
+	SRC=$(cd "$KERNEL_SRC" 2>/dev/null && pwd) || die "KERNEL_SRC=$KERNEL_SRC is not a directory"
+	[ -e "$SRC/Makefile" ] || die "KERNEL_SRC=$SRC has no kernel Makefile"
+	[ ! -e "$SRC/.config" ] || die "KERNEL_SRC=$SRC has an in-tree build (.config): run 'make mrproper' there, mmrace builds out of tree"
+	KERNEL_SERIES=src
+	SRC_VERSION=$(git -C "$SRC" rev-parse --short=12 HEAD 2>/dev/null || echo nogit)
+	git -C "$SRC" diff --quiet HEAD 2>/dev/null || SRC_VERSION=$SRC_VERSION-dirty
+else
+	[ -e "$SRC/Makefile" ] || die "no kernel source at $SRC: run scripts/bootstrap.sh"
+	SRC_VERSION=$(cat "$SRC_DIR/linux-$KERNEL_SERIES.version")
+fi
 
 variant_patch=
 if [ -n "$KERNEL_VARIANT" ]; then
@@ -32,27 +45,65 @@ fi
 # Bump when a change to this script changes what gets built.
 RECIPE=1
 key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT" ${variant_patch:+"$variant_patch"}) | sha256sum | cut -c1-12)
+clean_key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT") | sha256sum | cut -c1-12)
 name=$KERNEL_SERIES-$SRC_VERSION${KERNEL_VARIANT:+-$KERNEL_VARIANT}-$key
 OUT=$MMRACE_CACHE/kernel/$name
 STAMP=$OUT/.mmrace-built
 
-if [ -e "$STAMP" ] && [ -e "$OUT/arch/x86/boot/bzImage" ]; then
+if [ -e "$STAMP" ] && [ -e "$OUT/arch/x86/boot/bzImage" ] && [[ $SRC_VERSION != *-dirty ]]; then
 	log "kernel: $name up to date"
 	echo "$OUT"
 	exit 0
 fi
 
-# Start from the newest finished build of the same source when there is one:
-# Kbuild tracks config and file changes, so a changed fragment or a variant
-# patch then recompiles what it touches instead of the whole kernel.
+# Start from the newest finished clean build of the same source when there is
+# one: Kbuild tracks config and file changes, so a changed fragment or a
+# variant patch then recompiles what it touches instead of the whole kernel.
+# Never seed from a variant build: its patched objects are newer than the
+# clean sources and would be kept.
 if [ ! -e "$OUT" ]; then
-	seed=$(ls -dt "$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION"-*/.mmrace-built 2>/dev/null | head -n1)
+	# The clean build of the same fragment first, else the newest clean one.
+	seed=$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION-$clean_key/.mmrace-built
+	# (Under KERNEL_SRC, any earlier commit's build: bisect steps are close.)
+	seed_glob=$KERNEL_SERIES-$SRC_VERSION-*
+	[ -z "${KERNEL_SRC:-}" ] || seed_glob=src-*
+	[ -e "$seed" ] || seed=$(grep -lx 'variant=' "$MMRACE_CACHE/kernel/"$seed_glob/.mmrace-built 2>/dev/null |
+		xargs -r ls -t | head -n1)
 	if [ -n "$seed" ]; then
 		seed=$(dirname "$seed")
 		log "kernel: seeding from $(basename "$seed") for an incremental build"
 		cp -a "$seed" "$OUT.tmp" && rm -f "$OUT.tmp/.mmrace-built" && mv "$OUT.tmp" "$OUT"
 	fi
 fi
+
+# A variant is built from a hard-linked copy of the source with its patch
+# applied (patch replaces the files it changes, so the clean tree stays as it
+# was). The copy is bind-mounted over the clean source path for the build,
+# so every path Kbuild recorded stays the same and only the patched files
+# recompile.
+REAL_SRC=$(realpath "$SRC")
+build_in_src() {
+	if [ -z "$variant_patch" ]; then
+		"$@"
+		return
+	fi
+	local vsrc=$SRC_DIR/variant-$KERNEL_SERIES-$SRC_VERSION-$KERNEL_VARIANT-$key
+	if [ ! -e "$vsrc/.mmrace-patched" ]; then
+		rm -rf "$vsrc.tmp"
+		cp -al "$REAL_SRC" "$vsrc.tmp"
+		(cd "$vsrc.tmp" && patch -p1 -s --no-backup-if-mismatch <"$variant_patch") ||
+			die "kernel: variant $KERNEL_VARIANT does not apply to $KERNEL_SERIES-$SRC_VERSION"
+		touch "$vsrc.tmp/.mmrace-patched"
+		mv "$vsrc.tmp" "$vsrc"
+	fi
+	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+		unshare -m --propagation private bash -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
+			_ "$vsrc" "$REAL_SRC" "$@"
+	else
+		log "kernel: not root, building the variant from its own tree (a full build)"
+		"${@/#$REAL_SRC/$vsrc}"
+	fi
+}
 mkdir -p "$OUT"
 log "kernel: building $name in $OUT (log: $OUT/build.log)"
 export MMRACE_DIE_CODE=125
@@ -63,7 +114,7 @@ start=$(date +%s)
 	# merge_config.sh runs a plain `make`; variable assignments in MAKEFLAGS
 	# act as command-line ones, which is what overrides the kernel
 	# Makefile's `RUSTC = rustc` (Kconfig probes rustc for CONFIG_RUST).
-	(cd "$SRC" && MAKEFLAGS="${KERNEL_MAKE_VARS[*]}" scripts/kconfig/merge_config.sh -n -O "$OUT" "$FRAGMENT")
+	(cd "$REAL_SRC" && MAKEFLAGS="${KERNEL_MAKE_VARS[*]}" scripts/kconfig/merge_config.sh -n -O "$OUT" "$FRAGMENT")
 } >"$OUT/build.log" 2>&1 || { tail -n 30 "$OUT/build.log" >&2; die "kernel: config merge failed"; }
 
 missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$FRAGMENT" | while IFS= read -r want; do
@@ -71,12 +122,12 @@ missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$FRAGMENT" | while IFS= read -r want; d
 done)
 [ -z "$missing" ] || die "kernel: config options did not take (a dependency is off): $(echo $missing)"
 
-if ! nice make -C "$SRC" O="$OUT" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules >>"$OUT/build.log" 2>&1; then
+if ! build_in_src nice make -C "$REAL_SRC" O="$OUT" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules >>"$OUT/build.log" 2>&1; then
 	grep -E 'error|Error' "$OUT/build.log" | head -n 20 >&2
 	die "kernel: build failed (log: $OUT/build.log)"
 fi
 [ -e "$OUT/rust/kernel.o" ] || [ -n "$(ls "$OUT"/rust/*.rmeta 2>/dev/null)" ] ||
 	die "kernel: built without Rust metadata (rust/*.rmeta)"
-echo "$key" >"$STAMP"
+printf 'key=%s\nvariant=%s\n' "$key" "$KERNEL_VARIANT" >"$STAMP"
 log "kernel: built in $(($(date +%s) - start)) s"
 echo "$OUT"

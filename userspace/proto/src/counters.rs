@@ -92,6 +92,17 @@ mod tests {
     }
 
     #[test]
+    fn readme_explains_every_counter() {
+        let readme = include_str!("../../../README.md");
+        let missing: Vec<_> = counter_defs()
+            .into_iter()
+            .filter(|d| !readme.contains(&format!("| `{}` |", d.name)))
+            .map(|d| d.name)
+            .collect();
+        assert!(missing.is_empty(), "README.md has no table row for {missing:?}");
+    }
+
+    #[test]
     fn parses_counters_file() {
         let m = parse_counters("pmd_split 12\nsoftdirty_clear 0\n\n").unwrap();
         assert_eq!(m["pmd_split"], 12);

@@ -73,14 +73,17 @@ if [ ! -e "$OUT" ]; then
 		seed=$(dirname "$seed")
 		log "kernel: seeding from $(basename "$seed") for an incremental build"
 		cp -a "$seed" "$OUT.tmp" && rm -f "$OUT.tmp/.mmrace-built" && mv "$OUT.tmp" "$OUT"
+		echo "$seed" >"$OUT/.mmrace-seed"
 	fi
 fi
 
 # A variant is built from a hard-linked copy of the source with its patch
 # applied (patch replaces the files it changes, so the clean tree stays as it
-# was). The copy is bind-mounted over the clean source path for the build,
-# so every path Kbuild recorded stays the same and only the patched files
-# recompile.
+# was). For the build, a private mount namespace puts the copy over the clean
+# source path and the variant's build directory over the path of the clean
+# build it was seeded from: every path Kbuild recorded stays the same (an
+# absolute path change rebuilds objtool, and with it every object), so only
+# the patched files recompile.
 REAL_SRC=$(realpath "$SRC")
 build_in_src() {
 	if [ -z "$variant_patch" ]; then
@@ -96,11 +99,14 @@ build_in_src() {
 		touch "$vsrc.tmp/.mmrace-patched"
 		mv "$vsrc.tmp" "$vsrc"
 	fi
-	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-		unshare -m --propagation private bash -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
-			_ "$vsrc" "$REAL_SRC" "$@"
+	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -e "$OUT/.mmrace-seed" ]; then
+		local seed_out
+		seed_out=$(cat "$OUT/.mmrace-seed")
+		unshare -m --propagation private bash -c \
+			'mount --bind "$1" "$2" && mount --bind "$3" "$4" && shift 4 && exec "$@"' \
+			_ "$vsrc" "$REAL_SRC" "$OUT" "$seed_out" "${@/#O=$OUT/O=$seed_out}"
 	else
-		log "kernel: not root, building the variant from its own tree (a full build)"
+		log "kernel: building the variant from its own tree (a full build; incremental needs root and a clean build to seed from)"
 		"${@/#$REAL_SRC/$vsrc}"
 	fi
 }
@@ -108,7 +114,12 @@ mkdir -p "$OUT"
 log "kernel: building $name in $OUT (log: $OUT/build.log)"
 export MMRACE_DIE_CODE=125
 start=$(date +%s)
-{
+if [ -n "$variant_patch" ] && [ "$(cat "$OUT/.mmrace-seed" 2>/dev/null)" = "$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION-$clean_key" ]; then
+	# Seeded from the clean build of the same fragment: the config is
+	# already the merged one, and re-merging under another O= path would
+	# touch generated files.
+	: >"$OUT/build.log"
+else {
 	# allnoconfig with the fragment as KCONFIG_ALLCONFIG, then check that
 	# every requested value made it (merge_config warns but does not fail).
 	# merge_config.sh runs a plain `make`; variable assignments in MAKEFLAGS
@@ -116,6 +127,7 @@ start=$(date +%s)
 	# Makefile's `RUSTC = rustc` (Kconfig probes rustc for CONFIG_RUST).
 	(cd "$REAL_SRC" && MAKEFLAGS="${KERNEL_MAKE_VARS[*]}" scripts/kconfig/merge_config.sh -n -O "$OUT" "$FRAGMENT")
 } >"$OUT/build.log" 2>&1 || { tail -n 30 "$OUT/build.log" >&2; die "kernel: config merge failed"; }
+fi
 
 missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$FRAGMENT" | while IFS= read -r want; do
 	grep -qxF "$want" "$OUT/.config" || echo "$want"

@@ -41,6 +41,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub wire: Option<PathBuf>,
 
+    /// Unload and reload mmrace.ko this many times while the scenario runs
+    /// (module life cycle under load: probes must unregister cleanly).
+    /// Needs --module (the default as PID 1). Counters restart at 0 on each
+    /// reload, so the run's counter rates mean nothing with this option.
+    #[arg(long, global = true, default_value_t = 0, value_name = "N")]
+    pub reload_module: u32,
+
     /// Crash the kernel on purpose once the module is loaded and the first
     /// snapshot is out: proves the host catches a crash.
     #[arg(long, global = true, value_enum, value_name = "HOW")]

@@ -23,6 +23,7 @@ pub mod module;
 pub mod numa;
 pub mod oom;
 pub mod output;
+pub mod reload;
 pub mod run;
 pub mod scenario;
 pub mod signals;

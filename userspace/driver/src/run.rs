@@ -10,7 +10,7 @@ use crate::ctx::Ctx;
 use crate::output::Output;
 use crate::scenario::Scenario;
 use crate::{counters, init, module, numa, signals, stream, sysinfo};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use mmrace_proto::wire::{Msg, WIRE_VERSION};
 use std::sync::atomic::AtomicBool;
@@ -142,8 +142,21 @@ fn module_then_scenario(cli: &Cli, scenario: &Scenario, ctx: &Ctx) -> Result<ser
         None => {}
     }
     let interval = Duration::from_millis(cli.interval_ms);
+    let reload_from = match (cli.reload_module, cli.module.as_deref()) {
+        (0, _) => None,
+        (_, Some(path)) => Some(path),
+        (_, None) => bail!("--reload-module needs --module PATH (the module to reload)"),
+    };
     let outcome = stream::with_streamer(ctx, interval, first, || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario.run(ctx)))
+        std::thread::scope(|s| {
+            let reloader = reload_from
+                .map(|path| s.spawn(move || crate::reload::cycle(ctx, path, cli.reload_module)));
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario.run(ctx)));
+            if let Some(Ok(Err(e))) = reloader.map(|r| r.join()) {
+                return Ok(Err(e.context("--reload-module")));
+            }
+            run
+        })
     });
     outcome.unwrap_or_else(|panic| Err(anyhow!("scenario panicked: {}", panic_text(&*panic))))
 }

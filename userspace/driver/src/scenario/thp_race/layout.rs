@@ -17,6 +17,13 @@ pub const SCRATCH_ADDR: usize = 0x7200_0000_0000;
 
 pub const MIB: usize = 1 << 20;
 
+/// The largest writer or racer region `Args` accepts, in MiB.
+pub const MAX_REGION_MIB: usize = 1024;
+
+// The largest regions must still leave the three areas apart.
+const _: () = assert!(WRITER_ADDR + MAX_REGION_MIB * MIB <= RACER_ADDR);
+const _: () = assert!(RACER_ADDR + MAX_REGION_MIB * MIB <= SCRATCH_ADDR);
+
 /// A fixed range of the writer child's address space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {
@@ -57,6 +64,9 @@ pub struct ChildPlan {
     pub racer_region: Option<Region>,
     pub racers: Option<RacerPlan>,
     pub refault: bool,
+    /// Nice value of the writer's memset loop and the refault thread (the
+    /// racers keep the driver's).
+    pub party_nice: i32,
 }
 
 impl ChildPlan {
@@ -81,14 +91,7 @@ mod tests {
             addr: WRITER_ADDR,
             len: 20 * MIB,
         };
-        // The brief's "0x701400000" end was a typo: start + 20 MiB is this.
+        // The end is 20 MiB past the start, in full.
         assert_eq!(r.split_line(123), "123,0x700000000000,0x700001400000\n");
-    }
-
-    #[test]
-    fn regions_do_not_overlap() {
-        // The largest sizes Args allows must still leave the three apart.
-        assert!(WRITER_ADDR + 1024 * MIB <= RACER_ADDR);
-        assert!(RACER_ADDR + 1024 * MIB <= SCRATCH_ADDR);
     }
 }

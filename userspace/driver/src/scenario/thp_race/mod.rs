@@ -1,10 +1,900 @@
-//! Placeholder until the thp-race scenario lands (written separately).
+//! `thp-race`: seed 000 (linux-mm 2016, "mm: thp: move pmd check inside ptl
+//! for freeze_page()"), made to hit the race within seconds.
+//!
+//! The seed raced a THP writer (20 MiB at 0x700000000000, MADV_HUGEPAGE,
+//! memset forever) against soft-dirty clears (`4 > /proc/PID/clear_refs`)
+//! and `migratepages` bouncing it between two nodes, with the writer
+//! SIGKILLed and restarted at random. Its split_huge_pmd_address(freeze)
+//! saw a pmd that was no longer there. Today the pmd is rechecked under the
+//! page-table lock, and mmrace.ko counts the recheck failing (`pmd_race`).
+//!
+//! The seed's parties alone almost never line up the race; the racers (two
+//! or more threads in the writer racing partial operations on one fresh
+//! huge pmd, the way a targeted two-thread probe hits it dozens of times a
+//! minute) are there to make it a matter of seconds. Every party can be
+//! switched off to see which ones matter. Submodules:
+//!
+//! - [`writer`]: the forked writer child, its setup handshake and kill.
+//! - [`racers`]: the racer threads (and refault) inside the writer.
+//! - [`parties`]: clear_refs, migrate and splitter threads in the driver.
+//! - [`monitor`]: op folding and time to the first race.
+//! - [`report`]: counter/vmstat deltas, cross-checks, the table.
+//! - [`shared_ops`], [`rng`], [`nodes`], [`layout`], [`sched`], [`signal`]:
+//!   the small parts.
+
+pub mod layout;
+pub mod monitor;
+pub mod nodes;
+pub mod parties;
+pub mod racers;
+pub mod report;
+pub mod rng;
+pub mod sched;
+pub mod shared_ops;
+pub mod signal;
+pub mod writer;
 
 use crate::ctx::Ctx;
+use anyhow::{bail, Result};
+use layout::{ChildPlan, RacerPlan, Region, MAX_REGION_MIB, MIB, RACER_ADDR, WRITER_ADDR};
+use parties::{PartyStats, WriterId, WriterSlot};
+use racers::{RacerOp, MAX_RACERS};
+use rng::Rng;
+use serde_json::json;
+use shared_ops::SharedOps;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use writer::Writer;
 
+/// Seed 000's race: a THP writer under soft-dirty clears, NUMA migration,
+/// forced splits and SIGKILL/restart, amplified by racer threads.
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
+pub struct Args {
+    /// Do not clear the writer's soft-dirty bits (4 > /proc/PID/clear_refs).
+    #[arg(long)]
+    pub no_clear_refs: bool,
 
-pub fn run(_ctx: &Ctx, _a: &Args) -> anyhow::Result<serde_json::Value> {
-    anyhow::bail!("thp-race: not implemented")
+    /// Do not bounce the writer between the --nodes with migrate_pages(2).
+    #[arg(long)]
+    pub no_migrate: bool,
+
+    /// Do not force THP splits through /sys/kernel/debug/split_huge_pages.
+    #[arg(long)]
+    pub no_splitter: bool,
+
+    /// Do not run racer threads in the writer (the pmd_race amplifier).
+    #[arg(long)]
+    pub no_racers: bool,
+
+    /// No refault: no rounds where the leading racer zaps the whole huge
+    /// pmd (and faults it again) while the others split it; without racers,
+    /// no free-running zap-and-refault thread.
+    #[arg(long)]
+    pub no_refault: bool,
+
+    /// Never SIGKILL and restart the writer.
+    #[arg(long)]
+    pub no_kill: bool,
+
+    /// The two NUMA nodes the migrate party moves the writer between.
+    #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
+    pub nodes: Vec<u32>,
+
+    /// Shortest time between two writer kills, in milliseconds.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub kill_min_ms: u64,
+
+    /// Longest time between two writer kills, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub kill_max_ms: u64,
+
+    /// Racer threads released together on each fresh huge pmd.
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(2..=MAX_RACERS as i64))]
+    pub racer_threads: u32,
+
+    /// The partial operations racers draw from (with refault rounds): one
+    /// per round, done by every racer thread on its own page of the same
+    /// huge pmd.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "OPS",
+        default_value = "dontneed,mprotect,remap,mremap"
+    )]
+    pub racer_ops: Vec<RacerOp>,
+
+    /// Size of the racers' region at 0x710000000000 in MiB (whole THPs).
+    #[arg(long, default_value_t = 8, value_name = "MIB")]
+    pub racer_mib: usize,
+
+    /// Size of the seed's writer mapping at 0x700000000000 in MiB.
+    #[arg(long, default_value_t = 20, value_name = "MIB")]
+    pub writer_mib: usize,
+
+    /// Split only the writer's mapping, not also the racers' region.
+    #[arg(long)]
+    pub splitter_writer_only: bool,
+
+    /// Pause after each clear_refs, migrate and splitter operation, in
+    /// microseconds (0: back to back, like the seed's loops). clear_refs
+    /// takes the writer's mmap write lock, so a hot loop of it slows the
+    /// racers down.
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pub party_pause_us: u64,
+
+    /// Nice value of every party but the racers (writer memset, clear_refs,
+    /// migrate, splitter, refault when it runs without racers), so the racers win the two vCPUs when
+    /// they need them. 0: all parties equal, as in the seed.
+    #[arg(long, default_value_t = 10, value_name = "N",
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub party_nice: i32,
+}
+
+/// How often the supervisor looks at the writer and the clock.
+const TICK: Duration = Duration::from_millis(5);
+
+/// The checked settings of one run: everything derived from the arguments
+/// alone (the system checks come later, in `run`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub clear_refs: bool,
+    pub migrate: bool,
+    /// The migrate party's nodes as given (checked against the system in
+    /// `run_with`).
+    pub nodes: Vec<u32>,
+    pub splitter: bool,
+    /// Sleep after each driver-side party operation.
+    pub party_pause: Duration,
+    /// Kill interval bounds in ms.
+    pub kill: Option<(u64, u64)>,
+    pub plan: ChildPlan,
+    pub split_ranges: Vec<Region>,
+}
+
+impl Settings {
+    pub fn new(seed: u64, a: &Args) -> Result<Self> {
+        let (page, pmd) = (crate::mm::page_size(), crate::mm::pmd_size());
+        if a.writer_mib == 0 || a.writer_mib > MAX_REGION_MIB {
+            bail!("--writer-mib {} must be 1..={MAX_REGION_MIB}", a.writer_mib);
+        }
+        let kill = (!a.no_kill).then_some((a.kill_min_ms, a.kill_max_ms));
+        if let Some((lo, hi)) = kill {
+            if lo == 0 || lo > hi {
+                bail!("--kill-min-ms {lo} must be at least 1 and at most --kill-max-ms {hi} (or use --no-kill)");
+            }
+        }
+        let writer = Region {
+            addr: WRITER_ADDR,
+            len: a.writer_mib * MIB,
+        };
+        let racer_region = if a.no_racers && a.no_refault {
+            None
+        } else {
+            let len = a.racer_mib * MIB;
+            if a.racer_mib == 0 || a.racer_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
+                bail!(
+                    "--racer-mib {} must be a multiple of the THP size ({} MiB), at most {MAX_REGION_MIB} \
+                     (or turn racers and refault off with --no-racers --no-refault)",
+                    a.racer_mib,
+                    pmd / MIB
+                );
+            }
+            Some(Region {
+                addr: RACER_ADDR,
+                len,
+            })
+        };
+        let mut ops = a.racer_ops.clone();
+        ops.sort();
+        ops.dedup();
+        let racers = (!a.no_racers).then_some(RacerPlan {
+            threads: a.racer_threads as usize,
+            ops,
+        });
+        let mut split_ranges = vec![writer];
+        if let (Some(r), false) = (racer_region, a.splitter_writer_only) {
+            split_ranges.push(r);
+        }
+        Ok(Settings {
+            clear_refs: !a.no_clear_refs,
+            migrate: !a.no_migrate,
+            nodes: a.nodes.clone(),
+            splitter: !a.no_splitter,
+            party_pause: Duration::from_micros(a.party_pause_us),
+            kill,
+            plan: ChildPlan {
+                seed,
+                generation: 0,
+                page,
+                pmd,
+                writer,
+                racer_region,
+                racers,
+                refault: !a.no_refault,
+                party_nice: a.party_nice,
+            },
+            split_ranges,
+        })
+    }
+
+    /// The child's op counters for this plan (only enabled parties, so a
+    /// disabled one does not show up as a zero in every snapshot).
+    pub fn child_op_names(&self) -> Vec<&'static str> {
+        racers::OP_NAMES
+            .into_iter()
+            .filter(|n| match *n {
+                "writer" => true,
+                "refault" => self.plan.refault,
+                _ => self.plan.racers.is_some(),
+            })
+            .collect()
+    }
+
+    pub fn json(&self, seed: u64, nodes: Option<(u32, u32)>) -> serde_json::Value {
+        let region = |r: Region| json!({"addr": format!("{:#x}", r.addr), "bytes": r.len});
+        json!({
+            "seed": seed,
+            "parties": {
+                "writer": true,
+                "clear_refs": self.clear_refs,
+                "migrate": self.migrate,
+                "splitter": self.splitter,
+                "racers": self.plan.racers.is_some(),
+                "refault": self.plan.refault,
+                "kill": self.kill.is_some(),
+            },
+            "writer": region(self.plan.writer),
+            "racer_region": self.plan.racer_region.map(region),
+            "racer_threads": self.plan.racers.as_ref().map(|r| r.threads),
+            "racer_ops": self.plan.racers.as_ref().map(|r| r.ops.iter().map(|o| o.word()).collect::<Vec<_>>()),
+            "nodes": nodes.map(|(a, b)| [a, b]),
+            "kill_ms": self.kill.map(|(lo, hi)| [lo, hi]),
+            "party_pause_us": self.party_pause.as_micros() as u64,
+            "party_nice": self.plan.party_nice,
+            "split_ranges": self.split_ranges.iter().map(|r| r.split_line(0).trim_start_matches("0,").trim().to_string()).collect::<Vec<_>>(),
+            "page_size": self.plan.page,
+            "pmd_size": self.plan.pmd,
+            "thp_mode": crate::mm::thp_mode(),
+        })
+    }
+}
+
+/// Sets the flag when dropped, also on unwinding, so scoped party threads
+/// always end and the scope can return.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Owns the writer: restarts it when it dies and kills it on schedule.
+struct Supervisor<'a> {
+    ctx: &'a Ctx,
+    plan: ChildPlan,
+    ops: &'a Arc<SharedOps>,
+    diag: &'a Arc<SharedOps>,
+    slot: &'a WriterSlot,
+    writer: Writer,
+    kills: u64,
+    unexpected_exits: u64,
+    first_unexpected_exit: Option<String>,
+}
+
+impl Supervisor<'_> {
+    /// Kills (if still alive), reaps and replaces the writer. The slot's
+    /// write lock is held from before the reap until the new pid is in, so
+    /// no party operation can use a reaped pid.
+    fn replace(&mut self) -> Result<()> {
+        self.slot.set_dying(true);
+        self.writer.sigkill();
+        let mut id = self.slot.write();
+        id.pid = 0;
+        self.writer.reap();
+        self.plan.generation += 1;
+        self.writer = Writer::spawn(&self.plan, self.ops, self.diag)?;
+        *id = WriterId {
+            pid: self.writer.pid(),
+            generation: self.plan.generation,
+        };
+        drop(id);
+        self.slot.set_dying(false);
+        Ok(())
+    }
+
+    fn run(&mut self, kill: Option<(u64, u64)>) -> Result<()> {
+        let mut rng = Rng::stream(self.plan.seed, "kill", 0);
+        let kills = self.ctx.op("kills");
+        let mut next_kill =
+            kill.map(|(lo, hi)| Instant::now() + rng::kill_interval(&mut rng, lo, hi));
+        let started = Instant::now();
+        while !self.ctx.should_stop() {
+            std::thread::sleep(TICK);
+            if let Some(how) = self.writer.exited() {
+                self.unexpected_exits += 1;
+                if self.first_unexpected_exit.is_none() {
+                    self.ctx.say(format!(
+                        "thp-race: writer pid {} died on its own ({how}); restarting it",
+                        self.writer.pid()
+                    ));
+                    self.first_unexpected_exit = Some(how);
+                }
+                self.replace()?;
+                continue;
+            }
+            let (Some(at), Some((lo, hi))) = (next_kill, kill) else {
+                continue;
+            };
+            if Instant::now() < at {
+                continue;
+            }
+            let old = self.writer.pid();
+            self.replace()?;
+            self.kills += 1;
+            kills.fetch_add(1, Ordering::Relaxed);
+            if self.kills == 1 {
+                self.ctx.event(
+                    "writer_restart",
+                    format!(
+                        "writer pid {old} SIGKILLed after {} ms, restarted as pid {}",
+                        started.elapsed().as_millis(),
+                        self.writer.pid()
+                    ),
+                );
+            }
+            next_kill = Some(Instant::now() + rng::kill_interval(&mut rng, lo, hi));
+        }
+        Ok(())
+    }
+}
+
+/// Module counters, or why they cannot be read (a test machine without
+/// mmrace.ko: the run still works, the module side stays empty).
+fn read_counters() -> Result<BTreeMap<String, u64>, String> {
+    crate::counters::read().map_err(|e| format!("{e:#}"))
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<serde_json::Value> {
+    let s = Settings::new(ctx.seed, args)?;
+    run_with(ctx, &s, parties::SPLIT_PATH).map(|o| o.json)
+}
+
+/// What a run produced: the JSON, and for tests the last writer's pid.
+pub struct Outcome {
+    pub json: serde_json::Value,
+    pub last_writer_pid: libc::pid_t,
+}
+
+/// The whole run, with the splitter's file as a parameter (tests point it
+/// somewhere else).
+pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
+    // System checks first: a missing interface is an error naming the switch.
+    let nodes = if s.migrate {
+        Some(parties::check_migrate(
+            &s.nodes,
+            &crate::numa::online_nodes()?,
+        )?)
+    } else {
+        None
+    };
+    if s.clear_refs {
+        parties::check_clear_refs(parties::CLEAR_REFS_SELF)?;
+    }
+    let split_file = if s.splitter {
+        Some(parties::check_splitter(split_path)?)
+    } else {
+        None
+    };
+    if !crate::mm::thp_for_madvised() {
+        ctx.say(format!(
+            "thp-race: THP mode is {:?}: MADV_HUGEPAGE regions get no huge pages, nothing to race on",
+            crate::mm::thp_mode()
+        ));
+    }
+
+    let counters_start = read_counters();
+    if let Err(e) = &counters_start {
+        ctx.say(format!(
+            "thp-race: no mmrace.ko counters ({e}): module side of the report stays empty"
+        ));
+    }
+    let vmstat_start = crate::vmstat::read()?;
+
+    let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
+    let diag = Arc::new(SharedOps::new(&racers::DIAG_NAMES)?);
+    let first = Writer::spawn(&s.plan, &ops, &diag)?;
+    let slot = WriterSlot::new(WriterId {
+        pid: first.pid(),
+        generation: 0,
+    });
+    ctx.say(format!(
+        "thp-race: writer pid {} up; parties: {}",
+        first.pid(),
+        s.json(ctx.seed, nodes)["parties"]
+    ));
+    let mut sup = Supervisor {
+        ctx,
+        plan: s.plan.clone(),
+        ops: &ops,
+        diag: &diag,
+        slot: &slot,
+        writer: first,
+        kills: 0,
+        unexpected_exits: 0,
+        first_unexpected_exit: None,
+    };
+    let stats: BTreeMap<&str, PartyStats> = ["clear_refs", "migrate", "splitter"]
+        .into_iter()
+        .map(|n| (n, PartyStats::default()))
+        .collect();
+    let not_moved = AtomicU64::new(0);
+    let start_map = counters_start.clone().unwrap_or_default();
+    let mut watches = vec![
+        monitor::Watch::new("pmd_race", "first_pmd_race", &start_map),
+        monitor::Watch::new("thp_split_failed", "first_thp_split_failed", &start_map),
+    ];
+    let have_counters = counters_start.is_ok();
+
+    let stop = AtomicBool::new(false);
+    let t0 = Instant::now();
+    let env = parties::Env {
+        ctx,
+        stop: &stop,
+        slot: &slot,
+        pause: s.party_pause,
+        nice: s.plan.party_nice,
+    };
+    let env = &env;
+    let supervised = std::thread::scope(|scope| {
+        let _stop = StopOnDrop(&stop);
+        let (stop, stats, not_moved) = (&stop, &stats, &not_moved);
+        if s.clear_refs {
+            scope.spawn(move || parties::clear_refs(env, &stats["clear_refs"]));
+        }
+        if let Some(pair) = nodes {
+            scope.spawn(move || parties::migrate(env, &stats["migrate"], pair, not_moved));
+        }
+        if let Some(f) = split_file {
+            let ranges = &s.split_ranges;
+            scope.spawn(move || parties::splitter(env, &stats["splitter"], f, ranges));
+        }
+        let ops = &ops;
+        let watches = &mut watches;
+        scope.spawn(move || {
+            monitor::run(
+                ctx,
+                stop,
+                t0,
+                || ops.fold_into(|n| ctx.op(n)),
+                || {
+                    have_counters
+                        .then(|| crate::counters::read().ok())
+                        .flatten()
+                },
+                watches,
+            )
+        });
+        let r = sup.run(s.kill);
+        stop.store(true, Ordering::SeqCst);
+        r
+    });
+    let last_writer_pid = sup.writer.pid();
+    let (kills, unexpected, first_exit, generations) = (
+        sup.kills,
+        sup.unexpected_exits,
+        sup.first_unexpected_exit.take(),
+        sup.plan.generation + 1,
+    );
+    drop(sup); // SIGKILLs and reaps the last writer
+    supervised?;
+    let elapsed_ms = t0.elapsed().as_millis() as u64;
+    ops.fold_into(|n| ctx.op(n));
+
+    let counters_end = read_counters();
+    let vmstat_end = crate::vmstat::read()?;
+    let counters_delta = match (&counters_start, &counters_end) {
+        (Ok(a), Ok(b)) => Some(crate::counters::delta(a, b)),
+        _ => None,
+    };
+    let vmstat_delta = report::pick(
+        &crate::vmstat::delta(&vmstat_start, &vmstat_end),
+        &report::VMSTAT_KEYS,
+    );
+    let checks = report::crosscheck(counters_delta.as_ref(), &vmstat_delta);
+    for line in report::table(counters_delta.as_ref(), &vmstat_delta) {
+        ctx.say(format!("thp-race: {line}"));
+    }
+    for line in report::crosscheck_lines(&checks) {
+        ctx.say(format!("thp-race: {line}"));
+    }
+    let op_totals = ctx.ops.snapshot();
+    ctx.say(format!(
+        "thp-race: {elapsed_ms} ms, ops {op_totals:?}, {kills} kills, \
+         first pmd_race {:?} ms, first thp_split_failed {:?} ms",
+        watches[0].first_ms, watches[1].first_ms
+    ));
+
+    let json = json!({
+        "settings": s.json(ctx.seed, nodes),
+        "elapsed_ms": elapsed_ms,
+        "ops": op_totals,
+        "rates": report::rates(&op_totals, elapsed_ms),
+        "parties": stats
+            .iter()
+            .filter(|(n, _)| match **n {
+                "clear_refs" => s.clear_refs,
+                "migrate" => nodes.is_some(),
+                _ => s.splitter,
+            })
+            .map(|(n, st)| (n.to_string(), st.json()))
+            .collect::<BTreeMap<_, _>>(),
+        "writer": {
+            "generations": generations,
+            "kills": kills,
+            "unexpected_exits": unexpected,
+            "first_unexpected_exit": first_exit,
+        },
+        "migrate_pages_not_moved": not_moved.load(Ordering::Relaxed),
+        "racer_diag": diag.totals(),
+        "counters_available": counters_delta.is_some(),
+        "counters_error": counters_start.as_ref().err().or(counters_end.as_ref().err()),
+        "counters_delta": counters_delta.unwrap_or_default(),
+        "vmstat_delta": vmstat_delta,
+        "crosscheck": checks,
+        "crosscheck_ok": checks.iter().all(|c| c.ok),
+        "first_pmd_race_ms": watches[0].first_ms,
+        "first_thp_split_failed_ms": watches[1].first_ms,
+    });
+    Ok(Outcome {
+        json,
+        last_writer_pid,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn host_plan() -> ChildPlan {
+        Settings::new(1, &parse(&[])).unwrap().plan
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(words: &[&str]) -> Args {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("thp-race").chain(words.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    fn parse_err(words: &[&str]) -> String {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("thp-race").chain(words.iter().copied()))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_are_the_seed_plus_amplifiers() {
+        let a = parse(&[]);
+        assert_eq!(a.nodes, [0, 1]);
+        assert_eq!((a.kill_min_ms, a.kill_max_ms), (200, 2000));
+        assert_eq!(a.racer_threads, 2);
+        assert_eq!(a.racer_ops, RacerOp::ALL);
+        let s = Settings::new(7, &a).unwrap();
+        assert!(s.clear_refs && s.migrate && s.splitter && s.plan.refault);
+        assert_eq!(s.kill, Some((200, 2000)));
+        assert_eq!(
+            s.plan.writer,
+            Region {
+                addr: 0x7000_0000_0000,
+                len: 20 << 20
+            }
+        );
+        assert_eq!(
+            s.plan.racer_region,
+            Some(Region {
+                addr: 0x7100_0000_0000,
+                len: 8 << 20
+            })
+        );
+        assert_eq!(s.plan.racers.as_ref().unwrap().threads, 2);
+        assert_eq!(s.split_ranges.len(), 2);
+        assert_eq!(s.child_op_names(), racers::OP_NAMES);
+    }
+
+    #[test]
+    fn switches_turn_parties_off() {
+        let a = parse(&[
+            "--no-clear-refs",
+            "--no-migrate",
+            "--no-splitter",
+            "--no-racers",
+            "--no-refault",
+            "--no-kill",
+        ]);
+        let s = Settings::new(7, &a).unwrap();
+        assert!(!s.clear_refs && !s.migrate && !s.splitter && !s.plan.refault);
+        assert!(s.kill.is_none() && s.plan.racers.is_none() && s.plan.racer_region.is_none());
+        assert_eq!(s.split_ranges.len(), 1);
+        assert_eq!(s.child_op_names(), ["writer"]);
+        // Refault alone still needs the racer region.
+        let s = Settings::new(7, &parse(&["--no-racers"])).unwrap();
+        assert!(s.plan.racer_region.is_some());
+        assert_eq!(s.child_op_names(), ["writer", "refault"]);
+        let s = Settings::new(7, &parse(&["--splitter-writer-only"])).unwrap();
+        assert_eq!(s.split_ranges, [s.plan.writer]);
+    }
+
+    #[test]
+    fn parses_lists_and_numbers() {
+        let a = parse(&[
+            "--nodes",
+            "1,0",
+            "--racer-ops",
+            "dontneed,mremap,dontneed",
+            "--racer-threads",
+            "4",
+            "--kill-min-ms",
+            "50",
+            "--kill-max-ms",
+            "50",
+            "--racer-mib",
+            "4",
+            "--writer-mib",
+            "2",
+        ]);
+        assert_eq!(a.nodes, [1, 0]);
+        let s = Settings::new(7, &a).unwrap();
+        let r = s.plan.racers.unwrap();
+        assert_eq!(
+            (r.threads, r.ops),
+            (4, vec![RacerOp::Dontneed, RacerOp::Mremap])
+        );
+        assert_eq!(s.kill, Some((50, 50)));
+        assert_eq!(s.plan.racer_region.unwrap().len, 4 << 20);
+        assert_eq!(s.plan.writer.len, 2 << 20);
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        assert!(parse_err(&["--racer-threads", "1"]).contains("racer-threads"));
+        assert!(parse_err(&["--racer-threads", "17"]).contains("racer-threads"));
+        assert!(parse_err(&["--racer-ops", "fork"]).contains("fork"));
+        assert!(parse_err(&["--nodes", "a"]).contains("nodes"));
+        let bad = |w: &[&str]| Settings::new(1, &parse(w)).unwrap_err().to_string();
+        assert!(bad(&["--kill-min-ms", "300", "--kill-max-ms", "200"]).contains("--no-kill"));
+        assert!(bad(&["--kill-min-ms", "0"]).contains("at least 1"));
+        assert!(bad(&["--racer-mib", "3"]).contains("--no-racers"));
+        assert!(bad(&["--racer-mib", "0"]).contains("multiple"));
+        assert!(bad(&["--writer-mib", "0"]).contains("--writer-mib"));
+        // Out-of-range kill settings do not matter with --no-kill.
+        Settings::new(1, &parse(&["--no-kill", "--kill-min-ms", "0"])).unwrap();
+    }
+
+    fn ctx(seed: u64, ms: u64) -> Ctx {
+        Ctx::new(
+            seed,
+            Duration::from_millis(ms),
+            crate::output::Output::stdout(),
+        )
+    }
+
+    /// True once `pid` is gone for good (reaped, not even a zombie).
+    fn gone(pid: libc::pid_t) -> bool {
+        // SAFETY: signal 0 only checks for existence.
+        let r = unsafe { libc::kill(pid, 0) };
+        r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    }
+
+    #[test]
+    fn short_run_on_this_host() {
+        // No mmrace.ko, no debugfs, one node here: the parties that need
+        // them are off; writer, racers, refault, clear_refs and kills run.
+        let a = parse(&[
+            "--no-migrate",
+            "--no-splitter",
+            "--kill-min-ms",
+            "100",
+            "--kill-max-ms",
+            "300",
+        ]);
+        let s = Settings::new(11, &a).unwrap();
+        let c = ctx(11, 2000);
+        let o = run_with(&c, &s, "/nonexistent").unwrap();
+        let j = &o.json;
+        eprintln!("{}", serde_json::to_string_pretty(j).unwrap());
+        for party in ["writer", "racer_rounds", "refault", "clear_refs", "kills"] {
+            assert!(
+                j["ops"][party].as_u64().unwrap() > 0,
+                "{party} did nothing: {j}"
+            );
+        }
+        let racer_ops: u64 = RacerOp::ALL
+            .iter()
+            .map(|o| j["ops"][o.counter_name()].as_u64().unwrap())
+            .sum();
+        // Every round gives each of the 2 racers one job (a partial op, or
+        // the leader's zap in refault rounds); a kill may cut a round short
+        // after some jobs were counted.
+        let jobs = racer_ops + j["ops"]["refault"].as_u64().unwrap();
+        let rounds = j["ops"]["racer_rounds"].as_u64().unwrap();
+        let generations = j["writer"]["generations"].as_u64().unwrap();
+        assert!(
+            (2 * rounds..=2 * (rounds + generations)).contains(&jobs),
+            "{j}"
+        );
+        assert!(j["ops"].get("migrate").is_none() && j["ops"].get("splitter").is_none());
+        assert!(j["writer"]["generations"].as_u64().unwrap() >= 2);
+        assert_eq!(j["writer"]["unexpected_exits"], 0, "{j}");
+        assert_eq!(j["racer_diag"]["racer_op_errors"], 0, "{j}");
+        assert_eq!(j["racer_diag"]["racer_prepare_errors"], 0, "{j}");
+        assert_eq!(j["parties"]["clear_refs"]["errors"], 0, "{j}");
+        assert!(j["parties"].get("migrate").is_none(), "{j}");
+        if crate::mm::thp_for_madvised() && j["racer_diag"]["racer_thp_unknown"] == 0 {
+            assert!(
+                j["racer_diag"]["racer_thp_huge"].as_u64().unwrap() > 0,
+                "no THP faulted: {j}"
+            );
+            assert!(
+                j["vmstat_delta"]["thp_fault_alloc"].as_u64().unwrap() > 0,
+                "{j}"
+            );
+        }
+        assert_eq!(j["counters_available"], crate::counters::read().is_ok());
+        assert_eq!(
+            j["crosscheck"].as_array().unwrap().len(),
+            report::CROSSCHECKS.len()
+        );
+        assert!(j["settings"]["racer_ops"].as_array().unwrap().len() == 4);
+        assert!(
+            gone(o.last_writer_pid),
+            "writer {} left behind",
+            o.last_writer_pid
+        );
+        // The shared counts reached the context (streamed to the host).
+        assert_eq!(
+            c.ops.snapshot()["writer"],
+            j["ops"]["writer"].as_u64().unwrap()
+        );
+    }
+
+    #[test]
+    fn missing_interfaces_fail_setup_naming_the_switch() {
+        let s = Settings::new(1, &parse(&["--no-migrate"])).unwrap();
+        let e = run_with(&ctx(1, 500), &s, "/nonexistent/split_huge_pages")
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("--no-splitter"), "{e:#}");
+        let online = crate::numa::online_nodes().unwrap();
+        if !(online.contains(&0) && online.contains(&1)) {
+            let s = Settings::new(1, &parse(&["--no-splitter"])).unwrap();
+            let e = run_with(&ctx(1, 500), &s, "/nonexistent").err().unwrap();
+            assert!(format!("{e:#}").contains("--no-migrate"), "{e:#}");
+        }
+    }
+
+    #[test]
+    fn taken_fixed_address_is_a_clear_error() {
+        // Another address than the real writer's: tests run in parallel
+        // threads of one process, and a mapping here is inherited by every
+        // child any test forks.
+        let taken = crate::mm::AlignedMap::new(4 << 20, 2 << 20).unwrap();
+        let mut plan = host_plan();
+        plan.racers = None;
+        plan.refault = false;
+        plan.racer_region = None;
+        plan.writer = Region {
+            addr: taken.as_ptr() as usize,
+            len: 2 << 20,
+        };
+        let ops = Arc::new(SharedOps::new(&["writer"]).unwrap());
+        let diag = Arc::new(SharedOps::new(&racers::DIAG_NAMES).unwrap());
+        let e = Writer::spawn(&plan, &ops, &diag).unwrap_err().to_string();
+        assert!(e.contains("already mapped"), "{e}");
+        // And the racers' region: the message names the switches.
+        let mut plan = host_plan();
+        plan.writer = Region {
+            addr: 0x7400_0000_0000,
+            len: 2 << 20,
+        };
+        plan.racer_region = Some(Region {
+            addr: taken.as_ptr() as usize,
+            len: 2 << 20,
+        });
+        let e = Writer::spawn(&plan, &ops, &diag).unwrap_err().to_string();
+        assert!(e.contains("--no-racers --no-refault"), "{e}");
+    }
+
+    #[test]
+    fn writer_runs_and_dies_with_its_handle() {
+        let mut plan = host_plan();
+        plan.party_nice = 19; // above any nice the test runner may run at
+        plan.writer = Region {
+            addr: 0x7500_0000_0000,
+            len: 4 << 20,
+        };
+        plan.racer_region = Some(Region {
+            addr: 0x7600_0000_0000,
+            len: 4 << 20,
+        });
+        let ops = Arc::new(SharedOps::new(&racers::OP_NAMES).unwrap());
+        let diag = Arc::new(SharedOps::new(&racers::DIAG_NAMES).unwrap());
+        let w = Writer::spawn(&plan, &ops, &diag).unwrap();
+        let pid = w.pid();
+        // It must not be protected from the OOM killer like the driver.
+        let adj = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
+        assert_eq!(adj.trim(), "0");
+        let t = Instant::now();
+        while ops.totals()["racer_rounds"] < 10 || ops.totals()["writer"] < 2 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "no progress: {:?}",
+                ops.totals()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(w.exited().is_none());
+        // The memset loop runs niced, the racers do not (refault is a
+        // round kind of theirs, no thread of its own).
+        let nice_of = |tid: &str| -> i32 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap();
+            let after_comm = stat.rsplit_once(") ").unwrap().1;
+            after_comm.split(' ').nth(16).unwrap().parse().unwrap()
+        };
+        let mut nices: Vec<(String, i32)> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .map(|tid| (tid.clone(), nice_of(&tid)))
+            .collect();
+        nices.sort();
+        assert_eq!(nices.len(), 1 + 2, "writer, 2 racers: {nices:?}");
+        assert!(
+            nices.contains(&(pid.to_string(), plan.party_nice)),
+            "{nices:?}"
+        );
+        assert_eq!(
+            nices.iter().filter(|(_, n)| *n == plan.party_nice).count(),
+            1,
+            "{nices:?}"
+        );
+        let base = sched::this_thread_nice();
+        assert_eq!(
+            nices.iter().filter(|(_, n)| *n == base).count(),
+            2,
+            "{nices:?}"
+        );
+        drop(w);
+        assert!(gone(pid));
+    }
+
+    /// A manual run on this machine: `THP_RACE_ARGS="--no-migrate
+    /// --no-splitter" THP_RACE_MS=5000 cargo test -p mmrace-driver
+    /// manual_run -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn manual_run() {
+        let words = std::env::var("THP_RACE_ARGS").unwrap_or_default();
+        let ms = std::env::var("THP_RACE_MS").map_or(3000, |v| v.parse().unwrap());
+        let s = Settings::new(1, &parse(&words.split_whitespace().collect::<Vec<_>>())).unwrap();
+        let o = run_with(&ctx(1, ms), &s, parties::SPLIT_PATH).unwrap();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&o.json["rates"]).unwrap()
+        );
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&o.json["racer_diag"]).unwrap()
+        );
+    }
 }

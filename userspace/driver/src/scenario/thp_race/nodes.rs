@@ -11,7 +11,8 @@ pub const MAX_NODE: u32 = 63;
 /// distinct nodes, both online. Every error names `--nodes` and
 /// `--no-migrate`, the two ways out.
 pub fn validate(nodes: &[u32], online: &[u32]) -> Result<(u32, u32)> {
-    let fix = "(set two online nodes with --nodes A,B, or turn the migrate party off with --no-migrate)";
+    let fix =
+        "(set two online nodes with --nodes A,B, or turn the migrate party off with --no-migrate)";
     let &[a, b] = nodes else {
         bail!("migrate: --nodes needs exactly two nodes, got {nodes:?} {fix}");
     };
@@ -20,7 +21,9 @@ pub fn validate(nodes: &[u32], online: &[u32]) -> Result<(u32, u32)> {
     }
     for n in [a, b] {
         if n > MAX_NODE {
-            bail!("migrate: node {n} is above {MAX_NODE}, which this scenario does not support {fix}");
+            bail!(
+                "migrate: node {n} is above {MAX_NODE}, which this scenario does not support {fix}"
+            );
         }
         if !online.contains(&n) {
             bail!("migrate: node {n} is not online (online nodes: {online:?}) {fix}");

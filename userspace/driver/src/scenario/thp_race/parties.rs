@@ -86,6 +86,18 @@ impl PartyStats {
     }
 }
 
+/// What every party thread works with.
+pub struct Env<'a> {
+    pub ctx: &'a Ctx,
+    /// Set when the run ends.
+    pub stop: &'a AtomicBool,
+    pub slot: &'a WriterSlot,
+    /// Sleep after each successful operation (`--party-pause-us`).
+    pub pause: Duration,
+    /// This party thread's nice value (`--party-nice`).
+    pub nice: i32,
+}
+
 /// How one operation went.
 enum Outcome {
     Done,
@@ -101,14 +113,15 @@ fn writer_gone(e: &std::io::Error) -> bool {
 
 /// The loop every party runs: one operation per iteration on the current
 /// writer, counted in `ctx.op(name)` or in `stats`.
-fn party_loop(
-    ctx: &Ctx,
-    name: &str,
-    stop: &AtomicBool,
-    slot: &WriterSlot,
-    stats: &PartyStats,
-    mut op: impl FnMut(WriterId) -> Outcome,
-) {
+fn party_loop(env: &Env, name: &str, stats: &PartyStats, mut op: impl FnMut(WriterId) -> Outcome) {
+    let Env {
+        ctx,
+        stop,
+        slot,
+        pause,
+        nice,
+    } = *env;
+    super::sched::nice_this_thread(nice);
     let count = ctx.op(name);
     while !stop.load(Ordering::Relaxed) && !ctx.should_stop() {
         let id = slot.read();
@@ -118,23 +131,31 @@ fn party_loop(
             continue;
         }
         let outcome = op(*id);
+        // Read under the guard: a restart cannot complete (and clear it)
+        // while this party still holds the old writer's pid.
+        let dying = slot.is_dying();
         drop(id);
         match outcome {
             Outcome::Done => {
                 count.fetch_add(1, Ordering::Relaxed);
+                if !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
             }
             Outcome::Gone => {
                 stats.transient.fetch_add(1, Ordering::Relaxed);
-                std::thread::yield_now();
+                std::thread::sleep(Duration::from_micros(100));
             }
-            Outcome::Failed(_) if slot.is_dying() => {
+            Outcome::Failed(_) if dying => {
                 stats.transient.fetch_add(1, Ordering::Relaxed);
-                std::thread::yield_now();
+                std::thread::sleep(Duration::from_micros(100));
             }
             Outcome::Failed(e) => {
                 if stats.errors.fetch_add(1, Ordering::Relaxed) == 0 {
                     let msg = format!("{name}: {e}");
-                    ctx.say(format!("thp-race: first {name} error: {e} (counted, the party goes on)"));
+                    ctx.say(format!(
+                        "thp-race: first {name} error: {e} (counted, the party goes on)"
+                    ));
                     *stats.first_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
                 }
                 // A persistent failure must not spin a vCPU away from the race.
@@ -156,9 +177,9 @@ pub fn check_clear_refs(path: &str) -> Result<()> {
 
 /// Writes `4` (clear soft-dirty) to the writer's clear_refs, reopening the
 /// file for each new writer.
-pub fn clear_refs(ctx: &Ctx, stop: &AtomicBool, slot: &WriterSlot, stats: &PartyStats) {
+pub fn clear_refs(env: &Env, stats: &PartyStats) {
     let mut open: Option<(u64, File)> = None;
-    party_loop(ctx, "clear_refs", stop, slot, stats, |id| {
+    party_loop(env, "clear_refs", stats, |id| {
         if open.as_ref().map(|(g, _)| *g) != Some(id.generation) {
             let path = format!("/proc/{}/clear_refs", id.pid);
             match OpenOptions::new().write(true).open(&path) {
@@ -209,18 +230,15 @@ pub fn check_migrate(nodes: &[u32], online: &[u32]) -> Result<(u32, u32)> {
 
 /// Bounces the writer's pages A to B, then B to A, and so on. The return
 /// value (pages that did not move) is summed into `not_moved`.
-pub fn migrate(
-    ctx: &Ctx,
-    stop: &AtomicBool,
-    slot: &WriterSlot,
-    stats: &PartyStats,
-    (a, b): (u32, u32),
-    not_moved: &AtomicU64,
-) {
+pub fn migrate(env: &Env, stats: &PartyStats, (a, b): (u32, u32), not_moved: &AtomicU64) {
     let (mask_a, mask_b) = (nodes::mask(a), nodes::mask(b));
     let mut forward = true;
-    party_loop(ctx, "migrate", stop, slot, stats, |id| {
-        let (from, to) = if forward { (&mask_a, &mask_b) } else { (&mask_b, &mask_a) };
+    party_loop(env, "migrate", stats, |id| {
+        let (from, to) = if forward {
+            (&mask_a, &mask_b)
+        } else {
+            (&mask_b, &mask_a)
+        };
         forward = !forward;
         // SAFETY: both masks are 2 words, covering MASK_MAXNODE - 1 bits.
         let r = unsafe {
@@ -259,10 +277,10 @@ pub fn check_splitter(path: &str) -> Result<File> {
 
 /// Asks the kernel to split every THP of each of `ranges` of the writer,
 /// one range per write, in turn.
-pub fn splitter(ctx: &Ctx, stop: &AtomicBool, slot: &WriterSlot, stats: &PartyStats, file: File, ranges: &[Region]) {
+pub fn splitter(env: &Env, stats: &PartyStats, file: File, ranges: &[Region]) {
     let mut file = file;
     let mut next = 0;
-    party_loop(ctx, "splitter", stop, slot, stats, |id| {
+    party_loop(env, "splitter", stats, |id| {
         let line = ranges[next].split_line(id.pid);
         next = (next + 1) % ranges.len();
         match file.write(line.as_bytes()) {
@@ -283,12 +301,18 @@ mod tests {
     fn missing_splitter_file_names_the_flag() {
         let e = check_splitter("/nonexistent/split_huge_pages").unwrap_err();
         let msg = format!("{e:#}");
-        assert!(msg.contains("--no-splitter") && msg.contains("/nonexistent/split_huge_pages"), "{msg}");
+        assert!(
+            msg.contains("--no-splitter") && msg.contains("/nonexistent/split_huge_pages"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn missing_clear_refs_names_the_flag() {
-        let msg = format!("{:#}", check_clear_refs("/nonexistent/clear_refs").unwrap_err());
+        let msg = format!(
+            "{:#}",
+            check_clear_refs("/nonexistent/clear_refs").unwrap_err()
+        );
         assert!(msg.contains("--no-clear-refs"), "{msg}");
         check_clear_refs(CLEAR_REFS_SELF).unwrap();
     }
@@ -308,7 +332,11 @@ mod tests {
     #[test]
     fn gone_errnos() {
         assert!(writer_gone(&std::io::Error::from_raw_os_error(libc::ESRCH)));
-        assert!(writer_gone(&std::io::Error::from_raw_os_error(libc::ENOENT)));
-        assert!(!writer_gone(&std::io::Error::from_raw_os_error(libc::EINVAL)));
+        assert!(writer_gone(&std::io::Error::from_raw_os_error(
+            libc::ENOENT
+        )));
+        assert!(!writer_gone(&std::io::Error::from_raw_os_error(
+            libc::EINVAL
+        )));
     }
 }

@@ -1,27 +1,44 @@
-//! The amplifier, inside the writer child (same mm): threads that race
-//! partial operations on one freshly faulted huge pmd, and a refault thread.
+//! The amplifier, inside the writer child (same mm): racer threads that
+//! race operations on one freshly faulted huge pmd, round after round.
 //!
 //! The race mmrace counts (`pmd_race`) needs a caller to see a huge pmd
 //! without the page-table lock and find it changed once it has the lock.
-//! The seed's parties almost never line that up. Here each round faults a
-//! fresh THP, then releases all racer threads at once (they spin on a
-//! shared "go" sequence number, LTP fuzzy-sync style, so they enter the
-//! kernel within a few hundred nanoseconds of each other) and each does a
-//! partial operation on a different 4 KiB page of the same pmd: every
-//! partial op must split the pmd, and only one of them can.
+//! The seed's parties almost never line that up. Here the leading racer
+//! faults a fresh THP, then releases the others with a fuzzy-sync style
+//! handshake (it raises "ready", each follower wakes and acknowledges, and
+//! the moment all have, the leader raises "go": all are on a CPU and enter
+//! the kernel within nanoseconds, after an optional small random delay that
+//! sweeps the window from both sides). Waits spin briefly, then sleep on a
+//! futex ([`Signal`]), never sched_yield. Each then does the round's operation
+//! on its own 4 KiB page of the same pmd: every one of them must split the
+//! pmd, and only one can.
 //!
-//! Two MADV_DONTNEEDs (per-VMA read lock) really run concurrently. mprotect,
-//! munmap+mmap and mremap take the mmap write lock, so against each other
-//! and against DONTNEED they serialize; they still split via
-//! vma_adjust_trans_huge() and move_page_tables(), racing whatever works
-//! without the mmap lock (rmap walkers: migration, compaction, reclaim).
+//! A round's kind is drawn from `--racer-ops`, plus `refault` unless
+//! `--no-refault`:
+//! - two partial MADV_DONTNEEDs (per-VMA read lock) really run concurrently;
+//! - a refault round has the leader zap the whole pmd (MADV_DONTNEED of all
+//!   2 MiB: zap_huge_pmd under the lock, no split) and fault it again while
+//!   the others split it partially: a racer that saw it huge and then finds
+//!   it gone under the lock is a race too;
+//! - mprotect, munmap+mmap and mremap take the mmap write lock, so among
+//!   themselves they serialize; they still split via vma_adjust_trans_huge()
+//!   and move_page_tables(), racing whatever works without the mmap lock
+//!   (rmap walkers: migration, splitting, compaction, reclaim).
 //!
-//! Page 0 of each chunk is never operated on: it is what the leader and the
-//! refault thread touch to fault the THP, so it must always stay mapped RW.
+//! Without racers, refault is a free-running thread that zaps and refaults
+//! the region's chunks round-robin, churning pmds for the seed's parties.
+//! (An extra refault member in every round was tried: with more members
+//! than the guest's two vCPUs the handshake stalls and rounds drop ~7x.)
+//!
+//! Page 0 of each chunk is never operated on partially: it is what the
+//! leader and the refault thread touch to fault the THP, so it must always
+//! stay mapped RW.
 
 use super::layout::ChildPlan;
 use super::rng::Rng;
+use super::sched;
 use super::shared_ops::SharedOps;
+use super::signal::Signal;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -41,7 +58,12 @@ pub enum RacerOp {
 }
 
 impl RacerOp {
-    pub const ALL: [RacerOp; 4] = [RacerOp::Dontneed, RacerOp::Mprotect, RacerOp::Remap, RacerOp::Mremap];
+    pub const ALL: [RacerOp; 4] = [
+        RacerOp::Dontneed,
+        RacerOp::Mprotect,
+        RacerOp::Remap,
+        RacerOp::Mremap,
+    ];
 
     /// Its op counter (a party name in the driver's snapshots).
     pub fn counter_name(self) -> &'static str {
@@ -63,8 +85,10 @@ impl RacerOp {
         }
     }
 
-    fn from_u8(v: u8) -> RacerOp {
-        RacerOp::ALL[usize::from(v) % RacerOp::ALL.len()]
+    /// Whether it leaves the chunk's VMAs or mapping changed, so the next
+    /// round on that chunk needs a fresh mapping.
+    pub fn changes_layout(self) -> bool {
+        self != RacerOp::Dontneed
     }
 }
 
@@ -83,84 +107,148 @@ pub const OP_NAMES: [&str; 7] = [
 ];
 
 /// Diagnostics the child feeds (reported in the JSON, not streamed).
-pub const DIAG_NAMES: [&str; 5] = [
+/// `racer_remap_fallback` is 1 once a leader found that MADV_DONTNEED of a
+/// whole chunk no longer gives it a fresh THP and switched to remapping.
+pub const DIAG_NAMES: [&str; 6] = [
     "racer_op_errors",
     "racer_prepare_errors",
     "racer_thp_checks",
     "racer_thp_huge",
     "racer_thp_unknown",
+    "racer_remap_fallback",
 ];
 
 /// Every this many rounds the leader checks that its fresh chunk really is
 /// a THP (two preads; the rounds stay cheap).
 const THP_CHECK_EVERY: u64 = 16;
-/// Spins before a waiting thread starts yielding its vCPU.
-const SPIN_LIMIT: u32 = 20_000;
-/// Upper bound of the per-thread random delay after "go", in spin-loop
-/// iterations: shifts the threads against each other by up to about a
-/// microsecond so successive rounds sweep the window from both sides.
-const MAX_DELAY_SPINS: u64 = 512;
+/// Upper bound of the one random delay of a round, in busy-loop
+/// iterations: about a microsecond on hardware, several under TCG, the
+/// order of a pmd split.
+const MAX_DELAY_LOOPS: u64 = 2048;
 const STACK: usize = 256 << 10;
 
-/// One thread's orders for the current round.
+/// What one member does in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// A partial operation on one page.
+    Partial(RacerOp),
+    /// MADV_DONTNEED of the whole chunk, then a touch to fault it again.
+    ZapChunk,
+}
+
+const ZAP_CODE: u8 = u8::MAX;
+
+impl Job {
+    fn code(self) -> u8 {
+        match self {
+            Job::Partial(op) => op as u8,
+            Job::ZapChunk => ZAP_CODE,
+        }
+    }
+
+    fn from_code(v: u8) -> Job {
+        match v {
+            ZAP_CODE => Job::ZapChunk,
+            v => Job::Partial(RacerOp::ALL[usize::from(v) % RacerOp::ALL.len()]),
+        }
+    }
+}
+
+/// The kind of a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoundKind {
+    /// Every racer does this op on its own page.
+    Op(RacerOp),
+    /// The leader zaps and refaults the chunk, the others DONTNEED a page.
+    Refault,
+}
+
+impl RoundKind {
+    /// The kinds a leader draws from for `plan`.
+    fn all(plan: &ChildPlan) -> Vec<RoundKind> {
+        let ops = plan.racers.as_ref().map_or(&[][..], |r| &r.ops[..]);
+        let mut kinds: Vec<RoundKind> = ops.iter().map(|&op| RoundKind::Op(op)).collect();
+        if plan.refault {
+            kinds.push(RoundKind::Refault);
+        }
+        kinds
+    }
+
+    /// Member `i`'s job in a round of this kind.
+    fn job(self, i: usize) -> Job {
+        match self {
+            RoundKind::Op(op) => Job::Partial(op),
+            RoundKind::Refault if i == 0 => Job::ZapChunk,
+            RoundKind::Refault => Job::Partial(RacerOp::Dontneed),
+        }
+    }
+
+    /// Whether the chunk's VMAs or mapping changed, so the next round on
+    /// it needs a fresh mapping.
+    fn changes_layout(self) -> bool {
+        matches!(self, RoundKind::Op(op) if op.changes_layout())
+    }
+}
+
+/// One member's orders for the current round.
 #[derive(Default)]
 struct Orders {
-    op: AtomicU8,
-    page: AtomicUsize,
+    job: AtomicU8,
+    /// The page (partial jobs) or the chunk (zap).
+    addr: AtomicUsize,
     delay: AtomicU64,
 }
 
-/// The rendezvous of a round. Counters only grow (round `r` is complete
-/// when `done == threads * r`), so nothing is ever reset under a racer.
+/// The rendezvous of the racer threads (member 0 leads). Counters only
+/// grow (round `r` is acknowledged when `acked == (members - 1) * r` and
+/// complete when `done == members * r`), so nothing is ever reset under a
+/// member.
 struct Rendezvous {
-    threads: u64,
-    go: AtomicU64,
-    arrived: AtomicU64,
-    done: AtomicU64,
+    members: u64,
+    ready: Signal,
+    acked: Signal,
+    go: Signal,
+    done: Signal,
     orders: Vec<Orders>,
 }
 
-fn wait_until(cond: impl Fn() -> bool) {
-    let mut spins = 0;
-    while !cond() {
-        if spins < SPIN_LIMIT {
-            spins += 1;
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
+/// A delay without PAUSE (under TCG a PAUSE leaves the translated code):
+/// a counted busy loop.
+fn busy(n: u64) {
+    for i in 0..n {
+        std::hint::black_box(i);
     }
 }
 
-fn spin(n: u64) {
-    for _ in 0..n {
-        std::hint::spin_loop();
-    }
-}
-
-/// Starts the racer threads and the refault thread the plan asks for.
-/// Called in the writer child before it reports ready.
+/// Starts the racer threads, or the free refault thread when there are no
+/// racers. Called in the writer child before it reports ready.
 pub fn start(plan: &ChildPlan, ops: &Arc<SharedOps>, diag: &Arc<SharedOps>) -> std::io::Result<()> {
-    if let Some(racers) = &plan.racers {
-        let rv = Arc::new(Rendezvous {
-            threads: racers.threads as u64,
-            go: AtomicU64::new(0),
-            arrived: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            orders: (0..racers.threads).map(|_| Orders::default()).collect(),
-        });
-        for i in 0..racers.threads {
-            let (plan, ops, diag, rv) = (plan.clone(), ops.clone(), diag.clone(), rv.clone());
-            std::thread::Builder::new()
-                .stack_size(STACK)
-                .spawn(move || racer(i, &plan, &ops, &diag, &rv))?;
-        }
-    }
-    if plan.refault {
-        let (plan, ops) = (plan.clone(), ops.clone());
+    let spawn = |f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
             .stack_size(STACK)
-            .spawn(move || refault(&plan, &ops))?;
+            .spawn(f)
+            .map(drop)
+    };
+    match &plan.racers {
+        Some(racers) => {
+            let rv = Arc::new(Rendezvous {
+                members: racers.threads as u64,
+                ready: Signal::default(),
+                acked: Signal::default(),
+                go: Signal::default(),
+                done: Signal::default(),
+                orders: (0..racers.threads).map(|_| Orders::default()).collect(),
+            });
+            for i in 0..racers.threads {
+                let (plan, ops, diag, rv) = (plan.clone(), ops.clone(), diag.clone(), rv.clone());
+                spawn(Box::new(move || member(i, &plan, &ops, &diag, &rv)))?;
+            }
+        }
+        None if plan.refault => {
+            let (plan, ops) = (plan.clone(), ops.clone());
+            spawn(Box::new(move || free_refault(&plan, &ops)))?;
+        }
+        None => {}
     }
     Ok(())
 }
@@ -171,6 +259,16 @@ fn touch(addr: usize, value: u8) {
     // SAFETY: `addr` is page 0 of a racer chunk, which no operation ever
     // unmaps or write-protects (see the module docs).
     unsafe { std::ptr::write_volatile(addr as *mut u8, value) };
+}
+
+/// MADV_DONTNEED of a whole chunk and a touch to fault it again. Errors are
+/// expected and ignored: a racer may have a hole punched in the chunk right
+/// now (ENOMEM); the rest is zapped anyway.
+fn zap_and_touch(chunk: usize, pmd: usize, value: u8) {
+    // SAFETY: advice on the racer region, which only racer threads use and
+    // no Rust reference points into.
+    unsafe { libc::madvise(chunk as *mut libc::c_void, pmd, libc::MADV_DONTNEED) };
+    touch(chunk, value);
 }
 
 /// Performs `op` on the page at `page`; false if a syscall failed.
@@ -184,7 +282,8 @@ fn perform(op: RacerOp, page: usize, page_size: usize, scratch: usize) -> bool {
         match op {
             RacerOp::Dontneed => libc::madvise(p, page_size, libc::MADV_DONTNEED) == 0,
             RacerOp::Mprotect => {
-                libc::mprotect(p, page_size, libc::PROT_READ) == 0 && libc::mprotect(p, page_size, rw) == 0
+                libc::mprotect(p, page_size, libc::PROT_READ) == 0
+                    && libc::mprotect(p, page_size, rw) == 0
             }
             RacerOp::Remap => {
                 libc::munmap(p, page_size) == 0
@@ -199,31 +298,44 @@ fn perform(op: RacerOp, page: usize, page_size: usize, scratch: usize) -> bool {
             }
             RacerOp::Mremap => {
                 let dst = scratch as *mut libc::c_void;
-                libc::mremap(p, page_size, page_size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, dst) == dst
+                libc::mremap(
+                    p,
+                    page_size,
+                    page_size,
+                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                    dst,
+                ) == dst
             }
         }
     }
 }
 
-/// Replaces `chunk` with a fresh anonymous THP-advised mapping and faults
-/// it. A fresh mapping, not just MADV_DONTNEED: a split pmd keeps its page
-/// table after DONTNEED unless the kernel reclaims empty tables
-/// (CONFIG_PT_RECLAIM), and with a table there no THP is faulted; munmap
-/// always frees it. It also undoes the holes remap/mremap left.
-fn prepare(chunk: usize, pmd: usize, value: u8) -> bool {
+/// Gives `chunk` a fresh huge pmd. After a round of partial DONTNEEDs the
+/// layout is intact and a whole-chunk DONTNEED is enough: it empties the
+/// page table, which the kernel frees (CONFIG_PT_RECLAIM), so the touch
+/// faults a THP, all without the mmap write lock that the seed's
+/// clear_refs keeps taking. After layout-changing ops (or on a kernel that
+/// keeps empty tables) the chunk is replaced by a fresh mapping instead:
+/// munmap always frees the table and undoes holes and VMA splits.
+fn prepare(chunk: usize, pmd: usize, value: u8, remap: bool) -> bool {
     let p = chunk as *mut libc::c_void;
     // SAFETY: `chunk` is a pmd-aligned chunk of the racer region, which only
-    // racer threads use; replacing it discards nothing anyone else needs.
+    // racer threads use; zapping or replacing it discards nothing anyone
+    // else needs.
     let ok = unsafe {
-        libc::mmap(
-            p,
-            pmd,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-            -1,
-            0,
-        ) == p
-            && libc::madvise(p, pmd, libc::MADV_HUGEPAGE) == 0
+        if remap {
+            libc::mmap(
+                p,
+                pmd,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            ) == p
+                && libc::madvise(p, pmd, libc::MADV_HUGEPAGE) == 0
+        } else {
+            libc::madvise(p, pmd, libc::MADV_DONTNEED) == 0
+        }
     };
     touch(chunk, value);
     ok
@@ -231,13 +343,16 @@ fn prepare(chunk: usize, pmd: usize, value: u8) -> bool {
 
 /// Whether the page at `addr` belongs to a THP: its pfn from
 /// /proc/self/pagemap, that pfn's KPF_THP bit in /proc/kpageflags. `None`
-/// when that cannot be told (files missing, no CAP_SYS_ADMIN for pfns).
+/// when that cannot be told (files missing, no CAP_SYS_ADMIN for pfns,
+/// page not present).
 fn is_thp(pagemap: &File, kpageflags: &File, addr: usize, page_size: usize) -> Option<bool> {
     const PRESENT: u64 = 1 << 63;
     const PFN_MASK: u64 = (1 << 55) - 1;
     const KPF_THP: u64 = 1 << 22;
     let mut buf = [0u8; 8];
-    pagemap.read_exact_at(&mut buf, (addr / page_size * 8) as u64).ok()?;
+    pagemap
+        .read_exact_at(&mut buf, (addr / page_size * 8) as u64)
+        .ok()?;
     let entry = u64::from_ne_bytes(buf);
     let pfn = entry & PFN_MASK;
     if entry & PRESENT == 0 || pfn == 0 {
@@ -247,68 +362,107 @@ fn is_thp(pagemap: &File, kpageflags: &File, addr: usize, page_size: usize) -> O
     Some(u64::from_ne_bytes(buf) & KPF_THP != 0)
 }
 
-/// Racer thread `me`; thread 0 leads: it picks each round's chunk, ops,
-/// pages and delays, prepares the chunk, and releases the others.
-fn racer(me: usize, plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, rv: &Rendezvous) {
-    let Some(racers) = &plan.racers else { return };
-    let Some(region) = plan.racer_region else { return };
+/// Member `me` of the rendezvous. Member 0 leads: it picks each round's
+/// chunk, kind, pages and delay, prepares the chunk, and releases the rest.
+fn member(me: usize, plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, rv: &Rendezvous) {
+    let Some(region) = plan.racer_region else {
+        return;
+    };
     let (page_size, pmd) = (plan.page, plan.pmd);
     let scratch = plan.scratch(me);
-    let op_counts: Vec<&AtomicU64> = RacerOp::ALL.iter().map(|o| ops.counter(o.counter_name())).collect();
+    let op_counts: Vec<&AtomicU64> = RacerOp::ALL
+        .iter()
+        .map(|o| ops.counter(o.counter_name()))
+        .collect();
+    let refaults = plan.refault.then(|| ops.counter("refault"));
     let op_errors = diag.counter("racer_op_errors");
-    let n = rv.threads;
+    let n = rv.members;
     let mine = &rv.orders[me];
 
-    let run_orders = || {
-        spin(mine.delay.load(Ordering::Relaxed));
-        let op = RacerOp::from_u8(mine.op.load(Ordering::Relaxed));
-        if perform(op, mine.page.load(Ordering::Relaxed), page_size, scratch) {
-            op_counts[op as usize].fetch_add(1, Ordering::Relaxed);
-        } else {
-            op_errors.fetch_add(1, Ordering::Relaxed);
+    let run_orders = |round: u64| {
+        busy(mine.delay.load(Ordering::Relaxed));
+        let addr = mine.addr.load(Ordering::Relaxed);
+        match Job::from_code(mine.job.load(Ordering::Relaxed)) {
+            Job::ZapChunk => {
+                zap_and_touch(addr, pmd, round as u8);
+                if let Some(c) = refaults {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Job::Partial(op) => {
+                if perform(op, addr, page_size, scratch) {
+                    op_counts[op as usize].fetch_add(1, Ordering::Relaxed);
+                } else {
+                    op_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
-        rv.done.fetch_add(1, Ordering::Release);
+        rv.done.bump();
     };
 
     if me != 0 {
         for round in 1u64.. {
-            rv.arrived.fetch_add(1, Ordering::Release);
-            wait_until(|| rv.go.load(Ordering::Acquire) >= round);
-            run_orders();
+            rv.ready.wait_for(round);
+            rv.acked.bump();
+            // The leader raises go as soon as the last ack lands, so this
+            // is normally a spin of nanoseconds.
+            rv.go.wait_for(round);
+            run_orders(round);
         }
         return;
     }
 
     let mut rng = Rng::stream(plan.seed, "racers", plan.generation);
+    let kinds = RoundKind::all(plan);
     let rounds = ops.counter("racer_rounds");
     let prepare_errors = diag.counter("racer_prepare_errors");
-    let (checks, huge, unknown) = (
+    let (checks, huge, unknown, fallback) = (
         diag.counter("racer_thp_checks"),
         diag.counter("racer_thp_huge"),
         diag.counter("racer_thp_unknown"),
+        diag.counter("racer_remap_fallback"),
     );
     let pagemap = File::open("/proc/self/pagemap").ok();
     let kpageflags = File::open("/proc/kpageflags").ok();
-    let chunks = (region.len / pmd) as u64;
+    let chunks = region.len / pmd;
     let pages = (pmd / page_size) as u64;
+    let mut needs_remap = vec![false; chunks];
+    let mut always_remap = false;
     let mut chosen: Vec<u64> = Vec::with_capacity(MAX_RACERS);
     for round in 1u64.. {
-        let chunk = region.addr + rng.below(chunks) as usize * pmd;
+        let ci = rng.below(chunks as u64) as usize;
+        let chunk = region.addr + ci * pmd;
+        // One kind per round for all racers: two partial DONTNEEDs are the
+        // pair that really runs concurrently, and per-thread choices would
+        // make it 1 round in 16 instead of 1 in 4.
+        let kind = *rng.pick(&kinds);
+        // Half the rounds start everyone at once; the other half hold one
+        // member back by a random delay.
+        let delayed =
+            (rng.below(2) == 0).then(|| (rng.below(n) as usize, rng.below(MAX_DELAY_LOOPS)));
         chosen.clear();
-        for orders in &rv.orders {
-            let page = loop {
-                let p = rng.range_inclusive(1, pages - 1);
-                if !chosen.contains(&p) {
-                    break p;
+        for (i, orders) in rv.orders.iter().enumerate() {
+            let job = kind.job(i);
+            let addr = match job {
+                Job::ZapChunk => chunk,
+                Job::Partial(_) => {
+                    let page = loop {
+                        let p = rng.range_inclusive(1, pages - 1);
+                        if !chosen.contains(&p) {
+                            break p;
+                        }
+                    };
+                    chosen.push(page);
+                    chunk + page as usize * page_size
                 }
             };
-            chosen.push(page);
-            let op = *rng.pick(&racers.ops);
-            orders.op.store(op as u8, Ordering::Relaxed);
-            orders.page.store(chunk + page as usize * page_size, Ordering::Relaxed);
-            orders.delay.store(rng.below(MAX_DELAY_SPINS), Ordering::Relaxed);
+            let delay = delayed.filter(|&(who, _)| who == i).map_or(0, |(_, d)| d);
+            orders.job.store(job.code(), Ordering::Relaxed);
+            orders.addr.store(addr, Ordering::Relaxed);
+            orders.delay.store(delay, Ordering::Relaxed);
         }
-        if !prepare(chunk, pmd, round as u8) {
+        let remap = always_remap || needs_remap[ci];
+        if !prepare(chunk, pmd, round as u8, remap) {
             prepare_errors.fetch_add(1, Ordering::Relaxed);
         }
         if round % THP_CHECK_EVERY == 1 {
@@ -318,34 +472,42 @@ fn racer(me: usize, plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, rv: &Re
                 _ => None,
             };
             match thp {
-                Some(true) => huge.fetch_add(1, Ordering::Relaxed),
-                Some(false) => 0,
-                None => unknown.fetch_add(1, Ordering::Relaxed),
-            };
+                Some(true) => {
+                    huge.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(false) if !remap => {
+                    // Empty page tables are not reclaimed here: remap.
+                    always_remap = true;
+                    fallback.store(1, Ordering::Relaxed);
+                }
+                Some(false) => {}
+                None => {
+                    unknown.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
-        wait_until(|| rv.arrived.load(Ordering::Acquire) >= (n - 1) * round);
-        rv.go.store(round, Ordering::Release);
-        run_orders();
-        wait_until(|| rv.done.load(Ordering::Acquire) >= n * round);
+        rv.ready.set(round);
+        rv.acked.wait_for((n - 1) * round);
+        rv.go.set(round);
+        run_orders(round);
+        rv.done.wait_for(n * round);
+        needs_remap[ci] = kind.changes_layout();
         rounds.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// The refault thread: zaps whole chunks (a whole-pmd zap, no split) and
-/// faults them again, round-robin, so racers' unlocked checks keep meeting
-/// pmds that vanish or appear under them.
-fn refault(plan: &ChildPlan, ops: &SharedOps) {
-    let Some(region) = plan.racer_region else { return };
+/// The refault thread without racers: zaps and refaults the chunks
+/// round-robin, so the seed's parties keep meeting pmds that vanish and
+/// reappear.
+fn free_refault(plan: &ChildPlan, ops: &SharedOps) {
+    let Some(region) = plan.racer_region else {
+        return;
+    };
+    sched::nice_this_thread(plan.party_nice);
     let count = ops.counter("refault");
     let chunks = region.len / plan.pmd;
     for i in 0usize.. {
-        let chunk = region.addr + (i % chunks) * plan.pmd;
-        // Errors are expected and ignored: a racer may have a hole punched
-        // in the chunk right now (ENOMEM), the rest is zapped anyway.
-        // SAFETY: advice on the racer region, which only racer threads use
-        // and no Rust reference points into.
-        unsafe { libc::madvise(chunk as *mut libc::c_void, plan.pmd, libc::MADV_DONTNEED) };
-        touch(chunk, i as u8);
+        zap_and_touch(region.addr + (i % chunks) * plan.pmd, plan.pmd, i as u8);
         count.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -358,7 +520,7 @@ mod tests {
     fn op_names_are_counted_names() {
         for op in RacerOp::ALL {
             assert!(OP_NAMES.contains(&op.counter_name()));
-            assert_eq!(RacerOp::from_u8(op as u8), op);
+            assert_eq!(Job::from_code(Job::Partial(op).code()), Job::Partial(op));
             use clap::ValueEnum;
             let pv = op.to_possible_value().unwrap();
             assert_eq!(pv.get_name(), op.word());
@@ -375,9 +537,57 @@ mod tests {
         let chunk = map.as_ptr() as usize;
         let scratch = crate::mm::AlignedMap::new(pmd, pmd).unwrap();
         for (i, op) in RacerOp::ALL.into_iter().enumerate() {
-            assert!(prepare(chunk, pmd, 1));
-            assert!(perform(op, chunk + (i + 1) * page, page, scratch.as_ptr() as usize), "{op:?}");
+            assert!(prepare(chunk, pmd, 1, true));
+            let scratch = scratch.as_ptr() as usize;
+            assert!(perform(op, chunk + (i + 1) * page, page, scratch), "{op:?}");
         }
-        assert!(prepare(chunk, pmd, 2));
+        assert!(prepare(chunk, pmd, 2, true));
+        zap_and_touch(chunk, pmd, 3);
+        assert_eq!(Job::from_code(Job::ZapChunk.code()), Job::ZapChunk);
+    }
+
+    #[test]
+    fn round_kinds_follow_the_plan() {
+        let mut plan = super::super::tests::host_plan();
+        assert_eq!(RoundKind::all(&plan).len(), RacerOp::ALL.len() + 1);
+        assert_eq!(RoundKind::Refault.job(0), Job::ZapChunk);
+        assert_eq!(RoundKind::Refault.job(1), Job::Partial(RacerOp::Dontneed));
+        assert_eq!(
+            RoundKind::Op(RacerOp::Mremap).job(0),
+            Job::Partial(RacerOp::Mremap)
+        );
+        assert!(!RoundKind::Refault.changes_layout());
+        assert!(!RoundKind::Op(RacerOp::Dontneed).changes_layout());
+        assert!(RoundKind::Op(RacerOp::Remap).changes_layout());
+        plan.refault = false;
+        assert!(!RoundKind::all(&plan).contains(&RoundKind::Refault));
+    }
+
+    #[test]
+    fn dontneed_prepare_gives_a_fresh_thp_where_tables_are_reclaimed() {
+        let pmd = crate::mm::pmd_size();
+        let page = crate::mm::page_size();
+        let map = crate::mm::AlignedMap::new(pmd, pmd).unwrap();
+        map.madvise(libc::MADV_HUGEPAGE).unwrap();
+        let chunk = map.as_ptr() as usize;
+        let (Ok(pm), Ok(kf)) = (
+            File::open("/proc/self/pagemap"),
+            File::open("/proc/kpageflags"),
+        ) else {
+            return;
+        };
+        assert!(prepare(chunk, pmd, 1, false));
+        if is_thp(&pm, &kf, chunk, page) != Some(true) {
+            return; // no THP here at all (mode, memory, privileges)
+        }
+        // Split it the way a dontneed round does, then prepare cheaply.
+        assert!(perform(RacerOp::Dontneed, chunk + 5 * page, page, 0));
+        assert!(prepare(chunk, pmd, 2, false));
+        // Holds on kernels with CONFIG_PT_RECLAIM (6.14+ x86: this host and
+        // the test kernel); elsewhere the leader falls back to remapping.
+        let reclaim = is_thp(&pm, &kf, chunk, page);
+        eprintln!("THP after a dontneed prepare: {reclaim:?}");
+        assert!(prepare(chunk, pmd, 3, true));
+        assert_eq!(is_thp(&pm, &kf, chunk, page), Some(true));
     }
 }

@@ -6,9 +6,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// mmrace.ko counters shown in the table (all counters go in the JSON).
-pub const MODULE_KEYS: [&str; 10] = [
+pub const MODULE_KEYS: [&str; 11] = [
     "pmd_split",
     "pmd_split_freeze",
+    "pmd_split_done",
     "pmd_race",
     "thp_split",
     "thp_split_failed",
@@ -34,12 +35,18 @@ pub const VMSTAT_KEYS: [&str; 9] = [
 
 /// Module counter vs the sum of vmstat events that should equal it. Still
 /// being settled with the module's probes: adjust here, nowhere else.
+///
+/// The pmd pair uses `pmd_split_done`, not `pmd_split`: `pmd_split` counts
+/// every split_huge_pmd_locked() call, including those that found nothing
+/// to split (the races themselves), so it exceeds thp_split_pmd exactly in
+/// the runs that matter; mmrace_counters.h names thp_split_pmd as
+/// `pmd_split_done`'s vmstat twin.
 pub const CROSSCHECKS: &[(&str, &[&str])] = &[
     ("thp_split", &["thp_split_page", "thp_split_page_failed"]),
     ("thp_split_failed", &["thp_split_page_failed"]),
     ("thp_migrate", &["thp_migration_success"]),
     ("migrate_pages", &["pgmigrate_success"]),
-    ("pmd_split", &["thp_split_pmd"]),
+    ("pmd_split_done", &["thp_split_pmd"]),
 ];
 
 /// Whether two deltas agree: equal within max(2, 2 % of the larger), the
@@ -62,7 +69,10 @@ pub struct CrossCheck {
     pub ok: bool,
 }
 
-pub fn crosscheck(counters: Option<&BTreeMap<String, u64>>, vmstat: &BTreeMap<String, u64>) -> Vec<CrossCheck> {
+pub fn crosscheck(
+    counters: Option<&BTreeMap<String, u64>>,
+    vmstat: &BTreeMap<String, u64>,
+) -> Vec<CrossCheck> {
     CROSSCHECKS
         .iter()
         .map(|&(module, sum)| {
@@ -92,7 +102,10 @@ pub fn pick(m: &BTreeMap<String, u64>, keys: &[&str]) -> BTreeMap<String, u64> {
 }
 
 /// The side-by-side table: module counter deltas | vmstat deltas.
-pub fn table(counters: Option<&BTreeMap<String, u64>>, vmstat: &BTreeMap<String, u64>) -> Vec<String> {
+pub fn table(
+    counters: Option<&BTreeMap<String, u64>>,
+    vmstat: &BTreeMap<String, u64>,
+) -> Vec<String> {
     let cell = |m: Option<&BTreeMap<String, u64>>, k: &str| {
         m.and_then(|m| m.get(k))
             .map_or_else(|| "-".to_string(), u64::to_string)
@@ -102,12 +115,13 @@ pub fn table(counters: Option<&BTreeMap<String, u64>>, vmstat: &BTreeMap<String,
         "module counter", "delta", "vmstat", "delta"
     )];
     for i in 0..MODULE_KEYS.len().max(VMSTAT_KEYS.len()) {
-        let left = MODULE_KEYS
-            .get(i)
-            .map_or_else(|| format!("{:31}", ""), |k| format!("{k:<20} {:>10}", cell(counters, k)));
-        let right = VMSTAT_KEYS
-            .get(i)
-            .map_or_else(String::new, |k| format!("{k:<22} {:>10}", cell(Some(vmstat), k)));
+        let left = MODULE_KEYS.get(i).map_or_else(
+            || format!("{:31}", ""),
+            |k| format!("{k:<20} {:>10}", cell(counters, k)),
+        );
+        let right = VMSTAT_KEYS.get(i).map_or_else(String::new, |k| {
+            format!("{k:<22} {:>10}", cell(Some(vmstat), k))
+        });
         lines.push(format!("{left} | {right}").trim_end().to_string());
     }
     lines
@@ -156,8 +170,8 @@ mod tests {
         assert!(!within_tolerance(100, 103));
         assert!(within_tolerance(1000, 1020));
         assert!(!within_tolerance(1000, 1021));
-        assert!(within_tolerance(1021, 1000)); // 21 <= 2% of 1021
-        assert!(!within_tolerance(1022, 1000));
+        assert!(within_tolerance(1020, 1000)); // 2% of the larger
+        assert!(!within_tolerance(1021, 1000)); // 21 > 20.42
         assert!(within_tolerance(u64::MAX, u64::MAX - 2));
     }
 
@@ -168,7 +182,7 @@ mod tests {
             ("thp_split_failed", 3),
             ("thp_migrate", 50),
             ("migrate_pages", 1000),
-            ("pmd_split", 7),
+            ("pmd_split_done", 7),
         ]);
         let vmstat = map(&[
             ("thp_split_page", 7),
@@ -179,46 +193,74 @@ mod tests {
         let c = crosscheck(Some(&counters), &vmstat);
         assert_eq!(c.len(), CROSSCHECKS.len());
         let by = |m: &str| c.iter().find(|x| x.module == m).unwrap().clone();
-        assert_eq!(by("thp_split").vmstat, "thp_split_page+thp_split_page_failed");
+        assert_eq!(
+            by("thp_split").vmstat,
+            "thp_split_page+thp_split_page_failed"
+        );
         assert_eq!(by("thp_split").vmstat_delta, Some(10));
         assert!(by("thp_split").ok);
         assert!(by("thp_split_failed").ok);
         assert!(!by("thp_migrate").ok, "50 vs 40 is a mismatch");
         assert!(by("migrate_pages").ok, "15 of 1015 is within 2 %");
-        let pmd = by("pmd_split");
-        assert_eq!((pmd.vmstat_delta, pmd.ok), (None, false), "vmstat side missing");
+        let pmd = by("pmd_split_done");
+        assert_eq!(
+            (pmd.vmstat_delta, pmd.ok),
+            (None, false),
+            "vmstat side missing"
+        );
         // No module counters at all: every check is not ok, none panics.
-        assert!(crosscheck(None, &vmstat).iter().all(|c| !c.ok && c.module_delta.is_none()));
+        assert!(crosscheck(None, &vmstat)
+            .iter()
+            .all(|c| !c.ok && c.module_delta.is_none()));
     }
 
     #[test]
     fn crosscheck_names_known_counters() {
         let defs = mmrace_proto::counters::counter_defs();
         for (module, _) in CROSSCHECKS {
-            assert!(defs.iter().any(|d| d.name == *module), "{module} not in mmrace_counters.h");
+            assert!(
+                defs.iter().any(|d| d.name == *module),
+                "{module} not in mmrace_counters.h"
+            );
         }
         for k in MODULE_KEYS {
-            assert!(defs.iter().any(|d| d.name == k), "{k} not in mmrace_counters.h");
+            assert!(
+                defs.iter().any(|d| d.name == k),
+                "{k} not in mmrace_counters.h"
+            );
         }
     }
 
     #[test]
     fn table_has_both_columns() {
-        let t = table(Some(&map(&[("pmd_race", 4)])), &map(&[("thp_split_pmd", 9)]));
+        let t = table(
+            Some(&map(&[("pmd_race", 4)])),
+            &map(&[("thp_split_pmd", 9)]),
+        );
         assert_eq!(t.len(), 1 + MODULE_KEYS.len());
         let row = t.iter().find(|l| l.starts_with("pmd_race")).unwrap();
-        assert!(row.contains(" 4 |") && row.contains("thp_split_pmd") && row.ends_with(" 9"), "{row}");
-        assert!(t.iter().any(|l| l.starts_with("softdirty_clear") && l.contains(" - ")));
+        assert!(row.contains(" 4 |"), "{row}");
+        let row = t.iter().find(|l| l.contains("| thp_split_pmd ")).unwrap();
+        assert!(row.ends_with(" 9"), "{row}");
+        assert!(t
+            .iter()
+            .any(|l| l.starts_with("softdirty_clear") && l.contains(" - ")));
         let no_module = table(None, &BTreeMap::new());
         assert!(no_module[1].contains(" - |"));
     }
 
     #[test]
     fn mismatch_lines_are_loud() {
-        let c = crosscheck(Some(&map(&[("pmd_split", 10)])), &map(&[("thp_split_pmd", 20)]));
+        let c = crosscheck(
+            Some(&map(&[("pmd_split_done", 10)])),
+            &map(&[("thp_split_pmd", 20)]),
+        );
         let lines = crosscheck_lines(&c);
-        let l = lines.iter().find(|l| l.contains("pmd_split")).unwrap();
-        assert!(l.starts_with("crosscheck MISMATCH") && l.contains("10 vs thp_split_pmd 20"), "{l}");
+        let l = lines.iter().find(|l| l.contains("pmd_split_done")).unwrap();
+        assert!(
+            l.starts_with("crosscheck MISMATCH") && l.contains("10 vs thp_split_pmd 20"),
+            "{l}"
+        );
     }
 
     #[test]

@@ -46,11 +46,18 @@ impl SharedSlots {
             )
         };
         if p == libc::MAP_FAILED {
-            bail!("mmap of a shared counter page: {}", std::io::Error::last_os_error());
+            bail!(
+                "mmap of a shared counter page: {}",
+                std::io::Error::last_os_error()
+            );
         }
         // Fresh anonymous memory is zero, and a zero u64 is a valid
         // AtomicU64 of value 0 (same size and alignment as u64).
-        Ok(SharedSlots { ptr: p.cast(), len, bytes })
+        Ok(SharedSlots {
+            ptr: p.cast(),
+            len,
+            bytes,
+        })
     }
 
     pub fn len(&self) -> usize {

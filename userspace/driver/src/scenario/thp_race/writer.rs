@@ -15,6 +15,7 @@
 
 use super::layout::{ChildPlan, Region, MIB};
 use super::racers;
+use super::sched;
 use super::shared_ops::{SharedOps, SharedSlots};
 use anyhow::{anyhow, bail, Result};
 use std::sync::atomic::{compiler_fence, Ordering};
@@ -65,7 +66,9 @@ impl SetupFailure {
         let racer = plan.racer_region.unwrap_or(plan.writer);
         let mib = |r: Region| r.len / MIB;
         match self.stage {
-            Stage::OomScoreAdj => format!("writer: cannot write 0 to /proc/self/oom_score_adj: {err}"),
+            Stage::OomScoreAdj => {
+                format!("writer: cannot write 0 to /proc/self/oom_score_adj: {err}")
+            }
             Stage::ParentDeathSignal => format!("writer: prctl(PR_SET_PDEATHSIG): {err}"),
             Stage::MapWriter if self.errno == libc::EEXIST => format!(
                 "writer: {:#x}..{:#x} ({} MiB) is already mapped in the driver, \
@@ -106,11 +109,10 @@ impl SetupFailure {
     }
 }
 
-/// The status page's slots.
+/// The status page's slots; STATE starts at 0, "starting".
 const STATE: usize = 0;
 const STAGE: usize = 1;
 const ERRNO: usize = 2;
-const STARTING: u64 = 0;
 const READY: u64 = 1;
 const FAILED: u64 = 2;
 
@@ -120,7 +122,9 @@ pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The errno of the last failed libc call.
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// A live (or not yet reaped) writer child, owned by the driver. Dropping it
@@ -158,7 +162,8 @@ impl Writer {
                     let stage = Stage::from_u64(status.get(STAGE).load(Ordering::Relaxed));
                     let errno = status.get(ERRNO).load(Ordering::Relaxed) as i32;
                     w.kill_and_reap();
-                    let stage = stage.ok_or_else(|| anyhow!("writer: setup failed at an unknown stage"))?;
+                    let stage =
+                        stage.ok_or_else(|| anyhow!("writer: setup failed at an unknown stage"))?;
                     bail!(SetupFailure { stage, errno }.message(plan));
                 }
                 _ => {}
@@ -169,7 +174,10 @@ impl Writer {
             }
             if Instant::now() > deadline {
                 w.kill_and_reap();
-                bail!("writer: not ready after {}s of setup", SETUP_TIMEOUT.as_secs());
+                bail!(
+                    "writer: not ready after {}s of setup",
+                    SETUP_TIMEOUT.as_secs()
+                );
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -272,8 +280,12 @@ fn child_main(
     }));
     let code = match r {
         Ok(failure) => {
-            status.get(STAGE).store(failure.stage as u64, Ordering::Relaxed);
-            status.get(ERRNO).store(failure.errno as u64, Ordering::Relaxed);
+            status
+                .get(STAGE)
+                .store(failure.stage as u64, Ordering::Relaxed);
+            status
+                .get(ERRNO)
+                .store(failure.errno as u64, Ordering::Relaxed);
             status.get(STATE).store(FAILED, Ordering::Release);
             2
         }
@@ -370,6 +382,8 @@ fn setup_and_write(
         };
     }
     status.get(STATE).store(READY, Ordering::Release);
+    // After the racers were spawned: they must not inherit it.
+    sched::nice_this_thread(plan.party_nice);
     write_forever(plan.writer, ops)
 }
 
@@ -415,7 +429,10 @@ mod tests {
         for stage in [Stage::MapRacers, Stage::MadviseRacers, Stage::SpawnThreads] {
             for errno in [libc::EEXIST, libc::ENOMEM] {
                 let m = SetupFailure { stage, errno }.message(&plan);
-                assert!(m.contains("--no-racers") && m.contains("--no-refault"), "{m}");
+                assert!(
+                    m.contains("--no-racers") && m.contains("--no-refault"),
+                    "{m}"
+                );
             }
         }
         let m = SetupFailure {
@@ -423,6 +440,9 @@ mod tests {
             errno: libc::EEXIST,
         }
         .message(&plan);
-        assert!(m.contains("already mapped") && m.contains("0x700000000000"), "{m}");
+        assert!(
+            m.contains("already mapped") && m.contains("0x700000000000"),
+            "{m}"
+        );
     }
 }

@@ -51,6 +51,17 @@ prepare_initrd() {
 		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR").cpio" "$@")
 }
 
+# prepare_variant NAME: the test kernel with kernel/variants/NAME.patch, its
+# module and initramfs, in VARIANT_BZIMAGE and VARIANT_INITRD.
+prepare_variant() {
+	local vkdir vko
+	vkdir=$(KERNEL_VARIANT=$1 "$MMRACE_ROOT/scripts/build-kernel.sh")
+	vko=$("$MMRACE_ROOT/scripts/build-module.sh" "$vkdir")
+	VARIANT_BZIMAGE=$vkdir/arch/x86/boot/bzImage
+	VARIANT_INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" "$vkdir" "$DRIVER_BIN" "$vko" \
+		"$MMRACE_ROOT/build/initramfs/$(basename "$vkdir").cpio")
+}
+
 prepare_all() {
 	MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
 	prepare_kernel

@@ -11,6 +11,10 @@ Each CHECK is one of:
     equal=C:V1+V2        module counter delta C == sum of vmstat deltas V1+V2
                          (from the driver's result data: counters / vmstat)
     has-last-snapshot    the report kept a counter snapshot
+    data-true=KEY        the driver's result data has KEY == true
+    data-set=KEY         the driver's result data has KEY set (not null)
+    finding~TEXT         a line of the finding's excerpt contains TEXT
+    ops=NAME:N           the last snapshot's op NAME equals N
 Prints one line per failed check and exits 1 if any failed.
 """
 import json
@@ -48,6 +52,20 @@ def check(r, c):
             return False, f"no module counter {name} in result data"
         want = sum(vmstat.get(v, 0) for v in rhs.split("+"))
         return counters[name] == want, f"{name}={counters[name]} but vmstat {rhs}={want}"
+    if c.startswith("data-true=") or c.startswith("data-set="):
+        key = c.split("=", 1)[1]
+        data = (r.get("result") or {}).get("data") or {}
+        if c.startswith("data-true="):
+            return data.get(key) is True, f"result data {key} = {data.get(key)!r}"
+        return data.get(key) is not None, f"result data {key} is not set"
+    if c.startswith("finding~"):
+        want = c.split("~", 1)[1]
+        excerpt = (r.get("finding") or {}).get("excerpt") or []
+        return any(want in line.get("text", "") for line in excerpt), f"no finding line has {want!r}"
+    if c.startswith("ops="):
+        name, n = c.split("=", 1)[1].split(":")
+        ops = (r.get("last_snapshot") or {}).get("ops") or {}
+        return ops.get(name) == int(n), f"op {name} = {ops.get(name)!r}, want {n}"
     if c == "has-last-snapshot":
         return bool((r.get("last_snapshot") or {}).get("counters")), "no counter snapshot kept"
     return False, f"unknown check {c!r}"

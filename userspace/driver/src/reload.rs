@@ -37,22 +37,17 @@ fn unload() -> Result<()> {
     }
 }
 
-/// Runs `cycles` unload+load cycles, spread over the scenario's duration
-/// (at most one every 10 ms), counting them as the `module_reload` op.
-/// Stops early when the scenario stops. The module is loaded on return.
+/// Runs `cycles` unload+load cycles back to back, counting them as the
+/// `module_reload` op. Stops early when the scenario stops (a test then sees
+/// fewer cycles than it asked for). The module is loaded on return.
 pub fn cycle(ctx: &Ctx, path: &Path, cycles: u32) -> Result<u32> {
     let ops = ctx.op("module_reload");
-    let pace = (ctx.duration / cycles.max(1)).max(Duration::from_millis(10));
     let mut done = 0;
     while done < cycles && !ctx.should_stop() {
-        let next = Instant::now() + pace;
         unload()?;
         module::load(path)?;
         done += 1;
         ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
     }
     ctx.event("module_reloads", format!("{done} unload/load cycles"));
     Ok(done)

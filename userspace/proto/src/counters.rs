@@ -99,7 +99,10 @@ mod tests {
             .filter(|d| !readme.contains(&format!("| `{}` |", d.name)))
             .map(|d| d.name)
             .collect();
-        assert!(missing.is_empty(), "README.md has no table row for {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "README.md has no table row for {missing:?}"
+        );
     }
 
     #[test]

@@ -2,16 +2,21 @@
 
 //! mmrace: counts Linux memory-management races from inside the kernel.
 //!
-//! The probes (kprobes, kretprobes, tracepoints) live in the C object
-//! `mmrace_probes.c`, because the Rust bindings do not reach them. This file
-//! owns the module's life cycle and its debugfs interface under
-//! `/sys/kernel/debug/mmrace/` (every file root-only):
+//! The probes (kprobes, kretprobes, tracepoints) live in the C objects
+//! `mmrace_probes.c` and `mmrace_oom.c` (OOM and reclaim), because the Rust
+//! bindings do not reach them. This file owns the module's life cycle and
+//! its debugfs interface under `/sys/kernel/debug/mmrace/` (every file
+//! root-only):
 //!
 //! - `version`: the module and interface version;
 //! - `counters`: one `name value` line per counter (`mmrace_counters.h`);
 //! - `help`: one `name: what it counts` line per counter;
 //! - `probes`: one `name attached` or `name failed <errno>` line per probe;
-//! - `reset`: write `1` to zero every counter; anything else is `-EINVAL`.
+//! - `reclaim_latency`: time spent in direct reclaim (`try_to_free_pages()`,
+//!   throttling included) by task class, as log2 histograms (see
+//!   [`show_reclaim_latency`]);
+//! - `reset`: write `1` to zero every counter and histogram; anything else
+//!   is `-EINVAL`.
 
 use kernel::{
     debugfs::{
@@ -34,7 +39,7 @@ module! {
 /// The module version and the version of the debugfs file formats.
 const VERSION: &str = "mmrace 0.1.0 debugfs 1";
 
-/// The C object's interface, declared in `mmrace_probes.h`.
+/// The C objects' interface, declared in `mmrace_probes.h` and `mmrace_oom.h`.
 mod probes {
     use kernel::ffi::{
         c_char,
@@ -53,6 +58,18 @@ mod probes {
         pub(super) fn mmrace_nr_probes() -> c_uint;
         pub(super) fn mmrace_probe_name(i: c_uint) -> *const c_char;
         pub(super) fn mmrace_probe_status(i: c_uint) -> c_int;
+        pub(super) fn mmrace_oom_nr_probes() -> c_uint;
+        pub(super) fn mmrace_oom_probe_name(i: c_uint) -> *const c_char;
+        pub(super) fn mmrace_oom_probe_status(i: c_uint) -> c_int;
+        pub(super) fn mmrace_reclaim_nr_classes() -> c_uint;
+        pub(super) fn mmrace_reclaim_class_name(class: c_uint) -> *const c_char;
+        pub(super) fn mmrace_reclaim_nr_buckets() -> c_uint;
+        pub(super) fn mmrace_reclaim_calls(class: c_uint) -> u64;
+        pub(super) fn mmrace_reclaim_sum_us(class: c_uint) -> u64;
+        pub(super) fn mmrace_reclaim_max_us(class: c_uint) -> u64;
+        pub(super) fn mmrace_reclaim_bucket(class: c_uint, bucket: c_uint) -> u64;
+        pub(super) fn mmrace_reclaim_missed() -> u64;
+        pub(super) fn mmrace_reclaim_reset();
     }
 }
 
@@ -74,6 +91,7 @@ struct Probes;
 impl Probes {
     fn register() -> Self {
         // SAFETY: called once, at module init, before any file exists.
+        // `mmrace_probes_register()` registers `mmrace_oom.c`'s probes too.
         unsafe { probes::mmrace_probes_register() };
         Probes
     }
@@ -81,7 +99,8 @@ impl Probes {
 
 impl Drop for Probes {
     fn drop(&mut self) {
-        // SAFETY: `Probes` exists only after register().
+        // SAFETY: `Probes` exists only after register(). This unregisters
+        // `mmrace_oom.c`'s probes as well and waits for running handlers.
         unsafe { probes::mmrace_probes_unregister() };
     }
 }
@@ -112,19 +131,75 @@ impl Tables {
         })
     }
 
+    /// Both C objects' probes: `mmrace_probes.c`'s, then `mmrace_oom.c`'s.
     fn probe_states(&self) -> impl Iterator<Item = (&'static str, i32)> {
-        // SAFETY: the probe table is static and indices are in range.
-        (0..unsafe { probes::mmrace_nr_probes() }).map(|i| unsafe {
+        // SAFETY: the probe tables are static and indices are in range.
+        let main = (0..unsafe { probes::mmrace_nr_probes() }).map(|i| unsafe {
             (
                 static_name(probes::mmrace_probe_name(i)),
                 probes::mmrace_probe_status(i),
             )
-        })
+        });
+        // SAFETY: as above.
+        let oom = (0..unsafe { probes::mmrace_oom_nr_probes() }).map(|i| unsafe {
+            (
+                static_name(probes::mmrace_oom_probe_name(i)),
+                probes::mmrace_oom_probe_status(i),
+            )
+        });
+        Iterator::chain(main, oom)
+    }
+
+    fn reclaim_buckets(&self) -> u32 {
+        // SAFETY: a constant of the C object.
+        unsafe { probes::mmrace_reclaim_nr_buckets() }
+    }
+
+    /// One histogram per task class.
+    fn reclaim_rows(&self) -> impl Iterator<Item = ReclaimRow> {
+        // SAFETY: a constant of the C object.
+        (0..unsafe { probes::mmrace_reclaim_nr_classes() }).map(ReclaimRow)
+    }
+
+    fn reclaim_missed(&self) -> u64 {
+        // SAFETY: reads counters.
+        unsafe { probes::mmrace_reclaim_missed() }
     }
 
     fn reset(&self) {
         // SAFETY: resetting atomics is always allowed.
-        unsafe { probes::mmrace_counters_reset() };
+        unsafe {
+            probes::mmrace_counters_reset();
+            probes::mmrace_reclaim_reset();
+        }
+    }
+}
+
+/// One task class's direct-reclaim histogram in the C object. Out-of-range
+/// indices read as `?` and 0.
+struct ReclaimRow(u32);
+
+impl ReclaimRow {
+    fn name(&self) -> &'static str {
+        // SAFETY: the class names are static strings.
+        unsafe { static_name(probes::mmrace_reclaim_class_name(self.0)) }
+    }
+
+    /// Calls, total and longest time in microseconds.
+    fn totals(&self) -> [u64; 3] {
+        // SAFETY: reads atomics.
+        unsafe {
+            [
+                probes::mmrace_reclaim_calls(self.0),
+                probes::mmrace_reclaim_sum_us(self.0),
+                probes::mmrace_reclaim_max_us(self.0),
+            ]
+        }
+    }
+
+    fn buckets(&self, n: u32) -> impl Iterator<Item = u64> + '_ {
+        // SAFETY: reads atomics.
+        (0..n).map(|b| unsafe { probes::mmrace_reclaim_bucket(self.0, b) })
     }
 }
 
@@ -155,6 +230,42 @@ fn show_probes(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         }
     }
     Ok(())
+}
+
+/// `reclaim_latency`: time tasks spent in direct reclaim, from entry to
+/// return of `try_to_free_pages()` (so throttling in
+/// `throttle_direct_reclaim()` counts), by the class of the task at entry:
+/// `kthread` (`PF_KTHREAD`: kswapd never enters here, writeback and other
+/// kworkers do), `dying` (fatal signal pending or OOM victim) and `ordinary`.
+///
+/// ```text
+/// class calls sum_us max_us b0 b1 ... b25
+/// kthread 12 3456 789 0 0 ...
+/// dying ...
+/// ordinary ...
+/// missed 0
+/// ```
+///
+/// `bN` counts the calls that took `2^(N-1) <= us < 2^N` microseconds; `b0`
+/// those under 1 us, and the last bucket everything from `2^24` us (16.8 s)
+/// up. `missed` counts the calls that could not be timed (no free kretprobe
+/// instance); they are in no row.
+fn show_reclaim_latency(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let n = t.reclaim_buckets();
+    write!(f, "class calls sum_us max_us")?;
+    for b in 0..n {
+        write!(f, " b{b}")?;
+    }
+    writeln!(f)?;
+    for row in t.reclaim_rows() {
+        let [calls, sum, max] = row.totals();
+        write!(f, "{} {calls} {sum} {max}", row.name())?;
+        for count in row.buckets(n) {
+            write!(f, " {count}")?;
+        }
+        writeln!(f)?;
+    }
+    writeln!(f, "missed {}", t.reclaim_missed())
 }
 
 /// Reads a short command written to a debugfs file into `out`: at most `N`
@@ -218,6 +329,13 @@ impl kernel::Module for MmRace {
         files.push(
             KBox::pin_init(
                 dir.read_callback_file(c"probes", Tables, &show_probes),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(
+                dir.read_callback_file(c"reclaim_latency", Tables, &show_reclaim_latency),
                 GFP_KERNEL,
             )?,
             GFP_KERNEL,

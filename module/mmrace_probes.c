@@ -20,16 +20,11 @@
 #include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 
+#include "mmrace_counter_ids.h"
+#include "mmrace_oom.h"
 #include "mmrace_probes.h"
 
 /* ---- counters ---------------------------------------------------------- */
-
-enum mmrace_counter {
-#define MMRACE_COUNTER(_name, _help) MMRACE_##_name,
-#include "mmrace_counters.h"
-#undef MMRACE_COUNTER
-	MMRACE_NR_COUNTERS
-};
 
 struct counter_info {
 	const char *name;
@@ -53,6 +48,17 @@ static void count_add(enum mmrace_counter c, unsigned long n)
 {
 	if (n)
 		atomic64_add(n, &counters[c]);
+}
+
+/* For the other C objects (mmrace_counter_ids.h). */
+void mmrace_count(enum mmrace_counter c)
+{
+	count(c);
+}
+
+void mmrace_count_add(enum mmrace_counter c, unsigned long n)
+{
+	count_add(c, n);
 }
 
 unsigned int mmrace_nr_counters(void)
@@ -210,17 +216,27 @@ static struct kprobe split_pmd_locked_probe = {
 };
 
 /*
- * pmd_race needs __split_huge_pmd() to call split_huge_pmd_locked() out of
- * line; a kernel that inlined it would leave the counter at zero silently,
- * so that is an attach failure instead.
+ * The return address tells the caller apart only if __split_huge_pmd()
+ * calls split_huge_pmd_locked() out of line (else the counter would stay
+ * at zero) and split_huge_pmd_address() does not reach it through an
+ * out-of-line __split_huge_pmd() (else its splits, which follow no unlocked
+ * check, would count as races). A kernel built otherwise gets an attach
+ * failure, never a wrong count.
  */
 static int racy_caller_lookup(void)
 {
-	int ret = text_range_lookup("__split_huge_pmd", &racy_caller);
+	struct text_range by_address;
+	int ret;
 
+	ret = text_range_lookup("__split_huge_pmd", &racy_caller);
 	if (ret)
 		return ret;
 	if (!text_range_calls(&racy_caller, (unsigned long)split_pmd_locked_probe.addr))
+		return -EOPNOTSUPP;
+	ret = text_range_lookup("split_huge_pmd_address", &by_address);
+	if (ret)
+		return ret;
+	if (text_range_calls(&by_address, racy_caller.start))
 		return -EOPNOTSUPP;
 	racy_caller_ok = true;
 	return 0;
@@ -374,12 +390,14 @@ void mmrace_probes_register(void)
 
 	for (i = 0; i < ARRAY_SIZE(probes); i++)
 		probes[i].status = probe_register(&probes[i]);
+	mmrace_oom_probes_register();
 }
 
 void mmrace_probes_unregister(void)
 {
 	int i;
 
+	mmrace_oom_probes_unregister();
 	for (i = ARRAY_SIZE(probes) - 1; i >= 0; i--)
 		if (!probes[i].status)
 			probe_unregister(&probes[i]);

@@ -38,5 +38,5 @@ clippy_build() {
 check "kernel CLIPPY=1 W=1 build" clippy_build
 # MACRO_ARG_UNUSED: the X-macro expansions of mmrace_counters.h use a subset
 # of each entry's fields on purpose (the enum needs only the name).
-check "checkpatch" "$SRC/scripts/checkpatch.pl" --no-tree --strict --terse --ignore MACRO_ARG_UNUSED -f module/mmrace_probes.c module/mmrace_probes.h module/mmrace_counters.h
+check "checkpatch" "$SRC/scripts/checkpatch.pl" --no-tree --strict --terse --ignore MACRO_ARG_UNUSED -f module/*.c module/*.h
 exit $failed

@@ -6,7 +6,9 @@
 # seconds (30), SEED (random, always printed), ARGS (extra scenario options,
 # e.g. "--no-splitter"), ACCEL (auto|kvm|tcg), CPUS (2), MEM_MIB (2048),
 # KDIR (your own Rust-enabled kernel build), KERNEL_VARIANT (a patch under
-# kernel/variants/), RUN_ID.
+# kernel/variants/), RUN_ID, QEMU_DISK (a raw disk image to attach).
+# SCENARIO=oom-stall gets a fresh XFS image (build/disk/oom-stall.img,
+# DISK_MIB MiB, default 4096) unless QEMU_DISK names one.
 #
 # Exit: 0 clean, 1 kernel problem or hang, 2 harness/usage error, 125 the
 # kernel under test (or the module against it) did not build.
@@ -26,6 +28,10 @@ case $DURATION in '' | *[!0-9]*) die "DURATION must be whole seconds, got '$DURA
 case $SEED in '' | *[!0-9]*) die "SEED must be a non-negative integer, got '$SEED'" ;; esac
 
 prepare_all
+if [ "$SCENARIO" = oom-stall ] && [ -z "${QEMU_DISK:-}" ]; then
+	QEMU_DISK=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" \
+		"$MMRACE_ROOT/build/disk/oom-stall.img" "${DISK_MIB:-4096}") || exit 2
+fi
 log "run: scenario=$SCENARIO duration=${DURATION}s seed=$SEED accel=$ACCEL kernel=$(basename "$KDIR")"
 run_args=(run --kernel "$BZIMAGE" --initrd "$INITRD"
 	--scenario "$SCENARIO" --seed "$SEED" --duration "$DURATION"

@@ -39,13 +39,26 @@ expect_exit() {
 }
 
 # guest RUN_ID DRIVER_ARGS [HOST_OPTION...]: one guest run, report in
-# $MMRACE_ROOT/build/results/RUN_ID/report.json.
+# $MMRACE_ROOT/build/results/RUN_ID/report.json. The scenario recorded is the
+# last word of DRIVER_ARGS that is neither an option nor a number.
 guest() {
 	local id=$1 args=$2
 	shift 2
 	"$HOST_BIN" run --quiet --kernel "$BZIMAGE" --initrd "$INITRD" \
-		--scenario "$(echo "$args" | awk '{print $NF}')" --seed 1 --duration 10 \
+		--scenario "$(echo "$args" | tr ' ' '\n' | grep -v -e '^-' -e '^[0-9]*$' | tail -n 1)" \
+		--seed 1 --duration 10 \
 		--driver-args "$args" --results-dir "$RESULTS/runs" --run-id "$id" "$@"
+}
+
+# guest_xfs RUN_ID DRIVER_ARGS [HOST_OPTION...]: `guest` with a fresh XFS
+# image attached (--disk), as oom-stall needs; the image is deleted after.
+guest_xfs() {
+	local img rc
+	img=$(scripts/make-xfs-disk.sh "$RESULTS/disk-$1.img") || return 2
+	guest "$@" --disk "$img"
+	rc=$?
+	rm -f "$img"
+	return $rc
 }
 report() { python3 tests/check_report.py "$RESULTS/runs/$1/report.json" "${@:2}"; }
 
@@ -94,6 +107,64 @@ hang_checks() {
 		report hang verdict=hang has-last-snapshot
 }
 run_test qemu-hang-caught hang_checks
+
+echo "== QEMU: oom-stall OOM-kills its victim on the clean kernel"
+# 1 GiB of guest memory and two OOM rounds (about 12 s each under TCG); the
+# duration only caps a slow host.
+oom_stall_checks() {
+	guest_xfs oom-stall "--duration 90 --seed 1 oom-stall --rounds 2" --mem-mib 1024 ||
+		{ echo "runner exit $?"; return 1; }
+	report oom-stall verdict=clean probes-attached moved=oom_kill,direct_reclaim \
+		equal=oom_kill:oom_kill
+}
+run_test qemu-oom-stall-clean oom_stall_checks
+
+echo "== QEMU: an unkillable OOM workload panics the guest, and the run ends"
+oom_unkillable_checks() {
+	local start=$SECONDS
+	expect_exit 1 guest_xfs oom-unkillable "--duration 60 --seed 1 oom-stall --unkillable" \
+		--mem-mib 1024 --hang-timeout 30 || return 1
+	report oom-unkillable verdict=kernel-problem "class~deadlock" || return 1
+	# The panic ends QEMU at once (panic=-1, -no-reboot): no waiting for the
+	# 60 s duration, let alone a timeout.
+	[ $((SECONDS - start)) -lt 120 ] || { echo "took $((SECONDS - start)) s"; return 1; }
+}
+run_test qemu-oom-unkillable-panics oom_unkillable_checks
+
+echo "== QEMU: thp-race (seed 000) on the clean kernel"
+VARIANT=pmd-trust-unlocked-check
+THP_SEED=11
+thp_clean_checks() {
+	guest thp-race "--duration 30 --seed $THP_SEED thp-race" || { echo "runner exit $?"; return 1; }
+	report thp-race verdict=clean probes-attached data-true=crosscheck_ok \
+		moved=pmd_race,pmd_split_freeze,thp_split,thp_migrate,softdirty_clear data-set=first_pmd_race_ms
+}
+run_test qemu-thp-race-clean thp_clean_checks
+
+echo "== QEMU: module unload/reload under load"
+reload_checks() {
+	# About 1.3 s a cycle under TCG with every probe firing: 100 fit in 150 s.
+	guest reload "--duration 150 --seed 3 --reload-module 100 thp-race" || { echo "runner exit $?"; return 1; }
+	report reload verdict=clean ops=module_reload:100
+}
+run_test qemu-reload-100-under-load reload_checks
+
+echo "== QEMU: the race-only variant $VARIANT"
+run_test variant-build prepare_variant "$VARIANT"
+variant_smoke_checks() {
+	GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD guest variant-smoke "--duration 8 --seed 1 smoke" &&
+		report variant-smoke verdict=clean
+}
+run_test qemu-variant-smoke-clean variant_smoke_checks
+variant_caught_checks() {
+	GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD \
+		expect_exit 1 guest variant-thp-race "--duration 30 --seed $THP_SEED thp-race" &&
+		report variant-thp-race verdict=kernel-problem finding~split_huge_pmd &&
+		python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('    time to detection: %.2f s of driver time' % r['guest_elapsed_s'])" \
+			"$RESULTS/runs/variant-thp-race/report.json"
+}
+run_test qemu-variant-thp-race-caught variant_caught_checks
+grep -h "time to detection" "$RESULTS/qemu-variant-thp-race-caught.log" 2>/dev/null
 
 echo "== $(($(date +%s) - t0)) s in all"
 echo "$passed passed, $failed failed"

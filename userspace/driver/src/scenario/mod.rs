@@ -6,6 +6,7 @@
 //! could not be done); kernel findings are the host's business, from the
 //! console.
 
+pub mod oom_stall;
 pub mod smoke;
 pub mod thp_race;
 
@@ -18,6 +19,9 @@ pub enum Scenario {
     Smoke(smoke::Args),
     /// Seed 000: THP writer vs clear_refs vs migrate_pages vs splitters.
     ThpRace(thp_race::Args),
+    /// Seed 003: XFS file writers vs a memory consumer, OOM kill after OOM
+    /// kill; times the kill, the victim's exit and direct reclaim.
+    OomStall(oom_stall::Args),
 }
 
 impl Scenario {
@@ -26,6 +30,7 @@ impl Scenario {
         match self {
             Scenario::Smoke(_) => "smoke",
             Scenario::ThpRace(_) => "thp-race",
+            Scenario::OomStall(_) => "oom-stall",
         }
     }
 
@@ -33,6 +38,7 @@ impl Scenario {
         match self {
             Scenario::Smoke(a) => smoke::run(ctx, a),
             Scenario::ThpRace(a) => thp_race::run(ctx, a),
+            Scenario::OomStall(a) => oom_stall::run(ctx, a),
         }
     }
 
@@ -41,6 +47,7 @@ impl Scenario {
         let dbg = match self {
             Scenario::Smoke(a) => format!("{a:?}"),
             Scenario::ThpRace(a) => format!("{a:?}"),
+            Scenario::OomStall(a) => format!("{a:?}"),
         };
         [("args".to_string(), dbg)].into()
     }

@@ -1,0 +1,735 @@
+//! `oom-stall`: seed 003 ("mm/page_alloc: Favor kthread and dying threads
+//! over normal threads", 2015). One process, three threads: two append 4 KiB
+//! writes to a file on XFS, the third unlinks the file, grows a buffer by
+//! realloc doubling and reads /dev/zero into it until the OOM killer fires.
+//! In 2015 the writeback worker then stalled in memory allocation; today the
+//! OOM reaper and memory reserves for OOM victims are meant to prevent that.
+//!
+//! The run is a series of rounds, each with a fresh victim process (see
+//! [`victim`]), until the duration ends. Per round the driver measures (see
+//! [`round`]): time until the OOM kill, time from the kill until the victim
+//! is gone, bytes the writers' write() calls completed and bytes the disk
+//! wrote, in the round and in the OOM window, and whether a writer was
+//! stuck. Per run it prints the round table, mmrace's OOM counters with
+//! their /proc/vmstat cross-checks, XFS's buffer statistics and the direct
+//! reclaim time per task class (debugfs `reclaim_latency`).
+//!
+//! The driver protects itself (oom_score_adj -1000) and the victim makes
+//! itself the OOM killer's first choice (1000). `--unkillable` leaves the
+//! victim at -1000 on purpose: the kernel must then panic "System is
+//! deadlocked on memory", which proves the host catches that; it is refused
+//! outside the mmrace guest.
+//!
+//! Sub-modules:
+//! - [`victim`]: the forked process and its three threads;
+//! - [`round`]: per-round bookkeeping, the table and the run summary;
+//! - [`disk`]: finding and mounting the XFS disk;
+//! - [`stats`]: XFS, block device and `reclaim_latency` files.
+
+pub mod disk;
+pub mod round;
+pub mod stats;
+pub mod victim;
+
+use crate::ctx::Ctx;
+use crate::{counters, numa, oom, vmstat};
+use anyhow::{bail, Context, Result};
+use round::{Outcome, RoundResult, RoundTracker, Sample, VictimReport};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use victim::{mono_ns, Plan, Victim};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Block device with the XFS filesystem [default: the disk with serial
+    /// mmrace-disk, which the host attaches].
+    #[arg(long, value_name = "PATH", conflicts_with = "dir")]
+    pub device: Option<PathBuf>,
+    /// Use this directory on a mounted XFS filesystem instead of mounting a
+    /// device (on a test machine).
+    #[arg(long, value_name = "PATH")]
+    pub dir: Option<PathBuf>,
+    /// Where the device is mounted.
+    #[arg(long, value_name = "PATH", default_value = "/mnt/xfs")]
+    pub mount_point: PathBuf,
+    /// Stop after this many rounds that ended in an OOM kill, even before
+    /// the duration is over (0: run until the duration ends).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rounds: u32,
+    /// Milliseconds the writers wait after opening the file (seed: 2 s).
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub writer_delay_ms: u64,
+    /// Milliseconds the memory consumer waits before it unlinks the file and
+    /// allocates (seed: 3 s).
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub consumer_delay_ms: u64,
+    /// A writer that completes no write for this long while memory runs out
+    /// (before the kill) is stuck.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub stuck_ms: u64,
+    /// Milliseconds between two observations of a round.
+    #[arg(long, value_name = "MS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll_ms: u64,
+    /// Seconds a round may go without an OOM kill before the driver kills
+    /// the victim itself.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub round_timeout: u64,
+    /// Seconds a killed victim may take to be gone; past that the victim is
+    /// left alone and the run stops.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub exit_timeout: u64,
+    /// kernel.hung_task_timeout_secs during the run, so a task blocked that
+    /// long is a kernel report (a finding); 0 keeps the kernel's.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub hung_task_secs: u64,
+    /// Leave the victim at oom_score_adj -1000: nothing is killable and the
+    /// kernel panics "System is deadlocked on memory". Harness test only;
+    /// refused outside the mmrace guest.
+    #[arg(long)]
+    pub unkillable: bool,
+}
+
+/// The file the writers append to, in the filesystem's root.
+pub const FILE_NAME: &str = "mmrace-oom-stall";
+
+/// mmrace counters this scenario is about, printed even when zero.
+pub const OOM_COUNTERS: &[&str] = &[
+    "oom_kill",
+    "oom_victim",
+    "oom_reaper_wake",
+    "oom_reaper_reaped",
+    "oom_reaper_skipped",
+    "reclaim_retry",
+    "direct_reclaim",
+    "alloc_stall_warn",
+];
+
+/// The /proc/vmstat keys the report keeps.
+const VMSTAT_PREFIXES: &[&str] = &[
+    "oom_kill",
+    "allocstall_",
+    "pgscan_",
+    "pgsteal_",
+    "pgrefill",
+    "kswapd_",
+    "compact_stall",
+    "compact_fail",
+    "pageoutrun",
+    "nr_vmscan_write",
+    "nr_written",
+    "nr_dirtied",
+    "workingset_",
+];
+
+const HUNG_TASK_PATH: &str = "/proc/sys/kernel/hung_task_timeout_secs";
+
+pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
+    oom::protect_self().context("oom-stall: the driver must not be an OOM victim")?;
+    if a.unkillable {
+        refuse_outside_the_guest()?;
+    }
+    let fs = match &a.dir {
+        Some(dir) => disk::Fs::existing(dir)?,
+        None => {
+            let device = match &a.device {
+                Some(d) => d.clone(),
+                None => disk::find_by_serial(Path::new("/sys/block"), disk::SERIAL)?,
+            };
+            disk::Fs::mount(&device, &a.mount_point)?
+        }
+    };
+    let block_stat = fs.block_stat_path()?;
+    let file = fs.dir.join(FILE_NAME);
+    let plan = Plan {
+        file: CString::new(file.as_os_str().as_encoded_bytes())
+            .context("file path with a NUL byte")?,
+        writer_delay: Duration::from_millis(a.writer_delay_ms),
+        consumer_delay: Duration::from_millis(a.consumer_delay_ms),
+        unkillable: a.unkillable,
+    };
+    let _hung = HungTaskTimeout::set(ctx, a.hung_task_secs);
+    let nodes = numa::online_nodes().unwrap_or_default();
+    let mem_total_kib = mem_total_kib();
+    ctx.say(format!(
+        "oom-stall: XFS {} on {}, MemTotal {} MiB, nodes {nodes:?}; writers start after {} ms, \
+         the consumer after {} ms; driver oom_score_adj {}, victim {}",
+        fs.device
+            .as_ref()
+            .map_or_else(|| "(given)".into(), |d| d.display().to_string()),
+        fs.dir.display(),
+        mem_total_kib / 1024,
+        a.writer_delay_ms,
+        a.consumer_delay_ms,
+        oom::oom_score_adj()?,
+        if a.unkillable {
+            "-1000 (--unkillable: the kernel must panic)"
+        } else {
+            "1000"
+        }
+    ));
+    if a.unkillable {
+        ctx.event(
+            "unkillable",
+            "victim left at oom_score_adj -1000 on purpose",
+        );
+    }
+
+    let (c0, v0) = (counters::read()?, vmstat::read()?);
+    let (x0, r0) = (stats::read_xfs_stats(), stats::read_reclaim_latency()?);
+    let mut rounds: Vec<RoundResult> = Vec::new();
+    let mut writes_before = 0;
+    let enough = |rounds: &[RoundResult]| {
+        a.rounds > 0 && round::summary(rounds).oom_kills >= a.rounds as usize
+    };
+    while !ctx.should_stop() && !enough(&rounds) {
+        let n = rounds.len() as u32 + 1;
+        ctx.op("round").fetch_add(1, Ordering::Relaxed);
+        let r = one_round(ctx, a, &plan, &block_stat, n, writes_before)?;
+        writes_before += r.written_bytes / victim::WRITE_SIZE as u64;
+        ctx.say(format!("oom-stall: {}", round_line(&r)));
+        ctx.event("round", round_line(&r));
+        let outcome = r.outcome;
+        rounds.push(r);
+        match outcome {
+            Outcome::Exited => bail!(
+                "oom-stall: the victim of round {n} ended by itself ({}): a harness bug",
+                rounds[rounds.len() - 1].exit
+            ),
+            Outcome::NotGone => {
+                ctx.say(format!(
+                    "oom-stall: the round {n} victim is still not gone {} s after the kill; \
+                     leaving it and stopping here",
+                    a.exit_timeout
+                ));
+                ctx.event("victim_not_gone", format!("round {n}"));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (c1, v1) = (counters::read()?, vmstat::read()?);
+    let (x1, r1) = (stats::read_xfs_stats(), stats::read_reclaim_latency()?);
+
+    let cd = counters::delta(&c0, &c1);
+    let vd = vmstat::with_prefixes(&vmstat::delta(&v0, &v1), VMSTAT_PREFIXES);
+    let xd = vmstat::delta(&x0, &x1);
+    let rd = stats::reclaim_delta(&r0, &r1);
+    let sum = round::summary(&rounds);
+    let checks = cross_checks(&cd, &vd);
+
+    ctx.say(format!(
+        "oom-stall: {} rounds, {} OOM kills, {} with a stuck writer, {} victims not gone",
+        sum.rounds, sum.oom_kills, sum.stuck_rounds, sum.not_gone
+    ));
+    say_block(ctx, &round::table(&rounds));
+    ctx.say(format!(
+        "oom-stall: mmrace OOM counters: {}",
+        OOM_COUNTERS
+            .iter()
+            .map(|n| format!("{n}+{}", cd.get(*n).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    for (name, c) in &checks {
+        ctx.say(format!("oom-stall: cross-check {}", c.describe(name)));
+    }
+    ctx.say(format!(
+        "oom-stall: vmstat: {}",
+        fmt_map(&vmstat::nonzero(&vd))
+    ));
+    ctx.say(format!(
+        "oom-stall: XFS: {}",
+        if xd.is_empty() {
+            "no /sys/fs/xfs/stats/stats".into()
+        } else {
+            fmt_map(&xd)
+        }
+    ));
+    ctx.say("oom-stall: time in direct reclaim (try_to_free_pages) by task class:");
+    say_block(ctx, &stats::reclaim_table(&rd));
+
+    Ok(json!({
+        "fs": {
+            "dir": fs.dir,
+            "device": fs.device,
+            "block_stat": block_stat,
+        },
+        "mem_total_kib": mem_total_kib,
+        "nodes": nodes,
+        "plan": {
+            "writer_delay_ms": a.writer_delay_ms,
+            "consumer_delay_ms": a.consumer_delay_ms,
+            "stuck_ms": a.stuck_ms,
+            "poll_ms": a.poll_ms,
+            "oom_rounds_wanted": a.rounds,
+            "hung_task_secs": a.hung_task_secs,
+            "unkillable": a.unkillable,
+        },
+        "rounds": rounds,
+        "summary": sum,
+        "counters": cd,
+        "vmstat": vd,
+        "xfs": xd,
+        "reclaim_latency": rd,
+        "cross_checks": checks,
+    }))
+}
+
+/// One round: fork the victim, watch it until it is gone, tell what
+/// happened. `writes_before`: 4 KiB writes of earlier rounds (the streamed
+/// `write` op count is cumulative).
+fn one_round(
+    ctx: &Ctx,
+    a: &Args,
+    plan: &Plan,
+    block_stat: &Path,
+    n: u32,
+    writes_before: u64,
+) -> Result<RoundResult> {
+    let oom0 = vmstat_oom_kill()?;
+    let reaped0 = reaped_counter();
+    let disk0 = disk_written(block_stat)?;
+    let t0 = mono_ns();
+    let mut victim = Victim::spawn(plan)?;
+    let pidfd = PidFd::open(victim.pid());
+    let mut tracker = RoundTracker::new(a.stuck_ms);
+    let mut driver_kill: Option<(Outcome, u64)> = None;
+    let ms_since = |t0: u64, t: u64| t.saturating_sub(t0) / 1_000_000;
+    let not_gone = loop {
+        let gone = victim.gone();
+        let p = victim.progress();
+        let now = mono_ns();
+        let s = Sample {
+            t_ms: ms_since(t0, now),
+            written: p.written,
+            disk: disk_written(block_stat)?.saturating_sub(disk0),
+            oom_kills: vmstat_oom_kill()?.saturating_sub(oom0),
+            reaped: reaped_counter().saturating_sub(reaped0),
+            pressure_ms: p.read_start_ns.map(|ns| ms_since(t0, ns)),
+            gone,
+        };
+        tracker.observe(&s);
+        let writes = (p.written[0] + p.written[1]) / victim::WRITE_SIZE as u64;
+        ctx.op("write")
+            .store(writes_before + writes, Ordering::Relaxed);
+        if gone {
+            break false;
+        }
+        if tracker.kill_ms().is_none() && driver_kill.is_none() {
+            let why = if ctx.should_stop() {
+                Some(Outcome::Stopped)
+            } else if s.t_ms >= a.round_timeout * 1000 {
+                Some(Outcome::NoOom)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                victim.kill();
+                driver_kill = Some((why, s.t_ms));
+            }
+        }
+        let killed_at = tracker.kill_ms().or(driver_kill.map(|(_, t)| t));
+        if killed_at.is_some_and(|k| s.t_ms.saturating_sub(k) >= a.exit_timeout * 1000) {
+            break true;
+        }
+        pidfd.wait(Duration::from_millis(a.poll_ms));
+    };
+    let p = victim.progress();
+    let (outcome, exit) = if not_gone {
+        victim.abandon();
+        (Outcome::NotGone, "not gone".to_string())
+    } else {
+        let status = victim.reap();
+        let outcome = round::outcome(
+            victim::killed_by_sigkill(status),
+            tracker.kill_ms().is_some(),
+            driver_kill.map(|(why, _)| why),
+        );
+        (outcome, victim::describe_status(status))
+    };
+    Ok(tracker.finish(
+        n,
+        outcome,
+        VictimReport {
+            buffer_bytes: p.buffer_bytes,
+            writer_errors: p.write_errors,
+            writer_errno: p.write_errno,
+            exit,
+        },
+    ))
+}
+
+/// `round 3 oom-kill: kill after 9.1 s (4.2 s of pressure), gone 310 ms
+/// later, reaped; written 812.0 MiB (120.5 in the window), disk 700.1 MiB
+/// (90.2); writer gap 340 ms`
+fn round_line(r: &RoundResult) -> String {
+    const MIB: f64 = 1048576.0;
+    let mut s = format!("round {} {}", r.round, r.outcome.label());
+    if let Some(k) = r.kill_ms {
+        s += &format!(": kill after {:.1} s", k as f64 / 1000.0);
+        if let Some(p) = r.pressure_to_kill_ms {
+            s += &format!(" ({:.1} s of pressure)", p as f64 / 1000.0);
+        }
+        if let Some(g) = r.kill_to_gone_ms {
+            s += &format!(", gone {g} ms later");
+        }
+        s += if r.reaped { ", reaped" } else { ", not reaped" };
+    } else {
+        s += &format!(" after {:.1} s", r.duration_ms as f64 / 1000.0);
+    }
+    s += &format!(
+        "; written {:.1} MiB ({:.1} in the window), disk {:.1} MiB ({:.1}); writer gap {} ms{}",
+        r.written_bytes as f64 / MIB,
+        r.written_window_bytes as f64 / MIB,
+        r.disk_bytes as f64 / MIB,
+        r.disk_window_bytes as f64 / MIB,
+        r.writer_gap_ms,
+        if r.stuck { " STUCK" } else { "" }
+    );
+    if r.writer_errors > 0 {
+        s += &format!(
+            "; {} failed writes ({})",
+            r.writer_errors,
+            std::io::Error::from_raw_os_error(r.writer_errno)
+        );
+    }
+    s
+}
+
+/// How a module counter must relate to its /proc/vmstat keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    Equal,
+    /// The module counts a subset of what vmstat counts.
+    AtMost,
+}
+
+/// A module counter against the sum of /proc/vmstat keys.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CrossCheck {
+    pub module: u64,
+    pub vmstat: u64,
+    pub vmstat_keys: String,
+    pub rule: Rule,
+    pub ok: bool,
+}
+
+impl CrossCheck {
+    fn describe(&self, name: &str) -> String {
+        let rel = match self.rule {
+            Rule::Equal => "==",
+            Rule::AtMost => "<=",
+        };
+        format!(
+            "{name} {} {rel} vmstat {} {}: {}",
+            self.module,
+            self.vmstat_keys,
+            self.vmstat,
+            if self.ok { "ok" } else { "FAILED" }
+        )
+    }
+}
+
+/// oom_kill must equal vmstat oom_kill (both count __oom_kill_process()
+/// kills); direct_reclaim is at most the sum of vmstat allocstall_*, which
+/// also counts the passes do_try_to_free_pages() retries.
+pub fn cross_checks(
+    counters: &BTreeMap<String, u64>,
+    vmstat: &BTreeMap<String, u64>,
+) -> BTreeMap<String, CrossCheck> {
+    let check = |name: &str, prefix: &str, rule: Rule| {
+        let module = counters.get(name).copied().unwrap_or(0);
+        let v: u64 = vmstat
+            .iter()
+            .filter(|(k, _)| k.as_str() == prefix || k.starts_with(&format!("{prefix}_")))
+            .map(|(_, v)| v)
+            .sum();
+        let keys = if prefix == name {
+            prefix.to_string()
+        } else {
+            format!("{prefix}_*")
+        };
+        let ok = match rule {
+            Rule::Equal => module == v,
+            Rule::AtMost => module <= v,
+        };
+        let c = CrossCheck {
+            module,
+            vmstat: v,
+            vmstat_keys: keys,
+            rule,
+            ok,
+        };
+        (name.to_string(), c)
+    };
+    [
+        check("oom_kill", "oom_kill", Rule::Equal),
+        check("direct_reclaim", "allocstall", Rule::AtMost),
+    ]
+    .into()
+}
+
+/// The guard for `--unkillable`: it panics the kernel, so only where that
+/// is the point (the mmrace guest, whose kernel command line carries the
+/// driver's arguments).
+fn refuse_outside_the_guest() -> Result<()> {
+    let line = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if matches!(crate::cmdline::driver_argv(&line), Ok(Some(_))) {
+        return Ok(());
+    }
+    bail!(
+        "oom-stall: --unkillable panics the kernel on purpose; refused outside the mmrace \
+         guest (no {}= on the kernel command line)",
+        crate::cmdline::ARGV_KEY
+    )
+}
+
+fn vmstat_oom_kill() -> Result<u64> {
+    let text = std::fs::read_to_string(vmstat::PATH)
+        .with_context(|| format!("cannot read {}", vmstat::PATH))?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+/// mmrace's oom_reaper_reaped (0 if unreadable: it only decorates a round).
+fn reaped_counter() -> u64 {
+    counters::read()
+        .ok()
+        .and_then(|c| c.get("oom_reaper_reaped").copied())
+        .unwrap_or(0)
+}
+
+fn disk_written(block_stat: &Path) -> Result<u64> {
+    let text = std::fs::read_to_string(block_stat)
+        .with_context(|| format!("cannot read {}", block_stat.display()))?;
+    stats::parse_block_stat_written(&text).with_context(|| format!("in {}", block_stat.display()))
+}
+
+fn mem_total_kib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn say_block(ctx: &Ctx, text: &str) {
+    for line in text.lines() {
+        ctx.say(format!("oom-stall: {line}"));
+    }
+}
+
+fn fmt_map(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}+{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A pidfd for the victim: waiting on it wakes the driver the moment the
+/// victim is gone, so kill-to-gone is timed to the wake-up, not to the next
+/// poll. Without pidfd_open (old kernel) the wait is a plain sleep.
+struct PidFd(Option<std::os::fd::OwnedFd>);
+
+impl PidFd {
+    fn open(pid: libc::pid_t) -> PidFd {
+        // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        PidFd((fd >= 0).then(|| {
+            // SAFETY: a fresh fd that nothing else owns.
+            unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) }
+        }))
+    }
+
+    /// Waits up to `timeout` for the process to end.
+    fn wait(&self, timeout: Duration) {
+        match &self.0 {
+            Some(fd) => {
+                let mut p = libc::pollfd {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(fd),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut p, 1, timeout.as_millis() as i32) };
+            }
+            None => std::thread::sleep(timeout),
+        }
+    }
+}
+
+/// Sets kernel.hung_task_timeout_secs for the run and puts the old value
+/// back on drop.
+struct HungTaskTimeout(Option<String>);
+
+impl HungTaskTimeout {
+    fn set(ctx: &Ctx, secs: u64) -> HungTaskTimeout {
+        if secs == 0 {
+            return HungTaskTimeout(None);
+        }
+        let old = std::fs::read_to_string(HUNG_TASK_PATH).ok();
+        match crate::kfile::write(HUNG_TASK_PATH, &format!("{secs}\n")) {
+            Ok(()) => HungTaskTimeout(old),
+            Err(e) => {
+                ctx.say(format!(
+                    "oom-stall: cannot set {HUNG_TASK_PATH} to {secs} ({e}): blocked tasks are \
+                     reported at the kernel's own timeout, if at all"
+                ));
+                HungTaskTimeout(None)
+            }
+        }
+    }
+}
+
+impl Drop for HungTaskTimeout {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            let _ = crate::kfile::write(HUNG_TASK_PATH, old);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect()
+    }
+
+    #[test]
+    fn cross_checks_sum_the_vmstat_keys() {
+        let c = map(&[("oom_kill", 3), ("direct_reclaim", 10)]);
+        let v = map(&[
+            ("oom_kill", 3),
+            ("allocstall_dma32", 4),
+            ("allocstall_movable", 5),
+            ("allocstall_normal", 0),
+            ("pgscan_direct", 99),
+        ]);
+        let x = cross_checks(&c, &v);
+        assert_eq!((x["oom_kill"].module, x["oom_kill"].vmstat), (3, 3));
+        assert!(x["oom_kill"].ok);
+        assert_eq!(
+            x["oom_kill"].describe("oom_kill"),
+            "oom_kill 3 == vmstat oom_kill 3: ok"
+        );
+        let d = &x["direct_reclaim"];
+        assert_eq!((d.module, d.vmstat, d.ok), (10, 9, false));
+        assert_eq!(
+            d.describe("direct_reclaim"),
+            "direct_reclaim 10 <= vmstat allocstall_* 9: FAILED"
+        );
+        let mut v2 = v.clone();
+        v2.insert("allocstall_normal".into(), 1);
+        assert!(cross_checks(&c, &v2)["direct_reclaim"].ok);
+        let none = cross_checks(&BTreeMap::new(), &BTreeMap::new());
+        assert!(none
+            .values()
+            .all(|c| c.ok && c.module == 0 && c.vmstat == 0));
+    }
+
+    #[test]
+    fn round_lines() {
+        let r = RoundResult {
+            round: 3,
+            outcome: Outcome::OomKill,
+            duration_ms: 9400,
+            pressure_ms: Some(4900),
+            kill_ms: Some(9100),
+            pressure_to_kill_ms: Some(4200),
+            kill_to_gone_ms: Some(310),
+            reaped: true,
+            written_bytes: 10 << 20,
+            written_window_bytes: 3 << 20,
+            disk_bytes: 8 << 20,
+            disk_window_bytes: 2 << 20,
+            writer_gap_ms: 340,
+            stuck: false,
+            buffer_bytes: 2 << 30,
+            writer_errors: 0,
+            writer_errno: 0,
+            exit: "killed by SIGKILL".into(),
+        };
+        assert_eq!(
+            round_line(&r),
+            "round 3 oom-kill: kill after 9.1 s (4.2 s of pressure), gone 310 ms later, \
+             reaped; written 10.0 MiB (3.0 in the window), disk 8.0 MiB (2.0); writer gap 340 ms"
+        );
+        let mut s = r.clone();
+        s.outcome = Outcome::Stopped;
+        s.kill_ms = None;
+        s.stuck = true;
+        s.writer_errors = 2;
+        s.writer_errno = libc::ENOSPC;
+        let line = round_line(&s);
+        assert!(
+            line.starts_with("round 3 stopped after 9.4 s; written"),
+            "{line}"
+        );
+        assert!(
+            line.contains(" STUCK; 2 failed writes (No space left"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn unkillable_is_refused_here() {
+        // The build machine's kernel command line has no mmrace.argv.
+        let err = refuse_outside_the_guest().unwrap_err().to_string();
+        assert!(err.contains("refused outside the mmrace guest"), "{err}");
+    }
+
+    #[test]
+    fn vmstat_oom_kill_reads_this_machine() {
+        vmstat_oom_kill().unwrap();
+    }
+
+    #[test]
+    fn args_parse() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "mmrace-driver",
+            "oom-stall",
+            "--dir",
+            "/x",
+            "--stuck-ms",
+            "100",
+        ])
+        .unwrap();
+        let crate::cli::Command::Scenario(crate::scenario::Scenario::OomStall(a)) = cli.command
+        else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(a.dir.as_deref(), Some(Path::new("/x")));
+        assert_eq!(
+            (a.stuck_ms, a.writer_delay_ms, a.consumer_delay_ms),
+            (100, 2000, 3000)
+        );
+        assert!(!a.unkillable);
+        let both = crate::cli::Cli::try_parse_from([
+            "mmrace-driver",
+            "oom-stall",
+            "--dir",
+            "/x",
+            "--device",
+            "/dev/vda",
+        ]);
+        assert!(both.is_err());
+    }
+}

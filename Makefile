@@ -11,7 +11,7 @@
 # Kbuild reads this directory's Kbuild file, never this Makefile.
 
 # Settings scripts read from the environment (see scripts/qemu-run.sh).
-export SCENARIO DURATION SEED ARGS ACCEL CPUS MEM_MIB KDIR KERNEL_VARIANT \
+export SCENARIO DURATION SEED ARGS ACCEL CPUS MEM_MIB NODE0_PCT KDIR KERNEL_VARIANT \
 	KERNEL_SERIES RUN_ID MMRACE_CACHE
 
 .PHONY: qemu-run test bench lint kernel module bootstrap clean

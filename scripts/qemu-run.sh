@@ -5,6 +5,7 @@
 # Settings (environment, or make variables): SCENARIO (smoke), DURATION
 # seconds (30), SEED (random, always printed), ARGS (extra scenario options,
 # e.g. "--no-splitter"), ACCEL (auto|kvm|tcg), CPUS (2), MEM_MIB (2048),
+# NODE0_PCT (50: node 0's share of the memory),
 # KDIR (your own Rust-enabled kernel build), KERNEL_VARIANT (a patch under
 # kernel/variants/), RUN_ID, QEMU_DISK (a raw disk image to attach).
 # SCENARIO=oom-stall gets a fresh XFS image (build/disk/oom-stall.img,
@@ -36,7 +37,7 @@ log "run: scenario=$SCENARIO duration=${DURATION}s seed=$SEED accel=$ACCEL kerne
 run_args=(run --kernel "$BZIMAGE" --initrd "$INITRD"
 	--scenario "$SCENARIO" --seed "$SEED" --duration "$DURATION"
 	--driver-args "--duration $DURATION --seed $SEED $SCENARIO $ARGS"
-	--accel "$ACCEL" --cpus "$CPUS" --mem-mib "$MEM_MIB"
+	--accel "$ACCEL" --cpus "$CPUS" --mem-mib "$MEM_MIB" --node0-pct "${NODE0_PCT:-50}"
 	--results-dir "$MMRACE_ROOT/build/results")
 [ -z "${RUN_ID:-}" ] || run_args+=(--run-id "$RUN_ID")
 [ -z "${QEMU_DISK:-}" ] || run_args+=(--disk "$QEMU_DISK")

@@ -57,6 +57,11 @@ pub struct RunArgs {
     /// Guest memory in MiB, split evenly between the two NUMA nodes.
     #[arg(long, value_name = "N", default_value_t = 2048)]
     pub mem_mib: u64,
+    /// Node 0's share of the guest memory in percent (10..=90); node 1 gets
+    /// the rest.
+    #[arg(long, value_name = "PCT", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(10..=90))]
+    pub node0_pct: u32,
     /// Extra raw disk image, attached as a virtio-blk device.
     #[arg(long, value_name = "PATH")]
     pub disk: Option<PathBuf>,

@@ -24,6 +24,8 @@ pub struct QemuSpec {
     pub initrd: PathBuf,
     pub cpus: u32,
     pub mem_mib: u64,
+    /// Node 0's share of the memory in percent; node 1 gets the rest.
+    pub node0_pct: u32,
     pub driver_args: String,
     pub extra_append: Option<String>,
     pub wire_log: PathBuf,
@@ -57,10 +59,18 @@ fn cpu_range(first: u32, count: u32) -> String {
     format!("{first}-{}", first + count - 1)
 }
 
+/// Memory per node in MiB: node 0 gets `node0_pct` percent (rounded down to
+/// whole 2 MiB, the THP size, so both nodes can hold whole THPs), node 1 the
+/// rest.
+pub fn node_mib(mem_mib: u64, node0_pct: u32) -> [u64; 2] {
+    let node0 = mem_mib * u64::from(node0_pct) / 100 / 2 * 2;
+    [node0, mem_mib - node0]
+}
+
 /// QEMU's arguments (without the program name).
 pub fn command_line(spec: &QemuSpec) -> Vec<String> {
     let per_node_cpus = spec.cpus / 2;
-    let per_node_mib = spec.mem_mib / 2;
+    let node_mib = node_mib(spec.mem_mib, spec.node0_pct);
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
 
@@ -77,7 +87,10 @@ pub fn command_line(spec: &QemuSpec) -> Vec<String> {
     for node in 0..2u32 {
         push(&[
             "-object",
-            &format!("memory-backend-ram,id=m{node},size={per_node_mib}M"),
+            &format!(
+                "memory-backend-ram,id=m{node},size={}M",
+                node_mib[node as usize]
+            ),
             "-numa",
             &format!(
                 "node,nodeid={node},cpus={},memdev=m{node}",
@@ -122,6 +135,7 @@ mod tests {
             initrd: "/k/initrd.cpio.gz".into(),
             cpus,
             mem_mib: 2048,
+            node0_pct: 50,
             driver_args: "--duration 20 --seed 7 smoke".into(),
             extra_append: None,
             wire_log: "/r/run,1/wire.log".into(),
@@ -136,6 +150,18 @@ mod tests {
             .filter(|w| w[0] == flag)
             .map(|w| w[1].as_str())
             .collect()
+    }
+
+    #[test]
+    fn node_split_follows_node0_pct() {
+        assert_eq!(node_mib(2048, 50), [1024, 1024]);
+        assert_eq!(node_mib(2048, 25), [512, 1536]);
+        assert_eq!(node_mib(1000, 33), [330, 670]);
+        let mut s = spec(2, Accel::Tcg);
+        s.node0_pct = 25;
+        let a = command_line(&s);
+        assert!(a.iter().any(|x| x == "memory-backend-ram,id=m0,size=512M"));
+        assert!(a.iter().any(|x| x == "memory-backend-ram,id=m1,size=1536M"));
     }
 
     #[test]

@@ -74,6 +74,7 @@ fn attempt(
         initrd: args.initrd.clone(),
         cpus: args.cpus,
         mem_mib: args.mem_mib,
+        node0_pct: args.node0_pct,
         driver_args: args.driver_args.clone(),
         extra_append: args.extra_append.clone(),
         wire_log: dir.join(WIRE_LOG),

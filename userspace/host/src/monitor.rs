@@ -464,14 +464,14 @@ pub fn run(cfg: &MonitorConfig, stop: &AtomicBool) -> std::io::Result<Outcome> {
     let mut banner_after = None;
     let next = loop {
         w.pump(&rx, TICK)?;
-        if banner_after.is_none() && w.sink.scan.booted() {
-            banner_after = Some(start.elapsed());
-        }
         let exit = child.try_wait()?;
         if exit.is_some() {
             // Output written just before the exit may still be in the pipe;
             // decide on all of it (a KVM probe needs to see the banner).
             w.drain(&rx)?;
+        }
+        if banner_after.is_none() && w.sink.scan.booted() {
+            banner_after = Some(start.elapsed());
         }
         let next = decide(cfg, &w, start.elapsed(), stop.load(Ordering::SeqCst), exit);
         if next != Next::Continue {

@@ -44,7 +44,7 @@ expect_exit() {
 guest() {
 	local id=$1 args=$2
 	shift 2
-	"$HOST_BIN" run --quiet --kernel "$BZIMAGE" --initrd "$INITRD" \
+	"$HOST_BIN" run --quiet --kernel "${GUEST_KERNEL:-$BZIMAGE}" --initrd "${GUEST_INITRD:-$INITRD}" \
 		--scenario "$(echo "$args" | tr ' ' '\n' | grep -v -e '^-' -e '^[0-9]*$' | tail -n 1)" \
 		--seed 1 --duration 10 \
 		--driver-args "$args" --results-dir "$RESULTS/runs" --run-id "$id" "$@"
@@ -151,15 +151,19 @@ run_test qemu-reload-100-under-load reload_checks
 
 echo "== QEMU: the race-only variant $VARIANT"
 run_test variant-build prepare_variant "$VARIANT"
+# variant_guest RUN_ID DRIVER_ARGS...: `guest` on the variant kernel.
+variant_guest() {
+	local GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD
+	guest "$@"
+}
 variant_smoke_checks() {
-	GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD guest variant-smoke "--duration 8 --seed 1 smoke" &&
-		report variant-smoke verdict=clean
+	variant_guest variant-smoke "--duration 8 --seed 1 smoke" &&
+		report variant-smoke verdict=clean "kernel~$VARIANT"
 }
 run_test qemu-variant-smoke-clean variant_smoke_checks
 variant_caught_checks() {
-	GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD \
-		expect_exit 1 guest variant-thp-race "--duration 30 --seed $THP_SEED thp-race" &&
-		report variant-thp-race verdict=kernel-problem finding~split_huge_pmd &&
+	expect_exit 1 variant_guest variant-thp-race "--duration 30 --seed $THP_SEED thp-race" &&
+		report variant-thp-race verdict=kernel-problem "kernel~$VARIANT" finding~split_huge_pmd &&
 		python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('    time to detection: %.2f s of driver time' % r['guest_elapsed_s'])" \
 			"$RESULTS/runs/variant-thp-race/report.json"
 }

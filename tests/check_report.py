@@ -14,6 +14,7 @@ Each CHECK is one of:
     data-true=KEY        the driver's result data has KEY == true
     data-set=KEY         the driver's result data has KEY set (not null)
     finding~TEXT         a line of the finding's excerpt contains TEXT
+    kernel~TEXT          the booted kernel image's path contains TEXT
     ops=NAME:N           the last snapshot's op NAME equals N
 Prints one line per failed check and exits 1 if any failed.
 """
@@ -58,6 +59,9 @@ def check(r, c):
         if c.startswith("data-true="):
             return data.get(key) is True, f"result data {key} = {data.get(key)!r}"
         return data.get(key) is not None, f"result data {key} is not set"
+    if c.startswith("kernel~"):
+        want = c.split("~", 1)[1]
+        return want in (r.get("kernel") or ""), f"kernel {r.get('kernel')!r} lacks {want!r}"
     if c.startswith("finding~"):
         want = c.split("~", 1)[1]
         excerpt = (r.get("finding") or {}).get("excerpt") or []

@@ -143,8 +143,9 @@ run_test qemu-thp-race-clean thp_clean_checks
 
 echo "== QEMU: module unload/reload under load"
 reload_checks() {
-	# About 1.3 s a cycle under TCG with every probe firing: 100 fit in 150 s.
-	guest reload "--duration 150 --seed 3 --reload-module 100 thp-race" || { echo "runner exit $?"; return 1; }
+	# About 1.3 s a cycle under TCG with every probe firing; the run ends
+	# when the 100 cycles are done, 400 s is only the cap.
+	guest reload "--duration 400 --seed 3 --reload-module 100 thp-race" || { echo "runner exit $?"; return 1; }
 	report reload verdict=clean ops=module_reload:100
 }
 run_test qemu-reload-100-under-load reload_checks

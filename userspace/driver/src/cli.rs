@@ -42,9 +42,10 @@ pub struct Cli {
     pub wire: Option<PathBuf>,
 
     /// Unload and reload mmrace.ko this many times while the scenario runs
-    /// (module life cycle under load: probes must unregister cleanly).
-    /// Needs --module (the default as PID 1). Counters restart at 0 on each
-    /// reload, so the run's counter rates mean nothing with this option.
+    /// (module life cycle under load: probes must unregister cleanly); the
+    /// scenario ends when they are done, --duration caps it. Needs --module
+    /// (the default as PID 1). Counters restart at 0 on each reload, so the
+    /// run's counter rates mean nothing with this option.
     #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub reload_module: u32,
 

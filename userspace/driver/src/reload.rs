@@ -38,8 +38,9 @@ fn unload() -> Result<()> {
 }
 
 /// Runs `cycles` unload+load cycles back to back, counting them as the
-/// `module_reload` op. Stops early when the scenario stops (a test then sees
-/// fewer cycles than it asked for). The module is loaded on return.
+/// `module_reload` op, then stops the scenario: the run lasts as long as
+/// the cycles take, with the duration as a cap (a test then sees fewer
+/// cycles than it asked for). The module is loaded on return.
 pub fn cycle(ctx: &Ctx, path: &Path, cycles: u32) -> Result<u32> {
     let ops = ctx.op("module_reload");
     let mut done = 0;
@@ -50,5 +51,6 @@ pub fn cycle(ctx: &Ctx, path: &Path, cycles: u32) -> Result<u32> {
         ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     ctx.event("module_reloads", format!("{done} unload/load cycles"));
+    ctx.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(done)
 }

@@ -12,6 +12,7 @@
 #   kernel-src   Debian's linux-source-$KERNEL_SERIES via apt-get download
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+trap_unexpected_errors
 
 CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 BACKPORTS_HOST_SUITE=${CODENAME}-backports

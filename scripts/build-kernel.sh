@@ -14,6 +14,7 @@
 # (default nproc + 1).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+trap_unexpected_errors
 
 FRAGMENT=$MMRACE_ROOT/kernel/mmrace.config
 SRC=$SRC_DIR/linux-$KERNEL_SERIES
@@ -56,6 +57,23 @@ if [ -e "$STAMP" ] && [ -e "$OUT/arch/x86/boot/bzImage" ] && [[ $SRC_VERSION != 
 	exit 0
 fi
 
+REAL_SRC=$(realpath "$SRC")
+VARIANT_SRC=$SRC_DIR/variant-$KERNEL_SERIES-$SRC_VERSION-$KERNEL_VARIANT-$key
+prepare_variant_src() {
+	[ -n "$variant_patch" ] && [ ! -e "$VARIANT_SRC/.mmrace-patched" ] || return 0
+	rm -rf "$VARIANT_SRC.tmp"
+	cp -al "$REAL_SRC" "$VARIANT_SRC.tmp"
+	if ! (cd "$VARIANT_SRC.tmp" && patch -p1 -s --batch --no-backup-if-mismatch <"$variant_patch"); then
+		rm -rf "$VARIANT_SRC.tmp"
+		die "kernel: variant $KERNEL_VARIANT does not apply to $KERNEL_SERIES-$SRC_VERSION"
+	fi
+	touch "$VARIANT_SRC.tmp/.mmrace-patched"
+	mv "$VARIANT_SRC.tmp" "$VARIANT_SRC"
+}
+
+# A variant patch that does not apply fails here, before anything is copied.
+MMRACE_DIE_CODE=125 prepare_variant_src
+
 # Start from the newest finished clean build of the same source when there is
 # one: Kbuild tracks config and file changes, so a changed fragment or a
 # variant patch then recompiles what it touches instead of the whole kernel.
@@ -68,7 +86,7 @@ if [ ! -e "$OUT" ]; then
 	seed_glob=$KERNEL_SERIES-$SRC_VERSION-*
 	[ -z "${KERNEL_SRC:-}" ] || seed_glob=src-*
 	[ -e "$seed" ] || seed=$(grep -lx 'variant=' "$MMRACE_CACHE/kernel/"$seed_glob/.mmrace-built 2>/dev/null |
-		xargs -r ls -t | head -n1)
+		xargs -r ls -t | head -n1 || true)
 	if [ -n "$seed" ]; then
 		seed=$(dirname "$seed")
 		log "kernel: seeding from $(basename "$seed") for an incremental build"
@@ -84,20 +102,11 @@ fi
 # build it was seeded from: every path Kbuild recorded stays the same (an
 # absolute path change rebuilds objtool, and with it every object), so only
 # the patched files recompile.
-REAL_SRC=$(realpath "$SRC")
 build_in_src() {
+	local vsrc=$VARIANT_SRC
 	if [ -z "$variant_patch" ]; then
 		"$@"
 		return
-	fi
-	local vsrc=$SRC_DIR/variant-$KERNEL_SERIES-$SRC_VERSION-$KERNEL_VARIANT-$key
-	if [ ! -e "$vsrc/.mmrace-patched" ]; then
-		rm -rf "$vsrc.tmp"
-		cp -al "$REAL_SRC" "$vsrc.tmp"
-		(cd "$vsrc.tmp" && patch -p1 -s --no-backup-if-mismatch <"$variant_patch") ||
-			die "kernel: variant $KERNEL_VARIANT does not apply to $KERNEL_SERIES-$SRC_VERSION"
-		touch "$vsrc.tmp/.mmrace-patched"
-		mv "$vsrc.tmp" "$vsrc"
 	fi
 	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -e "$OUT/.mmrace-seed" ]; then
 		local seed_out

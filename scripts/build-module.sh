@@ -10,6 +10,7 @@
 # against this kernel (git bisect run skips it), 2 when KDIR is unusable.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+trap_unexpected_errors
 
 KDIR=${1:?usage: build-module.sh KDIR}
 KDIR=$(cd "$KDIR" 2>/dev/null && pwd) || die "KDIR '$1' is not a directory"

@@ -19,6 +19,13 @@ die() {
 	exit "${MMRACE_DIE_CODE:-2}"
 }
 
+# For `set -e` scripts: a failing command names the script and line instead
+# of ending it silently. The exit code is kept (125 from a kernel that did
+# not build must reach git bisect as 125).
+trap_unexpected_errors() {
+	trap 'rc=$?; printf "[mmrace] %s stopped at line %s (exit %s)\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$rc" >&2; exit $rc' ERR
+}
+
 # need CMD PACKAGE: fail with the Debian package to install when CMD is absent.
 need() {
 	command -v "$1" >/dev/null 2>&1 ||

@@ -10,6 +10,7 @@
 # EXTRA_FILEs land in / under their base name, executable.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+trap_unexpected_errors
 
 usage="usage: mkinitramfs.sh KDIR DRIVER MODULE OUTPUT [EXTRA_FILE...]"
 kdir=${1:?$usage}

@@ -15,6 +15,7 @@
 # kernel under test (or the module against it) did not build.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+trap_unexpected_errors
 . "$(dirname "$0")/prepare.sh"
 
 SCENARIO=${SCENARIO:-smoke}

@@ -80,6 +80,15 @@ run_test usage-kdir-without-rust bash -c "
 	d=\$(mktemp -d) && echo 'CONFIG_MODULES=y' >\$d/.config &&
 	out=\$(scripts/build-module.sh \$d 2>&1); rc=\$?; echo \"\$out\";
 	[ \$rc = 2 ] && echo \"\$out\" | grep -q CONFIG_RUST"
+broken_variant_is_125() {
+	local p=kernel/variants/zz-test-broken.patch rc
+	printf -- '--- a/mm/nonexistent.c\n+++ b/mm/nonexistent.c\n@@ -1 +1 @@\n-x\n+y\n' >"$p"
+	KERNEL_VARIANT=zz-test-broken scripts/build-kernel.sh
+	rc=$?
+	rm -f "$p"
+	[ "$rc" = 125 ] || { echo "exit code $rc, want 125"; return 1; }
+}
+run_test kernel-variant-not-applying-is-125 broken_variant_is_125
 run_test usage-missing-kernel expect_exit 2 "$HOST_BIN" run --kernel /nonexistent --initrd "$INITRD" \
 	--driver-args smoke --scenario smoke --seed 1 --duration 1
 

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# `make bench`: race rates of seed 000's own shell reproducer against
+# mmrace's driver, on the same kernel, node layout and duration.
+#
+#   1. For each seed in BENCH_SEEDS, one boot of the clean test kernel runs
+#      the driver's `bench` scenario: phase mem (memcpy bandwidth, idle
+#      migrate_pages throughput), then (a) the shell baseline
+#      (bench/seed-baseline.sh under busybox, the seed's thp_alloc and
+#      numactl's migratepages), (b) thp-race, (overhead) thp-race in short
+#      segments with mmrace.ko loaded and unloaded alternately (probe
+#      overhead), (c) thp-race --amplify, each for BENCH_DURATION seconds,
+#      back to back.
+#   2. One boot of the race-only variant kernel (pmd-trust-unlocked-check)
+#      for each of (a), (b), (c), each capped at BENCH_VARIANT_CAP seconds:
+#      how long until it crashes.
+#   3. bench/summarise.py: medians and min-max over the seeds, the ratios
+#      (b)/(a) and (c)/(a), build/results/bench-ID/bench.json and
+#      pmd_race.svg (cumulative pmd_race over time for a, b, c).
+#
+# Settings (environment): BENCH_DURATION (45), BENCH_SEEDS ("1 2 3"),
+# BENCH_VARIANT_CAP (120), BENCH_VARIANT (pmd-trust-unlocked-check; empty:
+# skip step 2), BENCH_AMPLIFY (the driver's --amplify value for (c),
+# default delay_us=1000,every_nth=1), BENCH_THP_ARGS (extra thp-race options
+# for (b) and (c), e.g. "--racer-ops dontneed"),
+# BENCH_ID (default: UTC time), and ACCEL CPUS MEM_MIB as for qemu-run.
+# About 4 x BENCH_DURATION + 15 s per seed, plus the variant boots: 13 min
+# with the defaults under TCG on 2 cores.
+#
+# Exit: 0 when every run went as expected (clean kernel runs clean), 1 when
+# a clean-kernel run was not clean, 2 harness error, 125 not built.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/prepare.sh"
+
+BENCH_DURATION=${BENCH_DURATION:-45}
+BENCH_SEEDS=${BENCH_SEEDS:-1 2 3}
+BENCH_VARIANT_CAP=${BENCH_VARIANT_CAP:-120}
+BENCH_VARIANT=${BENCH_VARIANT-pmd-trust-unlocked-check}
+BENCH_AMPLIFY=${BENCH_AMPLIFY:-delay_us=1000,every_nth=1}
+BENCH_THP_ARGS=${BENCH_THP_ARGS:-}
+BENCH_ID=${BENCH_ID:-$(date -u +%Y%m%d-%H%M%S)}
+ACCEL=${ACCEL:-auto}
+CPUS=${CPUS:-2}
+MEM_MIB=${MEM_MIB:-2048}
+
+for v in BENCH_DURATION BENCH_VARIANT_CAP; do
+	case ${!v} in '' | *[!0-9]* | 0) die "$v must be whole seconds > 0, got '${!v}'" ;; esac
+done
+for s in $BENCH_SEEDS; do
+	case $s in *[!0-9]*) die "BENCH_SEEDS must be non-negative integers, got '$s'" ;; esac
+done
+[ -n "${BENCH_SEEDS// /}" ] || die "BENCH_SEEDS is empty"
+case $BENCH_AMPLIFY in *[!a-z0-9_=,]*) die "BENCH_AMPLIFY: only key=value,... please, got '$BENCH_AMPLIFY'" ;; esac
+case $BENCH_THP_ARGS in *[\"]*) die "BENCH_THP_ARGS cannot hold quotes or backslashes" ;; esac
+
+OUT=$MMRACE_ROOT/build/results/bench-$BENCH_ID
+BENCH_BUILD=$MMRACE_ROOT/build/bench
+mkdir -p "$OUT" "$BENCH_BUILD"
+t0=$SECONDS
+
+prepare_all
+need gcc gcc
+need busybox busybox-static
+need migratepages numactl
+need python3 python3
+
+# The seed's writer, static: the guest has no libc of its own.
+thp_alloc=$BENCH_BUILD/thp_alloc
+if [ ! -x "$thp_alloc" ] || [ "$MMRACE_ROOT/bench/thp_alloc.c" -nt "$thp_alloc" ]; then
+	gcc -static -O2 -o "$thp_alloc" "$MMRACE_ROOT/bench/thp_alloc.c" || die "cannot build thp_alloc (static glibc: libc6-dev)"
+fi
+
+# bench_extras KDIR OUTPUT: a cpio archive with what the shell baseline
+# needs. Appended to the driver's initramfs: the kernel unpacks
+# concatenated archives in turn.
+bench_extras() {
+	local kdir=$1 output=$2 list busybox mp lib
+	list=$(mktemp)
+	busybox=$(command -v busybox)
+	file -L "$busybox" | grep -q 'statically linked' ||
+		die "$busybox is not static: install busybox-static"
+	mp=$(command -v migratepages)
+	{
+		for d in /bin /usr /usr/bin /lib /lib64 /lib/x86_64-linux-gnu; do echo "dir $d 0755 0 0"; done
+		echo "file /bin/busybox $(realpath "$busybox") 0755 0 0"
+		for applet in $("$busybox" --list); do
+			[ "$applet" = busybox ] || echo "slink /bin/$applet busybox 0777 0 0"
+		done
+		echo "file /usr/bin/migratepages $(realpath "$mp") 0755 0 0"
+		# Its libraries and the dynamic loader, at the paths ldd names.
+		ldd "$mp" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
+			echo "file $lib $(realpath "$lib") 0755 0 0"
+		done
+		echo "file /thp_alloc $thp_alloc 0755 0 0"
+		echo "file /seed-baseline.sh $MMRACE_ROOT/bench/seed-baseline.sh 0755 0 0"
+	} >"$list"
+	"$kdir/usr/gen_init_cpio" "$list" >"$output" || die "gen_init_cpio failed on $list"
+	rm -f "$list"
+}
+
+# bench_initrd KDIR BASE_INITRD: prints the path of BASE + extras.
+bench_initrd() {
+	local out=$BENCH_BUILD/$(basename "$1")-bench.cpio
+	bench_extras "$1" "$out.extras"
+	cat "$2" "$out.extras" >"$out"
+	echo "$out"
+}
+
+# guest RUN_ID SCENARIO SEED DURATION KERNEL INITRD DRIVER_ARGS: one boot,
+# results in $OUT/RUN_ID; prints its verdict line, returns the runner's code.
+guest() {
+	local id=$1 scenario=$2 seed=$3 duration=$4 kernel=$5 initrd=$6 args=$7 rc=0
+	"$HOST_BIN" run --quiet --kernel "$kernel" --initrd "$initrd" \
+		--scenario "$scenario" --seed "$seed" --duration "$duration" \
+		--driver-args "--duration $duration --seed $seed $args" \
+		--accel "$ACCEL" --cpus "$CPUS" --mem-mib "$MEM_MIB" \
+		--results-dir "$OUT" --run-id "$id" >"$OUT/$id.out" 2>&1 || rc=$?
+	log "$id: exit $rc ($(($SECONDS - t0)) s so far), $(grep -m1 -i 'verdict' "$OUT/$id.out" || tail -n 1 "$OUT/$id.out")"
+	return $rc
+}
+
+BENCH_INITRD=$(bench_initrd "$KDIR" "$INITRD")
+# The kernel command line cannot group words: one --thp-arg per word.
+thp_arg_words=
+for w in $BENCH_THP_ARGS; do thp_arg_words+=" --thp-arg=$w"; done
+# Phases mem (~2 x 3 s), a, b, overhead, c; the rest is slack for setup
+# and for the overhead phase's module unloads and loads.
+total=$((4 * BENCH_DURATION + 60))
+log "bench $BENCH_ID: seeds $BENCH_SEEDS, ${BENCH_DURATION}s per phase, one boot per seed ($total s each), results in $OUT"
+failed=0
+for seed in $BENCH_SEEDS; do
+	guest "clean-s$seed" bench "$seed" "$total" "$BZIMAGE" "$BENCH_INITRD" \
+		"bench --phase-secs $BENCH_DURATION --amplify $BENCH_AMPLIFY$thp_arg_words" || failed=1
+done
+
+if [ -n "$BENCH_VARIANT" ]; then
+	if prepare_variant "$BENCH_VARIANT" && [ -e "$VARIANT_BZIMAGE" ]; then
+		VARIANT_BENCH_INITRD=$(bench_initrd "$(dirname "$(dirname "$(dirname "$(dirname "$VARIANT_BZIMAGE")")")")" "$VARIANT_INITRD")
+		seed=$(set -- $BENCH_SEEDS; echo "$1")
+		log "variant $BENCH_VARIANT: one boot each for a, b, c, capped at ${BENCH_VARIANT_CAP}s"
+		# Exit 1 is the expected outcome (the crash); the summary reads the reports.
+		guest variant-a shell-baseline "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
+			"shell-baseline" || true
+		guest variant-b thp-race "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
+			"thp-race $BENCH_THP_ARGS" || true
+		guest variant-c thp-race "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
+			"thp-race $BENCH_THP_ARGS --amplify $BENCH_AMPLIFY" || true
+	else
+		log "variant $BENCH_VARIANT did not build: no variant timings"
+	fi
+fi
+
+log "summary ($(($SECONDS - t0)) s in all)"
+# summarise.py: 0 fine, 1 a phase or run failed (listed under the table).
+rc=0
+python3 "$MMRACE_ROOT/bench/summarise.py" "$OUT" --variant "${BENCH_VARIANT:-none}" --cap "$BENCH_VARIANT_CAP" || rc=$?
+[ $rc -le 1 ] || die "bench/summarise.py failed on $OUT"
+[ $rc = 0 ] || failed=1
+exit $failed

@@ -29,3 +29,4 @@ MMRACE_COUNTER(oom_reaper_skipped, "OOM reaper passes skipped: mmap_lock busy or
 MMRACE_COUNTER(reclaim_retry, "zones should_reclaim_retry() weighed (reclaim_retry_zone)")
 MMRACE_COUNTER(direct_reclaim, "try_to_free_pages() calls that reclaimed (not throttled out)")
 MMRACE_COUNTER(alloc_stall_warn, "'page allocation stall for N secs' warnings")
+MMRACE_COUNTER(inject_delays, "delays injected at inject/ probe points (race-window amplification)")

@@ -16,7 +16,11 @@
 //!   throttling included) by task class, as log2 histograms (see
 //!   [`show_reclaim_latency`]);
 //! - `reset`: write `1` to zero every counter and histogram; anything else
-//!   is `-EINVAL`.
+//!   is `-EINVAL`;
+//! - `inject/`: race-window amplification (`mmrace_inject.c`): the knobs
+//!   `delay_us`, `every_nth` and `probability_pct` (a whole number each,
+//!   `-EINVAL` for anything else or over the cap) and `points` (see
+//!   [`show_inject_points`]).
 
 use kernel::{
     debugfs::{
@@ -70,6 +74,18 @@ mod probes {
         pub(super) fn mmrace_reclaim_bucket(class: c_uint, bucket: c_uint) -> u64;
         pub(super) fn mmrace_reclaim_missed() -> u64;
         pub(super) fn mmrace_reclaim_reset();
+        pub(super) fn mmrace_inject_register();
+        pub(super) fn mmrace_inject_unregister();
+        pub(super) fn mmrace_inject_nr_knobs() -> c_uint;
+        pub(super) fn mmrace_inject_knob_name(knob: c_uint) -> *const c_char;
+        pub(super) fn mmrace_inject_get(knob: c_uint) -> u64;
+        pub(super) fn mmrace_inject_set(knob: c_uint, value: u64) -> c_int;
+        pub(super) fn mmrace_inject_nr_points() -> c_uint;
+        pub(super) fn mmrace_inject_point_name(i: c_uint) -> *const c_char;
+        pub(super) fn mmrace_inject_point_status(i: c_uint) -> c_int;
+        pub(super) fn mmrace_inject_point_armed(i: c_uint) -> bool;
+        pub(super) fn mmrace_inject_point_calls(i: c_uint) -> u64;
+        pub(super) fn mmrace_inject_point_delays(i: c_uint) -> u64;
     }
 }
 
@@ -103,6 +119,76 @@ impl Drop for Probes {
         // `mmrace_oom.c`'s probes as well and waits for running handlers.
         unsafe { probes::mmrace_probes_unregister() };
     }
+}
+
+/// The injection points' kprobes (registered disabled: they fire only
+/// while `inject/delay_us` is above 0). Dropping it unregisters them.
+struct InjectPoints;
+
+impl InjectPoints {
+    fn register() -> Self {
+        // SAFETY: called once, at module init, before any file exists.
+        unsafe { probes::mmrace_inject_register() };
+        InjectPoints
+    }
+}
+
+impl Drop for InjectPoints {
+    fn drop(&mut self) {
+        // SAFETY: exists only after register(); waits for running handlers.
+        unsafe { probes::mmrace_inject_unregister() };
+    }
+}
+
+/// One `inject/` knob file: the knob's index in `mmrace_inject.h`.
+struct Knob(u32);
+
+fn show_knob(k: &Knob, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    // SAFETY: reads a knob; out-of-range indices read 0.
+    writeln!(f, "{}", unsafe { probes::mmrace_inject_get(k.0) })
+}
+
+/// Sets a knob from a whole number; `-EINVAL` for anything else, and (from
+/// the C side) for a value over the knob's cap.
+fn write_knob(k: &Knob, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 24];
+    let n = read_command(reader, &mut buf)?;
+    let value = core::str::from_utf8(&buf[..n])
+        .map_err(|_| EINVAL)?
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| EINVAL)?;
+    // SAFETY: the C side checks the index and the value.
+    match unsafe { probes::mmrace_inject_set(k.0, value) } {
+        0 => Ok(()),
+        e => Err(Error::from_errno(e)),
+    }
+}
+
+/// `inject/points`: one `name state calls delays` line per injection
+/// point, `state` being `armed` (firing: `delay_us` is above 0), `idle` or
+/// `failed <errno>` (not attached on this kernel). `calls` counts the calls
+/// seen while armed, `delays` those that were delayed.
+fn show_inject_points(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    // SAFETY: the point table is static and indices are in range.
+    for i in 0..unsafe { probes::mmrace_inject_nr_points() } {
+        // SAFETY: as above.
+        let (name, status, armed, calls, delays) = unsafe {
+            (
+                static_name(probes::mmrace_inject_point_name(i)),
+                probes::mmrace_inject_point_status(i),
+                probes::mmrace_inject_point_armed(i),
+                probes::mmrace_inject_point_calls(i),
+                probes::mmrace_inject_point_delays(i),
+            )
+        };
+        match (status, armed) {
+            (0, true) => writeln!(f, "{name} armed {calls} {delays}")?,
+            (0, false) => writeln!(f, "{name} idle {calls} {delays}")?,
+            (e, _) => writeln!(f, "{name} failed {e} {calls} {delays}")?,
+        }
+    }
+    Ok(())
 }
 
 /// What a debugfs file reads: the C object's static tables. A zero-sized
@@ -292,17 +378,22 @@ fn write_reset(t: &Tables, reader: &mut UserSliceReader) -> Result {
 }
 
 struct MmRace {
-    // Drop order is declaration order: the files go first (no new reader can
-    // start), then the directory, then the probes (unregistered and
-    // synchronised before the module's memory, counters included, goes away).
+    // Drop order is declaration order: the files go first (no new reader or
+    // writer can start), then the directories, then the injection points and
+    // the probes (unregistered and synchronised before the module's memory,
+    // counters included, goes away).
+    _knobs: KVec<Pin<KBox<File<Knob>>>>,
     _files: KVec<Pin<KBox<File<Tables>>>>,
+    _inject_dir: Dir,
     _dir: Dir,
+    _inject: InjectPoints,
     _probes: Probes,
 }
 
 impl kernel::Module for MmRace {
     fn init(_module: &'static kernel::ThisModule) -> Result<Self> {
         let probes = Probes::register();
+        let inject = InjectPoints::register();
         let dir = Dir::new(c"mmrace");
         let mut files = KVec::new();
         files.push(
@@ -347,13 +438,37 @@ impl kernel::Module for MmRace {
             )?,
             GFP_KERNEL,
         )?;
+        let inject_dir = dir.subdir(c"inject");
+        let mut knobs = KVec::new();
+        // SAFETY: a constant of the C object.
+        for k in 0..unsafe { probes::mmrace_inject_nr_knobs() } {
+            // SAFETY: the knob names are static strings.
+            let name = unsafe { CStr::from_char_ptr(probes::mmrace_inject_knob_name(k)) };
+            knobs.push(
+                KBox::pin_init(
+                    inject_dir.read_write_callback_file(name, Knob(k), &show_knob, &write_knob),
+                    GFP_KERNEL,
+                )?,
+                GFP_KERNEL,
+            )?;
+        }
+        files.push(
+            KBox::pin_init(
+                inject_dir.read_callback_file(c"points", Tables, &show_inject_points),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
         for (name, status) in Tables.probe_states().filter(|(_, s)| *s != 0) {
             pr_warn!("probe {name} not attached ({status}): its counters stay at 0\n");
         }
         pr_info!("{VERSION} loaded\n");
         Ok(MmRace {
+            _knobs: knobs,
             _files: files,
+            _inject_dir: inject_dir,
             _dir: dir,
+            _inject: inject,
             _probes: probes,
         })
     }

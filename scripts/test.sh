@@ -150,6 +150,21 @@ thp_clean_checks() {
 }
 run_test qemu-thp-race-clean thp_clean_checks
 
+echo "== QEMU: race-window amplification (debugfs mmrace/inject)"
+amplify_checks() {
+	guest amplify "--duration 15 --seed $THP_SEED thp-race --amplify delay_us=1000,every_nth=1" ||
+		{ echo "runner exit $?"; return 1; }
+	report amplify verdict=clean moved=inject_delays,pmd_race
+}
+run_test qemu-amplify amplify_checks
+amplify_einval_checks() {
+	# Over the module's 1000 us cap: the knob write must fail with -EINVAL,
+	# which ends the run as a harness error naming it.
+	expect_exit 2 guest amplify-over-cap "--duration 10 --seed 1 thp-race --amplify delay_us=5000,every_nth=1" &&
+		report amplify-over-cap "message~Invalid argument"
+}
+run_test qemu-amplify-over-cap-is-einval amplify_einval_checks
+
 echo "== QEMU: module unload/reload under load"
 reload_checks() {
 	# About 1.3 s a cycle under TCG with every probe firing; the run ends

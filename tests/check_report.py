@@ -15,6 +15,7 @@ Each CHECK is one of:
     data-set=KEY         the driver's result data has KEY set (not null)
     finding~TEXT         a line of the finding's excerpt contains TEXT
     kernel~TEXT          the booted kernel image's path contains TEXT
+    message~TEXT         the driver's result message contains TEXT
     ops=NAME:N           the last snapshot's op NAME equals N
 Prints one line per failed check and exits 1 if any failed.
 """
@@ -59,6 +60,10 @@ def check(r, c):
         if c.startswith("data-true="):
             return data.get(key) is True, f"result data {key} = {data.get(key)!r}"
         return data.get(key) is not None, f"result data {key} is not set"
+    if c.startswith("message~"):
+        want = c.split("~", 1)[1]
+        msg = (r.get("result") or {}).get("message") or ""
+        return want in msg, f"result message {msg!r} lacks {want!r}"
     if c.startswith("kernel~"):
         want = c.split("~", 1)[1]
         return want in (r.get("kernel") or ""), f"kernel {r.get('kernel')!r} lacks {want!r}"

@@ -6,7 +6,9 @@
 //! could not be done); kernel findings are the host's business, from the
 //! console.
 
+pub mod bench;
 pub mod oom_stall;
+pub mod shell_baseline;
 pub mod smoke;
 pub mod thp_race;
 
@@ -22,6 +24,11 @@ pub enum Scenario {
     /// Seed 003: XFS file writers vs a memory consumer, OOM kill after OOM
     /// kill; times the kill, the victim's exit and direct reclaim.
     OomStall(oom_stall::Args),
+    /// Seed 000's own reproducer under busybox sh (the baseline of `make bench`).
+    ShellBaseline(shell_baseline::Args),
+    /// `make bench`'s phases in one boot: memcpy/migrate limits, shell
+    /// baseline, thp-race, probe overhead, thp-race amplified.
+    Bench(bench::Args),
 }
 
 impl Scenario {
@@ -31,6 +38,8 @@ impl Scenario {
             Scenario::Smoke(_) => "smoke",
             Scenario::ThpRace(_) => "thp-race",
             Scenario::OomStall(_) => "oom-stall",
+            Scenario::ShellBaseline(_) => "shell-baseline",
+            Scenario::Bench(_) => "bench",
         }
     }
 
@@ -39,6 +48,8 @@ impl Scenario {
             Scenario::Smoke(a) => smoke::run(ctx, a),
             Scenario::ThpRace(a) => thp_race::run(ctx, a),
             Scenario::OomStall(a) => oom_stall::run(ctx, a),
+            Scenario::ShellBaseline(a) => shell_baseline::run(ctx, a),
+            Scenario::Bench(a) => bench::run(ctx, a),
         }
     }
 
@@ -48,6 +59,8 @@ impl Scenario {
             Scenario::Smoke(a) => format!("{a:?}"),
             Scenario::ThpRace(a) => format!("{a:?}"),
             Scenario::OomStall(a) => format!("{a:?}"),
+            Scenario::ShellBaseline(a) => format!("{a:?}"),
+            Scenario::Bench(a) => format!("{a:?}"),
         };
         [("args".to_string(), dbg)].into()
     }

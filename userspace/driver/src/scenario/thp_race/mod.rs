@@ -22,6 +22,7 @@
 //! - [`shared_ops`], [`rng`], [`nodes`], [`layout`], [`sched`], [`signal`]:
 //!   the small parts.
 
+pub mod amplify;
 pub mod layout;
 pub mod monitor;
 pub mod nodes;
@@ -132,6 +133,14 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_name = "N",
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub party_nice: i32,
+
+    /// Race-window amplification: mmrace.ko delays the entry of
+    /// __split_huge_pmd() (the unlocked window before the page-table lock),
+    /// e.g. `delay_us=200,every_nth=1` or `delay_us=100,probability_pct=50`.
+    /// Knobs: delay_us (the module caps it), every_nth, probability_pct.
+    /// Zeroed again when the run ends.
+    #[arg(long, value_name = "KNOB=N,...")]
+    pub amplify: Option<amplify::Spec>,
 }
 
 /// How often the supervisor looks at the writer and the clock.
@@ -153,6 +162,7 @@ pub struct Settings {
     pub kill: Option<(u64, u64)>,
     pub plan: ChildPlan,
     pub split_ranges: Vec<Region>,
+    pub amplify: Option<amplify::Spec>,
 }
 
 impl Settings {
@@ -218,6 +228,7 @@ impl Settings {
                 party_nice: a.party_nice,
             },
             split_ranges,
+            amplify: a.amplify.clone(),
         })
     }
 
@@ -259,6 +270,7 @@ impl Settings {
             "page_size": self.plan.page,
             "pmd_size": self.plan.pmd,
             "thp_mode": crate::mm::thp_mode(),
+            "amplify": self.amplify.as_ref().map(|a| &a.0),
         })
     }
 }
@@ -404,6 +416,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         ));
     }
     let vmstat_start = crate::vmstat::read()?;
+    let armed = s.amplify.as_ref().map(amplify::arm).transpose()?;
 
     let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
     let diag = Arc::new(SharedOps::new(&racers::DIAG_NAMES)?);
@@ -491,6 +504,8 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         sup.plan.generation + 1,
     );
     drop(sup); // SIGKILLs and reaps the last writer
+    let inject_points = armed.as_ref().map(|_| amplify::points());
+    drop(armed); // zeroes the inject knobs
     supervised?;
     let elapsed_ms = t0.elapsed().as_millis() as u64;
     ops.fold_into(|n| ctx.op(n));
@@ -549,6 +564,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         "crosscheck_ok": checks.iter().all(|c| c.ok),
         "first_pmd_race_ms": watches[0].first_ms,
         "first_thp_split_failed_ms": watches[1].first_ms,
+        "inject_points": inject_points,
     });
     Ok(Outcome {
         json,

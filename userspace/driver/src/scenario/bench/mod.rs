@@ -1,0 +1,472 @@
+//! `bench`: the phases of `make bench`, back to back in one boot, so they
+//! share the kernel, the node layout and the guest's state:
+//!
+//! - `mem`: the physical limits: memcpy bandwidth of a large buffer, and how
+//!   fast migrate_pages(2) moves an idle THP region between the nodes.
+//! - `a`: the shell baseline, seed 000's reproducer ([`super::shell_baseline`]).
+//! - `b`: mmrace's thp-race with its default parties.
+//! - `overhead`: probe overhead. thp-race in short segments alternately with
+//!   mmrace.ko loaded and unloaded (L U U L, `--overhead-rounds` times, so a
+//!   drift over the phase cancels out); the op rates of the two states.
+//! - `c`: thp-race with race-window amplification (`--amplify`).
+//!
+//! Each phase runs `--phase-secs` on a context of its own that shares the
+//! run's time base, stop flag and output, so events keep the run's clock.
+//! Its op counts are mirrored into the run's snapshots as `PHASE.PARTY`, and
+//! `phase_start` / `phase_end` events bracket it: the host's wire.log then
+//! holds each phase's counters over time. A failing phase is recorded with
+//! its error and the next one runs.
+
+use super::{shell_baseline, thp_race};
+use crate::ctx::{Ctx, OpRegistry};
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// memcpy bandwidth and idle migrate_pages throughput.
+    Mem,
+    /// The shell baseline (seed 000's reproducer).
+    A,
+    /// thp-race, default parties.
+    B,
+    /// thp-race segments with mmrace.ko loaded and unloaded (probe overhead).
+    Overhead,
+    /// thp-race with --amplify.
+    C,
+}
+
+impl Phase {
+    pub fn word(self) -> &'static str {
+        match self {
+            Phase::Mem => "mem",
+            Phase::A => "a",
+            Phase::B => "b",
+            Phase::Overhead => "overhead",
+            Phase::C => "c",
+        }
+    }
+}
+
+/// The bench phases in one boot.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// The phases, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mem,a,b,overhead,c",
+        value_name = "LIST"
+    )]
+    pub phases: Vec<Phase>,
+
+    /// Seconds each of a, b, overhead and c runs.
+    #[arg(long, default_value_t = 45, value_name = "SECS")]
+    pub phase_secs: u64,
+
+    /// L U U L rounds in `overhead` (4 segments each, of phase-secs / (4 x N)).
+    #[arg(long, default_value_t = 2, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub overhead_rounds: u64,
+
+    /// Size of each memcpy buffer and of the idle migration region, MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub mem_mib: usize,
+
+    /// Seconds of memcpy, and seconds of idle migration, in `mem`.
+    #[arg(long, default_value_t = 3, value_name = "SECS")]
+    pub mem_secs: u64,
+
+    /// One more word of thp-race options for b, overhead and c; repeat it
+    /// (`--thp-arg=--racer-ops --thp-arg=dontneed`: the kernel command line
+    /// that carries the driver's arguments cannot group words).
+    #[arg(long, value_name = "WORD", allow_hyphen_values = true)]
+    pub thp_arg: Vec<String>,
+
+    /// One more word of shell-baseline options for a; repeat it.
+    #[arg(long, value_name = "WORD", allow_hyphen_values = true)]
+    pub baseline_arg: Vec<String>,
+
+    /// The amplification c asks thp-race for (its --amplify value).
+    #[arg(long, default_value = "delay_us=1000,every_nth=1", value_name = "SPEC")]
+    pub amplify: String,
+
+    /// mmrace.ko, unloaded and loaded again in `overhead`.
+    #[arg(long, default_value = crate::init::MODULE_IN_INITRAMFS, value_name = "PATH")]
+    pub module_path: PathBuf,
+}
+
+#[derive(Parser)]
+struct ThpWords {
+    #[command(flatten)]
+    a: thp_race::Args,
+}
+
+#[derive(Parser)]
+struct BaselineWords {
+    #[command(flatten)]
+    a: shell_baseline::Args,
+}
+
+fn thp_args(words: &[String], extra: &[&str]) -> Result<thp_race::Args> {
+    let argv = std::iter::once("thp-race")
+        .chain(words.iter().map(String::as_str))
+        .chain(extra.iter().copied());
+    ThpWords::try_parse_from(argv)
+        .map(|w| w.a)
+        .map_err(|e| anyhow::anyhow!("bench --thp-arg {words:?}: {}", e.render()))
+}
+
+fn baseline_args(words: &[String]) -> Result<shell_baseline::Args> {
+    let argv = std::iter::once("shell-baseline").chain(words.iter().map(String::as_str));
+    BaselineWords::try_parse_from(argv)
+        .map(|w| w.a)
+        .map_err(|e| anyhow::anyhow!("bench --baseline-arg {words:?}: {}", e.render()))
+}
+
+/// A context for one phase: the run's clock, stop flag and output, its own
+/// ops, and a deadline `secs` from now.
+fn phase_ctx(ctx: &Ctx, secs: u64) -> Ctx {
+    Ctx {
+        seed: ctx.seed,
+        duration: ctx.start.elapsed() + Duration::from_secs(secs),
+        start: ctx.start,
+        stop: ctx.stop.clone(),
+        ops: OpRegistry::default(),
+        out: ctx.out.clone(),
+    }
+}
+
+/// Runs `body` on a phase context, mirroring its ops into the run's
+/// snapshots as `PREFIX.PARTY` while it runs (no mirroring without one).
+fn with_phase_ctx<T: Send>(
+    ctx: &Ctx,
+    prefix: Option<&str>,
+    secs: u64,
+    body: impl FnOnce(&Ctx) -> T + Send,
+) -> T {
+    let sub = phase_ctx(ctx, secs);
+    let mirror = |sub: &Ctx| {
+        let Some(prefix) = prefix else { return };
+        for (k, v) in sub.ops.snapshot() {
+            ctx.op(&format!("{prefix}.{k}")).store(v, Ordering::Relaxed);
+        }
+    };
+    let r = std::thread::scope(|s| {
+        let h = s.spawn(|| body(&sub));
+        while !h.is_finished() {
+            std::thread::sleep(Duration::from_millis(250));
+            mirror(&sub);
+        }
+        h.join()
+    });
+    mirror(&sub);
+    match r {
+        Ok(v) => v,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// Unloads mmrace.ko, retrying while a reader holds it (the streamer).
+fn unload_module() -> Result<()> {
+    let start = Instant::now();
+    loop {
+        // SAFETY: a static C string and flags; no memory is handed over.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_delete_module,
+                c"mmrace".as_ptr(),
+                libc::O_NONBLOCK,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EBUSY) | Some(libc::EAGAIN) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            _ => bail!("delete_module(mmrace): {e}"),
+        }
+    }
+}
+
+/// memcpy of one `mib` MiB buffer into another, over and over for `secs`.
+fn memcpy_bandwidth(mib: usize, secs: u64) -> Value {
+    let n = mib << 20;
+    let src = vec![0x5au8; n];
+    let mut dst = vec![0u8; n];
+    dst.fill(1); // fault it in before timing
+    let t = Instant::now();
+    let mut copies = 0u64;
+    while t.elapsed() < Duration::from_secs(secs) || copies == 0 {
+        dst.copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&mut dst);
+        copies += 1;
+    }
+    let s = t.elapsed().as_secs_f64();
+    let bytes = copies * n as u64;
+    json!({
+        "buffer_mib": mib,
+        "copies": copies,
+        "secs": s,
+        "bytes": bytes,
+        "bytes_per_s": bytes as f64 / s,
+    })
+}
+
+/// The driver's own `mib` MiB THP region moved between the two nodes with
+/// migrate_pages(2) for `secs`; bytes from vmstat pgmigrate_success.
+fn idle_migrate(mib: usize, secs: u64, (a, b): (u32, u32)) -> Result<Value> {
+    let pmd = crate::mm::pmd_size();
+    let map = crate::mm::AlignedMap::new(mib << 20, pmd)?;
+    map.madvise(libc::MADV_HUGEPAGE)?;
+    map.touch_all(1);
+    let page = crate::mm::page_size() as u64;
+    let before = crate::vmstat::read()?;
+    let t = Instant::now();
+    let mut calls = 0u64;
+    let mut not_moved = 0u64;
+    let mut forward = true;
+    while t.elapsed() < Duration::from_secs(secs) || calls < 2 {
+        let (from, to) = if forward { (a, b) } else { (b, a) };
+        not_moved += crate::numa::migrate_pages(0, &[from], &[to])?;
+        forward = !forward;
+        calls += 1;
+    }
+    let s = t.elapsed().as_secs_f64();
+    let d = crate::vmstat::delta(&before, &crate::vmstat::read()?);
+    let pages = d.get("pgmigrate_success").copied().unwrap_or(0);
+    Ok(json!({
+        "region_mib": mib,
+        "calls": calls,
+        "secs": s,
+        "pages": pages,
+        "pages_not_moved": not_moved,
+        "thp_migrated": d.get("thp_migration_success").copied().unwrap_or(0),
+        "bytes_per_s": (pages * page) as f64 / s,
+    }))
+}
+
+fn mem_phase(ctx: &Ctx, a: &Args) -> Result<Value> {
+    let memcpy = memcpy_bandwidth(a.mem_mib, a.mem_secs);
+    ctx.say(format!(
+        "bench mem: memcpy {:.0} MB/s ({} x {} MiB)",
+        memcpy["bytes_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+        memcpy["copies"],
+        a.mem_mib
+    ));
+    let nodes = thp_race::nodes::validate(&[0, 1], &crate::numa::online_nodes()?)?;
+    let migrate = idle_migrate(a.mem_mib, a.mem_secs, nodes)?;
+    ctx.say(format!(
+        "bench mem: idle migrate_pages {:.0} MB/s ({} calls, {} THPs)",
+        migrate["bytes_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+        migrate["calls"],
+        migrate["thp_migrated"]
+    ));
+    Ok(json!({"memcpy": memcpy, "idle_migrate": migrate}))
+}
+
+/// Sums the `ops` and `elapsed_ms` of thp-race results.
+fn add_up(results: &[&Value]) -> Value {
+    let mut ops: BTreeMap<String, u64> = BTreeMap::new();
+    let mut ms = 0;
+    for r in results {
+        ms += r["elapsed_ms"].as_u64().unwrap_or(0);
+        if let Some(o) = r["ops"].as_object() {
+            for (k, v) in o {
+                *ops.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
+            }
+        }
+    }
+    json!({
+        "segments": results.len(),
+        "elapsed_ms": ms,
+        "rates": thp_race::report::rates(&ops, ms),
+        "ops": ops,
+    })
+}
+
+/// thp-race in L U U L segments, mmrace.ko loaded (L) and unloaded (U).
+/// The module is loaded at the end whatever happened.
+fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<Value> {
+    let args = thp_args(&a.thp_arg, &[])?;
+    let segments = 4 * a.overhead_rounds;
+    let secs = (a.phase_secs / segments).max(1);
+    let mut loaded = Vec::new();
+    let mut unloaded = Vec::new();
+    let mut order = Vec::new();
+    let mut result = Ok(());
+    for i in 0..segments {
+        if ctx.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let with_module = matches!(i % 4, 0 | 3);
+        let step = (|| -> Result<Value> {
+            if !with_module {
+                unload_module()?;
+            }
+            let r = with_phase_ctx(ctx, None, secs, |sub| thp_race::run(sub, &args));
+            if !with_module {
+                crate::module::load(&a.module_path)
+                    .with_context(|| format!("loading {} again", a.module_path.display()))?;
+            }
+            r
+        })();
+        match step {
+            Ok(r) => {
+                order.push(if with_module { "L" } else { "U" });
+                if with_module {
+                    &mut loaded
+                } else {
+                    &mut unloaded
+                }
+                .push(r);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    // Whatever failed, leave the module loaded for the phases after this.
+    if !std::path::Path::new(crate::module::SYSFS_MODULE_DIR).exists() {
+        crate::module::load(&a.module_path)?;
+    }
+    result?;
+    let (l, u) = (
+        add_up(&loaded.iter().collect::<Vec<_>>()),
+        add_up(&unloaded.iter().collect::<Vec<_>>()),
+    );
+    ctx.say(format!(
+        "bench overhead: ops/s loaded {} | unloaded {}",
+        l["rates"], u["rates"]
+    ));
+    Ok(json!({
+        "segment_secs": secs,
+        "order": order,
+        "loaded": l,
+        "unloaded": u,
+    }))
+}
+
+fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<Value> {
+    let secs = a.phase_secs;
+    match phase {
+        Phase::Mem => mem_phase(ctx, a),
+        Phase::A => {
+            let args = baseline_args(&a.baseline_arg)?;
+            with_phase_ctx(ctx, Some("a"), secs, |sub| shell_baseline::run(sub, &args))
+        }
+        Phase::B => {
+            let args = thp_args(&a.thp_arg, &[])?;
+            with_phase_ctx(ctx, Some("b"), secs, |sub| thp_race::run(sub, &args))
+        }
+        Phase::Overhead => overhead_phase(ctx, a),
+        Phase::C => {
+            let args = thp_args(&a.thp_arg, &["--amplify", &a.amplify])?;
+            with_phase_ctx(ctx, Some("c"), secs, |sub| thp_race::run(sub, &args))
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, a: &Args) -> Result<Value> {
+    // Parse every phase's options first: a typo fails before any phase runs.
+    baseline_args(&a.baseline_arg)?;
+    thp_args(&a.thp_arg, &[])?;
+    let mut phases = BTreeMap::new();
+    let mut order = Vec::new();
+    let mut errors = 0;
+    for &phase in &a.phases {
+        let name = phase.word();
+        if ctx.should_stop() {
+            ctx.say(format!("bench: out of time before phase {name}; skipped"));
+            phases.insert(name.to_string(), json!({"skipped": "out of time"}));
+            continue;
+        }
+        order.push(name);
+        let t_start = ctx.elapsed_ms();
+        ctx.event("phase_start", name);
+        ctx.say(format!("bench: phase {name} starts"));
+        let r = run_phase(ctx, a, phase);
+        let t_end = ctx.elapsed_ms();
+        ctx.event("phase_end", name);
+        let mut v = json!({"t_start_ms": t_start, "t_end_ms": t_end});
+        match r {
+            Ok(result) => v["result"] = result,
+            Err(e) => {
+                errors += 1;
+                ctx.say(format!("bench: phase {name} FAILED: {e:#}"));
+                v["error"] = json!(format!("{e:#}"));
+            }
+        }
+        phases.insert(name.to_string(), v);
+    }
+    Ok(json!({
+        "phase_secs": a.phase_secs,
+        "order": order,
+        "phases": phases,
+        "phase_errors": errors,
+        "amplify": a.amplify,
+        "thp_args": a.thp_arg,
+        "baseline_args": a.baseline_arg,
+        "module_path": Path::new(&a.module_path),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_words_and_option_strings() {
+        assert_eq!(Phase::Overhead.word(), "overhead");
+        let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let t = thp_args(
+            &w("--no-kill --racer-threads 3"),
+            &["--amplify", "delay_us=5,every_nth=2"],
+        )
+        .unwrap();
+        assert!(t.no_kill);
+        assert_eq!(t.racer_threads, 3);
+        assert_eq!(t.amplify.unwrap().0["every_nth"], 2);
+        assert!(thp_args(&w("--no-such"), &[]).is_err());
+        assert!(baseline_args(&w("--no-splitter")).unwrap().no_splitter);
+        assert!(baseline_args(&w("--bogus")).is_err());
+    }
+
+    #[test]
+    fn phase_ctx_keeps_the_clock_and_mirrors_ops() {
+        let ctx = Ctx::new(
+            5,
+            Duration::from_secs(60),
+            crate::output::Output::memory().0,
+        );
+        let r = with_phase_ctx(&ctx, Some("b"), 1, |sub| {
+            assert_eq!(sub.start, ctx.start);
+            assert!(!sub.should_stop());
+            sub.op("writer").fetch_add(3, Ordering::Relaxed);
+            while !sub.should_stop() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            7
+        });
+        assert_eq!(r, 7);
+        assert_eq!(ctx.ops.snapshot()["b.writer"], 3);
+        assert!(ctx.elapsed_ms() >= 1000);
+    }
+
+    #[test]
+    fn memcpy_measures_something() {
+        let m = memcpy_bandwidth(4, 0);
+        assert!(m["copies"].as_u64().unwrap() >= 1);
+        assert!(m["bytes_per_s"].as_f64().unwrap() > 0.0);
+    }
+}

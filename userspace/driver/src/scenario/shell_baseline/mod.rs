@@ -1,0 +1,389 @@
+//! `shell-baseline`: seed 000's own reproducer, run as the seed ran it, as
+//! the baseline (a) of `make bench`. The driver starts `bench/seed-baseline.sh`
+//! under busybox sh (thp_alloc as the writer, numactl's `migratepages`, the
+//! clear_refs and splitter loops, the kill/restart cycle: see the script)
+//! and only watches: it sums the op counts the script's loops leave in a
+//! directory into `ctx.op(..)`, timestamps the first `pmd_race`, and at the
+//! end reports the same figures as thp-race (counter and vmstat deltas,
+//! cross-checks, ops per second).
+//!
+//! The initramfs of `make bench` carries the script, thp_alloc, busybox and
+//! migratepages with its libraries; the default paths are theirs.
+
+use super::thp_race::{monitor, nodes, report};
+use crate::ctx::Ctx;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Seed 000's bash reproducer under busybox sh, with a shell splitter.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// The reproducer script.
+    #[arg(long, default_value = "/seed-baseline.sh", value_name = "PATH")]
+    pub script: PathBuf,
+
+    /// The shell that runs it.
+    #[arg(long, default_value = "/bin/sh", value_name = "PATH")]
+    pub shell: PathBuf,
+
+    /// The seed's writer program (thp_alloc.c, built static).
+    #[arg(long, default_value = "/thp_alloc", value_name = "PATH")]
+    pub writer: PathBuf,
+
+    /// The two NUMA nodes `migratepages` moves the writer between.
+    #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
+    pub nodes: Vec<u32>,
+
+    /// No shell splitter loop (the seed as posted had none).
+    #[arg(long)]
+    pub no_splitter: bool,
+
+    /// Seconds the script gets to end its loops after the stop file appears
+    /// (then its process group is SIGKILLed).
+    #[arg(long, default_value_t = 15, value_name = "SECS")]
+    pub stop_grace: u64,
+}
+
+/// The parties whose counts the script writes (`PARTY.GEN` files, and
+/// `kills` for the writer restarts).
+pub const PARTIES: [&str; 4] = ["clear_refs", "migrate", "splitter", "kills"];
+
+/// The writer's mapping in the seed: 20 MiB at 0x700000000000.
+const SPLIT_RANGE: &str = "0x700000000000,0x700001400000";
+
+/// Sums the counts in `dir`: `PARTY.GEN` files (one per loop instance) and
+/// the `kills` file. Unreadable or half-written files count as 0 this time.
+pub fn read_ops(dir: &Path) -> BTreeMap<String, u64> {
+    let mut ops: BTreeMap<String, u64> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return ops;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let party = name.split('.').next().unwrap_or("");
+        if !PARTIES.contains(&party) {
+            continue;
+        }
+        let n: u64 = std::fs::read_to_string(e.path())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        *ops.entry(party.to_string()).or_default() += n;
+    }
+    ops
+}
+
+fn need_file(what: &str, p: &Path) -> Result<()> {
+    if !p.is_file() {
+        bail!(
+            "shell-baseline: no {what} at {} (the initramfs of `make bench` has it)",
+            p.display()
+        );
+    }
+    Ok(())
+}
+
+/// The script's process, leader of its own process group (so the writer
+/// and every loop can be killed at once). Spawned with a raw fork and execve:
+/// std's Command needs a socketpair(2), and the test kernel has no sockets.
+struct Script {
+    pid: libc::pid_t,
+    status: Option<i32>,
+}
+
+impl Script {
+    fn spawn(shell: &Path, script: &Path, env: &[(&str, String)], log: &Path) -> Result<Self> {
+        let cstr = |s: &str| CString::new(s).context("NUL in an argument");
+        let shell_c = cstr(&shell.display().to_string())?;
+        let argv_c = [shell_c.clone(), cstr(&script.display().to_string())?];
+        let env_c = env
+            .iter()
+            .map(|(k, v)| cstr(&format!("{k}={v}")))
+            .collect::<Result<Vec<_>>>()?;
+        let mut argv: Vec<*const libc::c_char> = argv_c.iter().map(|c| c.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = env_c.iter().map(|c| c.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let log = std::fs::File::create(log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let null = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
+        let (log_fd, null_fd) = (log.as_raw_fd(), null.as_raw_fd());
+        // SAFETY: fork in a threaded process; the child makes only raw
+        // syscalls on memory prepared above, then execs or _exits.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            bail!("shell-baseline: fork: {}", std::io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: async-signal-safe calls only (see above).
+            unsafe {
+                libc::setpgid(0, 0);
+                // The driver is OOM-exempt and that is inherited: the
+                // workload must not be.
+                let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY);
+                if fd >= 0 {
+                    libc::write(fd, b"0\n".as_ptr().cast(), 2);
+                    libc::close(fd);
+                }
+                libc::dup2(null_fd, 0);
+                libc::dup2(null_fd, 1);
+                libc::dup2(log_fd, 2);
+                libc::execve(shell_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        Ok(Script { pid, status: None })
+    }
+
+    /// The exit status once it has ended (reaped here), else None.
+    fn try_wait(&mut self) -> Option<i32> {
+        if self.status.is_none() {
+            let mut st = 0;
+            // SAFETY: waits for our own child.
+            if unsafe { libc::waitpid(self.pid, &mut st, libc::WNOHANG) } == self.pid {
+                self.status = Some(st);
+            }
+        }
+        self.status
+    }
+
+    /// Blocks until it has ended.
+    fn wait(&mut self) -> i32 {
+        while self.status.is_none() {
+            let mut st = 0;
+            // SAFETY: waits for our own child.
+            let r = unsafe { libc::waitpid(self.pid, &mut st, 0) };
+            if r == self.pid
+                || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+            {
+                self.status = Some(st);
+            }
+        }
+        self.status.unwrap_or(0)
+    }
+
+    /// SIGKILLs the whole process group (writer and loops included).
+    fn kill_group(&self) {
+        // SAFETY: a plain kill(2) of the group the child leads.
+        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+    }
+}
+
+/// `exit 0`, `signal 9`: a wait status in words.
+fn describe(st: i32) -> String {
+    if libc::WIFEXITED(st) {
+        format!("exit {}", libc::WEXITSTATUS(st))
+    } else if libc::WIFSIGNALED(st) {
+        format!("signal {}", libc::WTERMSIG(st))
+    } else {
+        format!("wait status {st:#x}")
+    }
+}
+
+/// Milliseconds since `t0`.
+fn ms(t0: Instant) -> u64 {
+    t0.elapsed().as_millis() as u64
+}
+
+pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
+    need_file("shell", &a.shell)?;
+    need_file("script", &a.script)?;
+    need_file("writer", &a.writer)?;
+    let (node_a, node_b) = nodes::validate(&a.nodes, &crate::numa::online_nodes()?)?;
+    if !a.no_splitter {
+        super::thp_race::parties::check_splitter(super::thp_race::parties::SPLIT_PATH)?;
+    }
+    let counters_start = crate::counters::read().map_err(|e| format!("{e:#}"));
+    let vmstat_start = crate::vmstat::read()?;
+
+    let dir = PathBuf::from(format!("/tmp/mmrace-shell-baseline.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ops_dir = dir.join("ops");
+    std::fs::create_dir_all(&ops_dir)
+        .with_context(|| format!("cannot create {}", ops_dir.display()))?;
+    let stop_file = dir.join("stop");
+    let log_path = dir.join("script.log");
+
+    let env = [
+        ("PATH", "/bin:/usr/bin:/sbin:/usr/sbin".to_string()),
+        ("OPS_DIR", ops_dir.display().to_string()),
+        ("STOP_FILE", stop_file.display().to_string()),
+        ("WRITER", a.writer.display().to_string()),
+        ("SEED", (ctx.seed % 32768).to_string()),
+        ("NODE_A", node_a.to_string()),
+        ("NODE_B", node_b.to_string()),
+        (
+            "SPLITTER",
+            if a.no_splitter { "0" } else { "1" }.to_string(),
+        ),
+        ("SPLIT_RANGE", SPLIT_RANGE.to_string()),
+    ];
+    let t0 = Instant::now();
+    let mut child = Script::spawn(&a.shell, &a.script, &env, &log_path)?;
+    ctx.say(format!(
+        "shell-baseline: {} {} running as pid {} (nodes {node_a},{node_b}, splitter {})",
+        a.shell.display(),
+        a.script.display(),
+        child.pid,
+        if a.no_splitter { "off" } else { "on" }
+    ));
+
+    let start_map = counters_start.clone().unwrap_or_default();
+    let mut watches = [
+        monitor::Watch::new("pmd_race", "first_pmd_race", &start_map),
+        monitor::Watch::new("thp_split_failed", "first_thp_split_failed", &start_map),
+    ];
+    let fold = |ops: &BTreeMap<String, u64>| {
+        for (k, v) in ops {
+            ctx.op(k).store(*v, Ordering::Relaxed);
+        }
+    };
+    let mut early_exit = None;
+    while !ctx.should_stop() {
+        std::thread::sleep(monitor::POLL);
+        fold(&read_ops(&ops_dir));
+        if counters_start.is_ok() {
+            if let Ok(now) = crate::counters::read() {
+                let t = ms(t0);
+                for w in watches.iter_mut() {
+                    if w.observe(&now, t) {
+                        ctx.event(w.event, t.to_string());
+                        ctx.say(format!("shell-baseline: first {} after {t} ms", w.counter));
+                    }
+                }
+            }
+        }
+        if let Some(st) = child.try_wait() {
+            early_exit = Some(describe(st));
+            break;
+        }
+    }
+    let elapsed_ms = ms(t0);
+    // The race window ends here: the stop file, then the script's own end.
+    let _ = std::fs::write(&stop_file, "");
+    let grace = Duration::from_secs(a.stop_grace);
+    let stopping = Instant::now();
+    let mut status = None;
+    while stopping.elapsed() < grace {
+        if let Some(st) = child.try_wait() {
+            status = Some(st);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = status.is_none();
+    child.kill_group();
+    let status = describe(status.unwrap_or_else(|| child.wait()));
+    let ops = read_ops(&ops_dir);
+    fold(&ops);
+    if let Some(how) = &early_exit {
+        let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+        bail!("shell-baseline: the script ended on its own after {elapsed_ms} ms ({how}); its stderr ends with {tail:?}");
+    }
+
+    let counters_end = crate::counters::read().map_err(|e| format!("{e:#}"));
+    let vmstat_end = crate::vmstat::read()?;
+    let counters_delta = match (&counters_start, &counters_end) {
+        (Ok(a), Ok(b)) => Some(crate::counters::delta(a, b)),
+        _ => None,
+    };
+    let vmstat_delta = report::pick(
+        &crate::vmstat::delta(&vmstat_start, &vmstat_end),
+        &report::VMSTAT_KEYS,
+    );
+    let checks = report::crosscheck(counters_delta.as_ref(), &vmstat_delta);
+    for line in report::table(counters_delta.as_ref(), &vmstat_delta) {
+        ctx.say(format!("shell-baseline: {line}"));
+    }
+    for line in report::crosscheck_lines(&checks) {
+        ctx.say(format!("shell-baseline: {line}"));
+    }
+    let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let stderr_lines = log_text.lines().count();
+    let mut stderr_kinds: BTreeMap<String, u64> = BTreeMap::new();
+    for l in log_text.lines() {
+        *stderr_kinds.entry(l.trim().to_string()).or_default() += 1;
+    }
+    ctx.say(format!(
+        "shell-baseline: {elapsed_ms} ms, ops {ops:?}, script {status}{}, first pmd_race {:?} ms",
+        if killed {
+            " (SIGKILLed after the grace time)"
+        } else {
+            ""
+        },
+        watches[0].first_ms
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({
+        "settings": {
+            "seed": ctx.seed,
+            "shell_random_seed": ctx.seed % 32768,
+            "script": a.script,
+            "shell": a.shell,
+            "writer": a.writer,
+            "nodes": [node_a, node_b],
+            "parties": {
+                "writer": true,
+                "clear_refs": true,
+                "migrate": true,
+                "splitter": !a.no_splitter,
+                "racers": false,
+                "refault": false,
+                "kill": true,
+            },
+            "split_range": SPLIT_RANGE,
+            "thp_mode": crate::mm::thp_mode(),
+        },
+        "elapsed_ms": elapsed_ms,
+        "ops": ops,
+        "rates": report::rates(&ops, elapsed_ms),
+        "script_exit": status,
+        "script_killed": killed,
+        "script_stderr_lines": stderr_lines,
+        "script_stderr": stderr_kinds.into_iter().take(10).collect::<BTreeMap<_, _>>(),
+        "counters_available": counters_delta.is_some(),
+        "counters_delta": counters_delta.unwrap_or_default(),
+        "vmstat_delta": vmstat_delta,
+        "crosscheck": checks,
+        "crosscheck_ok": checks.iter().all(|c| c.ok),
+        "first_pmd_race_ms": watches[0].first_ms,
+        "first_thp_split_failed_ms": watches[1].first_ms,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_loop_files_per_party() {
+        let d = std::env::temp_dir().join(format!("mmrace-sb-test.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        for (f, v) in [
+            ("clear_refs.1", "10\n"),
+            ("clear_refs.2", "5\n"),
+            ("migrate.1", "3\n"),
+            ("kills", "2\n"),
+            ("splitter.3", ""),
+            ("other.1", "99\n"),
+        ] {
+            std::fs::write(d.join(f), v).unwrap();
+        }
+        let ops = read_ops(&d);
+        assert_eq!(ops["clear_refs"], 15);
+        assert_eq!(ops["migrate"], 3);
+        assert_eq!(ops["kills"], 2);
+        assert_eq!(ops["splitter"], 0);
+        assert!(!ops.contains_key("other"));
+        std::fs::remove_dir_all(&d).unwrap();
+        assert!(read_ops(&d).is_empty());
+    }
+}

@@ -390,53 +390,45 @@ struct MmRace {
     _probes: Probes,
 }
 
+/// Creates a debugfs file and keeps it in `files` (it is removed when the
+/// vector is dropped).
+fn add_file<T, E>(files: &mut KVec<Pin<KBox<File<T>>>>, file: impl PinInit<File<T>, E>) -> Result
+where
+    Error: From<E>,
+{
+    files.push(KBox::pin_init(file, GFP_KERNEL)?, GFP_KERNEL)?;
+    Ok(())
+}
+
 impl kernel::Module for MmRace {
     fn init(_module: &'static kernel::ThisModule) -> Result<Self> {
         let probes = Probes::register();
         let inject = InjectPoints::register();
         let dir = Dir::new(c"mmrace");
         let mut files = KVec::new();
-        files.push(
-            KBox::pin_init(
-                dir.read_callback_file(c"version", Tables, &show_version),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"version", Tables, &show_version),
         )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_callback_file(c"counters", Tables, &show_counters),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"counters", Tables, &show_counters),
         )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_callback_file(c"help", Tables, &show_help),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"help", Tables, &show_help),
         )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_callback_file(c"probes", Tables, &show_probes),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"probes", Tables, &show_probes),
         )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_callback_file(c"reclaim_latency", Tables, &show_reclaim_latency),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"reclaim_latency", Tables, &show_reclaim_latency),
         )?;
-        files.push(
-            KBox::pin_init(
-                dir.write_callback_file(c"reset", Tables, &write_reset),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
+        add_file(
+            &mut files,
+            dir.write_callback_file(c"reset", Tables, &write_reset),
         )?;
         let inject_dir = dir.subdir(c"inject");
         let mut knobs = KVec::new();
@@ -444,20 +436,14 @@ impl kernel::Module for MmRace {
         for k in 0..unsafe { probes::mmrace_inject_nr_knobs() } {
             // SAFETY: the knob names are static strings.
             let name = unsafe { CStr::from_char_ptr(probes::mmrace_inject_knob_name(k)) };
-            knobs.push(
-                KBox::pin_init(
-                    inject_dir.read_write_callback_file(name, Knob(k), &show_knob, &write_knob),
-                    GFP_KERNEL,
-                )?,
-                GFP_KERNEL,
+            add_file(
+                &mut knobs,
+                inject_dir.read_write_callback_file(name, Knob(k), &show_knob, &write_knob),
             )?;
         }
-        files.push(
-            KBox::pin_init(
-                inject_dir.read_callback_file(c"points", Tables, &show_inject_points),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
+        add_file(
+            &mut files,
+            inject_dir.read_callback_file(c"points", Tables, &show_inject_points),
         )?;
         for (name, status) in Tables.probe_states().filter(|(_, s)| *s != 0) {
             pr_warn!("probe {name} not attached ({status}): its counters stay at 0\n");

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 /// debugfs file holds a module reference) before the run gives up.
 const UNLOAD_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Unloads the module by name, retrying while it is busy.
-fn unload() -> Result<()> {
+/// Unloads mmrace.ko, retrying while it is busy (a reader of a debugfs
+/// file, such as the streamer, holds a reference).
+pub fn unload() -> Result<()> {
     let start = Instant::now();
     loop {
         // SAFETY: a static C string and flags; no memory is handed over.

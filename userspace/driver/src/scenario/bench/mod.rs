@@ -19,7 +19,7 @@
 
 use super::{shell_baseline, thp_race};
 use crate::ctx::{Ctx, OpRegistry};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -173,31 +173,6 @@ fn with_phase_ctx<T: Send>(
     }
 }
 
-/// Unloads mmrace.ko, retrying while a reader holds it (the streamer).
-fn unload_module() -> Result<()> {
-    let start = Instant::now();
-    loop {
-        // SAFETY: a static C string and flags; no memory is handed over.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_delete_module,
-                c"mmrace".as_ptr(),
-                libc::O_NONBLOCK,
-            )
-        };
-        if r == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EBUSY) | Some(libc::EAGAIN) if start.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            _ => bail!("delete_module(mmrace): {e}"),
-        }
-    }
-}
-
 /// memcpy of one `mib` MiB buffer into another, over and over for `secs`.
 fn memcpy_bandwidth(mib: usize, secs: u64) -> Value {
     let n = mib << 20;
@@ -311,7 +286,7 @@ fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<Value> {
         let with_module = matches!(i % 4, 0 | 3);
         let step = (|| -> Result<Value> {
             if !with_module {
-                unload_module()?;
+                crate::reload::unload()?;
             }
             let r = with_phase_ctx(ctx, None, secs, |sub| thp_race::run(sub, &args));
             if !with_module {

@@ -42,6 +42,7 @@
 
 #include "mmrace_counter_ids.h"
 #include "mmrace_oom.h"
+#include "mmrace_tp.h"
 
 /* ---- tracepoint handlers: each matches its TP_PROTO ------------------- */
 
@@ -93,37 +94,15 @@ static void console_tp(void *data, const char *text, size_t len)
 		mmrace_count(MMRACE_alloc_stall_warn);
 }
 
-struct oom_tp {
-	const char *name;
-	void *func;
-	struct tracepoint *tp;
-};
-
-static struct oom_tp tp_mark_victim = { "mark_victim", mark_victim_tp };
-static struct oom_tp tp_wake_reaper = { "wake_reaper", wake_reaper_tp };
-static struct oom_tp tp_finish_reaping = { "finish_task_reaping", finish_task_reaping_tp };
-static struct oom_tp tp_skip_reaping = { "skip_task_reaping", skip_task_reaping_tp };
-static struct oom_tp tp_reclaim_retry = { "reclaim_retry_zone", reclaim_retry_zone_tp };
-static struct oom_tp tp_console = { "console", console_tp };
-static struct oom_tp tp_direct_begin = {
+static struct mmrace_tp tp_mark_victim = { "mark_victim", mark_victim_tp };
+static struct mmrace_tp tp_wake_reaper = { "wake_reaper", wake_reaper_tp };
+static struct mmrace_tp tp_finish_reaping = { "finish_task_reaping", finish_task_reaping_tp };
+static struct mmrace_tp tp_skip_reaping = { "skip_task_reaping", skip_task_reaping_tp };
+static struct mmrace_tp tp_reclaim_retry = { "reclaim_retry_zone", reclaim_retry_zone_tp };
+static struct mmrace_tp tp_console = { "console", console_tp };
+static struct mmrace_tp tp_direct_begin = {
 	"mm_vmscan_direct_reclaim_begin", direct_reclaim_begin_tp
 };
-
-static void tp_lookup_one(struct tracepoint *tp, void *priv)
-{
-	struct oom_tp *t = priv;
-
-	if (!strcmp(tp->name, t->name))
-		t->tp = tp;
-}
-
-static int tp_register(struct oom_tp *t)
-{
-	for_each_kernel_tracepoint(tp_lookup_one, t);
-	if (!t->tp)
-		return -ENOENT;
-	return tracepoint_probe_register(t->tp, t->func, NULL);
-}
 
 /* ---- direct reclaim time: try_to_free_pages() ------------------------- */
 
@@ -269,7 +248,7 @@ void mmrace_reclaim_reset(void)
 
 struct oom_probe {
 	const char *name;	/* as listed in debugfs `probes` */
-	struct oom_tp *tp;	/* a tracepoint, or else */
+	struct mmrace_tp *tp;	/* a tracepoint, or else */
 	struct kretprobe *rp;	/* a kretprobe */
 	int status;		/* 0 attached, else -errno */
 };
@@ -290,7 +269,7 @@ void mmrace_oom_probes_register(void)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(probes); i++)
-		probes[i].status = probes[i].tp ? tp_register(probes[i].tp)
+		probes[i].status = probes[i].tp ? mmrace_tp_register(probes[i].tp)
 						: register_kretprobe(probes[i].rp);
 }
 
@@ -302,7 +281,7 @@ void mmrace_oom_probes_unregister(void)
 		if (probes[i].status)
 			continue;
 		if (probes[i].tp)
-			tracepoint_probe_unregister(probes[i].tp->tp, probes[i].tp->func, NULL);
+			mmrace_tp_unregister(probes[i].tp);
 		else
 			unregister_kretprobe(probes[i].rp);
 	}

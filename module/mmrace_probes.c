@@ -23,6 +23,7 @@
 #include "mmrace_counter_ids.h"
 #include "mmrace_oom.h"
 #include "mmrace_probes.h"
+#include "mmrace_tp.h"
 
 /* ---- counters ---------------------------------------------------------- */
 
@@ -294,26 +295,20 @@ static void migrate_pages_tp(void *data, unsigned long succeeded, unsigned long 
 	count_add(MMRACE_thp_migrate_failed, thp_failed);
 }
 
-struct tp_probe {
-	const char *name;
-	void *func;
-	struct tracepoint *tp;
-};
-
-static struct tp_probe migrate_tp = {
+static struct mmrace_tp migrate_tp = {
 	.name = "mm_migrate_pages",
 	.func = migrate_pages_tp,
 };
 
 static void tp_lookup_one(struct tracepoint *tp, void *priv)
 {
-	struct tp_probe *t = priv;
+	struct mmrace_tp *t = priv;
 
 	if (!strcmp(tp->name, t->name))
 		t->tp = tp;
 }
 
-static int tp_register(struct tp_probe *t)
+int mmrace_tp_register(struct mmrace_tp *t)
 {
 	for_each_kernel_tracepoint(tp_lookup_one, t);
 	if (!t->tp)
@@ -321,7 +316,7 @@ static int tp_register(struct tp_probe *t)
 	return tracepoint_probe_register(t->tp, t->func, NULL);
 }
 
-static void tp_unregister(struct tp_probe *t)
+void mmrace_tp_unregister(struct mmrace_tp *t)
 {
 	tracepoint_probe_unregister(t->tp, t->func, NULL);
 }
@@ -333,7 +328,7 @@ enum probe_kind { KPROBE, KRETPROBE, TRACEPOINT, CALLER_CHECK };
 struct probe {
 	const char *name;	/* as listed in debugfs `probes` */
 	enum probe_kind kind;
-	void *obj;		/* struct kprobe, kretprobe or tp_probe */
+	void *obj;		/* struct kprobe, kretprobe or mmrace_tp */
 	int status;		/* 0 attached, else -errno */
 };
 
@@ -357,7 +352,7 @@ static int probe_register(struct probe *p)
 	case KRETPROBE:
 		return register_kretprobe(p->obj);
 	case TRACEPOINT:
-		return tp_register(p->obj);
+		return mmrace_tp_register(p->obj);
 	case CALLER_CHECK:
 		if (!split_pmd_locked_probe.addr || probes[1].status)
 			return -ENOENT;
@@ -376,7 +371,7 @@ static void probe_unregister(struct probe *p)
 		unregister_kretprobe(p->obj);
 		break;
 	case TRACEPOINT:
-		tp_unregister(p->obj);
+		mmrace_tp_unregister(p->obj);
 		break;
 	case CALLER_CHECK:
 		racy_caller_ok = false;

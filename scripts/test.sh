@@ -195,6 +195,23 @@ variant_caught_checks() {
 run_test qemu-variant-thp-race-caught variant_caught_checks
 grep -h "time to detection" "$RESULTS/qemu-variant-thp-race-caught.log" 2>/dev/null
 
+echo "== make bench, in miniature (5 s phases, one seed, no variant boots)"
+bench_smoke_checks() {
+	local out=$MMRACE_ROOT/build/results/bench-test
+	rm -rf "$out"
+	BENCH_DURATION=5 BENCH_SEEDS=1 BENCH_VARIANT= BENCH_ID=test scripts/bench.sh || return 1
+	python3 - "$out/bench.json" <<'PY' || return 1
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert not b["errors"], b["errors"]
+for pair in ("b/a", "c/a"):
+    assert b["ratios"].get(pair), f"no {pair} ratios"
+assert b["configs"], "no per-config figures"
+PY
+	[ "$(grep -c '<polyline' "$out/pmd_race.svg")" -ge 3 ] || { echo "pmd_race.svg has fewer than 3 curves"; return 1; }
+}
+run_test bench-smoke bench_smoke_checks
+
 echo "== $(($(date +%s) - t0)) s in all"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -261,7 +261,8 @@ static int folio_split_entry(struct kretprobe_instance *ri, struct pt_regs *regs
 
 static int folio_split_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	long ret = regs_return_value(regs);
+	/* __folio_split() returns int: the upper half of rax is undefined. */
+	int ret = (int)regs_return_value(regs);
 
 	if (!ret)
 		return 0;
@@ -270,6 +271,10 @@ static int folio_split_return(struct kretprobe_instance *ri, struct pt_regs *reg
 		count(MMRACE_thp_split_eagain);
 	else if (ret == -EBUSY)
 		count(MMRACE_thp_split_ebusy);
+	else if (ret == -EINVAL)
+		count(MMRACE_thp_split_einval);
+	else if (ret == -ENOMEM)
+		count(MMRACE_thp_split_enomem);
 	else
 		count(MMRACE_thp_split_other);
 	return 0;

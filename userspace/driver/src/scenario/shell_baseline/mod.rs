@@ -199,7 +199,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
     if !a.no_splitter {
         super::thp_race::parties::check_splitter(super::thp_race::parties::SPLIT_PATH)?;
     }
-    let counters_start = crate::counters::read().map_err(|e| format!("{e:#}"));
+    let counters_start = report::read_counters();
     let vmstat_start = crate::vmstat::read()?;
 
     let dir = PathBuf::from(format!("/tmp/mmrace-shell-baseline.{}", std::process::id()));
@@ -288,23 +288,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
         bail!("shell-baseline: the script ended on its own after {elapsed_ms} ms ({how}); its stderr ends with {tail:?}");
     }
 
-    let counters_end = crate::counters::read().map_err(|e| format!("{e:#}"));
-    let vmstat_end = crate::vmstat::read()?;
-    let counters_delta = match (&counters_start, &counters_end) {
-        (Ok(a), Ok(b)) => Some(crate::counters::delta(a, b)),
-        _ => None,
-    };
-    let vmstat_delta = report::pick(
-        &crate::vmstat::delta(&vmstat_start, &vmstat_end),
-        &report::VMSTAT_KEYS,
-    );
-    let checks = report::crosscheck(counters_delta.as_ref(), &vmstat_delta);
-    for line in report::table(counters_delta.as_ref(), &vmstat_delta) {
-        ctx.say(format!("shell-baseline: {line}"));
-    }
-    for line in report::crosscheck_lines(&checks) {
-        ctx.say(format!("shell-baseline: {line}"));
-    }
+    let deltas = report::Deltas::measure(ctx, "shell-baseline", &counters_start, &vmstat_start)?;
     let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
     let stderr_lines = log_text.lines().count();
     let mut stderr_kinds: BTreeMap<String, u64> = BTreeMap::new();
@@ -321,7 +305,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
         watches[0].first_ms
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(json!({
+    let mut json = json!({
         "settings": {
             "seed": ctx.seed,
             "shell_random_seed": ctx.seed % 32768,
@@ -348,14 +332,13 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
         "script_killed": killed,
         "script_stderr_lines": stderr_lines,
         "script_stderr": stderr_kinds.into_iter().take(10).collect::<BTreeMap<_, _>>(),
-        "counters_available": counters_delta.is_some(),
-        "counters_delta": counters_delta.unwrap_or_default(),
-        "vmstat_delta": vmstat_delta,
-        "crosscheck": checks,
-        "crosscheck_ok": checks.iter().all(|c| c.ok),
         "first_pmd_race_ms": watches[0].first_ms,
         "first_thp_split_failed_ms": watches[1].first_ms,
-    }))
+    });
+    if let Some(m) = json.as_object_mut() {
+        m.extend(deltas.json_fields());
+    }
+    Ok(json)
 }
 
 #[cfg(test)]

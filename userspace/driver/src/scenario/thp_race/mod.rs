@@ -365,12 +365,6 @@ impl Supervisor<'_> {
     }
 }
 
-/// Module counters, or why they cannot be read (a test machine without
-/// mmrace.ko: the run still works, the module side stays empty).
-fn read_counters() -> Result<BTreeMap<String, u64>, String> {
-    crate::counters::read().map_err(|e| format!("{e:#}"))
-}
-
 pub fn run(ctx: &Ctx, args: &Args) -> Result<serde_json::Value> {
     let s = Settings::new(ctx.seed, args)?;
     run_with(ctx, &s, parties::SPLIT_PATH).map(|o| o.json)
@@ -409,7 +403,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         ));
     }
 
-    let counters_start = read_counters();
+    let counters_start = report::read_counters();
     if let Err(e) = &counters_start {
         ctx.say(format!(
             "thp-race: no mmrace.ko counters ({e}): module side of the report stays empty"
@@ -510,23 +504,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let elapsed_ms = t0.elapsed().as_millis() as u64;
     ops.fold_into(|n| ctx.op(n));
 
-    let counters_end = read_counters();
-    let vmstat_end = crate::vmstat::read()?;
-    let counters_delta = match (&counters_start, &counters_end) {
-        (Ok(a), Ok(b)) => Some(crate::counters::delta(a, b)),
-        _ => None,
-    };
-    let vmstat_delta = report::pick(
-        &crate::vmstat::delta(&vmstat_start, &vmstat_end),
-        &report::VMSTAT_KEYS,
-    );
-    let checks = report::crosscheck(counters_delta.as_ref(), &vmstat_delta);
-    for line in report::table(counters_delta.as_ref(), &vmstat_delta) {
-        ctx.say(format!("thp-race: {line}"));
-    }
-    for line in report::crosscheck_lines(&checks) {
-        ctx.say(format!("thp-race: {line}"));
-    }
+    let deltas = report::Deltas::measure(ctx, "thp-race", &counters_start, &vmstat_start)?;
     let op_totals = ctx.ops.snapshot();
     ctx.say(format!(
         "thp-race: {elapsed_ms} ms, ops {op_totals:?}, {kills} kills, \
@@ -534,7 +512,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         watches[0].first_ms, watches[1].first_ms
     ));
 
-    let json = json!({
+    let mut json = json!({
         "settings": s.json(ctx.seed, nodes),
         "elapsed_ms": elapsed_ms,
         "ops": op_totals,
@@ -556,16 +534,13 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         },
         "migrate_pages_not_moved": not_moved.load(Ordering::Relaxed),
         "racer_diag": diag.totals(),
-        "counters_available": counters_delta.is_some(),
-        "counters_error": counters_start.as_ref().err().or(counters_end.as_ref().err()),
-        "counters_delta": counters_delta.unwrap_or_default(),
-        "vmstat_delta": vmstat_delta,
-        "crosscheck": checks,
-        "crosscheck_ok": checks.iter().all(|c| c.ok),
         "first_pmd_race_ms": watches[0].first_ms,
         "first_thp_split_failed_ms": watches[1].first_ms,
         "inject_points": inject_points,
     });
+    if let Some(m) = json.as_object_mut() {
+        m.extend(deltas.json_fields());
+    }
     Ok(Outcome {
         json,
         last_writer_pid,

@@ -2,8 +2,88 @@
 //! kernel's own /proc/vmstat deltas, and the cross-checks between the two
 //! (does each probe count what vmstat says the kernel did?).
 
+use crate::ctx::Ctx;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// mmrace.ko's counters now, or why they cannot be read (the module is not
+/// loaded): a run still reports its vmstat side then.
+pub fn read_counters() -> Result<BTreeMap<String, u64>, String> {
+    crate::counters::read().map_err(|e| format!("{e:#}"))
+}
+
+/// What a run measured between its start and its end.
+pub struct Deltas {
+    /// Module counter deltas; `None` when a reading failed.
+    pub counters: Option<BTreeMap<String, u64>>,
+    /// The first error reading the counters, at the start or the end.
+    pub counters_error: Option<String>,
+    /// The [`VMSTAT_KEYS`] deltas.
+    pub vmstat: BTreeMap<String, u64>,
+    pub checks: Vec<CrossCheck>,
+}
+
+impl Deltas {
+    /// Reads the counters and vmstat again, computes the deltas and the
+    /// cross-checks against the start readings, and prints the side-by-side
+    /// table and the cross-check lines, each behind `prefix`.
+    pub fn measure(
+        ctx: &Ctx,
+        prefix: &str,
+        counters_start: &Result<BTreeMap<String, u64>, String>,
+        vmstat_start: &BTreeMap<String, u64>,
+    ) -> anyhow::Result<Deltas> {
+        let counters_end = read_counters();
+        let vmstat_end = crate::vmstat::read()?;
+        let counters = match (counters_start, &counters_end) {
+            (Ok(a), Ok(b)) => Some(crate::counters::delta(a, b)),
+            _ => None,
+        };
+        let counters_error = counters_start
+            .as_ref()
+            .err()
+            .or(counters_end.as_ref().err())
+            .cloned();
+        let vmstat = pick(
+            &crate::vmstat::delta(vmstat_start, &vmstat_end),
+            &VMSTAT_KEYS,
+        );
+        let checks = crosscheck(counters.as_ref(), &vmstat);
+        for line in table(counters.as_ref(), &vmstat)
+            .iter()
+            .chain(&crosscheck_lines(&checks))
+        {
+            ctx.say(format!("{prefix}: {line}"));
+        }
+        Ok(Deltas {
+            counters,
+            counters_error,
+            vmstat,
+            checks,
+        })
+    }
+
+    /// The JSON fields every scenario that measures this way returns.
+    pub fn json_fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("counters_available".into(), self.counters.is_some().into());
+        m.insert(
+            "counters_error".into(),
+            serde_json::json!(self.counters_error),
+        );
+        m.insert(
+            "counters_delta".into(),
+            serde_json::json!(self.counters.clone().unwrap_or_default()),
+        );
+        m.insert("vmstat_delta".into(), serde_json::json!(self.vmstat));
+        m.insert("crosscheck".into(), serde_json::json!(self.checks));
+        m.insert(
+            "crosscheck_ok".into(),
+            self.checks.iter().all(|c| c.ok).into(),
+        );
+        m
+    }
+}
 
 /// mmrace.ko counters shown in the table (all counters go in the JSON).
 pub const MODULE_KEYS: [&str; 11] = [

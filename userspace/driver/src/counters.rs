@@ -26,6 +26,20 @@ pub fn reset() -> Result<()> {
     crate::kfile::write(&path, "1\n").with_context(|| format!("cannot write 1 to {path}"))
 }
 
+/// Checks that the module refuses malformed writes to `reset` with EINVAL
+/// (and that they reset nothing): the interface promise users rely on.
+pub fn check_reset_rejects_garbage() -> Result<()> {
+    let path = reset_path();
+    for bad in ["2\n", "reset\n", "1 1\n", "123456789\n"] {
+        match crate::kfile::write(&path, bad) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => anyhow::bail!("writing {bad:?} to {path}: {e}, want EINVAL"),
+            Ok(()) => anyhow::bail!("writing {bad:?} to {path} was accepted, want EINVAL"),
+        }
+    }
+    Ok(())
+}
+
 /// How much each counter rose from `before` to `after` (0 if it fell, as
 /// after a reset; counters only present in `after` count from 0).
 pub fn delta(

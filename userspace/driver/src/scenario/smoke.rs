@@ -4,7 +4,8 @@
 //! munmap and (with two NUMA nodes) migrates the process to the other node
 //! and back; then the matching counters must have risen. A counter that did
 //! not is a harness failure: a probe that does not fire would make every
-//! race scenario report "nothing happened" forever.
+//! race scenario report "nothing happened" forever. First it checks that
+//! malformed writes to debugfs `reset` fail with EINVAL.
 
 use crate::ctx::Ctx;
 use crate::{counters, mm, numa, vmstat};
@@ -45,6 +46,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
         ));
     }
 
+    counters::check_reset_rejects_garbage()?;
     let (c0, v0) = (counters::read()?, vmstat::read()?);
     let mut iterations = 0u64;
     loop {

@@ -10,10 +10,9 @@
 #   make -C $KDIR M=$PWD modules
 # Kbuild reads this directory's Kbuild file, never this Makefile.
 
-# Settings scripts read from the environment (see scripts/qemu-run.sh).
-export SCENARIO DURATION SEED ARGS ACCEL CPUS MEM_MIB NODE0_PCT KDIR KERNEL_VARIANT \
-	KERNEL_SERIES KERNEL_SRC RUN_ID MMRACE_CACHE DISK_MIB QEMU_DISK \
-	BENCH_DURATION BENCH_SEEDS BENCH_VARIANT BENCH_VARIANT_CAP BENCH_AMPLIFY BENCH_THP_ARGS BENCH_ID
+# Settings (SCENARIO, DURATION, SEED, ... see README.md) reach the scripts
+# as they are: make passes command-line and environment variables on to its
+# recipes. No `export` line: it would pass unset variables as empty ones.
 
 .PHONY: qemu-run test bench lint kernel module bootstrap clean
 

@@ -15,23 +15,10 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub host_tool_version: String,
-    pub run_id: String,
-    pub scenario: String,
-    pub seed: u64,
-    pub duration_s: u64,
-    pub driver_args: String,
-    /// None when QEMU never ran.
-    pub accel: Option<Accel>,
-    /// Why that accelerator (requested, cached, fallback after a KVM failure).
-    pub accel_note: String,
-    /// Program and arguments, exactly as started.
-    pub qemu_command: Vec<String>,
-    pub qemu_version: String,
-    pub host_kernel_release: String,
-    pub kernel: String,
-    pub initrd: String,
-    /// `YYYYmmdd-HHMMSS` UTC.
-    pub started_utc: String,
+    /// What the host knew before the guest said anything; its fields sit
+    /// at the top level of report.json.
+    #[serde(flatten)]
+    pub meta: RunMeta,
 
     pub verdict: Verdict,
     pub exit_code: i32,
@@ -103,20 +90,24 @@ pub fn rates(first: &Msg, last: &Msg) -> Option<Rates> {
 
 /// What is known about a run apart from what the guest said: the
 /// command line of `run`, or what `judge` can tell from a log.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
     pub run_id: String,
     pub scenario: String,
     pub seed: u64,
     pub duration_s: u64,
     pub driver_args: String,
+    /// None when QEMU never ran.
     pub accel: Option<Accel>,
+    /// Why that accelerator (requested, cached, fallback after a KVM failure).
     pub accel_note: String,
+    /// Program and arguments, exactly as started.
     pub qemu_command: Vec<String>,
     pub qemu_version: String,
     pub host_kernel_release: String,
     pub kernel: String,
     pub initrd: String,
+    /// `YYYYmmdd-HHMMSS` UTC.
     pub started_utc: String,
 }
 
@@ -179,19 +170,7 @@ impl Report {
         let (first, last) = (msgs.first_snapshot(), msgs.last_snapshot());
         Report {
             host_tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            run_id: meta.run_id,
-            scenario: meta.scenario,
-            seed: meta.seed,
-            duration_s: meta.duration_s,
-            driver_args: meta.driver_args,
-            accel: meta.accel,
-            accel_note: meta.accel_note,
-            qemu_command: meta.qemu_command,
-            qemu_version: meta.qemu_version,
-            host_kernel_release: meta.host_kernel_release,
-            kernel: meta.kernel,
-            initrd: meta.initrd,
-            started_utc: meta.started_utc,
+            meta,
             verdict: j.verdict,
             exit_code: j.verdict.exit_code(),
             class: j.class,
@@ -263,19 +242,21 @@ pub(crate) mod tests {
         let last = snap(3000, 50, 1100);
         Report {
             host_tool_version: "0.1.0".into(),
-            run_id: "20261122-025807-smoke-s7".into(),
-            scenario: "smoke".into(),
-            seed: 7,
-            duration_s: 20,
-            driver_args: "--duration 20 --seed 7 smoke".into(),
-            accel: Some(Accel::Tcg),
-            accel_note: "requested".into(),
-            qemu_command: vec!["qemu-system-x86_64".into(), "-machine".into(), "pc".into()],
-            qemu_version: "QEMU emulator version 10.0.2".into(),
-            host_kernel_release: "6.1.0".into(),
-            kernel: "/k/bzImage".into(),
-            initrd: "/k/initrd".into(),
-            started_utc: "20261122-025807".into(),
+            meta: RunMeta {
+                run_id: "20261122-025807-smoke-s7".into(),
+                scenario: "smoke".into(),
+                seed: 7,
+                duration_s: 20,
+                driver_args: "--duration 20 --seed 7 smoke".into(),
+                accel: Some(Accel::Tcg),
+                accel_note: "requested".into(),
+                qemu_command: vec!["qemu-system-x86_64".into(), "-machine".into(), "pc".into()],
+                qemu_version: "QEMU emulator version 10.0.2".into(),
+                host_kernel_release: "6.1.0".into(),
+                kernel: "/k/bzImage".into(),
+                initrd: "/k/initrd".into(),
+                started_utc: "20261122-025807".into(),
+            },
             verdict: Verdict::KernelProblem,
             exit_code: 1,
             class: Some("BUG".into()),

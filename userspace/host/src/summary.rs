@@ -85,8 +85,13 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
         r.exit_code
     );
     let _ = writeln!(out, "mmrace: {}", r.reason);
-    if let Some(a) = r.accel {
-        let _ = writeln!(out, "mmrace: accelerator {} ({})", a.name(), r.accel_note);
+    if let Some(a) = r.meta.accel {
+        let _ = writeln!(
+            out,
+            "mmrace: accelerator {} ({})",
+            a.name(),
+            r.meta.accel_note
+        );
     }
     // Timing, and the ending when the reason did not already say it.
     let mut times = Vec::new();

@@ -12,6 +12,7 @@
 //! - [`run`]: one run, Hello to Result.
 //! - [`scenario`]: the workloads.
 
+pub mod child;
 pub mod cli;
 pub mod cmdline;
 pub mod counters;

@@ -243,19 +243,7 @@ impl Victim {
         if self.reaped.is_some() {
             return true;
         }
-        // SAFETY: siginfo_t is plain data, valid when zeroed.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our own child; WNOWAIT leaves it waitable.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                self.pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        // SAFETY: waitid filled `info`; si_pid 0 means no state change.
-        r != 0 || unsafe { info.si_pid() } != 0
+        crate::child::peek_exit(self.pid).is_some()
     }
 
     /// SIGKILL (harmless on a zombie).

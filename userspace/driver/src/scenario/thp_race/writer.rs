@@ -194,32 +194,7 @@ impl Writer {
         if self.reaped {
             return Some("reaped".into());
         }
-        // SAFETY: siginfo_t is plain data, valid when zeroed.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our own child with a valid siginfo pointer;
-        // WNOWAIT leaves it waitable.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                self.pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        if r != 0 {
-            // ECHILD: someone else (an init reaper) took it: it is gone.
-            return Some(format!("not waitable: {}", std::io::Error::last_os_error()));
-        }
-        // SAFETY: waitid filled `info` (si_pid 0 means no state change).
-        let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
-        if pid == 0 {
-            return None;
-        }
-        Some(match code {
-            libc::CLD_EXITED => format!("exit status {status}"),
-            libc::CLD_KILLED | libc::CLD_DUMPED => format!("killed by signal {status}"),
-            _ => format!("si_code {code}, status {status}"),
-        })
+        crate::child::peek_exit(self.pid)
     }
 
     /// Sends SIGKILL (does not reap). Harmless on a zombie.

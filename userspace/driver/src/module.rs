@@ -139,7 +139,7 @@ pub fn check_present(loaded_by_us: bool) -> Result<()> {
         return Ok(());
     }
     if !loaded_by_us && !Path::new(SYSFS_MODULE_DIR).exists() {
-        bail!("mmrace.ko is not loaded: insmod module/mmrace.ko (or pass --module)");
+        bail!("mmrace.ko is not loaded: insmod the module `make module KDIR=...` prints (or pass --module PATH)");
     }
     if !debugfs_mounted() {
         bail!(
@@ -192,7 +192,7 @@ mod tests {
         let err = check_present(false).unwrap_err().to_string();
         assert_eq!(
             err,
-            "mmrace.ko is not loaded: insmod module/mmrace.ko (or pass --module)"
+            "mmrace.ko is not loaded: insmod the module `make module KDIR=...` prints (or pass --module PATH)"
         );
     }
 

@@ -1,7 +1,9 @@
 # mmrace: make Linux mm races happen, count them in the kernel, judge the run.
 #
 #   make qemu-run   build what is missing, boot the 2-node NUMA guest, run
-#                   SCENARIO, print counters and verdict (exit 0/1/2/125)
+#                   SCENARIO, print counters and verdict. GNU make turns any
+#                   failing recipe into exit 2: for the verdict as an exit
+#                   code (0/1/2/125) run ./mmrace run instead.
 #   make test       unit tests, then QEMU tests (clean run, caught crash)
 #   make bench      race rates: the seed's shell procedure vs mmrace
 #   make lint       rustfmt/clippy (userspace and kernel style), checkpatch

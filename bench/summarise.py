@@ -305,7 +305,7 @@ def main():
         for name, ph in data["phases"].items():
             if "error" in ph:
                 errors.append(f"{os.path.basename(rd)}: phase {name}: {ph['error']}")
-        runs.append({"dir": rd, "seed": rep.get("seed"), "report": rep, "data": data,
+        runs.append({"dir": rd, "seed": (rep.get("spec") or {}).get("seed"), "report": rep, "data": data,
                      "wire": wire_messages(os.path.join(rd, "wire.log"))})
     if not runs:
         print(f"summarise: no usable clean-s*/report.json under {d}", file=sys.stderr)

@@ -106,31 +106,28 @@ bench_initrd() {
 	echo "$out"
 }
 
-# guest RUN_ID SCENARIO SEED DURATION KERNEL INITRD DRIVER_ARGS: one boot,
+# guest RUN_ID SEED DURATION KERNEL INITRD SCENARIO [OPTION...]: one boot,
 # results in $OUT/RUN_ID; prints its verdict line, returns the runner's code.
 guest() {
-	local id=$1 scenario=$2 seed=$3 duration=$4 kernel=$5 initrd=$6 args=$7 rc=0
+	local id=$1 seed=$2 duration=$3 kernel=$4 initrd=$5 rc=0
+	shift 5
 	"$HOST_BIN" run --quiet --kernel "$kernel" --initrd "$initrd" \
-		--scenario "$scenario" --seed "$seed" --duration "$duration" \
-		--driver-args "--duration $duration --seed $seed $args" \
+		--seed "$seed" --duration "$duration" \
 		--accel "$ACCEL" --cpus "$CPUS" --mem-mib "$MEM_MIB" \
-		--results-dir "$OUT" --run-id "$id" >"$OUT/$id.out" 2>&1 || rc=$?
+		--results-dir "$OUT" --run-id "$id" "$@" >"$OUT/$id.out" 2>&1 || rc=$?
 	log "$id: exit $rc ($(($SECONDS - t0)) s so far), $(grep -m1 -i 'verdict' "$OUT/$id.out" || tail -n 1 "$OUT/$id.out")"
 	return $rc
 }
 
 BENCH_INITRD=$(bench_initrd "$KDIR" "$INITRD")
-# The kernel command line cannot group words: one --thp-arg per word.
-thp_arg_words=
-for w in $BENCH_THP_ARGS; do thp_arg_words+=" --thp-arg=$w"; done
 # Phases mem (~2 x 3 s), a, b, overhead, c; the rest is slack for setup
 # and for the overhead phase's module unloads and loads.
 total=$((4 * BENCH_DURATION + 60))
 log "bench $BENCH_ID: seeds $BENCH_SEEDS, ${BENCH_DURATION}s per phase, one boot per seed ($total s each), results in $OUT"
 failed=0
 for seed in $BENCH_SEEDS; do
-	guest "clean-s$seed" bench "$seed" "$total" "$BZIMAGE" "$BENCH_INITRD" \
-		"bench --phase-secs $BENCH_DURATION --amplify $BENCH_AMPLIFY$thp_arg_words" || failed=1
+	guest "clean-s$seed" "$seed" "$total" "$BZIMAGE" "$BENCH_INITRD" \
+		bench --phase-secs "$BENCH_DURATION" --amplify "$BENCH_AMPLIFY" --thp-args "$BENCH_THP_ARGS" || failed=1
 done
 
 if [ -n "$BENCH_VARIANT" ]; then
@@ -139,12 +136,13 @@ if [ -n "$BENCH_VARIANT" ]; then
 		seed=$(set -- $BENCH_SEEDS; echo "$1")
 		log "variant $BENCH_VARIANT: one boot each for a, b, c, capped at ${BENCH_VARIANT_CAP}s"
 		# Exit 1 is the expected outcome (the crash); the summary reads the reports.
-		guest variant-a shell-baseline "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
-			"shell-baseline" || true
-		guest variant-b thp-race "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
-			"thp-race $BENCH_THP_ARGS" || true
-		guest variant-c thp-race "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
-			"thp-race $BENCH_THP_ARGS --amplify $BENCH_AMPLIFY" || true
+		# shellcheck disable=SC2086 # BENCH_THP_ARGS is words on purpose
+		guest variant-a "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
+			--kernel-variant "$BENCH_VARIANT" shell-baseline || true
+		guest variant-b "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
+			--kernel-variant "$BENCH_VARIANT" thp-race $BENCH_THP_ARGS || true
+		guest variant-c "$seed" "$BENCH_VARIANT_CAP" "$VARIANT_BZIMAGE" "$VARIANT_BENCH_INITRD" \
+			--kernel-variant "$BENCH_VARIANT" thp-race $BENCH_THP_ARGS --amplify "$BENCH_AMPLIFY" || true
 	else
 		log "variant $BENCH_VARIANT did not build: no variant timings"
 	fi

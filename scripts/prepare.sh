@@ -21,6 +21,7 @@ prepare_toolchain() {
 
 prepare_kernel() {
 	if [ -n "${KDIR:-}" ]; then
+		KDIR_GIVEN=1
 		KDIR=$(cd "$KDIR" && pwd)
 	else
 		KDIR=$("$MMRACE_ROOT/scripts/build-kernel.sh")
@@ -60,6 +61,18 @@ prepare_variant() {
 	VARIANT_BZIMAGE=$vkdir/arch/x86/boot/bzImage
 	VARIANT_INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" "$vkdir" "$DRIVER_BIN" "$vko" \
 		"$MMRACE_ROOT/build/initramfs/$(basename "$vkdir").cpio")
+}
+
+# The kernel series a run records in its spec: KERNEL_SERIES, `src` for a
+# KERNEL_SRC tree, nothing for a KDIR of the user's.
+recorded_series() {
+	if [ -n "${KDIR_GIVEN:-}" ]; then
+		echo ""
+	elif [ -n "${KERNEL_SRC:-}" ]; then
+		echo src
+	else
+		echo "$KERNEL_SERIES"
+	fi
 }
 
 prepare_all() {

@@ -7,7 +7,9 @@
 # e.g. "--no-splitter"), ACCEL (auto|kvm|tcg), CPUS (2), MEM_MIB (2048),
 # NODE0_PCT (50: node 0's share of the memory),
 # KDIR (your own Rust-enabled kernel build), KERNEL_VARIANT (a patch under
-# kernel/variants/), RUN_ID, QEMU_DISK (a raw disk image to attach).
+# kernel/variants/), KERNEL_PROFILE, RUN_ID, RESULTS_DIR (build/results),
+# QEMU_DISK (a raw disk image to attach), CRASH_TEST (sysrq|hang: the
+# harness's own self-test).
 # SCENARIO=oom-stall gets a fresh XFS image (build/disk/oom-stall.img,
 # DISK_MIB MiB, default 4096) unless QEMU_DISK names one.
 #
@@ -35,11 +37,17 @@ if [ "$SCENARIO" = oom-stall ] && [ -z "${QEMU_DISK:-}" ]; then
 		"$MMRACE_ROOT/build/disk/oom-stall.img" "${DISK_MIB:-4096}") || exit 2
 fi
 log "run: scenario=$SCENARIO duration=${DURATION}s seed=$SEED accel=$ACCEL kernel=$(basename "$KDIR")"
+# The host builds the run's spec from these options and the scenario words
+# (SCENARIO, then ARGS split into words) and hands it to the guest whole.
 run_args=(run --kernel "$BZIMAGE" --initrd "$INITRD"
-	--scenario "$SCENARIO" --seed "$SEED" --duration "$DURATION"
-	--driver-args "--duration $DURATION --seed $SEED $SCENARIO $ARGS"
+	--seed "$SEED" --duration "$DURATION" --kernel-series "$(recorded_series)"
 	--accel "$ACCEL" --cpus "$CPUS" --mem-mib "$MEM_MIB" --node0-pct "${NODE0_PCT:-50}"
-	--results-dir "$MMRACE_ROOT/build/results")
+	--results-dir "${RESULTS_DIR:-$MMRACE_ROOT/build/results}")
+[ -z "${KERNEL_VARIANT:-}" ] || run_args+=(--kernel-variant "$KERNEL_VARIANT")
+[ -z "${KERNEL_PROFILE:-}" ] || run_args+=(--kernel-profile "$KERNEL_PROFILE")
 [ -z "${RUN_ID:-}" ] || run_args+=(--run-id "$RUN_ID")
+# Harness self-test: crash (sysrq) or hang the guest on purpose.
+[ -z "${CRASH_TEST:-}" ] || run_args+=(--crash-test "$CRASH_TEST")
 [ -z "${QEMU_DISK:-}" ] || run_args+=(--disk "$QEMU_DISK")
-exec "$HOST_BIN" "${run_args[@]}"
+# shellcheck disable=SC2086 # ARGS is words on purpose
+exec "$HOST_BIN" "${run_args[@]}" "$SCENARIO" $ARGS

@@ -38,29 +38,32 @@ expect_exit() {
 	[ "$rc" = "$want" ] || { echo "exit code $rc, want $want"; return 1; }
 }
 
-# guest RUN_ID DRIVER_ARGS [HOST_OPTION...]: one guest run, report in
-# $MMRACE_ROOT/build/results/RUN_ID/report.json. The scenario recorded is the
-# last word of DRIVER_ARGS that is neither an option nor a number.
+# guest RUN_ID [RUN_OPTION...] SCENARIO [SCENARIO_OPTION...]: one guest run
+# (`mmrace-host run`'s options, e.g. --seed 1 --duration 8, then the
+# scenario and its options: the host builds the run's spec from exactly
+# these), report in $RESULTS/runs/RUN_ID/report.json.
 guest() {
-	local id=$1 args=$2
-	shift 2
+	local id=$1
+	shift
 	"$HOST_BIN" run --quiet --kernel "${GUEST_KERNEL:-$BZIMAGE}" --initrd "${GUEST_INITRD:-$INITRD}" \
-		--scenario "$(echo "$args" | tr ' ' '\n' | grep -v -e '^-' -e '^[0-9]*$' | tail -n 1)" \
-		--seed 1 --duration 10 \
-		--driver-args "$args" --results-dir "$RESULTS/runs" --run-id "$id" "$@"
+		${GUEST_VARIANT:+--kernel-variant "$GUEST_VARIANT"} --kernel-series "$KERNEL_SERIES" \
+		--results-dir "$RESULTS/runs" --run-id "$id" "$@"
 }
 
-# guest_xfs RUN_ID DRIVER_ARGS [HOST_OPTION...]: `guest` with a fresh XFS
-# image attached (--disk), as oom-stall needs; the image is deleted after.
+# guest_xfs RUN_ID ARGS...: `guest` with a fresh XFS image attached
+# (--disk), as oom-stall needs; the image is deleted after.
 guest_xfs() {
-	local img rc
-	img=$(scripts/make-xfs-disk.sh "$RESULTS/disk-$1.img") || return 2
-	guest "$@" --disk "$img"
+	local id=$1 img rc
+	shift
+	img=$(scripts/make-xfs-disk.sh "$RESULTS/disk-$id.img") || return 2
+	guest "$id" --disk "$img" "$@"
 	rc=$?
 	rm -f "$img"
 	return $rc
 }
-report() { python3 tests/check_report.py "$RESULTS/runs/$1/report.json" "${@:2}"; }
+# report RUN_ID CHECK...: `mmrace-host check` (it also checks that the
+# driver ran the spec the report records).
+report() { "$HOST_BIN" check "$RESULTS/runs/$1/report.json" "${@:2}"; }
 
 echo "== building (toolchain, kernel, module, driver, initramfs)"
 prepare_all
@@ -75,7 +78,9 @@ run_test lint scripts/lint.sh
 
 echo "== harness checks"
 run_test kernel-cache-noop bash -c "scripts/build-kernel.sh 2>&1 >/dev/null | grep -q 'up to date'"
-run_test usage-bad-duration expect_exit 2 env DURATION=abc scripts/qemu-run.sh
+# The verdict codes come from ./mmrace, the documented command (make turns
+# every failure into 2): 2 here, 125, 0 and 1 below.
+run_test usage-bad-duration-is-2 expect_exit 2 ./mmrace run DURATION=abc
 run_test usage-kdir-without-rust bash -c "
 	d=\$(mktemp -d) && echo 'CONFIG_MODULES=y' >\$d/.config &&
 	out=\$(scripts/build-module.sh \$d 2>&1); rc=\$?; echo \"\$out\";
@@ -83,19 +88,21 @@ run_test usage-kdir-without-rust bash -c "
 broken_variant_is_125() {
 	local p=kernel/variants/zz-test-broken.patch rc
 	printf -- '--- a/mm/nonexistent.c\n+++ b/mm/nonexistent.c\n@@ -1 +1 @@\n-x\n+y\n' >"$p"
-	KERNEL_VARIANT=zz-test-broken scripts/build-kernel.sh
+	./mmrace run KERNEL_VARIANT=zz-test-broken SCENARIO=smoke
 	rc=$?
 	rm -f "$p"
 	[ "$rc" = 125 ] || { echo "exit code $rc, want 125"; return 1; }
 }
 run_test kernel-variant-not-applying-is-125 broken_variant_is_125
 run_test usage-missing-kernel expect_exit 2 "$HOST_BIN" run --kernel /nonexistent --initrd "$INITRD" \
-	--driver-args smoke --scenario smoke --seed 1 --duration 1
+	--seed 1 --duration 1 smoke
 
 echo "== QEMU: smoke on the clean kernel"
 smoke_checks() {
-	guest smoke "--duration 8 --seed 1 smoke" || { echo "runner exit $?"; return 1; }
-	report smoke verdict=clean probes-attached \
+	# Through ./mmrace: exit 0 is the clean verdict.
+	expect_exit 0 ./mmrace run SCENARIO=smoke DURATION=8 SEED=1 RUN_ID=smoke \
+		RESULTS_DIR="$RESULTS/runs" || return 1
+	report smoke verdict=clean ran=smoke probes-attached \
 		moved=softdirty_clear,pmd_split,pmd_split_done,thp_split,thp_migrate,migrate_pages \
 		equal=pmd_split_done:thp_split_pmd equal=thp_split:thp_split_page+thp_split_page_failed \
 		equal=thp_migrate:thp_migration_success equal=thp_migrate_failed:thp_migration_fail \
@@ -105,14 +112,15 @@ run_test qemu-smoke-clean smoke_checks
 
 echo "== QEMU: a real kernel crash is caught"
 crash_checks() {
-	expect_exit 1 guest crash "--duration 30 --seed 1 --crash-test sysrq smoke" &&
+	expect_exit 1 ./mmrace run SCENARIO=smoke DURATION=30 SEED=1 CRASH_TEST=sysrq RUN_ID=crash \
+		RESULTS_DIR="$RESULTS/runs" &&
 		report crash verdict=kernel-problem "class~panic" has-last-snapshot
 }
 run_test qemu-crash-caught crash_checks
 
 echo "== QEMU: a silent guest is a hang"
 hang_checks() {
-	expect_exit 1 guest hang "--duration 30 --seed 1 --crash-test hang smoke" --hang-timeout 15 &&
+	expect_exit 1 guest hang --duration 30 --seed 1 --crash-test hang --hang-timeout 15 smoke &&
 		report hang verdict=hang has-last-snapshot
 }
 run_test qemu-hang-caught hang_checks
@@ -121,7 +129,7 @@ echo "== QEMU: oom-stall OOM-kills its victim on the clean kernel"
 # 1 GiB of guest memory and two OOM rounds (about 12 s each under TCG); the
 # duration only caps a slow host.
 oom_stall_checks() {
-	guest_xfs oom-stall "--duration 90 --seed 1 oom-stall --rounds 2" --mem-mib 1024 ||
+	guest_xfs oom-stall --duration 90 --seed 1 --mem-mib 1024 oom-stall --rounds 2 ||
 		{ echo "runner exit $?"; return 1; }
 	report oom-stall verdict=clean probes-attached moved=oom_kill,direct_reclaim \
 		equal=oom_kill:oom_kill
@@ -131,8 +139,8 @@ run_test qemu-oom-stall-clean oom_stall_checks
 echo "== QEMU: an unkillable OOM workload panics the guest, and the run ends"
 oom_unkillable_checks() {
 	local start=$SECONDS
-	expect_exit 1 guest_xfs oom-unkillable "--duration 60 --seed 1 oom-stall --unkillable" \
-		--mem-mib 1024 --hang-timeout 30 || return 1
+	expect_exit 1 guest_xfs oom-unkillable --duration 60 --seed 1 --mem-mib 1024 --hang-timeout 30 \
+		oom-stall --unkillable || return 1
 	report oom-unkillable verdict=kernel-problem "class~deadlock" || return 1
 	# The panic ends QEMU at once (panic=-1, -no-reboot): no waiting for the
 	# 60 s duration, let alone a timeout.
@@ -144,7 +152,7 @@ echo "== QEMU: thp-race (seed 000) on the clean kernel"
 VARIANT=pmd-trust-unlocked-check
 THP_SEED=11
 thp_clean_checks() {
-	guest thp-race "--duration 30 --seed $THP_SEED thp-race" || { echo "runner exit $?"; return 1; }
+	guest thp-race --duration 30 --seed "$THP_SEED" thp-race || { echo "runner exit $?"; return 1; }
 	report thp-race verdict=clean probes-attached data-true=crosscheck_ok \
 		moved=pmd_race,pmd_split_freeze,thp_split,thp_migrate,softdirty_clear data-set=first_pmd_race_ms
 }
@@ -152,7 +160,7 @@ run_test qemu-thp-race-clean thp_clean_checks
 
 echo "== QEMU: race-window amplification (debugfs mmrace/inject)"
 amplify_checks() {
-	guest amplify "--duration 15 --seed $THP_SEED thp-race --amplify delay_us=1000,every_nth=1" ||
+	guest amplify --duration 15 --seed "$THP_SEED" thp-race --amplify delay_us=1000,every_nth=1 ||
 		{ echo "runner exit $?"; return 1; }
 	report amplify verdict=clean moved=inject_delays,pmd_race
 }
@@ -160,7 +168,7 @@ run_test qemu-amplify amplify_checks
 amplify_einval_checks() {
 	# Over the module's 1000 us cap: the knob write must fail with -EINVAL,
 	# which ends the run as a harness error naming it.
-	expect_exit 2 guest amplify-over-cap "--duration 10 --seed 1 thp-race --amplify delay_us=5000,every_nth=1" &&
+	expect_exit 2 guest amplify-over-cap --duration 10 --seed 1 thp-race --amplify delay_us=5000,every_nth=1 &&
 		report amplify-over-cap "message~Invalid argument"
 }
 run_test qemu-amplify-over-cap-is-einval amplify_einval_checks
@@ -169,7 +177,7 @@ echo "== QEMU: module unload/reload under load"
 reload_checks() {
 	# About 1.3 s a cycle under TCG with every probe firing; the run ends
 	# when the 100 cycles are done, 400 s is only the cap.
-	guest reload "--duration 400 --seed 3 --reload-module 100 thp-race" || { echo "runner exit $?"; return 1; }
+	guest reload --duration 400 --seed 3 --reload-module 100 thp-race || { echo "runner exit $?"; return 1; }
 	report reload verdict=clean ops=module_reload:100
 }
 run_test qemu-reload-100-under-load reload_checks
@@ -178,17 +186,17 @@ echo "== QEMU: the race-only variant $VARIANT"
 run_test variant-build prepare_variant "$VARIANT"
 # variant_guest RUN_ID DRIVER_ARGS...: `guest` on the variant kernel.
 variant_guest() {
-	local GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD
+	local GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD GUEST_VARIANT=$VARIANT
 	guest "$@"
 }
 variant_smoke_checks() {
-	variant_guest variant-smoke "--duration 8 --seed 1 smoke" &&
-		report variant-smoke verdict=clean "kernel~$VARIANT"
+	variant_guest variant-smoke --duration 8 --seed 1 smoke &&
+		report variant-smoke verdict=clean "kernel~$VARIANT" "variant=$VARIANT"
 }
 run_test qemu-variant-smoke-clean variant_smoke_checks
 variant_caught_checks() {
-	expect_exit 1 variant_guest variant-thp-race "--duration 30 --seed $THP_SEED thp-race" &&
-		report variant-thp-race verdict=kernel-problem "kernel~$VARIANT" finding~split_huge_pmd &&
+	expect_exit 1 variant_guest variant-thp-race --duration 30 --seed "$THP_SEED" thp-race &&
+		report variant-thp-race verdict=kernel-problem "kernel~$VARIANT" "variant=$VARIANT" finding~split_huge_pmd &&
 		python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('    time to detection: %.2f s of driver time' % r['guest_elapsed_s'])" \
 			"$RESULTS/runs/variant-thp-race/report.json"
 }
@@ -211,6 +219,20 @@ PY
 	[ "$(grep -c '<polyline' "$out/pmd_race.svg")" -ge 3 ] || { echo "pmd_race.svg has fewer than 3 curves"; return 1; }
 }
 run_test bench-smoke bench_smoke_checks
+
+echo "== every report records the run its guest really ran"
+# The spec the driver echoed in its Hello equals the spec in the report
+# (scenario, options, seed, duration), for every guest run above.
+reports_record_what_ran() {
+	local r n=0
+	for r in "$RESULTS"/runs/*/report.json; do
+		"$HOST_BIN" check "$r" || { echo "in $r"; return 1; }
+		n=$((n + 1))
+	done
+	echo "$n reports checked"
+	[ "$n" -gt 0 ]
+}
+run_test reports-record-what-ran reports_record_what_ran
 
 echo "== $(($(date +%s) - t0)) s in all"
 echo "$passed passed, $failed failed"

@@ -1,9 +1,10 @@
-//! The command line. The same parser reads the process arguments on a test
-//! machine and the `mmrace.argv="..."` value of the kernel command line in
-//! the guest, so a run can be reproduced on either with the same words.
+//! The command line of a test machine. It builds the same
+//! [`RunSpec`](mmrace_proto::spec::RunSpec) the host hands the guest, so a
+//! run can be reproduced on either: with the same words, or with the spec
+//! itself (`run-spec FILE`, e.g. the `spec` of a report.json).
 
-use crate::scenario::Scenario;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use mmrace_proto::spec::{CrashTest, RunSpec, Scenario, DEFAULT_INTERVAL_MS};
 use std::path::PathBuf;
 
 /// The options are global so they may stand before or after the scenario
@@ -14,8 +15,8 @@ use std::path::PathBuf;
     version,
     about = "mmrace's in-guest driver: runs an mm race scenario and streams mmrace.ko's counters",
     long_about = "mmrace's in-guest driver: runs an mm race scenario and streams mmrace.ko's \
-counters. As PID 1 (the /init of the mmrace guest) it reads its arguments from \
-mmrace.argv=\"...\" on the kernel command line, loads /mmrace.ko, writes the protocol \
+counters. As PID 1 (the /init of the mmrace guest) it reads its run description from \
+mmrace.spec=BASE64 on the kernel command line, loads /mmrace.ko, writes the protocol \
 to /dev/hvc0 and powers off at the end."
 )]
 pub struct Cli {
@@ -28,7 +29,7 @@ pub struct Cli {
     pub seed: Option<u64>,
 
     /// Milliseconds between two counter snapshots.
-    #[arg(long, global = true, default_value_t = 1000, value_name = "N",
+    #[arg(long, global = true, default_value_t = DEFAULT_INTERVAL_MS, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_ms: u64,
 
@@ -62,22 +63,30 @@ pub struct Cli {
 pub enum Command {
     #[command(flatten)]
     Scenario(Scenario),
+    /// Run the RunSpec in FILE (JSON: a report.json's `spec`, or the
+    /// decoded `mmrace.spec` of a guest): the same run on this machine. The
+    /// global options other than --module and --wire are ignored.
+    RunSpec {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Print mmrace.ko's counters once, with what each counts.
     Counters,
     /// Reset mmrace.ko's counters to zero.
     Reset,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashTest {
-    /// echo c > /proc/sysrq-trigger: a deterministic kernel crash.
-    Sysrq,
-    /// Go silent forever after the first snapshot: the host must call it a
-    /// hang, kill QEMU and still report the last counters.
-    Hang,
-}
-
 impl Cli {
+    /// The run these options describe (for a scenario command).
+    pub fn spec(&self, scenario: &Scenario) -> RunSpec {
+        RunSpec {
+            interval_ms: self.interval_ms,
+            reload_module: self.reload_module,
+            crash_test: self.crash_test,
+            ..RunSpec::new(scenario.clone(), self.seed_or_clock(), self.duration)
+        }
+    }
+
     /// The seed to use: the given one, or one from the clock.
     pub fn seed_or_clock(&self) -> u64 {
         self.seed.unwrap_or_else(|| {
@@ -139,6 +148,33 @@ mod tests {
         assert_eq!(cli.module.unwrap().to_str(), Some("/mmrace.ko"));
         assert_eq!(cli.wire.unwrap().to_str(), Some("/dev/hvc1"));
         assert_eq!(cli.crash_test, Some(CrashTest::Sysrq));
+    }
+
+    #[test]
+    fn spec_from_options() {
+        let cli = parse(&[
+            "--seed",
+            "4",
+            "--duration",
+            "9",
+            "--crash-test",
+            "hang",
+            "smoke",
+        ])
+        .unwrap();
+        let Command::Scenario(s) = &cli.command else {
+            panic!()
+        };
+        let spec = cli.spec(s);
+        assert_eq!(
+            (spec.seed, spec.duration_s, spec.scenario.name()),
+            (4, 9, "smoke")
+        );
+        assert_eq!(spec.crash_test, Some(CrashTest::Hang));
+        assert!(matches!(
+            parse(&["run-spec", "/tmp/x.json"]).unwrap().command,
+            Command::RunSpec { .. }
+        ));
     }
 
     #[test]

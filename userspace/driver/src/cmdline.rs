@@ -1,16 +1,13 @@
 //! The kernel command line, as the guest's `/init` sees it in /proc/cmdline.
 //!
-//! The host passes the driver's arguments as one parameter,
-//! `mmrace.argv="--duration 20 --seed 7 smoke"`. The kernel keeps such
-//! dotted parameters away from init's argv (they look like module
-//! parameters), so the driver reads /proc/cmdline itself. Quoting follows the
-//! kernel's own rule: double quotes group words and are dropped, there is no
-//! escape character.
+//! The host passes the run as one parameter, `mmrace.spec=BASE64`
+//! ([`mmrace_proto::spec::CMDLINE_KEY`]). The kernel keeps such dotted
+//! parameters away from init's argv (they look like module parameters), so
+//! the driver reads /proc/cmdline itself. Quoting follows the kernel's own
+//! rule: double quotes group words and are dropped, there is no escape
+//! character.
 
 use anyhow::{bail, Result};
-
-/// The parameter that carries the driver's arguments.
-pub const ARGV_KEY: &str = "mmrace.argv";
 
 /// Splits a kernel command line into `(key, value)` parameters; a parameter
 /// without `=` has value `None`. An unterminated quote is an error: the
@@ -64,90 +61,65 @@ pub fn value(line: &str, key: &str) -> Result<Option<String>> {
         .map(|(_, v)| v.unwrap_or_default()))
 }
 
-/// The driver's argv from `line`: program name, then the words of
-/// `mmrace.argv`. `None` if the parameter is absent.
-pub fn driver_argv(line: &str) -> Result<Option<Vec<String>>> {
-    Ok(value(line, ARGV_KEY)?.map(|v| {
-        std::iter::once("mmrace-driver".to_string())
-            .chain(v.split_whitespace().map(str::to_string))
-            .collect()
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const KEY: &str = "mmrace.spec";
+
     #[test]
     fn quoted_value_among_other_parameters() {
-        let line = "console=ttyS0 mmrace.argv=\"--duration 5 smoke\" panic=-1 quiet\n";
-        assert_eq!(
-            driver_argv(line).unwrap().unwrap(),
-            ["mmrace-driver", "--duration", "5", "smoke"]
-        );
+        let line = "console=ttyS0 mmrace.spec=\"a b\" panic=-1 quiet\n";
+        assert_eq!(value(line, KEY).unwrap().as_deref(), Some("a b"));
         assert_eq!(value(line, "console").unwrap().as_deref(), Some("ttyS0"));
         assert_eq!(value(line, "panic").unwrap().as_deref(), Some("-1"));
         assert_eq!(value(line, "quiet").unwrap().as_deref(), Some(""));
     }
 
     #[test]
-    fn quoted_value_first_and_last() {
-        let argv = driver_argv("mmrace.argv=\"--duration 5 smoke\" console=ttyS0").unwrap();
-        assert_eq!(argv.unwrap(), ["mmrace-driver", "--duration", "5", "smoke"]);
-        let argv = driver_argv("console=ttyS0 mmrace.argv=\"smoke\"").unwrap();
-        assert_eq!(argv.unwrap(), ["mmrace-driver", "smoke"]);
-    }
-
-    #[test]
-    fn whole_parameter_quoted_and_extra_spaces() {
-        let argv = driver_argv("  \"mmrace.argv=--seed  7   smoke \"  ").unwrap();
-        assert_eq!(argv.unwrap(), ["mmrace-driver", "--seed", "7", "smoke"]);
-    }
-
-    #[test]
-    fn unquoted_single_word() {
-        let argv = driver_argv("mmrace.argv=smoke").unwrap();
-        assert_eq!(argv.unwrap(), ["mmrace-driver", "smoke"]);
+    fn first_last_and_whole_parameter_quoted() {
+        assert_eq!(
+            value("mmrace.spec=eyJ4Ijo console=ttyS0", KEY)
+                .unwrap()
+                .as_deref(),
+            Some("eyJ4Ijo")
+        );
+        assert_eq!(
+            value("console=ttyS0 mmrace.spec=abc", KEY)
+                .unwrap()
+                .as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            value("  \"mmrace.spec=a  b \"  ", KEY).unwrap().as_deref(),
+            Some("a  b ")
+        );
     }
 
     #[test]
     fn equals_inside_value_is_kept() {
-        let line = "mmrace.argv=\"--wire=/dev/hvc0 smoke\" root=LABEL=x";
-        assert_eq!(
-            driver_argv(line).unwrap().unwrap(),
-            ["mmrace-driver", "--wire=/dev/hvc0", "smoke"]
-        );
+        let line = "mmrace.spec=a=b root=LABEL=x";
+        assert_eq!(value(line, KEY).unwrap().as_deref(), Some("a=b"));
         assert_eq!(value(line, "root").unwrap().as_deref(), Some("LABEL=x"));
     }
 
     #[test]
     fn later_parameter_wins() {
-        let line = "mmrace.argv=\"smoke\" mmrace.argv=\"thp-race\"";
-        assert_eq!(
-            driver_argv(line).unwrap().unwrap(),
-            ["mmrace-driver", "thp-race"]
-        );
+        let line = "mmrace.spec=one mmrace.spec=two";
+        assert_eq!(value(line, KEY).unwrap().as_deref(), Some("two"));
     }
 
     #[test]
     fn missing_key() {
-        assert_eq!(driver_argv("console=ttyS0 quiet").unwrap(), None);
-        assert_eq!(driver_argv("").unwrap(), None);
+        assert_eq!(value("console=ttyS0 quiet", KEY).unwrap(), None);
+        assert_eq!(value("", KEY).unwrap(), None);
         // A prefix of the key is another parameter.
-        assert_eq!(driver_argv("mmrace.argvx=smoke mmrace=1").unwrap(), None);
-    }
-
-    #[test]
-    fn empty_value_gives_bare_program_name() {
-        assert_eq!(
-            driver_argv("mmrace.argv=\"\"").unwrap().unwrap(),
-            ["mmrace-driver"]
-        );
+        assert_eq!(value("mmrace.specx=a mmrace=1", KEY).unwrap(), None);
     }
 
     #[test]
     fn unterminated_quote_is_an_error() {
-        let err = driver_argv("console=ttyS0 mmrace.argv=\"--duration 5 smoke").unwrap_err();
+        let err = value("console=ttyS0 mmrace.spec=\"abc", KEY).unwrap_err();
         assert!(err.to_string().contains("unterminated"), "{err}");
     }
 }

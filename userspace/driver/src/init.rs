@@ -11,11 +11,10 @@
 //! which the host would take for a kernel bug. So every failure here is
 //! reported as a Result on the wire, followed by a clean power-off.
 
-use crate::cli::Cli;
 use crate::oom;
 use crate::output::Output;
 use crate::{cmdline, run};
-use clap::Parser;
+use mmrace_proto::spec::{RunSpec, CMDLINE_KEY};
 use mmrace_proto::wire::Msg;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
@@ -27,8 +26,7 @@ use std::time::Instant;
 /// The virtio console the host reads protocol lines from.
 pub const WIRE_DEVICE: &str = "/dev/hvc0";
 
-/// Where the initramfs keeps the module.
-pub const MODULE_IN_INITRAMFS: &str = "/mmrace.ko";
+pub use mmrace_proto::spec::MODULE_IN_INITRAMFS;
 
 /// What init mounts, in order: (source, target, type, flags).
 const MOUNTS: &[(&str, &str, &str, MsFlags)] = &[
@@ -85,22 +83,22 @@ fn pid1(start: Instant) {
     if let Err(e) = oom::protect_self() {
         human.human(&format!("init: {e:#}"));
     }
-    let parsed = read_cli();
-    let out = open_wire(parsed.as_ref().ok().and_then(|c| c.wire.clone()));
-    let mut cli = match parsed {
-        Ok(cli) => cli,
+    let out = open_wire(None);
+    let spec = match read_spec() {
+        Ok(spec) => spec,
         Err(message) => {
             report_failure(&out, start, message);
             return;
         }
     };
-    if cli.module.is_none() {
-        cli.module = Some(MODULE_IN_INITRAMFS.into());
-    }
     // SAFETY: PID 1 is single-threaded here (no thread was started), so the
     // child may run anything.
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => std::process::exit(run::run(&cli, out)),
+        Ok(ForkResult::Child) => std::process::exit(run::run_spec(
+            &spec,
+            Some(std::path::Path::new(MODULE_IN_INITRAMFS)),
+            out,
+        )),
         Ok(ForkResult::Parent { child }) => {
             if let Some(message) = describe_exit(reap_until(child)) {
                 report_failure(&out, start, message);
@@ -140,31 +138,23 @@ fn is_mounted(target: &str, fstype: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The command line from `mmrace.argv` in /proc/cmdline; the error is the
-/// Result message.
-fn read_cli() -> Result<Cli, String> {
+/// The run from `mmrace.spec` in /proc/cmdline; the error is the Result
+/// message.
+fn read_spec() -> Result<RunSpec, String> {
     let line = std::fs::read_to_string("/proc/cmdline")
         .map_err(|e| format!("init: cannot read /proc/cmdline: {e}"))?;
-    let argv = cmdline::driver_argv(&line)
+    let value = cmdline::value(&line, CMDLINE_KEY)
         .map_err(|e| format!("init: {e:#}"))?
         .ok_or_else(|| {
             format!(
-                "init: no {}=\"...\" on the kernel command line: {}",
-                cmdline::ARGV_KEY,
+                "init: no {CMDLINE_KEY}=... on the kernel command line: {}",
                 line.trim()
             )
         })?;
-    Cli::try_parse_from(&argv).map_err(|e| {
-        format!(
-            "init: bad {}={:?}: {}",
-            cmdline::ARGV_KEY,
-            argv[1..].join(" "),
-            e.render()
-        )
-    })
+    RunSpec::from_cmdline_value(&value).map_err(|e| format!("init: {e}"))
 }
 
-/// The protocol channel: `--wire` if given (created if missing), else the
+/// The protocol channel: `wire` if given (created if missing), else the
 /// virtio console (never created: a missing device means no virtio console,
 /// and a regular file there would swallow the protocol), else stdout (then
 /// the host finds the lines on the serial console).

@@ -5,14 +5,15 @@
 //!
 //! Exit codes: 0 ok, 1 the run failed (the Result says why), 2 usage.
 
-use crate::cli::{Cli, Command, CrashTest};
+use crate::cli::{Cli, Command};
 use crate::ctx::Ctx;
 use crate::output::Output;
-use crate::scenario::Scenario;
-use crate::{counters, init, module, numa, signals, stream, sysinfo};
-use anyhow::{anyhow, bail, Result};
+use crate::{counters, init, module, numa, scenario, signals, stream, sysinfo};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
+use mmrace_proto::spec::{CrashTest, RunSpec};
 use mmrace_proto::wire::{Msg, WIRE_VERSION};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -49,7 +50,14 @@ pub fn main() -> i32 {
 /// the exit code.
 pub fn run(cli: &Cli, out: Output) -> i32 {
     match &cli.command {
-        Command::Scenario(scenario) => run_scenario(cli, scenario, out),
+        Command::Scenario(scenario) => run_spec(&cli.spec(scenario), cli.module.as_deref(), out),
+        Command::RunSpec { file } => match read_spec(file) {
+            Ok(spec) => run_spec(&spec, cli.module.as_deref(), out),
+            Err(e) => {
+                eprintln!("mmrace-driver: {e:#}");
+                EXIT_USAGE
+            }
+        },
         Command::Counters => utility(cli, || {
             print!("{}", counters::table(&counters::read()?));
             Ok(())
@@ -73,55 +81,51 @@ fn utility(cli: &Cli, f: impl FnOnce() -> Result<()>) -> i32 {
     }
 }
 
-/// The settings recorded in Hello: the scenario's own plus the driver's.
-fn params(cli: &Cli, scenario: &Scenario) -> std::collections::BTreeMap<String, String> {
-    let mut p = scenario.params();
-    p.insert("interval_ms".into(), cli.interval_ms.to_string());
-    if let Some(m) = &cli.module {
-        p.insert("module".into(), m.display().to_string());
-    }
-    if let Some(c) = cli.crash_test {
-        p.insert("crash_test".into(), format!("{c:?}").to_lowercase());
-    }
-    p
+/// A RunSpec from a JSON file.
+fn read_spec(path: &Path) -> Result<RunSpec> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a RunSpec", path.display()))
 }
 
-fn banner(ctx: &Ctx, scenario: &Scenario) {
+fn banner(ctx: &Ctx, spec: &RunSpec) {
     let nodes = std::fs::read_to_string(numa::ONLINE_PATH)
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "0 (no NUMA)".into());
     ctx.say(format!(
         "mmrace-driver {}: scenario {}, seed {}, duration {}s, kernel {}, online nodes {}",
         env!("CARGO_PKG_VERSION"),
-        scenario.name(),
-        ctx.seed,
-        ctx.duration.as_secs(),
+        spec.scenario.name(),
+        spec.seed,
+        spec.duration_s,
         sysinfo::kernel_release(),
         nodes
     ));
 }
 
-fn run_scenario(cli: &Cli, scenario: &Scenario, out: Output) -> i32 {
-    let ctx = Ctx::new(cli.seed_or_clock(), Duration::from_secs(cli.duration), out);
+/// Runs `spec`, loading `module` first if given; returns the exit code.
+pub fn run_spec(spec: &RunSpec, module: Option<&Path>, out: Output) -> i32 {
+    let ctx = Ctx::new(spec.seed, Duration::from_secs(spec.duration_s), out);
     if let Err(e) = signals::stop_on_signals(&ctx.stop) {
         ctx.say(format!(
             "cannot catch SIGTERM/SIGINT ({e}): they will kill the run unreported"
         ));
     }
-    banner(&ctx, scenario);
+    banner(&ctx, spec);
     ctx.out.msg(&Msg::Hello {
         wire: WIRE_VERSION,
-        scenario: scenario.name().to_string(),
-        seed: ctx.seed,
-        duration_s: cli.duration,
-        params: params(cli, scenario),
+        spec: Box::new(spec.clone()),
     });
-    let result = module_then_scenario(cli, scenario, &ctx);
+    let result = module_then_scenario(spec, module, &ctx);
     finish(&ctx, result)
 }
 
-fn module_then_scenario(cli: &Cli, scenario: &Scenario, ctx: &Ctx) -> Result<serde_json::Value> {
-    let info = module::prepare(cli.module.as_deref())?;
+fn module_then_scenario(
+    spec: &RunSpec,
+    module_path: Option<&Path>,
+    ctx: &Ctx,
+) -> Result<serde_json::Value> {
+    let info = module::prepare(module_path)?;
     ctx.say(format!(
         "mmrace.ko {}: {}/{} probes attached",
         info.version,
@@ -136,13 +140,13 @@ fn module_then_scenario(cli: &Cli, scenario: &Scenario, ctx: &Ctx) -> Result<ser
         probes: info.probes.clone(),
     });
     let first = stream::send_snapshot(ctx, &AtomicBool::new(false));
-    match cli.crash_test {
+    match spec.crash_test {
         Some(CrashTest::Sysrq) => return Err(crash_sysrq(ctx)),
         Some(CrashTest::Hang) => go_silent(ctx),
         None => {}
     }
-    let interval = Duration::from_millis(cli.interval_ms);
-    let reload_from = match (cli.reload_module, cli.module.as_deref()) {
+    let interval = Duration::from_millis(spec.interval_ms);
+    let reload_from = match (spec.reload_module, module_path) {
         (0, _) => None,
         (_, Some(path)) => Some(path),
         (_, None) => bail!("--reload-module needs --module PATH (the module to reload)"),
@@ -150,8 +154,10 @@ fn module_then_scenario(cli: &Cli, scenario: &Scenario, ctx: &Ctx) -> Result<ser
     let outcome = stream::with_streamer(ctx, interval, first, || {
         std::thread::scope(|s| {
             let reloader = reload_from
-                .map(|path| s.spawn(move || crate::reload::cycle(ctx, path, cli.reload_module)));
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario.run(ctx)));
+                .map(|path| s.spawn(move || crate::reload::cycle(ctx, path, spec.reload_module)));
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                scenario::run(ctx, &spec.scenario)
+            }));
             if let Some(Ok(Err(e))) = reloader.map(|r| r.join()) {
                 return Ok(Err(e.context("--reload-module")));
             }
@@ -248,7 +254,7 @@ mod tests {
         assert_eq!(run(&cli, out), EXIT_FAILED);
         let msgs = messages(&lines());
         assert!(
-            matches!(&msgs[0], Msg::Hello { scenario, seed: 3, duration_s: 1, .. } if scenario == "smoke")
+            matches!(&msgs[0], Msg::Hello { spec, .. } if spec.seed == 3 && spec.duration_s == 1 && spec.scenario.name() == "smoke")
         );
         let Some(Msg::Result {
             ok: false, message, ..

@@ -3,6 +3,7 @@
 
 use crate::accel::AccelChoice;
 use clap::{Args, Parser, Subcommand};
+use mmrace_proto::spec::{CrashTest, GuestSpec, KernelSpec, RunSpec, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,6 +26,17 @@ pub enum Command {
     /// Re-judge an existing console log (from a run or a real machine's
     /// serial console) with the same rules as `run`.
     Judge(JudgeArgs),
+    /// Assert things about a run's report.json (exit 1 if any check fails).
+    #[command(after_help = crate::check::HELP)]
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// The run's report.json.
+    pub report: PathBuf,
+    /// The checks (see below).
+    pub checks: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -35,33 +47,52 @@ pub struct RunArgs {
     /// The initramfs holding the driver as /init.
     #[arg(long, value_name = "PATH")]
     pub initrd: PathBuf,
-    /// Arguments for the guest driver, passed verbatim
-    /// (e.g. "--duration 20 --seed 7 smoke").
-    #[arg(long, value_name = "STRING", allow_hyphen_values = true)]
-    pub driver_args: String,
-    /// Scenario name, recorded in the report.
-    #[arg(long, value_name = "NAME")]
-    pub scenario: String,
-    /// Seed, recorded in the report.
+    /// The scenario and its options, after every option of `run`
+    /// (`... --seed 7 thp-race --no-splitter`). See `mmrace-driver help`.
+    #[command(subcommand)]
+    pub scenario: Option<Scenario>,
+    /// Run this RunSpec (JSON, e.g. a report.json's `spec`) instead of a
+    /// scenario named here. Options given here override its values.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Seed of the scenario's choices [default: random; always recorded].
     #[arg(long, value_name = "N")]
-    pub seed: u64,
-    /// Scenario duration in seconds: recorded, and sizes the overall timeout.
+    pub seed: Option<u64>,
+    /// Seconds the scenario runs [default: 30]; sizes the overall timeout.
     #[arg(long, value_name = "SECS")]
-    pub duration: u64,
+    pub duration: Option<u64>,
+    /// Milliseconds between two counter snapshots [default: 1000].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval_ms: Option<u64>,
+    /// Unload and reload mmrace.ko this many times during the run.
+    #[arg(long, value_name = "N")]
+    pub reload_module: Option<u32>,
+    /// Crash or hang the guest on purpose (proves the host catches it).
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub crash_test: Option<CrashTest>,
+    /// The kernel's series (KERNEL_SERIES), recorded in the spec.
+    #[arg(long, value_name = "NAME")]
+    pub kernel_series: Option<String>,
+    /// The kernel variant (KERNEL_VARIANT), recorded in the spec.
+    #[arg(long, value_name = "NAME")]
+    pub kernel_variant: Option<String>,
+    /// The kernel's sanitizer profile (KERNEL_PROFILE), recorded in the spec.
+    #[arg(long, value_name = "NAME")]
+    pub kernel_profile: Option<String>,
     /// Accelerator; auto tries KVM and falls back to TCG.
     #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
     pub accel: AccelChoice,
-    /// Guest CPUs, split evenly between the two NUMA nodes (even, >= 2).
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub cpus: u32,
-    /// Guest memory in MiB, split evenly between the two NUMA nodes.
-    #[arg(long, value_name = "N", default_value_t = 2048)]
-    pub mem_mib: u64,
+    /// Guest CPUs, split evenly between the two NUMA nodes (even, >= 2)
+    /// [default: 2].
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+    /// Guest memory in MiB, split between the two NUMA nodes [default: 2048].
+    #[arg(long, value_name = "N")]
+    pub mem_mib: Option<u64>,
     /// Node 0's share of the guest memory in percent (10..=90); node 1 gets
-    /// the rest.
-    #[arg(long, value_name = "PCT", default_value_t = 50,
-          value_parser = clap::value_parser!(u32).range(10..=90))]
-    pub node0_pct: u32,
+    /// the rest [default: 50].
+    #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u32).range(10..=90))]
+    pub node0_pct: Option<u32>,
     /// Extra raw disk image, attached as a virtio-blk device.
     #[arg(long, value_name = "PATH")]
     pub disk: Option<PathBuf>,
@@ -154,33 +185,67 @@ fn valid_run_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
 }
 
+/// Default scenario duration in seconds.
+pub const DEFAULT_DURATION_S: u64 = 30;
+
 impl RunArgs {
+    /// The run these options describe: `--spec`'s, or a new one for the
+    /// scenario named here, with every option given here applied.
+    /// `random_seed` is the seed when neither names one.
+    pub fn run_spec(&self, random_seed: u64) -> Result<RunSpec, UsageError> {
+        let mut spec = match (&self.spec, &self.scenario) {
+            (Some(_), Some(s)) => {
+                return Err(UsageError(format!(
+                    "--spec and the scenario {} both name the run: give one",
+                    s.name()
+                )))
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| UsageError(format!("--spec {}: {e}", path.display())))?;
+                serde_json::from_str(&text).map_err(|e| {
+                    UsageError(format!("--spec {}: not a RunSpec: {e}", path.display()))
+                })?
+            }
+            (None, Some(scenario)) => {
+                RunSpec::new(scenario.clone(), random_seed, DEFAULT_DURATION_S)
+            }
+            (None, None) => {
+                return Err(UsageError(
+                    "name a scenario (e.g. `mmrace-host run ... smoke`) or give --spec FILE".into(),
+                ))
+            }
+        };
+        let set = |field: &mut u64, v: Option<u64>| *field = v.unwrap_or(*field);
+        set(&mut spec.seed, self.seed);
+        set(&mut spec.duration_s, self.duration);
+        set(&mut spec.interval_ms, self.interval_ms);
+        spec.reload_module = self.reload_module.unwrap_or(spec.reload_module);
+        spec.crash_test = self.crash_test.or(spec.crash_test);
+        let k = &mut spec.kernel;
+        *k = KernelSpec {
+            series: self.kernel_series.clone().unwrap_or(k.series.clone()),
+            variant: self.kernel_variant.clone().or(k.variant.clone()),
+            profile: self.kernel_profile.clone().or(k.profile.clone()),
+        };
+        let g = &mut spec.guest;
+        *g = GuestSpec {
+            cpus: self.cpus.unwrap_or(g.cpus),
+            mem_mib: self.mem_mib.unwrap_or(g.mem_mib),
+            node0_pct: self.node0_pct.unwrap_or(g.node0_pct),
+        };
+        validate_guest(&spec.guest)?;
+        Ok(spec)
+    }
+
     /// Checks every value that does not need QEMU to check.
     pub fn validate(&self) -> Result<(), UsageError> {
         let bad = |m: String| Err(UsageError(m));
-        if self.cpus < 2 || !self.cpus.is_multiple_of(2) {
-            return bad(format!(
-                "--cpus {}: need an even number >= 2 (half the CPUs go to each NUMA node)",
-                self.cpus
-            ));
-        }
-        if self.mem_mib < MIN_MEM_MIB || !self.mem_mib.is_multiple_of(2) {
-            return bad(format!(
-                "--mem-mib {}: need an even number >= {MIN_MEM_MIB} (half goes to each NUMA node)",
-                self.mem_mib
-            ));
-        }
         if self.hang_timeout == 0 {
             return bad("--hang-timeout must be at least 1 second".into());
         }
         if self.boot_timeout == Some(0) {
             return bad("--boot-timeout must be at least 1 second".into());
-        }
-        if self.driver_args.contains(['"', '\n']) {
-            return bad(format!(
-                "--driver-args {:?}: the kernel command line cannot carry '\"' or newlines",
-                self.driver_args
-            ));
         }
         if self
             .extra_append
@@ -188,9 +253,6 @@ impl RunArgs {
             .is_some_and(|e| e.contains('\n'))
         {
             return bad("--extra-append cannot contain newlines".into());
-        }
-        if self.scenario.trim().is_empty() {
-            return bad("--scenario cannot be empty".into());
         }
         if let Some(id) = &self.run_id {
             if !valid_run_id(id) {
@@ -219,23 +281,40 @@ impl RunArgs {
     }
 
     /// The run id: the given one, or `YYYYmmdd-HHMMSS-<scenario>-s<seed>`.
-    pub fn run_id_at(&self, unix_secs: u64) -> String {
-        if let Some(id) = &self.run_id {
-            return id.clone();
+    pub fn run_id_at(&self, spec: &RunSpec, unix_secs: u64) -> String {
+        match &self.run_id {
+            Some(id) => id.clone(),
+            None => format!(
+                "{}-{}-s{}",
+                utc_stamp(unix_secs),
+                spec.scenario.name(),
+                spec.seed
+            ),
         }
-        let scenario: String = self
-            .scenario
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("{}-{scenario}-s{}", utc_stamp(unix_secs), self.seed)
     }
+}
+
+/// The guest shape QEMU and the two-node layout can take.
+fn validate_guest(g: &GuestSpec) -> Result<(), UsageError> {
+    if g.cpus < 2 || !g.cpus.is_multiple_of(2) {
+        return Err(UsageError(format!(
+            "--cpus {}: need an even number >= 2 (half the CPUs go to each NUMA node)",
+            g.cpus
+        )));
+    }
+    if g.mem_mib < MIN_MEM_MIB || !g.mem_mib.is_multiple_of(2) {
+        return Err(UsageError(format!(
+            "--mem-mib {}: need an even number >= {MIN_MEM_MIB} (half goes to each NUMA node)",
+            g.mem_mib
+        )));
+    }
+    if !(10..=90).contains(&g.node0_pct) {
+        return Err(UsageError(format!(
+            "node0_pct {}: need 10..=90",
+            g.node0_pct
+        )));
+    }
+    Ok(())
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC, from the Unix time (no calendar crate needed:
@@ -264,86 +343,165 @@ pub fn utc_stamp(unix_secs: u64) -> String {
 mod tests {
     use super::*;
 
-    /// Parses `run` with valid required options, `extra` (flag, value
-    /// pairs or lone switches) replacing or adding to them.
-    fn parse(extra: &[&str]) -> RunArgs {
+    /// Parses `run` with valid kernel and initrd, then `words` (options of
+    /// `run`, then the scenario and its options).
+    fn parse(words: &[&str]) -> RunArgs {
         let exe = std::env::current_exe().unwrap();
         let exe = exe.to_str().unwrap();
-        let mut opts: Vec<(&str, Option<&str>)> = vec![
-            ("--kernel", Some(exe)),
-            ("--initrd", Some(exe)),
-            ("--driver-args", Some("--duration 5 smoke")),
-            ("--scenario", Some("smoke")),
-            ("--seed", Some("7")),
-            ("--duration", Some("5")),
-        ];
-        let mut it = extra.iter().peekable();
-        while let Some(flag) = it.next() {
-            let value = it
-                .next_if(|v| !v.starts_with("--") || *flag == "--driver-args")
-                .copied();
-            match opts.iter_mut().find(|(f, _)| f == flag) {
-                Some(o) => o.1 = value,
-                None => opts.push((flag, value)),
+        let mut argv = vec!["mmrace-host", "run"];
+        for flag in ["--kernel", "--initrd"] {
+            if !words.contains(&flag) {
+                argv.extend([flag, exe]);
             }
         }
-        let mut argv = vec!["mmrace-host", "run"];
-        for (f, v) in opts {
-            argv.push(f);
-            argv.extend(v);
-        }
-        match Cli::try_parse_from(argv).unwrap().command {
+        match Cli::try_parse_from(argv.iter().chain(words))
+            .unwrap()
+            .command
+        {
             Command::Run(r) => *r,
-            Command::Judge(_) => unreachable!(),
+            _ => unreachable!(),
         }
+    }
+
+    fn spec(words: &[&str]) -> Result<RunSpec, UsageError> {
+        parse(words).run_spec(99)
     }
 
     #[test]
     fn defaults_validate() {
-        let a = parse(&[]);
-        assert_eq!((a.cpus, a.mem_mib, a.hang_timeout), (2, 2048, 120));
+        let a = parse(&["smoke"]);
+        assert_eq!(a.hang_timeout, 120);
         assert_eq!(a.accel, AccelChoice::Auto);
-        assert_eq!(a.driver_args, "--duration 5 smoke");
         assert_eq!(a.validate(), Ok(()));
         assert_eq!(a.boot_timeout_for(crate::accel::Accel::Tcg), 300);
+        let s = a.run_spec(99).unwrap();
+        assert_eq!((s.seed, s.duration_s), (99, DEFAULT_DURATION_S));
+        assert_eq!(s.guest, GuestSpec::default());
+    }
+
+    #[test]
+    fn options_and_scenario_words_make_the_spec() {
+        let s = spec(&[
+            "--seed",
+            "7",
+            "--duration",
+            "5",
+            "--cpus",
+            "4",
+            "--kernel-variant",
+            "v",
+            "thp-race",
+            "--no-splitter",
+            "--amplify",
+            "delay_us=10,every_nth=2",
+        ])
+        .unwrap();
+        assert_eq!((s.seed, s.duration_s, s.guest.cpus), (7, 5, 4));
+        assert_eq!(s.kernel.variant.as_deref(), Some("v"));
+        let Scenario::ThpRace(t) = &s.scenario else {
+            panic!("{s:?}")
+        };
+        assert!(t.no_splitter);
+        assert_eq!(
+            t.amplify.as_ref().unwrap().to_string(),
+            "delay_us=10,every_nth=2"
+        );
+    }
+
+    #[test]
+    fn spec_file_with_overrides() {
+        let dir = std::env::temp_dir().join(format!("mmrace-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("spec.json");
+        let base = RunSpec::new(Scenario::Smoke(Default::default()), 3, 8);
+        std::fs::write(&file, serde_json::to_string(&base).unwrap()).unwrap();
+        let f = file.to_str().unwrap();
+        assert_eq!(spec(&["--spec", f]).unwrap(), base);
+        let s = spec(&["--spec", f, "--seed", "4"]).unwrap();
+        assert_eq!((s.seed, s.duration_s), (4, 8));
+        std::fs::write(&file, "{}").unwrap();
+        assert!(spec(&["--spec", f])
+            .unwrap_err()
+            .0
+            .contains("not a RunSpec"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn rejects_bad_values() {
-        for (extra, needle) in [
-            (&["--cpus", "3"][..], "--cpus 3"),
-            (&["--cpus", "0"][..], "--cpus 0"),
-            (&["--mem-mib", "0"][..], "--mem-mib 0"),
-            (&["--mem-mib", "1025"][..], "--mem-mib 1025"),
-            (&["--hang-timeout", "0"][..], "--hang-timeout"),
-            (&["--boot-timeout", "0"][..], "--boot-timeout"),
-            (&["--run-id", "../x"][..], "--run-id"),
-            (&["--run-id", "latest"][..], "--run-id"),
+        for (words, needle) in [
+            (&["--cpus", "3", "smoke"][..], "--cpus 3"),
+            (&["--cpus", "0", "smoke"][..], "--cpus 0"),
+            (&["--mem-mib", "0", "smoke"][..], "--mem-mib 0"),
+            (&["--mem-mib", "1025", "smoke"][..], "--mem-mib 1025"),
+            (&[][..], "name a scenario"),
+            (&["--spec", "x.json", "smoke"][..], "give one"),
+        ] {
+            let err = spec(words).unwrap_err();
+            assert!(err.0.contains(needle), "{words:?}: {err}");
+        }
+        for (words, needle) in [
+            (&["--hang-timeout", "0", "smoke"][..], "--hang-timeout"),
+            (&["--boot-timeout", "0", "smoke"][..], "--boot-timeout"),
+            (&["--run-id", "../x", "smoke"][..], "--run-id"),
+            (&["--run-id", "latest", "smoke"][..], "--run-id"),
             (
-                &["--kernel", "/nonexistent/bzImage"][..],
+                &["--kernel", "/nonexistent/bzImage", "smoke"][..],
                 "--kernel /nonexistent/bzImage",
             ),
-            (&["--initrd", "/nonexistent/initrd"][..], "--initrd"),
-            (&["--disk", "/nonexistent/disk"][..], "--disk"),
-            (&["--driver-args", "say \"hi\""][..], "--driver-args"),
+            (
+                &["--initrd", "/nonexistent/initrd", "smoke"][..],
+                "--initrd",
+            ),
+            (&["--disk", "/nonexistent/disk", "smoke"][..], "--disk"),
         ] {
-            let err = parse(extra).validate().unwrap_err();
-            assert!(err.0.contains(needle), "{extra:?}: {err}");
+            let err = parse(words).validate().unwrap_err();
+            assert!(err.0.contains(needle), "{words:?}: {err}");
         }
     }
 
     #[test]
-    fn clap_rejects_unknown_accel_with_usage_code() {
-        let err = Cli::try_parse_from(["mmrace-host", "run", "--accel", "xen"]).unwrap_err();
-        assert_eq!(err.exit_code(), 2);
+    fn clap_rejects_unknown_values_with_usage_code() {
+        for argv in [
+            &["mmrace-host", "run", "--accel", "xen"][..],
+            &[
+                "mmrace-host",
+                "run",
+                "--kernel",
+                "k",
+                "--initrd",
+                "i",
+                "smoke",
+                "--bogus",
+            ][..],
+            &[
+                "mmrace-host",
+                "run",
+                "--kernel",
+                "k",
+                "--initrd",
+                "i",
+                "no-such-scenario",
+            ][..],
+        ] {
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{argv:?}");
+        }
     }
 
     #[test]
     fn default_run_id_is_utc_scenario_seed() {
-        let a = parse(&["--scenario", "thp race"]);
+        let a = parse(&["--seed", "7", "thp-race"]);
+        let s = a.run_spec(1).unwrap();
         // 2026-11-22 02:58:07 UTC
-        assert_eq!(a.run_id_at(1_795_316_287), "20261122-025807-thp_race-s7");
-        assert_eq!(parse(&["--run-id", "mine"]).run_id_at(0), "mine");
+        assert_eq!(
+            a.run_id_at(&s, 1_795_316_287),
+            "20261122-025807-thp-race-s7"
+        );
+        assert_eq!(
+            parse(&["--run-id", "mine", "smoke"]).run_id_at(&s, 0),
+            "mine"
+        );
         assert_eq!(utc_stamp(0), "19700101-000000");
         assert_eq!(utc_stamp(951_782_400), "20000229-000000");
     }

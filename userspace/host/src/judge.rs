@@ -39,16 +39,8 @@ pub fn judge_logs(console: &Path, wire: Option<&Path>) -> std::io::Result<Report
         run_id: console.display().to_string(),
         ..RunMeta::default()
     };
-    if let Some(Msg::Hello {
-        scenario,
-        seed,
-        duration_s,
-        ..
-    }) = &msgs.hello
-    {
-        meta.scenario = scenario.clone();
-        meta.seed = *seed;
-        meta.duration_s = *duration_s;
+    if let Some(Msg::Hello { spec, .. }) = &msgs.hello {
+        meta.spec = Some((**spec).clone());
     }
     let host = HostSide {
         ending: Ending::LogEnded,

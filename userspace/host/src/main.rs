@@ -5,6 +5,7 @@
 
 mod accel;
 mod args;
+mod check;
 mod interrupt;
 mod judge;
 mod ktap;
@@ -31,6 +32,7 @@ fn main() {
             })
         }
         args::Command::Judge(a) => judge::judge(&a),
+        args::Command::Check(a) => check::main(&a.report, &a.checks),
     };
     std::process::exit(code);
 }

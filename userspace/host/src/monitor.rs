@@ -594,10 +594,11 @@ mod tests {
     fn hello() -> Msg {
         Msg::Hello {
             wire: 1,
-            scenario: "smoke".into(),
-            seed: 7,
-            duration_s: 1,
-            params: Default::default(),
+            spec: Box::new(mmrace_proto::spec::RunSpec::new(
+                mmrace_proto::spec::Scenario::Smoke(Default::default()),
+                7,
+                1,
+            )),
         }
     }
 

@@ -1,8 +1,15 @@
 //! The QEMU command line, built in this one place so a test can read it.
 //!
+//! The guest is data: a QEMU `-readconfig` file rendered from the run's
+//! [`GuestSpec`] into the run directory (`guest.cfg`), next to
+//! `qemu/mmrace-guest.cfg`, the default guest checked in for booting by hand
+//! (a test keeps the two identical), and the kernel command line in
+//! `qemu/kernel-cmdline`. The command line adds only what cannot live in a
+//! config file: the consoles, the accelerator, kernel, initrd and append.
+//!
 //! The guest is a `pc` machine with two NUMA nodes (the THP migration
-//! scenarios need somewhere to migrate to), half the CPUs and half the memory
-//! on each. Without `sockets=2` the guest kernel sees two nodes inside one
+//! scenarios need somewhere to migrate to), half the CPUs and (by default)
+//! half the memory on each. Without `sockets=2` the guest kernel sees two nodes inside one
 //! package and WARNs in topology_sane(), which would be a false finding.
 //!
 //! Two output channels: the kernel console on the serial port, which QEMU
@@ -15,43 +22,36 @@
 //! so a crashed guest ends the run at once instead of waiting for a timeout.
 
 use crate::accel::Accel;
+use mmrace_proto::spec::{GuestSpec, RunSpec};
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
+
+/// The kernel command line every run starts with (qemu/kernel-cmdline).
+pub const KERNEL_CMDLINE: &str = include_str!("../../../qemu/kernel-cmdline");
 
 /// Everything the command line depends on.
 #[derive(Debug, Clone)]
 pub struct QemuSpec {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
-    pub cpus: u32,
-    pub mem_mib: u64,
-    /// Node 0's share of the memory in percent; node 1 gets the rest.
-    pub node0_pct: u32,
-    pub driver_args: String,
+    /// The run: its guest shape and the `mmrace.spec` parameter.
+    pub run: RunSpec,
     pub extra_append: Option<String>,
+    /// Where the guest's `-readconfig` file is written ([`guest_config`]).
+    pub config: PathBuf,
     pub wire_log: PathBuf,
-    pub disk: Option<PathBuf>,
     pub accel: Accel,
 }
 
-/// The kernel command line. The driver reads its arguments from the
-/// `mmrace.argv` parameter; the kernel keeps a double-quoted value together
-/// (it has no escapes, which is why the arguments must not contain `"`).
-pub fn kernel_append(driver_args: &str, extra: Option<&str>) -> String {
-    let mut s = format!(
-        "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init numa_balancing=disable \
-         mmrace.argv=\"{driver_args}\""
-    );
+/// The kernel command line: [`KERNEL_CMDLINE`], the run's spec as one word,
+/// then `extra`.
+pub fn kernel_append(run: &RunSpec, extra: Option<&str>) -> String {
+    let mut s = format!("{} {}", KERNEL_CMDLINE.trim(), run.to_cmdline_param());
     if let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) {
         s.push(' ');
         s.push_str(extra);
     }
     s
-}
-
-/// QEMU splits `-chardev`/`-drive` values at commas; a comma in a path is
-/// written twice.
-fn opt_path(p: &Path) -> String {
-    p.display().to_string().replace(',', ",,")
 }
 
 /// The CPU list of a NUMA node: `first-last`.
@@ -67,60 +67,113 @@ pub fn node_mib(mem_mib: u64, node0_pct: u32) -> [u64; 2] {
     [node0, mem_mib - node0]
 }
 
-/// QEMU's arguments (without the program name).
+/// A QEMU config-file value: quoted, with `"` and `\` escaped.
+fn quoted(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The guest as a QEMU `-readconfig` file: machine, CPUs and memory, the two
+/// NUMA nodes, the virtio console the driver's protocol goes to (written to
+/// `wire_log`) and the optional disk. Without `sockets=2` the guest kernel
+/// sees two nodes inside one package and WARNs in topology_sane(), which
+/// would be a false finding.
+pub fn guest_config(g: &GuestSpec, wire_log: &Path, disk: Option<&Path>) -> String {
+    let per_node_cpus = g.cpus / 2;
+    let node_mib = node_mib(g.mem_mib, g.node0_pct);
+    let mut c = String::from(
+        "# mmrace's guest (QEMU -readconfig). mmrace-host renders this for every\n\
+         # run from the run's GuestSpec into the run directory as guest.cfg;\n\
+         # this copy is the default guest. See README.md, \"Booting the guest by hand\".\n",
+    );
+    let mut section = |name: &str, items: &[(&str, String)]| {
+        let _ = writeln!(c, "\n[{name}]");
+        for (k, v) in items {
+            let _ = writeln!(c, "  {k} = {}", quoted(v));
+        }
+    };
+    section("machine", &[("type", "pc".into())]);
+    section(
+        "smp-opts",
+        &[
+            ("cpus", g.cpus.to_string()),
+            ("sockets", "2".into()),
+            ("cores", per_node_cpus.to_string()),
+            ("threads", "1".into()),
+        ],
+    );
+    section("memory", &[("size", format!("{}M", g.mem_mib))]);
+    for node in 0..2u32 {
+        section(
+            &format!("object \"m{node}\""),
+            &[
+                ("qom-type", "memory-backend-ram".into()),
+                ("size", format!("{}M", node_mib[node as usize])),
+            ],
+        );
+        section(
+            "numa",
+            &[
+                ("type", "node".into()),
+                ("nodeid", node.to_string()),
+                ("cpus", cpu_range(node * per_node_cpus, per_node_cpus)),
+                ("memdev", format!("m{node}")),
+            ],
+        );
+    }
+    section("device", &[("driver", "virtio-serial-pci".into())]);
+    section(
+        "chardev \"wire\"",
+        &[
+            ("backend", "file".into()),
+            ("path", wire_log.display().to_string()),
+        ],
+    );
+    section(
+        "device",
+        &[("driver", "virtconsole".into()), ("chardev", "wire".into())],
+    );
+    if let Some(disk) = disk {
+        section(
+            "drive \"disk0\"",
+            &[
+                ("file", disk.display().to_string()),
+                ("format", "raw".into()),
+                ("if", "none".into()),
+            ],
+        );
+        section(
+            "device",
+            &[
+                ("driver", "virtio-blk-pci".into()),
+                ("drive", "disk0".into()),
+                ("serial", "mmrace-disk".into()),
+            ],
+        );
+    }
+    c
+}
+
+/// QEMU's arguments (without the program name). The config file
+/// `spec.config` must hold [`guest_config`] of the same spec.
+///
+/// Two output channels: the kernel console on the serial port, which QEMU
+/// writes to its stdout, and the driver's protocol lines on the virtio
+/// console. No default devices (NIC with its option ROM, VGA, floppy): a
+/// faster boot and nothing the scenarios do not need.
 pub fn command_line(spec: &QemuSpec) -> Vec<String> {
-    let per_node_cpus = spec.cpus / 2;
-    let node_mib = node_mib(spec.mem_mib, spec.node0_pct);
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
-
-    // No default devices (NIC with its option ROM, VGA, floppy): a faster
-    // boot and nothing the scenarios do not need.
-    push(&["-machine", "pc", "-nodefaults", "-no-reboot"]);
+    push(&["-nodefaults", "-no-reboot"]);
     push(&["-nographic", "-serial", "stdio", "-monitor", "none"]);
     push(&spec.accel.qemu_args());
-    push(&[
-        "-smp",
-        &format!("{},sockets=2,cores={per_node_cpus},threads=1", spec.cpus),
-    ]);
-    push(&["-m", &format!("{}M", spec.mem_mib)]);
-    for node in 0..2u32 {
-        push(&[
-            "-object",
-            &format!(
-                "memory-backend-ram,id=m{node},size={}M",
-                node_mib[node as usize]
-            ),
-            "-numa",
-            &format!(
-                "node,nodeid={node},cpus={},memdev=m{node}",
-                cpu_range(node * per_node_cpus, per_node_cpus)
-            ),
-        ]);
-    }
-    push(&[
-        "-device",
-        "virtio-serial-pci",
-        "-chardev",
-        &format!("file,id=wire,path={}", opt_path(&spec.wire_log)),
-        "-device",
-        "virtconsole,chardev=wire",
-    ]);
-    if let Some(disk) = &spec.disk {
-        push(&[
-            "-drive",
-            &format!("file={},format=raw,if=none,id=disk0", opt_path(disk)),
-            "-device",
-            "virtio-blk-pci,drive=disk0,serial=mmrace-disk",
-        ]);
-    }
+    push(&["-readconfig", &spec.config.display().to_string()]);
     push(&[
         "-kernel",
         &spec.kernel.display().to_string(),
         "-initrd",
         &spec.initrd.display().to_string(),
         "-append",
-        &kernel_append(&spec.driver_args, spec.extra_append.as_deref()),
+        &kernel_append(&spec.run, spec.extra_append.as_deref()),
     ]);
     a
 }
@@ -128,18 +181,22 @@ pub fn command_line(spec: &QemuSpec) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mmrace_proto::spec::Scenario;
+
+    fn run(cpus: u32) -> RunSpec {
+        let mut r = RunSpec::new(Scenario::Smoke(Default::default()), 7, 20);
+        r.guest.cpus = cpus;
+        r
+    }
 
     fn spec(cpus: u32, accel: Accel) -> QemuSpec {
         QemuSpec {
             kernel: "/k/bzImage".into(),
             initrd: "/k/initrd.cpio.gz".into(),
-            cpus,
-            mem_mib: 2048,
-            node0_pct: 50,
-            driver_args: "--duration 20 --seed 7 smoke".into(),
+            run: run(cpus),
             extra_append: None,
+            config: "/r/run,1/guest.cfg".into(),
             wire_log: "/r/run,1/wire.log".into(),
-            disk: None,
             accel,
         }
     }
@@ -153,45 +210,51 @@ mod tests {
     }
 
     #[test]
+    fn checked_in_guest_is_the_default_guest() {
+        let rendered = guest_config(&GuestSpec::default(), Path::new("wire.log"), None);
+        if std::env::var_os("MMRACE_BLESS").is_some() {
+            std::fs::write(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../qemu/mmrace-guest.cfg"),
+                &rendered,
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            rendered,
+            include_str!("../../../qemu/mmrace-guest.cfg"),
+            "qemu/mmrace-guest.cfg is out of date: regenerate it from guest_config()"
+        );
+    }
+
+    #[test]
     fn node_split_follows_node0_pct() {
         assert_eq!(node_mib(2048, 50), [1024, 1024]);
         assert_eq!(node_mib(2048, 25), [512, 1536]);
         assert_eq!(node_mib(1000, 33), [330, 670]);
-        let mut s = spec(2, Accel::Tcg);
-        s.node0_pct = 25;
-        let a = command_line(&s);
-        assert!(a.iter().any(|x| x == "memory-backend-ram,id=m0,size=512M"));
-        assert!(a.iter().any(|x| x == "memory-backend-ram,id=m1,size=1536M"));
+        let g = GuestSpec {
+            node0_pct: 25,
+            ..GuestSpec::default()
+        };
+        let c = guest_config(&g, Path::new("w"), None);
+        assert!(
+            c.contains("[object \"m0\"]\n  qom-type = \"memory-backend-ram\"\n  size = \"512M\"\n")
+        );
+        assert!(c.contains(
+            "[object \"m1\"]\n  qom-type = \"memory-backend-ram\"\n  size = \"1536M\"\n"
+        ));
     }
 
     #[test]
-    fn two_numa_nodes_each_with_half() {
-        let a = command_line(&spec(4, Accel::Tcg));
-        assert_eq!(values(&a, "-smp"), ["4,sockets=2,cores=2,threads=1"]);
-        assert_eq!(values(&a, "-m"), ["2048M"]);
-        assert_eq!(
-            values(&a, "-object"),
-            [
-                "memory-backend-ram,id=m0,size=1024M",
-                "memory-backend-ram,id=m1,size=1024M"
-            ]
-        );
-        assert_eq!(
-            values(&a, "-numa"),
-            [
-                "node,nodeid=0,cpus=0-1,memdev=m0",
-                "node,nodeid=1,cpus=2-3,memdev=m1"
-            ]
-        );
-        let a = command_line(&spec(2, Accel::Tcg));
-        assert_eq!(values(&a, "-smp"), ["2,sockets=2,cores=1,threads=1"]);
-        assert_eq!(
-            values(&a, "-numa"),
-            [
-                "node,nodeid=0,cpus=0-0,memdev=m0",
-                "node,nodeid=1,cpus=1-1,memdev=m1"
-            ]
-        );
+    fn two_numa_nodes_each_with_half_the_cpus() {
+        let g = GuestSpec {
+            cpus: 4,
+            ..GuestSpec::default()
+        };
+        let c = guest_config(&g, Path::new("w"), None);
+        assert!(c.contains("[smp-opts]\n  cpus = \"4\"\n  sockets = \"2\"\n  cores = \"2\"\n"));
+        assert!(c.contains("  nodeid = \"0\"\n  cpus = \"0-1\"\n  memdev = \"m0\"\n"));
+        assert!(c.contains("  nodeid = \"1\"\n  cpus = \"2-3\"\n  memdev = \"m1\"\n"));
+        assert!(c.contains("[memory]\n  size = \"2048M\"\n"));
     }
 
     #[test]
@@ -205,52 +268,43 @@ mod tests {
     }
 
     #[test]
-    fn machine_console_and_wire_channel() {
+    fn consoles_config_and_boot_files() {
         let a = command_line(&spec(2, Accel::Tcg));
-        assert_eq!(values(&a, "-machine"), ["pc"]);
         assert!(a.iter().any(|x| x == "-no-reboot"));
         assert!(a.iter().any(|x| x == "-nographic"));
         assert_eq!(values(&a, "-serial"), ["stdio"]);
         assert_eq!(values(&a, "-monitor"), ["none"]);
-        assert_eq!(
-            values(&a, "-chardev"),
-            ["file,id=wire,path=/r/run,,1/wire.log"]
-        );
-        assert_eq!(
-            values(&a, "-device"),
-            ["virtio-serial-pci", "virtconsole,chardev=wire"]
-        );
+        assert_eq!(values(&a, "-readconfig"), ["/r/run,1/guest.cfg"]);
         assert_eq!(values(&a, "-kernel"), ["/k/bzImage"]);
         assert_eq!(values(&a, "-initrd"), ["/k/initrd.cpio.gz"]);
-        assert!(values(&a, "-drive").is_empty());
+        let c = guest_config(&GuestSpec::default(), Path::new("/r/run,1/wire.log"), None);
+        assert!(c.contains(
+            "[chardev \"wire\"]\n  backend = \"file\"\n  path = \"/r/run,1/wire.log\"\n"
+        ));
+        assert!(c.contains("[device]\n  driver = \"virtconsole\"\n  chardev = \"wire\"\n"));
+        assert!(!c.contains("[drive"));
     }
 
     #[test]
     fn optional_disk_is_a_virtio_blk() {
-        let mut s = spec(2, Accel::Tcg);
-        s.disk = Some("/d/xfs.img".into());
-        let a = command_line(&s);
-        assert_eq!(
-            values(&a, "-drive"),
-            ["file=/d/xfs.img,format=raw,if=none,id=disk0"]
+        let c = guest_config(
+            &GuestSpec::default(),
+            Path::new("w"),
+            Some(Path::new("/d/x\"y.img")),
         );
-        assert!(values(&a, "-device").contains(&"virtio-blk-pci,drive=disk0,serial=mmrace-disk"));
+        assert!(c.contains("[drive \"disk0\"]\n  file = \"/d/x\\\"y.img\"\n  format = \"raw\"\n"));
+        assert!(c.contains(
+            "  driver = \"virtio-blk-pci\"\n  drive = \"disk0\"\n  serial = \"mmrace-disk\"\n"
+        ));
     }
 
     #[test]
-    fn append_quotes_driver_args_as_one_value() {
+    fn append_carries_the_spec_as_one_word() {
         let a = command_line(&spec(2, Accel::Tcg));
-        assert_eq!(
-            values(&a, "-append"),
-            [
-                "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init numa_balancing=disable \
-              mmrace.argv=\"--duration 20 --seed 7 smoke\""
-            ]
-        );
-        assert_eq!(
-            kernel_append("smoke", Some(" loglevel=8 ")),
-            "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init numa_balancing=disable \
-             mmrace.argv=\"smoke\" loglevel=8"
-        );
+        let append = values(&a, "-append")[0];
+        assert!(append.starts_with("console=ttyS0,115200 panic=-1 oops=panic rdinit=/init numa_balancing=disable mmrace.spec="));
+        let value = append.rsplit_once("mmrace.spec=").unwrap().1;
+        assert_eq!(RunSpec::from_cmdline_value(value).unwrap(), run(2));
+        assert!(kernel_append(&run(2), Some(" loglevel=8 ")).ends_with(" loglevel=8"));
     }
 }

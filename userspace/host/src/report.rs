@@ -7,6 +7,7 @@ use crate::accel::Accel;
 use crate::messages::{snapshot_view, Messages};
 use crate::scan::{ConsoleScan, Finding};
 use crate::verdict::{self, Ending, Verdict};
+use mmrace_proto::spec::RunSpec;
 use mmrace_proto::wire::Msg;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -93,10 +94,9 @@ pub fn rates(first: &Msg, last: &Msg) -> Option<Rates> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
     pub run_id: String,
-    pub scenario: String,
-    pub seed: u64,
-    pub duration_s: u64,
-    pub driver_args: String,
+    /// The run: what the host handed the guest (for `judge`, what the
+    /// driver's Hello says it ran). None when neither is known.
+    pub spec: Option<RunSpec>,
     /// None when QEMU never ran.
     pub accel: Option<Accel>,
     /// Why that accelerator (requested, cached, fallback after a KVM failure).
@@ -120,38 +120,17 @@ pub struct HostSide {
     pub wall_s: f64,
 }
 
-/// The driver's Hello should repeat what we were told to record; when it
-/// does not, the report would describe a run that did not happen.
-fn hello_mismatches(meta: &RunMeta, hello: Option<&Msg>) -> Vec<String> {
-    let Some(Msg::Hello {
-        scenario,
-        seed,
-        duration_s,
-        ..
-    }) = hello
-    else {
-        return Vec::new();
-    };
-    let mut w = Vec::new();
-    if *scenario != meta.scenario {
-        w.push(format!(
-            "--scenario {} but the driver ran {scenario}",
-            meta.scenario
-        ));
+/// The driver's Hello echoes the spec it ran; a different one means the
+/// report would describe a run that did not happen.
+fn spec_mismatch(meta: &RunMeta, hello: Option<&Msg>) -> Option<String> {
+    match (hello, &meta.spec) {
+        (Some(Msg::Hello { spec: ran, .. }), Some(asked)) if **ran != *asked => Some(format!(
+            "the driver ran {} but the host asked for {}",
+            serde_json::to_string(ran).unwrap_or_default(),
+            serde_json::to_string(asked).unwrap_or_default()
+        )),
+        _ => None,
     }
-    if *seed != meta.seed {
-        w.push(format!(
-            "--seed {} but the driver used seed {seed}",
-            meta.seed
-        ));
-    }
-    if *duration_s != meta.duration_s {
-        w.push(format!(
-            "--duration {} but the driver ran for {duration_s} s",
-            meta.duration_s
-        ));
-    }
-    w
 }
 
 impl Report {
@@ -159,7 +138,9 @@ impl Report {
     /// `run` and `judge` get their verdict from.
     pub fn assemble(meta: RunMeta, scan: &ConsoleScan, msgs: &Messages, host: HostSide) -> Report {
         let j = verdict::judge(scan, msgs, &host.ending);
-        let mut warnings = hello_mismatches(&meta, msgs.hello.as_ref());
+        let mut warnings: Vec<String> = spec_mismatch(&meta, msgs.hello.as_ref())
+            .into_iter()
+            .collect();
         if msgs.undecodable > 0 {
             warnings.push(format!(
                 "{} protocol lines did not parse (wire version mismatch?)",
@@ -236,6 +217,14 @@ pub(crate) mod tests {
         }
     }
 
+    pub(crate) fn smoke_spec(seed: u64) -> RunSpec {
+        RunSpec::new(
+            mmrace_proto::spec::Scenario::Smoke(Default::default()),
+            seed,
+            20,
+        )
+    }
+
     /// A report with every field filled in.
     pub(crate) fn sample() -> Report {
         let first = snap(1000, 10, 100);
@@ -244,10 +233,7 @@ pub(crate) mod tests {
             host_tool_version: "0.1.0".into(),
             meta: RunMeta {
                 run_id: "20261122-025807-smoke-s7".into(),
-                scenario: "smoke".into(),
-                seed: 7,
-                duration_s: 20,
-                driver_args: "--duration 20 --seed 7 smoke".into(),
+                spec: Some(smoke_spec(7)),
                 accel: Some(Accel::Tcg),
                 accel_note: "requested".into(),
                 qemu_command: vec!["qemu-system-x86_64".into(), "-machine".into(), "pc".into()],
@@ -280,10 +266,7 @@ pub(crate) mod tests {
             console_lines: 40,
             hello: Some(Msg::Hello {
                 wire: 1,
-                scenario: "smoke".into(),
-                seed: 7,
-                duration_s: 20,
-                params: BTreeMap::new(),
+                spec: Box::new(smoke_spec(7)),
             }),
             module: Some(Msg::Module {
                 version: "0.1.0".into(),
@@ -350,9 +333,7 @@ pub(crate) mod tests {
             data: serde_json::json!({"splits": 40}),
         }));
         let meta = RunMeta {
-            scenario: "smoke".into(),
-            seed: 8,
-            duration_s: 20,
+            spec: Some(smoke_spec(8)),
             ..RunMeta::default()
         };
         let host = HostSide {
@@ -374,7 +355,8 @@ pub(crate) mod tests {
         assert_eq!(r.rates.as_ref().unwrap().counters["pmd_split"], 20.0);
         assert_eq!(r.guest_elapsed_s, Some(3.1));
         assert_eq!(r.outcome(), Some((true, "done")));
-        assert_eq!(r.warnings, ["--seed 8 but the driver used seed 7"]);
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains("\"seed\":7") && r.warnings[0].contains("\"seed\":8"));
     }
 
     #[test]

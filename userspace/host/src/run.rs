@@ -9,6 +9,7 @@ use crate::monitor::{self, MonitorConfig, Observation, Outcome};
 use crate::qemu::{self, QemuSpec};
 use crate::report::{HostSide, Report, RunMeta};
 use crate::summary;
+use mmrace_proto::spec::RunSpec;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,6 +20,8 @@ pub const WIRE_LOG: &str = "wire.log";
 pub const STDERR_LOG: &str = "qemu-stderr.log";
 pub const REPORT: &str = "report.json";
 pub const KTAP: &str = "results.ktap";
+pub const GUEST_CONFIG: &str = "guest.cfg";
+pub const SPEC: &str = "spec.json";
 
 /// Creates `<results-dir>/<run-id>`, refusing to mix two runs in one.
 fn make_run_dir(args: &RunArgs, run_id: &str) -> Result<PathBuf, UsageError> {
@@ -64,6 +67,7 @@ struct Attempt {
 /// KVM does not reach the kernel banner.
 fn attempt(
     args: &RunArgs,
+    run: &RunSpec,
     dir: &Path,
     accel: Accel,
     kvm_probe: Option<Duration>,
@@ -72,15 +76,21 @@ fn attempt(
     let spec = QemuSpec {
         kernel: args.kernel.clone(),
         initrd: args.initrd.clone(),
-        cpus: args.cpus,
-        mem_mib: args.mem_mib,
-        node0_pct: args.node0_pct,
-        driver_args: args.driver_args.clone(),
+        run: run.clone(),
         extra_append: args.extra_append.clone(),
+        config: dir.join(GUEST_CONFIG),
         wire_log: dir.join(WIRE_LOG),
-        disk: args.disk.clone(),
         accel,
     };
+    let disk = args.disk.as_deref().map(std::path::absolute).transpose()?;
+    std::fs::write(
+        &spec.config,
+        qemu::guest_config(
+            &run.guest,
+            &std::path::absolute(&spec.wire_log)?,
+            disk.as_deref(),
+        ),
+    )?;
     let qemu_args = qemu::command_line(&spec);
     let boot = args.boot_timeout_for(accel);
     let cfg = MonitorConfig {
@@ -92,7 +102,7 @@ fn attempt(
         echo: !args.quiet,
         hang_timeout: args.hang_timeout(),
         boot_timeout: Duration::from_secs(boot),
-        deadline: Duration::from_secs(boot + args.duration + args.deadline_slack),
+        deadline: Duration::from_secs(boot + run.duration_s + args.deadline_slack),
         kvm_probe,
     };
     // QEMU appends to an existing chardev file only with append=on; start
@@ -133,7 +143,13 @@ struct Booted {
 
 /// Runs the guest with the planned accelerator, falling back to TCG when a
 /// KVM probe fails.
-fn boot(args: &RunArgs, dir: &Path, plan: Plan, stop: &AtomicBool) -> anyhow::Result<Booted> {
+fn boot(
+    args: &RunArgs,
+    run: &RunSpec,
+    dir: &Path,
+    plan: Plan,
+    stop: &AtomicBool,
+) -> anyhow::Result<Booted> {
     let booted = |a: Attempt, accel_note: String| Booted {
         accel: a.accel,
         accel_note,
@@ -143,7 +159,7 @@ fn boot(args: &RunArgs, dir: &Path, plan: Plan, stop: &AtomicBool) -> anyhow::Re
     let cache_file = match plan {
         Plan::Use { accel, why } => {
             eprintln!("mmrace: accelerator {} ({why})", accel.name());
-            return Ok(booted(attempt(args, dir, accel, None, stop)?, why));
+            return Ok(booted(attempt(args, run, dir, accel, None, stop)?, why));
         }
         Plan::ProbeKvm { cache_file } => cache_file,
     };
@@ -152,7 +168,7 @@ fn boot(args: &RunArgs, dir: &Path, plan: Plan, stop: &AtomicBool) -> anyhow::Re
         "mmrace: accelerator kvm (auto: TCG instead if the kernel does not start within {} s)",
         probe.as_secs()
     );
-    let a = attempt(args, dir, Accel::Kvm, Some(probe), stop)?;
+    let a = attempt(args, run, dir, Accel::Kvm, Some(probe), stop)?;
     match a.outcome {
         Outcome::KvmFailed { reason, .. } => {
             let why = format!(
@@ -163,7 +179,10 @@ fn boot(args: &RunArgs, dir: &Path, plan: Plan, stop: &AtomicBool) -> anyhow::Re
             accel::remember(&cache_file, Accel::Tcg);
             keep_probe_logs(dir);
             eprintln!("mmrace: accelerator tcg");
-            Ok(booted(attempt(args, dir, Accel::Tcg, None, stop)?, why))
+            Ok(booted(
+                attempt(args, run, dir, Accel::Tcg, None, stop)?,
+                why,
+            ))
         }
         Outcome::Finished(ref o) => {
             // Only a kernel that printed its banner proves KVM works; an
@@ -184,6 +203,15 @@ fn absolute(p: &Path) -> String {
         .to_string()
 }
 
+/// A seed for a run that names none: from the clock, kept below 2^53 so
+/// JSON readers keep it exact.
+fn random_seed() -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_secs() ^ (u64::from(now.subsec_nanos()) << 20)) & ((1 << 53) - 1)
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -193,12 +221,15 @@ fn unix_now() -> u64 {
 
 /// The whole `run` subcommand; returns the exit code.
 pub fn run(args: &RunArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
-    if let Err(e) = args.validate() {
-        eprintln!("mmrace: {e}");
-        return Ok(2);
-    }
+    let spec = match args.validate().and_then(|()| args.run_spec(random_seed())) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("mmrace: {e}");
+            return Ok(2);
+        }
+    };
     let now = unix_now();
-    let run_id = args.run_id_at(now);
+    let run_id = args.run_id_at(&spec, now);
     let dir = match make_run_dir(args, &run_id) {
         Ok(d) => d,
         Err(e) => {
@@ -210,17 +241,19 @@ pub fn run(args: &RunArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
     let host_release = accel::host_release();
     let cache_file = accel::cache_file(&accel::cache_dir(), &host_release, &qemu_version);
     let plan = accel::plan(args.accel, &args.kvm_device, &cache_file);
-    eprintln!("mmrace: run {run_id} in {}", dir.display());
+    eprintln!(
+        "mmrace: run {run_id} ({}) in {}",
+        spec.identity(),
+        dir.display()
+    );
+    std::fs::write(dir.join(SPEC), serde_json::to_string_pretty(&spec)? + "\n")?;
 
     let t0 = std::time::Instant::now();
-    let b = boot(args, &dir, plan, stop)?;
+    let b = boot(args, &spec, &dir, plan, stop)?;
     let o = b.observation;
     let meta = RunMeta {
         run_id: run_id.clone(),
-        scenario: args.scenario.clone(),
-        seed: args.seed,
-        duration_s: args.duration,
-        driver_args: args.driver_args.clone(),
+        spec: Some(spec),
         accel: Some(b.accel),
         accel_note: b.accel_note,
         qemu_command: b.command,

@@ -85,6 +85,22 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
         r.exit_code
     );
     let _ = writeln!(out, "mmrace: {}", r.reason);
+    if let Some(spec) = &r.meta.spec {
+        let k = &spec.kernel;
+        let kernel: Vec<String> = [
+            (!k.series.is_empty()).then(|| k.series.clone()),
+            k.variant.as_ref().map(|v| format!("variant {v}")),
+            k.profile.as_ref().map(|p| format!("profile {p}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let kernel = match kernel.is_empty() {
+            true => String::new(),
+            false => format!("; kernel {}", kernel.join(", ")),
+        };
+        let _ = writeln!(out, "mmrace: ran {}{kernel}", spec.identity());
+    }
     if let Some(a) = r.meta.accel {
         let _ = writeln!(
             out,
@@ -180,7 +196,8 @@ mod tests {
         let text = render(&sample(), Some(std::path::Path::new("build/results/x")));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "mmrace: verdict KERNEL PROBLEM: BUG (exit 1)");
-        assert_eq!(lines[2], "mmrace: accelerator tcg (requested)");
+        assert_eq!(lines[2], "mmrace: ran smoke seed 7, 20 s");
+        assert_eq!(lines[3], "mmrace: accelerator tcg (requested)");
         assert!(
             text.contains("finding BUG at console.log:2:\n       2 | [    5.000000] kernel BUG at")
         );

@@ -31,17 +31,9 @@ fn bad_arguments_exit_2_before_anything_starts() {
             "--initrd",
             &s.path("initrd"),
         ])
-        .args([
-            "--driver-args",
-            "smoke",
-            "--scenario",
-            "smoke",
-            "--seed",
-            "1",
-            "--duration",
-            "1",
-        ])
+        .args(["--seed", "1", "--duration", "1"])
         .args(["--results-dir", &s.results().display().to_string()])
+        .arg("smoke")
         .output()
         .unwrap();
     assert_eq!(code(&o), 2);
@@ -71,9 +63,25 @@ fn clean_run_writes_report_ktap_and_latest() {
     assert_eq!(r["exit_code"], 0);
     assert_eq!(r["accel"], "tcg");
     assert_eq!(
-        (r["scenario"].as_str(), r["seed"].as_u64()),
-        (Some("smoke"), Some(7))
+        (
+            r["spec"]["scenario"]["name"].as_str(),
+            r["spec"]["seed"].as_u64(),
+            r["spec"]["duration_s"].as_u64(),
+            r["spec"]["guest"]["cpus"].as_u64()
+        ),
+        (Some("smoke"), Some(7), Some(1), Some(4))
     );
+    assert_eq!(r["hello"]["spec"], r["spec"], "the driver echoes the spec");
+    assert_eq!(r["warnings"].as_array().map(Vec::len), Some(0));
+    let cfg = std::fs::read_to_string(s.results().join("r1/guest.cfg")).unwrap();
+    assert!(
+        cfg.contains("  cpus = \"4\"\n  sockets = \"2\"\n  cores = \"2\"\n"),
+        "{cfg}"
+    );
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.results().join("r1/spec.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec, r["spec"]);
     assert_eq!(r["result"]["message"], "smoke passed");
     assert_eq!(r["result"]["data"]["splits"], 40);
     assert_eq!(r["module"]["probes"][0]["attached"], true);
@@ -89,10 +97,8 @@ fn clean_run_writes_report_ktap_and_latest() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(cmd[0], fake_qemu());
-    assert!(cmd.contains(&"4,sockets=2,cores=2,threads=1"), "{cmd:?}");
-    assert!(cmd
-        .iter()
-        .any(|a| a.ends_with("mmrace.argv=\"--duration 1 --seed 7 smoke\"")));
+    assert!(cmd.iter().any(|a| a.ends_with("/r1/guest.cfg")), "{cmd:?}");
+    assert!(cmd.iter().any(|a| a.contains(" mmrace.spec=")), "{cmd:?}");
 
     let dir = s.results().join("r1");
     assert_eq!(
@@ -271,16 +277,7 @@ fn missing_qemu_is_a_harness_error_with_a_report() {
         "--initrd",
         &s.path("initrd"),
     ])
-    .args([
-        "--driver-args",
-        "smoke",
-        "--scenario",
-        "smoke",
-        "--seed",
-        "1",
-        "--duration",
-        "1",
-    ])
+    .args(["--seed", "1", "--duration", "1"])
     .args([
         "--results-dir",
         &s.results().display().to_string(),
@@ -292,7 +289,8 @@ fn missing_qemu_is_a_harness_error_with_a_report() {
         "tcg",
         "--qemu-binary",
         "/nonexistent/qemu-system-x86_64",
-    ]);
+    ])
+    .arg("smoke");
     let o = cmd.output().unwrap();
     assert_eq!(code(&o), 2);
     let r = s.report("q");

@@ -15,12 +15,20 @@ if [ "$1" = --version ]; then
 	exit 0
 fi
 
-accel= wire= prev=
+accel= config= append= prev=
 for a in "$@"; do
 	[ "$prev" = -accel ] && accel=$a
-	case $a in file,id=wire,path=*) wire=${a#file,id=wire,path=} ;; esac
+	[ "$prev" = -readconfig ] && config=$a
+	[ "$prev" = -append ] && append=$a
 	prev=$a
 done
+# The wire file is the [chardev "wire"] path of the guest config.
+wire=$(sed -n '/^\[chardev "wire"\]/,/^$/s/^  path = "\(.*\)"$/\1/p' "$config")
+# The driver echoes the spec it was given: decode mmrace.spec (URL-safe
+# base64 without padding).
+spec=$(printf '%s\n' "$append" | tr ' ' '\n' | sed -n 's/^mmrace\.spec=//p' | tr '_-' '/+')
+while [ $((${#spec} % 4)) != 0 ]; do spec="$spec="; done
+spec=$(printf '%s' "$spec" | base64 -d)
 [ -n "$FAKE_QEMU_LOG" ] && echo "accel=$accel" >>"$FAKE_QEMU_LOG"
 [ -n "$FAKE_QEMU_PIDS" ] && echo $$ >>"$FAKE_QEMU_PIDS"
 
@@ -28,7 +36,7 @@ msg() { printf '@@MMRACE@@ %s\n' "$1" >>"$wire"; }
 hello() {
 	echo "[    0.000000] Linux version 7.3.4 (fake) #1 SMP PREEMPT"
 	echo "[    0.512000] Run /init as init process"
-	msg '{"type":"hello","wire":1,"scenario":"smoke","seed":7,"duration_s":1,"params":{}}'
+	msg "{\"type\":\"hello\",\"wire\":2,\"spec\":$spec}"
 	msg '{"type":"module","version":"0.1.0","probes":[{"name":"split_huge_pmd_locked","attached":true}]}'
 	msg '{"type":"snapshot","t_ms":0,"counters":{"pmd_split":0,"thp_split":0},"ops":{"writer":0}}'
 }

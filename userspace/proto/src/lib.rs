@@ -3,6 +3,9 @@
 //! - [`counters`]: the counter list, read from the same header the kernel
 //!   module is built from, and the parser for the debugfs `counters` file.
 //! - [`wire`]: the line format the driver streams to the host.
+//! - [`spec`]: the run description ([`spec::RunSpec`]) the host hands the
+//!   driver, with every scenario's typed options.
 
 pub mod counters;
+pub mod spec;
 pub mod wire;

@@ -6,6 +6,7 @@
 //! a line that does not parse is skipped, never fatal (the next snapshot
 //! follows a second later).
 
+use crate::spec::RunSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 pub const PREFIX: &str = "@@MMRACE@@ ";
 
 /// Bumped when a message changes shape.
-pub const WIRE_VERSION: u32 = 1;
+pub const WIRE_VERSION: u32 = 2;
 
 /// One probe of the module and whether it attached on this kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,16 +31,8 @@ pub struct ProbeState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
-    /// The driver started; what it was asked to do.
-    Hello {
-        wire: u32,
-        scenario: String,
-        seed: u64,
-        duration_s: u64,
-        /// Free-form settings of the scenario (parties on/off, nodes...).
-        #[serde(default)]
-        params: BTreeMap<String, String>,
-    },
+    /// The driver started: the run it is running, exactly.
+    Hello { wire: u32, spec: Box<RunSpec> },
     /// mmrace.ko is loaded: its version and probes.
     Module {
         version: String,

@@ -10,16 +10,10 @@
 use crate::ctx::Ctx;
 use crate::{counters, mm, numa, vmstat};
 use anyhow::{bail, Result};
+pub use mmrace_proto::spec::smoke::Args;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {
-    /// Skip the NUMA migration step even when two nodes are online.
-    #[arg(long)]
-    pub no_migrate: bool,
-}
 
 /// The counters every smoke run must move, and the one that needs migration.
 pub const REQUIRED: &[&str] = &["softdirty_clear", "pmd_split"];

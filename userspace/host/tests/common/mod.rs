@@ -43,8 +43,8 @@ impl Scratch {
     }
 
     /// `mmrace-host run` with valid options for the fake QEMU, `extra`
-    /// appended (clap takes the last of a repeated option... except it
-    /// refuses repeats, so callers only add options not set here).
+    /// appended (clap refuses repeated options, so callers only add options
+    /// not set here), then the scenario `smoke`.
     pub fn run_cmd(&self, extra: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args([
@@ -54,13 +54,13 @@ impl Scratch {
             "--initrd",
             &self.path("initrd"),
         ])
-        .args(["--driver-args", "--duration 1 --seed 7 smoke"])
-        .args(["--scenario", "smoke", "--seed", "7", "--duration", "1"])
+        .args(["--seed", "7", "--duration", "1"])
         .args(["--results-dir", &self.results().display().to_string()])
         .args(["--qemu-binary", &fake_qemu(), "--quiet"])
         .env("MMRACE_CACHE", self.path("cache"))
         .env("FAKE_QEMU_PIDS", self.path("pids"))
-        .args(extra);
+        .args(extra)
+        .arg("smoke");
         c
     }
 

@@ -17,117 +17,40 @@
 //! holds each phase's counters over time. A failing phase is recorded with
 //! its error and the next one runs.
 
+use super::Scenario;
 use super::{shell_baseline, thp_race};
 use crate::ctx::{Ctx, OpRegistry};
 use anyhow::{Context, Result};
-use clap::Parser;
+pub use mmrace_proto::spec::bench::{Args, Phase};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// memcpy bandwidth and idle migrate_pages throughput.
-    Mem,
-    /// The shell baseline (seed 000's reproducer).
-    A,
-    /// thp-race, default parties.
-    B,
-    /// thp-race segments with mmrace.ko loaded and unloaded (probe overhead).
-    Overhead,
-    /// thp-race with --amplify.
-    C,
+/// `NAME OPTIONS EXTRA...` parsed as that scenario's options.
+fn sub_scenario(name: &str, options: &str, extra: &[&str]) -> Result<Scenario> {
+    let words: Vec<String> = std::iter::once(name)
+        .chain(options.split_whitespace())
+        .chain(extra.iter().copied())
+        .map(str::to_string)
+        .collect();
+    Scenario::parse(&words)
+        .map_err(|e| anyhow::anyhow!("bench: {name} {options:?}: {}", e.render()))
 }
 
-impl Phase {
-    pub fn word(self) -> &'static str {
-        match self {
-            Phase::Mem => "mem",
-            Phase::A => "a",
-            Phase::B => "b",
-            Phase::Overhead => "overhead",
-            Phase::C => "c",
-        }
+fn thp_args(options: &str, extra: &[&str]) -> Result<thp_race::Args> {
+    match sub_scenario("thp-race", options, extra)? {
+        Scenario::ThpRace(a) => Ok(a),
+        _ => unreachable!("parsed as thp-race"),
     }
 }
 
-/// The bench phases in one boot.
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {
-    /// The phases, in order.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "mem,a,b,overhead,c",
-        value_name = "LIST"
-    )]
-    pub phases: Vec<Phase>,
-
-    /// Seconds each of a, b, overhead and c runs.
-    #[arg(long, default_value_t = 45, value_name = "SECS")]
-    pub phase_secs: u64,
-
-    /// L U U L rounds in `overhead` (4 segments each, of phase-secs / (4 x N)).
-    #[arg(long, default_value_t = 2, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..=16))]
-    pub overhead_rounds: u64,
-
-    /// Size of each memcpy buffer and of the idle migration region, MiB.
-    #[arg(long, default_value_t = 256, value_name = "MIB")]
-    pub mem_mib: usize,
-
-    /// Seconds of memcpy, and seconds of idle migration, in `mem`.
-    #[arg(long, default_value_t = 3, value_name = "SECS")]
-    pub mem_secs: u64,
-
-    /// One more word of thp-race options for b, overhead and c; repeat it
-    /// (`--thp-arg=--racer-ops --thp-arg=dontneed`: the kernel command line
-    /// that carries the driver's arguments cannot group words).
-    #[arg(long, value_name = "WORD", allow_hyphen_values = true)]
-    pub thp_arg: Vec<String>,
-
-    /// One more word of shell-baseline options for a; repeat it.
-    #[arg(long, value_name = "WORD", allow_hyphen_values = true)]
-    pub baseline_arg: Vec<String>,
-
-    /// The amplification c asks thp-race for (its --amplify value).
-    #[arg(long, default_value = "delay_us=1000,every_nth=1", value_name = "SPEC")]
-    pub amplify: String,
-
-    /// mmrace.ko, unloaded and loaded again in `overhead`.
-    #[arg(long, default_value = crate::init::MODULE_IN_INITRAMFS, value_name = "PATH")]
-    pub module_path: PathBuf,
-}
-
-#[derive(Parser)]
-struct ThpWords {
-    #[command(flatten)]
-    a: thp_race::Args,
-}
-
-#[derive(Parser)]
-struct BaselineWords {
-    #[command(flatten)]
-    a: shell_baseline::Args,
-}
-
-fn thp_args(words: &[String], extra: &[&str]) -> Result<thp_race::Args> {
-    let argv = std::iter::once("thp-race")
-        .chain(words.iter().map(String::as_str))
-        .chain(extra.iter().copied());
-    ThpWords::try_parse_from(argv)
-        .map(|w| w.a)
-        .map_err(|e| anyhow::anyhow!("bench --thp-arg {words:?}: {}", e.render()))
-}
-
-fn baseline_args(words: &[String]) -> Result<shell_baseline::Args> {
-    let argv = std::iter::once("shell-baseline").chain(words.iter().map(String::as_str));
-    BaselineWords::try_parse_from(argv)
-        .map(|w| w.a)
-        .map_err(|e| anyhow::anyhow!("bench --baseline-arg {words:?}: {}", e.render()))
+fn baseline_args(options: &str) -> Result<shell_baseline::Args> {
+    match sub_scenario("shell-baseline", options, &[])? {
+        Scenario::ShellBaseline(a) => Ok(a),
+        _ => unreachable!("parsed as shell-baseline"),
+    }
 }
 
 /// A context for one phase: the run's clock, stop flag and output, its own
@@ -272,7 +195,7 @@ fn add_up(results: &[&Value]) -> Value {
 /// thp-race in L U U L segments, mmrace.ko loaded (L) and unloaded (U).
 /// The module is loaded at the end whatever happened.
 fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<Value> {
-    let args = thp_args(&a.thp_arg, &[])?;
+    let args = thp_args(&a.thp_args, &[])?;
     let segments = 4 * a.overhead_rounds;
     let secs = (a.phase_secs / segments).max(1);
     let mut loaded = Vec::new();
@@ -337,16 +260,16 @@ fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<Value> {
     match phase {
         Phase::Mem => mem_phase(ctx, a),
         Phase::A => {
-            let args = baseline_args(&a.baseline_arg)?;
+            let args = baseline_args(&a.baseline_args)?;
             with_phase_ctx(ctx, Some("a"), secs, |sub| shell_baseline::run(sub, &args))
         }
         Phase::B => {
-            let args = thp_args(&a.thp_arg, &[])?;
+            let args = thp_args(&a.thp_args, &[])?;
             with_phase_ctx(ctx, Some("b"), secs, |sub| thp_race::run(sub, &args))
         }
         Phase::Overhead => overhead_phase(ctx, a),
         Phase::C => {
-            let args = thp_args(&a.thp_arg, &["--amplify", &a.amplify])?;
+            let args = thp_args(&a.thp_args, &["--amplify", &a.amplify])?;
             with_phase_ctx(ctx, Some("c"), secs, |sub| thp_race::run(sub, &args))
         }
     }
@@ -354,8 +277,8 @@ fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<Value> {
 
 pub fn run(ctx: &Ctx, a: &Args) -> Result<Value> {
     // Parse every phase's options first: a typo fails before any phase runs.
-    baseline_args(&a.baseline_arg)?;
-    thp_args(&a.thp_arg, &[])?;
+    baseline_args(&a.baseline_args)?;
+    thp_args(&a.thp_args, &[])?;
     let mut phases = BTreeMap::new();
     let mut order = Vec::new();
     let mut errors = 0;
@@ -390,8 +313,8 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<Value> {
         "phases": phases,
         "phase_errors": errors,
         "amplify": a.amplify,
-        "thp_args": a.thp_arg,
-        "baseline_args": a.baseline_arg,
+        "thp_args": a.thp_args,
+        "baseline_args": a.baseline_args,
         "module_path": Path::new(&a.module_path),
     }))
 }
@@ -403,18 +326,17 @@ mod tests {
     #[test]
     fn phase_words_and_option_strings() {
         assert_eq!(Phase::Overhead.word(), "overhead");
-        let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
         let t = thp_args(
-            &w("--no-kill --racer-threads 3"),
+            "--no-kill  --racer-threads 3",
             &["--amplify", "delay_us=5,every_nth=2"],
         )
         .unwrap();
         assert!(t.no_kill);
         assert_eq!(t.racer_threads, 3);
         assert_eq!(t.amplify.unwrap().0["every_nth"], 2);
-        assert!(thp_args(&w("--no-such"), &[]).is_err());
-        assert!(baseline_args(&w("--no-splitter")).unwrap().no_splitter);
-        assert!(baseline_args(&w("--bogus")).is_err());
+        assert!(thp_args("--no-such", &[]).is_err());
+        assert!(baseline_args("--no-splitter").unwrap().no_splitter);
+        assert!(baseline_args("--bogus").is_err());
     }
 
     #[test]

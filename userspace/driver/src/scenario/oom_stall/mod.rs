@@ -34,65 +34,15 @@ pub mod victim;
 use crate::ctx::Ctx;
 use crate::{counters, numa, oom, vmstat};
 use anyhow::{bail, Context, Result};
+pub use mmrace_proto::spec::oom_stall::Args;
 use round::{Outcome, RoundResult, RoundTracker, Sample, VictimReport};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use victim::{mono_ns, Plan, Victim};
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {
-    /// Block device with the XFS filesystem [default: the disk with serial
-    /// mmrace-disk, which the host attaches].
-    #[arg(long, value_name = "PATH", conflicts_with = "dir")]
-    pub device: Option<PathBuf>,
-    /// Use this directory on a mounted XFS filesystem instead of mounting a
-    /// device (on a test machine).
-    #[arg(long, value_name = "PATH")]
-    pub dir: Option<PathBuf>,
-    /// Where the device is mounted.
-    #[arg(long, value_name = "PATH", default_value = "/mnt/xfs")]
-    pub mount_point: PathBuf,
-    /// Stop after this many rounds that ended in an OOM kill, even before
-    /// the duration is over (0: run until the duration ends).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub rounds: u32,
-    /// Milliseconds the writers wait after opening the file (seed: 2 s).
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
-    pub writer_delay_ms: u64,
-    /// Milliseconds the memory consumer waits before it unlinks the file and
-    /// allocates (seed: 3 s).
-    #[arg(long, value_name = "MS", default_value_t = 3000)]
-    pub consumer_delay_ms: u64,
-    /// A writer that completes no write for this long while memory runs out
-    /// (before the kill) is stuck.
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
-    pub stuck_ms: u64,
-    /// Milliseconds between two observations of a round.
-    #[arg(long, value_name = "MS", default_value_t = 20,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub poll_ms: u64,
-    /// Seconds a round may go without an OOM kill before the driver kills
-    /// the victim itself.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
-    pub round_timeout: u64,
-    /// Seconds a killed victim may take to be gone; past that the victim is
-    /// left alone and the run stops.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub exit_timeout: u64,
-    /// kernel.hung_task_timeout_secs during the run, so a task blocked that
-    /// long is a kernel report (a finding); 0 keeps the kernel's.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub hung_task_secs: u64,
-    /// Leave the victim at oom_score_adj -1000: nothing is killable and the
-    /// kernel panics "System is deadlocked on memory". Harness test only;
-    /// refused outside the mmrace guest.
-    #[arg(long)]
-    pub unkillable: bool,
-}
 
 /// The file the writers append to, in the filesystem's root.
 pub const FILE_NAME: &str = "mmrace-oom-stall";
@@ -477,16 +427,16 @@ pub fn cross_checks(
 
 /// The guard for `--unkillable`: it panics the kernel, so only where that
 /// is the point (the mmrace guest, whose kernel command line carries the
-/// driver's arguments).
+/// run's spec).
 fn refuse_outside_the_guest() -> Result<()> {
     let line = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    if matches!(crate::cmdline::driver_argv(&line), Ok(Some(_))) {
+    let key = mmrace_proto::spec::CMDLINE_KEY;
+    if matches!(crate::cmdline::value(&line, key), Ok(Some(_))) {
         return Ok(());
     }
     bail!(
         "oom-stall: --unkillable panics the kernel on purpose; refused outside the mmrace \
-         guest (no {}= on the kernel command line)",
-        crate::cmdline::ARGV_KEY
+         guest (no {key}= on the kernel command line)"
     )
 }
 

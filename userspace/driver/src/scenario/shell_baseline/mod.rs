@@ -13,6 +13,7 @@
 use super::thp_race::{monitor, nodes, report};
 use crate::ctx::Ctx;
 use anyhow::{bail, Context, Result};
+pub use mmrace_proto::spec::shell_baseline::Args;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -20,35 +21,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// Seed 000's bash reproducer under busybox sh, with a shell splitter.
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {
-    /// The reproducer script.
-    #[arg(long, default_value = "/seed-baseline.sh", value_name = "PATH")]
-    pub script: PathBuf,
-
-    /// The shell that runs it.
-    #[arg(long, default_value = "/bin/sh", value_name = "PATH")]
-    pub shell: PathBuf,
-
-    /// The seed's writer program (thp_alloc.c, built static).
-    #[arg(long, default_value = "/thp_alloc", value_name = "PATH")]
-    pub writer: PathBuf,
-
-    /// The two NUMA nodes `migratepages` moves the writer between.
-    #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
-    pub nodes: Vec<u32>,
-
-    /// No shell splitter loop (the seed as posted had none).
-    #[arg(long)]
-    pub no_splitter: bool,
-
-    /// Seconds the script gets to end its loops after the stop file appears
-    /// (then its process group is SIGKILLed).
-    #[arg(long, default_value_t = 15, value_name = "SECS")]
-    pub stop_grace: u64,
-}
 
 /// The parties whose counts the script writes (`PARTY.GEN` files, and
 /// `kills` for the writer restarts).

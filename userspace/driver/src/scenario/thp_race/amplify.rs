@@ -10,45 +10,8 @@
 
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::DEBUGFS_DIR;
-use std::collections::BTreeMap;
 
-/// The knobs, in the order they are written (`delay_us` last: it arms).
-pub const KNOBS: [&str; 3] = ["every_nth", "probability_pct", "delay_us"];
-
-/// The parsed `--amplify` value: `delay_us=200,every_nth=1`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spec(pub BTreeMap<String, u64>);
-
-impl std::str::FromStr for Spec {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let mut m = BTreeMap::new();
-        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| format!("{item:?}: want KNOB=VALUE"))?;
-            if !KNOBS.contains(&k) {
-                return Err(format!("unknown knob {k:?} (knobs: {})", KNOBS.join(", ")));
-            }
-            let v: u64 = v
-                .parse()
-                .map_err(|_| format!("{k}={v:?}: not a whole number"))?;
-            m.insert(k.to_string(), v);
-        }
-        if m.get("delay_us").copied().unwrap_or(0) == 0 {
-            return Err("delay_us must be set and above 0 (e.g. delay_us=200,every_nth=1)".into());
-        }
-        if m.get("every_nth").copied().unwrap_or(0) == 0
-            && m.get("probability_pct").copied().unwrap_or(0) == 0
-        {
-            return Err(
-                "set every_nth or probability_pct too: with both 0 nothing is delayed".into(),
-            );
-        }
-        Ok(Spec(m))
-    }
-}
+pub use mmrace_proto::spec::amplify::{Spec, KNOBS};
 
 pub fn inject_dir() -> String {
     format!("{DEBUGFS_DIR}/inject")
@@ -107,26 +70,6 @@ pub fn arm(spec: &Spec) -> Result<Armed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_specs() {
-        let s: Spec = "delay_us=200,every_nth=1".parse().unwrap();
-        assert_eq!(s.0["delay_us"], 200);
-        assert_eq!(s.0["every_nth"], 1);
-        let s: Spec = " delay_us=5 , probability_pct=50 ".parse().unwrap();
-        assert_eq!(s.0["probability_pct"], 50);
-        for bad in [
-            "",
-            "delay_us=0,every_nth=1",
-            "delay_us=200",
-            "delay=200,every_nth=1",
-            "delay_us=-1,every_nth=1",
-            "delay_us,every_nth=1",
-            "delay_us=1e3,every_nth=1",
-        ] {
-            assert!(bad.parse::<Spec>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn arming_without_the_module_names_the_directory() {

@@ -38,8 +38,8 @@ pub mod writer;
 use crate::ctx::Ctx;
 use anyhow::{bail, Result};
 use layout::{ChildPlan, RacerPlan, Region, MAX_REGION_MIB, MIB, RACER_ADDR, WRITER_ADDR};
+pub use mmrace_proto::spec::thp_race::Args;
 use parties::{PartyStats, WriterId, WriterSlot};
-use racers::{RacerOp, MAX_RACERS};
 use rng::Rng;
 use serde_json::json;
 use shared_ops::SharedOps;
@@ -48,100 +48,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use writer::Writer;
-
-/// Seed 000's race: a THP writer under soft-dirty clears, NUMA migration,
-/// forced splits and SIGKILL/restart, amplified by racer threads.
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {
-    /// Do not clear the writer's soft-dirty bits (4 > /proc/PID/clear_refs).
-    #[arg(long)]
-    pub no_clear_refs: bool,
-
-    /// Do not bounce the writer between the --nodes with migrate_pages(2).
-    #[arg(long)]
-    pub no_migrate: bool,
-
-    /// Do not force THP splits through /sys/kernel/debug/split_huge_pages.
-    #[arg(long)]
-    pub no_splitter: bool,
-
-    /// Do not run racer threads in the writer (the pmd_race amplifier).
-    #[arg(long)]
-    pub no_racers: bool,
-
-    /// No refault: no rounds where the leading racer zaps the whole huge
-    /// pmd (and faults it again) while the others split it; without racers,
-    /// no free-running zap-and-refault thread.
-    #[arg(long)]
-    pub no_refault: bool,
-
-    /// Never SIGKILL and restart the writer.
-    #[arg(long)]
-    pub no_kill: bool,
-
-    /// The two NUMA nodes the migrate party moves the writer between.
-    #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
-    pub nodes: Vec<u32>,
-
-    /// Shortest time between two writer kills, in milliseconds.
-    #[arg(long, default_value_t = 200, value_name = "MS")]
-    pub kill_min_ms: u64,
-
-    /// Longest time between two writer kills, in milliseconds.
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
-    pub kill_max_ms: u64,
-
-    /// Racer threads released together on each fresh huge pmd.
-    #[arg(long, default_value_t = 2, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(2..=MAX_RACERS as i64))]
-    pub racer_threads: u32,
-
-    /// The partial operations racers draw from (with refault rounds): one
-    /// per round, done by every racer thread on its own page of the same
-    /// huge pmd.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        value_name = "OPS",
-        default_value = "dontneed,mprotect,remap,mremap"
-    )]
-    pub racer_ops: Vec<RacerOp>,
-
-    /// Size of the racers' region at 0x710000000000 in MiB (whole THPs).
-    #[arg(long, default_value_t = 8, value_name = "MIB")]
-    pub racer_mib: usize,
-
-    /// Size of the seed's writer mapping at 0x700000000000 in MiB.
-    #[arg(long, default_value_t = 20, value_name = "MIB")]
-    pub writer_mib: usize,
-
-    /// Split only the writer's mapping, not also the racers' region.
-    #[arg(long)]
-    pub splitter_writer_only: bool,
-
-    /// Pause after each clear_refs, migrate and splitter operation, in
-    /// microseconds (0: back to back, like the seed's loops). clear_refs
-    /// takes the writer's mmap write lock, so a hot loop of it slows the
-    /// racers down.
-    #[arg(long, default_value_t = 0, value_name = "US")]
-    pub party_pause_us: u64,
-
-    /// Nice value of every party but the racers (writer memset, clear_refs,
-    /// migrate, splitter, refault when it runs without racers), so the racers win the two vCPUs when
-    /// they need them. 0: all parties equal, as in the seed.
-    #[arg(long, default_value_t = 10, value_name = "N",
-          value_parser = clap::value_parser!(i32).range(0..=19))]
-    pub party_nice: i32,
-
-    /// Race-window amplification: mmrace.ko delays the entry of
-    /// __split_huge_pmd() (the unlocked window before the page-table lock),
-    /// e.g. `delay_us=200,every_nth=1` or `delay_us=100,probability_pct=50`.
-    /// Knobs: delay_us (the module caps it), every_nth, probability_pct.
-    /// Zeroed again when the run ends.
-    #[arg(long, value_name = "KNOB=N,...")]
-    pub amplify: Option<amplify::Spec>,
-}
 
 /// How often the supervisor looks at the writer and the clock.
 const TICK: Duration = Duration::from_millis(5);
@@ -550,6 +456,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use racers::RacerOp;
 
     pub(crate) fn host_plan() -> ChildPlan {
         Settings::new(1, &parse(&[])).unwrap().plan

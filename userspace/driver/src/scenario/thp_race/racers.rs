@@ -44,56 +44,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// A partial operation on one 4 KiB page of a huge pmd.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RacerOp {
-    /// madvise(MADV_DONTNEED) of the page: zap_pmd_range's partial split.
-    Dontneed,
-    /// mprotect(PROT_READ) of the page, then back to read-write.
-    Mprotect,
-    /// munmap of the page, then a MAP_FIXED anonymous mapping in its place.
-    Remap,
-    /// mremap of the page to this thread's scratch slot.
-    Mremap,
-}
-
-impl RacerOp {
-    pub const ALL: [RacerOp; 4] = [
-        RacerOp::Dontneed,
-        RacerOp::Mprotect,
-        RacerOp::Remap,
-        RacerOp::Mremap,
-    ];
-
-    /// Its op counter (a party name in the driver's snapshots).
-    pub fn counter_name(self) -> &'static str {
-        match self {
-            RacerOp::Dontneed => "racer_dontneed",
-            RacerOp::Mprotect => "racer_mprotect",
-            RacerOp::Remap => "racer_remap",
-            RacerOp::Mremap => "racer_mremap",
-        }
-    }
-
-    /// Its `--racer-ops` word.
-    pub fn word(self) -> &'static str {
-        match self {
-            RacerOp::Dontneed => "dontneed",
-            RacerOp::Mprotect => "mprotect",
-            RacerOp::Remap => "remap",
-            RacerOp::Mremap => "mremap",
-        }
-    }
-
-    /// Whether it leaves the chunk's VMAs or mapping changed, so the next
-    /// round on that chunk needs a fresh mapping.
-    pub fn changes_layout(self) -> bool {
-        self != RacerOp::Dontneed
-    }
-}
-
-/// Most racer threads `--racer-threads` accepts.
-pub const MAX_RACERS: usize = 16;
+pub use mmrace_proto::spec::thp_race::{RacerOp, MAX_RACERS};
 
 /// The op counters the child feeds (folded into `ctx.op`).
 pub const OP_NAMES: [&str; 7] = [

@@ -1,0 +1,276 @@
+//! `mmrace-host check REPORT CHECK...`: assertions on a run's report.json,
+//! for scripts/test.sh and for anyone scripting around mmrace. The report is
+//! read back into the same [`Report`] type `run` wrote, so a check can only
+//! name fields that exist.
+//!
+//! Every call also checks that the driver ran the run the report describes:
+//! the spec its Hello echoed equals the report's spec (scenario, options,
+//! seed, duration). A report whose guest never said Hello has nothing to
+//! compare and passes that check only if it has no Hello at all.
+
+use crate::messages::snapshot_view;
+use crate::report::Report;
+use mmrace_proto::wire::Msg;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The checks, as documented in `mmrace-host check --help`.
+pub const HELP: &str = "\
+CHECK is one of:
+  verdict=V            the verdict is V (clean, kernel-problem, hang, ...)
+  class~TEXT           the verdict's class contains TEXT (case-insensitive)
+  probes-attached      every module probe attached
+  moved=C1,C2          these counters rose between first and last snapshot
+  equal=C:V1+V2        module counter delta C == sum of vmstat deltas V1+V2
+                       (from the driver's result data: counters / vmstat)
+  has-last-snapshot    the report kept a counter snapshot
+  data-true=KEY        the driver's result data has KEY == true
+  data-set=KEY         the driver's result data has KEY set (not null)
+  finding~TEXT         a line of the finding's excerpt contains TEXT
+  kernel~TEXT          the booted kernel image's path contains TEXT
+  variant=NAME         the spec records kernel variant NAME
+  message~TEXT         the driver's result message contains TEXT
+  ops=NAME:N           the last snapshot's op NAME equals N
+  ran=SCENARIO         the spec's scenario is SCENARIO
+Always: the spec the driver echoed in its Hello equals the report's spec.";
+
+fn result_data(r: &Report) -> &Value {
+    match &r.result {
+        Some(Msg::Result { data, .. }) => data,
+        _ => &Value::Null,
+    }
+}
+
+/// The module-counter and vmstat deltas of the driver's result data.
+fn data_maps(r: &Report) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let data = result_data(r);
+    let map = |keys: [&str; 2]| {
+        keys.iter()
+            .find_map(|k| data.get(*k).filter(|v| v.is_object()))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    (
+        map(["counters", "counters_delta"]),
+        map(["vmstat", "vmstat_delta"]),
+    )
+}
+
+fn counters(msg: &Option<Msg>) -> BTreeMap<String, u64> {
+    msg.as_ref()
+        .and_then(snapshot_view)
+        .map(|s| s.counters.clone())
+        .unwrap_or_default()
+}
+
+/// `Err(why)` when `check` fails on `r`.
+pub fn check(r: &Report, check: &str) -> Result<(), String> {
+    let ok = |pass: bool, why: String| if pass { Ok(()) } else { Err(why) };
+    let (key, value) = match check.find(['=', '~']) {
+        Some(i) => (&check[..=i], &check[i + 1..]),
+        None => (check, ""),
+    };
+    match key {
+        "verdict=" => {
+            let got = serde_json::to_value(r.verdict).unwrap_or_default();
+            ok(got == value, format!("verdict {got}, want {value:?}"))
+        }
+        "class~" => {
+            let class = r.class.clone().unwrap_or_default();
+            ok(
+                class.to_lowercase().contains(&value.to_lowercase()),
+                format!("class {class:?} lacks {value:?}"),
+            )
+        }
+        "probes-attached" => match &r.module {
+            Some(Msg::Module { probes, .. }) if !probes.is_empty() => {
+                let bad: Vec<_> = probes
+                    .iter()
+                    .filter(|p| !p.attached)
+                    .map(|p| &p.name)
+                    .collect();
+                ok(bad.is_empty(), format!("probes not attached: {bad:?}"))
+            }
+            _ => Err("no module message".into()),
+        },
+        "moved=" => {
+            let (first, last) = (counters(&r.first_snapshot), counters(&r.last_snapshot));
+            let still: Vec<_> = value
+                .split(',')
+                .filter(|n| {
+                    last.get(*n).copied().unwrap_or(0) <= first.get(*n).copied().unwrap_or(0)
+                })
+                .collect();
+            ok(
+                still.is_empty(),
+                format!("counters did not move: {still:?}"),
+            )
+        }
+        "equal=" => {
+            let (name, rhs) = value.split_once(':').ok_or("want equal=C:V1+V2")?;
+            let (counters, vmstat) = data_maps(r);
+            let got = counters
+                .get(name)
+                .ok_or(format!("no module counter {name} in result data"))?;
+            let want: u64 = rhs
+                .split('+')
+                .map(|v| vmstat.get(v).copied().unwrap_or(0))
+                .sum();
+            ok(
+                *got == want,
+                format!("{name}={got} but vmstat {rhs}={want}"),
+            )
+        }
+        "has-last-snapshot" => ok(
+            !counters(&r.last_snapshot).is_empty(),
+            "no counter snapshot kept".into(),
+        ),
+        "data-true=" => {
+            let v = &result_data(r)[value];
+            ok(
+                *v == Value::Bool(true),
+                format!("result data {value} = {v}"),
+            )
+        }
+        "data-set=" => ok(
+            !result_data(r)[value].is_null(),
+            format!("result data {value} is not set"),
+        ),
+        "finding~" => {
+            let lines = r.finding.iter().flat_map(|f| &f.excerpt);
+            ok(
+                lines.into_iter().any(|l| l.text.contains(value)),
+                format!("no finding line has {value:?}"),
+            )
+        }
+        "kernel~" => ok(
+            r.meta.kernel.contains(value),
+            format!("kernel {:?} lacks {value:?}", r.meta.kernel),
+        ),
+        "variant=" => {
+            let v = r.meta.spec.as_ref().and_then(|s| s.kernel.variant.clone());
+            ok(
+                v.as_deref() == Some(value),
+                format!("spec variant {v:?}, want {value:?}"),
+            )
+        }
+        "message~" => {
+            let msg = r.outcome().map(|(_, m)| m).unwrap_or_default();
+            ok(
+                msg.contains(value),
+                format!("result message {msg:?} lacks {value:?}"),
+            )
+        }
+        "ops=" => {
+            let (name, n) = value.split_once(':').ok_or("want ops=NAME:N")?;
+            let n: u64 = n
+                .parse()
+                .map_err(|_| format!("ops={value}: N is not a number"))?;
+            let got = r
+                .last_snapshot
+                .as_ref()
+                .and_then(snapshot_view)
+                .and_then(|s| s.ops.get(name).copied());
+            ok(got == Some(n), format!("op {name} = {got:?}, want {n}"))
+        }
+        "ran=" => {
+            let name = r.meta.spec.as_ref().map(|s| s.scenario.name());
+            ok(
+                name == Some(value),
+                format!("the spec's scenario is {name:?}, want {value:?}"),
+            )
+        }
+        _ => Err(format!("unknown check {check:?}")),
+    }
+}
+
+/// The driver ran exactly the report's spec.
+pub fn spec_echoed(r: &Report) -> Result<(), String> {
+    match (&r.hello, &r.meta.spec) {
+        (None, _) => Ok(()),
+        (Some(Msg::Hello { spec: ran, .. }), Some(asked)) if **ran == *asked => Ok(()),
+        (Some(Msg::Hello { spec: ran, .. }), asked) => Err(format!(
+            "the driver ran {} but the report records {}",
+            serde_json::to_string(ran).unwrap_or_default(),
+            serde_json::to_string(asked).unwrap_or_default()
+        )),
+        (Some(other), _) => Err(format!("hello is not a Hello: {other:?}")),
+    }
+}
+
+/// The whole `check` subcommand: one line per failed check; exit 1 if any
+/// failed, 2 if the report cannot be read.
+pub fn main(report: &Path, checks: &[String]) -> i32 {
+    let r: Report = match std::fs::read_to_string(report)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mmrace: cannot read {} as a report: {e}", report.display());
+            return 2;
+        }
+    };
+    let mut failed = 0;
+    let mut fail = |name: &str, why: String| {
+        println!("    check {name}: {why}");
+        failed += 1;
+    };
+    if let Err(why) = spec_echoed(&r) {
+        fail("spec-echoed", why);
+    }
+    for c in checks {
+        if let Err(why) = check(&r, c) {
+            fail(c, why);
+        }
+    }
+    i32::from(failed > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{sample, smoke_spec};
+
+    #[test]
+    fn checks_on_the_sample_report() {
+        let r = sample();
+        for good in [
+            "verdict=kernel-problem",
+            "class~bug",
+            "probes-attached",
+            "moved=pmd_split",
+            "has-last-snapshot",
+            "finding~kernel BUG",
+            "kernel~bzImage",
+            "ops=writer:1100",
+            "ran=smoke",
+        ] {
+            assert_eq!(check(&r, good), Ok(()), "{good}");
+        }
+        for bad in [
+            "verdict=clean",
+            "class~deadlock",
+            "moved=thp_split",
+            "finding~KASAN",
+            "ops=writer:1",
+            "ran=thp-race",
+            "variant=x",
+            "data-true=crosscheck_ok",
+            "no-such-check",
+        ] {
+            assert!(check(&r, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_echoed_spec_must_match() {
+        let mut r = sample();
+        assert_eq!(spec_echoed(&r), Ok(()));
+        r.meta.spec = Some(smoke_spec(8));
+        assert!(spec_echoed(&r).unwrap_err().contains("\"seed\":8"));
+        r.hello = None;
+        assert_eq!(spec_echoed(&r), Ok(()));
+    }
+}

@@ -1,31 +1,23 @@
 //! Ctrl-C and SIGTERM only raise a flag: the monitor sees it within a tick,
 //! kills QEMU and the run still gets its report. A second one exits at once
 //! (exit code 2), in case writing the report itself is what got stuck; QEMU
-//! then dies with us through its parent-death signal.
+//! then dies with us through its parent-death signal. signal-hook's
+//! conditional-shutdown pattern does exactly this.
 
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
-pub static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn raise_flag(_: libc::c_int) {
-    if STOP.swap(true, Ordering::SeqCst) {
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(2) };
-    }
-}
-
-pub fn install() {
-    let action = SigAction::new(
-        SigHandler::Handler(raise_flag),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only swaps an atomic and calls _exit, both
-        // async-signal-safe.
-        if let Err(e) = unsafe { sigaction(sig, &action) } {
-            eprintln!("mmrace: warning: cannot handle {sig}: {e}");
+/// Installs the handlers; returns the flag they raise.
+pub fn install() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The shutdown is registered first, so it runs only once the flag
+        // was already set by an earlier signal.
+        let installed = signal_hook::flag::register_conditional_shutdown(sig, 2, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)));
+        if let Err(e) = installed {
+            eprintln!("mmrace: warning: cannot handle signal {sig}: {e}");
         }
     }
+    stop
 }

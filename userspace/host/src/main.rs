@@ -25,8 +25,8 @@ fn main() {
     let cli = args::Cli::parse();
     let code = match cli.command {
         args::Command::Run(a) => {
-            interrupt::install();
-            run::run(&a, &interrupt::STOP).unwrap_or_else(|e| {
+            let stop = interrupt::install();
+            run::run(&a, &stop).unwrap_or_else(|e| {
                 eprintln!("mmrace: {e:#}");
                 2
             })

@@ -2,10 +2,13 @@
 //!
 //! - [`counters`]: the counter list, read from the same header the kernel
 //!   module is built from, and the parser for the debugfs `counters` file.
+//! - [`crosscheck`]: module counters against /proc/vmstat, one mechanism
+//!   with per-scenario rules.
 //! - [`wire`]: the line format the driver streams to the host.
 //! - [`spec`]: the run description ([`spec::RunSpec`]) the host hands the
 //!   driver, with every scenario's typed options.
 
 pub mod counters;
+pub mod crosscheck;
 pub mod spec;
 pub mod wire;

@@ -34,6 +34,7 @@ pub mod victim;
 use crate::ctx::Ctx;
 use crate::{counters, numa, oom, vmstat};
 use anyhow::{bail, Context, Result};
+use mmrace_proto::crosscheck::{self, Relation, Rule};
 pub use mmrace_proto::spec::oom_stall::Args;
 use round::{Outcome, RoundResult, RoundTracker, Sample, VictimReport};
 use serde_json::json;
@@ -170,7 +171,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
     let xd = vmstat::delta(&x0, &x1);
     let rd = stats::reclaim_delta(&r0, &r1);
     let sum = round::summary(&rounds);
-    let checks = cross_checks(&cd, &vd);
+    let checks = crosscheck::evaluate(CROSSCHECKS, Some(&cd), &vd);
 
     ctx.say(format!(
         "oom-stall: {} rounds, {} OOM kills, {} with a stuck writer, {} victims not gone",
@@ -185,8 +186,8 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
             .collect::<Vec<_>>()
             .join(" ")
     ));
-    for (name, c) in &checks {
-        ctx.say(format!("oom-stall: cross-check {}", c.describe(name)));
+    for c in &checks {
+        ctx.say(format!("oom-stall: {}", c.line()));
     }
     ctx.say(format!(
         "oom-stall: vmstat: {}",
@@ -226,7 +227,8 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
         "vmstat": vd,
         "xfs": xd,
         "reclaim_latency": rd,
-        "cross_checks": checks,
+        "crosscheck": checks,
+        "crosscheck_ok": crosscheck::all_ok(&checks),
     }))
 }
 
@@ -351,79 +353,21 @@ fn round_line(r: &RoundResult) -> String {
     s
 }
 
-/// How a module counter must relate to its /proc/vmstat keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Rule {
-    Equal,
-    /// The module counts a subset of what vmstat counts.
-    AtMost,
-}
-
-/// A module counter against the sum of /proc/vmstat keys.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct CrossCheck {
-    pub module: u64,
-    pub vmstat: u64,
-    pub vmstat_keys: String,
-    pub rule: Rule,
-    pub ok: bool,
-}
-
-impl CrossCheck {
-    fn describe(&self, name: &str) -> String {
-        let rel = match self.rule {
-            Rule::Equal => "==",
-            Rule::AtMost => "<=",
-        };
-        format!(
-            "{name} {} {rel} vmstat {} {}: {}",
-            self.module,
-            self.vmstat_keys,
-            self.vmstat,
-            if self.ok { "ok" } else { "FAILED" }
-        )
-    }
-}
-
 /// oom_kill must equal vmstat oom_kill (both count __oom_kill_process()
 /// kills); direct_reclaim is at most the sum of vmstat allocstall_*, which
 /// also counts the passes do_try_to_free_pages() retries.
-pub fn cross_checks(
-    counters: &BTreeMap<String, u64>,
-    vmstat: &BTreeMap<String, u64>,
-) -> BTreeMap<String, CrossCheck> {
-    let check = |name: &str, prefix: &str, rule: Rule| {
-        let module = counters.get(name).copied().unwrap_or(0);
-        let v: u64 = vmstat
-            .iter()
-            .filter(|(k, _)| k.as_str() == prefix || k.starts_with(&format!("{prefix}_")))
-            .map(|(_, v)| v)
-            .sum();
-        let keys = if prefix == name {
-            prefix.to_string()
-        } else {
-            format!("{prefix}_*")
-        };
-        let ok = match rule {
-            Rule::Equal => module == v,
-            Rule::AtMost => module <= v,
-        };
-        let c = CrossCheck {
-            module,
-            vmstat: v,
-            vmstat_keys: keys,
-            rule,
-            ok,
-        };
-        (name.to_string(), c)
-    };
-    [
-        check("oom_kill", "oom_kill", Rule::Equal),
-        check("direct_reclaim", "allocstall", Rule::AtMost),
-    ]
-    .into()
-}
+pub const CROSSCHECKS: &[Rule] = &[
+    Rule {
+        module: "oom_kill",
+        vmstat: &["oom_kill"],
+        relation: Relation::Equal,
+    },
+    Rule {
+        module: "direct_reclaim",
+        vmstat: &["allocstall_*"],
+        relation: Relation::AtMost,
+    },
+];
 
 /// The guard for `--unkillable`: it panics the kernel, so only where that
 /// is the point (the mmrace guest, whose kernel command line carries the
@@ -441,13 +385,7 @@ fn refuse_outside_the_guest() -> Result<()> {
 }
 
 fn vmstat_oom_kill() -> Result<u64> {
-    let text = std::fs::read_to_string(vmstat::PATH)
-        .with_context(|| format!("cannot read {}", vmstat::PATH))?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0))
+    Ok(vmstat::read()?.get("oom_kill").copied().unwrap_or(0))
 }
 
 /// mmrace's oom_reaper_reaped (0 if unreadable: it only decorates a round).
@@ -557,42 +495,6 @@ impl Drop for HungTaskTimeout {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-        pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect()
-    }
-
-    #[test]
-    fn cross_checks_sum_the_vmstat_keys() {
-        let c = map(&[("oom_kill", 3), ("direct_reclaim", 10)]);
-        let v = map(&[
-            ("oom_kill", 3),
-            ("allocstall_dma32", 4),
-            ("allocstall_movable", 5),
-            ("allocstall_normal", 0),
-            ("pgscan_direct", 99),
-        ]);
-        let x = cross_checks(&c, &v);
-        assert_eq!((x["oom_kill"].module, x["oom_kill"].vmstat), (3, 3));
-        assert!(x["oom_kill"].ok);
-        assert_eq!(
-            x["oom_kill"].describe("oom_kill"),
-            "oom_kill 3 == vmstat oom_kill 3: ok"
-        );
-        let d = &x["direct_reclaim"];
-        assert_eq!((d.module, d.vmstat, d.ok), (10, 9, false));
-        assert_eq!(
-            d.describe("direct_reclaim"),
-            "direct_reclaim 10 <= vmstat allocstall_* 9: FAILED"
-        );
-        let mut v2 = v.clone();
-        v2.insert("allocstall_normal".into(), 1);
-        assert!(cross_checks(&c, &v2)["direct_reclaim"].ok);
-        let none = cross_checks(&BTreeMap::new(), &BTreeMap::new());
-        assert!(none
-            .values()
-            .all(|c| c.ok && c.module == 0 && c.vmstat == 0));
-    }
 
     #[test]
     fn round_lines() {

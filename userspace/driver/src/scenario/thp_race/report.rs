@@ -3,7 +3,7 @@
 //! (does each probe count what vmstat says the kernel did?).
 
 use crate::ctx::Ctx;
-use serde::Serialize;
+use mmrace_proto::crosscheck::{self, CrossCheck, Relation, Rule};
 use std::collections::BTreeMap;
 
 /// mmrace.ko's counters now, or why they cannot be read (the module is not
@@ -48,10 +48,10 @@ impl Deltas {
             &crate::vmstat::delta(vmstat_start, &vmstat_end),
             &VMSTAT_KEYS,
         );
-        let checks = crosscheck(counters.as_ref(), &vmstat);
+        let checks = crosscheck::evaluate(CROSSCHECKS, counters.as_ref(), &vmstat);
         for line in table(counters.as_ref(), &vmstat)
-            .iter()
-            .chain(&crosscheck_lines(&checks))
+            .into_iter()
+            .chain(checks.iter().map(CrossCheck::line))
         {
             ctx.say(format!("{prefix}: {line}"));
         }
@@ -79,7 +79,7 @@ impl Deltas {
         m.insert("crosscheck".into(), serde_json::json!(self.checks));
         m.insert(
             "crosscheck_ok".into(),
-            self.checks.iter().all(|c| c.ok).into(),
+            crosscheck::all_ok(&self.checks).into(),
         );
         m
     }
@@ -121,56 +121,20 @@ pub const VMSTAT_KEYS: [&str; 9] = [
 /// to split (the races themselves), so it exceeds thp_split_pmd exactly in
 /// the runs that matter; mmrace_counters.h names thp_split_pmd as
 /// `pmd_split_done`'s vmstat twin.
-pub const CROSSCHECKS: &[(&str, &[&str])] = &[
-    ("thp_split", &["thp_split_page", "thp_split_page_failed"]),
-    ("thp_split_failed", &["thp_split_page_failed"]),
-    ("thp_migrate", &["thp_migration_success"]),
-    ("migrate_pages", &["pgmigrate_success"]),
-    ("pmd_split_done", &["thp_split_pmd"]),
+pub const CROSSCHECKS: &[Rule] = &[
+    about("thp_split", &["thp_split_page", "thp_split_page_failed"]),
+    about("thp_split_failed", &["thp_split_page_failed"]),
+    about("thp_migrate", &["thp_migration_success"]),
+    about("migrate_pages", &["pgmigrate_success"]),
+    about("pmd_split_done", &["thp_split_pmd"]),
 ];
 
-/// Whether two deltas agree: equal within max(2, 2 % of the larger), the
-/// slack for events that land between the counters read and the vmstat
-/// read.
-pub fn within_tolerance(a: u64, b: u64) -> bool {
-    let diff = a.abs_diff(b);
-    diff <= 2 || u128::from(diff) * 100 <= u128::from(a.max(b)) * 2
-}
-
-/// One cross-check, as it goes in the JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CrossCheck {
-    pub module: String,
-    /// The vmstat side, `a+b` when it is a sum.
-    pub vmstat: String,
-    pub module_delta: Option<u64>,
-    pub vmstat_delta: Option<u64>,
-    /// False on disagreement, and when either side is missing.
-    pub ok: bool,
-}
-
-pub fn crosscheck(
-    counters: Option<&BTreeMap<String, u64>>,
-    vmstat: &BTreeMap<String, u64>,
-) -> Vec<CrossCheck> {
-    CROSSCHECKS
-        .iter()
-        .map(|&(module, sum)| {
-            let module_delta = counters.and_then(|c| c.get(module).copied());
-            let vmstat_delta = sum
-                .iter()
-                .map(|k| vmstat.get(*k).copied())
-                .sum::<Option<u64>>();
-            let ok = matches!((module_delta, vmstat_delta), (Some(a), Some(b)) if within_tolerance(a, b));
-            CrossCheck {
-                module: module.to_string(),
-                vmstat: sum.join("+"),
-                module_delta,
-                vmstat_delta,
-                ok,
-            }
-        })
-        .collect()
+const fn about(module: &'static str, vmstat: &'static [&'static str]) -> Rule {
+    Rule {
+        module,
+        vmstat,
+        relation: Relation::About,
+    }
 }
 
 /// The entries of `m` named in `keys`, in `keys` order (missing ones left
@@ -207,24 +171,6 @@ pub fn table(
     lines
 }
 
-/// One line per cross-check, loud when it disagrees.
-pub fn crosscheck_lines(checks: &[CrossCheck]) -> Vec<String> {
-    let show = |v: Option<u64>| v.map_or_else(|| "missing".to_string(), |v| v.to_string());
-    checks
-        .iter()
-        .map(|c| {
-            format!(
-                "crosscheck {}: {} {} vs {} {}",
-                if c.ok { "ok" } else { "MISMATCH" },
-                c.module,
-                show(c.module_delta),
-                c.vmstat,
-                show(c.vmstat_delta)
-            )
-        })
-        .collect()
-}
-
 /// Operations per second, one decimal.
 pub fn rates(ops: &BTreeMap<String, u64>, elapsed_ms: u64) -> BTreeMap<String, f64> {
     let secs = (elapsed_ms.max(1)) as f64 / 1000.0;
@@ -242,65 +188,13 @@ mod tests {
     }
 
     #[test]
-    fn tolerance_is_max_of_2_and_2_percent() {
-        assert!(within_tolerance(0, 0));
-        assert!(within_tolerance(0, 2));
-        assert!(!within_tolerance(0, 3));
-        assert!(within_tolerance(100, 102));
-        assert!(!within_tolerance(100, 103));
-        assert!(within_tolerance(1000, 1020));
-        assert!(!within_tolerance(1000, 1021));
-        assert!(within_tolerance(1020, 1000)); // 2% of the larger
-        assert!(!within_tolerance(1021, 1000)); // 21 > 20.42
-        assert!(within_tolerance(u64::MAX, u64::MAX - 2));
-    }
-
-    #[test]
-    fn crosscheck_sums_flags_and_handles_missing() {
-        let counters = map(&[
-            ("thp_split", 10),
-            ("thp_split_failed", 3),
-            ("thp_migrate", 50),
-            ("migrate_pages", 1000),
-            ("pmd_split_done", 7),
-        ]);
-        let vmstat = map(&[
-            ("thp_split_page", 7),
-            ("thp_split_page_failed", 3),
-            ("thp_migration_success", 40),
-            ("pgmigrate_success", 1015),
-        ]);
-        let c = crosscheck(Some(&counters), &vmstat);
-        assert_eq!(c.len(), CROSSCHECKS.len());
-        let by = |m: &str| c.iter().find(|x| x.module == m).unwrap().clone();
-        assert_eq!(
-            by("thp_split").vmstat,
-            "thp_split_page+thp_split_page_failed"
-        );
-        assert_eq!(by("thp_split").vmstat_delta, Some(10));
-        assert!(by("thp_split").ok);
-        assert!(by("thp_split_failed").ok);
-        assert!(!by("thp_migrate").ok, "50 vs 40 is a mismatch");
-        assert!(by("migrate_pages").ok, "15 of 1015 is within 2 %");
-        let pmd = by("pmd_split_done");
-        assert_eq!(
-            (pmd.vmstat_delta, pmd.ok),
-            (None, false),
-            "vmstat side missing"
-        );
-        // No module counters at all: every check is not ok, none panics.
-        assert!(crosscheck(None, &vmstat)
-            .iter()
-            .all(|c| !c.ok && c.module_delta.is_none()));
-    }
-
-    #[test]
     fn crosscheck_names_known_counters() {
         let defs = mmrace_proto::counters::counter_defs();
-        for (module, _) in CROSSCHECKS {
+        for r in CROSSCHECKS {
             assert!(
-                defs.iter().any(|d| d.name == *module),
-                "{module} not in mmrace_counters.h"
+                defs.iter().any(|d| d.name == r.module),
+                "{} not in mmrace_counters.h",
+                r.module
             );
         }
         for k in MODULE_KEYS {
@@ -327,20 +221,6 @@ mod tests {
             .any(|l| l.starts_with("softdirty_clear") && l.contains(" - ")));
         let no_module = table(None, &BTreeMap::new());
         assert!(no_module[1].contains(" - |"));
-    }
-
-    #[test]
-    fn mismatch_lines_are_loud() {
-        let c = crosscheck(
-            Some(&map(&[("pmd_split_done", 10)])),
-            &map(&[("thp_split_pmd", 20)]),
-        );
-        let lines = crosscheck_lines(&c);
-        let l = lines.iter().find(|l| l.contains("pmd_split_done")).unwrap();
-        assert!(
-            l.starts_with("crosscheck MISMATCH") && l.contains("10 vs thp_split_pmd 20"),
-            "{l}"
-        );
     }
 
     #[test]

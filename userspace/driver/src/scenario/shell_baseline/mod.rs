@@ -217,25 +217,23 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
         }
     };
     let mut early_exit = None;
-    while !ctx.should_stop() {
-        std::thread::sleep(monitor::POLL);
-        fold(&read_ops(&ops_dir));
-        if counters_start.is_ok() {
-            if let Ok(now) = crate::counters::read() {
-                let t = ms(t0);
-                for w in watches.iter_mut() {
-                    if w.observe(&now, t) {
-                        ctx.event(w.event, t.to_string());
-                        ctx.say(format!("shell-baseline: first {} after {t} ms", w.counter));
-                    }
-                }
-            }
-        }
-        if let Some(st) = child.try_wait() {
-            early_exit = Some(describe(st));
-            break;
-        }
-    }
+    monitor::run(
+        ctx,
+        "shell-baseline",
+        t0,
+        || fold(&read_ops(&ops_dir)),
+        || {
+            counters_start
+                .is_ok()
+                .then(|| crate::counters::read().ok())
+                .flatten()
+        },
+        &mut watches,
+        || {
+            early_exit = child.try_wait().map(describe);
+            early_exit.is_some()
+        },
+    );
     let elapsed_ms = ms(t0);
     // The race window ends here: the stop file, then the script's own end.
     let _ = std::fs::write(&stop_file, "");

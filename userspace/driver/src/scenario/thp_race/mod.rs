@@ -381,7 +381,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         scope.spawn(move || {
             monitor::run(
                 ctx,
-                stop,
+                "thp-race",
                 t0,
                 || ops.fold_into(|n| ctx.op(n)),
                 || {
@@ -390,6 +390,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
                         .flatten()
                 },
                 watches,
+                || stop.load(Ordering::Relaxed),
             )
         });
         let r = sup.run(s.kill);

@@ -5,7 +5,6 @@
 
 use crate::ctx::Ctx;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub const POLL: Duration = Duration::from_millis(100);
@@ -46,27 +45,33 @@ impl Watch {
     }
 }
 
-/// Runs until `stop` (or the run's end): folds ops with `fold`, and if
-/// `read` gives counters, feeds `watches`, sending each watch's event with
-/// its milliseconds since `t0` as the detail.
+/// Every [`POLL`] until `done()` (or the run's end): folds ops with `fold`,
+/// and if `read` gives counters, feeds `watches`, sending each watch's event
+/// with its milliseconds since `t0` as the detail (`who` names the scenario
+/// in the human line). thp-race and shell-baseline both watch this way.
 pub fn run(
     ctx: &Ctx,
-    stop: &AtomicBool,
+    who: &str,
     t0: Instant,
     fold: impl Fn(),
     read: impl Fn() -> Option<BTreeMap<String, u64>>,
     watches: &mut [Watch],
+    mut done: impl FnMut() -> bool,
 ) {
-    while !stop.load(Ordering::Relaxed) && !ctx.should_stop() {
+    while !ctx.should_stop() {
         std::thread::sleep(POLL);
         fold();
-        let Some(now) = read() else { continue };
-        let t_ms = t0.elapsed().as_millis() as u64;
-        for w in watches.iter_mut() {
-            if w.observe(&now, t_ms) {
-                ctx.event(w.event, t_ms.to_string());
-                ctx.say(format!("thp-race: first {} after {t_ms} ms", w.counter));
+        if let Some(now) = read() {
+            let t_ms = t0.elapsed().as_millis() as u64;
+            for w in watches.iter_mut() {
+                if w.observe(&now, t_ms) {
+                    ctx.event(w.event, t_ms.to_string());
+                    ctx.say(format!("{who}: first {} after {t_ms} ms", w.counter));
+                }
             }
+        }
+        if done() {
+            break;
         }
     }
 }

@@ -64,6 +64,21 @@ fn counters(msg: &Option<Msg>) -> BTreeMap<String, u64> {
         .unwrap_or_default()
 }
 
+/// `Err` unless every name is a counter of module/mmrace_counters.h: a
+/// check naming a counter that does not exist must fail, not pass vacuously.
+fn known_counters<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    let defs = mmrace_proto::counters::counter_defs();
+    match names
+        .into_iter()
+        .find(|n| !defs.iter().any(|d| d.name == *n))
+    {
+        Some(n) => Err(format!(
+            "{n:?} is not an mmrace counter (module/mmrace_counters.h)"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `Err(why)` when `check` fails on `r`.
 pub fn check(r: &Report, check: &str) -> Result<(), String> {
     let ok = |pass: bool, why: String| if pass { Ok(()) } else { Err(why) };
@@ -95,6 +110,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             _ => Err("no module message".into()),
         },
         "moved=" => {
+            known_counters(value.split(','))?;
             let (first, last) = (counters(&r.first_snapshot), counters(&r.last_snapshot));
             let still: Vec<_> = value
                 .split(',')
@@ -109,6 +125,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
         }
         "equal=" => {
             let (name, rhs) = value.split_once(':').ok_or("want equal=C:V1+V2")?;
+            known_counters([name])?;
             let (counters, vmstat) = data_maps(r);
             let got = counters
                 .get(name)
@@ -253,6 +270,8 @@ mod tests {
             "verdict=clean",
             "class~deadlock",
             "moved=thp_split",
+            "moved=pmd_split,no_such_counter",
+            "equal=no_such_counter:thp_split_pmd",
             "finding~KASAN",
             "ops=writer:1",
             "ran=thp-race",

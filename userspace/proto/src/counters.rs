@@ -6,6 +6,12 @@
 
 use std::collections::BTreeMap;
 
+/// One constant per counter, generated from the header (build.rs):
+/// `name::PMD_RACE == "pmd_race"`.
+pub mod name {
+    include!(concat!(env!("OUT_DIR"), "/counter_names.rs"));
+}
+
 /// The header the module is built from.
 pub const COUNTERS_HEADER: &str = include_str!("../../../module/mmrace_counters.h");
 

@@ -10,14 +10,15 @@
 use crate::ctx::Ctx;
 use crate::{counters, mm, numa, vmstat};
 use anyhow::{bail, Result};
+use mmrace_proto::counters::name;
 pub use mmrace_proto::spec::smoke::Args;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 /// The counters every smoke run must move, and the one that needs migration.
-pub const REQUIRED: &[&str] = &["softdirty_clear", "pmd_split"];
-pub const REQUIRED_WITH_MIGRATION: &str = "thp_migrate";
+pub const REQUIRED: &[&str] = &[name::SOFTDIRTY_CLEAR, name::PMD_SPLIT];
+pub const REQUIRED_WITH_MIGRATION: &str = name::THP_MIGRATE;
 
 /// The /proc/vmstat keys the report keeps (the rest is noise here).
 const VMSTAT_PREFIXES: &[&str] = &["thp_", "pgmigrate_"];

@@ -34,6 +34,7 @@ pub mod victim;
 use crate::ctx::Ctx;
 use crate::{counters, numa, oom, vmstat};
 use anyhow::{bail, Context, Result};
+use mmrace_proto::counters::name;
 use mmrace_proto::crosscheck::{self, Relation, Rule};
 pub use mmrace_proto::spec::oom_stall::Args;
 use round::{Outcome, RoundResult, RoundTracker, Sample, VictimReport};
@@ -50,14 +51,14 @@ pub const FILE_NAME: &str = "mmrace-oom-stall";
 
 /// mmrace counters this scenario is about, printed even when zero.
 pub const OOM_COUNTERS: &[&str] = &[
-    "oom_kill",
-    "oom_victim",
-    "oom_reaper_wake",
-    "oom_reaper_reaped",
-    "oom_reaper_skipped",
-    "reclaim_retry",
-    "direct_reclaim",
-    "alloc_stall_warn",
+    name::OOM_KILL,
+    name::OOM_VICTIM,
+    name::OOM_REAPER_WAKE,
+    name::OOM_REAPER_REAPED,
+    name::OOM_REAPER_SKIPPED,
+    name::RECLAIM_RETRY,
+    name::DIRECT_RECLAIM,
+    name::ALLOC_STALL_WARN,
 ];
 
 /// The /proc/vmstat keys the report keeps.
@@ -358,12 +359,12 @@ fn round_line(r: &RoundResult) -> String {
 /// also counts the passes do_try_to_free_pages() retries.
 pub const CROSSCHECKS: &[Rule] = &[
     Rule {
-        module: "oom_kill",
+        module: name::OOM_KILL,
         vmstat: &["oom_kill"],
         relation: Relation::Equal,
     },
     Rule {
-        module: "direct_reclaim",
+        module: name::DIRECT_RECLAIM,
         vmstat: &["allocstall_*"],
         relation: Relation::AtMost,
     },
@@ -392,7 +393,7 @@ fn vmstat_oom_kill() -> Result<u64> {
 fn reaped_counter() -> u64 {
     counters::read()
         .ok()
-        .and_then(|c| c.get("oom_reaper_reaped").copied())
+        .and_then(|c| c.get(name::OOM_REAPER_REAPED).copied())
         .unwrap_or(0)
 }
 

@@ -13,6 +13,7 @@
 use super::thp_race::{monitor, nodes, report};
 use crate::ctx::Ctx;
 use anyhow::{bail, Context, Result};
+use mmrace_proto::counters::name;
 pub use mmrace_proto::spec::shell_baseline::Args;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -208,8 +209,8 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
 
     let start_map = counters_start.clone().unwrap_or_default();
     let mut watches = [
-        monitor::Watch::new("pmd_race", "first_pmd_race", &start_map),
-        monitor::Watch::new("thp_split_failed", "first_thp_split_failed", &start_map),
+        monitor::Watch::new(name::PMD_RACE, "first_pmd_race", &start_map),
+        monitor::Watch::new(name::THP_SPLIT_FAILED, "first_thp_split_failed", &start_map),
     ];
     let fold = |ops: &BTreeMap<String, u64>| {
         for (k, v) in ops {

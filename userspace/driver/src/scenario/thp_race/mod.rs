@@ -38,6 +38,7 @@ pub mod writer;
 use crate::ctx::Ctx;
 use anyhow::{bail, Result};
 use layout::{ChildPlan, RacerPlan, Region, MAX_REGION_MIB, MIB, RACER_ADDR, WRITER_ADDR};
+use mmrace_proto::counters::name;
 pub use mmrace_proto::spec::thp_race::Args;
 use parties::{PartyStats, WriterId, WriterSlot};
 use rng::Rng;
@@ -348,8 +349,8 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let not_moved = AtomicU64::new(0);
     let start_map = counters_start.clone().unwrap_or_default();
     let mut watches = vec![
-        monitor::Watch::new("pmd_race", "first_pmd_race", &start_map),
-        monitor::Watch::new("thp_split_failed", "first_thp_split_failed", &start_map),
+        monitor::Watch::new(name::PMD_RACE, "first_pmd_race", &start_map),
+        monitor::Watch::new(name::THP_SPLIT_FAILED, "first_thp_split_failed", &start_map),
     ];
     let have_counters = counters_start.is_ok();
 

@@ -3,6 +3,7 @@
 //! (does each probe count what vmstat says the kernel did?).
 
 use crate::ctx::Ctx;
+use mmrace_proto::counters::name;
 use mmrace_proto::crosscheck::{self, CrossCheck, Relation, Rule};
 use std::collections::BTreeMap;
 
@@ -87,17 +88,17 @@ impl Deltas {
 
 /// mmrace.ko counters shown in the table (all counters go in the JSON).
 pub const MODULE_KEYS: [&str; 11] = [
-    "pmd_split",
-    "pmd_split_freeze",
-    "pmd_split_done",
-    "pmd_race",
-    "thp_split",
-    "thp_split_failed",
-    "thp_split_eagain",
-    "thp_migrate",
-    "thp_migrate_failed",
-    "migrate_pages",
-    "softdirty_clear",
+    name::PMD_SPLIT,
+    name::PMD_SPLIT_FREEZE,
+    name::PMD_SPLIT_DONE,
+    name::PMD_RACE,
+    name::THP_SPLIT,
+    name::THP_SPLIT_FAILED,
+    name::THP_SPLIT_EAGAIN,
+    name::THP_MIGRATE,
+    name::THP_MIGRATE_FAILED,
+    name::MIGRATE_PAGES,
+    name::SOFTDIRTY_CLEAR,
 ];
 
 /// /proc/vmstat events shown in the table and returned in the JSON.
@@ -122,11 +123,14 @@ pub const VMSTAT_KEYS: [&str; 9] = [
 /// the runs that matter; mmrace_counters.h names thp_split_pmd as
 /// `pmd_split_done`'s vmstat twin.
 pub const CROSSCHECKS: &[Rule] = &[
-    about("thp_split", &["thp_split_page", "thp_split_page_failed"]),
-    about("thp_split_failed", &["thp_split_page_failed"]),
-    about("thp_migrate", &["thp_migration_success"]),
-    about("migrate_pages", &["pgmigrate_success"]),
-    about("pmd_split_done", &["thp_split_pmd"]),
+    about(
+        name::THP_SPLIT,
+        &["thp_split_page", "thp_split_page_failed"],
+    ),
+    about(name::THP_SPLIT_FAILED, &["thp_split_page_failed"]),
+    about(name::THP_MIGRATE, &["thp_migration_success"]),
+    about(name::MIGRATE_PAGES, &["pgmigrate_success"]),
+    about(name::PMD_SPLIT_DONE, &["thp_split_pmd"]),
 ];
 
 const fn about(module: &'static str, vmstat: &'static [&'static str]) -> Rule {

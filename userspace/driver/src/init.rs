@@ -207,7 +207,7 @@ fn report_failure(out: &Output, start: Instant, message: String) {
         t_ms: start.elapsed().as_millis() as u64,
         ok: false,
         message,
-        data: serde_json::Value::Null,
+        data: None,
     });
 }
 

@@ -11,6 +11,7 @@ use crate::output::Output;
 use crate::{counters, init, module, numa, scenario, signals, stream, sysinfo};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
+use mmrace_proto::results::ScenarioResult;
 use mmrace_proto::spec::{CrashTest, RunSpec};
 use mmrace_proto::wire::{Msg, WIRE_VERSION};
 use std::path::Path;
@@ -124,7 +125,7 @@ fn module_then_scenario(
     spec: &RunSpec,
     module_path: Option<&Path>,
     ctx: &Ctx,
-) -> Result<serde_json::Value> {
+) -> Result<ScenarioResult> {
     let info = module::prepare(module_path)?;
     ctx.say(format!(
         "mmrace.ko {}: {}/{} probes attached",
@@ -204,16 +205,11 @@ fn crash_sysrq(ctx: &Ctx) -> anyhow::Error {
 }
 
 /// Sends the Result and prints the end line; returns the exit code.
-fn finish(ctx: &Ctx, result: Result<serde_json::Value>) -> i32 {
+fn finish(ctx: &Ctx, result: Result<ScenarioResult>) -> i32 {
     let secs = ctx.elapsed_ms() as f64 / 1000.0;
     let (ok, message, data, code) = match result {
-        Ok(data) => (true, "ok".to_string(), data, EXIT_OK),
-        Err(e) => (
-            false,
-            format!("{e:#}"),
-            serde_json::Value::Null,
-            EXIT_FAILED,
-        ),
+        Ok(data) => (true, "ok".to_string(), Some(Box::new(data)), EXIT_OK),
+        Err(e) => (false, format!("{e:#}"), None, EXIT_FAILED),
     };
     ctx.out.msg(&Msg::Result {
         t_ms: ctx.elapsed_ms(),

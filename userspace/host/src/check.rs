@@ -10,6 +10,7 @@
 
 use crate::messages::snapshot_view;
 use crate::report::Report;
+use mmrace_proto::results::ScenarioResult;
 use mmrace_proto::wire::Msg;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ CHECK is one of:
   equal=C:V1+V2        module counter delta C == sum of vmstat deltas V1+V2
                        (from the driver's result data: counters / vmstat)
   has-last-snapshot    the report kept a counter snapshot
+  crosscheck-ok        every module-vs-vmstat cross-check of the results held
+  crosscheck-ok        every module-vs-vmstat cross-check of the results held
   data-true=KEY        the driver's result data has KEY == true
   data-set=KEY         the driver's result data has KEY set (not null)
   finding~TEXT         a line of the finding's excerpt contains TEXT
@@ -35,26 +38,19 @@ CHECK is one of:
   ran=SCENARIO         the spec's scenario is SCENARIO
 Always: the spec the driver echoed in its Hello equals the report's spec.";
 
-fn result_data(r: &Report) -> &Value {
+/// The scenario's typed results, if the driver sent them.
+fn result(r: &Report) -> Option<&ScenarioResult> {
     match &r.result {
-        Some(Msg::Result { data, .. }) => data,
-        _ => &Value::Null,
+        Some(Msg::Result { data, .. }) => data.as_deref(),
+        _ => None,
     }
 }
 
-/// The module-counter and vmstat deltas of the driver's result data.
-fn data_maps(r: &Report) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
-    let data = result_data(r);
-    let map = |keys: [&str; 2]| {
-        keys.iter()
-            .find_map(|k| data.get(*k).filter(|v| v.is_object()))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default()
-    };
-    (
-        map(["counters", "counters_delta"]),
-        map(["vmstat", "vmstat_delta"]),
-    )
+/// A top-level field of the results, by name (`data-true=`, `data-set=`).
+fn result_field(r: &Report, key: &str) -> Value {
+    result(r)
+        .and_then(|d| serde_json::to_value(d).ok())
+        .map_or(Value::Null, |v| v[key].clone())
 }
 
 fn counters(msg: &Option<Msg>) -> BTreeMap<String, u64> {
@@ -126,7 +122,9 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
         "equal=" => {
             let (name, rhs) = value.split_once(':').ok_or("want equal=C:V1+V2")?;
             known_counters([name])?;
-            let (counters, vmstat) = data_maps(r);
+            let (counters, vmstat) = result(r)
+                .and_then(ScenarioResult::deltas)
+                .ok_or("the results have no counter and vmstat deltas")?;
             let got = counters
                 .get(name)
                 .ok_or(format!("no module counter {name} in result data"))?;
@@ -144,16 +142,18 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             "no counter snapshot kept".into(),
         ),
         "data-true=" => {
-            let v = &result_data(r)[value];
-            ok(
-                *v == Value::Bool(true),
-                format!("result data {value} = {v}"),
-            )
+            let v = result_field(r, value);
+            ok(v == Value::Bool(true), format!("result data {value} = {v}"))
         }
         "data-set=" => ok(
-            !result_data(r)[value].is_null(),
+            !result_field(r, value).is_null(),
             format!("result data {value} is not set"),
         ),
+        "crosscheck-ok" => match result(r).and_then(ScenarioResult::crosscheck_ok) {
+            Some(true) => Ok(()),
+            Some(false) => Err("a cross-check failed".into()),
+            None => Err("the results have no cross-checks".into()),
+        },
         "finding~" => {
             let lines = r.finding.iter().flat_map(|f| &f.excerpt);
             ok(
@@ -277,6 +277,7 @@ mod tests {
             "ran=thp-race",
             "variant=x",
             "data-true=crosscheck_ok",
+            "crosscheck-ok",
             "no-such-check",
         ] {
             assert!(check(&r, bad).is_err(), "{bad}");

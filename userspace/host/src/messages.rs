@@ -133,7 +133,7 @@ mod tests {
             t_ms: 2500,
             ok: true,
             message: "done".into(),
-            data: serde_json::Value::Null,
+            data: None,
         }));
         assert_eq!(m.snapshots.len(), 2);
         assert_eq!(m.undecodable, 1);

@@ -681,7 +681,15 @@ mod tests {
             t_ms: 1200,
             ok: true,
             message: "smoke passed".into(),
-            data: serde_json::json!({"splits": 3}),
+            data: Some(Box::new(mmrace_proto::results::ScenarioResult::Smoke(
+                mmrace_proto::results::SmokeResult {
+                    iterations: 3,
+                    nodes: vec![0, 1],
+                    migrate: true,
+                    counters: Default::default(),
+                    vmstat: Default::default(),
+                },
+            ))),
         };
         let script = format!(
             "echo '[    0.000000] Linux version 7.3.4'; {}; {}; echo '[    1.5] reboot: Power down'",

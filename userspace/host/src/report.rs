@@ -330,7 +330,15 @@ pub(crate) mod tests {
             t_ms: 3100,
             ok: true,
             message: "done".into(),
-            data: serde_json::json!({"splits": 40}),
+            data: Some(Box::new(mmrace_proto::results::ScenarioResult::Smoke(
+                mmrace_proto::results::SmokeResult {
+                    iterations: 40,
+                    nodes: vec![0, 1],
+                    migrate: true,
+                    counters: Default::default(),
+                    vmstat: Default::default(),
+                },
+            ))),
         }));
         let meta = RunMeta {
             spec: Some(smoke_spec(8)),

@@ -228,7 +228,7 @@ mod tests {
             t_ms: 1,
             ok,
             message: if ok { "done" } else { "mount failed" }.into(),
-            data: serde_json::Value::Null,
+            data: None,
         }));
         m
     }

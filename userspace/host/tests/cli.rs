@@ -83,7 +83,8 @@ fn clean_run_writes_report_ktap_and_latest() {
             .unwrap();
     assert_eq!(spec, r["spec"]);
     assert_eq!(r["result"]["message"], "smoke passed");
-    assert_eq!(r["result"]["data"]["splits"], 40);
+    assert_eq!(r["result"]["data"]["scenario"], "smoke");
+    assert_eq!(r["result"]["data"]["iterations"], 40);
     assert_eq!(r["module"]["probes"][0]["attached"], true);
     assert_eq!(r["first_snapshot"]["t_ms"], 0);
     assert_eq!(r["last_snapshot"]["counters"]["pmd_split"], 40);

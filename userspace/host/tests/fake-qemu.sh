@@ -48,7 +48,7 @@ background_sleep() {
 clean() {
 	hello
 	msg '{"type":"snapshot","t_ms":2000,"counters":{"pmd_split":40,"thp_split":6},"ops":{"writer":900}}'
-	msg '{"type":"result","t_ms":2050,"ok":true,"message":"smoke passed","data":{"splits":40}}'
+	msg '{"type":"result","t_ms":2050,"ok":true,"message":"smoke passed","data":{"scenario":"smoke","iterations":40,"nodes":[0,1],"migrate":true,"counters":{"pmd_split":40},"vmstat":{"thp_split_pmd":40}}}'
 	echo "mmrace: smoke passed"
 	echo "[    2.600000] reboot: Power down"
 	exit 0

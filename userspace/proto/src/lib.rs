@@ -5,10 +5,12 @@
 //! - [`crosscheck`]: module counters against /proc/vmstat, one mechanism
 //!   with per-scenario rules.
 //! - [`wire`]: the line format the driver streams to the host.
+//! - [`results`]: what each scenario returns, typed.
 //! - [`spec`]: the run description ([`spec::RunSpec`]) the host hands the
 //!   driver, with every scenario's typed options.
 
 pub mod counters;
 pub mod crosscheck;
+pub mod results;
 pub mod spec;
 pub mod wire;

@@ -6,6 +6,7 @@
 //! a line that does not parse is skipped, never fatal (the next snapshot
 //! follows a second later).
 
+use crate::results::ScenarioResult;
 use crate::spec::RunSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,9 +60,9 @@ pub enum Msg {
         t_ms: u64,
         ok: bool,
         message: String,
-        /// Scenario-specific results (tables, vmstat deltas...).
+        /// The scenario's typed results; None when it failed.
         #[serde(default)]
-        data: serde_json::Value,
+        data: Option<Box<ScenarioResult>>,
     },
 }
 

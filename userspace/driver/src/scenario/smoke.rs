@@ -11,8 +11,8 @@ use crate::ctx::Ctx;
 use crate::{counters, mm, numa, vmstat};
 use anyhow::{bail, Result};
 use mmrace_proto::counters::name;
+use mmrace_proto::results::SmokeResult;
 pub use mmrace_proto::spec::smoke::Args;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -23,7 +23,7 @@ pub const REQUIRED_WITH_MIGRATION: &str = name::THP_MIGRATE;
 /// The /proc/vmstat keys the report keeps (the rest is noise here).
 const VMSTAT_PREFIXES: &[&str] = &["thp_", "pgmigrate_"];
 
-pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
+pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
     let nodes = numa::online_nodes()?;
     let migrate = match (a.no_migrate, nodes.as_slice()) {
         (false, [first, second, ..]) => Some((*first, *second)),
@@ -55,23 +55,24 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
 
     let cd = counters::delta(&c0, &c1);
     let vd = vmstat::with_prefixes(&vmstat::nonzero(&vmstat::delta(&v0, &v1)), VMSTAT_PREFIXES);
-    let data = json!({
-        "iterations": iterations,
-        "nodes": nodes,
-        "migrate": migrate.is_some(),
-        "counters": cd,
-        "vmstat": vd,
-    });
     let still = unmoved(&cd, &vd, migrate.is_some());
+    let data = SmokeResult {
+        iterations,
+        nodes,
+        migrate: migrate.is_some(),
+        counters: cd,
+        vmstat: vd,
+    };
     if !still.is_empty() {
         bail!(
-            "counters did not move after {iterations} iterations: {} (data: {data})",
-            still.join(", ")
+            "counters did not move after {iterations} iterations: {} (data: {})",
+            still.join(", "),
+            serde_json::to_string(&data).unwrap_or_default()
         );
     }
     ctx.say(format!(
         "smoke: {iterations} iterations, counters moved: {}",
-        fmt_map(&vmstat::nonzero(&cd))
+        fmt_map(&vmstat::nonzero(&data.counters))
     ));
     Ok(data)
 }

@@ -21,10 +21,12 @@ use super::Scenario;
 use super::{shell_baseline, thp_race};
 use crate::ctx::{Ctx, OpRegistry};
 use anyhow::{Context, Result};
+use mmrace_proto::results::bench::{
+    BenchResult, IdleMigrate, MemPhase, Memcpy, OverheadPhase, PhaseResult, PhaseRun, Segments,
+};
+use mmrace_proto::results::thp_race::ThpRaceResult;
 pub use mmrace_proto::spec::bench::{Args, Phase};
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -97,7 +99,7 @@ fn with_phase_ctx<T: Send>(
 }
 
 /// memcpy of one `mib` MiB buffer into another, over and over for `secs`.
-fn memcpy_bandwidth(mib: usize, secs: u64) -> Value {
+fn memcpy_bandwidth(mib: usize, secs: u64) -> Memcpy {
     let n = mib << 20;
     let src = vec![0x5au8; n];
     let mut dst = vec![0u8; n];
@@ -111,18 +113,18 @@ fn memcpy_bandwidth(mib: usize, secs: u64) -> Value {
     }
     let s = t.elapsed().as_secs_f64();
     let bytes = copies * n as u64;
-    json!({
-        "buffer_mib": mib,
-        "copies": copies,
-        "secs": s,
-        "bytes": bytes,
-        "bytes_per_s": bytes as f64 / s,
-    })
+    Memcpy {
+        buffer_mib: mib,
+        copies,
+        secs: s,
+        bytes,
+        bytes_per_s: bytes as f64 / s,
+    }
 }
 
 /// The driver's own `mib` MiB THP region moved between the two nodes with
 /// migrate_pages(2) for `secs`; bytes from vmstat pgmigrate_success.
-fn idle_migrate(mib: usize, secs: u64, (a, b): (u32, u32)) -> Result<Value> {
+fn idle_migrate(mib: usize, secs: u64, (a, b): (u32, u32)) -> Result<IdleMigrate> {
     let pmd = crate::mm::pmd_size();
     let map = crate::mm::AlignedMap::new(mib << 20, pmd)?;
     map.madvise(libc::MADV_HUGEPAGE)?;
@@ -142,59 +144,60 @@ fn idle_migrate(mib: usize, secs: u64, (a, b): (u32, u32)) -> Result<Value> {
     let s = t.elapsed().as_secs_f64();
     let d = crate::vmstat::delta(&before, &crate::vmstat::read()?);
     let pages = d.get("pgmigrate_success").copied().unwrap_or(0);
-    Ok(json!({
-        "region_mib": mib,
-        "calls": calls,
-        "secs": s,
-        "pages": pages,
-        "pages_not_moved": not_moved,
-        "thp_migrated": d.get("thp_migration_success").copied().unwrap_or(0),
-        "bytes_per_s": (pages * page) as f64 / s,
-    }))
+    Ok(IdleMigrate {
+        region_mib: mib,
+        calls,
+        secs: s,
+        pages,
+        pages_not_moved: not_moved,
+        thp_migrated: d.get("thp_migration_success").copied().unwrap_or(0),
+        bytes_per_s: (pages * page) as f64 / s,
+    })
 }
 
-fn mem_phase(ctx: &Ctx, a: &Args) -> Result<Value> {
+fn mem_phase(ctx: &Ctx, a: &Args) -> Result<MemPhase> {
     let memcpy = memcpy_bandwidth(a.mem_mib, a.mem_secs);
     ctx.say(format!(
         "bench mem: memcpy {:.0} MB/s ({} x {} MiB)",
-        memcpy["bytes_per_s"].as_f64().unwrap_or(0.0) / 1e6,
-        memcpy["copies"],
+        memcpy.bytes_per_s / 1e6,
+        memcpy.copies,
         a.mem_mib
     ));
     let nodes = thp_race::nodes::validate(&[0, 1], &crate::numa::online_nodes()?)?;
     let migrate = idle_migrate(a.mem_mib, a.mem_secs, nodes)?;
     ctx.say(format!(
         "bench mem: idle migrate_pages {:.0} MB/s ({} calls, {} THPs)",
-        migrate["bytes_per_s"].as_f64().unwrap_or(0.0) / 1e6,
-        migrate["calls"],
-        migrate["thp_migrated"]
+        migrate.bytes_per_s / 1e6,
+        migrate.calls,
+        migrate.thp_migrated
     ));
-    Ok(json!({"memcpy": memcpy, "idle_migrate": migrate}))
+    Ok(MemPhase {
+        memcpy,
+        idle_migrate: migrate,
+    })
 }
 
 /// Sums the `ops` and `elapsed_ms` of thp-race results.
-fn add_up(results: &[&Value]) -> Value {
+fn add_up(results: &[ThpRaceResult]) -> Segments {
     let mut ops: BTreeMap<String, u64> = BTreeMap::new();
     let mut ms = 0;
     for r in results {
-        ms += r["elapsed_ms"].as_u64().unwrap_or(0);
-        if let Some(o) = r["ops"].as_object() {
-            for (k, v) in o {
-                *ops.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
-            }
+        ms += r.elapsed_ms;
+        for (k, v) in &r.ops {
+            *ops.entry(k.clone()).or_default() += v;
         }
     }
-    json!({
-        "segments": results.len(),
-        "elapsed_ms": ms,
-        "rates": thp_race::report::rates(&ops, ms),
-        "ops": ops,
-    })
+    Segments {
+        segments: results.len(),
+        elapsed_ms: ms,
+        rates: thp_race::report::rates(&ops, ms),
+        ops,
+    }
 }
 
 /// thp-race in L U U L segments, mmrace.ko loaded (L) and unloaded (U).
 /// The module is loaded at the end whatever happened.
-fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<Value> {
+fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<OverheadPhase> {
     let args = thp_args(&a.thp_args, &[])?;
     let segments = 4 * a.overhead_rounds;
     let secs = (a.phase_secs / segments).max(1);
@@ -207,7 +210,7 @@ fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<Value> {
             break;
         }
         let with_module = matches!(i % 4, 0 | 3);
-        let step = (|| -> Result<Value> {
+        let step = (|| -> Result<ThpRaceResult> {
             if !with_module {
                 crate::reload::unload()?;
             }
@@ -239,43 +242,43 @@ fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<Value> {
         crate::module::load(&a.module_path)?;
     }
     result?;
-    let (l, u) = (
-        add_up(&loaded.iter().collect::<Vec<_>>()),
-        add_up(&unloaded.iter().collect::<Vec<_>>()),
-    );
+    let (l, u) = (add_up(&loaded), add_up(&unloaded));
     ctx.say(format!(
-        "bench overhead: ops/s loaded {} | unloaded {}",
-        l["rates"], u["rates"]
+        "bench overhead: ops/s loaded {:?} | unloaded {:?}",
+        l.rates, u.rates
     ));
-    Ok(json!({
-        "segment_secs": secs,
-        "order": order,
-        "loaded": l,
-        "unloaded": u,
-    }))
+    Ok(OverheadPhase {
+        segment_secs: secs,
+        order: order.into_iter().map(str::to_string).collect(),
+        loaded: l,
+        unloaded: u,
+    })
 }
 
-fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<Value> {
+fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<PhaseResult> {
     let secs = a.phase_secs;
-    match phase {
-        Phase::Mem => mem_phase(ctx, a),
+    Ok(match phase {
+        Phase::Mem => PhaseResult::Mem(mem_phase(ctx, a)?),
         Phase::A => {
             let args = baseline_args(&a.baseline_args)?;
-            with_phase_ctx(ctx, Some("a"), secs, |sub| shell_baseline::run(sub, &args))
+            let r = with_phase_ctx(ctx, Some("a"), secs, |sub| shell_baseline::run(sub, &args));
+            PhaseResult::A(Box::new(r?))
         }
         Phase::B => {
             let args = thp_args(&a.thp_args, &[])?;
-            with_phase_ctx(ctx, Some("b"), secs, |sub| thp_race::run(sub, &args))
+            let r = with_phase_ctx(ctx, Some("b"), secs, |sub| thp_race::run(sub, &args));
+            PhaseResult::B(Box::new(r?))
         }
-        Phase::Overhead => overhead_phase(ctx, a),
+        Phase::Overhead => PhaseResult::Overhead(overhead_phase(ctx, a)?),
         Phase::C => {
             let args = thp_args(&a.thp_args, &["--amplify", &a.amplify])?;
-            with_phase_ctx(ctx, Some("c"), secs, |sub| thp_race::run(sub, &args))
+            let r = with_phase_ctx(ctx, Some("c"), secs, |sub| thp_race::run(sub, &args));
+            PhaseResult::C(Box::new(r?))
         }
-    }
+    })
 }
 
-pub fn run(ctx: &Ctx, a: &Args) -> Result<Value> {
+pub fn run(ctx: &Ctx, a: &Args) -> Result<BenchResult> {
     // Parse every phase's options first: a typo fails before any phase runs.
     baseline_args(&a.baseline_args)?;
     thp_args(&a.thp_args, &[])?;
@@ -286,7 +289,16 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<Value> {
         let name = phase.word();
         if ctx.should_stop() {
             ctx.say(format!("bench: out of time before phase {name}; skipped"));
-            phases.insert(name.to_string(), json!({"skipped": "out of time"}));
+            phases.insert(
+                name.to_string(),
+                PhaseRun {
+                    t_start_ms: None,
+                    t_end_ms: None,
+                    result: None,
+                    error: None,
+                    skipped: Some("out of time".into()),
+                },
+            );
             continue;
         }
         order.push(name);
@@ -296,27 +308,33 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<Value> {
         let r = run_phase(ctx, a, phase);
         let t_end = ctx.elapsed_ms();
         ctx.event("phase_end", name);
-        let mut v = json!({"t_start_ms": t_start, "t_end_ms": t_end});
+        let mut v = PhaseRun {
+            t_start_ms: Some(t_start),
+            t_end_ms: Some(t_end),
+            result: None,
+            error: None,
+            skipped: None,
+        };
         match r {
-            Ok(result) => v["result"] = result,
+            Ok(result) => v.result = Some(result),
             Err(e) => {
                 errors += 1;
                 ctx.say(format!("bench: phase {name} FAILED: {e:#}"));
-                v["error"] = json!(format!("{e:#}"));
+                v.error = Some(format!("{e:#}"));
             }
         }
         phases.insert(name.to_string(), v);
     }
-    Ok(json!({
-        "phase_secs": a.phase_secs,
-        "order": order,
-        "phases": phases,
-        "phase_errors": errors,
-        "amplify": a.amplify,
-        "thp_args": a.thp_args,
-        "baseline_args": a.baseline_args,
-        "module_path": Path::new(&a.module_path),
-    }))
+    Ok(BenchResult {
+        phase_secs: a.phase_secs,
+        order: order.into_iter().map(str::to_string).collect(),
+        phases,
+        phase_errors: errors,
+        amplify: a.amplify.clone(),
+        thp_args: a.thp_args.clone(),
+        baseline_args: a.baseline_args.clone(),
+        module_path: a.module_path.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -363,7 +381,7 @@ mod tests {
     #[test]
     fn memcpy_measures_something() {
         let m = memcpy_bandwidth(4, 0);
-        assert!(m["copies"].as_u64().unwrap() >= 1);
-        assert!(m["bytes_per_s"].as_f64().unwrap() > 0.0);
+        assert!(m.copies >= 1);
+        assert!(m.bytes_per_s > 0.0);
     }
 }

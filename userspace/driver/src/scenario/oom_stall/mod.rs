@@ -36,9 +36,9 @@ use crate::{counters, numa, oom, vmstat};
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::crosscheck::{self, Relation, Rule};
+use mmrace_proto::results::oom_stall::{FsInfo, OomStallResult, Plan as OomPlan};
 pub use mmrace_proto::spec::oom_stall::Args;
 use round::{Outcome, RoundResult, RoundTracker, Sample, VictimReport};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::Path;
@@ -80,7 +80,7 @@ const VMSTAT_PREFIXES: &[&str] = &[
 
 const HUNG_TASK_PATH: &str = "/proc/sys/kernel/hung_task_timeout_secs";
 
-pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
+pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
     oom::protect_self().context("oom-stall: the driver must not be an OOM victim")?;
     if a.unkillable {
         refuse_outside_the_guest()?;
@@ -205,32 +205,32 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
     ctx.say("oom-stall: time in direct reclaim (try_to_free_pages) by task class:");
     say_block(ctx, &stats::reclaim_table(&rd));
 
-    Ok(json!({
-        "fs": {
-            "dir": fs.dir,
-            "device": fs.device,
-            "block_stat": block_stat,
+    Ok(OomStallResult {
+        fs: FsInfo {
+            dir: fs.dir.clone(),
+            device: fs.device.clone(),
+            block_stat,
         },
-        "mem_total_kib": mem_total_kib,
-        "nodes": nodes,
-        "plan": {
-            "writer_delay_ms": a.writer_delay_ms,
-            "consumer_delay_ms": a.consumer_delay_ms,
-            "stuck_ms": a.stuck_ms,
-            "poll_ms": a.poll_ms,
-            "oom_rounds_wanted": a.rounds,
-            "hung_task_secs": a.hung_task_secs,
-            "unkillable": a.unkillable,
+        mem_total_kib,
+        nodes,
+        plan: OomPlan {
+            writer_delay_ms: a.writer_delay_ms,
+            consumer_delay_ms: a.consumer_delay_ms,
+            stuck_ms: a.stuck_ms,
+            poll_ms: a.poll_ms,
+            oom_rounds_wanted: a.rounds,
+            hung_task_secs: a.hung_task_secs,
+            unkillable: a.unkillable,
         },
-        "rounds": rounds,
-        "summary": sum,
-        "counters": cd,
-        "vmstat": vd,
-        "xfs": xd,
-        "reclaim_latency": rd,
-        "crosscheck": checks,
-        "crosscheck_ok": crosscheck::all_ok(&checks),
-    }))
+        rounds,
+        summary: sum,
+        counters: cd,
+        vmstat: vd,
+        xfs: xd,
+        reclaim_latency: rd,
+        crosscheck_ok: crosscheck::all_ok(&checks),
+        crosscheck: checks,
+    })
 }
 
 /// One round: fork the victim, watch it until it is gone, tell what

@@ -16,39 +16,8 @@
 //! process waitable). A writer is stuck when, inside the window and before
 //! the kill, it completed no write for `stuck_ms` or longer.
 
-use serde::Serialize;
+pub use mmrace_proto::results::oom_stall::{Outcome, RoundResult, Summary};
 use std::fmt::Write;
-
-/// How a round ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The OOM killer killed the victim: the expected end.
-    OomKill,
-    /// The victim died of SIGKILL but /proc/vmstat oom_kill did not move.
-    KilledOther,
-    /// The victim exited by itself (a setup failure in the child).
-    Exited,
-    /// No OOM kill within the round timeout; the driver killed the victim.
-    NoOom,
-    /// The run's duration ended first; the driver killed the victim.
-    Stopped,
-    /// Killed, but not gone within the exit timeout: the run stops there.
-    NotGone,
-}
-
-impl Outcome {
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::OomKill => "oom-kill",
-            Outcome::KilledOther => "killed-other",
-            Outcome::Exited => "exited",
-            Outcome::NoOom => "no-oom",
-            Outcome::Stopped => "stopped",
-            Outcome::NotGone => "not-gone",
-        }
-    }
-}
 
 /// What the driver saw at one moment of a round.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,45 +37,6 @@ pub struct Sample {
     pub pressure_ms: Option<u64>,
     /// The victim has exited (is waitable).
     pub gone: bool,
-}
-
-/// A finished round: one row of the table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RoundResult {
-    pub round: u32,
-    pub outcome: Outcome,
-    /// Round length: fork until gone (or until the driver gave up).
-    pub duration_ms: u64,
-    /// Fork until the consumer began reading /dev/zero.
-    pub pressure_ms: Option<u64>,
-    /// Fork until the OOM kill was seen.
-    pub kill_ms: Option<u64>,
-    /// Consumer's read start until the OOM kill.
-    pub pressure_to_kill_ms: Option<u64>,
-    /// OOM kill until the victim was gone: exit plus OOM reaper latency.
-    pub kill_to_gone_ms: Option<u64>,
-    /// The OOM reaper finished a pass over the victim's mm this round.
-    pub reaped: bool,
-    /// Bytes the writers' write() calls completed, whole round.
-    pub written_bytes: u64,
-    /// ...of which inside the OOM window.
-    pub written_window_bytes: u64,
-    /// Bytes the block device wrote, whole round.
-    pub disk_bytes: u64,
-    /// ...of which inside the OOM window.
-    pub disk_window_bytes: u64,
-    /// Longest time a writer went without a completed write inside the OOM
-    /// window, before the kill.
-    pub writer_gap_ms: u64,
-    /// `writer_gap_ms >= stuck_ms`.
-    pub stuck: bool,
-    /// Buffer bytes the consumer got from realloc doubling.
-    pub buffer_bytes: u64,
-    /// Failed write() calls (errno in `writer_errno`).
-    pub writer_errors: u64,
-    pub writer_errno: i32,
-    /// How the victim ended, as waitpid told it.
-    pub exit: String,
 }
 
 /// Accumulates a round's samples.
@@ -321,25 +251,6 @@ pub fn table(rounds: &[RoundResult]) -> String {
         );
     }
     out
-}
-
-/// Run totals over the rounds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Summary {
-    pub rounds: usize,
-    pub oom_kills: usize,
-    pub stuck_rounds: usize,
-    pub not_gone: usize,
-    /// Over the OOM-kill rounds: median and longest fork-to-kill time.
-    pub kill_ms_median: Option<u64>,
-    pub kill_ms_max: Option<u64>,
-    /// Over the OOM-kill rounds: median and longest kill-to-gone time.
-    pub kill_to_gone_ms_median: Option<u64>,
-    pub kill_to_gone_ms_max: Option<u64>,
-    pub written_bytes: u64,
-    pub written_window_bytes: u64,
-    pub disk_bytes: u64,
-    pub disk_window_bytes: u64,
 }
 
 fn median(mut v: Vec<u64>) -> Option<u64> {

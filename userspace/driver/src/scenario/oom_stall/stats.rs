@@ -3,7 +3,7 @@
 //! `reclaim_latency` histograms.
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+pub use mmrace_proto::results::oom_stall::{ReclaimClass, ReclaimLatency};
 use std::collections::BTreeMap;
 
 /// XFS's global statistics (all mounted XFS filesystems).
@@ -73,56 +73,6 @@ pub fn parse_block_stat_written(text: &str) -> Result<u64> {
         .parse()
         .with_context(|| format!("bad sectors-written field {sectors:?}"))?;
     Ok(sectors * 512)
-}
-
-/// mmrace.ko's `reclaim_latency`: per task class, direct reclaim calls,
-/// their total and longest time, and a log2 histogram of microseconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ReclaimLatency {
-    pub classes: BTreeMap<String, ReclaimClass>,
-    /// Calls the module could not time.
-    pub missed: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ReclaimClass {
-    pub calls: u64,
-    pub sum_us: u64,
-    /// The longest call since the module was loaded (or reset): a maximum
-    /// has no delta.
-    pub max_us: u64,
-    /// `buckets[0]`: calls under 1 us; `buckets[b]`: `2^(b-1) <= us < 2^b`;
-    /// the last bucket is open-ended.
-    pub buckets: Vec<u64>,
-}
-
-impl ReclaimClass {
-    pub fn mean_us(&self) -> Option<u64> {
-        self.sum_us.checked_div(self.calls)
-    }
-
-    /// An upper bound of the `q` quantile (0..=1): the upper edge of the
-    /// bucket that holds it (`None` for no calls, `u64::MAX` for the open
-    /// last bucket).
-    pub fn quantile_us(&self, q: f64) -> Option<u64> {
-        let total: u64 = self.buckets.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
-        let mut seen = 0;
-        for (b, n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Some(if b + 1 == self.buckets.len() {
-                    u64::MAX
-                } else {
-                    1u64 << b
-                });
-            }
-        }
-        None
-    }
 }
 
 /// Parses the `reclaim_latency` file (format in module/mmrace_main.rs).

@@ -14,8 +14,8 @@ use super::thp_race::{monitor, nodes, report};
 use crate::ctx::Ctx;
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::name;
+use mmrace_proto::results::thp_race::{Parties, ShellBaselineResult, ShellBaselineSettings};
 pub use mmrace_proto::spec::shell_baseline::Args;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
@@ -164,7 +164,7 @@ fn ms(t0: Instant) -> u64 {
     t0.elapsed().as_millis() as u64
 }
 
-pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
+pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
     need_file("shell", &a.shell)?;
     need_file("script", &a.script)?;
     need_file("writer", &a.writer)?;
@@ -276,40 +276,37 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<serde_json::Value> {
         watches[0].first_ms
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut json = json!({
-        "settings": {
-            "seed": ctx.seed,
-            "shell_random_seed": ctx.seed % 32768,
-            "script": a.script,
-            "shell": a.shell,
-            "writer": a.writer,
-            "nodes": [node_a, node_b],
-            "parties": {
-                "writer": true,
-                "clear_refs": true,
-                "migrate": true,
-                "splitter": !a.no_splitter,
-                "racers": false,
-                "refault": false,
-                "kill": true,
+    Ok(ShellBaselineResult {
+        settings: ShellBaselineSettings {
+            seed: ctx.seed,
+            shell_random_seed: ctx.seed % 32768,
+            script: a.script.clone(),
+            shell: a.shell.clone(),
+            writer: a.writer.clone(),
+            nodes: [node_a, node_b],
+            parties: Parties {
+                writer: true,
+                clear_refs: true,
+                migrate: true,
+                splitter: !a.no_splitter,
+                racers: false,
+                refault: false,
+                kill: true,
             },
-            "split_range": SPLIT_RANGE,
-            "thp_mode": crate::mm::thp_mode(),
+            split_range: SPLIT_RANGE.to_string(),
+            thp_mode: crate::mm::thp_mode(),
         },
-        "elapsed_ms": elapsed_ms,
-        "ops": ops,
-        "rates": report::rates(&ops, elapsed_ms),
-        "script_exit": status,
-        "script_killed": killed,
-        "script_stderr_lines": stderr_lines,
-        "script_stderr": stderr_kinds.into_iter().take(10).collect::<BTreeMap<_, _>>(),
-        "first_pmd_race_ms": watches[0].first_ms,
-        "first_thp_split_failed_ms": watches[1].first_ms,
-    });
-    if let Some(m) = json.as_object_mut() {
-        m.extend(deltas.json_fields());
-    }
-    Ok(json)
+        elapsed_ms,
+        rates: report::rates(&ops, elapsed_ms),
+        ops,
+        script_exit: status,
+        script_killed: killed,
+        script_stderr_lines: stderr_lines as u64,
+        script_stderr: stderr_kinds.into_iter().take(10).collect(),
+        first_pmd_race_ms: watches[0].first_ms,
+        first_thp_split_failed_ms: watches[1].first_ms,
+        measurement: deltas.record(),
+    })
 }
 
 #[cfg(test)]

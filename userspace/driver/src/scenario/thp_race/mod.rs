@@ -39,10 +39,12 @@ use crate::ctx::Ctx;
 use anyhow::{bail, Result};
 use layout::{ChildPlan, RacerPlan, Region, MAX_REGION_MIB, MIB, RACER_ADDR, WRITER_ADDR};
 use mmrace_proto::counters::name;
+use mmrace_proto::results::thp_race::{
+    Parties, RegionInfo, ThpRaceResult, ThpRaceSettings, WriterLife,
+};
 pub use mmrace_proto::spec::thp_race::Args;
 use parties::{PartyStats, WriterId, WriterSlot};
 use rng::Rng;
-use serde_json::json;
 use shared_ops::SharedOps;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -152,33 +154,46 @@ impl Settings {
             .collect()
     }
 
-    pub fn json(&self, seed: u64, nodes: Option<(u32, u32)>) -> serde_json::Value {
-        let region = |r: Region| json!({"addr": format!("{:#x}", r.addr), "bytes": r.len});
-        json!({
-            "seed": seed,
-            "parties": {
-                "writer": true,
-                "clear_refs": self.clear_refs,
-                "migrate": self.migrate,
-                "splitter": self.splitter,
-                "racers": self.plan.racers.is_some(),
-                "refault": self.plan.refault,
-                "kill": self.kill.is_some(),
-            },
-            "writer": region(self.plan.writer),
-            "racer_region": self.plan.racer_region.map(region),
-            "racer_threads": self.plan.racers.as_ref().map(|r| r.threads),
-            "racer_ops": self.plan.racers.as_ref().map(|r| r.ops.iter().map(|o| o.word()).collect::<Vec<_>>()),
-            "nodes": nodes.map(|(a, b)| [a, b]),
-            "kill_ms": self.kill.map(|(lo, hi)| [lo, hi]),
-            "party_pause_us": self.party_pause.as_micros() as u64,
-            "party_nice": self.plan.party_nice,
-            "split_ranges": self.split_ranges.iter().map(|r| r.split_line(0).trim_start_matches("0,").trim().to_string()).collect::<Vec<_>>(),
-            "page_size": self.plan.page,
-            "pmd_size": self.plan.pmd,
-            "thp_mode": crate::mm::thp_mode(),
-            "amplify": self.amplify.as_ref().map(|a| &a.0),
-        })
+    /// Which parties this run has.
+    pub fn parties(&self) -> Parties {
+        Parties {
+            writer: true,
+            clear_refs: self.clear_refs,
+            migrate: self.migrate,
+            splitter: self.splitter,
+            racers: self.plan.racers.is_some(),
+            refault: self.plan.refault,
+            kill: self.kill.is_some(),
+        }
+    }
+
+    /// The settings as the results record them.
+    pub fn record(&self, seed: u64, nodes: Option<(u32, u32)>) -> ThpRaceSettings {
+        let region = |r: Region| RegionInfo {
+            addr: format!("{:#x}", r.addr),
+            bytes: r.len,
+        };
+        ThpRaceSettings {
+            seed,
+            parties: self.parties(),
+            writer: region(self.plan.writer),
+            racer_region: self.plan.racer_region.map(region),
+            racer_threads: self.plan.racers.as_ref().map(|r| r.threads),
+            racer_ops: self.plan.racers.as_ref().map(|r| r.ops.clone()),
+            nodes: nodes.map(|(a, b)| [a, b]),
+            kill_ms: self.kill.map(|(lo, hi)| [lo, hi]),
+            party_pause_us: self.party_pause.as_micros() as u64,
+            party_nice: self.plan.party_nice,
+            split_ranges: self
+                .split_ranges
+                .iter()
+                .map(|r| r.split_line(0).trim_start_matches("0,").trim().to_string())
+                .collect(),
+            page_size: self.plan.page,
+            pmd_size: self.plan.pmd,
+            thp_mode: crate::mm::thp_mode(),
+            amplify: self.amplify.clone(),
+        }
     }
 }
 
@@ -272,14 +287,14 @@ impl Supervisor<'_> {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &Args) -> Result<serde_json::Value> {
+pub fn run(ctx: &Ctx, args: &Args) -> Result<ThpRaceResult> {
     let s = Settings::new(ctx.seed, args)?;
-    run_with(ctx, &s, parties::SPLIT_PATH).map(|o| o.json)
+    run_with(ctx, &s, parties::SPLIT_PATH).map(|o| o.result)
 }
 
-/// What a run produced: the JSON, and for tests the last writer's pid.
+/// What a run produced: the results, and for tests the last writer's pid.
 pub struct Outcome {
-    pub json: serde_json::Value,
+    pub result: ThpRaceResult,
     pub last_writer_pid: libc::pid_t,
 }
 
@@ -329,7 +344,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     ctx.say(format!(
         "thp-race: writer pid {} up; parties: {}",
         first.pid(),
-        s.json(ctx.seed, nodes)["parties"]
+        serde_json::to_string(&s.parties()).unwrap_or_default()
     ));
     let mut sup = Supervisor {
         ctx,
@@ -420,37 +435,35 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         watches[0].first_ms, watches[1].first_ms
     ));
 
-    let mut json = json!({
-        "settings": s.json(ctx.seed, nodes),
-        "elapsed_ms": elapsed_ms,
-        "ops": op_totals,
-        "rates": report::rates(&op_totals, elapsed_ms),
-        "parties": stats
+    let result = ThpRaceResult {
+        settings: s.record(ctx.seed, nodes),
+        elapsed_ms,
+        rates: report::rates(&op_totals, elapsed_ms),
+        ops: op_totals,
+        parties: stats
             .iter()
             .filter(|(n, _)| match **n {
                 "clear_refs" => s.clear_refs,
                 "migrate" => nodes.is_some(),
                 _ => s.splitter,
             })
-            .map(|(n, st)| (n.to_string(), st.json()))
-            .collect::<BTreeMap<_, _>>(),
-        "writer": {
-            "generations": generations,
-            "kills": kills,
-            "unexpected_exits": unexpected,
-            "first_unexpected_exit": first_exit,
+            .map(|(n, st)| (n.to_string(), st.record()))
+            .collect(),
+        writer: WriterLife {
+            generations,
+            kills,
+            unexpected_exits: unexpected,
+            first_unexpected_exit: first_exit,
         },
-        "migrate_pages_not_moved": not_moved.load(Ordering::Relaxed),
-        "racer_diag": diag.totals(),
-        "first_pmd_race_ms": watches[0].first_ms,
-        "first_thp_split_failed_ms": watches[1].first_ms,
-        "inject_points": inject_points,
-    });
-    if let Some(m) = json.as_object_mut() {
-        m.extend(deltas.json_fields());
-    }
+        migrate_pages_not_moved: not_moved.load(Ordering::Relaxed),
+        racer_diag: diag.totals(),
+        first_pmd_race_ms: watches[0].first_ms,
+        first_thp_split_failed_ms: watches[1].first_ms,
+        inject_points,
+        measurement: deltas.record(),
+    };
     Ok(Outcome {
-        json,
+        result,
         last_writer_pid,
     })
 }
@@ -612,61 +625,52 @@ pub(crate) mod tests {
         let s = Settings::new(11, &a).unwrap();
         let c = ctx(11, 2000);
         let o = run_with(&c, &s, "/nonexistent").unwrap();
-        let j = &o.json;
-        eprintln!("{}", serde_json::to_string_pretty(j).unwrap());
+        let r = &o.result;
+        let j = serde_json::to_string_pretty(r).unwrap();
+        eprintln!("{j}");
+        let op = |n: &str| r.ops.get(n).copied();
         for party in ["writer", "racer_rounds", "refault", "clear_refs", "kills"] {
-            assert!(
-                j["ops"][party].as_u64().unwrap() > 0,
-                "{party} did nothing: {j}"
-            );
+            assert!(op(party).unwrap() > 0, "{party} did nothing: {j}");
         }
         let racer_ops: u64 = RacerOp::ALL
             .iter()
-            .map(|o| j["ops"][o.counter_name()].as_u64().unwrap())
+            .map(|o| op(o.counter_name()).unwrap())
             .sum();
         // Every round gives each of the 2 racers one job (a partial op, or
         // the leader's zap in refault rounds); a kill may cut a round short
         // after some jobs were counted.
-        let jobs = racer_ops + j["ops"]["refault"].as_u64().unwrap();
-        let rounds = j["ops"]["racer_rounds"].as_u64().unwrap();
-        let generations = j["writer"]["generations"].as_u64().unwrap();
+        let jobs = racer_ops + op("refault").unwrap();
+        let rounds = op("racer_rounds").unwrap();
+        let generations = r.writer.generations;
         assert!(
             (2 * rounds..=2 * (rounds + generations)).contains(&jobs),
             "{j}"
         );
-        assert!(j["ops"].get("migrate").is_none() && j["ops"].get("splitter").is_none());
-        assert!(j["writer"]["generations"].as_u64().unwrap() >= 2);
-        assert_eq!(j["writer"]["unexpected_exits"], 0, "{j}");
-        assert_eq!(j["racer_diag"]["racer_op_errors"], 0, "{j}");
-        assert_eq!(j["racer_diag"]["racer_prepare_errors"], 0, "{j}");
-        assert_eq!(j["parties"]["clear_refs"]["errors"], 0, "{j}");
-        assert!(j["parties"].get("migrate").is_none(), "{j}");
-        if crate::mm::thp_for_madvised() && j["racer_diag"]["racer_thp_unknown"] == 0 {
-            assert!(
-                j["racer_diag"]["racer_thp_huge"].as_u64().unwrap() > 0,
-                "no THP faulted: {j}"
-            );
-            assert!(
-                j["vmstat_delta"]["thp_fault_alloc"].as_u64().unwrap() > 0,
-                "{j}"
-            );
+        assert!(op("migrate").is_none() && op("splitter").is_none());
+        assert!(r.writer.generations >= 2);
+        assert_eq!(r.writer.unexpected_exits, 0, "{j}");
+        let diag = |n: &str| r.racer_diag.get(n).copied();
+        assert_eq!(diag("racer_op_errors"), Some(0), "{j}");
+        assert_eq!(diag("racer_prepare_errors"), Some(0), "{j}");
+        assert_eq!(r.parties["clear_refs"].errors, 0, "{j}");
+        assert!(!r.parties.contains_key("migrate"), "{j}");
+        if crate::mm::thp_for_madvised() && diag("racer_thp_unknown") == Some(0) {
+            assert!(diag("racer_thp_huge").unwrap() > 0, "no THP faulted: {j}");
+            assert!(r.measurement.vmstat_delta["thp_fault_alloc"] > 0, "{j}");
         }
-        assert_eq!(j["counters_available"], crate::counters::read().is_ok());
         assert_eq!(
-            j["crosscheck"].as_array().unwrap().len(),
-            report::CROSSCHECKS.len()
+            r.measurement.counters_available,
+            crate::counters::read().is_ok()
         );
-        assert!(j["settings"]["racer_ops"].as_array().unwrap().len() == 4);
+        assert_eq!(r.measurement.crosscheck.len(), report::CROSSCHECKS.len());
+        assert_eq!(r.settings.racer_ops.as_ref().unwrap().len(), 4);
         assert!(
             gone(o.last_writer_pid),
             "writer {} left behind",
             o.last_writer_pid
         );
         // The shared counts reached the context (streamed to the host).
-        assert_eq!(
-            c.ops.snapshot()["writer"],
-            j["ops"]["writer"].as_u64().unwrap()
-        );
+        assert_eq!(c.ops.snapshot()["writer"], op("writer").unwrap());
     }
 
     #[test]
@@ -788,13 +792,7 @@ pub(crate) mod tests {
         let ms = std::env::var("THP_RACE_MS").map_or(3000, |v| v.parse().unwrap());
         let s = Settings::new(1, &parse(&words.split_whitespace().collect::<Vec<_>>())).unwrap();
         let o = run_with(&ctx(1, ms), &s, parties::SPLIT_PATH).unwrap();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&o.json["rates"]).unwrap()
-        );
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&o.json["racer_diag"]).unwrap()
-        );
+        println!("{:#?}", o.result.rates);
+        println!("{:#?}", o.result.racer_diag);
     }
 }

@@ -77,12 +77,16 @@ pub struct PartyStats {
 }
 
 impl PartyStats {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "errors": self.errors.load(Ordering::Relaxed),
-            "transient": self.transient.load(Ordering::Relaxed),
-            "first_error": *self.first_error.lock().unwrap_or_else(|e| e.into_inner()),
-        })
+    pub fn record(&self) -> mmrace_proto::results::thp_race::PartyErrors {
+        mmrace_proto::results::thp_race::PartyErrors {
+            errors: self.errors.load(Ordering::Relaxed),
+            transient: self.transient.load(Ordering::Relaxed),
+            first_error: self
+                .first_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::ctx::Ctx;
 use mmrace_proto::counters::name;
 use mmrace_proto::crosscheck::{self, CrossCheck, Relation, Rule};
+use mmrace_proto::results::Measurement;
 use std::collections::BTreeMap;
 
 /// mmrace.ko's counters now, or why they cannot be read (the module is not
@@ -64,25 +65,16 @@ impl Deltas {
         })
     }
 
-    /// The JSON fields every scenario that measures this way returns.
-    pub fn json_fields(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut m = serde_json::Map::new();
-        m.insert("counters_available".into(), self.counters.is_some().into());
-        m.insert(
-            "counters_error".into(),
-            serde_json::json!(self.counters_error),
-        );
-        m.insert(
-            "counters_delta".into(),
-            serde_json::json!(self.counters.clone().unwrap_or_default()),
-        );
-        m.insert("vmstat_delta".into(), serde_json::json!(self.vmstat));
-        m.insert("crosscheck".into(), serde_json::json!(self.checks));
-        m.insert(
-            "crosscheck_ok".into(),
-            crosscheck::all_ok(&self.checks).into(),
-        );
-        m
+    /// What every scenario that measures this way returns.
+    pub fn record(&self) -> Measurement {
+        Measurement {
+            counters_available: self.counters.is_some(),
+            counters_error: self.counters_error.clone(),
+            counters_delta: self.counters.clone().unwrap_or_default(),
+            vmstat_delta: self.vmstat.clone(),
+            crosscheck: self.checks.clone(),
+            crosscheck_ok: crosscheck::all_ok(&self.checks),
+        }
     }
 }
 

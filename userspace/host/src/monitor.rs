@@ -681,15 +681,7 @@ mod tests {
             t_ms: 1200,
             ok: true,
             message: "smoke passed".into(),
-            data: Some(Box::new(mmrace_proto::results::ScenarioResult::Smoke(
-                mmrace_proto::results::SmokeResult {
-                    iterations: 3,
-                    nodes: vec![0, 1],
-                    migrate: true,
-                    counters: Default::default(),
-                    vmstat: Default::default(),
-                },
-            ))),
+            data: crate::report::tests::smoke_result(3),
         };
         let script = format!(
             "echo '[    0.000000] Linux version 7.3.4'; {}; {}; echo '[    1.5] reboot: Power down'",

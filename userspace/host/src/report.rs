@@ -203,6 +203,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::patterns::Blame;
     use crate::scan::NumberedLine;
+    use mmrace_proto::results::{ScenarioResult, SmokeResult};
     use mmrace_proto::wire::ProbeState;
 
     fn snap(t_ms: u64, split: u64, writer: u64) -> Msg {
@@ -215,6 +216,17 @@ pub(crate) mod tests {
             .into(),
             ops: [("writer".to_string(), writer)].into(),
         }
+    }
+
+    /// A smoke scenario's Result data.
+    pub(crate) fn smoke_result(iterations: u64) -> Option<Box<ScenarioResult>> {
+        Some(Box::new(ScenarioResult::Smoke(SmokeResult {
+            iterations,
+            nodes: vec![0, 1],
+            migrate: true,
+            counters: Default::default(),
+            vmstat: Default::default(),
+        })))
     }
 
     pub(crate) fn smoke_spec(seed: u64) -> RunSpec {
@@ -330,15 +342,7 @@ pub(crate) mod tests {
             t_ms: 3100,
             ok: true,
             message: "done".into(),
-            data: Some(Box::new(mmrace_proto::results::ScenarioResult::Smoke(
-                mmrace_proto::results::SmokeResult {
-                    iterations: 40,
-                    nodes: vec![0, 1],
-                    migrate: true,
-                    counters: Default::default(),
-                    vmstat: Default::default(),
-                },
-            ))),
+            data: smoke_result(40),
         }));
         let meta = RunMeta {
             spec: Some(smoke_spec(8)),

@@ -103,7 +103,7 @@ smoke_checks() {
 	expect_exit 0 ./mmrace run SCENARIO=smoke DURATION=8 SEED=1 RUN_ID=smoke \
 		RESULTS_DIR="$RESULTS/runs" || return 1
 	report smoke verdict=clean ran=smoke probes-attached \
-		moved=softdirty_clear,pmd_split,pmd_split_done,thp_split,thp_migrate,migrate_pages \
+		moved=softdirty_clear,pmd_split,pmd_split_done,thp_split,thp_migrate,migrate_pages,inject_delays \
 		equal=pmd_split_done:thp_split_pmd equal=thp_split:thp_split_page+thp_split_page_failed \
 		equal=thp_migrate:thp_migration_success equal=thp_migrate_failed:thp_migration_fail \
 		equal=migrate_pages:pgmigrate_success
@@ -172,6 +172,32 @@ amplify_einval_checks() {
 		report amplify-over-cap "message~Invalid argument"
 }
 run_test qemu-amplify-over-cap-is-einval amplify_einval_checks
+amplify_random_checks() {
+	# KCSAN-style short random delays over the curated mm functions: the
+	# clean kernel must stay clean, the points must be armed (those the
+	# kernel lacks skipped, not fatal), hit and delayed, and the per-point
+	# delays must add up to no more than inject_delays.
+	guest amplify-random --duration 15 --seed "$THP_SEED" thp-race --amplify random ||
+		{ echo "runner exit $?"; return 1; }
+	report amplify-random verdict=clean moved=inject_delays || return 1
+	python3 - "$RESULTS/runs/amplify-random/report.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["result"]["data"]
+a = d["amplify"]
+armed = [p["point"] for p in a["armed"] if p["from"] == "random"]
+rows = {p["point"]: p for p in a["points"]}
+hit = [p for p in armed if rows.get(p, {}).get("calls", 0) > 0]
+delays = sum(p["delays"] for p in a["points"])
+counted = d["counters_delta"].get("inject_delays", 0)
+skipped = ", ".join(f"{s['point']} {s['errno']}" for s in a["skipped"]) or "none"
+print(f"    random: {len(armed)} armed, {len(hit)} hit, {delays} delays (inject_delays {counted}); skipped: {skipped}")
+assert len(armed) >= 10, f"only {len(armed)} random points armed"
+assert len(hit) >= 5, f"only {len(hit)} random points saw calls: {hit}"
+assert 0 < delays <= counted, f"per-point delays {delays}, inject_delays {counted}"
+PY
+}
+run_test qemu-amplify-random amplify_random_checks
+grep -h "    random:" "$RESULTS/qemu-amplify-random.log" 2>/dev/null
 
 echo "== QEMU: module unload/reload under load"
 reload_checks() {

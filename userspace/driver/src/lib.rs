@@ -7,7 +7,7 @@
 //! - [`cmdline`]: finding `mmrace.argv="..."` on the kernel command line.
 //! - [`module`]: loading mmrace.ko and reading its version and probes.
 //! - [`counters`], [`vmstat`], [`numa`], [`mm`], [`oom`], [`kfile`]: kernel
-//!   interfaces.
+//!   interfaces; [`inject`]: mmrace.ko's injection points.
 //! - [`stream`]: the periodic snapshot thread.
 //! - [`run`]: one run, Hello to Result.
 //! - [`scenario`]: the workloads.
@@ -18,6 +18,7 @@ pub mod cmdline;
 pub mod counters;
 pub mod ctx;
 pub mod init;
+pub mod inject;
 pub mod kfile;
 pub mod mm;
 pub mod module;

@@ -226,6 +226,7 @@ pub(crate) mod tests {
             migrate: true,
             counters: Default::default(),
             vmstat: Default::default(),
+            inject_point: None,
         })))
     }
 

@@ -3,6 +3,7 @@
 //! tests as these same types.
 
 pub mod bench;
+pub mod inject;
 pub mod oom_stall;
 pub mod thp_race;
 
@@ -80,4 +81,7 @@ pub struct SmokeResult {
     pub migrate: bool,
     pub counters: Counts,
     pub vmstat: Counts,
+    /// The injection point smoke adds (`zap_huge_pmd`), as `inject/points`
+    /// listed it at the end.
+    pub inject_point: Option<inject::PointRow>,
 }

@@ -83,8 +83,9 @@ pub struct ThpRaceResult {
     pub racer_diag: Counts,
     pub first_pmd_race_ms: Option<u64>,
     pub first_thp_split_failed_ms: Option<u64>,
-    /// mmrace.ko's `inject/points` at the end of an amplified run.
-    pub inject_points: Option<String>,
+    /// `--amplify`: the points armed and skipped, and mmrace.ko's
+    /// `inject/points` at the end of the run.
+    pub amplify: Option<super::inject::AmplifyReport>,
     #[serde(flatten)]
     pub measurement: Measurement,
 }

@@ -88,12 +88,14 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub party_nice: i32,
 
-    /// Race-window amplification: mmrace.ko delays the entry of
-    /// __split_huge_pmd() (the unlocked window before the page-table lock),
-    /// e.g. `delay_us=200,every_nth=1` or `delay_us=100,probability_pct=50`.
-    /// Knobs: delay_us (the module caps it), every_nth, probability_pct.
-    /// Zeroed again when the run ends.
-    #[arg(long, value_name = "KNOB=N,...")]
+    /// Race-window amplification: mmrace.ko busy-waits at injection points.
+    /// Items separated by `;`: `delay_us=200,every_nth=1` delays the entry
+    /// of __split_huge_pmd() (the unlocked window before the page-table
+    /// lock); `at=SYMBOL[+OFFSET],delay_us=50,probability_pct=10` any kernel
+    /// function; `random[,delay_us=20,probability_pct=5]` a curated list of
+    /// mm functions. Knobs: delay_us (the module caps it), every_nth,
+    /// probability_pct. Disarmed again when the run ends.
+    #[arg(long, value_name = "ITEM;...")]
     pub amplify: Option<crate::spec::amplify::Spec>,
 }
 

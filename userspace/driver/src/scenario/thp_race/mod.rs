@@ -22,7 +22,6 @@
 //! - [`shared_ops`], [`rng`], [`nodes`], [`layout`], [`sched`], [`signal`]:
 //!   the small parts.
 
-pub mod amplify;
 pub mod layout;
 pub mod monitor;
 pub mod nodes;
@@ -71,7 +70,7 @@ pub struct Settings {
     pub kill: Option<(u64, u64)>,
     pub plan: ChildPlan,
     pub split_ranges: Vec<Region>,
-    pub amplify: Option<amplify::Spec>,
+    pub amplify: Option<mmrace_proto::spec::amplify::Spec>,
 }
 
 impl Settings {
@@ -332,7 +331,23 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         ));
     }
     let vmstat_start = crate::vmstat::read()?;
-    let armed = s.amplify.as_ref().map(amplify::arm).transpose()?;
+    let armed = s.amplify.as_ref().map(crate::inject::arm).transpose()?;
+    if let (Some(a), Some(spec)) = (&armed, &s.amplify) {
+        let armed: Vec<&str> = a.armed().iter().map(|p| p.point.as_str()).collect();
+        let skipped: Vec<String> = a
+            .skipped()
+            .iter()
+            .map(|p| format!("{} ({})", p.point, p.errno))
+            .collect();
+        ctx.say(format!(
+            "thp-race: --amplify {spec}: {} points armed: {}; {} skipped{}{}",
+            armed.len(),
+            armed.join(" "),
+            skipped.len(),
+            if skipped.is_empty() { "" } else { ": " },
+            skipped.join(" ")
+        ));
+    }
 
     let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
     let diag = Arc::new(SharedOps::new(&racers::DIAG_NAMES)?);
@@ -421,8 +436,8 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         sup.plan.generation + 1,
     );
     drop(sup); // SIGKILLs and reaps the last writer
-    let inject_points = armed.as_ref().map(|_| amplify::points());
-    drop(armed); // zeroes the inject knobs
+    let amplify = armed.as_ref().map(crate::inject::Armed::report);
+    drop(armed); // disarms the injection points
     supervised?;
     let elapsed_ms = t0.elapsed().as_millis() as u64;
     ops.fold_into(|n| ctx.op(n));
@@ -459,7 +474,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         racer_diag: diag.totals(),
         first_pmd_race_ms: watches[0].first_ms,
         first_thp_split_failed_ms: watches[1].first_ms,
-        inject_points,
+        amplify,
         measurement: deltas.record(),
     };
     Ok(Outcome {

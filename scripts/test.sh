@@ -197,6 +197,14 @@ assert 0 < delays <= counted, f"per-point delays {delays}, inject_delays {counte
 PY
 }
 run_test qemu-amplify-random amplify_random_checks
+amplify_unknown_symbol_checks() {
+	# An at= point the module refuses ends the run as a harness error that
+	# names the point and the reason (inject/add failed with ENOENT).
+	expect_exit 2 guest amplify-unknown-symbol --duration 10 --seed 1 thp-race \
+		--amplify 'at=mmrace_no_such_function,delay_us=5,every_nth=1' &&
+		report amplify-unknown-symbol "message~at=mmrace_no_such_function" "message~no such symbol"
+}
+run_test qemu-amplify-unknown-symbol-is-enoent amplify_unknown_symbol_checks
 grep -h "    random:" "$RESULTS/qemu-amplify-random.log" 2>/dev/null
 
 echo "== QEMU: module unload/reload under load"

@@ -298,6 +298,25 @@ pub fn arm_smoke_point() -> Result<Armed> {
     }
 }
 
+/// Removes the added point at `target` through `inject/remove`, and checks
+/// that `inject/points` no longer lists it.
+pub fn remove_point(target: &Target) -> Result<()> {
+    write("remove", &format!("{target}\n"))
+        .with_context(|| format!("cannot remove the injection point {target}"))?;
+    // The built-in point is always listed first; an added one must be gone.
+    if points()
+        .iter()
+        .skip(1)
+        .any(|r| r.point == target.to_string())
+    {
+        bail!(
+            "{target} is still in {}/points after its removal",
+            inject_dir()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

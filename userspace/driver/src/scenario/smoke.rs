@@ -8,14 +8,15 @@
 //! malformed writes to debugfs `reset` fail with EINVAL, and that
 //! `inject/add` refuses unknown symbols with ENOENT and malformed text with
 //! EINVAL ([`inject::MUST_REFUSE`]). An injection point at
-//! [`inject::SMOKE_POINT`] (1 us, every call) must then count calls, and
-//! delay each one.
+//! [`inject::SMOKE_POINT`] (1 us, every call) must then count calls, delay
+//! each one, and go away through `inject/remove`.
 
 use crate::ctx::Ctx;
 use crate::{counters, inject, mm, numa, vmstat};
 use anyhow::{bail, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::results::SmokeResult;
+use mmrace_proto::spec::amplify::Target;
 pub use mmrace_proto::spec::smoke::Args;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -64,6 +65,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
         .points
         .into_iter()
         .find(|r| r.point == inject::SMOKE_POINT);
+    inject::remove_point(&Target::new(inject::SMOKE_POINT))?;
     drop(point);
 
     let cd = counters::delta(&c0, &c1);

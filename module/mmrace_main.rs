@@ -29,6 +29,7 @@ use kernel::{
         Dir,
         File, //
     },
+    error::to_result,
     fmt,
     prelude::*,
     uaccess::UserSliceReader, //
@@ -144,10 +145,7 @@ fn write_knob(k: &Knob, reader: &mut UserSliceReader) -> Result {
         .parse::<u64>()
         .map_err(|_| EINVAL)?;
     // SAFETY: the C side checks the index and the value.
-    match unsafe { probes::mmrace_inject_set(k.0, value) } {
-        0 => Ok(()),
-        e => Err(Error::from_errno(e)),
-    }
+    to_result(unsafe { probes::mmrace_inject_set(k.0, value) })
 }
 
 /// The longest line `inject/add` takes, and the longest `inject/points`
@@ -186,6 +184,20 @@ fn parse_target(word: &str) -> Result<(KVec<u8>, u32)> {
     Ok((name, offset))
 }
 
+/// Reads a line written to `inject/add` or `inject/remove` and hands `f`
+/// its first word as [`parse_target`] parses it, and the other words.
+fn with_target_line(
+    reader: &mut UserSliceReader,
+    f: impl FnOnce(KVec<u8>, u32, core::str::SplitAsciiWhitespace<'_>) -> Result,
+) -> Result {
+    let mut buf = [0u8; INJECT_LINE_MAX];
+    let n = read_command(reader, &mut buf)?;
+    let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    let mut words = text.split_ascii_whitespace();
+    let (sym, offset) = parse_target(words.next().ok_or(EINVAL)?)?;
+    f(sym, offset, words)
+}
+
 /// `inject/add`: `SYMBOL[+OFFSET] [delay_us=N] [every_nth=N]
 /// [probability_pct=N]` (space-separated, knobs in any order, each at most
 /// once, 0 when left out) adds an armed injection point there with its own
@@ -195,51 +207,41 @@ fn parse_target(word: &str) -> Result<(KVec<u8>, u32)> {
 /// `-ENOENT` for an unknown symbol, `-EINVAL` for a blacklisted one,
 /// `-EILSEQ` for an offset off an instruction boundary.
 fn write_inject_add(_: &Tables, reader: &mut UserSliceReader) -> Result {
-    let mut buf = [0u8; INJECT_LINE_MAX];
-    let n = read_command(reader, &mut buf)?;
-    let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
-    let mut words = text.split_ascii_whitespace();
-    let (sym, offset) = parse_target(words.next().ok_or(EINVAL)?)?;
-    // SAFETY: a constant of the C object.
-    let nr = unsafe { probes::mmrace_inject_nr_knobs() };
-    let mut values = KVec::from_elem(0u32, nr as usize, GFP_KERNEL)?;
-    let mut seen = 0u32;
-    for word in words {
-        let (key, value) = word.split_once('=').ok_or(EINVAL)?;
-        // SAFETY: the knob names are static strings.
-        let k = (0..nr)
-            .find(|&k| unsafe { static_name(probes::mmrace_inject_knob_name(k)) } == key)
-            .ok_or(EINVAL)?;
-        if seen & (1 << k) != 0 {
-            return Err(EINVAL);
+    with_target_line(reader, |sym, offset, words| {
+        // SAFETY: a constant of the C object.
+        let nr = unsafe { probes::mmrace_inject_nr_knobs() };
+        let mut values = KVec::from_elem(0u32, nr as usize, GFP_KERNEL)?;
+        let mut seen = 0u32;
+        for word in words {
+            let (key, value) = word.split_once('=').ok_or(EINVAL)?;
+            // SAFETY: the knob names are static strings.
+            let k = (0..nr)
+                .find(|&k| unsafe { static_name(probes::mmrace_inject_knob_name(k)) } == key)
+                .ok_or(EINVAL)?;
+            if seen & (1 << k) != 0 {
+                return Err(EINVAL);
+            }
+            seen |= 1 << k;
+            values[k as usize] = value.parse().map_err(|_| EINVAL)?;
         }
-        seen |= 1 << k;
-        values[k as usize] = value.parse().map_err(|_| EINVAL)?;
-    }
-    // SAFETY: `sym` is NUL-terminated and `values` holds one value per knob;
-    // the C side checks the caps.
-    match unsafe { probes::mmrace_inject_add(sym.as_ptr().cast(), offset, values.as_ptr()) } {
-        0 => Ok(()),
-        e => Err(Error::from_errno(e)),
-    }
+        // SAFETY: `sym` is NUL-terminated and `values` holds one value per
+        // knob; the C side checks the caps.
+        to_result(unsafe {
+            probes::mmrace_inject_add(sym.as_ptr().cast(), offset, values.as_ptr())
+        })
+    })
 }
 
 /// `inject/remove`: `SYMBOL[+OFFSET]` removes that added point; `-ENOENT`
 /// if there is none, `-EINVAL` for malformed text.
 fn write_inject_remove(_: &Tables, reader: &mut UserSliceReader) -> Result {
-    let mut buf = [0u8; INJECT_LINE_MAX];
-    let n = read_command(reader, &mut buf)?;
-    let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
-    let mut words = text.split_ascii_whitespace();
-    let (sym, offset) = parse_target(words.next().ok_or(EINVAL)?)?;
-    if words.next().is_some() {
-        return Err(EINVAL);
-    }
-    // SAFETY: `sym` is NUL-terminated.
-    match unsafe { probes::mmrace_inject_remove(sym.as_ptr().cast(), offset) } {
-        0 => Ok(()),
-        e => Err(Error::from_errno(e)),
-    }
+    with_target_line(reader, |sym, offset, mut words| {
+        if words.next().is_some() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `sym` is NUL-terminated.
+        to_result(unsafe { probes::mmrace_inject_remove(sym.as_ptr().cast(), offset) })
+    })
 }
 
 /// `inject/clear`: write `1` to remove every added point (the built-in one

@@ -174,27 +174,13 @@ amplify_einval_checks() {
 run_test qemu-amplify-over-cap-is-einval amplify_einval_checks
 amplify_random_checks() {
 	# KCSAN-style short random delays over the curated mm functions: the
-	# clean kernel must stay clean, the points must be armed (those the
-	# kernel lacks skipped, not fatal), hit and delayed, and the per-point
+	# clean kernel must stay clean; the points must be armed (those this
+	# kernel lacks are skipped, not fatal), hit and delayed, and their
 	# delays must add up to no more than inject_delays.
 	guest amplify-random --duration 15 --seed "$THP_SEED" thp-race --amplify random ||
 		{ echo "runner exit $?"; return 1; }
-	report amplify-random verdict=clean moved=inject_delays || return 1
-	python3 - "$RESULTS/runs/amplify-random/report.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))["result"]["data"]
-a = d["amplify"]
-armed = [p["point"] for p in a["armed"] if p["from"] == "random"]
-rows = {p["point"]: p for p in a["points"]}
-hit = [p for p in armed if rows.get(p, {}).get("calls", 0) > 0]
-delays = sum(p["delays"] for p in a["points"])
-counted = d["counters_delta"].get("inject_delays", 0)
-skipped = ", ".join(f"{s['point']} {s['errno']}" for s in a["skipped"]) or "none"
-print(f"    random: {len(armed)} armed, {len(hit)} hit, {delays} delays (inject_delays {counted}); skipped: {skipped}")
-assert len(armed) >= 10, f"only {len(armed)} random points armed"
-assert len(hit) >= 5, f"only {len(hit)} random points saw calls: {hit}"
-assert 0 < delays <= counted, f"per-point delays {delays}, inject_delays {counted}"
-PY
+	report amplify-random verdict=clean moved=inject_delays \
+		amplify-armed=10 amplify-hit=5 amplify-delays
 }
 run_test qemu-amplify-random amplify_random_checks
 amplify_unknown_symbol_checks() {
@@ -205,7 +191,6 @@ amplify_unknown_symbol_checks() {
 		report amplify-unknown-symbol "message~at=mmrace_no_such_function" "message~no such symbol"
 }
 run_test qemu-amplify-unknown-symbol-is-enoent amplify_unknown_symbol_checks
-grep -h "    random:" "$RESULTS/qemu-amplify-random.log" 2>/dev/null
 
 echo "== QEMU: module unload/reload under load"
 reload_checks() {

@@ -27,7 +27,10 @@ CHECK is one of:
                        (from the driver's result data: counters / vmstat)
   has-last-snapshot    the report kept a counter snapshot
   crosscheck-ok        every module-vs-vmstat cross-check of the results held
-  crosscheck-ok        every module-vs-vmstat cross-check of the results held
+  amplify-armed=N      --amplify armed at least N injection points
+  amplify-hit=N        at least N of the armed points saw calls
+  amplify-delays       the points delayed calls, and their delays add up to
+                       no more than the inject_delays delta
   data-true=KEY        the driver's result data has KEY == true
   data-set=KEY         the driver's result data has KEY set (not null)
   finding~TEXT         a line of the finding's excerpt contains TEXT
@@ -154,6 +157,35 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             Some(false) => Err("a cross-check failed".into()),
             None => Err("the results have no cross-checks".into()),
         },
+        "amplify-armed=" | "amplify-hit=" => {
+            let n: usize = value
+                .parse()
+                .map_err(|_| format!("{check}: N is not a number"))?;
+            let a = result(r)
+                .and_then(ScenarioResult::amplify)
+                .ok_or("the results have no --amplify report")?;
+            let got = if key == "amplify-armed=" {
+                a.armed.len()
+            } else {
+                a.hit()
+            };
+            ok(got >= n, format!("{got} points, want at least {n}"))
+        }
+        "amplify-delays" => {
+            let res = result(r).ok_or("no results")?;
+            let a = res
+                .amplify()
+                .ok_or("the results have no --amplify report")?;
+            let delays = a.delays();
+            let counted = res
+                .deltas()
+                .and_then(|(c, _)| c.get(mmrace_proto::counters::name::INJECT_DELAYS).copied())
+                .unwrap_or(0);
+            ok(
+                delays > 0 && delays <= counted,
+                format!("the points delayed {delays} calls, inject_delays rose by {counted}"),
+            )
+        }
         "finding~" => {
             let lines = r.finding.iter().flat_map(|f| &f.excerpt);
             ok(
@@ -278,6 +310,9 @@ mod tests {
             "variant=x",
             "data-true=crosscheck_ok",
             "crosscheck-ok",
+            "amplify-armed=1",
+            "amplify-hit=x",
+            "amplify-delays",
             "no-such-check",
         ] {
             assert!(check(&r, bad).is_err(), "{bad}");

@@ -103,6 +103,21 @@ pub struct AmplifyReport {
     pub points: Vec<PointRow>,
 }
 
+impl AmplifyReport {
+    /// Armed points that saw calls.
+    pub fn hit(&self) -> usize {
+        self.points
+            .iter()
+            .filter(|p| p.state == PointState::Armed && p.calls > 0)
+            .count()
+    }
+
+    /// Calls delayed, all points together.
+    pub fn delays(&self) -> u64 {
+        self.points.iter().map(|p| p.delays).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +175,17 @@ mod tests {
             )
             .unwrap()],
         };
+        assert_eq!((r.hit(), r.delays()), (1, 1));
+        let mut idle = r.clone();
+        idle.points.push(
+            PointRow::parse("__split_huge_pmd idle 5 2 delay_us=0 every_nth=0 probability_pct=0")
+                .unwrap(),
+        );
+        idle.points.push(
+            PointRow::parse("move_huge_pmd armed 0 0 delay_us=1 every_nth=1 probability_pct=0")
+                .unwrap(),
+        );
+        assert_eq!((idle.hit(), idle.delays()), (1, 3));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["armed"][0]["from"], "random");
         assert_eq!(json["armed"][0]["delay_us"], 20);

@@ -50,6 +50,14 @@ impl ScenarioResult {
         }
     }
 
+    /// What `--amplify` armed and got, for a thp-race run that had it.
+    pub fn amplify(&self) -> Option<&inject::AmplifyReport> {
+        match self {
+            ScenarioResult::ThpRace(r) => r.amplify.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The cross-checks, where the scenario makes them.
     pub fn crosscheck_ok(&self) -> Option<bool> {
         match self {

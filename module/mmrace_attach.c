@@ -7,6 +7,7 @@
 
 #include <linux/errno.h>
 #include <linux/kprobes.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/tracepoint.h>
 
@@ -76,6 +77,25 @@ void mmrace_probe_detach(struct mmrace_probe *p)
 		break;
 	}
 	p->status = -ENODEV;
+}
+
+void mmrace_probes_detach(struct mmrace_probe *const *ps, unsigned int n)
+{
+	struct kprobe **kps;
+	unsigned int i, nk = 0;
+
+	kps = kmalloc_array(n, sizeof(*kps), GFP_KERNEL);
+	for (i = 0; i < n; i++) {
+		if (kps && ps[i]->kind == MMRACE_KPROBE && !ps[i]->status) {
+			kps[nk++] = ps[i]->kp;
+			ps[i]->status = -ENODEV;
+		} else {
+			mmrace_probe_detach(ps[i]);
+		}
+	}
+	if (nk)
+		unregister_kprobes(kps, nk);
+	kfree(kps);
 }
 
 /*

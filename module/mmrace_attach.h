@@ -85,11 +85,17 @@ extern struct mmrace_probe_table mmrace_oom_probes;
  */
 int mmrace_probe_attach(struct mmrace_probe *p);
 /*
- * Detaches @p if it is attached. A kprobe or kretprobe's running handlers
- * are waited for; a tracepoint's are not: the caller ends with
- * tracepoint_synchronize_unregister(). May sleep.
+ * Detaches @p if it is attached (its status is -ENODEV after). A kprobe or
+ * kretprobe's running handlers are waited for; a tracepoint's are not: the
+ * caller ends with tracepoint_synchronize_unregister(). May sleep.
  */
 void mmrace_probe_detach(struct mmrace_probe *p);
+
+/*
+ * Detaches several probes: their kprobes with one unregister_kprobes(), so
+ * one RCU grace period for all instead of one each. May sleep.
+ */
+void mmrace_probes_detach(struct mmrace_probe *const *ps, unsigned int n);
 
 /* The one register/unregister pair, for the Rust module init and exit. */
 void mmrace_probes_register(void);

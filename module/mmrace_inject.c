@@ -145,6 +145,25 @@ static void point_remove(struct inject_point *pt)
 	pt->armed = false;
 }
 
+/*
+ * Removes the used points from slot @first on, all at once (one RCU grace
+ * period, not one per point). Called with inject_lock.
+ */
+static void points_remove_from(unsigned int first)
+{
+	static struct mmrace_probe *batch[ARRAY_SIZE(points)];
+	unsigned int i, n = 0;
+
+	for (i = first; i < ARRAY_SIZE(points); i++)
+		if (points[i].used)
+			batch[n++] = &points[i].probe;
+	mmrace_probes_detach(batch, n);	/* waits for running handlers */
+	for (i = first; i < ARRAY_SIZE(points); i++) {
+		points[i].used = false;
+		points[i].armed = false;
+	}
+}
+
 void mmrace_inject_start(void)
 {
 	mutex_lock(&inject_lock);
@@ -154,13 +173,9 @@ void mmrace_inject_start(void)
 
 void mmrace_inject_stop(void)
 {
-	unsigned int i;
-
 	mutex_lock(&inject_lock);
 	WRITE_ONCE(knobs[MMRACE_INJECT_DELAY_US], 0);
-	for (i = 0; i < ARRAY_SIZE(points); i++)
-		if (points[i].used)
-			point_remove(&points[i]);
+	points_remove_from(0);
 	mutex_unlock(&inject_lock);
 }
 
@@ -266,12 +281,8 @@ int mmrace_inject_remove(const char *sym, u32 offset)
 
 void mmrace_inject_clear(void)
 {
-	unsigned int i;
-
 	mutex_lock(&inject_lock);
-	for (i = 1; i < ARRAY_SIZE(points); i++)
-		if (points[i].used)
-			point_remove(&points[i]);
+	points_remove_from(1);
 	mutex_unlock(&inject_lock);
 }
 

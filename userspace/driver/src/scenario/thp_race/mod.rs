@@ -331,7 +331,9 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         ));
     }
     let vmstat_start = crate::vmstat::read()?;
+    let arming = Instant::now();
     let armed = s.amplify.as_ref().map(crate::inject::arm).transpose()?;
+    let arm_ms = arming.elapsed().as_millis();
     if let (Some(a), Some(spec)) = (&armed, &s.amplify) {
         let armed: Vec<&str> = a.armed().iter().map(|p| p.point.as_str()).collect();
         let skipped: Vec<String> = a
@@ -340,7 +342,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
             .map(|p| format!("{} ({})", p.point, p.errno))
             .collect();
         ctx.say(format!(
-            "thp-race: --amplify {spec}: {} points armed: {}; {} skipped{}{}",
+            "thp-race: --amplify {spec}: {} points armed in {arm_ms} ms: {}; {} skipped{}{}",
             armed.len(),
             armed.join(" "),
             skipped.len(),
@@ -437,7 +439,14 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     );
     drop(sup); // SIGKILLs and reaps the last writer
     let amplify = armed.as_ref().map(crate::inject::Armed::report);
-    drop(armed); // disarms the injection points
+    if armed.is_some() {
+        let disarming = Instant::now();
+        drop(armed); // disarms the injection points
+        ctx.say(format!(
+            "thp-race: --amplify: disarmed in {} ms",
+            disarming.elapsed().as_millis()
+        ));
+    }
     supervised?;
     let elapsed_ms = t0.elapsed().as_millis() as u64;
     ops.fold_into(|n| ctx.op(n));

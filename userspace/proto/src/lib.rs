@@ -12,5 +12,6 @@
 pub mod counters;
 pub mod crosscheck;
 pub mod results;
+pub mod rng;
 pub mod spec;
 pub mod wire;

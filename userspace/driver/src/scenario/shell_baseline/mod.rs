@@ -292,6 +292,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
                 racers: false,
                 refault: false,
                 kill: true,
+                ..Parties::default()
             },
             split_range: SPLIT_RANGE.to_string(),
             thp_mode: crate::mm::thp_mode(),

@@ -359,14 +359,16 @@ fn setup_and_write(
     status.get(STATE).store(READY, Ordering::Release);
     // After the racers were spawned: they must not inherit it.
     sched::nice_this_thread(plan.party_nice);
-    write_forever(plan.writer, ops)
+    write_forever(plan.writer, plan.baton.as_ref(), ops)
 }
 
-/// The seed's writer: memset the whole mapping, forever.
-fn write_forever(r: Region, ops: &SharedOps) -> ! {
+/// The seed's writer: memset the whole mapping, forever (one pass per turn
+/// under `--sequential`).
+fn write_forever(r: Region, baton: Option<&super::baton::Baton>, ops: &SharedOps) -> ! {
     let count = ops.counter("writer");
     let mut value: u8 = 0;
     loop {
+        let _turn = super::baton::turn(baton, "writer", || false);
         value = value.wrapping_add(1);
         // SAFETY: `r` is this process's own RW mapping (map_fixed), used by
         // no other thread.

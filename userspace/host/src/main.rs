@@ -16,6 +16,7 @@ mod qemu;
 mod report;
 mod run;
 mod scan;
+mod suite;
 mod summary;
 mod verdict;
 

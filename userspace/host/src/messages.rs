@@ -5,6 +5,7 @@
 //! what a crashed guest leaves us) but the report only needs the first and
 //! the last.
 
+use mmrace_proto::suite::SuiteResult;
 use mmrace_proto::wire::{self, Msg};
 use std::collections::BTreeMap;
 
@@ -68,6 +69,18 @@ impl Messages {
     pub fn outcome(&self) -> Option<(bool, &str)> {
         match &self.result {
             Some(Msg::Result { ok, message, .. }) => Some((*ok, message)),
+            _ => None,
+        }
+    }
+
+    /// The typed result of `exec` and `selftests-mm` (by the scenario the
+    /// driver's Hello says it ran); None for the other scenarios or
+    /// without a Result.
+    pub fn suite(&self) -> Option<Result<SuiteResult, String>> {
+        match (&self.hello, &self.result) {
+            (Some(Msg::Hello { spec, .. }), Some(Msg::Result { data, .. })) => {
+                SuiteResult::from_data(&spec.scenario, data)
+            }
             _ => None,
         }
     }

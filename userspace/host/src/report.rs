@@ -179,6 +179,25 @@ impl Report {
         }
     }
 
+    /// The scenario that ran: the one the driver's Hello echoed, else the
+    /// one the host asked for.
+    pub fn scenario(&self) -> Option<&mmrace_proto::spec::Scenario> {
+        match &self.hello {
+            Some(Msg::Hello { spec, .. }) => Some(&spec.scenario),
+            _ => self.meta.spec.as_ref().map(|s| &s.scenario),
+        }
+    }
+
+    /// The typed result of `exec` and `selftests-mm`, if this run has one.
+    pub fn suite(&self) -> Option<Result<mmrace_proto::suite::SuiteResult, String>> {
+        match &self.result {
+            Some(Msg::Result { data, .. }) => {
+                mmrace_proto::suite::SuiteResult::from_data(self.scenario()?, data)
+            }
+            _ => None,
+        }
+    }
+
     /// `(ok, message)` of the driver's Result.
     pub fn outcome(&self) -> Option<(bool, &str)> {
         match &self.result {

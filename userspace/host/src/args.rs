@@ -12,7 +12,7 @@ use std::time::Duration;
     name = "mmrace-host",
     version,
     about = "Boots the mmrace test kernel in QEMU, watches the guest, judges the run",
-    after_help = "Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error."
+    after_help = "Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error, 3 a program run by exec or selftests-mm failed."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,6 +29,10 @@ pub enum Command {
     /// Assert things about a run's report.json (exit 1 if any check fails).
     #[command(after_help = crate::check::HELP)]
     Check(CheckArgs),
+    /// Print the tools/testing/selftests/mm programs selftests-mm runs, one
+    /// a line (for scripts/build-selftests.sh).
+    #[command(hide = true)]
+    SelftestsMmBinaries,
 }
 
 #[derive(Args, Debug, Clone)]

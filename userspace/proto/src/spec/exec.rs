@@ -3,9 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where the host's scripts put `EXEC`'s program in the guest's initramfs.
-pub const GUEST_DIR: &str = "/exec";
-
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Args {

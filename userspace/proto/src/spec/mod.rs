@@ -289,6 +289,15 @@ mod tests {
         assert_eq!(a.argv, ["/exec/t", "--duration", "3", "-x"]);
         assert_eq!((a.tail_lines, a.cwd.as_str()), (5, "/tmp"));
         assert!(Scenario::parse(&words("exec")).is_err());
+        // scripts/prepare.sh's form: ARGS, then `--`, then EXEC's words.
+        let s2 = Scenario::parse(&words("exec --tail-lines 5 -- /exec/t -x --y")).unwrap();
+        let Scenario::Exec(a2) = &s2 else {
+            panic!("{s2:?}")
+        };
+        assert_eq!(
+            (a2.tail_lines, &a2.argv[..]),
+            (5, &["/exec/t", "-x", "--y"].map(String::from)[..])
+        );
         assert_eq!(s.default_guest(), GuestSpec::default());
         assert_eq!(s.default_duration_s(), 600);
     }

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where the host's scripts put the built selftests in the guest.
+/// Where the host's scripts put the built selftests in the guest
+/// (scripts/prepare.sh prepare_selftests).
 pub const GUEST_DIR: &str = "/selftests/mm";
 
 /// kselftest's exit code for "skipped" (KSFT_SKIP).

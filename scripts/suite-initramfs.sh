@@ -49,7 +49,7 @@ if [ -n "$busybox" ]; then
 	need busybox busybox-static
 	bb=$(command -v busybox)
 	file -L "$bb" | grep -q 'statically linked' || die "$bb is not static: install busybox-static"
-	add_dir /bin/x && add_dir /usr/bin/x
+	add_dir /bin && add_dir /usr/bin
 	files+=("file /bin/busybox $(realpath "$bb") 0755 0 0")
 	for applet in $("$bb" --list); do
 		[ "$applet" = busybox ] || files+=("slink /bin/$applet busybox 0777 0 0")

@@ -412,6 +412,16 @@ mod tests {
     }
 
     #[test]
+    fn scenario_defaults_for_guest_and_duration() {
+        let s = spec(&["selftests-mm", "--only", "soft-dirty"]).unwrap();
+        assert_eq!((s.guest.cpus, s.duration_s), (4, 1800));
+        let s = spec(&["--cpus", "2", "--duration", "60", "selftests-mm"]).unwrap();
+        assert_eq!((s.guest.cpus, s.duration_s), (2, 60));
+        let s = spec(&["exec", "/exec/t", "-v"]).unwrap();
+        assert_eq!((s.guest.cpus, s.duration_s), (2, 600));
+    }
+
+    #[test]
     fn spec_file_with_overrides() {
         let dir = std::env::temp_dir().join(format!("mmrace-spec-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

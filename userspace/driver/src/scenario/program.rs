@@ -204,7 +204,7 @@ pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
         (None, None, None) => Exit::Code { code: -1 },
     };
     let c = cap.lock().unwrap();
-    Ok(ProgramRun {
+    let p = ProgramRun {
         name: l.name.clone(),
         argv: l.argv.clone(),
         status: program_status(judge, &exit, &c.ktap),
@@ -214,7 +214,10 @@ pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
         output_tail: c.tail.iter().cloned().collect(),
         ktap: c.ktap.clone(),
         counters: vmstat::nonzero(&counters::delta(&before, &after)),
-    })
+    };
+    // On the run's time line, next to the snapshots.
+    ctx.event("program", summary_line(&p));
+    Ok(p)
 }
 
 /// A program that was not run, as a skip.

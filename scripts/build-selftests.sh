@@ -62,7 +62,7 @@ trap 'rm -rf "$work"' EXIT
 log "selftests-mm: building ${targets[*]} from $SRC (log: $OUT.log)"
 start=$(date +%s)
 {
-	cp -al "$SRC" "$work/src" &&
+	mkdir -p "$work/out" && cp -al "$SRC" "$work/src" &&
 		nice make -s -C "$work/src" O="$work/hdr" headers &&
 		nice make -C "$work/src/$MM" -j"$(($(nproc) + 1))" OUTPUT="$work/out" \
 			KHDR_INCLUDES="-isystem $work/hdr/usr/include" LDFLAGS=-static \

@@ -1,10 +1,11 @@
 //! Runs one program the way `exec` and `selftests-mm` need it: in its own
-//! process group, OOM-killable, stdout and stderr merged into one pipe whose
+//! process group, OOM-killable ([`GroupChild`]), stdout and stderr merged into one pipe whose
 //! every line goes to the wire channel (so a program printing `BUG:` is not
 //! mistaken for the kernel on the console), with the tail and the KTAP
 //! result lines kept, mmrace's counters read before and after, and killed
 //! at the run's deadline (SIGTERM, then SIGKILL after [`GRACE`]).
 
+use crate::child::GroupChild;
 use crate::counters;
 use crate::ctx::Ctx;
 use crate::output::Output;
@@ -13,8 +14,7 @@ use mmrace_proto::suite::{Exit, KtapResult, ProgramRun, Status};
 use mmrace_proto::wire::PREFIX;
 use std::collections::VecDeque;
 use std::io::BufRead;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::os::fd::AsRawFd;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,12 +90,6 @@ fn read_output(
     }
 }
 
-fn signal_group(pgid: i32, sig: i32) {
-    // SAFETY: kill(2) with a negative pid signals that process group; no
-    // memory is involved.
-    unsafe { libc::kill(-pgid, sig) };
-}
-
 /// The status of a program that ended with `exit` and printed `ktap`: what
 /// `judge` makes of the exit, but never a pass or a skip when one of its
 /// own results failed.
@@ -121,38 +115,18 @@ pub fn zero_passes(exit: &Exit) -> Status {
 pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
     let before = counters::read().unwrap_or_default();
     let (reader, writer) = std::io::pipe()?;
-    let mut cmd = Command::new(&l.argv[0]);
-    cmd.args(&l.argv[1..])
-        .current_dir(&l.cwd)
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .stdin(Stdio::null())
-        .stdout(writer.try_clone()?)
-        .stderr(writer)
-        .process_group(0);
-    // SAFETY: the closure runs between fork and exec and only makes raw
-    // syscalls (open, write, close) on static data: no allocation, no lock.
-    unsafe {
-        cmd.pre_exec(|| {
-            // The driver runs OOM-exempt and fork passes that on: the
-            // program must be an ordinary OOM victim (see crate::oom).
-            let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY);
-            if fd >= 0 {
-                libc::write(fd, b"0\n".as_ptr().cast(), 2);
-                libc::close(fd);
-            }
-            Ok(())
-        });
-    }
+    let null = std::fs::File::open("/dev/null")?;
+    let env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
     let start = Instant::now();
-    let spawned = cmd.spawn();
-    // The Command holds the pipe's write ends: the reader sees EOF only
-    // once they are closed here and in every process that inherited them.
-    drop(cmd);
-    let mut child = spawned?;
-    let pgid = child.id() as i32;
+    let spawned = GroupChild::spawn(
+        &l.argv,
+        &env,
+        Some(&l.cwd),
+        [null.as_raw_fd(), writer.as_raw_fd(), writer.as_raw_fd()],
+    );
+    // The reader sees EOF only once every write end is closed: ours too.
+    drop(writer);
+    let mut child = spawned.map_err(|e| std::io::Error::other(format!("{e:#}")))?;
     let cap = Arc::new(Mutex::new(Captured::default()));
     let (done_tx, done_rx) = mpsc::channel::<()>();
     {
@@ -166,7 +140,7 @@ pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
 
     let mut killed_at: Option<Instant> = None;
     let status = loop {
-        if let Some(s) = child.try_wait()? {
+        if let Some(s) = child.try_wait() {
             break s;
         }
         let now = Instant::now();
@@ -178,11 +152,11 @@ pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
                     l.name,
                     start.elapsed().as_secs_f64()
                 ));
-                signal_group(pgid, libc::SIGTERM);
+                child.signal_group(libc::SIGTERM);
                 killed_at = Some(now);
             }
             Some(t) if now >= t + GRACE => {
-                signal_group(pgid, libc::SIGKILL);
+                child.kill_group();
                 killed_at = Some(now + Duration::from_secs(3600));
             }
             _ => {}
@@ -191,17 +165,22 @@ pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
     };
     let duration_s = start.elapsed().as_secs_f64();
     // Whatever it left behind in its group goes too.
-    signal_group(pgid, libc::SIGKILL);
+    child.kill_group();
     let _ = done_rx.recv_timeout(DRAIN);
     let after = counters::read().unwrap_or_default();
 
-    let exit = match (killed_at, status.code(), status.signal()) {
-        (Some(_), _, _) => Exit::Killed {
+    let exit = if killed_at.is_some() {
+        Exit::Killed {
             after_s: duration_s,
-        },
-        (None, Some(code), _) => Exit::Code { code },
-        (None, None, Some(signal)) => Exit::Signal { signal },
-        (None, None, None) => Exit::Code { code: -1 },
+        }
+    } else if libc::WIFSIGNALED(status) {
+        Exit::Signal {
+            signal: libc::WTERMSIG(status),
+        }
+    } else {
+        Exit::Code {
+            code: libc::WEXITSTATUS(status),
+        }
     };
     let c = cap.lock().unwrap();
     let p = ProgramRun {

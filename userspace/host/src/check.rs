@@ -241,9 +241,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
 
 /// The checks on `exec`'s and `selftests-mm`'s typed result.
 fn check_suite(r: &Report, key: &str, value: &str) -> Result<(), String> {
-    let suite = r
-        .suite()
-        .ok_or("the run has no exec/selftests-mm result")??;
+    let suite = r.suite().ok_or("the run has no exec/selftests-mm result")?;
     if key == "output~" {
         let found = suite
             .programs
@@ -271,7 +269,7 @@ fn check_suite(r: &Report, key: &str, value: &str) -> Result<(), String> {
             (got == want, got.to_string())
         }
         "program-exit=" => {
-            let want = mmrace_proto::suite::Exit::Code {
+            let want = mmrace_proto::results::suite::Exit::Code {
                 code: want
                     .parse()
                     .map_err(|_| format!("{want:?} is not a number"))?,

@@ -16,7 +16,7 @@
 use crate::patterns::Blame;
 use crate::report::Report;
 use crate::verdict::Ending;
-use mmrace_proto::suite::{ProgramRun, Status, SuiteResult};
+use mmrace_proto::results::suite::{ProgramRun, Status, SuiteResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -175,8 +175,7 @@ pub fn cases(r: &Report) -> Vec<Case> {
         _ => Pass,
     };
     let suite = match (r.suite(), r.scenario()) {
-        (Some(Ok(suite)), Some(s)) => Some(suite_case(s.name(), &suite)),
-        (Some(Err(e)), Some(s)) => Some(case(&s.name().replace('-', "_"), Fail(e))),
+        (Some(suite), Some(s)) => Some(suite_case(s.name(), suite)),
         _ => None,
     };
     [
@@ -269,8 +268,8 @@ mod tests {
 
     #[test]
     fn suite_programs_nest_with_their_own_results_and_counters() {
+        use mmrace_proto::results::suite::{Exit, KtapResult};
         use mmrace_proto::spec::{RunSpec, Scenario};
-        use mmrace_proto::suite::{Exit, KtapResult};
         use mmrace_proto::wire::Msg;
         let mut r = sample();
         r.finding = None;
@@ -310,7 +309,9 @@ mod tests {
             t_ms: 1,
             ok: true,
             message: "ok".into(),
-            data: serde_json::to_value(&suite).unwrap(),
+            data: Some(Box::new(
+                mmrace_proto::results::ScenarioResult::SelftestsMm(Box::new(suite)),
+            )),
         });
         let text = render(&cases(&r));
         assert_eq!(

@@ -5,7 +5,7 @@
 //! what a crashed guest leaves us) but the report only needs the first and
 //! the last.
 
-use mmrace_proto::suite::SuiteResult;
+use mmrace_proto::results::suite::SuiteResult;
 use mmrace_proto::wire::{self, Msg};
 use std::collections::BTreeMap;
 
@@ -73,14 +73,11 @@ impl Messages {
         }
     }
 
-    /// The typed result of `exec` and `selftests-mm` (by the scenario the
-    /// driver's Hello says it ran); None for the other scenarios or
-    /// without a Result.
-    pub fn suite(&self) -> Option<Result<SuiteResult, String>> {
-        match (&self.hello, &self.result) {
-            (Some(Msg::Hello { spec, .. }), Some(Msg::Result { data, .. })) => {
-                SuiteResult::from_data(&spec.scenario, data)
-            }
+    /// The programs `exec` and `selftests-mm` ran; None for the other
+    /// scenarios or without a Result.
+    pub fn suite(&self) -> Option<&SuiteResult> {
+        match &self.result {
+            Some(Msg::Result { data: Some(d), .. }) => d.suite(),
             _ => None,
         }
     }

@@ -189,11 +189,9 @@ impl Report {
     }
 
     /// The typed result of `exec` and `selftests-mm`, if this run has one.
-    pub fn suite(&self) -> Option<Result<mmrace_proto::suite::SuiteResult, String>> {
+    pub fn suite(&self) -> Option<&mmrace_proto::results::suite::SuiteResult> {
         match &self.result {
-            Some(Msg::Result { data, .. }) => {
-                mmrace_proto::suite::SuiteResult::from_data(self.scenario()?, data)
-            }
+            Some(Msg::Result { data: Some(d), .. }) => d.suite(),
             _ => None,
         }
     }

@@ -5,7 +5,7 @@
 //! whole typed result.
 
 use crate::report::Report;
-use mmrace_proto::suite::{Status, Tally};
+use mmrace_proto::results::suite::{Status, Tally};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -34,13 +34,6 @@ pub fn render(out: &mut String, r: &Report) {
         return;
     };
     let name = scenario.name();
-    let suite = match suite {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = writeln!(out, "{name}: {e}");
-            return;
-        }
-    };
     let _ = writeln!(
         out,
         "{name}: programs {}; their KTAP cases {} (guest: {} CPUs, nodes {:?})",

@@ -151,7 +151,7 @@ fn finding_reason(f: &Finding) -> String {
 }
 
 /// `2 of 11 programs failed: migration (exit 1), ...`.
-fn failed_programs(suite: &mmrace_proto::suite::SuiteResult) -> String {
+fn failed_programs(suite: &mmrace_proto::results::suite::SuiteResult) -> String {
     let failed: Vec<String> = suite
         .failed()
         .map(|p| format!("{} ({})", p.name, p.exit.describe()))
@@ -199,9 +199,8 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
                 signal: None,
             },
         ) => match msgs.suite() {
-            Some(Err(e)) => Judgement::new(HarnessError, Some("bad-result"), e),
-            Some(Ok(suite)) if suite.failed().next().is_some() => {
-                Judgement::new(TestFailed, Some("test-failed"), failed_programs(&suite))
+            Some(suite) if suite.failed().next().is_some() => {
+                Judgement::new(TestFailed, Some("test-failed"), failed_programs(suite))
             }
             _ => Judgement::new(
                 Clean,
@@ -347,8 +346,9 @@ mod tests {
 
     /// An `exec` run whose program exited with `code`.
     fn exec_run(code: i32) -> Messages {
+        use mmrace_proto::results::suite::{Exit, ProgramRun, Status, SuiteResult};
+        use mmrace_proto::results::ScenarioResult;
         use mmrace_proto::spec::{RunSpec, Scenario};
-        use mmrace_proto::suite::{Exit, ProgramRun, Status, SuiteResult};
         let scenario = Scenario::parse(&["exec".into(), "/exec/t".into()]).unwrap();
         let suite = SuiteResult {
             programs: vec![ProgramRun {
@@ -379,7 +379,7 @@ mod tests {
                 t_ms: 1,
                 ok: true,
                 message: "ok".into(),
-                data: serde_json::to_value(suite).unwrap(),
+                data: Some(Box::new(ScenarioResult::Exec(Box::new(suite)))),
             },
         ] {
             m.feed(&wire::encode(&msg));

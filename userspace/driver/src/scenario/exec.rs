@@ -9,8 +9,8 @@ use crate::ctx::Ctx;
 use crate::numa;
 use crate::scenario::program::{self, Launch};
 use anyhow::{bail, Result};
+use mmrace_proto::results::suite::SuiteResult;
 pub use mmrace_proto::spec::exec::Args;
-use mmrace_proto::suite::SuiteResult;
 
 pub fn run(ctx: &Ctx, a: &Args) -> Result<SuiteResult> {
     let Some(prog) = a.argv.first() else {

@@ -31,6 +31,8 @@ pub fn run(ctx: &Ctx, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
         }
         Scenario::Bench(a) => ScenarioResult::Bench(Box::new(bench::run(ctx, a)?)),
         Scenario::Exec(a) => ScenarioResult::Exec(Box::new(exec::run(ctx, a)?)),
-        Scenario::SelftestsMm(a) => ScenarioResult::SelftestsMm(Box::new(selftests_mm::run(ctx, a)?)),
+        Scenario::SelftestsMm(a) => {
+            ScenarioResult::SelftestsMm(Box::new(selftests_mm::run(ctx, a)?))
+        }
     })
 }

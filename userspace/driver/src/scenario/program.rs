@@ -10,7 +10,7 @@ use crate::counters;
 use crate::ctx::Ctx;
 use crate::output::Output;
 use crate::vmstat;
-use mmrace_proto::suite::{Exit, KtapResult, ProgramRun, Status};
+use mmrace_proto::results::suite::{Exit, KtapResult, ProgramRun, Status};
 use mmrace_proto::wire::PREFIX;
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -221,7 +221,7 @@ pub fn summary_line(p: &ProgramRun) -> String {
     } else {
         format!(
             ", cases {}",
-            mmrace_proto::suite::Tally::of(p.ktap.iter().map(|k| k.status))
+            mmrace_proto::results::suite::Tally::of(p.ktap.iter().map(|k| k.status))
         )
     };
     format!(

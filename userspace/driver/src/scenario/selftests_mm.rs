@@ -13,9 +13,9 @@ use crate::scenario::exec::online_cpus;
 use crate::scenario::oom_stall::disk;
 use crate::scenario::program::{self, Launch};
 use anyhow::Result;
+use mmrace_proto::results::suite::{Exit, Status, SuiteResult};
 pub use mmrace_proto::spec::selftests_mm::Args;
 use mmrace_proto::spec::selftests_mm::{Xfs, GUEST_DIR, KSFT_SKIP};
-use mmrace_proto::suite::{Exit, Status, SuiteResult};
 use std::path::Path;
 
 /// Where the XFS disk the host attaches is mounted.

@@ -69,8 +69,9 @@ pub fn render(out: &mut String, r: &Report) {
     if let [p] = suite.programs.as_slice() {
         let _ = writeln!(
             out,
-            "{name}: {} lines of output (all in wire.log){}",
+            "{name}: output {} line{} (all in wire.log){}",
             p.output_lines,
+            if p.output_lines == 1 { "" } else { "s" },
             match p.output_tail.is_empty() {
                 true => String::new(),
                 false => format!(", the last {}:", p.output_tail.len()),

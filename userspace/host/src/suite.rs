@@ -6,19 +6,9 @@
 
 use crate::report::Report;
 use mmrace_proto::results::suite::{Status, Tally};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// `pmd_split+3 thp_split+1`, or `none moved`.
-pub fn counter_deltas(d: &BTreeMap<String, u64>) -> String {
-    if d.is_empty() {
-        return "none moved".into();
-    }
-    d.iter()
-        .map(|(k, v)| format!("{k}+{v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use mmrace_proto::counters::fmt_deltas as counter_deltas;
 
 fn label(s: Status) -> &'static str {
     match s {
@@ -86,10 +76,11 @@ pub fn render(out: &mut String, r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn deltas() {
-        assert_eq!(counter_deltas(&BTreeMap::new()), "none moved");
+        assert_eq!(counter_deltas(&BTreeMap::new()), "none");
         let d: BTreeMap<String, u64> = [("a".to_string(), 3), ("b".to_string(), 1)].into();
         assert_eq!(counter_deltas(&d), "a+3 b+1");
     }

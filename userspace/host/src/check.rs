@@ -39,6 +39,10 @@ CHECK is one of:
   message~TEXT         the driver's result message contains TEXT
   ops=NAME:N           the last snapshot's op NAME equals N
   ran=SCENARIO         the spec's scenario is SCENARIO
+  program=NAME:STATUS  exec/selftests-mm: program NAME ended pass, skip or fail
+  program-exit=NAME:N  ... program NAME exited with status N
+  program-moved=NAME:C1,C2  ... these counters rose while program NAME ran
+  output~TEXT          ... a kept output line of a program contains TEXT
 Always: the spec the driver echoed in its Hello equals the report's spec.";
 
 /// The scenario's typed results, if the driver sent them.
@@ -230,8 +234,58 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 format!("the spec's scenario is {name:?}, want {value:?}"),
             )
         }
+        "program=" | "program-exit=" | "program-moved=" | "output~" => check_suite(r, key, value),
         _ => Err(format!("unknown check {check:?}")),
     }
+}
+
+/// The checks on `exec`'s and `selftests-mm`'s typed result.
+fn check_suite(r: &Report, key: &str, value: &str) -> Result<(), String> {
+    let suite = r.suite().ok_or("the run has no exec/selftests-mm result")?;
+    if key == "output~" {
+        let found = suite
+            .programs
+            .iter()
+            .flat_map(|p| &p.output_tail)
+            .any(|l| l.contains(value));
+        return found
+            .then_some(())
+            .ok_or(format!("no kept output line has {value:?}"));
+    }
+    let (name, want) = value
+        .rsplit_once(':')
+        .ok_or(format!("want {key}NAME:VALUE"))?;
+    let p = suite
+        .programs
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = suite.programs.iter().map(|p| p.name.as_str()).collect();
+            format!("no program {name:?} (ran: {names:?})")
+        })?;
+    let (pass, got) = match key {
+        "program=" => {
+            let got = serde_json::to_value(p.status).unwrap_or_default();
+            (got == want, got.to_string())
+        }
+        "program-exit=" => {
+            let want = mmrace_proto::results::suite::Exit::Code {
+                code: want
+                    .parse()
+                    .map_err(|_| format!("{want:?} is not a number"))?,
+            };
+            (p.exit == want, p.exit.describe())
+        }
+        _ => {
+            let still: Vec<_> = want
+                .split(',')
+                .filter(|c| p.counters.get(*c).copied().unwrap_or(0) == 0)
+                .collect();
+            (still.is_empty(), format!("{still:?} did not move"))
+        }
+    };
+    pass.then_some(())
+        .ok_or(format!("{name}: {got}, want {key}{want}"))
 }
 
 /// The driver ran exactly the report's spec.

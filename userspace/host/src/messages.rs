@@ -5,6 +5,7 @@
 //! what a crashed guest leaves us) but the report only needs the first and
 //! the last.
 
+use mmrace_proto::results::suite::SuiteResult;
 use mmrace_proto::wire::{self, Msg};
 use std::collections::BTreeMap;
 
@@ -68,6 +69,15 @@ impl Messages {
     pub fn outcome(&self) -> Option<(bool, &str)> {
         match &self.result {
             Some(Msg::Result { ok, message, .. }) => Some((*ok, message)),
+            _ => None,
+        }
+    }
+
+    /// The programs `exec` and `selftests-mm` ran; None for the other
+    /// scenarios or without a Result.
+    pub fn suite(&self) -> Option<&SuiteResult> {
+        match &self.result {
+            Some(Msg::Result { data: Some(d), .. }) => d.suite(),
             _ => None,
         }
     }

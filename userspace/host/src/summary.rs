@@ -156,6 +156,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
             );
         }
     }
+    crate::suite::render(&mut out, r);
     if let Some(s) = r.last_snapshot.as_ref().and_then(snapshot_view) {
         let window = r
             .rates

@@ -89,7 +89,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
     }
     ctx.say(format!(
         "smoke: {iterations} iterations, counters moved: {}",
-        fmt_map(&vmstat::nonzero(&data.counters))
+        mmrace_proto::counters::fmt_deltas(&vmstat::nonzero(&data.counters))
     ));
     Ok(data)
 }
@@ -173,16 +173,6 @@ pub fn inject_unmoved(
         ));
     }
     out
-}
-
-fn fmt_map(m: &BTreeMap<String, u64>) -> String {
-    if m.is_empty() {
-        return "none".to_string();
-    }
-    m.iter()
-        .map(|(k, v)| format!("{k}+{v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod inject;
 pub mod oom_stall;
+pub mod suite;
 pub mod thp_race;
 
 use crate::crosscheck::CrossCheck;
@@ -26,9 +27,19 @@ pub enum ScenarioResult {
     OomStall(Box<oom_stall::OomStallResult>),
     ShellBaseline(Box<thp_race::ShellBaselineResult>),
     Bench(Box<bench::BenchResult>),
+    Exec(Box<suite::SuiteResult>),
+    SelftestsMm(Box<suite::SuiteResult>),
 }
 
 impl ScenarioResult {
+    /// The programs `exec` and `selftests-mm` ran.
+    pub fn suite(&self) -> Option<&suite::SuiteResult> {
+        match self {
+            ScenarioResult::Exec(r) | ScenarioResult::SelftestsMm(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// The module-vs-vmstat measurement, for the scenarios that make one.
     pub fn measurement(&self) -> Option<&Measurement> {
         match self {

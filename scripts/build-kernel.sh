@@ -163,6 +163,11 @@ if [ -n "$variant_patch" ] && [ "$(cat "$OUT/.mmrace-seed" 2>/dev/null)" = "$MMR
 	# Seeded from the clean build of the same fragments: the config is
 	# already the merged one.
 	: >"$OUT/build.log"
+elif [ "$(cat "$OUT/.mmrace-merged" 2>/dev/null)" = "$key" ] && [[ $SRC_VERSION != *-dirty ]]; then
+	# An interrupted build of this very configuration: merging again would
+	# rewrite the generated headers and rebuild what was already built
+	# (the Rust crates first).
+	: >"$OUT/build.log"
 else {
 	# allnoconfig with the fragments (base, then profile) as
 	# KCONFIG_ALLCONFIG, then check that every requested value made it
@@ -183,6 +188,7 @@ missing=$(awk 'match($0, /^CONFIG_[A-Z0-9_]+=/) {
 		grep -qxF "$want" "$OUT/.config" || echo "$want"
 	done)
 [ -z "$missing" ] || die "kernel: config options did not take (a dependency is off): $(echo $missing)"
+echo "$key" >"$OUT/.mmrace-merged"
 
 if ! in_build_env nice make -C "$BUILD_SRC" O="$BUILD_O" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules >>"$OUT/build.log" 2>&1; then
 	grep -E 'error|Error' "$OUT/build.log" | head -n 20 >&2

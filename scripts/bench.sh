@@ -114,6 +114,7 @@ guest() {
 	"$HOST_BIN" run --quiet --kernel "$kernel" --initrd "$initrd" \
 		--seed "$seed" --duration "$duration" \
 		--accel "$ACCEL" --cpus "$CPUS" --mem-mib "$MEM_MIB" \
+		${KERNEL_PROFILE:+--kernel-profile "$KERNEL_PROFILE"} \
 		--results-dir "$OUT" --run-id "$id" "$@" >"$OUT/$id.out" 2>&1 || rc=$?
 	log "$id: exit $rc ($(($SECONDS - t0)) s so far), $(grep -m1 -i 'verdict' "$OUT/$id.out" || tail -n 1 "$OUT/$id.out")"
 	return $rc

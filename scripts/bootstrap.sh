@@ -6,8 +6,9 @@
 #
 # Steps (each can be run alone: scripts/bootstrap.sh STEP...):
 #   apt-sources  add the backports suites from the mirror already configured
-#   packages     Debian packages (QEMU, rustc-web, build deps, xfsprogs, and
-#                libnuma-dev + rsync for the mm selftests)
+#   packages     Debian packages (QEMU, rustc-web, build deps, xfsprogs,
+#                libnuma-dev + rsync for the mm selftests, and what
+#                KERNEL_PROFILE's fragment lists)
 #   libclang     libclang 18.1.1 from the PyPI wheel (Debian 12's is too old)
 #   bindgen      bindgen-cli via cargo install --locked
 #   kernel-src   Debian's linux-source-$KERNEL_SERIES via apt-get download
@@ -85,6 +86,9 @@ PACKAGES=(
 	rustc-web rust-web-src rust-web-clippy rustfmt-web
 )
 BACKPORTS_PACKAGES=(qemu-system-x86)
+# What KERNEL_PROFILE's kernel needs besides (kasan: clang; see its fragment).
+read -ra profile_packages <<<"$(profile_field "${KERNEL_PROFILE:-default}" packages)"
+PACKAGES+=("${profile_packages[@]}")
 
 apt_install() {
 	local logf=$MMRACE_CACHE/apt-install.log

@@ -2,16 +2,17 @@
 # Builds the mmrace test kernel out of tree and prints its build directory
 # (bzImage, plus `modules` for the Module.symvers out-of-tree modules need).
 #
-# The build directory is keyed by the source package version and a hash of
-# everything that shapes the kernel (config fragment, variant patch, this
-# script), so an unchanged rebuild is a no-op and two configurations never
-# share a tree. Exit code 125 when the kernel fails to build, so that
+# The build directory is keyed by the source package version, the profile
+# and a hash of everything that shapes the kernel (config fragments, variant
+# patch, this script), so an unchanged rebuild is a no-op and two
+# configurations never share a tree. Exit code 125 when the kernel fails to build, so that
 # `git bisect run` skips such a commit.
 #
 # Environment: KERNEL_SERIES (default 7.3), KERNEL_SRC (a kernel source tree
 # of your own instead of Debian's linux-source, e.g. under git bisect),
-# KERNEL_VARIANT (a patch name under kernel/variants/, default none), JOBS
-# (default nproc + 1).
+# KERNEL_VARIANT (a patch name under kernel/variants/, default none),
+# KERNEL_PROFILE (default, or NAME for kernel/profiles/NAME.config merged
+# over the base fragment: sanitizer kernels), JOBS (default nproc + 1).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 trap_unexpected_errors
@@ -20,6 +21,14 @@ FRAGMENT=$MMRACE_ROOT/kernel/mmrace.config
 SRC=$SRC_DIR/linux-$KERNEL_SERIES
 JOBS=${JOBS:-$(($(nproc) + 1))}
 KERNEL_VARIANT=${KERNEL_VARIANT:-}
+KERNEL_PROFILE=${KERNEL_PROFILE:-default}
+PROFILE_FRAGMENT=$(profile_fragment "$KERNEL_PROFILE")
+# The profile's compiler, if not the default gcc (kasan: clang).
+read -ra profile_vars <<<"$(profile_field "$KERNEL_PROFILE" make)"
+KERNEL_MAKE_VARS+=("${profile_vars[@]}")
+for v in "${profile_vars[@]}"; do
+	case $v in LLVM=-*) need "clang${v#LLVM=}" "$(profile_field "$KERNEL_PROFILE" packages)" ;; esac
+done
 
 [ -x "$BINDGEN" ] || die "no bindgen at $BINDGEN: run scripts/bootstrap.sh bindgen"
 [ -x "$KERNEL_RUSTC" ] || die "no $KERNEL_RUSTC: install the Debian packages rustc-web rust-web-src"
@@ -43,11 +52,16 @@ if [ -n "$KERNEL_VARIANT" ]; then
 	[ -e "$variant_patch" ] || die "no kernel variant '$KERNEL_VARIANT': have $(ls "$MMRACE_ROOT/kernel/variants/" 2>/dev/null | sed -n 's/\.patch$//p' | tr '\n' ' ')"
 fi
 
-# Bump when a change to this script changes what gets built.
+# Bump when a change to this script changes what gets built. (The default
+# profile hashes exactly what it did before profiles existed, so its cached
+# trees stay valid.)
 RECIPE=1
-key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT" ${variant_patch:+"$variant_patch"}) | sha256sum | cut -c1-12)
-clean_key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT") | sha256sum | cut -c1-12)
-name=$KERNEL_SERIES-$SRC_VERSION${KERNEL_VARIANT:+-$KERNEL_VARIANT}-$key
+key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT" ${PROFILE_FRAGMENT:+"$PROFILE_FRAGMENT"} ${variant_patch:+"$variant_patch"}) | sha256sum | cut -c1-12)
+clean_key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT" ${PROFILE_FRAGMENT:+"$PROFILE_FRAGMENT"}) | sha256sum | cut -c1-12)
+base_key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT") | sha256sum | cut -c1-12)
+ptag=
+[ "$KERNEL_PROFILE" = default ] || ptag=-$KERNEL_PROFILE
+name=$KERNEL_SERIES-$SRC_VERSION$ptag${KERNEL_VARIANT:+-$KERNEL_VARIANT}-$key
 OUT=$MMRACE_CACHE/kernel/$name
 STAMP=$OUT/.mmrace-built
 
@@ -75,80 +89,113 @@ prepare_variant_src() {
 MMRACE_DIE_CODE=125 prepare_variant_src
 
 # Start from the newest finished clean build of the same source when there is
-# one: Kbuild tracks config and file changes, so a changed fragment or a
-# variant patch then recompiles what it touches instead of the whole kernel.
-# Never seed from a variant build: its patched objects are newer than the
-# clean sources and would be kept.
+# one: Kbuild tracks config and file changes, so a changed fragment, a
+# profile or a variant patch then recompiles what it touches instead of the
+# whole kernel. Never seed from a variant build: its patched objects are
+# newer than the clean sources and would be kept. Never seed across
+# compilers (a profile with its own make variables): nothing would be kept.
 if [ ! -e "$OUT" ]; then
-	# The clean build of the same fragment first, else the newest clean one.
-	seed=$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION-$clean_key/.mmrace-built
+	# The clean build of the same fragments first, then (for a profile) the
+	# default profile's clean build of the same base fragment, else the
+	# newest clean build of the same profile.
+	seed=$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION$ptag-$clean_key/.mmrace-built
+	base_seed=$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION-$base_key/.mmrace-built
+	[ -e "$seed" ] || [ ${#profile_vars[@]} != 0 ] || seed=$base_seed
 	# (Under KERNEL_SRC, any earlier commit's build: bisect steps are close.)
 	seed_glob=$KERNEL_SERIES-$SRC_VERSION-*
 	[ -z "${KERNEL_SRC:-}" ] || seed_glob=src-*
+	# A stamp without a profile line predates profiles: the default profile.
 	[ -e "$seed" ] || seed=$(grep -lx 'variant=' "$MMRACE_CACHE/kernel/"$seed_glob/.mmrace-built 2>/dev/null |
-		xargs -r ls -t | head -n1 || true)
+		while read -r st; do
+			[ "$(sed -n 's/^profile=//p' "$st")" = "${KERNEL_PROFILE/#default/}" ] && echo "$st"
+		done | xargs -r ls -t | head -n1 || true)
 	if [ -n "$seed" ]; then
 		seed=$(dirname "$seed")
 		log "kernel: seeding from $(basename "$seed") for an incremental build"
 		cp -a "$seed" "$OUT.tmp" && rm -f "$OUT.tmp/.mmrace-built" && mv "$OUT.tmp" "$OUT"
 		echo "$seed" >"$OUT/.mmrace-seed"
+		# The path the seed's Kbuild files name: its own, or the tree it
+		# was itself built over (see build_in_src).
+		objtree_of "$seed" >"$OUT/.mmrace-objtree"
 	fi
 fi
 
-# A variant is built from a hard-linked copy of the source with its patch
-# applied (patch replaces the files it changes, so the clean tree stays as it
-# was). For the build, a private mount namespace puts the copy over the clean
-# source path and the variant's build directory over the path of the clean
-# build it was seeded from: every path Kbuild recorded stays the same (an
-# absolute path change rebuilds objtool, and with it every object), so only
-# the patched files recompile.
-build_in_src() {
-	local vsrc=$VARIANT_SRC
-	if [ -z "$variant_patch" ]; then
+# Where the build runs. A seeded tree is built where its Kbuild files say it
+# is (its objtree, the path of the clean build it descends from): a private
+# mount namespace puts the tree over that path, and a variant's source (a
+# hard-linked copy with its patch applied; patch replaces the files it
+# changes, so the clean tree stays as it was) over the clean source path.
+# Every path Kbuild recorded then stays the same (an absolute path change
+# rebuilds objtool, and with it every object), so only what the profile's
+# options or the variant's patch touch recompiles.
+objtree=$(objtree_of "$OUT")
+build_src=$REAL_SRC
+[ -z "$variant_patch" ] || build_src=$VARIANT_SRC
+use_ns=
+if [ "$objtree" != "$OUT" ] || [ -n "$variant_patch" ]; then
+	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -d "$objtree" ]; then
+		use_ns=1
+	else
+		log "kernel: building in the tree's own path (a full build; incremental needs root, unshare and the tree it was seeded from)"
+		objtree=$OUT
+		rm -f "$OUT/.mmrace-objtree"
+	fi
+fi
+BUILD_O=$OUT
+BUILD_SRC=$build_src
+[ -z "$use_ns" ] || { BUILD_O=$objtree; BUILD_SRC=$REAL_SRC; }
+# in_build_env CMD...: CMD, which names the source as $BUILD_SRC and the
+# build directory as $BUILD_O, in that view of the paths.
+in_build_env() {
+	if [ -z "$use_ns" ]; then
 		"$@"
 		return
 	fi
-	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -e "$OUT/.mmrace-seed" ]; then
-		local seed_out
-		seed_out=$(cat "$OUT/.mmrace-seed")
-		unshare -m --propagation private bash -c \
-			'mount --bind "$1" "$2" && mount --bind "$3" "$4" && shift 4 && exec "$@"' \
-			_ "$vsrc" "$REAL_SRC" "$OUT" "$seed_out" "${@/#O=$OUT/O=$seed_out}"
-	else
-		log "kernel: building the variant from its own tree (a full build; incremental needs root and a clean build to seed from)"
-		"${@/#$REAL_SRC/$vsrc}"
-	fi
+	unshare -m --propagation private bash -c \
+		'{ [ "$1" = "$2" ] || mount --bind "$1" "$2"; } && { [ "$3" = "$4" ] || mount --bind "$3" "$4"; } && shift 4 && exec "$@"' \
+		_ "$build_src" "$REAL_SRC" "$OUT" "$objtree" "$@"
 }
 mkdir -p "$OUT"
 log "kernel: building $name in $OUT (log: $OUT/build.log)"
 export MMRACE_DIE_CODE=125
 start=$(date +%s)
-if [ -n "$variant_patch" ] && [ "$(cat "$OUT/.mmrace-seed" 2>/dev/null)" = "$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION-$clean_key" ]; then
-	# Seeded from the clean build of the same fragment: the config is
-	# already the merged one, and re-merging under another O= path would
-	# touch generated files.
+if [ -n "$variant_patch" ] && [ "$(cat "$OUT/.mmrace-seed" 2>/dev/null)" = "$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION$ptag-$clean_key" ]; then
+	# Seeded from the clean build of the same fragments: the config is
+	# already the merged one.
+	: >"$OUT/build.log"
+elif [ "$(cat "$OUT/.mmrace-merged" 2>/dev/null)" = "$key" ] && [[ $SRC_VERSION != *-dirty ]]; then
+	# An interrupted build of this very configuration: merging again would
+	# rewrite the generated headers and rebuild what was already built
+	# (the Rust crates first).
 	: >"$OUT/build.log"
 else {
-	# allnoconfig with the fragment as KCONFIG_ALLCONFIG, then check that
-	# every requested value made it (merge_config warns but does not fail).
-	# merge_config.sh runs a plain `make`; variable assignments in MAKEFLAGS
-	# act as command-line ones, which is what overrides the kernel
-	# Makefile's `RUSTC = rustc` (Kconfig probes rustc for CONFIG_RUST).
-	(cd "$REAL_SRC" && MAKEFLAGS="${KERNEL_MAKE_VARS[*]}" scripts/kconfig/merge_config.sh -n -O "$OUT" "$FRAGMENT")
+	# allnoconfig with the fragments (base, then profile) as
+	# KCONFIG_ALLCONFIG, then check that every requested value made it
+	# (merge_config warns but does not fail). merge_config.sh runs a plain
+	# `make`; variable assignments in MAKEFLAGS act as command-line ones,
+	# which is what overrides the kernel Makefile's `RUSTC = rustc` (Kconfig
+	# probes rustc for CONFIG_RUST).
+	in_build_env env -C "$BUILD_SRC" MAKEFLAGS="${KERNEL_MAKE_VARS[*]}" \
+		scripts/kconfig/merge_config.sh -n -O "$BUILD_O" "$FRAGMENT" ${PROFILE_FRAGMENT:+"$PROFILE_FRAGMENT"}
 } >"$OUT/build.log" 2>&1 || { tail -n 30 "$OUT/build.log" >&2; die "kernel: config merge failed"; }
 fi
 
-missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$FRAGMENT" | while IFS= read -r want; do
-	grep -qxF "$want" "$OUT/.config" || echo "$want"
-done)
+# Each option's last value over the fragments, as merge_config applies them.
+missing=$(awk 'match($0, /^CONFIG_[A-Z0-9_]+=/) {
+		n = substr($0, 1, RLENGTH - 1); if (!(n in v)) order[++c] = n; v[n] = $0 }
+	END { for (i = 1; i <= c; i++) print v[order[i]] }' "$FRAGMENT" ${PROFILE_FRAGMENT:+"$PROFILE_FRAGMENT"} |
+	while IFS= read -r want; do
+		grep -qxF "$want" "$OUT/.config" || echo "$want"
+	done)
 [ -z "$missing" ] || die "kernel: config options did not take (a dependency is off): $(echo $missing)"
+echo "$key" >"$OUT/.mmrace-merged"
 
-if ! build_in_src nice make -C "$REAL_SRC" O="$OUT" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules >>"$OUT/build.log" 2>&1; then
+if ! in_build_env nice make -C "$BUILD_SRC" O="$BUILD_O" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules >>"$OUT/build.log" 2>&1; then
 	grep -E 'error|Error' "$OUT/build.log" | head -n 20 >&2
 	die "kernel: build failed (log: $OUT/build.log)"
 fi
 [ -e "$OUT/rust/kernel.o" ] || [ -n "$(ls "$OUT"/rust/*.rmeta 2>/dev/null)" ] ||
 	die "kernel: built without Rust metadata (rust/*.rmeta)"
-printf 'key=%s\nvariant=%s\n' "$key" "$KERNEL_VARIANT" >"$STAMP"
+printf 'key=%s\nvariant=%s\nprofile=%s\n' "$key" "$KERNEL_VARIANT" "${KERNEL_PROFILE/#default/}" >"$STAMP"
 log "kernel: built in $(($(date +%s) - start)) s"
 echo "$OUT"

@@ -30,11 +30,14 @@ have=$("$KERNEL_RUSTC" --version 2>/dev/null || true)
 [ "$want" = "$have" ] ||
 	die "KDIR=$KDIR was built with '$want' but $KERNEL_RUSTC is '$have': set KERNEL_RUSTC to the kernel's rustc"
 
+# A clang-built kernel (KERNEL_PROFILE=kasan) needs its LLVM= for modules too.
+read -ra kdir_vars <<<"$(kdir_make_vars "$KDIR")"
+
 kname=$(basename "$KDIR")
 OUT=$MMRACE_ROOT/build/module/$kname
 mkdir -p "$OUT"
 log "module: building mmrace.ko against $KDIR"
-if ! make -C "$KDIR" M="$MMRACE_ROOT" MO="$OUT" "${KERNEL_MAKE_VARS[@]}" modules >"$OUT/build.log" 2>&1; then
+if ! make -C "$KDIR" M="$MMRACE_ROOT" MO="$OUT" "${KERNEL_MAKE_VARS[@]}" "${kdir_vars[@]}" modules >"$OUT/build.log" 2>&1; then
 	grep -E 'error|ERROR' -A5 "$OUT/build.log" | head -n 30 >&2
 	MMRACE_DIE_CODE=125 die "module: build failed against $KDIR (log: $OUT/build.log)"
 fi

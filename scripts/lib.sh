@@ -44,4 +44,44 @@ as_root() {
 
 # The kernel make variables every kernel or module build passes.
 KERNEL_MAKE_VARS=("RUSTC=$KERNEL_RUSTC" "BINDGEN=$BINDGEN")
+
+# Kernel profiles (KERNEL_PROFILE): `default` is kernel/mmrace.config alone,
+# any other NAME adds kernel/profiles/NAME.config over it. A fragment's
+# "# mmrace-make: VAR=VALUE..." line names the make variables its kernel
+# needs (its compiler), "# mmrace-packages: PKG..." the Debian packages.
+PROFILES_DIR=$MMRACE_ROOT/kernel/profiles
+profile_names() { echo default $(ls "$PROFILES_DIR" 2>/dev/null | sed -n 's/\.config$//p'); }
+# profile_fragment NAME: the fragment's path, nothing for default; dies on
+# an unknown NAME.
+profile_fragment() {
+	[ "$1" != default ] || return 0
+	[ -e "$PROFILES_DIR/$1.config" ] ||
+		die "no kernel profile '$1': have $(profile_names)"
+	echo "$PROFILES_DIR/$1.config"
+}
+# profile_field NAME FIELD: the words of the fragment's "# mmrace-FIELD:" line.
+profile_field() {
+	local f
+	f=$(profile_fragment "$1") || exit
+	[ -z "$f" ] || sed -n "s/^# mmrace-$2: *//p" "$f"
+}
+
+# kdir_make_vars KDIR: the make variables a build against that kernel tree
+# needs besides KERNEL_MAKE_VARS. A clang-built tree needs LLVM= (Kbuild
+# would otherwise take gcc and fail on clang-only flags): LLVM=-MAJOR when
+# that clang is installed under its versioned name, else LLVM=1.
+kdir_make_vars() {
+	grep -qx 'CONFIG_CC_IS_CLANG=y' "$1/.config" 2>/dev/null || return 0
+	local major
+	major=$(sed -n 's/^CONFIG_CLANG_VERSION=\([0-9]*\)[0-9]\{4\}$/\1/p' "$1/.config")
+	if [ -n "$major" ] && command -v "clang-$major" >/dev/null; then
+		echo "LLVM=-$major"
+	else
+		echo "LLVM=1"
+	fi
+}
 export LIBCLANG_PATH=$LIBCLANG_DIR
+
+# objtree_of TREE: the path a kernel build tree's Kbuild files name: its
+# own, unless scripts/build-kernel.sh built it over another tree's path.
+objtree_of() { cat "$1/.mmrace-objtree" 2>/dev/null || echo "$1"; }

@@ -31,7 +31,9 @@ check "kernel rustfmt" /usr/bin/rustfmt --check --config-path "$SRC/.rustfmt.tom
 clippy_build() {
 	local out=$MMRACE_ROOT/build/lint/module
 	rm -rf "$out" && mkdir -p "$out"
-	make -C "$KDIR" M="$MMRACE_ROOT" MO="$out" "${KERNEL_MAKE_VARS[@]}" CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver \
+	local kdir_vars
+	read -ra kdir_vars <<<"$(kdir_make_vars "$KDIR")"
+	make -C "$KDIR" M="$MMRACE_ROOT" MO="$out" "${KERNEL_MAKE_VARS[@]}" "${kdir_vars[@]}" CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver \
 		KRUSTFLAGS="-Dwarnings" KCFLAGS="-Werror" W=1 modules >"$out/log" 2>&1 || { cat "$out/log"; return 1; }
 	! grep -E '^(warning|error)' "$out/log"
 }

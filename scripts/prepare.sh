@@ -21,6 +21,8 @@ prepare_toolchain() {
 
 prepare_kernel() {
 	if [ -n "${KDIR:-}" ]; then
+		[ "${KERNEL_PROFILE:-default}" = default ] ||
+			MMRACE_DIE_CODE=2 die "KERNEL_PROFILE=$KERNEL_PROFILE builds the test kernel; KDIR=$KDIR is a kernel of your own (configure its sanitizers there)"
 		KDIR_GIVEN=1
 		KDIR=$(cd "$KDIR" && pwd)
 	else
@@ -87,6 +89,17 @@ prepare_selftests() {
 	for f in "$dir"/*; do entries+=("/selftests/mm/$(basename "$f")=$f"); done
 	INITRD=$("$MMRACE_ROOT/scripts/suite-initramfs.sh" "$KDIR" "$INITRD" \
 		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR")-selftests-mm.cpio" "${entries[@]}")
+}
+
+# prepare_profile NAME: the test kernel of KERNEL_PROFILE=NAME, its module
+# and initramfs, in PROFILE_BZIMAGE and PROFILE_INITRD.
+prepare_profile() {
+	local pkdir pko
+	pkdir=$(KERNEL_PROFILE=$1 "$MMRACE_ROOT/scripts/build-kernel.sh")
+	pko=$("$MMRACE_ROOT/scripts/build-module.sh" "$pkdir")
+	PROFILE_BZIMAGE=$pkdir/arch/x86/boot/bzImage
+	PROFILE_INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" "$pkdir" "$DRIVER_BIN" "$pko" \
+		"$MMRACE_ROOT/build/initramfs/$(basename "$pkdir").cpio")
 }
 
 # The kernel series a run records in its spec: KERNEL_SERIES, `src` for a

@@ -43,10 +43,11 @@ expect_exit() {
 # scenario and its options: the host builds the run's spec from exactly
 # these), report in $RESULTS/runs/RUN_ID/report.json.
 guest() {
-	local id=$1
+	local id=$1 profile=${GUEST_PROFILE-${KERNEL_PROFILE:-}}
 	shift
 	"$HOST_BIN" run --quiet --kernel "${GUEST_KERNEL:-$BZIMAGE}" --initrd "${GUEST_INITRD:-$INITRD}" \
-		${GUEST_VARIANT:+--kernel-variant "$GUEST_VARIANT"} --kernel-series "$KERNEL_SERIES" \
+		${GUEST_VARIANT:+--kernel-variant "$GUEST_VARIANT"} ${profile:+--kernel-profile "$profile"} \
+		--kernel-series "$KERNEL_SERIES" \
 		--results-dir "$RESULTS/runs" --run-id "$id" "$@"
 }
 
@@ -94,6 +95,9 @@ broken_variant_is_125() {
 	[ "$rc" = 125 ] || { echo "exit code $rc, want 125"; return 1; }
 }
 run_test kernel-variant-not-applying-is-125 broken_variant_is_125
+run_test usage-unknown-profile bash -c "
+	out=\$(KERNEL_PROFILE=nosuch scripts/build-kernel.sh 2>&1); rc=\$?; echo \"\$out\";
+	[ \$rc = 2 ] && echo \"\$out\" | grep -q \"no kernel profile 'nosuch': have default .*lockdep\""
 run_test usage-missing-kernel expect_exit 2 "$HOST_BIN" run --kernel /nonexistent --initrd "$INITRD" \
 	--seed 1 --duration 1 smoke
 
@@ -221,6 +225,22 @@ variant_caught_checks() {
 }
 run_test qemu-variant-thp-race-caught variant_caught_checks
 grep -h "time to detection" "$RESULTS/qemu-variant-thp-race-caught.log" 2>/dev/null
+
+echo "== QEMU: smoke on the lockdep profile kernel (KERNEL_PROFILE=lockdep)"
+# Lockdep checks every lock the smoke scenario takes in the kernel and in
+# mmrace.ko (module load, probes, debugfs, THP split, migration); any report
+# is a finding. A cold cache builds this kernel first (README: build times).
+run_test profile-lockdep-build prepare_profile lockdep
+profile_smoke_checks() {
+	GUEST_KERNEL=$PROFILE_BZIMAGE GUEST_INITRD=$PROFILE_INITRD GUEST_PROFILE=lockdep \
+		guest profile-lockdep-smoke --duration 8 --seed 1 smoke || { echo "runner exit $?"; return 1; }
+	report profile-lockdep-smoke verdict=clean profile=lockdep "kernel~-lockdep-" probes-attached \
+		moved=softdirty_clear,pmd_split,thp_split,thp_migrate,migrate_pages || return 1
+	# The kernel that ran had lockdep on: its boot banner is on the console.
+	grep -q "Lock dependency validator" "$RESULTS/runs/profile-lockdep-smoke/console.log" ||
+		{ echo "no lockdep banner in console.log"; return 1; }
+}
+run_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
 
 echo "== make bench, in miniature (5 s phases, one seed, no variant boots)"
 bench_smoke_checks() {

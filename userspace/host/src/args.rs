@@ -3,7 +3,7 @@
 
 use crate::accel::AccelChoice;
 use clap::{Args, Parser, Subcommand};
-use mmrace_proto::spec::{CrashTest, GuestSpec, KernelSpec, RunSpec, Scenario};
+use mmrace_proto::spec::{CrashTest, GuestSpec, KernelProfile, KernelSpec, RunSpec, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -83,8 +83,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub kernel_variant: Option<String>,
     /// The kernel's sanitizer profile (KERNEL_PROFILE), recorded in the spec.
-    #[arg(long, value_name = "NAME")]
-    pub kernel_profile: Option<String>,
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub kernel_profile: Option<KernelProfile>,
     /// Accelerator; auto tries KVM and falls back to TCG.
     #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
     pub accel: AccelChoice,
@@ -229,7 +229,7 @@ impl RunArgs {
         *k = KernelSpec {
             series: self.kernel_series.clone().unwrap_or(k.series.clone()),
             variant: self.kernel_variant.clone().or(k.variant.clone()),
-            profile: self.kernel_profile.clone().or(k.profile.clone()),
+            profile: self.kernel_profile.or(k.profile),
         };
         let g = &mut spec.guest;
         *g = GuestSpec {

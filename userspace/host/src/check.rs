@@ -36,6 +36,7 @@ CHECK is one of:
   finding~TEXT         a line of the finding's excerpt contains TEXT
   kernel~TEXT          the booted kernel image's path contains TEXT
   variant=NAME         the spec records kernel variant NAME
+  profile=NAME         the spec records kernel profile NAME
   message~TEXT         the driver's result message contains TEXT
   ops=NAME:N           the last snapshot's op NAME equals N
   ran=SCENARIO         the spec's scenario is SCENARIO
@@ -208,6 +209,13 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 format!("spec variant {v:?}, want {value:?}"),
             )
         }
+        "profile=" => {
+            let p = r.meta.spec.as_ref().and_then(|s| s.kernel.profile);
+            ok(
+                p.map(|p| p.name()) == Some(value),
+                format!("spec profile {p:?}, want {value:?}"),
+            )
+        }
         "message~" => {
             let msg = r.outcome().map(|(_, m)| m).unwrap_or_default();
             ok(
@@ -362,6 +370,7 @@ mod tests {
             "ops=writer:1",
             "ran=thp-race",
             "variant=x",
+            "profile=default",
             "data-true=crosscheck_ok",
             "crosscheck-ok",
             "amplify-armed=1",
@@ -371,6 +380,15 @@ mod tests {
         ] {
             assert!(check(&r, bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn profile_check_reads_the_spec() {
+        let mut r = sample();
+        let spec = r.meta.spec.as_mut().unwrap();
+        spec.kernel.profile = Some(mmrace_proto::spec::KernelProfile::Lockdep);
+        assert_eq!(check(&r, "profile=lockdep"), Ok(()));
+        assert!(check(&r, "profile=kasan").is_err());
     }
 
     #[test]

@@ -72,10 +72,24 @@ pub const PATTERNS: &[Pattern] = &[
     // Specific kernel classes before the generic BUG:/panic lines they contain.
     kernel("KASAN", &["BUG: KASAN:"]),
     kernel("KFENCE", &["BUG: KFENCE:"]),
+    kernel("KCSAN", &["BUG: KCSAN:"]),
     kernel("UBSAN", &["UBSAN:"]),
     kernel("soft lockup", &["BUG: soft lockup"]),
     kernel("hard lockup", &["hard LOCKUP"]),
     kernel("bad page state", &["BUG: Bad page state"]),
+    // Page poisoning (KERNEL_PROFILE=pagealloc): a freed page was written.
+    kernel(
+        "page poison",
+        &[
+            "pagealloc: memory corruption",
+            "pagealloc: single bit error",
+        ],
+    ),
+    // DEBUG_VM_PGTABLE's boot-time checks fail with a WARN_ON or BUG_ON in
+    // that file (either WARNING format, or "kernel BUG at"); its normal
+    // boot line ("Validating architecture page table helpers") names no
+    // source line.
+    kernel("DEBUG_VM_PGTABLE", &["mm/debug_vm_pgtable.c:"]),
     kernel("bad page map", &["BUG: Bad page map"]),
     kernel("bad rss-counter", &["BUG: Bad rss-counter"]),
     kernel(
@@ -85,6 +99,27 @@ pub const PATTERNS: &[Pattern] = &[
             "BUG: scheduling while atomic",
         ],
     ),
+    // Lockdep (KERNEL_PROFILE=lockdep): its reports are titled WARNING or
+    // INFO, and must win over the generic WARNING.
+    kernel(
+        "lockdep",
+        &[
+            "WARNING: possible circular locking dependency detected",
+            "WARNING: inconsistent lock state",
+            "WARNING: possible recursive locking detected",
+            "WARNING: possible irq lock inversion dependency detected",
+            "-unsafe lock order detected",
+            "WARNING: bad unlock balance detected!",
+            "WARNING: bad contention detected!",
+            "WARNING: held lock freed!",
+            "still has locks held!",
+            "WARNING: chain_key collision",
+            "WARNING: lock held when returning to user space!",
+            "WARNING: Nested lock was not taken",
+            "INFO: trying to register non-static key.",
+        ],
+    ),
+    kernel("suspicious RCU usage", &["WARNING: suspicious RCU usage"]),
     kernel("Rust panic", &["rust_kernel: panicked"]),
     kernel("OOM deadlock", &["System is deadlocked on memory"]),
     kernel("hung task", &["blocked for more than"]),
@@ -151,6 +186,38 @@ mod tests {
         assert_eq!(
             class("[    9.9] BUG: unable to handle page fault for address: ffff8880"),
             Some("BUG")
+        );
+    }
+
+    #[test]
+    fn sanitizer_profile_reports_win_over_generic_warning_and_bug() {
+        // Whole reports from real consoles are in tests/console/syz-*.log;
+        // these are the title lines of each class, as the 7.3 sources
+        // print them (kernel/locking/lockdep.c, mm/page_poison.c, the
+        // WARN_ON/BUG_ON formats for mm/debug_vm_pgtable.c).
+        for (line, want) in [
+            ("[ 44.3][ C4] BUG: KCSAN: data-race in find_next_bit / rcu_report_exp_cpu_mult", "KCSAN"),
+            ("[ 44.3] BUG: KCSAN: assert: race in split_huge_pmd_locked+0x1/0x2", "KCSAN"),
+            ("[ 37.8] WARNING: possible circular locking dependency detected", "lockdep"),
+            ("[ 0.0][ C0] WARNING: inconsistent lock state", "lockdep"),
+            ("[ 57.9] WARNING: possible recursive locking detected", "lockdep"),
+            ("[ 5.0] WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected", "lockdep"),
+            ("[ 5.0] WARNING: bad unlock balance detected!", "lockdep"),
+            ("[ 5.0] WARNING: mmrace-driver/88 still has locks held!", "lockdep"),
+            ("[ 5.0] INFO: trying to register non-static key.", "lockdep"),
+            ("[ 38.0] WARNING: suspicious RCU usage", "suspicious RCU usage"),
+            ("[ 9.0] pagealloc: memory corruption", "page poison"),
+            ("[ 9.0] pagealloc: single bit error", "page poison"),
+            ("[ 0.9] WARNING: CPU: 0 PID: 1 at mm/debug_vm_pgtable.c:418 pmd_huge_tests+0x1/0x2", "DEBUG_VM_PGTABLE"),
+            ("[ 0.9] WARNING: mm/debug_vm_pgtable.c:418 at pmd_huge_tests+0x1/0x2, CPU#0: swapper/0/1", "DEBUG_VM_PGTABLE"),
+            ("[ 0.9] kernel BUG at mm/debug_vm_pgtable.c:1053!", "DEBUG_VM_PGTABLE"),
+        ] {
+            assert_eq!(class(line), Some(want), "{line}");
+        }
+        // DEBUG_VM_PGTABLE's own boot line is not a report.
+        assert_eq!(
+            class("[ 0.9] debug_vm_pgtable: [debug_vm_pgtable         ]: Validating architecture page table helpers"),
+            None
         );
     }
 

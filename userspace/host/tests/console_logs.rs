@@ -128,6 +128,23 @@ fn vm_bug_on_folio_keeps_the_folio_dump_and_lists_the_later_panic() {
 }
 
 #[test]
+fn lockdep_report_then_sleep_in_atomic_are_two_findings() {
+    // Real text (syzkaller's report 166): PROVE_RCU's report decides, the
+    // DEBUG_ATOMIC_SLEEP report 62 lines on is listed after it.
+    let log = manifest_dir().join("tests/console/syz-rcu-then-sleep.log");
+    let out = Command::new(BIN)
+        .arg("judge")
+        .arg(&log)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["finding"]["excerpt"][0]["line_no"], 2);
+    assert_eq!(r["other_findings"][0]["class"], "sleep in atomic");
+    assert_eq!(r["other_findings"][0]["excerpt"][0]["line_no"], 64);
+}
+
+#[test]
 fn judge_summary_names_class_and_lines() {
     let log = manifest_dir().join("tests/console/soft-lockup.log");
     let out = Command::new(BIN).arg("judge").arg(&log).output().unwrap();

@@ -123,6 +123,43 @@ pub enum CrashTest {
     Hang,
 }
 
+/// A test kernel profile (`KERNEL_PROFILE`): kernel/profiles/NAME.config
+/// merged over kernel/mmrace.config by scripts/build-kernel.sh, or the base
+/// fragment alone.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelProfile {
+    /// kernel/mmrace.config alone.
+    Default,
+    /// Generic KASAN (outline) and KFENCE, built with clang.
+    Kasan,
+    /// KCSAN, the data race detector (C code only).
+    Kcsan,
+    /// PROVE_LOCKING (with PROVE_RCU), DEBUG_ATOMIC_SLEEP, hung tasks.
+    Lockdep,
+    /// DEBUG_PAGEALLOC, PAGE_OWNER, page poisoning, DEBUG_VM_PGTABLE.
+    Pagealloc,
+}
+
+impl KernelProfile {
+    /// The name KERNEL_PROFILE, `--kernel-profile` and report.json use.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelProfile::Default => "default",
+            KernelProfile::Kasan => "kasan",
+            KernelProfile::Kcsan => "kcsan",
+            KernelProfile::Lockdep => "lockdep",
+            KernelProfile::Pagealloc => "pagealloc",
+        }
+    }
+}
+
+impl std::fmt::Display for KernelProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which kernel the run boots, as built by scripts/build-kernel.sh. Recorded
 /// for the reader of a report; the driver does not act on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,8 +170,9 @@ pub struct KernelSpec {
     pub series: String,
     /// `KERNEL_VARIANT`: the patch under kernel/variants/, if any.
     pub variant: Option<String>,
-    /// `KERNEL_PROFILE`: the sanitizer profile, if any.
-    pub profile: Option<String>,
+    /// `KERNEL_PROFILE`: the sanitizer profile; None for a kernel of the
+    /// user's own (or a run that did not say).
+    pub profile: Option<KernelProfile>,
 }
 
 /// The guest's shape (the rest of the machine is qemu/mmrace-guest.cfg).
@@ -256,6 +294,30 @@ pub(crate) use clap_default;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_profile_fragment_is_a_kernel_profile_and_back() {
+        use clap::ValueEnum;
+        use std::collections::BTreeSet;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/profiles");
+        let fragments: BTreeSet<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                n.strip_suffix(".config").map(str::to_owned)
+            })
+            .collect();
+        let named: BTreeSet<String> = KernelProfile::value_variants()
+            .iter()
+            .filter(|p| **p != KernelProfile::Default)
+            .map(|p| p.name().to_owned())
+            .collect();
+        assert_eq!(fragments, named);
+        for p in KernelProfile::value_variants() {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.name());
+            assert_eq!(p.to_possible_value().unwrap().get_name(), p.name());
+        }
+    }
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()

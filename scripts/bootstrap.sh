@@ -161,8 +161,10 @@ step_bindgen() {
 }
 
 # Prints the newest linux-source-<series> package version the archive has.
+# awk reads to the end: an early exit would kill apt-cache with SIGPIPE
+# (exit 141 under pipefail) once the series has several versions.
 kernel_src_version() {
-	apt-cache madison "linux-source-$KERNEL_SERIES" 2>/dev/null | awk '{print $3; exit}'
+	apt-cache madison "linux-source-$KERNEL_SERIES" 2>/dev/null | awk 'NR == 1 { print $3 }'
 }
 
 step_kernel_src() {

@@ -15,7 +15,6 @@
 #include <linux/errno.h>
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
-#include <linux/leafops.h>
 #include <linux/mm.h>
 #include <linux/ptrace.h>
 #include <linux/string.h>
@@ -23,6 +22,7 @@
 #include <linux/uaccess.h>
 
 #include "mmrace_attach.h"
+#include "mmrace_compat.h"
 #include "mmrace_counter_ids.h"
 #include "mmrace_probes.h"
 

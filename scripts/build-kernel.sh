@@ -42,8 +42,15 @@ if [ -n "${KERNEL_SRC:-}" ]; then
 	SRC_VERSION=$(git -C "$SRC" rev-parse --short=12 HEAD 2>/dev/null || echo nogit)
 	git -C "$SRC" diff --quiet HEAD 2>/dev/null || SRC_VERSION=$SRC_VERSION-dirty
 else
-	[ -e "$SRC/Makefile" ] || die "no kernel source at $SRC: run scripts/bootstrap.sh"
+	[ -e "$SRC/Makefile" ] || die "no kernel source at $SRC: run KERNEL_SERIES=$KERNEL_SERIES scripts/bootstrap.sh kernel-src"
 	SRC_VERSION=$(cat "$SRC_DIR/linux-$KERNEL_SERIES.version")
+fi
+
+# A tree mmrace.ko cannot be built against stops here, before the kernel
+# build (minutes), with the missing API named: the same feature test Kbuild
+# runs on every module build.
+if ! missing=$("$MMRACE_ROOT/scripts/module-features.sh" missing "$SRC"); then
+	MMRACE_DIE_CODE=125 die "mmrace.ko cannot be built against $KERNEL_SERIES-$SRC_VERSION ($SRC): $missing"
 fi
 
 variant_patch=

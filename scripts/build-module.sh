@@ -24,6 +24,13 @@ ls "$KDIR"/rust/*.rmeta >/dev/null 2>&1 ||
 [ -e "$KDIR/Module.symvers" ] ||
 	die "KDIR=$KDIR has no Module.symvers: run 'make modules' in that build"
 
+# The kernel's own APIs (the feature test Kbuild runs too, as one line).
+src=$KDIR
+[ ! -e "$KDIR/source" ] || src=$(readlink -f "$KDIR/source")
+if ! missing=$("$MMRACE_ROOT/scripts/module-features.sh" missing "$src"); then
+	MMRACE_DIE_CODE=125 die "mmrace.ko cannot be built against $src: $missing"
+fi
+
 # The module must be compiled by the rustc the kernel was built with.
 want=$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$KDIR/.config")
 have=$("$KERNEL_RUSTC" --version 2>/dev/null || true)
@@ -36,7 +43,8 @@ read -ra kdir_vars <<<"$(kdir_make_vars "$KDIR")"
 kname=$(basename "$KDIR")
 OUT=$MMRACE_ROOT/build/module/$kname
 mkdir -p "$OUT"
-log "module: building mmrace.ko against $KDIR"
+flags=$("$MMRACE_ROOT/scripts/module-features.sh" cflags "$src")
+log "module: building mmrace.ko against $KDIR (feature flags: ${flags:-none})"
 if ! make -C "$KDIR" M="$MMRACE_ROOT" MO="$OUT" "${KERNEL_MAKE_VARS[@]}" "${kdir_vars[@]}" modules >"$OUT/build.log" 2>&1; then
 	grep -E 'error|ERROR' -A5 "$OUT/build.log" | head -n 30 >&2
 	MMRACE_DIE_CODE=125 die "module: build failed against $KDIR (log: $OUT/build.log)"

@@ -9,8 +9,10 @@
 # on this machine, packed into the initramfs), ACCEL (auto|kvm|tcg), CPUS
 # (2; selftests-mm: 4), MEM_MIB (2048),
 # NODE0_PCT (50: node 0's share of the memory),
-# KDIR (your own Rust-enabled kernel build), KERNEL_VARIANT (a patch under
-# kernel/variants/), KERNEL_PROFILE, RUN_ID, RESULTS_DIR (build/results),
+# KERNEL_SERIES (7.3: the Debian linux-source the test kernel is built
+# from), KDIR (your own Rust-enabled kernel build), KERNEL_SRC (your own
+# kernel source tree), KERNEL_VARIANT (a patch under kernel/variants/),
+# KERNEL_PROFILE, RUN_ID, RESULTS_DIR (build/results),
 # QEMU_DISK (a raw disk image to attach), CRASH_TEST (sysrq|hang: the
 # harness's own self-test).
 # SCENARIO=oom-stall and selftests-mm get a fresh XFS image

@@ -26,14 +26,14 @@ prepare_kernel() {
 		KDIR_GIVEN=1
 		KDIR=$(cd "$KDIR" && pwd)
 	else
-		KDIR=$("$MMRACE_ROOT/scripts/build-kernel.sh")
+		KDIR=$("$MMRACE_ROOT/scripts/build-kernel.sh") || exit $?
 	fi
 	BZIMAGE=$KDIR/arch/x86/boot/bzImage
 	[ -e "$BZIMAGE" ] || die "no $BZIMAGE in KDIR=$KDIR: build bzImage there first"
 }
 
 prepare_module() {
-	MODULE_KO=$("$MMRACE_ROOT/scripts/build-module.sh" "$KDIR")
+	MODULE_KO=$("$MMRACE_ROOT/scripts/build-module.sh" "$KDIR") || exit $?
 }
 
 prepare_binaries() {
@@ -112,6 +112,25 @@ recorded_series() {
 	else
 		echo "$KERNEL_SERIES"
 	fi
+}
+
+# prepare_series SERIES [VARIANT]: Debian's linux-source-SERIES (fetched
+# when missing), its test kernel (with kernel/variants/VARIANT.patch if
+# given), mmrace.ko against it and its initramfs, in SERIES_KDIR,
+# SERIES_BZIMAGE, SERIES_MODULE_KO and SERIES_INITRD; for runs over a list
+# of series (make matrix, RUNS). Needs DRIVER_BIN (prepare_binaries).
+# Returns 2 for a series the archive lacks, 125 when the kernel or mmrace.ko
+# cannot be built (a series without an API the module needs stops before
+# the kernel build, naming it), so a list can go on with the next series.
+prepare_series() {
+	local series=$1 variant=${2:-}
+	KERNEL_SERIES=$series "$MMRACE_ROOT/scripts/bootstrap.sh" kernel-src || return 2
+	SERIES_KDIR=$(KERNEL_SERIES=$series KERNEL_SRC= KERNEL_VARIANT=$variant \
+		"$MMRACE_ROOT/scripts/build-kernel.sh") || return $?
+	SERIES_MODULE_KO=$("$MMRACE_ROOT/scripts/build-module.sh" "$SERIES_KDIR") || return $?
+	SERIES_BZIMAGE=$SERIES_KDIR/arch/x86/boot/bzImage
+	SERIES_INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" "$SERIES_KDIR" "$DRIVER_BIN" \
+		"$SERIES_MODULE_KO" "$MMRACE_ROOT/build/initramfs/$(basename "$SERIES_KDIR").cpio") || return 2
 }
 
 prepare_all() {

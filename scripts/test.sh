@@ -102,17 +102,50 @@ run_test usage-missing-kernel expect_exit 2 "$HOST_BIN" run --kernel /nonexisten
 	--seed 1 --duration 1 smoke
 
 echo "== QEMU: smoke on the clean kernel"
+# What a clean smoke run must show, on every kernel series.
+SMOKE_REPORT_CHECKS=(verdict=clean ran=smoke probes-attached
+	moved=softdirty_clear,pmd_split,pmd_split_done,thp_split,thp_migrate,migrate_pages,inject_delays
+	equal=pmd_split_done:thp_split_pmd equal=thp_split:thp_split_page+thp_split_page_failed
+	equal=thp_migrate:thp_migration_success equal=thp_migrate_failed:thp_migration_fail
+	equal=migrate_pages:pgmigrate_success)
 smoke_checks() {
 	# Through ./mmrace: exit 0 is the clean verdict.
 	expect_exit 0 ./mmrace run SCENARIO=smoke DURATION=8 SEED=1 RUN_ID=smoke \
 		RESULTS_DIR="$RESULTS/runs" || return 1
-	report smoke verdict=clean ran=smoke probes-attached \
-		moved=softdirty_clear,pmd_split,pmd_split_done,thp_split,thp_migrate,migrate_pages,inject_delays \
-		equal=pmd_split_done:thp_split_pmd equal=thp_split:thp_split_page+thp_split_page_failed \
-		equal=thp_migrate:thp_migration_success equal=thp_migrate_failed:thp_migration_fail \
-		equal=migrate_pages:pgmigrate_success
+	report smoke "${SMOKE_REPORT_CHECKS[@]}"
 }
 run_test qemu-smoke-clean smoke_checks
+
+# The second series Debian ships with Rust: kernel, module and one short
+# smoke (all cached when warm). The full scenarios per series are measured
+# in the README's series table.
+SECOND_SERIES=7.2
+echo "== kernel series: $SECOND_SERIES, and a tree without an API mmrace.ko needs"
+run_test "series-$SECOND_SERIES-build" prepare_series "$SECOND_SERIES"
+series_smoke_checks() {
+	[ -n "${SERIES_INITRD:-}" ] || { echo "no $SECOND_SERIES build"; return 1; }
+	local GUEST_KERNEL=$SERIES_BZIMAGE GUEST_INITRD=$SERIES_INITRD KERNEL_SERIES=$SECOND_SERIES
+	guest "smoke-$SECOND_SERIES" --duration 5 --seed 1 smoke || { echo "runner exit $?"; return 1; }
+	report "smoke-$SECOND_SERIES" "${SMOKE_REPORT_CHECKS[@]}" "kernel~/$SECOND_SERIES-"
+}
+run_test "qemu-smoke-$SECOND_SERIES-clean" series_smoke_checks
+# KERNEL_SRC at a tree without kernel::debugfs (the clean tree, hard-linked
+# next to it, with rust/kernel/debugfs.rs removed): exit 125 at once, naming
+# the API, before any kernel build.
+missing_api_checks() {
+	local tree out rc start=$SECONDS
+	tree=$(mktemp -d "$SRC_DIR/.test-no-debugfs.XXXXXX") || return 1
+	rmdir "$tree" && cp -al "$(readlink -f "$KDIR/source")" "$tree" &&
+		rm "$tree/rust/kernel/debugfs.rs" || { rm -rf "$tree"; return 1; }
+	out=$(KERNEL_SRC=$tree scripts/build-kernel.sh 2>&1)
+	rc=$?
+	rm -rf "$tree"
+	echo "$out"
+	[ "$rc" = 125 ] || { echo "exit code $rc, want 125"; return 1; }
+	echo "$out" | grep -q 'cannot be built against .*: no kernel::debugfs (rust/kernel/debugfs.rs)$' || return 1
+	[ $((SECONDS - start)) -lt 30 ] || { echo "took $((SECONDS - start)) s"; return 1; }
+}
+run_test kernel-src-missing-api-is-125 missing_api_checks
 
 echo "== QEMU: a real kernel crash is caught"
 crash_checks() {

@@ -11,6 +11,8 @@
 #   libclang     libclang 18.1.1 from the PyPI wheel (Debian 12's is too old)
 #   bindgen      bindgen-cli via cargo install --locked
 #   kernel-src   Debian's linux-source-$KERNEL_SERIES via apt-get download
+#   lava         Debian's lava-dispatcher (lava-run, LAVA's job schema); not a
+#                default step: only the LAVA export test needs it
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 trap_unexpected_errors
@@ -188,6 +190,15 @@ step_kernel_src() {
 	printf '%s\n' "$ver" >"$SRC_DIR/linux-$KERNEL_SERIES.version"
 }
 
+step_lava() {
+	if dpkg-query -W -f='${Status}' lava-dispatcher 2>/dev/null | grep -q 'install ok installed'; then
+		log "lava: lava-dispatcher installed"
+		return
+	fi
+	log "lava: installing lava-dispatcher (a large package: its own QEMU boot logic, udev rules, guestfs tools)"
+	apt_install lava-dispatcher
+}
+
 main() {
 	mkdir -p "$MMRACE_CACHE" "$TOOLS_DIR" "$SRC_DIR"
 	local steps=("$@")
@@ -199,6 +210,7 @@ main() {
 		libclang) step_libclang ;;
 		bindgen) step_bindgen ;;
 		kernel-src) step_kernel_src ;;
+		lava) step_lava ;;
 		*) die "unknown bootstrap step '$s'" ;;
 		esac
 	done

@@ -18,6 +18,8 @@ trap_unexpected_errors
 
 FRAGMENT=$MMRACE_ROOT/kernel/mmrace.config
 SRC=$SRC_DIR/linux-$KERNEL_SERIES
+DEB_SRC=$SRC
+DEB_SERIES=$KERNEL_SERIES
 JOBS=${JOBS:-$(($(nproc) + 1))}
 KERNEL_VARIANT=${KERNEL_VARIANT:-}
 
@@ -74,52 +76,69 @@ prepare_variant_src() {
 # A variant patch that does not apply fails here, before anything is copied.
 MMRACE_DIE_CODE=125 prepare_variant_src
 
-# Start from the newest finished clean build of the same source when there is
-# one: Kbuild tracks config and file changes, so a changed fragment or a
-# variant patch then recompiles what it touches instead of the whole kernel.
+# nearest_src_build: under KERNEL_SRC, the finished clean build of the commit
+# nearest to HEAD (fewest commits apart), else the Debian source's clean
+# build when the tree is the same kernel version. Bisect steps are close,
+# so that is an incremental build.
+nearest_src_build() {
+	local stamp dir hash n best= best_n=
+	for stamp in "$MMRACE_CACHE"/kernel/src-*-"$clean_key"/.mmrace-built; do
+		[ -e "$stamp" ] && grep -qx 'variant=' "$stamp" || continue
+		dir=$(dirname "$stamp")
+		hash=${dir##*/src-}
+		hash=${hash%%-*}
+		n=$(git -C "$SRC" rev-list --count "$hash...HEAD" 2>/dev/null) || continue
+		if [ -z "$best_n" ] || [ "$n" -lt "$best_n" ]; then best=$dir best_n=$n; fi
+	done
+	if [ -z "$best" ]; then
+		local v
+		v=$(make -s -C "$SRC" kernelversion 2>/dev/null) || true
+		if [ -n "$v" ] && [ "$v" = "$(make -s -C "$DEB_SRC" kernelversion 2>/dev/null)" ]; then
+			best=$(ls -td "$MMRACE_CACHE"/kernel/"$DEB_SERIES"-*-"$clean_key" 2>/dev/null | while read -r d; do
+				[ -e "$d/.mmrace-built" ] && grep -qx 'variant=' "$d/.mmrace-built" && echo "$d" && break
+			done)
+		fi
+	fi
+	echo "$best"
+}
+
+# Start from a finished clean build when there is one: Kbuild tracks config
+# and file changes, so a changed fragment, a variant patch or the next
+# bisect step then recompiles what it touches instead of the whole kernel.
 # Never seed from a variant build: its patched objects are newer than the
 # clean sources and would be kept.
 if [ ! -e "$OUT" ]; then
-	# The clean build of the same fragment first, else the newest clean one.
-	seed=$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION-$clean_key/.mmrace-built
-	# (Under KERNEL_SRC, any earlier commit's build: bisect steps are close.)
-	seed_glob=$KERNEL_SERIES-$SRC_VERSION-*
-	[ -z "${KERNEL_SRC:-}" ] || seed_glob=src-*
-	[ -e "$seed" ] || seed=$(grep -lx 'variant=' "$MMRACE_CACHE/kernel/"$seed_glob/.mmrace-built 2>/dev/null |
-		xargs -r ls -t | head -n1 || true)
+	if [ -n "${KERNEL_SRC:-}" ]; then
+		seed=$(nearest_src_build)
+	else
+		# The clean build of the same fragment first, else the newest clean one.
+		seed=$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION-$clean_key
+		[ -e "$seed/.mmrace-built" ] || seed=$(grep -lx 'variant=' "$MMRACE_CACHE/kernel/"$KERNEL_SERIES-$SRC_VERSION-*/.mmrace-built 2>/dev/null |
+			xargs -r ls -t | head -n1 | xargs -r dirname || true)
+	fi
 	if [ -n "$seed" ]; then
-		seed=$(dirname "$seed")
 		log "kernel: seeding from $(basename "$seed") for an incremental build"
 		cp -a "$seed" "$OUT.tmp" && rm -f "$OUT.tmp/.mmrace-built" && mv "$OUT.tmp" "$OUT"
 		echo "$seed" >"$OUT/.mmrace-seed"
+		# Builds from before .mmrace-kbuild existed ran at their own paths.
+		if [ ! -e "$OUT/.mmrace-kbuild" ]; then
+			seed_src=$(realpath "$DEB_SRC")
+			[[ $(basename "$seed") != src-* ]] || seed_src=$REAL_SRC
+			printf 'KBUILD_SRC=%q\nKBUILD_OUT=%q\n' "$seed_src" "$seed" >"$OUT/.mmrace-kbuild"
+		fi
 	fi
 fi
 
-# A variant is built from a hard-linked copy of the source with its patch
-# applied (patch replaces the files it changes, so the clean tree stays as it
-# was). For the build, a private mount namespace puts the copy over the clean
-# source path and the variant's build directory over the path of the clean
-# build it was seeded from: every path Kbuild recorded stays the same (an
-# absolute path change rebuilds objtool, and with it every object), so only
-# the patched files recompile.
-build_in_src() {
-	local vsrc=$VARIANT_SRC
-	if [ -z "$variant_patch" ]; then
-		"$@"
-		return
-	fi
-	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -e "$OUT/.mmrace-seed" ]; then
-		local seed_out
-		seed_out=$(cat "$OUT/.mmrace-seed")
-		unshare -m --propagation private bash -c \
-			'mount --bind "$1" "$2" && mount --bind "$3" "$4" && shift 4 && exec "$@"' \
-			_ "$vsrc" "$REAL_SRC" "$OUT" "$seed_out" "${@/#O=$OUT/O=$seed_out}"
-	else
-		log "kernel: building the variant from its own tree (a full build; incremental needs root and a clean build to seed from)"
-		"${@/#$REAL_SRC/$vsrc}"
-	fi
-}
+# The source this build compiles: a variant's patched copy (hard links, so
+# the clean tree stays as it was: patch replaces the files it changes), or
+# the tree itself. Seeded builds run under in_kbuild_paths (lib.sh) with
+# the seed's paths, so only what changed recompiles.
+BUILD_SRC=$REAL_SRC
+[ -z "$variant_patch" ] || BUILD_SRC=$VARIANT_SRC
 mkdir -p "$OUT"
+[ -e "$OUT/.mmrace-kbuild" ] ||
+	printf 'KBUILD_SRC=%q\nKBUILD_OUT=%q\n' "$BUILD_SRC" "$OUT" >"$OUT/.mmrace-kbuild"
+echo "$BUILD_SRC" >"$OUT/.mmrace-build-src"
 log "kernel: building $name in $OUT (log: $OUT/build.log)"
 export MMRACE_DIE_CODE=125
 start=$(date +%s)
@@ -134,7 +153,10 @@ else {
 	# merge_config.sh runs a plain `make`; variable assignments in MAKEFLAGS
 	# act as command-line ones, which is what overrides the kernel
 	# Makefile's `RUSTC = rustc` (Kconfig probes rustc for CONFIG_RUST).
-	(cd "$REAL_SRC" && MAKEFLAGS="${KERNEL_MAKE_VARS[*]}" scripts/kconfig/merge_config.sh -n -O "$OUT" "$FRAGMENT")
+	# Under the build's own paths (a seeded build's are its seed's), so
+	# that the generated files it rewrites stay the same.
+	MAKEFLAGS="${KERNEL_MAKE_VARS[*]}" in_kbuild_paths "$OUT" "$BUILD_SRC" \
+		env -C @KSRC@ scripts/kconfig/merge_config.sh -n -O @KOUT@ "$FRAGMENT"
 } >"$OUT/build.log" 2>&1 || { tail -n 30 "$OUT/build.log" >&2; die "kernel: config merge failed"; }
 fi
 
@@ -143,7 +165,7 @@ missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$FRAGMENT" | while IFS= read -r want; d
 done)
 [ -z "$missing" ] || die "kernel: config options did not take (a dependency is off): $(echo $missing)"
 
-if ! build_in_src nice make -C "$REAL_SRC" O="$OUT" -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules >>"$OUT/build.log" 2>&1; then
+if ! in_kbuild_paths "$OUT" "$BUILD_SRC" nice make -C @KSRC@ O=@KOUT@ -j"$JOBS" "${KERNEL_MAKE_VARS[@]}" bzImage modules >>"$OUT/build.log" 2>&1; then
 	grep -E 'error|Error' "$OUT/build.log" | head -n 20 >&2
 	die "kernel: build failed (log: $OUT/build.log)"
 fi

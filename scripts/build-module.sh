@@ -34,7 +34,11 @@ kname=$(basename "$KDIR")
 OUT=$MMRACE_ROOT/build/module/$kname
 mkdir -p "$OUT"
 log "module: building mmrace.ko against $KDIR"
-if ! make -C "$KDIR" M="$MMRACE_ROOT" MO="$OUT" "${KERNEL_MAKE_VARS[@]}" modules >"$OUT/build.log" 2>&1; then
+# A seeded kernel build (variant, bisect step) is used at the paths it was
+# built at (scripts/lib.sh in_kbuild_paths); its source is recorded there.
+ksrc=$KDIR/source
+[ ! -e "$KDIR/.mmrace-build-src" ] || ksrc=$(cat "$KDIR/.mmrace-build-src")
+if ! in_kbuild_paths "$KDIR" "$ksrc" make -C @KOUT@ M="$MMRACE_ROOT" MO="$OUT" "${KERNEL_MAKE_VARS[@]}" modules >"$OUT/build.log" 2>&1; then
 	grep -E 'error|ERROR' -A5 "$OUT/build.log" | head -n 30 >&2
 	MMRACE_DIE_CODE=125 die "module: build failed against $KDIR (log: $OUT/build.log)"
 fi

@@ -45,3 +45,36 @@ as_root() {
 # The kernel make variables every kernel or module build passes.
 KERNEL_MAKE_VARS=("RUSTC=$KERNEL_RUSTC" "BINDGEN=$BINDGEN")
 export LIBCLANG_PATH=$LIBCLANG_DIR
+
+# in_kbuild_paths KDIR SRC CMD...: runs CMD for the kernel build KDIR whose
+# source is SRC, with @KSRC@ and @KOUT@ in its words replaced by the paths
+# Kbuild recorded for that build. A build seeded from an earlier one (a
+# variant, a bisect step) keeps the paths of the build it was copied from,
+# recorded in KDIR/.mmrace-kbuild: an absolute path change rebuilds objtool,
+# and with it every object. So a private mount namespace puts SRC and KDIR
+# over those paths, and only what changed recompiles. Without root (or
+# unshare) CMD runs on the real paths: correct, but a full rebuild.
+in_kbuild_paths() {
+	local kdir=$1 src=$2 KBUILD_SRC KBUILD_OUT args
+	shift 2
+	KBUILD_SRC=$src KBUILD_OUT=$kdir
+	# shellcheck disable=SC1091
+	[ ! -e "$kdir/.mmrace-kbuild" ] || . "$kdir/.mmrace-kbuild"
+	if [ "$KBUILD_SRC" != "$src" ] || [ "$KBUILD_OUT" != "$kdir" ]; then
+		if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+			args=("${@//@KSRC@/$KBUILD_SRC}")
+			args=("${args[@]//@KOUT@/$KBUILD_OUT}")
+			mkdir -p "$KBUILD_SRC" "$KBUILD_OUT"
+			unshare -m --propagation private bash -c \
+				'if [ "$1" != "$2" ]; then mount --bind "$1" "$2" || exit; fi
+				 if [ "$3" != "$4" ]; then mount --bind "$3" "$4" || exit; fi
+				 shift 4 && exec "$@"' \
+				_ "$src" "$KBUILD_SRC" "$kdir" "$KBUILD_OUT" "${args[@]}"
+			return
+		fi
+		log "kernel: $kdir was seeded from a build at other paths; without root for a mount namespace this is a full rebuild"
+		printf 'KBUILD_SRC=%q\nKBUILD_OUT=%q\n' "$src" "$kdir" >"$kdir/.mmrace-kbuild"
+	fi
+	args=("${@//@KSRC@/$src}")
+	"${args[@]//@KOUT@/$kdir}"
+}

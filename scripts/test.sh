@@ -264,7 +264,7 @@ bisect_repo() {
 		rm -rf "$repo" && mkdir -p "$(dirname "$repo")"
 		cp -al "$(realpath "$SRC_DIR/linux-$KERNEL_SERIES")" "$repo" &&
 			git -C "$repo" init -q -b base &&
-			git -C "$repo" add mm README &&
+			git -C "$repo" add -f mm README &&
 			git -C "$repo" commit -q -m "clean 7.3" &&
 			touch "$repo/.mmrace-base" || return 1
 		echo ".mmrace-base" >>"$repo/.git/info/exclude"

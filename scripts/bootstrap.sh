@@ -196,7 +196,17 @@ step_lava() {
 		return
 	fi
 	log "lava: installing lava-dispatcher (a large package: its own QEMU boot logic, udev rules, guestfs tools)"
+	# It pulls in gawk, which takes over /usr/bin/awk from mawk; the kernel
+	# build generates asm/cpufeaturemasks.h with awk, and the two give
+	# different files, so every build seeded from an earlier one would
+	# recompile nearly everything. Keep the awk the cached kernels used.
+	local awk_before
+	awk_before=$(readlink -f /usr/bin/awk 2>/dev/null || true)
 	apt_install lava-dispatcher
+	if [ -n "$awk_before" ] && [ "$(readlink -f /usr/bin/awk)" != "$awk_before" ]; then
+		as_root update-alternatives --set awk "$awk_before" >/dev/null ||
+			log "lava: warning: /usr/bin/awk is now $(readlink -f /usr/bin/awk), was $awk_before"
+	fi
 }
 
 main() {

@@ -303,7 +303,9 @@ pub fn export(args: &ExportLavaArgs) -> i32 {
 /// The console lines of a LAVA job log: its `target` records, in order.
 /// Each record is one line of YAML in double-quoted flow style (`- ` in
 /// front on a server's output.yaml); YAML's escapes beyond JSON's are
-/// turned into JSON ones before parsing.
+/// turned into JSON ones before parsing. The dispatcher writes every `"` of
+/// a console line as `\"` (lava_dispatcher/shell.py, "for YAML syntax"),
+/// which is undone here.
 pub fn console_lines(log: &str) -> Vec<String> {
     #[derive(serde::Deserialize)]
     struct Record {
@@ -319,7 +321,7 @@ pub fn console_lines(log: &str) -> Vec<String> {
             }
             let r: Record = serde_json::from_str(&yaml_escapes_to_json(l)).ok()?;
             match (r.lvl.as_str(), r.msg) {
-                ("target", Value::String(s)) => Some(s),
+                ("target", Value::String(s)) => Some(s.replace("\\\"", "\"")),
                 _ => None,
             }
         })
@@ -391,13 +393,15 @@ mod tests {
             "- {\"dt\": \"2026-12-01T13:00:00\", \"lvl\": \"info\", \"msg\": \"start\"}\n",
             "- {\"dt\": \"2026-12-01T13:00:01\", \"lvl\": \"target\", \"msg\": \"[    0.000000] Linux version 7.3.4\"}\n",
             "{\"dt\": \"2026-12-01T13:00:02\", \"lvl\": \"target\", \"msg\": \"esc \\e[0m \\x41 tab\\tend\"}\n",
+            "{\"dt\": \"2026-12-01T13:00:02\", \"lvl\": \"target\", \"msg\": \"@@MMRACE@@ {\\\\\\\"type\\\\\\\":1}\"}\n",
             "- {\"dt\": \"2026-12-01T13:00:03\", \"lvl\": \"results\", \"msg\": {\"case\": \"x\"}}\n",
         );
         assert_eq!(
             console_lines(log),
             [
                 "[    0.000000] Linux version 7.3.4",
-                "esc \u{1b}[0m A tab\tend"
+                "esc \u{1b}[0m A tab\tend",
+                "@@MMRACE@@ {\"type\":1}"
             ]
         );
     }

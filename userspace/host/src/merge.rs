@@ -410,17 +410,20 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Report)>> {
         .map(|p| {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            if text.trim_start().starts_with('{') {
-                let r: Report = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not an mmrace report.json", p.display()))?;
+            // A report.json is one JSON object; a LAVA log is one record
+            // per line.
+            let as_report = serde_json::from_str::<Report>(&text);
+            if let Ok(r) = as_report {
                 return Ok((p.clone(), r));
             }
             let console = crate::lava::console_lines(&text);
             if console.is_empty() {
-                bail!(
-                    "{}: neither a report.json nor a LAVA job log with console lines",
-                    p.display()
-                );
+                as_report.with_context(|| {
+                    format!(
+                        "{} is neither an mmrace report.json nor a LAVA job log",
+                        p.display()
+                    )
+                })?;
             }
             Ok((
                 p.clone(),

@@ -82,15 +82,19 @@ OUT=$MMRACE_ROOT/build/results/matrix-$MATRIX_ID
 mkdir -p "$OUT"
 t0=$SECONDS
 prepare_all
+# configs_list VARIANT: its configurations, one each, space-separated.
+configs_list() {
+	configs_of "$1" | tr ' ' '\n' | grep . | awk '!seen[$0]++' | tr '\n' ' '
+}
 cells=0
 for v in $MATRIX_VARIANTS; do
-	cells=$((cells + $(configs_of "$v" | tr ' ' '\n' | grep -c . | tr -d ' ')))
+	cells=$((cells + $(configs_list "$v" | wc -w)))
 done
-log "matrix $MATRIX_ID: variants $MATRIX_VARIANTS; $MATRIX_SEEDS seeds from $SEED, ${MATRIX_CAP}s cap; about $cells cells; results in $OUT"
+log "matrix $MATRIX_ID: variants $MATRIX_VARIANTS; $MATRIX_SEEDS seeds from $SEED, ${MATRIX_CAP}s cap; $cells cells; results in $OUT"
 
 cell=0
 for v in $MATRIX_VARIANTS; do
-	configs=$(configs_of "$v" | tr ' ' '\n' | grep . | awk '!seen[$0]++' | tr '\n' ' ')
+	configs=$(configs_list "$v")
 	if [ "$v" = clean ]; then
 		kdir=$KDIR kernel=$BZIMAGE initrd=$INITRD
 	else

@@ -55,8 +55,12 @@ batch() {
 if [ "${1:-}" = step ]; then
 	# One `git bisect run` step, in KERNEL_SRC at the commit to test.
 	: "${BISECT_DIR:?step mode runs under race-bisect.sh}" "${RUNS:?}" "${HOST_BIN:?}"
+	# Anything unexpected stops the bisection (128): an exit 1 here would
+	# mark the commit bad.
+	trap 'rc=$?; echo "[mmrace] race-bisect.sh step stopped at line $LINENO (exit $rc)" >&2; exit 128' ERR
 	commit=$(git rev-parse HEAD)
-	n=$(($(ls "$BISECT_DIR/steps" 2>/dev/null | wc -l) + 1))
+	mkdir -p "$BISECT_DIR/steps"
+	n=$(($(find "$BISECT_DIR/steps" -mindepth 1 -maxdepth 1 -type d | wc -l) + 1))
 	id=$(printf '%02d-%s' "$n" "${commit:0:12}")
 	step=$BISECT_DIR/steps/$id
 	subject=$(git log -1 --format=%s)

@@ -226,7 +226,12 @@ impl Bisection {
 pub fn load(dir: &Path) -> anyhow::Result<Bisection> {
     let estimate = read_merged(&dir.join("estimate"))?;
     let mut step_dirs: Vec<_> = match std::fs::read_dir(dir.join("steps")) {
-        Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
+        // Directories only: the batches' `latest` links would count twice.
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect(),
         Err(_) => Vec::new(),
     };
     step_dirs.sort();

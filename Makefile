@@ -6,6 +6,8 @@
 #                   code (0/1/2/125) run ./mmrace run instead.
 #   make test       unit tests, then QEMU tests (clean run, caught crash)
 #   make bench      race rates: the seed's shell procedure vs mmrace
+#   make bisect     race-aware git bisect (KERNEL_SRC=<tree> GOOD=<rev> BAD=<rev>)
+#   make matrix     detection matrix: every kernel variant x configuration
 #   make lint       rustfmt/clippy (userspace and kernel style), checkpatch
 #
 # Out-of-tree kernel module build (used by the targets above, and by hand):
@@ -16,7 +18,7 @@
 # as they are: make passes command-line and environment variables on to its
 # recipes. No `export` line: it would pass unset variables as empty ones.
 
-.PHONY: qemu-run test bench lint kernel module bootstrap clean
+.PHONY: qemu-run test bench bisect matrix lint kernel module bootstrap clean
 
 qemu-run:
 	@scripts/qemu-run.sh
@@ -26,6 +28,12 @@ test:
 
 bench:
 	@scripts/bench.sh
+
+bisect:
+	@scripts/race-bisect.sh
+
+matrix:
+	@scripts/matrix.sh
 
 lint:
 	@scripts/lint.sh

@@ -59,52 +59,7 @@ mkdir -p "$OUT" "$BENCH_BUILD"
 t0=$SECONDS
 
 prepare_all
-need gcc gcc
-need busybox busybox-static
-need migratepages numactl
 need python3 python3
-
-# The seed's writer, static: the guest has no libc of its own.
-thp_alloc=$BENCH_BUILD/thp_alloc
-if [ ! -x "$thp_alloc" ] || [ "$MMRACE_ROOT/bench/thp_alloc.c" -nt "$thp_alloc" ]; then
-	gcc -static -O2 -o "$thp_alloc" "$MMRACE_ROOT/bench/thp_alloc.c" || die "cannot build thp_alloc (static glibc: libc6-dev)"
-fi
-
-# bench_extras KDIR OUTPUT: a cpio archive with what the shell baseline
-# needs. Appended to the driver's initramfs: the kernel unpacks
-# concatenated archives in turn.
-bench_extras() {
-	local kdir=$1 output=$2 list busybox mp lib
-	list=$(mktemp)
-	busybox=$(command -v busybox)
-	file -L "$busybox" | grep -q 'statically linked' ||
-		die "$busybox is not static: install busybox-static"
-	mp=$(command -v migratepages)
-	{
-		for d in /bin /usr /usr/bin /lib /lib64 /lib/x86_64-linux-gnu; do echo "dir $d 0755 0 0"; done
-		echo "file /bin/busybox $(realpath "$busybox") 0755 0 0"
-		for applet in $("$busybox" --list); do
-			[ "$applet" = busybox ] || echo "slink /bin/$applet busybox 0777 0 0"
-		done
-		echo "file /usr/bin/migratepages $(realpath "$mp") 0755 0 0"
-		# Its libraries and the dynamic loader, at the paths ldd names.
-		ldd "$mp" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
-			echo "file $lib $(realpath "$lib") 0755 0 0"
-		done
-		echo "file /thp_alloc $thp_alloc 0755 0 0"
-		echo "file /seed-baseline.sh $MMRACE_ROOT/bench/seed-baseline.sh 0755 0 0"
-	} >"$list"
-	"$kdir/usr/gen_init_cpio" "$list" >"$output" || die "gen_init_cpio failed on $list"
-	rm -f "$list"
-}
-
-# bench_initrd KDIR BASE_INITRD: prints the path of BASE + extras.
-bench_initrd() {
-	local out=$BENCH_BUILD/$(basename "$1")-bench.cpio
-	bench_extras "$1" "$out.extras"
-	cat "$2" "$out.extras" >"$out"
-	echo "$out"
-}
 
 # guest RUN_ID SEED DURATION KERNEL INITRD SCENARIO [OPTION...]: one boot,
 # results in $OUT/RUN_ID; prints its verdict line, returns the runner's code.

@@ -12,6 +12,8 @@
 #   libclang     libclang 18.1.1 from the PyPI wheel (Debian 12's is too old)
 #   bindgen      bindgen-cli via cargo install --locked
 #   kernel-src   Debian's linux-source-$KERNEL_SERIES via apt-get download
+#   lava         Debian's lava-dispatcher (lava-run, LAVA's job schema); not a
+#                default step: only the LAVA export test needs it
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 trap_unexpected_errors
@@ -194,6 +196,25 @@ step_kernel_src() {
 	printf '%s\n' "$ver" >"$SRC_DIR/linux-$KERNEL_SERIES.version"
 }
 
+step_lava() {
+	if dpkg-query -W -f='${Status}' lava-dispatcher 2>/dev/null | grep -q 'install ok installed'; then
+		log "lava: lava-dispatcher installed"
+		return
+	fi
+	log "lava: installing lava-dispatcher (a large package: its own QEMU boot logic, udev rules, guestfs tools)"
+	# It pulls in gawk, which takes over /usr/bin/awk from mawk; the kernel
+	# build generates asm/cpufeaturemasks.h with awk, and the two give
+	# different files, so every build seeded from an earlier one would
+	# recompile nearly everything. Keep the awk the cached kernels used.
+	local awk_before
+	awk_before=$(readlink -f /usr/bin/awk 2>/dev/null || true)
+	apt_install lava-dispatcher
+	if [ -n "$awk_before" ] && [ "$(readlink -f /usr/bin/awk)" != "$awk_before" ]; then
+		as_root update-alternatives --set awk "$awk_before" >/dev/null ||
+			log "lava: warning: /usr/bin/awk is now $(readlink -f /usr/bin/awk), was $awk_before"
+	fi
+}
+
 main() {
 	mkdir -p "$MMRACE_CACHE" "$TOOLS_DIR" "$SRC_DIR"
 	local steps=("$@")
@@ -205,6 +226,7 @@ main() {
 		libclang) step_libclang ;;
 		bindgen) step_bindgen ;;
 		kernel-src) step_kernel_src ;;
+		lava) step_lava ;;
 		*) die "unknown bootstrap step '$s'" ;;
 		esac
 	done

@@ -140,3 +140,70 @@ prepare_all() {
 	prepare_binaries
 	prepare_initrd "$@"
 }
+
+# host_run_options: the runner's options for the settings (SEED, DURATION,
+# ACCEL, CPUS, MEM_MIB, NODE0_PCT, KERNEL_VARIANT, KERNEL_PROFILE,
+# CRASH_TEST, QEMU_DISK) on BZIMAGE and INITRD, in the array HOST_OPTS;
+# `run` and `batch` take them, then the scenario words (SCENARIO, ARGS).
+host_run_options() {
+	HOST_OPTS=(--kernel "$BZIMAGE" --initrd "$INITRD"
+		--seed "$SEED" --duration "$DURATION" --kernel-series "$(recorded_series)"
+		--accel "${ACCEL:-auto}" --cpus "${CPUS:-2}" --mem-mib "${MEM_MIB:-2048}"
+		--node0-pct "${NODE0_PCT:-50}")
+	[ -z "${KERNEL_VARIANT:-}" ] || HOST_OPTS+=(--kernel-variant "$KERNEL_VARIANT")
+	[ -z "${KERNEL_PROFILE:-}" ] || HOST_OPTS+=(--kernel-profile "$KERNEL_PROFILE")
+	# Harness self-test: crash (sysrq) or hang the guest on purpose.
+	[ -z "${CRASH_TEST:-}" ] || HOST_OPTS+=(--crash-test "$CRASH_TEST")
+	[ -z "${QEMU_DISK:-}" ] || HOST_OPTS+=(--disk "$QEMU_DISK")
+}
+
+# What the seed's shell procedure (driver scenario shell-baseline) needs in
+# the guest: busybox, numactl's migratepages, the seed's thp_alloc writer
+# and bench/seed-baseline.sh. Used by make bench and make matrix.
+BENCH_BUILD=$MMRACE_ROOT/build/bench
+
+# bench_extras KDIR OUTPUT: a cpio archive with what the shell baseline
+# needs. Appended to the driver's initramfs: the kernel unpacks
+# concatenated archives in turn.
+bench_extras() {
+	local kdir=$1 output=$2 list busybox mp lib thp_alloc=$BENCH_BUILD/thp_alloc
+	need gcc gcc
+	need busybox busybox-static
+	need migratepages numactl
+	mkdir -p "$BENCH_BUILD"
+	# The seed's writer, static: the guest has no libc of its own.
+	if [ ! -x "$thp_alloc" ] || [ "$MMRACE_ROOT/bench/thp_alloc.c" -nt "$thp_alloc" ]; then
+		gcc -static -O2 -o "$thp_alloc" "$MMRACE_ROOT/bench/thp_alloc.c" || die "cannot build thp_alloc (static glibc: libc6-dev)"
+	fi
+	list=$(mktemp)
+	busybox=$(command -v busybox)
+	file -L "$busybox" | grep -q 'statically linked' ||
+		die "$busybox is not static: install busybox-static"
+	mp=$(command -v migratepages)
+	{
+		for d in /bin /usr /usr/bin /lib /lib64 /lib/x86_64-linux-gnu; do echo "dir $d 0755 0 0"; done
+		echo "file /bin/busybox $(realpath "$busybox") 0755 0 0"
+		for applet in $("$busybox" --list); do
+			[ "$applet" = busybox ] || echo "slink /bin/$applet busybox 0777 0 0"
+		done
+		echo "file /usr/bin/migratepages $(realpath "$mp") 0755 0 0"
+		# Its libraries and the dynamic loader, at the paths ldd names.
+		ldd "$mp" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
+			echo "file $lib $(realpath "$lib") 0755 0 0"
+		done
+		echo "file /thp_alloc $thp_alloc 0755 0 0"
+		echo "file /seed-baseline.sh $MMRACE_ROOT/bench/seed-baseline.sh 0755 0 0"
+	} >"$list"
+	"$kdir/usr/gen_init_cpio" "$list" >"$output" || die "gen_init_cpio failed on $list"
+	rm -f "$list"
+}
+
+# bench_initrd KDIR BASE_INITRD: prints the path of BASE + extras.
+bench_initrd() {
+	local out
+	out=$BENCH_BUILD/$(basename "$1")-bench.cpio
+	mkdir -p "$BENCH_BUILD"
+	bench_extras "$1" "$out.extras"
+	cat "$2" "$out.extras" >"$out"
+	echo "$out"
+}

@@ -14,7 +14,9 @@
 # kernel source tree), KERNEL_VARIANT (a patch under kernel/variants/),
 # KERNEL_PROFILE, RUN_ID, RESULTS_DIR (build/results),
 # QEMU_DISK (a raw disk image to attach), CRASH_TEST (sysrq|hang: the
-# harness's own self-test).
+# harness's own self-test), RUNS (N seeded runs: seeds SEED, SEED+1...;
+# one merged result) and JOBS (guests at once; default: what the CPUs and
+# memory hold).
 # SCENARIO=oom-stall and selftests-mm get a fresh XFS image
 # (build/disk/SCENARIO.img, DISK_MIB MiB, default 4096) unless QEMU_DISK
 # names one. SCENARIO=selftests-mm builds the kernel's selftests first
@@ -38,6 +40,11 @@ MEM_MIB=${MEM_MIB:-2048}
 
 case $DURATION in *[!0-9]*) die "DURATION must be whole seconds, got '$DURATION'" ;; esac
 case $SEED in '' | *[!0-9]*) die "SEED must be a non-negative integer, got '$SEED'" ;; esac
+RUNS=${RUNS:-}
+GUEST_JOBS=${JOBS:-}
+unset JOBS # build-kernel.sh reads JOBS as make -j
+case $RUNS in *[!0-9]* | 0) die "RUNS must be a whole number >= 1, got '$RUNS'" ;; esac
+case $GUEST_JOBS in *[!0-9]* | 0) die "JOBS must be a whole number >= 1, got '$GUEST_JOBS'" ;; esac
 
 prepare_all
 # shellcheck disable=SC2206 # ARGS is words on purpose
@@ -68,4 +75,10 @@ run_args=(run --kernel "$BZIMAGE" --initrd "$INITRD"
 # Harness self-test: crash (sysrq) or hang the guest on purpose.
 [ -z "${CRASH_TEST:-}" ] || run_args+=(--crash-test "$CRASH_TEST")
 [ -z "${QEMU_DISK:-}" ] || run_args+=(--disk "$QEMU_DISK")
+if [ -n "$RUNS" ]; then
+	# RUNS seeded runs of the same spec, merged (mmrace-host batch takes
+	# run's options).
+	log "batch: $RUNS runs, seeds from $SEED${GUEST_JOBS:+, $GUEST_JOBS at once}"
+	run_args=(batch --runs "$RUNS" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} "${run_args[@]:1}")
+fi
 exec "$HOST_BIN" "${run_args[@]}" "${scenario_words[@]}"

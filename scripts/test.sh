@@ -277,6 +277,167 @@ profile_smoke_checks() {
 }
 run_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
 
+echo "== RUNS/JOBS: a batch of seeded runs on the variant, merged"
+batch_checks() {
+	local d=$RESULTS/runs/batch rc=0
+	"$HOST_BIN" batch --quiet --kernel "$VARIANT_BZIMAGE" --initrd "$VARIANT_INITRD" \
+		--kernel-variant "$VARIANT" --kernel-series "$KERNEL_SERIES" --seed 21 --duration 15 \
+		--runs 2 --jobs 2 --results-dir "$RESULTS/runs" --run-id batch thp-race || rc=$?
+	[ $rc = 1 ] || { echo "exit $rc, want 1"; return 1; }
+	python3 - "$d/merged.json" "$d/results.ktap" "$VARIANT" <<'PY' || return 1
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert [r["seed"] for r in m["runs"]] == [21, 22], m["runs"]
+assert all(r["spec"]["kernel"]["variant"] == sys.argv[3] for r in m["runs"])
+# The variant is not caught by every seed within 15 s: at least one.
+caught = [r for r in m["runs"] if r["verdict"] == "kernel-problem"]
+assert caught and m["caught"] == len(caught) == m["catch_probability"]["k"], m
+assert m["catch_probability"]["n"] == 2 and m["catch_probability"]["hi"] == 1.0
+for r in caught:
+    assert r["to_catch_clock"] == "kernel" and 0 < r["to_catch_s"] < 15, r
+assert m["time_to_catch"]["n"] == len(caught)
+print("    time to catch: median %.2f s, max %.2f s" % (m["time_to_catch"]["median"], m["time_to_catch"]["max"]))
+ktap = open(sys.argv[2]).read().splitlines()
+assert ktap[:2] == ["KTAP version 1", "1..2"], ktap[:2]
+assert sum(l.startswith("not ok ") for l in ktap) == len(caught), ktap
+assert sum(l.startswith(("ok ", "not ok ")) for l in ktap) == 2, ktap
+PY
+}
+run_test qemu-batch-runs-jobs batch_checks
+grep -h "time to catch" "$RESULTS/qemu-batch-runs-jobs.log" 2>/dev/null
+
+echo "== make bisect on a four-commit history (clean, unrelated, the variant, unrelated)"
+# bisect_repo: a git tree of the kernel source (hard links, cached): only
+# mm/ and README are tracked, the rest of the tree stays as untracked files
+# (git never touches them), which keeps `git add` at seconds. Commits have
+# fixed dates, so their hashes, and with them the kernel builds, are cached
+# across runs of the test.
+bisect_repo() {
+	local repo=$MMRACE_CACHE/bisect-test/linux
+	export GIT_AUTHOR_NAME=mmrace GIT_AUTHOR_EMAIL=mmrace@localhost \
+		GIT_COMMITTER_NAME=mmrace GIT_COMMITTER_EMAIL=mmrace@localhost \
+		GIT_AUTHOR_DATE=2026-01-01T00:00:00Z GIT_COMMITTER_DATE=2026-01-01T00:00:00Z
+	if [ ! -e "$repo/.mmrace-base" ]; then
+		rm -rf "$repo" && mkdir -p "$(dirname "$repo")"
+		cp -al "$(realpath "$SRC_DIR/linux-$KERNEL_SERIES")" "$repo" &&
+			git -C "$repo" init -q -b base &&
+			git -C "$repo" add -f mm README &&
+			git -C "$repo" commit -q -m "clean 7.3" &&
+			touch "$repo/.mmrace-base" || return 1
+		echo ".mmrace-base" >>"$repo/.git/info/exclude"
+	fi
+	# Everything a past run left is undone by checking out the base again;
+	# files git rewrites get new inodes, so the hard-linked source stays.
+	# Every `cp -al` of the source (a variant build) changes the shared
+	# inodes' ctime: refresh the index first, so that git rewrites only the
+	# files that differ (a rewritten file is a newer file, recompiled).
+	git -C "$repo" update-index -q --refresh >/dev/null
+	git -C "$repo" checkout -q base && git -C "$repo" checkout -q -B mmrace-test base &&
+		sed -i '1s/$/ /' "$repo/mm/vmstat.c" && git -C "$repo" commit -q -am "mm: unrelated whitespace" &&
+		(cd "$repo" && patch -p1 -s --batch --no-backup-if-mismatch <"$MMRACE_ROOT/kernel/variants/$VARIANT.patch") &&
+		git -C "$repo" commit -q -am "mm: $VARIANT" &&
+		sed -i '1s/$/ /' "$repo/README" && git -C "$repo" commit -q -am "README: unrelated" &&
+		echo "$repo"
+}
+bisect_checks() {
+	local repo out want
+	repo=$(bisect_repo) || return 1
+	want=$(git -C "$repo" rev-parse mmrace-test~1)
+	# Amplified: thp-race's defaults catch this variant in about half the
+	# 15 s runs, amplified in a few seconds.
+	out=$(KERNEL_SRC=$repo GOOD=base BAD=mmrace-test SCENARIO=thp-race \
+		ARGS="--amplify delay_us=1000,every_nth=1" DURATION=20 SEED=21 ACCEL=tcg \
+		ESTIMATE_RUNS=3 ESTIMATE_CATCHES=1 scripts/race-bisect.sh 2>&1) || { echo "$out"; return 1; }
+	echo "$out"
+	echo "$out" | grep -q "first bad commit $want mm: $VARIANT" || { echo "want first bad $want"; return 1; }
+	[ "$(git -C "$repo" rev-parse --abbrev-ref HEAD)" = mmrace-test ] || { echo "HEAD not restored"; return 1; }
+}
+run_test make-bisect-names-the-variant bisect_checks
+grep -h "bisect: \(confidence\|took\|first bad\)" "$RESULTS/make-bisect-names-the-variant.log" 2>/dev/null
+
+echo "== make matrix, in miniature (clean and the variant, thp-race amplified, two seeds, 20 s cap)"
+matrix_checks() {
+	local out=$MMRACE_ROOT/build/results/matrix-test
+	rm -rf "$out"
+	MATRIX_ID=test MATRIX_VARIANTS="clean $VARIANT" MATRIX_CONFIGS=thp-race-amplified MATRIX_SEEDS=2 \
+		MATRIX_CAP=20 SEED=21 scripts/matrix.sh || return 1
+	python3 - "$out/matrix.json" "$VARIANT" <<'PY' || return 1
+import json, sys
+m = json.load(open(sys.argv[1]))
+variant = sys.argv[2]
+assert m["variants"] == ["clean", variant], m["variants"]
+assert m["configs"] == ["thp-race-amplified"], m["configs"]
+cells = {(c["variant"], c["config"]): c for c in m["cells"]}
+v, c = cells[(variant, "thp-race-amplified")], cells[("clean", "thp-race-amplified")]
+# A race: the variant is not caught by every seed, but amplified it is
+# by most; the clean kernel must never be (a false positive).
+assert v["runs"] == 2 and v["caught"] >= 1 and v["time_to_catch"]["n"] == v["caught"], v
+assert c["runs"] == 2 and c["caught"] == 0 and c["missed"] == 2, c
+fp = m["goal"]["false_positives"]
+assert (fp["k"], fp["n"]) == (0, 2), fp
+print("    variant caught %d/2, median %.1f s; clean 0/2" % (v["caught"], v["time_to_catch"]["median"]))
+PY
+	grep -q '<svg' "$out/matrix.svg" && grep -q "^goal" "$out/matrix.txt"
+}
+run_test make-matrix-small matrix_checks
+
+echo "== LAVA: the variant's run as a LAVA job, run by LAVA's own dispatcher (lava-run)"
+lava_checks() {
+	local d=$RESULTS/lava rc=0
+	rm -rf "$d"
+	scripts/bootstrap.sh lava || return 1
+	"$HOST_BIN" export-lava --out "$d/jobs" --kernel "$VARIANT_BZIMAGE" --initrd "$VARIANT_INITRD" \
+		--kernel-variant "$VARIANT" --kernel-series "$KERNEL_SERIES" --accel tcg \
+		--seed 21 --duration 20 --runs 2 thp-race || return 1
+	# LAVA's own schema (lava_common), for both jobs and the device.
+	/usr/bin/python3 - "$d/jobs" <<'PY' || return 1
+import glob, sys, yaml
+from lava_common.schemas import validate
+from lava_common.schemas.device import validate as validate_device
+jobs = sorted(glob.glob(sys.argv[1] + "/job-s*.yaml"))
+assert len(jobs) == 2, jobs
+for j in jobs:
+    validate(yaml.safe_load(open(j)), strict=True)
+validate_device(yaml.safe_load(open(sys.argv[1] + "/device-qemu-local.yaml")))
+print("    schema: %d jobs and the device valid" % len(jobs))
+PY
+	# The dispatcher, locally: its log is the job log a LAVA server keeps.
+	# A crash ends the job as incomplete (the console closes), which is
+	# lava-run's exit 1; the verdict is in the log.
+	lava-run --job-id "mmrace-test-$$" --output-dir "$d/out" \
+		--device "$d/jobs/device-qemu-local.yaml" "$d/jobs/job-s21.yaml" 2>"$d/lava.log" || rc=$?
+	echo "    lava-run exit $rc"
+	# LAVA's own results: failing test cases of the monitor, each with the
+	# kernel clock of its line as the measurement.
+	python3 - "$d/lava.log" <<'PY' || return 1
+import json, sys
+cases = []
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line.lstrip("- "))
+    except ValueError:
+        continue
+    m = r.get("msg")
+    if r.get("lvl") == "results" and isinstance(m, dict) and m.get("definition") == "mmrace-thp-race-s21":
+        cases.append(m)
+assert cases, "no test case of the mmrace monitor in the LAVA log"
+assert all(c["result"] == "fail" and float(c["measurement"]) > 0 for c in cases), cases
+print("    LAVA test cases: " + ", ".join("%s at %s s" % (c["case"], c["measurement"]) for c in cases[:3]))
+PY
+	rc=0
+	"$HOST_BIN" merge --out "$d/merged" "$d/lava.log" || rc=$?
+	[ $rc = 1 ] || { echo "merge of the LAVA log: exit $rc, want 1"; return 1; }
+	python3 - "$d/merged/merged.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+r = m["runs"][0]
+assert r["verdict"] == "kernel-problem" and r["seed"] == 21, r
+assert r["to_catch_clock"] == "kernel" and r["to_catch_s"] > 0, r
+print("    LAVA run: caught after %.2f s" % r["to_catch_s"])
+PY
+}
+run_test lava-job-runs-under-lava-run lava_checks
+
 echo "== make bench, in miniature (5 s phases, one seed, no variant boots)"
 bench_smoke_checks() {
 	local out=$MMRACE_ROOT/build/results/bench-test

@@ -12,7 +12,7 @@ use std::time::Duration;
     name = "mmrace-host",
     version,
     about = "Boots the mmrace test kernel in QEMU, watches the guest, judges the run",
-    after_help = "Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error, 3 a program run by exec or selftests-mm failed."
+    after_help = "Exit codes: 0 clean, 1 kernel problem or hang (in any run of a batch), 2 harness or usage error, 3 a program run by exec or selftests-mm failed."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Boot the guest, run a scenario, write the results and judge the run.
     Run(Box<RunArgs>),
+    /// Run the guest RUNS times with seeds SEED, SEED+1..., JOBS at once,
+    /// and merge the results (see `merge`).
+    Batch(Box<BatchArgs>),
     /// Re-judge an existing console log (from a run or a real machine's
     /// serial console) with the same rules as `run`.
     Judge(JudgeArgs),
@@ -33,6 +36,117 @@ pub enum Command {
     /// a line (for scripts/build-selftests.sh).
     #[command(hide = true)]
     SelftestsMmBinaries,
+    /// Write LAVA job definitions for a run or a batch of seeds (and a
+    /// device dictionary to run them here with lava-run).
+    ExportLava(Box<ExportLavaArgs>),
+    /// Runs per commit for a race-aware bisection, from BAD's batch
+    /// (prints RUNS=<n>).
+    BisectPlan(BisectPlanArgs),
+    /// The table and confidence of a race-aware bisection directory.
+    BisectReport(BisectReportArgs),
+    /// The detection matrix of `make matrix`: table, goal, matrix.json and
+    /// an SVG heat map from DIR/<variant>/<config>/merged.json.
+    Matrix(MatrixArgs),
+    /// Merge the report.json files of many runs (a batch, runs copied from
+    /// other machines, a lab's result directories) into one result: the
+    /// catch probability with its 95 % interval, times to catch and to the
+    /// first race, counters, KTAP with one subtest per run.
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BatchArgs {
+    /// How many runs; run i gets seed `--seed` + i.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Guests at once [default: what the host's CPUs and memory hold, each
+    /// guest needing --cpus host CPUs and --mem-mib plus 512 MiB].
+    #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+    /// Start no new run once K runs caught something (runs already going
+    /// finish); the runs not started are not an error.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    stop_after_catches: Option<u32>,
+    /// The runs' options; --run-id names the batch's directory.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl BatchArgs {
+    pub fn runs(&self) -> usize {
+        self.runs as usize
+    }
+
+    pub fn jobs(&self) -> Option<usize> {
+        self.jobs.map(|j| j as usize)
+    }
+
+    pub fn stop_after_catches(&self) -> Option<usize> {
+        self.stop_after_catches.map(|k| k as usize)
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportLavaArgs {
+    /// Jobs to write, one per seed: `--seed`, `--seed` + 1...
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Where the lab serves the kernel and initramfs (`URL/<file name>`)
+    /// [default: file:// URLs of the local files].
+    #[arg(long, value_name = "URL")]
+    pub artifact_url: Option<String>,
+    /// Directory for job-s<SEED>.yaml and device-qemu-local.yaml.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The runs' options (--accel tcg sets the job's `no_kvm`).
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl ExportLavaArgs {
+    pub fn runs(&self) -> usize {
+        self.runs as usize
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BisectPlanArgs {
+    /// BAD's batch directory (its merged.json).
+    #[arg(value_name = "DIR")]
+    pub estimate: PathBuf,
+    /// The chance of passing a bad commit the runs must stay under.
+    #[arg(long, value_name = "P", default_value_t = 0.01)]
+    pub miss: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BisectReportArgs {
+    /// The bisection directory (estimate/, steps/, first-bad).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MatrixArgs {
+    /// The matrix directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// report.json files, LAVA job logs (lava.log, output.yaml), run
+    /// directories, or directories holding them (searched three levels
+    /// deep).
+    #[arg(required = true, value_name = "PATH")]
+    pub sources: Vec<PathBuf>,
+    /// Write merged.json, results.ktap and summary.txt here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print merged.json instead of the summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -24,19 +24,31 @@ fn log_lines(path: &Path) -> std::io::Result<Vec<String>> {
 /// Judges the logs; protocol lines are taken from the console too, since on
 /// a real machine the driver writes them to its stdout.
 pub fn judge_logs(console: &Path, wire: Option<&Path>) -> std::io::Result<Report> {
+    let wire = match wire {
+        Some(w) => log_lines(w)?,
+        None => Vec::new(),
+    };
+    Ok(judge_lines(
+        &console.display().to_string(),
+        &log_lines(console)?,
+        &wire,
+    ))
+}
+
+/// Judges console lines (and separate protocol lines, if any); `name`
+/// becomes the run id.
+pub fn judge_lines(name: &str, console: &[String], wire: &[String]) -> Report {
     let mut scan = ConsoleScan::new();
     let mut msgs = Messages::new();
-    for line in log_lines(console)? {
-        scan.feed(&line);
-        msgs.feed(&line);
+    for line in console {
+        scan.feed(line);
+        msgs.feed(line);
     }
-    if let Some(w) = wire {
-        for line in log_lines(w)? {
-            msgs.feed(&line);
-        }
+    for line in wire {
+        msgs.feed(line);
     }
     let mut meta = RunMeta {
-        run_id: console.display().to_string(),
+        run_id: name.to_string(),
         ..RunMeta::default()
     };
     if let Some(Msg::Hello { spec, .. }) = &msgs.hello {
@@ -48,7 +60,7 @@ pub fn judge_logs(console: &Path, wire: Option<&Path>) -> std::io::Result<Report
         boot_s: None,
         wall_s: 0.0,
     };
-    Ok(Report::assemble(meta, &scan, &msgs, host))
+    Report::assemble(meta, &scan, &msgs, host)
 }
 
 /// The whole `judge` subcommand; returns the exit code.

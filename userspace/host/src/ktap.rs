@@ -48,7 +48,7 @@ impl Case {
 
 /// KTAP directives and descriptions are one line; `#` would start a
 /// directive early.
-fn one_line(s: &str) -> String {
+pub fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
         .replace('#', "%")
         .trim()

@@ -6,10 +6,16 @@
 
 mod accel;
 mod args;
+mod batch;
+mod bisect;
+mod catch;
 mod check;
 mod interrupt;
 mod judge;
 mod ktap;
+mod lava;
+mod matrix;
+mod merge;
 mod messages;
 mod monitor;
 mod patterns;
@@ -17,6 +23,7 @@ mod qemu;
 mod report;
 mod run;
 mod scan;
+mod stats;
 mod suite;
 mod summary;
 mod verdict;
@@ -33,7 +40,19 @@ fn main() {
                 2
             })
         }
+        args::Command::Batch(a) => {
+            let stop = interrupt::install();
+            batch::batch(&a, &stop).unwrap_or_else(|e| {
+                eprintln!("mmrace: {e:#}");
+                2
+            })
+        }
         args::Command::Judge(a) => judge::judge(&a),
+        args::Command::Merge(a) => merge::merge(&a),
+        args::Command::ExportLava(a) => lava::export(&a),
+        args::Command::BisectPlan(a) => bisect::plan_cmd(&a),
+        args::Command::BisectReport(a) => bisect::report_cmd(&a),
+        args::Command::Matrix(a) => matrix::matrix_cmd(&a),
         args::Command::Check(a) => check::main(&a.report, &a.checks),
         args::Command::SelftestsMmBinaries => {
             for b in mmrace_proto::spec::selftests_mm::binaries() {

@@ -74,10 +74,11 @@ fn quoted(v: &str) -> String {
 
 /// The guest as a QEMU `-readconfig` file: machine, CPUs and memory, the two
 /// NUMA nodes, the virtio console the driver's protocol goes to (written to
-/// `wire_log`) and the optional disk. Without `sockets=2` the guest kernel
+/// `wire_log`; without one, as in a LAVA job, the driver writes its
+/// protocol to the serial console) and the optional disk. Without `sockets=2` the guest kernel
 /// sees two nodes inside one package and WARNs in topology_sane(), which
 /// would be a false finding.
-pub fn guest_config(g: &GuestSpec, wire_log: &Path, disk: Option<&Path>) -> String {
+pub fn guest_config(g: &GuestSpec, wire_log: Option<&Path>, disk: Option<&Path>) -> String {
     let per_node_cpus = g.cpus / 2;
     let node_mib = node_mib(g.mem_mib, g.node0_pct);
     let mut c = String::from(
@@ -120,18 +121,20 @@ pub fn guest_config(g: &GuestSpec, wire_log: &Path, disk: Option<&Path>) -> Stri
             ],
         );
     }
-    section("device", &[("driver", "virtio-serial-pci".into())]);
-    section(
-        "chardev \"wire\"",
-        &[
-            ("backend", "file".into()),
-            ("path", wire_log.display().to_string()),
-        ],
-    );
-    section(
-        "device",
-        &[("driver", "virtconsole".into()), ("chardev", "wire".into())],
-    );
+    if let Some(wire_log) = wire_log {
+        section("device", &[("driver", "virtio-serial-pci".into())]);
+        section(
+            "chardev \"wire\"",
+            &[
+                ("backend", "file".into()),
+                ("path", wire_log.display().to_string()),
+            ],
+        );
+        section(
+            "device",
+            &[("driver", "virtconsole".into()), ("chardev", "wire".into())],
+        );
+    }
     if let Some(disk) = disk {
         section(
             "drive \"disk0\"",
@@ -153,6 +156,10 @@ pub fn guest_config(g: &GuestSpec, wire_log: &Path, disk: Option<&Path>) -> Stri
     c
 }
 
+/// No default devices (NIC with its option ROM, VGA, floppy), and a guest
+/// that stops instead of rebooting: with `panic=-1`, a crash ends QEMU.
+pub const MACHINE_FLAGS: [&str; 2] = ["-nodefaults", "-no-reboot"];
+
 /// QEMU's arguments (without the program name). The config file
 /// `spec.config` must hold [`guest_config`] of the same spec.
 ///
@@ -163,7 +170,7 @@ pub fn guest_config(g: &GuestSpec, wire_log: &Path, disk: Option<&Path>) -> Stri
 pub fn command_line(spec: &QemuSpec) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
-    push(&["-nodefaults", "-no-reboot"]);
+    push(&MACHINE_FLAGS);
     push(&["-nographic", "-serial", "stdio", "-monitor", "none"]);
     push(&spec.accel.qemu_args());
     push(&["-readconfig", &spec.config.display().to_string()]);
@@ -211,7 +218,7 @@ mod tests {
 
     #[test]
     fn checked_in_guest_is_the_default_guest() {
-        let rendered = guest_config(&GuestSpec::default(), Path::new("wire.log"), None);
+        let rendered = guest_config(&GuestSpec::default(), Some(Path::new("wire.log")), None);
         if std::env::var_os("MMRACE_BLESS").is_some() {
             std::fs::write(
                 concat!(env!("CARGO_MANIFEST_DIR"), "/../../qemu/mmrace-guest.cfg"),
@@ -235,7 +242,7 @@ mod tests {
             node0_pct: 25,
             ..GuestSpec::default()
         };
-        let c = guest_config(&g, Path::new("w"), None);
+        let c = guest_config(&g, Some(Path::new("w")), None);
         assert!(
             c.contains("[object \"m0\"]\n  qom-type = \"memory-backend-ram\"\n  size = \"512M\"\n")
         );
@@ -250,7 +257,7 @@ mod tests {
             cpus: 4,
             ..GuestSpec::default()
         };
-        let c = guest_config(&g, Path::new("w"), None);
+        let c = guest_config(&g, Some(Path::new("w")), None);
         assert!(c.contains("[smp-opts]\n  cpus = \"4\"\n  sockets = \"2\"\n  cores = \"2\"\n"));
         assert!(c.contains("  nodeid = \"0\"\n  cpus = \"0-1\"\n  memdev = \"m0\"\n"));
         assert!(c.contains("  nodeid = \"1\"\n  cpus = \"2-3\"\n  memdev = \"m1\"\n"));
@@ -277,19 +284,27 @@ mod tests {
         assert_eq!(values(&a, "-readconfig"), ["/r/run,1/guest.cfg"]);
         assert_eq!(values(&a, "-kernel"), ["/k/bzImage"]);
         assert_eq!(values(&a, "-initrd"), ["/k/initrd.cpio.gz"]);
-        let c = guest_config(&GuestSpec::default(), Path::new("/r/run,1/wire.log"), None);
+        let c = guest_config(
+            &GuestSpec::default(),
+            Some(Path::new("/r/run,1/wire.log")),
+            None,
+        );
         assert!(c.contains(
             "[chardev \"wire\"]\n  backend = \"file\"\n  path = \"/r/run,1/wire.log\"\n"
         ));
         assert!(c.contains("[device]\n  driver = \"virtconsole\"\n  chardev = \"wire\"\n"));
         assert!(!c.contains("[drive"));
+        // Without a wire file (a LAVA job) there is no virtio console.
+        let c = guest_config(&GuestSpec::default(), None, None);
+        assert!(!c.contains("virtconsole") && !c.contains("virtio-serial"));
+        assert!(c.contains("[numa]"));
     }
 
     #[test]
     fn optional_disk_is_a_virtio_blk() {
         let c = guest_config(
             &GuestSpec::default(),
-            Path::new("w"),
+            Some(Path::new("w")),
             Some(Path::new("/d/x\"y.img")),
         );
         assert!(c.contains("[drive \"disk0\"]\n  file = \"/d/x\\\"y.img\"\n  format = \"raw\"\n"));

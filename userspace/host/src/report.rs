@@ -4,6 +4,7 @@
 //! never disagree about their shape.
 
 use crate::accel::Accel;
+use crate::catch::CatchTimes;
 use crate::messages::{snapshot_view, Messages};
 use crate::scan::{ConsoleScan, Finding};
 use crate::verdict::{self, Ending, Verdict};
@@ -47,6 +48,10 @@ pub struct Report {
     pub result: Option<Msg>,
     pub undecodable_wire_lines: usize,
 
+    /// Time to catch and to the first race (absent from reports written
+    /// before it existed).
+    #[serde(default)]
+    pub catch: CatchTimes,
     /// Guest time of the driver's last message.
     pub guest_elapsed_s: Option<f64>,
     /// Host time to the kernel banner.
@@ -149,6 +154,7 @@ impl Report {
         }
         let findings = scan.findings();
         let (first, last) = (msgs.first_snapshot(), msgs.last_snapshot());
+        let catch = CatchTimes::measure(j.verdict, findings.first(), scan, msgs);
         Report {
             host_tool_version: env!("CARGO_PKG_VERSION").to_string(),
             meta,
@@ -171,6 +177,7 @@ impl Report {
             rates: first.zip(last).and_then(|(a, b)| rates(a, b)),
             result: msgs.result.clone(),
             undecodable_wire_lines: msgs.undecodable,
+            catch,
             guest_elapsed_s: msgs.guest_elapsed_ms().map(|ms| ms as f64 / 1000.0),
             boot_s: host.boot_s,
             host_wall_s: host.wall_s,
@@ -317,6 +324,11 @@ pub(crate) mod tests {
             last_snapshot: Some(last),
             result: None,
             undecodable_wire_lines: 0,
+            catch: CatchTimes {
+                to_catch_s: Some(2.5),
+                to_catch_clock: Some(crate::catch::CatchClock::Kernel),
+                to_first_race_s: Some(1.5),
+            },
             guest_elapsed_s: Some(3.0),
             boot_s: Some(1.25),
             host_wall_s: 6.5,

@@ -40,7 +40,7 @@ fn make_run_dir(args: &RunArgs, run_id: &str) -> Result<PathBuf, UsageError> {
 
 /// Points `<results-dir>/latest` at this run (relative, so the results
 /// directory can be moved or copied whole).
-fn link_latest(results_dir: &Path, run_id: &str) {
+pub fn link_latest(results_dir: &Path, run_id: &str) {
     let link = results_dir.join("latest");
     if let Ok(meta) = std::fs::symlink_metadata(&link) {
         if !meta.file_type().is_symlink() {
@@ -87,7 +87,7 @@ fn attempt(
         &spec.config,
         qemu::guest_config(
             &run.guest,
-            &std::path::absolute(&spec.wire_log)?,
+            Some(&std::path::absolute(&spec.wire_log)?),
             disk.as_deref(),
         ),
     )?;
@@ -149,6 +149,7 @@ fn boot(
     dir: &Path,
     plan: Plan,
     stop: &AtomicBool,
+    say: &dyn Fn(&str),
 ) -> anyhow::Result<Booted> {
     let booted = |a: Attempt, accel_note: String| Booted {
         accel: a.accel,
@@ -158,16 +159,16 @@ fn boot(
     };
     let cache_file = match plan {
         Plan::Use { accel, why } => {
-            eprintln!("mmrace: accelerator {} ({why})", accel.name());
+            say(&format!("accelerator {} ({why})", accel.name()));
             return Ok(booted(attempt(args, run, dir, accel, None, stop)?, why));
         }
         Plan::ProbeKvm { cache_file } => cache_file,
     };
     let probe = Duration::from_secs(args.kvm_probe_timeout);
-    eprintln!(
-        "mmrace: accelerator kvm (auto: TCG instead if the kernel does not start within {} s)",
+    say(&format!(
+        "accelerator kvm (auto: TCG instead if the kernel does not start within {} s)",
         probe.as_secs()
-    );
+    ));
     let a = attempt(args, run, dir, Accel::Kvm, Some(probe), stop)?;
     match a.outcome {
         Outcome::KvmFailed { reason, .. } => {
@@ -175,10 +176,10 @@ fn boot(
                 "auto: KVM failed: {reason}; fell back to TCG and remembered it in {}",
                 cache_file.display()
             );
-            eprintln!("mmrace: {why}");
+            say(&why);
             accel::remember(&cache_file, Accel::Tcg);
             keep_probe_logs(dir);
-            eprintln!("mmrace: accelerator tcg");
+            say("accelerator tcg");
             Ok(booted(
                 attempt(args, run, dir, Accel::Tcg, None, stop)?,
                 why,
@@ -205,51 +206,61 @@ fn absolute(p: &Path) -> String {
 
 /// A seed for a run that names none: from the clock, kept below 2^53 so
 /// JSON readers keep it exact.
-fn random_seed() -> u64 {
+pub fn random_seed() -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     (now.as_secs() ^ (u64::from(now.subsec_nanos()) << 20)) & ((1 << 53) - 1)
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-/// The whole `run` subcommand; returns the exit code.
-pub fn run(args: &RunArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
-    let spec = match args.validate().and_then(|()| args.run_spec(random_seed())) {
-        Ok(spec) => spec,
-        Err(e) => {
-            eprintln!("mmrace: {e}");
-            return Ok(2);
-        }
-    };
+/// A finished run.
+pub struct Done {
+    pub exit_code: i32,
+    /// The run directory and its report; None for a usage error.
+    pub result: Option<(PathBuf, Report)>,
+}
+
+/// One run of `spec`: boots the guest, judges it and writes its directory.
+/// Progress messages go to `say`, not to the terminal, so that a batch can
+/// keep them apart; usage errors are messages too, with exit code 2.
+pub fn execute(
+    args: &RunArgs,
+    spec: RunSpec,
+    stop: &AtomicBool,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<Done> {
     let now = unix_now();
     let run_id = args.run_id_at(&spec, now);
     let dir = match make_run_dir(args, &run_id) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("mmrace: {e}");
-            return Ok(2);
+            say(&e.to_string());
+            return Ok(Done {
+                exit_code: 2,
+                result: None,
+            });
         }
     };
     let qemu_version = accel::qemu_version(&args.qemu_binary);
     let host_release = accel::host_release();
     let cache_file = accel::cache_file(&accel::cache_dir(), &host_release, &qemu_version);
     let plan = accel::plan(args.accel, &args.kvm_device, &cache_file);
-    eprintln!(
-        "mmrace: run {run_id} ({}) in {}",
+    say(&format!(
+        "run {run_id} ({}) in {}",
         spec.identity(),
         dir.display()
-    );
+    ));
     std::fs::write(dir.join(SPEC), serde_json::to_string_pretty(&spec)? + "\n")?;
 
     let t0 = std::time::Instant::now();
-    let b = boot(args, &spec, &dir, plan, stop)?;
+    let b = boot(args, &spec, &dir, plan, stop, say)?;
     let o = b.observation;
     let meta = RunMeta {
         run_id: run_id.clone(),
@@ -274,8 +285,26 @@ pub fn run(args: &RunArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
     report.write(&dir.join(REPORT))?;
     std::fs::write(dir.join(KTAP), ktap::render(&ktap::cases(&report)))?;
     link_latest(&args.results_dir, &run_id);
-    summary::emit(&summary::render(&report, Some(&dir)));
-    Ok(report.exit_code)
+    Ok(Done {
+        exit_code: report.exit_code,
+        result: Some((dir, report)),
+    })
+}
+
+/// The whole `run` subcommand; returns the exit code.
+pub fn run(args: &RunArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
+    let spec = match args.validate().and_then(|()| args.run_spec(random_seed())) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("mmrace: {e}");
+            return Ok(2);
+        }
+    };
+    let done = execute(args, spec, stop, &|m| eprintln!("mmrace: {m}"))?;
+    if let Some((dir, report)) = &done.result {
+        summary::emit(&summary::render(report, Some(dir)));
+    }
+    Ok(done.exit_code)
 }
 
 #[cfg(test)]

@@ -29,6 +29,20 @@ pub const BANNER: &str = "Linux version";
 /// What the kernel prints right before a clean power-off.
 const POWER_OFF: &str = "reboot: Power down";
 
+/// mmrace.ko's last line at load (`pr_info!("{VERSION} loaded")`, which
+/// the kernel prefixes with the module name): the driver loads the module
+/// right before the scenario starts, so its time stamp is the run's zero.
+fn is_module_loaded(line: &str) -> bool {
+    line.contains("mmrace: mmrace ") && line.trim_end().ends_with(" loaded")
+}
+
+/// The printk time stamp of a console line (`[   12.345678] ...`), in
+/// seconds; None without CONFIG_PRINTK_TIME.
+pub fn kernel_time(line: &str) -> Option<f64> {
+    let rest = &line[line.find('[')? + 1..];
+    rest[..rest.find(']')?].trim().parse().ok()
+}
+
 /// One console line with its number in console.log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberedLine {
@@ -59,6 +73,7 @@ pub struct ConsoleScan {
     lines: usize,
     findings: Vec<Finding>,
     banner_line: Option<usize>,
+    module_loaded_at: Option<f64>,
     powered_off: bool,
     recent: VecDeque<NumberedLine>,
 }
@@ -81,6 +96,9 @@ impl ConsoleScan {
         }
         if line.contains(POWER_OFF) {
             self.powered_off = true;
+        }
+        if self.module_loaded_at.is_none() && is_module_loaded(line) {
+            self.module_loaded_at = kernel_time(line);
         }
         let numbered = || NumberedLine {
             line_no,
@@ -139,6 +157,11 @@ impl ConsoleScan {
     pub fn lines(&self) -> usize {
         self.lines
     }
+
+    /// Kernel time (s) at which mmrace.ko first said it was loaded.
+    pub fn module_loaded_at(&self) -> Option<f64> {
+        self.module_loaded_at
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +212,19 @@ mod tests {
         s.feed("WARNING: CPU: 1 PID: 2 at mm/rmap.c:1 x+0x1/0x2");
         let classes: Vec<_> = s.findings().iter().map(|f| f.class.as_str()).collect();
         assert_eq!(classes, ["BUG", "WARNING"]);
+    }
+
+    #[test]
+    fn kernel_time_and_module_load() {
+        assert_eq!(kernel_time("[   12.345678] BUG: x"), Some(12.345678));
+        assert_eq!(kernel_time("no stamp"), None);
+        assert_eq!(kernel_time("[ abc] x"), None);
+        let mut s = ConsoleScan::new();
+        s.feed("[    1.000000] mmrace: probe x not attached (-2): its counters stay at 0");
+        assert_eq!(s.module_loaded_at(), None);
+        s.feed("[    2.500000] mmrace: mmrace 0.1.0 debugfs 1 loaded");
+        s.feed("[    9.000000] mmrace: mmrace 0.1.0 debugfs 1 loaded");
+        assert_eq!(s.module_loaded_at(), Some(2.5));
     }
 
     #[test]

@@ -7,6 +7,9 @@
 #   hang        boots, says hello, then goes silent
 #   kvm-broken  under -accel kvm: "KVM internal error" and stuck; else clean
 #   chatty      boots, says hello, prints forever (for Ctrl-C tests)
+#   by-seed     for batches: the spec's seed decides; odd seeds crash 0.75 s
+#               after the module loaded (a race seen at 0.25 s), even ones
+#               run clean
 # $FAKE_QEMU_LOG gets one "accel=..." line per start; $FAKE_QEMU_PIDS the
 # pids of the fake and its children, so tests can check they were killed.
 
@@ -76,6 +79,20 @@ kvm-broken)
 		background_sleep
 	fi
 	clean
+	;;
+by-seed)
+	seed=$(printf '%s' "$spec" | sed -n 's/.*"seed":\([0-9]*\).*/\1/p')
+	[ -n "$seed" ] || { echo "fake-qemu: no seed in the spec" >&2; exit 1; }
+	if [ $((seed % 2)) = 0 ]; then
+		clean
+	fi
+	hello
+	echo "[    0.600000] mmrace: mmrace 0.1.0 debugfs 1 loaded"
+	msg '{"type":"event","t_ms":250,"what":"first_pmd_race","detail":"250"}'
+	msg '{"type":"snapshot","t_ms":1000,"counters":{"pmd_split":25,"thp_split":3},"ops":{"writer":400}}'
+	echo "[    1.350000] kernel BUG at mm/huge_memory.c:3050!"
+	echo "[    1.350300] Kernel panic - not syncing: Fatal exception"
+	exit 0
 	;;
 chatty)
 	hello

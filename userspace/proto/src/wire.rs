@@ -17,6 +17,10 @@ pub const PREFIX: &str = "@@MMRACE@@ ";
 /// Bumped when a message changes shape.
 pub const WIRE_VERSION: u32 = 2;
 
+/// The [`Msg::Event`] a scenario sends the first time `pmd_race` rises
+/// during the run (its `t_ms` is the driver's clock).
+pub const EVENT_FIRST_RACE: &str = "first_pmd_race";
+
 /// One probe of the module and whether it attached on this kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeState {

@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::results::thp_race::{Parties, ShellBaselineResult, ShellBaselineSettings};
 pub use mmrace_proto::spec::shell_baseline::Args;
+use mmrace_proto::wire::EVENT_FIRST_RACE;
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -134,7 +135,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
 
     let start_map = counters_start.clone().unwrap_or_default();
     let mut watches = [
-        monitor::Watch::new(name::PMD_RACE, "first_pmd_race", &start_map),
+        monitor::Watch::new(name::PMD_RACE, EVENT_FIRST_RACE, &start_map),
         monitor::Watch::new(name::THP_SPLIT_FAILED, "first_thp_split_failed", &start_map),
     ];
     let fold = |ops: &BTreeMap<String, u64>| {

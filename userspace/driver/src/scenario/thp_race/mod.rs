@@ -58,6 +58,7 @@ use mmrace_proto::results::thp_race::{
 };
 pub use mmrace_proto::spec::thp_race::Args;
 use mmrace_proto::spec::thp_race::{MadviseOp, ProcFile};
+use mmrace_proto::wire::EVENT_FIRST_RACE;
 use parties::{PartyStats, WriterId, WriterSlot};
 use rng::Rng;
 use shared_ops::SharedOps;
@@ -596,7 +597,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let not_moved = AtomicU64::new(0);
     let start_map = counters_start.clone().unwrap_or_default();
     let mut watches = vec![
-        monitor::Watch::new(name::PMD_RACE, "first_pmd_race", &start_map),
+        monitor::Watch::new(name::PMD_RACE, EVENT_FIRST_RACE, &start_map),
         monitor::Watch::new(name::THP_SPLIT_FAILED, "first_thp_split_failed", &start_map),
     ];
     let have_counters = counters_start.is_ok();

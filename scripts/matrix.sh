@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# `make matrix`: the detection matrix. Every kernel variant (and the clean
+# kernel, for the false-positive rate) against every configuration:
+#
+#   shell-baseline      the seed's 2016 shell procedure (driver scenario
+#                       shell-baseline, with busybox and the seed's writer
+#                       in the initramfs, as make bench)
+#   thp-race            thp-race with its defaults
+#   thp-race-amplified  thp-race --amplify MATRIX_AMPLIFY
+#   oom-stall           oom-stall, for variants that name it (below)
+#   smoke               optional (MATRIX_CONFIGS): the race-only check, a
+#                       variant must stay clean under it
+#
+# Each cell is a batch (mmrace-host batch) of MATRIX_SEEDS seeded runs
+# (seeds SEED, SEED+1...), each capped at MATRIX_CAP seconds (a catch ends
+# a run early), JOBS guests at once. `mmrace-host matrix` then prints the
+# table (caught/runs, median and maximum time to catch, the 95 % interval of
+# the catch probability) and the goal against the matrix's own numbers, and
+# writes matrix.json, matrix.txt and matrix.svg (heat map) into
+# build/results/matrix-<MATRIX_ID>/.
+#
+# A variant patch's header may say which configurations apply, in a line
+# "Scenarios: thp-race oom-stall ..." above the diff; without one it gets
+# MATRIX_CONFIGS, plus oom-stall when its "Class:" line names the OOM path.
+#
+# Settings: MATRIX_VARIANTS (default: clean and every kernel/variants/*.patch),
+# MATRIX_CONFIGS ("shell-baseline thp-race thp-race-amplified"),
+# MATRIX_SEEDS (5), MATRIX_CAP (120), MATRIX_AMPLIFY
+# (delay_us=1000,every_nth=1), SEED (1), MATRIX_ID (UTC time), JOBS, ACCEL,
+# CPUS, MEM_MIB, DISK_MIB (oom-stall's image, 4096).
+#
+# Exit: 0 the matrix is complete, 2 harness error.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/prepare.sh"
+trap_unexpected_errors
+
+MATRIX_CONFIGS=${MATRIX_CONFIGS:-shell-baseline thp-race thp-race-amplified}
+MATRIX_SEEDS=${MATRIX_SEEDS:-5}
+MATRIX_CAP=${MATRIX_CAP:-120}
+MATRIX_AMPLIFY=${MATRIX_AMPLIFY:-delay_us=1000,every_nth=1}
+MATRIX_ID=${MATRIX_ID:-$(date -u +%Y%m%d-%H%M%S)}
+SEED=${SEED:-1}
+GUEST_JOBS=${JOBS:-}
+unset JOBS # build-kernel.sh reads JOBS as make -j
+for v in MATRIX_SEEDS MATRIX_CAP; do
+	case ${!v} in '' | *[!0-9]* | 0) die "$v must be a whole number > 0, got '${!v}'" ;; esac
+done
+case $SEED in '' | *[!0-9]*) die "SEED must be a non-negative integer, got '$SEED'" ;; esac
+case $MATRIX_AMPLIFY in *[!a-z0-9_=,]*) die "MATRIX_AMPLIFY: only key=value,... please, got '$MATRIX_AMPLIFY'" ;; esac
+for c in $MATRIX_CONFIGS; do
+	case $c in shell-baseline | thp-race | thp-race-amplified | oom-stall | smoke) ;;
+	*) die "MATRIX_CONFIGS: unknown configuration '$c'" ;; esac
+done
+if [ -z "${MATRIX_VARIANTS:-}" ]; then
+	MATRIX_VARIANTS="clean $(ls "$MMRACE_ROOT"/kernel/variants/*.patch 2>/dev/null | xargs -rn1 basename | sed 's/\.patch$//' | tr '\n' ' ')"
+fi
+for v in $MATRIX_VARIANTS; do
+	[ "$v" = clean ] || [ -e "$MMRACE_ROOT/kernel/variants/$v.patch" ] || die "MATRIX_VARIANTS: no kernel/variants/$v.patch"
+done
+
+# configs_of VARIANT: the configurations its cells run.
+configs_of() {
+	local patch=$MMRACE_ROOT/kernel/variants/$1.patch header
+	if [ "$1" = clean ]; then
+		# The false-positive rate, under everything any variant runs.
+		echo "$MATRIX_CONFIGS"
+		for v in $MATRIX_VARIANTS; do [ "$v" = clean ] || configs_of "$v"; done
+		return
+	fi
+	header=$(sed '/^---/,$d' "$patch")
+	if echo "$header" | grep -q '^Scenarios:'; then
+		echo "$header" | sed -n 's/^Scenarios:[[:space:]]*//p' | head -n1
+	else
+		echo "$MATRIX_CONFIGS"
+		! echo "$header" | grep -i '^Class:.*oom' >/dev/null || echo oom-stall
+	fi
+}
+
+OUT=$MMRACE_ROOT/build/results/matrix-$MATRIX_ID
+[ ! -e "$OUT" ] || die "$OUT already exists: pick another MATRIX_ID"
+mkdir -p "$OUT"
+t0=$SECONDS
+prepare_all
+# configs_list VARIANT: its configurations, one each, space-separated.
+configs_list() {
+	configs_of "$1" | tr ' ' '\n' | grep . | awk '!seen[$0]++' | tr '\n' ' '
+}
+cells=0
+for v in $MATRIX_VARIANTS; do
+	cells=$((cells + $(configs_list "$v" | wc -w)))
+done
+log "matrix $MATRIX_ID: variants $MATRIX_VARIANTS; $MATRIX_SEEDS seeds from $SEED, ${MATRIX_CAP}s cap; $cells cells; results in $OUT"
+
+cell=0
+for v in $MATRIX_VARIANTS; do
+	configs=$(configs_list "$v")
+	if [ "$v" = clean ]; then
+		kdir=$KDIR kernel=$BZIMAGE initrd=$INITRD
+	else
+		if ! prepare_variant "$v" || [ ! -e "$VARIANT_BZIMAGE" ]; then
+			log "matrix: variant $v did not build: its row says so"
+			mkdir -p "$OUT/$v" && touch "$OUT/$v/not-built"
+			for c in $configs; do mkdir -p "$OUT/$v/$c"; done
+			continue
+		fi
+		kernel=$VARIANT_BZIMAGE initrd=$VARIANT_INITRD
+		kdir=$(dirname "$(dirname "$(dirname "$(dirname "$kernel")")")")
+	fi
+	mkdir -p "$OUT/$v"
+	for c in $configs; do
+		cell=$((cell + 1))
+		words=$c cinitrd=$initrd extra=(--mem-mib "${MEM_MIB:-2048}")
+		case $c in
+		shell-baseline) cinitrd=$(bench_initrd "$kdir" "$initrd") ;;
+		thp-race-amplified) words="thp-race --amplify $MATRIX_AMPLIFY" ;;
+		oom-stall)
+			disk=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" "$OUT/oom-stall.img" "${DISK_MIB:-4096}") || exit 2
+			extra=(--disk "$disk" --mem-mib 1024)
+			;;
+		esac
+		[ "$v" = clean ] || extra+=(--kernel-variant "$v")
+		log "matrix: cell $cell/$cells: $v x $c ($((SECONDS - t0)) s so far)"
+		rc=0
+		# shellcheck disable=SC2086 # the scenario words
+		"$HOST_BIN" batch --kernel "$kernel" --initrd "$cinitrd" \
+			--seed "$SEED" --duration "$MATRIX_CAP" --kernel-series "$KERNEL_SERIES" \
+			--accel "${ACCEL:-auto}" --cpus "${CPUS:-2}" "${extra[@]}" \
+			--runs "$MATRIX_SEEDS" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} \
+			--results-dir "$OUT/$v" --run-id "$c" $words >"$OUT/$v/$c.out" 2>&1 || rc=$?
+		# 0 clean, 1 caught: both are results; 2 is the harness.
+		[ $rc -le 1 ] || log "matrix: $v x $c: harness errors (exit $rc), see $OUT/$v/$c.out"
+		log "matrix: $v x $c: $(grep -m1 'catch probability' "$OUT/$v/$c.out" || tail -n1 "$OUT/$v/$c.out")"
+	done
+done
+rm -f "$OUT/oom-stall.img"
+log "matrix: $((SECONDS - t0)) s in all"
+"$HOST_BIN" matrix "$OUT"

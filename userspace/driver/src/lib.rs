@@ -8,6 +8,8 @@
 //! - [`module`]: loading mmrace.ko and reading its version and probes.
 //! - [`counters`], [`vmstat`], [`numa`], [`mm`], [`oom`], [`kfile`]: kernel
 //!   interfaces.
+//! - [`oracle`]: the data oracle (stamps, checks, corruption reports from
+//!   any process) and the taint reading.
 //! - [`stream`]: the periodic snapshot thread.
 //! - [`run`]: one run, Hello to Result.
 //! - [`scenario`]: the workloads.
@@ -23,6 +25,7 @@ pub mod mm;
 pub mod module;
 pub mod numa;
 pub mod oom;
+pub mod oracle;
 pub mod output;
 pub mod reload;
 pub mod run;

@@ -6,6 +6,7 @@
 //! a line that does not parse is skipped, never fatal (the next snapshot
 //! follows a second later).
 
+use crate::oracle::Corruption;
 use crate::results::ScenarioResult;
 use crate::spec::RunSpec;
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 pub const PREFIX: &str = "@@MMRACE@@ ";
 
 /// Bumped when a message changes shape.
-pub const WIRE_VERSION: u32 = 2;
+pub const WIRE_VERSION: u32 = 3;
 
 /// One probe of the module and whether it attached on this kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +29,7 @@ pub struct ProbeState {
 }
 
 /// Messages, in the order a run sends them: `Hello`, `Module`, any number of
-/// `Snapshot` and `Event`, then `Result`.
+/// `Snapshot`, `Event` and `Corruption`, then `Result`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
@@ -46,7 +47,16 @@ pub enum Msg {
         /// The driver's own operation counts per party, cumulative.
         #[serde(default)]
         ops: BTreeMap<String, u64>,
+        /// /proc/sys/kernel/tainted at the same moment (None: unreadable).
+        #[serde(default)]
+        tainted: Option<u64>,
+        /// Data-oracle mismatches found so far (the first few are also
+        /// sent in full as `Corruption`).
+        #[serde(default)]
+        mismatches: u64,
     },
+    /// The data oracle found a stamp that did not read back as written.
+    Corruption(Box<Corruption>),
     /// Something worth a line in the report (first race seen, a kill...).
     Event {
         t_ms: u64,
@@ -91,6 +101,8 @@ mod tests {
             t_ms: 1500,
             counters: [("pmd_split".to_string(), 7)].into(),
             ops: [("writer".to_string(), 3)].into(),
+            tainted: Some(4096),
+            mismatches: 0,
         }
     }
 

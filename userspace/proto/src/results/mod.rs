@@ -80,4 +80,6 @@ pub struct SmokeResult {
     pub migrate: bool,
     pub counters: Counts,
     pub vmstat: Counts,
+    /// The data oracle's checks of the pages after every step.
+    pub data_oracle: crate::oracle::DataSummary,
 }

@@ -65,6 +65,7 @@ fn phase_ctx(ctx: &Ctx, secs: u64) -> Ctx {
         stop: ctx.stop.clone(),
         ops: OpRegistry::default(),
         out: ctx.out.clone(),
+        oracle: ctx.oracle.clone(),
     }
 }
 

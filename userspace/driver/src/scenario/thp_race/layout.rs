@@ -6,6 +6,8 @@
 //! collide with the driver's own heap or libraries.
 
 use super::racers::RacerOp;
+use crate::oracle::Party;
+pub use mmrace_proto::spec::thp_race::WriterMode;
 
 /// The seed's fixed writer address.
 pub const WRITER_ADDR: usize = 0x7000_0000_0000;
@@ -67,6 +69,34 @@ pub struct ChildPlan {
     /// Nice value of the writer's memset loop and the refault thread (the
     /// racers keep the driver's).
     pub party_nice: i32,
+    pub writer_mode: WriterMode,
+    /// The child's op rings in the data oracle (registered by the driver
+    /// before the fork).
+    pub parties: ChildParties,
+}
+
+/// The oracle rings of the writer child's parties. The default shares ring
+/// 0 among all of them: [`ChildParties::register`] gives each its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildParties {
+    pub writer: Party,
+    /// Racer thread `i` uses `racers[i]` (the leader is racer 0).
+    pub racers: [Party; super::racers::MAX_RACERS],
+    pub refault: Party,
+}
+
+impl ChildParties {
+    pub fn register(oracle: &crate::oracle::Oracle, racers: usize) -> ChildParties {
+        let mut r = [oracle.party("racer0"); super::racers::MAX_RACERS];
+        for (i, p) in r.iter_mut().enumerate().take(racers) {
+            *p = oracle.party(&format!("racer{i}"));
+        }
+        ChildParties {
+            writer: oracle.party("writer"),
+            racers: r,
+            refault: oracle.party("refault"),
+        }
+    }
 }
 
 impl ChildPlan {

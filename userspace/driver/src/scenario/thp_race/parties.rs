@@ -127,6 +127,12 @@ fn party_loop(env: &Env, name: &str, stats: &PartyStats, mut op: impl FnMut(Writ
     } = *env;
     super::sched::nice_this_thread(nice);
     let count = ctx.op(name);
+    let party = ctx.oracle.party(name);
+    let ring_op = match name {
+        "clear_refs" => crate::oracle::Op::ClearRefs,
+        "migrate" => crate::oracle::Op::Migrate,
+        _ => crate::oracle::Op::Split,
+    };
     while !stop.load(Ordering::Relaxed) && !ctx.should_stop() {
         let id = slot.read();
         if id.pid == 0 {
@@ -134,6 +140,7 @@ fn party_loop(env: &Env, name: &str, stats: &PartyStats, mut op: impl FnMut(Writ
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
+        ctx.oracle.record(party, ring_op, id.pid as usize);
         let outcome = op(*id);
         // Read under the guard: a restart cannot complete (and clear it)
         // while this party still holds the old writer's pid.

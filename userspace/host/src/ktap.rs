@@ -1,9 +1,9 @@
 //! results.ktap: the run as KTAP version 1, the format kselftest and KUnit
 //! results use, so CI systems that already read those can read ours.
 //!
-//! Five tests, in the order a run can fail them: the guest booted, the
-//! module loaded, the scenario completed, the kernel reported nothing, the
-//! guest did not hang. A test that cannot be judged because an earlier one
+//! Seven tests: the guest booted, the module loaded, the scenario
+//! completed, the kernel reported nothing, the guest did not hang, then the
+//! oracles: no data corruption, no new taint. A test that cannot be judged because an earlier one
 //! failed is `# SKIP`ped rather than failed, so the first `not ok` is the
 //! real problem.
 
@@ -87,12 +87,28 @@ pub fn cases(r: &Report) -> Vec<Case> {
         (_, false) => no_guest(),
         _ => Pass,
     };
+    let data = match (&r.oracles, r.booted) {
+        (o, _) if o.data_mismatches > 0 => Fail(match o.corruptions.first() {
+            Some(c) => format!("{} mismatch(es); first: {}", o.data_mismatches, c.line()),
+            None => format!("{} mismatch(es)", o.data_mismatches),
+        }),
+        (_, false) => no_guest(),
+        _ => Pass,
+    };
+    let taint = match (&r.oracles.taint, r.booted) {
+        (t, _) if t.new != 0 => Fail(t.line()),
+        (t, true) if t.start.is_none() => Skip("no taint mask in any snapshot".into()),
+        (_, false) => no_guest(),
+        _ => Pass,
+    };
     vec![
         case("guest_booted", booted),
         case("module_loaded", module),
         case("scenario_completed", completed),
         case("no_kernel_finding", no_finding),
         case("no_hang", no_hang),
+        case("no_data_corruption", data),
+        case("no_new_taint", taint),
     ]
 }
 
@@ -130,12 +146,14 @@ mod tests {
         assert_eq!(
             text,
             "KTAP version 1\n\
-             1..5\n\
+             1..7\n\
              ok 1 guest_booted\n\
              ok 2 module_loaded\n\
              not ok 3 scenario_completed # no Result from the driver: BUG at console.log:2: kernel BUG at mm/huge_memory.c:3050!\n\
              not ok 4 no_kernel_finding # BUG at console.log:2: [    5.000000] kernel BUG at mm/huge_memory.c:3050!\n\
-             ok 5 no_hang\n"
+             ok 5 no_hang\n\
+             ok 6 no_data_corruption\n\
+             ok 7 no_new_taint\n"
         );
     }
 

@@ -5,6 +5,7 @@
 //! what a crashed guest leaves us) but the report only needs the first and
 //! the last.
 
+use mmrace_proto::oracle::{Corruption, TaintReport};
 use mmrace_proto::wire::{self, Msg};
 use std::collections::BTreeMap;
 
@@ -14,6 +15,8 @@ pub struct Messages {
     pub module: Option<Msg>,
     pub snapshots: Vec<Msg>,
     pub events: Vec<Msg>,
+    /// The data oracle's reports, in the order they came.
+    pub corruptions: Vec<Corruption>,
     pub result: Option<Msg>,
     /// Lines that carried the protocol prefix but did not parse: a few are
     /// normal (a kernel line cut into one), many mean a wire version mismatch.
@@ -50,6 +53,7 @@ impl Messages {
             }
             Msg::Snapshot { .. } => self.snapshots.push(msg),
             Msg::Event { .. } => self.events.push(msg),
+            Msg::Corruption(c) => self.corruptions.push(*c),
             Msg::Result { .. } => {
                 self.result.get_or_insert(msg);
             }
@@ -72,6 +76,28 @@ impl Messages {
         }
     }
 
+    /// Data-oracle mismatches: the most any snapshot counted, or the
+    /// reports received if more (a guest that died before its next
+    /// snapshot).
+    pub fn mismatches(&self) -> u64 {
+        let counted = self.snapshots.iter().filter_map(|m| match m {
+            Msg::Snapshot { mismatches, .. } => Some(*mismatches),
+            _ => None,
+        });
+        counted
+            .max()
+            .unwrap_or(0)
+            .max(self.corruptions.len() as u64)
+    }
+
+    /// The taint oracle over every snapshot.
+    pub fn taint(&self) -> TaintReport {
+        TaintReport::from_snapshots(self.snapshots.iter().filter_map(|m| match m {
+            Msg::Snapshot { t_ms, tainted, .. } => Some((*t_ms, *tainted)),
+            _ => None,
+        }))
+    }
+
     /// The latest guest time any message reported: how long the driver ran.
     pub fn guest_elapsed_ms(&self) -> Option<u64> {
         let times = self
@@ -90,6 +116,7 @@ pub fn msg_time(msg: &Msg) -> Option<u64> {
         Msg::Snapshot { t_ms, .. } | Msg::Event { t_ms, .. } | Msg::Result { t_ms, .. } => {
             Some(*t_ms)
         }
+        Msg::Corruption(c) => Some(c.t_ms),
         Msg::Hello { .. } | Msg::Module { .. } => None,
     }
 }
@@ -101,6 +128,7 @@ pub fn snapshot_view(msg: &Msg) -> Option<SnapshotView<'_>> {
             t_ms,
             counters,
             ops,
+            ..
         } => Some(SnapshotView {
             t_ms: *t_ms,
             counters,
@@ -119,6 +147,8 @@ mod tests {
             t_ms,
             counters: [("pmd_split".to_string(), v)].into(),
             ops: BTreeMap::new(),
+            tainted: Some(12288),
+            mismatches: 0,
         }
     }
 

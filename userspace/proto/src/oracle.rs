@@ -307,6 +307,55 @@ pub fn new_taint(base: u64, now: u64) -> u64 {
     now & !base & !TAINT_EXPECTED
 }
 
+/// The taint oracle's judgement of a run, from the masks its snapshots
+/// carried: the first snapshot is the baseline (taken right after
+/// mmrace.ko loaded), each later one is compared with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaintReport {
+    /// The mask at the first snapshot that had one.
+    pub start: Option<u64>,
+    /// The mask at the last snapshot that had one.
+    pub end: Option<u64>,
+    /// Bits set since the start, other than O and E; 0 when none.
+    pub new: u64,
+    /// `new` as letters (`W`, `D W`...).
+    pub letters: String,
+    /// `new` bit by bit with the kernel's meaning.
+    pub flags: Vec<String>,
+    /// Guest ms of the first snapshot that showed a new bit.
+    pub first_t_ms: Option<u64>,
+}
+
+impl TaintReport {
+    /// From `(t_ms, mask)` of every snapshot, in order (None: unreadable).
+    pub fn from_snapshots(masks: impl IntoIterator<Item = (u64, Option<u64>)>) -> TaintReport {
+        let mut r = TaintReport::default();
+        for (t_ms, mask) in masks {
+            let Some(m) = mask else { continue };
+            let base = *r.start.get_or_insert(m);
+            r.end = Some(m);
+            let new = new_taint(base, m);
+            if new != 0 && r.first_t_ms.is_none() {
+                r.first_t_ms = Some(t_ms);
+            }
+            r.new |= new;
+        }
+        r.letters = taint_letters(r.new);
+        r.flags = taint_describe(r.new);
+        r
+    }
+
+    /// One line for the verdict's reason.
+    pub fn line(&self) -> String {
+        format!(
+            "the kernel became tainted {} ({}) at guest {:.1} s",
+            self.letters,
+            self.flags.join(", "),
+            self.first_t_ms.unwrap_or(0) as f64 / 1000.0
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +420,25 @@ mod tests {
         assert_eq!(new_taint(0, TAINT_EXPECTED | (1 << 9)), 1 << 9);
         assert_eq!(new_taint(1 << 9, 1 << 9), 0);
         assert_eq!(taint_describe(1 << 14), ["L (soft lockup occurred)"]);
+        let r = TaintReport::from_snapshots([
+            (0, None),
+            (1000, Some(TAINT_EXPECTED)),
+            (2000, Some(TAINT_EXPECTED)),
+            (3000, Some(TAINT_EXPECTED | (1 << 9))),
+            (4000, Some(TAINT_EXPECTED | (1 << 9))),
+        ]);
+        assert_eq!(
+            (r.new, r.first_t_ms, r.letters.as_str()),
+            (1 << 9, Some(3000), "W")
+        );
+        assert!(
+            r.line().contains("W (kernel issued warning)"),
+            "{}",
+            r.line()
+        );
+        // Present from the start (a boot-time WARN): not this run's doing.
+        let r = TaintReport::from_snapshots([(1, Some(1 << 9)), (2, Some(1 << 9))]);
+        assert_eq!(r.new, 0);
         // Bits in order and unique.
         for (i, (b, _, _)) in TAINT_FLAGS.iter().enumerate() {
             assert_eq!(*b as usize, i);

@@ -132,6 +132,40 @@ mod tests {
     }
 
     #[test]
+    fn corruption_round_trips() {
+        use crate::oracle::{Corruption, Expected, Found, RecentOp, Stamp};
+        let s = Stamp {
+            region: 1,
+            page: 3,
+            generation: 9,
+        };
+        let msg = Msg::Corruption(Box::new(Corruption {
+            t_ms: 1234,
+            check: "writer-pass".into(),
+            region: "thp-race writer".into(),
+            vaddr: 0x7000_0000_3000,
+            page: 3,
+            expected: Expected::Stamp(s),
+            found: Found::Garbage {
+                words: [1, 2, 3, 4],
+                last: 5,
+            },
+            recent_ops: [(
+                "migrate".to_string(),
+                vec![RecentOp {
+                    t_ms: 1200,
+                    op: "migrate".into(),
+                    addr: 77,
+                }],
+            )]
+            .into(),
+        }));
+        let line = encode(&msg);
+        assert!(line.contains("\"type\":\"corruption\""), "{line}");
+        assert_eq!(decode(&line), Some(msg));
+    }
+
+    #[test]
     fn skips_garbage() {
         assert_eq!(decode("plain kernel line"), None);
         assert_eq!(decode(&format!("{PREFIX}{{\"type\":\"snap")), None);

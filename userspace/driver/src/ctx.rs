@@ -86,6 +86,17 @@ impl Ctx {
         });
     }
 
+    /// Reports a stall the driver saw (a kernel problem for the host).
+    pub fn stall(&self, kind: mmrace_proto::oracle::StallKind, detail: impl Into<String>) {
+        let detail = detail.into();
+        self.say(format!("STALL {}: {detail}", kind.class()));
+        self.out.msg(&Msg::Stall {
+            t_ms: self.elapsed_ms(),
+            kind,
+            detail,
+        });
+    }
+
     /// Sends every data-oracle mismatch found since the last call as a
     /// `Corruption` message (the first few in full; see [`crate::oracle`]).
     pub fn send_corruptions(&self) {

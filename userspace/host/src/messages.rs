@@ -17,6 +17,8 @@ pub struct Messages {
     pub events: Vec<Msg>,
     /// The data oracle's reports, in the order they came.
     pub corruptions: Vec<Corruption>,
+    /// Stalls the driver saw (`Msg::Stall`).
+    pub stalls: Vec<Msg>,
     pub result: Option<Msg>,
     /// Lines that carried the protocol prefix but did not parse: a few are
     /// normal (a kernel line cut into one), many mean a wire version mismatch.
@@ -54,6 +56,7 @@ impl Messages {
             Msg::Snapshot { .. } => self.snapshots.push(msg),
             Msg::Event { .. } => self.events.push(msg),
             Msg::Corruption(c) => self.corruptions.push(*c),
+            Msg::Stall { .. } => self.stalls.push(msg),
             Msg::Result { .. } => {
                 self.result.get_or_insert(msg);
             }
@@ -117,6 +120,7 @@ pub fn msg_time(msg: &Msg) -> Option<u64> {
             Some(*t_ms)
         }
         Msg::Corruption(c) => Some(c.t_ms),
+        Msg::Stall { t_ms, .. } => Some(*t_ms),
         Msg::Hello { .. } | Msg::Module { .. } => None,
     }
 }

@@ -6,8 +6,8 @@
 //! 2. The first console finding decides: a kernel class is a kernel problem
 //!    (even if the guest then hung: a hung-task report followed by silence is
 //!    more useful named than called a hang), a harness class a harness error.
-//! 2b. The oracles: a data-oracle mismatch (class `data-corruption`), then a
-//!    taint bit that appeared during the run (class `taint`): kernel
+//! 2b. The oracles: a data-oracle mismatch (class `data-corruption`), a
+//!    stall the driver saw (`oom-deadlock`), then a taint bit that appeared during the run (class `taint`): kernel
 //!    problems the console did not show.
 //! 3. The accelerator failed or the user interrupted the run: harness error
 //!    (nothing was proven about the kernel).
@@ -21,6 +21,7 @@
 
 use crate::messages::Messages;
 use crate::scan::{ConsoleScan, Finding};
+use mmrace_proto::wire::Msg;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +162,20 @@ fn oracle_judgement(msgs: &Messages) -> Option<Judgement> {
             format!("data corruption: {n} mismatch(es); first: {first}"),
         ));
     }
+    if let Some(Msg::Stall {
+        t_ms, kind, detail, ..
+    }) = msgs.stalls.first()
+    {
+        return Some(Judgement::new(
+            Verdict::KernelProblem,
+            Some(kind.class()),
+            format!(
+                "{} at guest {:.1} s: {detail}",
+                kind.class(),
+                *t_ms as f64 / 1000.0
+            ),
+        ));
+    }
     let taint = msgs.taint();
     (taint.new != 0).then(|| Judgement::new(Verdict::KernelProblem, Some(TAINT), taint.line()))
 }
@@ -242,7 +257,7 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmrace_proto::wire::{self, Msg};
+    use mmrace_proto::wire;
 
     fn exited(code: i32) -> Ending {
         Ending::Exited {

@@ -218,6 +218,24 @@ impl Corruption {
     }
 }
 
+/// A stall the driver itself saw (the kernel printed nothing yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StallKind {
+    /// An OOM victim was not gone long after the kill: the OOM killer
+    /// waits for it and kills nothing else.
+    OomDeadlock,
+}
+
+impl StallKind {
+    /// The verdict class.
+    pub fn class(self) -> &'static str {
+        match self {
+            StallKind::OomDeadlock => "oom-deadlock",
+        }
+    }
+}
+
 /// The data oracle's totals for a run (in the Result's data and sent with
 /// the last corruption count).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 //! a line that does not parse is skipped, never fatal (the next snapshot
 //! follows a second later).
 
-use crate::oracle::Corruption;
+use crate::oracle::{Corruption, StallKind};
 use crate::results::ScenarioResult;
 use crate::spec::RunSpec;
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,12 @@ pub enum Msg {
     },
     /// The data oracle found a stamp that did not read back as written.
     Corruption(Box<Corruption>),
+    /// The driver saw the kernel stall (e.g. an OOM victim that never goes).
+    Stall {
+        t_ms: u64,
+        kind: StallKind,
+        detail: String,
+    },
     /// Something worth a line in the report (first race seen, a kill...).
     Event {
         t_ms: u64,

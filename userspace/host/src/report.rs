@@ -250,6 +250,7 @@ pub(crate) mod tests {
             migrate: true,
             counters: Default::default(),
             vmstat: Default::default(),
+            data_oracle: Default::default(),
         })))
     }
 

@@ -81,5 +81,7 @@ pub struct SmokeResult {
     pub counters: Counts,
     pub vmstat: Counts,
     /// The data oracle's checks of the pages after every step.
+    /// (Absent in results of drivers older than the data oracle.)
+    #[serde(default)]
     pub data_oracle: crate::oracle::DataSummary,
 }

@@ -15,6 +15,8 @@ pub struct OomStallResult {
     pub nodes: Vec<u32>,
     pub plan: Plan,
     /// The data oracle over the run (the file records of every round).
+    /// (Absent in results of drivers older than the data oracle.)
+    #[serde(default)]
     pub data_oracle: crate::oracle::DataSummary,
     pub rounds: Vec<RoundResult>,
     pub summary: Summary,

@@ -84,6 +84,8 @@ pub struct ThpRaceResult {
     /// The racers' diagnostic counts (rounds without a THP, remap fallbacks...).
     pub racer_diag: Counts,
     /// The data oracle over the run (writer passes and racer rounds).
+    /// (Absent in results of drivers older than the data oracle.)
+    #[serde(default)]
     pub data_oracle: crate::oracle::DataSummary,
     pub first_pmd_race_ms: Option<u64>,
     pub first_thp_split_failed_ms: Option<u64>,

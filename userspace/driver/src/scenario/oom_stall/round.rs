@@ -411,6 +411,36 @@ mod tests {
     }
 
     #[test]
+    fn dependency_times_kill_to_reap_to_holder() {
+        let mut t = RoundTracker::new(5000);
+        let at = |t_ms, oom_kills, reaped, holder_reads, in_read, state| Sample {
+            t_ms,
+            oom_kills,
+            reaped,
+            holder_reads,
+            holder_in_read: in_read,
+            blocker_state: state,
+            pressure_ms: Some(1000),
+            ..Default::default()
+        };
+        t.observe(&at(0, 0, 0, 3, false, None));
+        t.observe(&at(1000, 0, 0, 4, true, None));
+        t.observe(&at(5000, 1, 0, 4, true, Some('D')));
+        t.observe(&at(7100, 1, 1, 4, true, None));
+        t.observe(&at(7500, 1, 1, 4, true, None));
+        t.observe(&at(7900, 1, 1, 5, false, None));
+        let mut g = at(8000, 1, 1, 5, false, None);
+        g.gone = true;
+        t.observe(&g);
+        let r = t.finish(1, Outcome::OomKill, victim());
+        assert_eq!(r.holder_in_read_at_kill, Some(true));
+        assert_eq!(r.blocker_state_at_kill, Some('D'));
+        assert_eq!(r.kill_to_reap_ms, Some(2100));
+        assert_eq!(r.reap_to_holder_ms, Some(800));
+        assert_eq!(r.kill_to_gone_ms, Some(3000));
+    }
+
+    #[test]
     fn stalled_writer_is_stuck_only_past_the_threshold() {
         // Writer 1 stops at 6 s; the kill is seen at 9 s: a 3 s gap.
         let t = textbook(5000, Some(6000));
@@ -471,13 +501,13 @@ mod tests {
         assert_eq!(
             cols,
             [
-                "1", "oom-kill", "9.0", "5.0", "4.0", "400", "yes", "150.0", "90.0", "37.5",
-                "22.5", "0", "no"
+                "1", "oom-kill", "9.0", "5.0", "4.0", "400", "-", "yes", "300", "-", "150.0",
+                "90.0", "37.5", "22.5", "0", "no", "-"
             ]
         );
-        assert!(lines[2].ends_with("YES"), "{}", lines[2]);
+        assert!(lines[2].ends_with("YES    -"), "{}", lines[2]);
         // Every line has the header's column count.
-        assert!(lines.iter().all(|l| l.split_whitespace().count() == 13));
+        assert!(lines.iter().all(|l| l.split_whitespace().count() == 17));
     }
 
     #[test]

@@ -45,8 +45,11 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub exit_timeout: u64,
     /// kernel.hung_task_timeout_secs during the run, so a task blocked that
-    /// long is a kernel report (a finding); 0 keeps the kernel's.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// long is a kernel report (a finding); 0 keeps the kernel's. Longer
+    /// than a round's memory pressure lasts under TCG (up to a minute on a
+    /// loaded host): with the lock dependency the victim's blocker thread
+    /// sleeps on the inode lock for all of it, by design.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub hung_task_secs: u64,
     /// Do not build the seed's dependency (the victim's blocker thread
     /// waiting for an inode lock held by a task that waits for memory):

@@ -6,9 +6,10 @@
 //! 2. The first console finding decides: a kernel class is a kernel problem
 //!    (even if the guest then hung: a hung-task report followed by silence is
 //!    more useful named than called a hang), a harness class a harness error.
-//! 2b. The oracles: a data-oracle mismatch (class `data-corruption`), a
-//!    stall the driver saw (`oom-deadlock`), then a taint bit that appeared during the run (class `taint`): kernel
-//!    problems the console did not show.
+//!    Then the oracles: a data-oracle mismatch (class `data-corruption`),
+//!    a stall the driver saw (`oom-deadlock`), then a taint bit that
+//!    appeared during the run (class `taint`): kernel problems the console
+//!    did not show.
 //! 3. The accelerator failed or the user interrupted the run: harness error
 //!    (nothing was proven about the kernel).
 //! 4. Killed for silence, for the overall deadline or for not starting the

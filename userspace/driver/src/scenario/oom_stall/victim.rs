@@ -464,7 +464,10 @@ fn writer(shared: &Shared, w: usize, fd: i32, delay: Duration, round: u64, fsync
                 .get(WRITTEN[w])
                 .fetch_add(WRITE_SIZE as u64, Ordering::Relaxed);
             // SAFETY: fdatasync of our own fd.
-            if fsync_every > 0 && seq % fsync_every == 0 && unsafe { libc::fdatasync(fd) } == 0 {
+            if fsync_every > 0
+                && seq.is_multiple_of(fsync_every)
+                && unsafe { libc::fdatasync(fd) } == 0
+            {
                 shared.get(SYNCED[w]).store(seq, Ordering::Relaxed);
             }
         } else {

@@ -466,6 +466,15 @@ mod tests {
         assert_eq!(o.mismatches(), 0);
     }
 
+    /// `cargo test -p mmrace-driver --release writer_cost_here -- --ignored
+    /// --nocapture`: the two writers on this machine.
+    #[test]
+    #[ignore]
+    fn writer_cost_here() {
+        let o = crate::oracle::Oracle::new(Instant::now()).unwrap();
+        println!("{:?}", writer_cost(&o, 20, 8).unwrap());
+    }
+
     #[test]
     fn memcpy_measures_something() {
         let m = memcpy_bandwidth(4, 0);

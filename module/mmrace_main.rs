@@ -3,10 +3,11 @@
 //! mmrace: counts Linux memory-management races from inside the kernel.
 //!
 //! The probes (kprobes, kretprobes, tracepoints) live in the C objects
-//! `mmrace_probes.c` and `mmrace_oom.c` (OOM and reclaim), because the Rust
-//! bindings do not reach them. This file owns the module's life cycle and
-//! its debugfs interface under `/sys/kernel/debug/mmrace/` (every file
-//! root-only):
+//! `mmrace_probes.c` and `mmrace_oom.c` (OOM and reclaim), and the
+//! injection points in `mmrace_inject.c`, because the Rust bindings do not
+//! reach them; `mmrace_attach.c` attaches them all. This file owns the
+//! module's life cycle and its debugfs interface under
+//! `/sys/kernel/debug/mmrace/` (every file root-only):
 //!
 //! - `version`: the module and interface version;
 //! - `counters`: one `name value` line per counter (`mmrace_counters.h`);
@@ -17,16 +18,18 @@
 //!   [`show_reclaim_latency`]);
 //! - `reset`: write `1` to zero every counter and histogram; anything else
 //!   is `-EINVAL`;
-//! - `inject/`: race-window amplification (`mmrace_inject.c`): the knobs
-//!   `delay_us`, `every_nth` and `probability_pct` (a whole number each,
-//!   `-EINVAL` for anything else or over the cap) and `points` (see
-//!   [`show_inject_points`]).
+//! - `inject/`: race-window amplification (`mmrace_inject.c`): the global
+//!   knobs `delay_us`, `every_nth` and `probability_pct` of the built-in
+//!   point (a whole number each, `-EINVAL` for anything else or over the
+//!   cap); `add`, `remove` and `clear` for points at any kernel function
+//!   (see [`write_inject_add`]); and `points` (see [`show_inject_points`]).
 
 use kernel::{
     debugfs::{
         Dir,
         File, //
     },
+    error::to_result,
     fmt,
     prelude::*,
     uaccess::UserSliceReader, //
@@ -41,9 +44,10 @@ module! {
 }
 
 /// The module version and the version of the debugfs file formats.
-const VERSION: &str = "mmrace 0.1.0 debugfs 1";
+const VERSION: &str = "mmrace 0.1.0 debugfs 2";
 
-/// The C objects' interface, declared in `mmrace_probes.h` and `mmrace_oom.h`.
+/// The C objects' interface, declared in `mmrace_probes.h`,
+/// `mmrace_attach.h`, `mmrace_oom.h` and `mmrace_inject.h`.
 mod probes {
     use kernel::ffi::{
         c_char,
@@ -62,9 +66,6 @@ mod probes {
         pub(super) fn mmrace_nr_probes() -> c_uint;
         pub(super) fn mmrace_probe_name(i: c_uint) -> *const c_char;
         pub(super) fn mmrace_probe_status(i: c_uint) -> c_int;
-        pub(super) fn mmrace_oom_nr_probes() -> c_uint;
-        pub(super) fn mmrace_oom_probe_name(i: c_uint) -> *const c_char;
-        pub(super) fn mmrace_oom_probe_status(i: c_uint) -> c_int;
         pub(super) fn mmrace_reclaim_nr_classes() -> c_uint;
         pub(super) fn mmrace_reclaim_class_name(class: c_uint) -> *const c_char;
         pub(super) fn mmrace_reclaim_nr_buckets() -> c_uint;
@@ -74,18 +75,19 @@ mod probes {
         pub(super) fn mmrace_reclaim_bucket(class: c_uint, bucket: c_uint) -> u64;
         pub(super) fn mmrace_reclaim_missed() -> u64;
         pub(super) fn mmrace_reclaim_reset();
-        pub(super) fn mmrace_inject_register();
-        pub(super) fn mmrace_inject_unregister();
         pub(super) fn mmrace_inject_nr_knobs() -> c_uint;
         pub(super) fn mmrace_inject_knob_name(knob: c_uint) -> *const c_char;
         pub(super) fn mmrace_inject_get(knob: c_uint) -> u64;
         pub(super) fn mmrace_inject_set(knob: c_uint, value: u64) -> c_int;
-        pub(super) fn mmrace_inject_nr_points() -> c_uint;
-        pub(super) fn mmrace_inject_point_name(i: c_uint) -> *const c_char;
-        pub(super) fn mmrace_inject_point_status(i: c_uint) -> c_int;
-        pub(super) fn mmrace_inject_point_armed(i: c_uint) -> bool;
-        pub(super) fn mmrace_inject_point_calls(i: c_uint) -> u64;
-        pub(super) fn mmrace_inject_point_delays(i: c_uint) -> u64;
+        pub(super) fn mmrace_inject_add(
+            sym: *const c_char,
+            offset: u32,
+            values: *const u32,
+        ) -> c_int;
+        pub(super) fn mmrace_inject_remove(sym: *const c_char, offset: u32) -> c_int;
+        pub(super) fn mmrace_inject_clear();
+        pub(super) fn mmrace_inject_nr_slots() -> c_uint;
+        pub(super) fn mmrace_inject_point_line(i: c_uint, buf: *mut c_char, size: usize) -> c_int;
     }
 }
 
@@ -100,14 +102,16 @@ unsafe fn static_name(p: *const kernel::ffi::c_char) -> &'static str {
     name.to_str().unwrap_or("?")
 }
 
-/// The registered probes. Dropping it unregisters them; unregistering
-/// synchronises, so no handler runs once `drop` returns.
+/// Every probe of the C objects, and the built-in injection point
+/// (registered disabled: it fires only while `inject/delay_us` is above 0).
+/// Dropping it unregisters them all, the points added through `inject/add`
+/// too; unregistering synchronises, so no handler runs once `drop` returns.
 struct Probes;
 
 impl Probes {
     fn register() -> Self {
-        // SAFETY: called once, at module init, before any file exists.
-        // `mmrace_probes_register()` registers `mmrace_oom.c`'s probes too.
+        // SAFETY: called once, at module init, before any file exists. This
+        // is the only registration call (`mmrace_attach.h`).
         unsafe { probes::mmrace_probes_register() };
         Probes
     }
@@ -115,28 +119,10 @@ impl Probes {
 
 impl Drop for Probes {
     fn drop(&mut self) {
-        // SAFETY: `Probes` exists only after register(). This unregisters
-        // `mmrace_oom.c`'s probes as well and waits for running handlers.
+        // SAFETY: `Probes` exists only after register(), and is dropped after
+        // the debugfs files (no `inject/add` can race with it). Waits for
+        // running handlers.
         unsafe { probes::mmrace_probes_unregister() };
-    }
-}
-
-/// The injection points' kprobes (registered disabled: they fire only
-/// while `inject/delay_us` is above 0). Dropping it unregisters them.
-struct InjectPoints;
-
-impl InjectPoints {
-    fn register() -> Self {
-        // SAFETY: called once, at module init, before any file exists.
-        unsafe { probes::mmrace_inject_register() };
-        InjectPoints
-    }
-}
-
-impl Drop for InjectPoints {
-    fn drop(&mut self) {
-        // SAFETY: exists only after register(); waits for running handlers.
-        unsafe { probes::mmrace_inject_unregister() };
     }
 }
 
@@ -159,34 +145,142 @@ fn write_knob(k: &Knob, reader: &mut UserSliceReader) -> Result {
         .parse::<u64>()
         .map_err(|_| EINVAL)?;
     // SAFETY: the C side checks the index and the value.
-    match unsafe { probes::mmrace_inject_set(k.0, value) } {
-        0 => Ok(()),
-        e => Err(Error::from_errno(e)),
+    to_result(unsafe { probes::mmrace_inject_set(k.0, value) })
+}
+
+/// The longest line `inject/add` takes, and the longest `inject/points`
+/// line: a symbol of up to `KSYM_NAME_LEN` (512) bytes, an offset and the
+/// knobs.
+const INJECT_LINE_MAX: usize = 640;
+
+/// `SYMBOL[+OFFSET]` as `mmrace_inject_add()` takes it: the symbol,
+/// NUL-terminated, and the offset (decimal, or hexadecimal after `0x`).
+/// `-EINVAL` for an empty symbol, a character no kernel symbol has, or a
+/// bad offset; the C side checks the length.
+fn parse_target(word: &str) -> Result<(KVec<u8>, u32)> {
+    let (sym, offset) = match word.split_once('+') {
+        None => (word, 0),
+        Some((sym, off)) => {
+            if !off.starts_with(|c: char| c.is_ascii_digit()) {
+                return Err(EINVAL);
+            }
+            let offset = match off.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => off.parse(),
+            };
+            (sym, offset.map_err(|_| EINVAL)?)
+        }
+    };
+    if sym.is_empty()
+        || !sym
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
+        return Err(EINVAL);
+    }
+    let mut name = KVec::with_capacity(sym.len() + 1, GFP_KERNEL)?;
+    name.extend_from_slice(sym.as_bytes(), GFP_KERNEL)?;
+    name.push(0, GFP_KERNEL)?;
+    Ok((name, offset))
+}
+
+/// Reads a line written to `inject/add` or `inject/remove` and hands `f`
+/// its first word as [`parse_target`] parses it, and the other words.
+fn with_target_line(
+    reader: &mut UserSliceReader,
+    f: impl FnOnce(KVec<u8>, u32, core::str::SplitAsciiWhitespace<'_>) -> Result,
+) -> Result {
+    let mut buf = [0u8; INJECT_LINE_MAX];
+    let n = read_command(reader, &mut buf)?;
+    let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    let mut words = text.split_ascii_whitespace();
+    let (sym, offset) = parse_target(words.next().ok_or(EINVAL)?)?;
+    f(sym, offset, words)
+}
+
+/// `inject/add`: `SYMBOL[+OFFSET] [delay_us=N] [every_nth=N]
+/// [probability_pct=N]` (space-separated, knobs in any order, each at most
+/// once, 0 when left out) adds an armed injection point there with its own
+/// knobs. `-EINVAL` for malformed text or a knob over its cap, `-EEXIST`
+/// for a point already there, `-ENOSPC` when all slots are taken, and
+/// `register_kprobe()`'s error for an address the kernel will not probe:
+/// `-ENOENT` for an unknown symbol, `-EINVAL` for a blacklisted one,
+/// `-EILSEQ` for an offset off an instruction boundary.
+fn write_inject_add(_: &Tables, reader: &mut UserSliceReader) -> Result {
+    with_target_line(reader, |sym, offset, words| {
+        // SAFETY: a constant of the C object.
+        let nr = unsafe { probes::mmrace_inject_nr_knobs() };
+        let mut values = KVec::from_elem(0u32, nr as usize, GFP_KERNEL)?;
+        let mut seen = 0u32;
+        for word in words {
+            let (key, value) = word.split_once('=').ok_or(EINVAL)?;
+            // SAFETY: the knob names are static strings.
+            let k = (0..nr)
+                .find(|&k| unsafe { static_name(probes::mmrace_inject_knob_name(k)) } == key)
+                .ok_or(EINVAL)?;
+            if seen & (1 << k) != 0 {
+                return Err(EINVAL);
+            }
+            seen |= 1 << k;
+            values[k as usize] = value.parse().map_err(|_| EINVAL)?;
+        }
+        // SAFETY: `sym` is NUL-terminated and `values` holds one value per
+        // knob; the C side checks the caps.
+        to_result(unsafe {
+            probes::mmrace_inject_add(sym.as_ptr().cast(), offset, values.as_ptr())
+        })
+    })
+}
+
+/// `inject/remove`: `SYMBOL[+OFFSET]` removes that added point; `-ENOENT`
+/// if there is none, `-EINVAL` for malformed text.
+fn write_inject_remove(_: &Tables, reader: &mut UserSliceReader) -> Result {
+    with_target_line(reader, |sym, offset, mut words| {
+        if words.next().is_some() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `sym` is NUL-terminated.
+        to_result(unsafe { probes::mmrace_inject_remove(sym.as_ptr().cast(), offset) })
+    })
+}
+
+/// `inject/clear`: write `1` to remove every added point (the built-in one
+/// stays); anything else is `-EINVAL`.
+fn write_inject_clear(_: &Tables, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 8];
+    let n = read_command(reader, &mut buf)?;
+    match core::str::from_utf8(&buf[..n]).map(str::trim) {
+        Ok("1") => {
+            // SAFETY: takes the C side's lock; may sleep, as a write may.
+            unsafe { probes::mmrace_inject_clear() };
+            Ok(())
+        }
+        _ => Err(EINVAL),
     }
 }
 
-/// `inject/points`: one `name state calls delays` line per injection
-/// point, `state` being `armed` (firing: `delay_us` is above 0), `idle` or
-/// `failed <errno>` (not attached on this kernel). `calls` counts the calls
-/// seen while armed, `delays` those that were delayed.
+/// `inject/points`: one line per injection point, the built-in point
+/// (`__split_huge_pmd`, with the global knobs) first, then the added ones:
+///
+/// ```text
+/// NAME STATE CALLS DELAYS delay_us=N every_nth=N probability_pct=N
+/// __split_huge_pmd armed 1234 1234 delay_us=1000 every_nth=1 probability_pct=0
+/// zap_huge_pmd+0x10 armed 88 9 delay_us=50 every_nth=0 probability_pct=10
+/// ```
+///
+/// `NAME` is `SYMBOL` or `SYMBOL+0xOFFSET`. `STATE` is `armed` (firing),
+/// `idle` (the built-in point while `delay_us` is 0) or `failed <errno>`
+/// (the built-in point is not attached on this kernel). `CALLS` counts the
+/// calls seen while armed, `DELAYS` those that were delayed
+/// (`mmrace_inject_point_line()` formats the line).
 fn show_inject_points(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    // SAFETY: the point table is static and indices are in range.
-    for i in 0..unsafe { probes::mmrace_inject_nr_points() } {
-        // SAFETY: as above.
-        let (name, status, armed, calls, delays) = unsafe {
-            (
-                static_name(probes::mmrace_inject_point_name(i)),
-                probes::mmrace_inject_point_status(i),
-                probes::mmrace_inject_point_armed(i),
-                probes::mmrace_inject_point_calls(i),
-                probes::mmrace_inject_point_delays(i),
-            )
-        };
-        match (status, armed) {
-            (0, true) => writeln!(f, "{name} armed {calls} {delays}")?,
-            (0, false) => writeln!(f, "{name} idle {calls} {delays}")?,
-            (e, _) => writeln!(f, "{name} failed {e} {calls} {delays}")?,
-        }
+    let mut buf = [0u8; INJECT_LINE_MAX];
+    // SAFETY: a constant of the C object.
+    for i in 0..unsafe { probes::mmrace_inject_nr_slots() } {
+        // SAFETY: the C side writes at most `buf.len()` bytes and checks `i`.
+        let n = unsafe { probes::mmrace_inject_point_line(i, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = usize::try_from(n).unwrap_or(0).min(buf.len());
+        f.write_str(core::str::from_utf8(&buf[..n]).unwrap_or("?\n"))?;
     }
     Ok(())
 }
@@ -217,23 +311,16 @@ impl Tables {
         })
     }
 
-    /// Both C objects' probes: `mmrace_probes.c`'s, then `mmrace_oom.c`'s.
+    /// Every C object's counter probes, in the tables' order
+    /// (`mmrace_attach.c`).
     fn probe_states(&self) -> impl Iterator<Item = (&'static str, i32)> {
         // SAFETY: the probe tables are static and indices are in range.
-        let main = (0..unsafe { probes::mmrace_nr_probes() }).map(|i| unsafe {
+        (0..unsafe { probes::mmrace_nr_probes() }).map(|i| unsafe {
             (
                 static_name(probes::mmrace_probe_name(i)),
                 probes::mmrace_probe_status(i),
             )
-        });
-        // SAFETY: as above.
-        let oom = (0..unsafe { probes::mmrace_oom_nr_probes() }).map(|i| unsafe {
-            (
-                static_name(probes::mmrace_oom_probe_name(i)),
-                probes::mmrace_oom_probe_status(i),
-            )
-        });
-        Iterator::chain(main, oom)
+        })
     }
 
     fn reclaim_buckets(&self) -> u32 {
@@ -379,14 +466,13 @@ fn write_reset(t: &Tables, reader: &mut UserSliceReader) -> Result {
 
 struct MmRace {
     // Drop order is declaration order: the files go first (no new reader or
-    // writer can start), then the directories, then the injection points and
-    // the probes (unregistered and synchronised before the module's memory,
+    // writer can start), then the directories, then the probes and injection
+    // points (unregistered and synchronised before the module's memory,
     // counters included, goes away).
     _knobs: KVec<Pin<KBox<File<Knob>>>>,
     _files: KVec<Pin<KBox<File<Tables>>>>,
     _inject_dir: Dir,
     _dir: Dir,
-    _inject: InjectPoints,
     _probes: Probes,
 }
 
@@ -403,7 +489,6 @@ where
 impl kernel::Module for MmRace {
     fn init(_module: &'static kernel::ThisModule) -> Result<Self> {
         let probes = Probes::register();
-        let inject = InjectPoints::register();
         let dir = Dir::new(c"mmrace");
         let mut files = KVec::new();
         add_file(
@@ -445,6 +530,18 @@ impl kernel::Module for MmRace {
             &mut files,
             inject_dir.read_callback_file(c"points", Tables, &show_inject_points),
         )?;
+        add_file(
+            &mut files,
+            inject_dir.write_callback_file(c"add", Tables, &write_inject_add),
+        )?;
+        add_file(
+            &mut files,
+            inject_dir.write_callback_file(c"remove", Tables, &write_inject_remove),
+        )?;
+        add_file(
+            &mut files,
+            inject_dir.write_callback_file(c"clear", Tables, &write_inject_clear),
+        )?;
         for (name, status) in Tables.probe_states().filter(|(_, s)| *s != 0) {
             pr_warn!("probe {name} not attached ({status}): its counters stay at 0\n");
         }
@@ -454,7 +551,6 @@ impl kernel::Module for MmRace {
             _files: files,
             _inject_dir: inject_dir,
             _dir: dir,
-            _inject: inject,
             _probes: probes,
         })
     }

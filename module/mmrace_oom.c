@@ -40,9 +40,9 @@
 #include <linux/string.h>
 #include <linux/tracepoint.h>
 
+#include "mmrace_attach.h"
 #include "mmrace_counter_ids.h"
 #include "mmrace_oom.h"
-#include "mmrace_tp.h"
 
 /* ---- tracepoint handlers: each matches its TP_PROTO ------------------- */
 
@@ -244,60 +244,17 @@ void mmrace_reclaim_reset(void)
 	reclaim_missed_base = reclaim_missed_now();
 }
 
-/* ---- the probe table --------------------------------------------------- */
+/* ---- the probe table (attached by mmrace_attach.c) -------------------- */
 
-struct oom_probe {
-	const char *name;	/* as listed in debugfs `probes` */
-	struct mmrace_tp *tp;	/* a tracepoint, or else */
-	struct kretprobe *rp;	/* a kretprobe */
-	int status;		/* 0 attached, else -errno */
+static struct mmrace_probe probes[] = {
+	{ "tracepoint:mark_victim", MMRACE_TRACEPOINT, .tp = &tp_mark_victim },
+	{ "tracepoint:wake_reaper", MMRACE_TRACEPOINT, .tp = &tp_wake_reaper },
+	{ "tracepoint:finish_task_reaping", MMRACE_TRACEPOINT, .tp = &tp_finish_reaping },
+	{ "tracepoint:skip_task_reaping", MMRACE_TRACEPOINT, .tp = &tp_skip_reaping },
+	{ "tracepoint:reclaim_retry_zone", MMRACE_TRACEPOINT, .tp = &tp_reclaim_retry },
+	{ "tracepoint:mm_vmscan_direct_reclaim_begin", MMRACE_TRACEPOINT, .tp = &tp_direct_begin },
+	{ "try_to_free_pages", MMRACE_KRETPROBE, .rp = &reclaim_probe },
+	{ "tracepoint:console", MMRACE_TRACEPOINT, .tp = &tp_console },
 };
 
-static struct oom_probe probes[] = {
-	{ "tracepoint:mark_victim", &tp_mark_victim },
-	{ "tracepoint:wake_reaper", &tp_wake_reaper },
-	{ "tracepoint:finish_task_reaping", &tp_finish_reaping },
-	{ "tracepoint:skip_task_reaping", &tp_skip_reaping },
-	{ "tracepoint:reclaim_retry_zone", &tp_reclaim_retry },
-	{ "tracepoint:mm_vmscan_direct_reclaim_begin", &tp_direct_begin },
-	{ "try_to_free_pages", NULL, &reclaim_probe },
-	{ "tracepoint:console", &tp_console },
-};
-
-void mmrace_oom_probes_register(void)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(probes); i++)
-		probes[i].status = probes[i].tp ? mmrace_tp_register(probes[i].tp)
-						: register_kretprobe(probes[i].rp);
-}
-
-void mmrace_oom_probes_unregister(void)
-{
-	int i;
-
-	for (i = ARRAY_SIZE(probes) - 1; i >= 0; i--) {
-		if (probes[i].status)
-			continue;
-		if (probes[i].tp)
-			mmrace_tp_unregister(probes[i].tp);
-		else
-			unregister_kretprobe(probes[i].rp);
-	}
-}
-
-unsigned int mmrace_oom_nr_probes(void)
-{
-	return ARRAY_SIZE(probes);
-}
-
-const char *mmrace_oom_probe_name(unsigned int i)
-{
-	return i < ARRAY_SIZE(probes) ? probes[i].name : "?";
-}
-
-int mmrace_oom_probe_status(unsigned int i)
-{
-	return i < ARRAY_SIZE(probes) ? probes[i].status : -EINVAL;
-}
+struct mmrace_probe_table mmrace_oom_probes = { probes, ARRAY_SIZE(probes) };

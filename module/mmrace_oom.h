@@ -1,24 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * mmrace_oom.c's interface to the Rust side of mmrace.ko (mmrace_main.rs
- * declares the same functions in its `probes` module): the OOM and reclaim
- * probes, listed after mmrace_probes.c's in debugfs `probes`, and the
- * direct-reclaim latency histograms behind debugfs `reclaim_latency`.
+ * declares the same functions in its `probes` module): the direct-reclaim
+ * latency histograms behind debugfs `reclaim_latency`. Its probes are in
+ * mmrace_oom_probes (mmrace_attach.h), listed after mmrace_probes.c's in
+ * debugfs `probes`.
  */
 #ifndef MMRACE_OOM_H
 #define MMRACE_OOM_H
 
 #include <linux/types.h>
-
-/*
- * Called by mmrace_probes_register() and mmrace_probes_unregister(), which
- * then waits for running tracepoint handlers for both objects at once.
- */
-void mmrace_oom_probes_register(void);
-void mmrace_oom_probes_unregister(void);
-unsigned int mmrace_oom_nr_probes(void);
-const char *mmrace_oom_probe_name(unsigned int i);
-int mmrace_oom_probe_status(unsigned int i);
 
 /* Task classes: 0 kthread, 1 dying (fatal signal or OOM victim), 2 ordinary. */
 unsigned int mmrace_reclaim_nr_classes(void);

@@ -2,7 +2,9 @@
 /*
  * mmrace probes: the kprobes, kretprobes and tracepoints behind the counters
  * in mmrace_counters.h. The Rust side (mmrace_main.rs) owns the module and
- * its debugfs files and reads the counters through mmrace_probes.h.
+ * its debugfs files and reads the counters through mmrace_probes.h; the
+ * probes are attached through mmrace_attach.c, which lists this object's
+ * table (mmrace_thp_probes) with the others.
  *
  * A probe whose symbol is missing on the running kernel is reported as
  * failed in debugfs `probes` and its counters stay at zero; it never fails
@@ -20,10 +22,9 @@
 #include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 
+#include "mmrace_attach.h"
 #include "mmrace_counter_ids.h"
-#include "mmrace_oom.h"
 #include "mmrace_probes.h"
-#include "mmrace_tp.h"
 
 /* ---- counters ---------------------------------------------------------- */
 
@@ -194,6 +195,18 @@ static struct kretprobe clear_refs_probe = {
 static struct text_range racy_caller;
 static bool racy_caller_ok;
 
+/* This object's probes, in attach order (the table is at the end). */
+enum {
+	PROBE_CLEAR_REFS,
+	PROBE_SPLIT_PMD_LOCKED,
+	PROBE_RACY_CALLER,	/* needs PROBE_SPLIT_PMD_LOCKED attached */
+	PROBE_FOLIO_SPLIT,
+	PROBE_MIGRATE_TP,
+	NR_PROBES
+};
+
+static struct mmrace_probe probes[NR_PROBES];
+
 static int split_pmd_locked_pre(struct kprobe *p, struct pt_regs *regs)
 {
 	pmd_t *pmdp = (pmd_t *)regs_get_kernel_argument(regs, 2);
@@ -229,6 +242,11 @@ static int racy_caller_lookup(void)
 	struct text_range by_address;
 	int ret;
 
+	/* The scan below reads x86 call instructions (e8 rel32). */
+	if (!IS_ENABLED(CONFIG_X86))
+		return -EOPNOTSUPP;
+	if (probes[PROBE_SPLIT_PMD_LOCKED].status)
+		return -ENOENT;
 	ret = text_range_lookup("__split_huge_pmd", &racy_caller);
 	if (ret)
 		return ret;
@@ -241,6 +259,11 @@ static int racy_caller_lookup(void)
 		return -EOPNOTSUPP;
 	racy_caller_ok = true;
 	return 0;
+}
+
+static void racy_caller_forget(void)
+{
+	racy_caller_ok = false;
 }
 
 /* ---- THP splits: __folio_split() -------------------------------------- */
@@ -305,120 +328,26 @@ static struct mmrace_tp migrate_tp = {
 	.func = migrate_pages_tp,
 };
 
-static void tp_lookup_one(struct tracepoint *tp, void *priv)
-{
-	struct mmrace_tp *t = priv;
-
-	if (!strcmp(tp->name, t->name))
-		t->tp = tp;
-}
-
-int mmrace_tp_register(struct mmrace_tp *t)
-{
-	for_each_kernel_tracepoint(tp_lookup_one, t);
-	if (!t->tp)
-		return -ENOENT;
-	return tracepoint_probe_register(t->tp, t->func, NULL);
-}
-
-void mmrace_tp_unregister(struct mmrace_tp *t)
-{
-	tracepoint_probe_unregister(t->tp, t->func, NULL);
-}
-
 /* ---- the probe table --------------------------------------------------- */
 
-enum probe_kind { KPROBE, KRETPROBE, TRACEPOINT, CALLER_CHECK };
-
-struct probe {
-	const char *name;	/* as listed in debugfs `probes` */
-	enum probe_kind kind;
-	void *obj;		/* struct kprobe, kretprobe or mmrace_tp */
-	int status;		/* 0 attached, else -errno */
+static const struct mmrace_check racy_caller_check = {
+	.attach = racy_caller_lookup,
+	.detach = racy_caller_forget,
 };
 
-/*
- * In registration order: the pmd_race caller check needs the address of
- * split_huge_pmd_locked, so it follows that probe.
- */
-static struct probe probes[] = {
-	{ "clear_refs_write", KRETPROBE, &clear_refs_probe },
-	{ "split_huge_pmd_locked", KPROBE, &split_pmd_locked_probe },
-	{ "__split_huge_pmd:calls_split_huge_pmd_locked", CALLER_CHECK, NULL },
-	{ "__folio_split", KRETPROBE, &folio_split_probe },
-	{ "tracepoint:mm_migrate_pages", TRACEPOINT, &migrate_tp },
+static struct mmrace_probe probes[NR_PROBES] = {
+	[PROBE_CLEAR_REFS] = { "clear_refs_write", MMRACE_KRETPROBE, .rp = &clear_refs_probe },
+	[PROBE_SPLIT_PMD_LOCKED] = {
+		"split_huge_pmd_locked", MMRACE_KPROBE, .kp = &split_pmd_locked_probe
+	},
+	[PROBE_RACY_CALLER] = {
+		"__split_huge_pmd:calls_split_huge_pmd_locked", MMRACE_CHECK,
+		.check = &racy_caller_check
+	},
+	[PROBE_FOLIO_SPLIT] = { "__folio_split", MMRACE_KRETPROBE, .rp = &folio_split_probe },
+	[PROBE_MIGRATE_TP] = {
+		"tracepoint:mm_migrate_pages", MMRACE_TRACEPOINT, .tp = &migrate_tp
+	},
 };
 
-static int probe_register(struct probe *p)
-{
-	switch (p->kind) {
-	case KPROBE:
-		return register_kprobe(p->obj);
-	case KRETPROBE:
-		return register_kretprobe(p->obj);
-	case TRACEPOINT:
-		return mmrace_tp_register(p->obj);
-	case CALLER_CHECK:
-		if (!split_pmd_locked_probe.addr || probes[1].status)
-			return -ENOENT;
-		return racy_caller_lookup();
-	}
-	return -EINVAL;
-}
-
-static void probe_unregister(struct probe *p)
-{
-	switch (p->kind) {
-	case KPROBE:
-		unregister_kprobe(p->obj);
-		break;
-	case KRETPROBE:
-		unregister_kretprobe(p->obj);
-		break;
-	case TRACEPOINT:
-		mmrace_tp_unregister(p->obj);
-		break;
-	case CALLER_CHECK:
-		racy_caller_ok = false;
-		break;
-	}
-}
-
-void mmrace_probes_register(void)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(probes); i++)
-		probes[i].status = probe_register(&probes[i]);
-	mmrace_oom_probes_register();
-}
-
-void mmrace_probes_unregister(void)
-{
-	int i;
-
-	mmrace_oom_probes_unregister();
-	for (i = ARRAY_SIZE(probes) - 1; i >= 0; i--)
-		if (!probes[i].status)
-			probe_unregister(&probes[i]);
-	/*
-	 * unregister_k*probe() wait for running handlers; tracepoint handlers
-	 * are waited for here, before the module text and counters go away.
-	 */
-	tracepoint_synchronize_unregister();
-}
-
-unsigned int mmrace_nr_probes(void)
-{
-	return ARRAY_SIZE(probes);
-}
-
-const char *mmrace_probe_name(unsigned int i)
-{
-	return i < ARRAY_SIZE(probes) ? probes[i].name : "?";
-}
-
-int mmrace_probe_status(unsigned int i)
-{
-	return i < ARRAY_SIZE(probes) ? probes[i].status : -EINVAL;
-}
+struct mmrace_probe_table mmrace_thp_probes = { probes, ARRAY_SIZE(probes) };

@@ -50,7 +50,7 @@ for s in $BENCH_SEEDS; do
 	case $s in *[!0-9]*) die "BENCH_SEEDS must be non-negative integers, got '$s'" ;; esac
 done
 [ -n "${BENCH_SEEDS// /}" ] || die "BENCH_SEEDS is empty"
-case $BENCH_AMPLIFY in *[!a-z0-9_=,]*) die "BENCH_AMPLIFY: only key=value,... please, got '$BENCH_AMPLIFY'" ;; esac
+case $BENCH_AMPLIFY in *[!A-Za-z0-9_=,\;+.]*) die "BENCH_AMPLIFY: only items like key=value,... or at=SYMBOL,... separated by ';' please, got '$BENCH_AMPLIFY'" ;; esac
 case $BENCH_THP_ARGS in *[\"]*) die "BENCH_THP_ARGS cannot hold quotes or backslashes" ;; esac
 
 OUT=$MMRACE_ROOT/build/results/bench-$BENCH_ID

@@ -5,7 +5,8 @@
 #
 # Builds that commit with mmrace's config fragment (KERNEL_SRC=$PWD), runs
 # SCENARIO (default thp-race) and maps the verdict to what bisect expects:
-# 0 good (clean), 1 bad (kernel problem or hang), 125 skip (the kernel or
+# 0 good (clean), 1 bad (kernel problem or hang, or a program of
+# SCENARIO=exec/selftests-mm failed: exit 3), 125 skip (the kernel or
 # the module did not build), 128 abort (a harness error says nothing about
 # the commit; git bisect stops instead of marking it bad).
 set -uo pipefail
@@ -14,5 +15,6 @@ KERNEL_SRC=${KERNEL_SRC:-$PWD} SCENARIO=${SCENARIO:-thp-race} "$here/qemu-run.sh
 rc=$?
 case $rc in
 0 | 1 | 125) exit $rc ;;
+3) exit 1 ;;
 *) echo "mmrace bisect: harness error (exit $rc), aborting the bisection" >&2; exit 128 ;;
 esac

@@ -6,7 +6,8 @@
 #
 # Steps (each can be run alone: scripts/bootstrap.sh STEP...):
 #   apt-sources  add the backports suites from the mirror already configured
-#   packages     Debian packages (QEMU, rustc-web, build deps, xfsprogs)
+#   packages     Debian packages (QEMU, rustc-web, build deps, xfsprogs, and
+#                libnuma-dev + rsync for the mm selftests)
 #   libclang     libclang 18.1.1 from the PyPI wheel (Debian 12's is too old)
 #   bindgen      bindgen-cli via cargo install --locked
 #   kernel-src   Debian's linux-source-$KERNEL_SERIES via apt-get download
@@ -80,7 +81,7 @@ PIN
 # Packages and the suite they come from ("" = default).
 PACKAGES=(
 	build-essential flex bison bc libelf-dev libssl-dev cpio kmod
-	python3 xfsprogs numactl busybox-static
+	python3 xfsprogs numactl busybox-static libnuma-dev rsync
 	rustc-web rust-web-src rust-web-clippy rustfmt-web
 )
 BACKPORTS_PACKAGES=(qemu-system-x86)

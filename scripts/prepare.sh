@@ -63,6 +63,32 @@ prepare_variant() {
 		"$MMRACE_ROOT/build/initramfs/$(basename "$vkdir").cpio")
 }
 
+# prepare_exec: SCENARIO=exec. Packs EXEC's program (a file on this
+# machine) into the initramfs at /exec/NAME, with busybox for a script,
+# and makes the scenario words `exec ARGS -- /exec/NAME ARG...`.
+prepare_exec() {
+	local words prog guest
+	[ -n "${EXEC:-}" ] || die "SCENARIO=exec needs EXEC=\"PROGRAM [ARG...]\" (a program on this machine)"
+	read -r -a words <<<"$EXEC"
+	prog=${words[0]}
+	[ -f "$prog" ] || die "EXEC: '$prog' is not a file on this machine"
+	guest=/exec/$(basename "$prog")
+	INITRD=$("$MMRACE_ROOT/scripts/suite-initramfs.sh" "$KDIR" "$INITRD" \
+		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR")-exec.cpio" "$guest=$prog")
+	# shellcheck disable=SC2206 # ARGS is words on purpose
+	scenario_words=(exec $ARGS -- "$guest" "${words[@]:1}")
+}
+
+# prepare_selftests: SCENARIO=selftests-mm. Builds the kernel's mm
+# selftests (cached) and packs them into the initramfs at /selftests/mm.
+prepare_selftests() {
+	local dir f entries=()
+	dir=$("$MMRACE_ROOT/scripts/build-selftests.sh" $("$HOST_BIN" selftests-mm-binaries)) || exit 2
+	for f in "$dir"/*; do entries+=("/selftests/mm/$(basename "$f")=$f"); done
+	INITRD=$("$MMRACE_ROOT/scripts/suite-initramfs.sh" "$KDIR" "$INITRD" \
+		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR")-selftests-mm.cpio" "${entries[@]}")
+}
+
 # The kernel series a run records in its spec: KERNEL_SERIES, `src` for a
 # KERNEL_SRC tree, nothing for a KDIR of the user's.
 recorded_series() {

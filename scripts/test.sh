@@ -103,7 +103,7 @@ smoke_checks() {
 	expect_exit 0 ./mmrace run SCENARIO=smoke DURATION=8 SEED=1 RUN_ID=smoke \
 		RESULTS_DIR="$RESULTS/runs" || return 1
 	report smoke verdict=clean ran=smoke probes-attached data-verified \
-		moved=softdirty_clear,pmd_split,pmd_split_done,thp_split,thp_migrate,migrate_pages \
+		moved=softdirty_clear,pmd_split,pmd_split_done,thp_split,thp_migrate,migrate_pages,inject_delays \
 		equal=pmd_split_done:thp_split_pmd equal=thp_split:thp_split_page+thp_split_page_failed \
 		equal=thp_migrate:thp_migration_success equal=thp_migrate_failed:thp_migration_fail \
 		equal=migrate_pages:pgmigrate_success
@@ -172,6 +172,25 @@ amplify_einval_checks() {
 		report amplify-over-cap "message~Invalid argument"
 }
 run_test qemu-amplify-over-cap-is-einval amplify_einval_checks
+amplify_random_checks() {
+	# KCSAN-style short random delays over the curated mm functions: the
+	# clean kernel must stay clean; the points must be armed (those this
+	# kernel lacks are skipped, not fatal), hit and delayed, and their
+	# delays must add up to no more than inject_delays.
+	guest amplify-random --duration 15 --seed "$THP_SEED" thp-race --amplify random ||
+		{ echo "runner exit $?"; return 1; }
+	report amplify-random verdict=clean moved=inject_delays \
+		amplify-armed=10 amplify-hit=5 amplify-delays
+}
+run_test qemu-amplify-random amplify_random_checks
+amplify_unknown_symbol_checks() {
+	# An at= point the module refuses ends the run as a harness error that
+	# names the point and the reason (inject/add failed with ENOENT).
+	expect_exit 2 guest amplify-unknown-symbol --duration 10 --seed 1 thp-race \
+		--amplify 'at=mmrace_no_such_function,delay_us=5,every_nth=1' &&
+		report amplify-unknown-symbol "message~at=mmrace_no_such_function" "message~no such symbol"
+}
+run_test qemu-amplify-unknown-symbol-is-enoent amplify_unknown_symbol_checks
 
 echo "== QEMU: module unload/reload under load"
 reload_checks() {
@@ -288,6 +307,57 @@ PY
 	[ "$(grep -c '<polyline' "$out/pmd_race.svg")" -ge 3 ] || { echo "pmd_race.svg has fewer than 3 curves"; return 1; }
 }
 run_test bench-smoke bench_smoke_checks
+
+echo "== QEMU: exec runs a program under the counters; its failure is a test failure"
+EXEC_DIR=$RESULTS/exec
+exec_checks() {
+	mkdir -p "$EXEC_DIR"
+	printf '#include <stdio.h>\nint main(int argc, char **argv)\n{\n\tprintf("exit3 says %%s\\n", argc > 1 ? argv[1] : "nothing");\n\treturn 3;\n}\n' \
+		>"$EXEC_DIR/exit3.c"
+	gcc -static -O2 -o "$EXEC_DIR/exit3" "$EXEC_DIR/exit3.c" || { echo "gcc -static failed (libc6-dev)"; return 1; }
+	# Exit 3: the program's verdict (a test failure), not the kernel's.
+	expect_exit 3 ./mmrace run SCENARIO=exec EXEC="$EXEC_DIR/exit3 hello" DURATION=120 SEED=1 \
+		RUN_ID=exec RESULTS_DIR="$RESULTS/runs" || return 1
+	report exec verdict=test-failed ran=exec "program=/exec/exit3 hello:fail" \
+		"program-exit=/exec/exit3 hello:3" "output~exit3 says hello" &&
+		grep -q '^exec| exit3 says hello' "$RESULTS/runs/exec/wire.log" &&
+		grep -q '^not ok 4 exec' "$RESULTS/runs/exec/results.ktap"
+}
+run_test qemu-exec-exit-code exec_checks
+exec_finding_checks() {
+	# A script (busybox sh in the guest) that crashes the kernel, then
+	# would fail: the kernel finding wins.
+	mkdir -p "$EXEC_DIR"
+	printf '#!/bin/sh\necho crashing the kernel on purpose\necho c >/proc/sysrq-trigger\nexit 1\n' >"$EXEC_DIR/crash.sh"
+	chmod +x "$EXEC_DIR/crash.sh"
+	expect_exit 1 ./mmrace run SCENARIO=exec EXEC="$EXEC_DIR/crash.sh" DURATION=120 SEED=1 \
+		RUN_ID=exec-crash RESULTS_DIR="$RESULTS/runs" &&
+		report exec-crash verdict=kernel-problem "class~panic" &&
+		grep -q '^exec| crashing the kernel on purpose' "$RESULTS/runs/exec-crash/wire.log"
+}
+run_test qemu-exec-kernel-finding-wins exec_finding_checks
+
+echo "== QEMU: selftests-mm (soft-dirty and split_huge_page_test) on the clean kernel"
+# The whole set is `make qemu-run SCENARIO=selftests-mm` (README); CI runs
+# two programs. 4 vCPUs by default; DURATION only caps a slow host.
+selftests_checks() {
+	expect_exit 0 ./mmrace run SCENARIO=selftests-mm ARGS="--only soft-dirty,split_huge_page_test" \
+		DURATION=900 SEED=1 RUN_ID=selftests-mm RESULTS_DIR="$RESULTS/runs" || return 1
+	report selftests-mm verdict=clean ran=selftests-mm program=soft-dirty:pass \
+		program=split_huge_page_test:pass program-moved=soft-dirty:softdirty_clear \
+		program-moved=split_huge_page_test:thp_split &&
+		grep -q '^ok 4 selftests_mm' "$RESULTS/runs/selftests-mm/results.ktap" &&
+		python3 - "$RESULTS/runs/selftests-mm/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["spec"]["guest"]["cpus"] == 4, r["spec"]["guest"]
+for p in r["result"]["data"]["programs"]:
+    print("    %-22s %-4s %6.1f s  cases %s" % (p["name"], p["status"], p["duration_s"],
+          "/".join(str(sum(k["status"] == s for k in p["ktap"])) for s in ("pass", "skip", "fail"))))
+PY
+}
+run_test qemu-selftests-mm selftests_checks
+grep -h "^    [a-z_-]* *\(pass\|skip\|fail\) " "$RESULTS/qemu-selftests-mm.log" 2>/dev/null
 
 echo "== every report records the run its guest really ran"
 # The spec the driver echoed in its Hello equals the spec in the report

@@ -59,6 +59,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the scenario variant's size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     #[command(flatten)]

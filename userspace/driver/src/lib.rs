@@ -10,6 +10,7 @@
 //!   interfaces.
 //! - [`oracle`]: the data oracle (stamps, checks, corruption reports from
 //!   any process) and the taint reading.
+//!   interfaces; [`inject`]: mmrace.ko's injection points.
 //! - [`stream`]: the periodic snapshot thread.
 //! - [`run`]: one run, Hello to Result.
 //! - [`scenario`]: the workloads.
@@ -20,6 +21,7 @@ pub mod cmdline;
 pub mod counters;
 pub mod ctx;
 pub mod init;
+pub mod inject;
 pub mod kfile;
 pub mod mm;
 pub mod module;

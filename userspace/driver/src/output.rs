@@ -83,6 +83,13 @@ impl Output {
         }
     }
 
+    /// A line of a program's output on the machine channel, as it is: not
+    /// a protocol line (the host reads past it; wire.log keeps it).
+    pub fn raw(&self, text: &str) {
+        let mut w = self.machine.lock().unwrap();
+        let _ = writeln!(w, "{text}").and_then(|_| w.flush());
+    }
+
     pub fn human(&self, text: &str) {
         let _guard = self.machine_is_stdout.then(|| self.machine.lock().unwrap());
         println!("mmrace: {text}");

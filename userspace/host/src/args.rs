@@ -12,7 +12,7 @@ use std::time::Duration;
     name = "mmrace-host",
     version,
     about = "Boots the mmrace test kernel in QEMU, watches the guest, judges the run",
-    after_help = "Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error."
+    after_help = "Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error, 3 a program run by exec or selftests-mm failed."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,6 +29,10 @@ pub enum Command {
     /// Assert things about a run's report.json (exit 1 if any check fails).
     #[command(after_help = crate::check::HELP)]
     Check(CheckArgs),
+    /// Print the tools/testing/selftests/mm programs selftests-mm runs, one
+    /// a line (for scripts/build-selftests.sh).
+    #[command(hide = true)]
+    SelftestsMmBinaries,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -58,7 +62,9 @@ pub struct RunArgs {
     /// Seed of the scenario's choices [default: random; always recorded].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Seconds the scenario runs [default: 30]; sizes the overall timeout.
+    /// Seconds the scenario runs [default: 30; caps exec (600) and
+    /// selftests-mm (1800), which end when their programs do]; sizes the
+    /// overall timeout.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
     /// Milliseconds between two counter snapshots [default: 1000].
@@ -83,7 +89,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
     pub accel: AccelChoice,
     /// Guest CPUs, split evenly between the two NUMA nodes (even, >= 2)
-    /// [default: 2].
+    /// [default: 2; selftests-mm: 4].
     #[arg(long, value_name = "N")]
     pub cpus: Option<u32>,
     /// Guest memory in MiB, split between the two NUMA nodes [default: 2048].
@@ -185,9 +191,6 @@ fn valid_run_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
 }
 
-/// Default scenario duration in seconds.
-pub const DEFAULT_DURATION_S: u64 = 30;
-
 impl RunArgs {
     /// The run these options describe: `--spec`'s, or a new one for the
     /// scenario named here, with every option given here applied.
@@ -208,7 +211,7 @@ impl RunArgs {
                 })?
             }
             (None, Some(scenario)) => {
-                RunSpec::new(scenario.clone(), random_seed, DEFAULT_DURATION_S)
+                RunSpec::new(scenario.clone(), random_seed, scenario.default_duration_s())
             }
             (None, None) => {
                 return Err(UsageError(
@@ -375,7 +378,7 @@ mod tests {
         assert_eq!(a.validate(), Ok(()));
         assert_eq!(a.boot_timeout_for(crate::accel::Accel::Tcg), 300);
         let s = a.run_spec(99).unwrap();
-        assert_eq!((s.seed, s.duration_s), (99, DEFAULT_DURATION_S));
+        assert_eq!((s.seed, s.duration_s), (99, 30));
         assert_eq!(s.guest, GuestSpec::default());
     }
 
@@ -406,6 +409,16 @@ mod tests {
             t.amplify.as_ref().unwrap().to_string(),
             "delay_us=10,every_nth=2"
         );
+    }
+
+    #[test]
+    fn scenario_defaults_for_guest_and_duration() {
+        let s = spec(&["selftests-mm", "--only", "soft-dirty"]).unwrap();
+        assert_eq!((s.guest.cpus, s.duration_s), (4, 1800));
+        let s = spec(&["--cpus", "2", "--duration", "60", "selftests-mm"]).unwrap();
+        assert_eq!((s.guest.cpus, s.duration_s), (2, 60));
+        let s = spec(&["exec", "/exec/t", "-v"]).unwrap();
+        assert_eq!((s.guest.cpus, s.duration_s), (2, 600));
     }
 
     #[test]

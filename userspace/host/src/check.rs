@@ -27,7 +27,10 @@ CHECK is one of:
                        (from the driver's result data: counters / vmstat)
   has-last-snapshot    the report kept a counter snapshot
   crosscheck-ok        every module-vs-vmstat cross-check of the results held
-  crosscheck-ok        every module-vs-vmstat cross-check of the results held
+  amplify-armed=N      --amplify armed at least N injection points
+  amplify-hit=N        at least N of the armed points saw calls
+  amplify-delays       the points delayed calls, and their delays add up to
+                       no more than the inject_delays delta
   data-true=KEY        the driver's result data has KEY == true
   data-set=KEY         the driver's result data has KEY set (not null)
   finding~TEXT         a line of the finding's excerpt contains TEXT
@@ -40,6 +43,10 @@ CHECK is one of:
   taint-new~LETTERS    the taint oracle saw these new flags (e.g. W)
   dependency-formed    an oom-stall round's OOM kill found the victim's
                        blocker thread asleep (D) on the holder's lock
+  program=NAME:STATUS  exec/selftests-mm: program NAME ended pass, skip or fail
+  program-exit=NAME:N  ... program NAME exited with status N
+  program-moved=NAME:C1,C2  ... these counters rose while program NAME ran
+  output~TEXT          ... a kept output line of a program contains TEXT
 Always: the spec the driver echoed in its Hello equals the report's spec.";
 
 /// The scenario's typed results, if the driver sent them.
@@ -195,6 +202,35 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             Some(false) => Err("a cross-check failed".into()),
             None => Err("the results have no cross-checks".into()),
         },
+        "amplify-armed=" | "amplify-hit=" => {
+            let n: usize = value
+                .parse()
+                .map_err(|_| format!("{check}: N is not a number"))?;
+            let a = result(r)
+                .and_then(ScenarioResult::amplify)
+                .ok_or("the results have no --amplify report")?;
+            let got = if key == "amplify-armed=" {
+                a.armed.len()
+            } else {
+                a.hit()
+            };
+            ok(got >= n, format!("{got} points, want at least {n}"))
+        }
+        "amplify-delays" => {
+            let res = result(r).ok_or("no results")?;
+            let a = res
+                .amplify()
+                .ok_or("the results have no --amplify report")?;
+            let delays = a.delays();
+            let counted = res
+                .deltas()
+                .and_then(|(c, _)| c.get(mmrace_proto::counters::name::INJECT_DELAYS).copied())
+                .unwrap_or(0);
+            ok(
+                delays > 0 && delays <= counted,
+                format!("the points delayed {delays} calls, inject_delays rose by {counted}"),
+            )
+        }
         "finding~" => {
             let lines = r.finding.iter().flat_map(|f| &f.excerpt);
             ok(
@@ -239,8 +275,58 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 format!("the spec's scenario is {name:?}, want {value:?}"),
             )
         }
+        "program=" | "program-exit=" | "program-moved=" | "output~" => check_suite(r, key, value),
         _ => Err(format!("unknown check {check:?}")),
     }
+}
+
+/// The checks on `exec`'s and `selftests-mm`'s typed result.
+fn check_suite(r: &Report, key: &str, value: &str) -> Result<(), String> {
+    let suite = r.suite().ok_or("the run has no exec/selftests-mm result")?;
+    if key == "output~" {
+        let found = suite
+            .programs
+            .iter()
+            .flat_map(|p| &p.output_tail)
+            .any(|l| l.contains(value));
+        return found
+            .then_some(())
+            .ok_or(format!("no kept output line has {value:?}"));
+    }
+    let (name, want) = value
+        .rsplit_once(':')
+        .ok_or(format!("want {key}NAME:VALUE"))?;
+    let p = suite
+        .programs
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = suite.programs.iter().map(|p| p.name.as_str()).collect();
+            format!("no program {name:?} (ran: {names:?})")
+        })?;
+    let (pass, got) = match key {
+        "program=" => {
+            let got = serde_json::to_value(p.status).unwrap_or_default();
+            (got == want, got.to_string())
+        }
+        "program-exit=" => {
+            let want = mmrace_proto::results::suite::Exit::Code {
+                code: want
+                    .parse()
+                    .map_err(|_| format!("{want:?} is not a number"))?,
+            };
+            (p.exit == want, p.exit.describe())
+        }
+        _ => {
+            let still: Vec<_> = want
+                .split(',')
+                .filter(|c| p.counters.get(*c).copied().unwrap_or(0) == 0)
+                .collect();
+            (still.is_empty(), format!("{still:?} did not move"))
+        }
+    };
+    pass.then_some(())
+        .ok_or(format!("{name}: {got}, want {key}{want}"))
 }
 
 /// The driver ran exactly the report's spec.
@@ -319,6 +405,9 @@ mod tests {
             "variant=x",
             "data-true=crosscheck_ok",
             "crosscheck-ok",
+            "amplify-armed=1",
+            "amplify-hit=x",
+            "amplify-delays",
             "no-such-check",
         ] {
             assert!(check(&r, bad).is_err(), "{bad}");

@@ -6,10 +6,17 @@
 //! oracles: no data corruption, no new taint. A test that cannot be judged because an earlier one
 //! failed is `# SKIP`ped rather than failed, so the first `not ok` is the
 //! real problem.
+//!
+//! `exec` and `selftests-mm` add a sixth test after `scenario_completed`,
+//! named after the scenario, whose subtests are the programs they ran, each
+//! with its own KTAP results nested under it and mmrace's counter deltas as
+//! a diagnostic line (KTAP nests a test's subtests, indented four spaces,
+//! before its result line).
 
 use crate::patterns::Blame;
 use crate::report::Report;
 use crate::verdict::Ending;
+use mmrace_proto::results::suite::{ProgramRun, Status, SuiteResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -20,8 +27,23 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Case {
-    pub name: &'static str,
+    pub name: String,
     pub outcome: Outcome,
+    /// Diagnostic lines (`# ...`) printed before the result line.
+    pub notes: Vec<String>,
+    /// Subtests, printed indented before the result line.
+    pub subtests: Vec<Case>,
+}
+
+impl Case {
+    pub fn new(name: impl Into<String>, outcome: Outcome) -> Case {
+        Case {
+            name: name.into(),
+            outcome,
+            notes: Vec::new(),
+            subtests: Vec::new(),
+        }
+    }
 }
 
 /// KTAP directives and descriptions are one line; `#` would start a
@@ -34,22 +56,87 @@ fn one_line(s: &str) -> String {
 }
 
 pub fn render(cases: &[Case]) -> String {
-    let mut s = format!("KTAP version 1\n1..{}\n", cases.len());
+    let mut s = String::new();
+    render_at(&mut s, "", cases);
+    s
+}
+
+fn render_at(s: &mut String, indent: &str, cases: &[Case]) {
+    *s += &format!("{indent}KTAP version 1\n{indent}1..{}\n", cases.len());
     for (i, c) in cases.iter().enumerate() {
         let n = i + 1;
+        if !c.subtests.is_empty() {
+            render_at(s, &format!("{indent}    "), &c.subtests);
+        }
+        for note in &c.notes {
+            *s += &format!("{indent}# {}\n", one_line(note));
+        }
+        let name = one_line(&c.name);
         match &c.outcome {
-            Outcome::Pass => s += &format!("ok {n} {}\n", c.name),
-            Outcome::Fail(why) => s += &format!("not ok {n} {} # {}\n", c.name, one_line(why)),
-            Outcome::Skip(why) => s += &format!("ok {n} {} # SKIP {}\n", c.name, one_line(why)),
+            Outcome::Pass => *s += &format!("{indent}ok {n} {name}\n"),
+            Outcome::Fail(why) => *s += &format!("{indent}not ok {n} {name} # {}\n", one_line(why)),
+            Outcome::Skip(why) => {
+                *s += &format!("{indent}ok {n} {name} # SKIP {}\n", one_line(why))
+            }
         }
     }
-    s
+}
+
+/// The test of a scenario that ran programs: one subtest per program, with
+/// the program's own KTAP results under it.
+fn suite_case(name: &str, suite: &SuiteResult) -> Case {
+    let program = |p: &ProgramRun| {
+        let mut c = Case::new(
+            p.name.clone(),
+            match p.status {
+                Status::Pass => Outcome::Pass,
+                Status::Skip => Outcome::Skip(p.exit.describe()),
+                Status::Fail => Outcome::Fail(p.exit.describe()),
+            },
+        );
+        c.subtests = p
+            .ktap
+            .iter()
+            .map(|k| {
+                Case::new(
+                    k.name.clone(),
+                    match k.status {
+                        Status::Pass => Outcome::Pass,
+                        Status::Skip => Outcome::Skip(k.reason.clone()),
+                        Status::Fail => Outcome::Fail(k.reason.clone()),
+                    },
+                )
+            })
+            .collect();
+        c.notes
+            .push(format!("{}, {:.1} s", p.exit.describe(), p.duration_s));
+        c.notes.push(format!(
+            "mmrace counters: {}",
+            crate::suite::counter_deltas(&p.counters)
+        ));
+        c
+    };
+    let t = suite.programs_tally();
+    let mut c = Case::new(
+        name.replace('-', "_"),
+        match (t.fail, t.pass) {
+            (0, 0) => Outcome::Skip(format!("no program passed: {t}")),
+            (0, _) => Outcome::Pass,
+            _ => Outcome::Fail(format!("programs: {t}")),
+        },
+    );
+    c.subtests = suite.programs.iter().map(program).collect();
+    c.notes.push(format!(
+        "programs: {t}; their cases: {}",
+        suite.cases_tally()
+    ));
+    c
 }
 
 /// The five tests of a run, from its report.
 pub fn cases(r: &Report) -> Vec<Case> {
     use Outcome::*;
-    let case = |name, outcome| Case { name, outcome };
+    let case = |name: &str, outcome| Case::new(name, outcome);
     let no_guest = || Skip("the guest did not boot".into());
 
     let booted = if r.booted {
@@ -101,15 +188,24 @@ pub fn cases(r: &Report) -> Vec<Case> {
         (_, false) => no_guest(),
         _ => Pass,
     };
-    vec![
+    let suite = match (r.suite(), r.scenario()) {
+        (Some(suite), Some(s)) => Some(suite_case(s.name(), suite)),
+        _ => None,
+    };
+    [
         case("guest_booted", booted),
         case("module_loaded", module),
         case("scenario_completed", completed),
+    ]
+    .into_iter()
+    .chain(suite)
+    .chain([
         case("no_kernel_finding", no_finding),
         case("no_hang", no_hang),
         case("no_data_corruption", data),
         case("no_new_taint", taint),
-    ]
+    ])
+    .collect()
 }
 
 #[cfg(test)]
@@ -120,18 +216,9 @@ mod tests {
     #[test]
     fn renders_exact_text() {
         let text = render(&[
-            Case {
-                name: "a",
-                outcome: Outcome::Pass,
-            },
-            Case {
-                name: "b",
-                outcome: Outcome::Fail("bad\nthing #1".into()),
-            },
-            Case {
-                name: "c",
-                outcome: Outcome::Skip("not run".into()),
-            },
+            Case::new("a", Outcome::Pass),
+            Case::new("b", Outcome::Fail("bad\nthing #1".into())),
+            Case::new("c", Outcome::Skip("not run".into())),
         ]);
         assert_eq!(
             text,
@@ -195,5 +282,81 @@ mod tests {
         for case in &c[1..] {
             assert!(matches!(case.outcome, Outcome::Skip(_)), "{case:?}");
         }
+    }
+
+    #[test]
+    fn suite_programs_nest_with_their_own_results_and_counters() {
+        use mmrace_proto::results::suite::{Exit, KtapResult};
+        use mmrace_proto::spec::{RunSpec, Scenario};
+        use mmrace_proto::wire::Msg;
+        let mut r = sample();
+        r.finding = None;
+        let scenario = Scenario::parse(&["selftests-mm".into()]).unwrap();
+        r.hello = Some(Msg::Hello {
+            wire: 2,
+            spec: Box::new(RunSpec::new(scenario, 1, 60)),
+        });
+        let run = |name: &str, code, status, ktap: Vec<KtapResult>| ProgramRun {
+            name: name.into(),
+            argv: vec![],
+            exit: Exit::Code { code },
+            status,
+            duration_s: 2.0,
+            output_lines: 3,
+            output_tail: vec![],
+            ktap,
+            counters: [("pmd_split".to_string(), 4)].into(),
+        };
+        let suite = SuiteResult {
+            programs: vec![
+                run(
+                    "soft-dirty",
+                    0,
+                    Status::Pass,
+                    ["ok 1 a", "ok 2 b # SKIP no"]
+                        .iter()
+                        .map(|l| KtapResult::parse(l).unwrap())
+                        .collect(),
+                ),
+                run("migration", 4, Status::Skip, vec![]),
+            ],
+            cpus: 4,
+            nodes: vec![0, 1],
+        };
+        r.result = Some(Msg::Result {
+            t_ms: 1,
+            ok: true,
+            message: "ok".into(),
+            data: Some(Box::new(
+                mmrace_proto::results::ScenarioResult::SelftestsMm(Box::new(suite)),
+            )),
+        });
+        let text = render(&cases(&r));
+        assert_eq!(
+            text,
+            "KTAP version 1\n\
+             1..8\n\
+             ok 1 guest_booted\n\
+             ok 2 module_loaded\n\
+             ok 3 scenario_completed\n\
+             \x20   KTAP version 1\n\
+             \x20   1..2\n\
+             \x20       KTAP version 1\n\
+             \x20       1..2\n\
+             \x20       ok 1 a\n\
+             \x20       ok 2 b # SKIP no\n\
+             \x20   # exit 0, 2.0 s\n\
+             \x20   # mmrace counters: pmd_split+4\n\
+             \x20   ok 1 soft-dirty\n\
+             \x20   # exit 4, 2.0 s\n\
+             \x20   # mmrace counters: pmd_split+4\n\
+             \x20   ok 2 migration # SKIP exit 4\n\
+             # programs: 1 pass, 1 skip, 0 fail; their cases: 1 pass, 1 skip, 0 fail\n\
+             ok 4 selftests_mm\n\
+             ok 5 no_kernel_finding\n\
+             ok 6 no_hang\n\
+             ok 7 no_data_corruption\n\
+             ok 8 no_new_taint\n"
+        );
     }
 }

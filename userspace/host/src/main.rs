@@ -1,7 +1,8 @@
 //! mmrace-host: boots the mmrace test kernel in QEMU, watches the guest and
 //! judges whether the kernel survived the scenario.
 //!
-//! Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error.
+//! Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error,
+//! 3 a program run by `exec` or `selftests-mm` failed.
 
 mod accel;
 mod args;
@@ -16,6 +17,7 @@ mod qemu;
 mod report;
 mod run;
 mod scan;
+mod suite;
 mod summary;
 mod verdict;
 
@@ -33,6 +35,12 @@ fn main() {
         }
         args::Command::Judge(a) => judge::judge(&a),
         args::Command::Check(a) => check::main(&a.report, &a.checks),
+        args::Command::SelftestsMmBinaries => {
+            for b in mmrace_proto::spec::selftests_mm::binaries() {
+                println!("{b}");
+            }
+            0
+        }
     };
     std::process::exit(code);
 }

@@ -6,6 +6,7 @@
 //! the last.
 
 use mmrace_proto::oracle::{Corruption, TaintReport};
+use mmrace_proto::results::suite::SuiteResult;
 use mmrace_proto::wire::{self, Msg};
 use std::collections::BTreeMap;
 
@@ -99,6 +100,15 @@ impl Messages {
             Msg::Snapshot { t_ms, tainted, .. } => Some((*t_ms, *tainted)),
             _ => None,
         }))
+    }
+
+    /// The programs `exec` and `selftests-mm` ran; None for the other
+    /// scenarios or without a Result.
+    pub fn suite(&self) -> Option<&SuiteResult> {
+        match &self.result {
+            Some(Msg::Result { data: Some(d), .. }) => d.suite(),
+            _ => None,
+        }
     }
 
     /// The latest guest time any message reported: how long the driver ran.

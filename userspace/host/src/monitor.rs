@@ -303,6 +303,14 @@ impl Watch {
     fn poll_wire(&mut self) {
         let (lines, active) = self.wire.poll();
         for l in &lines {
+            // Other lines on the wire are the output of a program `exec`
+            // or `selftests-mm` runs: shown like the console, not judged.
+            if self.sink.echo
+                && !l.contains(mmrace_proto::wire::PREFIX)
+                && writeln!(std::io::stdout().lock(), "{}", printable(l)).is_err()
+            {
+                self.sink.echo = false;
+            }
             self.sink.messages.feed(l);
         }
         if active {

@@ -201,6 +201,23 @@ impl Report {
         }
     }
 
+    /// The scenario that ran: the one the driver's Hello echoed, else the
+    /// one the host asked for.
+    pub fn scenario(&self) -> Option<&mmrace_proto::spec::Scenario> {
+        match &self.hello {
+            Some(Msg::Hello { spec, .. }) => Some(&spec.scenario),
+            _ => self.meta.spec.as_ref().map(|s| &s.scenario),
+        }
+    }
+
+    /// The typed result of `exec` and `selftests-mm`, if this run has one.
+    pub fn suite(&self) -> Option<&mmrace_proto::results::suite::SuiteResult> {
+        match &self.result {
+            Some(Msg::Result { data: Some(d), .. }) => d.suite(),
+            _ => None,
+        }
+    }
+
     /// `(ok, message)` of the driver's Result.
     pub fn outcome(&self) -> Option<(bool, &str)> {
         match &self.result {
@@ -251,6 +268,7 @@ pub(crate) mod tests {
             counters: Default::default(),
             vmstat: Default::default(),
             data_oracle: Default::default(),
+            inject_point: None,
         })))
     }
 

@@ -178,6 +178,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
     if o.taint.new != 0 {
         let _ = writeln!(out, "taint: {}", o.taint.line());
     }
+    crate::suite::render(&mut out, r);
     if let Some(s) = r.last_snapshot.as_ref().and_then(snapshot_view) {
         let window = r
             .rates

@@ -16,7 +16,9 @@
 //!    driver in time: hang.
 //! 5. The driver's Result: `ok == false` is a harness error; `ok == true` is
 //!    clean when QEMU then exited by itself with status 0 (the guest powered
-//!    off) or when judging a log after the fact.
+//!    off) or when judging a log after the fact, unless a program that
+//!    `exec` or `selftests-mm` ran failed: then the test failed (the
+//!    program's verdict on the kernel, below every finding and hang).
 //! 6. No Result: QEMU failing before the kernel printed anything is a harness
 //!    error; otherwise the guest died without saying why: kernel problem.
 
@@ -32,16 +34,20 @@ pub enum Verdict {
     KernelProblem,
     Hang,
     HarnessError,
+    /// Nothing on the console, but a program `exec` or `selftests-mm` ran
+    /// failed (its own verdict: a test failure).
+    TestFailed,
 }
 
 impl Verdict {
     /// 0 clean, 1 the kernel is at fault (problem or hang), 2 the harness or
-    /// its user is.
+    /// its user is, 3 a test program failed.
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Clean => 0,
             Verdict::KernelProblem | Verdict::Hang => 1,
             Verdict::HarnessError => 2,
+            Verdict::TestFailed => 3,
         }
     }
 
@@ -51,6 +57,7 @@ impl Verdict {
             Verdict::KernelProblem => "KERNEL PROBLEM",
             Verdict::Hang => "HANG",
             Verdict::HarnessError => "HARNESS ERROR",
+            Verdict::TestFailed => "TEST FAILED",
         }
     }
 }
@@ -185,6 +192,20 @@ fn oracle_judgement(msgs: &Messages) -> Option<Judgement> {
 pub const DATA_CORRUPTION: &str = "data-corruption";
 pub const TAINT: &str = "taint";
 
+/// `2 of 11 programs failed: migration (exit 1), ...`.
+fn failed_programs(suite: &mmrace_proto::results::suite::SuiteResult) -> String {
+    let failed: Vec<String> = suite
+        .failed()
+        .map(|p| format!("{} ({})", p.name, p.exit.describe()))
+        .collect();
+    format!(
+        "{} of {} programs failed: {}",
+        failed.len(),
+        suite.programs.len(),
+        failed.join(", ")
+    )
+}
+
 pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement {
     use Verdict::*;
     if let Ending::SpawnFailed { .. } = ending {
@@ -222,11 +243,16 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
                 code: Some(0),
                 signal: None,
             },
-        ) => Judgement::new(
-            Clean,
-            None,
-            "the scenario completed and the guest powered off".into(),
-        ),
+        ) => match msgs.suite() {
+            Some(suite) if suite.failed().next().is_some() => {
+                Judgement::new(TestFailed, Some("test-failed"), failed_programs(suite))
+            }
+            _ => Judgement::new(
+                Clean,
+                None,
+                "the scenario completed and the guest powered off".into(),
+            ),
+        },
         (Some((true, _)), _) => Judgement::new(
             HarnessError,
             Some("qemu-failed"),
@@ -414,5 +440,78 @@ mod tests {
         assert_eq!(Verdict::KernelProblem.exit_code(), 1);
         assert_eq!(Verdict::Hang.exit_code(), 1);
         assert_eq!(Verdict::HarnessError.exit_code(), 2);
+        assert_eq!(Verdict::TestFailed.exit_code(), 3);
+    }
+
+    /// An `exec` run whose program exited with `code`.
+    fn exec_run(code: i32) -> Messages {
+        use mmrace_proto::results::suite::{Exit, ProgramRun, Status, SuiteResult};
+        use mmrace_proto::results::ScenarioResult;
+        use mmrace_proto::spec::{RunSpec, Scenario};
+        let scenario = Scenario::parse(&["exec".into(), "/exec/t".into()]).unwrap();
+        let suite = SuiteResult {
+            programs: vec![ProgramRun {
+                name: "/exec/t".into(),
+                argv: vec!["/exec/t".into()],
+                exit: Exit::Code { code },
+                status: if code == 0 {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                duration_s: 0.1,
+                output_lines: 1,
+                output_tail: vec!["hello".into()],
+                ktap: vec![],
+                counters: Default::default(),
+            }],
+            cpus: 2,
+            nodes: vec![0, 1],
+        };
+        let mut m = Messages::new();
+        for msg in [
+            Msg::Hello {
+                wire: wire::WIRE_VERSION,
+                spec: Box::new(RunSpec::new(scenario, 1, 10)),
+            },
+            Msg::Result {
+                t_ms: 1,
+                ok: true,
+                message: "ok".into(),
+                data: Some(Box::new(ScenarioResult::Exec(Box::new(suite)))),
+            },
+        ] {
+            m.feed(&wire::encode(&msg));
+        }
+        m
+    }
+
+    #[test]
+    fn a_failed_program_is_a_test_failure_and_findings_still_win() {
+        assert_eq!(
+            judge(&booted(), &exec_run(0), &exited(0)).verdict,
+            Verdict::Clean
+        );
+        let j = judge(&booted(), &exec_run(3), &exited(0));
+        assert_eq!(
+            (j.verdict, j.class.as_deref()),
+            (Verdict::TestFailed, Some("test-failed"))
+        );
+        assert!(
+            j.reason
+                .contains("1 of 1 programs failed: /exec/t (exit 3)"),
+            "{}",
+            j.reason
+        );
+        let mut s = booted();
+        s.feed("[ 3.0] BUG: kernel NULL pointer dereference, address: 0000000000000000");
+        assert_eq!(
+            judge(&s, &exec_run(3), &exited(0)).verdict,
+            Verdict::KernelProblem
+        );
+        assert_eq!(
+            judge(&booted(), &exec_run(3), &Ending::Silent { silent_s: 5 }).verdict,
+            Verdict::Hang
+        );
     }
 }

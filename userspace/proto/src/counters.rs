@@ -75,6 +75,17 @@ pub fn parse_counters(text: &str) -> Result<BTreeMap<String, u64>, BadLine> {
     Ok(out)
 }
 
+/// Counter deltas for a human: `pmd_split+3 thp_split+1`, or `none`.
+pub fn fmt_deltas(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}+{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,5 +15,6 @@ pub mod counters;
 pub mod crosscheck;
 pub mod oracle;
 pub mod results;
+pub mod rng;
 pub mod spec;
 pub mod wire;

@@ -82,10 +82,12 @@ pub enum Op {
     Write,
     Fdatasync,
     Read,
+    Free,
+    Mlock,
 }
 
 impl Op {
-    const ALL: [Op; 17] = [
+    const ALL: [Op; 19] = [
         Op::WritePass,
         Op::Verify,
         Op::Dontneed,
@@ -103,6 +105,8 @@ impl Op {
         Op::Write,
         Op::Fdatasync,
         Op::Read,
+        Op::Free,
+        Op::Mlock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -124,6 +128,8 @@ impl Op {
             Op::Write => "write",
             Op::Fdatasync => "fdatasync",
             Op::Read => "read",
+            Op::Free => "free",
+            Op::Mlock => "mlock",
         }
     }
 

@@ -8,7 +8,10 @@
 //! console.
 
 pub mod bench;
+pub mod exec;
 pub mod oom_stall;
+pub mod program;
+pub mod selftests_mm;
 pub mod shell_baseline;
 pub mod smoke;
 pub mod thp_race;
@@ -27,5 +30,9 @@ pub fn run(ctx: &Ctx, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
             ScenarioResult::ShellBaseline(Box::new(shell_baseline::run(ctx, a)?))
         }
         Scenario::Bench(a) => ScenarioResult::Bench(Box::new(bench::run(ctx, a)?)),
+        Scenario::Exec(a) => ScenarioResult::Exec(Box::new(exec::run(ctx, a)?)),
+        Scenario::SelftestsMm(a) => {
+            ScenarioResult::SelftestsMm(Box::new(selftests_mm::run(ctx, a)?))
+        }
     })
 }

@@ -5,15 +5,20 @@
 //! and back; then the matching counters must have risen. A counter that did
 //! not is a harness failure: a probe that does not fire would make every
 //! race scenario report "nothing happened" forever. First it checks that
-//! malformed writes to debugfs `reset` fail with EINVAL.
+//! malformed writes to debugfs `reset` fail with EINVAL, and that
+//! `inject/add` refuses unknown symbols with ENOENT and malformed text with
+//! EINVAL ([`inject::MUST_REFUSE`]). An injection point at
+//! [`inject::SMOKE_POINT`] (1 us, every call) must then count calls, delay
+//! each one, and go away through `inject/remove`.
 
 use crate::ctx::Ctx;
 use crate::oracle::{mem, Check, Op};
-use crate::{counters, mm, numa, vmstat};
+use crate::{counters, inject, mm, numa, vmstat};
 use anyhow::{bail, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::oracle::{region, Expected, Stamp, UNIT};
 use mmrace_proto::results::SmokeResult;
+use mmrace_proto::spec::amplify::Target;
 pub use mmrace_proto::spec::smoke::Args;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -44,6 +49,9 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
     }
 
     counters::check_reset_rejects_garbage()?;
+    inject::disarm_all()?;
+    inject::check_refusals()?;
+    let point = inject::arm_smoke_point()?;
     let (c0, v0) = (counters::read()?, vmstat::read()?);
     let mut iterations = 0u64;
     loop {
@@ -54,10 +62,17 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
         }
     }
     let (c1, v1) = (counters::read()?, vmstat::read()?);
+    let row = point
+        .report()
+        .points
+        .into_iter()
+        .find(|r| r.point == inject::SMOKE_POINT);
+    inject::remove_point(&Target::new(inject::SMOKE_POINT))?;
+    drop(point);
 
     let cd = counters::delta(&c0, &c1);
     let vd = vmstat::with_prefixes(&vmstat::nonzero(&vmstat::delta(&v0, &v1)), VMSTAT_PREFIXES);
-    let still = unmoved(&cd, &vd, migrate.is_some());
+    let mut still = unmoved(&cd, &vd, migrate.is_some());
     let data = SmokeResult {
         iterations,
         nodes,
@@ -65,7 +80,9 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
         counters: cd,
         vmstat: vd,
         data_oracle: ctx.oracle.summary(),
+        inject_point: row,
     };
+    still.extend(inject_unmoved(data.inject_point.as_ref(), &data.counters));
     if !still.is_empty() {
         bail!(
             "counters did not move after {iterations} iterations: {} (data: {})",
@@ -75,7 +92,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
     }
     ctx.say(format!(
         "smoke: {iterations} iterations, counters moved: {}",
-        fmt_map(&vmstat::nonzero(&data.counters))
+        mmrace_proto::counters::fmt_deltas(&vmstat::nonzero(&data.counters))
     ));
     Ok(data)
 }
@@ -194,14 +211,35 @@ pub fn iteration(ctx: &Ctx, migrate: Option<(u32, u32)>, n: u64) -> Result<()> {
     Ok(())
 }
 
-fn fmt_map(m: &BTreeMap<String, u64>) -> String {
-    if m.is_empty() {
-        return "none".to_string();
+/// The injection point's checks that failed: it must have seen calls,
+/// delayed each of them (1 us on every call), and `inject_delays` must have
+/// counted at least those delays.
+pub fn inject_unmoved(
+    row: Option<&inject::PointRow>,
+    counters: &BTreeMap<String, u64>,
+) -> Vec<String> {
+    let point = inject::SMOKE_POINT;
+    let Some(r) = row else {
+        return vec![format!("inject:{point} (not in inject/points)")];
+    };
+    let counted = counters.get(name::INJECT_DELAYS).copied().unwrap_or(0);
+    let mut out = Vec::new();
+    if r.calls == 0 {
+        out.push(format!("inject:{point} calls"));
     }
-    m.iter()
-        .map(|(k, v)| format!("{k}+{v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    if r.delays != r.calls {
+        out.push(format!(
+            "inject:{point} delays {} != calls {}",
+            r.delays, r.calls
+        ));
+    }
+    if counted < r.delays {
+        out.push(format!(
+            "inject_delays {counted} < the point's {} delays",
+            r.delays
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -212,6 +250,25 @@ mod tests {
 
     fn map(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
         pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect()
+    }
+
+    #[test]
+    fn judges_the_injection_point() {
+        let row = |calls, delays| {
+            inject::PointRow::parse(&format!(
+                "zap_huge_pmd armed {calls} {delays} delay_us=1 every_nth=1 probability_pct=0"
+            ))
+            .unwrap()
+        };
+        let c = map(&[("inject_delays", 5)]);
+        assert!(inject_unmoved(Some(&row(5, 5)), &c).is_empty());
+        assert_eq!(
+            inject_unmoved(Some(&row(0, 0)), &c),
+            ["inject:zap_huge_pmd calls"]
+        );
+        assert_eq!(inject_unmoved(Some(&row(6, 6)), &c).len(), 1);
+        assert_eq!(inject_unmoved(Some(&row(5, 4)), &c).len(), 1);
+        assert_eq!(inject_unmoved(None, &c).len(), 1);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! tests as these same types.
 
 pub mod bench;
+pub mod inject;
 pub mod oom_stall;
+pub mod suite;
 pub mod thp_race;
 
 use crate::crosscheck::CrossCheck;
@@ -25,9 +27,19 @@ pub enum ScenarioResult {
     OomStall(Box<oom_stall::OomStallResult>),
     ShellBaseline(Box<thp_race::ShellBaselineResult>),
     Bench(Box<bench::BenchResult>),
+    Exec(Box<suite::SuiteResult>),
+    SelftestsMm(Box<suite::SuiteResult>),
 }
 
 impl ScenarioResult {
+    /// The programs `exec` and `selftests-mm` ran.
+    pub fn suite(&self) -> Option<&suite::SuiteResult> {
+        match self {
+            ScenarioResult::Exec(r) | ScenarioResult::SelftestsMm(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// The module-vs-vmstat measurement, for the scenarios that make one.
     pub fn measurement(&self) -> Option<&Measurement> {
         match self {
@@ -46,6 +58,14 @@ impl ScenarioResult {
             _ => self
                 .measurement()
                 .map(|m| (&m.counters_delta, &m.vmstat_delta)),
+        }
+    }
+
+    /// What `--amplify` armed and got, for a thp-race run that had it.
+    pub fn amplify(&self) -> Option<&inject::AmplifyReport> {
+        match self {
+            ScenarioResult::ThpRace(r) => r.amplify.as_ref(),
+            _ => None,
         }
     }
 
@@ -84,4 +104,7 @@ pub struct SmokeResult {
     /// (Absent in results of drivers older than the data oracle.)
     #[serde(default)]
     pub data_oracle: crate::oracle::DataSummary,
+    /// The injection point smoke adds (`zap_huge_pmd`), as `inject/points`
+    /// listed it at the end.
+    pub inject_point: Option<inject::PointRow>,
 }

@@ -3,13 +3,13 @@
 
 use super::{Counts, Measurement, Rates};
 use crate::spec::amplify;
-use crate::spec::thp_race::RacerOp;
+use crate::spec::thp_race::{Args, OffsetMode, RacerOp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Which parties ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parties {
     pub writer: bool,
     pub clear_refs: bool,
@@ -18,6 +18,17 @@ pub struct Parties {
     pub racers: bool,
     pub refault: bool,
     pub kill: bool,
+    /// thp-race's parties beyond the seed's (false in shell-baseline).
+    #[serde(default)]
+    pub proc_walk: bool,
+    #[serde(default)]
+    pub move_pages: bool,
+    #[serde(default)]
+    pub madvise: bool,
+    #[serde(default)]
+    pub churn: bool,
+    #[serde(default)]
+    pub fork: bool,
 }
 
 /// A mapping: its address (hex) and size.
@@ -48,6 +59,8 @@ pub struct ThpRaceSettings {
     pub pmd_size: usize,
     pub thp_mode: Option<String>,
     pub amplify: Option<amplify::Spec>,
+    /// Every option in force (after `--swarm`).
+    pub options: Args,
 }
 
 /// A driver-side party's failures.
@@ -89,8 +102,19 @@ pub struct ThpRaceResult {
     pub data_oracle: crate::oracle::DataSummary,
     pub first_pmd_race_ms: Option<u64>,
     pub first_thp_split_failed_ms: Option<u64>,
-    /// mmrace.ko's `inject/points` at the end of an amplified run.
-    pub inject_points: Option<String>,
+    /// `--amplify`: the points armed and skipped, and mmrace.ko's
+    /// `inject/points` at the end of the run.
+    pub amplify: Option<super::inject::AmplifyReport>,
+    /// The racers' measured windows and start offsets.
+    pub offsets: Option<Offsets>,
+    /// What `--swarm` resolved to.
+    pub swarm: Option<SwarmChoice>,
+    /// `--sequential`'s turn order and turns.
+    pub sequential: Option<Sequential>,
+    /// `--khugepaged-scan-ms`.
+    pub khugepaged: Option<Khugepaged>,
+    /// `--phase-ms`: the active parties of every phase.
+    pub phases: Option<Vec<Phase>>,
     #[serde(flatten)]
     pub measurement: Measurement,
 }
@@ -128,4 +152,111 @@ pub struct ShellBaselineResult {
     pub first_thp_split_failed_ms: Option<u64>,
     #[serde(flatten)]
     pub measurement: Measurement,
+}
+
+/// A running mean and deviation, as LTP's fuzzy sync keeps them
+/// (tst_fzsync_stat): exponential moving averages of the value and of its
+/// absolute distance from the mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stat {
+    pub avg: f64,
+    pub dev: f64,
+}
+
+impl Stat {
+    /// The weight of a new sample (LTP's default avg_alpha).
+    pub const ALPHA: f64 = 0.25;
+
+    /// Folds in one sample; the first sample sets the mean.
+    pub fn update(&mut self, x: f64, first: bool) {
+        if first {
+            *self = Stat { avg: x, dev: 0.0 };
+            return;
+        }
+        self.avg += Self::ALPHA * (x - self.avg);
+        self.dev += Self::ALPHA * ((x - self.avg).abs() - self.dev);
+    }
+
+    /// `dev / avg`, LTP's measure of whether the statistic has settled.
+    pub fn dev_ratio(&self) -> f64 {
+        if self.avg.abs() < 1.0 {
+            0.0
+        } else {
+            (self.dev / self.avg).abs()
+        }
+    }
+}
+
+/// One racer round kind (a racer op, or `refault`) under `--offsets`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OffsetKind {
+    /// The round kind: a `--racer-ops` word or `refault`.
+    pub kind: String,
+    /// Completed rounds of this kind (all writer generations).
+    pub rounds: u64,
+    /// Of those, rounds that only measured (no delay yet: the statistics
+    /// were settling).
+    pub sampling_rounds: u64,
+    /// The leader's operation (its syscalls), in ns.
+    pub leader_ns: Stat,
+    /// A follower's operation, in ns.
+    pub follower_ns: Stat,
+    /// Follower start minus leader start, in ns (delay included).
+    pub start_skew_ns: Stat,
+    /// The delay window the next round draws from: [-follower_ns.avg,
+    /// +leader_ns.avg], times 1.1 as in LTP. Negative delays hold the
+    /// leader back, positive ones a follower.
+    pub delay_range_ns: [i64; 2],
+    /// The smallest and largest delay applied so far.
+    pub delay_min_ns: i64,
+    pub delay_max_ns: i64,
+    /// Rounds in which the leader, or a follower, was held back.
+    pub leader_delayed: u64,
+    pub follower_delayed: u64,
+}
+
+/// The racers' start offsets over the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offsets {
+    pub mode: OffsetMode,
+    /// Nanoseconds per busy-loop iteration: calibrated against the clock
+    /// at start, then from every measured delay.
+    pub ns_per_loop: f64,
+    /// Rounds a kind measures before its first delay.
+    pub sampling: u64,
+    pub kinds: Vec<OffsetKind>,
+}
+
+/// What `--swarm` resolved to for this seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwarmChoice {
+    /// `thp-race` followed by these words replays the run without
+    /// `--swarm` (with the same seed).
+    pub words: Vec<String>,
+    pub options: Args,
+}
+
+/// khugepaged's scan interval during the run (`--khugepaged-scan-ms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Khugepaged {
+    pub scan_sleep_ms: u64,
+    /// What it was before (restored at the end).
+    pub scan_sleep_ms_before: u64,
+}
+
+/// One `--phase-ms` phase: from `t_ms` after the start, only these
+/// parties ran (besides the writer and the kills).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    pub t_ms: u64,
+    pub active: Vec<String>,
+}
+
+/// The sequential mode's bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequential {
+    /// The parties in their turn order.
+    pub order: Vec<String>,
+    /// Turns taken (one operation each), all parties together.
+    pub turns: u64,
 }

@@ -11,7 +11,9 @@
 
 pub mod amplify;
 pub mod bench;
+pub mod exec;
 pub mod oom_stall;
+pub mod selftests_mm;
 pub mod shell_baseline;
 pub mod smoke;
 pub mod thp_race;
@@ -24,6 +26,10 @@ pub const CMDLINE_KEY: &str = "mmrace.spec";
 
 /// Where the guest's initramfs keeps the module.
 pub const MODULE_IN_INITRAMFS: &str = "/mmrace.ko";
+
+/// Seconds a scenario runs when no duration is given (see
+/// [`Scenario::default_duration_s`]).
+pub const DEFAULT_DURATION_S: u64 = 30;
 
 /// Default milliseconds between two counter snapshots.
 pub const DEFAULT_INTERVAL_MS: u64 = 1000;
@@ -46,6 +52,13 @@ pub enum Scenario {
     /// `make bench`'s phases in one boot: memcpy/migrate limits, shell
     /// baseline, thp-race, probe overhead, thp-race amplified.
     Bench(bench::Args),
+    /// Any program in the guest (`exec [OPTION...] PROGRAM [ARG...]`),
+    /// under the counters and the console oracles; its exit status is a
+    /// test result (scripts/qemu-run.sh packs `EXEC`'s program).
+    Exec(exec::Args),
+    /// The kernel's own THP, migration, soft-dirty and split selftests
+    /// (tools/testing/selftests/mm), each under the counters.
+    SelftestsMm(selftests_mm::Args),
 }
 
 impl Scenario {
@@ -57,6 +70,31 @@ impl Scenario {
             Scenario::OomStall(_) => "oom-stall",
             Scenario::ShellBaseline(_) => "shell-baseline",
             Scenario::Bench(_) => "bench",
+            Scenario::Exec(_) => "exec",
+            Scenario::SelftestsMm(_) => "selftests-mm",
+        }
+    }
+
+    /// The guest the scenario needs by default: `selftests-mm` gets 4 vCPUs
+    /// (`migration` runs numa_num_task_cpus() - 2 threads and SKIPs on 2).
+    pub fn default_guest(&self) -> GuestSpec {
+        match self {
+            Scenario::SelftestsMm(_) => GuestSpec {
+                cpus: 4,
+                ..GuestSpec::default()
+            },
+            _ => GuestSpec::default(),
+        }
+    }
+
+    /// Seconds the scenario runs when no duration is given. For the
+    /// scenarios that run programs it is a cap: they end when the programs
+    /// do.
+    pub fn default_duration_s(&self) -> u64 {
+        match self {
+            Scenario::SelftestsMm(_) => 1800,
+            Scenario::Exec(_) => 600,
+            _ => DEFAULT_DURATION_S,
         }
     }
 
@@ -153,14 +191,14 @@ impl RunSpec {
     /// A spec with the driver's defaults for everything but these.
     pub fn new(scenario: Scenario, seed: u64, duration_s: u64) -> RunSpec {
         RunSpec {
-            scenario,
             seed,
             duration_s,
             interval_ms: DEFAULT_INTERVAL_MS,
             reload_module: 0,
             crash_test: None,
             kernel: KernelSpec::default(),
-            guest: GuestSpec::default(),
+            guest: scenario.default_guest(),
+            scenario,
         }
     }
 
@@ -243,6 +281,37 @@ mod tests {
     }
 
     #[test]
+    fn exec_takes_the_program_and_its_arguments_verbatim() {
+        let s = Scenario::parse(&words("exec --tail-lines 5 /exec/t --duration 3 -x")).unwrap();
+        let Scenario::Exec(a) = &s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(a.argv, ["/exec/t", "--duration", "3", "-x"]);
+        assert_eq!((a.tail_lines, a.cwd.as_str()), (5, "/tmp"));
+        assert!(Scenario::parse(&words("exec")).is_err());
+        // scripts/prepare.sh's form: ARGS, then `--`, then EXEC's words.
+        let s2 = Scenario::parse(&words("exec --tail-lines 5 -- /exec/t -x --y")).unwrap();
+        let Scenario::Exec(a2) = &s2 else {
+            panic!("{s2:?}")
+        };
+        assert_eq!(
+            (a2.tail_lines, &a2.argv[..]),
+            (5, &["/exec/t", "-x", "--y"].map(String::from)[..])
+        );
+        assert_eq!(s.default_guest(), GuestSpec::default());
+        assert_eq!(s.default_duration_s(), 600);
+    }
+
+    #[test]
+    fn selftests_get_four_cpus_and_a_long_cap() {
+        let s = Scenario::parse(&words("selftests-mm --only soft-dirty,migration")).unwrap();
+        let spec = RunSpec::new(s, 1, 10);
+        assert_eq!(spec.guest.cpus, 4);
+        assert_eq!(spec.scenario.default_duration_s(), 1800);
+        assert!(Scenario::parse(&words("selftests-mm --only cow")).is_err());
+    }
+
+    #[test]
     fn defaults_equal_clap_defaults() {
         assert_eq!(
             Scenario::parse(&words("thp-race")).unwrap(),
@@ -275,7 +344,15 @@ mod tests {
     fn every_default_spec_fits_the_kernel_command_line() {
         // x86's COMMAND_LINE_SIZE is 2048, and the rest of the line takes
         // about 300 bytes.
-        for name in ["smoke", "thp-race", "oom-stall", "shell-baseline", "bench"] {
+        for name in [
+            "smoke",
+            "thp-race",
+            "oom-stall",
+            "shell-baseline",
+            "bench",
+            "selftests-mm",
+            "exec /exec/prog --flag arg",
+        ] {
             let spec = RunSpec::new(Scenario::parse(&words(name)).unwrap(), u64::MAX >> 11, 3600);
             let n = spec.to_cmdline_param().len();
             assert!(n < 1500, "{name}: {n} bytes");

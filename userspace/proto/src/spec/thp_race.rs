@@ -95,13 +95,115 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub party_nice: i32,
 
-    /// Race-window amplification: mmrace.ko delays the entry of
-    /// __split_huge_pmd() (the unlocked window before the page-table lock),
-    /// e.g. `delay_us=200,every_nth=1` or `delay_us=100,probability_pct=50`.
-    /// Knobs: delay_us (the module caps it), every_nth, probability_pct.
-    /// Zeroed again when the run ends.
-    #[arg(long, value_name = "KNOB=N,...")]
+    /// Race-window amplification: mmrace.ko busy-waits at injection points.
+    /// Items separated by `;`: `delay_us=200,every_nth=1` delays the entry
+    /// of __split_huge_pmd() (the unlocked window before the page-table
+    /// lock); `at=SYMBOL[+OFFSET],delay_us=50,probability_pct=10` any kernel
+    /// function; `random[,delay_us=20,probability_pct=5]` a curated list of
+    /// mm functions. Knobs: delay_us (the module caps it), every_nth,
+    /// probability_pct. Disarmed again when the run ends.
+    #[arg(long, value_name = "ITEM;...")]
     pub amplify: Option<crate::spec::amplify::Spec>,
+
+    /// Read the writer's /proc files in a loop (the page-table walkers
+    /// behind them race splits, migration and zaps).
+    #[arg(long)]
+    pub proc_walk: bool,
+
+    /// The /proc/PID files the proc-walk party reads, one per operation,
+    /// in turn.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "FILES",
+        default_value = "pagemap,smaps,smaps-rollup,numa-maps"
+    )]
+    pub proc_files: Vec<ProcFile>,
+
+    /// Migrate single pages of the writer with move_pages(2) (per-page
+    /// migration, next to migrate_pages' whole-mm bounce; needs the
+    /// migrate party's nodes).
+    #[arg(long)]
+    pub move_pages: bool,
+
+    /// Advise the writer's memory from the driver with process_madvise(2).
+    #[arg(long)]
+    pub madvise: bool,
+
+    /// The advice the madvise party gives, one range per operation.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "OPS",
+        default_value = "collapse,pageout,cold"
+    )]
+    pub madvise_ops: Vec<MadviseOp>,
+
+    /// A churn thread in the writer: whole-THP operations (mprotect,
+    /// mremap, MADV_FREE, mlock, MADV_COLLAPSE, zap) on a region of its own.
+    #[arg(long)]
+    pub churn: bool,
+
+    /// The whole-THP operations the churn thread draws from.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "OPS",
+        default_value = "mprotect,mremap,free,mlock,collapse,zap"
+    )]
+    pub churn_ops: Vec<ChurnOp>,
+
+    /// Size of the churn region at 0x730000000000 in MiB (whole THPs).
+    #[arg(long, default_value_t = 8, value_name = "MIB")]
+    pub churn_mib: usize,
+
+    /// A fork party: a thread of the writer that forks a child which
+    /// writes one byte per THP of the writer and the racers' region and
+    /// exits (huge pmds shared at fork, broken by copy-on-write on both
+    /// sides, zapped at the child's exit).
+    #[arg(long)]
+    pub fork: bool,
+
+    /// migrate_pages(2) threads bouncing the writer between the nodes.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub migrate_threads: u32,
+
+    /// Set khugepaged's scan_sleep_millisecs to this for the run (and
+    /// pages_to_scan to 8 THPs' worth), restored after; 0 leaves both
+    /// alone. khugepaged collapses the MADV_HUGEPAGE regions the racers and
+    /// the splitter leave pte-mapped.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub khugepaged_scan_ms: u64,
+
+    /// How racer rounds offset their members' starts: `fuzzy` (measure
+    /// each side's syscall, as LTP's fuzzy sync does, and delay one side
+    /// by a random time in [-window, +window]), `fixed` (half the rounds
+    /// hold one member back by up to 2048 busy loops) or `none`.
+    #[arg(long, value_enum, default_value = "fuzzy", value_name = "MODE")]
+    pub offsets: OffsetMode,
+
+    /// Swarm over time: every MS milliseconds the seed picks a random half
+    /// of the enabled parties (at least two) and only those run until the
+    /// next phase (the writer and the kills always). 0: every party all
+    /// the time. Ignored with --sequential.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub phase_ms: u64,
+
+    /// Run the same parties one at a time, round robin, never two at once
+    /// (one operation per turn): shows a bug is race-only.
+    #[arg(long)]
+    pub sequential: bool,
+
+    /// Swarm testing: the seed picks a random subset of the enabled
+    /// parties, racer ops, proc files, advice and churn ops (and the racer
+    /// thread count). The resolved options are printed and recorded, and
+    /// the same seed resolves them the same way.
+    #[arg(long)]
+    pub swarm: bool,
 }
 
 crate::spec::clap_default!(Args);
@@ -130,14 +232,21 @@ pub enum RacerOp {
     Remap,
     /// mremap of the page to this thread's scratch slot.
     Mremap,
+    /// madvise(MADV_FREE) of the page: splits the THP itself (folio split
+    /// through the rmap) under the racing pmd splits.
+    Free,
+    /// mlock of the page, then munlock: VMA split and merge around it.
+    Mlock,
 }
 
 impl RacerOp {
-    pub const ALL: [RacerOp; 4] = [
+    pub const ALL: [RacerOp; 6] = [
         RacerOp::Dontneed,
         RacerOp::Mprotect,
         RacerOp::Remap,
         RacerOp::Mremap,
+        RacerOp::Free,
+        RacerOp::Mlock,
     ];
 
     /// Its op counter (a party name in the driver's snapshots).
@@ -147,6 +256,8 @@ impl RacerOp {
             RacerOp::Mprotect => "racer_mprotect",
             RacerOp::Remap => "racer_remap",
             RacerOp::Mremap => "racer_mremap",
+            RacerOp::Free => "racer_free",
+            RacerOp::Mlock => "racer_mlock",
         }
     }
 
@@ -157,15 +268,438 @@ impl RacerOp {
             RacerOp::Mprotect => "mprotect",
             RacerOp::Remap => "remap",
             RacerOp::Mremap => "mremap",
+            RacerOp::Free => "free",
+            RacerOp::Mlock => "mlock",
         }
     }
 
     /// Whether it leaves the chunk's VMAs or mapping changed, so the next
     /// round on that chunk needs a fresh mapping.
     pub fn changes_layout(self) -> bool {
-        self != RacerOp::Dontneed
+        !matches!(self, RacerOp::Dontneed | RacerOp::Free)
     }
 }
 
 /// Most racer threads `--racer-threads` accepts.
 pub const MAX_RACERS: usize = 16;
+
+/// Implements `word()` (the option word) and `ALL` for a clap value enum.
+macro_rules! words {
+    ($t:ty { $($v:ident => $w:literal),+ $(,)? }) => {
+        impl $t {
+            pub const ALL: &'static [$t] = &[$(<$t>::$v),+];
+
+            /// Its option word.
+            pub fn word(self) -> &'static str {
+                match self {
+                    $(<$t>::$v => $w),+
+                }
+            }
+        }
+    };
+}
+
+/// A /proc/PID file of the writer whose read walks its page tables.
+#[derive(
+    clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcFile {
+    /// pagemap of the writer's regions (pagemap_pmd_range).
+    Pagemap,
+    /// smaps (smaps_pte_range, smaps_pmd_entry).
+    Smaps,
+    /// smaps_rollup: the same walk over every VMA, one lock hold.
+    SmapsRollup,
+    /// numa_maps (gather_pte_stats, the huge pmd under its lock).
+    NumaMaps,
+}
+words!(ProcFile { Pagemap => "pagemap", Smaps => "smaps", SmapsRollup => "smaps-rollup", NumaMaps => "numa-maps" });
+
+/// Advice the driver gives the writer's memory through process_madvise(2).
+#[derive(
+    clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum MadviseOp {
+    /// MADV_COLLAPSE (6.1+): synchronous khugepaged collapse of one THP's
+    /// range (collapse_huge_page: drops the mmap lock, retakes it).
+    Collapse,
+    /// MADV_PAGEOUT: reclaim the range now (splits THPs it covers partly).
+    Pageout,
+    /// MADV_COLD: deactivate the range.
+    Cold,
+}
+words!(MadviseOp { Collapse => "collapse", Pageout => "pageout", Cold => "cold" });
+
+/// A whole-THP operation of the writer's churn thread.
+#[derive(
+    clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ChurnOp {
+    /// mprotect of the whole 2 MiB read-only and back (change_huge_pmd).
+    Mprotect,
+    /// mremap of the whole THP away and back (move_huge_pmd).
+    Mremap,
+    /// MADV_FREE of the whole THP (madvise_free_huge_pmd), then a write.
+    Free,
+    /// mlock and munlock of the whole THP (mlock_vma_folio on a pmd).
+    Mlock,
+    /// Split one page off (MADV_DONTNEED of 4 KiB), then MADV_COLLAPSE.
+    Collapse,
+    /// MADV_DONTNEED of the whole THP (zap_huge_pmd), then a write.
+    Zap,
+}
+words!(ChurnOp { Mprotect => "mprotect", Mremap => "mremap", Free => "free", Mlock => "mlock", Collapse => "collapse", Zap => "zap" });
+
+/// How a racer round offsets its members' starts.
+#[derive(
+    clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetMode {
+    /// Measured windows (LTP fuzzy sync): one side delayed by a random
+    /// time in [-the other's syscall time, +the leader's].
+    Fuzzy,
+    /// Half the rounds delay one member by 0..2048 busy loops (the old
+    /// default, unmeasured).
+    Fixed,
+    /// Everyone starts at once.
+    None,
+}
+words!(OffsetMode { Fuzzy => "fuzzy", Fixed => "fixed", None => "none" });
+
+/// A random non-empty subset of `items` (each kept with probability 1/2),
+/// in their order. `items` itself when it has at most one element.
+fn subset<T: Copy>(rng: &mut crate::rng::Rng, items: &[T]) -> Vec<T> {
+    if items.len() <= 1 {
+        return items.to_vec();
+    }
+    loop {
+        let v: Vec<T> = items
+            .iter()
+            .copied()
+            .filter(|_| rng.below(2) == 0)
+            .collect();
+        if !v.is_empty() {
+            return v;
+        }
+    }
+}
+
+impl Args {
+    /// The party switches, as (name, switch, whether the switch is an
+    /// "on" switch like `--fork` rather than an "off" one like
+    /// `--no-kill`): the set swarm mode draws from.
+    fn party_switches(&mut self) -> [(&'static str, &mut bool, bool); 11] {
+        [
+            ("clear_refs", &mut self.no_clear_refs, false),
+            ("migrate", &mut self.no_migrate, false),
+            ("splitter", &mut self.no_splitter, false),
+            ("racers", &mut self.no_racers, false),
+            ("refault", &mut self.no_refault, false),
+            ("kill", &mut self.no_kill, false),
+            ("proc_walk", &mut self.proc_walk, true),
+            ("move_pages", &mut self.move_pages, true),
+            ("madvise", &mut self.madvise, true),
+            ("churn", &mut self.churn, true),
+            ("fork", &mut self.fork, true),
+        ]
+    }
+
+    /// The opt-in parties, switched on: `--proc-walk --move-pages
+    /// --madvise --churn --fork`.
+    pub fn with_all_parties(mut self) -> Args {
+        for (_, switch, on) in self.party_switches() {
+            if on {
+                *switch = true;
+            }
+        }
+        self
+    }
+
+    /// The options the run really uses: `self` without `--swarm`, or, with
+    /// it, the seed's subset: each enabled party stays on with probability
+    /// 1/2 (at least two stay on), each op list keeps a random non-empty
+    /// subset, and the racers get 2 or 3 threads. Swarm only switches
+    /// things off, never on, so `--swarm --no-kill` never kills. The same
+    /// seed always resolves the same way: the result, as [`Args::to_words`],
+    /// replays the run without `--swarm`.
+    pub fn resolve(&self, seed: u64) -> Args {
+        let mut a = self.clone();
+        if !a.swarm {
+            return a;
+        }
+        a.swarm = false;
+        let mut rng = crate::rng::Rng::stream(seed, "swarm", 0);
+        let enabled: Vec<&'static str> = a
+            .party_switches()
+            .into_iter()
+            .filter(|(_, switch, on)| **switch == *on)
+            .map(|(n, _, _)| n)
+            .collect();
+        let keep = if enabled.len() <= 2 {
+            enabled.clone()
+        } else {
+            loop {
+                let keep = subset(&mut rng, &enabled);
+                if keep.len() >= 2 {
+                    break keep;
+                }
+            }
+        };
+        for (name, switch, on) in a.party_switches() {
+            if !keep.contains(&name) {
+                *switch = !on;
+            }
+        }
+        a.racer_ops = subset(&mut rng, &a.racer_ops);
+        a.proc_files = subset(&mut rng, &a.proc_files);
+        a.madvise_ops = subset(&mut rng, &a.madvise_ops);
+        a.churn_ops = subset(&mut rng, &a.churn_ops);
+        a.racer_threads = a.racer_threads.min(2 + rng.below(2) as u32);
+        a
+    }
+
+    /// The option words that give these options on a command line (only
+    /// those that differ from the defaults): `thp-race WORDS...` parses
+    /// back to `self`.
+    pub fn to_words(&self) -> Vec<String> {
+        let d = Args::default();
+        let mut w: Vec<String> = Vec::new();
+        let mut me = self.clone();
+        for (name, switch, on) in me.party_switches() {
+            if *switch && on {
+                w.push(format!("--{}", name.replace('_', "-")));
+            } else if *switch {
+                w.push(format!("--no-{}", name.replace('_', "-")));
+            }
+        }
+        let mut flag = |on: bool, name: &str| {
+            if on {
+                w.push(name.to_string());
+            }
+        };
+        flag(self.splitter_writer_only, "--splitter-writer-only");
+        flag(self.sequential, "--sequential");
+        flag(self.swarm, "--swarm");
+        let mut opt = |differs: bool, name: &str, value: String| {
+            if differs {
+                w.push(name.to_string());
+                w.push(value);
+            }
+        };
+        let join = |v: Vec<&str>| v.join(",");
+        opt(
+            self.nodes != d.nodes,
+            "--nodes",
+            join(
+                self.nodes
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
+            ),
+        );
+        opt(
+            self.kill_min_ms != d.kill_min_ms,
+            "--kill-min-ms",
+            self.kill_min_ms.to_string(),
+        );
+        opt(
+            self.kill_max_ms != d.kill_max_ms,
+            "--kill-max-ms",
+            self.kill_max_ms.to_string(),
+        );
+        opt(
+            self.racer_threads != d.racer_threads,
+            "--racer-threads",
+            self.racer_threads.to_string(),
+        );
+        opt(
+            self.racer_ops != d.racer_ops,
+            "--racer-ops",
+            join(self.racer_ops.iter().map(|o| o.word()).collect()),
+        );
+        opt(
+            self.racer_mib != d.racer_mib,
+            "--racer-mib",
+            self.racer_mib.to_string(),
+        );
+        opt(
+            self.writer_mib != d.writer_mib,
+            "--writer-mib",
+            self.writer_mib.to_string(),
+        );
+        opt(
+            self.party_pause_us != d.party_pause_us,
+            "--party-pause-us",
+            self.party_pause_us.to_string(),
+        );
+        opt(
+            self.party_nice != d.party_nice,
+            "--party-nice",
+            self.party_nice.to_string(),
+        );
+        if let Some(a) = &self.amplify {
+            opt(true, "--amplify", a.to_string());
+        }
+        opt(
+            self.proc_files != d.proc_files,
+            "--proc-files",
+            join(self.proc_files.iter().map(|o| o.word()).collect()),
+        );
+        opt(
+            self.madvise_ops != d.madvise_ops,
+            "--madvise-ops",
+            join(self.madvise_ops.iter().map(|o| o.word()).collect()),
+        );
+        opt(
+            self.churn_ops != d.churn_ops,
+            "--churn-ops",
+            join(self.churn_ops.iter().map(|o| o.word()).collect()),
+        );
+        opt(
+            self.churn_mib != d.churn_mib,
+            "--churn-mib",
+            self.churn_mib.to_string(),
+        );
+        opt(
+            self.migrate_threads != d.migrate_threads,
+            "--migrate-threads",
+            self.migrate_threads.to_string(),
+        );
+        opt(
+            self.khugepaged_scan_ms != d.khugepaged_scan_ms,
+            "--khugepaged-scan-ms",
+            self.khugepaged_scan_ms.to_string(),
+        );
+        opt(
+            self.offsets != d.offsets,
+            "--offsets",
+            self.offsets.word().to_string(),
+        );
+        opt(
+            self.phase_ms != d.phase_ms,
+            "--phase-ms",
+            self.phase_ms.to_string(),
+        );
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[String]) -> Args {
+        let mut all = vec!["thp-race".to_string()];
+        all.extend(words.iter().cloned());
+        match crate::spec::Scenario::parse(&all).unwrap() {
+            crate::spec::Scenario::ThpRace(a) => a,
+            s => panic!("{s:?}"),
+        }
+    }
+
+    fn w(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn value_words_are_clap_names() {
+        use clap::ValueEnum;
+        for o in RacerOp::ALL {
+            assert_eq!(o.to_possible_value().unwrap().get_name(), o.word());
+        }
+        for o in ProcFile::ALL {
+            assert_eq!(o.to_possible_value().unwrap().get_name(), o.word());
+        }
+        for o in MadviseOp::ALL {
+            assert_eq!(o.to_possible_value().unwrap().get_name(), o.word());
+        }
+        for o in ChurnOp::ALL {
+            assert_eq!(o.to_possible_value().unwrap().get_name(), o.word());
+        }
+        for o in OffsetMode::ALL {
+            assert_eq!(o.to_possible_value().unwrap().get_name(), o.word());
+        }
+        // The defaults take every value but racer ops free and mlock.
+        let d = Args::default();
+        assert_eq!(d.racer_ops, RacerOp::ALL[..4]);
+        assert_eq!(d.proc_files, ProcFile::ALL);
+        assert_eq!(d.madvise_ops, MadviseOp::ALL);
+        assert_eq!(d.churn_ops, ChurnOp::ALL);
+    }
+
+    #[test]
+    fn words_parse_back() {
+        assert!(Args::default().to_words().is_empty());
+        for s in [
+            "--no-kill --racer-ops free,dontneed --sequential",
+            "--swarm --fork --proc-walk --proc-files smaps --churn-mib 4 --offsets fixed",
+            "--churn --madvise --move-pages --no-racers --phase-ms 200",
+            "--amplify delay_us=10,every_nth=2 --migrate-threads 2 --khugepaged-scan-ms 50",
+            "--nodes 1,0 --kill-min-ms 5 --kill-max-ms 9 --racer-threads 4 --party-nice 0",
+        ] {
+            let a = parse(&w(s));
+            assert_eq!(parse(&a.to_words()), a, "{s}: {:?}", a.to_words());
+        }
+    }
+
+    #[test]
+    fn swarm_is_deterministic_per_seed_and_replayable() {
+        let swarm = parse(&w("--swarm")).with_all_parties();
+        assert_eq!(
+            swarm,
+            parse(&w(
+                "--swarm --proc-walk --move-pages --madvise --churn --fork"
+            ))
+        );
+        let mut distinct = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let a = swarm.resolve(seed);
+            assert_eq!(a, swarm.resolve(seed), "seed {seed}");
+            assert!(!a.swarm);
+            // The printed words replay it without --swarm.
+            assert_eq!(parse(&a.to_words()), a, "seed {seed}");
+            let mut on = a.clone();
+            let parties = on
+                .party_switches()
+                .iter()
+                .filter(|(_, switch, on)| **switch == *on)
+                .count();
+            assert!(parties >= 2, "seed {seed}: {a:?}");
+            assert!(!a.racer_ops.is_empty() && !a.proc_files.is_empty());
+            assert!(!a.madvise_ops.is_empty() && !a.churn_ops.is_empty());
+            assert!((2..=3).contains(&a.racer_threads));
+            distinct.insert(a.to_words());
+        }
+        // Seeds really choose differently.
+        assert!(distinct.len() > 150, "{}", distinct.len());
+        // Without --swarm nothing changes.
+        assert_eq!(Args::default().resolve(5), Args::default());
+    }
+
+    #[test]
+    fn swarm_never_switches_a_party_on() {
+        let a = parse(&w("--swarm --no-kill --racer-ops dontneed"));
+        for seed in 0..100 {
+            let r = a.resolve(seed);
+            assert!(r.no_kill && !r.fork && !r.churn, "seed {seed}");
+            assert_eq!(r.racer_ops, [RacerOp::Dontneed]);
+        }
+        // With two parties left, both stay.
+        let mut two = Args {
+            swarm: true,
+            ..Args::default()
+        };
+        for (name, switch, on) in two.party_switches() {
+            *switch = matches!(name, "racers" | "migrate") == on;
+        }
+        let r = two.resolve(3);
+        assert!(!r.no_racers && !r.no_migrate && r.no_kill);
+    }
+}

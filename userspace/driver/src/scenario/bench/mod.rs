@@ -428,7 +428,7 @@ mod tests {
         .unwrap();
         assert!(t.no_kill);
         assert_eq!(t.racer_threads, 3);
-        assert_eq!(t.amplify.unwrap().0["every_nth"], 2);
+        assert_eq!(t.amplify.unwrap().builtin().unwrap().every_nth, 2);
         assert!(thp_args("--no-such", &[]).is_err());
         assert!(baseline_args("--no-splitter").unwrap().no_splitter);
         assert!(baseline_args("--bogus").is_err());

@@ -45,7 +45,6 @@ use mmrace_proto::crosscheck::{self, Relation, Rule};
 use mmrace_proto::results::oom_stall::{FsInfo, OomStallResult, Plan as OomPlan};
 pub use mmrace_proto::spec::oom_stall::Args;
 use round::{Outcome, RoundResult, RoundTracker, Sample, VictimReport};
-use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -238,14 +237,14 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
     }
     ctx.say(format!(
         "oom-stall: vmstat: {}",
-        fmt_map(&vmstat::nonzero(&vd))
+        mmrace_proto::counters::fmt_deltas(&vmstat::nonzero(&vd))
     ));
     ctx.say(format!(
         "oom-stall: XFS: {}",
         if xd.is_empty() {
             "no /sys/fs/xfs/stats/stats".into()
         } else {
-            fmt_map(&xd)
+            mmrace_proto::counters::fmt_deltas(&xd)
         }
     ));
     ctx.say("oom-stall: time in direct reclaim (try_to_free_pages) by task class:");
@@ -561,16 +560,6 @@ fn say_block(ctx: &Ctx, text: &str) {
     for line in text.lines() {
         ctx.say(format!("oom-stall: {line}"));
     }
-}
-
-fn fmt_map(m: &BTreeMap<String, u64>) -> String {
-    if m.is_empty() {
-        return "none".into();
-    }
-    m.iter()
-        .map(|(k, v)| format!("{k}+{v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A pidfd for the victim: waiting on it wakes the driver the moment the

@@ -11,13 +11,13 @@
 //! migratepages with its libraries; the default paths are theirs.
 
 use super::thp_race::{monitor, nodes, report};
+use crate::child::{describe, GroupChild};
 use crate::ctx::Ctx;
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::results::thp_race::{Parties, ShellBaselineResult, ShellBaselineSettings};
 pub use mmrace_proto::spec::shell_baseline::Args;
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -63,100 +63,25 @@ fn need_file(what: &str, p: &Path) -> Result<()> {
 }
 
 /// The script's process, leader of its own process group (so the writer
-/// and every loop can be killed at once). Spawned with a raw fork and execve:
-/// std's Command needs a socketpair(2), and the test kernel has no sockets.
-struct Script {
-    pid: libc::pid_t,
-    status: Option<i32>,
-}
-
-impl Script {
-    fn spawn(shell: &Path, script: &Path, env: &[(&str, String)], log: &Path) -> Result<Self> {
-        let cstr = |s: &str| CString::new(s).context("NUL in an argument");
-        let shell_c = cstr(&shell.display().to_string())?;
-        let argv_c = [shell_c.clone(), cstr(&script.display().to_string())?];
-        let env_c = env
-            .iter()
-            .map(|(k, v)| cstr(&format!("{k}={v}")))
-            .collect::<Result<Vec<_>>>()?;
-        let mut argv: Vec<*const libc::c_char> = argv_c.iter().map(|c| c.as_ptr()).collect();
-        argv.push(std::ptr::null());
-        let mut envp: Vec<*const libc::c_char> = env_c.iter().map(|c| c.as_ptr()).collect();
-        envp.push(std::ptr::null());
-        let log = std::fs::File::create(log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
-        let null = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
-        let (log_fd, null_fd) = (log.as_raw_fd(), null.as_raw_fd());
-        // SAFETY: fork in a threaded process; the child makes only raw
-        // syscalls on memory prepared above, then execs or _exits.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            bail!("shell-baseline: fork: {}", std::io::Error::last_os_error());
-        }
-        if pid == 0 {
-            // SAFETY: async-signal-safe calls only (see above).
-            unsafe {
-                libc::setpgid(0, 0);
-                // The driver is OOM-exempt and that is inherited: the
-                // workload must not be.
-                let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY);
-                if fd >= 0 {
-                    libc::write(fd, b"0\n".as_ptr().cast(), 2);
-                    libc::close(fd);
-                }
-                libc::dup2(null_fd, 0);
-                libc::dup2(null_fd, 1);
-                libc::dup2(log_fd, 2);
-                libc::execve(shell_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
-                libc::_exit(127);
-            }
-        }
-        Ok(Script { pid, status: None })
-    }
-
-    /// The exit status once it has ended (reaped here), else None.
-    fn try_wait(&mut self) -> Option<i32> {
-        if self.status.is_none() {
-            let mut st = 0;
-            // SAFETY: waits for our own child.
-            if unsafe { libc::waitpid(self.pid, &mut st, libc::WNOHANG) } == self.pid {
-                self.status = Some(st);
-            }
-        }
-        self.status
-    }
-
-    /// Blocks until it has ended.
-    fn wait(&mut self) -> i32 {
-        while self.status.is_none() {
-            let mut st = 0;
-            // SAFETY: waits for our own child.
-            let r = unsafe { libc::waitpid(self.pid, &mut st, 0) };
-            if r == self.pid
-                || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
-            {
-                self.status = Some(st);
-            }
-        }
-        self.status.unwrap_or(0)
-    }
-
-    /// SIGKILLs the whole process group (writer and loops included).
-    fn kill_group(&self) {
-        // SAFETY: a plain kill(2) of the group the child leads.
-        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
-    }
-}
-
-/// `exit 0`, `signal 9`: a wait status in words.
-fn describe(st: i32) -> String {
-    if libc::WIFEXITED(st) {
-        format!("exit {}", libc::WEXITSTATUS(st))
-    } else if libc::WIFSIGNALED(st) {
-        format!("signal {}", libc::WTERMSIG(st))
-    } else {
-        format!("wait status {st:#x}")
-    }
+/// and every loop can be killed at once), output to the log.
+fn spawn_script(
+    shell: &Path,
+    script: &Path,
+    env: &[(&str, String)],
+    log: &Path,
+) -> Result<GroupChild> {
+    let log =
+        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let null = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
+    let argv = [shell, script].map(|p| p.display().to_string());
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    GroupChild::spawn(
+        &argv,
+        &env,
+        None,
+        [null.as_raw_fd(), null.as_raw_fd(), log.as_raw_fd()],
+    )
+    .context("shell-baseline")
 }
 
 /// Milliseconds since `t0`.
@@ -198,7 +123,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
         ("SPLIT_RANGE", SPLIT_RANGE.to_string()),
     ];
     let t0 = Instant::now();
-    let mut child = Script::spawn(&a.shell, &a.script, &env, &log_path)?;
+    let mut child = spawn_script(&a.shell, &a.script, &env, &log_path)?;
     ctx.say(format!(
         "shell-baseline: {} {} running as pid {} (nodes {node_a},{node_b}, splitter {})",
         a.shell.display(),
@@ -292,6 +217,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
                 racers: false,
                 refault: false,
                 kill: true,
+                ..Parties::default()
             },
             split_range: SPLIT_RANGE.to_string(),
             thp_mode: crate::mm::thp_mode(),

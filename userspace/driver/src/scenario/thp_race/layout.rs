@@ -5,9 +5,12 @@
 //! ordinary mappings (just under the stack near 0x7fff...), so they never
 //! collide with the driver's own heap or libraries.
 
+use super::baton::Baton;
+use super::offsets::Book;
 use super::racers::RacerOp;
 use crate::oracle::Party;
 pub use mmrace_proto::spec::thp_race::WriterMode;
+use mmrace_proto::spec::thp_race::{ChurnOp, OffsetMode};
 
 /// The seed's fixed writer address.
 pub const WRITER_ADDR: usize = 0x7000_0000_0000;
@@ -16,6 +19,10 @@ pub const WRITER_ADDR: usize = 0x7000_0000_0000;
 pub const RACER_ADDR: usize = 0x7100_0000_0000;
 /// mremap destinations: one pmd-sized slot per racer thread.
 pub const SCRATCH_ADDR: usize = 0x7200_0000_0000;
+/// The churn thread's region (whole-THP operations, `--churn-ops`).
+pub const CHURN_ADDR: usize = 0x7300_0000_0000;
+/// Where the churn thread's mremap moves a THP to (and back from).
+pub const CHURN_SCRATCH_ADDR: usize = 0x73f0_0000_0000;
 
 pub const MIB: usize = 1 << 20;
 
@@ -25,6 +32,8 @@ pub const MAX_REGION_MIB: usize = 1024;
 // The largest regions must still leave the three areas apart.
 const _: () = assert!(WRITER_ADDR + MAX_REGION_MIB * MIB <= RACER_ADDR);
 const _: () = assert!(RACER_ADDR + MAX_REGION_MIB * MIB <= SCRATCH_ADDR);
+const _: () = assert!(SCRATCH_ADDR + super::racers::MAX_RACERS * 1024 * MIB <= CHURN_ADDR);
+const _: () = assert!(CHURN_ADDR + MAX_REGION_MIB * MIB <= CHURN_SCRATCH_ADDR);
 
 /// A fixed range of the writer child's address space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +61,13 @@ pub struct RacerPlan {
     pub ops: Vec<RacerOp>,
 }
 
+/// What the writer's churn thread does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChurnPlan {
+    pub region: Region,
+    pub ops: Vec<ChurnOp>,
+}
+
 /// Everything a writer child needs, fixed before the fork: plain data, so
 /// the child never has to reach into the driver's shared state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +85,18 @@ pub struct ChildPlan {
     /// Nice value of the writer's memset loop and the refault thread (the
     /// racers keep the driver's).
     pub party_nice: i32,
+    /// How racer rounds offset their members.
+    pub offsets: OffsetMode,
+    /// The racers' offset statistics (shared with the driver), set by the
+    /// run before the first fork.
+    pub book: Option<Book>,
+    /// `--sequential`: the turn baton, shared with the driver's parties.
+    pub baton: Option<Baton>,
+    /// `--phase-ms`: the active parties, shared with the driver.
+    pub phases: Option<super::phases::Phases>,
+    pub churn: Option<ChurnPlan>,
+    /// The fork (copy-on-write) party.
+    pub fork: bool,
     pub writer_mode: WriterMode,
     /// The child's op rings in the data oracle (registered by the driver
     /// before the fork).

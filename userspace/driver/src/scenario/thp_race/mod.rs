@@ -17,32 +17,47 @@
 //! - [`writer`]: the forked writer child, its setup handshake and kill.
 //! - [`racers`]: the racer threads (and refault) inside the writer.
 //! - [`parties`]: clear_refs, migrate and splitter threads in the driver.
+//! - [`walkers`]: /proc walkers, move_pages and process_madvise threads in
+//!   the driver; khugepaged's scan interval.
+//! - [`churn`]: whole-THP churn and fork (copy-on-write) threads in the
+//!   writer.
+//! - [`offsets`]: the racers' measured start offsets (LTP fuzzy sync).
+//! - [`baton`]: `--sequential`, the parties one at a time.
+//! - [`phases`]: `--phase-ms`, a random half of the parties at a time.
 //! - [`monitor`]: op folding and time to the first race.
 //! - [`report`]: counter/vmstat deltas, cross-checks, the table.
 //! - [`shared_ops`], [`rng`], [`nodes`], [`layout`], [`sched`], [`signal`]:
 //!   the small parts.
 
-pub mod amplify;
+pub mod baton;
+pub mod churn;
 pub mod layout;
 pub mod monitor;
 pub mod nodes;
+pub mod offsets;
 pub mod parties;
+pub mod phases;
 pub mod racers;
 pub mod report;
 pub mod rng;
 pub mod sched;
 pub mod shared_ops;
 pub mod signal;
+pub mod walkers;
 pub mod writer;
 
 use crate::ctx::Ctx;
 use anyhow::{bail, Result};
-use layout::{ChildPlan, RacerPlan, Region, MAX_REGION_MIB, MIB, RACER_ADDR, WRITER_ADDR};
+use layout::{
+    ChildPlan, ChurnPlan, RacerPlan, Region, CHURN_ADDR, MAX_REGION_MIB, MIB, RACER_ADDR,
+    WRITER_ADDR,
+};
 use mmrace_proto::counters::name;
 use mmrace_proto::results::thp_race::{
-    Parties, RegionInfo, ThpRaceResult, ThpRaceSettings, WriterLife,
+    Parties, RegionInfo, Sequential, SwarmChoice, ThpRaceResult, ThpRaceSettings, WriterLife,
 };
 pub use mmrace_proto::spec::thp_race::Args;
+use mmrace_proto::spec::thp_race::{MadviseOp, ProcFile};
 use parties::{PartyStats, WriterId, WriterSlot};
 use rng::Rng;
 use shared_ops::SharedOps;
@@ -71,11 +86,33 @@ pub struct Settings {
     pub kill: Option<(u64, u64)>,
     pub plan: ChildPlan,
     pub split_ranges: Vec<Region>,
-    pub amplify: Option<amplify::Spec>,
+    pub amplify: Option<mmrace_proto::spec::amplify::Spec>,
+    /// The /proc walkers' files.
+    pub proc_walk: Option<Vec<ProcFile>>,
+    pub move_pages: bool,
+    /// The madvise party's advice.
+    pub madvise: Option<Vec<MadviseOp>>,
+    pub migrate_threads: u32,
+    /// khugepaged's scan interval for the run (ms).
+    pub khugepaged_scan_ms: Option<u64>,
+    /// `--sequential`: the turn order of the parties.
+    pub sequence: Option<Vec<String>>,
+    /// `--phase-ms` (not with `--sequential`).
+    pub phase: Option<Duration>,
+    /// What `--swarm` resolved to.
+    pub swarm: Option<SwarmChoice>,
+    /// The options in force (after `--swarm`).
+    pub options: Args,
 }
 
 impl Settings {
-    pub fn new(seed: u64, a: &Args) -> Result<Self> {
+    pub fn new(seed: u64, given: &Args) -> Result<Self> {
+        let resolved = given.resolve(seed);
+        let a = &resolved;
+        let swarm = given.swarm.then(|| SwarmChoice {
+            words: a.to_words(),
+            options: a.clone(),
+        });
         let (page, pmd) = (crate::mm::page_size(), crate::mm::pmd_size());
         if a.writer_mib == 0 || a.writer_mib > MAX_REGION_MIB {
             bail!("--writer-mib {} must be 1..={MAX_REGION_MIB}", a.writer_mib);
@@ -114,10 +151,65 @@ impl Settings {
             threads: a.racer_threads as usize,
             ops,
         });
+        let churn = if !a.churn {
+            None
+        } else {
+            let len = a.churn_mib * MIB;
+            if a.churn_mib == 0 || a.churn_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
+                bail!(
+                    "--churn-mib {} must be a multiple of the THP size ({} MiB), at most \
+                     {MAX_REGION_MIB} (or turn the churn thread off with --no-churn)",
+                    a.churn_mib,
+                    pmd / MIB
+                );
+            }
+            let mut ops = a.churn_ops.clone();
+            ops.sort();
+            ops.dedup();
+            Some(ChurnPlan {
+                region: Region {
+                    addr: CHURN_ADDR,
+                    len,
+                },
+                ops,
+            })
+        };
         let mut split_ranges = vec![writer];
-        if let (Some(r), false) = (racer_region, a.splitter_writer_only) {
-            split_ranges.push(r);
+        if !a.splitter_writer_only {
+            split_ranges.extend(racer_region);
+            split_ranges.extend(churn.as_ref().map(|c| c.region));
         }
+        if a.racer_ops.is_empty() && !a.no_racers {
+            bail!("--racer-ops needs at least one op (or use --no-racers)");
+        }
+        if churn.as_ref().is_some_and(|c| c.ops.is_empty()) {
+            bail!("--churn-ops needs at least one op (or use --no-churn)");
+        }
+        let mut proc_files = a.proc_files.clone();
+        proc_files.dedup();
+        let mut madvise_ops = a.madvise_ops.clone();
+        madvise_ops.dedup();
+        let sequence = a.sequential.then(|| {
+            let mut order: Vec<String> = vec!["supervisor".into(), "writer".into()];
+            let mut add = |on: bool, name: &str| {
+                if on {
+                    order.push(name.to_string());
+                }
+            };
+            add(!a.no_racers, "racers");
+            add(a.no_racers && !a.no_refault, "refault");
+            add(churn.is_some(), "churn");
+            add(a.fork, "fork");
+            add(!a.no_clear_refs, "clear_refs");
+            for i in 0..a.migrate_threads {
+                add(!a.no_migrate, &parties::migrate_turn_name(i));
+            }
+            add(!a.no_splitter, "splitter");
+            add(a.proc_walk, "proc_walk");
+            add(a.move_pages && !a.no_migrate, "move_pages");
+            add(a.madvise, "madvise");
+            order
+        });
         Ok(Settings {
             clear_refs: !a.no_clear_refs,
             migrate: !a.no_migrate,
@@ -137,15 +229,69 @@ impl Settings {
                 party_nice: a.party_nice,
                 writer_mode: a.writer,
                 parties: Default::default(),
+                offsets: a.offsets,
+                book: None,
+                baton: None,
+                phases: None,
+                churn,
+                fork: a.fork,
             },
             split_ranges,
             amplify: a.amplify.clone(),
+            proc_walk: (a.proc_walk && !proc_files.is_empty()).then_some(proc_files),
+            // move_pages needs the migrate party's two nodes.
+            move_pages: a.move_pages && !a.no_migrate,
+            madvise: (a.madvise && !madvise_ops.is_empty()).then_some(madvise_ops),
+            migrate_threads: a.migrate_threads,
+            khugepaged_scan_ms: (a.khugepaged_scan_ms > 0).then_some(a.khugepaged_scan_ms),
+            phase: (a.phase_ms > 0 && sequence.is_none())
+                .then(|| Duration::from_millis(a.phase_ms)),
+            sequence,
+            swarm,
+            options: resolved.clone(),
         })
+    }
+
+    /// The writer's regions: its mapping, the racers' and the churn
+    /// region (what the walkers, move_pages and madvise aim at).
+    pub fn regions(&self) -> Vec<Region> {
+        let mut v = vec![self.plan.writer];
+        v.extend(self.plan.racer_region);
+        v.extend(self.plan.churn.as_ref().map(|c| c.region));
+        v
+    }
+
+    /// The parties `--phase-ms` switches on and off in this run.
+    pub fn phase_parties(&self, migrate: bool) -> Vec<&'static str> {
+        phases::NAMES
+            .into_iter()
+            .filter(|n| match *n {
+                "racers" => self.plan.racers.is_some(),
+                "refault" => self.plan.refault,
+                "churn" => self.plan.churn.is_some(),
+                "fork" => self.plan.fork,
+                "clear_refs" => self.clear_refs,
+                "migrate" => migrate,
+                "move_pages" => migrate && self.move_pages,
+                "splitter" => self.splitter,
+                "proc_walk" => self.proc_walk.is_some(),
+                _ => self.madvise.is_some(),
+            })
+            .collect()
+    }
+
+    /// The diagnostics the writer child counts.
+    pub fn diag_names() -> Vec<&'static str> {
+        racers::DIAG_NAMES
+            .into_iter()
+            .chain(churn::DIAG_NAMES)
+            .collect()
     }
 
     /// The child's op counters for this plan (only enabled parties, so a
     /// disabled one does not show up as a zero in every snapshot).
     pub fn child_op_names(&self) -> Vec<&'static str> {
+        let churn_ops = self.plan.churn.as_ref().map_or(&[][..], |c| &c.ops[..]);
         racers::OP_NAMES
             .into_iter()
             .filter(|n| match *n {
@@ -153,6 +299,8 @@ impl Settings {
                 "refault" => self.plan.refault,
                 _ => self.plan.racers.is_some(),
             })
+            .chain(churn_ops.iter().map(|&o| churn::counter_name(o)))
+            .chain(self.plan.fork.then_some("fork"))
             .collect()
     }
 
@@ -166,6 +314,11 @@ impl Settings {
             racers: self.plan.racers.is_some(),
             refault: self.plan.refault,
             kill: self.kill.is_some(),
+            proc_walk: self.proc_walk.is_some(),
+            move_pages: self.move_pages,
+            madvise: self.madvise.is_some(),
+            churn: self.plan.churn.is_some(),
+            fork: self.plan.fork,
         }
     }
 
@@ -196,6 +349,7 @@ impl Settings {
             pmd_size: self.plan.pmd,
             thp_mode: crate::mm::thp_mode(),
             amplify: self.amplify.clone(),
+            options: self.options.clone(),
         }
     }
 }
@@ -256,8 +410,26 @@ impl Supervisor<'_> {
         let mut next_kill =
             kill.map(|(lo, hi)| Instant::now() + rng::kill_interval(&mut rng, lo, hi));
         let started = Instant::now();
+        let baton = self.plan.baton.clone();
         while !self.ctx.should_stop() {
-            std::thread::sleep(TICK);
+            // Under --sequential this is the supervisor's turn: it waits
+            // for it, or takes it when the writer died (maybe holding it).
+            let _turn = match &baton {
+                None => {
+                    std::thread::sleep(TICK);
+                    None
+                }
+                Some(b) => {
+                    let t = b.take("supervisor", || {
+                        self.ctx.should_stop() || self.writer.exited().is_some()
+                    });
+                    match t {
+                        Some(t) => Some(t),
+                        None if self.ctx.should_stop() => break,
+                        None => Some(b.steal("supervisor")),
+                    }
+                }
+            };
             if let Some(how) = self.writer.exited() {
                 self.unexpected_exits += 1;
                 if self.first_unexpected_exit.is_none() {
@@ -298,6 +470,13 @@ impl Supervisor<'_> {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ThpRaceResult> {
     let s = Settings::new(ctx.seed, args)?;
+    if let Some(c) = &s.swarm {
+        ctx.say(format!(
+            "thp-race: --swarm with seed {} resolved to: thp-race {}",
+            ctx.seed,
+            c.words.join(" ")
+        ));
+    }
     run_with(ctx, &s, parties::SPLIT_PATH).map(|o| o.result)
 }
 
@@ -322,6 +501,15 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     if s.clear_refs {
         parties::check_clear_refs(parties::CLEAR_REFS_SELF)?;
     }
+    if let Some(files) = &s.proc_walk {
+        walkers::check_proc_files(files)?;
+    }
+    if s.move_pages && nodes.is_some() {
+        walkers::check_move_pages()?;
+    }
+    if let Some(ops) = &s.madvise {
+        walkers::check_madvise(ops)?;
+    }
     let split_file = if s.splitter {
         Some(parties::check_splitter(split_path)?)
     } else {
@@ -341,13 +529,49 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         ));
     }
     let vmstat_start = crate::vmstat::read()?;
-    let armed = s.amplify.as_ref().map(amplify::arm).transpose()?;
+    let arming = Instant::now();
+    let armed = s.amplify.as_ref().map(crate::inject::arm).transpose()?;
+    let arm_ms = arming.elapsed().as_millis();
+    if let (Some(a), Some(spec)) = (&armed, &s.amplify) {
+        let armed: Vec<&str> = a.armed().iter().map(|p| p.point.as_str()).collect();
+        let skipped: Vec<String> = a
+            .skipped()
+            .iter()
+            .map(|p| format!("{} ({})", p.point, p.errno))
+            .collect();
+        ctx.say(format!(
+            "thp-race: --amplify {spec}: {} points armed in {arm_ms} ms: {}; {} skipped{}{}",
+            armed.len(),
+            armed.join(" "),
+            skipped.len(),
+            if skipped.is_empty() { "" } else { ": " },
+            skipped.join(" ")
+        ));
+    }
+    let khugepaged = s
+        .khugepaged_scan_ms
+        .map(walkers::KhugepagedGuard::set)
+        .transpose()?;
 
-    let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
-    let diag = Arc::new(SharedOps::new(&racers::DIAG_NAMES)?);
     let mut plan = s.plan.clone();
+    if plan.racers.is_some() {
+        plan.book = Some(offsets::Book::new()?);
+    }
+    if let Some(order) = &s.sequence {
+        plan.baton = Some(baton::Baton::new(order.clone())?);
+        ctx.say(format!(
+            "thp-race: --sequential, one operation per turn in this order: {}",
+            order.join(" ")
+        ));
+    }
+    if s.phase.is_some() {
+        plan.phases = Some(phases::Phases::new()?);
+    }
     plan.parties =
         layout::ChildParties::register(&ctx.oracle, plan.racers.as_ref().map_or(0, |r| r.threads));
+    let plan = plan;
+    let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
+    let diag = Arc::new(SharedOps::new(&Settings::diag_names())?);
     let first = Writer::spawn(&plan, &ops, &diag, &ctx.oracle)?;
     let slot = WriterSlot::new(WriterId {
         pid: first.pid(),
@@ -360,7 +584,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     ));
     let mut sup = Supervisor {
         ctx,
-        plan,
+        plan: plan.clone(),
         ops: &ops,
         diag: &diag,
         slot: &slot,
@@ -369,10 +593,17 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         unexpected_exits: 0,
         first_unexpected_exit: None,
     };
-    let stats: BTreeMap<&str, PartyStats> = ["clear_refs", "migrate", "splitter"]
-        .into_iter()
-        .map(|n| (n, PartyStats::default()))
-        .collect();
+    let stats: BTreeMap<&str, PartyStats> = [
+        "clear_refs",
+        "migrate",
+        "splitter",
+        "proc_walk",
+        "move_pages",
+        "madvise",
+    ]
+    .into_iter()
+    .map(|n| (n, PartyStats::default()))
+    .collect();
     let not_moved = AtomicU64::new(0);
     let start_map = counters_start.clone().unwrap_or_default();
     let mut watches = vec![
@@ -389,7 +620,12 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         slot: &slot,
         pause: s.party_pause,
         nice: s.plan.party_nice,
+        baton: plan.baton.as_ref(),
+        phases: plan.phases.as_ref(),
     };
+    let phase_log = std::sync::Mutex::new(Vec::new());
+    let regions = s.regions();
+    let regions = &regions;
     let env = &env;
     let supervised = std::thread::scope(|scope| {
         let _stop = StopOnDrop(&stop);
@@ -398,11 +634,51 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
             scope.spawn(move || parties::clear_refs(env, &stats["clear_refs"]));
         }
         if let Some(pair) = nodes {
-            scope.spawn(move || parties::migrate(env, &stats["migrate"], pair, not_moved));
+            for i in 0..s.migrate_threads {
+                scope.spawn(move || parties::migrate(env, &stats["migrate"], pair, not_moved, i));
+            }
+            if s.move_pages {
+                let (seed, page) = (ctx.seed, s.plan.page);
+                scope.spawn(move || {
+                    walkers::move_pages(env, &stats["move_pages"], seed, regions, page, pair)
+                });
+            }
+        }
+        if let Some(files) = &s.proc_walk {
+            let page = s.plan.page;
+            scope.spawn(move || walkers::proc_walk(env, &stats["proc_walk"], files, regions, page));
+        }
+        if let Some(advice) = &s.madvise {
+            let (seed, pmd) = (ctx.seed, s.plan.pmd);
+            scope.spawn(move || {
+                walkers::madvise(env, &stats["madvise"], seed, advice, regions, pmd)
+            });
         }
         if let Some(f) = split_file {
             let ranges = &s.split_ranges;
             scope.spawn(move || parties::splitter(env, &stats["splitter"], f, ranges));
+        }
+        if let (Some(p), Some(every)) = (&plan.phases, s.phase) {
+            let enabled = s.phase_parties(nodes.is_some());
+            let phase_log = &phase_log;
+            scope.spawn(move || {
+                let mut rng = Rng::stream(ctx.seed, "phases", 0);
+                let ending = || stop.load(Ordering::Relaxed) || ctx.should_stop();
+                while !ending() {
+                    let on = phases::draw(&mut rng, &enabled);
+                    p.set(phases::mask_of(&on));
+                    let t_ms = t0.elapsed().as_millis() as u64;
+                    ctx.say(format!("thp-race: phase at {t_ms} ms: {}", on.join(" ")));
+                    phase_log
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(phases::record(t_ms, &on));
+                    let until = Instant::now() + every;
+                    while !ending() && Instant::now() < until {
+                        std::thread::sleep(TICK);
+                    }
+                }
+            });
         }
         let ops = &ops;
         let watches = &mut watches;
@@ -433,8 +709,16 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         sup.plan.generation + 1,
     );
     drop(sup); // SIGKILLs and reaps the last writer
-    let inject_points = armed.as_ref().map(|_| amplify::points());
-    drop(armed); // zeroes the inject knobs
+    let amplify = armed.as_ref().map(crate::inject::Armed::report);
+    if armed.is_some() {
+        let disarming = Instant::now();
+        drop(armed); // disarms the injection points
+        ctx.say(format!(
+            "thp-race: --amplify: disarmed in {} ms",
+            disarming.elapsed().as_millis()
+        ));
+    }
+    let khugepaged = khugepaged.map(|g| g.setting.clone()); // restored on drop
     supervised?;
     let elapsed_ms = t0.elapsed().as_millis() as u64;
     ops.fold_into(|n| ctx.op(n));
@@ -447,6 +731,12 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         watches[0].first_ms, watches[1].first_ms
     ));
 
+    let offsets_report = plan.book.as_ref().map(|b| b.report(plan.offsets));
+    if let Some(o) = &offsets_report {
+        for line in offsets::lines(o) {
+            ctx.say(format!("thp-race: {line}"));
+        }
+    }
     let result = ThpRaceResult {
         settings: s.record(ctx.seed, nodes),
         elapsed_ms,
@@ -457,6 +747,9 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
             .filter(|(n, _)| match **n {
                 "clear_refs" => s.clear_refs,
                 "migrate" => nodes.is_some(),
+                "move_pages" => nodes.is_some() && s.move_pages,
+                "proc_walk" => s.proc_walk.is_some(),
+                "madvise" => s.madvise.is_some(),
                 _ => s.splitter,
             })
             .map(|(n, st)| (n.to_string(), st.record()))
@@ -472,7 +765,18 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         data_oracle: ctx.oracle.summary(),
         first_pmd_race_ms: watches[0].first_ms,
         first_thp_split_failed_ms: watches[1].first_ms,
-        inject_points,
+        amplify,
+        offsets: offsets_report,
+        swarm: s.swarm.clone(),
+        sequential: plan.baton.as_ref().map(|b| Sequential {
+            order: b.order().to_vec(),
+            turns: b.turns_taken(),
+        }),
+        khugepaged,
+        phases: plan
+            .phases
+            .as_ref()
+            .map(|_| phase_log.into_inner().unwrap_or_else(|e| e.into_inner())),
         measurement: deltas.record(),
     };
     Ok(Outcome {
@@ -520,7 +824,7 @@ pub(crate) mod tests {
         assert_eq!(a.nodes, [0, 1]);
         assert_eq!((a.kill_min_ms, a.kill_max_ms), (200, 2000));
         assert_eq!(a.racer_threads, 2);
-        assert_eq!(a.racer_ops, RacerOp::ALL);
+        assert_eq!(a.racer_ops, RacerOp::ALL[..4]);
         let s = Settings::new(7, &a).unwrap();
         assert!(s.clear_refs && s.migrate && s.splitter && s.plan.refault);
         assert_eq!(s.kill, Some((200, 2000)));
@@ -540,7 +844,21 @@ pub(crate) mod tests {
         );
         assert_eq!(s.plan.racers.as_ref().unwrap().threads, 2);
         assert_eq!(s.split_ranges.len(), 2);
+        assert_eq!(s.regions(), s.split_ranges);
         assert_eq!(s.child_op_names(), racers::OP_NAMES);
+        // The parties beyond the seed's are opt-in.
+        assert!(s.proc_walk.is_none() && !s.move_pages && s.madvise.is_none());
+        assert!(!s.plan.fork && s.plan.churn.is_none());
+        assert!(s.sequence.is_none() && s.swarm.is_none() && s.phase.is_none());
+        assert_eq!(s.options, a);
+        let all = Settings::new(7, &a.clone().with_all_parties()).unwrap();
+        // Writer, racers, churn.
+        assert_eq!(all.split_ranges.len(), 3);
+        let mut names = racers::OP_NAMES.to_vec();
+        names.extend(churn::OP_NAMES);
+        assert_eq!(all.child_op_names(), names);
+        assert!(all.proc_walk.is_some() && all.move_pages && all.madvise.is_some());
+        assert!(all.plan.fork && all.plan.churn.is_some());
     }
 
     #[test]
@@ -554,6 +872,8 @@ pub(crate) mod tests {
             "--no-kill",
         ]);
         let s = Settings::new(7, &a).unwrap();
+        assert!(s.proc_walk.is_none() && !s.move_pages && s.madvise.is_none());
+        assert!(s.plan.churn.is_none() && !s.plan.fork);
         assert!(!s.clear_refs && !s.migrate && !s.splitter && !s.plan.refault);
         assert!(s.kill.is_none() && s.plan.racers.is_none() && s.plan.racer_region.is_none());
         assert_eq!(s.split_ranges.len(), 1);
@@ -695,6 +1015,133 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn sequential_run_takes_turns_on_this_host() {
+        let a = parse(&[
+            "--sequential",
+            "--proc-walk",
+            "--madvise",
+            "--churn",
+            "--fork",
+            "--no-migrate",
+            "--no-splitter",
+            "--kill-min-ms",
+            "300",
+            "--kill-max-ms",
+            "300",
+        ]);
+        let s = Settings::new(12, &a).unwrap();
+        let order = s.sequence.clone().unwrap();
+        assert_eq!(order[..3], ["supervisor", "writer", "racers"]);
+        let o = run_with(&ctx(12, 2500), &s, "/nonexistent").unwrap();
+        let r = &o.result;
+        for party in [
+            "writer",
+            "racer_rounds",
+            "clear_refs",
+            "proc_walk",
+            "fork",
+            "madvise",
+        ] {
+            assert!(r.ops.get(party).copied().unwrap_or(0) > 0, "{party}: {r:?}");
+        }
+        assert!(r.writer.kills >= 1, "{r:?}");
+        let seq = r.sequential.as_ref().unwrap();
+        assert_eq!(seq.order, order);
+        // Every operation counted above was a turn, and more turns passed.
+        assert!(seq.turns > r.ops["writer"]);
+        assert!(gone(o.last_writer_pid));
+    }
+
+    #[test]
+    fn phases_switch_parties_and_are_recorded() {
+        let a = parse(&[
+            "--phase-ms",
+            "300",
+            "--proc-walk",
+            "--madvise",
+            "--churn",
+            "--fork",
+            "--no-migrate",
+            "--no-splitter",
+            "--no-kill",
+        ]);
+        let s = Settings::new(9, &a).unwrap();
+        let enabled = s.phase_parties(false);
+        assert_eq!(
+            enabled,
+            [
+                "racers",
+                "refault",
+                "churn",
+                "fork",
+                "clear_refs",
+                "proc_walk",
+                "madvise"
+            ]
+        );
+        let o = run_with(&ctx(9, 1600), &s, "/nonexistent").unwrap();
+        let log = o.result.phases.unwrap();
+        assert!(log.len() >= 3, "{log:?}");
+        for p in &log {
+            assert!(p.active.len() >= 2, "{p:?}");
+            assert!(
+                p.active.iter().all(|n| enabled.contains(&n.as_str())),
+                "{p:?}"
+            );
+        }
+        // Not with --sequential.
+        let s = Settings::new(9, &parse(&["--phase-ms", "300", "--sequential"])).unwrap();
+        assert!(s.phase.is_none());
+    }
+
+    #[test]
+    fn swarm_resolves_per_seed_and_the_run_records_it() {
+        let a = parse(&["--swarm"]);
+        let s1 = Settings::new(5, &a).unwrap();
+        let s2 = Settings::new(5, &a).unwrap();
+        let c = s1.swarm.clone().unwrap();
+        assert_eq!(Some(&c), s2.swarm.as_ref());
+        assert_eq!(c.options, s1.options);
+        // The recorded words give the same settings without --swarm.
+        let words: Vec<&str> = c.words.iter().map(String::as_str).collect();
+        let replay = Settings::new(5, &parse(&words)).unwrap();
+        assert_eq!(replay.options, s1.options);
+        assert_eq!(replay.plan, s1.plan);
+        assert!(replay.swarm.is_none());
+    }
+
+    #[test]
+    fn fuzzy_offsets_measure_and_delay() {
+        let a = parse(&[
+            "--no-migrate",
+            "--no-splitter",
+            "--no-kill",
+            "--racer-ops",
+            "dontneed",
+            "--no-refault",
+            "--no-clear-refs",
+        ]);
+        let s = Settings::new(3, &a).unwrap();
+        let o = run_with(&ctx(3, 3000), &s, "/nonexistent").unwrap();
+        let off = o.result.offsets.clone().unwrap();
+        assert!(off.ns_per_loop > 0.0, "{off:?}");
+        let k = &off.kinds[0];
+        assert_eq!((k.kind.as_str(), off.kinds.len()), ("dontneed", 1));
+        assert!(k.rounds > offsets::SAMPLING, "too few rounds here: {k:?}");
+        assert_eq!(k.sampling_rounds, offsets::SAMPLING);
+        assert_eq!(
+            k.leader_delayed + k.follower_delayed,
+            k.rounds - k.sampling_rounds
+        );
+        assert!(k.leader_ns.avg > 0.0 && k.follower_ns.avg > 0.0, "{k:?}");
+        assert!(k.delay_range_ns[0] < 0 && k.delay_range_ns[1] > 0, "{k:?}");
+        // The window moves with the measurements; every delay stays capped.
+        let cap = offsets::MAX_DELAY_NS as i64;
+        assert!(k.delay_min_ns >= -cap && k.delay_max_ns <= cap, "{k:?}");
+        assert!(k.delay_min_ns < k.delay_max_ns, "{k:?}");
+    }
+
+    #[test]
     fn missing_interfaces_fail_setup_naming_the_switch() {
         let s = Settings::new(1, &parse(&["--no-migrate"])).unwrap();
         let e = run_with(&ctx(1, 500), &s, "/nonexistent/split_huge_pages")
@@ -748,6 +1195,8 @@ pub(crate) mod tests {
     #[test]
     fn writer_runs_and_dies_with_its_handle() {
         let mut plan = host_plan();
+        plan.churn = None;
+        plan.fork = false;
         plan.party_nice = 19; // above any nice the test runner may run at
         plan.writer = Region {
             addr: 0x7500_0000_0000,

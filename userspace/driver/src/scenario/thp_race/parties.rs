@@ -100,10 +100,14 @@ pub struct Env<'a> {
     pub pause: Duration,
     /// This party thread's nice value (`--party-nice`).
     pub nice: i32,
+    /// `--sequential`: take turns with every other party.
+    pub baton: Option<&'a super::baton::Baton>,
+    /// `--phase-ms`: run only in this party's phases.
+    pub phases: Option<&'a super::phases::Phases>,
 }
 
 /// How one operation went.
-enum Outcome {
+pub(super) enum Outcome {
     Done,
     /// The writer is gone or going.
     Gone,
@@ -111,19 +115,38 @@ enum Outcome {
 }
 
 /// Errnos that mean "this writer is gone" rather than a broken party.
-fn writer_gone(e: &std::io::Error) -> bool {
+pub(super) fn writer_gone(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ESRCH | libc::ENOENT))
 }
 
 /// The loop every party runs: one operation per iteration on the current
 /// writer, counted in `ctx.op(name)` or in `stats`.
-fn party_loop(env: &Env, name: &str, stats: &PartyStats, mut op: impl FnMut(WriterId) -> Outcome) {
+pub(super) fn party_loop(
+    env: &Env,
+    name: &str,
+    stats: &PartyStats,
+    op: impl FnMut(WriterId) -> Outcome,
+) {
+    party_loop_as(env, name, name, stats, op)
+}
+
+/// [`party_loop`] for one of several threads of a party: `turn_name` is
+/// this thread's place in the `--sequential` order.
+pub(super) fn party_loop_as(
+    env: &Env,
+    name: &str,
+    turn_name: &str,
+    stats: &PartyStats,
+    mut op: impl FnMut(WriterId) -> Outcome,
+) {
     let Env {
         ctx,
         stop,
         slot,
         pause,
         nice,
+        baton,
+        phases,
     } = *env;
     super::sched::nice_this_thread(nice);
     let count = ctx.op(name);
@@ -133,7 +156,16 @@ fn party_loop(env: &Env, name: &str, stats: &PartyStats, mut op: impl FnMut(Writ
         "migrate" => crate::oracle::Op::Migrate,
         _ => crate::oracle::Op::Split,
     };
-    while !stop.load(Ordering::Relaxed) && !ctx.should_stop() {
+    let ending = || stop.load(Ordering::Relaxed) || ctx.should_stop();
+    while !ending() {
+        if !super::phases::wait(phases, turn_name, ending) {
+            break;
+        }
+        // Under --sequential: one operation per turn, the turn passed on
+        // at the end of the iteration.
+        let Some(_turn) = super::baton::turn(baton, turn_name, ending) else {
+            break;
+        };
         let id = slot.read();
         if id.pid == 0 {
             drop(id);
@@ -240,11 +272,20 @@ pub fn check_migrate(nodes: &[u32], online: &[u32]) -> Result<(u32, u32)> {
 }
 
 /// Bounces the writer's pages A to B, then B to A, and so on. The return
-/// value (pages that did not move) is summed into `not_moved`.
-pub fn migrate(env: &Env, stats: &PartyStats, (a, b): (u32, u32), not_moved: &AtomicU64) {
+/// value (pages that did not move) is summed into `not_moved`. Thread
+/// `index` of `--migrate-threads` starts the other way round from its
+/// predecessor.
+pub fn migrate(
+    env: &Env,
+    stats: &PartyStats,
+    (a, b): (u32, u32),
+    not_moved: &AtomicU64,
+    index: u32,
+) {
     let (mask_a, mask_b) = (nodes::mask(a), nodes::mask(b));
-    let mut forward = true;
-    party_loop(env, "migrate", stats, |id| {
+    let mut forward = index.is_multiple_of(2);
+    let turn_name = migrate_turn_name(index);
+    party_loop_as(env, "migrate", &turn_name, stats, |id| {
         let (from, to) = if forward {
             (&mask_a, &mask_b)
         } else {
@@ -272,6 +313,15 @@ pub fn migrate(env: &Env, stats: &PartyStats, (a, b): (u32, u32), not_moved: &At
             Outcome::Failed(e)
         }
     });
+}
+
+/// Migrate thread `index`'s name in the `--sequential` order.
+pub fn migrate_turn_name(index: u32) -> String {
+    if index == 0 {
+        "migrate".into()
+    } else {
+        format!("migrate{index}")
+    }
 }
 
 /// Setup check: the debugfs file exists and opens for writing. The open

@@ -30,11 +30,19 @@
 //! (An extra refault member in every round was tried: with more members
 //! than the guest's two vCPUs the handshake stalls and rounds drop ~7x.)
 //!
+//! How the members' starts are offset is `--offsets`: `fuzzy` measures
+//! every member's operation and spreads the starts over the measured
+//! windows ([`super::offsets`]); `fixed` holds one member back by a random
+//! 0..2048 busy loops in half the rounds (the old default); `none` starts
+//! them together. Under `--sequential` only the leader runs: it does every
+//! member's job of a round itself, one after the other, in its turn.
+//!
 //! Page 0 of each chunk is never operated on partially: it is what the
 //! leader and the refault thread touch to fault the THP, so it must always
 //! stay mapped RW.
 
 use super::layout::ChildPlan;
+use super::offsets::{self, busy, KindState};
 use super::rng::Rng;
 use super::sched;
 use super::shared_ops::SharedOps;
@@ -45,17 +53,20 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-pub use mmrace_proto::spec::thp_race::{RacerOp, MAX_RACERS};
+pub use mmrace_proto::spec::thp_race::{OffsetMode, RacerOp, MAX_RACERS};
 
 /// The op counters the child feeds (folded into `ctx.op`).
-pub const OP_NAMES: [&str; 7] = [
+pub const OP_NAMES: [&str; 9] = [
     "writer",
     "racer_rounds",
     "racer_dontneed",
     "racer_mprotect",
     "racer_remap",
     "racer_mremap",
+    "racer_free",
+    "racer_mlock",
     "refault",
 ];
 
@@ -74,9 +85,9 @@ pub const DIAG_NAMES: [&str; 6] = [
 /// Every this many rounds the leader checks that its fresh chunk really is
 /// a THP (two preads; the rounds stay cheap).
 const THP_CHECK_EVERY: u64 = 16;
-/// Upper bound of the one random delay of a round, in busy-loop
-/// iterations: about a microsecond on hardware, several under TCG, the
-/// order of a pmd split.
+/// `--offsets fixed`: upper bound of the one random delay of a round, in
+/// busy-loop iterations: about a microsecond on hardware, several under
+/// TCG, the order of a pmd split.
 const MAX_DELAY_LOOPS: u64 = 2048;
 const STACK: usize = 256 << 10;
 
@@ -100,6 +111,8 @@ impl Job {
             Job::Partial(RacerOp::Mprotect) => Op::Mprotect,
             Job::Partial(RacerOp::Remap) => Op::Remap,
             Job::Partial(RacerOp::Mremap) => Op::Mremap,
+            Job::Partial(RacerOp::Free) => Op::Free,
+            Job::Partial(RacerOp::Mlock) => Op::Mlock,
         }
     }
 
@@ -152,6 +165,14 @@ impl RoundKind {
     fn changes_layout(self) -> bool {
         matches!(self, RoundKind::Op(op) if op.changes_layout())
     }
+
+    /// Its index among [`offsets::KINDS`].
+    fn index(self) -> usize {
+        match self {
+            RoundKind::Op(op) => op as usize,
+            RoundKind::Refault => offsets::REFAULT_KIND,
+        }
+    }
 }
 
 /// One member's orders for the current round.
@@ -164,6 +185,11 @@ struct Orders {
     /// Set by the member: its operation succeeded (the data oracle's
     /// expectation for its page depends on it).
     ok: AtomicBool,
+    /// When the member started and ended its operation, in ns since the
+    /// rendezvous began, and how long its delay really took.
+    start_ns: AtomicU64,
+    end_ns: AtomicU64,
+    delay_ns: AtomicU64,
 }
 
 /// The rendezvous of the racer threads (member 0 leads). Counters only
@@ -177,13 +203,13 @@ struct Rendezvous {
     go: Signal,
     done: Signal,
     orders: Vec<Orders>,
+    /// The clock the members' timestamps count from.
+    base: Instant,
 }
 
-/// A delay without PAUSE (under TCG a PAUSE leaves the translated code):
-/// a counted busy loop.
-fn busy(n: u64) {
-    for i in 0..n {
-        std::hint::black_box(i);
+impl Rendezvous {
+    fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
     }
 }
 
@@ -203,15 +229,22 @@ pub fn start(
     };
     match &plan.racers {
         Some(racers) => {
+            // Sequentially the leader does every member's job itself.
+            let threads = if plan.baton.is_some() {
+                1
+            } else {
+                racers.threads
+            };
             let rv = Arc::new(Rendezvous {
-                members: racers.threads as u64,
+                members: threads as u64,
                 ready: Signal::default(),
                 acked: Signal::default(),
                 go: Signal::default(),
                 done: Signal::default(),
                 orders: (0..racers.threads).map(|_| Orders::default()).collect(),
+                base: Instant::now(),
             });
-            for i in 0..racers.threads {
+            for i in 0..threads {
                 let (plan, ops, diag, rv, oracle) = (
                     plan.clone(),
                     ops.clone(),
@@ -230,7 +263,7 @@ pub fn start(
         }
         None => {}
     }
-    Ok(())
+    super::churn::start(plan, ops, diag)
 }
 
 /// Writes one byte at `addr`: on a pmd_none chunk of a MADV_HUGEPAGE VMA
@@ -286,6 +319,8 @@ fn perform(op: RacerOp, page: usize, page_size: usize, scratch: usize) -> bool {
                     dst,
                 ) == dst
             }
+            RacerOp::Free => libc::madvise(p, page_size, libc::MADV_FREE) == 0,
+            RacerOp::Mlock => libc::mlock(p, page_size) == 0 && libc::munlock(p, page_size) == 0,
         }
     }
 }
@@ -367,10 +402,16 @@ fn member(
     let mine = &rv.orders[me];
 
     let ring = plan.parties.racers[me];
-    let run_orders = |round: u64| {
-        busy(mine.delay.load(Ordering::Relaxed));
-        let addr = mine.addr.load(Ordering::Relaxed);
-        let job = Job::from_code(mine.job.load(Ordering::Relaxed));
+    let run_job = |orders: &Orders, round: u64| {
+        let loops = orders.delay.load(Ordering::Relaxed);
+        if loops > 0 {
+            let t = rv.now_ns();
+            busy(loops);
+            orders.delay_ns.store(rv.now_ns() - t, Ordering::Relaxed);
+        }
+        orders.start_ns.store(rv.now_ns(), Ordering::Relaxed);
+        let addr = orders.addr.load(Ordering::Relaxed);
+        let job = Job::from_code(orders.job.load(Ordering::Relaxed));
         oracle.record(ring, job.ring_op(), addr);
         let ok = match job {
             Job::ZapChunk => {
@@ -390,7 +431,11 @@ fn member(
                 ok
             }
         };
-        mine.ok.store(ok, Ordering::Relaxed);
+        orders.ok.store(ok, Ordering::Relaxed);
+        orders.end_ns.store(rv.now_ns(), Ordering::Relaxed);
+    };
+    let run_orders = |round: u64| {
+        run_job(mine, round);
         rv.done.bump();
     };
 
@@ -423,17 +468,53 @@ fn member(
     let mut needs_remap = vec![false; chunks];
     let mut always_remap = false;
     let mut chosen: Vec<u64> = Vec::with_capacity(MAX_RACERS);
+    let book = plan.book.as_ref();
+    if let Some(b) = book.filter(|b| b.ns_per_loop().is_none()) {
+        b.set_ns_per_loop(offsets::calibrate());
+    }
+    let mut states: Vec<KindState> = (0..offsets::KINDS)
+        .map(|k| book.map_or_else(KindState::default, |b| b.load(k)))
+        .collect();
+    let racers = plan.racers.as_ref().map_or(1, |r| r.threads);
     for round in 1u64.. {
+        super::phases::wait(plan.phases.as_ref(), "racers", || false);
         let ci = rng.below(chunks as u64) as usize;
         let chunk = region.addr + ci * pmd;
         // One kind per round for all racers: two partial DONTNEEDs are the
         // pair that really runs concurrently, and per-thread choices would
         // make it 1 round in 16 instead of 1 in 4.
-        let kind = *rng.pick(&kinds);
-        // Half the rounds start everyone at once; the other half hold one
-        // member back by a random delay.
-        let delayed =
-            (rng.below(2) == 0).then(|| (rng.below(n) as usize, rng.below(MAX_DELAY_LOOPS)));
+        let mut kind = *rng.pick(&kinds);
+        // Out of refault's --phase-ms phases: no refault rounds.
+        while kind == RoundKind::Refault
+            && kinds.len() > 1
+            && plan.phases.as_ref().is_some_and(|p| !p.active("refault"))
+        {
+            kind = *rng.pick(&kinds);
+        }
+        // Who is held back, by how many loops; and the follower whose
+        // times the statistics take.
+        let (delayed, delay_ns, measured) = match (plan.offsets, book) {
+            (OffsetMode::Fuzzy, Some(b)) => {
+                let u = rng.below(1 << 53) as f64 / (1u64 << 53) as f64;
+                let d = states[kind.index()].next_delay(u);
+                let follower = 1 + rng.below(racers as u64 - 1) as usize;
+                let who = if d < 0.0 { 0 } else { follower };
+                (Some((who, b.loops_for(d))), d, follower)
+            }
+            // Half the rounds start everyone at once; the other half hold
+            // one member back by a random delay.
+            (OffsetMode::Fixed, _) | (OffsetMode::Fuzzy, None) => (
+                (rng.below(2) == 0).then(|| {
+                    (
+                        rng.below(racers as u64) as usize,
+                        rng.below(MAX_DELAY_LOOPS),
+                    )
+                }),
+                0.0,
+                1,
+            ),
+            (OffsetMode::None, _) => (None, 0.0, 1),
+        };
         chosen.clear();
         for (i, orders) in rv.orders.iter().enumerate() {
             let job = kind.job(i);
@@ -455,6 +536,10 @@ fn member(
             orders.addr.store(addr, Ordering::Relaxed);
             orders.delay.store(delay, Ordering::Relaxed);
         }
+        // Sequential: the whole round (prepare, check, jobs) is one turn.
+        let turn = (n == 1)
+            .then(|| super::baton::turn(plan.baton.as_ref(), "racers", || false))
+            .flatten();
         let remap = always_remap || needs_remap[ci];
         oracle.record(ring, Op::Prepare, chunk);
         let prepared = prepare(chunk, pmd, round as u8, remap);
@@ -484,11 +569,36 @@ fn member(
                 }
             }
         }
-        rv.ready.set(round);
-        rv.acked.wait_for((n - 1) * round);
-        rv.go.set(round);
-        run_orders(round);
-        rv.done.wait_for(n * round);
+        if n == 1 {
+            // Sequential: every member's job, one after the other.
+            for orders in &rv.orders {
+                run_job(orders, round);
+            }
+        } else {
+            rv.ready.set(round);
+            rv.acked.wait_for((n - 1) * round);
+            rv.go.set(round);
+            run_orders(round);
+            rv.done.wait_for(n * round);
+        }
+        drop(turn);
+        if let (Some(b), Some(f)) = (book, rv.orders.get(measured)) {
+            let lead = &rv.orders[0];
+            let ns = |o: &Orders| {
+                o.end_ns
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(o.start_ns.load(Ordering::Relaxed)) as f64
+            };
+            let skew = f.start_ns.load(Ordering::Relaxed) as f64
+                - lead.start_ns.load(Ordering::Relaxed) as f64;
+            if let Some((who, loops)) = delayed.filter(|&(_, l)| l > 0) {
+                let o = &rv.orders[who];
+                b.observe_delay(loops, o.delay_ns.load(Ordering::Relaxed) as f64);
+            }
+            let k = kind.index();
+            states[k].record(ns(lead), ns(f), skew, delay_ns);
+            b.store(k, &states[k]);
+        }
         if prepared {
             oracle.record(ring, Op::Verify, chunk);
             verify_chunk(plan, oracle, rv, kind, chunk, round);
@@ -571,7 +681,11 @@ fn verify_chunk(
                 (_, None) => (addr, stamped),
                 (_, Some((Job::Partial(op), member))) => match op {
                     RacerOp::Dontneed | RacerOp::Remap => (addr, Expected::Zero),
-                    RacerOp::Mprotect => (addr, stamped),
+                    RacerOp::Mprotect | RacerOp::Mlock => (addr, stamped),
+                    // MADV_FREE: the old contents or zero, as reclaim decides.
+                    RacerOp::Free => continue,
+                    // Sequential rounds (one thread) share scratch slot 0.
+                    RacerOp::Mremap if rv.members == 1 => continue,
                     RacerOp::Mremap => (plan.scratch(*member) + u * UNIT, stamped),
                 },
                 (_, Some((Job::ZapChunk, _))) => continue,
@@ -606,6 +720,8 @@ fn free_refault(plan: &ChildPlan, ops: &SharedOps) {
     let count = ops.counter("refault");
     let chunks = region.len / plan.pmd;
     for i in 0usize.. {
+        super::phases::wait(plan.phases.as_ref(), "refault", || false);
+        let _turn = super::baton::turn(plan.baton.as_ref(), "refault", || false);
         zap_and_touch(region.addr + (i % chunks) * plan.pmd, plan.pmd, i as u8);
         count.fetch_add(1, Ordering::Relaxed);
     }
@@ -648,7 +764,10 @@ mod tests {
     #[test]
     fn round_kinds_follow_the_plan() {
         let mut plan = super::super::tests::host_plan();
-        assert_eq!(RoundKind::all(&plan).len(), RacerOp::ALL.len() + 1);
+        assert_eq!(
+            RoundKind::all(&plan).len(),
+            plan.racers.as_ref().unwrap().ops.len() + 1
+        );
         assert_eq!(RoundKind::Refault.job(0), Job::ZapChunk);
         assert_eq!(RoundKind::Refault.job(1), Job::Partial(RacerOp::Dontneed));
         assert_eq!(

@@ -369,16 +369,18 @@ fn setup_and_write(
     // After the racers were spawned: they must not inherit it.
     sched::nice_this_thread(plan.party_nice);
     match plan.writer_mode {
-        WriterMode::Memset => write_forever(plan.writer, ops),
+        WriterMode::Memset => write_forever(plan.writer, plan.baton.as_ref(), ops),
         WriterMode::Stamped => write_stamped(plan, ops, oracle),
     }
 }
 
-/// The seed's writer: memset the whole mapping, forever.
-fn write_forever(r: Region, ops: &SharedOps) -> ! {
+/// The seed's writer: memset the whole mapping, forever (one pass per turn
+/// under `--sequential`).
+fn write_forever(r: Region, baton: Option<&super::baton::Baton>, ops: &SharedOps) -> ! {
     let count = ops.counter("writer");
     let mut value: u8 = 0;
     loop {
+        let _turn = super::baton::turn(baton, "writer", || false);
         value = value.wrapping_add(1);
         // SAFETY: `r` is this process's own RW mapping (map_fixed), used by
         // no other thread.
@@ -402,6 +404,7 @@ fn write_stamped(plan: &ChildPlan, ops: &SharedOps, oracle: &Oracle) -> ! {
     let count = ops.counter("writer");
     let mut prev = None;
     for gen in 1u64.. {
+        let _turn = super::baton::turn(plan.baton.as_ref(), "writer", || false);
         oracle.record(plan.parties.writer, Op::WritePass, r.addr);
         // SAFETY: `r` is this process's own RW mapping (map_fixed), used by
         // no other thread and no Rust reference.

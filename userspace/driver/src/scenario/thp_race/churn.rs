@@ -1,0 +1,307 @@
+//! Two more parties inside the writer child (its mm), started with the
+//! racers:
+//!
+//! - churn: whole-THP operations on a region of its own (`--churn-ops`):
+//!   mprotect of the whole 2 MiB (change_huge_pmd), mremap of the THP away
+//!   and back (move_huge_pmd), MADV_FREE (madvise_free_huge_pmd), mlock and
+//!   munlock, MADV_DONTNEED of one page then MADV_COLLAPSE (collapse after
+//!   a split), and a whole-pmd zap (zap_huge_pmd). Each leaves the chunk
+//!   mapped and faults it again, so the next operation, and the seed's
+//!   migrate, splitter and clear_refs parties and the /proc walkers, meet
+//!   huge pmds that keep changing shape under whole-pmd paths.
+//! - fork: forks a child that writes one byte into every THP of the writer
+//!   and the racers' region and exits. fork copies the huge pmds
+//!   (copy_huge_pmd, write-protected in both), the child's writes and the
+//!   writer's memset break copy-on-write (do_huge_pmd_wp_page), and the
+//!   child's exit zaps its copies: all while the other parties split,
+//!   migrate and walk them.
+//!
+//! Both run at `--party-nice`, count into the shared op page and take
+//! their turns under `--sequential`. Neither ever leaves an address the
+//! writer or the racers touch unmapped.
+
+use super::layout::{ChildPlan, Region, CHURN_SCRATCH_ADDR};
+use super::rng::Rng;
+use super::sched;
+use super::shared_ops::SharedOps;
+use mmrace_proto::spec::thp_race::ChurnOp;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// MADV_COLLAPSE (Linux 6.1), not in every libc.
+pub const MADV_COLLAPSE: libc::c_int = 25;
+
+/// The op counters of the churn and fork parties.
+pub const OP_NAMES: [&str; 7] = [
+    "churn_mprotect",
+    "churn_mremap",
+    "churn_free",
+    "churn_mlock",
+    "churn_collapse",
+    "churn_zap",
+    "fork",
+];
+
+/// Their diagnostics (in the racers' diag page).
+pub const DIAG_NAMES: [&str; 3] = ["churn_errors", "churn_collapse_failed", "fork_errors"];
+
+const STACK: usize = 256 << 10;
+
+pub fn counter_name(op: ChurnOp) -> &'static str {
+    match op {
+        ChurnOp::Mprotect => "churn_mprotect",
+        ChurnOp::Mremap => "churn_mremap",
+        ChurnOp::Free => "churn_free",
+        ChurnOp::Mlock => "churn_mlock",
+        ChurnOp::Collapse => "churn_collapse",
+        ChurnOp::Zap => "churn_zap",
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Maps the churn region at its fixed address (never over anything) and
+/// starts the churn and fork threads the plan asks for. Called by
+/// `racers::start` in the writer child.
+pub fn start(plan: &ChildPlan, ops: &Arc<SharedOps>, diag: &Arc<SharedOps>) -> std::io::Result<()> {
+    let spawn = |f: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(f)
+            .map(drop)
+    };
+    if let Some(c) = &plan.churn {
+        map_region(c.region)?;
+        let (plan, ops, diag) = (plan.clone(), ops.clone(), diag.clone());
+        spawn(Box::new(move || churn(&plan, &ops, &diag)))?;
+    }
+    if plan.fork {
+        let (plan, ops, diag) = (plan.clone(), ops.clone(), diag.clone());
+        spawn(Box::new(move || forker(&plan, &ops, &diag)))?;
+    }
+    Ok(())
+}
+
+fn map_region(r: Region) -> std::io::Result<()> {
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+    let p = unsafe {
+        libc::mmap(
+            r.addr as *mut libc::c_void,
+            r.len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED || p as usize != r.addr {
+        return Err(std::io::Error::from_raw_os_error(
+            if p == libc::MAP_FAILED {
+                errno()
+            } else {
+                libc::EEXIST
+            },
+        ));
+    }
+    // SAFETY: advice on the mapping just made.
+    if unsafe { libc::madvise(p, r.len, libc::MADV_HUGEPAGE) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Writes one byte at `addr`, faulting a THP into a pmd_none chunk.
+fn touch(addr: usize, value: u8) {
+    // SAFETY: `addr` is the start of a churn chunk, which `perform` always
+    // leaves mapped read-write.
+    unsafe { std::ptr::write_volatile(addr as *mut u8, value) };
+}
+
+/// A fresh THP-advised mapping at `chunk` (the fallback when a chunk could
+/// not be moved back).
+fn remap_fresh(chunk: usize, pmd: usize) -> bool {
+    let p = chunk as *mut libc::c_void;
+    // SAFETY: replaces a churn chunk, which only this thread uses.
+    unsafe {
+        libc::mmap(
+            p,
+            pmd,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        ) == p
+            && libc::madvise(p, pmd, libc::MADV_HUGEPAGE) == 0
+    }
+}
+
+/// What one churn operation came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    Ok,
+    /// MADV_COLLAPSE said no (busy range, allocation failure): expected.
+    CollapseRefused,
+    Failed,
+}
+
+/// Performs `op` on the whole THP at `chunk` (pmd-aligned, pmd bytes) and
+/// leaves the chunk mapped read-write with a THP faulted in.
+pub fn perform(op: ChurnOp, chunk: usize, pmd: usize, page: usize, value: u8) -> Done {
+    let p = chunk as *mut libc::c_void;
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    touch(chunk, value);
+    // SAFETY (all arms): `chunk` is a chunk of the churn region, which only
+    // this thread uses and no Rust reference points into; the scratch slot
+    // is this thread's alone.
+    let done = unsafe {
+        match op {
+            ChurnOp::Mprotect => {
+                libc::mprotect(p, pmd, libc::PROT_READ) == 0 && libc::mprotect(p, pmd, rw) == 0
+            }
+            ChurnOp::Mremap => {
+                let dst = CHURN_SCRATCH_ADDR as *mut libc::c_void;
+                let flags = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
+                if libc::mremap(p, pmd, pmd, flags, dst) != dst {
+                    false
+                } else if libc::mremap(dst, pmd, pmd, flags, p) != p {
+                    // Never leave the chunk unmapped: the touch below needs it.
+                    remap_fresh(chunk, pmd);
+                    false
+                } else {
+                    true
+                }
+            }
+            ChurnOp::Free => libc::madvise(p, pmd, libc::MADV_FREE) == 0,
+            ChurnOp::Mlock => libc::mlock(p, pmd) == 0 && libc::munlock(p, pmd) == 0,
+            ChurnOp::Collapse => {
+                let hole = (chunk + page) as *mut libc::c_void;
+                if libc::madvise(hole, page, libc::MADV_DONTNEED) != 0 {
+                    false
+                } else if libc::madvise(p, pmd, MADV_COLLAPSE) != 0 {
+                    touch(chunk, value);
+                    return Done::CollapseRefused;
+                } else {
+                    true
+                }
+            }
+            ChurnOp::Zap => libc::madvise(p, pmd, libc::MADV_DONTNEED) == 0,
+        }
+    };
+    touch(chunk, value);
+    if done {
+        Done::Ok
+    } else {
+        Done::Failed
+    }
+}
+
+fn churn(plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps) {
+    let Some(c) = &plan.churn else { return };
+    sched::nice_this_thread(plan.party_nice);
+    let mut rng = Rng::stream(plan.seed, "churn", plan.generation);
+    let counts: Vec<_> = c
+        .ops
+        .iter()
+        .map(|&o| ops.counter(counter_name(o)))
+        .collect();
+    let (errors, refused) = (
+        diag.counter("churn_errors"),
+        diag.counter("churn_collapse_failed"),
+    );
+    let chunks = (c.region.len / plan.pmd) as u64;
+    for i in 0u64.. {
+        let k = rng.below(c.ops.len() as u64) as usize;
+        let chunk = c.region.addr + rng.below(chunks) as usize * plan.pmd;
+        super::phases::wait(plan.phases.as_ref(), "churn", || false);
+        let _turn = super::baton::turn(plan.baton.as_ref(), "churn", || false);
+        match perform(c.ops[k], chunk, plan.pmd, plan.page, i as u8) {
+            Done::Ok => counts[k].fetch_add(1, Ordering::Relaxed),
+            Done::CollapseRefused => {
+                counts[k].fetch_add(1, Ordering::Relaxed);
+                refused.fetch_add(1, Ordering::Relaxed)
+            }
+            Done::Failed => errors.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// The writer's addresses a forked child may write: one per THP of the
+/// writer's mapping and page 0 of each racer chunk (always mapped RW).
+fn fork_targets(plan: &ChildPlan) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..plan.writer.len / plan.pmd)
+        .map(|i| plan.writer.addr + i * plan.pmd)
+        .collect();
+    if let Some(r) = plan.racer_region {
+        v.extend((0..r.len / plan.pmd).map(|i| r.addr + i * plan.pmd));
+    }
+    v
+}
+
+fn forker(plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps) {
+    sched::nice_this_thread(plan.party_nice);
+    let count = ops.counter("fork");
+    let errors = diag.counter("fork_errors");
+    let targets = fork_targets(plan);
+    for i in 0u64.. {
+        super::phases::wait(plan.phases.as_ref(), "fork", || false);
+        let _turn = super::baton::turn(plan.baton.as_ref(), "fork", || false);
+        // SAFETY: fork in a threaded process: the child only does volatile
+        // stores into memory it inherited and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: prctl with integers; the child dies with the writer.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            for &a in &targets {
+                // SAFETY: see fork_targets: always mapped read-write.
+                unsafe { std::ptr::write_volatile(a as *mut u8, i as u8) };
+            }
+            // SAFETY: leaves the forked child without running anything of
+            // the writer's.
+            unsafe { libc::_exit(0) };
+        }
+        if pid < 0 {
+            errors.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_leaves_the_chunk_mapped() {
+        let pmd = crate::mm::pmd_size();
+        let page = crate::mm::page_size();
+        // The mremap op uses the fixed scratch slot: only this test may.
+        let map = crate::mm::AlignedMap::new(2 * pmd, pmd).unwrap();
+        map.madvise(libc::MADV_HUGEPAGE).unwrap();
+        let chunk = map.as_ptr() as usize;
+        for (i, &op) in ChurnOp::ALL.iter().enumerate() {
+            let d = perform(op, chunk, pmd, page, i as u8);
+            assert_ne!(d, Done::Failed, "{op:?}");
+            // Still mapped and writable.
+            touch(chunk + pmd - 1, 7);
+            assert!(OP_NAMES.contains(&counter_name(op)));
+        }
+    }
+
+    #[test]
+    fn fork_targets_are_writer_thps_and_racer_page_zeros() {
+        let plan = super::super::tests::host_plan();
+        let t = fork_targets(&plan);
+        let n = plan.writer.len / plan.pmd + plan.chunks();
+        assert_eq!(t.len(), n);
+        assert!(t.iter().all(|a| a % plan.pmd == 0));
+    }
+}

@@ -327,6 +327,10 @@ def main():
     mem = [r["data"]["phases"].get("mem", {}).get("result") for r in runs]
     memcpy = stats([m["memcpy"]["bytes_per_s"] if m else None for m in mem])
     idle = stats([m["idle_migrate"]["bytes_per_s"] if m else None for m in mem])
+    wc = [m.get("writer_cost") if m else None for m in mem]
+    writer_memset = stats([w["memset_bytes_per_s"] if w else None for w in wc])
+    writer_stamped = stats([w["stamped_bytes_per_s"] if w else None for w in wc])
+    writer_pct = stats([w["stamped_vs_memset_pct"] if w else None for w in wc])
     fractions = {}
     for cfg in ["a", "b", "c"]:
         vals = []
@@ -471,6 +475,9 @@ def main():
           f"= {cell(idle_fraction)} of memcpy")
     for cfg in ["a", "b", "c"]:
         print(f"migrated under {cfg}:       {cell(fractions[cfg])} of memcpy")
+    mb = lambda st: cell({k: (v / 1e6 if isinstance(v, float) else v) for k, v in st.items()} if st["n"] else None)
+    print(f"thp-race writer, memset: {mb(writer_memset)} MB/s; stamped (data oracle): {mb(writer_stamped)} MB/s "
+          f"= {cell(writer_pct) if writer_pct['n'] else '-'} % vs memset (target: within 20 %)")
     print(f"probe overhead (thp-race op rates, mmrace.ko loaded vs unloaded, alternating segments of one boot; "
           f"% slower, geomean over parties): "
           f"{cell(overhead_geo)}")
@@ -535,6 +542,9 @@ def main():
             "memcpy_bytes_per_s": memcpy,
             "idle_migrate_bytes_per_s": idle,
             "idle_migrate_fraction_of_memcpy": idle_fraction,
+            "writer_memset_bytes_per_s": writer_memset,
+            "writer_stamped_bytes_per_s": writer_stamped,
+            "writer_stamped_vs_memset_pct": writer_pct,
             "migrated_fraction_of_memcpy": fractions,
         },
         "probe_overhead_pct": {"geomean": overhead_geo, "per_party": overhead_stats},

@@ -6,6 +6,7 @@
 //! [`crate::oom::make_killable`] in each child, or an OOM in the guest finds
 //! nothing it may kill.
 
+use crate::oracle::Oracle;
 use crate::output::Output;
 use mmrace_proto::wire::Msg;
 use std::collections::BTreeMap;
@@ -41,17 +42,23 @@ pub struct Ctx {
     pub stop: Arc<AtomicBool>,
     pub ops: OpRegistry,
     pub out: Output,
+    /// The data oracle's mailbox and op rings (shared with forked children).
+    pub oracle: Arc<Oracle>,
 }
 
 impl Ctx {
     pub fn new(seed: u64, duration: Duration, out: Output) -> Self {
+        let start = Instant::now();
         Ctx {
             seed,
             duration,
-            start: Instant::now(),
+            start,
             stop: Arc::new(AtomicBool::new(false)),
             ops: OpRegistry::default(),
             out,
+            // Three small shared mappings; failing that, nothing else in the
+            // run could work either.
+            oracle: Arc::new(Oracle::new(start).expect("mmap of the oracle's shared pages")),
         }
     }
 
@@ -77,6 +84,26 @@ impl Ctx {
             what: what.to_string(),
             detail: detail.into(),
         });
+    }
+
+    /// Reports a stall the driver saw (a kernel problem for the host).
+    pub fn stall(&self, kind: mmrace_proto::oracle::StallKind, detail: impl Into<String>) {
+        let detail = detail.into();
+        self.say(format!("STALL {}: {detail}", kind.class()));
+        self.out.msg(&Msg::Stall {
+            t_ms: self.elapsed_ms(),
+            kind,
+            detail,
+        });
+    }
+
+    /// Sends every data-oracle mismatch found since the last call as a
+    /// `Corruption` message (the first few in full; see [`crate::oracle`]).
+    pub fn send_corruptions(&self) {
+        for c in self.oracle.take_new() {
+            self.say(format!("DATA CORRUPTION: {}", c.line()));
+            self.out.msg(&Msg::Corruption(Box::new(c)));
+        }
     }
 
     /// A line for the human reading the console.

@@ -7,6 +7,9 @@
 //! - [`cmdline`]: finding `mmrace.argv="..."` on the kernel command line.
 //! - [`module`]: loading mmrace.ko and reading its version and probes.
 //! - [`counters`], [`vmstat`], [`numa`], [`mm`], [`oom`], [`kfile`]: kernel
+//!   interfaces.
+//! - [`oracle`]: the data oracle (stamps, checks, corruption reports from
+//!   any process) and the taint reading.
 //!   interfaces; [`inject`]: mmrace.ko's injection points.
 //! - [`stream`]: the periodic snapshot thread.
 //! - [`run`]: one run, Hello to Result.
@@ -24,6 +27,7 @@ pub mod mm;
 pub mod module;
 pub mod numa;
 pub mod oom;
+pub mod oracle;
 pub mod output;
 pub mod reload;
 pub mod run;

@@ -16,10 +16,12 @@ pub struct Reading {
     pub t_ms: u64,
     pub counters: BTreeMap<String, u64>,
     pub ops: BTreeMap<String, u64>,
+    pub tainted: Option<u64>,
 }
 
-/// Reads the counters (empty if they cannot be read: the ops still matter)
-/// and the op counts, and sends them as a Snapshot.
+/// Reads the counters (empty if they cannot be read: the ops still matter),
+/// the op counts and the taint mask, and sends them as a Snapshot, after
+/// any data-oracle mismatches found since the last one.
 pub fn send_snapshot(ctx: &Ctx, warned: &AtomicBool) -> Reading {
     let counters = counters::read().unwrap_or_else(|e| {
         if !warned.swap(true, Ordering::Relaxed) {
@@ -29,15 +31,19 @@ pub fn send_snapshot(ctx: &Ctx, warned: &AtomicBool) -> Reading {
         }
         BTreeMap::new()
     });
+    ctx.send_corruptions();
     let r = Reading {
         t_ms: ctx.elapsed_ms(),
         counters,
         ops: ctx.ops.snapshot(),
+        tainted: crate::oracle::taint::read(),
     };
     ctx.out.msg(&Msg::Snapshot {
         t_ms: r.t_ms,
         counters: r.counters.clone(),
         ops: r.ops.clone(),
+        tainted: r.tainted,
+        mismatches: ctx.oracle.mismatches(),
     });
     r
 }
@@ -149,6 +155,7 @@ mod tests {
             t_ms: 11_000,
             counters: map(&[("pmd_split", 10), ("thp_migrate", 4)]),
             ops: map(&[("writer", 100)]),
+            tainted: None,
         };
         let now = Reading {
             t_ms: 12_000,
@@ -158,6 +165,7 @@ mod tests {
                 ("softdirty_clear", 700),
             ]),
             ops: map(&[("writer", 1300), ("migrate", 40)]),
+            tainted: None,
         };
         assert_eq!(
             rate_line(&prev, &now),

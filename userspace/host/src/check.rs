@@ -40,6 +40,10 @@ CHECK is one of:
   message~TEXT         the driver's result message contains TEXT
   ops=NAME:N           the last snapshot's op NAME equals N
   ran=SCENARIO         the spec's scenario is SCENARIO
+  data-verified        the data oracle checked units and found no mismatch
+  taint-new~LETTERS    the taint oracle saw these new flags (e.g. W)
+  dependency-formed    an oom-stall round's OOM kill found the victim's
+                       blocker thread asleep (D) on the holder's lock
   program=NAME:STATUS  exec/selftests-mm: program NAME ended pass, skip or fail
   program-exit=NAME:N  ... program NAME exited with status N
   program-moved=NAME:C1,C2  ... these counters rose while program NAME ran
@@ -157,6 +161,43 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             !result_field(r, value).is_null(),
             format!("result data {value} is not set"),
         ),
+        "data-verified" => {
+            let o = &r.oracles;
+            let verified = result_field(r, "data_oracle")["verified"]
+                .as_u64()
+                .unwrap_or(0);
+            ok(
+                o.data_mismatches == 0 && verified > 0,
+                format!(
+                    "data oracle: {} mismatches, {verified} units verified",
+                    o.data_mismatches
+                ),
+            )
+        }
+        "taint-new~" => {
+            let t = &r.oracles.taint;
+            ok(
+                value
+                    .split_whitespace()
+                    .all(|l| t.letters.split(' ').any(|x| x == l)),
+                format!("new taint {:?} lacks {value:?}", t.letters),
+            )
+        }
+        "dependency-formed" => match result(r) {
+            Some(ScenarioResult::OomStall(o)) => ok(
+                o.rounds
+                    .iter()
+                    .any(|x| x.blocker_state_at_kill == Some('D')),
+                format!(
+                    "no round's kill found the blocker in D: {:?}",
+                    o.rounds
+                        .iter()
+                        .map(|x| x.blocker_state_at_kill)
+                        .collect::<Vec<_>>()
+                ),
+            ),
+            _ => Err("no oom-stall results".into()),
+        },
         "crosscheck-ok" => match result(r).and_then(ScenarioResult::crosscheck_ok) {
             Some(true) => Ok(()),
             Some(false) => Err("a cross-check failed".into()),

@@ -1,9 +1,9 @@
 //! results.ktap: the run as KTAP version 1, the format kselftest and KUnit
 //! results use, so CI systems that already read those can read ours.
 //!
-//! Five tests, in the order a run can fail them: the guest booted, the
-//! module loaded, the scenario completed, the kernel reported nothing, the
-//! guest did not hang. A test that cannot be judged because an earlier one
+//! Seven tests: the guest booted, the module loaded, the scenario
+//! completed, the kernel reported nothing, the guest did not hang, then the
+//! oracles: no data corruption, no new taint. A test that cannot be judged because an earlier one
 //! failed is `# SKIP`ped rather than failed, so the first `not ok` is the
 //! real problem.
 //!
@@ -174,6 +174,20 @@ pub fn cases(r: &Report) -> Vec<Case> {
         (_, false) => no_guest(),
         _ => Pass,
     };
+    let data = match (&r.oracles, r.booted) {
+        (o, _) if o.data_mismatches > 0 => Fail(match o.corruptions.first() {
+            Some(c) => format!("{} mismatch(es); first: {}", o.data_mismatches, c.line()),
+            None => format!("{} mismatch(es)", o.data_mismatches),
+        }),
+        (_, false) => no_guest(),
+        _ => Pass,
+    };
+    let taint = match (&r.oracles.taint, r.booted) {
+        (t, _) if t.new != 0 => Fail(t.line()),
+        (t, true) if t.start.is_none() => Skip("no taint mask in any snapshot".into()),
+        (_, false) => no_guest(),
+        _ => Pass,
+    };
     let suite = match (r.suite(), r.scenario()) {
         (Some(suite), Some(s)) => Some(suite_case(s.name(), suite)),
         _ => None,
@@ -188,6 +202,8 @@ pub fn cases(r: &Report) -> Vec<Case> {
     .chain([
         case("no_kernel_finding", no_finding),
         case("no_hang", no_hang),
+        case("no_data_corruption", data),
+        case("no_new_taint", taint),
     ])
     .collect()
 }
@@ -217,12 +233,14 @@ mod tests {
         assert_eq!(
             text,
             "KTAP version 1\n\
-             1..5\n\
+             1..7\n\
              ok 1 guest_booted\n\
              ok 2 module_loaded\n\
              not ok 3 scenario_completed # no Result from the driver: BUG at console.log:2: kernel BUG at mm/huge_memory.c:3050!\n\
              not ok 4 no_kernel_finding # BUG at console.log:2: [    5.000000] kernel BUG at mm/huge_memory.c:3050!\n\
-             ok 5 no_hang\n"
+             ok 5 no_hang\n\
+             ok 6 no_data_corruption\n\
+             ok 7 no_new_taint\n"
         );
     }
 
@@ -317,7 +335,7 @@ mod tests {
         assert_eq!(
             text,
             "KTAP version 1\n\
-             1..6\n\
+             1..8\n\
              ok 1 guest_booted\n\
              ok 2 module_loaded\n\
              ok 3 scenario_completed\n\
@@ -336,7 +354,9 @@ mod tests {
              # programs: 1 pass, 1 skip, 0 fail; their cases: 1 pass, 1 skip, 0 fail\n\
              ok 4 selftests_mm\n\
              ok 5 no_kernel_finding\n\
-             ok 6 no_hang\n"
+             ok 6 no_hang\n\
+             ok 7 no_data_corruption\n\
+             ok 8 no_new_taint\n"
         );
     }
 }

@@ -5,6 +5,7 @@
 //! what a crashed guest leaves us) but the report only needs the first and
 //! the last.
 
+use mmrace_proto::oracle::{Corruption, TaintReport};
 use mmrace_proto::results::suite::SuiteResult;
 use mmrace_proto::wire::{self, Msg};
 use std::collections::BTreeMap;
@@ -15,6 +16,10 @@ pub struct Messages {
     pub module: Option<Msg>,
     pub snapshots: Vec<Msg>,
     pub events: Vec<Msg>,
+    /// The data oracle's reports, in the order they came.
+    pub corruptions: Vec<Corruption>,
+    /// Stalls the driver saw (`Msg::Stall`).
+    pub stalls: Vec<Msg>,
     pub result: Option<Msg>,
     /// Lines that carried the protocol prefix but did not parse: a few are
     /// normal (a kernel line cut into one), many mean a wire version mismatch.
@@ -51,6 +56,8 @@ impl Messages {
             }
             Msg::Snapshot { .. } => self.snapshots.push(msg),
             Msg::Event { .. } => self.events.push(msg),
+            Msg::Corruption(c) => self.corruptions.push(*c),
+            Msg::Stall { .. } => self.stalls.push(msg),
             Msg::Result { .. } => {
                 self.result.get_or_insert(msg);
             }
@@ -71,6 +78,28 @@ impl Messages {
             Some(Msg::Result { ok, message, .. }) => Some((*ok, message)),
             _ => None,
         }
+    }
+
+    /// Data-oracle mismatches: the most any snapshot counted, or the
+    /// reports received if more (a guest that died before its next
+    /// snapshot).
+    pub fn mismatches(&self) -> u64 {
+        let counted = self.snapshots.iter().filter_map(|m| match m {
+            Msg::Snapshot { mismatches, .. } => Some(*mismatches),
+            _ => None,
+        });
+        counted
+            .max()
+            .unwrap_or(0)
+            .max(self.corruptions.len() as u64)
+    }
+
+    /// The taint oracle over every snapshot.
+    pub fn taint(&self) -> TaintReport {
+        TaintReport::from_snapshots(self.snapshots.iter().filter_map(|m| match m {
+            Msg::Snapshot { t_ms, tainted, .. } => Some((*t_ms, *tainted)),
+            _ => None,
+        }))
     }
 
     /// The programs `exec` and `selftests-mm` ran; None for the other
@@ -100,6 +129,8 @@ pub fn msg_time(msg: &Msg) -> Option<u64> {
         Msg::Snapshot { t_ms, .. } | Msg::Event { t_ms, .. } | Msg::Result { t_ms, .. } => {
             Some(*t_ms)
         }
+        Msg::Corruption(c) => Some(c.t_ms),
+        Msg::Stall { t_ms, .. } => Some(*t_ms),
         Msg::Hello { .. } | Msg::Module { .. } => None,
     }
 }
@@ -111,6 +142,7 @@ pub fn snapshot_view(msg: &Msg) -> Option<SnapshotView<'_>> {
             t_ms,
             counters,
             ops,
+            ..
         } => Some(SnapshotView {
             t_ms: *t_ms,
             counters,
@@ -129,6 +161,8 @@ mod tests {
             t_ms,
             counters: [("pmd_split".to_string(), v)].into(),
             ops: BTreeMap::new(),
+            tainted: Some(12288),
+            mismatches: 0,
         }
     }
 

@@ -32,6 +32,8 @@ pub struct Report {
     pub finding: Option<Finding>,
     /// Later findings, for information.
     pub other_findings: Vec<Finding>,
+    /// What the oracles found apart from the console.
+    pub oracles: Oracles,
 
     pub booted: bool,
     pub powered_off: bool,
@@ -60,6 +62,25 @@ pub struct Report {
     pub qemu_stderr_tail: Vec<String>,
     /// Things that did not change the verdict but look wrong.
     pub warnings: Vec<String>,
+}
+
+/// The data and taint oracles' findings (see `mmrace_proto::oracle`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Oracles {
+    /// Data-oracle mismatches in the run (only the first few in full).
+    pub data_mismatches: u64,
+    pub corruptions: Vec<mmrace_proto::oracle::Corruption>,
+    pub taint: mmrace_proto::oracle::TaintReport,
+}
+
+impl Oracles {
+    pub fn from_messages(msgs: &Messages) -> Oracles {
+        Oracles {
+            data_mismatches: msgs.mismatches(),
+            corruptions: msgs.corruptions.clone(),
+            taint: msgs.taint(),
+        }
+    }
 }
 
 /// Per-second rates between the first and the last snapshot.
@@ -165,6 +186,7 @@ impl Report {
             ending: host.ending,
             finding: findings.first().cloned(),
             other_findings: findings.iter().skip(1).cloned().collect(),
+            oracles: Oracles::from_messages(msgs),
             booted: scan.booted(),
             powered_off: scan.powered_off(),
             console_lines: scan.lines(),
@@ -239,6 +261,8 @@ pub(crate) mod tests {
             ]
             .into(),
             ops: [("writer".to_string(), writer)].into(),
+            tainted: Some(12288),
+            mismatches: 0,
         }
     }
 
@@ -250,6 +274,7 @@ pub(crate) mod tests {
             migrate: true,
             counters: Default::default(),
             vmstat: Default::default(),
+            data_oracle: Default::default(),
             inject_point: None,
         })))
     }
@@ -298,6 +323,10 @@ pub(crate) mod tests {
                 }],
             }),
             other_findings: vec![],
+            oracles: Oracles {
+                taint: mmrace_proto::oracle::TaintReport::from_snapshots([(1000, Some(12288))]),
+                ..Oracles::default()
+            },
             booted: true,
             powered_off: false,
             console_lines: 40,

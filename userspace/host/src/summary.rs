@@ -156,6 +156,28 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
             );
         }
     }
+    let o = &r.oracles;
+    if o.data_mismatches > 0 {
+        let _ = writeln!(
+            out,
+            "data corruption: {} mismatch(es), {} reported in full:",
+            o.data_mismatches,
+            o.corruptions.len()
+        );
+        for c in &o.corruptions {
+            let _ = writeln!(out, "  {}", c.line());
+            for (party, ops) in &c.recent_ops {
+                let ops: Vec<String> = ops
+                    .iter()
+                    .map(|op| format!("{}@{:#x} {:.3}s", op.op, op.addr, op.t_ms as f64 / 1000.0))
+                    .collect();
+                let _ = writeln!(out, "    {party:<10} {}", ops.join(", "));
+            }
+        }
+    }
+    if o.taint.new != 0 {
+        let _ = writeln!(out, "taint: {}", o.taint.line());
+    }
     crate::suite::render(&mut out, r);
     if let Some(s) = r.last_snapshot.as_ref().and_then(snapshot_view) {
         let window = r

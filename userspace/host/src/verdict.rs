@@ -6,6 +6,10 @@
 //! 2. The first console finding decides: a kernel class is a kernel problem
 //!    (even if the guest then hung: a hung-task report followed by silence is
 //!    more useful named than called a hang), a harness class a harness error.
+//!    Then the oracles: a data-oracle mismatch (class `data-corruption`),
+//!    a stall the driver saw (`oom-deadlock`), then a taint bit that
+//!    appeared during the run (class `taint`): kernel problems the console
+//!    did not show.
 //! 3. The accelerator failed or the user interrupted the run: harness error
 //!    (nothing was proven about the kernel).
 //! 4. Killed for silence, for the overall deadline or for not starting the
@@ -20,6 +24,7 @@
 
 use crate::messages::Messages;
 use crate::scan::{ConsoleScan, Finding};
+use mmrace_proto::wire::Msg;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +155,43 @@ fn finding_reason(f: &Finding) -> String {
     )
 }
 
+/// The data oracle first (memory that changed behind a party's back), then
+/// the taint oracle (a WARN, BUG or lockup the console did not show).
+fn oracle_judgement(msgs: &Messages) -> Option<Judgement> {
+    let n = msgs.mismatches();
+    if n > 0 {
+        let first = match msgs.corruptions.first() {
+            Some(c) => c.line(),
+            None => "no report received".into(),
+        };
+        return Some(Judgement::new(
+            Verdict::KernelProblem,
+            Some(DATA_CORRUPTION),
+            format!("data corruption: {n} mismatch(es); first: {first}"),
+        ));
+    }
+    if let Some(Msg::Stall {
+        t_ms, kind, detail, ..
+    }) = msgs.stalls.first()
+    {
+        return Some(Judgement::new(
+            Verdict::KernelProblem,
+            Some(kind.class()),
+            format!(
+                "{} at guest {:.1} s: {detail}",
+                kind.class(),
+                *t_ms as f64 / 1000.0
+            ),
+        ));
+    }
+    let taint = msgs.taint();
+    (taint.new != 0).then(|| Judgement::new(Verdict::KernelProblem, Some(TAINT), taint.line()))
+}
+
+/// The verdict classes of the oracles.
+pub const DATA_CORRUPTION: &str = "data-corruption";
+pub const TAINT: &str = "taint";
+
 /// `2 of 11 programs failed: migration (exit 1), ...`.
 fn failed_programs(suite: &mmrace_proto::results::suite::SuiteResult) -> String {
     let failed: Vec<String> = suite
@@ -175,6 +217,9 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
             crate::patterns::Blame::Harness => HarnessError,
         };
         return Judgement::new(verdict, Some(&f.class), finding_reason(f));
+    }
+    if let Some(j) = oracle_judgement(msgs) {
+        return j;
     }
     if let Ending::AccelFailed { .. } = ending {
         return Judgement::new(HarnessError, Some("accel-failed"), ending.describe());
@@ -239,7 +284,7 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmrace_proto::wire::{self, Msg};
+    use mmrace_proto::wire;
 
     fn exited(code: i32) -> Ending {
         Ending::Exited {
@@ -333,6 +378,60 @@ mod tests {
             judge(&booted(), &Messages::new(), &Ending::Interrupted).verdict,
             Verdict::HarnessError
         );
+    }
+
+    fn with_oracles(corrupt: bool, taint_at: Option<u64>) -> Messages {
+        use mmrace_proto::oracle::{Corruption, Expected, Found, TAINT_EXPECTED};
+        let mut m = result(true);
+        for t in [1000, 2000, 3000] {
+            let tainted = match taint_at {
+                Some(at) if t >= at => TAINT_EXPECTED | (1 << 9),
+                _ => TAINT_EXPECTED,
+            };
+            m.feed(&wire::encode(&Msg::Snapshot {
+                t_ms: t,
+                counters: Default::default(),
+                ops: Default::default(),
+                tainted: Some(tainted),
+                mismatches: u64::from(corrupt && t >= 2000),
+            }));
+        }
+        if corrupt {
+            m.feed(&wire::encode(&Msg::Corruption(Box::new(Corruption {
+                t_ms: 1500,
+                check: "writer-pass".into(),
+                region: "thp-race writer".into(),
+                vaddr: 0x7000_0000_3000,
+                page: 3,
+                expected: Expected::Zero,
+                found: Found::Zero,
+                recent_ops: Default::default(),
+            }))));
+        }
+        m
+    }
+
+    #[test]
+    fn oracles_turn_a_clean_run_into_a_kernel_problem() {
+        let j = judge(&booted(), &with_oracles(false, None), &exited(0));
+        assert_eq!(j.verdict, Verdict::Clean);
+        let j = judge(&booted(), &with_oracles(true, Some(2000)), &exited(0));
+        assert_eq!(
+            (j.verdict, j.class.as_deref()),
+            (Verdict::KernelProblem, Some(DATA_CORRUPTION))
+        );
+        assert!(j.reason.contains("0x700000003000 (page 3)"), "{}", j.reason);
+        let j = judge(&booted(), &with_oracles(false, Some(3000)), &exited(0));
+        assert_eq!(
+            (j.verdict, j.class.as_deref()),
+            (Verdict::KernelProblem, Some(TAINT))
+        );
+        assert!(j.reason.contains("W (kernel issued warning)") && j.reason.contains("3.0 s"));
+        // A console finding still comes first.
+        let mut s = booted();
+        s.feed("[ 3.0] WARNING: CPU: 1 PID: 7 at mm/huge_memory.c:3050 __split_huge_pmd+0x1/0x2");
+        let j = judge(&s, &with_oracles(true, Some(2000)), &exited(0));
+        assert_eq!(j.class.as_deref(), Some("WARNING"));
     }
 
     #[test]

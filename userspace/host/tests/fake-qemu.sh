@@ -41,7 +41,7 @@ hello() {
 	echo "[    0.512000] Run /init as init process"
 	msg "{\"type\":\"hello\",\"wire\":2,\"spec\":$spec}"
 	msg '{"type":"module","version":"0.1.0","probes":[{"name":"split_huge_pmd_locked","attached":true}]}'
-	msg '{"type":"snapshot","t_ms":0,"counters":{"pmd_split":0,"thp_split":0},"ops":{"writer":0}}'
+	msg '{"type":"snapshot","t_ms":0,"counters":{"pmd_split":0,"thp_split":0},"ops":{"writer":0},"tainted":12288}'
 }
 background_sleep() {
 	sleep 1000 &
@@ -50,8 +50,8 @@ background_sleep() {
 }
 clean() {
 	hello
-	msg '{"type":"snapshot","t_ms":2000,"counters":{"pmd_split":40,"thp_split":6},"ops":{"writer":900}}'
-	msg '{"type":"result","t_ms":2050,"ok":true,"message":"smoke passed","data":{"scenario":"smoke","iterations":40,"nodes":[0,1],"migrate":true,"counters":{"pmd_split":40},"vmstat":{"thp_split_pmd":40}}}'
+	msg '{"type":"snapshot","t_ms":2000,"counters":{"pmd_split":40,"thp_split":6},"ops":{"writer":900},"tainted":12288}'
+	msg '{"type":"result","t_ms":2050,"ok":true,"message":"smoke passed","data":{"scenario":"smoke","iterations":40,"nodes":[0,1],"migrate":true,"counters":{"pmd_split":40},"vmstat":{"thp_split_pmd":40},"data_oracle":{"verified":245640,"mismatches":0,"reported":0}}}'
 	echo "mmrace: smoke passed"
 	echo "[    2.600000] reboot: Power down"
 	exit 0
@@ -61,7 +61,7 @@ case ${FAKE_QEMU_MODE:-clean} in
 clean) clean ;;
 crash)
 	hello
-	msg '{"type":"snapshot","t_ms":1000,"counters":{"pmd_split":25,"thp_split":3},"ops":{"writer":400}}'
+	msg '{"type":"snapshot","t_ms":1000,"counters":{"pmd_split":25,"thp_split":3},"ops":{"writer":400},"tainted":12288}'
 	echo "[    1.200000] ------------[ cut here ]------------"
 	echo "[    1.200100] kernel BUG at mm/huge_memory.c:3050!"
 	echo "[    1.200200] Oops: invalid opcode: 0000 [#1] SMP NOPTI"

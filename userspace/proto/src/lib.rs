@@ -6,11 +6,14 @@
 //!   with per-scenario rules.
 //! - [`wire`]: the line format the driver streams to the host.
 //! - [`results`]: what each scenario returns, typed.
+//! - [`oracle`]: the data oracle's stamps and corruption reports, the
+//!   kernel's taint flags.
 //! - [`spec`]: the run description ([`spec::RunSpec`]) the host hands the
 //!   driver, with every scenario's typed options.
 
 pub mod counters;
 pub mod crosscheck;
+pub mod oracle;
 pub mod results;
 pub mod rng;
 pub mod spec;

@@ -6,6 +6,7 @@
 //! a line that does not parse is skipped, never fatal (the next snapshot
 //! follows a second later).
 
+use crate::oracle::{Corruption, StallKind};
 use crate::results::ScenarioResult;
 use crate::spec::RunSpec;
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 pub const PREFIX: &str = "@@MMRACE@@ ";
 
 /// Bumped when a message changes shape.
-pub const WIRE_VERSION: u32 = 2;
+pub const WIRE_VERSION: u32 = 3;
 
 /// The [`Msg::Event`] a scenario sends the first time `pmd_race` rises
 /// during the run (its `t_ms` is the driver's clock).
@@ -32,7 +33,7 @@ pub struct ProbeState {
 }
 
 /// Messages, in the order a run sends them: `Hello`, `Module`, any number of
-/// `Snapshot` and `Event`, then `Result`.
+/// `Snapshot`, `Event` and `Corruption`, then `Result`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
@@ -50,6 +51,21 @@ pub enum Msg {
         /// The driver's own operation counts per party, cumulative.
         #[serde(default)]
         ops: BTreeMap<String, u64>,
+        /// /proc/sys/kernel/tainted at the same moment (None: unreadable).
+        #[serde(default)]
+        tainted: Option<u64>,
+        /// Data-oracle mismatches found so far (the first few are also
+        /// sent in full as `Corruption`).
+        #[serde(default)]
+        mismatches: u64,
+    },
+    /// The data oracle found a stamp that did not read back as written.
+    Corruption(Box<Corruption>),
+    /// The driver saw the kernel stall (e.g. an OOM victim that never goes).
+    Stall {
+        t_ms: u64,
+        kind: StallKind,
+        detail: String,
     },
     /// Something worth a line in the report (first race seen, a kill...).
     Event {
@@ -95,6 +111,8 @@ mod tests {
             t_ms: 1500,
             counters: [("pmd_split".to_string(), 7)].into(),
             ops: [("writer".to_string(), 3)].into(),
+            tainted: Some(4096),
+            mismatches: 0,
         }
     }
 
@@ -121,6 +139,40 @@ mod tests {
             encode(&snapshot()).trim_end()
         );
         assert_eq!(decode(&line), Some(snapshot()));
+    }
+
+    #[test]
+    fn corruption_round_trips() {
+        use crate::oracle::{Corruption, Expected, Found, RecentOp, Stamp};
+        let s = Stamp {
+            region: 1,
+            page: 3,
+            generation: 9,
+        };
+        let msg = Msg::Corruption(Box::new(Corruption {
+            t_ms: 1234,
+            check: "writer-pass".into(),
+            region: "thp-race writer".into(),
+            vaddr: 0x7000_0000_3000,
+            page: 3,
+            expected: Expected::Stamp(s),
+            found: Found::Garbage {
+                words: [1, 2, 3, 4],
+                last: 5,
+            },
+            recent_ops: [(
+                "migrate".to_string(),
+                vec![RecentOp {
+                    t_ms: 1200,
+                    op: "migrate".into(),
+                    addr: 77,
+                }],
+            )]
+            .into(),
+        }));
+        let line = encode(&msg);
+        assert!(line.contains("\"type\":\"corruption\""), "{line}");
+        assert_eq!(decode(&line), Some(msg));
     }
 
     #[test]

@@ -12,9 +12,11 @@
 //! each one, and go away through `inject/remove`.
 
 use crate::ctx::Ctx;
+use crate::oracle::{mem, Check, Op};
 use crate::{counters, inject, mm, numa, vmstat};
 use anyhow::{bail, Result};
 use mmrace_proto::counters::name;
+use mmrace_proto::oracle::{region, Expected, Stamp, UNIT};
 use mmrace_proto::results::SmokeResult;
 use mmrace_proto::spec::amplify::Target;
 pub use mmrace_proto::spec::smoke::Args;
@@ -77,6 +79,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
         migrate: migrate.is_some(),
         counters: cd,
         vmstat: vd,
+        data_oracle: ctx.oracle.summary(),
         inject_point: row,
     };
     still.extend(inject_unmoved(data.inject_point.as_ref(), &data.counters));
@@ -128,16 +131,80 @@ pub fn iteration(ctx: &Ctx, migrate: Option<(u32, u32)>, n: u64) -> Result<()> {
     map.touch_all((n as u8) | 1);
     ctx.op("thp_touch").fetch_add(1, Ordering::Relaxed);
 
-    mm::clear_soft_dirty()?;
-    ctx.op("clear_refs").fetch_add(1, Ordering::Relaxed);
+    // The data oracle: every 4 KiB unit stamped, checked after each step.
+    let party = ctx.oracle.party("smoke");
+    let base = map.as_ptr() as usize;
+    let stamp = |off: usize| Stamp {
+        region: region::SMOKE,
+        page: (off / UNIT) as u32,
+        generation: n,
+    };
+    for off in (0..map.len()).step_by(UNIT) {
+        // SAFETY: our own mapping, all of it mapped, no references into it.
+        unsafe { mem::fill(base + off, &stamp(off)) };
+    }
+    // The unit MADV_DONTNEED zaps after the split: zero from then on.
+    let zapped = pmd / 2 + 2 * page;
+    let verify = |map: &mm::AlignedMap, zap_done: bool| {
+        ctx.oracle.record(party, Op::Verify, base);
+        let mut units = 0;
+        for &(o, l) in map.mapped_ranges() {
+            for off in (o..o + l).step_by(UNIT) {
+                let expected = match zap_done && (zapped..zapped + page).contains(&off) {
+                    true => Expected::Zero,
+                    false => Expected::Stamp(stamp(off)),
+                };
+                let (addr, unit) = (base + off, (off / UNIT) as u64);
+                // SAFETY: a mapped unit of our own mapping.
+                unsafe {
+                    mem::check(
+                        &ctx.oracle,
+                        Check::Smoke,
+                        region::SMOKE,
+                        addr,
+                        unit,
+                        expected,
+                    )
+                };
+                units += 1;
+            }
+        }
+        ctx.oracle.verified(units);
+    };
 
+    mm::clear_soft_dirty()?;
+    ctx.oracle.record(party, Op::ClearRefs, 0);
+    ctx.op("clear_refs").fetch_add(1, Ordering::Relaxed);
+    verify(&map, false);
+
+    ctx.oracle.record(party, Op::Munmap, base + pmd / 2);
     map.unmap(pmd / 2, page)?;
     ctx.op("split").fetch_add(1, Ordering::Relaxed);
+    verify(&map, false);
+    // A zapped range must read back as zero.
+    ctx.oracle.record(party, Op::Dontneed, base + zapped);
+    // SAFETY: a page of our own mapping, still mapped, no references into it.
+    if unsafe {
+        libc::madvise(
+            (base + zapped) as *mut libc::c_void,
+            page,
+            libc::MADV_DONTNEED,
+        )
+    } != 0
+    {
+        bail!(
+            "madvise(MADV_DONTNEED): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    verify(&map, true);
 
     if let Some((from, to)) = migrate {
         for (a, b) in [(from, to), (to, from)] {
+            ctx.oracle.record(party, Op::Migrate, 0);
             numa::migrate_pages(0, &[a], &[b])?;
             ctx.op("migrate").fetch_add(1, Ordering::Relaxed);
+            verify(&map, true);
         }
     }
     drop(map);
@@ -235,6 +302,12 @@ mod tests {
         assert_eq!(ops["clear_refs"], 3);
         assert_eq!(ops["split"], 3);
         assert!(!ops.contains_key("migrate"));
+        let data = ctx.oracle.summary();
+        assert_eq!(data.mismatches, 0, "{:?}", ctx.oracle.take_new());
+        // Three checks of the two THPs per iteration, the last two without
+        // the unmapped page.
+        let units = 2 * (mm::pmd_size() / UNIT) as u64;
+        assert_eq!(data.verified, 3 * (3 * units - 2), "{data:?}");
         if mm::thp_for_madvised() {
             let tried =
                 d.get("thp_fault_alloc").unwrap_or(&0) + d.get("thp_fault_fallback").unwrap_or(&0);

@@ -29,11 +29,27 @@ pub struct IdleMigrate {
     pub bytes_per_s: f64,
 }
 
+/// The thp-race writer's store rate on a THP region: the seed's plain
+/// memset against the stamped writer (which also checks every page's stamp
+/// first), alternating in equal slices so host load hits both alike.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriterCost {
+    pub region_mib: usize,
+    pub memset_bytes_per_s: f64,
+    pub stamped_bytes_per_s: f64,
+    /// `stamped / memset - 1` in percent (negative: the stamped writer is
+    /// slower). The target is within 20 %.
+    pub stamped_vs_memset_pct: f64,
+}
+
 /// The `mem` phase: the physical limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemPhase {
     pub memcpy: Memcpy,
     pub idle_migrate: IdleMigrate,
+    /// (Absent in results of drivers older than the data oracle.)
+    #[serde(default)]
+    pub writer_cost: Option<WriterCost>,
 }
 
 /// thp-race segments added up.

@@ -100,6 +100,10 @@ pub struct SmokeResult {
     pub migrate: bool,
     pub counters: Counts,
     pub vmstat: Counts,
+    /// The data oracle's checks of the pages after every step.
+    /// (Absent in results of drivers older than the data oracle.)
+    #[serde(default)]
+    pub data_oracle: crate::oracle::DataSummary,
     /// The injection point smoke adds (`zap_huge_pmd`), as `inject/points`
     /// listed it at the end.
     pub inject_point: Option<inject::PointRow>,

@@ -14,6 +14,10 @@ pub struct OomStallResult {
     pub mem_total_kib: u64,
     pub nodes: Vec<u32>,
     pub plan: Plan,
+    /// The data oracle over the run (the file records of every round).
+    /// (Absent in results of drivers older than the data oracle.)
+    #[serde(default)]
+    pub data_oracle: crate::oracle::DataSummary,
     pub rounds: Vec<RoundResult>,
     pub summary: Summary,
     /// mmrace counter deltas over the run.
@@ -45,6 +49,13 @@ pub struct Plan {
     pub oom_rounds_wanted: u32,
     pub hung_task_secs: u64,
     pub unkillable: bool,
+    /// The seed's dependency: a blocker thread of the victim waits for an
+    /// inode lock that a -1000 task holds while it waits for memory.
+    pub lock_dependency: bool,
+    /// MiB the lock holder reads (allocates) per read().
+    pub hold_mib: u64,
+    /// fdatasync every this many records per writer (0: never).
+    pub fsync_every: u64,
 }
 
 /// How a round ended.
@@ -95,6 +106,17 @@ pub struct RoundResult {
     pub kill_to_gone_ms: Option<u64>,
     /// The OOM reaper finished a pass over the victim's mm this round.
     pub reaped: bool,
+    /// OOM kill until the reaper's pass was seen (`oom_reaper_reaped`).
+    pub kill_to_reap_ms: Option<u64>,
+    /// That pass until the lock holder next completed a read: how long
+    /// the lock's holder still waited for memory after the reaper freed it.
+    pub reap_to_holder_ms: Option<u64>,
+    /// At the kill: whether the holder was inside its read (holding the
+    /// lock), and the blocker thread's state (`D`: the dependency formed).
+    pub holder_in_read_at_kill: Option<bool>,
+    pub blocker_state_at_kill: Option<char>,
+    /// The data oracle's check of the round's file (None: not checked).
+    pub records: Option<RecordCheck>,
     /// Bytes the writers' write() calls completed, whole round.
     pub written_bytes: u64,
     /// ...of which inside the OOM window.
@@ -115,6 +137,23 @@ pub struct RoundResult {
     pub writer_errno: i32,
     /// How the victim ended, as waitpid told it.
     pub exit: String,
+}
+
+/// What the data oracle's check of one round's file found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCheck {
+    /// Whole records in the file.
+    pub records: u64,
+    /// Per writer: write() calls that returned success.
+    pub counted: [u64; 2],
+    /// Per writer: its records found in order.
+    pub found: [u64; 2],
+    /// Per writer: records fdatasync made durable.
+    pub synced: [u64; 2],
+    /// Records that were not what they should be (or missing).
+    pub mismatches: u64,
+    /// Bytes after the last whole record (a write cut off by the kill).
+    pub tail_bytes: u64,
 }
 
 /// Run totals over the rounds.

@@ -51,6 +51,8 @@ pub struct ThpRaceSettings {
     pub kill_ms: Option<[u64; 2]>,
     pub party_pause_us: u64,
     pub party_nice: i32,
+    /// How the writer stored: stamped (checked by the data oracle) or memset.
+    pub writer_mode: crate::spec::thp_race::WriterMode,
     /// The ranges the splitter writes to split_huge_pages.
     pub split_ranges: Vec<String>,
     pub page_size: usize,
@@ -94,6 +96,10 @@ pub struct ThpRaceResult {
     pub migrate_pages_not_moved: u64,
     /// The racers' diagnostic counts (rounds without a THP, remap fallbacks...).
     pub racer_diag: Counts,
+    /// The data oracle over the run (writer passes and racer rounds).
+    /// (Absent in results of drivers older than the data oracle.)
+    #[serde(default)]
+    pub data_oracle: crate::oracle::DataSummary,
     pub first_pmd_race_ms: Option<u64>,
     pub first_thp_split_failed_ms: Option<u64>,
     /// `--amplify`: the points armed and skipped, and mmrace.ko's

@@ -45,9 +45,25 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub exit_timeout: u64,
     /// kernel.hung_task_timeout_secs during the run, so a task blocked that
-    /// long is a kernel report (a finding); 0 keeps the kernel's.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// long is a kernel report (a finding); 0 keeps the kernel's. Longer
+    /// than a round's memory pressure lasts under TCG (up to a minute on a
+    /// loaded host): with the lock dependency the victim's blocker thread
+    /// sleeps on the inode lock for all of it, by design.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub hung_task_secs: u64,
+    /// Do not build the seed's dependency (the victim's blocker thread
+    /// waiting for an inode lock held by a task that waits for memory):
+    /// then no victim needs the OOM reaper to exit.
+    #[arg(long)]
+    pub no_lock_dependency: bool,
+    /// MiB the lock holder reads per read() (the memory it must allocate
+    /// while it holds the inode lock).
+    #[arg(long, value_name = "MIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub hold_mib: u64,
+    /// Each file writer calls fdatasync after this many records (0: never).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub fsync_every: u64,
     /// Leave the victim at oom_score_adj -1000: nothing is killable and the
     /// kernel panics "System is deadlocked on memory". Harness test only;
     /// refused outside the mmrace guest.

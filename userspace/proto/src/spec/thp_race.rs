@@ -70,6 +70,13 @@ pub struct Args {
     #[arg(long, default_value_t = 20, value_name = "MIB")]
     pub writer_mib: usize,
 
+    /// The writer's stores: `stamped` writes every 4 KiB page whole (a
+    /// memset of a per-pass byte) with a stamp, and first checks that the
+    /// page still holds the stamp of its previous pass (the data oracle);
+    /// `memset` is the seed's plain memset, unchecked.
+    #[arg(long, value_enum, default_value = "stamped", value_name = "MODE")]
+    pub writer: WriterMode,
+
     /// Split only the writer's mapping, not also the racers' region.
     #[arg(long)]
     pub splitter_writer_only: bool,
@@ -200,6 +207,16 @@ pub struct Args {
 }
 
 crate::spec::clap_default!(Args);
+
+/// How the thp-race writer stores.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriterMode {
+    /// Stamp every page and check the previous pass's stamp first.
+    Stamped,
+    /// The seed's memset over the whole region, never read back.
+    Memset,
+}
 
 /// A partial operation on one 4 KiB page of a huge pmd.
 #[derive(

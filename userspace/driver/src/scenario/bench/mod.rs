@@ -23,6 +23,7 @@ use crate::ctx::{Ctx, OpRegistry};
 use anyhow::{Context, Result};
 use mmrace_proto::results::bench::{
     BenchResult, IdleMigrate, MemPhase, Memcpy, OverheadPhase, PhaseResult, PhaseRun, Segments,
+    WriterCost,
 };
 use mmrace_proto::results::thp_race::ThpRaceResult;
 pub use mmrace_proto::spec::bench::{Args, Phase};
@@ -65,6 +66,7 @@ fn phase_ctx(ctx: &Ctx, secs: u64) -> Ctx {
         stop: ctx.stop.clone(),
         ops: OpRegistry::default(),
         out: ctx.out.clone(),
+        oracle: ctx.oracle.clone(),
     }
 }
 
@@ -122,6 +124,73 @@ fn memcpy_bandwidth(mib: usize, secs: u64) -> Memcpy {
     }
 }
 
+/// The thp-race writer's two store loops over one `mib` MiB THP region,
+/// alternating in 8 slices each for `secs` in all.
+pub fn writer_cost(oracle: &crate::oracle::Oracle, mib: usize, secs: u64) -> Result<WriterCost> {
+    use mmrace_proto::oracle::{region, UNIT};
+    let pmd = crate::mm::pmd_size();
+    let map = crate::mm::AlignedMap::new(mib << 20, pmd)?;
+    map.madvise(libc::MADV_HUGEPAGE)?;
+    let (base, len) = (map.as_ptr() as usize, mib << 20);
+    let slice = Duration::from_secs(secs).max(Duration::from_millis(160)) / 16;
+    let (mut memset, mut stamped) = ((0u64, 0f64), (0u64, 0f64));
+    let mut prev: Option<u64> = None;
+    let mut gen = 0u64;
+    for _ in 0..8 {
+        // memset: the seed's loop.
+        let t = Instant::now();
+        while t.elapsed() < slice {
+            gen += 1;
+            // SAFETY: our own mapping, no references into it.
+            unsafe { std::ptr::write_bytes(base as *mut u8, gen as u8, len) };
+            std::hint::black_box(base);
+            memset.0 += len as u64;
+        }
+        memset.1 += t.elapsed().as_secs_f64();
+        // The memset destroyed the stamps: each stamped slice starts with
+        // one pass that only fills, then checks and fills.
+        let t = Instant::now();
+        let mut first = true;
+        while t.elapsed() < slice {
+            gen += 1;
+            if first {
+                for u in 0..len / UNIT {
+                    let s = mmrace_proto::oracle::Stamp {
+                        region: region::WRITER,
+                        page: u as u32,
+                        generation: gen,
+                    };
+                    // SAFETY: our own mapping, no references into it.
+                    unsafe { crate::oracle::mem::fill(base + u * UNIT, &s) };
+                }
+                first = false;
+            } else {
+                // SAFETY: our own mapping, no references into it.
+                unsafe {
+                    crate::oracle::mem::writer_pass(
+                        oracle,
+                        region::WRITER,
+                        base,
+                        len / UNIT,
+                        prev,
+                        gen,
+                    )
+                };
+            }
+            prev = Some(gen);
+            stamped.0 += len as u64;
+        }
+        stamped.1 += t.elapsed().as_secs_f64();
+    }
+    let (m, st) = (memset.0 as f64 / memset.1, stamped.0 as f64 / stamped.1);
+    Ok(WriterCost {
+        region_mib: mib,
+        memset_bytes_per_s: m,
+        stamped_bytes_per_s: st,
+        stamped_vs_memset_pct: (st / m - 1.0) * 100.0,
+    })
+}
+
 /// The driver's own `mib` MiB THP region moved between the two nodes with
 /// migrate_pages(2) for `secs`; bytes from vmstat pgmigrate_success.
 fn idle_migrate(mib: usize, secs: u64, (a, b): (u32, u32)) -> Result<IdleMigrate> {
@@ -171,7 +240,15 @@ fn mem_phase(ctx: &Ctx, a: &Args) -> Result<MemPhase> {
         migrate.calls,
         migrate.thp_migrated
     ));
+    let cost = writer_cost(&ctx.oracle, 20, a.mem_secs)?;
+    ctx.say(format!(
+        "bench mem: thp-race writer over 20 MiB: memset {:.0} MB/s, stamped (check + fill) {:.0} MB/s ({:+.1} %)",
+        cost.memset_bytes_per_s / 1e6,
+        cost.stamped_bytes_per_s / 1e6,
+        cost.stamped_vs_memset_pct
+    ));
     Ok(MemPhase {
+        writer_cost: Some(cost),
         memcpy,
         idle_migrate: migrate,
     })
@@ -376,6 +453,26 @@ mod tests {
         assert_eq!(r, 7);
         assert_eq!(ctx.ops.snapshot()["b.writer"], 3);
         assert!(ctx.elapsed_ms() >= 1000);
+    }
+
+    #[test]
+    fn writer_cost_measures_both_loops_and_finds_nothing_wrong() {
+        let o = crate::oracle::Oracle::new(Instant::now()).unwrap();
+        let c = writer_cost(&o, 2, 0).unwrap();
+        assert!(
+            c.memset_bytes_per_s > 0.0 && c.stamped_bytes_per_s > 0.0,
+            "{c:?}"
+        );
+        assert_eq!(o.mismatches(), 0);
+    }
+
+    /// `cargo test -p mmrace-driver --release writer_cost_here -- --ignored
+    /// --nocapture`: the two writers on this machine.
+    #[test]
+    #[ignore]
+    fn writer_cost_here() {
+        let o = crate::oracle::Oracle::new(Instant::now()).unwrap();
+        println!("{:?}", writer_cost(&o, 20, 8).unwrap());
     }
 
     #[test]

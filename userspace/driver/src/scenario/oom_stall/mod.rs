@@ -21,12 +21,18 @@
 //! outside the mmrace guest.
 //!
 //! Sub-modules:
-//! - [`victim`]: the forked process and its three threads;
+//! - [`victim`]: the forked process and its three threads (four with the
+//!   lock dependency);
+//! - [`holder`]: the lock holder, which waits for memory inside a read that
+//!   holds the inode lock the victim's blocker thread waits for;
+//! - [`records`]: the data oracle's check of the writers' file;
 //! - [`round`]: per-round bookkeeping, the table and the run summary;
 //! - [`disk`]: finding and mounting the XFS disk;
 //! - [`stats`]: XFS, block device and `reclaim_latency` files.
 
 pub mod disk;
+pub mod holder;
+pub mod records;
 pub mod round;
 pub mod stats;
 pub mod victim;
@@ -47,6 +53,11 @@ use victim::{mono_ns, Plan, Victim};
 
 /// The file the writers append to, in the filesystem's root.
 pub const FILE_NAME: &str = "mmrace-oom-stall";
+/// Its second name, kept by the driver to check the records (see
+/// [`records`]).
+pub const VERIFY_NAME: &str = "mmrace-oom-stall.verify";
+/// The lock holder's file.
+pub const LOCK_NAME: &str = "mmrace-oom-lock";
 
 /// mmrace counters this scenario is about, printed even when zero.
 pub const OOM_COUNTERS: &[&str] = &[
@@ -96,19 +107,35 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
     };
     let block_stat = fs.block_stat_path()?;
     let file = fs.dir.join(FILE_NAME);
-    let plan = Plan {
-        file: CString::new(file.as_os_str().as_encoded_bytes())
-            .context("file path with a NUL byte")?,
+    let cstr =
+        |p: &Path| CString::new(p.as_os_str().as_encoded_bytes()).context("path with a NUL byte");
+    let lock_path = fs.dir.join(LOCK_NAME);
+    let holder = if a.no_lock_dependency {
+        None
+    } else {
+        let bytes = a.hold_mib << 20;
+        holder::create_lock_file(&lock_path, bytes)?;
+        Some(holder::Holder::spawn(&lock_path, bytes as usize)?)
+    };
+    let mut plan = Plan {
+        file: cstr(&file)?,
         writer_delay: Duration::from_millis(a.writer_delay_ms),
         consumer_delay: Duration::from_millis(a.consumer_delay_ms),
         unkillable: a.unkillable,
+        round: 0,
+        fsync_every: a.fsync_every,
+        lock_file: holder.as_ref().map(|_| cstr(&lock_path)).transpose()?,
+    };
+    let files = Files {
+        file: file.clone(),
+        verify: fs.dir.join(VERIFY_NAME),
     };
     let _hung = HungTaskTimeout::set(ctx, a.hung_task_secs);
     let nodes = numa::online_nodes().unwrap_or_default();
     let mem_total_kib = mem_total_kib();
     ctx.say(format!(
         "oom-stall: XFS {} on {}, MemTotal {} MiB, nodes {nodes:?}; writers start after {} ms, \
-         the consumer after {} ms; driver oom_score_adj {}, victim {}",
+         the consumer after {} ms; driver oom_score_adj {}, victim {}; {}",
         fs.device
             .as_ref()
             .map_or_else(|| "(given)".into(), |d| d.display().to_string()),
@@ -121,6 +148,15 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
             "-1000 (--unkillable: the kernel must panic)"
         } else {
             "1000"
+        },
+        match &holder {
+            Some(h) => format!(
+                "lock dependency on: holder pid {} (oom_score_adj -1000) reads {} MiB of {} per read()",
+                h.pid(),
+                a.hold_mib,
+                lock_path.display()
+            ),
+            None => "no lock dependency".into(),
         }
     ));
     if a.unkillable {
@@ -140,7 +176,17 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
     while !ctx.should_stop() && !enough(&rounds) {
         let n = rounds.len() as u32 + 1;
         ctx.op("round").fetch_add(1, Ordering::Relaxed);
-        let r = one_round(ctx, a, &plan, &block_stat, n, writes_before)?;
+        plan.round = u64::from(n);
+        let r = one_round(
+            ctx,
+            a,
+            &plan,
+            &files,
+            holder.as_ref(),
+            &block_stat,
+            n,
+            writes_before,
+        )?;
         writes_before += r.written_bytes / victim::WRITE_SIZE as u64;
         ctx.say(format!("oom-stall: {}", round_line(&r)));
         ctx.event("round", round_line(&r));
@@ -220,7 +266,11 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
             oom_rounds_wanted: a.rounds,
             hung_task_secs: a.hung_task_secs,
             unkillable: a.unkillable,
+            lock_dependency: holder.is_some(),
+            hold_mib: a.hold_mib,
+            fsync_every: a.fsync_every,
         },
+        data_oracle: ctx.oracle.summary(),
         rounds,
         summary: sum,
         counters: cd,
@@ -235,19 +285,67 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
 /// One round: fork the victim, watch it until it is gone, tell what
 /// happened. `writes_before`: 4 KiB writes of earlier rounds (the streamed
 /// `write` op count is cumulative).
+/// The writers' file and the driver's second name for it.
+struct Files {
+    file: std::path::PathBuf,
+    verify: std::path::PathBuf,
+}
+
+impl Files {
+    /// A fresh, empty file with both names.
+    fn prepare(&self) -> Result<()> {
+        for p in [&self.file, &self.verify] {
+            match std::fs::remove_file(p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", p.display()))
+                }
+                _ => {}
+            }
+        }
+        std::fs::File::create(&self.file)
+            .with_context(|| format!("cannot create {}", self.file.display()))?;
+        std::fs::hard_link(&self.file, &self.verify)
+            .with_context(|| format!("cannot link {}", self.verify.display()))
+    }
+}
+
+/// The state letter of thread `tid` of `pid` (`D`, `S`, `R`...).
+fn thread_state(pid: libc::pid_t, tid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[allow(clippy::too_many_arguments)]
 fn one_round(
     ctx: &Ctx,
     a: &Args,
     plan: &Plan,
+    files: &Files,
+    holder: Option<&holder::Holder>,
     block_stat: &Path,
     n: u32,
     writes_before: u64,
 ) -> Result<RoundResult> {
+    files.prepare()?;
     let oom0 = vmstat_oom_kill()?;
     let reaped0 = reaped_counter();
     let disk0 = disk_written(block_stat)?;
     let t0 = mono_ns();
     let mut victim = Victim::spawn(plan)?;
+    if let Some(h) = holder {
+        h.set_active(true);
+    }
+    // Deactivates the holder on every way out of the round.
+    struct Idle<'a>(Option<&'a holder::Holder>);
+    impl Drop for Idle<'_> {
+        fn drop(&mut self) {
+            if let Some(h) = self.0 {
+                h.set_active(false);
+            }
+        }
+    }
+    let idle = Idle(holder);
+    let mut kill_seen = false;
     let pidfd = PidFd::open(victim.pid());
     let mut tracker = RoundTracker::new(a.stuck_ms);
     let mut driver_kill: Option<(Outcome, u64)> = None;
@@ -256,14 +354,25 @@ fn one_round(
         let gone = victim.gone();
         let p = victim.progress();
         let now = mono_ns();
+        let hs = holder.map(|h| h.state()).unwrap_or_default();
+        let oom_kills = vmstat_oom_kill()?.saturating_sub(oom0);
+        // The blocker's state, read once: when the kill is first seen.
+        let blocker_state = match (oom_kills > 0 && !kill_seen, p.blocker_tid) {
+            (true, tid) if tid > 0 => thread_state(victim.pid(), tid),
+            _ => None,
+        };
+        kill_seen |= oom_kills > 0;
         let s = Sample {
             t_ms: ms_since(t0, now),
             written: p.written,
             disk: disk_written(block_stat)?.saturating_sub(disk0),
-            oom_kills: vmstat_oom_kill()?.saturating_sub(oom0),
+            oom_kills,
             reaped: reaped_counter().saturating_sub(reaped0),
             pressure_ms: p.read_start_ns.map(|ns| ms_since(t0, ns)),
             gone,
+            holder_reads: hs.reads,
+            holder_in_read: hs.in_read,
+            blocker_state,
         };
         tracker.observe(&s);
         let writes = (p.written[0] + p.written[1]) / victim::WRITE_SIZE as u64;
@@ -294,6 +403,20 @@ fn one_round(
     let p = victim.progress();
     let (outcome, exit) = if not_gone {
         victim.abandon();
+        // The OOM killer waits for this victim forever: nothing else will
+        // be killed and the holder waits for memory. A kernel problem.
+        ctx.stall(
+            mmrace_proto::oracle::StallKind::OomDeadlock,
+            format!(
+                "round {n}: the OOM victim (pid {}) is not gone {} s after the kill{}",
+                victim.pid(),
+                a.exit_timeout,
+                match holder.map(|h| h.state()) {
+                    Some(hs) if hs.in_read => "; the lock holder is still inside its read",
+                    _ => "",
+                }
+            ),
+        );
         (Outcome::NotGone, "not gone".to_string())
     } else {
         let status = victim.reap();
@@ -304,7 +427,9 @@ fn one_round(
         );
         (outcome, victim::describe_status(status))
     };
-    Ok(tracker.finish(
+    // Let the holder finish; the driver's memory-hungry check comes after.
+    drop(idle);
+    let mut r = tracker.finish(
         n,
         outcome,
         VictimReport {
@@ -313,7 +438,25 @@ fn one_round(
             writer_errno: p.write_errno,
             exit,
         },
-    ))
+    );
+    // The data oracle: every record whose write() returned success, read
+    // back. Not for a victim that is still alive, nor after failed writes
+    // (a short write leaves a partial record that shifts the rest).
+    if !not_gone && p.write_errors == 0 {
+        let counted = p.written.map(|b| b / victim::WRITE_SIZE as u64);
+        let check = records::verify(&ctx.oracle, &files.verify, u64::from(n), counted, p.synced)?;
+        if check.mismatches > 0 {
+            ctx.say(format!(
+                "oom-stall: round {n}: {} file records wrong or missing",
+                check.mismatches
+            ));
+        }
+        r.records = Some(check);
+    }
+    if !not_gone {
+        let _ = std::fs::remove_file(&files.verify);
+    }
+    Ok(r)
 }
 
 /// `round 3 oom-kill: kill after 9.1 s (4.2 s of pressure), gone 310 ms
@@ -497,6 +640,11 @@ mod tests {
             pressure_to_kill_ms: Some(4200),
             kill_to_gone_ms: Some(310),
             reaped: true,
+            kill_to_reap_ms: None,
+            reap_to_holder_ms: None,
+            holder_in_read_at_kill: None,
+            blocker_state_at_kill: None,
+            records: None,
             written_bytes: 10 << 20,
             written_window_bytes: 3 << 20,
             disk_bytes: 8 << 20,

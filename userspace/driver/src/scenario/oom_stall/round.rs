@@ -37,6 +37,13 @@ pub struct Sample {
     pub pressure_ms: Option<u64>,
     /// The victim has exited (is waitable).
     pub gone: bool,
+    /// The lock holder's completed reads (cumulative; 0 without one).
+    pub holder_reads: u64,
+    /// The holder is inside a read (holding the inode lock).
+    pub holder_in_read: bool,
+    /// The state letter of the victim's blocker thread (`D`: waiting for
+    /// the inode lock), read when the kill is first seen.
+    pub blocker_state: Option<char>,
 }
 
 /// Accumulates a round's samples.
@@ -56,6 +63,11 @@ pub struct RoundTracker {
     at_pressure: Option<([u64; 2], u64)>,
     /// Disk bytes when the victim was gone.
     disk_at_gone: Option<u64>,
+    reap_ms: Option<u64>,
+    holder_reads_at_reap: u64,
+    holder_progress_ms: Option<u64>,
+    holder_in_read_at_kill: Option<bool>,
+    blocker_state_at_kill: Option<char>,
 }
 
 impl RoundTracker {
@@ -72,6 +84,11 @@ impl RoundTracker {
             max_gap_ms: 0,
             at_pressure: None,
             disk_at_gone: None,
+            reap_ms: None,
+            holder_reads_at_reap: 0,
+            holder_progress_ms: None,
+            holder_in_read_at_kill: None,
+            blocker_state_at_kill: None,
         }
     }
 
@@ -100,9 +117,21 @@ impl RoundTracker {
         }
         if self.kill_ms.is_none() && s.oom_kills > 0 {
             self.kill_ms = Some(s.t_ms);
+            self.holder_in_read_at_kill = Some(s.holder_in_read);
+            self.blocker_state_at_kill = s.blocker_state;
         }
         if s.reaped > 0 {
             self.reaped = true;
+            if self.reap_ms.is_none() {
+                self.reap_ms = Some(s.t_ms);
+                self.holder_reads_at_reap = s.holder_reads;
+            }
+        }
+        if self.reap_ms.is_some()
+            && self.holder_progress_ms.is_none()
+            && s.holder_reads > self.holder_reads_at_reap
+        {
+            self.holder_progress_ms = Some(s.t_ms);
         }
         // Writer gaps: inside the window, until the kill is seen (a killed
         // writer is dying, not stuck).
@@ -151,6 +180,17 @@ impl RoundTracker {
                 .zip(self.gone_ms)
                 .map(|(k, g)| g.saturating_sub(k)),
             reaped: self.reaped,
+            kill_to_reap_ms: self
+                .kill_ms
+                .zip(self.reap_ms)
+                .map(|(k, r)| r.saturating_sub(k)),
+            reap_to_holder_ms: self
+                .reap_ms
+                .zip(self.holder_progress_ms)
+                .map(|(r, p)| p.saturating_sub(r)),
+            holder_in_read_at_kill: self.holder_in_read_at_kill,
+            blocker_state_at_kill: self.blocker_state_at_kill,
+            records: None,
             written_bytes: written,
             written_window_bytes: written_window,
             disk_bytes: last.disk,
@@ -211,43 +251,60 @@ fn millis(ms: Option<u64>) -> String {
 ///   round / in the OOM window; `disk_MiB`/`dwin_MiB`: the same for bytes
 ///   the disk wrote;
 /// - `gap_ms`: a writer's longest stretch without a completed write inside
-///   the window before the kill; `stuck` when that reached `--stuck-ms`.
+///   the window before the kill; `stuck` when that reached `--stuck-ms`;
+/// - `dep`: the victim's blocker thread's state at the kill (`D`: asleep
+///   on the inode lock the holder keeps while it waits for memory: the
+///   dependency formed); `k2r_ms`: kill until the reaper's pass was seen;
+///   `r2h_ms`: from there until the lock holder completed its read;
+/// - `rec`: the round's file records checked (`ok`, `BAD`, `-` not checked).
 pub fn table(rounds: &[RoundResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>5} {:<12} {:>6} {:>7} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>5}",
+        "{:>5} {:<12} {:>6} {:>7} {:>6} {:>7} {:>3} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>5} {:>4}",
         "round",
         "outcome",
         "kill_s",
         "press_s",
         "p2k_s",
         "gone_ms",
+        "dep",
         "reaped",
+        "k2r_ms",
+        "r2h_ms",
         "wr_MiB",
         "win_MiB",
         "disk_MiB",
         "dwin_MiB",
         "gap_ms",
-        "stuck"
+        "stuck",
+        "rec"
     );
     for r in rounds {
         let _ = writeln!(
             out,
-            "{:>5} {:<12} {:>6} {:>7} {:>6} {:>7} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>5}",
+            "{:>5} {:<12} {:>6} {:>7} {:>6} {:>7} {:>3} {:>6} {:>6} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>5} {:>4}",
             r.round,
             r.outcome.label(),
             secs(r.kill_ms),
             secs(r.pressure_ms),
             secs(r.pressure_to_kill_ms),
             millis(r.kill_to_gone_ms),
+            r.blocker_state_at_kill.map_or_else(|| "-".into(), |c| c.to_string()),
             if r.reaped { "yes" } else { "no" },
+            millis(r.kill_to_reap_ms),
+            millis(r.reap_to_holder_ms),
             r.written_bytes as f64 / MIB,
             r.written_window_bytes as f64 / MIB,
             r.disk_bytes as f64 / MIB,
             r.disk_window_bytes as f64 / MIB,
             r.writer_gap_ms,
-            if r.stuck { "YES" } else { "no" }
+            if r.stuck { "YES" } else { "no" },
+            match &r.records {
+                None => "-",
+                Some(c) if c.mismatches > 0 => "BAD",
+                Some(_) => "ok",
+            }
         );
     }
     out
@@ -354,6 +411,36 @@ mod tests {
     }
 
     #[test]
+    fn dependency_times_kill_to_reap_to_holder() {
+        let mut t = RoundTracker::new(5000);
+        let at = |t_ms, oom_kills, reaped, holder_reads, in_read, state| Sample {
+            t_ms,
+            oom_kills,
+            reaped,
+            holder_reads,
+            holder_in_read: in_read,
+            blocker_state: state,
+            pressure_ms: Some(1000),
+            ..Default::default()
+        };
+        t.observe(&at(0, 0, 0, 3, false, None));
+        t.observe(&at(1000, 0, 0, 4, true, None));
+        t.observe(&at(5000, 1, 0, 4, true, Some('D')));
+        t.observe(&at(7100, 1, 1, 4, true, None));
+        t.observe(&at(7500, 1, 1, 4, true, None));
+        t.observe(&at(7900, 1, 1, 5, false, None));
+        let mut g = at(8000, 1, 1, 5, false, None);
+        g.gone = true;
+        t.observe(&g);
+        let r = t.finish(1, Outcome::OomKill, victim());
+        assert_eq!(r.holder_in_read_at_kill, Some(true));
+        assert_eq!(r.blocker_state_at_kill, Some('D'));
+        assert_eq!(r.kill_to_reap_ms, Some(2100));
+        assert_eq!(r.reap_to_holder_ms, Some(800));
+        assert_eq!(r.kill_to_gone_ms, Some(3000));
+    }
+
+    #[test]
     fn stalled_writer_is_stuck_only_past_the_threshold() {
         // Writer 1 stops at 6 s; the kill is seen at 9 s: a 3 s gap.
         let t = textbook(5000, Some(6000));
@@ -414,13 +501,13 @@ mod tests {
         assert_eq!(
             cols,
             [
-                "1", "oom-kill", "9.0", "5.0", "4.0", "400", "yes", "150.0", "90.0", "37.5",
-                "22.5", "0", "no"
+                "1", "oom-kill", "9.0", "5.0", "4.0", "400", "-", "yes", "300", "-", "150.0",
+                "90.0", "37.5", "22.5", "0", "no", "-"
             ]
         );
-        assert!(lines[2].ends_with("YES"), "{}", lines[2]);
+        assert!(lines[2].ends_with("YES    -"), "{}", lines[2]);
         // Every line has the header's column count.
-        assert!(lines.iter().all(|l| l.split_whitespace().count() == 13));
+        assert!(lines.iter().all(|l| l.split_whitespace().count() == 17));
     }
 
     #[test]

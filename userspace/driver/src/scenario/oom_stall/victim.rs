@@ -12,6 +12,22 @@
 //!   buffer be larger than memory, so the read ends in the OOM killer. If
 //!   it does not (a large machine), it grows another buffer and reads again.
 //!
+//! With the lock dependency (the default), a fourth thread, the blocker,
+//! rewrites the first 4 KiB of the lock file over and over: each `pwrite`
+//! needs the file's inode lock (`i_rwsem`) exclusively, which the lock
+//! holder ([`super::holder`]) keeps shared while it reads the file into
+//! memory that must be allocated. So once memory runs out, the blocker
+//! sleeps uninterruptibly behind a task that waits for memory, and the
+//! victim cannot exit until someone frees memory without its help: the
+//! OOM reaper.
+//!
+//! The writers stamp every record (see [`mmrace_proto::oracle`]): writer
+//! `w`'s record `i` of round `r` is unit `i` of region `OOM_FILE + w`,
+//! generation `r`, so the driver can read the file back and check every
+//! record whose write() returned success (see [`super::records`]). Every
+//! `fsync_every` records a writer calls fdatasync and counts the records
+//! it made durable.
+//!
 //! The process sets its oom_score_adj to 1000 (the driver runs at -1000,
 //! and fork passes that on), unless `unkillable`: then the OOM killer finds
 //! nothing to kill and the kernel panics "System is deadlocked on memory",
@@ -24,6 +40,7 @@
 //! allocation are fine: glibc resets its allocator locks in the child.
 
 use anyhow::{bail, Result};
+use mmrace_proto::oracle::{region, Stamp};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,7 +56,10 @@ const BUFFER_BYTES: usize = 7;
 /// CLOCK_MONOTONIC ns of the consumer's first read of /dev/zero.
 const READ_START_NS: usize = 8;
 const READS_DONE: usize = 9;
-const SLOTS: usize = 10;
+const SYNCED: [usize; 2] = [10, 11];
+const BLOCKER_WRITES: usize = 12;
+const BLOCKER_TID: usize = 13;
+const SLOTS: usize = 14;
 
 // STATE: 0 while the child starts, then READY or FAILED.
 const READY: u64 = 1;
@@ -132,6 +152,7 @@ enum Stage {
     OpenFile = 3,
     OpenZero = 4,
     SpawnThreads = 5,
+    OpenLock = 6,
 }
 
 impl Stage {
@@ -142,6 +163,7 @@ impl Stage {
             3 => "opening the file",
             4 => "opening /dev/zero",
             5 => "starting the threads",
+            6 => "opening the lock file",
             _ => "an unknown step",
         }
     }
@@ -154,6 +176,13 @@ pub struct Plan {
     pub writer_delay: Duration,
     pub consumer_delay: Duration,
     pub unkillable: bool,
+    /// The round: the generation of the writers' record stamps.
+    pub round: u64,
+    /// fdatasync after every this many records of a writer (0: never).
+    pub fsync_every: u64,
+    /// The lock holder's file: the blocker thread writes it. None: no
+    /// blocker (`--no-lock-dependency`).
+    pub lock_file: Option<CString>,
 }
 
 /// The victim's progress, read from the shared page.
@@ -166,6 +195,12 @@ pub struct Progress {
     /// CLOCK_MONOTONIC ns when the consumer began reading /dev/zero.
     pub read_start_ns: Option<u64>,
     pub reads_done: u64,
+    /// Records each writer made durable with fdatasync.
+    pub synced: [u64; 2],
+    /// pwrites the blocker completed.
+    pub blocker_writes: u64,
+    /// The blocker thread's tid (0 before it started or without one).
+    pub blocker_tid: i32,
 }
 
 /// A forked victim. Dropping it kills and reaps the child.
@@ -234,6 +269,9 @@ impl Victim {
             buffer_bytes: s.load(BUFFER_BYTES),
             read_start_ns: (start != 0).then_some(start),
             reads_done: s.load(READS_DONE),
+            synced: SYNCED.map(|i| s.load(i)),
+            blocker_writes: s.load(BLOCKER_WRITES),
+            blocker_tid: s.load(BLOCKER_TID) as i32,
         }
     }
 
@@ -359,15 +397,28 @@ fn child_main(plan: &Plan, shared: &Shared, parent: libc::pid_t) -> ! {
     if zero < 0 {
         fail(Stage::OpenZero, errno());
     }
+    let lock = plan.lock_file.as_ref().map(|path| {
+        // SAFETY: a valid NUL-terminated path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            fail(Stage::OpenLock, errno());
+        }
+        fd
+    });
     // The threads get their own handle on the page, never unmapped: the
     // process ends by _exit or SIGKILL.
     let shared: &'static Shared = Box::leak(Box::new(Shared { ptr: shared.ptr }));
     let spawned = (|| -> std::io::Result<()> {
         for (w, fd) in fds.into_iter().enumerate() {
-            let delay = plan.writer_delay;
+            let (delay, round, every) = (plan.writer_delay, plan.round, plan.fsync_every);
             std::thread::Builder::new()
                 .name(format!("writer{w}"))
-                .spawn(move || writer(shared, w, fd, delay))?;
+                .spawn(move || writer(shared, w, fd, delay, round, every))?;
+        }
+        if let Some(fd) = lock {
+            std::thread::Builder::new()
+                .name("blocker".into())
+                .spawn(move || blocker(shared, fd))?;
         }
         let (file, delay) = (plan.file.clone(), plan.consumer_delay);
         std::thread::Builder::new()
@@ -389,17 +440,36 @@ fn child_main(plan: &Plan, shared: &Shared, parent: libc::pid_t) -> ! {
     }
 }
 
-/// A file writer: 4 KiB appends forever, each completed one counted.
-fn writer(shared: &Shared, w: usize, fd: i32, delay: Duration) {
-    static BUF: [u8; WRITE_SIZE] = [0; WRITE_SIZE];
+/// A file writer: stamped 4 KiB appends forever, each completed one
+/// counted, an fdatasync every `fsync_every` records.
+fn writer(shared: &Shared, w: usize, fd: i32, delay: Duration, round: u64, fsync_every: u64) {
+    // One page of our own, 4 KiB aligned for the stamp code.
+    let mut buf = vec![0u64; WRITE_SIZE / 8];
     std::thread::sleep(delay);
+    let mut seq = 0u64;
     loop {
-        // SAFETY: writes from a valid static buffer to our own fd.
-        let n = unsafe { libc::write(fd, BUF.as_ptr().cast(), WRITE_SIZE) };
+        let stamp = Stamp {
+            region: region::OOM_FILE + w as u16,
+            page: seq as u32,
+            generation: round,
+        };
+        // SAFETY: `buf` is WRITE_SIZE bytes, 8-aligned, and only written
+        // through this pointer while no reference is in use.
+        unsafe { crate::oracle::mem::fill(buf.as_mut_ptr() as usize, &stamp) };
+        // SAFETY: writes from our own buffer to our own fd.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), WRITE_SIZE) };
         if n == WRITE_SIZE as isize {
+            seq += 1;
             shared
                 .get(WRITTEN[w])
                 .fetch_add(WRITE_SIZE as u64, Ordering::Relaxed);
+            // SAFETY: fdatasync of our own fd.
+            if fsync_every > 0
+                && seq.is_multiple_of(fsync_every)
+                && unsafe { libc::fdatasync(fd) } == 0
+            {
+                shared.get(SYNCED[w]).store(seq, Ordering::Relaxed);
+            }
         } else {
             // The seed stops here; keep trying instead (ENOSPC passes once
             // an earlier round's file is freed), and count it.
@@ -407,6 +477,26 @@ fn writer(shared: &Shared, w: usize, fd: i32, delay: Duration) {
             shared.get(WRITE_ERRNO).store(e as u64, Ordering::Relaxed);
             shared.get(WRITE_ERRORS).fetch_add(1, Ordering::Relaxed);
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The blocker: rewrites the lock file's first 4 KiB forever. Each pwrite
+/// takes the inode lock exclusively, so while the lock holder reads the
+/// file this thread sleeps in `down_write` (uninterruptible: not even
+/// SIGKILL ends that wait).
+fn blocker(shared: &Shared, fd: i32) {
+    static BUF: [u8; WRITE_SIZE] = [0x42; WRITE_SIZE];
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    shared.get(BLOCKER_TID).store(tid as u64, Ordering::Relaxed);
+    loop {
+        // SAFETY: writes from a valid static buffer to our own fd.
+        let n = unsafe { libc::pwrite(fd, BUF.as_ptr().cast(), WRITE_SIZE, 0) };
+        if n == WRITE_SIZE as isize {
+            shared.get(BLOCKER_WRITES).fetch_add(1, Ordering::Relaxed);
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -486,6 +576,9 @@ mod tests {
             writer_delay: Duration::ZERO,
             consumer_delay: Duration::from_secs(3600),
             unkillable: false,
+            round: 1,
+            fsync_every: 16,
+            lock_file: None,
         };
         let mut v = Victim::spawn(&plan).unwrap();
         let adj = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", v.pid())).unwrap();

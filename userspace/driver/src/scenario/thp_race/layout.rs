@@ -8,6 +8,8 @@
 use super::baton::Baton;
 use super::offsets::Book;
 use super::racers::RacerOp;
+use crate::oracle::Party;
+pub use mmrace_proto::spec::thp_race::WriterMode;
 use mmrace_proto::spec::thp_race::{ChurnOp, OffsetMode};
 
 /// The seed's fixed writer address.
@@ -95,6 +97,34 @@ pub struct ChildPlan {
     pub churn: Option<ChurnPlan>,
     /// The fork (copy-on-write) party.
     pub fork: bool,
+    pub writer_mode: WriterMode,
+    /// The child's op rings in the data oracle (registered by the driver
+    /// before the fork).
+    pub parties: ChildParties,
+}
+
+/// The oracle rings of the writer child's parties. The default shares ring
+/// 0 among all of them: [`ChildParties::register`] gives each its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildParties {
+    pub writer: Party,
+    /// Racer thread `i` uses `racers[i]` (the leader is racer 0).
+    pub racers: [Party; super::racers::MAX_RACERS],
+    pub refault: Party,
+}
+
+impl ChildParties {
+    pub fn register(oracle: &crate::oracle::Oracle, racers: usize) -> ChildParties {
+        let mut r = [oracle.party("racer0"); super::racers::MAX_RACERS];
+        for (i, p) in r.iter_mut().enumerate().take(racers) {
+            *p = oracle.party(&format!("racer{i}"));
+        }
+        ChildParties {
+            writer: oracle.party("writer"),
+            racers: r,
+            refault: oracle.party("refault"),
+        }
+    }
 }
 
 impl ChildPlan {

@@ -228,6 +228,8 @@ impl Settings {
                 racers,
                 refault: !a.no_refault,
                 party_nice: a.party_nice,
+                writer_mode: a.writer,
+                parties: Default::default(),
                 offsets: a.offsets,
                 book: None,
                 baton: None,
@@ -338,6 +340,7 @@ impl Settings {
             kill_ms: self.kill.map(|(lo, hi)| [lo, hi]),
             party_pause_us: self.party_pause.as_micros() as u64,
             party_nice: self.plan.party_nice,
+            writer_mode: self.plan.writer_mode,
             split_ranges: self
                 .split_ranges
                 .iter()
@@ -381,12 +384,18 @@ impl Supervisor<'_> {
     /// no party operation can use a reaped pid.
     fn replace(&mut self) -> Result<()> {
         self.slot.set_dying(true);
+        let o = &self.ctx.oracle;
+        o.record(
+            o.party("kill"),
+            crate::oracle::Op::Kill,
+            self.writer.pid() as usize,
+        );
         self.writer.sigkill();
         let mut id = self.slot.write();
         id.pid = 0;
         self.writer.reap();
         self.plan.generation += 1;
-        self.writer = Writer::spawn(&self.plan, self.ops, self.diag)?;
+        self.writer = Writer::spawn(&self.plan, self.ops, self.diag, &self.ctx.oracle)?;
         *id = WriterId {
             pid: self.writer.pid(),
             generation: self.plan.generation,
@@ -559,10 +568,12 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     if s.phase.is_some() {
         plan.phases = Some(phases::Phases::new()?);
     }
+    plan.parties =
+        layout::ChildParties::register(&ctx.oracle, plan.racers.as_ref().map_or(0, |r| r.threads));
     let plan = plan;
     let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
     let diag = Arc::new(SharedOps::new(&Settings::diag_names())?);
-    let first = Writer::spawn(&plan, &ops, &diag)?;
+    let first = Writer::spawn(&plan, &ops, &diag, &ctx.oracle)?;
     let slot = WriterSlot::new(WriterId {
         pid: first.pid(),
         generation: 0,
@@ -752,6 +763,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         },
         migrate_pages_not_moved: not_moved.load(Ordering::Relaxed),
         racer_diag: diag.totals(),
+        data_oracle: ctx.oracle.summary(),
         first_pmd_race_ms: watches[0].first_ms,
         first_thp_split_failed_ms: watches[1].first_ms,
         amplify,
@@ -778,6 +790,10 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
 pub(crate) mod tests {
     use super::*;
     use racers::RacerOp;
+
+    fn test_oracle() -> Arc<crate::oracle::Oracle> {
+        Arc::new(crate::oracle::Oracle::new(Instant::now()).unwrap())
+    }
 
     pub(crate) fn host_plan() -> ChildPlan {
         Settings::new(1, &parse(&[])).unwrap().plan
@@ -974,6 +990,10 @@ pub(crate) mod tests {
         let diag = |n: &str| r.racer_diag.get(n).copied();
         assert_eq!(diag("racer_op_errors"), Some(0), "{j}");
         assert_eq!(diag("racer_prepare_errors"), Some(0), "{j}");
+        // The data oracle checked the writer's and the racers' pages, and
+        // this kernel lost nothing.
+        assert_eq!(r.data_oracle.mismatches, 0, "{j}");
+        assert!(r.data_oracle.verified > 0, "{j}");
         assert_eq!(r.parties["clear_refs"].errors, 0, "{j}");
         assert!(!r.parties.contains_key("migrate"), "{j}");
         if crate::mm::thp_for_madvised() && diag("racer_thp_unknown") == Some(0) {
@@ -1155,7 +1175,9 @@ pub(crate) mod tests {
         };
         let ops = Arc::new(SharedOps::new(&["writer"]).unwrap());
         let diag = Arc::new(SharedOps::new(&racers::DIAG_NAMES).unwrap());
-        let e = Writer::spawn(&plan, &ops, &diag).unwrap_err().to_string();
+        let e = Writer::spawn(&plan, &ops, &diag, &test_oracle())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("already mapped"), "{e}");
         // And the racers' region: the message names the switches.
         let mut plan = host_plan();
@@ -1167,7 +1189,9 @@ pub(crate) mod tests {
             addr: taken.as_ptr() as usize,
             len: 2 << 20,
         });
-        let e = Writer::spawn(&plan, &ops, &diag).unwrap_err().to_string();
+        let e = Writer::spawn(&plan, &ops, &diag, &test_oracle())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--no-racers --no-refault"), "{e}");
     }
 
@@ -1187,7 +1211,7 @@ pub(crate) mod tests {
         });
         let ops = Arc::new(SharedOps::new(&racers::OP_NAMES).unwrap());
         let diag = Arc::new(SharedOps::new(&racers::DIAG_NAMES).unwrap());
-        let w = Writer::spawn(&plan, &ops, &diag).unwrap();
+        let w = Writer::spawn(&plan, &ops, &diag, &test_oracle()).unwrap();
         let pid = w.pid();
         // It must not be protected from the OOM killer like the driver.
         let adj = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();

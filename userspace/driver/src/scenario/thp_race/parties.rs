@@ -150,6 +150,12 @@ pub(super) fn party_loop_as(
     } = *env;
     super::sched::nice_this_thread(nice);
     let count = ctx.op(name);
+    let party = ctx.oracle.party(name);
+    let ring_op = match name {
+        "clear_refs" => crate::oracle::Op::ClearRefs,
+        "migrate" => crate::oracle::Op::Migrate,
+        _ => crate::oracle::Op::Split,
+    };
     let ending = || stop.load(Ordering::Relaxed) || ctx.should_stop();
     while !ending() {
         if !super::phases::wait(phases, turn_name, ending) {
@@ -166,6 +172,7 @@ pub(super) fn party_loop_as(
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
+        ctx.oracle.record(party, ring_op, id.pid as usize);
         let outcome = op(*id);
         // Read under the guard: a restart cannot complete (and clear it)
         // while this party still holds the old writer's pid.

@@ -47,9 +47,11 @@ use super::rng::Rng;
 use super::sched;
 use super::shared_ops::SharedOps;
 use super::signal::Signal;
+use crate::oracle::{mem, Check, Op, Oracle};
+use mmrace_proto::oracle::{region, Expected, Stamp, UNIT};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -101,6 +103,19 @@ enum Job {
 const ZAP_CODE: u8 = u8::MAX;
 
 impl Job {
+    /// How the oracle's op ring names it.
+    fn ring_op(self) -> Op {
+        match self {
+            Job::ZapChunk => Op::ZapChunk,
+            Job::Partial(RacerOp::Dontneed) => Op::Dontneed,
+            Job::Partial(RacerOp::Mprotect) => Op::Mprotect,
+            Job::Partial(RacerOp::Remap) => Op::Remap,
+            Job::Partial(RacerOp::Mremap) => Op::Mremap,
+            Job::Partial(RacerOp::Free) => Op::Free,
+            Job::Partial(RacerOp::Mlock) => Op::Mlock,
+        }
+    }
+
     fn code(self) -> u8 {
         match self {
             Job::Partial(op) => op as u8,
@@ -167,6 +182,9 @@ struct Orders {
     /// The page (partial jobs) or the chunk (zap).
     addr: AtomicUsize,
     delay: AtomicU64,
+    /// Set by the member: its operation succeeded (the data oracle's
+    /// expectation for its page depends on it).
+    ok: AtomicBool,
     /// When the member started and ended its operation, in ns since the
     /// rendezvous began, and how long its delay really took.
     start_ns: AtomicU64,
@@ -197,7 +215,12 @@ impl Rendezvous {
 
 /// Starts the racer threads, or the free refault thread when there are no
 /// racers. Called in the writer child before it reports ready.
-pub fn start(plan: &ChildPlan, ops: &Arc<SharedOps>, diag: &Arc<SharedOps>) -> std::io::Result<()> {
+pub fn start(
+    plan: &ChildPlan,
+    ops: &Arc<SharedOps>,
+    diag: &Arc<SharedOps>,
+    oracle: &Arc<Oracle>,
+) -> std::io::Result<()> {
     let spawn = |f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
             .stack_size(STACK)
@@ -222,8 +245,16 @@ pub fn start(plan: &ChildPlan, ops: &Arc<SharedOps>, diag: &Arc<SharedOps>) -> s
                 base: Instant::now(),
             });
             for i in 0..threads {
-                let (plan, ops, diag, rv) = (plan.clone(), ops.clone(), diag.clone(), rv.clone());
-                spawn(Box::new(move || member(i, &plan, &ops, &diag, &rv)))?;
+                let (plan, ops, diag, rv, oracle) = (
+                    plan.clone(),
+                    ops.clone(),
+                    diag.clone(),
+                    rv.clone(),
+                    oracle.clone(),
+                );
+                spawn(Box::new(move || {
+                    member(i, &plan, &ops, &diag, &rv, &oracle)
+                }))?;
             }
         }
         None if plan.refault => {
@@ -348,7 +379,14 @@ fn is_thp(pagemap: &File, kpageflags: &File, addr: usize, page_size: usize) -> O
 
 /// Member `me` of the rendezvous. Member 0 leads: it picks each round's
 /// chunk, kind, pages and delay, prepares the chunk, and releases the rest.
-fn member(me: usize, plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, rv: &Rendezvous) {
+fn member(
+    me: usize,
+    plan: &ChildPlan,
+    ops: &SharedOps,
+    diag: &SharedOps,
+    rv: &Rendezvous,
+    oracle: &Oracle,
+) {
     let Some(region) = plan.racer_region else {
         return;
     };
@@ -363,6 +401,7 @@ fn member(me: usize, plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, rv: &R
     let n = rv.members;
     let mine = &rv.orders[me];
 
+    let ring = plan.parties.racers[me];
     let run_job = |orders: &Orders, round: u64| {
         let loops = orders.delay.load(Ordering::Relaxed);
         if loops > 0 {
@@ -372,21 +411,27 @@ fn member(me: usize, plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, rv: &R
         }
         orders.start_ns.store(rv.now_ns(), Ordering::Relaxed);
         let addr = orders.addr.load(Ordering::Relaxed);
-        match Job::from_code(orders.job.load(Ordering::Relaxed)) {
+        let job = Job::from_code(orders.job.load(Ordering::Relaxed));
+        oracle.record(ring, job.ring_op(), addr);
+        let ok = match job {
             Job::ZapChunk => {
                 zap_and_touch(addr, pmd, round as u8);
                 if let Some(c) = refaults {
                     c.fetch_add(1, Ordering::Relaxed);
                 }
+                true
             }
             Job::Partial(op) => {
-                if perform(op, addr, page_size, scratch) {
+                let ok = perform(op, addr, page_size, scratch);
+                if ok {
                     op_counts[op as usize].fetch_add(1, Ordering::Relaxed);
                 } else {
                     op_errors.fetch_add(1, Ordering::Relaxed);
                 }
+                ok
             }
-        }
+        };
+        orders.ok.store(ok, Ordering::Relaxed);
         orders.end_ns.store(rv.now_ns(), Ordering::Relaxed);
     };
     let run_orders = |round: u64| {
@@ -496,8 +541,12 @@ fn member(me: usize, plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, rv: &R
             .then(|| super::baton::turn(plan.baton.as_ref(), "racers", || false))
             .flatten();
         let remap = always_remap || needs_remap[ci];
-        if !prepare(chunk, pmd, round as u8, remap) {
+        oracle.record(ring, Op::Prepare, chunk);
+        let prepared = prepare(chunk, pmd, round as u8, remap);
+        if !prepared {
             prepare_errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            stamp_chunk(plan, chunk, round);
         }
         if round % THP_CHECK_EVERY == 1 {
             checks.fetch_add(1, Ordering::Relaxed);
@@ -550,9 +599,114 @@ fn member(me: usize, plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, rv: &R
             states[k].record(ns(lead), ns(f), skew, delay_ns);
             b.store(k, &states[k]);
         }
+        if prepared {
+            oracle.record(ring, Op::Verify, chunk);
+            verify_chunk(plan, oracle, rv, kind, chunk, round);
+        }
         needs_remap[ci] = kind.changes_layout();
         rounds.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The stamp of unit `page` of the racers' region in `round`.
+fn racer_stamp(page: usize, round: u64) -> Stamp {
+    Stamp {
+        region: region::RACERS,
+        page: page as u32,
+        generation: round,
+    }
+}
+
+/// Stamps every 4 KiB unit of a freshly prepared chunk with the round
+/// (stamp words and last word only: a full fill would cost more than the
+/// round's operations).
+fn stamp_chunk(plan: &ChildPlan, chunk: usize, round: u64) {
+    let Some(region) = plan.racer_region else {
+        return;
+    };
+    for u in 0..plan.pmd / UNIT {
+        let addr = chunk + u * UNIT;
+        // SAFETY: a prepared chunk is one fresh RW mapping of the racer
+        // region, which only the racer threads use, and they wait for the
+        // leader's "ready".
+        unsafe { mem::stamp(addr, &racer_stamp((addr - region.addr) / UNIT, round)) };
+    }
+}
+
+/// After a round: the owner's check of its chunk. Every unit no racer
+/// touched must keep its stamp (the splits, zaps and moves of the round
+/// must not disturb their neighbours); a page that was zapped
+/// (`MADV_DONTNEED`, or munmap and a fresh mapping) must read zero; a page
+/// mremap'd away must be found, stamp and all, at its new address. Units
+/// of a member whose operation failed are skipped (its page may be a
+/// hole), and page 0 after a refault round (the leader's touch wrote it).
+fn verify_chunk(
+    plan: &ChildPlan,
+    oracle: &Oracle,
+    rv: &Rendezvous,
+    kind: RoundKind,
+    chunk: usize,
+    round: u64,
+) {
+    let Some(region) = plan.racer_region else {
+        return;
+    };
+    let units_per_page = plan.page / UNIT;
+    // Per page of the chunk: what the round did to it.
+    let mut done: Vec<Option<(Job, usize)>> = vec![None; plan.pmd / plan.page];
+    for (i, orders) in rv.orders.iter().enumerate() {
+        let job = Job::from_code(orders.job.load(Ordering::Relaxed));
+        if let Job::Partial(_) = job {
+            let addr = orders.addr.load(Ordering::Relaxed);
+            let who = match orders.ok.load(Ordering::Relaxed) {
+                true => i,
+                false => usize::MAX,
+            };
+            done[(addr - chunk) / plan.page] = Some((job, who));
+        }
+    }
+    let mut checked = 0u64;
+    for (p, what) in done.iter().enumerate() {
+        if p == 0 && kind == RoundKind::Refault {
+            continue;
+        }
+        for u in 0..units_per_page {
+            let addr = chunk + p * plan.page + u * UNIT;
+            let unit = (addr - region.addr) / UNIT;
+            let stamped = Expected::Stamp(racer_stamp(unit, round));
+            let (at, expected) = match (kind, what) {
+                (_, Some((_, usize::MAX))) => continue, // its op failed
+                // The leader zapped the whole chunk.
+                (RoundKind::Refault, _) => (addr, Expected::Zero),
+                (_, None) => (addr, stamped),
+                (_, Some((Job::Partial(op), member))) => match op {
+                    RacerOp::Dontneed | RacerOp::Remap => (addr, Expected::Zero),
+                    RacerOp::Mprotect | RacerOp::Mlock => (addr, stamped),
+                    // MADV_FREE: the old contents or zero, as reclaim decides.
+                    RacerOp::Free => continue,
+                    // Sequential rounds (one thread) share scratch slot 0.
+                    RacerOp::Mremap if rv.members == 1 => continue,
+                    RacerOp::Mremap => (plan.scratch(*member) + u * UNIT, stamped),
+                },
+                (_, Some((Job::ZapChunk, _))) => continue,
+            };
+            // SAFETY: `at` is mapped: a unit no op removed, a zapped unit
+            // (still mapped, reads zero), or the mremap destination; only
+            // racer threads use these, and they wait for the next round.
+            unsafe {
+                mem::check(
+                    oracle,
+                    Check::RacerRound,
+                    region::RACERS,
+                    at,
+                    unit as u64,
+                    expected,
+                )
+            };
+            checked += 1;
+        }
+    }
+    oracle.verified(checked);
 }
 
 /// The refault thread without racers: zaps and refaults the chunks

@@ -13,11 +13,13 @@
 //! and leaves only by `_exit` or SIGKILL. Thread creation and allocation are
 //! fine: glibc resets its allocator locks in the child at fork.
 
-use super::layout::{ChildPlan, Region, MIB};
+use super::layout::{ChildPlan, Region, WriterMode, MIB};
 use super::racers;
 use super::sched;
 use super::shared_ops::{SharedOps, SharedSlots};
+use crate::oracle::{mem, Op, Oracle};
 use anyhow::{anyhow, bail, Result};
+use mmrace_proto::oracle::{region, UNIT};
 use std::sync::atomic::{compiler_fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,7 +141,12 @@ impl Writer {
     /// Forks a writer for `plan` and waits until it has mapped its memory and
     /// started its threads. A setup failure in the child comes back as `Err`
     /// with [`SetupFailure::message`].
-    pub fn spawn(plan: &ChildPlan, ops: &Arc<SharedOps>, diag: &Arc<SharedOps>) -> Result<Writer> {
+    pub fn spawn(
+        plan: &ChildPlan,
+        ops: &Arc<SharedOps>,
+        diag: &Arc<SharedOps>,
+        oracle: &Arc<Oracle>,
+    ) -> Result<Writer> {
         let status = SharedSlots::new(3)?;
         // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
@@ -151,7 +158,7 @@ impl Writer {
             bail!("writer: fork: {}", std::io::Error::last_os_error());
         }
         if pid == 0 {
-            child_main(plan, ops, diag, &status, parent);
+            child_main(plan, ops, diag, oracle, &status, parent);
         }
         let mut w = Writer { pid, reaped: false };
         let deadline = Instant::now() + SETUP_TIMEOUT;
@@ -247,11 +254,12 @@ fn child_main(
     plan: &ChildPlan,
     ops: &Arc<SharedOps>,
     diag: &Arc<SharedOps>,
+    oracle: &Arc<Oracle>,
     status: &SharedSlots,
     parent: libc::pid_t,
 ) -> ! {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        setup_and_write(plan, ops, diag, status, parent)
+        setup_and_write(plan, ops, diag, oracle, status, parent)
     }));
     let code = match r {
         Ok(failure) => {
@@ -318,6 +326,7 @@ fn setup_and_write(
     plan: &ChildPlan,
     ops: &Arc<SharedOps>,
     diag: &Arc<SharedOps>,
+    oracle: &Arc<Oracle>,
     status: &SharedSlots,
     parent: libc::pid_t,
 ) -> SetupFailure {
@@ -350,7 +359,7 @@ fn setup_and_write(
             return f;
         }
     }
-    if let Err(e) = racers::start(plan, ops, diag) {
+    if let Err(e) = racers::start(plan, ops, diag, oracle) {
         return SetupFailure {
             stage: Stage::SpawnThreads,
             errno: e.raw_os_error().unwrap_or(libc::EAGAIN),
@@ -359,7 +368,10 @@ fn setup_and_write(
     status.get(STATE).store(READY, Ordering::Release);
     // After the racers were spawned: they must not inherit it.
     sched::nice_this_thread(plan.party_nice);
-    write_forever(plan.writer, plan.baton.as_ref(), ops)
+    match plan.writer_mode {
+        WriterMode::Memset => write_forever(plan.writer, plan.baton.as_ref(), ops),
+        WriterMode::Stamped => write_stamped(plan, ops, oracle),
+    }
 }
 
 /// The seed's writer: memset the whole mapping, forever (one pass per turn
@@ -378,6 +390,29 @@ fn write_forever(r: Region, baton: Option<&super::baton::Baton>, ops: &SharedOps
         std::hint::black_box(r.addr);
         count.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The stamped writer: the same pass over every page, each page filled
+/// whole, but first checked for the stamp of the previous pass (zero
+/// before the first). Nothing but this thread writes the region, and no
+/// party changes its contents (clear_refs, migration and splits must not),
+/// so a page that changed behind the writer's back is found within one
+/// pass: that is the owner's check after every migrate, split and
+/// clear_refs round on this region.
+fn write_stamped(plan: &ChildPlan, ops: &SharedOps, oracle: &Oracle) -> ! {
+    let r = plan.writer;
+    let count = ops.counter("writer");
+    let mut prev = None;
+    for gen in 1u64.. {
+        let _turn = super::baton::turn(plan.baton.as_ref(), "writer", || false);
+        oracle.record(plan.parties.writer, Op::WritePass, r.addr);
+        // SAFETY: `r` is this process's own RW mapping (map_fixed), used by
+        // no other thread and no Rust reference.
+        unsafe { mem::writer_pass(oracle, region::WRITER, r.addr, r.len / UNIT, prev, gen) };
+        prev = Some(gen);
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+    unreachable!("the pass counter does not run out")
 }
 
 #[cfg(test)]

@@ -86,6 +86,8 @@ mod tests {
             t_ms: last_ms,
             counters: Default::default(),
             ops: Default::default(),
+            tainted: None,
+            mismatches: 0,
         }));
         m
     }

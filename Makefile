@@ -18,13 +18,16 @@
 # as they are: make passes command-line and environment variables on to its
 # recipes. No `export` line: it would pass unset variables as empty ones.
 
-.PHONY: qemu-run test bench bisect matrix lint kernel module bootstrap clean
+.PHONY: qemu-run test test-long bench bisect matrix lint kernel module bootstrap clean
 
 qemu-run:
 	@scripts/qemu-run.sh
 
 test:
 	@scripts/test.sh
+
+test-long:
+	@TESTS=long scripts/test.sh
 
 bench:
 	@scripts/bench.sh

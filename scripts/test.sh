@@ -3,7 +3,10 @@
 #   1. the userspace unit tests (cargo test),
 #   2. the style checks (scripts/lint.sh),
 #   3. QEMU tests on the real test kernel with mmrace.ko loaded.
-# Prints one `ok`/`not ok` line per test and ends with "N passed, M failed".
+# Prints one `ok`/`not ok` line per test and ends with "N passed, M failed,
+# K skipped". Tests marked long_test (kernel builds of their own, bisect,
+# matrix, LAVA, the full oracle self-tests...) run only under `make
+# test-long` (TESTS=long); `make test` lists them as skipped, never passed.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/prepare.sh"
@@ -13,6 +16,7 @@ RESULTS=$MMRACE_ROOT/build/test-results
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 passed=0
 failed=0
+skipped=0
 t0=$(date +%s)
 
 # run_test NAME CMD...: one test, its output kept in $RESULTS/NAME.log.
@@ -26,6 +30,16 @@ run_test() {
 		failed=$((failed + 1))
 		echo "not ok - $name ($(($(date +%s) - start)) s)"
 		tail -n 25 "$RESULTS/$name.log" | sed 's/^/    /'
+	fi
+}
+
+# long_test NAME CMD...: run_test under `make test-long` only.
+long_test() {
+	if [ "${TESTS:-}" = long ]; then
+		run_test "$@"
+	else
+		skipped=$((skipped + 1))
+		echo "skip - $1 (long tier: make test-long)"
 	fi
 }
 
@@ -265,7 +279,7 @@ echo "== QEMU: smoke on the lockdep profile kernel (KERNEL_PROFILE=lockdep)"
 # Lockdep checks every lock the smoke scenario takes in the kernel and in
 # mmrace.ko (module load, probes, debugfs, THP split, migration); any report
 # is a finding. A cold cache builds this kernel first (README: build times).
-run_test profile-lockdep-build prepare_profile lockdep
+long_test profile-lockdep-build prepare_profile lockdep
 profile_smoke_checks() {
 	GUEST_KERNEL=$PROFILE_BZIMAGE GUEST_INITRD=$PROFILE_INITRD GUEST_PROFILE=lockdep \
 		guest profile-lockdep-smoke --duration 8 --seed 1 smoke || { echo "runner exit $?"; return 1; }
@@ -275,7 +289,7 @@ profile_smoke_checks() {
 	grep -q "Lock dependency validator" "$RESULTS/runs/profile-lockdep-smoke/console.log" ||
 		{ echo "no lockdep banner in console.log"; return 1; }
 }
-run_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
+long_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
 
 echo "== RUNS/JOBS: a batch of seeded runs on the variant, merged"
 batch_checks() {
@@ -352,7 +366,7 @@ bisect_checks() {
 	echo "$out" | grep -q "first bad commit $want mm: $VARIANT" || { echo "want first bad $want"; return 1; }
 	[ "$(git -C "$repo" rev-parse --abbrev-ref HEAD)" = mmrace-test ] || { echo "HEAD not restored"; return 1; }
 }
-run_test make-bisect-names-the-variant bisect_checks
+long_test make-bisect-names-the-variant bisect_checks
 grep -h "bisect: \(confidence\|took\|first bad\)" "$RESULTS/make-bisect-names-the-variant.log" 2>/dev/null
 
 echo "== make matrix, in miniature (clean and the variant, thp-race amplified, two seeds, 20 s cap)"
@@ -379,7 +393,7 @@ print("    variant caught %d/2, median %.1f s; clean 0/2" % (v["caught"], v["tim
 PY
 	grep -q '<svg' "$out/matrix.svg" && grep -q "^goal" "$out/matrix.txt"
 }
-run_test make-matrix-small matrix_checks
+long_test make-matrix-small matrix_checks
 
 echo "== LAVA: the variant's run as a LAVA job, run by LAVA's own dispatcher (lava-run)"
 lava_checks() {
@@ -436,7 +450,7 @@ assert r["to_catch_clock"] == "kernel" and r["to_catch_s"] > 0, r
 print("    LAVA run: caught after %.2f s" % r["to_catch_s"])
 PY
 }
-run_test lava-job-runs-under-lava-run lava_checks
+long_test lava-job-runs-under-lava-run lava_checks
 
 echo "== QEMU: the oracles fire on their self-test variants (issue 8)"
 # oracle_variant NAME: builds kernel/variants/NAME.patch; `oguest RUN_ID ...`
@@ -572,7 +586,7 @@ for p in r["result"]["data"]["programs"]:
           "/".join(str(sum(k["status"] == s for k in p["ktap"])) for s in ("pass", "skip", "fail"))))
 PY
 }
-run_test qemu-selftests-mm selftests_checks
+long_test qemu-selftests-mm selftests_checks
 grep -h "^    [a-z_-]* *\(pass\|skip\|fail\) " "$RESULTS/qemu-selftests-mm.log" 2>/dev/null
 
 echo "== every report records the run its guest really ran"
@@ -590,5 +604,5 @@ reports_record_what_ran() {
 run_test reports-record-what-ran reports_record_what_ran
 
 echo "== $(($(date +%s) - t0)) s in all"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

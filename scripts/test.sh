@@ -317,7 +317,7 @@ assert sum(l.startswith("not ok ") for l in ktap) == len(caught), ktap
 assert sum(l.startswith(("ok ", "not ok ")) for l in ktap) == 2, ktap
 PY
 }
-run_test qemu-batch-runs-jobs batch_checks
+long_test qemu-batch-runs-jobs batch_checks
 grep -h "time to catch" "$RESULTS/qemu-batch-runs-jobs.log" 2>/dev/null
 
 echo "== make bisect on a four-commit history (clean, unrelated, the variant, unrelated)"

@@ -54,15 +54,23 @@ prepare_initrd() {
 		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR").cpio" "$@")
 }
 
-# prepare_variant NAME: the test kernel with kernel/variants/NAME.patch, its
-# module and initramfs, in VARIANT_BZIMAGE and VARIANT_INITRD.
+# prepare_built VAR=VALUE: the test kernel scripts/build-kernel.sh builds
+# with VAR=VALUE set (KERNEL_VARIANT=..., KERNEL_PROFILE=...), mmrace.ko
+# against it and its initramfs, in BUILT_BZIMAGE and BUILT_INITRD.
+prepare_built() {
+	local kdir ko
+	kdir=$(env "$1" "$MMRACE_ROOT/scripts/build-kernel.sh") || return
+	ko=$("$MMRACE_ROOT/scripts/build-module.sh" "$kdir") || return
+	BUILT_BZIMAGE=$kdir/arch/x86/boot/bzImage
+	BUILT_INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" "$kdir" "$DRIVER_BIN" "$ko" \
+		"$MMRACE_ROOT/build/initramfs/$(basename "$kdir").cpio")
+}
+
+# prepare_variant NAME: prepare_built for kernel/variants/NAME.patch, in
+# VARIANT_BZIMAGE and VARIANT_INITRD.
 prepare_variant() {
-	local vkdir vko
-	vkdir=$(KERNEL_VARIANT=$1 "$MMRACE_ROOT/scripts/build-kernel.sh")
-	vko=$("$MMRACE_ROOT/scripts/build-module.sh" "$vkdir")
-	VARIANT_BZIMAGE=$vkdir/arch/x86/boot/bzImage
-	VARIANT_INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" "$vkdir" "$DRIVER_BIN" "$vko" \
-		"$MMRACE_ROOT/build/initramfs/$(basename "$vkdir").cpio")
+	prepare_built "KERNEL_VARIANT=$1" || return
+	VARIANT_BZIMAGE=$BUILT_BZIMAGE VARIANT_INITRD=$BUILT_INITRD
 }
 
 # prepare_exec: SCENARIO=exec. Packs EXEC's program (a file on this
@@ -91,15 +99,11 @@ prepare_selftests() {
 		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR")-selftests-mm.cpio" "${entries[@]}")
 }
 
-# prepare_profile NAME: the test kernel of KERNEL_PROFILE=NAME, its module
-# and initramfs, in PROFILE_BZIMAGE and PROFILE_INITRD.
+# prepare_profile NAME: prepare_built for KERNEL_PROFILE=NAME, in
+# PROFILE_BZIMAGE and PROFILE_INITRD.
 prepare_profile() {
-	local pkdir pko
-	pkdir=$(KERNEL_PROFILE=$1 "$MMRACE_ROOT/scripts/build-kernel.sh")
-	pko=$("$MMRACE_ROOT/scripts/build-module.sh" "$pkdir")
-	PROFILE_BZIMAGE=$pkdir/arch/x86/boot/bzImage
-	PROFILE_INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" "$pkdir" "$DRIVER_BIN" "$pko" \
-		"$MMRACE_ROOT/build/initramfs/$(basename "$pkdir").cpio")
+	prepare_built "KERNEL_PROFILE=$1" || return
+	PROFILE_BZIMAGE=$BUILT_BZIMAGE PROFILE_INITRD=$BUILT_INITRD
 }
 
 # The kernel series a run records in its spec: KERNEL_SERIES, `src` for a

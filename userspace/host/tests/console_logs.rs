@@ -97,16 +97,21 @@ fn judge_classifies_each_log() {
     }
 }
 
-#[test]
-fn vm_bug_on_folio_keeps_the_folio_dump_and_lists_the_later_panic() {
-    let log = manifest_dir().join("tests/console/vm-bug-on-folio.log");
+/// `mmrace-host judge --json` of a log under tests/console.
+fn judge_json(name: &str) -> serde_json::Value {
+    let log = manifest_dir().join("tests/console").join(name);
     let out = Command::new(BIN)
         .arg("judge")
         .arg(&log)
         .arg("--json")
         .output()
         .unwrap();
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn vm_bug_on_folio_keeps_the_folio_dump_and_lists_the_later_panic() {
+    let r = judge_json("vm-bug-on-folio.log");
     let f = &r["finding"];
     assert_eq!(f["excerpt"][0]["line_no"], 17);
     assert_eq!(
@@ -131,14 +136,7 @@ fn vm_bug_on_folio_keeps_the_folio_dump_and_lists_the_later_panic() {
 fn lockdep_report_then_sleep_in_atomic_are_two_findings() {
     // Real text (syzkaller's report 166): PROVE_RCU's report decides, the
     // DEBUG_ATOMIC_SLEEP report 62 lines on is listed after it.
-    let log = manifest_dir().join("tests/console/syz-rcu-then-sleep.log");
-    let out = Command::new(BIN)
-        .arg("judge")
-        .arg(&log)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = judge_json("syz-rcu-then-sleep.log");
     assert_eq!(r["finding"]["excerpt"][0]["line_no"], 2);
     assert_eq!(r["other_findings"][0]["class"], "sleep in atomic");
     assert_eq!(r["other_findings"][0]["excerpt"][0]["line_no"], 64);

@@ -10,6 +10,9 @@
 #   oom-stall           oom-stall, for variants that name it (below)
 #   smoke               optional (MATRIX_CONFIGS): the race-only check, a
 #                       variant must stay clean under it
+#   NAME=WORDS          your own: NAME (letters, digits, -) runs the
+#                       scenario words WORDS, commas for spaces, e.g.
+#                       thp-race-wide=thp-race,--churn,--fork,--phase-ms,5000
 #
 # Each cell is a batch (mmrace-host batch) of MATRIX_SEEDS seeded runs
 # (seeds SEED, SEED+1...), each capped at MATRIX_CAP seconds (a catch ends
@@ -49,8 +52,14 @@ done
 case $SEED in '' | *[!0-9]*) die "SEED must be a non-negative integer, got '$SEED'" ;; esac
 case $MATRIX_AMPLIFY in *[!a-z0-9_=,]*) die "MATRIX_AMPLIFY: only key=value,... please, got '$MATRIX_AMPLIFY'" ;; esac
 for c in $MATRIX_CONFIGS; do
-	case $c in shell-baseline | thp-race | thp-race-amplified | oom-stall | smoke) ;;
-	*) die "MATRIX_CONFIGS: unknown configuration '$c'" ;; esac
+	case $c in
+	shell-baseline | thp-race | thp-race-amplified | oom-stall | smoke) ;;
+	*=*)
+		case ${c%%=*} in '' | *[!a-z0-9-]*) die "MATRIX_CONFIGS: '$c': the name before = is letters, digits and -" ;; esac
+		case ${c#*=} in '' | *[!a-zA-Z0-9_=,.:+-]*) die "MATRIX_CONFIGS: '$c': the words after = are scenario words joined by commas" ;; esac
+		;;
+	*) die "MATRIX_CONFIGS: unknown configuration '$c' (shell-baseline, thp-race, thp-race-amplified, oom-stall, smoke or NAME=scenario,words)" ;;
+	esac
 done
 if [ -z "${MATRIX_VARIANTS:-}" ]; then
 	MATRIX_VARIANTS="clean $(ls "$MMRACE_ROOT"/kernel/variants/*.patch 2>/dev/null | xargs -rn1 basename | sed 's/\.patch$//' | tr '\n' ' ')"
@@ -101,17 +110,21 @@ for v in $MATRIX_VARIANTS; do
 		if ! prepare_variant "$v" || [ ! -e "$VARIANT_BZIMAGE" ]; then
 			log "matrix: variant $v did not build: its row says so"
 			mkdir -p "$OUT/$v" && touch "$OUT/$v/not-built"
-			for c in $configs; do mkdir -p "$OUT/$v/$c"; done
+			for c in $configs; do mkdir -p "$OUT/$v/${c%%=*}"; done
 			continue
 		fi
 		kernel=$VARIANT_BZIMAGE initrd=$VARIANT_INITRD
 		kdir=$(dirname "$(dirname "$(dirname "$(dirname "$kernel")")")")
 	fi
 	mkdir -p "$OUT/$v"
-	for c in $configs; do
+	for spec in $configs; do
 		cell=$((cell + 1))
-		words=$c cinitrd=$initrd extra=(--mem-mib "${MEM_MIB:-2048}")
-		case $c in
+		c=${spec%%=*} words=$spec cinitrd=$initrd extra=(--mem-mib "${MEM_MIB:-2048}")
+		case $spec in
+		*=*)
+			words=${spec#*=}
+			words=${words//,/ }
+			;;
 		shell-baseline) cinitrd=$(bench_initrd "$kdir" "$initrd") ;;
 		thp-race-amplified) words="thp-race --amplify $MATRIX_AMPLIFY" ;;
 		oom-stall)

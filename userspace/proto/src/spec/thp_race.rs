@@ -152,13 +152,21 @@ pub struct Args {
         value_enum,
         value_delimiter = ',',
         value_name = "OPS",
-        default_value = "mprotect,mremap,free,mlock,collapse,zap"
+        default_value = "mprotect,mremap,free,mlock,collapse,zap,zero,populate"
     )]
     pub churn_ops: Vec<ChurnOp>,
 
     /// Size of the churn region at 0x730000000000 in MiB (whole THPs).
     #[arg(long, default_value_t = 8, value_name = "MIB")]
     pub churn_mib: usize,
+
+    /// Churn threads sharing the churn region, each drawing its own
+    /// operations and THPs: with two or more, whole-THP operations meet
+    /// each other (and each other's faults) on the same huge pmd, as a
+    /// two-thread reproducer does.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_CHURN_THREADS as i64))]
+    pub churn_threads: u32,
 
     /// A fork party: a thread of the writer that forks a child which
     /// writes one byte per THP of the writer and the racers' region and
@@ -350,8 +358,17 @@ pub enum ChurnOp {
     Collapse,
     /// MADV_DONTNEED of the whole THP (zap_huge_pmd), then a write.
     Zap,
+    /// MADV_DONTNEED of the whole THP, a read (the huge zero page is
+    /// mapped), then a write (copy-on-write of the huge zero page).
+    Zero,
+    /// MADV_DONTNEED of the whole THP, then MADV_POPULATE_WRITE (the fault
+    /// taken through GUP, not from a user access).
+    Populate,
 }
-words!(ChurnOp { Mprotect => "mprotect", Mremap => "mremap", Free => "free", Mlock => "mlock", Collapse => "collapse", Zap => "zap" });
+words!(ChurnOp { Mprotect => "mprotect", Mremap => "mremap", Free => "free", Mlock => "mlock", Collapse => "collapse", Zap => "zap", Zero => "zero", Populate => "populate" });
+
+/// The most churn threads `--churn-threads` takes.
+pub const MAX_CHURN_THREADS: usize = 4;
 
 /// How a racer round offsets its members' starts.
 #[derive(
@@ -568,6 +585,11 @@ impl Args {
             self.churn_mib.to_string(),
         );
         opt(
+            self.churn_threads != d.churn_threads,
+            "--churn-threads",
+            self.churn_threads.to_string(),
+        );
+        opt(
             self.migrate_threads != d.migrate_threads,
             "--migrate-threads",
             self.migrate_threads.to_string(),
@@ -640,6 +662,7 @@ mod tests {
         for s in [
             "--no-kill --racer-ops free,dontneed --sequential",
             "--swarm --fork --proc-walk --proc-files smaps --churn-mib 4 --offsets fixed",
+            "--churn --churn-threads 3 --churn-ops zero,populate,mremap",
             "--churn --madvise --move-pages --no-racers --phase-ms 200",
             "--amplify delay_us=10,every_nth=2 --migrate-threads 2 --khugepaged-scan-ms 50",
             "--nodes 1,0 --kill-min-ms 5 --kill-max-ms 9 --racer-threads 4 --party-nice 0",

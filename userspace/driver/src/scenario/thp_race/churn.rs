@@ -16,34 +16,54 @@
 //!   child's exit zaps its copies: all while the other parties split,
 //!   migrate and walk them.
 //!
+//! With `--churn-threads N` (N > 1) N churn threads share the region, each
+//! with its own random stream and mremap scratch slot: whole-THP operations
+//! then meet each other, and each other's faults, on the same huge pmd. A
+//! thread may touch a chunk that another has just moved away (mremap) or
+//! made read-only (mprotect): the writer child's SIGSEGV handler lets such
+//! an access retry once the other thread has put the chunk back, and counts
+//! it (`churn_segv_retries`); a fault anywhere else is fatal as before.
+//!
 //! Both run at `--party-nice`, count into the shared op page and take
-//! their turns under `--sequential`. Neither ever leaves an address the
-//! writer or the racers touch unmapped.
+//! their turns under `--sequential` (one churn thread then). Neither ever
+//! leaves an address the writer or the racers touch unmapped.
 
 use super::layout::{ChildPlan, Region, CHURN_SCRATCH_ADDR};
 use super::rng::Rng;
 use super::sched;
 use super::shared_ops::SharedOps;
 use mmrace_proto::spec::thp_race::ChurnOp;
+use mmrace_proto::spec::thp_race::MAX_CHURN_THREADS;
 use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 /// MADV_COLLAPSE (Linux 6.1), not in every libc.
 pub const MADV_COLLAPSE: libc::c_int = 25;
 
+/// MADV_POPULATE_WRITE (Linux 5.14), not in every libc.
+pub const MADV_POPULATE_WRITE: libc::c_int = 23;
+
 /// The op counters of the churn and fork parties.
-pub const OP_NAMES: [&str; 7] = [
+pub const OP_NAMES: [&str; 9] = [
     "churn_mprotect",
     "churn_mremap",
     "churn_free",
     "churn_mlock",
     "churn_collapse",
     "churn_zap",
+    "churn_zero",
+    "churn_populate",
     "fork",
 ];
 
 /// Their diagnostics (in the racers' diag page).
-pub const DIAG_NAMES: [&str; 3] = ["churn_errors", "churn_collapse_failed", "fork_errors"];
+pub const DIAG_NAMES: [&str; 4] = [
+    "churn_errors",
+    "churn_collapse_failed",
+    "churn_segv_retries",
+    "fork_errors",
+];
 
 const STACK: usize = 256 << 10;
 
@@ -55,7 +75,56 @@ pub fn counter_name(op: ChurnOp) -> &'static str {
         ChurnOp::Mlock => "churn_mlock",
         ChurnOp::Collapse => "churn_collapse",
         ChurnOp::Zap => "churn_zap",
+        ChurnOp::Zero => "churn_zero",
+        ChurnOp::Populate => "churn_populate",
     }
+}
+
+/// The churn thread `i`'s mremap destination.
+pub fn scratch(i: usize, pmd: usize) -> usize {
+    CHURN_SCRATCH_ADDR + i * pmd
+}
+
+// The range the SIGSEGV handler retries faults in (the churn region and
+// the scratch slots), and how often it did.
+static RETRY_LO: AtomicUsize = AtomicUsize::new(0);
+static RETRY_HI: AtomicUsize = AtomicUsize::new(0);
+static SEGV_RETRIES: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn on_segv(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    if (RETRY_LO.load(Ordering::Relaxed)..RETRY_HI.load(Ordering::Relaxed)).contains(&addr) {
+        // Another churn thread has this chunk away or read-only for a few
+        // microseconds: let it finish, then the access runs again.
+        SEGV_RETRIES.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: sched_yield is async-signal-safe.
+        unsafe { libc::sched_yield() };
+        return;
+    }
+    // Not ours: the default action, when the access runs again.
+    // SAFETY: signal() with SIG_DFL is async-signal-safe.
+    unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
+}
+
+/// Installs the handler that lets accesses to `r` (and the scratch slots)
+/// retry while another churn thread has the chunk away.
+fn retry_faults_in(r: Region, pmd: usize) -> std::io::Result<()> {
+    // The scratch slots sit above the region: the range ends after them.
+    RETRY_LO.store(r.addr, Ordering::Relaxed);
+    RETRY_HI.store(scratch(MAX_CHURN_THREADS, pmd), Ordering::Relaxed);
+    // SAFETY: a zeroed sigaction with a valid SA_SIGINFO handler.
+    let rc = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_segv as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut())
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn errno() -> i32 {
@@ -76,8 +145,13 @@ pub fn start(plan: &ChildPlan, ops: &Arc<SharedOps>, diag: &Arc<SharedOps>) -> s
     };
     if let Some(c) = &plan.churn {
         map_region(c.region)?;
-        let (plan, ops, diag) = (plan.clone(), ops.clone(), diag.clone());
-        spawn(Box::new(move || churn(&plan, &ops, &diag)))?;
+        if c.threads > 1 {
+            retry_faults_in(c.region, plan.pmd)?;
+        }
+        for i in 0..c.threads {
+            let (plan, ops, diag) = (plan.clone(), ops.clone(), diag.clone());
+            spawn(Box::new(move || churn(&plan, &ops, &diag, i)))?;
+        }
     }
     if plan.fork {
         let (plan, ops, diag) = (plan.clone(), ops.clone(), diag.clone());
@@ -149,8 +223,16 @@ pub enum Done {
 }
 
 /// Performs `op` on the whole THP at `chunk` (pmd-aligned, pmd bytes) and
-/// leaves the chunk mapped read-write with a THP faulted in.
-pub fn perform(op: ChurnOp, chunk: usize, pmd: usize, page: usize, value: u8) -> Done {
+/// leaves the chunk mapped read-write with a THP faulted in; mremap moves
+/// it through `scratch` (a free pmd-aligned slot of this thread's).
+pub fn perform(
+    op: ChurnOp,
+    chunk: usize,
+    scratch: usize,
+    pmd: usize,
+    page: usize,
+    value: u8,
+) -> Done {
     let p = chunk as *mut libc::c_void;
     let rw = libc::PROT_READ | libc::PROT_WRITE;
     touch(chunk, value);
@@ -163,7 +245,7 @@ pub fn perform(op: ChurnOp, chunk: usize, pmd: usize, page: usize, value: u8) ->
                 libc::mprotect(p, pmd, libc::PROT_READ) == 0 && libc::mprotect(p, pmd, rw) == 0
             }
             ChurnOp::Mremap => {
-                let dst = CHURN_SCRATCH_ADDR as *mut libc::c_void;
+                let dst = scratch as *mut libc::c_void;
                 let flags = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
                 if libc::mremap(p, pmd, pmd, flags, dst) != dst {
                     false
@@ -189,6 +271,17 @@ pub fn perform(op: ChurnOp, chunk: usize, pmd: usize, page: usize, value: u8) ->
                 }
             }
             ChurnOp::Zap => libc::madvise(p, pmd, libc::MADV_DONTNEED) == 0,
+            ChurnOp::Zero => {
+                let ok = libc::madvise(p, pmd, libc::MADV_DONTNEED) == 0;
+                // A read fault of the empty pmd maps the huge zero page;
+                // the write below breaks it by copy-on-write.
+                std::ptr::read_volatile((chunk + page) as *const u8);
+                ok
+            }
+            ChurnOp::Populate => {
+                libc::madvise(p, pmd, libc::MADV_DONTNEED) == 0
+                    && libc::madvise(p, pmd, MADV_POPULATE_WRITE) == 0
+            }
         }
     };
     touch(chunk, value);
@@ -199,18 +292,25 @@ pub fn perform(op: ChurnOp, chunk: usize, pmd: usize, page: usize, value: u8) ->
     }
 }
 
-fn churn(plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps) {
+fn churn(plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps, thread: usize) {
     let Some(c) = &plan.churn else { return };
     sched::nice_this_thread(plan.party_nice);
-    let mut rng = Rng::stream(plan.seed, "churn", plan.generation);
+    // Thread 0 keeps the stream a single churn thread always had.
+    let stream = match thread {
+        0 => "churn".to_string(),
+        i => format!("churn{i}"),
+    };
+    let mut rng = Rng::stream(plan.seed, &stream, plan.generation);
+    let scratch = scratch(thread, plan.pmd);
     let counts: Vec<_> = c
         .ops
         .iter()
         .map(|&o| ops.counter(counter_name(o)))
         .collect();
-    let (errors, refused) = (
+    let (errors, refused, retries) = (
         diag.counter("churn_errors"),
         diag.counter("churn_collapse_failed"),
+        diag.counter("churn_segv_retries"),
     );
     let chunks = (c.region.len / plan.pmd) as u64;
     for i in 0u64.. {
@@ -218,7 +318,7 @@ fn churn(plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps) {
         let chunk = c.region.addr + rng.below(chunks) as usize * plan.pmd;
         super::phases::wait(plan.phases.as_ref(), "churn", || false);
         let _turn = super::baton::turn(plan.baton.as_ref(), "churn", || false);
-        match perform(c.ops[k], chunk, plan.pmd, plan.page, i as u8) {
+        match perform(c.ops[k], chunk, scratch, plan.pmd, plan.page, i as u8) {
             Done::Ok => counts[k].fetch_add(1, Ordering::Relaxed),
             Done::CollapseRefused => {
                 counts[k].fetch_add(1, Ordering::Relaxed);
@@ -226,6 +326,9 @@ fn churn(plan: &ChildPlan, ops: &SharedOps, diag: &SharedOps) {
             }
             Done::Failed => errors.fetch_add(1, Ordering::Relaxed),
         };
+        if thread == 0 {
+            retries.store(SEGV_RETRIES.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
     }
 }
 
@@ -288,7 +391,7 @@ mod tests {
         map.madvise(libc::MADV_HUGEPAGE).unwrap();
         let chunk = map.as_ptr() as usize;
         for (i, &op) in ChurnOp::ALL.iter().enumerate() {
-            let d = perform(op, chunk, pmd, page, i as u8);
+            let d = perform(op, chunk, scratch(0, pmd), pmd, page, i as u8);
             assert_ne!(d, Done::Failed, "{op:?}");
             // Still mapped and writable.
             touch(chunk + pmd - 1, 7);

@@ -34,6 +34,10 @@ const _: () = assert!(WRITER_ADDR + MAX_REGION_MIB * MIB <= RACER_ADDR);
 const _: () = assert!(RACER_ADDR + MAX_REGION_MIB * MIB <= SCRATCH_ADDR);
 const _: () = assert!(SCRATCH_ADDR + super::racers::MAX_RACERS * 1024 * MIB <= CHURN_ADDR);
 const _: () = assert!(CHURN_ADDR + MAX_REGION_MIB * MIB <= CHURN_SCRATCH_ADDR);
+const _: () = assert!(
+    CHURN_SCRATCH_ADDR + mmrace_proto::spec::thp_race::MAX_CHURN_THREADS * 1024 * MIB
+        <= 0x7400_0000_0000
+);
 
 /// A fixed range of the writer child's address space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,8 @@ pub struct RacerPlan {
 pub struct ChurnPlan {
     pub region: Region,
     pub ops: Vec<ChurnOp>,
+    /// Churn threads sharing the region (1 under `--sequential`).
+    pub threads: usize,
 }
 
 /// Everything a writer child needs, fixed before the fork: plain data, so

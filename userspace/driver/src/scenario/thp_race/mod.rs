@@ -159,7 +159,7 @@ impl Settings {
             if a.churn_mib == 0 || a.churn_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
                 bail!(
                     "--churn-mib {} must be a multiple of the THP size ({} MiB), at most \
-                     {MAX_REGION_MIB} (or turn the churn thread off with --no-churn)",
+                     {MAX_REGION_MIB} (or leave --churn off)",
                     a.churn_mib,
                     pmd / MIB
                 );
@@ -173,6 +173,12 @@ impl Settings {
                     len,
                 },
                 ops,
+                // One party, one turn at a time: one thread in sequence.
+                threads: if a.sequential {
+                    1
+                } else {
+                    a.churn_threads as usize
+                },
             })
         };
         let mut split_ranges = vec![writer];
@@ -184,7 +190,7 @@ impl Settings {
             bail!("--racer-ops needs at least one op (or use --no-racers)");
         }
         if churn.as_ref().is_some_and(|c| c.ops.is_empty()) {
-            bail!("--churn-ops needs at least one op (or use --no-churn)");
+            bail!("--churn-ops needs at least one op (or leave --churn off)");
         }
         let mut proc_files = a.proc_files.clone();
         proc_files.dedup();

@@ -38,6 +38,35 @@ run_test() {
 	fi
 }
 
+# par_test NAME CMD...: run_test in the background, TEST_JOBS (2) at a
+# time, for QEMU tests whose guests mostly wait (timeouts, fixed durations)
+# and share nothing with the others but read-only kernels; par_wait prints
+# their lines and counts them. Each must use its own run ids and files.
+par_test() {
+	local name=$1
+	if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then
+		skipped=$((skipped + 1))
+		return 0
+	fi
+	while [ "$(jobs -rp | wc -l)" -ge "${TEST_JOBS:-2}" ]; do
+		wait -n
+	done
+	(run_test "$@" >"$RESULTS/$name.line") &
+}
+par_wait() {
+	local f
+	wait
+	for f in "$RESULTS"/*.line; do
+		[ -e "$f" ] || continue
+		cat "$f"
+		case $(head -n1 "$f") in
+		ok*) passed=$((passed + 1)) ;;
+		*) failed=$((failed + 1)) ;;
+		esac
+		rm -f "$f"
+	done
+}
+
 # long_test NAME CMD...: run_test under `make test-long` only.
 long_test() {
 	if [ "${TESTS:-}" = long ] || [ -n "${ONLY:-}" ]; then
@@ -168,22 +197,23 @@ missing_api_checks() {
 }
 run_test kernel-src-missing-api-is-125 missing_api_checks
 
-echo "== QEMU: a real kernel crash is caught"
+echo "== QEMU, two at a time: a crash, a hang, oom-stall clean, an unkillable OOM workload"
+# A real kernel crash is caught.
 crash_checks() {
 	expect_exit 1 ./mmrace run SCENARIO=smoke DURATION=30 SEED=1 CRASH_TEST=sysrq RUN_ID=crash \
 		RESULTS_DIR="$RESULTS/runs" &&
 		report crash verdict=kernel-problem "class~panic" has-last-snapshot
 }
-run_test qemu-crash-caught crash_checks
+par_test qemu-crash-caught crash_checks
 
-echo "== QEMU: a silent guest is a hang"
+# A silent guest is a hang.
 hang_checks() {
 	expect_exit 1 guest hang --duration 30 --seed 1 --crash-test hang --hang-timeout 15 smoke &&
 		report hang verdict=hang has-last-snapshot
 }
-run_test qemu-hang-caught hang_checks
+par_test qemu-hang-caught hang_checks
 
-echo "== QEMU: oom-stall OOM-kills its victim on the clean kernel"
+# oom-stall OOM-kills its victim on the clean kernel.
 # 1 GiB of guest memory and two OOM rounds (about 12 s each under TCG); the
 # duration only caps a slow host.
 oom_stall_checks() {
@@ -195,9 +225,9 @@ oom_stall_checks() {
 	report oom-stall verdict=clean probes-attached moved=oom_kill,direct_reclaim,oom_reaper_reaped \
 		equal=oom_kill:oom_kill data-verified dependency-formed
 }
-run_test qemu-oom-stall-clean oom_stall_checks
+par_test qemu-oom-stall-clean oom_stall_checks
 
-echo "== QEMU: an unkillable OOM workload panics the guest, and the run ends"
+# An unkillable OOM workload panics the guest, and the run ends.
 oom_unkillable_checks() {
 	local start=$SECONDS
 	expect_exit 1 guest_xfs oom-unkillable --duration 60 --seed 1 --mem-mib 1024 --hang-timeout 30 \
@@ -207,7 +237,8 @@ oom_unkillable_checks() {
 	# 60 s duration, let alone a timeout.
 	[ $((SECONDS - start)) -lt 120 ] || { echo "took $((SECONDS - start)) s"; return 1; }
 }
-run_test qemu-oom-unkillable-panics oom_unkillable_checks
+par_test qemu-oom-unkillable-panics oom_unkillable_checks
+par_wait
 
 echo "== QEMU: thp-race (seed 000) on the clean kernel"
 VARIANT=pmd-trust-unlocked-check

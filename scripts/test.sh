@@ -197,7 +197,7 @@ missing_api_checks() {
 }
 run_test kernel-src-missing-api-is-125 missing_api_checks
 
-echo "== QEMU, two at a time: a crash, a hang, oom-stall clean, an unkillable OOM workload"
+echo "== QEMU, two at a time: a crash, a hang, an unkillable OOM workload; then oom-stall clean"
 # A real kernel crash is caught.
 crash_checks() {
 	expect_exit 1 ./mmrace run SCENARIO=smoke DURATION=30 SEED=1 CRASH_TEST=sysrq RUN_ID=crash \
@@ -213,20 +213,6 @@ hang_checks() {
 }
 par_test qemu-hang-caught hang_checks
 
-# oom-stall OOM-kills its victim on the clean kernel.
-# 1 GiB of guest memory and two OOM rounds (about 12 s each under TCG); the
-# duration only caps a slow host.
-oom_stall_checks() {
-	guest_xfs oom-stall --duration 90 --seed 1 --mem-mib 1024 oom-stall --rounds 2 ||
-		{ echo "runner exit $?"; return 1; }
-	# The dependency of issue 8 forms (a victim thread behind the lock of a
-	# task that waits for memory) and the reaper breaks it: every round is
-	# reaped; the file records read back.
-	report oom-stall verdict=clean probes-attached moved=oom_kill,direct_reclaim,oom_reaper_reaped \
-		equal=oom_kill:oom_kill data-verified dependency-formed
-}
-par_test qemu-oom-stall-clean oom_stall_checks
-
 # An unkillable OOM workload panics the guest, and the run ends.
 oom_unkillable_checks() {
 	local start=$SECONDS
@@ -239,6 +225,20 @@ oom_unkillable_checks() {
 }
 par_test qemu-oom-unkillable-panics oom_unkillable_checks
 par_wait
+
+# oom-stall OOM-kills its victim on the clean kernel.
+# 1 GiB of guest memory and two OOM rounds (about 12 s each under TCG); the
+# duration only caps a slow host.
+oom_stall_checks() {
+	guest_xfs oom-stall --duration 90 --seed 1 --mem-mib 1024 oom-stall --rounds 2 ||
+		{ echo "runner exit $?"; return 1; }
+	# The dependency of issue 8 forms (a victim thread behind the lock of a
+	# task that waits for memory) and the reaper breaks it: every round is
+	# reaped; the file records read back.
+	report oom-stall verdict=clean probes-attached moved=oom_kill,direct_reclaim,oom_reaper_reaped \
+		equal=oom_kill:oom_kill data-verified dependency-formed
+}
+run_test qemu-oom-stall-clean oom_stall_checks
 
 echo "== QEMU: thp-race (seed 000) on the clean kernel"
 VARIANT=pmd-trust-unlocked-check

@@ -95,6 +95,14 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub party_nice: i32,
 
+    /// Every MS milliseconds the racers give up their lead: in odd periods
+    /// they run at the parties' nice (all parties equal, as in the seed),
+    /// in even ones at their own. Races of the seed's own parties (writer,
+    /// clear_refs, migration, kills) need the CPU the racers otherwise
+    /// take; 0: the racers always lead.
+    #[arg(long, default_value_t = 4000, value_name = "MS")]
+    pub nice_flip_ms: u64,
+
     /// Race-window amplification: mmrace.ko busy-waits at injection points.
     /// Items separated by `;`: `delay_us=200,every_nth=1` delays the entry
     /// of __split_huge_pmd() (the unlocked window before the page-table
@@ -561,6 +569,11 @@ impl Args {
             "--party-nice",
             self.party_nice.to_string(),
         );
+        opt(
+            self.nice_flip_ms != d.nice_flip_ms,
+            "--nice-flip-ms",
+            self.nice_flip_ms.to_string(),
+        );
         if let Some(a) = &self.amplify {
             opt(true, "--amplify", a.to_string());
         }
@@ -663,6 +676,7 @@ mod tests {
             "--no-kill --racer-ops free,dontneed --sequential",
             "--swarm --fork --proc-walk --proc-files smaps --churn-mib 4 --offsets fixed",
             "--churn --churn-threads 3 --churn-ops zero,populate,mremap",
+            "--nice-flip-ms 0 --party-nice 5",
             "--churn --madvise --move-pages --no-racers --phase-ms 200",
             "--amplify delay_us=10,every_nth=2 --migrate-threads 2 --khugepaged-scan-ms 50",
             "--nodes 1,0 --kill-min-ms 5 --kill-max-ms 9 --racer-threads 4 --party-nice 0",

@@ -91,6 +91,8 @@ pub struct ChildPlan {
     /// Nice value of the writer's memset loop and the refault thread (the
     /// racers keep the driver's).
     pub party_nice: i32,
+    /// `--nice-flip-ms` (0 under `--sequential`).
+    pub nice_flip_ms: u64,
     /// How racer rounds offset their members.
     pub offsets: OffsetMode,
     /// The racers' offset statistics (shared with the driver), set by the

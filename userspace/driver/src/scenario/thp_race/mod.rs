@@ -234,6 +234,7 @@ impl Settings {
                 racers,
                 refault: !a.no_refault,
                 party_nice: a.party_nice,
+                nice_flip_ms: if a.sequential { 0 } else { a.nice_flip_ms },
                 writer_mode: a.writer,
                 parties: Default::default(),
                 offsets: a.offsets,

@@ -439,8 +439,10 @@ fn member(
         rv.done.bump();
     };
 
+    let mut flip = sched::NiceFlip::new(plan.party_nice, plan.nice_flip_ms);
     if me != 0 {
         for round in 1u64.. {
+            flip.apply();
             rv.ready.wait_for(round);
             rv.acked.bump();
             // The leader raises go as soon as the last ack lands, so this
@@ -478,6 +480,7 @@ fn member(
     let racers = plan.racers.as_ref().map_or(1, |r| r.threads);
     for round in 1u64.. {
         super::phases::wait(plan.phases.as_ref(), "racers", || false);
+        flip.apply();
         let ci = rng.below(chunks as u64) as usize;
         let chunk = region.addr + ci * pmd;
         // One kind per round for all racers: two partial DONTNEEDs are the

@@ -235,7 +235,12 @@ fn boot_through_qemu_crashes(
         {
             break;
         }
-        let why = b.observation.stderr_tail.last().cloned().unwrap_or_default();
+        let why = b
+            .observation
+            .stderr_tail
+            .last()
+            .cloned()
+            .unwrap_or_default();
         let note = format!(
             "QEMU crashed before the driver started ({}: {why}); booted again (logs: qemu-crash-{n}-*)",
             b.observation.ending.describe()

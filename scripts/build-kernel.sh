@@ -109,6 +109,7 @@ MMRACE_DIE_CODE=125 prepare_variant_src
 # this profile among $MMRACE_CACHE/kernel/GLOB. A stamp without a profile
 # line predates profiles: the default profile.
 clean_builds() {
+	# shellcheck disable=SC2086 # $1 is a glob on purpose
 	grep -lx 'variant=' "$MMRACE_CACHE/kernel/"$1/.mmrace-built 2>/dev/null |
 		while read -r st; do
 			[ "$(sed -n 's/^profile=//p' "$st")" = "${KERNEL_PROFILE/#default/}" ] && echo "$st"
@@ -122,7 +123,7 @@ kernel_version() { sed -n '1,6s/^\(VERSION\|PATCHLEVEL\|SUBLEVEL\|EXTRAVERSION\)
 # kernel version (the same files, bar the commits since). Only builds of the
 # same fragments (clean_key).
 nearest_src_build() {
-	local st hash n best= best_n= v
+	local st hash n best='' best_n='' v
 	for st in $(clean_builds "src-*-$clean_key"); do
 		hash=${st#"$MMRACE_CACHE"/kernel/src-}
 		hash=${hash%%-*}

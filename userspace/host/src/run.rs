@@ -39,7 +39,9 @@ fn make_run_dir(args: &RunArgs, run_id: &str) -> Result<PathBuf, UsageError> {
 }
 
 /// Points `<results-dir>/latest` at this run (relative, so the results
-/// directory can be moved or copied whole).
+/// directory can be moved or copied whole). The new link replaces the old
+/// one by a rename, so runs finishing at once (a batch's guests, parallel
+/// tests) never see it missing or fail to create it.
 pub fn link_latest(results_dir: &Path, run_id: &str) {
     let link = results_dir.join("latest");
     if let Ok(meta) = std::fs::symlink_metadata(&link) {
@@ -50,9 +52,17 @@ pub fn link_latest(results_dir: &Path, run_id: &str) {
             );
             return;
         }
-        let _ = std::fs::remove_file(&link);
     }
-    if let Err(e) = std::os::unix::fs::symlink(run_id, &link) {
+    let tmp = results_dir.join(format!(
+        ".latest-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    if let Err(e) =
+        std::os::unix::fs::symlink(run_id, &tmp).and_then(|()| std::fs::rename(&tmp, &link))
+    {
+        let _ = std::fs::remove_file(&tmp);
         eprintln!("mmrace: warning: cannot link {}: {e}", link.display());
     }
 }

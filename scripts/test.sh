@@ -340,7 +340,7 @@ exec qemu-system-x86_64 "\$@"
 EOF
 	chmod +x "$qemu" && rm -rf "$qemu.done"
 	"$HOST_BIN" batch --quiet --kernel "$VARIANT_BZIMAGE" --initrd "$VARIANT_INITRD" \
-		--kernel-variant "$VARIANT" --kernel-series "$KERNEL_SERIES" --seed 21 --duration 10 \
+		--kernel-variant "$VARIANT" --kernel-series "$KERNEL_SERIES" --seed 21 --duration 20 \
 		--runs 2 --jobs 2 --results-dir "$RESULTS/runs" --run-id batch --qemu-binary "$qemu" \
 		thp-race --amplify delay_us=1000,every_nth=1 || rc=$?
 	[ $rc = 1 ] || { echo "exit $rc, want 1"; return 1; }
@@ -355,12 +355,13 @@ crashed = [r for r in m["runs"] if os.path.exists(os.path.join(os.path.dirname(r
 assert len(crashed) == 1, [r["run_id"] for r in crashed]
 rep = json.load(open(crashed[0]["report"]))
 assert any("QEMU crashed before the driver started" in w for w in rep["warnings"]), rep["warnings"]
-# Amplified, the variant is caught within 10 s by most seeds: at least one.
+# Amplified, the variant is caught within seconds by most seeds (a run
+# ends at its catch; 20 s leaves room for a slow one): at least one.
 caught = [r for r in m["runs"] if r["verdict"] == "kernel-problem"]
 assert caught and m["caught"] == len(caught) == m["catch_probability"]["k"], m
 assert m["catch_probability"]["n"] == 2, m
 for r in caught:
-    assert r["class"] != "qemu-crashed" and r["to_catch_clock"] == "kernel" and 0 < r["to_catch_s"] < 10, r
+    assert r["class"] != "qemu-crashed" and r["to_catch_clock"] == "kernel" and 0 < r["to_catch_s"] < 20, r
 assert m["time_to_catch"]["n"] == len(caught)
 print("    caught %d/2; time to catch: median %.2f s, max %.2f s; %s re-booted after the abort" % (
     len(caught), m["time_to_catch"]["median"], m["time_to_catch"]["max"], crashed[0]["run_id"]))
@@ -459,10 +460,11 @@ lava_checks() {
 	awk_before=$(readlink -f /usr/bin/awk)
 	scripts/bootstrap.sh lava || return 1
 	[ "$(readlink -f /usr/bin/awk)" = "$awk_before" ] || { echo "awk is now $(readlink -f /usr/bin/awk), was $awk_before"; return 1; }
-	# Amplified, so the job catches the variant in seconds.
+	# Amplified, so the job catches the variant in seconds (measured: 3 s,
+	# once 18 s on a loaded host; the job ends at the catch, 60 s is room).
 	"$HOST_BIN" export-lava --out "$d/jobs" --kernel "$VARIANT_BZIMAGE" --initrd "$VARIANT_INITRD" \
 		--kernel-variant "$VARIANT" --kernel-series "$KERNEL_SERIES" --accel tcg \
-		--seed 21 --duration 20 --runs 2 thp-race --amplify delay_us=1000,every_nth=1 || return 1
+		--seed 21 --duration 60 --runs 2 thp-race --amplify delay_us=1000,every_nth=1 || return 1
 	# LAVA's own schema (lava_common), for both jobs and the device.
 	/usr/bin/python3 - "$d/jobs" <<'PY' || return 1
 import glob, sys, yaml

@@ -72,14 +72,24 @@ name=$KERNEL_SERIES-$SRC_VERSION$ptag${KERNEL_VARIANT:+-$KERNEL_VARIANT}-$key
 OUT=$MMRACE_CACHE/kernel/$name
 STAMP=$OUT/.mmrace-built
 
+REAL_SRC=$(realpath "$SRC")
+VARIANT_SRC=$SRC_DIR/variant-$KERNEL_SERIES-$SRC_VERSION-$KERNEL_VARIANT-$key
+# The source directory this build compiles (source_of in lib.sh): a
+# variant's patched copy, else the tree itself.
+build_src=$REAL_SRC
+[ -z "$variant_patch" ] || build_src=$VARIANT_SRC
+record_source() {
+	[ "$(cat "$OUT/.mmrace-src" 2>/dev/null)" = "$build_src" ] && return
+	echo "$build_src" >"$OUT/.mmrace-src.$$" && mv "$OUT/.mmrace-src.$$" "$OUT/.mmrace-src"
+}
+
 if [ -e "$STAMP" ] && [ -e "$OUT/arch/x86/boot/bzImage" ] && [[ $SRC_VERSION != *-dirty ]]; then
+	# (Trees built before .mmrace-src existed get it here.)
+	record_source
 	log "kernel: $name up to date"
 	echo "$OUT"
 	exit 0
 fi
-
-REAL_SRC=$(realpath "$SRC")
-VARIANT_SRC=$SRC_DIR/variant-$KERNEL_SERIES-$SRC_VERSION-$KERNEL_VARIANT-$key
 prepare_variant_src() {
 	[ -n "$variant_patch" ] && [ ! -e "$VARIANT_SRC/.mmrace-patched" ] || return 0
 	rm -rf "$VARIANT_SRC.tmp"
@@ -95,6 +105,40 @@ prepare_variant_src() {
 # A variant patch that does not apply fails here, before anything is copied.
 MMRACE_DIE_CODE=125 prepare_variant_src
 
+# clean_builds GLOB: the stamps of finished clean (no variant) builds of
+# this profile among $MMRACE_CACHE/kernel/GLOB. A stamp without a profile
+# line predates profiles: the default profile.
+clean_builds() {
+	# shellcheck disable=SC2086 # $1 is a glob on purpose
+	grep -lx 'variant=' "$MMRACE_CACHE/kernel/"$1/.mmrace-built 2>/dev/null |
+		while read -r st; do
+			[ "$(sed -n 's/^profile=//p' "$st")" = "${KERNEL_PROFILE/#default/}" ] && echo "$st"
+		done
+}
+# kernel_version DIR: VERSION.PATCHLEVEL.SUBLEVEL EXTRAVERSION of a source.
+kernel_version() { sed -n '1,6s/^\(VERSION\|PATCHLEVEL\|SUBLEVEL\|EXTRAVERSION\) = *//p' "$1/Makefile" | tr '\n' ' '; }
+# nearest_src_build: under KERNEL_SRC, the stamp of the finished clean build
+# of the commit nearest to HEAD (fewest commits apart: bisect steps are
+# close), else of the newest clean build of a Debian source of the same
+# kernel version (the same files, bar the commits since). Only builds of the
+# same fragments (clean_key).
+nearest_src_build() {
+	local st hash n best='' best_n='' v
+	for st in $(clean_builds "src-*-$clean_key"); do
+		hash=${st#"$MMRACE_CACHE"/kernel/src-}
+		hash=${hash%%-*}
+		n=$(git -C "$SRC" rev-list --count "$hash...HEAD" 2>/dev/null) || continue
+		if [ -z "$best_n" ] || [ "$n" -lt "$best_n" ]; then best=$st best_n=$n; fi
+	done
+	if [ -z "$best" ]; then
+		v=$(kernel_version "$SRC")
+		for st in $(clean_builds "[0-9]*-$clean_key" | xargs -r ls -t); do
+			[ "$(kernel_version "$(source_of "$(dirname "$st")")")" != "$v" ] || { best=$st; break; }
+		done
+	fi
+	echo "$best"
+}
+
 # Start from the newest finished clean build of the same source when there is
 # one: Kbuild tracks config and file changes, so a changed fragment, a
 # profile or a variant patch then recompiles what it touches instead of the
@@ -108,61 +152,42 @@ if [ ! -e "$OUT" ]; then
 	seed=$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION$ptag-$clean_key/.mmrace-built
 	base_seed=$MMRACE_CACHE/kernel/$KERNEL_SERIES-$SRC_VERSION-$base_key/.mmrace-built
 	[ -e "$seed" ] || [ ${#profile_vars[@]} != 0 ] || seed=$base_seed
-	# (Under KERNEL_SRC, any earlier commit's build: bisect steps are close.)
-	seed_glob=$KERNEL_SERIES-$SRC_VERSION-*
-	[ -z "${KERNEL_SRC:-}" ] || seed_glob=src-*
-	# A stamp without a profile line predates profiles: the default profile.
-	[ -e "$seed" ] || seed=$(grep -lx 'variant=' "$MMRACE_CACHE/kernel/"$seed_glob/.mmrace-built 2>/dev/null |
-		while read -r st; do
-			[ "$(sed -n 's/^profile=//p' "$st")" = "${KERNEL_PROFILE/#default/}" ] && echo "$st"
-		done | xargs -r ls -t | head -n1 || true)
+	if [ ! -e "$seed" ] && [ -n "${KERNEL_SRC:-}" ]; then
+		seed=$(nearest_src_build)
+	elif [ ! -e "$seed" ]; then
+		seed=$(clean_builds "$KERNEL_SERIES-$SRC_VERSION-*" | xargs -r ls -t | head -n1 || true)
+	fi
 	if [ -n "$seed" ]; then
 		seed=$(dirname "$seed")
 		log "kernel: seeding from $(basename "$seed") for an incremental build"
-		cp -a "$seed" "$OUT.tmp" && rm -f "$OUT.tmp/.mmrace-built" && mv "$OUT.tmp" "$OUT"
+		# The copy keeps the seed's Kbuild files, and with them the paths
+		# it is built at (objtree_of, srctree_of).
+		cp -a "$seed" "$OUT.tmp" && rm -f "$OUT.tmp/.mmrace-built" "$OUT.tmp/.mmrace-src" && mv "$OUT.tmp" "$OUT"
 		echo "$seed" >"$OUT/.mmrace-seed"
-		# The path the seed's Kbuild files name: its own, or the tree it
-		# was itself built over (see build_in_src).
 		objtree_of "$seed" >"$OUT/.mmrace-objtree"
 	fi
 fi
 
 # Where the build runs. A seeded tree is built where its Kbuild files say it
-# is (its objtree, the path of the clean build it descends from): a private
-# mount namespace puts the tree over that path, and a variant's source (a
-# hard-linked copy with its patch applied; patch replaces the files it
-# changes, so the clean tree stays as it was) over the clean source path.
-# Every path Kbuild recorded then stays the same (an absolute path change
-# rebuilds objtool, and with it every object), so only what the profile's
-# options or the variant's patch touch recompiles.
-objtree=$(objtree_of "$OUT")
-build_src=$REAL_SRC
-[ -z "$variant_patch" ] || build_src=$VARIANT_SRC
-use_ns=
-if [ "$objtree" != "$OUT" ] || [ -n "$variant_patch" ]; then
-	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -d "$objtree" ]; then
-		use_ns=1
-	else
-		log "kernel: building in the tree's own path (a full build; incremental needs root, unshare and the tree it was seeded from)"
-		objtree=$OUT
-		rm -f "$OUT/.mmrace-objtree"
-	fi
+# is (objtree_of, srctree_of: the paths of the clean build it descends
+# from): a private mount namespace puts the tree over that build directory
+# and the source it compiles (a variant's hard-linked copy with its patch
+# applied: patch replaces the files it changes, so the clean tree stays as
+# it was; a KERNEL_SRC tree at the commit under test) over that source
+# path (kbuild_env in lib.sh). Every path Kbuild recorded then stays the
+# same, so only what the profile's options, the variant's patch or the
+# commit touch recompiles.
+mkdir -p "$OUT"
+if ! kbuild_env "$OUT" "$build_src"; then
+	log "kernel: building in the tree's own paths (a full build; incremental needs root, unshare and the tree it was seeded from)"
+	rm -f "$OUT/.mmrace-objtree"
 fi
-BUILD_O=$OUT
-BUILD_SRC=$build_src
-[ -z "$use_ns" ] || { BUILD_O=$objtree; BUILD_SRC=$REAL_SRC; }
+BUILD_O=$KB_O
+BUILD_SRC=$KB_SRC
 # in_build_env CMD...: CMD, which names the source as $BUILD_SRC and the
 # build directory as $BUILD_O, in that view of the paths.
-in_build_env() {
-	if [ -z "$use_ns" ]; then
-		"$@"
-		return
-	fi
-	unshare -m --propagation private bash -c \
-		'{ [ "$1" = "$2" ] || mount --bind "$1" "$2"; } && { [ "$3" = "$4" ] || mount --bind "$3" "$4"; } && shift 4 && exec "$@"' \
-		_ "$build_src" "$REAL_SRC" "$OUT" "$objtree" "$@"
-}
-mkdir -p "$OUT"
+in_build_env() { in_kbuild_env "$OUT" "$build_src" "$@"; }
+record_source
 log "kernel: building $name in $OUT (log: $OUT/build.log)"
 export MMRACE_DIE_CODE=125
 start=$(date +%s)

@@ -24,9 +24,16 @@ ls "$KDIR"/rust/*.rmeta >/dev/null 2>&1 ||
 [ -e "$KDIR/Module.symvers" ] ||
 	die "KDIR=$KDIR has no Module.symvers: run 'make modules' in that build"
 
+# The source the kernel was built from (a variant's patched copy, a
+# KERNEL_SRC tree), and the view of the paths its Kbuild files name: a
+# seeded build (scripts/build-kernel.sh) names the build it was copied
+# from, and `make -C KDIR` would build against that tree instead.
+src=$(source_of "$KDIR")
+[ -n "$src" ] || src=$KDIR
+kbuild_env "$KDIR" "$src" ||
+	die "KDIR=$KDIR was built at other paths ($(objtree_of "$KDIR"), source $(srctree_of "$KDIR")): building mmrace.ko against it needs root and unshare (a private mount namespace) and those directories"
+
 # The kernel's own APIs (the feature test Kbuild runs too, as one line).
-src=$KDIR
-[ ! -e "$KDIR/source" ] || src=$(readlink -f "$KDIR/source")
 if ! missing=$("$MMRACE_ROOT/scripts/module-features.sh" missing "$src"); then
 	MMRACE_DIE_CODE=125 die "mmrace.ko cannot be built against $src: $missing"
 fi
@@ -45,8 +52,15 @@ OUT=$MMRACE_ROOT/build/module/$kname
 mkdir -p "$OUT"
 flags=$("$MMRACE_ROOT/scripts/module-features.sh" cflags "$src")
 log "module: building mmrace.ko against $KDIR (feature flags: ${flags:-none})"
-if ! make -C "$KDIR" M="$MMRACE_ROOT" MO="$OUT" "${KERNEL_MAKE_VARS[@]}" "${kdir_vars[@]}" modules >"$OUT/build.log" 2>&1; then
+if ! in_kbuild_env "$KDIR" "$src" make -C "$KB_O" M="$MMRACE_ROOT" MO="$OUT" "${KERNEL_MAKE_VARS[@]}" "${kdir_vars[@]}" modules >"$OUT/build.log" 2>&1; then
 	grep -E 'error|ERROR' -A5 "$OUT/build.log" | head -n 30 >&2
 	MMRACE_DIE_CODE=125 die "module: build failed against $KDIR (log: $OUT/build.log)"
 fi
+# A module built against another tree than the kernel it goes with fails
+# finit_module in the guest (ENOEXEC for another release): say so here.
+need modinfo kmod
+release=$(cat "$KDIR/include/config/kernel.release")
+vermagic=$(modinfo -F vermagic "$OUT/mmrace.ko")
+[ "${vermagic%% *}" = "$release" ] ||
+	die "module: $OUT/mmrace.ko was built for release '${vermagic%% *}', the kernel in $KDIR is '$release' (a stale kernel build? its Kbuild files name $KB_O)"
 echo "$OUT/mmrace.ko"

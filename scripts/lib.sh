@@ -82,6 +82,60 @@ kdir_make_vars() {
 }
 export LIBCLANG_PATH=$LIBCLANG_DIR
 
-# objtree_of TREE: the path a kernel build tree's Kbuild files name: its
-# own, unless scripts/build-kernel.sh built it over another tree's path.
-objtree_of() { cat "$1/.mmrace-objtree" 2>/dev/null || echo "$1"; }
+# Where a kernel build tree's Kbuild files say it is. Kbuild itself records
+# both paths of the build that last ran in it: its build directory in the
+# generated TREE/Makefile (KBUILD_OUTPUT), its source in the TREE/source
+# link. A tree built at its own paths names itself. A tree that
+# scripts/build-kernel.sh seeded from an earlier build (a variant, a
+# profile, a bisect step: an incremental build) names that build's paths,
+# and must be built and used there (in_kbuild_env): an absolute path
+# change rebuilds objtool and with it every object, and a module built
+# with `make -C TREE` would otherwise compile against the tree TREE/Makefile
+# names, not TREE.
+# objtree_of TREE: the build directory path (.mmrace-objtree for a seeded
+# tree that has no Makefile yet).
+objtree_of() {
+	local o
+	o=$(sed -n 's/^export KBUILD_OUTPUT = //p' "$1/Makefile" 2>/dev/null)
+	[ -n "$o" ] || o=$(cat "$1/.mmrace-objtree" 2>/dev/null) || o=$1
+	echo "$o"
+}
+# srctree_of TREE: the source path, empty for a tree not built yet.
+srctree_of() { readlink "$1/source" 2>/dev/null || true; }
+# source_of TREE: the source directory the tree was built from (a variant's
+# patched copy, the KERNEL_SRC tree at the commit built), which
+# in_kbuild_env puts at srctree_of's path; recorded by build-kernel.sh.
+source_of() { cat "$1/.mmrace-src" 2>/dev/null || srctree_of "$1"; }
+
+# kbuild_env TREE SRC: the view in which a build in TREE from the source
+# directory SRC keeps TREE's recorded paths: sets KB_O and KB_SRC (the
+# paths to name to make) and KB_NS (set when a private mount namespace
+# must put TREE and SRC at those paths, which needs root and unshare).
+# Returns 1 when the recorded paths cannot be had (no root, or a path
+# whose directory is gone): the caller then builds at TREE's own paths (a
+# full kernel build) or stops (a module must be built at the kernel's).
+kbuild_env() {
+	local tree=$1 src=$2
+	KB_O=$(objtree_of "$tree") KB_SRC=$(srctree_of "$tree") KB_NS=
+	[ -n "$KB_SRC" ] || KB_SRC=$src
+	[ "$KB_O" != "$tree" ] || [ "$KB_SRC" != "$src" ] || return 0
+	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ -d "$KB_O" ] && [ -d "$KB_SRC" ]; then
+		KB_NS=1
+		return 0
+	fi
+	KB_O=$tree KB_SRC=$src
+	return 1
+}
+# in_kbuild_env TREE SRC CMD...: CMD in kbuild_env's view (call kbuild_env
+# first: CMD names the paths as $KB_O and $KB_SRC).
+in_kbuild_env() {
+	local tree=$1 src=$2
+	shift 2
+	if [ -z "$KB_NS" ]; then
+		"$@"
+		return
+	fi
+	unshare -m --propagation private bash -c \
+		'{ [ "$1" = "$2" ] || mount --bind "$1" "$2"; } && { [ "$3" = "$4" ] || mount --bind "$3" "$4"; } && shift 4 && exec "$@"' \
+		_ "$src" "$KB_SRC" "$tree" "$KB_O" "$@"
+}

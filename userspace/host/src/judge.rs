@@ -59,6 +59,7 @@ pub fn judge_lines(name: &str, console: &[String], wire: &[String]) -> Report {
         stderr_tail: Vec::new(),
         boot_s: None,
         wall_s: 0.0,
+        notes: Vec::new(),
     };
     Report::assemble(meta, &scan, &msgs, host)
 }

@@ -35,9 +35,14 @@ use std::path::Path;
 pub const GUEST_CFG: &str = "guest.cfg";
 
 /// LAVA's own start marker is the driver's Hello (the first protocol line);
-/// its end is the kernel's power-off line.
+/// its end is the kernel's power-off line, or the last line of a panic
+/// (`panic=-1` resets at once; x86's panic notifier prints the kernel
+/// offset after "Kernel panic - not syncing"). Either way the job completes
+/// with its test cases; without the panic end, a caught crash closed the
+/// console under the monitor, and LAVA ended the job as an infrastructure
+/// error (incomplete), which a lab retries instead of reporting.
 pub const MONITOR_START: &str = r#"@@MMRACE@@ \{"type":"hello""#;
-pub const MONITOR_END: &str = "reboot: Power down";
+pub const MONITOR_END: &str = "reboot: Power down|Kernel Offset: ";
 
 /// A substring as a Python regular expression.
 fn re_escape(s: &str) -> String {

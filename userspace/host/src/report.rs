@@ -144,6 +144,9 @@ pub struct HostSide {
     pub stderr_tail: Vec<String>,
     pub boot_s: Option<f64>,
     pub wall_s: f64,
+    /// What the host did that the verdict does not show (a boot again after
+    /// a QEMU crash): added to the report's warnings.
+    pub notes: Vec<String>,
 }
 
 /// The driver's Hello echoes the spec it ran; a different one means the
@@ -166,6 +169,7 @@ impl Report {
         let j = verdict::judge(scan, msgs, &host.ending);
         let mut warnings: Vec<String> = spec_mismatch(&meta, msgs.hello.as_ref())
             .into_iter()
+            .chain(host.notes.iter().cloned())
             .collect();
         if msgs.undecodable > 0 {
             warnings.push(format!(
@@ -415,6 +419,7 @@ pub(crate) mod tests {
             stderr_tail: vec![],
             boot_s: None,
             wall_s: 1.0,
+            notes: vec![],
         };
         let r = Report::assemble(meta, &scan, &msgs, host);
         assert_eq!(

@@ -39,7 +39,9 @@ fn make_run_dir(args: &RunArgs, run_id: &str) -> Result<PathBuf, UsageError> {
 }
 
 /// Points `<results-dir>/latest` at this run (relative, so the results
-/// directory can be moved or copied whole).
+/// directory can be moved or copied whole). The new link replaces the old
+/// one by a rename, so runs finishing at once (a batch's guests, parallel
+/// tests) never see it missing or fail to create it.
 pub fn link_latest(results_dir: &Path, run_id: &str) {
     let link = results_dir.join("latest");
     if let Ok(meta) = std::fs::symlink_metadata(&link) {
@@ -50,9 +52,17 @@ pub fn link_latest(results_dir: &Path, run_id: &str) {
             );
             return;
         }
-        let _ = std::fs::remove_file(&link);
     }
-    if let Err(e) = std::os::unix::fs::symlink(run_id, &link) {
+    let tmp = results_dir.join(format!(
+        ".latest-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    if let Err(e) =
+        std::os::unix::fs::symlink(run_id, &tmp).and_then(|()| std::fs::rename(&tmp, &link))
+    {
+        let _ = std::fs::remove_file(&tmp);
         eprintln!("mmrace: warning: cannot link {}: {e}", link.display());
     }
 }
@@ -196,6 +206,84 @@ fn boot(
     }
 }
 
+/// Boots again (at most this many times) when QEMU died of a signal before
+/// the driver said Hello: nothing of the run had happened yet, so a new
+/// boot is the same run. QEMU 10.0.2 (Debian 12's backport) aborts now and
+/// then in the guest's PCI scan with two vCPUs under TCG ("iotlb_to_section:
+/// Assertion `section_index < d->map.sections_nb' failed": a use-after-free
+/// of its memory dispatch, QEMU issue 3040, fixed in 10.0.4 and 10.1).
+pub const QEMU_CRASH_REBOOTS: usize = 2;
+
+/// Whether QEMU died of a signal before the driver started.
+fn qemu_crashed_before_driver(o: &Observation) -> bool {
+    matches!(
+        o.ending,
+        crate::verdict::Ending::Exited {
+            code: None,
+            signal: Some(_)
+        }
+    ) && o.messages.hello.is_none()
+        && o.scan.first_finding().is_none()
+}
+
+/// [`boot`], booting again after a QEMU crash before the driver started
+/// ([`QEMU_CRASH_REBOOTS`]); the crashed boots' logs stay in the run
+/// directory as `qemu-crash-N-*`, and `notes` says what happened.
+fn boot_through_qemu_crashes(
+    args: &RunArgs,
+    run: &RunSpec,
+    dir: &Path,
+    plan: Plan,
+    stop: &AtomicBool,
+    say: &dyn Fn(&str),
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Booted> {
+    let mut b = boot(args, run, dir, plan, stop, say)?;
+    for n in 1..=QEMU_CRASH_REBOOTS {
+        if !qemu_crashed_before_driver(&b.observation)
+            || stop.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            break;
+        }
+        let why = b
+            .observation
+            .stderr_tail
+            .last()
+            .cloned()
+            .unwrap_or_default();
+        let note = format!(
+            "QEMU crashed before the driver started ({}: {why}); booted again (logs: qemu-crash-{n}-*)",
+            b.observation.ending.describe()
+        );
+        say(&note);
+        notes.push(note);
+        for name in [CONSOLE_LOG, STDERR_LOG, WIRE_LOG] {
+            let _ = std::fs::rename(dir.join(name), dir.join(format!("qemu-crash-{n}-{name}")));
+        }
+        let accel = b.accel;
+        let note = std::mem::take(&mut b.accel_note);
+        b = booted_again(args, run, dir, accel, note, stop)?;
+    }
+    Ok(b)
+}
+
+fn booted_again(
+    args: &RunArgs,
+    run: &RunSpec,
+    dir: &Path,
+    accel: Accel,
+    accel_note: String,
+    stop: &AtomicBool,
+) -> anyhow::Result<Booted> {
+    let a = attempt(args, run, dir, accel, None, stop)?;
+    Ok(Booted {
+        accel: a.accel,
+        accel_note,
+        command: a.command,
+        observation: observation(a.outcome),
+    })
+}
+
 /// Paths in the report stay meaningful when it is read from elsewhere.
 fn absolute(p: &Path) -> String {
     std::fs::canonicalize(p)
@@ -260,7 +348,8 @@ pub fn execute(
     std::fs::write(dir.join(SPEC), serde_json::to_string_pretty(&spec)? + "\n")?;
 
     let t0 = std::time::Instant::now();
-    let b = boot(args, &spec, &dir, plan, stop, say)?;
+    let mut notes = Vec::new();
+    let b = boot_through_qemu_crashes(args, &spec, &dir, plan, stop, say, &mut notes)?;
     let o = b.observation;
     let meta = RunMeta {
         run_id: run_id.clone(),
@@ -280,6 +369,7 @@ pub fn execute(
         boot_s: o.banner_after.map(|d| d.as_secs_f64()),
         // The whole run, a failed KVM probe included.
         wall_s: t0.elapsed().as_secs_f64(),
+        notes,
     };
     let report = Report::assemble(meta, &o.scan, &o.messages, host);
     report.write(&dir.join(REPORT))?;

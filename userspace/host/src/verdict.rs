@@ -188,6 +188,9 @@ fn oracle_judgement(msgs: &Messages) -> Option<Judgement> {
     (taint.new != 0).then(|| Judgement::new(Verdict::KernelProblem, Some(TAINT), taint.line()))
 }
 
+/// The class of a run whose QEMU died of a signal (`judge`).
+pub const QEMU_CRASHED: &str = "qemu-crashed";
+
 /// The verdict classes of the oracles.
 pub const DATA_CORRUPTION: &str = "data-corruption";
 pub const TAINT: &str = "taint";
@@ -265,6 +268,24 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
                 format!("{} before the kernel printed anything", ending.describe()),
             )
         }
+        // QEMU dying of a signal is never the guest's doing (a guest crash
+        // or reboot makes QEMU exit, see `-no-reboot`): QEMU's own abort
+        // (an assertion: a QEMU bug), or a kill from outside (the host's
+        // OOM killer). Not a kernel finding.
+        (
+            None,
+            Ending::Exited {
+                code: None,
+                signal: Some(_),
+            },
+        ) => Judgement::new(
+            HarnessError,
+            Some(QEMU_CRASHED),
+            format!(
+                "{} before the driver's Result (QEMU's own failure, not the guest's: see qemu-stderr.log)",
+                ending.describe()
+            ),
+        ),
         (None, Ending::LogEnded) => Judgement::new(
             KernelProblem,
             Some("no-result"),
@@ -377,6 +398,29 @@ mod tests {
         assert_eq!(
             judge(&booted(), &Messages::new(), &Ending::Interrupted).verdict,
             Verdict::HarnessError
+        );
+    }
+
+    #[test]
+    fn qemu_killed_by_a_signal_is_a_harness_error() {
+        // QEMU 10.0.2's iotlb_to_section assertion during the guest's PCI
+        // scan: SIGABRT, after the kernel booted, before the driver.
+        let abort = Ending::Exited {
+            code: None,
+            signal: Some(6),
+        };
+        let j = judge(&booted(), &Messages::new(), &abort);
+        assert_eq!(
+            (j.verdict, j.class.as_deref()),
+            (Verdict::HarnessError, Some(QEMU_CRASHED))
+        );
+        assert!(j.reason.contains("signal 6"), "{}", j.reason);
+        // A finding the console showed first still decides.
+        let mut s = booted();
+        s.feed("[ 3.0] BUG: kernel NULL pointer dereference, address: 0000000000000000");
+        assert_eq!(
+            judge(&s, &Messages::new(), &abort).verdict,
+            Verdict::KernelProblem
         );
     }
 

@@ -1040,7 +1040,7 @@ pub(crate) mod tests {
         let s = Settings::new(12, &a).unwrap();
         let order = s.sequence.clone().unwrap();
         assert_eq!(order[..3], ["supervisor", "writer", "racers"]);
-        let o = run_with(&ctx(12, 2500), &s, "/nonexistent").unwrap();
+        let o = run_with(&ctx(12, 6000), &s, "/nonexistent").unwrap();
         let r = &o.result;
         for party in [
             "writer",

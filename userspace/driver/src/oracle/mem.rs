@@ -89,7 +89,12 @@ pub unsafe fn check(
 /// One pass of a stamped writer over `pages` units at `base`: each unit
 /// must still hold what the previous pass wrote (`prev` generation; `None`
 /// for the first pass over fresh memory: zero), then gets generation `gen`.
-/// Returns the mismatches of this pass.
+/// A lost write must not wait for the next pass (the writer may be killed
+/// first, and a pass of a big region is slow under TCG): each time a THP's
+/// worth of units is written, the THP written before it is checked again
+/// for `gen`, and so is the whole region at the end of the pass (a stamp
+/// read per unit, next to the unit's whole fill). Returns the mismatches of
+/// this pass.
 ///
 /// # Safety
 /// `base..base + pages * UNIT` must be this process's own writable mapping,
@@ -103,8 +108,36 @@ pub unsafe fn writer_pass(
     gen: u64,
 ) -> u64 {
     let mut bad = 0;
+    let per_thp = (crate::mm::pmd_size() / UNIT).max(1);
+    let recheck = |from: usize, to: usize| {
+        let mut bad = 0;
+        for j in from..to {
+            let expected = Expected::Stamp(Stamp {
+                region,
+                page: j as u32,
+                generation: gen,
+            });
+            // SAFETY: a unit of the region (caller's contract).
+            if !unsafe {
+                check(
+                    oracle,
+                    Check::WriterPass,
+                    region,
+                    base + j * UNIT,
+                    j as u64,
+                    expected,
+                )
+            } {
+                bad += 1;
+            }
+        }
+        bad
+    };
     for i in 0..pages {
         let addr = base + i * UNIT;
+        if i % per_thp == 0 && i >= 2 * per_thp {
+            bad += recheck(i - 2 * per_thp, i - per_thp);
+        }
         let expected = match prev {
             None => Expected::Zero,
             Some(g) => Expected::Stamp(Stamp {
@@ -128,6 +161,7 @@ pub unsafe fn writer_pass(
             );
         }
     }
+    bad += recheck(0, pages);
     oracle.verified(pages as u64);
     bad
 }
@@ -137,6 +171,19 @@ mod tests {
     use super::*;
     use mmrace_proto::oracle::region;
     use std::time::Instant;
+
+    #[test]
+    fn rechecks_inside_a_pass_raise_no_false_alarm() {
+        let o = Oracle::new(Instant::now()).unwrap();
+        let pmd = crate::mm::pmd_size();
+        let map = crate::mm::AlignedMap::new(3 * pmd, pmd).unwrap();
+        let (base, units) = (map.as_ptr() as usize, 3 * pmd / UNIT);
+        // SAFETY: our own mapping, no references into it.
+        unsafe {
+            assert_eq!(writer_pass(&o, region::WRITER, base, units, None, 1), 0);
+            assert_eq!(writer_pass(&o, region::WRITER, base, units, Some(1), 2), 0);
+        }
+    }
 
     #[test]
     fn a_pass_finds_a_page_that_went_back_and_one_that_was_zapped() {

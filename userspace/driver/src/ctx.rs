@@ -67,9 +67,13 @@ impl Ctx {
         self.start.elapsed().as_millis() as u64
     }
 
-    /// True once the duration is over or someone asked to stop.
+    /// True once the duration is over, someone asked to stop, or the data
+    /// oracle found a mismatch: the verdict is decided, and a batch or a
+    /// bisection step should not wait for the rest of the duration.
     pub fn should_stop(&self) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.start.elapsed() >= self.duration
+        self.stop.load(Ordering::Relaxed)
+            || self.start.elapsed() >= self.duration
+            || self.oracle.mismatches() > 0
     }
 
     /// The operation counter of `party`, reported in every snapshot.

@@ -17,6 +17,10 @@ pub enum CatchClock {
     /// (a hang, a guest that died without a console finding, or a console
     /// without time stamps). Up to a snapshot interval (1 s) late.
     DriverLastMessage,
+    /// The driver's clock when an oracle found it, with no console finding:
+    /// the first data-oracle mismatch, else the first stall the driver saw,
+    /// else the first snapshot with a new taint bit (up to 1 s late).
+    Oracle,
 }
 
 /// Times of one run, in seconds from the driver's start.
@@ -50,11 +54,29 @@ impl CatchTimes {
             .map(|(at, zero)| at - zero)
             .filter(|t| *t >= 0.0);
         let driver = msgs.guest_elapsed_ms().map(|ms| ms as f64 / 1000.0);
-        let (to_catch_s, to_catch_clock) = match (caught, kernel, driver) {
-            (false, _, _) => (None, None),
-            (true, Some(t), _) => (Some(round_ms(t)), Some(CatchClock::Kernel)),
-            (true, None, Some(t)) => (Some(t), Some(CatchClock::DriverLastMessage)),
-            (true, None, None) => (None, None),
+        // In the order the verdict takes them (verdict::oracle_judgement).
+        let oracle = finding
+            .is_none()
+            .then(|| {
+                msgs.corruptions
+                    .first()
+                    .map(|c| c.t_ms)
+                    .or_else(|| {
+                        msgs.stalls.iter().find_map(|m| match m {
+                            Msg::Stall { t_ms, .. } => Some(*t_ms),
+                            _ => None,
+                        })
+                    })
+                    .or_else(|| msgs.taint().first_t_ms)
+            })
+            .flatten()
+            .map(|ms| ms as f64 / 1000.0);
+        let (to_catch_s, to_catch_clock) = match (caught, kernel, oracle, driver) {
+            (false, ..) => (None, None),
+            (true, Some(t), _, _) => (Some(round_ms(t)), Some(CatchClock::Kernel)),
+            (true, None, Some(t), _) => (Some(t), Some(CatchClock::Oracle)),
+            (true, None, None, Some(t)) => (Some(t), Some(CatchClock::DriverLastMessage)),
+            (true, None, None, None) => (None, None),
         };
         CatchTimes {
             to_catch_s,
@@ -125,5 +147,29 @@ mod tests {
         assert_eq!(t.to_first_race_s, None);
         let t = CatchTimes::measure(Verdict::Clean, None, &s, &m);
         assert_eq!((t.to_catch_s, t.to_catch_clock), (None, None));
+    }
+
+    #[test]
+    fn a_data_corruption_is_caught_when_the_oracle_found_it() {
+        use mmrace_proto::oracle::{Corruption, Expected, Found};
+        let s = scan("[    3.0] mmrace: mmrace 0.1.0 debugfs 1 loaded\n");
+        // The run went on to 60 s; the mismatch was at 2.1 s.
+        let mut m = msgs(&[], 60_000);
+        m.feed(&encode(&Msg::Corruption(Box::new(Corruption {
+            t_ms: 2100,
+            check: "writer-pass".into(),
+            region: "thp-race writer".into(),
+            vaddr: 0x7000_0000_3000,
+            page: 3,
+            expected: Expected::Zero,
+            found: Found::Garbage {
+                words: [1, 2, 3, 4],
+                last: 5,
+            },
+            recent_ops: Default::default(),
+        }))));
+        let t = CatchTimes::measure(Verdict::KernelProblem, None, &s, &m);
+        assert_eq!(t.to_catch_s, Some(2.1));
+        assert_eq!(t.to_catch_clock, Some(CatchClock::Oracle));
     }
 }

@@ -284,16 +284,20 @@ impl Comparison {
             col(&|m| secs(&m.time_to_first_race)),
         ));
         // Counters: the median of each run's last value [its max], in the
-        // module's order, for every counter any series streamed.
+        // module's order, for every counter some series saw move.
         let mut names: Vec<String> = Vec::new();
+        let mut all_zero = 0;
         for d in mmrace_proto::counters::counter_defs() {
-            if self
+            let seen: Vec<u64> = self
                 .series
                 .iter()
                 .filter_map(SeriesResult::merged)
-                .any(|m| m.counters.contains_key(d.name))
-            {
+                .filter_map(|m| m.counters.get(d.name).map(|c| c.max))
+                .collect();
+            if seen.iter().any(|max| *max > 0) {
                 names.push(d.name.to_string());
+            } else if !seen.is_empty() {
+                all_zero += 1;
             }
         }
         for name in names {
@@ -329,7 +333,10 @@ impl Comparison {
         let mut counters_said = false;
         for (label, cells) in &rows {
             if label.starts_with("  ") && !counters_said {
-                let _ = writeln!(out, "  counters (median of the runs' last values [max]):");
+                let _ = writeln!(
+                    out,
+                    "  counters, median of the runs' last values [max] ({all_zero} more stayed 0 everywhere):"
+                );
                 counters_said = true;
             }
             let _ = writeln!(out, "{}", line(label, cells));

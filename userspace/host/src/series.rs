@@ -207,10 +207,17 @@ impl Comparison {
                 })
             ),
             125 => format!(
-                "mmrace: verdict NOT BUILT: {} could not be built; {runs} runs on the others clean (exit 125)",
-                list(&|s| matches!(s.outcome, Outcome::NotBuilt { .. }).then(|| s.series.clone()))
+                "mmrace: verdict NOT BUILT: {} could not be built; {} (exit 125)",
+                list(&|s| matches!(s.outcome, Outcome::NotBuilt { .. }).then(|| s.series.clone())),
+                if runs == 0 {
+                    "nothing ran".to_string()
+                } else {
+                    format!("{runs} of {runs} runs on the others clean")
+                }
             ),
-            _ => format!("mmrace: verdict CLEAN: {runs} of {runs} runs clean on {n} series (exit 0)"),
+            _ => {
+                format!("mmrace: verdict CLEAN: {runs} of {runs} runs clean on {n} series (exit 0)")
+            }
         }
     }
 
@@ -218,14 +225,15 @@ impl Comparison {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let first = self.series.iter().find_map(SeriesResult::merged);
-        let scenario = first
-            .and_then(|m| m.runs.first())
-            .map_or("-", |r| r.scenario.as_str());
-        let _ = writeln!(
-            out,
-            "mmrace: {scenario} on {} kernel series, side by side",
-            self.series.len()
-        );
+        let _ = match first.and_then(|m| m.runs.first()) {
+            Some(r) => writeln!(
+                out,
+                "mmrace: {} on {} kernel series, side by side",
+                r.scenario,
+                self.series.len()
+            ),
+            None => writeln!(out, "mmrace: {} kernel series, no run", self.series.len()),
+        };
         for w in &self.warnings {
             let _ = writeln!(out, "mmrace: warning: {w}");
         }
@@ -565,7 +573,7 @@ mod tests {
         assert_eq!(back, c);
         let c = Comparison::new(vec![not_built("6.12"), ran("7.3", batch("7.3", 0, 2, 0))]);
         assert!(c.summary().ends_with(
-            "mmrace: verdict NOT BUILT: 6.12 could not be built; 2 runs on the others clean (exit 125)\n"
+            "mmrace: verdict NOT BUILT: 6.12 could not be built; 2 of 2 runs on the others clean (exit 125)\n"
         ));
         let c = Comparison::new(vec![
             ran("7.2", batch("7.2", 0, 1, 0)),

@@ -96,6 +96,11 @@ run_series() {
 		seen="$seen$s "
 	done
 	KERNEL_SERIES=${series_list[0]} MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
+	# Every series' source first: one the archive lacks is a usage error,
+	# before any build.
+	for s in "${series_list[@]:1}"; do
+		KERNEL_SERIES=$s "$MMRACE_ROOT/scripts/bootstrap.sh" kernel-src || exit 2
+	done
 	prepare_binaries
 	tmp=$(mktemp)
 	for s in "${series_list[@]}"; do

@@ -92,6 +92,10 @@ if [ -e "$STAMP" ] && [ -e "$OUT/arch/x86/boot/bzImage" ] && [[ $SRC_VERSION != 
 fi
 prepare_variant_src() {
 	[ -n "$variant_patch" ] && [ ! -e "$VARIANT_SRC/.mmrace-patched" ] || return 0
+	# A dry run on the clean tree first: the hard-linked copy takes half a
+	# minute on a busy machine, a patch that does not apply should not.
+	patch -d "$REAL_SRC" -p1 -s --batch --dry-run <"$variant_patch" >/dev/null 2>&1 ||
+		die "kernel: variant $KERNEL_VARIANT does not apply to $KERNEL_SERIES-$SRC_VERSION"
 	rm -rf "$VARIANT_SRC.tmp"
 	cp -al "$REAL_SRC" "$VARIANT_SRC.tmp"
 	if ! (cd "$VARIANT_SRC.tmp" && patch -p1 -s --batch --no-backup-if-mismatch <"$variant_patch"); then

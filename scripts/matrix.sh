@@ -14,6 +14,12 @@
 #                       scenario words WORDS, commas for spaces, e.g.
 #                       thp-race-wide=thp-race,--churn,--fork,--phase-ms,5000
 #
+# KERNEL_SERIES may list several series ("7.2 7.3"): then every row is run on
+# each series, a row per (variant, series), cells under
+# build/results/matrix-<MATRIX_ID>/<series>/<variant>/<config>/; a variant
+# whose patch does not apply to a series (or a series mmrace.ko cannot be
+# built against) shows "not built" in that series' row.
+#
 # Each cell is a batch (mmrace-host batch) of MATRIX_SEEDS seeded runs
 # (seeds SEED, SEED+1...), each capped at MATRIX_CAP seconds (a catch ends
 # a run early), JOBS guests at once. `mmrace-host matrix` then prints the
@@ -30,7 +36,8 @@
 # MATRIX_CONFIGS ("shell-baseline thp-race thp-race-amplified"),
 # MATRIX_SEEDS (5), MATRIX_CAP (120), MATRIX_AMPLIFY
 # (delay_us=1000,every_nth=1), SEED (1), MATRIX_ID (UTC time), JOBS, ACCEL,
-# CPUS, MEM_MIB, DISK_MIB (oom-stall's image, 4096).
+# CPUS, MEM_MIB, DISK_MIB (oom-stall's image, 4096), KERNEL_SERIES (7.3, or
+# a list).
 #
 # Exit: 0 the matrix is complete, 2 harness error.
 set -euo pipefail
@@ -86,66 +93,114 @@ configs_of() {
 	fi
 }
 
+read -ra series_list <<<"$KERNEL_SERIES"
+[ ${#series_list[@]} -gt 0 ] || die "KERNEL_SERIES is empty"
+multi=
+if [ ${#series_list[@]} -gt 1 ]; then
+	multi=1
+	[ -z "${KDIR:-}${KERNEL_SRC:-}" ] ||
+		die "KERNEL_SERIES lists several series ($KERNEL_SERIES): KDIR and KERNEL_SRC name one kernel, use them without a list"
+	seen=" "
+	for s in "${series_list[@]}"; do
+		case $s in *[!A-Za-z0-9._+-]* | . | ..) die "KERNEL_SERIES: '$s' is not a series name (e.g. 7.3)" ;; esac
+		case $seen in *" $s "*) die "KERNEL_SERIES lists $s twice" ;; esac
+		seen="$seen$s "
+	done
+fi
+KERNEL_SERIES=${series_list[0]}
+
 OUT=$MMRACE_ROOT/build/results/matrix-$MATRIX_ID
 [ ! -e "$OUT" ] || die "$OUT already exists: pick another MATRIX_ID"
 mkdir -p "$OUT"
 t0=$SECONDS
-prepare_all
+if [ -n "$multi" ]; then
+	MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
+	prepare_binaries
+	# Every series' source first: a series the archive lacks is a usage
+	# error, before hours of runs.
+	for s in "${series_list[@]}"; do
+		KERNEL_SERIES=$s "$MMRACE_ROOT/scripts/bootstrap.sh" kernel-src || exit 2
+	done
+else
+	prepare_all
+fi
+
+# row_kernel SERIES VARIANT: the row's kernel, initramfs and build directory
+# in kernel, initrd and kdir; fails when they cannot be built.
+row_kernel() {
+	if [ -n "$multi" ]; then
+		local variant=$2
+		[ "$variant" != clean ] || variant=
+		prepare_series "$1" "$variant" && [ -e "$SERIES_BZIMAGE" ] || return 1
+		kernel=$SERIES_BZIMAGE initrd=$SERIES_INITRD kdir=$SERIES_KDIR
+	elif [ "$2" = clean ]; then
+		kdir=$KDIR kernel=$BZIMAGE initrd=$INITRD
+	else
+		prepare_variant "$2" && [ -e "$VARIANT_BZIMAGE" ] || return 1
+		kernel=$VARIANT_BZIMAGE initrd=$VARIANT_INITRD
+		kdir=$(dirname "$(dirname "$(dirname "$(dirname "$kernel")")")")
+	fi
+}
 # configs_list VARIANT: its configurations, one each, space-separated.
 configs_list() {
 	configs_of "$1" | tr ' ' '\n' | grep . | awk '!seen[$0]++' | tr '\n' ' '
 }
 cells=0
 for v in $MATRIX_VARIANTS; do
-	cells=$((cells + $(configs_list "$v" | wc -w)))
+	cells=$((cells + $(configs_list "$v" | wc -w) * ${#series_list[@]}))
 done
-log "matrix $MATRIX_ID: variants $MATRIX_VARIANTS; $MATRIX_SEEDS seeds from $SEED, ${MATRIX_CAP}s cap; $cells cells; results in $OUT"
+log "matrix $MATRIX_ID: variants $MATRIX_VARIANTS${multi:+; series ${series_list[*]}}; $MATRIX_SEEDS seeds from $SEED, ${MATRIX_CAP}s cap; $cells cells; results in $OUT"
 
 cell=0
-for v in $MATRIX_VARIANTS; do
-	configs=$(configs_list "$v")
-	if [ "$v" = clean ]; then
-		kdir=$KDIR kernel=$BZIMAGE initrd=$INITRD
-	else
-		if ! prepare_variant "$v" || [ ! -e "$VARIANT_BZIMAGE" ]; then
-			log "matrix: variant $v did not build: its row says so"
-			mkdir -p "$OUT/$v" && touch "$OUT/$v/not-built"
-			for c in $configs; do mkdir -p "$OUT/$v/${c%%=*}"; done
+for s in "${series_list[@]}"; do
+	# A matrix of one series keeps its rows directly under OUT.
+	base=$OUT
+	[ -z "$multi" ] || base=$OUT/$s
+	series=$s
+	[ -n "$multi" ] || series=$(recorded_series)
+	for v in $MATRIX_VARIANTS; do
+		configs=$(configs_list "$v")
+		row=$v${multi:+ on $s}
+		if ! row_kernel "$s" "$v"; then
+			log "matrix: $row did not build: its row says so"
+			mkdir -p "$base/$v" && touch "$base/$v/not-built"
+			for c in $configs; do mkdir -p "$base/$v/${c%%=*}"; done
+			cell=$((cell + $(echo "$configs" | wc -w)))
 			continue
 		fi
-		kernel=$VARIANT_BZIMAGE initrd=$VARIANT_INITRD
-		kdir=$(dirname "$(dirname "$(dirname "$(dirname "$kernel")")")")
-	fi
-	mkdir -p "$OUT/$v"
-	for spec in $configs; do
-		cell=$((cell + 1))
-		c=${spec%%=*} words=$spec cinitrd=$initrd extra=(--mem-mib "${MEM_MIB:-2048}")
-		case $spec in
-		*=*)
-			words=${spec#*=}
-			words=${words//,/ }
-			;;
-		shell-baseline) cinitrd=$(bench_initrd "$kdir" "$initrd") ;;
-		thp-race-amplified) words="thp-race --amplify $MATRIX_AMPLIFY" ;;
-		oom-stall)
-			disk=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" "$OUT/oom-stall.img" "${DISK_MIB:-4096}") || exit 2
-			extra=(--disk "$disk" --mem-mib 1024)
-			;;
-		esac
-		[ "$v" = clean ] || extra+=(--kernel-variant "$v")
-		log "matrix: cell $cell/$cells: $v x $c ($((SECONDS - t0)) s so far)"
-		rc=0
-		# shellcheck disable=SC2086 # the scenario words
-		"$HOST_BIN" batch --kernel "$kernel" --initrd "$cinitrd" \
-			--seed "$SEED" --duration "$MATRIX_CAP" --kernel-series "$KERNEL_SERIES" \
-			--accel "${ACCEL:-auto}" --cpus "${CPUS:-2}" "${extra[@]}" \
-			--runs "$MATRIX_SEEDS" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} \
-			--results-dir "$OUT/$v" --run-id "$c" $words >"$OUT/$v/$c.out" 2>&1 || rc=$?
-		# 0 clean, 1 caught: both are results; 2 is the harness.
-		[ $rc -le 1 ] || log "matrix: $v x $c: harness errors (exit $rc), see $OUT/$v/$c.out"
-		log "matrix: $v x $c: $(grep -m1 'catch probability' "$OUT/$v/$c.out" || tail -n1 "$OUT/$v/$c.out")"
+		mkdir -p "$base/$v"
+		for spec in $configs; do
+			cell=$((cell + 1))
+			c=${spec%%=*} words=$spec cinitrd=$initrd extra=(--mem-mib "${MEM_MIB:-2048}")
+			case $spec in
+			*=*)
+				words=${spec#*=}
+				words=${words//,/ }
+				;;
+			shell-baseline) cinitrd=$(bench_initrd "$kdir" "$initrd") ;;
+			thp-race-amplified) words="thp-race --amplify $MATRIX_AMPLIFY" ;;
+			oom-stall)
+				disk=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" "$OUT/oom-stall.img" "${DISK_MIB:-4096}") || exit 2
+				extra=(--disk "$disk" --mem-mib 1024)
+				;;
+			esac
+			[ "$v" = clean ] || extra+=(--kernel-variant "$v")
+			log "matrix: cell $cell/$cells: $row x $c ($((SECONDS - t0)) s so far)"
+			rc=0
+			# shellcheck disable=SC2086 # the scenario words
+			"$HOST_BIN" batch --kernel "$kernel" --initrd "$cinitrd" \
+				--seed "$SEED" --duration "$MATRIX_CAP" --kernel-series "$series" \
+				--accel "${ACCEL:-auto}" --cpus "${CPUS:-2}" "${extra[@]}" \
+				--runs "$MATRIX_SEEDS" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} \
+				--results-dir "$base/$v" --run-id "$c" $words >"$base/$v/$c.out" 2>&1 || rc=$?
+			# 0 clean, 1 caught: both are results; 2 is the harness.
+			[ $rc -le 1 ] || log "matrix: $row x $c: harness errors (exit $rc), see $base/$v/$c.out"
+			log "matrix: $row x $c: $(grep -m1 'catch probability' "$base/$v/$c.out" || tail -n1 "$base/$v/$c.out")"
+		done
 	done
 done
 rm -f "$OUT/oom-stall.img"
 log "matrix: $((SECONDS - t0)) s in all"
-"$HOST_BIN" matrix "$OUT"
+matrix_args=("$OUT")
+[ -z "$multi" ] || for s in "${series_list[@]}"; do matrix_args+=(--series "$s"); done
+"$HOST_BIN" matrix "${matrix_args[@]}"

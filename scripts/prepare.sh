@@ -138,6 +138,10 @@ prepare_series() {
 }
 
 prepare_all() {
+	case $KERNEL_SERIES in *[[:space:]]*)
+		MMRACE_DIE_CODE=2 die "KERNEL_SERIES='$KERNEL_SERIES' is a list: ./mmrace run (make qemu-run) and make matrix take one, this takes one series"
+		;;
+	esac
 	MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
 	prepare_kernel
 	prepare_module

@@ -170,13 +170,57 @@ run_test qemu-smoke-clean smoke_checks
 SECOND_SERIES=7.2
 echo "== kernel series: $SECOND_SERIES, and a tree without an API mmrace.ko needs"
 run_test "series-$SECOND_SERIES-build" prepare_series "$SECOND_SERIES"
-series_smoke_checks() {
-	[ -n "${SERIES_INITRD:-}" ] || { echo "no $SECOND_SERIES build"; return 1; }
-	local GUEST_KERNEL=$SERIES_BZIMAGE GUEST_INITRD=$SERIES_INITRD KERNEL_SERIES=$SECOND_SERIES
-	guest "smoke-$SECOND_SERIES" --duration 5 --seed 1 smoke || { echo "runner exit $?"; return 1; }
-	report "smoke-$SECOND_SERIES" "${SMOKE_REPORT_CHECKS[@]}" "kernel~/$SECOND_SERIES-"
+# The smoke on the second series, as RUNS over a list of series: one batch
+# on each (the kernels above, cached), side by side, through ./mmrace (its
+# exit status is the verdict); each run must show what a clean smoke shows.
+series_list_checks() {
+	local d=$RESULTS/runs/series s
+	expect_exit 0 ./mmrace run KERNEL_SERIES="$SECOND_SERIES $KERNEL_SERIES" RUNS=1 SCENARIO=smoke \
+		DURATION=5 SEED=3 RUN_ID=series RESULTS_DIR="$RESULTS/runs" || return 1
+	for s in "$SECOND_SERIES" "$KERNEL_SERIES"; do
+		"$HOST_BIN" check "$d/$s/run01-s3/report.json" "${SMOKE_REPORT_CHECKS[@]}" "kernel~/$s-" || return 1
+	done
+	python3 - "$d" "$SECOND_SERIES" "$KERNEL_SERIES" <<'PY' || return 1
+import json, sys
+d, order = sys.argv[1], sys.argv[2:]
+c = json.load(open(d + "/series.json"))
+assert [s["series"] for s in c["series"]] == order, c["series"]
+assert c["exit_code"] == 0 and c["warnings"] == [], (c["exit_code"], c["warnings"])
+for s in c["series"]:
+    assert s["status"] == "ran", s["status"]
+    m = s["merged"]
+    assert [r["seed"] for r in m["runs"]] == [3] and m["exit_code"] == 0, m["runs"]
+    assert m["runs"][0]["spec"]["kernel"]["series"] == s["series"], m["runs"][0]["spec"]["kernel"]
+    assert m["counters"]["pmd_split"]["max"] > 0, m["counters"]["pmd_split"]
+k = open(d + "/results.ktap").read().splitlines()
+top = [l for l in k if not l.startswith(" ")]
+assert top == ["KTAP version 1", "1..2"] + ["ok %d series_%s" % (i + 1, s) for i, s in enumerate(order)], top
+assert sum(l == "  ok 1 seed_3" for l in k) == 2, k
+summary = open(d + "/summary.txt").read()
+head = [l.split() for l in summary.splitlines() if l.split()[:1] == ["series"]]
+assert head == [["series"] + order], summary
+assert summary.endswith("verdict CLEAN: 2 of 2 runs clean on 2 series (exit 0)\n"), summary
+PY
 }
-run_test "qemu-smoke-$SECOND_SERIES-clean" series_smoke_checks
+run_test "qemu-smoke-series-$SECOND_SERIES-$KERNEL_SERIES-side-by-side" series_list_checks
+# A series that cannot be built (here: a variant patch that applies to
+# neither) is marked not built, the list still completes: exit 125.
+series_not_built_checks() {
+	local p=kernel/variants/zz-test-series-broken.patch d=$RESULTS/runs/series-not-built rc s
+	printf -- '--- a/mm/nonexistent.c\n+++ b/mm/nonexistent.c\n@@ -1 +1 @@\n-x\n+y\n' >"$p"
+	./mmrace run KERNEL_SERIES="$SECOND_SERIES $KERNEL_SERIES" KERNEL_VARIANT=zz-test-series-broken \
+		SCENARIO=smoke RUN_ID=series-not-built RESULTS_DIR="$RESULTS/runs"
+	rc=$?
+	rm -f "$p"
+	[ "$rc" = 125 ] || { echo "exit code $rc, want 125"; return 1; }
+	for s in "$SECOND_SERIES" "$KERNEL_SERIES"; do
+		grep -q "variant zz-test-series-broken does not apply to $s-" "$d/$s/not-built" || return 1
+	done
+	grep -qx "ok 1 series_$SECOND_SERIES # SKIP not built: kernel: variant zz-test-series-broken does not apply to $SECOND_SERIES-.*" \
+		"$d/results.ktap" &&
+		grep -q "verdict NOT BUILT: $SECOND_SERIES, $KERNEL_SERIES could not be built; nothing ran (exit 125)" "$d/summary.txt"
+}
+run_test "series-not-built-is-125" series_not_built_checks
 # KERNEL_SRC at a tree without kernel::debugfs (the clean tree, hard-linked
 # next to it, with rust/kernel/debugfs.rs removed): exit 125 at once, naming
 # the API, before any kernel build.

@@ -12,7 +12,7 @@ use std::time::Duration;
     name = "mmrace-host",
     version,
     about = "Boots the mmrace test kernel in QEMU, watches the guest, judges the run",
-    after_help = "Exit codes: 0 clean, 1 kernel problem or hang (in any run of a batch), 2 harness or usage error, 3 a program run by exec or selftests-mm failed."
+    after_help = "Exit codes: 0 clean, 1 kernel problem or hang (in any run of a batch), 2 harness or usage error, 3 a program run by exec or selftests-mm failed, 125 (series) a kernel series did not build."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,6 +47,13 @@ pub enum Command {
     /// The detection matrix of `make matrix`: table, goal, matrix.json and
     /// an SVG heat map from DIR/<variant>/<config>/merged.json.
     Matrix(MatrixArgs),
+    /// Batches of the same runs on several kernel series side by side
+    /// (`RUNS` with a list in `KERNEL_SERIES`): reads DIR/<series>/ (a
+    /// batch's merged.json, or a `not-built` mark), writes series.json,
+    /// results.ktap and summary.txt into DIR. Exit 1 if any run of any
+    /// series caught something, else 3 (a test program failed), else 2 (a
+    /// harness error), else 125 (a series did not build), else 0.
+    Series(SeriesArgs),
     /// Merge the report.json files of many runs (a batch, runs copied from
     /// other machines, a lab's result directories) into one result: the
     /// catch probability with its 95 % interval, times to catch and to the
@@ -132,6 +139,23 @@ pub struct MatrixArgs {
     /// The matrix directory.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+    /// A kernel series the matrix ran: its cells are under
+    /// DIR/<series>/<variant>/<config>/, a row per variant and series.
+    /// Repeat for each, in the order to show; without it, one series:
+    /// DIR/<variant>/<config>/.
+    #[arg(long = "series", value_name = "SERIES")]
+    pub series: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SeriesArgs {
+    /// The directory holding a directory per series.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The series, in the order to show [default: every directory in DIR,
+    /// by name].
+    #[arg(value_name = "SERIES")]
+    pub series: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -249,24 +249,29 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
                 .map(|e| format!("run {}: {e}", f.index + 1))
         })
         .collect();
-    let merged = Merged::from_reports(&reports);
+    let stopped_early = enough(&caught) && !stop.load(Ordering::SeqCst);
+    let mut merged = Merged::from_reports(&reports);
+    // A missing or failed run cannot hide behind a clean merge: merged.json
+    // records them, and its exit code is the batch's.
+    let mut unreported = errors;
+    if not_run > 0 && !stopped_early {
+        unreported.push(format!(
+            "{not_run} of {} runs did not run (interrupted)",
+            args.runs()
+        ));
+    }
+    if reports.is_empty() && unreported.is_empty() {
+        unreported.push("no run left a report".into());
+    }
+    merged.add_unreported(unreported);
     merged.write(&reports, &dir)?;
     run::link_latest(&t.results_dir, &batch_id);
     crate::summary::emit(&merged.summary());
-    for e in &errors {
-        eprintln!("mmrace: {e}");
-    }
-    let stopped_early = enough(&caught) && !stop.load(Ordering::SeqCst);
     if not_run > 0 && stopped_early {
         eprintln!(
             "mmrace: {not_run} of {} runs not started: {} caught, as many as asked for",
             args.runs(),
             caught.load(Ordering::SeqCst)
-        );
-    } else if not_run > 0 {
-        eprintln!(
-            "mmrace: {not_run} of {} runs did not run (interrupted)",
-            args.runs()
         );
     }
     eprintln!(
@@ -274,12 +279,7 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
         started.elapsed().as_secs_f64(),
         dir.display()
     );
-    // A missing or failed run cannot hide behind a clean merge.
-    let incomplete = !errors.is_empty() || (not_run > 0 && !stopped_early) || reports.is_empty();
-    Ok(match merged.exit_code {
-        0 if incomplete => 2,
-        c => c,
-    })
+    Ok(merged.exit_code)
 }
 
 /// A private copy of the disk image for one run (sparse, so a fresh 4 GiB

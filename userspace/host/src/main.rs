@@ -2,7 +2,8 @@
 //! judges whether the kernel survived the scenario.
 //!
 //! Exit codes: 0 clean, 1 kernel problem or hang, 2 harness or usage error,
-//! 3 a program run by `exec` or `selftests-mm` failed.
+//! 3 a program run by `exec` or `selftests-mm` failed, 125 (`series`) a kernel
+//! series did not build.
 
 mod accel;
 mod args;
@@ -23,6 +24,7 @@ mod qemu;
 mod report;
 mod run;
 mod scan;
+mod series;
 mod stats;
 mod suite;
 mod summary;
@@ -53,6 +55,7 @@ fn main() {
         args::Command::BisectPlan(a) => bisect::plan_cmd(&a),
         args::Command::BisectReport(a) => bisect::report_cmd(&a),
         args::Command::Matrix(a) => matrix::matrix_cmd(&a),
+        args::Command::Series(a) => series::series_cmd(&a),
         args::Command::Check(a) => check::main(&a.report, &a.checks),
         args::Command::SelftestsMmBinaries => {
             for b in mmrace_proto::spec::selftests_mm::binaries() {

@@ -2,8 +2,10 @@
 //! (scripts/matrix.sh): every kernel variant against every configuration
 //! (the seed's shell procedure, thp-race, thp-race amplified, oom-stall where
 //! it applies), each cell a batch of seeded runs. It reads the cells'
-//! merged.json files (`DIR/<variant>/<config>/`, `not-built` marking a
-//! variant that did not build), prints the table and the goal against the
+//! merged.json files (`DIR/<variant>/<config>/`, or
+//! `DIR/<series>/<variant>/<config>/` for a matrix over several kernel
+//! series, a row per variant and series; `not-built` marking a variant that
+//! did not build, e.g. a patch that does not apply to a series), prints the table and the goal against the
 //! matrix's own numbers, and writes matrix.json and matrix.svg (a heat map
 //! of the catch probability).
 //!
@@ -12,6 +14,7 @@
 
 use crate::args::MatrixArgs;
 use crate::merge::{Merged, MERGED_JSON};
+use crate::series::NOT_BUILT;
 use crate::stats::{Proportion, Spread};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -41,6 +44,9 @@ pub const GOAL_MEDIAN_S: f64 = 10.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     pub variant: String,
+    /// The kernel series of the cell's row; empty for a matrix of one.
+    #[serde(default)]
+    pub series: String,
     pub config: String,
     /// None when the variant did not build.
     pub built: bool,
@@ -56,11 +62,12 @@ pub struct Cell {
 }
 
 impl Cell {
-    fn new(variant: &str, config: &str, m: Option<&Merged>) -> Cell {
+    fn new(series: &str, variant: &str, config: &str, m: Option<&Merged>) -> Cell {
         let empty = Proportion::new(0, 0);
         match m {
             None => Cell {
                 variant: variant.into(),
+                series: series.into(),
                 config: config.into(),
                 built: false,
                 runs: 0,
@@ -74,6 +81,7 @@ impl Cell {
             },
             Some(m) => Cell {
                 variant: variant.into(),
+                series: series.into(),
                 config: config.into(),
                 built: true,
                 runs: m.runs.len(),
@@ -116,6 +124,9 @@ impl Cell {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantGoal {
     pub variant: String,
+    /// Its row's kernel series; empty for a matrix of one.
+    #[serde(default)]
+    pub series: String,
     /// The mmrace configuration that did best (most catches within the
     /// goal's time, then the lowest median).
     pub best_config: Option<String>,
@@ -138,6 +149,10 @@ pub struct Goal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Matrix {
     pub variants: Vec<String>,
+    /// The kernel series, in the order asked for; empty for a matrix of
+    /// one series (its cells' `series` are empty too).
+    #[serde(default)]
+    pub series: Vec<String>,
     pub configs: Vec<String>,
     pub cells: Vec<Cell>,
     pub goal: Goal,
@@ -147,10 +162,15 @@ fn is_mmrace(config: &str) -> bool {
     config != BASELINE && config != SMOKE
 }
 
+/// One cell as read: its series (empty for a matrix of one), variant,
+/// configuration, and merged result (None if its kernel was not built).
+pub type CellInput = (String, String, String, Option<Merged>);
+
 impl Matrix {
-    /// `cells`: (variant, config, its merged result or None if not built).
-    pub fn assemble(cells: Vec<(String, String, Option<Merged>)>) -> Matrix {
-        let mut variants: Vec<String> = cells.iter().map(|c| c.0.clone()).collect();
+    /// `series`: the kernel series in the order to show (empty for a
+    /// matrix of one series).
+    pub fn assemble(series: &[String], cells: Vec<CellInput>) -> Matrix {
+        let mut variants: Vec<String> = cells.iter().map(|c| c.1.clone()).collect();
         variants.sort();
         variants.dedup();
         // The clean kernel first: it is the reference row.
@@ -158,7 +178,7 @@ impl Matrix {
             let c = variants.remove(i);
             variants.insert(0, c);
         }
-        let mut configs: Vec<String> = cells.iter().map(|c| c.1.clone()).collect();
+        let mut configs: Vec<String> = cells.iter().map(|c| c.2.clone()).collect();
         configs.sort_by_key(|c| {
             (
                 CONFIG_ORDER
@@ -171,46 +191,77 @@ impl Matrix {
         configs.dedup();
         let cells: Vec<Cell> = cells
             .iter()
-            .map(|(v, c, m)| Cell::new(v, c, m.as_ref()))
+            .map(|(s, v, c, m)| Cell::new(s, v, c, m.as_ref()))
             .collect();
-        let goal = goal(&variants, &cells);
-        Matrix {
+        let mut m = Matrix {
             variants,
+            series: series.to_vec(),
             configs,
             cells,
-            goal,
-        }
+            goal: Goal {
+                variants: Vec::new(),
+                false_positives: Proportion::new(0, 0),
+                met: false,
+            },
+        };
+        m.goal = goal(&m.rows(), &m.cells);
+        m
     }
 
-    pub fn cell(&self, variant: &str, config: &str) -> Option<&Cell> {
+    /// The table's rows, (variant, series): each variant's series side by
+    /// side, the clean kernel's first.
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let one = [String::new()];
+        let series: &[String] = if self.series.is_empty() {
+            &one
+        } else {
+            &self.series
+        };
+        self.variants
+            .iter()
+            .flat_map(|v| series.iter().map(move |s| (v.clone(), s.clone())))
+            .filter(|(v, s)| self.cells.iter().any(|c| c.variant == *v && c.series == *s))
+            .collect()
+    }
+
+    pub fn cell(&self, variant: &str, series: &str, config: &str) -> Option<&Cell> {
         self.cells
             .iter()
-            .find(|c| c.variant == variant && c.config == config)
+            .find(|c| c.variant == variant && c.series == series && c.config == config)
+    }
+
+    /// A row's label: the variant, and its series in a matrix of several.
+    fn row_label(&self, variant: &str, series: &str) -> String {
+        if self.series.is_empty() {
+            variant.to_string()
+        } else {
+            format!("{variant} ({series})")
+        }
     }
 
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let texts: Vec<Vec<String>> = self
-            .variants
+        let rows = self.rows();
+        let texts: Vec<Vec<String>> = rows
             .iter()
-            .map(|v| {
+            .map(|(v, s)| {
                 self.configs
                     .iter()
                     .map(|c| {
-                        self.cell(v, c)
+                        self.cell(v, s, c)
                             .map(Cell::text)
                             .unwrap_or_else(|| "-".into())
                     })
                     .collect()
             })
             .collect();
-        let vw = self
-            .variants
-            .iter()
-            .map(String::len)
-            .max()
-            .unwrap_or(0)
-            .max(7);
+        let vw = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(7);
+        // The series column, in a matrix of several.
+        let sw = if self.series.is_empty() {
+            None
+        } else {
+            Some(rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(6))
+        };
         let widths: Vec<usize> = (0..self.configs.len())
             .map(|j| {
                 texts
@@ -222,12 +273,18 @@ impl Matrix {
             })
             .collect();
         let mut line = format!("{:<vw$}", "variant");
+        if let Some(sw) = sw {
+            let _ = write!(line, "  {:<sw$}", "series");
+        }
         for (c, w) in self.configs.iter().zip(&widths) {
             let _ = write!(line, "  {c:<w$}");
         }
         let _ = writeln!(out, "{}", line.trim_end());
-        for (v, row) in self.variants.iter().zip(&texts) {
+        for ((v, s), row) in rows.iter().zip(&texts) {
             let mut line = format!("{v:<vw$}");
+            if let Some(sw) = sw {
+                let _ = write!(line, "  {s:<sw$}");
+            }
             for (t, w) in row.iter().zip(&widths) {
                 let _ = write!(line, "  {t:<w$}");
             }
@@ -262,7 +319,7 @@ impl Matrix {
                 out,
                 "  {} {:<34} best {:<20} within {GOAL_WITHIN_S:.0} s {}/{}, median {:<8} | {base}",
                 if v.met { "MET " } else { "MISS" },
-                v.variant,
+                self.row_label(&v.variant, &v.series),
                 v.best_config.as_deref().unwrap_or("-"),
                 v.within_goal.k,
                 v.within_goal.n,
@@ -298,7 +355,8 @@ impl Matrix {
     pub fn svg(&self) -> String {
         let (left, top, cw, ch) = (260.0, 70.0, 170.0, 34.0);
         let w = left + cw * self.configs.len() as f64 + 20.0;
-        let h = top + ch * self.variants.len() as f64 + 60.0;
+        let rows = self.rows();
+        let h = top + ch * rows.len() as f64 + 60.0;
         let mut s = format!(
             r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
 <rect width="{w}" height="{h}" fill="white"/>
@@ -315,18 +373,18 @@ impl Matrix {
                 xml(c)
             );
         }
-        for (i, v) in self.variants.iter().enumerate() {
+        for (i, (v, series)) in rows.iter().enumerate() {
             let y = top + ch * i as f64;
             let _ = writeln!(
                 s,
                 r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
                 left - 8.0,
                 y + ch / 2.0 + 4.0,
-                xml(v)
+                xml(&self.row_label(v, series))
             );
             for (j, c) in self.configs.iter().enumerate() {
                 let x = left + cw * j as f64;
-                let cell = self.cell(v, c);
+                let cell = self.cell(v, series, c);
                 let (fill, label) = match cell {
                     Some(cell) if cell.built && cell.catch_probability.n > 0 => {
                         let p = cell.catch_probability.p.unwrap_or(0.0);
@@ -352,7 +410,7 @@ impl Matrix {
                 );
             }
         }
-        let ly = top + ch * self.variants.len() as f64 + 25.0;
+        let ly = top + ch * rows.len() as f64 + 25.0;
         for k in 0..=10 {
             let p = f64::from(k) / 10.0;
             let x = left + 20.0 * f64::from(k);
@@ -394,12 +452,15 @@ fn xml(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn goal(variants: &[String], cells: &[Cell]) -> Goal {
+/// The goal for each row (variant, series) but the clean kernel's.
+fn goal(rows: &[(String, String)], cells: &[Cell]) -> Goal {
     let mut per = Vec::new();
-    for v in variants.iter().filter(|v| *v != CLEAN) {
+    for (v, series) in rows.iter().filter(|(v, _)| v != CLEAN) {
+        let row = |c: &&Cell| c.variant == *v && c.series == *series;
         let best = cells
             .iter()
-            .filter(|c| c.variant == *v && c.built && is_mmrace(&c.config) && c.runs > 0)
+            .filter(row)
+            .filter(|c| c.built && is_mmrace(&c.config) && c.runs > 0)
             .max_by(|a, b| {
                 let fa = f64::from(a.caught_within_goal) / a.catch_probability.n.max(1) as f64;
                 let fb = f64::from(b.caught_within_goal) / b.catch_probability.n.max(1) as f64;
@@ -412,7 +473,8 @@ fn goal(variants: &[String], cells: &[Cell]) -> Goal {
             });
         let base = cells
             .iter()
-            .find(|c| c.variant == *v && c.config == BASELINE && c.built);
+            .filter(row)
+            .find(|c| c.config == BASELINE && c.built);
         let (within, median) = match best {
             Some(b) => (
                 Proportion::new(b.caught_within_goal, b.catch_probability.n),
@@ -425,6 +487,7 @@ fn goal(variants: &[String], cells: &[Cell]) -> Goal {
             && median.is_some_and(|m| m <= GOAL_MEDIAN_S);
         per.push(VariantGoal {
             variant: v.clone(),
+            series: series.clone(),
             best_config: best.map(|b| b.config.clone()),
             within_goal: within,
             median_s: median,
@@ -448,11 +511,31 @@ fn goal(variants: &[String], cells: &[Cell]) -> Goal {
     }
 }
 
-/// Reads `DIR/<variant>/<config>/merged.json`.
-pub fn load(dir: &Path) -> anyhow::Result<Matrix> {
+/// Reads `DIR/<variant>/<config>/merged.json`, or with `series`
+/// `DIR/<series>/<variant>/<config>/merged.json` for each.
+pub fn load(dir: &Path, series: &[String]) -> anyhow::Result<Matrix> {
     let mut cells = Vec::new();
+    if series.is_empty() {
+        load_variants(dir, "", &mut cells)?;
+    } else {
+        for s in series {
+            load_variants(&dir.join(s), s, &mut cells)?;
+        }
+    }
+    anyhow::ensure!(
+        !cells.is_empty(),
+        "{}: no cells ({}<variant>/<config>/{MERGED_JSON})",
+        dir.display(),
+        if series.is_empty() { "" } else { "<series>/" }
+    );
+    Ok(Matrix::assemble(series, cells))
+}
+
+/// The cells under `dir/<variant>/<config>/`, of kernel series `series`.
+fn load_variants(dir: &Path, series: &str, cells: &mut Vec<CellInput>) -> anyhow::Result<()> {
     let sorted = |d: &Path| -> anyhow::Result<Vec<std::path::PathBuf>> {
-        let mut v: Vec<_> = std::fs::read_dir(d)?
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", d.display()))?
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path())
@@ -466,7 +549,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Matrix> {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let not_built = vdir.join("not-built").exists();
+        let not_built = vdir.join(NOT_BUILT).exists();
         for cdir in sorted(&vdir)? {
             let config = cdir
                 .file_name()
@@ -484,21 +567,16 @@ pub fn load(dir: &Path) -> anyhow::Result<Matrix> {
                 )
             };
             if m.is_some() || not_built {
-                cells.push((variant.clone(), config, m));
+                cells.push((series.to_string(), variant.clone(), config, m));
             }
         }
     }
-    anyhow::ensure!(
-        !cells.is_empty(),
-        "{}: no cells (<variant>/<config>/{MERGED_JSON})",
-        dir.display()
-    );
-    Ok(Matrix::assemble(cells))
+    Ok(())
 }
 
 /// The `matrix` subcommand.
 pub fn matrix_cmd(a: &MatrixArgs) -> i32 {
-    match load(&a.dir) {
+    match load(&a.dir, &a.series) {
         Ok(m) => {
             let json = serde_json::to_string_pretty(&m).expect("serializes") + "\n";
             let written = std::fs::write(a.dir.join("matrix.json"), json)
@@ -530,16 +608,20 @@ mod tests {
     use crate::merge::tests::merged;
 
     fn sample() -> Matrix {
-        let c = |v: &str, c: &str, m: Option<Merged>| (v.to_string(), c.to_string(), m);
-        Matrix::assemble(vec![
-            c("pmd-trust", "thp-race", Some(merged(10, 0, 0))),
-            c("pmd-trust", "shell-baseline", Some(merged(1, 9, 0))),
-            c("pmd-trust", "thp-race-amplified", Some(merged(8, 2, 0))),
-            c("slow-one", "thp-race", Some(merged(3, 7, 0))),
-            c("broken", "thp-race", None),
-            c("clean", "thp-race", Some(merged(0, 10, 0))),
-            c("clean", "thp-race-amplified", Some(merged(0, 10, 1))),
-        ])
+        let c =
+            |v: &str, c: &str, m: Option<Merged>| (String::new(), v.to_string(), c.to_string(), m);
+        Matrix::assemble(
+            &[],
+            vec![
+                c("pmd-trust", "thp-race", Some(merged(10, 0, 0))),
+                c("pmd-trust", "shell-baseline", Some(merged(1, 9, 0))),
+                c("pmd-trust", "thp-race-amplified", Some(merged(8, 2, 0))),
+                c("slow-one", "thp-race", Some(merged(3, 7, 0))),
+                c("broken", "thp-race", None),
+                c("clean", "thp-race", Some(merged(0, 10, 0))),
+                c("clean", "thp-race-amplified", Some(merged(0, 10, 1))),
+            ],
+        )
     }
 
     #[test]
@@ -608,5 +690,64 @@ mod tests {
         assert!(s.contains(&format!("fill=\"{}\"", heat(1.0))));
         assert_eq!(heat(0.0), "#f7f7f7");
         assert_eq!(heat(1.0), "#d7301f");
+    }
+
+    /// A fixture matrix directory over two series, as scripts/matrix.sh
+    /// writes it: the variant's patch does not apply to 7.2.
+    #[test]
+    fn rows_per_variant_and_series_from_dirs() {
+        let d = std::env::temp_dir().join(format!("mmrace-matrix-series-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let cell = |series: &str, variant: &str, config: &str, m: &Merged| {
+            let dir = d.join(series).join(variant).join(config);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(MERGED_JSON), m.to_json()).unwrap();
+        };
+        cell("7.3", "clean", "thp-race", &merged(0, 2, 0));
+        cell("7.3", "pmd-trust", "thp-race", &merged(2, 0, 0));
+        cell("7.2", "clean", "thp-race", &merged(0, 2, 0));
+        let nb = d.join("7.2/pmd-trust");
+        std::fs::create_dir_all(nb.join("thp-race")).unwrap();
+        std::fs::write(nb.join(NOT_BUILT), "").unwrap();
+        let series = vec!["7.2".to_string(), "7.3".to_string()];
+        let m = load(&d, &series).unwrap();
+        assert_eq!(m.series, series);
+        assert_eq!(m.variants, ["clean", "pmd-trust"]);
+        assert_eq!(
+            m.rows(),
+            [
+                ("clean", "7.2"),
+                ("clean", "7.3"),
+                ("pmd-trust", "7.2"),
+                ("pmd-trust", "7.3")
+            ]
+            .map(|(v, s)| (v.to_string(), s.to_string()))
+        );
+        assert!(!m.cell("pmd-trust", "7.2", "thp-race").unwrap().built);
+        let built = m.cell("pmd-trust", "7.3", "thp-race").unwrap();
+        assert!(built.built && built.caught == 2);
+        let t = m.table();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("variant    series  thp-race"), "{t}");
+        assert!(lines[3].starts_with("pmd-trust  7.2     not built"), "{t}");
+        assert!(lines[4].starts_with("pmd-trust  7.3     2/2"), "{t}");
+        // The goal per row: met on 7.3, missed where it was not built;
+        // false positives over both clean rows.
+        let g: Vec<(&str, bool)> = m
+            .goal
+            .variants
+            .iter()
+            .map(|v| (v.series.as_str(), v.met))
+            .collect();
+        assert_eq!(g, [("7.2", false), ("7.3", true)]);
+        assert_eq!((m.goal.false_positives.k, m.goal.false_positives.n), (0, 4));
+        let text = m.goal_text();
+        assert!(text.contains("MET  pmd-trust (7.3)"), "{text}");
+        assert!(text.contains("MISS pmd-trust (7.2)"), "{text}");
+        assert!(m.svg().contains(">pmd-trust (7.2)</text>"));
+        assert_eq!(m.svg().matches("<rect x=").count(), 4 + 11);
+        // The same directory read as one series finds no cells at the top.
+        assert!(load(&d, &[]).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -96,6 +96,12 @@ pub struct Merged {
     pub exit_code: i32,
     /// Scenarios, or kernels, when the runs did not all share one.
     pub warnings: Vec<String>,
+    /// Runs of a batch that left no report: an error before the run could
+    /// write one, or not started (interrupted). With nothing caught they
+    /// make the result a harness error (exit 2): a missing run cannot hide
+    /// behind a clean merge.
+    #[serde(default)]
+    pub unreported: Vec<String>,
 }
 
 impl Merged {
@@ -169,7 +175,16 @@ impl Merged {
             harness_errors,
             exit_code,
             warnings,
+            unreported: Vec::new(),
             runs,
+        }
+    }
+
+    /// Records runs that left no report (see [`Merged::unreported`]).
+    pub fn add_unreported(&mut self, what: impl IntoIterator<Item = String>) {
+        self.unreported.extend(what);
+        if !self.unreported.is_empty() && self.exit_code == 0 {
+            self.exit_code = 2;
         }
     }
 
@@ -190,6 +205,11 @@ impl Merged {
             3 => format!(
                 "mmrace: verdict TEST FAILED: a test program failed in {} of {n} runs (exit 3)",
                 self.caught
+            ),
+            2 if !self.unreported.is_empty() => format!(
+                "mmrace: verdict HARNESS ERROR: nothing caught, {} of {n} runs were harness errors, {} more left no report (exit 2)",
+                self.harness_errors,
+                self.unreported.len()
             ),
             2 => format!(
                 "mmrace: verdict HARNESS ERROR: nothing caught, {} of {n} runs were harness errors (exit 2)",
@@ -216,6 +236,9 @@ impl Merged {
         );
         for w in &self.warnings {
             let _ = writeln!(out, "mmrace: warning: {w}");
+        }
+        for u in &self.unreported {
+            let _ = writeln!(out, "mmrace: no report: {u}");
         }
         let _ = writeln!(
             out,

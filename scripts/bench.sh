@@ -13,9 +13,10 @@
 #   2. One boot of the race-only variant kernel (pmd-trust-unlocked-check)
 #      for each of (a), (b), (c), each capped at BENCH_VARIANT_CAP seconds:
 #      how long until it crashes.
-#   3. bench/summarise.py: medians and min-max over the seeds, the ratios
-#      (b)/(a) and (c)/(a), build/results/bench-ID/bench.json and
-#      pmd_race.svg (cumulative pmd_race over time for a, b, c).
+#   3. mmrace-host bench-summary: medians and min-max over the seeds, the
+#      ratios (b)/(a) and (c)/(a), build/results/bench-ID/bench.json and
+#      pmd_race.svg (cumulative pmd_race over time for a, b, c), from the
+#      runs' typed reports.
 #
 # Settings (environment): BENCH_DURATION (45), BENCH_SEEDS ("1 2 3"),
 # BENCH_VARIANT_CAP (120), BENCH_VARIANT (pmd-trust-unlocked-check; empty:
@@ -59,7 +60,6 @@ mkdir -p "$OUT" "$BENCH_BUILD"
 t0=$SECONDS
 
 prepare_all
-need python3 python3
 
 # guest RUN_ID SEED DURATION KERNEL INITRD SCENARIO [OPTION...]: one boot,
 # results in $OUT/RUN_ID; prints its verdict line, returns the runner's code.
@@ -105,9 +105,9 @@ if [ -n "$BENCH_VARIANT" ]; then
 fi
 
 log "summary ($(($SECONDS - t0)) s in all)"
-# summarise.py: 0 fine, 1 a phase or run failed (listed under the table).
+# bench-summary: 0 fine, 1 a phase or run failed (listed under the table).
 rc=0
-python3 "$MMRACE_ROOT/bench/summarise.py" "$OUT" --variant "${BENCH_VARIANT:-none}" --cap "$BENCH_VARIANT_CAP" || rc=$?
-[ $rc -le 1 ] || die "bench/summarise.py failed on $OUT"
+"$HOST_BIN" bench-summary "$OUT" --variant "${BENCH_VARIANT:-none}" --cap "$BENCH_VARIANT_CAP" || rc=$?
+[ $rc -le 1 ] || die "mmrace-host bench-summary failed on $OUT"
 [ $rc = 0 ] || failed=1
 exit $failed

@@ -59,6 +59,23 @@ pub enum Command {
     /// catch probability with its 95 % interval, times to catch and to the
     /// first race, counters, KTAP with one subtest per run.
     Merge(MergeArgs),
+    /// The summary of a `make bench` directory: prints the table, writes
+    /// bench.json and pmd_race.svg there (exit 1 if a run or phase failed).
+    BenchSummary(BenchSummaryArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchSummaryArgs {
+    /// The bench directory (build/results/bench-ID): clean-s*/ and
+    /// variant-{a,b,c}/ run directories.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The race-only kernel variant the variant-* runs booted.
+    #[arg(long, default_value = "pmd-trust-unlocked-check")]
+    pub variant: String,
+    /// The variant runs' cap, seconds.
+    #[arg(long, value_name = "SECS")]
+    pub cap: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -8,6 +8,7 @@
 mod accel;
 mod args;
 mod batch;
+mod bench;
 mod bisect;
 mod catch;
 mod check;
@@ -56,6 +57,7 @@ fn main() {
         args::Command::BisectReport(a) => bisect::report_cmd(&a),
         args::Command::Matrix(a) => matrix::matrix_cmd(&a),
         args::Command::Series(a) => series::series_cmd(&a),
+        args::Command::BenchSummary(a) => bench::main(&a),
         args::Command::Check(a) => check::main(&a.report, &a.checks),
         args::Command::SelftestsMmBinaries => {
             for b in mmrace_proto::spec::selftests_mm::binaries() {

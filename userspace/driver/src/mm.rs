@@ -59,6 +59,85 @@ pub fn clear_refs(path: &str) -> Result<()> {
     crate::kfile::write(path, "4").map_err(|e| anyhow::anyhow!("cannot write 4 to {path}: {e}"))
 }
 
+/// The errno of the last failed libc call (EIO if it set none).
+pub fn errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Which step of [`map_thp_at`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThpMapStep {
+    Map,
+    Advise,
+}
+
+/// Why [`map_thp_at`] failed: the step and its errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThpMapError {
+    pub step: ThpMapStep,
+    pub errno: i32,
+}
+
+impl From<ThpMapError> for io::Error {
+    fn from(e: ThpMapError) -> io::Error {
+        io::Error::from_raw_os_error(e.errno)
+    }
+}
+
+/// How [`map_thp_at`] treats what is already mapped at the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixed {
+    /// `MAP_FIXED_NOREPLACE`: fail with EEXIST (a kernel older than 4.17
+    /// takes the address as a hint and maps elsewhere: the same EEXIST).
+    NoReplace,
+    /// `MAP_FIXED`: replace it.
+    Replace,
+}
+
+/// Maps `len` bytes of private anonymous read-write memory at `addr` and
+/// advises them `MADV_HUGEPAGE`: the fixed-address THP regions of thp-race
+/// (the writer's, the racers', churn's chunks).
+pub fn map_thp_at(addr: usize, len: usize, fixed: Fixed) -> Result<(), ThpMapError> {
+    let flag = match fixed {
+        Fixed::NoReplace => libc::MAP_FIXED_NOREPLACE,
+        Fixed::Replace => libc::MAP_FIXED,
+    };
+    let fail = |step| ThpMapError {
+        step,
+        errno: errno(),
+    };
+    // SAFETY: with NoReplace no existing mapping is touched; with Replace
+    // the caller owns whatever lies at [addr, addr + len) and gives it up.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flag,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(fail(ThpMapStep::Map));
+    }
+    if p as usize != addr {
+        // SAFETY: unmaps the mapping just made elsewhere, which nothing uses.
+        unsafe { libc::munmap(p, len) };
+        return Err(ThpMapError {
+            step: ThpMapStep::Map,
+            errno: libc::EEXIST,
+        });
+    }
+    // SAFETY: advice on the mapping just made.
+    if unsafe { libc::madvise(p, len, libc::MADV_HUGEPAGE) } != 0 {
+        return Err(fail(ThpMapStep::Advise));
+    }
+    Ok(())
+}
+
 /// A private anonymous mapping whose start is aligned to `align`, unmapped
 /// on drop. Holes punched with [`AlignedMap::unmap`] are remembered, so drop
 /// never unmaps a hole that some other mapping has since taken.
@@ -218,6 +297,31 @@ impl Drop for AlignedMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thp_mapping_at_a_fixed_address() {
+        let len = DEFAULT_PMD_SIZE;
+        // A free pmd-aligned address: one mapped and given back.
+        let probe = AlignedMap::new(len, len).unwrap();
+        let addr = probe.as_ptr() as usize;
+        drop(probe);
+        map_thp_at(addr, len, Fixed::NoReplace).unwrap();
+        let taken = map_thp_at(addr, len, Fixed::NoReplace).unwrap_err();
+        assert_eq!(
+            taken,
+            ThpMapError {
+                step: ThpMapStep::Map,
+                errno: libc::EEXIST
+            }
+        );
+        assert_eq!(io::Error::from(taken).raw_os_error(), Some(libc::EEXIST));
+        map_thp_at(addr, len, Fixed::Replace).unwrap();
+        // SAFETY: the mapping made just above, then given back.
+        unsafe {
+            std::ptr::write_volatile(addr as *mut u8, 7);
+            libc::munmap(addr as *mut libc::c_void, len);
+        }
+    }
 
     #[test]
     fn aligned_touch_and_holes() {

@@ -32,6 +32,7 @@ use super::layout::{ChildPlan, Region, CHURN_SCRATCH_ADDR};
 use super::rng::Rng;
 use super::sched;
 use super::shared_ops::SharedOps;
+use crate::mm;
 use mmrace_proto::spec::thp_race::ChurnOp;
 use mmrace_proto::spec::thp_race::MAX_CHURN_THREADS;
 use std::sync::atomic::Ordering;
@@ -127,12 +128,6 @@ fn retry_faults_in(r: Region, pmd: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
-
 /// Maps the churn region at its fixed address (never over anything) and
 /// starts the churn and fork threads the plan asks for. Called by
 /// `racers::start` in the writer child.
@@ -161,31 +156,7 @@ pub fn start(plan: &ChildPlan, ops: &Arc<SharedOps>, diag: &Arc<SharedOps>) -> s
 }
 
 fn map_region(r: Region) -> std::io::Result<()> {
-    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
-    let p = unsafe {
-        libc::mmap(
-            r.addr as *mut libc::c_void,
-            r.len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED || p as usize != r.addr {
-        return Err(std::io::Error::from_raw_os_error(
-            if p == libc::MAP_FAILED {
-                errno()
-            } else {
-                libc::EEXIST
-            },
-        ));
-    }
-    // SAFETY: advice on the mapping just made.
-    if unsafe { libc::madvise(p, r.len, libc::MADV_HUGEPAGE) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(mm::map_thp_at(r.addr, r.len, mm::Fixed::NoReplace)?)
 }
 
 /// Writes one byte at `addr`, faulting a THP into a pmd_none chunk.
@@ -196,21 +167,9 @@ fn touch(addr: usize, value: u8) {
 }
 
 /// A fresh THP-advised mapping at `chunk` (the fallback when a chunk could
-/// not be moved back).
+/// not be moved back); it replaces the chunk, which only this thread uses.
 fn remap_fresh(chunk: usize, pmd: usize) -> bool {
-    let p = chunk as *mut libc::c_void;
-    // SAFETY: replaces a churn chunk, which only this thread uses.
-    unsafe {
-        libc::mmap(
-            p,
-            pmd,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-            -1,
-            0,
-        ) == p
-            && libc::madvise(p, pmd, libc::MADV_HUGEPAGE) == 0
-    }
+    mm::map_thp_at(chunk, pmd, mm::Fixed::Replace).is_ok()
 }
 
 /// What one churn operation came to.

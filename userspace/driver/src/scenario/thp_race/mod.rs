@@ -601,17 +601,10 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         unexpected_exits: 0,
         first_unexpected_exit: None,
     };
-    let stats: BTreeMap<&str, PartyStats> = [
-        "clear_refs",
-        "migrate",
-        "splitter",
-        "proc_walk",
-        "move_pages",
-        "madvise",
-    ]
-    .into_iter()
-    .map(|n| (n, PartyStats::default()))
-    .collect();
+    let stats: BTreeMap<&str, PartyStats> = phases::driver_parties()
+        .iter()
+        .map(|n| (*n, PartyStats::default()))
+        .collect();
     let not_moved = AtomicU64::new(0);
     let start_map = counters_start.clone().unwrap_or_default();
     let mut watches = vec![

@@ -17,7 +17,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The parties phases switch, in bit order.
+/// The parties phases switch, in bit order: first those of the writer
+/// child, then those the driver runs in its own threads
+/// ([`driver_parties`]).
 pub const NAMES: [&str; 10] = [
     "racers",
     "refault",
@@ -30,6 +32,12 @@ pub const NAMES: [&str; 10] = [
     "move_pages",
     "madvise",
 ];
+
+/// The parties the driver runs in its own threads, each with its own
+/// error and op statistics: the tail of [`NAMES`].
+pub fn driver_parties() -> &'static [&'static str] {
+    &NAMES[4..]
+}
 
 /// How often an idle party looks again.
 const IDLE: Duration = Duration::from_millis(5);

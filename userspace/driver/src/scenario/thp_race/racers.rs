@@ -333,24 +333,14 @@ fn perform(op: RacerOp, page: usize, page_size: usize, scratch: usize) -> bool {
 /// keeps empty tables) the chunk is replaced by a fresh mapping instead:
 /// munmap always frees the table and undoes holes and VMA splits.
 fn prepare(chunk: usize, pmd: usize, value: u8, remap: bool) -> bool {
-    let p = chunk as *mut libc::c_void;
-    // SAFETY: `chunk` is a pmd-aligned chunk of the racer region, which only
-    // racer threads use; zapping or replacing it discards nothing anyone
-    // else needs.
-    let ok = unsafe {
-        if remap {
-            libc::mmap(
-                p,
-                pmd,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            ) == p
-                && libc::madvise(p, pmd, libc::MADV_HUGEPAGE) == 0
-        } else {
-            libc::madvise(p, pmd, libc::MADV_DONTNEED) == 0
-        }
+    // `chunk` is a pmd-aligned chunk of the racer region, which only racer
+    // threads use; zapping or replacing it discards nothing anyone else
+    // needs.
+    let ok = if remap {
+        crate::mm::map_thp_at(chunk, pmd, crate::mm::Fixed::Replace).is_ok()
+    } else {
+        // SAFETY: see above.
+        unsafe { libc::madvise(chunk as *mut libc::c_void, pmd, libc::MADV_DONTNEED) == 0 }
     };
     touch(chunk, value);
     ok

@@ -17,6 +17,7 @@ use super::layout::{ChildPlan, Region, WriterMode, MIB};
 use super::racers;
 use super::sched;
 use super::shared_ops::{SharedOps, SharedSlots};
+use crate::mm::{self, errno};
 use crate::oracle::{mem, Op, Oracle};
 use anyhow::{anyhow, bail, Result};
 use mmrace_proto::oracle::{region, UNIT};
@@ -121,13 +122,6 @@ const FAILED: u64 = 2;
 /// How long a child may take to map, advise and start its threads. Far more
 /// than it needs; a TCG guest under load is slow, but not this slow.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The errno of the last failed libc call.
-fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
 
 /// A live (or not yet reaped) writer child, owned by the driver. Dropping it
 /// kills and reaps the child, so no path out of the scenario leaves one.
@@ -282,42 +276,13 @@ fn child_main(
 /// Maps `r` at its fixed address without replacing anything, RW, and
 /// advises it for THP.
 fn map_fixed(r: Region, map_stage: Stage, advise_stage: Stage) -> Result<(), SetupFailure> {
-    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping, so no
-    // memory the process uses is affected.
-    let p = unsafe {
-        libc::mmap(
-            r.addr as *mut libc::c_void,
-            r.len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(SetupFailure {
-            stage: map_stage,
-            errno: errno(),
-        });
-    }
-    if p as usize != r.addr {
-        // A kernel older than 4.17 treats NOREPLACE as a hint and maps
-        // elsewhere: same meaning as EEXIST.
-        // SAFETY: unmaps the mapping just made, which nothing uses.
-        unsafe { libc::munmap(p, r.len) };
-        return Err(SetupFailure {
-            stage: map_stage,
-            errno: libc::EEXIST,
-        });
-    }
-    // SAFETY: advice on the mapping just made.
-    if unsafe { libc::madvise(p, r.len, libc::MADV_HUGEPAGE) } != 0 {
-        return Err(SetupFailure {
-            stage: advise_stage,
-            errno: errno(),
-        });
-    }
-    Ok(())
+    mm::map_thp_at(r.addr, r.len, mm::Fixed::NoReplace).map_err(|e| SetupFailure {
+        stage: match e.step {
+            mm::ThpMapStep::Map => map_stage,
+            mm::ThpMapStep::Advise => advise_stage,
+        },
+        errno: e.errno,
+    })
 }
 
 /// Returns only when setup fails; on success the writer loop runs until the

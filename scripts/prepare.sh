@@ -83,7 +83,7 @@ prepare_exec() {
 	prog=${words[0]}
 	[ -f "$prog" ] || die "EXEC: '$prog' is not a file on this machine"
 	guest=/exec/$(basename "$prog")
-	INITRD=$("$MMRACE_ROOT/scripts/suite-initramfs.sh" "$KDIR" "$INITRD" \
+	INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" --onto "$INITRD" "$KDIR" \
 		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR")-exec.cpio" "$guest=$prog")
 	# shellcheck disable=SC2206 # ARGS is words on purpose
 	scenario_words=(exec $ARGS -- "$guest" "${words[@]:1}")
@@ -95,7 +95,7 @@ prepare_selftests() {
 	local dir f entries=()
 	dir=$("$MMRACE_ROOT/scripts/build-selftests.sh" $("$HOST_BIN" selftests-mm-binaries)) || exit 2
 	for f in "$dir"/*; do entries+=("/selftests/mm/$(basename "$f")=$f"); done
-	INITRD=$("$MMRACE_ROOT/scripts/suite-initramfs.sh" "$KDIR" "$INITRD" \
+	INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" --onto "$INITRD" "$KDIR" \
 		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR")-selftests-mm.cpio" "${entries[@]}")
 }
 
@@ -170,48 +170,20 @@ host_run_options() {
 # and bench/seed-baseline.sh. Used by make bench and make matrix.
 BENCH_BUILD=$MMRACE_ROOT/build/bench
 
-# bench_extras KDIR OUTPUT: a cpio archive with what the shell baseline
-# needs. Appended to the driver's initramfs: the kernel unpacks
-# concatenated archives in turn.
-bench_extras() {
-	local kdir=$1 output=$2 list busybox mp lib thp_alloc=$BENCH_BUILD/thp_alloc
+# bench_initrd KDIR BASE_INITRD: prints the path of BASE_INITRD with what
+# the shell baseline needs appended.
+bench_initrd() {
+	local thp_alloc=$BENCH_BUILD/thp_alloc mp
 	need gcc gcc
-	need busybox busybox-static
 	need migratepages numactl
 	mkdir -p "$BENCH_BUILD"
 	# The seed's writer, static: the guest has no libc of its own.
 	if [ ! -x "$thp_alloc" ] || [ "$MMRACE_ROOT/bench/thp_alloc.c" -nt "$thp_alloc" ]; then
 		gcc -static -O2 -o "$thp_alloc" "$MMRACE_ROOT/bench/thp_alloc.c" || die "cannot build thp_alloc (static glibc: libc6-dev)"
 	fi
-	list=$(mktemp)
-	busybox=$(command -v busybox)
-	file -L "$busybox" | grep -q 'statically linked' ||
-		die "$busybox is not static: install busybox-static"
 	mp=$(command -v migratepages)
-	{
-		for d in /bin /usr /usr/bin /lib /lib64 /lib/x86_64-linux-gnu; do echo "dir $d 0755 0 0"; done
-		echo "file /bin/busybox $(realpath "$busybox") 0755 0 0"
-		for applet in $("$busybox" --list); do
-			[ "$applet" = busybox ] || echo "slink /bin/$applet busybox 0777 0 0"
-		done
-		echo "file /usr/bin/migratepages $(realpath "$mp") 0755 0 0"
-		# Its libraries and the dynamic loader, at the paths ldd names.
-		ldd "$mp" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
-			echo "file $lib $(realpath "$lib") 0755 0 0"
-		done
-		echo "file /thp_alloc $thp_alloc 0755 0 0"
-		echo "file /seed-baseline.sh $MMRACE_ROOT/bench/seed-baseline.sh 0755 0 0"
-	} >"$list"
-	"$kdir/usr/gen_init_cpio" "$list" >"$output" || die "gen_init_cpio failed on $list"
-	rm -f "$list"
-}
-
-# bench_initrd KDIR BASE_INITRD: prints the path of BASE + extras.
-bench_initrd() {
-	local out
-	out=$BENCH_BUILD/$(basename "$1")-bench.cpio
-	mkdir -p "$BENCH_BUILD"
-	bench_extras "$1" "$out.extras"
-	cat "$2" "$out.extras" >"$out"
-	echo "$out"
+	# The script brings busybox, migratepages its libraries and loader.
+	"$MMRACE_ROOT/scripts/mkinitramfs.sh" --onto "$2" "$1" "$BENCH_BUILD/$(basename "$1")-bench.cpio" \
+		/thp_alloc="$thp_alloc" /seed-baseline.sh="$MMRACE_ROOT/bench/seed-baseline.sh" \
+		/usr/bin/migratepages="$mp"
 }

@@ -273,7 +273,7 @@ fn phase_metrics(p: &PhaseRun) -> Option<Metrics> {
 
 /// (seconds since the phase started, cumulative pmd_race) from the
 /// snapshots the driver streamed during the phase.
-fn series(snapshots: &[(u64, Option<u64>)], phase: &PhaseRun) -> Vec<(f64, u64)> {
+fn series(snapshots: &[(u64, Option<u64>)], phase: &PhaseRun) -> Series {
     let (Some(t0), Some(t1)) = (phase.t_start_ms, phase.t_end_ms) else {
         return Vec::new();
     };
@@ -1033,7 +1033,7 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
     }
 
     // The plot.
-    let mut curves: Vec<(&str, Vec<(Option<u64>, Vec<(f64, u64)>)>)> = Vec::new();
+    let mut curves: Vec<(&str, Vec<Curve>)> = Vec::new();
     for (cfg, _) in CONFIGS {
         let mut cs = Vec::new();
         for r in runs {
@@ -1090,7 +1090,11 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
 /// The plot's file name in the bench directory.
 pub const PLOT: &str = "pmd_race.svg";
 
-type Curves<'a> = [(&'a str, Vec<(Option<u64>, Vec<(f64, u64)>)>)];
+/// (seconds, cumulative pmd_race) points of one phase.
+type Series = Vec<(f64, u64)>;
+/// One seed's series.
+type Curve = (Option<u64>, Series);
+type Curves<'a> = [(&'a str, Vec<Curve>)];
 
 /// Cumulative pmd_race per phase, one line per seed and config; the y axis
 /// is log10(1 + count).

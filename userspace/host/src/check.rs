@@ -47,6 +47,8 @@ CHECK is one of:
   program=NAME:STATUS  exec/selftests-mm: program NAME ended pass, skip or fail
   program-exit=NAME:N  ... program NAME exited with status N
   program-moved=NAME:C1,C2  ... these counters rose while program NAME ran
+  program-cases=NAME:P/S/F  ... program NAME's own KTAP had exactly P pass,
+                       S skip and F fail results
   output~TEXT          ... a kept output line of a program contains TEXT
 Always: the spec the driver echoed in its Hello equals the report's spec.";
 
@@ -283,7 +285,9 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 format!("the spec's scenario is {name:?}, want {value:?}"),
             )
         }
-        "program=" | "program-exit=" | "program-moved=" | "output~" => check_suite(r, key, value),
+        "program=" | "program-exit=" | "program-moved=" | "program-cases=" | "output~" => {
+            check_suite(r, key, value)
+        }
         _ => Err(format!("unknown check {check:?}")),
     }
 }
@@ -324,6 +328,11 @@ fn check_suite(r: &Report, key: &str, value: &str) -> Result<(), String> {
                     .map_err(|_| format!("{want:?} is not a number"))?,
             };
             (p.exit == want, p.exit.describe())
+        }
+        "program-cases=" => {
+            let t = mmrace_proto::results::suite::Tally::of(p.ktap.iter().map(|k| k.status));
+            let got = format!("{}/{}/{}", t.pass, t.skip, t.fail);
+            (got == want, format!("KTAP cases {got} (pass/skip/fail)"))
         }
         _ => {
             let still: Vec<_> = want
@@ -384,6 +393,63 @@ pub fn main(report: &Path, checks: &[String]) -> i32 {
 mod tests {
     use super::*;
     use crate::report::tests::{sample, smoke_spec};
+
+    #[test]
+    fn checks_on_a_suite_result() {
+        use mmrace_proto::results::suite::{Exit, KtapResult, ProgramRun, Status, SuiteResult};
+        let ktap = |n, status| KtapResult {
+            number: n,
+            name: format!("case {n}"),
+            status,
+            reason: String::new(),
+        };
+        let mut r = sample();
+        let suite = SuiteResult {
+            programs: vec![ProgramRun {
+                name: "soft-dirty".into(),
+                argv: vec![],
+                exit: Exit::Code { code: 0 },
+                status: Status::Pass,
+                duration_s: 1.0,
+                output_lines: 3,
+                output_tail: vec!["ok 1 case 1".into()],
+                ktap: vec![
+                    ktap(1, Status::Pass),
+                    ktap(2, Status::Pass),
+                    ktap(3, Status::Skip),
+                ],
+                counters: [("softdirty_clear".to_string(), 9)].into(),
+                vmstat: Default::default(),
+            }],
+            cpus: 4,
+            nodes: vec![0, 1],
+        };
+        r.result = Some(Msg::Result {
+            t_ms: 1,
+            ok: true,
+            message: "ok".into(),
+            data: Some(Box::new(ScenarioResult::SelftestsMm(Box::new(suite)))),
+        });
+        for good in [
+            "program=soft-dirty:pass",
+            "program-exit=soft-dirty:0",
+            "program-moved=soft-dirty:softdirty_clear",
+            "program-cases=soft-dirty:2/1/0",
+            "output~case 1",
+        ] {
+            assert_eq!(check(&r, good), Ok(()), "{good}");
+        }
+        for bad in [
+            "program=soft-dirty:fail",
+            "program-exit=soft-dirty:1",
+            "program-moved=soft-dirty:thp_split",
+            "program-cases=soft-dirty:3/0/0",
+            "program-cases=migration:0/0/0",
+            "output~nothing like it",
+        ] {
+            assert!(check(&r, bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn checks_on_the_sample_report() {

@@ -114,6 +114,10 @@ fn suite_case(name: &str, suite: &SuiteResult) -> Case {
             "mmrace counters: {}",
             crate::suite::counter_deltas(&p.counters)
         ));
+        c.notes.push(format!(
+            "vmstat: {}",
+            crate::suite::counter_deltas(&p.vmstat)
+        ));
         c
     };
     let t = suite.programs_tally();
@@ -306,6 +310,7 @@ mod tests {
             output_tail: vec![],
             ktap,
             counters: [("pmd_split".to_string(), 4)].into(),
+            vmstat: [("thp_split_page".to_string(), 4)].into(),
         };
         let suite = SuiteResult {
             programs: vec![
@@ -347,9 +352,11 @@ mod tests {
              \x20       ok 2 b # SKIP no\n\
              \x20   # exit 0, 2.0 s\n\
              \x20   # mmrace counters: pmd_split+4\n\
+             \x20   # vmstat: thp_split_page+4\n\
              \x20   ok 1 soft-dirty\n\
              \x20   # exit 4, 2.0 s\n\
              \x20   # mmrace counters: pmd_split+4\n\
+             \x20   # vmstat: thp_split_page+4\n\
              \x20   ok 2 migration # SKIP exit 4\n\
              # programs: 1 pass, 1 skip, 0 fail; their cases: 1 pass, 1 skip, 0 fail\n\
              ok 4 selftests_mm\n\

@@ -48,12 +48,13 @@ pub fn render(out: &mut String, r: &Report) {
         };
         let _ = writeln!(
             out,
-            "  {} {:<width$} {:>7.1} s  {}{cases}  counters {}",
+            "  {} {:<width$} {:>7.1} s  {}{cases}  counters {}  vmstat {}",
             label(p.status),
             p.name,
             p.duration_s,
             p.exit.describe(),
-            counter_deltas(&p.counters)
+            counter_deltas(&p.counters),
+            counter_deltas(&p.vmstat)
         );
     }
     if let [p] = suite.programs.as_slice() {

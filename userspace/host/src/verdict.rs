@@ -508,6 +508,7 @@ mod tests {
                 output_tail: vec!["hello".into()],
                 ktap: vec![],
                 counters: Default::default(),
+                vmstat: Default::default(),
             }],
             cpus: 2,
             nodes: vec![0, 1],

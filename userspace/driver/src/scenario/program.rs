@@ -10,7 +10,7 @@ use crate::counters;
 use crate::ctx::Ctx;
 use crate::output::Output;
 use crate::vmstat;
-use mmrace_proto::results::suite::{Exit, KtapResult, ProgramRun, Status};
+use mmrace_proto::results::suite::{Exit, KtapResult, ProgramRun, Status, VMSTAT_PREFIXES};
 use mmrace_proto::wire::PREFIX;
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -114,6 +114,7 @@ pub fn zero_passes(exit: &Exit) -> Status {
 /// started (the caller decides what that means).
 pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
     let before = counters::read().unwrap_or_default();
+    let vm_before = vmstat::read().unwrap_or_default();
     let (reader, writer) = std::io::pipe()?;
     let null = std::fs::File::open("/dev/null")?;
     let env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
@@ -168,6 +169,7 @@ pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
     child.kill_group();
     let _ = done_rx.recv_timeout(DRAIN);
     let after = counters::read().unwrap_or_default();
+    let vm_after = vmstat::read().unwrap_or_default();
 
     let exit = if killed_at.is_some() {
         Exit::Killed {
@@ -193,6 +195,10 @@ pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
         output_tail: c.tail.iter().cloned().collect(),
         ktap: c.ktap.clone(),
         counters: vmstat::nonzero(&counters::delta(&before, &after)),
+        vmstat: vmstat::nonzero(&vmstat::with_prefixes(
+            &vmstat::delta(&vm_before, &vm_after),
+            VMSTAT_PREFIXES,
+        )),
     };
     // On the run's time line, next to the snapshots.
     ctx.event("program", summary_line(&p));
@@ -211,6 +217,7 @@ pub fn not_run(name: String, argv: Vec<String>, why: impl Into<String>) -> Progr
         output_tail: Vec::new(),
         ktap: Vec::new(),
         counters: Default::default(),
+        vmstat: Default::default(),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::numa;
 use crate::scenario::exec::online_cpus;
 use crate::scenario::oom_stall::disk;
 use crate::scenario::program::{self, Launch};
+use crate::scenario::thp_race::walkers::KhugepagedGuard;
 use anyhow::Result;
 use mmrace_proto::results::suite::{Exit, Status, SuiteResult};
 pub use mmrace_proto::spec::selftests_mm::Args;
@@ -63,6 +64,17 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SuiteResult> {
         ctx.say("selftests-mm: fewer than 4 CPUs: migration will SKIP (it needs numa_num_task_cpus() - 2 threads)");
     }
     let (xfs, _mounted) = xfs_dir(ctx, a);
+    let _khugepaged = match a.khugepaged_scan_ms {
+        Some(ms) => {
+            let g = KhugepagedGuard::set(ms)?;
+            ctx.say(format!(
+                "selftests-mm: khugepaged scans every {ms} ms (was {} ms)",
+                g.setting.scan_sleep_ms_before
+            ));
+            Some(g)
+        }
+        None => None,
+    };
     let mut programs = Vec::new();
     for t in &tests {
         let path = format!("{GUEST_DIR}/{}", t.binary);

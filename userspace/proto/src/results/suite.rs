@@ -118,7 +118,16 @@ pub struct ProgramRun {
     /// How much each mmrace counter rose while it ran (only those that did).
     #[serde(default)]
     pub counters: BTreeMap<String, u64>,
+    /// How much the kernel's own THP, migration and compaction events in
+    /// /proc/vmstat ([`VMSTAT_PREFIXES`]) rose while it ran (only those that
+    /// did): what else the kernel did meanwhile, khugepaged's collapses
+    /// (`thp_collapse_alloc`) for one.
+    #[serde(default)]
+    pub vmstat: BTreeMap<String, u64>,
 }
+
+/// The /proc/vmstat events kept for each program ([`ProgramRun::vmstat`]).
+pub const VMSTAT_PREFIXES: &[&str] = &["thp_", "pgmigrate_", "compact_"];
 
 /// Pass, skip and fail counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

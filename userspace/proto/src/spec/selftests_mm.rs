@@ -100,6 +100,11 @@ pub struct Args {
     /// one; else none].
     #[arg(long, value_name = "DIR")]
     pub xfs_dir: Option<String>,
+    /// khugepaged's scan interval (ms) while the programs run, restored
+    /// after [default: the kernel's, 10000]. khugepaged's own test sets its
+    /// own.
+    #[arg(long, value_name = "MS")]
+    pub khugepaged_scan_ms: Option<u64>,
 }
 
 crate::spec::clap_default!(Args);

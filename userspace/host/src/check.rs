@@ -424,12 +424,7 @@ mod tests {
             cpus: 4,
             nodes: vec![0, 1],
         };
-        r.result = Some(Msg::Result {
-            t_ms: 1,
-            ok: true,
-            message: "ok".into(),
-            data: Some(Box::new(ScenarioResult::SelftestsMm(Box::new(suite)))),
-        });
+        r.result = Some(crate::report::tests::selftests_result(suite));
         for good in [
             "program=soft-dirty:pass",
             "program-exit=soft-dirty:0",

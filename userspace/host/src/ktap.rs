@@ -328,14 +328,7 @@ mod tests {
             cpus: 4,
             nodes: vec![0, 1],
         };
-        r.result = Some(Msg::Result {
-            t_ms: 1,
-            ok: true,
-            message: "ok".into(),
-            data: Some(Box::new(
-                mmrace_proto::results::ScenarioResult::SelftestsMm(Box::new(suite)),
-            )),
-        });
+        r.result = Some(crate::report::tests::selftests_result(suite));
         let text = render(&cases(&r));
         assert_eq!(
             text,

@@ -256,6 +256,16 @@ pub(crate) mod tests {
     use mmrace_proto::results::{ScenarioResult, SmokeResult};
     use mmrace_proto::wire::ProbeState;
 
+    /// The driver's Result of a selftests-mm run that ran `suite`.
+    pub fn selftests_result(suite: mmrace_proto::results::suite::SuiteResult) -> Msg {
+        Msg::Result {
+            t_ms: 1,
+            ok: true,
+            message: "ok".into(),
+            data: Some(Box::new(ScenarioResult::SelftestsMm(Box::new(suite)))),
+        }
+    }
+
     fn snap(t_ms: u64, split: u64, writer: u64) -> Msg {
         Msg::Snapshot {
             t_ms,

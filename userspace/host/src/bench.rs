@@ -344,6 +344,9 @@ fn variant_run(rep: &Report) -> VariantRun {
         crate::catch::CatchClock::DriverLastMessage => {
             "driver time of its last message before the crash".to_string()
         }
+        crate::catch::CatchClock::Oracle => {
+            "driver time of the oracle's finding (no console finding)".to_string()
+        }
     });
     VariantRun {
         ran: true,

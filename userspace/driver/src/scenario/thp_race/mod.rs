@@ -1201,6 +1201,7 @@ pub(crate) mod tests {
         plan.churn = None;
         plan.fork = false;
         plan.party_nice = 19; // above any nice the test runner may run at
+        plan.nice_flip_ms = 0; // the racers keep their nice: checked below
         plan.writer = Region {
             addr: 0x7500_0000_0000,
             len: 4 << 20,

@@ -169,6 +169,7 @@ if [ ! -e "$OUT" ]; then
 		# bzImage go: only this build's success (the stamp, written last)
 		# makes this tree a built kernel, and an interrupted build leaves
 		# no image of another configuration.
+		rm -rf "$OUT.tmp" # an interrupted copy: cp would nest the seed in it
 		cp -a "$seed" "$OUT.tmp" &&
 			rm -f "$OUT.tmp/.mmrace-built" "$OUT.tmp/.mmrace-src" "$OUT.tmp/arch/x86/boot/bzImage" &&
 			mv "$OUT.tmp" "$OUT"

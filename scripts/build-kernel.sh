@@ -165,8 +165,14 @@ if [ ! -e "$OUT" ]; then
 		seed=$(dirname "$seed")
 		log "kernel: seeding from $(basename "$seed") for an incremental build"
 		# The copy keeps the seed's Kbuild files, and with them the paths
-		# it is built at (objtree_of, srctree_of).
-		cp -a "$seed" "$OUT.tmp" && rm -f "$OUT.tmp/.mmrace-built" "$OUT.tmp/.mmrace-src" && mv "$OUT.tmp" "$OUT"
+		# it is built at (objtree_of, srctree_of). The seed's stamp and
+		# bzImage go: only this build's success (the stamp, written last)
+		# makes this tree a built kernel, and an interrupted build leaves
+		# no image of another configuration.
+		rm -rf "$OUT.tmp" # an interrupted copy: cp would nest the seed in it
+		cp -a "$seed" "$OUT.tmp" &&
+			rm -f "$OUT.tmp/.mmrace-built" "$OUT.tmp/.mmrace-src" "$OUT.tmp/arch/x86/boot/bzImage" &&
+			mv "$OUT.tmp" "$OUT"
 		echo "$seed" >"$OUT/.mmrace-seed"
 		objtree_of "$seed" >"$OUT/.mmrace-objtree"
 	fi

@@ -143,6 +143,39 @@ fn lockdep_report_then_sleep_in_atomic_are_two_findings() {
 }
 
 #[test]
+fn pagealloc_reports_keep_page_owner_context() {
+    // KERNEL_PROFILE=pagealloc turns page_owner on: a bad page state and a
+    // page poisoning report carry who allocated (and freed) the page, and
+    // the finding's excerpt must keep those lines (real text, see EXPECTED).
+    for (log, owner_line, last_stack_line) in [
+        (
+            "syz-bad-page-state-page-owner.log",
+            "page_owner tracks the page as allocated",
+            "page last free pid 5083 tgid 5083 stack trace:",
+        ),
+        (
+            "lkml-page-poison-page-owner.log",
+            "page_owner tracks the page as freed",
+            " migrate_pages+0x16d0/0x1dc0",
+        ),
+    ] {
+        let r = judge_json(log);
+        let excerpt: Vec<&str> = r["finding"]["excerpt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["text"].as_str().unwrap())
+            .collect();
+        for want in [owner_line, last_stack_line] {
+            assert!(
+                excerpt.iter().any(|l| l.ends_with(want)),
+                "{log}: no {want:?} in the excerpt"
+            );
+        }
+    }
+}
+
+#[test]
 fn judge_summary_names_class_and_lines() {
     let log = manifest_dir().join("tests/console/soft-lockup.log");
     let out = Command::new(BIN).arg("judge").arg(&log).output().unwrap();

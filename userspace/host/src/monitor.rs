@@ -51,6 +51,11 @@ pub struct MonitorConfig {
     pub boot_timeout: Duration,
     /// The run must be over by then.
     pub deadline: Duration,
+    /// A run with a kernel finding on the console ends by then: the verdict
+    /// is decided, and a guest wedged by what it found (an OOM deadlock
+    /// that keeps printing allocation stalls) would otherwise hold QEMU
+    /// until `deadline`.
+    pub finding_deadline: Duration,
     /// Set when trying KVM with TCG as the fallback: how long KVM gets to
     /// reach the kernel banner.
     pub kvm_probe: Option<Duration>,
@@ -404,6 +409,11 @@ fn decide(
             limit_s: cfg.deadline.as_secs(),
         });
     }
+    if elapsed >= cfg.finding_deadline && w.sink.scan.first_finding().is_some() {
+        return Next::End(Ending::Overran {
+            limit_s: cfg.finding_deadline.as_secs(),
+        });
+    }
     Next::Continue
 }
 
@@ -546,6 +556,7 @@ mod tests {
                 hang_timeout: Duration::from_secs(1),
                 boot_timeout: Duration::from_secs(30),
                 deadline: Duration::from_secs(30),
+                finding_deadline: Duration::from_secs(30),
                 kvm_probe: None,
             }
         }

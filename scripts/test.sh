@@ -477,7 +477,7 @@ bisect_checks() {
 run_test make-bisect-names-the-variant bisect_checks
 grep -h "bisect: \(confidence\|took\|first bad\)" "$RESULTS/make-bisect-names-the-variant.log" 2>/dev/null
 
-echo "== make matrix, in miniature (clean and two variants, thp-race, two seeds, 15 s cap)"
+echo "== make matrix, in miniature (clean and two variants, thp-race, two seeds, 30 s cap)"
 matrix_checks() {
 	local out=$MMRACE_ROOT/build/results/matrix-test
 	rm -rf "$out"
@@ -485,7 +485,7 @@ matrix_checks() {
 	# WARN_ONCE) and the clean kernel, thp-race's defaults, two seeds, two
 	# guests at once.
 	MATRIX_ID=test MATRIX_VARIANTS="clean $VARIANT warn-once-only" MATRIX_CONFIGS=thp-race \
-		MATRIX_SEEDS=2 MATRIX_CAP=15 SEED=21 JOBS=2 scripts/matrix.sh || return 1
+		MATRIX_SEEDS=2 MATRIX_CAP=30 SEED=21 JOBS=2 scripts/matrix.sh || return 1
 	python3 - "$out/matrix.json" "$VARIANT" <<'PY' || return 1
 import json, sys
 m = json.load(open(sys.argv[1]))

@@ -51,10 +51,10 @@ pub struct MonitorConfig {
     pub boot_timeout: Duration,
     /// The run must be over by then.
     pub deadline: Duration,
-    /// A run with a kernel finding on the console ends by then: the verdict
-    /// is decided, and a guest wedged by what it found (an OOM deadlock
-    /// that keeps printing allocation stalls) would otherwise hold QEMU
-    /// until `deadline`.
+    /// A run with a kernel finding on the console ends this long after the
+    /// kernel banner: the verdict is decided, and a guest wedged by what it
+    /// found (an OOM deadlock that keeps printing allocation stalls) would
+    /// otherwise hold QEMU until `deadline`.
     pub finding_deadline: Duration,
     /// Set when trying KVM with TCG as the fallback: how long KVM gets to
     /// reach the kernel banner.
@@ -366,6 +366,7 @@ fn decide(
     elapsed: Duration,
     interrupted: bool,
     exit: Option<std::process::ExitStatus>,
+    banner_after: Option<Duration>,
 ) -> Next {
     let probing = cfg.kvm_probe.is_some() && !w.sink.scan.booted();
     if interrupted {
@@ -409,10 +410,12 @@ fn decide(
             limit_s: cfg.deadline.as_secs(),
         });
     }
-    if elapsed >= cfg.finding_deadline && w.sink.scan.first_finding().is_some() {
-        return Next::End(Ending::Overran {
-            limit_s: cfg.finding_deadline.as_secs(),
-        });
+    if let Some(banner) = banner_after {
+        if elapsed >= banner + cfg.finding_deadline && w.sink.scan.first_finding().is_some() {
+            return Next::End(Ending::Overran {
+                limit_s: (banner + cfg.finding_deadline).as_secs(),
+            });
+        }
     }
     Next::Continue
 }
@@ -491,7 +494,14 @@ pub fn run(cfg: &MonitorConfig, stop: &AtomicBool) -> std::io::Result<Outcome> {
         if banner_after.is_none() && w.sink.scan.booted() {
             banner_after = Some(start.elapsed());
         }
-        let next = decide(cfg, &w, start.elapsed(), stop.load(Ordering::SeqCst), exit);
+        let next = decide(
+            cfg,
+            &w,
+            start.elapsed(),
+            stop.load(Ordering::SeqCst),
+            exit,
+            banner_after,
+        );
         if next != Next::Continue {
             if exit.is_none() {
                 kill(&mut child);

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds past boot and duration a guest with a kernel finding gets to end
-/// by itself (the driver's teardown and final checks) before the run ends.
+/// Seconds past the kernel banner and the duration a guest with a kernel
+/// finding gets to end by itself (the driver's teardown and final checks) before the run ends.
 const FINDING_SLACK_S: u64 = 30;
 
 /// Files of a run directory.
@@ -117,7 +117,7 @@ fn attempt(
         hang_timeout: args.hang_timeout(),
         boot_timeout: Duration::from_secs(boot),
         deadline: Duration::from_secs(boot + run.duration_s + args.deadline_slack),
-        finding_deadline: Duration::from_secs(boot + run.duration_s + FINDING_SLACK_S),
+        finding_deadline: Duration::from_secs(run.duration_s + FINDING_SLACK_S),
         kvm_probe,
     };
     // QEMU appends to an existing chardev file only with append=on; start

@@ -5,9 +5,9 @@
 #   3. QEMU tests on the real test kernel with mmrace.ko loaded.
 # Prints one `ok`/`not ok` line per test and ends with "N passed, M failed,
 # K skipped". ONLY=REGEX (make test ONLY=...) runs just the tests whose
-# names match, of either tier, after the same build step. Tests marked long_test (kernel builds of their own, bisect,
-# matrix, LAVA, the full oracle self-tests...) run only under `make
-# test-long` (TESTS=long); `make test` lists them as skipped, never passed.
+# names match, of either tier, after the same build step. Tests marked
+# long_test (the longer selftests-mm set) run only under `make test-long`
+# (TESTS=long); `make test` lists them as skipped, never passed.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/prepare.sh"

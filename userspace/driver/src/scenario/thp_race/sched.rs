@@ -12,7 +12,12 @@
 /// boost its parties above its racers. Raising nice is always allowed;
 /// failure is harmless and ignored.
 pub fn nice_this_thread(nice: i32) {
-    let nice = nice.max(this_thread_nice());
+    set_this_thread_nice(nice.max(this_thread_nice()));
+}
+
+/// Sets the calling thread's nice value (lowering it needs CAP_SYS_NICE;
+/// failure is ignored).
+fn set_this_thread_nice(nice: i32) {
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     // SAFETY: setpriority with integer arguments; `tid` is this thread.
@@ -79,12 +84,7 @@ impl NiceFlip {
             self.base
         };
         if want != self.current {
-            // SAFETY: gettid has no preconditions; setpriority with
-            // integer arguments on this thread.
-            unsafe {
-                let tid = libc::gettid();
-                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, want);
-            }
+            set_this_thread_nice(want);
             self.current = want;
         }
     }

@@ -12,7 +12,7 @@
 #                       variant must stay clean under it
 #   NAME=WORDS          your own: NAME (letters, digits, -) runs the
 #                       scenario words WORDS, commas for spaces, e.g.
-#                       thp-race-wide=thp-race,--churn,--fork,--phase-ms,5000
+#                       thp-race-narrow=thp-race,--no-churn,--no-fork,--phase-ms,0
 #
 # KERNEL_SERIES may list several series ("7.2 7.3"): then every row is run on
 # each series, a row per (variant, series), cells under

@@ -627,7 +627,8 @@ lost_writes_checks() {
 	# kills, racers and the other parties a TCG writer rarely gets through
 	# two passes of its region before it is restarted.
 	expect_exit 1 oguest lw-thp-race --duration 30 --seed "$THP_SEED" thp-race \
-		--no-kill --no-racers --no-refault --no-splitter --no-clear-refs &&
+		--no-kill --no-racers --no-refault --no-splitter --no-clear-refs \
+		--no-proc-walk --no-move-pages --no-madvise --no-churn --no-fork &&
 		report lw-thp-race verdict=kernel-problem class~data-corruption && ttv lw-thp-race
 }
 run_test qemu-data-oracle-lost-writes lost_writes_checks

@@ -113,10 +113,10 @@ pub struct Args {
     #[arg(long, value_name = "ITEM;...")]
     pub amplify: Option<crate::spec::amplify::Spec>,
 
-    /// Read the writer's /proc files in a loop (the page-table walkers
-    /// behind them race splits, migration and zaps).
+    /// Do not read the writer's /proc files in a loop (the page-table
+    /// walkers behind them race splits, migration and zaps).
     #[arg(long)]
-    pub proc_walk: bool,
+    pub no_proc_walk: bool,
 
     /// The /proc/PID files the proc-walk party reads, one per operation,
     /// in turn.
@@ -129,15 +129,16 @@ pub struct Args {
     )]
     pub proc_files: Vec<ProcFile>,
 
-    /// Migrate single pages of the writer with move_pages(2) (per-page
-    /// migration, next to migrate_pages' whole-mm bounce; needs the
-    /// migrate party's nodes).
+    /// Do not migrate single pages of the writer with move_pages(2)
+    /// (per-page migration, next to migrate_pages' whole-mm bounce; it
+    /// needs the migrate party's nodes, so --no-migrate stops it too).
     #[arg(long)]
-    pub move_pages: bool,
+    pub no_move_pages: bool,
 
-    /// Advise the writer's memory from the driver with process_madvise(2).
+    /// Do not advise the writer's memory from the driver with
+    /// process_madvise(2).
     #[arg(long)]
-    pub madvise: bool,
+    pub no_madvise: bool,
 
     /// The advice the madvise party gives, one range per operation.
     #[arg(
@@ -149,10 +150,11 @@ pub struct Args {
     )]
     pub madvise_ops: Vec<MadviseOp>,
 
-    /// A churn thread in the writer: whole-THP operations (mprotect,
-    /// mremap, MADV_FREE, mlock, MADV_COLLAPSE, zap) on a region of its own.
+    /// No churn threads in the writer (whole-THP operations: mprotect,
+    /// mremap, MADV_FREE, mlock, MADV_COLLAPSE, zap... on a region of
+    /// their own).
     #[arg(long)]
-    pub churn: bool,
+    pub no_churn: bool,
 
     /// The whole-THP operations the churn thread draws from.
     #[arg(
@@ -172,16 +174,16 @@ pub struct Args {
     /// operations and THPs: with two or more, whole-THP operations meet
     /// each other (and each other's faults) on the same huge pmd, as a
     /// two-thread reproducer does.
-    #[arg(long, default_value_t = 1, value_name = "N",
+    #[arg(long, default_value_t = 2, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_CHURN_THREADS as i64))]
     pub churn_threads: u32,
 
-    /// A fork party: a thread of the writer that forks a child which
+    /// No fork party (a thread of the writer that forks a child which
     /// writes one byte per THP of the writer and the racers' region and
-    /// exits (huge pmds shared at fork, broken by copy-on-write on both
+    /// exits: huge pmds shared at fork, broken by copy-on-write on both
     /// sides, zapped at the child's exit).
     #[arg(long)]
-    pub fork: bool,
+    pub no_fork: bool,
 
     /// migrate_pages(2) threads bouncing the writer between the nodes.
     #[arg(long, default_value_t = 1, value_name = "N",
@@ -206,7 +208,7 @@ pub struct Args {
     /// of the enabled parties (at least two) and only those run until the
     /// next phase (the writer and the kills always). 0: every party all
     /// the time. Ignored with --sequential.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    #[arg(long, default_value_t = DEFAULT_PHASE_MS, value_name = "MS")]
     pub phase_ms: u64,
 
     /// Run the same parties one at a time, round robin, never two at once
@@ -375,6 +377,13 @@ pub enum ChurnOp {
 }
 words!(ChurnOp { Mprotect => "mprotect", Mremap => "mremap", Free => "free", Mlock => "mlock", Collapse => "collapse", Zap => "zap", Zero => "zero", Populate => "populate" });
 
+/// The parties beyond the seed's and the racers (on by default since the
+/// detection matrix showed they catch what the racers miss).
+pub const WIDE_PARTIES: [&str; 5] = ["proc_walk", "move_pages", "madvise", "churn", "fork"];
+
+/// The default `--phase-ms`: a random half of the parties at a time.
+pub const DEFAULT_PHASE_MS: u64 = 4000;
+
 /// The most churn threads `--churn-threads` takes.
 pub const MAX_CHURN_THREADS: usize = 4;
 
@@ -414,33 +423,35 @@ fn subset<T: Copy>(rng: &mut crate::rng::Rng, items: &[T]) -> Vec<T> {
 }
 
 impl Args {
-    /// The party switches, as (name, switch, whether the switch is an
-    /// "on" switch like `--fork` rather than an "off" one like
-    /// `--no-kill`): the set swarm mode draws from.
-    fn party_switches(&mut self) -> [(&'static str, &mut bool, bool); 11] {
+    /// The party switches, as (name, `--no-NAME` switch): the set swarm
+    /// mode draws from. Every party runs unless its switch is set.
+    fn party_switches(&mut self) -> [(&'static str, &mut bool); 11] {
         [
-            ("clear_refs", &mut self.no_clear_refs, false),
-            ("migrate", &mut self.no_migrate, false),
-            ("splitter", &mut self.no_splitter, false),
-            ("racers", &mut self.no_racers, false),
-            ("refault", &mut self.no_refault, false),
-            ("kill", &mut self.no_kill, false),
-            ("proc_walk", &mut self.proc_walk, true),
-            ("move_pages", &mut self.move_pages, true),
-            ("madvise", &mut self.madvise, true),
-            ("churn", &mut self.churn, true),
-            ("fork", &mut self.fork, true),
+            ("clear_refs", &mut self.no_clear_refs),
+            ("migrate", &mut self.no_migrate),
+            ("splitter", &mut self.no_splitter),
+            ("racers", &mut self.no_racers),
+            ("refault", &mut self.no_refault),
+            ("kill", &mut self.no_kill),
+            ("proc_walk", &mut self.no_proc_walk),
+            ("move_pages", &mut self.no_move_pages),
+            ("madvise", &mut self.no_madvise),
+            ("churn", &mut self.no_churn),
+            ("fork", &mut self.no_fork),
         ]
     }
 
-    /// The opt-in parties, switched on: `--proc-walk --move-pages
-    /// --madvise --churn --fork`.
-    pub fn with_all_parties(mut self) -> Args {
-        for (_, switch, on) in self.party_switches() {
-            if on {
+    /// The seed's parties and the racers only, all of them all the time:
+    /// thp-race's defaults before the wide parties and phases became the
+    /// default (`--no-proc-walk --no-move-pages --no-madvise --no-churn
+    /// --no-fork --phase-ms 0`).
+    pub fn narrow(mut self) -> Args {
+        for (name, switch) in self.party_switches() {
+            if WIDE_PARTIES.contains(&name) {
                 *switch = true;
             }
         }
+        self.phase_ms = 0;
         self
     }
 
@@ -461,8 +472,8 @@ impl Args {
         let enabled: Vec<&'static str> = a
             .party_switches()
             .into_iter()
-            .filter(|(_, switch, on)| **switch == *on)
-            .map(|(n, _, _)| n)
+            .filter(|(_, off)| !**off)
+            .map(|(n, _)| n)
             .collect();
         let keep = if enabled.len() <= 2 {
             enabled.clone()
@@ -474,9 +485,9 @@ impl Args {
                 }
             }
         };
-        for (name, switch, on) in a.party_switches() {
+        for (name, off) in a.party_switches() {
             if !keep.contains(&name) {
-                *switch = !on;
+                *off = true;
             }
         }
         a.racer_ops = subset(&mut rng, &a.racer_ops);
@@ -494,10 +505,8 @@ impl Args {
         let d = Args::default();
         let mut w: Vec<String> = Vec::new();
         let mut me = self.clone();
-        for (name, switch, on) in me.party_switches() {
-            if *switch && on {
-                w.push(format!("--{}", name.replace('_', "-")));
-            } else if *switch {
+        for (name, off) in me.party_switches() {
+            if *off {
                 w.push(format!("--no-{}", name.replace('_', "-")));
             }
         }
@@ -674,10 +683,11 @@ mod tests {
         assert!(Args::default().to_words().is_empty());
         for s in [
             "--no-kill --racer-ops free,dontneed --sequential",
-            "--swarm --fork --proc-walk --proc-files smaps --churn-mib 4 --offsets fixed",
-            "--churn --churn-threads 3 --churn-ops zero,populate,mremap",
+            "--swarm --no-fork --no-proc-walk --proc-files smaps --churn-mib 4 --offsets fixed",
+            "--churn-threads 3 --churn-ops zero,populate,mremap",
             "--nice-flip-ms 0 --party-nice 5",
-            "--churn --madvise --move-pages --no-racers --phase-ms 200",
+            "--no-churn --no-madvise --no-move-pages --no-racers --phase-ms 200",
+            "--phase-ms 0 --churn-threads 1",
             "--amplify delay_us=10,every_nth=2 --migrate-threads 2 --khugepaged-scan-ms 50",
             "--nodes 1,0 --kill-min-ms 5 --kill-max-ms 9 --racer-threads 4 --party-nice 0",
         ] {
@@ -688,13 +698,7 @@ mod tests {
 
     #[test]
     fn swarm_is_deterministic_per_seed_and_replayable() {
-        let swarm = parse(&w("--swarm")).with_all_parties();
-        assert_eq!(
-            swarm,
-            parse(&w(
-                "--swarm --proc-walk --move-pages --madvise --churn --fork"
-            ))
-        );
+        let swarm = parse(&w("--swarm"));
         let mut distinct = std::collections::BTreeSet::new();
         for seed in 0..200 {
             let a = swarm.resolve(seed);
@@ -703,11 +707,7 @@ mod tests {
             // The printed words replay it without --swarm.
             assert_eq!(parse(&a.to_words()), a, "seed {seed}");
             let mut on = a.clone();
-            let parties = on
-                .party_switches()
-                .iter()
-                .filter(|(_, switch, on)| **switch == *on)
-                .count();
+            let parties = on.party_switches().iter().filter(|(_, off)| !**off).count();
             assert!(parties >= 2, "seed {seed}: {a:?}");
             assert!(!a.racer_ops.is_empty() && !a.proc_files.is_empty());
             assert!(!a.madvise_ops.is_empty() && !a.churn_ops.is_empty());
@@ -721,11 +721,30 @@ mod tests {
     }
 
     #[test]
+    fn narrow_is_the_old_default() {
+        let n = Args::default().narrow();
+        assert_eq!(
+            n,
+            parse(&w(
+                "--no-proc-walk --no-move-pages --no-madvise --no-churn --no-fork --phase-ms 0"
+            ))
+        );
+        assert_eq!(parse(&n.to_words()), n);
+        // Every party but the wide ones still runs.
+        let mut m = n.clone();
+        for (name, off) in m.party_switches() {
+            assert_eq!(*off, WIDE_PARTIES.contains(&name), "{name}");
+        }
+    }
+
+    #[test]
     fn swarm_never_switches_a_party_on() {
-        let a = parse(&w("--swarm --no-kill --racer-ops dontneed"));
+        let a = parse(&w(
+            "--swarm --no-kill --no-fork --no-churn --racer-ops dontneed",
+        ));
         for seed in 0..100 {
             let r = a.resolve(seed);
-            assert!(r.no_kill && !r.fork && !r.churn, "seed {seed}");
+            assert!(r.no_kill && r.no_fork && r.no_churn, "seed {seed}");
             assert_eq!(r.racer_ops, [RacerOp::Dontneed]);
         }
         // With two parties left, both stay.
@@ -733,8 +752,8 @@ mod tests {
             swarm: true,
             ..Args::default()
         };
-        for (name, switch, on) in two.party_switches() {
-            *switch = matches!(name, "racers" | "migrate") == on;
+        for (name, off) in two.party_switches() {
+            *off = !matches!(name, "racers" | "migrate");
         }
         let r = two.resolve(3);
         assert!(!r.no_racers && !r.no_migrate && r.no_kill);

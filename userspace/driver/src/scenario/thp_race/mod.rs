@@ -152,14 +152,14 @@ impl Settings {
             threads: a.racer_threads as usize,
             ops,
         });
-        let churn = if !a.churn {
+        let churn = if a.no_churn {
             None
         } else {
             let len = a.churn_mib * MIB;
             if a.churn_mib == 0 || a.churn_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
                 bail!(
                     "--churn-mib {} must be a multiple of the THP size ({} MiB), at most \
-                     {MAX_REGION_MIB} (or leave --churn off)",
+                     {MAX_REGION_MIB} (or use --no-churn)",
                     a.churn_mib,
                     pmd / MIB
                 );
@@ -190,7 +190,7 @@ impl Settings {
             bail!("--racer-ops needs at least one op (or use --no-racers)");
         }
         if churn.as_ref().is_some_and(|c| c.ops.is_empty()) {
-            bail!("--churn-ops needs at least one op (or leave --churn off)");
+            bail!("--churn-ops needs at least one op (or use --no-churn)");
         }
         let mut proc_files = a.proc_files.clone();
         proc_files.dedup();
@@ -206,15 +206,15 @@ impl Settings {
             add(!a.no_racers, "racers");
             add(a.no_racers && !a.no_refault, "refault");
             add(churn.is_some(), "churn");
-            add(a.fork, "fork");
+            add(!a.no_fork, "fork");
             add(!a.no_clear_refs, "clear_refs");
             for i in 0..a.migrate_threads {
                 add(!a.no_migrate, &parties::migrate_turn_name(i));
             }
             add(!a.no_splitter, "splitter");
-            add(a.proc_walk, "proc_walk");
-            add(a.move_pages && !a.no_migrate, "move_pages");
-            add(a.madvise, "madvise");
+            add(!a.no_proc_walk, "proc_walk");
+            add(!a.no_move_pages && !a.no_migrate, "move_pages");
+            add(!a.no_madvise, "madvise");
             order
         });
         Ok(Settings {
@@ -242,14 +242,14 @@ impl Settings {
                 baton: None,
                 phases: None,
                 churn,
-                fork: a.fork,
+                fork: !a.no_fork,
             },
             split_ranges,
             amplify: a.amplify.clone(),
-            proc_walk: (a.proc_walk && !proc_files.is_empty()).then_some(proc_files),
+            proc_walk: (!a.no_proc_walk && !proc_files.is_empty()).then_some(proc_files),
             // move_pages needs the migrate party's two nodes.
-            move_pages: a.move_pages && !a.no_migrate,
-            madvise: (a.madvise && !madvise_ops.is_empty()).then_some(madvise_ops),
+            move_pages: !a.no_move_pages && !a.no_migrate,
+            madvise: (!a.no_madvise && !madvise_ops.is_empty()).then_some(madvise_ops),
             migrate_threads: a.migrate_threads,
             khugepaged_scan_ms: (a.khugepaged_scan_ms > 0).then_some(a.khugepaged_scan_ms),
             phase: (a.phase_ms > 0 && sequence.is_none())
@@ -796,7 +796,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn host_plan() -> ChildPlan {
-        Settings::new(1, &parse(&[])).unwrap().plan
+        Settings::new(1, &narrow(&[])).unwrap().plan
     }
 
     #[derive(clap::Parser, Debug)]
@@ -812,6 +812,22 @@ pub(crate) mod tests {
             .args
     }
 
+    /// `words` over the narrow parties ([`Args::narrow`]): the seed's and
+    /// the racers, no phases, for tests that count on every party running.
+    fn narrow(words: &[&str]) -> Args {
+        let mut w = vec![
+            "--no-proc-walk",
+            "--no-move-pages",
+            "--no-madvise",
+            "--no-churn",
+            "--no-fork",
+            "--phase-ms",
+            "0",
+        ];
+        w.extend(words);
+        parse(&w)
+    }
+
     fn parse_err(words: &[&str]) -> String {
         use clap::Parser;
         Cli::try_parse_from(std::iter::once("thp-race").chain(words.iter().copied()))
@@ -820,7 +836,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn defaults_are_the_seed_plus_amplifiers() {
+    fn defaults_are_every_party_in_phases() {
         let a = parse(&[]);
         assert_eq!(a.nodes, [0, 1]);
         assert_eq!((a.kill_min_ms, a.kill_max_ms), (200, 2000));
@@ -844,22 +860,25 @@ pub(crate) mod tests {
             })
         );
         assert_eq!(s.plan.racers.as_ref().unwrap().threads, 2);
-        assert_eq!(s.split_ranges.len(), 2);
-        assert_eq!(s.regions(), s.split_ranges);
-        assert_eq!(s.child_op_names(), racers::OP_NAMES);
-        // The parties beyond the seed's are opt-in.
-        assert!(s.proc_walk.is_none() && !s.move_pages && s.madvise.is_none());
-        assert!(!s.plan.fork && s.plan.churn.is_none());
-        assert!(s.sequence.is_none() && s.swarm.is_none() && s.phase.is_none());
+        // Every party, a random half of them at a time, two churn threads.
+        assert!(s.proc_walk.is_some() && s.move_pages && s.madvise.is_some());
+        assert!(s.plan.fork && s.plan.churn.as_ref().unwrap().threads == 2);
+        assert_eq!(s.phase, Some(Duration::from_millis(4000)));
+        assert_eq!(s.phase_parties(true), phases::NAMES);
+        assert!(s.sequence.is_none() && s.swarm.is_none());
         assert_eq!(s.options, a);
-        let all = Settings::new(7, &a.clone().with_all_parties()).unwrap();
         // Writer, racers, churn.
-        assert_eq!(all.split_ranges.len(), 3);
+        assert_eq!(s.split_ranges.len(), 3);
+        assert_eq!(s.regions(), s.split_ranges);
         let mut names = racers::OP_NAMES.to_vec();
         names.extend(churn::OP_NAMES);
-        assert_eq!(all.child_op_names(), names);
-        assert!(all.proc_walk.is_some() && all.move_pages && all.madvise.is_some());
-        assert!(all.plan.fork && all.plan.churn.is_some());
+        assert_eq!(s.child_op_names(), names);
+        // The narrow set: the seed's parties and the racers, all the time.
+        let n = Settings::new(7, &a.clone().narrow()).unwrap();
+        assert!(n.proc_walk.is_none() && !n.move_pages && n.madvise.is_none());
+        assert!(!n.plan.fork && n.plan.churn.is_none() && n.phase.is_none());
+        assert_eq!(n.split_ranges.len(), 2);
+        assert_eq!(n.child_op_names(), racers::OP_NAMES);
     }
 
     #[test]
@@ -871,6 +890,11 @@ pub(crate) mod tests {
             "--no-racers",
             "--no-refault",
             "--no-kill",
+            "--no-proc-walk",
+            "--no-move-pages",
+            "--no-madvise",
+            "--no-churn",
+            "--no-fork",
         ]);
         let s = Settings::new(7, &a).unwrap();
         assert!(s.proc_walk.is_none() && !s.move_pages && s.madvise.is_none());
@@ -880,9 +904,15 @@ pub(crate) mod tests {
         assert_eq!(s.split_ranges.len(), 1);
         assert_eq!(s.child_op_names(), ["writer"]);
         // Refault alone still needs the racer region.
-        let s = Settings::new(7, &parse(&["--no-racers"])).unwrap();
+        let s = Settings::new(7, &narrow(&["--no-racers"])).unwrap();
         assert!(s.plan.racer_region.is_some());
         assert_eq!(s.child_op_names(), ["writer", "refault"]);
+        // move_pages needs the migrate party's nodes.
+        assert!(
+            !Settings::new(7, &parse(&["--no-migrate"]))
+                .unwrap()
+                .move_pages
+        );
         let s = Settings::new(7, &parse(&["--splitter-writer-only"])).unwrap();
         assert_eq!(s.split_ranges, [s.plan.writer]);
     }
@@ -952,7 +982,7 @@ pub(crate) mod tests {
     fn short_run_on_this_host() {
         // No mmrace.ko, no debugfs, one node here: the parties that need
         // them are off; writer, racers, refault, clear_refs and kills run.
-        let a = parse(&[
+        let a = narrow(&[
             "--no-migrate",
             "--no-splitter",
             "--kill-min-ms",
@@ -1019,10 +1049,6 @@ pub(crate) mod tests {
     fn sequential_run_takes_turns_on_this_host() {
         let a = parse(&[
             "--sequential",
-            "--proc-walk",
-            "--madvise",
-            "--churn",
-            "--fork",
             "--no-migrate",
             "--no-splitter",
             "--kill-min-ms",
@@ -1058,10 +1084,6 @@ pub(crate) mod tests {
         let a = parse(&[
             "--phase-ms",
             "300",
-            "--proc-walk",
-            "--madvise",
-            "--churn",
-            "--fork",
             "--no-migrate",
             "--no-splitter",
             "--no-kill",
@@ -1115,7 +1137,7 @@ pub(crate) mod tests {
 
     #[test]
     fn fuzzy_offsets_measure_and_delay() {
-        let a = parse(&[
+        let a = narrow(&[
             "--no-migrate",
             "--no-splitter",
             "--no-kill",
@@ -1146,14 +1168,14 @@ pub(crate) mod tests {
 
     #[test]
     fn missing_interfaces_fail_setup_naming_the_switch() {
-        let s = Settings::new(1, &parse(&["--no-migrate"])).unwrap();
+        let s = Settings::new(1, &narrow(&["--no-migrate"])).unwrap();
         let e = run_with(&ctx(1, 500), &s, "/nonexistent/split_huge_pages")
             .err()
             .unwrap();
         assert!(format!("{e:#}").contains("--no-splitter"), "{e:#}");
         let online = crate::numa::online_nodes().unwrap();
         if !(online.contains(&0) && online.contains(&1)) {
-            let s = Settings::new(1, &parse(&["--no-splitter"])).unwrap();
+            let s = Settings::new(1, &narrow(&["--no-splitter"])).unwrap();
             let e = run_with(&ctx(1, 500), &s, "/nonexistent").err().unwrap();
             assert!(format!("{e:#}").contains("--no-migrate"), "{e:#}");
         }

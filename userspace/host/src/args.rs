@@ -266,6 +266,11 @@ pub struct RunArgs {
     /// Seconds both console channels may stay silent before the run is a hang.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub hang_timeout: u64,
+    /// Seconds the guest gets, once the verdict is decided (a kernel
+    /// finding on the console, or an oracle's), to print the rest before
+    /// QEMU is stopped.
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub after_finding: u64,
     /// Seconds the guest may take to start the driver [default: 300 under
     /// TCG, 60 under KVM].
     #[arg(long, value_name = "SECS")]

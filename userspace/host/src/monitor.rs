@@ -51,11 +51,15 @@ pub struct MonitorConfig {
     pub boot_timeout: Duration,
     /// The run must be over by then.
     pub deadline: Duration,
-    /// A run with a kernel finding on the console ends this long after the
-    /// kernel banner: the verdict is decided, and a guest wedged by what it
-    /// found (an OOM deadlock that keeps printing allocation stalls) would
-    /// otherwise hold QEMU until `deadline`.
-    pub finding_deadline: Duration,
+    /// Once the verdict is decided (a kernel finding on the console, or an
+    /// oracle's: a data mismatch, a stall the driver reported, a new taint
+    /// bit), the guest gets this long to print the rest (the stack, the
+    /// driver's last snapshots) before QEMU is stopped. A guest wedged by
+    /// what it found (an OOM deadlock that keeps printing allocation
+    /// stalls) would otherwise hold QEMU until `deadline`, and a WARNING
+    /// that leaves the guest running would keep a matrix cell busy to its
+    /// cap.
+    pub finding_grace: Duration,
     /// Set when trying KVM with TCG as the fallback: how long KVM gets to
     /// reach the kernel banner.
     pub kvm_probe: Option<Duration>,
@@ -366,7 +370,7 @@ fn decide(
     elapsed: Duration,
     interrupted: bool,
     exit: Option<std::process::ExitStatus>,
-    banner_after: Option<Duration>,
+    decided_at: Option<Duration>,
 ) -> Next {
     let probing = cfg.kvm_probe.is_some() && !w.sink.scan.booted();
     if interrupted {
@@ -410,14 +414,18 @@ fn decide(
             limit_s: cfg.deadline.as_secs(),
         });
     }
-    if let Some(banner) = banner_after {
-        if elapsed >= banner + cfg.finding_deadline && w.sink.scan.first_finding().is_some() {
-            return Next::End(Ending::Overran {
-                limit_s: (banner + cfg.finding_deadline).as_secs(),
-            });
-        }
+    if decided_at.is_some_and(|t| elapsed >= t + cfg.finding_grace) {
+        return Next::End(Ending::Decided {
+            grace_s: cfg.finding_grace.as_secs(),
+        });
     }
     Next::Continue
+}
+
+/// Whether what has been seen already decides the verdict: a kernel
+/// finding on the console, or an oracle's finding in the driver's lines.
+fn decided(w: &Watch) -> bool {
+    w.sink.scan.first_finding().is_some() || crate::verdict::oracle_decided(&w.sink.messages)
 }
 
 /// Starts the child and watches it until it ends or is killed. `stop` is
@@ -483,6 +491,7 @@ pub fn run(cfg: &MonitorConfig, stop: &AtomicBool) -> std::io::Result<Outcome> {
     spawn_reader(child.stderr.take().expect("piped"), Stream::Stderr, tx);
 
     let mut banner_after = None;
+    let mut decided_at = None;
     let next = loop {
         w.pump(&rx, TICK)?;
         let exit = child.try_wait()?;
@@ -494,13 +503,16 @@ pub fn run(cfg: &MonitorConfig, stop: &AtomicBool) -> std::io::Result<Outcome> {
         if banner_after.is_none() && w.sink.scan.booted() {
             banner_after = Some(start.elapsed());
         }
+        if decided_at.is_none() && decided(&w) {
+            decided_at = Some(start.elapsed());
+        }
         let next = decide(
             cfg,
             &w,
             start.elapsed(),
             stop.load(Ordering::SeqCst),
             exit,
-            banner_after,
+            decided_at,
         );
         if next != Next::Continue {
             if exit.is_none() {
@@ -566,7 +578,7 @@ mod tests {
                 hang_timeout: Duration::from_secs(1),
                 boot_timeout: Duration::from_secs(30),
                 deadline: Duration::from_secs(30),
-                finding_deadline: Duration::from_secs(30),
+                finding_grace: Duration::from_secs(30),
                 kvm_probe: None,
             }
         }
@@ -749,6 +761,28 @@ mod tests {
         let o = finished(run(&cfg, &NO_STOP).unwrap());
         assert_eq!(o.ending, Ending::Overran { limit_s: 2 });
         assert!(o.messages.hello.is_some());
+        f.assert_all_dead();
+    }
+
+    #[test]
+    fn a_decided_verdict_ends_a_running_guest_after_the_grace() {
+        let f = Fake::new("decided");
+        let script = format!(
+            "echo $$ >> \"$2\"; {}; sleep 0.5; echo '[    1.000000] WARNING: CPU: 0 PID: 1 at mm/x.c:1 f+0x1/0x2'; \
+             while :; do echo working; sleep 0.1; done",
+            wire_line(&hello())
+        );
+        let mut cfg = f.config(&script);
+        cfg.finding_grace = Duration::from_secs(1);
+        let t = Instant::now();
+        let o = finished(run(&cfg, &NO_STOP).unwrap());
+        assert_eq!(o.ending, Ending::Decided { grace_s: 1 });
+        assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+        assert!(o.scan.first_finding().is_some());
+        // The guest kept talking during the grace, and that is kept.
+        assert!(std::fs::read_to_string(&cfg.console_log)
+            .unwrap()
+            .contains("working"));
         f.assert_all_dead();
     }
 

@@ -14,10 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds past the kernel banner and the duration a guest with a kernel
-/// finding gets to end by itself (the driver's teardown and final checks) before the run ends.
-const FINDING_SLACK_S: u64 = 30;
-
 /// Files of a run directory.
 pub const CONSOLE_LOG: &str = "console.log";
 pub const WIRE_LOG: &str = "wire.log";
@@ -117,7 +113,7 @@ fn attempt(
         hang_timeout: args.hang_timeout(),
         boot_timeout: Duration::from_secs(boot),
         deadline: Duration::from_secs(boot + run.duration_s + args.deadline_slack),
-        finding_deadline: Duration::from_secs(run.duration_s + FINDING_SLACK_S),
+        finding_grace: Duration::from_secs(args.after_finding),
         kvm_probe,
     };
     // QEMU appends to an existing chardev file only with append=on; start

@@ -78,6 +78,9 @@ pub enum Ending {
     BootTimeout { limit_s: u64 },
     /// Killed: the whole run took longer than boot + duration + slack.
     Overran { limit_s: u64 },
+    /// Killed `grace_s` seconds after the verdict was decided (a kernel
+    /// finding, or an oracle's).
+    Decided { grace_s: u64 },
     /// Killed: the user pressed Ctrl-C (or sent SIGTERM).
     Interrupted,
     /// QEMU could not even be spawned.
@@ -108,6 +111,9 @@ impl Ending {
             }
             Ending::Overran { limit_s } => {
                 format!("the run overran its {limit_s} s deadline: QEMU killed")
+            }
+            Ending::Decided { grace_s } => {
+                format!("the verdict was decided: QEMU stopped {grace_s} s after the finding")
             }
             Ending::Interrupted => "interrupted by the user: QEMU killed".to_string(),
             Ending::SpawnFailed { error } => format!("QEMU failed to start: {error}"),
@@ -153,6 +159,11 @@ fn finding_reason(f: &Finding) -> String {
         l.line_no,
         l.text.trim()
     )
+}
+
+/// Whether the driver's lines already hold an oracle's finding.
+pub fn oracle_decided(msgs: &Messages) -> bool {
+    oracle_judgement(msgs).is_some()
 }
 
 /// The data oracle first (memory that changed behind a party's back), then

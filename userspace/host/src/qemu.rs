@@ -44,12 +44,15 @@ pub struct QemuSpec {
 }
 
 /// The kernel command line: [`KERNEL_CMDLINE`], the run's spec as one word,
-/// then `extra`.
+/// the kernel profile's boot parameters, then `extra`.
 pub fn kernel_append(run: &RunSpec, extra: Option<&str>) -> String {
     let mut s = format!("{} {}", KERNEL_CMDLINE.trim(), run.to_cmdline_param());
-    if let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) {
-        s.push(' ');
-        s.push_str(extra);
+    let profile = run.kernel.profile.map_or("", |p| p.boot_params());
+    for extra in [Some(profile), extra] {
+        if let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) {
+            s.push(' ');
+            s.push_str(extra);
+        }
     }
     s
 }
@@ -321,5 +324,10 @@ mod tests {
         let value = append.rsplit_once("mmrace.spec=").unwrap().1;
         assert_eq!(RunSpec::from_cmdline_value(value).unwrap(), run(2));
         assert!(kernel_append(&run(2), Some(" loglevel=8 ")).ends_with(" loglevel=8"));
+        // A profile's own boot parameters come before the user's.
+        let mut kasan = run(2);
+        kasan.kernel.profile = Some(mmrace_proto::spec::KernelProfile::Kasan);
+        assert!(kernel_append(&kasan, Some("loglevel=8")).ends_with(" no5lvl loglevel=8"));
+        assert!(!kernel_append(&run(2), None).contains("no5lvl"));
     }
 }

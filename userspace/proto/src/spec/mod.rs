@@ -152,6 +152,23 @@ impl KernelProfile {
             KernelProfile::Pagealloc => "pagealloc",
         }
     }
+
+    /// Boot parameters the guest needs with this profile, before any the
+    /// user adds. `kasan`: `no5lvl`. Under 5-level paging (TCG's `-cpu
+    /// max` has LA57) `pgtable_l5_enabled()` is `X86_FEATURE_LA57`, and
+    /// `identify_cpu()` clears the boot CPU's feature words before it
+    /// reads them again: an interrupt in that window makes KASAN judge a
+    /// direct-map address (ff11...) as outside the kernel's and report
+    /// "wild-memory-access in __common_interrupt" at 0.003 s, before
+    /// anything of mmrace runs. The decompressor picks the paging mode from
+    /// the boot loader's command line only, so CONFIG_CMDLINE cannot carry
+    /// it.
+    pub fn boot_params(self) -> &'static str {
+        match self {
+            KernelProfile::Kasan => "no5lvl",
+            _ => "",
+        }
+    }
 }
 
 impl std::fmt::Display for KernelProfile {

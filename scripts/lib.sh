@@ -42,8 +42,17 @@ as_root() {
 	fi
 }
 
+# One awk for every kernel build. 7.x generates <asm/cpufeaturemasks.h>
+# with an awk `for (k in array)` loop, whose order is the implementation's:
+# gawk and mawk write the same masks in another order. Installing gawk
+# switches /usr/bin/awk (Debian's alternatives), the header then changes,
+# and a build seeded from a tree made with the other awk recompiles nearly
+# every object (a 7.2 variant build took 17 min instead of a minute).
+# mawk is Debian's required awk, so always there.
+KERNEL_AWK=$(command -v mawk || command -v awk || true)
+
 # The kernel make variables every kernel or module build passes.
-KERNEL_MAKE_VARS=("RUSTC=$KERNEL_RUSTC" "BINDGEN=$BINDGEN")
+KERNEL_MAKE_VARS=("RUSTC=$KERNEL_RUSTC" "BINDGEN=$BINDGEN" ${KERNEL_AWK:+"AWK=$KERNEL_AWK"})
 
 # Kernel profiles (KERNEL_PROFILE): `default` is kernel/mmrace.config alone,
 # any other NAME adds kernel/profiles/NAME.config over it. A fragment's

@@ -815,17 +815,7 @@ pub(crate) mod tests {
     /// `words` over the narrow parties ([`Args::narrow`]): the seed's and
     /// the racers, no phases, for tests that count on every party running.
     fn narrow(words: &[&str]) -> Args {
-        let mut w = vec![
-            "--no-proc-walk",
-            "--no-move-pages",
-            "--no-madvise",
-            "--no-churn",
-            "--no-fork",
-            "--phase-ms",
-            "0",
-        ];
-        w.extend(words);
-        parse(&w)
+        parse(words).narrow()
     }
 
     fn parse_err(words: &[&str]) -> String {

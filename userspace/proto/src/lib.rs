@@ -4,6 +4,8 @@
 //!   module is built from, and the parser for the debugfs `counters` file.
 //! - [`crosscheck`]: module counters against /proc/vmstat, one mechanism
 //!   with per-scenario rules.
+//! - [`ops`]: the mm operations and memory kinds of the module's `meets`,
+//!   from the header the module is built from; [`meets`]: that file, parsed.
 //! - [`wire`]: the line format the driver streams to the host.
 //! - [`results`]: what each scenario returns, typed.
 //! - [`oracle`]: the data oracle's stamps and corruption reports, the
@@ -13,6 +15,8 @@
 
 pub mod counters;
 pub mod crosscheck;
+pub mod meets;
+pub mod ops;
 pub mod oracle;
 pub mod results;
 pub mod rng;

@@ -23,6 +23,7 @@ pub mod ctx;
 pub mod init;
 pub mod inject;
 pub mod kfile;
+pub mod meets;
 pub mod mm;
 pub mod module;
 pub mod numa;

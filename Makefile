@@ -14,7 +14,7 @@
 #   make -C $KDIR M=$PWD modules
 # Kbuild reads this directory's Kbuild file, never this Makefile.
 
-# Settings (SCENARIO, DURATION, SEED, ... see README.md) reach the scripts
+# Settings (SCENARIO, DURATION, SEED, ... see docs/scenarios.md) reach the scripts
 # as they are: make passes command-line and environment variables on to its
 # recipes. No `export` line: it would pass unset variables as empty ones.
 

@@ -5,7 +5,7 @@
  * Expanded by the module's C object into the counter array and its names,
  * and parsed by userspace (userspace/proto) from this same text, so the two
  * cannot disagree. One entry per line, exactly MMRACE_COUNTER(name, "help"),
- * because userspace parses the text as is. The README explains each one.
+ * because userspace parses the text as is. docs/counters.md explains each one.
  * No include guard: the includer defines MMRACE_COUNTER first.
  */
 MMRACE_COUNTER(softdirty_clear, "successful writes of 4 to /proc/PID/clear_refs")

@@ -4,6 +4,8 @@
 #   kernel Rust: rustfmt with the kernel's .rustfmt.toml, CLIPPY=1 build
 #                with warnings as errors
 #   kernel C: checkpatch.pl --strict (X-macro argument use excepted)
+#   imports: no import circle, no scenario importing another
+#            (scripts/imports.py)
 # Prints one `ok`/`not ok` line per check and exits non-zero on any failure.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -25,6 +27,7 @@ check() {
 }
 
 cd "$MMRACE_ROOT"
+check "import circles" python3 scripts/imports.py check
 check "cargo fmt" cargo fmt --all --check
 check "cargo clippy" cargo clippy -q --workspace --all-targets --locked -- -D warnings
 check "kernel rustfmt" /usr/bin/rustfmt --check --config-path "$SRC/.rustfmt.toml" module/mmrace_main.rs

@@ -166,7 +166,7 @@ run_test qemu-smoke-clean smoke_checks
 
 # The second series Debian ships with Rust: kernel, module and one short
 # smoke (all cached when warm). The full scenarios per series are measured
-# in the README's series table.
+# in docs/measurements.md, "Kernel series".
 SECOND_SERIES=7.2
 echo "== kernel series: $SECOND_SERIES, and a tree without an API mmrace.ko needs"
 run_test "series-$SECOND_SERIES-build" prepare_series "$SECOND_SERIES"
@@ -357,8 +357,8 @@ echo "== QEMU: smoke on the lockdep profile kernel (KERNEL_PROFILE=lockdep)"
 # Lockdep checks every lock the smoke scenario takes in the kernel and in
 # mmrace.ko (module load, probes, debugfs, THP split, migration); any report
 # is a finding. Warm, this is one boot (the kernel is cached like any other);
-# a cold cache builds it first, about one more kernel build (README:
-# sanitizer kernels).
+# a cold cache builds it first, seeded from the default tree (508 s on a
+# fresh machine: docs/measurements.md; docs/kernels.md, sanitizer kernels).
 run_test profile-lockdep-build prepare_profile lockdep
 profile_smoke_checks() {
 	local out=$RESULTS/profile-lockdep-smoke.out
@@ -380,7 +380,7 @@ run_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
 echo "== RUNS/JOBS: a batch of seeded runs on the variant, two guests at once, merged"
 # The variant amplified (caught in a few seconds). QEMU is a wrapper that
 # aborts the first guest it starts, as QEMU 10.0.2's own assertion in the
-# guest's PCI scan does now and then (README, "Many runs"): that run must
+# guest's PCI scan does now and then (docs/many-runs.md): that run must
 # boot again and count, never as a kernel finding.
 batch_checks() {
 	local d=$RESULTS/runs/batch rc=0 qemu=$RESULTS/qemu-abort-once
@@ -713,7 +713,7 @@ echo "== QEMU: selftests-mm on the clean kernel (soft-dirty and split_huge_page_
 # an hour) while they run: its scan takes a reference on the page-cache
 # THPs split_huge_page_test splits through debugfs and collapses them again,
 # which under TCG failed that test now and then ("Unexpected THP split";
-# README, selftests-mm).
+# docs/scenarios.md, selftests-mm).
 # selftests_run RUN_ID CAP PROGRAMS: the run, which must pass.
 selftests_run() {
 	expect_exit 0 ./mmrace run SCENARIO=selftests-mm \

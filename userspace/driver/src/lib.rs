@@ -1,6 +1,7 @@
 //! mmrace's in-guest driver as a library: the binary (`main.rs`) is a thin
-//! shell around [`run::main`], and the pieces here are public so scenarios
-//! and tests can use them without going through the command line.
+//! shell that picks [`init::main`] (PID 1) or [`run::run`], and the pieces
+//! here are public so scenarios and tests can use them without going
+//! through the command line.
 //!
 //! - [`cli`]: the command line (clap), shared by argv and `mmrace.argv=`.
 //! - [`init`]: PID 1 duties in the test guest (mounts, reaper, power-off).

@@ -8,9 +8,8 @@
 use crate::cli::{Cli, Command};
 use crate::ctx::Ctx;
 use crate::output::Output;
-use crate::{counters, init, module, numa, scenario, signals, stream, sysinfo};
+use crate::{counters, module, numa, scenario, signals, stream, sysinfo};
 use anyhow::{anyhow, bail, Context, Result};
-use clap::Parser;
 use mmrace_proto::results::ScenarioResult;
 use mmrace_proto::spec::{CrashTest, RunSpec};
 use mmrace_proto::wire::{Msg, WIRE_VERSION};
@@ -21,31 +20,6 @@ use std::time::Duration;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
-
-/// The binary's entry point: PID 1 duties in the guest, else a plain run.
-pub fn main() -> i32 {
-    if nix::unistd::getpid().as_raw() == 1 {
-        init::main();
-    }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code();
-        }
-    };
-    let out = match &cli.wire {
-        None => Output::stdout(),
-        Some(path) => match Output::to_path(path) {
-            Ok(out) => out,
-            Err(e) => {
-                eprintln!("mmrace-driver: cannot open --wire {}: {e}", path.display());
-                return EXIT_USAGE;
-            }
-        },
-    };
-    run(&cli, out)
-}
 
 /// Runs the parsed command line, sending protocol lines to `out`; returns
 /// the exit code.
@@ -231,6 +205,7 @@ fn finish(ctx: &Ctx, result: Result<ScenarioResult>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn messages(lines: &[String]) -> Vec<Msg> {
         lines

@@ -599,47 +599,115 @@ pub struct Summary {
 pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
     let runs = &b.runs;
     let phase_secs = runs.first().map_or(0, |r| r.data.phase_secs);
+    let configs = config_figures(runs);
+    let limits = limits(runs);
+    let probe = probe_overhead(runs);
+    let metric_keys = metric_keys(&configs);
+    let baseline = Baseline::of(&configs);
+    let ratios = ratios(&configs, &metric_keys, &baseline);
+    let targets = targets(b, &configs, &baseline, &limits, &probe);
+    let head = Head::of(b);
 
-    // Per-config metrics over the seeds.
-    let mut configs: BTreeMap<String, ConfigFigures> = BTreeMap::new();
-    for (cfg, _) in CONFIGS {
-        let rows: Vec<Option<Metrics>> = runs
-            .iter()
-            .map(|r| r.phase(cfg).and_then(phase_metrics))
-            .collect();
-        let mut keys: Vec<&String> = rows
-            .iter()
-            .flatten()
-            .flat_map(|m| m.values.keys())
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let metrics = keys
-            .into_iter()
-            .map(|k| {
-                let vals = rows
-                    .iter()
-                    .map(|m| m.as_ref().and_then(|m| m.values.get(k).copied().flatten()))
-                    .collect();
-                (k.clone(), Stats::of(vals))
-            })
-            .collect();
-        configs.insert(
-            cfg.to_string(),
-            ConfigFigures {
-                metrics,
-                runs_with_result: rows.iter().flatten().count(),
-                crosscheck_ok: rows
-                    .iter()
-                    .map(|m| m.as_ref().map(|m| m.crosscheck_ok))
-                    .collect(),
-            },
-        );
+    let mut t = String::new();
+    write_head(&mut t, b, &head, phase_secs);
+    let table = MetricTable {
+        configs: &configs,
+        ratios: &ratios,
+        keys: &metric_keys,
+        baseline: &baseline,
+        phase_secs,
+    };
+    table.write(&mut t);
+    write_limits(&mut t, &limits, &probe);
+    write_variants(&mut t, b, variant, cap);
+    write_targets(&mut t, &targets, &b.errors);
+    let svg = plot(runs, phase_secs);
+
+    let json = BenchSummary {
+        bench_id: b.id.clone(),
+        seeds: head.seeds,
+        phase_secs,
+        boots: "one boot per seed for mem, a, b, overhead and c; one boot per variant run".into(),
+        accel: head.accel,
+        kernel: head.kernel_path,
+        configs,
+        ratios,
+        baseline_rate_upper_bound_per_min: baseline.bound,
+        limits,
+        probe_overhead_pct: probe,
+        variant: Variant {
+            name: variant.to_string(),
+            cap_s: cap,
+            runs: b.variants.clone(),
+        },
+        targets,
+        errors: b.errors.clone(),
+        runs: runs.iter().map(|r| r.dir_name.clone()).collect(),
+        plot: PLOT.into(),
+    };
+    Summary {
+        json,
+        table: t,
+        svg,
     }
-    let stat = |cfg: &str, key: &str| configs.get(cfg).and_then(|c| c.metrics.get(key));
-    let med = |cfg: &str, key: &str| stat(cfg, key).and_then(|s| s.median);
+}
 
-    // Limits: memcpy, idle migration, migrated bytes/s in each config.
+type Configs = BTreeMap<String, ConfigFigures>;
+type Ratios = BTreeMap<String, BTreeMap<String, Option<Ratio>>>;
+
+/// A config's figures for one metric.
+fn stat<'a>(configs: &'a Configs, cfg: &str, key: &str) -> Option<&'a Stats> {
+    configs.get(cfg).and_then(|c| c.metrics.get(key))
+}
+
+/// The median of a config's metric.
+fn med(configs: &Configs, cfg: &str, key: &str) -> Option<f64> {
+    stat(configs, cfg, key).and_then(|s| s.median)
+}
+
+/// Per-config metrics over the seeds.
+fn config_figures(runs: &[CleanRun]) -> Configs {
+    CONFIGS
+        .iter()
+        .map(|(cfg, _)| (cfg.to_string(), one_config(runs, cfg)))
+        .collect()
+}
+
+fn one_config(runs: &[CleanRun], cfg: &str) -> ConfigFigures {
+    let rows: Vec<Option<Metrics>> = runs
+        .iter()
+        .map(|r| r.phase(cfg).and_then(phase_metrics))
+        .collect();
+    let mut keys: Vec<&String> = rows
+        .iter()
+        .flatten()
+        .flat_map(|m| m.values.keys())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let metrics = keys
+        .into_iter()
+        .map(|k| {
+            let vals = rows
+                .iter()
+                .map(|m| m.as_ref().and_then(|m| m.values.get(k).copied().flatten()))
+                .collect();
+            (k.clone(), Stats::of(vals))
+        })
+        .collect();
+    ConfigFigures {
+        metrics,
+        runs_with_result: rows.iter().flatten().count(),
+        crosscheck_ok: rows
+            .iter()
+            .map(|m| m.as_ref().map(|m| m.crosscheck_ok))
+            .collect(),
+    }
+}
+
+/// Limits: memcpy, idle migration, the writer's cost, migrated bytes/s in
+/// each config.
+fn limits(runs: &[CleanRun]) -> Limits {
     let mem: Vec<_> = runs
         .iter()
         .map(|r| match r.phase("mem").and_then(|p| p.result.as_ref()) {
@@ -650,22 +718,38 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
     let over_mem = |f: &dyn Fn(&mmrace_proto::results::bench::MemPhase) -> Option<f64>| {
         Stats::of(mem.iter().map(|m| m.and_then(f)).collect())
     };
-    let memcpy = over_mem(&|m| Some(m.memcpy.bytes_per_s));
-    let idle = over_mem(&|m| Some(m.idle_migrate.bytes_per_s));
-    let writer_memset = over_mem(&|m| m.writer_cost.as_ref().map(|w| w.memset_bytes_per_s));
-    let writer_stamped = over_mem(&|m| m.writer_cost.as_ref().map(|w| w.stamped_bytes_per_s));
-    let writer_pct = over_mem(&|m| m.writer_cost.as_ref().map(|w| w.stamped_vs_memset_pct));
-    let idle_fraction = over_mem(&|m| {
-        finite(ratio(
-            Some(m.idle_migrate.bytes_per_s),
-            Some(m.memcpy.bytes_per_s),
-        ))
-    });
+    Limits {
+        memcpy_bytes_per_s: over_mem(&|m| Some(m.memcpy.bytes_per_s)),
+        idle_migrate_bytes_per_s: over_mem(&|m| Some(m.idle_migrate.bytes_per_s)),
+        idle_migrate_fraction_of_memcpy: over_mem(&|m| {
+            finite(ratio(
+                Some(m.idle_migrate.bytes_per_s),
+                Some(m.memcpy.bytes_per_s),
+            ))
+        }),
+        writer_memset_bytes_per_s: over_mem(&|m| {
+            m.writer_cost.as_ref().map(|w| w.memset_bytes_per_s)
+        }),
+        writer_stamped_bytes_per_s: over_mem(&|m| {
+            m.writer_cost.as_ref().map(|w| w.stamped_bytes_per_s)
+        }),
+        writer_stamped_vs_memset_pct: over_mem(&|m| {
+            m.writer_cost.as_ref().map(|w| w.stamped_vs_memset_pct)
+        }),
+        migrated_fraction_of_memcpy: migrated_fractions(runs, &mem),
+    }
+}
+
+/// Each config's migrated bytes/s as a fraction of its boot's memcpy.
+fn migrated_fractions(
+    runs: &[CleanRun],
+    mem: &[Option<&mmrace_proto::results::bench::MemPhase>],
+) -> BTreeMap<String, Stats> {
     let mut fractions = BTreeMap::new();
     for (cfg, _) in CONFIGS {
         let vals = runs
             .iter()
-            .zip(&mem)
+            .zip(mem)
             .map(|(r, m)| {
                 let pm = r.phase(cfg).and_then(phase_metrics)?;
                 let moved = pm.values.get(MIGRATED_BYTES_PER_S).copied().flatten();
@@ -674,9 +758,12 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
             .collect();
         fractions.insert(cfg.to_string(), Stats::of(vals));
     }
+    fractions
+}
 
-    // Probe overhead: thp-race with mmrace.ko loaded vs unloaded, in
-    // alternating segments of the `overhead` phase, same boot.
+/// Probe overhead: thp-race with mmrace.ko loaded vs unloaded, in
+/// alternating segments of the `overhead` phase, same boot.
+fn probe_overhead(runs: &[CleanRun]) -> ProbeOverhead {
     let mut overhead: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     let mut geo = Vec::new();
     for r in runs {
@@ -706,14 +793,19 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
                 .then(|| (1.0 - (logs.iter().sum::<f64>() / logs.len() as f64).exp()) * 100.0),
         );
     }
-    let overhead: BTreeMap<String, Stats> = overhead
-        .into_iter()
-        .map(|(p, v)| (p, Stats::of(v)))
-        .collect();
-    let overhead_geo = Stats::of(geo);
+    ProbeOverhead {
+        geomean: Stats::of(geo),
+        per_party: overhead
+            .into_iter()
+            .map(|(p, v)| (p, Stats::of(v)))
+            .collect(),
+    }
+}
 
-    // Ratios of medians.
-    let mut metric_keys: Vec<String> = [
+/// The table's metrics: the race figures, then the op rate of every party
+/// some config has.
+fn metric_keys(configs: &Configs) -> Vec<String> {
+    let mut keys: Vec<String> = [
         PMD_RACE_PER_MIN,
         THP_SPLIT_PER_MIN,
         THP_SPLIT_FAILED_PER_MIN,
@@ -724,56 +816,76 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
     .to_vec();
     for p in PARTIES {
         let k = format!("{OPS}{p}");
-        if CONFIGS.iter().any(|(c, _)| stat(c, &k).is_some()) {
-            metric_keys.push(k);
+        if CONFIGS.iter().any(|(c, _)| stat(configs, c, &k).is_some()) {
+            keys.push(k);
         }
     }
-    let mut ratios: BTreeMap<String, BTreeMap<String, Option<Ratio>>> = BTreeMap::new();
+    keys
+}
+
+/// The shell baseline's minutes and, when it saw no race at all, the
+/// bound on its rate: below 1 per total minutes run.
+struct Baseline {
+    total_min: f64,
+    bound: Option<f64>,
+}
+
+impl Baseline {
+    fn of(configs: &Configs) -> Baseline {
+        let sum_of = |key: &str| {
+            stat(configs, "a", key).map_or(0.0, |s| {
+                s.values.iter().flatten().filter(|v| **v != 0.0).sum()
+            })
+        };
+        let total_min = sum_of(SECS) / 60.0;
+        let races = sum_of(PMD_RACE);
+        let bound = (configs["a"].runs_with_result > 0 && races == 0.0 && total_min > 0.0)
+            .then(|| 1.0 / total_min);
+        Baseline { total_min, bound }
+    }
+}
+
+/// Ratios of medians, (b)/(a) and (c)/(a), and the lower bound of the race
+/// rate's ratio when (a) saw none.
+fn ratios(configs: &Configs, keys: &[String], baseline: &Baseline) -> Ratios {
+    let mut ratios: Ratios = BTreeMap::new();
     for cfg in ["b", "c"] {
         let row = ratios.entry(format!("{cfg}/a")).or_default();
-        for k in &metric_keys {
-            row.insert(k.clone(), ratio(med(cfg, k), med("a", k)));
+        for k in keys {
+            row.insert(k.clone(), ratio(med(configs, cfg, k), med(configs, "a", k)));
         }
     }
-    let a = &configs["a"];
-    let sum_of = |key: &str| {
-        stat("a", key).map_or(0.0, |s| {
-            s.values.iter().flatten().filter(|v| **v != 0.0).sum()
-        })
-    };
-    let total_min_a = sum_of(SECS) / 60.0;
-    let races_a = sum_of(PMD_RACE);
-    let mut bound = None;
-    if a.runs_with_result > 0 && races_a == 0.0 && total_min_a > 0.0 {
-        // a saw no race at all: its rate is below 1 per total minutes run.
-        let bnd = 1.0 / total_min_a;
-        bound = Some(bnd);
+    if let Some(bnd) = baseline.bound {
         for cfg in ["b", "c"] {
-            let lb = med(cfg, PMD_RACE_PER_MIN).map(|b| Ratio::Finite(b / bnd));
+            let lb = med(configs, cfg, PMD_RACE_PER_MIN).map(|b| Ratio::Finite(b / bnd));
             ratios
                 .entry(format!("{cfg}/a"))
                 .or_default()
                 .insert("pmd_race_per_min_lower_bound".into(), lb);
         }
     }
+    ratios
+}
 
-    // Targets.
-    let empty = Stats::of(Vec::new());
-    let st = |cfg: &str, key: &str| stat(cfg, key).unwrap_or(&empty);
-    let vt: Vec<f64> = ["b", "c"]
-        .iter()
-        .filter_map(|c| b.variants.get(*c).and_then(|v| v.time_to_crash_s))
-        .collect();
-    let v_ran = ["b", "c"]
-        .iter()
-        .any(|c| b.variants.get(*c).is_some_and(|v| v.ran));
-    let vt_min = vt.iter().copied().reduce(f64::min);
-    let target = |name: &str, want: String, measured: Option<String>, met: Option<bool>| Target {
+fn target(name: &str, want: String, measured: Option<String>, met: Option<bool>) -> Target {
+    Target {
         target: name.into(),
         want,
         measured,
         met,
-    };
+    }
+}
+
+/// The bench issue's targets, judged.
+fn targets(
+    b: &Bench,
+    configs: &Configs,
+    baseline: &Baseline,
+    limits: &Limits,
+    probe: &ProbeOverhead,
+) -> Vec<Target> {
+    let empty = Stats::of(Vec::new());
+    let st = |cfg: &str, key: &str| stat(configs, cfg, key).unwrap_or(&empty);
     let first_race = |cfg: &str| {
         target(
             &format!("time to first pmd_race, ({cfg})"),
@@ -786,7 +898,8 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
             ),
         )
     };
-    let targets = vec![
+    let fraction_b = &limits.migrated_fraction_of_memcpy["b"];
+    vec![
         target(
             "(b) pmd_race/min",
             format!(">= {}", g3(TARGET_B_RACES_PER_MIN)),
@@ -797,133 +910,191 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
                 false,
             ),
         ),
-        // Zero races in T minutes only bound the rate below 1/T: the
-        // target is judged only when that bound (or the measured rate)
-        // says so.
-        match bound {
-            None => target(
-                "(a) baseline pmd_race/min",
-                format!("< {TARGET_BASELINE_MAX_PER_MIN}"),
-                st("a", PMD_RACE_PER_MIN).shown(),
-                per_seed(
-                    st("a", PMD_RACE_PER_MIN),
-                    |v| v < TARGET_BASELINE_MAX_PER_MIN,
-                    false,
-                ),
-            ),
-            Some(bnd) => target(
-                "(a) baseline pmd_race/min",
-                format!("< {TARGET_BASELINE_MAX_PER_MIN}"),
-                Some(format!("0 in {total_min_a:.1} min (< {bnd:.2})")),
-                (bnd < TARGET_BASELINE_MAX_PER_MIN).then_some(true),
-            ),
-        },
+        baseline_target(st("a", PMD_RACE_PER_MIN), baseline),
         first_race("b"),
         first_race("c"),
-        target(
-            "variant caught by (b) or (c)",
-            format!("<= {} s", g3(TARGET_VARIANT_S)),
-            vt_min.map(|t| fmt(Some(t))),
-            v_ran.then(|| vt_min.is_some_and(|t| t <= TARGET_VARIANT_S)),
-        ),
+        variant_target(b),
         target(
             "probe overhead (geomean of op rates)",
             format!("<= {} %", g3(TARGET_OVERHEAD_PCT)),
-            overhead_geo.shown(),
-            per_seed(&overhead_geo, |v| v <= TARGET_OVERHEAD_PCT, false),
+            probe.geomean.shown(),
+            per_seed(&probe.geomean, |v| v <= TARGET_OVERHEAD_PCT, false),
         ),
         target(
             "(b) migrated bytes/s / memcpy bytes/s",
             format!(">= {TARGET_MIGRATE_FRACTION}"),
-            fractions["b"].shown(),
-            per_seed(&fractions["b"], |v| v >= TARGET_MIGRATE_FRACTION, false),
+            fraction_b.shown(),
+            per_seed(fraction_b, |v| v >= TARGET_MIGRATE_FRACTION, false),
         ),
-    ];
+    ]
+}
 
-    // The table.
-    let seeds: Vec<Option<u64>> = runs.iter().map(CleanRun::seed).collect();
-    let rep0 = runs.first().map(|r| &r.report);
-    let accel = rep0
-        .and_then(|r| r.meta.accel)
-        .map(|a| a.name().to_string());
-    let kernel_path = rep0.map(|r| r.meta.kernel.clone()).unwrap_or_default();
-    // .../kernel/<build>/arch/x86/boot/bzImage: the build's name.
-    let kernel_name = Path::new(&kernel_path)
-        .ancestors()
-        .nth(4)
-        .and_then(|p| p.file_name())
-        .map_or_else(|| kernel_path.clone(), |n| n.to_string_lossy().into_owned());
-    let mut t = String::new();
-    let seeds_text = seeds
+/// Zero races in T minutes only bound the rate below 1/T: the target is
+/// judged only when that bound (or the measured rate) says so.
+fn baseline_target(rate: &Stats, baseline: &Baseline) -> Target {
+    let name = "(a) baseline pmd_race/min";
+    let want = format!("< {TARGET_BASELINE_MAX_PER_MIN}");
+    match baseline.bound {
+        None => target(
+            name,
+            want,
+            rate.shown(),
+            per_seed(rate, |v| v < TARGET_BASELINE_MAX_PER_MIN, false),
+        ),
+        Some(bnd) => target(
+            name,
+            want,
+            Some(format!("0 in {:.1} min (< {bnd:.2})", baseline.total_min)),
+            (bnd < TARGET_BASELINE_MAX_PER_MIN).then_some(true),
+        ),
+    }
+}
+
+/// The race-only variant caught by (b) or (c) in time.
+fn variant_target(b: &Bench) -> Target {
+    let vt: Vec<f64> = ["b", "c"]
+        .iter()
+        .filter_map(|c| b.variants.get(*c).and_then(|v| v.time_to_crash_s))
+        .collect();
+    let v_ran = ["b", "c"]
+        .iter()
+        .any(|c| b.variants.get(*c).is_some_and(|v| v.ran));
+    let vt_min = vt.iter().copied().reduce(f64::min);
+    target(
+        "variant caught by (b) or (c)",
+        format!("<= {} s", g3(TARGET_VARIANT_S)),
+        vt_min.map(|t| fmt(Some(t))),
+        v_ran.then(|| vt_min.is_some_and(|t| t <= TARGET_VARIANT_S)),
+    )
+}
+
+/// What the table's first line says about the boots.
+struct Head {
+    seeds: Vec<Option<u64>>,
+    accel: Option<String>,
+    kernel_path: String,
+    kernel_name: String,
+}
+
+impl Head {
+    fn of(b: &Bench) -> Head {
+        let rep0 = b.runs.first().map(|r| &r.report);
+        let kernel_path = rep0.map(|r| r.meta.kernel.clone()).unwrap_or_default();
+        // .../kernel/<build>/arch/x86/boot/bzImage: the build's name.
+        let kernel_name = Path::new(&kernel_path)
+            .ancestors()
+            .nth(4)
+            .and_then(|p| p.file_name())
+            .map_or_else(|| kernel_path.clone(), |n| n.to_string_lossy().into_owned());
+        Head {
+            seeds: b.runs.iter().map(CleanRun::seed).collect(),
+            accel: rep0
+                .and_then(|r| r.meta.accel)
+                .map(|a| a.name().to_string()),
+            kernel_path,
+            kernel_name,
+        }
+    }
+}
+
+fn write_head(t: &mut String, b: &Bench, head: &Head, phase_secs: u64) {
+    let seeds_text = head
+        .seeds
         .iter()
         .map(|s| s.map_or("None".to_string(), |s| s.to_string()))
         .collect::<Vec<_>>()
         .join(", ");
     let _ = writeln!(
         t,
-        "\nmmrace bench {}: seeds [{seeds_text}], {phase_secs} s per phase, accel {}, kernel {kernel_name}",
+        "\nmmrace bench {}: seeds [{seeds_text}], {phase_secs} s per phase, accel {}, kernel {}",
         b.id,
-        accel.as_deref().unwrap_or("None")
+        head.accel.as_deref().unwrap_or("None"),
+        head.kernel_name
     );
     let _ = writeln!(
         t,
         "one boot per seed runs mem, a, b, overhead, c back to back; values are median [min..max] over the seeds\n"
     );
-    let label = |k: &str| -> String {
-        match k {
-            PMD_RACE_PER_MIN => "pmd_race / min".into(),
-            THP_SPLIT_PER_MIN => "THP splits / min".into(),
-            THP_SPLIT_FAILED_PER_MIN => "thp_split_failed / min".into(),
-            FIRST_PMD_RACE_S => "time to first pmd_race, s".into(),
-            MIGRATED_BYTES_PER_S => "migrated MB/s".into(),
-            _ => k
-                .strip_prefix(OPS)
-                .map_or(k.to_string(), |p| format!("ops/s {p}")),
-        }
-    };
-    let (w0, w1) = (28, 24);
-    let _ = writeln!(
-        t,
-        "{:<w0$}{:>w1$}{:>w1$}{:>w1$}{:>9}{:>9}",
-        "metric", "(a) shell", "(b) mmrace", "(c) amplified", "b/a", "c/a"
-    );
-    for k in &metric_keys {
-        let mut cells = Vec::new();
-        for (cfg, _) in CONFIGS {
-            let ran = configs[cfg].runs_with_result;
-            let mut s = stat(cfg, k).cloned();
-            if k == MIGRATED_BYTES_PER_S {
-                s = s.map(|s| s.scaled(1e6));
-            }
-            let none = match (k == FIRST_PMD_RACE_S, ran > 0) {
-                (true, true) => format!("none in {phase_secs} s"),
-                _ => "-".to_string(),
-            };
-            let mut c = cell(s.as_ref(), &none);
-            if let Some(s) = s
-                .as_ref()
-                .filter(|s| k == FIRST_PMD_RACE_S && s.n > 0 && s.n < ran)
-            {
-                let _ = write!(c, " ({} none)", ran - s.n);
-            }
-            cells.push(c);
-        }
-        let (rb, rc) = (ratios["b/a"][k], ratios["c/a"][k]);
+}
+
+/// A metric's row label.
+fn label(k: &str) -> String {
+    match k {
+        PMD_RACE_PER_MIN => "pmd_race / min".into(),
+        THP_SPLIT_PER_MIN => "THP splits / min".into(),
+        THP_SPLIT_FAILED_PER_MIN => "thp_split_failed / min".into(),
+        FIRST_PMD_RACE_S => "time to first pmd_race, s".into(),
+        MIGRATED_BYTES_PER_S => "migrated MB/s".into(),
+        _ => k
+            .strip_prefix(OPS)
+            .map_or(k.to_string(), |p| format!("ops/s {p}")),
+    }
+}
+
+/// The metrics table: a row per metric, a column per config, the ratios.
+struct MetricTable<'a> {
+    configs: &'a Configs,
+    ratios: &'a Ratios,
+    keys: &'a [String],
+    baseline: &'a Baseline,
+    phase_secs: u64,
+}
+
+const W0: usize = 28;
+const W1: usize = 24;
+
+impl MetricTable<'_> {
+    fn write(&self, t: &mut String) {
         let _ = writeln!(
             t,
-            "{:<w0$}{:>w1$}{:>w1$}{:>w1$}{:>9}{:>9}",
-            label(k),
-            cells[0],
-            cells[1],
-            cells[2],
-            fmt_ratio(rb),
-            fmt_ratio(rc)
+            "{:<W0$}{:>W1$}{:>W1$}{:>W1$}{:>9}{:>9}",
+            "metric", "(a) shell", "(b) mmrace", "(c) amplified", "b/a", "c/a"
         );
+        for k in self.keys {
+            let cells: Vec<String> = CONFIGS.iter().map(|(cfg, _)| self.cell(cfg, k)).collect();
+            let (rb, rc) = (self.ratios["b/a"][k], self.ratios["c/a"][k]);
+            let _ = writeln!(
+                t,
+                "{:<W0$}{:>W1$}{:>W1$}{:>W1$}{:>9}{:>9}",
+                label(k),
+                cells[0],
+                cells[1],
+                cells[2],
+                fmt_ratio(rb),
+                fmt_ratio(rc)
+            );
+        }
+        self.write_bound(t);
+        let _ = writeln!(t);
     }
-    if let Some(bnd) = bound {
+
+    fn cell(&self, cfg: &str, k: &str) -> String {
+        let ran = self.configs[cfg].runs_with_result;
+        let mut s = stat(self.configs, cfg, k).cloned();
+        if k == MIGRATED_BYTES_PER_S {
+            s = s.map(|s| s.scaled(1e6));
+        }
+        let none = match (k == FIRST_PMD_RACE_S, ran > 0) {
+            (true, true) => format!("none in {} s", self.phase_secs),
+            _ => "-".to_string(),
+        };
+        let mut c = cell(s.as_ref(), &none);
+        if let Some(s) = s
+            .as_ref()
+            .filter(|s| k == FIRST_PMD_RACE_S && s.n > 0 && s.n < ran)
+        {
+            let _ = write!(c, " ({} none)", ran - s.n);
+        }
+        c
+    }
+
+    fn write_bound(&self, t: &mut String) {
+        let Some(bnd) = self.baseline.bound else {
+            return;
+        };
         let lb = |pair: &str| {
             fmt_ratio(
-                ratios[pair]
+                self.ratios[pair]
                     .get("pmd_race_per_min_lower_bound")
                     .copied()
                     .flatten(),
@@ -931,83 +1102,103 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
         };
         let _ = writeln!(
             t,
-            "  (a) saw no pmd_race in {total_min_a:.1} min: its rate is < {bnd:.2}/min, so b/a >= {}, c/a >= {}",
+            "  (a) saw no pmd_race in {:.1} min: its rate is < {bnd:.2}/min, so b/a >= {}, c/a >= {}",
+            self.baseline.total_min,
             lb("b/a"),
             lb("c/a")
         );
     }
-    let _ = writeln!(t);
-    let mb = |s: &Stats| match s.n {
+}
+
+/// MB/s of a bytes/s figure, `-` when there is none.
+fn mb(s: &Stats) -> String {
+    match s.n {
         0 => "-".to_string(),
         _ => s.scaled(1e6).cell("-"),
-    };
-    let _ = writeln!(t, "memcpy bandwidth:        {} MB/s", mb(&memcpy));
+    }
+}
+
+fn write_limits(t: &mut String, l: &Limits, probe: &ProbeOverhead) {
+    let _ = writeln!(
+        t,
+        "memcpy bandwidth:        {} MB/s",
+        mb(&l.memcpy_bytes_per_s)
+    );
     let _ = writeln!(
         t,
         "idle migrate_pages:      {} MB/s = {} of memcpy",
-        mb(&idle),
-        idle_fraction.cell("-")
+        mb(&l.idle_migrate_bytes_per_s),
+        l.idle_migrate_fraction_of_memcpy.cell("-")
     );
     for (cfg, _) in CONFIGS {
         let _ = writeln!(
             t,
             "migrated under {cfg}:       {} of memcpy",
-            fractions[cfg].cell("-")
+            l.migrated_fraction_of_memcpy[cfg].cell("-")
         );
     }
     let _ = writeln!(
         t,
         "thp-race writer, memset: {} MB/s; stamped (data oracle): {} MB/s = {} % vs memset (target: within 20 %)",
-        mb(&writer_memset),
-        mb(&writer_stamped),
-        writer_pct.shown().unwrap_or_else(|| "-".into())
+        mb(&l.writer_memset_bytes_per_s),
+        mb(&l.writer_stamped_bytes_per_s),
+        l.writer_stamped_vs_memset_pct.shown().unwrap_or_else(|| "-".into())
     );
     let _ = writeln!(
         t,
         "probe overhead (thp-race op rates, mmrace.ko loaded vs unloaded, alternating segments of one boot; % slower, geomean over parties): {}",
-        overhead_geo.cell("-")
+        probe.geomean.cell("-")
     );
-    for (p, s) in &overhead {
+    for (p, s) in &probe.per_party {
         let _ = writeln!(t, "    {p:<16} {} %", s.cell("-"));
     }
     let _ = writeln!(t);
+}
+
+fn write_variants(t: &mut String, b: &Bench, variant: &str, cap: Option<f64>) {
     let _ = writeln!(
         t,
         "race-only variant {variant}, one boot each, capped at {} s:",
         fmt(cap)
     );
     for (cfg, label) in CONFIGS {
-        let v = &b.variants[cfg];
-        let text = if !v.ran {
-            "not run".to_string()
-        } else if v.crashed {
-            let f: String = v
-                .finding
-                .as_deref()
-                .unwrap_or("")
-                .chars()
-                .take(70)
-                .collect();
-            format!(
-                "crashed after {} s ({}): {f}",
-                fmt(v.time_to_crash_s),
-                v.class.as_deref().unwrap_or("None")
-            )
-        } else if let Some(e) = &v.driver_error {
-            let e: String = e.chars().take(90).collect();
-            format!("driver error: {e}")
-        } else {
-            format!(
-                "survived {} s (verdict {})",
-                fmt(v.guest_elapsed_s),
-                v.verdict.map_or("None".into(), verdict_name)
-            )
-        };
-        let _ = writeln!(t, "    {label:<24} {text}");
+        let _ = writeln!(t, "    {label:<24} {}", variant_text(&b.variants[cfg]));
     }
     let _ = writeln!(t);
+}
+
+/// What one variant boot did, in a line.
+fn variant_text(v: &VariantRun) -> String {
+    if !v.ran {
+        "not run".to_string()
+    } else if v.crashed {
+        let f: String = v
+            .finding
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(70)
+            .collect();
+        format!(
+            "crashed after {} s ({}): {f}",
+            fmt(v.time_to_crash_s),
+            v.class.as_deref().unwrap_or("None")
+        )
+    } else if let Some(e) = &v.driver_error {
+        let e: String = e.chars().take(90).collect();
+        format!("driver error: {e}")
+    } else {
+        format!(
+            "survived {} s (verdict {})",
+            fmt(v.guest_elapsed_s),
+            v.verdict.map_or("None".into(), verdict_name)
+        )
+    }
+}
+
+fn write_targets(t: &mut String, targets: &[Target], errors: &[String]) {
     let _ = writeln!(t, "targets:");
-    for x in &targets {
+    for x in targets {
         let state = match x.met {
             Some(true) => "met ",
             None => "open",
@@ -1025,11 +1216,13 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
         t,
         "    (met/MISS: in every seed / in none; open: in some, or not enough data to tell)"
     );
-    for e in &b.errors {
+    for e in errors {
         let _ = writeln!(t, "ERROR: {e}");
     }
+}
 
-    // The plot.
+/// Cumulative pmd_race of every seed's phase, per config.
+fn plot(runs: &[CleanRun], phase_secs: u64) -> String {
     let mut curves: Vec<(&str, Vec<Curve>)> = Vec::new();
     for (cfg, _) in CONFIGS {
         let mut cs = Vec::new();
@@ -1042,46 +1235,7 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
         }
         curves.push((cfg, cs));
     }
-    let svg = svg_plot(&curves, phase_secs as f64);
-
-    let json = BenchSummary {
-        bench_id: b.id.clone(),
-        seeds,
-        phase_secs,
-        boots: "one boot per seed for mem, a, b, overhead and c; one boot per variant run".into(),
-        accel,
-        kernel: kernel_path,
-        configs,
-        ratios,
-        baseline_rate_upper_bound_per_min: bound,
-        limits: Limits {
-            memcpy_bytes_per_s: memcpy,
-            idle_migrate_bytes_per_s: idle,
-            idle_migrate_fraction_of_memcpy: idle_fraction,
-            writer_memset_bytes_per_s: writer_memset,
-            writer_stamped_bytes_per_s: writer_stamped,
-            writer_stamped_vs_memset_pct: writer_pct,
-            migrated_fraction_of_memcpy: fractions,
-        },
-        probe_overhead_pct: ProbeOverhead {
-            geomean: overhead_geo,
-            per_party: overhead,
-        },
-        variant: Variant {
-            name: variant.to_string(),
-            cap_s: cap,
-            runs: b.variants.clone(),
-        },
-        targets,
-        errors: b.errors.clone(),
-        runs: runs.iter().map(|r| r.dir_name.clone()).collect(),
-        plot: PLOT.into(),
-    };
-    Summary {
-        json,
-        table: t,
-        svg,
-    }
+    svg_plot(&curves, phase_secs as f64)
 }
 
 /// The plot's file name in the bench directory.

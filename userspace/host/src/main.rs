@@ -16,6 +16,7 @@ mod interrupt;
 mod judge;
 mod ktap;
 mod lava;
+mod lava_log;
 mod matrix;
 mod merge;
 mod messages;

@@ -439,7 +439,7 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Report)>> {
             if let Ok(r) = as_report {
                 return Ok((p.clone(), r));
             }
-            let console = crate::lava::console_lines(&text);
+            let console = crate::lava_log::console_lines(&text);
             if console.is_empty() {
                 as_report.with_context(|| {
                     format!(

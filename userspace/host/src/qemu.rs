@@ -87,7 +87,7 @@ pub fn guest_config(g: &GuestSpec, wire_log: Option<&Path>, disk: Option<&Path>)
     let mut c = String::from(
         "# mmrace's guest (QEMU -readconfig). mmrace-host renders this for every\n\
          # run from the run's GuestSpec into the run directory as guest.cfg;\n\
-         # this copy is the default guest. See README.md, \"Booting the guest by hand\".\n",
+         # this copy is the default guest. See docs/runs.md, \"Booting the guest by hand\".\n",
     );
     let mut section = |name: &str, items: &[(&str, String)]| {
         let _ = writeln!(c, "\n[{name}]");

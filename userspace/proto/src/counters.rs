@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn readme_explains_every_counter() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/counters.md");
         let missing: Vec<_> = counter_defs()
             .into_iter()
             .filter(|d| !readme.contains(&format!("| `{}` |", d.name)))
@@ -118,7 +118,7 @@ mod tests {
             .collect();
         assert!(
             missing.is_empty(),
-            "README.md has no table row for {missing:?}"
+            "docs/counters.md has no table row for {missing:?}"
         );
     }
 

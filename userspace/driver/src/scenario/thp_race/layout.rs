@@ -7,10 +7,10 @@
 
 use super::baton::Baton;
 use super::offsets::Book;
-use super::racers::RacerOp;
 use crate::oracle::Party;
 pub use mmrace_proto::spec::thp_race::WriterMode;
 use mmrace_proto::spec::thp_race::{ChurnOp, OffsetMode};
+use mmrace_proto::spec::thp_race::{RacerOp, MAX_RACERS};
 
 /// The seed's fixed writer address.
 pub const WRITER_ADDR: usize = 0x7000_0000_0000;
@@ -32,7 +32,7 @@ pub const MAX_REGION_MIB: usize = 1024;
 // The largest regions must still leave the three areas apart.
 const _: () = assert!(WRITER_ADDR + MAX_REGION_MIB * MIB <= RACER_ADDR);
 const _: () = assert!(RACER_ADDR + MAX_REGION_MIB * MIB <= SCRATCH_ADDR);
-const _: () = assert!(SCRATCH_ADDR + super::racers::MAX_RACERS * 1024 * MIB <= CHURN_ADDR);
+const _: () = assert!(SCRATCH_ADDR + MAX_RACERS * 1024 * MIB <= CHURN_ADDR);
 const _: () = assert!(CHURN_ADDR + MAX_REGION_MIB * MIB <= CHURN_SCRATCH_ADDR);
 const _: () = assert!(
     CHURN_SCRATCH_ADDR + mmrace_proto::spec::thp_race::MAX_CHURN_THREADS * 1024 * MIB
@@ -117,13 +117,13 @@ pub struct ChildPlan {
 pub struct ChildParties {
     pub writer: Party,
     /// Racer thread `i` uses `racers[i]` (the leader is racer 0).
-    pub racers: [Party; super::racers::MAX_RACERS],
+    pub racers: [Party; MAX_RACERS],
     pub refault: Party,
 }
 
 impl ChildParties {
     pub fn register(oracle: &crate::oracle::Oracle, racers: usize) -> ChildParties {
-        let mut r = [oracle.party("racer0"); super::racers::MAX_RACERS];
+        let mut r = [oracle.party("racer0"); MAX_RACERS];
         for (i, p) in r.iter_mut().enumerate().take(racers) {
             *p = oracle.party(&format!("racer{i}"));
         }

@@ -21,7 +21,7 @@
 pub mod mem;
 pub mod taint;
 
-use crate::scenario::thp_race::shared_ops::SharedSlots;
+use crate::shared::slots::SharedSlots;
 use anyhow::Result;
 use mmrace_proto::oracle::{
     region, Corruption, DataSummary, Expected, Found, RecentOp, Stamp, MAX_REPORTED, STAMP_WORDS,

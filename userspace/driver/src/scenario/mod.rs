@@ -10,7 +10,6 @@
 pub mod bench;
 pub mod exec;
 pub mod oom_stall;
-pub mod program;
 pub mod selftests_mm;
 pub mod shell_baseline;
 pub mod smoke;

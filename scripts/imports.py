@@ -31,20 +31,9 @@ ALLOWED_CIRCLES = [
     # mmrace_attach.c <-> mmrace_inject.c: the branch that fixes the module's
     # attach layer breaks it.
     ("module", ("mmrace_attach.c", "mmrace_inject.c")),
-    # oracle -> thp_race::shared_ops -> ctx -> oracle: the driver's shared
-    # layer branch moves shared_ops out of thp_race.
-    ("userspace/driver", ("ctx", "oracle", "scenario::thp_race::shared_ops")),
 ]
 # Scenarios that import another scenario: (crate, from, to).
 ALLOWED_SCENARIO_IMPORTS = [
-    # selftests_mm -> thp_race (walkers), exec, oom_stall (disk): the shared
-    # layer branch makes selftests_mm import only shared code.
-    ("userspace/driver", "scenario::selftests_mm", "scenario::thp_race"),
-    ("userspace/driver", "scenario::selftests_mm", "scenario::exec"),
-    ("userspace/driver", "scenario::selftests_mm", "scenario::oom_stall"),
-    # oom_stall::holder -> thp_race::shared_ops: moved out by the shared
-    # layer branch.
-    ("userspace/driver", "scenario::oom_stall", "scenario::thp_race"),
     # shell_baseline -> thp_race (nodes, monitor, parties, report): nodes
     # moves with the shared layer; monitor, parties and report are not yet
     # on any branch (left for the lead).

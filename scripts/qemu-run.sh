@@ -123,7 +123,7 @@ run_series() {
 		kernel[$s]=$SERIES_BZIMAGE initrd[$s]=$INITRD
 	done
 	rm -f "$tmp"
-	case $SCENARIO in oom-stall | selftests-mm)
+	case $SCENARIO in oom-stall | selftests-mm | pairs)
 		if [ -z "${QEMU_DISK:-}" ]; then
 			QEMU_DISK=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" \
 				"$MMRACE_ROOT/build/disk/$SCENARIO.img" "${DISK_MIB:-4096}") || exit 2
@@ -158,7 +158,7 @@ KERNEL_SERIES=${series_list[0]}
 
 prepare_all
 prepare_scenario "$KDIR" "$INITRD"
-case $SCENARIO in oom-stall | selftests-mm)
+case $SCENARIO in oom-stall | selftests-mm | pairs)
 	if [ -z "${QEMU_DISK:-}" ]; then
 		QEMU_DISK=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" \
 			"$MMRACE_ROOT/build/disk/$SCENARIO.img" "${DISK_MIB:-4096}") || exit 2

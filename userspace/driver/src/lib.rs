@@ -14,7 +14,8 @@
 //!   interfaces; [`inject`]: mmrace.ko's injection points.
 //! - [`stream`]: the periodic snapshot thread.
 //! - [`run`]: one run, Hello to Result.
-//! - [`scenario`]: the workloads.
+//! - [`scenario`]: the workloads; [`shared`]: what several of them use
+//!   (a scenario never imports another).
 
 pub mod child;
 pub mod cli;
@@ -34,6 +35,7 @@ pub mod output;
 pub mod reload;
 pub mod run;
 pub mod scenario;
+pub mod shared;
 pub mod signals;
 pub mod stream;
 pub mod sysinfo;

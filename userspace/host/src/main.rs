@@ -21,6 +21,7 @@ mod matrix;
 mod merge;
 mod messages;
 mod monitor;
+mod pairs;
 mod patterns;
 mod qemu;
 mod report;

@@ -6,8 +6,8 @@
 //! collide with the driver's own heap or libraries.
 
 use super::baton::Baton;
-use super::offsets::Book;
 use crate::oracle::Party;
+use crate::shared::offsets::Book;
 pub use mmrace_proto::spec::thp_race::WriterMode;
 use mmrace_proto::spec::thp_race::{ChurnOp, OffsetMode};
 use mmrace_proto::spec::thp_race::{RacerOp, MAX_RACERS};

@@ -178,12 +178,13 @@ mod tests {
             ops.counter("writer").fetch_add(2, Ordering::Relaxed);
             ops.counter("racer_rounds").fetch_add(1, Ordering::Relaxed);
         });
-        let registry = crate::ctx::OpRegistry::default();
-        ops.fold_into(|n| registry.get(n));
-        ops.fold_into(|n| registry.get(n)); // idempotent
-        let snap = registry.snapshot();
-        assert_eq!(snap["writer"], 7);
-        assert_eq!(snap["racer_rounds"], 1);
+        let targets: std::collections::BTreeMap<_, _> = ["writer", "racer_rounds"]
+            .map(|n| (n, Arc::new(AtomicU64::new(0))))
+            .into();
+        ops.fold_into(|n| targets[n].clone());
+        ops.fold_into(|n| targets[n].clone()); // idempotent
+        assert_eq!(targets["writer"].load(Ordering::Relaxed), 7);
+        assert_eq!(targets["racer_rounds"].load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -83,6 +83,13 @@ record_source() {
 	echo "$build_src" >"$OUT/.mmrace-src.$$" && mv "$OUT/.mmrace-src.$$" "$OUT/.mmrace-src"
 }
 
+# One build of a tree at a time: two callers of the same configuration (a
+# test and a matrix, two helpers) wait for each other, and the second then
+# finds the tree built.
+mkdir -p "$MMRACE_CACHE/kernel"
+exec 9>"$OUT.lock"
+flock 9
+
 if [ -e "$STAMP" ] && [ -e "$OUT/arch/x86/boot/bzImage" ] && [[ $SRC_VERSION != *-dirty ]]; then
 	# (Trees built before .mmrace-src existed get it here.)
 	record_source

@@ -10,9 +10,9 @@
 //! The initramfs of `make bench` carries the script, thp_alloc, busybox and
 //! migratepages with its libraries; the default paths are theirs.
 
-use super::thp_race::{monitor, report};
 use crate::child::{describe, GroupChild};
 use crate::ctx::Ctx;
+use crate::shared::{measure, monitor, setup};
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::results::thp_race::{Parties, ShellBaselineResult, ShellBaselineSettings};
@@ -94,13 +94,10 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
     need_file("shell", &a.shell)?;
     need_file("script", &a.script)?;
     need_file("writer", &a.writer)?;
-    let (node_a, node_b) = crate::numa::validate_pair(
-        &a.nodes,
-        &crate::numa::online_nodes()?,
-        super::thp_race::parties::NODES_FIX,
-    )?;
+    let (node_a, node_b) =
+        crate::numa::validate_pair(&a.nodes, &crate::numa::online_nodes()?, setup::NODES_FIX)?;
     if !a.no_splitter {
-        super::thp_race::parties::check_splitter(super::thp_race::parties::SPLIT_PATH)?;
+        setup::check_splitter(setup::SPLIT_PATH)?;
     }
     let counters_start = crate::counters::read_reported();
     let vmstat_start = crate::vmstat::read()?;
@@ -189,7 +186,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
         bail!("shell-baseline: the script ended on its own after {elapsed_ms} ms ({how}); its stderr ends with {tail:?}");
     }
 
-    let deltas = report::Deltas::measure(ctx, "shell-baseline", &counters_start, &vmstat_start)?;
+    let deltas = measure::Deltas::measure(ctx, "shell-baseline", &counters_start, &vmstat_start)?;
     let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
     let stderr_lines = log_text.lines().count();
     let mut stderr_kinds: BTreeMap<String, u64> = BTreeMap::new();
@@ -228,7 +225,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
             thp_mode: crate::mm::thp_mode(),
         },
         elapsed_ms,
-        rates: report::rates(&ops, elapsed_ms),
+        rates: measure::rates(&ops, elapsed_ms),
         ops,
         script_exit: status,
         script_killed: killed,

@@ -23,21 +23,20 @@
 //!   writer.
 //! - [`baton`]: `--sequential`, the parties one at a time.
 //! - [`phases`]: `--phase-ms`, a random half of the parties at a time.
-//! - [`monitor`]: op folding and time to the first race.
-//! - [`report`]: counter/vmstat deltas, cross-checks, the table.
 //! - [`layout`], [`sched`], [`signal`]: the small parts.
 //!
 //! The racers' measured start offsets (LTP fuzzy sync), the shared counter
-//! page and the generator are in [`crate::shared`].
+//! page, the generator, the monitor (op folding and time to the first
+//! race), the end-of-run measurements (counter/vmstat deltas,
+//! cross-checks, the table) and the splitter's setup check are in
+//! [`crate::shared`]: shell-baseline uses them too.
 
 pub mod baton;
 pub mod churn;
 pub mod layout;
-pub mod monitor;
 pub mod parties;
 pub mod phases;
 pub mod racers;
-pub mod report;
 pub mod sched;
 pub mod signal;
 pub mod walkers;
@@ -46,7 +45,9 @@ pub mod writer;
 use crate::ctx::Ctx;
 use crate::shared::offsets;
 use crate::shared::rng::{self, Rng};
+use crate::shared::setup;
 use crate::shared::slots::SharedOps;
+use crate::shared::{measure, monitor};
 use anyhow::{bail, Result};
 use layout::{
     ChildPlan, ChurnPlan, RacerPlan, Region, CHURN_ADDR, MAX_REGION_MIB, MIB, RACER_ADDR,
@@ -483,7 +484,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ThpRaceResult> {
             c.words.join(" ")
         ));
     }
-    run_with(ctx, &s, parties::SPLIT_PATH).map(|o| o.result)
+    run_with(ctx, &s, setup::SPLIT_PATH).map(|o| o.result)
 }
 
 /// What a run produced: the results, and for tests the last writer's pid.
@@ -517,7 +518,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         walkers::check_madvise(ops)?;
     }
     let split_file = if s.splitter {
-        Some(parties::check_splitter(split_path)?)
+        Some(setup::check_splitter(split_path)?)
     } else {
         None
     };
@@ -722,7 +723,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let elapsed_ms = t0.elapsed().as_millis() as u64;
     ops.fold_into(|n| ctx.op(n));
 
-    let deltas = report::Deltas::measure(ctx, "thp-race", &counters_start, &vmstat_start)?;
+    let deltas = measure::Deltas::measure(ctx, "thp-race", &counters_start, &vmstat_start)?;
     let op_totals = ctx.ops.snapshot();
     ctx.say(format!(
         "thp-race: {elapsed_ms} ms, ops {op_totals:?}, {kills} kills, \
@@ -742,7 +743,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let result = ThpRaceResult {
         settings: s.record(ctx.seed, nodes),
         elapsed_ms,
-        rates: report::rates(&op_totals, elapsed_ms),
+        rates: measure::rates(&op_totals, elapsed_ms),
         ops: op_totals,
         parties: stats
             .iter()
@@ -1025,7 +1026,7 @@ pub(crate) mod tests {
             r.measurement.counters_available,
             crate::counters::read().is_ok()
         );
-        assert_eq!(r.measurement.crosscheck.len(), report::CROSSCHECKS.len());
+        assert_eq!(r.measurement.crosscheck.len(), measure::CROSSCHECKS.len());
         assert_eq!(r.settings.racer_ops.as_ref().unwrap().len(), 4);
         assert!(
             gone(o.last_writer_pid),
@@ -1282,7 +1283,7 @@ pub(crate) mod tests {
         let words = std::env::var("THP_RACE_ARGS").unwrap_or_default();
         let ms = std::env::var("THP_RACE_MS").map_or(3000, |v| v.parse().unwrap());
         let s = Settings::new(1, &parse(&words.split_whitespace().collect::<Vec<_>>())).unwrap();
-        let o = run_with(&ctx(1, ms), &s, parties::SPLIT_PATH).unwrap();
+        let o = run_with(&ctx(1, ms), &s, setup::SPLIT_PATH).unwrap();
         println!("{:#?}", o.result.rates);
         println!("{:#?}", o.result.racer_diag);
     }

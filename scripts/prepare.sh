@@ -51,7 +51,8 @@ prepare_binaries() {
 # date): what check_settings needs before anything else is built. On a
 # machine without cargo yet, the toolchain (scripts/bootstrap.sh) first.
 prepare_host() {
-	command -v cargo >/dev/null 2>&1 || MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
+	command -v cargo >/dev/null 2>&1 ||
+		KERNEL_SERIES=${KERNEL_SERIES%% *} MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
 	need cargo cargo
 	(cd "$MMRACE_ROOT" && cargo build -q --release --locked -p mmrace-host) ||
 		die "userspace: cargo build of mmrace-host failed"

@@ -105,6 +105,96 @@ pub struct Settings {
     pub options: Args,
 }
 
+/// `--kill-min-ms`, `--kill-max-ms`: the kill interval's bounds, none with
+/// `--no-kill`.
+fn kill_bounds(a: &Args) -> Result<Option<(u64, u64)>> {
+    let kill = (!a.no_kill).then_some((a.kill_min_ms, a.kill_max_ms));
+    if let Some((lo, hi)) = kill {
+        if lo == 0 || lo > hi {
+            bail!("--kill-min-ms {lo} must be at least 1 and at most --kill-max-ms {hi} (or use --no-kill)");
+        }
+    }
+    Ok(kill)
+}
+
+/// The racers' (and refault's) region, `--racer-mib` whole THPs of `pmd`
+/// bytes; none without racers and refault.
+fn racer_region(a: &Args, pmd: usize) -> Result<Option<Region>> {
+    if a.no_racers && a.no_refault {
+        return Ok(None);
+    }
+    let len = a.racer_mib * MIB;
+    if a.racer_mib == 0 || a.racer_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
+        bail!(
+            "--racer-mib {} must be a multiple of the THP size ({} MiB), at most {MAX_REGION_MIB} \
+             (or turn racers and refault off with --no-racers --no-refault)",
+            a.racer_mib,
+            pmd / MIB
+        );
+    }
+    Ok(Some(Region {
+        addr: RACER_ADDR,
+        len,
+    }))
+}
+
+/// The churn party's plan: `--churn-mib` whole THPs, its ops, its threads
+/// (one in sequence: one party, one turn at a time); none with
+/// `--no-churn`.
+fn churn_plan(a: &Args, pmd: usize) -> Result<Option<ChurnPlan>> {
+    if a.no_churn {
+        return Ok(None);
+    }
+    let len = a.churn_mib * MIB;
+    if a.churn_mib == 0 || a.churn_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
+        bail!(
+            "--churn-mib {} must be a multiple of the THP size ({} MiB), at most \
+             {MAX_REGION_MIB} (or use --no-churn)",
+            a.churn_mib,
+            pmd / MIB
+        );
+    }
+    let mut ops = a.churn_ops.clone();
+    ops.sort();
+    ops.dedup();
+    Ok(Some(ChurnPlan {
+        region: Region {
+            addr: CHURN_ADDR,
+            len,
+        },
+        ops,
+        threads: if a.sequential {
+            1
+        } else {
+            a.churn_threads as usize
+        },
+    }))
+}
+
+/// `--sequential`: the turn order, every party that runs (`churn` when
+/// the churn party does).
+fn turn_order(a: &Args, churn: bool) -> Vec<String> {
+    let mut order: Vec<String> = vec!["supervisor".into(), "writer".into()];
+    let mut add = |on: bool, name: &str| {
+        if on {
+            order.push(name.to_string());
+        }
+    };
+    add(!a.no_racers, "racers");
+    add(a.no_racers && !a.no_refault, "refault");
+    add(churn, "churn");
+    add(!a.no_fork, "fork");
+    add(!a.no_clear_refs, "clear_refs");
+    for i in 0..a.migrate_threads {
+        add(!a.no_migrate, &parties::migrate_turn_name(i));
+    }
+    add(!a.no_splitter, "splitter");
+    add(!a.no_proc_walk, "proc_walk");
+    add(!a.no_move_pages && !a.no_migrate, "move_pages");
+    add(!a.no_madvise, "madvise");
+    order
+}
+
 impl Settings {
     pub fn new(seed: u64, given: &Args) -> Result<Self> {
         let resolved = given.resolve(seed);
@@ -117,33 +207,12 @@ impl Settings {
         if a.writer_mib == 0 || a.writer_mib > MAX_REGION_MIB {
             bail!("--writer-mib {} must be 1..={MAX_REGION_MIB}", a.writer_mib);
         }
-        let kill = (!a.no_kill).then_some((a.kill_min_ms, a.kill_max_ms));
-        if let Some((lo, hi)) = kill {
-            if lo == 0 || lo > hi {
-                bail!("--kill-min-ms {lo} must be at least 1 and at most --kill-max-ms {hi} (or use --no-kill)");
-            }
-        }
+        let kill = kill_bounds(a)?;
         let writer = Region {
             addr: WRITER_ADDR,
             len: a.writer_mib * MIB,
         };
-        let racer_region = if a.no_racers && a.no_refault {
-            None
-        } else {
-            let len = a.racer_mib * MIB;
-            if a.racer_mib == 0 || a.racer_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
-                bail!(
-                    "--racer-mib {} must be a multiple of the THP size ({} MiB), at most {MAX_REGION_MIB} \
-                     (or turn racers and refault off with --no-racers --no-refault)",
-                    a.racer_mib,
-                    pmd / MIB
-                );
-            }
-            Some(Region {
-                addr: RACER_ADDR,
-                len,
-            })
-        };
+        let racer_region = racer_region(a, pmd)?;
         let mut ops = a.racer_ops.clone();
         ops.sort();
         ops.dedup();
@@ -151,35 +220,7 @@ impl Settings {
             threads: a.racer_threads as usize,
             ops,
         });
-        let churn = if a.no_churn {
-            None
-        } else {
-            let len = a.churn_mib * MIB;
-            if a.churn_mib == 0 || a.churn_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
-                bail!(
-                    "--churn-mib {} must be a multiple of the THP size ({} MiB), at most \
-                     {MAX_REGION_MIB} (or use --no-churn)",
-                    a.churn_mib,
-                    pmd / MIB
-                );
-            }
-            let mut ops = a.churn_ops.clone();
-            ops.sort();
-            ops.dedup();
-            Some(ChurnPlan {
-                region: Region {
-                    addr: CHURN_ADDR,
-                    len,
-                },
-                ops,
-                // One party, one turn at a time: one thread in sequence.
-                threads: if a.sequential {
-                    1
-                } else {
-                    a.churn_threads as usize
-                },
-            })
-        };
+        let churn = churn_plan(a, pmd)?;
         let mut split_ranges = vec![writer];
         if !a.splitter_writer_only {
             split_ranges.extend(racer_region);
@@ -195,27 +236,7 @@ impl Settings {
         proc_files.dedup();
         let mut madvise_ops = a.madvise_ops.clone();
         madvise_ops.dedup();
-        let sequence = a.sequential.then(|| {
-            let mut order: Vec<String> = vec!["supervisor".into(), "writer".into()];
-            let mut add = |on: bool, name: &str| {
-                if on {
-                    order.push(name.to_string());
-                }
-            };
-            add(!a.no_racers, "racers");
-            add(a.no_racers && !a.no_refault, "refault");
-            add(churn.is_some(), "churn");
-            add(!a.no_fork, "fork");
-            add(!a.no_clear_refs, "clear_refs");
-            for i in 0..a.migrate_threads {
-                add(!a.no_migrate, &parties::migrate_turn_name(i));
-            }
-            add(!a.no_splitter, "splitter");
-            add(!a.no_proc_walk, "proc_walk");
-            add(!a.no_move_pages && !a.no_migrate, "move_pages");
-            add(!a.no_madvise, "madvise");
-            order
-        });
+        let sequence = a.sequential.then(|| turn_order(a, churn.is_some()));
         Ok(Settings {
             clear_refs: !a.no_clear_refs,
             migrate: !a.no_migrate,

@@ -54,6 +54,24 @@ done
 case $BENCH_AMPLIFY in *[!A-Za-z0-9_=,\;+.]*) die "BENCH_AMPLIFY: only items like key=value,... or at=SYMBOL,... separated by ';' please, got '$BENCH_AMPLIFY'" ;; esac
 case $BENCH_THP_ARGS in *[\"]*) die "BENCH_THP_ARGS cannot hold quotes or backslashes" ;; esac
 
+# Phases mem (~2 x 3 s), a, b, overhead, c; the rest is slack for setup,
+# the overhead phase's module unloads and loads, and a loaded host: there
+# mem's two migrations of 256 MiB alone took 47 s, and 80 s in all left no
+# time for overhead and c. A cap: the boot ends when the phases do.
+total=$((4 * BENCH_DURATION + 240))
+
+# The settings, checked before anything is built: the variant's name, and
+# the boots' options and scenario words by mmrace-host (check_settings;
+# the bench scenario's --thp-args as thp-race's own).
+[ -z "$BENCH_VARIANT" ] || variant_patch "$BENCH_VARIANT" >/dev/null
+check_opts=(--seed 1 --accel "$ACCEL" --cpus "$CPUS" --mem-mib "$MEM_MIB"
+	${KERNEL_PROFILE:+--kernel-profile "$KERNEL_PROFILE"})
+check_settings run "${check_opts[@]}" --duration "$total" bench --phase-secs "$BENCH_DURATION" \
+	--amplify "$BENCH_AMPLIFY" --thp-args "$BENCH_THP_ARGS" || exit 2
+# shellcheck disable=SC2086 # BENCH_THP_ARGS is words on purpose
+check_settings run "${check_opts[@]}" --duration "$BENCH_VARIANT_CAP" \
+	thp-race $BENCH_THP_ARGS --amplify "$BENCH_AMPLIFY" || exit 2
+
 OUT=$MMRACE_ROOT/build/results/bench-$BENCH_ID
 BENCH_BUILD=$MMRACE_ROOT/build/bench
 mkdir -p "$OUT" "$BENCH_BUILD"
@@ -76,11 +94,6 @@ guest() {
 }
 
 BENCH_INITRD=$(bench_initrd "$KDIR" "$INITRD")
-# Phases mem (~2 x 3 s), a, b, overhead, c; the rest is slack for setup,
-# the overhead phase's module unloads and loads, and a loaded host: there
-# mem's two migrations of 256 MiB alone took 47 s, and 80 s in all left no
-# time for overhead and c. A cap: the boot ends when the phases do.
-total=$((4 * BENCH_DURATION + 240))
 log "bench $BENCH_ID: seeds $BENCH_SEEDS, ${BENCH_DURATION}s per phase, one boot per seed ($total s each), results in $OUT"
 failed=0
 for seed in $BENCH_SEEDS; do

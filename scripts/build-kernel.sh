@@ -55,8 +55,7 @@ fi
 
 variant_patch=
 if [ -n "$KERNEL_VARIANT" ]; then
-	variant_patch=$MMRACE_ROOT/kernel/variants/$KERNEL_VARIANT.patch
-	[ -e "$variant_patch" ] || die "no kernel variant '$KERNEL_VARIANT': have $(ls "$MMRACE_ROOT/kernel/variants/" 2>/dev/null | sed -n 's/\.patch$//p' | tr '\n' ' ')"
+	variant_patch=$(variant_patch "$KERNEL_VARIANT") || exit
 fi
 
 # Bump when a change to this script changes what gets built. (The default

@@ -33,18 +33,9 @@ ALLOWED_CIRCLES = [
     ("module", ("mmrace_attach.c", "mmrace_inject.c")),
 ]
 # Scenarios that import another scenario: (crate, from, to).
-ALLOWED_SCENARIO_IMPORTS = [
-    # shell_baseline -> thp_race (nodes, monitor, parties, report): nodes
-    # moves with the shared layer; monitor, parties and report are not yet
-    # on any branch (left for the lead).
-    ("userspace/driver", "scenario::shell_baseline", "scenario::thp_race"),
-    # bench runs the shell baseline and thp-race as its phases: not yet on
-    # any branch (left for the lead).
-    ("userspace/driver", "scenario::bench", "scenario::shell_baseline"),
-    ("userspace/driver", "scenario::bench", "scenario::thp_race"),
-]
+ALLOWED_SCENARIO_IMPORTS = []
 # Modules under scenario/ that are code the scenarios share, not scenarios.
-SHARED_SCENARIO_CODE = {"scenario::program"}
+SHARED_SCENARIO_CODE = set()
 
 
 def strip_rust(text):

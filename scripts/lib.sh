@@ -68,6 +68,14 @@ profile_fragment() {
 		die "no kernel profile '$1': have $(profile_names)"
 	echo "$PROFILES_DIR/$1.config"
 }
+# Kernel variants (KERNEL_VARIANT): kernel/variants/NAME.patch.
+VARIANTS_DIR=$MMRACE_ROOT/kernel/variants
+variant_names() { ls "$VARIANTS_DIR" 2>/dev/null | sed -n 's/\.patch$//p' | tr '\n' ' '; }
+# variant_patch NAME: the patch's path; dies on an unknown NAME.
+variant_patch() {
+	[ -e "$VARIANTS_DIR/$1.patch" ] || die "no kernel variant '$1': have $(variant_names)"
+	echo "$VARIANTS_DIR/$1.patch"
+}
 # profile_field NAME FIELD: the words of the fragment's "# mmrace-FIELD:" line.
 profile_field() {
 	local f

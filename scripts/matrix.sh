@@ -93,6 +93,27 @@ configs_of() {
 	fi
 }
 
+# configs_list VARIANT: its configurations, one each, space-separated.
+configs_list() {
+	configs_of "$1" | tr ' ' '\n' | grep . | awk '!seen[$0]++' | tr '\n' ' '
+}
+# config_words CONFIG: the scenario words its cells run.
+config_words() {
+	case $1 in
+	*=*)
+		local words=${1#*=}
+		echo "${words//,/ }"
+		;;
+	thp-race-amplified) echo "thp-race --amplify $MATRIX_AMPLIFY" ;;
+	*) echo "$1" ;;
+	esac
+}
+# config_mem CONFIG: its guest's memory, MiB (oom-stall's is smaller, for
+# the OOM killer to come sooner).
+config_mem() {
+	if [ "$1" = oom-stall ]; then echo 1024; else echo "${MEM_MIB:-2048}"; fi
+}
+
 read -ra series_list <<<"$KERNEL_SERIES"
 [ ${#series_list[@]} -gt 0 ] || die "KERNEL_SERIES is empty"
 multi=
@@ -108,6 +129,18 @@ if [ ${#series_list[@]} -gt 1 ]; then
 	done
 fi
 KERNEL_SERIES=${series_list[0]}
+
+# Every configuration any row runs, checked by mmrace-host with the
+# options its cells' batches get (check_settings), before anything is
+# built: a bad ARGS word in a NAME=WORDS, a variant's "Scenarios:" naming
+# no configuration, a bad CPUS or JOBS stop here.
+for c in $(for v in $MATRIX_VARIANTS; do configs_list "$v"; done | tr ' ' '\n' | sort -u); do
+	# shellcheck disable=SC2046 # the scenario words
+	check_settings batch --runs "$MATRIX_SEEDS" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} \
+		--seed "$SEED" --duration "$MATRIX_CAP" --accel "${ACCEL:-auto}" --cpus "${CPUS:-2}" \
+		--mem-mib "$(config_mem "$c")" --run-id "${c%%=*}" $(config_words "$c") ||
+		die "matrix: configuration '$c' (scenario words: $(config_words "$c")), with the settings above: refused"
+done
 
 OUT=$MMRACE_ROOT/build/results/matrix-$MATRIX_ID
 [ ! -e "$OUT" ] || die "$OUT already exists: pick another MATRIX_ID"
@@ -141,10 +174,6 @@ row_kernel() {
 		kdir=$(dirname "$(dirname "$(dirname "$(dirname "$kernel")")")")
 	fi
 }
-# configs_list VARIANT: its configurations, one each, space-separated.
-configs_list() {
-	configs_of "$1" | tr ' ' '\n' | grep . | awk '!seen[$0]++' | tr '\n' ' '
-}
 cells=0
 for v in $MATRIX_VARIANTS; do
 	cells=$((cells + $(configs_list "$v" | wc -w) * ${#series_list[@]}))
@@ -171,17 +200,13 @@ for s in "${series_list[@]}"; do
 		mkdir -p "$base/$v"
 		for spec in $configs; do
 			cell=$((cell + 1))
-			c=${spec%%=*} words=$spec cinitrd=$initrd extra=(--mem-mib "${MEM_MIB:-2048}")
+			c=${spec%%=*} words=$(config_words "$spec") cinitrd=$initrd
+			extra=(--mem-mib "$(config_mem "$spec")")
 			case $spec in
-			*=*)
-				words=${spec#*=}
-				words=${words//,/ }
-				;;
 			shell-baseline) cinitrd=$(bench_initrd "$kdir" "$initrd") ;;
-			thp-race-amplified) words="thp-race --amplify $MATRIX_AMPLIFY" ;;
 			oom-stall)
 				disk=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" "$OUT/oom-stall.img" "${DISK_MIB:-4096}") || exit 2
-				extra=(--disk "$disk" --mem-mib 1024)
+				extra+=(--disk "$disk")
 				;;
 			esac
 			[ "$v" = clean ] || extra+=(--kernel-variant "$v")

@@ -41,11 +41,50 @@ prepare_binaries() {
 	log "userspace: building mmrace-driver (static) and mmrace-host"
 	(cd "$MMRACE_ROOT" &&
 		RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release --locked \
-			-p mmrace-driver --target "$DRIVER_TARGET" &&
-		cargo build -q --release --locked -p mmrace-host) ||
+			-p mmrace-driver --target "$DRIVER_TARGET") ||
 		die "userspace: cargo build failed"
 	DRIVER_BIN=$MMRACE_ROOT/target/$DRIVER_TARGET/release/mmrace-driver
+	prepare_host
+}
+
+# prepare_host: mmrace-host alone, in HOST_BIN (seconds when it is up to
+# date): what check_settings needs before anything else is built. On a
+# machine without cargo yet, the toolchain (scripts/bootstrap.sh) first.
+prepare_host() {
+	command -v cargo >/dev/null 2>&1 ||
+		KERNEL_SERIES=${KERNEL_SERIES%% *} MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
+	need cargo cargo
+	(cd "$MMRACE_ROOT" && cargo build -q --release --locked -p mmrace-host) ||
+		die "userspace: cargo build of mmrace-host failed"
 	HOST_BIN=$MMRACE_ROOT/target/release/mmrace-host
+}
+
+# check_settings HOST_COMMAND...: has mmrace-host build the run's spec
+# from HOST_COMMAND (`run` or `batch --runs N`, its options, the scenario
+# words) with --check-only, exactly as the run will, before anything else
+# is built: a bad setting (SCENARIO, ARGS, DURATION, SEED, CPUS, MEM_MIB,
+# KERNEL_PROFILE, RUNS, JOBS, RUN_ID...) fails here (status 2) with the
+# reason and the valid values, within seconds.
+check_settings() {
+	prepare_host
+	"$HOST_BIN" "$1" --check-only "${@:2}" >/dev/null || return 2
+}
+
+# set_scenario_words: the scenario words the host gets, SCENARIO then ARGS,
+# in the array scenario_words. SCENARIO=exec: `exec ARGS -- /exec/NAME
+# ARG...` for EXEC="PROGRAM ARG..." (PROGRAM, a file on this machine, in
+# EXEC_PROG: prepare_exec packs it at /exec/NAME).
+set_scenario_words() {
+	local words
+	# shellcheck disable=SC2206 # ARGS is words on purpose
+	scenario_words=("$SCENARIO" $ARGS)
+	[ "$SCENARIO" = exec ] || return 0
+	[ -n "${EXEC:-}" ] || die "SCENARIO=exec needs EXEC=\"PROGRAM [ARG...]\" (a program on this machine)"
+	read -r -a words <<<"$EXEC"
+	EXEC_PROG=${words[0]}
+	[ -f "$EXEC_PROG" ] || die "EXEC: '$EXEC_PROG' is not a file on this machine"
+	# shellcheck disable=SC2206 # ARGS is words on purpose
+	scenario_words=(exec $ARGS -- "/exec/$(basename "$EXEC_PROG")" "${words[@]:1}")
 }
 
 # prepare_initrd [EXTRA_FILE...]
@@ -75,18 +114,13 @@ prepare_variant() {
 
 # prepare_exec: SCENARIO=exec. Packs EXEC's program (a file on this
 # machine) into the initramfs at /exec/NAME, with busybox for a script,
-# and makes the scenario words `exec ARGS -- /exec/NAME ARG...`.
+# and makes the scenario words `exec ARGS -- /exec/NAME ARG...`
+# (set_scenario_words).
 prepare_exec() {
-	local words prog guest
-	[ -n "${EXEC:-}" ] || die "SCENARIO=exec needs EXEC=\"PROGRAM [ARG...]\" (a program on this machine)"
-	read -r -a words <<<"$EXEC"
-	prog=${words[0]}
-	[ -f "$prog" ] || die "EXEC: '$prog' is not a file on this machine"
-	guest=/exec/$(basename "$prog")
+	set_scenario_words
 	INITRD=$("$MMRACE_ROOT/scripts/mkinitramfs.sh" --onto "$INITRD" "$KDIR" \
-		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR")-exec.cpio" "$guest=$prog")
-	# shellcheck disable=SC2206 # ARGS is words on purpose
-	scenario_words=(exec $ARGS -- "$guest" "${words[@]:1}")
+		"$MMRACE_ROOT/build/initramfs/$(basename "$KDIR")-exec.cpio" \
+		"/exec/$(basename "$EXEC_PROG")=$EXEC_PROG")
 }
 
 # prepare_selftests: SCENARIO=selftests-mm. Builds the kernel's mm

@@ -54,12 +54,10 @@ case $GUEST_JOBS in *[!0-9]* | 0) die "JOBS must be a whole number >= 1, got '$G
 read -ra series_list <<<"$KERNEL_SERIES"
 [ ${#series_list[@]} -gt 0 ] || die "KERNEL_SERIES is empty"
 
-# prepare_scenario KDIR INITRD: the scenario words, and the initramfs with
-# what exec or selftests-mm pack into it, in scenario_words and INITRD.
+# prepare_scenario KDIR INITRD: the initramfs with what exec or
+# selftests-mm pack into it, in INITRD (and scenario_words, for exec).
 prepare_scenario() {
 	KDIR=$1 INITRD=$2
-	# shellcheck disable=SC2206 # ARGS is words on purpose
-	scenario_words=("$SCENARIO" $ARGS)
 	case $SCENARIO in
 	exec) prepare_exec ;;
 	selftests-mm) prepare_selftests ;;
@@ -77,6 +75,30 @@ common_args=(--seed "$SEED" --accel "$ACCEL" --mem-mib "$MEM_MIB" --node0-pct "$
 [ -z "${CRASH_TEST:-}" ] || common_args+=(--crash-test "$CRASH_TEST")
 RESULTS_DIR=${RESULTS_DIR:-$MMRACE_ROOT/build/results}
 
+# Every setting is checked before anything is built: the series and
+# variant names here, the rest by mmrace-host (check_settings) from the
+# options and scenario words the run or batch will get. A bad one exits 2
+# within seconds.
+seen=" "
+for s in "${series_list[@]}"; do
+	case $s in *[!A-Za-z0-9._+-]* | . | ..) die "KERNEL_SERIES: '$s' is not a series name (e.g. 7.3)" ;; esac
+	case $seen in *" $s "*) die "KERNEL_SERIES lists $s twice" ;; esac
+	seen="$seen$s "
+done
+[ ${#series_list[@]} -eq 1 ] || [ -z "${KDIR:-}${KERNEL_SRC:-}" ] ||
+	die "KERNEL_SERIES lists several series ($KERNEL_SERIES): KDIR and KERNEL_SRC name one kernel, use them without a list"
+# A KDIR of the user's is built already: its variant and profile are names.
+[ -n "${KDIR:-}" ] || [ -z "${KERNEL_VARIANT:-}" ] || variant_patch "$KERNEL_VARIANT" >/dev/null
+[ -n "${KDIR:-}" ] || [ -z "${KERNEL_PROFILE:-}" ] || profile_fragment "$KERNEL_PROFILE" >/dev/null
+set_scenario_words
+check_command=(run)
+# RUNS, or several series (RUNS 1 each): batches.
+if [ -n "$RUNS" ] || [ ${#series_list[@]} -gt 1 ]; then
+	check_command=(batch --runs "${RUNS:-1}" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"})
+fi
+check_settings "${check_command[@]}" "${common_args[@]}" ${RUN_ID:+--run-id "$RUN_ID"} \
+	${QEMU_DISK:+--disk "$QEMU_DISK"} "${scenario_words[@]}" || exit 2
+
 # run_series: RUNS runs (default 1) on each series of KERNEL_SERIES. Every
 # series' kernel, mmrace.ko and initramfs are built first, once; a series
 # that cannot be built (exit 125: a missing API, a variant patch that does
@@ -86,15 +108,8 @@ RESULTS_DIR=${RESULTS_DIR:-$MMRACE_ROOT/build/results}
 # kernel problem, 3 a test program failed, 2 a harness error, 125 a series
 # did not build, else 0).
 run_series() {
-	local s seen=" " rc reason tmp id out
+	local s rc reason tmp id out
 	local -A kernel=() initrd=() not_built=()
-	[ -z "${KDIR:-}${KERNEL_SRC:-}" ] ||
-		die "KERNEL_SERIES lists several series ($KERNEL_SERIES): KDIR and KERNEL_SRC name one kernel, use them without a list"
-	for s in "${series_list[@]}"; do
-		case $s in *[!A-Za-z0-9._+-]* | . | ..) die "KERNEL_SERIES: '$s' is not a series name (e.g. 7.3)" ;; esac
-		case $seen in *" $s "*) die "KERNEL_SERIES lists $s twice" ;; esac
-		seen="$seen$s "
-	done
 	KERNEL_SERIES=${series_list[0]} MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
 	# Every series' source first: one the archive lacks is a usage error,
 	# before any build.

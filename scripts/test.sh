@@ -130,6 +130,20 @@ run_test kernel-cache-noop bash -c "scripts/build-kernel.sh 2>&1 >/dev/null | gr
 # The verdict codes come from ./mmrace, the documented command (make turns
 # every failure into 2): 2 here, 125, 0 and 1 below.
 run_test usage-bad-duration-is-2 expect_exit 2 ./mmrace run DURATION=abc
+# A bad setting is refused before anything is built: exit 2 within
+# seconds, the valid scenarios named, and no build step's line (every
+# step logs "[mmrace] ...").
+bad_scenario_refused_first() {
+	local out rc t=$SECONDS
+	out=$(./mmrace run SCENARIO=bogus 2>&1)
+	rc=$?
+	echo "$out"
+	[ "$rc" = 2 ] || { echo "exit code $rc, want 2"; return 1; }
+	echo "$out" | grep -q 'scenarios: smoke, thp-race, ' || { echo "the scenarios are not named"; return 1; }
+	! echo "$out" | grep '^\[mmrace\] ' || { echo "a build step ran"; return 1; }
+	[ $((SECONDS - t)) -lt 30 ] || { echo "took $((SECONDS - t)) s"; return 1; }
+}
+run_test usage-bad-scenario-before-building bad_scenario_refused_first
 run_test usage-kdir-without-rust bash -c "
 	d=\$(mktemp -d) && echo 'CONFIG_MODULES=y' >\$d/.config &&
 	out=\$(scripts/build-module.sh \$d 2>&1); rc=\$?; echo \"\$out\";

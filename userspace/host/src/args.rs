@@ -201,11 +201,17 @@ pub struct CheckArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// The kernel image (bzImage).
-    #[arg(long, value_name = "PATH")]
-    pub kernel: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "check_only")]
+    kernel: Option<PathBuf>,
     /// The initramfs holding the driver as /init.
-    #[arg(long, value_name = "PATH")]
-    pub initrd: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "check_only")]
+    initrd: Option<PathBuf>,
+    /// Only check the options and the scenario words: build the run's spec
+    /// as the run would, print it (JSON) and exit 0, or 2 with the reason.
+    /// Nothing is booted; --kernel and --initrd may be left out (the
+    /// scripts check the settings this way before building anything).
+    #[arg(long)]
+    pub check_only: bool,
     /// The scenario and its options, after every option of `run`
     /// (`... --seed 7 thp-race --no-splitter`). See `mmrace-driver help`.
     #[command(subcommand)]
@@ -374,9 +380,10 @@ impl RunArgs {
                 RunSpec::new(scenario.clone(), random_seed, scenario.default_duration_s())
             }
             (None, None) => {
-                return Err(UsageError(
-                    "name a scenario (e.g. `mmrace-host run ... smoke`) or give --spec FILE".into(),
-                ))
+                return Err(UsageError(format!(
+                    "name a scenario ({}; e.g. `mmrace-host run ... smoke`) or give --spec FILE",
+                    scenario_names().join(", ")
+                )))
             }
         };
         let set = |field: &mut u64, v: Option<u64>| *field = v.unwrap_or(*field);
@@ -424,12 +431,27 @@ impl RunArgs {
                 ));
             }
         }
-        need_file("--kernel", &self.kernel)?;
-        need_file("--initrd", &self.initrd)?;
+        for (flag, file) in [("--kernel", &self.kernel), ("--initrd", &self.initrd)] {
+            match file {
+                Some(f) => need_file(flag, f)?,
+                None if self.check_only => {}
+                None => return bad(format!("{flag} is needed")),
+            }
+        }
         if let Some(d) = &self.disk {
             need_file("--disk", d)?;
         }
         Ok(())
+    }
+
+    /// The kernel image (empty with `--check-only` and no `--kernel`).
+    pub fn kernel(&self) -> &Path {
+        self.kernel.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// The initramfs (empty with `--check-only` and no `--initrd`).
+    pub fn initrd(&self) -> &Path {
+        self.initrd.as_deref().unwrap_or(Path::new(""))
     }
 
     pub fn hang_timeout(&self) -> Duration {
@@ -455,6 +477,27 @@ impl RunArgs {
             ),
         }
     }
+}
+
+/// The scenario names, as the command line takes them.
+pub fn scenario_names() -> Vec<String> {
+    use clap::Subcommand;
+    Scenario::augment_subcommands(clap::Command::new("scenario"))
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// The commands whose subcommand is the scenario.
+const SCENARIO_COMMANDS: [&str; 3] = ["run", "batch", "export-lava"];
+
+/// What to add to clap's `error` for a command line whose first word is
+/// `command`: the valid scenario names when the error is an unknown
+/// scenario.
+pub fn error_note(error: &clap::Error, command: Option<&str>) -> Option<String> {
+    (error.kind() == clap::error::ErrorKind::InvalidSubcommand
+        && command.is_some_and(|c| SCENARIO_COMMANDS.contains(&c)))
+    .then(|| format!("the scenarios: {}", scenario_names().join(", ")))
 }
 
 /// The guest shape QEMU and the two-node layout can take.
@@ -660,6 +703,58 @@ mod tests {
             let err = Cli::try_parse_from(argv).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{argv:?}");
         }
+    }
+
+    fn try_cli(argv: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once(&"mmrace-host").chain(argv))
+    }
+
+    #[test]
+    fn check_only_needs_no_kernel_and_builds_the_spec() {
+        let Command::Run(a) = try_cli(&["run", "--check-only", "--seed", "3", "thp-race"])
+            .unwrap()
+            .command
+        else {
+            unreachable!()
+        };
+        assert!(a.check_only);
+        assert_eq!(a.validate(), Ok(()));
+        assert_eq!(a.kernel(), Path::new(""));
+        assert_eq!(a.run_spec(1).unwrap().scenario.name(), "thp-race");
+        // Given ones are still checked; without --check-only they are needed.
+        let a = parse(&["--check-only", "--kernel", "/nonexistent/bz", "smoke"]);
+        assert!(a
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("--kernel /nonexistent/bz"));
+        let e = try_cli(&["run", "--initrd", "i", "smoke"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        // batch: its own values too (--runs 1..).
+        assert!(try_cli(&["batch", "--check-only", "--runs", "2", "smoke"]).is_ok());
+        let e = try_cli(&["batch", "--check-only", "--runs", "0", "smoke"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn an_unknown_scenario_is_told_the_scenarios() {
+        let names = scenario_names();
+        for n in ["smoke", "thp-race", "oom-stall", "selftests-mm", "pairs"] {
+            assert!(names.iter().any(|m| m == n), "{n} not in {names:?}");
+        }
+        for argv in [
+            &["run", "--check-only", "bogus"][..],
+            &["batch", "--check-only", "--runs", "1", "bogus"][..],
+        ] {
+            let e = try_cli(argv).unwrap_err();
+            let note = error_note(&e, Some(argv[0])).unwrap();
+            assert!(note.contains("smoke, thp-race"), "{note}");
+        }
+        let e = try_cli(&["bogus"]).unwrap_err();
+        assert_eq!(error_note(&e, Some("bogus")), None);
+        let e = try_cli(&["run", "--check-only", "smoke", "--bogus"]).unwrap_err();
+        assert_eq!(error_note(&e, Some("run")), None);
+        assert!(spec(&[]).unwrap_err().0.contains("smoke, thp-race"));
     }
 
     #[test]

@@ -167,11 +167,11 @@ pub fn job(
                 "timeout": {"minutes": 5},
                 "images": {
                     "kernel": {
-                        "url": artifact_url(artifacts, &a.kernel)?,
+                        "url": artifact_url(artifacts, a.kernel())?,
                         "image_arg": format!("-kernel {{kernel}} -append \"{append}\""),
                     },
                     "ramdisk": {
-                        "url": artifact_url(artifacts, &a.initrd)?,
+                        "url": artifact_url(artifacts, a.initrd())?,
                         "image_arg": "-initrd {ramdisk}",
                     },
                     "guestcfg": {

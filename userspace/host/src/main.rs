@@ -35,9 +35,26 @@ mod verdict;
 
 use clap::Parser;
 
+/// The command line; on an error, clap's message (with the scenario names
+/// for an unknown scenario) and its exit code (2; 0 for --help).
+fn parse() -> args::Cli {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    args::Cli::try_parse_from(&argv).unwrap_or_else(|e| {
+        let _ = e.print();
+        let command = argv.get(1).and_then(|c| c.to_str());
+        if let Some(note) = args::error_note(&e, command) {
+            eprintln!("mmrace: {note}");
+        }
+        std::process::exit(e.exit_code())
+    })
+}
+
 fn main() {
-    let cli = args::Cli::parse();
+    let cli = parse();
     let code = match cli.command {
+        args::Command::Run(a) if a.check_only => run::check_only(&a),
+        args::Command::Batch(a) if a.run.check_only => run::check_only(&a.run),
+        args::Command::ExportLava(a) if a.run.check_only => run::check_only(&a.run),
         args::Command::Run(a) => {
             let stop = interrupt::install();
             run::run(&a, &stop).unwrap_or_else(|e| {

@@ -84,8 +84,8 @@ fn attempt(
     stop: &AtomicBool,
 ) -> anyhow::Result<Attempt> {
     let spec = QemuSpec {
-        kernel: args.kernel.clone(),
-        initrd: args.initrd.clone(),
+        kernel: args.kernel().to_path_buf(),
+        initrd: args.initrd().to_path_buf(),
         run: run.clone(),
         extra_append: args.extra_append.clone(),
         config: dir.join(GUEST_CONFIG),
@@ -360,8 +360,8 @@ pub fn execute(
         qemu_command: b.command,
         qemu_version,
         host_kernel_release: host_release,
-        kernel: absolute(&args.kernel),
-        initrd: absolute(&args.initrd),
+        kernel: absolute(args.kernel()),
+        initrd: absolute(args.initrd()),
         started_utc: utc_stamp(now),
     };
     let host = HostSide {
@@ -380,6 +380,24 @@ pub fn execute(
         exit_code: report.exit_code,
         result: Some((dir, report)),
     })
+}
+
+/// `--check-only` of `run`, `batch` and `export-lava`: the spec the options
+/// make, as the run would build it, printed; 0, or 2 with the reason.
+pub fn check_only(args: &RunArgs) -> i32 {
+    match args.validate().and_then(|()| args.run_spec(random_seed())) {
+        Ok(spec) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&spec).expect("a RunSpec serializes")
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("mmrace: {e}");
+            2
+        }
+    }
 }
 
 /// The whole `run` subcommand; returns the exit code.

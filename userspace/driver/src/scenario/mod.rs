@@ -6,6 +6,11 @@
 //! A scenario returns `Err` only for harness failures (a setup step that
 //! could not be done); kernel findings are the host's business, from the
 //! console.
+//!
+//! No scenario imports another: what several share is in
+//! [`crate::shared`], and a scenario that runs another as a phase of its
+//! own (bench runs shell-baseline and thp-race) does it through this
+//! module, with that scenario's typed options as a [`SubScenario`].
 
 pub mod bench;
 pub mod exec;
@@ -17,7 +22,9 @@ pub mod smoke;
 pub mod thp_race;
 
 use crate::ctx::Ctx;
+use mmrace_proto::results::thp_race::{ShellBaselineResult, ThpRaceResult};
 use mmrace_proto::results::ScenarioResult;
+use mmrace_proto::spec;
 pub use mmrace_proto::spec::Scenario;
 
 /// Runs `scenario` on `ctx`.
@@ -36,4 +43,26 @@ pub fn run(ctx: &Ctx, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
         }
         Scenario::Pairs(a) => ScenarioResult::Pairs(Box::new(pairs::run(ctx, a)?)),
     })
+}
+
+/// A scenario's typed options that another scenario may run as a phase:
+/// `args.run_in(ctx)` runs that scenario and gives its typed result. The
+/// scenarios that can be phases are the ones implementing it here.
+pub trait SubScenario {
+    type Output;
+    fn run_in(&self, ctx: &Ctx) -> anyhow::Result<Self::Output>;
+}
+
+impl SubScenario for spec::thp_race::Args {
+    type Output = ThpRaceResult;
+    fn run_in(&self, ctx: &Ctx) -> anyhow::Result<ThpRaceResult> {
+        thp_race::run(ctx, self)
+    }
+}
+
+impl SubScenario for spec::shell_baseline::Args {
+    type Output = ShellBaselineResult;
+    fn run_in(&self, ctx: &Ctx) -> anyhow::Result<ShellBaselineResult> {
+        shell_baseline::run(ctx, self)
+    }
 }

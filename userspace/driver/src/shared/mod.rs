@@ -10,10 +10,19 @@
 //! - [`khugepaged`]: khugepaged's scan interval, set for a run.
 //! - [`program`]: one program run under the counters (`exec`,
 //!   `selftests-mm`).
+//! - [`monitor`]: the 100 ms watch of the ops and counters, timestamping
+//!   the first race (thp-race, shell-baseline).
+//! - [`measure`]: the end-of-run counter and vmstat deltas, their
+//!   cross-checks, and op rates (thp-race, shell-baseline, bench).
+//! - [`setup`]: setup checks of the seed's parties (thp-race,
+//!   shell-baseline, bench).
 
 pub mod disk;
 pub mod khugepaged;
+pub mod measure;
+pub mod monitor;
 pub mod offsets;
 pub mod program;
 pub mod rng;
+pub mod setup;
 pub mod slots;

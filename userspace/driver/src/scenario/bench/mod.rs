@@ -3,7 +3,7 @@
 //!
 //! - `mem`: the physical limits: memcpy bandwidth of a large buffer, and how
 //!   fast migrate_pages(2) moves an idle THP region between the nodes.
-//! - `a`: the shell baseline, seed 000's reproducer ([`super::shell_baseline`]).
+//! - `a`: the shell baseline, seed 000's reproducer (`shell-baseline`).
 //! - `b`: mmrace's thp-race with its default parties.
 //! - `overhead`: probe overhead. thp-race in short segments alternately with
 //!   mmrace.ko loaded and unloaded (L U U L, `--overhead-rounds` times, so a
@@ -16,10 +16,13 @@
 //! `phase_start` / `phase_end` events bracket it: the host's wire.log then
 //! holds each phase's counters over time. A failing phase is recorded with
 //! its error and the next one runs.
+//!
+//! The phases that are other scenarios (a, b, c, overhead) run through
+//! [`super::SubScenario`], with the options parsed as that scenario's.
 
-use super::Scenario;
-use super::{shell_baseline, thp_race};
+use super::{Scenario, SubScenario};
 use crate::ctx::{Ctx, OpRegistry};
+use crate::shared::{measure, setup};
 use anyhow::{Context, Result};
 use mmrace_proto::results::bench::{
     BenchResult, IdleMigrate, MemPhase, Memcpy, OverheadPhase, PhaseResult, PhaseRun, Segments,
@@ -27,6 +30,7 @@ use mmrace_proto::results::bench::{
 };
 use mmrace_proto::results::thp_race::ThpRaceResult;
 pub use mmrace_proto::spec::bench::{Args, Phase};
+use mmrace_proto::spec::{shell_baseline, thp_race};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -232,11 +236,8 @@ fn mem_phase(ctx: &Ctx, a: &Args) -> Result<MemPhase> {
         memcpy.copies,
         a.mem_mib
     ));
-    let nodes = crate::numa::validate_pair(
-        &[0, 1],
-        &crate::numa::online_nodes()?,
-        thp_race::parties::NODES_FIX,
-    )?;
+    let nodes =
+        crate::numa::validate_pair(&[0, 1], &crate::numa::online_nodes()?, setup::NODES_FIX)?;
     let migrate = idle_migrate(a.mem_mib, a.mem_secs, nodes)?;
     ctx.say(format!(
         "bench mem: idle migrate_pages {:.0} MB/s ({} calls, {} THPs)",
@@ -271,7 +272,7 @@ fn add_up(results: &[ThpRaceResult]) -> Segments {
     Segments {
         segments: results.len(),
         elapsed_ms: ms,
-        rates: thp_race::report::rates(&ops, ms),
+        rates: measure::rates(&ops, ms),
         ops,
     }
 }
@@ -295,7 +296,7 @@ fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<OverheadPhase> {
             if !with_module {
                 crate::reload::unload()?;
             }
-            let r = with_phase_ctx(ctx, None, secs, |sub| thp_race::run(sub, &args));
+            let r = with_phase_ctx(ctx, None, secs, |sub| args.run_in(sub));
             if !with_module {
                 crate::module::load(&a.module_path)
                     .with_context(|| format!("loading {} again", a.module_path.display()))?;
@@ -342,18 +343,18 @@ fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<PhaseResult> {
         Phase::Mem => PhaseResult::Mem(mem_phase(ctx, a)?),
         Phase::A => {
             let args = baseline_args(&a.baseline_args)?;
-            let r = with_phase_ctx(ctx, Some("a"), secs, |sub| shell_baseline::run(sub, &args));
+            let r = with_phase_ctx(ctx, Some("a"), secs, |sub| args.run_in(sub));
             PhaseResult::A(Box::new(r?))
         }
         Phase::B => {
             let args = thp_args(&a.thp_args, &[])?;
-            let r = with_phase_ctx(ctx, Some("b"), secs, |sub| thp_race::run(sub, &args));
+            let r = with_phase_ctx(ctx, Some("b"), secs, |sub| args.run_in(sub));
             PhaseResult::B(Box::new(r?))
         }
         Phase::Overhead => PhaseResult::Overhead(overhead_phase(ctx, a)?),
         Phase::C => {
             let args = thp_args(&a.thp_args, &["--amplify", &a.amplify])?;
-            let r = with_phase_ctx(ctx, Some("c"), secs, |sub| thp_race::run(sub, &args));
+            let r = with_phase_ctx(ctx, Some("c"), secs, |sub| args.run_in(sub));
             PhaseResult::C(Box::new(r?))
         }
     })

@@ -44,6 +44,7 @@ use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::crosscheck::{self, Relation, Rule};
 use mmrace_proto::results::oom_stall::{FsInfo, OomStallResult, Plan as OomPlan};
+use mmrace_proto::results::Counts;
 pub use mmrace_proto::spec::oom_stall::Args;
 use round::{Outcome, RoundResult, RoundTracker, Sample, VictimReport};
 use std::ffi::CString;
@@ -96,28 +97,13 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
     if a.unkillable {
         refuse_outside_the_guest()?;
     }
-    let fs = match &a.dir {
-        Some(dir) => disk::Fs::existing(dir)?,
-        None => {
-            let device = match &a.device {
-                Some(d) => d.clone(),
-                None => disk::find_by_serial(Path::new("/sys/block"), disk::SERIAL)?,
-            };
-            disk::Fs::mount(&device, &a.mount_point)?
-        }
-    };
+    let fs = filesystem(a)?;
     let block_stat = fs.block_stat_path()?;
     let file = fs.dir.join(FILE_NAME);
     let cstr =
         |p: &Path| CString::new(p.as_os_str().as_encoded_bytes()).context("path with a NUL byte");
     let lock_path = fs.dir.join(LOCK_NAME);
-    let holder = if a.no_lock_dependency {
-        None
-    } else {
-        let bytes = a.hold_mib << 20;
-        holder::create_lock_file(&lock_path, bytes)?;
-        Some(holder::Holder::spawn(&lock_path, bytes as usize)?)
-    };
+    let holder = start_holder(a, &lock_path)?;
     let mut plan = Plan {
         file: cstr(&file)?,
         writer_delay: Duration::from_millis(a.writer_delay_ms),
@@ -134,6 +120,72 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
     let _hung = HungTaskTimeout::set(ctx, a.hung_task_secs);
     let nodes = numa::online_nodes().unwrap_or_default();
     let mem_total_kib = mem_total_kib();
+    let lock = holder.as_ref().map(|h| (h.pid(), lock_path.as_path()));
+    say_setup(ctx, a, &fs, &nodes, mem_total_kib, lock)?;
+
+    let start = Readings::take()?;
+    let rounds = run_rounds(ctx, a, &mut plan, &files, holder.as_ref(), &block_stat)?;
+    let end = Readings::take()?;
+    let d = Deltas::between(&start, &end);
+    let sum = round::summary(&rounds);
+    let checks = crosscheck::evaluate(CROSSCHECKS, Some(&d.counters), &d.vmstat);
+    say_results(ctx, &sum, &rounds, &d, &checks);
+
+    Ok(OomStallResult {
+        fs: FsInfo {
+            dir: fs.dir.clone(),
+            device: fs.device.clone(),
+            block_stat,
+        },
+        mem_total_kib,
+        nodes,
+        plan: oom_plan(a, holder.is_some()),
+        data_oracle: ctx.oracle.summary(),
+        rounds,
+        summary: sum,
+        counters: d.counters,
+        vmstat: d.vmstat,
+        xfs: d.xfs,
+        reclaim_latency: d.reclaim,
+        crosscheck_ok: crosscheck::all_ok(&checks),
+        crosscheck: checks,
+    })
+}
+
+/// The XFS the victims write to: `--dir`, or the device (`--device`, or
+/// the disk the host attached) mounted at `--mount-point`.
+fn filesystem(a: &Args) -> Result<disk::Fs> {
+    if let Some(dir) = &a.dir {
+        return disk::Fs::existing(dir);
+    }
+    let device = match &a.device {
+        Some(d) => d.clone(),
+        None => disk::find_by_serial(Path::new("/sys/block"), disk::SERIAL)?,
+    };
+    disk::Fs::mount(&device, &a.mount_point)
+}
+
+/// The lock dependency's holder (none with `--no-lock-dependency`), its
+/// lock file `--hold-mib` MiB at `lock_path`.
+fn start_holder(a: &Args, lock_path: &Path) -> Result<Option<holder::Holder>> {
+    if a.no_lock_dependency {
+        return Ok(None);
+    }
+    let bytes = a.hold_mib << 20;
+    holder::create_lock_file(lock_path, bytes)?;
+    Ok(Some(holder::Holder::spawn(lock_path, bytes as usize)?))
+}
+
+/// The setup line (and the `unkillable` event); `lock` is the holder's
+/// pid and lock file, when there is a lock dependency.
+fn say_setup(
+    ctx: &Ctx,
+    a: &Args,
+    fs: &disk::Fs,
+    nodes: &[u32],
+    mem_total_kib: u64,
+    lock: Option<(libc::pid_t, &Path)>,
+) -> Result<()> {
     ctx.say(format!(
         "oom-stall: XFS {} on {}, MemTotal {} MiB, nodes {nodes:?}; writers start after {} ms, \
          the consumer after {} ms; driver oom_score_adj {}, victim {}; {}",
@@ -150,12 +202,11 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
         } else {
             "1000"
         },
-        match &holder {
-            Some(h) => format!(
-                "lock dependency on: holder pid {} (oom_score_adj -1000) reads {} MiB of {} per read()",
-                h.pid(),
+        match lock {
+            Some((pid, path)) => format!(
+                "lock dependency on: holder pid {pid} (oom_score_adj -1000) reads {} MiB of {} per read()",
                 a.hold_mib,
-                lock_path.display()
+                path.display()
             ),
             None => "no lock dependency".into(),
         }
@@ -166,9 +217,19 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
             "victim left at oom_score_adj -1000 on purpose",
         );
     }
+    Ok(())
+}
 
-    let (c0, v0) = (counters::read()?, vmstat::read()?);
-    let (x0, r0) = (stats::read_xfs_stats(), stats::read_reclaim_latency()?);
+/// Rounds until the run's end, `--rounds` OOM kills, or a victim that is
+/// not gone after the kill; a victim that ends by itself is an error.
+fn run_rounds(
+    ctx: &Ctx,
+    a: &Args,
+    plan: &mut Plan,
+    files: &Files,
+    holder: Option<&holder::Holder>,
+    block_stat: &Path,
+) -> Result<Vec<RoundResult>> {
     let mut rounds: Vec<RoundResult> = Vec::new();
     let mut writes_before = 0;
     let enough = |rounds: &[RoundResult]| {
@@ -178,16 +239,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
         let n = rounds.len() as u32 + 1;
         ctx.op("round").fetch_add(1, Ordering::Relaxed);
         plan.round = u64::from(n);
-        let r = one_round(
-            ctx,
-            a,
-            &plan,
-            &files,
-            holder.as_ref(),
-            &block_stat,
-            n,
-            writes_before,
-        )?;
+        let r = one_round(ctx, a, plan, files, holder, block_stat, n, writes_before)?;
         writes_before += r.written_bytes / victim::WRITE_SIZE as u64;
         ctx.say(format!("oom-stall: {}", round_line(&r)));
         ctx.event("round", round_line(&r));
@@ -210,77 +262,109 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<OomStallResult> {
             _ => {}
         }
     }
-    let (c1, v1) = (counters::read()?, vmstat::read()?);
-    let (x1, r1) = (stats::read_xfs_stats(), stats::read_reclaim_latency()?);
+    Ok(rounds)
+}
 
-    let cd = counters::delta(&c0, &c1);
-    let vd = vmstat::with_prefixes(&vmstat::delta(&v0, &v1), VMSTAT_PREFIXES);
-    let xd = vmstat::delta(&x0, &x1);
-    let rd = stats::reclaim_delta(&r0, &r1);
-    let sum = round::summary(&rounds);
-    let checks = crosscheck::evaluate(CROSSCHECKS, Some(&cd), &vd);
+/// The counters, vmstat, XFS statistics and reclaim latencies, read at
+/// the start and at the end.
+struct Readings {
+    counters: Counts,
+    vmstat: Counts,
+    xfs: Counts,
+    reclaim: stats::ReclaimLatency,
+}
 
+impl Readings {
+    fn take() -> Result<Readings> {
+        let (counters, vmstat) = (counters::read()?, vmstat::read()?);
+        let (xfs, reclaim) = (stats::read_xfs_stats(), stats::read_reclaim_latency()?);
+        Ok(Readings {
+            counters,
+            vmstat,
+            xfs,
+            reclaim,
+        })
+    }
+}
+
+/// What the run changed: [`Readings`] deltas (vmstat: the keys of
+/// [`VMSTAT_PREFIXES`]).
+struct Deltas {
+    counters: Counts,
+    vmstat: Counts,
+    xfs: Counts,
+    reclaim: stats::ReclaimLatency,
+}
+
+impl Deltas {
+    fn between(start: &Readings, end: &Readings) -> Deltas {
+        Deltas {
+            counters: counters::delta(&start.counters, &end.counters),
+            vmstat: vmstat::with_prefixes(
+                &vmstat::delta(&start.vmstat, &end.vmstat),
+                VMSTAT_PREFIXES,
+            ),
+            xfs: vmstat::delta(&start.xfs, &end.xfs),
+            reclaim: stats::reclaim_delta(&start.reclaim, &end.reclaim),
+        }
+    }
+}
+
+/// The end-of-run lines: the rounds' summary and table, the OOM counters,
+/// the cross-checks, vmstat, XFS and the reclaim times.
+fn say_results(
+    ctx: &Ctx,
+    sum: &round::Summary,
+    rounds: &[RoundResult],
+    d: &Deltas,
+    checks: &[mmrace_proto::crosscheck::CrossCheck],
+) {
     ctx.say(format!(
         "oom-stall: {} rounds, {} OOM kills, {} with a stuck writer, {} victims not gone",
         sum.rounds, sum.oom_kills, sum.stuck_rounds, sum.not_gone
     ));
-    say_block(ctx, &round::table(&rounds));
+    say_block(ctx, &round::table(rounds));
     ctx.say(format!(
         "oom-stall: mmrace OOM counters: {}",
         OOM_COUNTERS
             .iter()
-            .map(|n| format!("{n}+{}", cd.get(*n).copied().unwrap_or(0)))
+            .map(|n| format!("{n}+{}", d.counters.get(*n).copied().unwrap_or(0)))
             .collect::<Vec<_>>()
             .join(" ")
     ));
-    for c in &checks {
+    for c in checks {
         ctx.say(format!("oom-stall: {}", c.line()));
     }
     ctx.say(format!(
         "oom-stall: vmstat: {}",
-        mmrace_proto::counters::fmt_deltas(&vmstat::nonzero(&vd))
+        mmrace_proto::counters::fmt_deltas(&vmstat::nonzero(&d.vmstat))
     ));
     ctx.say(format!(
         "oom-stall: XFS: {}",
-        if xd.is_empty() {
+        if d.xfs.is_empty() {
             "no /sys/fs/xfs/stats/stats".into()
         } else {
-            mmrace_proto::counters::fmt_deltas(&xd)
+            mmrace_proto::counters::fmt_deltas(&d.xfs)
         }
     ));
     ctx.say("oom-stall: time in direct reclaim (try_to_free_pages) by task class:");
-    say_block(ctx, &stats::reclaim_table(&rd));
+    say_block(ctx, &stats::reclaim_table(&d.reclaim));
+}
 
-    Ok(OomStallResult {
-        fs: FsInfo {
-            dir: fs.dir.clone(),
-            device: fs.device.clone(),
-            block_stat,
-        },
-        mem_total_kib,
-        nodes,
-        plan: OomPlan {
-            writer_delay_ms: a.writer_delay_ms,
-            consumer_delay_ms: a.consumer_delay_ms,
-            stuck_ms: a.stuck_ms,
-            poll_ms: a.poll_ms,
-            oom_rounds_wanted: a.rounds,
-            hung_task_secs: a.hung_task_secs,
-            unkillable: a.unkillable,
-            lock_dependency: holder.is_some(),
-            hold_mib: a.hold_mib,
-            fsync_every: a.fsync_every,
-        },
-        data_oracle: ctx.oracle.summary(),
-        rounds,
-        summary: sum,
-        counters: cd,
-        vmstat: vd,
-        xfs: xd,
-        reclaim_latency: rd,
-        crosscheck_ok: crosscheck::all_ok(&checks),
-        crosscheck: checks,
-    })
+/// The plan the result records.
+fn oom_plan(a: &Args, lock_dependency: bool) -> OomPlan {
+    OomPlan {
+        writer_delay_ms: a.writer_delay_ms,
+        consumer_delay_ms: a.consumer_delay_ms,
+        stuck_ms: a.stuck_ms,
+        poll_ms: a.poll_ms,
+        oom_rounds_wanted: a.rounds,
+        hung_task_secs: a.hung_task_secs,
+        unkillable: a.unkillable,
+        lock_dependency,
+        hold_mib: a.hold_mib,
+        fsync_every: a.fsync_every,
+    }
 }
 
 /// One round: fork the victim, watch it until it is gone, tell what

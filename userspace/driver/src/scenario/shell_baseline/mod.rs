@@ -10,9 +10,9 @@
 //! The initramfs of `make bench` carries the script, thp_alloc, busybox and
 //! migratepages with its libraries; the default paths are theirs.
 
-use super::thp_race::{monitor, report};
 use crate::child::{describe, GroupChild};
 use crate::ctx::Ctx;
+use crate::shared::{measure, monitor, setup};
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::results::thp_race::{Parties, ShellBaselineResult, ShellBaselineSettings};
@@ -91,49 +91,24 @@ fn ms(t0: Instant) -> u64 {
 }
 
 pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
-    need_file("shell", &a.shell)?;
-    need_file("script", &a.script)?;
-    need_file("writer", &a.writer)?;
-    let (node_a, node_b) = crate::numa::validate_pair(
-        &a.nodes,
-        &crate::numa::online_nodes()?,
-        super::thp_race::parties::NODES_FIX,
-    )?;
-    if !a.no_splitter {
-        super::thp_race::parties::check_splitter(super::thp_race::parties::SPLIT_PATH)?;
-    }
+    let nodes = check_setup(a)?;
     let counters_start = crate::counters::read_reported();
     let vmstat_start = crate::vmstat::read()?;
-
-    let dir = PathBuf::from(format!("/tmp/mmrace-shell-baseline.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let ops_dir = dir.join("ops");
-    std::fs::create_dir_all(&ops_dir)
-        .with_context(|| format!("cannot create {}", ops_dir.display()))?;
-    let stop_file = dir.join("stop");
-    let log_path = dir.join("script.log");
-
-    let env = [
-        ("PATH", "/bin:/usr/bin:/sbin:/usr/sbin".to_string()),
-        ("OPS_DIR", ops_dir.display().to_string()),
-        ("STOP_FILE", stop_file.display().to_string()),
-        ("WRITER", a.writer.display().to_string()),
-        ("SEED", (ctx.seed % 32768).to_string()),
-        ("NODE_A", node_a.to_string()),
-        ("NODE_B", node_b.to_string()),
-        (
-            "SPLITTER",
-            if a.no_splitter { "0" } else { "1" }.to_string(),
-        ),
-        ("SPLIT_RANGE", SPLIT_RANGE.to_string()),
-    ];
+    let dirs = Dirs::create()?;
     let t0 = Instant::now();
-    let mut child = spawn_script(&a.shell, &a.script, &env, &log_path)?;
+    let mut child = spawn_script(
+        &a.shell,
+        &a.script,
+        &script_env(ctx, a, &dirs, nodes),
+        &dirs.log,
+    )?;
     ctx.say(format!(
-        "shell-baseline: {} {} running as pid {} (nodes {node_a},{node_b}, splitter {})",
+        "shell-baseline: {} {} running as pid {} (nodes {},{}, splitter {})",
         a.shell.display(),
         a.script.display(),
         child.pid,
+        nodes.0,
+        nodes.1,
         if a.no_splitter { "off" } else { "on" }
     ));
 
@@ -152,7 +127,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
         ctx,
         "shell-baseline",
         t0,
-        || fold(&read_ops(&ops_dir)),
+        || fold(&read_ops(&dirs.ops)),
         || {
             counters_start
                 .is_ok()
@@ -166,9 +141,109 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
         },
     );
     let elapsed_ms = ms(t0);
-    // The race window ends here: the stop file, then the script's own end.
-    let _ = std::fs::write(&stop_file, "");
-    let grace = Duration::from_secs(a.stop_grace);
+    let (status, killed) = stop_script(&mut child, &dirs.stop, Duration::from_secs(a.stop_grace));
+    let ops = read_ops(&dirs.ops);
+    fold(&ops);
+    if let Some(how) = &early_exit {
+        let tail = std::fs::read_to_string(&dirs.log).unwrap_or_default();
+        let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+        bail!("shell-baseline: the script ended on its own after {elapsed_ms} ms ({how}); its stderr ends with {tail:?}");
+    }
+
+    let deltas = measure::Deltas::measure(ctx, "shell-baseline", &counters_start, &vmstat_start)?;
+    let log_text = std::fs::read_to_string(&dirs.log).unwrap_or_default();
+    ctx.say(format!(
+        "shell-baseline: {elapsed_ms} ms, ops {ops:?}, script {status}{}, first pmd_race {:?} ms",
+        if killed {
+            " (SIGKILLed after the grace time)"
+        } else {
+            ""
+        },
+        watches[0].first_ms
+    ));
+    let _ = std::fs::remove_dir_all(&dirs.dir);
+    Ok(ShellBaselineResult {
+        settings: settings(ctx, a, nodes),
+        elapsed_ms,
+        rates: measure::rates(&ops, elapsed_ms),
+        ops,
+        script_exit: status,
+        script_killed: killed,
+        script_stderr_lines: log_text.lines().count() as u64,
+        script_stderr: stderr_kinds(&log_text).into_iter().take(10).collect(),
+        first_pmd_race_ms: watches[0].first_ms,
+        first_thp_split_failed_ms: watches[1].first_ms,
+        measurement: deltas.record(),
+    })
+}
+
+/// The script, its shell and the writer are there; the node pair (the
+/// migrate loop's) and the splitter's file work. The pair.
+fn check_setup(a: &Args) -> Result<(u32, u32)> {
+    need_file("shell", &a.shell)?;
+    need_file("script", &a.script)?;
+    need_file("writer", &a.writer)?;
+    let nodes =
+        crate::numa::validate_pair(&a.nodes, &crate::numa::online_nodes()?, setup::NODES_FIX)?;
+    if !a.no_splitter {
+        setup::check_splitter(setup::SPLIT_PATH)?;
+    }
+    Ok(nodes)
+}
+
+/// The run's directory: the loops' op counts, the stop file, the log.
+struct Dirs {
+    dir: PathBuf,
+    ops: PathBuf,
+    stop: PathBuf,
+    log: PathBuf,
+}
+
+impl Dirs {
+    /// A fresh `/tmp/mmrace-shell-baseline.PID` with its `ops` directory.
+    fn create() -> Result<Dirs> {
+        let dir = PathBuf::from(format!("/tmp/mmrace-shell-baseline.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ops = dir.join("ops");
+        std::fs::create_dir_all(&ops)
+            .with_context(|| format!("cannot create {}", ops.display()))?;
+        Ok(Dirs {
+            stop: dir.join("stop"),
+            log: dir.join("script.log"),
+            ops,
+            dir,
+        })
+    }
+}
+
+/// The script's environment (see bench/seed-baseline.sh).
+fn script_env(
+    ctx: &Ctx,
+    a: &Args,
+    dirs: &Dirs,
+    (node_a, node_b): (u32, u32),
+) -> [(&'static str, String); 9] {
+    [
+        ("PATH", "/bin:/usr/bin:/sbin:/usr/sbin".to_string()),
+        ("OPS_DIR", dirs.ops.display().to_string()),
+        ("STOP_FILE", dirs.stop.display().to_string()),
+        ("WRITER", a.writer.display().to_string()),
+        ("SEED", (ctx.seed % 32768).to_string()),
+        ("NODE_A", node_a.to_string()),
+        ("NODE_B", node_b.to_string()),
+        (
+            "SPLITTER",
+            if a.no_splitter { "0" } else { "1" }.to_string(),
+        ),
+        ("SPLIT_RANGE", SPLIT_RANGE.to_string()),
+    ]
+}
+
+/// The race window ends here: the stop file, then the script's own end
+/// within `grace`, else SIGKILL for its group. Its exit, and whether it
+/// was killed.
+fn stop_script(child: &mut GroupChild, stop_file: &Path, grace: Duration) -> (String, bool) {
+    let _ = std::fs::write(stop_file, "");
     let stopping = Instant::now();
     let mut status = None;
     while stopping.elapsed() < grace {
@@ -180,64 +255,40 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
     }
     let killed = status.is_none();
     child.kill_group();
-    let status = describe(status.unwrap_or_else(|| child.wait()));
-    let ops = read_ops(&ops_dir);
-    fold(&ops);
-    if let Some(how) = &early_exit {
-        let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let tail: Vec<&str> = tail.lines().rev().take(5).collect();
-        bail!("shell-baseline: the script ended on its own after {elapsed_ms} ms ({how}); its stderr ends with {tail:?}");
-    }
+    (describe(status.unwrap_or_else(|| child.wait())), killed)
+}
 
-    let deltas = report::Deltas::measure(ctx, "shell-baseline", &counters_start, &vmstat_start)?;
-    let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let stderr_lines = log_text.lines().count();
-    let mut stderr_kinds: BTreeMap<String, u64> = BTreeMap::new();
+/// The script's stderr lines, each with how often it came.
+fn stderr_kinds(log_text: &str) -> BTreeMap<String, u64> {
+    let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
     for l in log_text.lines() {
-        *stderr_kinds.entry(l.trim().to_string()).or_default() += 1;
+        *kinds.entry(l.trim().to_string()).or_default() += 1;
     }
-    ctx.say(format!(
-        "shell-baseline: {elapsed_ms} ms, ops {ops:?}, script {status}{}, first pmd_race {:?} ms",
-        if killed {
-            " (SIGKILLed after the grace time)"
-        } else {
-            ""
+    kinds
+}
+
+/// The settings the result records.
+fn settings(ctx: &Ctx, a: &Args, (node_a, node_b): (u32, u32)) -> ShellBaselineSettings {
+    ShellBaselineSettings {
+        seed: ctx.seed,
+        shell_random_seed: ctx.seed % 32768,
+        script: a.script.clone(),
+        shell: a.shell.clone(),
+        writer: a.writer.clone(),
+        nodes: [node_a, node_b],
+        parties: Parties {
+            writer: true,
+            clear_refs: true,
+            migrate: true,
+            splitter: !a.no_splitter,
+            racers: false,
+            refault: false,
+            kill: true,
+            ..Parties::default()
         },
-        watches[0].first_ms
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(ShellBaselineResult {
-        settings: ShellBaselineSettings {
-            seed: ctx.seed,
-            shell_random_seed: ctx.seed % 32768,
-            script: a.script.clone(),
-            shell: a.shell.clone(),
-            writer: a.writer.clone(),
-            nodes: [node_a, node_b],
-            parties: Parties {
-                writer: true,
-                clear_refs: true,
-                migrate: true,
-                splitter: !a.no_splitter,
-                racers: false,
-                refault: false,
-                kill: true,
-                ..Parties::default()
-            },
-            split_range: SPLIT_RANGE.to_string(),
-            thp_mode: crate::mm::thp_mode(),
-        },
-        elapsed_ms,
-        rates: report::rates(&ops, elapsed_ms),
-        ops,
-        script_exit: status,
-        script_killed: killed,
-        script_stderr_lines: stderr_lines as u64,
-        script_stderr: stderr_kinds.into_iter().take(10).collect(),
-        first_pmd_race_ms: watches[0].first_ms,
-        first_thp_split_failed_ms: watches[1].first_ms,
-        measurement: deltas.record(),
-    })
+        split_range: SPLIT_RANGE.to_string(),
+        thp_mode: crate::mm::thp_mode(),
+    }
 }
 
 #[cfg(test)]

@@ -23,21 +23,20 @@
 //!   writer.
 //! - [`baton`]: `--sequential`, the parties one at a time.
 //! - [`phases`]: `--phase-ms`, a random half of the parties at a time.
-//! - [`monitor`]: op folding and time to the first race.
-//! - [`report`]: counter/vmstat deltas, cross-checks, the table.
 //! - [`layout`], [`sched`], [`signal`]: the small parts.
 //!
 //! The racers' measured start offsets (LTP fuzzy sync), the shared counter
-//! page and the generator are in [`crate::shared`].
+//! page, the generator, the monitor (op folding and time to the first
+//! race), the end-of-run measurements (counter/vmstat deltas,
+//! cross-checks, the table) and the splitter's setup check are in
+//! [`crate::shared`]: shell-baseline uses them too.
 
 pub mod baton;
 pub mod churn;
 pub mod layout;
-pub mod monitor;
 pub mod parties;
 pub mod phases;
 pub mod racers;
-pub mod report;
 pub mod sched;
 pub mod signal;
 pub mod walkers;
@@ -46,7 +45,9 @@ pub mod writer;
 use crate::ctx::Ctx;
 use crate::shared::offsets;
 use crate::shared::rng::{self, Rng};
+use crate::shared::setup;
 use crate::shared::slots::SharedOps;
+use crate::shared::{measure, monitor};
 use anyhow::{bail, Result};
 use layout::{
     ChildPlan, ChurnPlan, RacerPlan, Region, CHURN_ADDR, MAX_REGION_MIB, MIB, RACER_ADDR,
@@ -104,6 +105,96 @@ pub struct Settings {
     pub options: Args,
 }
 
+/// `--kill-min-ms`, `--kill-max-ms`: the kill interval's bounds, none with
+/// `--no-kill`.
+fn kill_bounds(a: &Args) -> Result<Option<(u64, u64)>> {
+    let kill = (!a.no_kill).then_some((a.kill_min_ms, a.kill_max_ms));
+    if let Some((lo, hi)) = kill {
+        if lo == 0 || lo > hi {
+            bail!("--kill-min-ms {lo} must be at least 1 and at most --kill-max-ms {hi} (or use --no-kill)");
+        }
+    }
+    Ok(kill)
+}
+
+/// The racers' (and refault's) region, `--racer-mib` whole THPs of `pmd`
+/// bytes; none without racers and refault.
+fn racer_region(a: &Args, pmd: usize) -> Result<Option<Region>> {
+    if a.no_racers && a.no_refault {
+        return Ok(None);
+    }
+    let len = a.racer_mib * MIB;
+    if a.racer_mib == 0 || a.racer_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
+        bail!(
+            "--racer-mib {} must be a multiple of the THP size ({} MiB), at most {MAX_REGION_MIB} \
+             (or turn racers and refault off with --no-racers --no-refault)",
+            a.racer_mib,
+            pmd / MIB
+        );
+    }
+    Ok(Some(Region {
+        addr: RACER_ADDR,
+        len,
+    }))
+}
+
+/// The churn party's plan: `--churn-mib` whole THPs, its ops, its threads
+/// (one in sequence: one party, one turn at a time); none with
+/// `--no-churn`.
+fn churn_plan(a: &Args, pmd: usize) -> Result<Option<ChurnPlan>> {
+    if a.no_churn {
+        return Ok(None);
+    }
+    let len = a.churn_mib * MIB;
+    if a.churn_mib == 0 || a.churn_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
+        bail!(
+            "--churn-mib {} must be a multiple of the THP size ({} MiB), at most \
+             {MAX_REGION_MIB} (or use --no-churn)",
+            a.churn_mib,
+            pmd / MIB
+        );
+    }
+    let mut ops = a.churn_ops.clone();
+    ops.sort();
+    ops.dedup();
+    Ok(Some(ChurnPlan {
+        region: Region {
+            addr: CHURN_ADDR,
+            len,
+        },
+        ops,
+        threads: if a.sequential {
+            1
+        } else {
+            a.churn_threads as usize
+        },
+    }))
+}
+
+/// `--sequential`: the turn order, every party that runs (`churn` when
+/// the churn party does).
+fn turn_order(a: &Args, churn: bool) -> Vec<String> {
+    let mut order: Vec<String> = vec!["supervisor".into(), "writer".into()];
+    let mut add = |on: bool, name: &str| {
+        if on {
+            order.push(name.to_string());
+        }
+    };
+    add(!a.no_racers, "racers");
+    add(a.no_racers && !a.no_refault, "refault");
+    add(churn, "churn");
+    add(!a.no_fork, "fork");
+    add(!a.no_clear_refs, "clear_refs");
+    for i in 0..a.migrate_threads {
+        add(!a.no_migrate, &parties::migrate_turn_name(i));
+    }
+    add(!a.no_splitter, "splitter");
+    add(!a.no_proc_walk, "proc_walk");
+    add(!a.no_move_pages && !a.no_migrate, "move_pages");
+    add(!a.no_madvise, "madvise");
+    order
+}
+
 impl Settings {
     pub fn new(seed: u64, given: &Args) -> Result<Self> {
         let resolved = given.resolve(seed);
@@ -116,33 +207,12 @@ impl Settings {
         if a.writer_mib == 0 || a.writer_mib > MAX_REGION_MIB {
             bail!("--writer-mib {} must be 1..={MAX_REGION_MIB}", a.writer_mib);
         }
-        let kill = (!a.no_kill).then_some((a.kill_min_ms, a.kill_max_ms));
-        if let Some((lo, hi)) = kill {
-            if lo == 0 || lo > hi {
-                bail!("--kill-min-ms {lo} must be at least 1 and at most --kill-max-ms {hi} (or use --no-kill)");
-            }
-        }
+        let kill = kill_bounds(a)?;
         let writer = Region {
             addr: WRITER_ADDR,
             len: a.writer_mib * MIB,
         };
-        let racer_region = if a.no_racers && a.no_refault {
-            None
-        } else {
-            let len = a.racer_mib * MIB;
-            if a.racer_mib == 0 || a.racer_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
-                bail!(
-                    "--racer-mib {} must be a multiple of the THP size ({} MiB), at most {MAX_REGION_MIB} \
-                     (or turn racers and refault off with --no-racers --no-refault)",
-                    a.racer_mib,
-                    pmd / MIB
-                );
-            }
-            Some(Region {
-                addr: RACER_ADDR,
-                len,
-            })
-        };
+        let racer_region = racer_region(a, pmd)?;
         let mut ops = a.racer_ops.clone();
         ops.sort();
         ops.dedup();
@@ -150,35 +220,7 @@ impl Settings {
             threads: a.racer_threads as usize,
             ops,
         });
-        let churn = if a.no_churn {
-            None
-        } else {
-            let len = a.churn_mib * MIB;
-            if a.churn_mib == 0 || a.churn_mib > MAX_REGION_MIB || !len.is_multiple_of(pmd) {
-                bail!(
-                    "--churn-mib {} must be a multiple of the THP size ({} MiB), at most \
-                     {MAX_REGION_MIB} (or use --no-churn)",
-                    a.churn_mib,
-                    pmd / MIB
-                );
-            }
-            let mut ops = a.churn_ops.clone();
-            ops.sort();
-            ops.dedup();
-            Some(ChurnPlan {
-                region: Region {
-                    addr: CHURN_ADDR,
-                    len,
-                },
-                ops,
-                // One party, one turn at a time: one thread in sequence.
-                threads: if a.sequential {
-                    1
-                } else {
-                    a.churn_threads as usize
-                },
-            })
-        };
+        let churn = churn_plan(a, pmd)?;
         let mut split_ranges = vec![writer];
         if !a.splitter_writer_only {
             split_ranges.extend(racer_region);
@@ -194,27 +236,7 @@ impl Settings {
         proc_files.dedup();
         let mut madvise_ops = a.madvise_ops.clone();
         madvise_ops.dedup();
-        let sequence = a.sequential.then(|| {
-            let mut order: Vec<String> = vec!["supervisor".into(), "writer".into()];
-            let mut add = |on: bool, name: &str| {
-                if on {
-                    order.push(name.to_string());
-                }
-            };
-            add(!a.no_racers, "racers");
-            add(a.no_racers && !a.no_refault, "refault");
-            add(churn.is_some(), "churn");
-            add(!a.no_fork, "fork");
-            add(!a.no_clear_refs, "clear_refs");
-            for i in 0..a.migrate_threads {
-                add(!a.no_migrate, &parties::migrate_turn_name(i));
-            }
-            add(!a.no_splitter, "splitter");
-            add(!a.no_proc_walk, "proc_walk");
-            add(!a.no_move_pages && !a.no_migrate, "move_pages");
-            add(!a.no_madvise, "madvise");
-            order
-        });
+        let sequence = a.sequential.then(|| turn_order(a, churn.is_some()));
         Ok(Settings {
             clear_refs: !a.no_clear_refs,
             migrate: !a.no_migrate,
@@ -383,7 +405,28 @@ struct Supervisor<'a> {
     first_unexpected_exit: Option<String>,
 }
 
-impl Supervisor<'_> {
+impl<'a> Supervisor<'a> {
+    fn new(
+        ctx: &'a Ctx,
+        plan: &ChildPlan,
+        ops: &'a Arc<SharedOps>,
+        diag: &'a Arc<SharedOps>,
+        slot: &'a WriterSlot,
+        writer: Writer,
+    ) -> Self {
+        Supervisor {
+            ctx,
+            plan: plan.clone(),
+            ops,
+            diag,
+            slot,
+            writer,
+            kills: 0,
+            unexpected_exits: 0,
+            first_unexpected_exit: None,
+        }
+    }
+
     /// Kills (if still alive), reaps and replaces the writer. The slot's
     /// write lock is held from before the reap until the new pid is in, so
     /// no party operation can use a reaped pid.
@@ -483,7 +526,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ThpRaceResult> {
             c.words.join(" ")
         ));
     }
-    run_with(ctx, &s, parties::SPLIT_PATH).map(|o| o.result)
+    run_with(ctx, &s, setup::SPLIT_PATH).map(|o| o.result)
 }
 
 /// What a run produced: the results, and for tests the last writer's pid.
@@ -495,12 +538,139 @@ pub struct Outcome {
 /// The whole run, with the splitter's file as a parameter (tests point it
 /// somewhere else).
 pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
-    // System checks first: a missing interface is an error naming the switch.
+    let Checked { nodes, split_file } = check_system(ctx, s, split_path)?;
+    let counters_start = crate::counters::read_reported();
+    if let Err(e) = &counters_start {
+        ctx.say(format!(
+            "thp-race: no mmrace.ko counters ({e}): module side of the report stays empty"
+        ));
+    }
+    let vmstat_start = crate::vmstat::read()?;
+    let armed = arm(ctx, s)?;
+    let khugepaged = s
+        .khugepaged_scan_ms
+        .map(crate::shared::khugepaged::KhugepagedGuard::set)
+        .transpose()?;
+    let plan = child_plan(ctx, s)?;
+    let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
+    let diag = Arc::new(SharedOps::new(&Settings::diag_names())?);
+    let first = Writer::spawn(&plan, &ops, &diag, &ctx.oracle)?;
+    let slot = WriterSlot::new(WriterId {
+        pid: first.pid(),
+        generation: 0,
+    });
+    ctx.say(format!(
+        "thp-race: writer pid {} up; parties: {}",
+        first.pid(),
+        serde_json::to_string(&s.parties()).unwrap_or_default()
+    ));
+    let mut sup = Supervisor::new(ctx, &plan, &ops, &diag, &slot, first);
+    let stats: BTreeMap<&str, PartyStats> = phases::driver_parties()
+        .iter()
+        .map(|n| (*n, PartyStats::default()))
+        .collect();
+    let start_map = counters_start.clone().unwrap_or_default();
+    let mut watches = vec![
+        monitor::Watch::new(name::PMD_RACE, EVENT_FIRST_RACE, &start_map),
+        monitor::Watch::new(name::THP_SPLIT_FAILED, "first_thp_split_failed", &start_map),
+    ];
+    let stop = AtomicBool::new(false);
+    let crew = Crew {
+        ctx,
+        s,
+        plan: &plan,
+        env: &parties::Env {
+            ctx,
+            stop: &stop,
+            slot: &slot,
+            pause: s.party_pause,
+            nice: s.plan.party_nice,
+            baton: plan.baton.as_ref(),
+            phases: plan.phases.as_ref(),
+        },
+        stats: &stats,
+        not_moved: &AtomicU64::new(0),
+        regions: &s.regions(),
+        phase_log: &std::sync::Mutex::new(Vec::new()),
+        t0: Instant::now(),
+    };
+    let supervised = std::thread::scope(|scope| {
+        let stop = &stop;
+        let _stop = StopOnDrop(stop);
+        crew.spawn_parties(scope, nodes, split_file);
+        let (ops, watches, counters) = (&ops, &mut watches, counters_start.is_ok());
+        scope.spawn(move || crew.watch(ops, watches, counters));
+        let r = sup.run(s.kill);
+        stop.store(true, Ordering::SeqCst);
+        r
+    });
+    let last_writer_pid = sup.writer.pid();
+    let writer = WriterLife {
+        generations: sup.plan.generation + 1,
+        kills: sup.kills,
+        unexpected_exits: sup.unexpected_exits,
+        first_unexpected_exit: sup.first_unexpected_exit.take(),
+    };
+    drop(sup); // SIGKILLs and reaps the last writer
+    let amplify = disarm(ctx, armed);
+    let khugepaged = khugepaged.map(|g| g.setting.clone()); // restored on drop
+    supervised?;
+    let elapsed_ms = crew.t0.elapsed().as_millis() as u64;
+    ops.fold_into(|n| ctx.op(n));
+
+    let deltas = measure::Deltas::measure(ctx, "thp-race", &counters_start, &vmstat_start)?;
+    let op_totals = ctx.ops.snapshot();
+    ctx.say(format!(
+        "thp-race: {elapsed_ms} ms, ops {op_totals:?}, {} kills, \
+         first pmd_race {:?} ms, first thp_split_failed {:?} ms",
+        writer.kills, watches[0].first_ms, watches[1].first_ms
+    ));
+    let result = ThpRaceResult {
+        settings: s.record(ctx.seed, nodes),
+        elapsed_ms,
+        rates: measure::rates(&op_totals, elapsed_ms),
+        ops: op_totals,
+        parties: crew.party_records(nodes),
+        writer,
+        migrate_pages_not_moved: crew.not_moved.load(Ordering::Relaxed),
+        racer_diag: diag.totals(),
+        data_oracle: ctx.oracle.summary(),
+        first_pmd_race_ms: watches[0].first_ms,
+        first_thp_split_failed_ms: watches[1].first_ms,
+        amplify,
+        offsets: offsets_report(ctx, &plan),
+        swarm: s.swarm.clone(),
+        sequential: plan.baton.as_ref().map(|b| Sequential {
+            order: b.order().to_vec(),
+            turns: b.turns_taken(),
+        }),
+        khugepaged,
+        phases: plan.phases.as_ref().map(|_| {
+            let mut log = crew.phase_log.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *log)
+        }),
+        measurement: deltas.record(),
+    };
+    Ok(Outcome {
+        result,
+        last_writer_pid,
+    })
+}
+
+/// What the system checks give the run.
+struct Checked {
+    /// The migrate pair, when migrating.
+    nodes: Option<(u32, u32)>,
+    /// The splitter's open file, when splitting.
+    split_file: Option<std::fs::File>,
+}
+
+/// System checks first: a missing interface is an error naming the
+/// switch.
+fn check_system(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Checked> {
     let nodes = if s.migrate {
-        Some(parties::check_migrate(
-            &s.nodes,
-            &crate::numa::online_nodes()?,
-        )?)
+        let online = crate::numa::online_nodes()?;
+        Some(parties::check_migrate(&s.nodes, &online)?)
     } else {
         None
     };
@@ -517,7 +687,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         walkers::check_madvise(ops)?;
     }
     let split_file = if s.splitter {
-        Some(parties::check_splitter(split_path)?)
+        Some(setup::check_splitter(split_path)?)
     } else {
         None
     };
@@ -527,38 +697,51 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
             crate::mm::thp_mode()
         ));
     }
+    Ok(Checked { nodes, split_file })
+}
 
-    let counters_start = crate::counters::read_reported();
-    if let Err(e) = &counters_start {
-        ctx.say(format!(
-            "thp-race: no mmrace.ko counters ({e}): module side of the report stays empty"
-        ));
-    }
-    let vmstat_start = crate::vmstat::read()?;
+/// `--amplify`: the injection points armed, and said which.
+fn arm(ctx: &Ctx, s: &Settings) -> Result<Option<crate::inject::Armed>> {
+    let Some(spec) = &s.amplify else {
+        return Ok(None);
+    };
     let arming = Instant::now();
-    let armed = s.amplify.as_ref().map(crate::inject::arm).transpose()?;
+    let a = crate::inject::arm(spec)?;
     let arm_ms = arming.elapsed().as_millis();
-    if let (Some(a), Some(spec)) = (&armed, &s.amplify) {
-        let armed: Vec<&str> = a.armed().iter().map(|p| p.point.as_str()).collect();
-        let skipped: Vec<String> = a
-            .skipped()
-            .iter()
-            .map(|p| format!("{} ({})", p.point, p.errno))
-            .collect();
-        ctx.say(format!(
-            "thp-race: --amplify {spec}: {} points armed in {arm_ms} ms: {}; {} skipped{}{}",
-            armed.len(),
-            armed.join(" "),
-            skipped.len(),
-            if skipped.is_empty() { "" } else { ": " },
-            skipped.join(" ")
-        ));
-    }
-    let khugepaged = s
-        .khugepaged_scan_ms
-        .map(crate::shared::khugepaged::KhugepagedGuard::set)
-        .transpose()?;
+    let armed: Vec<&str> = a.armed().iter().map(|p| p.point.as_str()).collect();
+    let skipped: Vec<String> = a
+        .skipped()
+        .iter()
+        .map(|p| format!("{} ({})", p.point, p.errno))
+        .collect();
+    ctx.say(format!(
+        "thp-race: --amplify {spec}: {} points armed in {arm_ms} ms: {}; {} skipped{}{}",
+        armed.len(),
+        armed.join(" "),
+        skipped.len(),
+        if skipped.is_empty() { "" } else { ": " },
+        skipped.join(" ")
+    ));
+    Ok(Some(a))
+}
 
+/// Disarms the injection points; their report.
+fn disarm(ctx: &Ctx, armed: Option<crate::inject::Armed>) -> Option<crate::inject::AmplifyReport> {
+    let armed = armed?;
+    let report = armed.report();
+    let disarming = Instant::now();
+    drop(armed);
+    ctx.say(format!(
+        "thp-race: --amplify: disarmed in {} ms",
+        disarming.elapsed().as_millis()
+    ));
+    Some(report)
+}
+
+/// The writer's plan with the run's shared pieces: the offsets book for
+/// the racers, the baton (`--sequential`), the phases (`--phase-ms`), the
+/// oracle's party registrations.
+fn child_plan(ctx: &Ctx, s: &Settings) -> Result<ChildPlan> {
     let mut plan = s.plan.clone();
     if plan.racers.is_some() {
         plan.book = Some(offsets::Book::new(racers::KINDS)?);
@@ -575,80 +758,58 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     }
     plan.parties =
         layout::ChildParties::register(&ctx.oracle, plan.racers.as_ref().map_or(0, |r| r.threads));
-    let plan = plan;
-    let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
-    let diag = Arc::new(SharedOps::new(&Settings::diag_names())?);
-    let first = Writer::spawn(&plan, &ops, &diag, &ctx.oracle)?;
-    let slot = WriterSlot::new(WriterId {
-        pid: first.pid(),
-        generation: 0,
-    });
-    ctx.say(format!(
-        "thp-race: writer pid {} up; parties: {}",
-        first.pid(),
-        serde_json::to_string(&s.parties()).unwrap_or_default()
-    ));
-    let mut sup = Supervisor {
-        ctx,
-        plan: plan.clone(),
-        ops: &ops,
-        diag: &diag,
-        slot: &slot,
-        writer: first,
-        kills: 0,
-        unexpected_exits: 0,
-        first_unexpected_exit: None,
-    };
-    let stats: BTreeMap<&str, PartyStats> = phases::driver_parties()
-        .iter()
-        .map(|n| (*n, PartyStats::default()))
-        .collect();
-    let not_moved = AtomicU64::new(0);
-    let start_map = counters_start.clone().unwrap_or_default();
-    let mut watches = vec![
-        monitor::Watch::new(name::PMD_RACE, EVENT_FIRST_RACE, &start_map),
-        monitor::Watch::new(name::THP_SPLIT_FAILED, "first_thp_split_failed", &start_map),
-    ];
-    let have_counters = counters_start.is_ok();
+    Ok(plan)
+}
 
-    let stop = AtomicBool::new(false);
-    let t0 = Instant::now();
-    let env = parties::Env {
-        ctx,
-        stop: &stop,
-        slot: &slot,
-        pause: s.party_pause,
-        nice: s.plan.party_nice,
-        baton: plan.baton.as_ref(),
-        phases: plan.phases.as_ref(),
-    };
-    let phase_log = std::sync::Mutex::new(Vec::new());
-    let regions = s.regions();
-    let regions = &regions;
-    let env = &env;
-    let supervised = std::thread::scope(|scope| {
-        let _stop = StopOnDrop(&stop);
-        let (stop, stats, not_moved) = (&stop, &stats, &not_moved);
+/// The racers' measured start offsets, said line by line.
+fn offsets_report(ctx: &Ctx, plan: &ChildPlan) -> Option<mmrace_proto::results::thp_race::Offsets> {
+    let o = plan
+        .book
+        .as_ref()
+        .map(|b| b.report(plan.offsets, racers::kind_name))?;
+    for line in offsets::lines(&o) {
+        ctx.say(format!("thp-race: {line}"));
+    }
+    Some(o)
+}
+
+/// What the driver-side party threads share.
+#[derive(Clone, Copy)]
+struct Crew<'a> {
+    ctx: &'a Ctx,
+    s: &'a Settings,
+    plan: &'a ChildPlan,
+    env: &'a parties::Env<'a>,
+    stats: &'a BTreeMap<&'static str, PartyStats>,
+    not_moved: &'a AtomicU64,
+    regions: &'a [Region],
+    phase_log: &'a std::sync::Mutex<Vec<mmrace_proto::results::thp_race::Phase>>,
+    t0: Instant,
+}
+
+impl<'a> Crew<'a> {
+    /// Starts the driver-side parties the settings enable.
+    fn spawn_parties<'scope>(
+        self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        nodes: Option<(u32, u32)>,
+        split_file: Option<std::fs::File>,
+    ) where
+        'a: 'scope,
+    {
+        let (s, env, stats, regions) = (self.s, self.env, self.stats, self.regions);
         if s.clear_refs {
             scope.spawn(move || parties::clear_refs(env, &stats["clear_refs"]));
         }
         if let Some(pair) = nodes {
-            for i in 0..s.migrate_threads {
-                scope.spawn(move || parties::migrate(env, &stats["migrate"], pair, not_moved, i));
-            }
-            if s.move_pages {
-                let (seed, page) = (ctx.seed, s.plan.page);
-                scope.spawn(move || {
-                    walkers::move_pages(env, &stats["move_pages"], seed, regions, page, pair)
-                });
-            }
+            self.spawn_migrate(scope, pair);
         }
         if let Some(files) = &s.proc_walk {
             let page = s.plan.page;
             scope.spawn(move || walkers::proc_walk(env, &stats["proc_walk"], files, regions, page));
         }
         if let Some(advice) = &s.madvise {
-            let (seed, pmd) = (ctx.seed, s.plan.pmd);
+            let (seed, pmd) = (self.ctx.seed, s.plan.pmd);
             scope.spawn(move || {
                 walkers::madvise(env, &stats["madvise"], seed, advice, regions, pmd)
             });
@@ -657,94 +818,74 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
             let ranges = &s.split_ranges;
             scope.spawn(move || parties::splitter(env, &stats["splitter"], f, ranges));
         }
-        if let (Some(p), Some(every)) = (&plan.phases, s.phase) {
+        if let (Some(p), Some(every)) = (&self.plan.phases, s.phase) {
             let enabled = s.phase_parties(nodes.is_some());
-            let phase_log = &phase_log;
+            scope.spawn(move || self.switch_phases(p, every, &enabled));
+        }
+    }
+
+    /// The migrate threads, and move_pages when asked for.
+    fn spawn_migrate<'scope>(self, scope: &'scope std::thread::Scope<'scope, '_>, pair: (u32, u32))
+    where
+        'a: 'scope,
+    {
+        let (s, env, stats, not_moved) = (self.s, self.env, self.stats, self.not_moved);
+        for i in 0..s.migrate_threads {
+            scope.spawn(move || parties::migrate(env, &stats["migrate"], pair, not_moved, i));
+        }
+        if s.move_pages {
+            let (seed, page, regions) = (self.ctx.seed, s.plan.page, self.regions);
             scope.spawn(move || {
-                let mut rng = Rng::stream(ctx.seed, "phases", 0);
-                let ending = || stop.load(Ordering::Relaxed) || ctx.should_stop();
-                while !ending() {
-                    let on = phases::draw(&mut rng, &enabled);
-                    p.set(phases::mask_of(&on));
-                    let t_ms = t0.elapsed().as_millis() as u64;
-                    ctx.say(format!("thp-race: phase at {t_ms} ms: {}", on.join(" ")));
-                    phase_log
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(phases::record(t_ms, &on));
-                    let until = Instant::now() + every;
-                    while !ending() && Instant::now() < until {
-                        std::thread::sleep(TICK);
-                    }
-                }
+                walkers::move_pages(env, &stats["move_pages"], seed, regions, page, pair)
             });
         }
-        let ops = &ops;
-        let watches = &mut watches;
-        scope.spawn(move || {
-            monitor::run(
-                ctx,
-                "thp-race",
-                t0,
-                || ops.fold_into(|n| ctx.op(n)),
-                || {
-                    have_counters
-                        .then(|| crate::counters::read().ok())
-                        .flatten()
-                },
-                watches,
-                || stop.load(Ordering::Relaxed),
-            )
-        });
-        let r = sup.run(s.kill);
-        stop.store(true, Ordering::SeqCst);
-        r
-    });
-    let last_writer_pid = sup.writer.pid();
-    let (kills, unexpected, first_exit, generations) = (
-        sup.kills,
-        sup.unexpected_exits,
-        sup.first_unexpected_exit.take(),
-        sup.plan.generation + 1,
-    );
-    drop(sup); // SIGKILLs and reaps the last writer
-    let amplify = armed.as_ref().map(crate::inject::Armed::report);
-    if armed.is_some() {
-        let disarming = Instant::now();
-        drop(armed); // disarms the injection points
-        ctx.say(format!(
-            "thp-race: --amplify: disarmed in {} ms",
-            disarming.elapsed().as_millis()
-        ));
     }
-    let khugepaged = khugepaged.map(|g| g.setting.clone()); // restored on drop
-    supervised?;
-    let elapsed_ms = t0.elapsed().as_millis() as u64;
-    ops.fold_into(|n| ctx.op(n));
 
-    let deltas = report::Deltas::measure(ctx, "thp-race", &counters_start, &vmstat_start)?;
-    let op_totals = ctx.ops.snapshot();
-    ctx.say(format!(
-        "thp-race: {elapsed_ms} ms, ops {op_totals:?}, {kills} kills, \
-         first pmd_race {:?} ms, first thp_split_failed {:?} ms",
-        watches[0].first_ms, watches[1].first_ms
-    ));
-
-    let offsets_report = plan
-        .book
-        .as_ref()
-        .map(|b| b.report(plan.offsets, racers::kind_name));
-    if let Some(o) = &offsets_report {
-        for line in offsets::lines(o) {
-            ctx.say(format!("thp-race: {line}"));
+    /// `--phase-ms`: a random half of the `enabled` parties at a time,
+    /// every `every`, until the run ends; each phase logged.
+    fn switch_phases(self, p: &phases::Phases, every: Duration, enabled: &[&'static str]) {
+        let ctx = self.ctx;
+        let mut rng = Rng::stream(ctx.seed, "phases", 0);
+        let ending = || self.env.stop.load(Ordering::Relaxed) || ctx.should_stop();
+        while !ending() {
+            let on = phases::draw(&mut rng, enabled);
+            p.set(phases::mask_of(&on));
+            let t_ms = self.t0.elapsed().as_millis() as u64;
+            ctx.say(format!("thp-race: phase at {t_ms} ms: {}", on.join(" ")));
+            self.phase_log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(phases::record(t_ms, &on));
+            let until = Instant::now() + every;
+            while !ending() && Instant::now() < until {
+                std::thread::sleep(TICK);
+            }
         }
     }
-    let result = ThpRaceResult {
-        settings: s.record(ctx.seed, nodes),
-        elapsed_ms,
-        rates: report::rates(&op_totals, elapsed_ms),
-        ops: op_totals,
-        parties: stats
+
+    /// The monitor: folds the writer's `ops` into the context and, with
+    /// `counters`, timestamps the `watches` (the first race), until the
+    /// run's stop.
+    fn watch(self, ops: &SharedOps, watches: &mut [monitor::Watch], counters: bool) {
+        let ctx = self.ctx;
+        monitor::run(
+            ctx,
+            "thp-race",
+            self.t0,
+            || ops.fold_into(|n| ctx.op(n)),
+            || counters.then(|| crate::counters::read().ok()).flatten(),
+            watches,
+            || self.env.stop.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The records of the parties that ran.
+    fn party_records(
+        &self,
+        nodes: Option<(u32, u32)>,
+    ) -> BTreeMap<String, mmrace_proto::results::thp_race::PartyErrors> {
+        let s = self.s;
+        self.stats
             .iter()
             .filter(|(n, _)| match **n {
                 "clear_refs" => s.clear_refs,
@@ -755,36 +896,8 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
                 _ => s.splitter,
             })
             .map(|(n, st)| (n.to_string(), st.record()))
-            .collect(),
-        writer: WriterLife {
-            generations,
-            kills,
-            unexpected_exits: unexpected,
-            first_unexpected_exit: first_exit,
-        },
-        migrate_pages_not_moved: not_moved.load(Ordering::Relaxed),
-        racer_diag: diag.totals(),
-        data_oracle: ctx.oracle.summary(),
-        first_pmd_race_ms: watches[0].first_ms,
-        first_thp_split_failed_ms: watches[1].first_ms,
-        amplify,
-        offsets: offsets_report,
-        swarm: s.swarm.clone(),
-        sequential: plan.baton.as_ref().map(|b| Sequential {
-            order: b.order().to_vec(),
-            turns: b.turns_taken(),
-        }),
-        khugepaged,
-        phases: plan
-            .phases
-            .as_ref()
-            .map(|_| phase_log.into_inner().unwrap_or_else(|e| e.into_inner())),
-        measurement: deltas.record(),
-    };
-    Ok(Outcome {
-        result,
-        last_writer_pid,
-    })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -1025,7 +1138,7 @@ pub(crate) mod tests {
             r.measurement.counters_available,
             crate::counters::read().is_ok()
         );
-        assert_eq!(r.measurement.crosscheck.len(), report::CROSSCHECKS.len());
+        assert_eq!(r.measurement.crosscheck.len(), measure::CROSSCHECKS.len());
         assert_eq!(r.settings.racer_ops.as_ref().unwrap().len(), 4);
         assert!(
             gone(o.last_writer_pid),
@@ -1282,7 +1395,7 @@ pub(crate) mod tests {
         let words = std::env::var("THP_RACE_ARGS").unwrap_or_default();
         let ms = std::env::var("THP_RACE_MS").map_or(3000, |v| v.parse().unwrap());
         let s = Settings::new(1, &parse(&words.split_whitespace().collect::<Vec<_>>())).unwrap();
-        let o = run_with(&ctx(1, ms), &s, parties::SPLIT_PATH).unwrap();
+        let o = run_with(&ctx(1, ms), &s, setup::SPLIT_PATH).unwrap();
         println!("{:#?}", o.result.rates);
         println!("{:#?}", o.result.racer_diag);
     }

@@ -11,6 +11,7 @@
 use super::layout::Region;
 use crate::ctx::Ctx;
 use crate::numa;
+use crate::shared::setup;
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -18,7 +19,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-pub const SPLIT_PATH: &str = "/sys/kernel/debug/split_huge_pages";
 pub const CLEAR_REFS_SELF: &str = "/proc/self/clear_refs";
 
 /// Which writer the parties aim at.
@@ -243,15 +243,11 @@ pub fn clear_refs(env: &Env, stats: &PartyStats) {
     });
 }
 
-/// How out of a bad `--nodes`: the end of every node error.
-pub const NODES_FIX: &str =
-    "(set two online nodes with --nodes A,B, or turn the migrate party off with --no-migrate)";
-
 /// Setup check: two online nodes, and a kernel that implements
 /// migrate_pages(2) (probed with a harmless node A to node A move of the
 /// driver itself). Returns the pair.
 pub fn check_migrate(nodes: &[u32], online: &[u32]) -> Result<(u32, u32)> {
-    let (a, b) = numa::validate_pair(nodes, online, NODES_FIX)?;
+    let (a, b) = numa::validate_pair(nodes, online, setup::NODES_FIX)?;
     let mask = numa::single_mask(a);
     // SAFETY: both masks are 2 words, covering MASK_MAXNODE - 1 bits.
     let r = unsafe {
@@ -328,18 +324,6 @@ pub fn migrate_turn_name(index: u32) -> String {
     }
 }
 
-/// Setup check: the debugfs file exists and opens for writing. The open
-/// file is what the splitter then writes to.
-pub fn check_splitter(path: &str) -> Result<File> {
-    OpenOptions::new().write(true).open(path).with_context(|| {
-        format!(
-            "splitter: cannot open {path} for writing (debugfs not mounted at /sys/kernel/debug, \
-             or a kernel without CONFIG_DEBUG_FS/CONFIG_TRANSPARENT_HUGEPAGE?); \
-             turn the party off with --no-splitter"
-        )
-    })
-}
-
 /// Asks the kernel to split every THP of each of `ranges` of the writer,
 /// one range per write, in turn.
 pub fn splitter(env: &Env, stats: &PartyStats, file: File, ranges: &[Region]) {
@@ -361,16 +345,6 @@ pub fn splitter(env: &Env, stats: &PartyStats, file: File, ranges: &[Region]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn missing_splitter_file_names_the_flag() {
-        let e = check_splitter("/nonexistent/split_huge_pages").unwrap_err();
-        let msg = format!("{e:#}");
-        assert!(
-            msg.contains("--no-splitter") && msg.contains("/nonexistent/split_huge_pages"),
-            "{msg}"
-        );
-    }
 
     #[test]
     fn missing_clear_refs_names_the_flag() {

@@ -44,7 +44,7 @@
 use super::layout::ChildPlan;
 use super::sched;
 use super::signal::Signal;
-use crate::oracle::{mem, Check, Op, Oracle};
+use crate::oracle::{mem, Check, Op, Oracle, Party};
 use crate::shared::offsets::{self, busy, KindState};
 use crate::shared::rng::Rng;
 use crate::shared::slots::SharedOps;
@@ -392,19 +392,47 @@ fn member(
     let Some(region) = plan.racer_region else {
         return;
     };
-    let (page_size, pmd) = (plan.page, plan.pmd);
-    let scratch = plan.scratch(me);
-    let op_counts: Vec<&AtomicU64> = RacerOp::ALL
-        .iter()
-        .map(|o| ops.counter(o.counter_name()))
-        .collect();
-    let refaults = plan.refault.then(|| ops.counter("refault"));
-    let op_errors = diag.counter("racer_op_errors");
-    let n = rv.members;
-    let mine = &rv.orders[me];
+    let m = Member {
+        plan,
+        rv,
+        oracle,
+        ring: plan.parties.racers[me],
+        scratch: plan.scratch(me),
+        op_counts: RacerOp::ALL
+            .iter()
+            .map(|o| ops.counter(o.counter_name()))
+            .collect(),
+        refaults: plan.refault.then(|| ops.counter("refault")),
+        op_errors: diag.counter("racer_op_errors"),
+    };
+    let mut flip = sched::NiceFlip::new(plan.party_nice, plan.nice_flip_ms);
+    if me != 0 {
+        m.follow(me, &mut flip);
+    } else {
+        Leader::new(&m, region, ops, diag).run(&mut flip);
+    }
+}
 
-    let ring = plan.parties.racers[me];
-    let run_job = |orders: &Orders, round: u64| {
+/// What a member needs to run its jobs.
+struct Member<'a> {
+    plan: &'a ChildPlan,
+    rv: &'a Rendezvous,
+    oracle: &'a Oracle,
+    /// Its party in the oracle's op ring.
+    ring: Party,
+    /// Its scratch page (munmap+mmap, mremap).
+    scratch: usize,
+    /// The op counters, by [`RacerOp`].
+    op_counts: Vec<&'a AtomicU64>,
+    refaults: Option<&'a AtomicU64>,
+    op_errors: &'a AtomicU64,
+}
+
+impl Member<'_> {
+    /// Runs `orders` of `round`: the delay, the job, the times and the
+    /// outcome stored back.
+    fn run_job(&self, orders: &Orders, round: u64) {
+        let (rv, plan) = (self.rv, self.plan);
         let loops = orders.delay.load(Ordering::Relaxed);
         if loops > 0 {
             let t = rv.now_ns();
@@ -414,35 +442,39 @@ fn member(
         orders.start_ns.store(rv.now_ns(), Ordering::Relaxed);
         let addr = orders.addr.load(Ordering::Relaxed);
         let job = Job::from_code(orders.job.load(Ordering::Relaxed));
-        oracle.record(ring, job.ring_op(), addr);
+        self.oracle.record(self.ring, job.ring_op(), addr);
         let ok = match job {
             Job::ZapChunk => {
-                zap_and_touch(addr, pmd, round as u8);
-                if let Some(c) = refaults {
+                zap_and_touch(addr, plan.pmd, round as u8);
+                if let Some(c) = self.refaults {
                     c.fetch_add(1, Ordering::Relaxed);
                 }
                 true
             }
             Job::Partial(op) => {
-                let ok = perform(op, addr, page_size, scratch);
+                let ok = perform(op, addr, plan.page, self.scratch);
                 if ok {
-                    op_counts[op as usize].fetch_add(1, Ordering::Relaxed);
+                    self.op_counts[op as usize].fetch_add(1, Ordering::Relaxed);
                 } else {
-                    op_errors.fetch_add(1, Ordering::Relaxed);
+                    self.op_errors.fetch_add(1, Ordering::Relaxed);
                 }
                 ok
             }
         };
         orders.ok.store(ok, Ordering::Relaxed);
         orders.end_ns.store(rv.now_ns(), Ordering::Relaxed);
-    };
-    let run_orders = |round: u64| {
-        run_job(mine, round);
-        rv.done.bump();
-    };
+    }
 
-    let mut flip = sched::NiceFlip::new(plan.party_nice, plan.nice_flip_ms);
-    if me != 0 {
+    /// Member `me`'s own orders of `round`, then its part of `done`.
+    fn run_orders(&self, me: usize, round: u64) {
+        self.run_job(&self.rv.orders[me], round);
+        self.rv.done.bump();
+    }
+
+    /// A follower, forever: wait for the leader's ready, acknowledge, wait
+    /// for go, run its orders.
+    fn follow(&self, me: usize, flip: &mut sched::NiceFlip) {
+        let rv = self.rv;
         for round in 1u64.. {
             flip.apply();
             rv.ready.wait_for(round);
@@ -450,90 +482,230 @@ fn member(
             // The leader raises go as soon as the last ack lands, so this
             // is normally a spin of nanoseconds.
             rv.go.wait_for(round);
-            run_orders(round);
+            self.run_orders(me, round);
         }
-        return;
+    }
+}
+
+/// Who a round holds back: (member, busy loops).
+type Held = Option<(usize, u64)>;
+
+/// The start offsets of one round: who is held back, the fuzzy delay
+/// drawn (ns, negative: the leader), and the follower whose times the
+/// statistics take.
+struct RoundOffsets {
+    delayed: Held,
+    delay_ns: f64,
+    measured: usize,
+}
+
+/// The leader's checks that a fresh chunk is really a THP.
+struct ThpCheck<'a> {
+    pagemap: Option<File>,
+    kpageflags: Option<File>,
+    checks: &'a AtomicU64,
+    huge: &'a AtomicU64,
+    unknown: &'a AtomicU64,
+    fallback: &'a AtomicU64,
+}
+
+impl ThpCheck<'_> {
+    /// Whether `chunk` is a THP; true when the leader must remap from now
+    /// on (a chunk it did not remap came back without one: empty page
+    /// tables are not reclaimed here).
+    fn check(&self, chunk: usize, page_size: usize, remapped: bool) -> bool {
+        self.checks.fetch_add(1, Ordering::Relaxed);
+        let thp = match (&self.pagemap, &self.kpageflags) {
+            (Some(pm), Some(kf)) => is_thp(pm, kf, chunk, page_size),
+            _ => None,
+        };
+        match thp {
+            Some(true) => {
+                self.huge.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(false) if !remapped => {
+                self.fallback.store(1, Ordering::Relaxed);
+                return true;
+            }
+            Some(false) => {}
+            None => {
+                self.unknown.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        false
+    }
+}
+
+/// Member 0: draws and runs the rounds.
+struct Leader<'a> {
+    m: &'a Member<'a>,
+    region: super::layout::Region,
+    rng: Rng,
+    kinds: Vec<RoundKind>,
+    book: Option<&'a offsets::Book>,
+    /// The offset statistics, by round kind.
+    states: Vec<KindState>,
+    racers: usize,
+    rounds: &'a AtomicU64,
+    prepare_errors: &'a AtomicU64,
+    thp: ThpCheck<'a>,
+    /// Chunks whose layout the last round on them changed.
+    needs_remap: Vec<bool>,
+    always_remap: bool,
+    /// The pages of the round's partial jobs so far.
+    chosen: Vec<u64>,
+}
+
+impl<'a> Leader<'a> {
+    fn new(
+        m: &'a Member<'a>,
+        region: super::layout::Region,
+        ops: &'a SharedOps,
+        diag: &'a SharedOps,
+    ) -> Self {
+        let plan = m.plan;
+        let book = plan.book.as_ref();
+        if let Some(b) = book.filter(|b| b.ns_per_loop().is_none()) {
+            b.set_ns_per_loop(offsets::calibrate());
+        }
+        Leader {
+            m,
+            region,
+            rng: Rng::stream(plan.seed, "racers", plan.generation),
+            kinds: RoundKind::all(plan),
+            book,
+            states: (0..KINDS)
+                .map(|k| book.map_or_else(KindState::default, |b| b.load(k)))
+                .collect(),
+            racers: plan.racers.as_ref().map_or(1, |r| r.threads),
+            rounds: ops.counter("racer_rounds"),
+            prepare_errors: diag.counter("racer_prepare_errors"),
+            thp: ThpCheck {
+                pagemap: File::open("/proc/self/pagemap").ok(),
+                kpageflags: File::open("/proc/kpageflags").ok(),
+                checks: diag.counter("racer_thp_checks"),
+                huge: diag.counter("racer_thp_huge"),
+                unknown: diag.counter("racer_thp_unknown"),
+                fallback: diag.counter("racer_remap_fallback"),
+            },
+            needs_remap: vec![false; region.len / plan.pmd],
+            always_remap: false,
+            chosen: Vec::with_capacity(MAX_RACERS),
+        }
     }
 
-    let mut rng = Rng::stream(plan.seed, "racers", plan.generation);
-    let kinds = RoundKind::all(plan);
-    let rounds = ops.counter("racer_rounds");
-    let prepare_errors = diag.counter("racer_prepare_errors");
-    let (checks, huge, unknown, fallback) = (
-        diag.counter("racer_thp_checks"),
-        diag.counter("racer_thp_huge"),
-        diag.counter("racer_thp_unknown"),
-        diag.counter("racer_remap_fallback"),
-    );
-    let pagemap = File::open("/proc/self/pagemap").ok();
-    let kpageflags = File::open("/proc/kpageflags").ok();
-    let chunks = region.len / pmd;
-    let pages = (pmd / page_size) as u64;
-    let mut needs_remap = vec![false; chunks];
-    let mut always_remap = false;
-    let mut chosen: Vec<u64> = Vec::with_capacity(MAX_RACERS);
-    let book = plan.book.as_ref();
-    if let Some(b) = book.filter(|b| b.ns_per_loop().is_none()) {
-        b.set_ns_per_loop(offsets::calibrate());
-    }
-    let mut states: Vec<KindState> = (0..KINDS)
-        .map(|k| book.map_or_else(KindState::default, |b| b.load(k)))
-        .collect();
-    let racers = plan.racers.as_ref().map_or(1, |r| r.threads);
-    for round in 1u64.. {
-        super::phases::wait(plan.phases.as_ref(), "racers", || false);
-        flip.apply();
-        let ci = rng.below(chunks as u64) as usize;
-        let chunk = region.addr + ci * pmd;
-        // One kind per round for all racers: two partial DONTNEEDs are the
-        // pair that really runs concurrently, and per-thread choices would
-        // make it 1 round in 16 instead of 1 in 4.
-        let mut kind = *rng.pick(&kinds);
-        // Out of refault's --phase-ms phases: no refault rounds.
-        while kind == RoundKind::Refault
-            && kinds.len() > 1
-            && plan.phases.as_ref().is_some_and(|p| !p.active("refault"))
-        {
-            kind = *rng.pick(&kinds);
+    /// The rounds, forever.
+    fn run(mut self, flip: &mut sched::NiceFlip) {
+        let plan = self.m.plan;
+        for round in 1u64.. {
+            super::phases::wait(plan.phases.as_ref(), "racers", || false);
+            flip.apply();
+            self.round(round);
         }
-        // Who is held back, by how many loops; and the follower whose
-        // times the statistics take.
-        let (delayed, delay_ns, measured) = match (plan.offsets, book) {
+    }
+
+    /// One round: a chunk and a kind drawn, orders given, the chunk
+    /// prepared, the jobs run, the offsets measured, the data verified.
+    fn round(&mut self, round: u64) {
+        let (m, plan, rv) = (self.m, self.m.plan, self.m.rv);
+        let ci = self.rng.below(self.needs_remap.len() as u64) as usize;
+        let chunk = self.region.addr + ci * plan.pmd;
+        let kind = self.pick_kind();
+        let offsets = self.draw_offsets(kind);
+        self.give_orders(kind, chunk, offsets.delayed);
+        // Sequential: the whole round (prepare, check, jobs) is one turn.
+        let turn = (rv.members == 1)
+            .then(|| super::baton::turn(plan.baton.as_ref(), "racers", || false))
+            .flatten();
+        let remap = self.always_remap || self.needs_remap[ci];
+        m.oracle.record(m.ring, Op::Prepare, chunk);
+        let prepared = prepare(chunk, plan.pmd, round as u8, remap);
+        if !prepared {
+            self.prepare_errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            stamp_chunk(plan, chunk, round);
+        }
+        if round % THP_CHECK_EVERY == 1 && self.thp.check(chunk, plan.page, remap) {
+            self.always_remap = true;
+        }
+        self.run_jobs(round);
+        drop(turn);
+        self.measure(kind, &offsets);
+        if prepared {
+            m.oracle.record(m.ring, Op::Verify, chunk);
+            verify_chunk(plan, m.oracle, rv, kind, chunk, round);
+        }
+        self.needs_remap[ci] = kind.changes_layout();
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One kind per round for all racers: two partial DONTNEEDs are the
+    /// pair that really runs concurrently, and per-thread choices would
+    /// make it 1 round in 16 instead of 1 in 4. Out of refault's
+    /// --phase-ms phases: no refault rounds.
+    fn pick_kind(&mut self) -> RoundKind {
+        let phases = self.m.plan.phases.as_ref();
+        let mut kind = *self.rng.pick(&self.kinds);
+        while kind == RoundKind::Refault
+            && self.kinds.len() > 1
+            && phases.is_some_and(|p| !p.active("refault"))
+        {
+            kind = *self.rng.pick(&self.kinds);
+        }
+        kind
+    }
+
+    /// Who is held back, by how many loops; and the follower whose times
+    /// the statistics take.
+    fn draw_offsets(&mut self, kind: RoundKind) -> RoundOffsets {
+        let (rng, racers) = (&mut self.rng, self.racers as u64);
+        match (self.m.plan.offsets, self.book) {
             (OffsetMode::Fuzzy, Some(b)) => {
                 let u = rng.below(1 << 53) as f64 / (1u64 << 53) as f64;
-                let d = states[kind.index()].next_delay(u);
-                let follower = 1 + rng.below(racers as u64 - 1) as usize;
+                let d = self.states[kind.index()].next_delay(u);
+                let follower = 1 + rng.below(racers - 1) as usize;
                 let who = if d < 0.0 { 0 } else { follower };
-                (Some((who, b.loops_for(d))), d, follower)
+                RoundOffsets {
+                    delayed: Some((who, b.loops_for(d))),
+                    delay_ns: d,
+                    measured: follower,
+                }
             }
             // Half the rounds start everyone at once; the other half hold
             // one member back by a random delay.
-            (OffsetMode::Fixed, _) | (OffsetMode::Fuzzy, None) => (
-                (rng.below(2) == 0).then(|| {
-                    (
-                        rng.below(racers as u64) as usize,
-                        rng.below(MAX_DELAY_LOOPS),
-                    )
-                }),
-                0.0,
-                1,
-            ),
-            (OffsetMode::None, _) => (None, 0.0, 1),
-        };
-        chosen.clear();
-        for (i, orders) in rv.orders.iter().enumerate() {
+            (OffsetMode::Fixed, _) | (OffsetMode::Fuzzy, None) => RoundOffsets {
+                delayed: (rng.below(2) == 0)
+                    .then(|| (rng.below(racers) as usize, rng.below(MAX_DELAY_LOOPS))),
+                delay_ns: 0.0,
+                measured: 1,
+            },
+            (OffsetMode::None, _) => RoundOffsets {
+                delayed: None,
+                delay_ns: 0.0,
+                measured: 1,
+            },
+        }
+    }
+
+    /// Every member's job, address (its own page of `chunk`, never page
+    /// 0) and delay for the round.
+    fn give_orders(&mut self, kind: RoundKind, chunk: usize, delayed: Held) {
+        let plan = self.m.plan;
+        let pages = (plan.pmd / plan.page) as u64;
+        self.chosen.clear();
+        for (i, orders) in self.m.rv.orders.iter().enumerate() {
             let job = kind.job(i);
             let addr = match job {
                 Job::ZapChunk => chunk,
                 Job::Partial(_) => {
                     let page = loop {
-                        let p = rng.range_inclusive(1, pages - 1);
-                        if !chosen.contains(&p) {
+                        let p = self.rng.range_inclusive(1, pages - 1);
+                        if !self.chosen.contains(&p) {
                             break p;
                         }
                     };
-                    chosen.push(page);
-                    chunk + page as usize * page_size
+                    self.chosen.push(page);
+                    chunk + page as usize * plan.page
                 }
             };
             let delay = delayed.filter(|&(who, _)| who == i).map_or(0, |(_, d)| d);
@@ -541,75 +713,48 @@ fn member(
             orders.addr.store(addr, Ordering::Relaxed);
             orders.delay.store(delay, Ordering::Relaxed);
         }
-        // Sequential: the whole round (prepare, check, jobs) is one turn.
-        let turn = (n == 1)
-            .then(|| super::baton::turn(plan.baton.as_ref(), "racers", || false))
-            .flatten();
-        let remap = always_remap || needs_remap[ci];
-        oracle.record(ring, Op::Prepare, chunk);
-        let prepared = prepare(chunk, pmd, round as u8, remap);
-        if !prepared {
-            prepare_errors.fetch_add(1, Ordering::Relaxed);
-        } else {
-            stamp_chunk(plan, chunk, round);
-        }
-        if round % THP_CHECK_EVERY == 1 {
-            checks.fetch_add(1, Ordering::Relaxed);
-            let thp = match (&pagemap, &kpageflags) {
-                (Some(pm), Some(kf)) => is_thp(pm, kf, chunk, page_size),
-                _ => None,
-            };
-            match thp {
-                Some(true) => {
-                    huge.fetch_add(1, Ordering::Relaxed);
-                }
-                Some(false) if !remap => {
-                    // Empty page tables are not reclaimed here: remap.
-                    always_remap = true;
-                    fallback.store(1, Ordering::Relaxed);
-                }
-                Some(false) => {}
-                None => {
-                    unknown.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
+    }
+
+    /// The round's jobs: sequentially every member's, one after the other;
+    /// else the handshake, the leader's own, and the wait for the rest.
+    fn run_jobs(&self, round: u64) {
+        let (m, rv) = (self.m, self.m.rv);
+        let n = rv.members;
         if n == 1 {
-            // Sequential: every member's job, one after the other.
             for orders in &rv.orders {
-                run_job(orders, round);
+                m.run_job(orders, round);
             }
         } else {
             rv.ready.set(round);
             rv.acked.wait_for((n - 1) * round);
             rv.go.set(round);
-            run_orders(round);
+            m.run_orders(0, round);
             rv.done.wait_for(n * round);
         }
-        drop(turn);
-        if let (Some(b), Some(f)) = (book, rv.orders.get(measured)) {
-            let lead = &rv.orders[0];
-            let ns = |o: &Orders| {
-                o.end_ns
-                    .load(Ordering::Relaxed)
-                    .saturating_sub(o.start_ns.load(Ordering::Relaxed)) as f64
-            };
-            let skew = f.start_ns.load(Ordering::Relaxed) as f64
-                - lead.start_ns.load(Ordering::Relaxed) as f64;
-            if let Some((who, loops)) = delayed.filter(|&(_, l)| l > 0) {
-                let o = &rv.orders[who];
-                b.observe_delay(loops, o.delay_ns.load(Ordering::Relaxed) as f64);
-            }
-            let k = kind.index();
-            states[k].record(ns(lead), ns(f), skew, delay_ns);
-            b.store(k, &states[k]);
+    }
+
+    /// `--offsets fuzzy`: the measured times of the leader and the round's
+    /// follower into the kind's statistics (and the book).
+    fn measure(&mut self, kind: RoundKind, o: &RoundOffsets) {
+        let rv = self.m.rv;
+        let (Some(b), Some(f)) = (self.book, rv.orders.get(o.measured)) else {
+            return;
+        };
+        let lead = &rv.orders[0];
+        let ns = |o: &Orders| {
+            o.end_ns
+                .load(Ordering::Relaxed)
+                .saturating_sub(o.start_ns.load(Ordering::Relaxed)) as f64
+        };
+        let skew = f.start_ns.load(Ordering::Relaxed) as f64
+            - lead.start_ns.load(Ordering::Relaxed) as f64;
+        if let Some((who, loops)) = o.delayed.filter(|&(_, l)| l > 0) {
+            let d = &rv.orders[who];
+            b.observe_delay(loops, d.delay_ns.load(Ordering::Relaxed) as f64);
         }
-        if prepared {
-            oracle.record(ring, Op::Verify, chunk);
-            verify_chunk(plan, oracle, rv, kind, chunk, round);
-        }
-        needs_remap[ci] = kind.changes_layout();
-        rounds.fetch_add(1, Ordering::Relaxed);
+        let k = kind.index();
+        self.states[k].record(ns(lead), ns(f), skew, o.delay_ns);
+        b.store(k, &self.states[k]);
     }
 }
 

@@ -17,6 +17,7 @@ mod judge;
 mod ktap;
 mod lava;
 mod matrix;
+mod meets;
 mod merge;
 mod messages;
 mod monitor;

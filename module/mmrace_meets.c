@@ -72,6 +72,11 @@ enum meet_kind {
 	NR_KINDS
 };
 
+/* Trees before the folio mapping flags were renamed (7.2 and older). */
+#ifndef FOLIO_MAPPING_FLAGS
+#define FOLIO_MAPPING_FLAGS	PAGE_MAPPING_FLAGS
+#endif
+
 #define MEET_SLOTS	BITS_PER_LONG	/* in flight at once, all tasks */
 #define MEET_RING	64		/* departures remembered for near */
 #define MEET_FINE	3		/* fine keys per operation */

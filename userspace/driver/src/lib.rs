@@ -24,6 +24,7 @@ pub mod init;
 pub mod inject;
 pub mod kfile;
 pub mod meets;
+pub mod meets_check;
 pub mod mm;
 pub mod module;
 pub mod numa;

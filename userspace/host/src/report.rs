@@ -296,6 +296,7 @@ pub(crate) mod tests {
             vmstat: Default::default(),
             data_oracle: Default::default(),
             inject_point: None,
+            meets_cells: None,
         })))
     }
 

@@ -676,7 +676,10 @@ impl kernel::Module for MmRace {
             &mut files,
             dir.read_callback_file(c"meets", Tables, &show_meets),
         )?;
-        add_file(&mut files, dir.read_callback_file(c"ops", Tables, &show_ops))?;
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"ops", Tables, &show_ops),
+        )?;
         add_file(
             &mut files,
             dir.read_callback_file(c"meets_dropped", Tables, &show_meets_dropped),

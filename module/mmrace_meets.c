@@ -623,8 +623,10 @@ static const struct meet_op_info op_info[NR_OPS] = {
 #undef MMRACE_OP
 };
 
-static const char *const kind_names[NR_KINDS] = {
-#define MMRACE_KIND(_name, _help) [KIND_##_name] = #_name,
+static const struct {
+	const char *name;
+} kind_info[NR_KINDS] = {
+#define MMRACE_KIND(_name, _help) { .name = #_name },
 #include "mmrace_ops.h"
 #undef MMRACE_KIND
 };
@@ -882,7 +884,7 @@ unsigned int mmrace_meets_nr_kinds(void)
 
 const char *mmrace_meets_kind_name(unsigned int kind)
 {
-	return kind < NR_KINDS ? kind_names[kind] : "?";
+	return kind < NR_KINDS ? kind_info[kind].name : "?";
 }
 
 void mmrace_meets_cell(unsigned int entering, unsigned int holding, unsigned int kind,

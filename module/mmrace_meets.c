@@ -696,16 +696,27 @@ static void scan_inflight(unsigned int self, u16 op, const struct meet_keys *k)
 	}
 }
 
-/* Near meets: another task's departures from a shared object. */
+/*
+ * Near meets: another task's departures from a shared object. The ring is
+ * read newest first and the scan stops at the first departure older than
+ * the window, so a busy run reads the few entries of the last NEAR_NS, not
+ * all MEET_RING (the departures of two CPUs interleave, so a slightly
+ * older one may hide a newer one behind it: a near meet missed, never a
+ * wrong one). A departure stamped after @now, by another CPU's clock,
+ * counts as within the window.
+ */
 static void scan_ring(u16 op, const struct meet_keys *k, u64 now)
 {
+	unsigned int newest = (unsigned int)atomic_read(&ring_next);
 	unsigned long task = (unsigned long)current;
 	struct meet_slot s;
 	unsigned int i;
 
 	for (i = 0; i < MEET_RING; i++) {
-		if (!slot_read(&ring[i], &s) || !s.left_at || now - s.left_at > NEAR_NS)
+		if (!slot_read(&ring[(newest - i) % MEET_RING], &s))
 			continue;
+		if (!s.left_at || (s.left_at < now && now - s.left_at > NEAR_NS))
+			break;
 		if (s.task != task && keys_meet(k, &s.k))
 			count_meet(near, op, &s, k->kind);
 	}

@@ -12,7 +12,6 @@
 #include <linux/tracepoint.h>
 
 #include "mmrace_attach.h"
-#include "mmrace_inject.h"
 
 /* In debugfs `probes` order. */
 static struct mmrace_probe_table *const tables[] = {
@@ -101,7 +100,7 @@ void mmrace_probes_detach(struct mmrace_probe *const *ps, unsigned int n)
 /*
  * The tables in order, each in its own order (a probe may depend on an
  * earlier one: the pmd_race caller check needs split_huge_pmd_locked's
- * address), then the built-in injection point.
+ * address).
  */
 void mmrace_probes_register(void)
 {
@@ -110,15 +109,13 @@ void mmrace_probes_register(void)
 	for (t = 0; t < ARRAY_SIZE(tables); t++)
 		for (i = 0; i < tables[t]->nr; i++)
 			mmrace_probe_attach(&tables[t]->probes[i]);
-	mmrace_inject_start();
 }
 
-/* Everything in reverse, injection points first. */
+/* Everything in reverse. */
 void mmrace_probes_unregister(void)
 {
 	int t, i;
 
-	mmrace_inject_stop();
 	for (t = ARRAY_SIZE(tables) - 1; t >= 0; t--)
 		for (i = tables[t]->nr - 1; i >= 0; i--)
 			mmrace_probe_detach(&tables[t]->probes[i]);

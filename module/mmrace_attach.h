@@ -16,8 +16,12 @@
  * mmrace_probes_register() once and the module exit
  * mmrace_probes_unregister() once. No C object registers its own table, so
  * the order (and the tracepoint synchronisation at the end) is decided in
- * one place, and the unregister also removes every injection point: once it
- * returns, no handler of mmrace.ko runs or can start.
+ * one place. The run-time probe sets, the injection points
+ * (mmrace_inject.h) and the meets operations (mmrace_meets.h), use
+ * mmrace_probe_attach() and mmrace_probe_detach() from here; the module
+ * init starts them after mmrace_probes_register() and the exit stops them
+ * before mmrace_probes_unregister(). This object calls neither: the
+ * dependency goes one way, from them to it.
  */
 #ifndef MMRACE_ATTACH_H
 #define MMRACE_ATTACH_H

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Race-window amplification (mmrace_inject.c): the interface the Rust side
- * (mmrace_main.rs, debugfs `inject/`) uses, and the start/stop pair of
- * mmrace_attach.c.
+ * (mmrace_main.rs, debugfs `inject/`) uses, and the start/stop pair of the
+ * module's life cycle.
  */
 #ifndef MMRACE_INJECT_H
 #define MMRACE_INJECT_H
@@ -18,8 +18,9 @@ enum mmrace_inject_knob {
 };
 
 /*
- * Called by mmrace_probes_register() and mmrace_probes_unregister() only:
- * registers the built-in point (disabled); removes every point.
+ * Called by the module init (after mmrace_probes_register()) and exit
+ * (before mmrace_probes_unregister()) only: registers the built-in point
+ * (disabled); removes every point. May sleep.
  */
 void mmrace_inject_start(void);
 void mmrace_inject_stop(void);

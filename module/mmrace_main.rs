@@ -16,8 +16,17 @@
 //! - `reclaim_latency`: time spent in direct reclaim (`try_to_free_pages()`,
 //!   throttling included) by task class, as log2 histograms (see
 //!   [`show_reclaim_latency`]);
-//! - `reset`: write `1` to zero every counter and histogram; anything else
-//!   is `-EINVAL`;
+//! - `reset`: write `1` to zero every counter, histogram and meet; anything
+//!   else is `-EINVAL`;
+//! - `meets`: which mm operations met on the same object, and on which
+//!   memory kind (`mmrace_meets.c`; see [`show_meets`]);
+//! - `ops`: one line per operation of `mmrace_ops.h`: its probe and how
+//!   often it ran (see [`show_ops`]);
+//! - `meets_enable`: `1` (the default) while the operations' probes are
+//!   attached, `0` while they are not; write `0` or `1` to detach or attach
+//!   them, anything else is `-EINVAL`;
+//! - `meets_dropped`: operations not tracked because every in-flight slot
+//!   was taken;
 //! - `inject/`: race-window amplification (`mmrace_inject.c`): the global
 //!   knobs `delay_us`, `every_nth` and `probability_pct` of the built-in
 //!   point (a whole number each, `-EINVAL` for anything else or over the
@@ -44,7 +53,7 @@ module! {
 }
 
 /// The module version and the version of the debugfs file formats.
-const VERSION: &str = "mmrace 0.1.0 debugfs 2";
+const VERSION: &str = "mmrace 0.1.0 debugfs 3";
 
 /// The C objects' interface, declared in `mmrace_probes.h`,
 /// `mmrace_attach.h`, `mmrace_oom.h` and `mmrace_inject.h`.
@@ -88,7 +97,37 @@ mod probes {
         pub(super) fn mmrace_inject_clear();
         pub(super) fn mmrace_inject_nr_slots() -> c_uint;
         pub(super) fn mmrace_inject_point_line(i: c_uint, buf: *mut c_char, size: usize) -> c_int;
+        pub(super) fn mmrace_inject_start();
+        pub(super) fn mmrace_inject_stop();
+        pub(super) fn mmrace_meets_start();
+        pub(super) fn mmrace_meets_stop();
+        pub(super) fn mmrace_meets_nr_ops() -> c_uint;
+        pub(super) fn mmrace_meets_op_name(op: c_uint) -> *const c_char;
+        pub(super) fn mmrace_meets_op_symbol(op: c_uint) -> *const c_char;
+        pub(super) fn mmrace_meets_op_status(op: c_uint) -> c_int;
+        pub(super) fn mmrace_meets_op_calls(op: c_uint) -> u64;
+        pub(super) fn mmrace_meets_nr_kinds() -> c_uint;
+        pub(super) fn mmrace_meets_kind_name(kind: c_uint) -> *const c_char;
+        pub(super) fn mmrace_meets_cell(
+            entering: c_uint,
+            holding: c_uint,
+            kind: c_uint,
+            out: *mut super::MeetCount,
+        );
+        pub(super) fn mmrace_meets_reset();
+        pub(super) fn mmrace_meets_enabled() -> bool;
+        pub(super) fn mmrace_meets_set_enabled(on: bool) -> c_int;
+        pub(super) fn mmrace_meets_dropped() -> u64;
     }
+}
+
+/// One cell of the meets matrix, as `struct mmrace_meet_count` in
+/// `mmrace_meets.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct MeetCount {
+    meets: u64,
+    near: u64,
 }
 
 /// Turns a name from the C object's static tables into a `&str`.
@@ -102,17 +141,23 @@ unsafe fn static_name(p: *const kernel::ffi::c_char) -> &'static str {
     name.to_str().unwrap_or("?")
 }
 
-/// Every probe of the C objects, and the built-in injection point
-/// (registered disabled: it fires only while `inject/delay_us` is above 0).
-/// Dropping it unregisters them all, the points added through `inject/add`
-/// too; unregistering synchronises, so no handler runs once `drop` returns.
+/// Every probe of the C objects, the built-in injection point (registered
+/// disabled: it fires only while `inject/delay_us` is above 0) and the
+/// meets operations' probes. Dropping it unregisters them all, the points
+/// added through `inject/add` too; unregistering synchronises, so no
+/// handler runs once `drop` returns.
 struct Probes;
 
 impl Probes {
     fn register() -> Self {
         // SAFETY: called once, at module init, before any file exists. This
-        // is the only registration call (`mmrace_attach.h`).
-        unsafe { probes::mmrace_probes_register() };
+        // is the only registration call (`mmrace_attach.h`); the run-time
+        // sets start after the tables they build on.
+        unsafe {
+            probes::mmrace_probes_register();
+            probes::mmrace_inject_start();
+            probes::mmrace_meets_start();
+        }
         Probes
     }
 }
@@ -121,8 +166,12 @@ impl Drop for Probes {
     fn drop(&mut self) {
         // SAFETY: `Probes` exists only after register(), and is dropped after
         // the debugfs files (no `inject/add` can race with it). Waits for
-        // running handlers.
-        unsafe { probes::mmrace_probes_unregister() };
+        // running handlers. The run-time sets go first, in reverse.
+        unsafe {
+            probes::mmrace_meets_stop();
+            probes::mmrace_inject_stop();
+            probes::mmrace_probes_unregister();
+        }
     }
 }
 
@@ -344,7 +393,34 @@ impl Tables {
         unsafe {
             probes::mmrace_counters_reset();
             probes::mmrace_reclaim_reset();
+            probes::mmrace_meets_reset();
         }
+    }
+
+    /// The operations of `mmrace_ops.h`, in its order: index, name, symbol.
+    fn ops(&self) -> impl Iterator<Item = (u32, &'static str, &'static str)> {
+        // SAFETY: the op tables are static and indices are in range.
+        (0..unsafe { probes::mmrace_meets_nr_ops() }).map(|i| unsafe {
+            (
+                i,
+                static_name(probes::mmrace_meets_op_name(i)),
+                static_name(probes::mmrace_meets_op_symbol(i)),
+            )
+        })
+    }
+
+    /// The memory kinds of `mmrace_ops.h`, in its order.
+    fn kinds(&self) -> impl Iterator<Item = (u32, &'static str)> {
+        // SAFETY: the kind table is static and indices are in range.
+        (0..unsafe { probes::mmrace_meets_nr_kinds() })
+            .map(|i| (i, unsafe { static_name(probes::mmrace_meets_kind_name(i)) }))
+    }
+
+    fn meet(&self, entering: u32, holding: u32, kind: u32) -> MeetCount {
+        let mut c = MeetCount::default();
+        // SAFETY: the C side checks the indices and writes one struct.
+        unsafe { probes::mmrace_meets_cell(entering, holding, kind, &mut c) };
+        c
     }
 }
 
@@ -403,6 +479,87 @@ fn show_probes(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         }
     }
     Ok(())
+}
+
+/// `meets`: one line per (entering, holding, kind) cell with a nonzero
+/// count, after one comment line (the format of
+/// `userspace/proto/src/meets.rs`):
+///
+/// ```text
+/// # entering holding kind meets near
+/// pmd_split migrate_unmap anon 12 40
+/// ```
+///
+/// `meets` counts the entries of `entering` while another task's `holding`
+/// was inside its operation on the same object, `near` those where
+/// `holding` had left it within the near window (`mmrace_meets.c`).
+fn show_meets(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "# entering holding kind meets near")?;
+    for (e, entering, _) in t.ops() {
+        for (h, holding, _) in t.ops() {
+            for (k, kind) in t.kinds() {
+                let c = t.meet(e, h, k);
+                if c != MeetCount::default() {
+                    writeln!(f, "{entering} {holding} {kind} {} {}", c.meets, c.near)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `ops`: one line per operation, after one comment line:
+///
+/// ```text
+/// # name symbol state calls
+/// pmd_split __split_huge_pmd attached 1234
+/// uffd_move move_pages_huge_pmd failed -2 0
+/// ```
+///
+/// `state` is `attached`, `failed <errno>` (its probe did not attach on
+/// this kernel) or `off` (`meets_enable` is 0); `calls` counts the entries
+/// tracked since the last reset.
+fn show_ops(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "# name symbol state calls")?;
+    for (i, name, symbol) in t.ops() {
+        // SAFETY: reads a status and a counter; the index is in range.
+        let (status, calls) = unsafe {
+            (
+                probes::mmrace_meets_op_status(i),
+                probes::mmrace_meets_op_calls(i),
+            )
+        };
+        match status {
+            0 => writeln!(f, "{name} {symbol} attached {calls}")?,
+            1 => writeln!(f, "{name} {symbol} off {calls}")?,
+            e => writeln!(f, "{name} {symbol} failed {e} {calls}")?,
+        }
+    }
+    Ok(())
+}
+
+fn show_meets_dropped(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    // SAFETY: reads a counter.
+    writeln!(f, "{}", unsafe { probes::mmrace_meets_dropped() })
+}
+
+fn show_meets_enable(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    // SAFETY: reads a flag.
+    writeln!(f, "{}", u8::from(unsafe { probes::mmrace_meets_enabled() }))
+}
+
+/// `meets_enable`: `1` attaches the operations' probes, `0` detaches them
+/// (so their cost can be measured); anything else is `-EINVAL`.
+fn write_meets_enable(_: &Tables, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 8];
+    let n = read_command(reader, &mut buf)?;
+    let on = match core::str::from_utf8(&buf[..n]).map(str::trim) {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => return Err(EINVAL),
+    };
+    // SAFETY: takes the C side's mutex; may sleep, as a write may.
+    to_result(unsafe { probes::mmrace_meets_set_enabled(on) })
 }
 
 /// `reclaim_latency`: time tasks spent in direct reclaim, from entry to
@@ -514,6 +671,27 @@ impl kernel::Module for MmRace {
         add_file(
             &mut files,
             dir.write_callback_file(c"reset", Tables, &write_reset),
+        )?;
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"meets", Tables, &show_meets),
+        )?;
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"ops", Tables, &show_ops),
+        )?;
+        add_file(
+            &mut files,
+            dir.read_callback_file(c"meets_dropped", Tables, &show_meets_dropped),
+        )?;
+        add_file(
+            &mut files,
+            dir.read_write_callback_file(
+                c"meets_enable",
+                Tables,
+                &show_meets_enable,
+                &write_meets_enable,
+            ),
         )?;
         let inject_dir = dir.subdir(c"inject");
         let mut knobs = KVec::new();

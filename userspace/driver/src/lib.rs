@@ -26,6 +26,7 @@ pub mod init;
 pub mod inject;
 pub mod kfile;
 pub mod meets;
+pub mod meets_check;
 pub mod mm;
 pub mod module;
 pub mod numa;

@@ -1,6 +1,6 @@
 //! One invocation, start to finish. For a scenario: banner, Hello, module
 //! check, Module, first Snapshot, (crash test), the scenario under the
-//! streamer, final Snapshot, Result. Every path after Hello ends with a
+//! streamer, final Snapshot, Meets, Result. Every path after Hello ends with a
 //! Result message, so the host never has to guess why a run stopped.
 //!
 //! Exit codes: 0 ok, 1 the run failed (the Result says why), 2 usage.
@@ -8,7 +8,7 @@
 use crate::cli::{Cli, Command};
 use crate::ctx::Ctx;
 use crate::output::Output;
-use crate::{counters, module, numa, scenario, signals, stream, sysinfo};
+use crate::{counters, meets, module, numa, scenario, signals, stream, sysinfo};
 use anyhow::{anyhow, bail, Context, Result};
 use mmrace_proto::results::ScenarioResult;
 use mmrace_proto::spec::{CrashTest, RunSpec};
@@ -120,6 +120,7 @@ fn module_then_scenario(
         Some(CrashTest::Hang) => go_silent(ctx),
         None => {}
     }
+    let baseline = meets::Baseline::take(spec.scenario.meets_enabled());
     let interval = Duration::from_millis(spec.interval_ms);
     let reload_from = match (spec.reload_module, module_path) {
         (0, _) => None,
@@ -139,7 +140,20 @@ fn module_then_scenario(
             run
         })
     });
+    send_meets(ctx, baseline);
     outcome.unwrap_or_else(|panic| Err(anyhow!("scenario panicked: {}", panic_text(&*panic))))
+}
+
+/// The run's meets, or why there are none, for the host's report.
+fn send_meets(ctx: &Ctx, baseline: meets::Baseline) {
+    let meets = baseline.finish();
+    if let mmrace_proto::meets::RunMeets::Absent { why } = &meets {
+        ctx.say(format!("meets: none in this run: {why}"));
+    }
+    ctx.out.msg(&Msg::Meets {
+        t_ms: ctx.elapsed_ms(),
+        meets,
+    });
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {

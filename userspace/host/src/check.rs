@@ -26,6 +26,8 @@ CHECK is one of:
   equal=C:V1+V2        module counter delta C == sum of vmstat deltas V1+V2
                        (from the driver's result data: counters / vmstat)
   has-last-snapshot    the report kept a counter snapshot
+  meets-met            the module counted meets and at least one pair of
+                       attached operations met
   crosscheck-ok        every module-vs-vmstat cross-check of the results held
   amplify-armed=N      --amplify armed at least N injection points
   amplify-hit=N        at least N of the armed points saw calls
@@ -108,6 +110,16 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 format!("class {class:?} lacks {value:?}"),
             )
         }
+        "meets-met" => match r.meets.as_ref().map(|m| (m, m.summary())) {
+            Some((_, Some(s))) => ok(
+                s.met
+                    .iter()
+                    .any(|((a, b), _)| s.attached.contains(a) && s.attached.contains(b)),
+                format!("no pair of the {} attached ops met", s.attached.len()),
+            ),
+            Some((m, None)) => Err(format!("meets not counted: {m:?}")),
+            None => Err("the report has no meets".into()),
+        },
         "probes-attached" => match &r.module {
             Some(Msg::Module { probes, .. }) if !probes.is_empty() => {
                 let bad: Vec<_> = probes
@@ -482,6 +494,36 @@ mod tests {
         ] {
             assert!(check(&r, bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn meets_met_needs_counted_meets_with_a_pair() {
+        use mmrace_proto::meets::RunMeets;
+        use mmrace_proto::meets::{parse_ops, Meets};
+        let mut r = sample();
+        // The sample's pair met, but it lists no attached operation.
+        assert!(check(&r, "meets-met").is_err());
+        let ops = parse_ops(
+            "pmd_split __split_huge_pmd attached 1\nmigrate_unmap try_to_migrate attached 1\n",
+        )
+        .unwrap();
+        let meets = Meets::parse("pmd_split migrate_unmap anon 2 1").unwrap();
+        r.meets = Some(RunMeets::Counted {
+            meets: meets.clone(),
+            ops: ops.clone(),
+            dropped: 0,
+        });
+        assert_eq!(check(&r, "meets-met"), Ok(()));
+        r.meets = Some(RunMeets::Counted {
+            meets: Default::default(),
+            ops,
+            dropped: 0,
+        });
+        assert!(check(&r, "meets-met").is_err());
+        r.meets = Some(RunMeets::Off);
+        assert!(check(&r, "meets-met").unwrap_err().contains("not counted"));
+        r.meets = None;
+        assert!(check(&r, "meets-met").is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod ktap;
 mod lava;
 mod lava_log;
 mod matrix;
+mod meets;
 mod merge;
 mod messages;
 mod monitor;

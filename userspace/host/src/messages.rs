@@ -21,6 +21,8 @@ pub struct Messages {
     /// Stalls the driver saw (`Msg::Stall`).
     pub stalls: Vec<Msg>,
     pub result: Option<Msg>,
+    /// The module's meets over the scenario (`Msg::Meets`).
+    pub meets: Option<mmrace_proto::meets::RunMeets>,
     /// Lines that carried the protocol prefix but did not parse: a few are
     /// normal (a kernel line cut into one), many mean a wire version mismatch.
     pub undecodable: usize,
@@ -60,6 +62,9 @@ impl Messages {
             Msg::Stall { .. } => self.stalls.push(msg),
             Msg::Result { .. } => {
                 self.result.get_or_insert(msg);
+            }
+            Msg::Meets { meets, .. } => {
+                self.meets.get_or_insert(meets);
             }
         }
     }
@@ -126,9 +131,10 @@ impl Messages {
 /// The guest time stamp of a message, for those that carry one.
 pub fn msg_time(msg: &Msg) -> Option<u64> {
     match msg {
-        Msg::Snapshot { t_ms, .. } | Msg::Event { t_ms, .. } | Msg::Result { t_ms, .. } => {
-            Some(*t_ms)
-        }
+        Msg::Snapshot { t_ms, .. }
+        | Msg::Event { t_ms, .. }
+        | Msg::Result { t_ms, .. }
+        | Msg::Meets { t_ms, .. } => Some(*t_ms),
         Msg::Corruption(c) => Some(c.t_ms),
         Msg::Stall { t_ms, .. } => Some(*t_ms),
         Msg::Hello { .. } | Msg::Module { .. } => None,

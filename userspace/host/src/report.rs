@@ -48,6 +48,11 @@ pub struct Report {
     pub rates: Option<Rates>,
     /// The driver's Result, with its scenario-specific `data`.
     pub result: Option<Msg>,
+    /// mmrace.ko's meets over the scenario, or why there are none; None
+    /// when the driver sent nothing about them (it died first, or predates
+    /// them).
+    #[serde(default)]
+    pub meets: Option<mmrace_proto::meets::RunMeets>,
     pub undecodable_wire_lines: usize,
 
     /// Time to catch and to the first race (absent from reports written
@@ -202,6 +207,7 @@ impl Report {
             last_snapshot: last.cloned(),
             rates: first.zip(last).and_then(|(a, b)| rates(a, b)),
             result: msgs.result.clone(),
+            meets: msgs.meets.clone(),
             undecodable_wire_lines: msgs.undecodable,
             catch,
             guest_elapsed_s: msgs.guest_elapsed_ms().map(|ms| ms as f64 / 1000.0),
@@ -298,6 +304,7 @@ pub(crate) mod tests {
             vmstat: Default::default(),
             data_oracle: Default::default(),
             inject_point: None,
+            meets_cells: None,
         })))
     }
 
@@ -374,6 +381,12 @@ pub(crate) mod tests {
             first_snapshot: Some(first),
             last_snapshot: Some(last),
             result: None,
+            meets: Some(mmrace_proto::meets::RunMeets::Counted {
+                meets: mmrace_proto::meets::Meets::parse("pmd_split migrate_unmap anon 2 1")
+                    .unwrap(),
+                ops: vec![],
+                dropped: 0,
+            }),
             undecodable_wire_lines: 0,
             catch: CatchTimes {
                 to_catch_s: Some(2.5),

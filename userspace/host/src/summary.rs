@@ -205,6 +205,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
     } else {
         let _ = writeln!(out, "no counters: the driver sent no snapshot");
     }
+    crate::meets::render(&mut out, r.meets.as_ref());
     if let Some(dir) = results {
         let _ = writeln!(out, "mmrace: results in {}", dir.display());
     }
@@ -236,6 +237,10 @@ mod tests {
         );
         assert!(
             text.contains("\n  writer              1100        500.0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("meets: 1 op pairs met, 0 pairs of the 0 attached ops never met\n"),
             "{text}"
         );
         assert!(text.ends_with("mmrace: results in build/results/x\n"));

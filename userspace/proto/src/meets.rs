@@ -14,19 +14,49 @@
 //! `holding` was inside its operation on the same object. A *near meet*:
 //! `holding` had left the object within the module's near window. The
 //! operations and kinds are those of `module/mmrace_ops.h` ([`crate::ops`]).
+//!
+//! Next to it: `ops` ([`parse_ops`]: each operation's probe and calls),
+//! `meets_enable` (`0`/`1`) and `meets_dropped` (one number). What a run
+//! made of them travels as [`RunMeets`].
 
-use serde::{Deserialize, Serialize};
+use serde::{de::Error as _, Deserialize, Deserializer, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The file under [`crate::counters::DEBUGFS_DIR`].
 pub const MEETS_FILE: &str = "meets";
+/// Each operation's probe and calls, under [`crate::counters::DEBUGFS_DIR`].
+pub const OPS_FILE: &str = "ops";
+/// `1` while the operations' probes are attached; write `0`/`1`.
+pub const ENABLE_FILE: &str = "meets_enable";
+/// Operations not tracked because every in-flight slot was taken.
+pub const DROPPED_FILE: &str = "meets_dropped";
+
+/// An operation name of the header, deserialized by looking it up.
+fn op_name<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::ops::op(&s).ok_or_else(|| D::Error::custom(format!("unknown operation {s:?}")))
+}
+
+/// A memory kind of the header, deserialized by looking it up.
+fn kind_name<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::ops::kind_of(&s).ok_or_else(|| D::Error::custom(format!("unknown memory kind {s:?}")))
+}
+
+/// A name from the header. An alias, so serde's derive does not take the
+/// `&'static str` fields for borrowed ones: they deserialize through
+/// [`op_name`] and [`kind_name`].
+type Name = &'static str;
 
 /// One cell of the matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Cell {
-    pub entering: &'static str,
-    pub holding: &'static str,
-    pub kind: &'static str,
+    #[serde(deserialize_with = "op_name")]
+    pub entering: Name,
+    #[serde(deserialize_with = "op_name")]
+    pub holding: Name,
+    #[serde(deserialize_with = "kind_name")]
+    pub kind: Name,
 }
 
 /// Meets and near meets of one cell.
@@ -36,10 +66,149 @@ pub struct Count {
     pub near: u64,
 }
 
-/// The whole matrix, as read at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The whole matrix, as read at one moment. In JSON: a list of
+/// `{entering, holding, kind, meets, near}` rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Vec<Row>", from = "Vec<Row>")]
 pub struct Meets {
     pub cells: BTreeMap<Cell, Count>,
+}
+
+/// One cell and its counts: how [`Meets`] is serialized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    #[serde(flatten)]
+    pub cell: Cell,
+    #[serde(flatten)]
+    pub count: Count,
+}
+
+impl From<Meets> for Vec<Row> {
+    fn from(m: Meets) -> Self {
+        m.cells
+            .into_iter()
+            .map(|(cell, count)| Row { cell, count })
+            .collect()
+    }
+}
+
+impl From<Vec<Row>> for Meets {
+    fn from(rows: Vec<Row>) -> Self {
+        Meets {
+            cells: rows.into_iter().map(|r| (r.cell, r.count)).collect(),
+        }
+    }
+}
+
+/// How an operation's probe stands (debugfs `ops`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStatus {
+    Attached,
+    /// Not attached on this kernel: the register error (negative errno).
+    Failed(i32),
+    /// `meets_enable` was 0.
+    Off,
+}
+
+/// One line of debugfs `ops`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpState {
+    #[serde(deserialize_with = "op_name")]
+    pub op: Name,
+    /// The kernel function the module probes for it.
+    pub symbol: String,
+    pub status: ProbeStatus,
+    /// Entries the module tracked since the last reset.
+    pub calls: u64,
+}
+
+fn parse_op_line(line: &str) -> Option<OpState> {
+    let w: Vec<_> = line.split_whitespace().collect();
+    let (status, calls) = match w[..] {
+        [_, _, "attached", calls] => (ProbeStatus::Attached, calls),
+        [_, _, "off", calls] => (ProbeStatus::Off, calls),
+        [_, _, "failed", errno, calls] => (ProbeStatus::Failed(errno.parse().ok()?), calls),
+        _ => return None,
+    };
+    Some(OpState {
+        op: crate::ops::op(w[0])?,
+        symbol: w[1].to_string(),
+        status,
+        calls: calls.parse().ok()?,
+    })
+}
+
+/// Parses debugfs `ops`: after a `#` comment line, one
+/// `name symbol attached CALLS`, `name symbol failed ERRNO CALLS` or
+/// `name symbol off CALLS` line per operation.
+pub fn parse_ops(text: &str) -> Result<Vec<OpState>, BadMeetsLine> {
+    text.lines()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.starts_with('#'))
+        .map(|t| parse_op_line(t).ok_or_else(|| BadMeetsLine(t.to_string())))
+        .collect()
+}
+
+/// What the driver tells the host about meets at the end of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RunMeets {
+    /// Counted during the scenario.
+    Counted {
+        /// The meets since the scenario started ([`Meets::since`]).
+        meets: Meets,
+        /// Each operation's probe at the end, and its calls in the run.
+        ops: Vec<OpState>,
+        /// Operations the module could not track in the run (no free slot).
+        dropped: u64,
+    },
+    /// Not counted: `meets_enable` was 0 (thp-race `--no-meets`).
+    Off,
+    /// Not counted: the module has no meets (an older mmrace.ko), or they
+    /// could not be read; `why` says which.
+    Absent { why: String },
+}
+
+/// [`RunMeets::summary`]: the shape of a run's meets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetsSummary {
+    /// Operations whose probes attached.
+    pub attached: Vec<&'static str>,
+    /// Unordered pairs with at least one meet, most meets first.
+    pub met: Vec<(Pair, Count)>,
+    /// Pairs of attached operations that never met.
+    pub never_met: usize,
+}
+
+impl RunMeets {
+    /// None unless counted.
+    pub fn summary(&self) -> Option<MeetsSummary> {
+        let RunMeets::Counted { meets, ops, .. } = self else {
+            return None;
+        };
+        let attached: Vec<_> = ops
+            .iter()
+            .filter(|o| o.status == ProbeStatus::Attached)
+            .map(|o| o.op)
+            .collect();
+        let pairs = meets.by_pair(None);
+        let mut met: Vec<_> = pairs
+            .iter()
+            .filter(|(_, c)| c.meets > 0)
+            .map(|(p, c)| (*p, *c))
+            .collect();
+        met.sort_by(|a, b| b.1.meets.cmp(&a.1.meets).then(a.0.cmp(&b.0)));
+        let never_met = all_pairs(&attached)
+            .iter()
+            .filter(|p| pairs.get(p).is_none_or(|c| c.meets == 0))
+            .count();
+        Some(MeetsSummary {
+            attached,
+            met,
+            never_met,
+        })
+    }
 }
 
 /// An unordered pair of operations, `a <= b`.
@@ -219,6 +388,63 @@ mod tests {
             }
         );
         assert_eq!(b.since(&b).cells.len(), 0);
+    }
+
+    #[test]
+    fn serializes_as_rows_and_back() {
+        let m = Meets::parse(TEXT).unwrap();
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v[0]["entering"], "migrate_unmap");
+        assert_eq!(v[0]["meets"], 3);
+        let back: Meets = serde_json::from_value(v).unwrap();
+        assert_eq!(back, m);
+        let bad = r#"[{"entering":"bogus","holding":"gup","kind":"anon","meets":1,"near":0}]"#;
+        let e = serde_json::from_str::<Meets>(bad).unwrap_err().to_string();
+        assert!(e.contains("unknown operation \"bogus\""), "{e}");
+    }
+
+    const OPS: &str = "# name symbol state calls\n\
+        pmd_split __split_huge_pmd attached 12\n\
+        uffd_move move_pages_huge_pmd failed -2 0\n\
+        gup __get_user_pages off 0\n";
+
+    #[test]
+    fn parses_ops() {
+        let ops = parse_ops(OPS).unwrap();
+        assert_eq!(ops.len(), 3);
+        assert_eq!(ops[0].op, name::PMD_SPLIT);
+        assert_eq!((ops[0].status, ops[0].calls), (ProbeStatus::Attached, 12));
+        assert_eq!(ops[1].status, ProbeStatus::Failed(-2));
+        assert_eq!(ops[2].status, ProbeStatus::Off);
+        for bad in [
+            "pmd_split __split_huge_pmd attached",
+            "pmd_split __split_huge_pmd failed 0",
+            "pmd_split __split_huge_pmd maybe 1",
+            "bogus x attached 1",
+            "pmd_split __split_huge_pmd attached -1",
+        ] {
+            assert!(parse_ops(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn summary_counts_met_and_never_met_pairs() {
+        let run = RunMeets::Counted {
+            meets: Meets::parse(TEXT).unwrap(),
+            ops: parse_ops(OPS).unwrap(),
+            dropped: 0,
+        };
+        let back: RunMeets = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+        assert_eq!(back, run);
+        let s = run.summary().unwrap();
+        assert_eq!(s.attached, [name::PMD_SPLIT]);
+        // migrate_unmap-pmd_split (15) before pmd_split-zap_huge_pmd (1).
+        assert_eq!(s.met[0].0, (name::MIGRATE_UNMAP, name::PMD_SPLIT));
+        assert_eq!(s.met[0].1.meets, 15);
+        assert_eq!(s.met.len(), 2);
+        // One attached op: the one pair (pmd_split, pmd_split), never met.
+        assert_eq!(s.never_met, 1);
+        assert_eq!(RunMeets::Off.summary(), None);
     }
 
     #[test]

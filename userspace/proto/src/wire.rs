@@ -6,6 +6,7 @@
 //! a line that does not parse is skipped, never fatal (the next snapshot
 //! follows a second later).
 
+use crate::meets::RunMeets;
 use crate::oracle::{Corruption, StallKind};
 use crate::results::ScenarioResult;
 use crate::spec::RunSpec;
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 pub const PREFIX: &str = "@@MMRACE@@ ";
 
 /// Bumped when a message changes shape.
-pub const WIRE_VERSION: u32 = 3;
+pub const WIRE_VERSION: u32 = 4;
 
 /// The [`Msg::Event`] a scenario sends the first time `pmd_race` rises
 /// during the run (its `t_ms` is the driver's clock).
@@ -33,7 +34,8 @@ pub struct ProbeState {
 }
 
 /// Messages, in the order a run sends them: `Hello`, `Module`, any number of
-/// `Snapshot`, `Event` and `Corruption`, then `Result`.
+/// `Snapshot`, `Event` and `Corruption`, `Meets` once the scenario ended,
+/// then `Result`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
@@ -74,6 +76,9 @@ pub enum Msg {
         #[serde(default)]
         detail: String,
     },
+    /// mmrace.ko's meets over the scenario (debugfs `meets`, `ops`), or why
+    /// there are none.
+    Meets { t_ms: u64, meets: RunMeets },
     /// The scenario ended. `ok == false` means the driver itself failed
     /// (a harness problem, not a kernel finding); `message` says why.
     Result {
@@ -174,6 +179,25 @@ mod tests {
         let line = encode(&msg);
         assert!(line.contains("\"type\":\"corruption\""), "{line}");
         assert_eq!(decode(&line), Some(msg));
+    }
+
+    #[test]
+    fn meets_round_trip() {
+        let meets = crate::meets::Meets::parse("pmd_split migrate_unmap anon 2 1").unwrap();
+        for m in [
+            RunMeets::Counted {
+                meets,
+                ops: vec![],
+                dropped: 3,
+            },
+            RunMeets::Off,
+            RunMeets::Absent {
+                why: "no meets".into(),
+            },
+        ] {
+            let msg = Msg::Meets { t_ms: 9, meets: m };
+            assert_eq!(decode(&encode(&msg)), Some(msg));
+        }
     }
 
     #[test]

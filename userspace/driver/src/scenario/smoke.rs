@@ -9,11 +9,13 @@
 //! `inject/add` refuses unknown symbols with ENOENT and malformed text with
 //! EINVAL ([`inject::MUST_REFUSE`]). An injection point at
 //! [`inject::SMOKE_POINT`] (1 us, every call) must then count calls, delay
-//! each one, and go away through `inject/remove`.
+//! each one, and go away through `inject/remove`. Last before the
+//! iterations, two threads race on one THP and debugfs `meets` must move
+//! ([`meets_check`]).
 
 use crate::ctx::Ctx;
 use crate::oracle::{mem, Check, Op};
-use crate::{counters, inject, mm, numa, vmstat};
+use crate::{counters, inject, meets_check, mm, numa, vmstat};
 use anyhow::{bail, Result};
 use mmrace_proto::counters::name;
 use mmrace_proto::oracle::{region, Expected, Stamp, UNIT};
@@ -51,6 +53,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
     counters::check_reset_rejects_garbage()?;
     inject::disarm_all()?;
     inject::check_refusals()?;
+    let meets_cells = meets_check::run(ctx, migrate)?;
     let point = inject::arm_smoke_point()?;
     let (c0, v0) = (counters::read()?, vmstat::read()?);
     let mut iterations = 0u64;
@@ -81,6 +84,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
         vmstat: vd,
         data_oracle: ctx.oracle.summary(),
         inject_point: row,
+        meets_cells,
     };
     still.extend(inject_unmoved(data.inject_point.as_ref(), &data.counters));
     if !still.is_empty() {

@@ -71,6 +71,17 @@ pub struct OverheadPhase {
     pub unloaded: Segments,
 }
 
+/// The `meets` phase: thp-race with the meets probes enabled (E) and
+/// disabled (D).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeetsPhase {
+    pub segment_secs: u64,
+    /// `E` and `D`, in the order the segments ran.
+    pub order: Vec<String>,
+    pub enabled: Segments,
+    pub disabled: Segments,
+}
+
 /// One phase's own results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "lowercase")]
@@ -80,6 +91,7 @@ pub enum PhaseResult {
     B(Box<ThpRaceResult>),
     Overhead(OverheadPhase),
     C(Box<ThpRaceResult>),
+    Meets(MeetsPhase),
 }
 
 /// One phase: when it ran, and its result or why it has none.

@@ -117,4 +117,8 @@ pub struct SmokeResult {
     /// The injection point smoke adds (`zap_huge_pmd`), as `inject/points`
     /// listed it at the end.
     pub inject_point: Option<inject::PointRow>,
+    /// Nonzero meet cells between attached operations after smoke's meets
+    /// race; None when the module has no meets (the check was skipped).
+    #[serde(default)]
+    pub meets_cells: Option<usize>,
 }

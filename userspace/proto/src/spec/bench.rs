@@ -16,6 +16,9 @@ pub enum Phase {
     Overhead,
     /// thp-race with --amplify.
     C,
+    /// thp-race segments with mmrace.ko's meets probes attached and
+    /// detached (meets_enable 1 and 0): what counting meets costs.
+    Meets,
 }
 
 impl Phase {
@@ -26,6 +29,7 @@ impl Phase {
             Phase::B => "b",
             Phase::Overhead => "overhead",
             Phase::C => "c",
+            Phase::Meets => "meets",
         }
     }
 }
@@ -48,7 +52,8 @@ pub struct Args {
     #[arg(long, default_value_t = 45, value_name = "SECS")]
     pub phase_secs: u64,
 
-    /// L U U L rounds in `overhead` (4 segments each, of phase-secs / (4 x N)).
+    /// L U U L rounds in `overhead`, and E D D E rounds in `meets` (4
+    /// segments each, of phase-secs / (4 x N)).
     #[arg(long, default_value_t = 2, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=16))]
     pub overhead_rounds: u64,

@@ -80,6 +80,12 @@ impl Scenario {
         }
     }
 
+    /// Whether the module counts meets during the run (`meets_enable`):
+    /// yes, unless thp-race's `--no-meets` says otherwise.
+    pub fn meets_enabled(&self) -> bool {
+        !matches!(self, Scenario::ThpRace(a) if a.no_meets)
+    }
+
     /// The guest the scenario needs by default: `selftests-mm` gets 4 vCPUs
     /// (`migration` runs numa_num_task_cpus() - 2 threads and SKIPs on 2).
     pub fn default_guest(&self) -> GuestSpec {

@@ -33,6 +33,11 @@ pub struct Args {
     #[arg(long)]
     pub no_kill: bool,
 
+    /// Detach mmrace.ko's meets probes for the run (meets_enable=0), to
+    /// measure what counting meets costs.
+    #[arg(long)]
+    pub no_meets: bool,
+
     /// The two NUMA nodes the migrate party moves the writer between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
     pub nodes: Vec<u32>,
@@ -518,6 +523,7 @@ impl Args {
         flag(self.splitter_writer_only, "--splitter-writer-only");
         flag(self.sequential, "--sequential");
         flag(self.swarm, "--swarm");
+        flag(self.no_meets, "--no-meets");
         let mut opt = |differs: bool, name: &str, value: String| {
             if differs {
                 w.push(name.to_string());

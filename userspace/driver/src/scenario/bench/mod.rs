@@ -9,6 +9,9 @@
 //!   mmrace.ko loaded and unloaded (L U U L, `--overhead-rounds` times, so a
 //!   drift over the phase cancels out); the op rates of the two states.
 //! - `c`: thp-race with race-window amplification (`--amplify`).
+//! - `meets` (not in the default list): what counting meets costs.
+//!   thp-race in E D D E segments, mmrace.ko's meets probes attached and
+//!   detached (`meets_enable`); the op rates of the two states.
 //!
 //! Each phase runs `--phase-secs` on a context of its own that shares the
 //! run's time base, stop flag and output, so events keep the run's clock.
@@ -25,8 +28,8 @@ use crate::ctx::{Ctx, OpRegistry};
 use crate::shared::{measure, setup};
 use anyhow::{Context, Result};
 use mmrace_proto::results::bench::{
-    BenchResult, IdleMigrate, MemPhase, Memcpy, OverheadPhase, PhaseResult, PhaseRun, Segments,
-    WriterCost,
+    BenchResult, IdleMigrate, MeetsPhase, MemPhase, Memcpy, OverheadPhase, PhaseResult, PhaseRun,
+    Segments, WriterCost,
 };
 use mmrace_proto::results::thp_race::ThpRaceResult;
 pub use mmrace_proto::spec::bench::{Args, Phase};
@@ -277,53 +280,64 @@ fn add_up(results: &[ThpRaceResult]) -> Segments {
     }
 }
 
-/// thp-race in L U U L segments, mmrace.ko loaded (L) and unloaded (U).
-/// The module is loaded at the end whatever happened.
-fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<OverheadPhase> {
-    let args = thp_args(&a.thp_args, &[])?;
+/// The segments of an alternating phase: (order, A results, B results).
+type Alternation = (Vec<String>, Vec<ThpRaceResult>, Vec<ThpRaceResult>);
+
+/// thp-race in A B B A segments (`--overhead-rounds` times): `to_b` runs
+/// before each B segment and `to_a` after it. `names` are the letters of
+/// the two states in `order`.
+fn alternate(
+    ctx: &Ctx,
+    a: &Args,
+    names: [&str; 2],
+    to_b: impl Fn() -> Result<()>,
+    to_a: impl Fn() -> Result<()>,
+) -> (u64, Result<Alternation>) {
     let segments = 4 * a.overhead_rounds;
     let secs = (a.phase_secs / segments).max(1);
-    let mut loaded = Vec::new();
-    let mut unloaded = Vec::new();
-    let mut order = Vec::new();
-    let mut result = Ok(());
+    let args = match thp_args(&a.thp_args, &[]) {
+        Ok(args) => args,
+        Err(e) => return (secs, Err(e)),
+    };
+    let (mut order, mut in_a, mut in_b) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..segments {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
         }
-        let with_module = matches!(i % 4, 0 | 3);
+        let is_a = matches!(i % 4, 0 | 3);
         let step = (|| -> Result<ThpRaceResult> {
-            if !with_module {
-                crate::reload::unload()?;
+            if !is_a {
+                to_b()?;
             }
             let r = with_phase_ctx(ctx, None, secs, |sub| args.run_in(sub));
-            if !with_module {
-                crate::module::load(&a.module_path)
-                    .with_context(|| format!("loading {} again", a.module_path.display()))?;
+            if !is_a {
+                to_a()?;
             }
             r
         })();
         match step {
             Ok(r) => {
-                order.push(if with_module { "L" } else { "U" });
-                if with_module {
-                    &mut loaded
-                } else {
-                    &mut unloaded
-                }
-                .push(r);
+                order.push(names[usize::from(!is_a)].to_string());
+                if is_a { &mut in_a } else { &mut in_b }.push(r);
             }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
+            Err(e) => return (secs, Err(e)),
         }
     }
+    (secs, Ok((order, in_a, in_b)))
+}
+
+/// thp-race in L U U L segments, mmrace.ko loaded (L) and unloaded (U).
+/// The module is loaded at the end whatever happened.
+fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<OverheadPhase> {
+    let (secs, segments) = alternate(ctx, a, ["L", "U"], crate::reload::unload, || {
+        crate::module::load(&a.module_path)
+            .with_context(|| format!("loading {} again", a.module_path.display()))
+    });
     // Whatever failed, leave the module loaded for the phases after this.
     if !std::path::Path::new(crate::module::SYSFS_MODULE_DIR).exists() {
         crate::module::load(&a.module_path)?;
     }
-    result?;
+    let (order, loaded, unloaded) = segments?;
     let (l, u) = (add_up(&loaded), add_up(&unloaded));
     ctx.say(format!(
         "bench overhead: ops/s loaded {:?} | unloaded {:?}",
@@ -331,9 +345,34 @@ fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<OverheadPhase> {
     ));
     Ok(OverheadPhase {
         segment_secs: secs,
-        order: order.into_iter().map(str::to_string).collect(),
+        order,
         loaded: l,
         unloaded: u,
+    })
+}
+
+/// thp-race in E D D E segments, mmrace.ko's meets probes attached (E) and
+/// detached (D). They are attached at the end whatever happened.
+fn meets_phase(ctx: &Ctx, a: &Args) -> Result<MeetsPhase> {
+    let (secs, segments) = alternate(
+        ctx,
+        a,
+        ["E", "D"],
+        || crate::meets::set_enabled(false),
+        || crate::meets::set_enabled(true),
+    );
+    crate::meets::set_enabled(true)?;
+    let (order, enabled, disabled) = segments?;
+    let (e, d) = (add_up(&enabled), add_up(&disabled));
+    ctx.say(format!(
+        "bench meets: ops/s enabled {:?} | disabled {:?}",
+        e.rates, d.rates
+    ));
+    Ok(MeetsPhase {
+        segment_secs: secs,
+        order,
+        enabled: e,
+        disabled: d,
     })
 }
 
@@ -352,6 +391,7 @@ fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<PhaseResult> {
             PhaseResult::B(Box::new(r?))
         }
         Phase::Overhead => PhaseResult::Overhead(overhead_phase(ctx, a)?),
+        Phase::Meets => PhaseResult::Meets(meets_phase(ctx, a)?),
         Phase::C => {
             let args = thp_args(&a.thp_args, &["--amplify", &a.amplify])?;
             let r = with_phase_ctx(ctx, Some("c"), secs, |sub| args.run_in(sub));

@@ -1,0 +1,83 @@
+//! The summary's meets lines: how many pairs of the module's operations
+//! met on the same object in the run, the pairs that met most, and how
+//! many pairs of attached operations never met.
+
+use mmrace_proto::meets::RunMeets;
+use std::fmt::Write;
+
+/// Pairs listed by name.
+const TOP_PAIRS: usize = 5;
+
+/// Appends the meets lines of a run to `out` (nothing when the driver sent
+/// no meets message).
+pub fn render(out: &mut String, meets: Option<&RunMeets>) {
+    let Some(m) = meets else { return };
+    let s = match m {
+        RunMeets::Off => {
+            let _ = writeln!(out, "meets: not counted (meets_enable=0, --no-meets)");
+            return;
+        }
+        RunMeets::Absent { why } => {
+            let _ = writeln!(out, "meets: absent ({why})");
+            return;
+        }
+        RunMeets::Counted { .. } => m.summary().expect("counted meets have a summary"),
+    };
+    let dropped = match m {
+        RunMeets::Counted { dropped, .. } if *dropped > 0 => {
+            format!("; {dropped} operations not tracked (no free slot)")
+        }
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "meets: {} op pairs met, {} pairs of the {} attached ops never met{dropped}",
+        s.met.len(),
+        s.never_met,
+        s.attached.len()
+    );
+    for ((a, b), c) in s.met.iter().take(TOP_PAIRS) {
+        let _ = writeln!(out, "  {a} x {b}: {} meets, {} near", c.meets, c.near);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmrace_proto::meets::{parse_ops, Meets};
+
+    #[test]
+    fn renders_counted_off_and_absent() {
+        let run = RunMeets::Counted {
+            meets: Meets::parse("pmd_split migrate_unmap anon 2 1\ngup gup unknown 0 4").unwrap(),
+            ops: parse_ops(
+                "pmd_split __split_huge_pmd attached 5\n\
+                 migrate_unmap try_to_migrate attached 3\n\
+                 gup __get_user_pages failed -2 0\n",
+            )
+            .unwrap(),
+            dropped: 0,
+        };
+        let mut out = String::new();
+        render(&mut out, Some(&run));
+        assert_eq!(
+            out,
+            "meets: 1 op pairs met, 2 pairs of the 2 attached ops never met\n  \
+             migrate_unmap x pmd_split: 2 meets, 1 near\n"
+        );
+        let mut out = String::new();
+        render(&mut out, Some(&RunMeets::Off));
+        assert!(out.contains("not counted"), "{out}");
+        let mut out = String::new();
+        render(
+            &mut out,
+            Some(&RunMeets::Absent {
+                why: "old module".into(),
+            }),
+        );
+        assert_eq!(out, "meets: absent (old module)\n");
+        let mut out = String::new();
+        render(&mut out, None);
+        assert!(out.is_empty());
+    }
+}

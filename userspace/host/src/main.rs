@@ -29,6 +29,7 @@ mod series;
 mod stats;
 mod suite;
 mod summary;
+mod title;
 mod verdict;
 
 use clap::Parser;

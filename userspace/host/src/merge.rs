@@ -50,6 +50,12 @@ pub struct RunRow {
     pub verdict: Verdict,
     pub exit_code: i32,
     pub class: Option<String>,
+    /// The title of what decided the verdict and its signature (None when
+    /// clean, and for reports written before titles existed).
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub signature: Option<String>,
     pub reason: String,
     /// The console line that decided the verdict.
     pub finding: Option<String>,
@@ -124,6 +130,8 @@ impl Merged {
                 verdict: r.verdict,
                 exit_code: r.exit_code,
                 class: r.class.clone(),
+                title: r.identity.as_ref().map(|i| i.title.clone()),
+                signature: r.identity.as_ref().map(|i| i.signature.clone()),
                 reason: r.reason.clone(),
                 finding: r.finding.as_ref().map(|f| f.first_line().text.clone()),
                 catch: r.catch,
@@ -253,20 +261,17 @@ impl Merged {
         );
         let _ = writeln!(
             out,
-            "  {:<36} {:>10} {:<14} {:>8} {:>7}  finding or reason",
+            "  {:<36} {:>10} {:<14} {:>8} {:>7}  title",
             "run", "seed", "verdict", "catch_s", "race_s"
         );
         let secs = |v: Option<f64>| v.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into());
         for r in &self.runs {
-            let what =
-                r.finding
-                    .as_deref()
-                    .map(str::trim)
-                    .unwrap_or(if r.verdict == Verdict::Clean {
-                        ""
-                    } else {
-                        r.reason.as_str()
-                    });
+            let what = match (&r.title, &r.finding) {
+                (Some(t), _) => t.as_str(),
+                (None, Some(f)) => f.trim(),
+                (None, None) if r.verdict == Verdict::Clean => "",
+                (None, None) => r.reason.as_str(),
+            };
             let _ = writeln!(
                 out,
                 "  {:<36} {:>10} {:<14} {:>8} {:>7}  {}",
@@ -304,6 +309,11 @@ impl Merged {
         for (i, ((_, r), row)) in reports.iter().zip(&self.runs).enumerate() {
             for line in ktap::render(&ktap::cases(r)).lines() {
                 let _ = writeln!(s, "  {line}");
+            }
+            for (name, v) in [("title", &row.title), ("signature", &row.signature)] {
+                if let Some(v) = v {
+                    let _ = writeln!(s, "  # {name}: {}", ktap::one_line(v));
+                }
             }
             for (name, v) in [
                 ("time_to_catch_s", row.catch.to_catch_s),

@@ -473,6 +473,8 @@ bisect_checks() {
 	echo "$out" | grep -q "first bad commit $want mm: $VARIANT" || { echo "want first bad $want"; return 1; }
 	[ "$(git -C "$repo" rev-parse --abbrev-ref HEAD)" = mmrace-test ] || { echo "HEAD not restored"; return 1; }
 	echo "$out" | grep -q "bisect: confidence" || { echo "no confidence in the report"; return 1; }
+	# Bad means BAD's own finding: its title, recorded for the steps.
+	echo "$out" | grep -q "bisect: bad means a finding titled /^.*\$/" || { echo "no title to bisect"; return 1; }
 }
 run_test make-bisect-names-the-variant bisect_checks
 grep -h "bisect: \(confidence\|took\|first bad\)" "$RESULTS/make-bisect-names-the-variant.log" 2>/dev/null
@@ -496,10 +498,18 @@ cells = {(c["variant"], c["config"]): c for c in m["cells"]}
 c = cells[("clean", "thp-race")]
 # A race: a variant need not be caught by every seed, but by one of two
 # here; the clean kernel must never be (a false positive).
+# A catch is a finding whose title matches the variant's Expect: line
+# (batch --expect); any other finding is listed, never counted.
 for variant in variants:
     v = cells[(variant, "thp-race")]
+    assert v["expect"], v
     assert v["runs"] == 2 and v["caught"] >= 1 and v["time_to_catch"]["n"] == v["caught"], v
-    print("    %s caught %d/2, median %.1f s" % (variant, v["caught"], v["time_to_catch"]["median"]))
+    others = sum(o["runs"] for o in v["other_findings"])
+    assert v["caught"] + others <= v["runs"], v
+    print("    %s caught %d/2 (/%s/), median %.1f s, other findings %s" % (
+        variant, v["caught"], v["expect"], v["time_to_catch"]["median"],
+        [o["title"] for o in v["other_findings"]]))
+assert c["expect"] is None and c["other_findings"] == [], c
 assert c["runs"] == 2 and c["caught"] == 0 and c["missed"] == 2, c
 fp = m["goal"]["false_positives"]
 assert (fp["k"], fp["n"]) == (0, 2), fp

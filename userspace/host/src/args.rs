@@ -59,9 +59,20 @@ pub enum Command {
     /// catch probability with its 95 % interval, times to catch and to the
     /// first race, counters, KTAP with one subtest per run.
     Merge(MergeArgs),
+    /// Print the `Expect:` title pattern of a kernel variant patch's header
+    /// (for scripts/matrix.sh; exit 2 without one).
+    #[command(hide = true)]
+    VariantExpect(VariantExpectArgs),
     /// The summary of a `make bench` directory: prints the table, writes
     /// bench.json and pmd_race.svg there (exit 1 if a run or phase failed).
     BenchSummary(BenchSummaryArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VariantExpectArgs {
+    /// kernel/variants/NAME.patch
+    #[arg(value_name = "PATCH")]
+    pub patch: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +102,11 @@ pub struct BatchArgs {
     /// finish); the runs not started are not an error.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     stop_after_catches: Option<u32>,
+    /// Only a finding whose title matches this pattern (regex) is a catch
+    /// (and counts for --stop-after-catches); others are listed as other
+    /// findings.
+    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
+    pub expect: Option<crate::expect::Expect>,
     /// The runs' options; --run-id names the batch's directory.
     #[command(flatten)]
     pub run: RunArgs,
@@ -142,6 +158,10 @@ pub struct BisectPlanArgs {
     /// The chance of passing a bad commit the runs must stay under.
     #[arg(long, value_name = "P", default_value_t = 0.01)]
     pub miss: f64,
+    /// The title pattern of the finding to bisect [default: exactly the
+    /// title BAD's runs caught most often].
+    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
+    pub expect: Option<crate::expect::Expect>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -188,6 +208,10 @@ pub struct MergeArgs {
     /// Print merged.json instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Only a finding whose title matches this pattern (regex) is a catch;
+    /// others are listed as other findings.
+    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
+    pub expect: Option<crate::expect::Expect>,
 }
 
 #[derive(Args, Debug, Clone)]

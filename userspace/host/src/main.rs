@@ -12,6 +12,7 @@ mod bench;
 mod bisect;
 mod catch;
 mod check;
+mod expect;
 mod interrupt;
 mod judge;
 mod ktap;
@@ -59,6 +60,7 @@ fn main() {
         args::Command::Matrix(a) => matrix::matrix_cmd(&a),
         args::Command::Series(a) => series::series_cmd(&a),
         args::Command::BenchSummary(a) => bench::main(&a),
+        args::Command::VariantExpect(a) => expect::print_of_patch(&a.patch),
         args::Command::Check(a) => check::main(&a.report, &a.checks),
         args::Command::SelftestsMmBinaries => {
             for b in mmrace_proto::spec::selftests_mm::binaries() {

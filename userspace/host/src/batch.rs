@@ -43,7 +43,7 @@ pub fn default_jobs(host_cpus: usize, mem_available_mib: u64, guest: &GuestSpec)
 }
 
 /// MemAvailable from /proc/meminfo, in MiB.
-fn mem_available_mib() -> Option<u64> {
+pub(crate) fn mem_available_mib() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -68,11 +68,11 @@ pub fn run_args(
 }
 
 /// What one worker reports back.
-struct Finished {
-    index: usize,
-    exit_code: i32,
-    result: Option<(PathBuf, Report)>,
-    error: Option<String>,
+pub(crate) struct Finished {
+    pub index: usize,
+    pub exit_code: i32,
+    pub result: Option<(PathBuf, Report)>,
+    pub error: Option<String>,
 }
 
 impl Finished {
@@ -318,7 +318,7 @@ fn private_disk(disk: &std::path::Path, dir: &std::path::Path) -> anyhow::Result
 }
 
 /// Runs plan `i`, keeping its messages in its own host.log.
-fn one(i: usize, a: &RunArgs, spec: &RunSpec, stop: &AtomicBool) -> Finished {
+pub(crate) fn one(i: usize, a: &RunArgs, spec: &RunSpec, stop: &AtomicBool) -> Finished {
     let log = Mutex::new(Vec::<String>::new());
     let say = |m: &str| log.lock().expect("not poisoned").push(m.to_string());
     let dir = a.results_dir.join(a.run_id.as_deref().unwrap_or_default());

@@ -13,6 +13,7 @@ mod bisect;
 mod catch;
 mod check;
 mod expect;
+mod hunt;
 mod interrupt;
 mod judge;
 mod ktap;
@@ -48,6 +49,13 @@ fn main() {
         args::Command::Batch(a) => {
             let stop = interrupt::install();
             batch::batch(&a, &stop).unwrap_or_else(|e| {
+                eprintln!("mmrace: {e:#}");
+                2
+            })
+        }
+        args::Command::Hunt(a) => {
+            let stop = interrupt::install();
+            hunt::hunt(&a, &stop).unwrap_or_else(|e| {
                 eprintln!("mmrace: {e:#}");
                 2
             })

@@ -652,6 +652,31 @@ warn_once_checks() {
 		report wo-thp-race verdict=kernel-problem taint-new~W && ttv wo-thp-race
 }
 run_test qemu-taint-oracle-warn-once warn_once_checks
+hunt_checks() {
+	# make hunt in miniature: two runs of thp-race on warn-once-only, two
+	# guests at once, no reruns. Both find the variant's WARNING: one
+	# finding (deduplicated by signature, two hits), its reproducer written.
+	local dir=$RESULTS/hunt-warn-once
+	rm -rf "$dir"
+	expect_exit 1 env CAMPAIGN="$dir" HUNT_VARIANTS=warn-once-only HUNT_MIX=thp-race MAX_RUNS=2 \
+		JOBS=2 DURATION=30 AFTER_FINDING=3 REPRO_RUNS=0 SEED=3 ACCEL=tcg scripts/hunt.sh || return 1
+	python3 - "$dir" "$("$HOST_BIN" variant-expect kernel/variants/warn-once-only.patch)" <<'PY' || return 1
+import json, os, re, sys
+d, expect = sys.argv[1], sys.argv[2]
+c = json.load(open(os.path.join(d, "campaign.json")))
+t, findings = c["tally"], c["findings"]
+assert t["runs"] == 2 and t["found"] == 2, t
+assert len(findings) == 1, [f["title"] for f in findings.values()]
+sig, f = next(iter(findings.items()))
+assert re.search(expect, f["title"]), (f["title"], expect)
+assert f["hits"] == 2 and f["triage"] == {"kind": "variant", "why": "warn-once-only"}, f
+repro = open(os.path.join(d, "findings", sig, "REPRODUCER.md")).read()
+assert repro.startswith("# " + f["title"] + "\n") and "./mmrace run " in repro and "KERNEL_VARIANT=warn-once-only" in repro, repro
+assert "make bisect " in repro and "EXPECT=" in repro, repro
+print("    %s: %s, %d hits in %d runs" % (sig, f["title"], f["hits"], t["runs"]))
+PY
+}
+run_test make-hunt-finds-and-dedups hunt_checks
 oom_dependency_checks() {
 	# The clean kernel's side is qemu-oom-stall-clean (dependency formed,
 	# every round reaped).

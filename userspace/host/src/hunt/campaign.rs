@@ -27,6 +27,12 @@ pub struct Settings {
     pub mix: Vec<String>,
     pub duration_s: u64,
     pub repro_runs: u32,
+    /// Guest vCPUs and memory when not the scenario's defaults (oom-stall
+    /// keeps its own smaller memory unless one is given).
+    #[serde(default)]
+    pub cpus: Option<u32>,
+    #[serde(default)]
+    pub mem_mib: Option<u64>,
 }
 
 /// One finding, by signature.

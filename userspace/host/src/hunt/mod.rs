@@ -91,8 +91,7 @@ impl Shared {
             let index = self.next_index;
             self.next_index += 1;
             self.explored += 1;
-            let s = &self.campaign.settings;
-            let (t, spec) = plan::draw(s.seed, index, &s.targets, &self.scenarios, s.duration_s);
+            let (t, spec) = plan::draw(&self.campaign.settings, index, &self.scenarios);
             self.running += 1;
             return Next::Run(Box::new((Task::Explore { index }, t, spec)));
         }
@@ -213,6 +212,8 @@ fn settings(a: &HuntArgs) -> anyhow::Result<Settings> {
             .duration
             .unwrap_or(mmrace_proto::spec::DEFAULT_DURATION_S),
         repro_runs: a.repro_runs,
+        cpus: a.run.cpus,
+        mem_mib: a.run.mem_mib,
     })
 }
 

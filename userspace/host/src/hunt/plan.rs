@@ -6,6 +6,7 @@
 //! draws the same runs, so an interrupted one resumes exactly where it
 //! stopped, and any run can be replayed from its spec.
 
+use super::campaign::Settings;
 use anyhow::{bail, Context};
 use mmrace_proto::rng::Rng;
 use mmrace_proto::spec::{KernelProfile, KernelSpec, RunSpec, Scenario};
@@ -92,23 +93,19 @@ pub fn parse_mix(words: &[String]) -> anyhow::Result<Vec<Scenario>> {
         .collect()
 }
 
-/// The run campaign index `i` draws.
-pub fn draw(
-    seed: u64,
-    i: u64,
-    targets: &[Target],
-    mix: &[Scenario],
-    duration_s: u64,
-) -> (usize, RunSpec) {
-    let mut rng = Rng::stream(seed, "hunt", i);
-    let t = rng.below(targets.len() as u64) as usize;
+/// The run campaign index `i` draws (guest sizes from `s`).
+pub fn draw(s: &Settings, i: u64, mix: &[Scenario]) -> (usize, RunSpec) {
+    let mut rng = Rng::stream(s.seed, "hunt", i);
+    let t = rng.below(s.targets.len() as u64) as usize;
     let scenario = mix[rng.below(mix.len() as u64) as usize].clone();
     let run_seed = rng.next_u64() & ((1 << 53) - 1);
-    let mut spec = RunSpec::new(scenario, run_seed, duration_s);
-    spec.kernel = targets[t].kernel_spec();
+    let mut spec = RunSpec::new(scenario, run_seed, s.duration_s);
+    spec.kernel = s.targets[t].kernel_spec();
     if matches!(spec.scenario, Scenario::OomStall(_)) {
         spec.guest.mem_mib = OOM_STALL_MEM_MIB;
     }
+    spec.guest.cpus = s.cpus.unwrap_or(spec.guest.cpus);
+    spec.guest.mem_mib = s.mem_mib.unwrap_or(spec.guest.mem_mib);
     (t, spec)
 }
 
@@ -129,9 +126,19 @@ mod tests {
     #[test]
     fn draws_are_deterministic_and_cover_the_mix() {
         let targets = [target(None), target(Some("warn-once-only"))];
-        let mix = parse_mix(&["thp-race --swarm".into(), "oom-stall".into()]).unwrap();
-        let a: Vec<_> = (0..40).map(|i| draw(9, i, &targets, &mix, 30)).collect();
-        let b: Vec<_> = (0..40).map(|i| draw(9, i, &targets, &mix, 30)).collect();
+        let words = vec!["thp-race --swarm".to_string(), "oom-stall".to_string()];
+        let mix = parse_mix(&words).unwrap();
+        let mut settings = Settings {
+            seed: 9,
+            targets: targets.to_vec(),
+            mix: words,
+            duration_s: 30,
+            repro_runs: 0,
+            cpus: None,
+            mem_mib: None,
+        };
+        let a: Vec<_> = (0..40).map(|i| draw(&settings, i, &mix)).collect();
+        let b: Vec<_> = (0..40).map(|i| draw(&settings, i, &mix)).collect();
         assert_eq!(a, b);
         assert!(a.iter().any(|(t, _)| *t == 0) && a.iter().any(|(t, _)| *t == 1));
         assert!(a.iter().any(|(_, s)| s.scenario.name() == "oom-stall"));
@@ -143,6 +150,8 @@ mod tests {
         assert_eq!(s.kernel.variant, targets[*t].variant);
         assert_ne!(a[0].1.seed, a[1].1.seed);
         assert_eq!(targets[1].label(), "7.3 variant warn-once-only");
+        settings.cpus = Some(4);
+        assert_eq!(draw(&settings, 0, &mix).1.guest.cpus, 4);
     }
 
     #[test]

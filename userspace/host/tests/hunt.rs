@@ -162,3 +162,87 @@ fn a_clean_hunt_exits_0_and_bad_input_2() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn an_interrupted_campaign_resumes_the_runs_it_cut_short() {
+    let s = Scratch::new("hunt-int");
+    // Guests that never end: Ctrl-C cuts both runs short, neither is done.
+    let child = Command::new(BIN)
+        .args([
+            "hunt",
+            "--campaign",
+            &s.path("c"),
+            "--max-runs",
+            "3",
+            "--jobs",
+            "2",
+        ])
+        .args([
+            "--kernel",
+            &s.path("bzImage"),
+            "--initrd",
+            &s.path("initrd"),
+        ])
+        .args([
+            "--seed",
+            "5",
+            "--duration",
+            "1",
+            "--accel",
+            "tcg",
+            "--qemu-binary",
+            &fake_qemu(),
+        ])
+        .env("MMRACE_CACHE", s.path("cache"))
+        .env("FAKE_QEMU_MODE", "chatty")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        text(&o.stderr).contains("hunt interrupted"),
+        "{}",
+        text(&o.stderr)
+    );
+    let c: serde_json::Value = serde_json::from_str(&read(s.dir.join("c/campaign.json"))).unwrap();
+    assert_eq!(c["done"].as_array().unwrap().len(), 0, "{c}");
+    assert_eq!(c["tally"]["runs"], 0);
+    // Resumed on guests that finish: the same three runs, the two cut
+    // short again from the start.
+    let o = Command::new(BIN)
+        .args([
+            "hunt",
+            "--campaign",
+            &s.path("c"),
+            "--max-runs",
+            "3",
+            "--jobs",
+            "2",
+        ])
+        .args([
+            "--kernel",
+            &s.path("bzImage"),
+            "--initrd",
+            &s.path("initrd"),
+        ])
+        .args([
+            "--duration",
+            "1",
+            "--accel",
+            "tcg",
+            "--qemu-binary",
+            &fake_qemu(),
+        ])
+        .env("MMRACE_CACHE", s.path("cache"))
+        .env("FAKE_QEMU_MODE", "clean")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let c: serde_json::Value = serde_json::from_str(&read(s.dir.join("c/campaign.json"))).unwrap();
+    assert_eq!(c["done"], serde_json::json!([0, 1, 2]));
+    assert_eq!(c["tally"]["clean"], 3);
+}

@@ -36,7 +36,11 @@ pub struct Target {
 impl Target {
     /// `7.3`, `7.3 kasan`, `7.3 variant warn-once-only`.
     pub fn label(&self) -> String {
-        let mut s = self.series.clone();
+        let mut s = if self.series.is_empty() {
+            self.kernel.display().to_string()
+        } else {
+            self.series.clone()
+        };
         if let Some(p) = self.profile.filter(|p| *p != KernelProfile::Default) {
             s += &format!(" {}", p.name());
         }

@@ -658,8 +658,9 @@ hunt_checks() {
 	# finding (deduplicated by signature, two hits), its reproducer written.
 	local dir=$RESULTS/hunt-warn-once
 	rm -rf "$dir"
-	expect_exit 1 env CAMPAIGN="$dir" HUNT_VARIANTS=warn-once-only HUNT_MIX=thp-race MAX_RUNS=2 \
-		JOBS=2 DURATION=30 AFTER_FINDING=3 REPRO_RUNS=0 SEED=3 ACCEL=tcg scripts/hunt.sh || return 1
+	expect_exit 1 env CAMPAIGN="$dir" HUNT_VARIANTS=warn-once-only MAX_RUNS=2 \
+		HUNT_MIX="thp-race --amplify delay_us=1000,every_nth=1" \
+		JOBS=2 DURATION=20 AFTER_FINDING=3 REPRO_RUNS=0 SEED=3 ACCEL=tcg scripts/hunt.sh || return 1
 	python3 - "$dir" "$("$HOST_BIN" variant-expect kernel/variants/warn-once-only.patch)" <<'PY' || return 1
 import json, os, re, sys
 d, expect = sys.argv[1], sys.argv[2]
@@ -673,6 +674,7 @@ assert f["hits"] == 2 and f["triage"] == {"kind": "variant", "why": "warn-once-o
 repro = open(os.path.join(d, "findings", sig, "REPRODUCER.md")).read()
 assert repro.startswith("# " + f["title"] + "\n") and "./mmrace run " in repro and "KERNEL_VARIANT=warn-once-only" in repro, repro
 assert "make bisect " in repro and "EXPECT=" in repro, repro
+assert "- exploring runs that found it: 2\n" in repro, repro
 print("    %s: %s, %d hits in %d runs" % (sig, f["title"], f["hits"], t["runs"]))
 PY
 }

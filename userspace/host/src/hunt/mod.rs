@@ -247,6 +247,19 @@ fn open(a: &HuntArgs) -> anyhow::Result<Campaign> {
     }
 }
 
+/// Rewrites the reproducers written so far: their hit counts went on.
+fn refresh_reproducers(c: &Campaign, dir: &Path) {
+    for f in c.findings.values().filter(|f| f.reproducer.is_some()) {
+        let t = &c.settings.targets[f.target];
+        if let Err(e) = output::write_reproducer(dir, f, t) {
+            eprintln!(
+                "mmrace: cannot rewrite the reproducer of {}: {e}",
+                f.signature
+            );
+        }
+    }
+}
+
 /// A line above the progress spinner, or on stderr without a terminal.
 fn say(pb: &ProgressBar, line: &str) {
     if pb.is_hidden() {
@@ -416,6 +429,7 @@ pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
     });
     pb.finish_and_clear();
     let mut s = shared.into_inner().expect("not poisoned");
+    refresh_reproducers(&s.campaign, &dir);
     save(&mut s);
     let c = &s.campaign;
     crate::summary::emit(&output::summary(c, &dir));

@@ -81,8 +81,22 @@ pub fn plan(
     estimate.recount(expect);
     let p = estimate.catch_probability;
     let Some(phat) = p.p.filter(|x| *x > 0.0) else {
+        let what = match &estimate.expect {
+            Some(e) => format!("a finding titled /{e}/"),
+            None => "the bug".into(),
+        };
+        let others: Vec<&str> = estimate
+            .other_findings
+            .iter()
+            .map(|o| o.title.as_str())
+            .collect();
+        let others = if others.is_empty() {
+            String::new()
+        } else {
+            format!("; it found {} instead", others.join(", "))
+        };
         bail!(
-            "BAD never showed the bug: caught in 0 of {} runs ({} harness errors); \
+            "BAD never showed {what}: caught in 0 of {} runs ({} harness errors{others}); \
              a bisection cannot tell good from bad with this scenario and these settings \
              (try a longer DURATION, another SCENARIO, or more ESTIMATE_RUNS)",
             p.n,
@@ -396,6 +410,13 @@ mod tests {
         assert_eq!(expect.pattern(), "^kernel BUG$");
         let (_, p) = plan(&est, 0.01, Some(&expect)).unwrap();
         assert_eq!((p.k, p.n), (3, 5));
+        let e = plan(&est, 0.01, Some(&Expect::new("^KASAN").unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("BAD never showed a finding titled /^KASAN/: caught in 0 of 5 runs (0 harness errors; it found kernel BUG, WARNING in elsewhere instead)"),
+            "{e}"
+        );
         // A step whose only finding is the WARNING is good, not bad.
         let mut other = merged(1, 6, 0);
         other.runs[0].title = Some("WARNING in elsewhere".into());

@@ -248,7 +248,10 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             let title = r.identity.as_ref().map(|i| i.title.as_str());
             ok(
                 title.is_some_and(|t| e.matches(t)),
-                format!("the title {title:?} does not match /{value}/"),
+                format!(
+                    "the title {} does not match /{value}/",
+                    title.map_or("(none: nothing found)".to_string(), |t| format!("{t:?}"))
+                ),
             )
         }
         "kernel~" => ok(

@@ -413,6 +413,7 @@ pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
                 if matches!(job.0, Task::Explore { .. }) && run_dir.exists() {
                     let _ = std::fs::remove_dir_all(&run_dir);
                 }
+                let _ = std::fs::create_dir_all(&args.results_dir);
                 let done = crate::batch::one(n as usize, &args, &job.2, stop);
                 let mut s = shared.lock().expect("not poisoned");
                 for line in s.finish(&job, &done, dir) {

@@ -8,6 +8,9 @@
 #   make bench      race rates: the seed's shell procedure vs mmrace
 #   make bisect     race-aware git bisect (KERNEL_SRC=<tree> GOOD=<rev> BAD=<rev>)
 #   make matrix     detection matrix: every kernel variant x configuration
+#   make hunt       bug-hunting campaign: HOURS of runs over a mix of
+#                   scenarios and kernels, findings deduplicated, reproduced,
+#                   minimised (docs/findings.md)
 #   make lint       rustfmt/clippy (userspace and kernel style), checkpatch
 #
 # Out-of-tree kernel module build (used by the targets above, and by hand):
@@ -18,7 +21,7 @@
 # as they are: make passes command-line and environment variables on to its
 # recipes. No `export` line: it would pass unset variables as empty ones.
 
-.PHONY: qemu-run test test-long bench bisect matrix lint kernel module bootstrap clean
+.PHONY: qemu-run test test-long bench bisect matrix hunt lint kernel module bootstrap clean
 
 qemu-run:
 	@scripts/qemu-run.sh
@@ -37,6 +40,9 @@ bisect:
 
 matrix:
 	@scripts/matrix.sh
+
+hunt:
+	@scripts/hunt.sh
 
 lint:
 	@scripts/lint.sh

@@ -31,6 +31,11 @@
 # A variant patch's header may say which configurations apply, in a line
 # "Scenarios: thp-race oom-stall ..." above the diff; without one it gets
 # MATRIX_CONFIGS, plus oom-stall when its "Class:" line names the OOM path.
+# Its "Expect:" line (required) is a pattern of the finding titles the
+# variant causes: a cell counts a run as a catch only when its finding's
+# title matches (batch --expect); other findings are listed as the cell's
+# other findings, never as catches. The clean row has no expectation: any
+# finding there is a false positive.
 #
 # Settings: MATRIX_VARIANTS (default: clean and every kernel/variants/*.patch),
 # MATRIX_CONFIGS ("shell-baseline thp-race thp-race-amplified"),
@@ -198,6 +203,11 @@ for s in "${series_list[@]}"; do
 			continue
 		fi
 		mkdir -p "$base/$v"
+		expect=()
+		if [ "$v" != clean ]; then
+			pattern=$("$HOST_BIN" variant-expect "$MMRACE_ROOT/kernel/variants/$v.patch") || exit 2
+			expect=(--expect "$pattern")
+		fi
 		for spec in $configs; do
 			cell=$((cell + 1))
 			c=${spec%%=*} words=$(config_words "$spec") cinitrd=$initrd
@@ -216,7 +226,7 @@ for s in "${series_list[@]}"; do
 			"$HOST_BIN" batch --kernel "$kernel" --initrd "$cinitrd" \
 				--seed "$SEED" --duration "$MATRIX_CAP" --kernel-series "$series" \
 				--accel "${ACCEL:-auto}" --cpus "${CPUS:-2}" "${extra[@]}" \
-				--runs "$MATRIX_SEEDS" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} \
+				--runs "$MATRIX_SEEDS" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} "${expect[@]}" \
 				--results-dir "$base/$v" --run-id "$c" $words >"$base/$v/$c.out" 2>&1 || rc=$?
 			# 0 clean, 1 caught: both are results; 2 is the harness.
 			[ $rc -le 1 ] || log "matrix: $row x $c: harness errors (exit $rc), see $base/$v/$c.out"

@@ -3,13 +3,17 @@
 # knows a race is a probability (syz-bisect style).
 #
 #   1. BAD is built and run until it is caught ESTIMATE_CATCHES times (3),
-#      at most ESTIMATE_RUNS runs (10): the catch probability p. If BAD
-#      never shows the bug, the bisection stops here and says so.
+#      at most ESTIMATE_RUNS runs (10). The bug to bisect is the finding
+#      title EXPECT (a regex) or, without one, exactly the title BAD's runs
+#      found most often; its catch probability on BAD is p. If BAD never
+#      shows it, the bisection stops here and says so.
 #   2. `git bisect run` with this script as the step: each commit is built
 #      (incrementally, from the nearest built commit: scripts/build-kernel.sh)
 #      and run up to n times, n the smallest with (1 - p)^n < BISECT_MISS
-#      (0.01); the first catch makes it bad. A commit that does not build is
-#      skipped (125); a harness error stops the bisection (128).
+#      (0.01); the first run whose finding has that title makes it bad (a
+#      commit whose runs find something else is not bad for this bug: its
+#      other findings are listed). A commit that does not build is skipped
+#      (125); a harness error stops the bisection (128).
 #   3. mmrace-host bisect-report: each step's verdict and confidence, the
 #      first bad commit and the overall confidence, in
 #      build/results/bisect-<id>/ (bisect.json, estimate/, steps/).
@@ -49,6 +53,7 @@ batch() {
 	host_run_options
 	# shellcheck disable=SC2086 # ARGS is words on purpose
 	"$HOST_BIN" batch "${HOST_OPTS[@]}" --runs "$runs" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} \
+		${EXPECT:+--expect "$EXPECT"} \
 		--stop-after-catches "$stop" --results-dir "$dir" --run-id "$id" "$SCENARIO" ${ARGS:-}
 }
 
@@ -123,9 +128,11 @@ build_at_head || rc=$?
 rc=0
 batch "$BISECT_DIR" estimate "$ESTIMATE_RUNS" "$ESTIMATE_CATCHES" || rc=$?
 [ $rc -le 1 ] || die "the runs on BAD ended in harness errors (exit $rc): see $BISECT_DIR/estimate"
-plan=$("$HOST_BIN" bisect-plan --miss "$BISECT_MISS" "$BISECT_DIR/estimate") || exit 2
-eval "$plan" # RUNS=<n>
-export RUNS BISECT_DIR HOST_BIN DRIVER_BIN SCENARIO DURATION SEED GUEST_JOBS ARGS
+plan=$("$HOST_BIN" bisect-plan --miss "$BISECT_MISS" ${EXPECT:+--expect "$EXPECT"} "$BISECT_DIR/estimate") || exit 2
+eval "$plan" # RUNS=<n> EXPECT=<title pattern>
+printf '%s\n' "$EXPECT" >"$BISECT_DIR/expect"
+log "bisect: the bug: a finding titled /$EXPECT/"
+export RUNS BISECT_DIR HOST_BIN DRIVER_BIN SCENARIO DURATION SEED GUEST_JOBS ARGS EXPECT
 
 started=1
 git -C "$KERNEL_SRC" bisect start "$bad" "$good" >/dev/null

@@ -59,9 +59,76 @@ pub enum Command {
     /// catch probability with its 95 % interval, times to catch and to the
     /// first race, counters, KTAP with one subtest per run.
     Merge(MergeArgs),
+    /// Hunt for new findings: runs drawn from a mix of scenarios and
+    /// kernels for --hours (or until interrupted), deduplicated by
+    /// signature; each new finding is rerun, minimised and gets a
+    /// reproducer. A campaign directory resumes where it stopped.
+    Hunt(Box<HuntArgs>),
+    /// Print the `Expect:` title pattern of a kernel variant patch's header
+    /// (for scripts/matrix.sh; exit 2 without one).
+    #[command(hide = true)]
+    VariantExpect(VariantExpectArgs),
     /// The summary of a `make bench` directory: prints the table, writes
     /// bench.json and pmd_race.svg there (exit 1 if a run or phase failed).
     BenchSummary(BenchSummaryArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HuntArgs {
+    /// The campaign directory: created, or resumed when it holds a
+    /// campaign.json.
+    #[arg(long, value_name = "DIR")]
+    pub campaign: PathBuf,
+    /// Hours to hunt in this session [default: until interrupted].
+    #[arg(long, value_name = "H", value_parser = positive_hours)]
+    pub hours: Option<f64>,
+    /// Start no more than N exploring runs in this session (reruns of the
+    /// findings still run).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_runs: Option<u64>,
+    /// Guests at once [default: what the host's CPUs and memory hold].
+    #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+    /// A scenario of the mix, as words ("thp-race --swarm", "oom-stall",
+    /// "pairs"); repeat for more [default: thp-race --swarm].
+    #[arg(long = "mix", value_name = "WORDS")]
+    pub mix: Vec<String>,
+    /// The kernels: a JSON list of {series, profile, variant, kernel,
+    /// initrd} [default: --kernel and --initrd, with --kernel-series,
+    /// --kernel-variant, --kernel-profile].
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Reruns of a new finding's run, for its reproduction probability and
+    /// each minimisation step (0: neither).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub repro_runs: u32,
+    /// The XFS image oom-stall runs get (each run a private copy).
+    #[arg(long, value_name = "PATH")]
+    pub oom_disk: Option<PathBuf>,
+    /// The runs' options (--seed is the campaign's seed, --duration each
+    /// run's); no scenario here: they come from --mix.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl HuntArgs {
+    pub fn jobs(&self) -> Option<usize> {
+        self.jobs.map(|j| j as usize)
+    }
+}
+
+fn positive_hours(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(h) if h > 0.0 && h.is_finite() => Ok(h),
+        _ => Err(format!("{s:?} is not a positive number of hours")),
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VariantExpectArgs {
+    /// kernel/variants/NAME.patch
+    #[arg(value_name = "PATCH")]
+    pub patch: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +158,11 @@ pub struct BatchArgs {
     /// finish); the runs not started are not an error.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     stop_after_catches: Option<u32>,
+    /// Only a finding whose title matches this pattern (regex) is a catch
+    /// (and counts for --stop-after-catches); others are listed as other
+    /// findings.
+    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
+    pub expect: Option<crate::expect::Expect>,
     /// The runs' options; --run-id names the batch's directory.
     #[command(flatten)]
     pub run: RunArgs,
@@ -142,6 +214,10 @@ pub struct BisectPlanArgs {
     /// The chance of passing a bad commit the runs must stay under.
     #[arg(long, value_name = "P", default_value_t = 0.01)]
     pub miss: f64,
+    /// The title pattern of the finding to bisect [default: exactly the
+    /// title BAD's runs caught most often].
+    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
+    pub expect: Option<crate::expect::Expect>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -188,6 +264,10 @@ pub struct MergeArgs {
     /// Print merged.json instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Only a finding whose title matches this pattern (regex) is a catch;
+    /// others are listed as other findings.
+    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
+    pub expect: Option<crate::expect::Expect>,
 }
 
 #[derive(Args, Debug, Clone)]

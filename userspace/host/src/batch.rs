@@ -11,6 +11,7 @@
 
 use crate::accel::{self, Plan};
 use crate::args::{BatchArgs, RunArgs};
+use crate::expect::Expect;
 use crate::merge::Merged;
 use crate::report::Report;
 use crate::run;
@@ -42,7 +43,7 @@ pub fn default_jobs(host_cpus: usize, mem_available_mib: u64, guest: &GuestSpec)
 }
 
 /// MemAvailable from /proc/meminfo, in MiB.
-fn mem_available_mib() -> Option<u64> {
+pub(crate) fn mem_available_mib() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -67,11 +68,24 @@ pub fn run_args(
 }
 
 /// What one worker reports back.
-struct Finished {
-    index: usize,
-    exit_code: i32,
-    result: Option<(PathBuf, Report)>,
-    error: Option<String>,
+pub(crate) struct Finished {
+    pub index: usize,
+    pub exit_code: i32,
+    pub result: Option<(PathBuf, Report)>,
+    pub error: Option<String>,
+}
+
+impl Finished {
+    /// A kernel problem or hang whose title matches `expect` (any, without
+    /// one).
+    fn is_catch(&self, expect: Option<&Expect>) -> bool {
+        let title = self
+            .result
+            .as_ref()
+            .and_then(|(_, r)| r.identity.as_ref())
+            .map(|i| i.title.as_str());
+        self.exit_code == 1 && expect.is_none_or(|e| title.is_some_and(|t| e.matches(t)))
+    }
 }
 
 /// Counts for the progress line.
@@ -80,23 +94,25 @@ struct Tally {
     done: usize,
     caught: usize,
     missed: usize,
+    other_findings: usize,
     other: usize,
 }
 
 impl Tally {
-    fn add(&mut self, f: &Finished) {
+    fn add(&mut self, f: &Finished, expect: Option<&Expect>) {
         self.done += 1;
         match f.exit_code {
             0 => self.missed += 1,
-            1 => self.caught += 1,
+            1 if f.is_catch(expect) => self.caught += 1,
+            1 => self.other_findings += 1,
             _ => self.other += 1,
         }
     }
 
     fn line(&self, total: usize, running: usize, secs: u64) -> String {
         format!(
-            "mmrace: batch {}/{total} done, {running} running: caught {}, clean {}, harness errors {} ({secs} s)",
-            self.done, self.caught, self.missed, self.other
+            "mmrace: batch {}/{total} done, {running} running: caught {}, other findings {}, clean {}, harness errors {} ({secs} s)",
+            self.done, self.caught, self.other_findings, self.missed, self.other
         )
     }
 }
@@ -183,7 +199,7 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
                 }
                 running.fetch_add(1, Ordering::SeqCst);
                 let f = one(i, &plans[i].0, &plans[i].1, stop);
-                if f.exit_code == 1 {
+                if f.is_catch(args.expect.as_ref()) {
                     caught.fetch_add(1, Ordering::SeqCst);
                 }
                 running.fetch_sub(1, Ordering::SeqCst);
@@ -201,7 +217,7 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
                 |tally: &Tally| tally.line(args.runs(), running.load(Ordering::SeqCst), secs);
             match got {
                 Ok(f) => {
-                    tally.add(&f);
+                    tally.add(&f, args.expect.as_ref());
                     let what = match (&f.result, &f.error) {
                         (Some((_, r)), _) => {
                             format!("{} {}: {}", r.meta.run_id, r.verdict.label(), r.reason)
@@ -250,7 +266,7 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
         })
         .collect();
     let stopped_early = enough(&caught) && !stop.load(Ordering::SeqCst);
-    let mut merged = Merged::from_reports(&reports);
+    let mut merged = Merged::from_reports(&reports, args.expect.as_ref());
     // A missing or failed run cannot hide behind a clean merge: merged.json
     // records them, and its exit code is the batch's.
     let mut unreported = errors;
@@ -302,7 +318,7 @@ fn private_disk(disk: &std::path::Path, dir: &std::path::Path) -> anyhow::Result
 }
 
 /// Runs plan `i`, keeping its messages in its own host.log.
-fn one(i: usize, a: &RunArgs, spec: &RunSpec, stop: &AtomicBool) -> Finished {
+pub(crate) fn one(i: usize, a: &RunArgs, spec: &RunSpec, stop: &AtomicBool) -> Finished {
     let log = Mutex::new(Vec::<String>::new());
     let say = |m: &str| log.lock().expect("not poisoned").push(m.to_string());
     let dir = a.results_dir.join(a.run_id.as_deref().unwrap_or_default());

@@ -12,11 +12,19 @@
 //! verdicts, computed with the estimate of p and, more cautiously, with the
 //! low end of its 95 % interval.
 //!
-//! The bisection directory holds `estimate/` (BAD's batch) and
-//! `steps/NN-<commit>/` (one batch per step, with a `commit` file: hash and
-//! subject, and `not-built` when the commit did not build).
+//! A commit is bad only when a run finds *the* bug: a finding whose title
+//! matches the bisection's pattern (`expect`: by default exactly the title
+//! BAD's runs caught most often, or the `EXPECT` given). A commit whose
+//! runs find something else is not bad for this bug; those findings are
+//! listed with the step.
+//!
+//! The bisection directory holds `estimate/` (BAD's batch), `expect` (the
+//! title pattern) and `steps/NN-<commit>/` (one batch per step, with a
+//! `commit` file: hash and subject, and `not-built` when the commit did not
+//! build).
 
 use crate::args::{BisectPlanArgs, BisectReportArgs};
+use crate::expect::Expect;
 use crate::merge::{Merged, MERGED_JSON};
 use crate::stats::{detect_chance, runs_for_miss_below, Proportion};
 use anyhow::{bail, Context};
@@ -34,12 +42,61 @@ fn read_merged(dir: &Path) -> anyhow::Result<Merged> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
 }
 
-/// Runs per step for a miss below `miss`, from BAD's batch.
-pub fn plan(estimate: &Merged, miss: f64) -> anyhow::Result<(u32, Proportion)> {
+/// The file of a bisection directory that holds its title pattern.
+pub const EXPECT_FILE: &str = "expect";
+
+/// The finding to bisect: `given`, else exactly the title BAD's runs found
+/// most often (the first of them on a tie). None when no run found any.
+pub fn choose_expect(estimate: &Merged, given: Option<&Expect>) -> Option<Expect> {
+    if let Some(e) = given {
+        return Some(e.clone());
+    }
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for t in estimate
+        .runs
+        .iter()
+        .filter(|r| r.found())
+        .filter_map(|r| r.title.as_deref())
+    {
+        match counts.iter_mut().find(|(x, _)| *x == t) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((t, 1)),
+        }
+    }
+    let best = counts.iter().map(|(_, n)| *n).max()?;
+    counts
+        .iter()
+        .find(|(_, n)| *n == best)
+        .map(|(t, _)| Expect::exactly(t))
+}
+
+/// Runs per step for a miss below `miss`, from BAD's batch counted against
+/// `expect`.
+pub fn plan(
+    estimate: &Merged,
+    miss: f64,
+    expect: Option<&Expect>,
+) -> anyhow::Result<(u32, Proportion)> {
+    let mut estimate = estimate.clone();
+    estimate.recount(expect);
     let p = estimate.catch_probability;
     let Some(phat) = p.p.filter(|x| *x > 0.0) else {
+        let what = match &estimate.expect {
+            Some(e) => format!("a finding titled /{e}/"),
+            None => "the bug".into(),
+        };
+        let others: Vec<&str> = estimate
+            .other_findings
+            .iter()
+            .map(|o| o.title.as_str())
+            .collect();
+        let others = if others.is_empty() {
+            String::new()
+        } else {
+            format!("; it found {} instead", others.join(", "))
+        };
         bail!(
-            "BAD never showed the bug: caught in 0 of {} runs ({} harness errors); \
+            "BAD never showed {what}: caught in 0 of {} runs ({} harness errors{others}); \
              a bisection cannot tell good from bad with this scenario and these settings \
              (try a longer DURATION, another SCENARIO, or more ESTIMATE_RUNS)",
             p.n,
@@ -58,10 +115,28 @@ pub fn plan(estimate: &Merged, miss: f64) -> anyhow::Result<(u32, Proportion)> {
     Ok((n, p))
 }
 
-/// The `bisect-plan` subcommand: prints `RUNS=<n>` for the script.
+/// `'it''s'` for the shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The `bisect-plan` subcommand: prints `RUNS=<n>` and `EXPECT=<pattern>`
+/// for the script.
 pub fn plan_cmd(a: &BisectPlanArgs) -> i32 {
-    match read_merged(&a.estimate).and_then(|m| plan(&m, a.miss)) {
-        Ok((n, p)) => {
+    let planned = read_merged(&a.estimate).and_then(|m| {
+        let expect = choose_expect(&m, a.expect.as_ref());
+        let (n, p) = plan(&m, a.miss, expect.as_ref())?;
+        Ok((n, p, expect))
+    });
+    match planned {
+        Ok((n, p, expect)) => {
+            if let Some(e) = &expect {
+                eprintln!(
+                    "mmrace: bisect: the finding to bisect: titles matching /{}/",
+                    e.pattern()
+                );
+                println!("EXPECT={}", shell_quote(e.pattern()));
+            }
             eprintln!(
                 "mmrace: bisect: BAD caught it in {}: {n} runs per commit keep a miss under {:.0} % ((1 - {:.2})^{n} = {:.4})",
                 p.describe(),
@@ -97,6 +172,9 @@ pub struct Step {
     pub verdict: StepVerdict,
     pub runs: usize,
     pub caught: u32,
+    /// Runs that found something else (not a catch).
+    #[serde(default)]
+    pub other_findings: u32,
     /// The chance the verdict is right: 1 for bad, `1 - (1 - p)^runs` for good.
     pub confidence: Option<f64>,
     /// The same with p at the low end of its interval.
@@ -106,6 +184,10 @@ pub struct Step {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bisection {
+    /// The title pattern a catch matched; None for a bisection directory
+    /// written before titles (any finding counted).
+    #[serde(default)]
+    pub expect: Option<String>,
     pub p: Proportion,
     pub steps: Vec<Step>,
     pub first_bad: Option<String>,
@@ -114,7 +196,13 @@ pub struct Bisection {
 }
 
 impl Bisection {
-    pub fn assemble(estimate: &Merged, steps: Vec<(String, String, Option<Merged>)>) -> Self {
+    pub fn assemble(
+        estimate: &Merged,
+        steps: Vec<(String, String, Option<Merged>)>,
+        expect: Option<&Expect>,
+    ) -> Self {
+        let mut estimate = estimate.clone();
+        estimate.recount(expect);
         let p = estimate.catch_probability;
         let (phat, plow) = (p.p.unwrap_or(0.0), p.lo);
         let steps: Vec<Step> = steps
@@ -126,11 +214,13 @@ impl Bisection {
                     verdict: StepVerdict::Skip,
                     runs: 0,
                     caught: 0,
+                    other_findings: 0,
                     confidence: None,
                     confidence_low: None,
                     time_to_catch_s: None,
                 },
-                Some(m) => {
+                Some(mut m) => {
+                    m.recount(expect);
                     let verdict = if m.caught > 0 {
                         StepVerdict::Bad
                     } else if m.missed > 0 {
@@ -153,6 +243,7 @@ impl Bisection {
                         verdict,
                         runs: m.runs.len(),
                         caught: m.caught,
+                        other_findings: m.other_findings.iter().map(|o| o.runs).sum(),
                         confidence: c,
                         confidence_low: cl,
                         time_to_catch_s: m.time_to_catch.min,
@@ -162,6 +253,7 @@ impl Bisection {
             .collect();
         let product = |f: fn(&Step) -> Option<f64>| steps.iter().filter_map(f).product::<f64>();
         Bisection {
+            expect: expect.map(|e| e.pattern().to_string()),
             p,
             confidence: product(|s| s.confidence),
             confidence_low: product(|s| s.confidence_low),
@@ -177,10 +269,13 @@ impl Bisection {
             "mmrace: bisect: p on BAD {} (95 % interval)",
             self.p.describe()
         );
+        if let Some(e) = &self.expect {
+            let _ = writeln!(out, "mmrace: bisect: bad means a finding titled /{e}/");
+        }
         let _ = writeln!(
             out,
-            "  {:<14} {:<6} {:>5} {:>7} {:>11} {:>9}  subject",
-            "commit", "verdict", "runs", "caught", "confidence", "(p low)"
+            "  {:<14} {:<6} {:>5} {:>7} {:>6} {:>11} {:>9}  subject",
+            "commit", "verdict", "runs", "caught", "other", "confidence", "(p low)"
         );
         for s in &self.steps {
             let pct = |c: Option<f64>| {
@@ -195,10 +290,11 @@ impl Bisection {
             };
             let _ = writeln!(
                 out,
-                "  {:<14} {verdict:<7} {:>5} {:>7} {:>11} {:>9}  {}",
+                "  {:<14} {verdict:<7} {:>5} {:>7} {:>6} {:>11} {:>9}  {}",
                 &s.commit[..s.commit.len().min(12)],
                 s.runs,
                 s.caught,
+                s.other_findings,
                 pct(s.confidence),
                 pct(s.confidence_low),
                 s.subject
@@ -250,7 +346,13 @@ pub fn load(dir: &Path) -> anyhow::Result<Bisection> {
         };
         steps.push((commit.to_string(), subject.to_string(), merged));
     }
-    let mut b = Bisection::assemble(&estimate, steps);
+    let expect = match std::fs::read_to_string(dir.join(EXPECT_FILE)) {
+        Ok(p) => Some(
+            Expect::new(p.trim()).with_context(|| format!("{}/{EXPECT_FILE}", dir.display()))?,
+        ),
+        Err(_) => None,
+    };
+    let mut b = Bisection::assemble(&estimate, steps, expect.as_ref());
     b.first_bad = std::fs::read_to_string(dir.join("first-bad"))
         .ok()
         .map(|s| s.trim().to_string())
@@ -285,17 +387,70 @@ mod tests {
     #[test]
     fn plan_from_the_estimate() {
         // 2 of 4: p = 0.5, (0.5)^7 < 1 %.
-        let (n, p) = plan(&merged(2, 2, 0), 0.01).unwrap();
+        let (n, p) = plan(&merged(2, 2, 0), 0.01, None).unwrap();
         assert_eq!((n, p.k, p.n), (7, 2, 4));
         // Always caught: one run per step.
-        assert_eq!(plan(&merged(3, 0, 0), 0.01).unwrap().0, 1);
-        let e = plan(&merged(0, 5, 1), 0.01).unwrap_err().to_string();
+        assert_eq!(plan(&merged(3, 0, 0), 0.01, None).unwrap().0, 1);
+        let e = plan(&merged(0, 5, 1), 0.01, None).unwrap_err().to_string();
         assert!(
             e.contains("BAD never showed the bug: caught in 0 of 5 runs (1 harness errors)"),
             "{e}"
         );
         // 1 in 60: 274 runs; refused.
-        assert!(plan(&merged(1, 59, 0), 0.01).is_err());
+        assert!(plan(&merged(1, 59, 0), 0.01, None).is_err());
+    }
+
+    #[test]
+    fn bad_needs_the_title_bad_was_caught_with() {
+        // BAD: 3 runs caught "kernel BUG" (the sample's title), one found a
+        // WARNING: the bisection is about the kernel BUG, p = 3/5.
+        let mut est = merged(4, 1, 0);
+        est.runs[3].title = Some("WARNING in elsewhere".into());
+        let expect = choose_expect(&est, None).unwrap();
+        assert_eq!(expect.pattern(), "^kernel BUG$");
+        let (_, p) = plan(&est, 0.01, Some(&expect)).unwrap();
+        assert_eq!((p.k, p.n), (3, 5));
+        let e = plan(&est, 0.01, Some(&Expect::new("^KASAN").unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("BAD never showed a finding titled /^KASAN/: caught in 0 of 5 runs (0 harness errors; it found kernel BUG, WARNING in elsewhere instead)"),
+            "{e}"
+        );
+        // A step whose only finding is the WARNING is good, not bad.
+        let mut other = merged(1, 6, 0);
+        other.runs[0].title = Some("WARNING in elsewhere".into());
+        let steps = vec![
+            ("aaaa".to_string(), "other bug".to_string(), Some(other)),
+            (
+                "bbbb".to_string(),
+                "the bug".to_string(),
+                Some(merged(1, 0, 0)),
+            ),
+        ];
+        let b = Bisection::assemble(&est, steps, Some(&expect));
+        assert_eq!(b.steps[0].verdict, StepVerdict::Good);
+        assert_eq!((b.steps[0].caught, b.steps[0].other_findings), (0, 1));
+        assert_eq!(b.steps[1].verdict, StepVerdict::Bad);
+        assert!(b
+            .render()
+            .contains("bad means a finding titled /^kernel BUG$/"));
+        // Without a title, any finding was bad.
+        let any = Bisection::assemble(
+            &est,
+            vec![(
+                "aaaa".into(),
+                "x".into(),
+                Some({
+                    let mut m = merged(1, 6, 0);
+                    m.runs[0].title = Some("WARNING in elsewhere".into());
+                    m
+                }),
+            )],
+            None,
+        );
+        assert_eq!(any.steps[0].verdict, StepVerdict::Bad);
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 
     #[test]
@@ -319,7 +474,7 @@ mod tests {
                 Some(merged(0, 7, 0)),
             ),
         ];
-        let b = Bisection::assemble(&est, steps);
+        let b = Bisection::assemble(&est, steps, None);
         let good = 1.0 - 0.5f64.powi(7);
         assert_eq!(b.steps[0].verdict, StepVerdict::Good);
         assert_eq!(b.steps[0].confidence, Some(good));
@@ -331,7 +486,7 @@ mod tests {
         assert!((b.confidence_low - low * low).abs() < 1e-12);
         let text = b.render();
         assert!(
-            text.contains("aaaa           good        7       0     99.22 %"),
+            text.contains("aaaa           good        7       0      0     99.22 %"),
             "{text}"
         );
         assert!(text.contains("no single first bad commit"), "{text}");

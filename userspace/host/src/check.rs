@@ -36,6 +36,8 @@ CHECK is one of:
   data-true=KEY        the driver's result data has KEY == true
   data-set=KEY         the driver's result data has KEY set (not null)
   finding~TEXT         a line of the finding's excerpt contains TEXT
+  title~REGEX          the verdict's title matches REGEX (a run that found
+                       nothing has no title and fails this)
   kernel~TEXT          the booted kernel image's path contains TEXT
   variant=NAME         the spec records kernel variant NAME
   profile=NAME         the spec records kernel profile NAME
@@ -251,6 +253,17 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             ok(
                 lines.into_iter().any(|l| l.text.contains(value)),
                 format!("no finding line has {value:?}"),
+            )
+        }
+        "title~" => {
+            let e = crate::expect::Expect::new(value).map_err(|e| format!("{e:#}"))?;
+            let title = r.identity.as_ref().map(|i| i.title.as_str());
+            ok(
+                title.is_some_and(|t| e.matches(t)),
+                format!(
+                    "the title {} does not match /{value}/",
+                    title.map_or("(none: nothing found)".to_string(), |t| format!("{t:?}"))
+                ),
             )
         }
         "kernel~" => ok(

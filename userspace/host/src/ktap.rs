@@ -163,7 +163,8 @@ pub fn cases(r: &Report) -> Vec<Case> {
         // The guest could not run our driver: the kernel was not tested.
         (Some(f), _) if f.blame == Blame::Harness => Skip(format!("harness problem: {}", r.reason)),
         (Some(f), _) => Fail(format!(
-            "{} at console.log:{}: {}",
+            "{}: {} at console.log:{}: {}",
+            f.identity.title,
             f.class,
             f.first_line().line_no,
             f.first_line().text.trim()
@@ -241,7 +242,7 @@ mod tests {
              ok 1 guest_booted\n\
              ok 2 module_loaded\n\
              not ok 3 scenario_completed # no Result from the driver: BUG at console.log:2: kernel BUG at mm/huge_memory.c:3050!\n\
-             not ok 4 no_kernel_finding # BUG at console.log:2: [    5.000000] kernel BUG at mm/huge_memory.c:3050!\n\
+             not ok 4 no_kernel_finding # kernel BUG: BUG at console.log:2: [    5.000000] kernel BUG at mm/huge_memory.c:3050!\n\
              ok 5 no_hang\n\
              ok 6 no_data_corruption\n\
              ok 7 no_new_taint\n"

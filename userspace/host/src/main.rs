@@ -12,6 +12,8 @@ mod bench;
 mod bisect;
 mod catch;
 mod check;
+mod expect;
+mod hunt;
 mod interrupt;
 mod judge;
 mod ktap;
@@ -32,6 +34,7 @@ mod series;
 mod stats;
 mod suite;
 mod summary;
+mod title;
 mod verdict;
 
 use clap::Parser;
@@ -70,6 +73,13 @@ fn main() {
                 2
             })
         }
+        args::Command::Hunt(a) => {
+            let stop = interrupt::install();
+            hunt::hunt(&a, &stop).unwrap_or_else(|e| {
+                eprintln!("mmrace: {e:#}");
+                2
+            })
+        }
         args::Command::Judge(a) => judge::judge(&a),
         args::Command::Merge(a) => merge::merge(&a),
         args::Command::ExportLava(a) => lava::export(&a),
@@ -78,6 +88,7 @@ fn main() {
         args::Command::Matrix(a) => matrix::matrix_cmd(&a),
         args::Command::Series(a) => series::series_cmd(&a),
         args::Command::BenchSummary(a) => bench::main(&a),
+        args::Command::VariantExpect(a) => expect::print_of_patch(&a.patch),
         args::Command::Check(a) => check::main(&a.report, &a.checks),
         args::Command::SelftestsMmBinaries => {
             for b in mmrace_proto::spec::selftests_mm::binaries() {

@@ -13,7 +13,7 @@
 //! false alarm.
 
 use crate::args::MatrixArgs;
-use crate::merge::{Merged, MERGED_JSON};
+use crate::merge::{Merged, OtherFinding, MERGED_JSON};
 use crate::series::NOT_BUILT;
 use crate::stats::{Proportion, Spread};
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,14 @@ pub struct Cell {
     pub caught_within_goal: u32,
     pub time_to_catch: Spread,
     pub time_to_first_race: Spread,
+    /// The title pattern a catch had to match (the variant's `Expect:`);
+    /// None: any finding counted (the clean row, where any is a false
+    /// positive).
+    #[serde(default)]
+    pub expect: Option<String>,
+    /// Findings of the cell's runs that did not match: not catches.
+    #[serde(default)]
+    pub other_findings: Vec<OtherFinding>,
 }
 
 impl Cell {
@@ -78,6 +86,8 @@ impl Cell {
                 caught_within_goal: 0,
                 time_to_catch: Spread::of([]),
                 time_to_first_race: Spread::of([]),
+                expect: None,
+                other_findings: Vec::new(),
             },
             Some(m) => Cell {
                 variant: variant.into(),
@@ -98,6 +108,8 @@ impl Cell {
                     .count() as u32,
                 time_to_catch: m.time_to_catch,
                 time_to_first_race: m.time_to_first_race,
+                expect: m.expect.clone(),
+                other_findings: m.other_findings.clone(),
             },
         }
     }
@@ -117,7 +129,13 @@ impl Cell {
         } else {
             String::new()
         };
-        format!("{}/{}{t} [{:.2}-{:.2}]{h}", p.k, p.n, p.lo, p.hi)
+        let others: u32 = self.other_findings.iter().map(|o| o.runs).sum();
+        let o = if others > 0 {
+            format!(" +{others}other")
+        } else {
+            String::new()
+        };
+        format!("{}/{}{t} [{:.2}-{:.2}]{h}{o}", p.k, p.n, p.lo, p.hi)
     }
 }
 
@@ -291,8 +309,27 @@ impl Matrix {
             let _ = writeln!(out, "{}", line.trim_end());
         }
         out.push_str(
-            "cells: caught/runs, median/max time to catch (s), 95 % Wilson interval of the catch probability\n",
+            "cells: caught/runs, median/max time to catch (s), 95 % Wilson interval of the catch probability; a catch is a finding whose title matches the variant's Expect: (+N other: findings that did not)\n",
         );
+        out.push_str(&self.other_findings_text());
+        out
+    }
+
+    /// Each cell's other findings, by title: what the runs found instead.
+    pub fn other_findings_text(&self) -> String {
+        let mut out = String::new();
+        for c in self.cells.iter().filter(|c| !c.other_findings.is_empty()) {
+            let _ = writeln!(
+                out,
+                "other findings of {} x {} (expected /{}/):",
+                self.row_label(&c.variant, &c.series),
+                c.config,
+                c.expect.as_deref().unwrap_or("")
+            );
+            for o in &c.other_findings {
+                let _ = writeln!(out, "  {} run(s): {}", o.runs, o.title);
+            }
+        }
         out
     }
 
@@ -622,6 +659,28 @@ mod tests {
                 c("clean", "thp-race-amplified", Some(merged(0, 10, 1))),
             ],
         )
+    }
+
+    #[test]
+    fn other_findings_are_listed_never_caught() {
+        use crate::expect::Expect;
+        use crate::merge::tests::merged;
+        let mut m = merged(3, 1, 0);
+        m.runs[1].title = Some("WARNING in elsewhere".into());
+        m.recount(Some(&Expect::new("^kernel BUG").unwrap()));
+        let mx = Matrix::assemble(
+            &[],
+            vec![(String::new(), "v".into(), "thp-race".into(), Some(m))],
+        );
+        let c = mx.cell("v", "", "thp-race").unwrap();
+        assert_eq!((c.caught, c.catch_probability.n), (2, 4));
+        assert_eq!(c.caught_within_goal, 2);
+        let t = mx.table();
+        assert!(t.contains("2/4 ") && t.contains("+1other"), "{t}");
+        assert!(
+            t.contains("other findings of v x thp-race (expected /^kernel BUG/):\n  1 run(s): WARNING in elsewhere\n"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! kernel, so it is listed but left out of the probability.
 
 use crate::catch::CatchTimes;
+use crate::expect::Expect;
 use crate::ktap;
 use crate::messages::snapshot_view;
 use crate::report::Report;
@@ -50,6 +51,16 @@ pub struct RunRow {
     pub verdict: Verdict,
     pub exit_code: i32,
     pub class: Option<String>,
+    /// The title of what decided the verdict and its signature (None when
+    /// clean, and for reports written before titles existed).
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub signature: Option<String>,
+    /// It found something, but not what the batch expected (`--expect`):
+    /// an other finding, not a catch.
+    #[serde(default)]
+    pub other: bool,
     pub reason: String,
     /// The console line that decided the verdict.
     pub finding: Option<String>,
@@ -61,13 +72,36 @@ pub struct RunRow {
 
 impl RunRow {
     /// The run found something: a kernel problem, a hang, or a failed test
-    /// program (`exec`, selftests-mm).
+    /// program (`exec`, selftests-mm), and (with an expectation) the one
+    /// expected.
     pub fn caught(&self) -> bool {
+        self.found() && !self.other
+    }
+
+    /// The run found something, expected or not.
+    pub fn found(&self) -> bool {
         matches!(
             self.verdict,
             Verdict::KernelProblem | Verdict::Hang | Verdict::TestFailed
         )
     }
+
+    /// Marks the run an other finding when its title does not match.
+    fn judge_against(&mut self, expect: Option<&Expect>) {
+        self.other = match expect {
+            Some(e) => self.found() && !self.title.as_deref().is_some_and(|t| e.matches(t)),
+            None => false,
+        };
+    }
+}
+
+/// Runs whose finding was not the expected one, by title.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtherFinding {
+    pub title: String,
+    pub signature: Option<String>,
+    /// How many runs found it.
+    pub runs: u32,
 }
 
 /// One counter over the runs: its last streamed value in each run.
@@ -82,6 +116,10 @@ pub struct CounterTotal {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Merged {
+    /// The title pattern a finding must match to be a catch (`--expect`);
+    /// None: any finding is one.
+    #[serde(default)]
+    pub expect: Option<String>,
     pub runs: Vec<RunRow>,
     pub caught: u32,
     pub missed: u32,
@@ -91,6 +129,10 @@ pub struct Merged {
     pub time_to_catch: Spread,
     pub time_to_first_race: Spread,
     pub counters: BTreeMap<String, CounterTotal>,
+    /// Findings that did not match `expect`: never catches, counted as
+    /// missed in the catch probability.
+    #[serde(default)]
+    pub other_findings: Vec<OtherFinding>,
     /// 1 if any run caught a kernel problem or hang, else 3 if a test
     /// program failed, else 2 if any run was a harness error, else 0.
     pub exit_code: i32,
@@ -105,8 +147,9 @@ pub struct Merged {
 }
 
 impl Merged {
-    /// `reports` in the order they should be listed.
-    pub fn from_reports(reports: &[(PathBuf, Report)]) -> Merged {
+    /// `reports` in the order they should be listed; with `expect`, only a
+    /// finding whose title matches it is a catch.
+    pub fn from_reports(reports: &[(PathBuf, Report)], expect: Option<&Expect>) -> Merged {
         let runs: Vec<RunRow> = reports
             .iter()
             .map(|(path, r)| RunRow {
@@ -124,6 +167,9 @@ impl Merged {
                 verdict: r.verdict,
                 exit_code: r.exit_code,
                 class: r.class.clone(),
+                title: r.identity.as_ref().map(|i| i.title.clone()),
+                signature: r.identity.as_ref().map(|i| i.signature.clone()),
+                other: false,
                 reason: r.reason.clone(),
                 finding: r.finding.as_ref().map(|f| f.first_line().text.clone()),
                 catch: r.catch,
@@ -131,20 +177,6 @@ impl Merged {
                 host_wall_s: r.host_wall_s,
             })
             .collect();
-        let count = |f: &dyn Fn(&RunRow) -> bool| runs.iter().filter(|r| f(r)).count() as u32;
-        let caught = count(&RunRow::caught);
-        let missed = count(&|r| r.verdict == Verdict::Clean);
-        let harness_errors = count(&|r| r.verdict == Verdict::HarnessError);
-        let kernel = count(&|r| matches!(r.verdict, Verdict::KernelProblem | Verdict::Hang));
-        let exit_code = if kernel > 0 {
-            1
-        } else if caught > 0 {
-            3
-        } else if harness_errors > 0 {
-            2
-        } else {
-            0
-        };
         let mut warnings = Vec::new();
         for (what, values) in [
             (
@@ -165,19 +197,53 @@ impl Merged {
                 warnings.push(format!("the runs mix {what}: {}", list.join(", ")));
             }
         }
-        Merged {
-            catch_probability: Proportion::new(caught, caught + missed),
-            time_to_catch: Spread::of(runs.iter().filter_map(|r| r.catch.to_catch_s)),
-            time_to_first_race: Spread::of(runs.iter().filter_map(|r| r.catch.to_first_race_s)),
+        let mut m = Merged {
+            expect: None,
+            runs,
+            caught: 0,
+            missed: 0,
+            harness_errors: 0,
+            catch_probability: Proportion::new(0, 0),
+            time_to_catch: Spread::of([]),
+            time_to_first_race: Spread::of([]),
             counters: counter_totals(reports.iter().map(|(_, r)| r)),
-            caught,
-            missed,
-            harness_errors,
-            exit_code,
+            other_findings: Vec::new(),
+            exit_code: 0,
             warnings,
             unreported: Vec::new(),
-            runs,
+        };
+        m.recount(expect);
+        m
+    }
+
+    /// Counts the runs again against `expect` (a bisection's title, read
+    /// back from a batch merged without one).
+    pub fn recount(&mut self, expect: Option<&Expect>) {
+        self.expect = expect.map(|e| e.pattern().to_string());
+        for r in &mut self.runs {
+            r.judge_against(expect);
         }
+        let runs = &self.runs;
+        let count = |f: &dyn Fn(&RunRow) -> bool| runs.iter().filter(|r| f(r)).count() as u32;
+        self.caught = count(&RunRow::caught);
+        self.missed = count(&|r| r.verdict == Verdict::Clean || r.other);
+        self.harness_errors = count(&|r| r.verdict == Verdict::HarnessError);
+        let kernel =
+            count(&|r| r.caught() && matches!(r.verdict, Verdict::KernelProblem | Verdict::Hang));
+        self.exit_code = if kernel > 0 {
+            1
+        } else if self.caught > 0 {
+            3
+        } else if self.harness_errors > 0 || !self.unreported.is_empty() {
+            2
+        } else {
+            0
+        };
+        self.catch_probability = Proportion::new(self.caught, self.caught + self.missed);
+        let caught = || runs.iter().filter(|r| r.caught());
+        self.time_to_catch = Spread::of(caught().filter_map(|r| r.catch.to_catch_s));
+        self.time_to_first_race = Spread::of(runs.iter().filter_map(|r| r.catch.to_first_race_s));
+        self.other_findings = other_findings(runs);
     }
 
     /// Records runs that left no report (see [`Merged::unreported`]).
@@ -215,6 +281,11 @@ impl Merged {
                 "mmrace: verdict HARNESS ERROR: nothing caught, {} of {n} runs were harness errors (exit 2)",
                 self.harness_errors
             ),
+            _ if !self.other_findings.is_empty() => format!(
+                "mmrace: verdict CLEAN for /{}/: not caught in {n} runs, other findings in {} (exit 0)",
+                self.expect.as_deref().unwrap_or(""),
+                self.other_findings.iter().map(|o| o.runs).sum::<u32>()
+            ),
             _ => format!("mmrace: verdict CLEAN: {n} of {n} runs clean (exit 0)"),
         }
     }
@@ -240,6 +311,16 @@ impl Merged {
         for u in &self.unreported {
             let _ = writeln!(out, "mmrace: no report: {u}");
         }
+        if let Some(e) = &self.expect {
+            let _ = writeln!(out, "mmrace: a catch is a finding titled /{e}/");
+        }
+        for o in &self.other_findings {
+            let _ = writeln!(
+                out,
+                "mmrace: other finding in {} run(s), not a catch: {}",
+                o.runs, o.title
+            );
+        }
         let _ = writeln!(
             out,
             "mmrace: catch probability {} (95 % Wilson interval)",
@@ -253,20 +334,17 @@ impl Merged {
         );
         let _ = writeln!(
             out,
-            "  {:<36} {:>10} {:<14} {:>8} {:>7}  finding or reason",
+            "  {:<36} {:>10} {:<14} {:>8} {:>7}  title",
             "run", "seed", "verdict", "catch_s", "race_s"
         );
         let secs = |v: Option<f64>| v.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into());
         for r in &self.runs {
-            let what =
-                r.finding
-                    .as_deref()
-                    .map(str::trim)
-                    .unwrap_or(if r.verdict == Verdict::Clean {
-                        ""
-                    } else {
-                        r.reason.as_str()
-                    });
+            let what = match (&r.title, &r.finding) {
+                (Some(t), _) => t.as_str(),
+                (None, Some(f)) => f.trim(),
+                (None, None) if r.verdict == Verdict::Clean => "",
+                (None, None) => r.reason.as_str(),
+            };
             let _ = writeln!(
                 out,
                 "  {:<36} {:>10} {:<14} {:>8} {:>7}  {}",
@@ -305,6 +383,11 @@ impl Merged {
             for line in ktap::render(&ktap::cases(r)).lines() {
                 let _ = writeln!(s, "  {line}");
             }
+            for (name, v) in [("title", &row.title), ("signature", &row.signature)] {
+                if let Some(v) = v {
+                    let _ = writeln!(s, "  # {name}: {}", ktap::one_line(v));
+                }
+            }
             for (name, v) in [
                 ("time_to_catch_s", row.catch.to_catch_s),
                 ("time_to_first_race_s", row.catch.to_first_race_s),
@@ -336,6 +419,24 @@ impl Merged {
         std::fs::write(dir.join(SUMMARY), self.summary())?;
         Ok(())
     }
+}
+
+/// The runs' other findings, by title, most runs first.
+fn other_findings(runs: &[RunRow]) -> Vec<OtherFinding> {
+    let mut by: BTreeMap<String, OtherFinding> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.other) {
+        let title = r.title.clone().unwrap_or_else(|| r.reason.clone());
+        by.entry(title.clone())
+            .or_insert(OtherFinding {
+                title,
+                signature: r.signature.clone(),
+                runs: 0,
+            })
+            .runs += 1;
+    }
+    let mut v: Vec<OtherFinding> = by.into_values().collect();
+    v.sort_by(|a, b| b.runs.cmp(&a.runs).then_with(|| a.title.cmp(&b.title)));
+    v
 }
 
 /// Counters in the module's order, then any others.
@@ -460,7 +561,7 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Report)>> {
 pub fn merge(args: &crate::args::MergeArgs) -> i32 {
     let merged = collect(&args.sources).and_then(|paths| {
         let reports = load(&paths)?;
-        let m = Merged::from_reports(&reports);
+        let m = Merged::from_reports(&reports, args.expect.as_ref());
         if let Some(out) = &args.out {
             m.write(&reports, out)?;
         }
@@ -501,6 +602,8 @@ pub(crate) mod tests {
         if verdict != Verdict::KernelProblem {
             r.finding = None;
             r.class = None;
+            r.identity = (verdict == Verdict::HarnessError)
+                .then(|| crate::title::Identity::plain("driver-failed"));
             r.reason = match verdict {
                 Verdict::HarnessError => "the driver failed: mount".into(),
                 _ => "the scenario completed and the guest powered off".into(),
@@ -522,7 +625,7 @@ pub(crate) mod tests {
                 (PathBuf::from(format!("/r/{i}")), run(i as u64, v, t, None))
             })
             .collect();
-        Merged::from_reports(&reports)
+        Merged::from_reports(&reports, None)
     }
 
     fn batch() -> Vec<(PathBuf, Report)> {
@@ -543,9 +646,52 @@ pub(crate) mod tests {
         .collect()
     }
 
+    /// `batch()` with run 3's finding retitled.
+    pub(crate) fn with_title(
+        mut reports: Vec<(PathBuf, Report)>,
+        i: usize,
+        title: &str,
+    ) -> Vec<(PathBuf, Report)> {
+        reports[i].1.identity = Some(crate::title::Identity::plain(title));
+        reports
+    }
+
+    #[test]
+    fn only_the_expected_title_is_a_catch() {
+        let b = with_title(batch(), 2, "WARNING in __split_huge_pmd");
+        let e = Expect::new("^kernel BUG").unwrap();
+        let m = Merged::from_reports(&b, Some(&e));
+        // Run 1 caught the kernel BUG at 4 s; run 3's WARNING is another
+        // finding: missed, not caught, and not in the time to catch.
+        assert_eq!((m.caught, m.missed, m.harness_errors), (1, 3, 1));
+        assert_eq!((m.catch_probability.k, m.catch_probability.n), (1, 4));
+        assert_eq!(m.time_to_catch.max, Some(4.0));
+        assert_eq!(m.exit_code, 1);
+        assert_eq!(m.expect.as_deref(), Some("^kernel BUG"));
+        assert_eq!(m.other_findings.len(), 1);
+        assert_eq!(
+            (m.other_findings[0].title.as_str(), m.other_findings[0].runs),
+            ("WARNING in __split_huge_pmd", 1)
+        );
+        assert!(m.runs[2].other && !m.runs[2].caught() && m.runs[2].found());
+        let text = m.summary();
+        assert!(
+            text.contains("other finding in 1 run(s), not a catch: WARNING in __split_huge_pmd"),
+            "{text}"
+        );
+        // Nothing matches: no catch, and the exit code says so.
+        let none = Merged::from_reports(&b, Some(&Expect::new("^KASAN").unwrap()));
+        assert_eq!((none.caught, none.exit_code), (0, 2));
+        // Recounting a merged result without one gives the same counts.
+        let mut again = Merged::from_reports(&b, None);
+        assert_eq!(again.caught, 2);
+        again.recount(Some(&e));
+        assert_eq!(again, m);
+    }
+
     #[test]
     fn counts_probability_and_times() {
-        let m = Merged::from_reports(&batch());
+        let m = Merged::from_reports(&batch(), None);
         assert_eq!((m.caught, m.missed, m.harness_errors), (2, 2, 1));
         assert_eq!((m.catch_probability.k, m.catch_probability.n), (2, 4));
         assert_eq!(m.time_to_catch.median, Some(7.0));
@@ -574,12 +720,12 @@ pub(crate) mod tests {
             .into_iter()
             .filter(|(_, r)| r.verdict == Verdict::Clean)
             .collect();
-        assert_eq!(Merged::from_reports(&clean).exit_code, 0);
+        assert_eq!(Merged::from_reports(&clean, None).exit_code, 0);
         let harness: Vec<_> = batch()
             .into_iter()
             .filter(|(_, r)| r.verdict != Verdict::KernelProblem)
             .collect();
-        let m = Merged::from_reports(&harness);
+        let m = Merged::from_reports(&harness, None);
         assert_eq!(m.exit_code, 2);
         assert!(m.verdict_line().contains("HARNESS ERROR"));
     }
@@ -587,7 +733,7 @@ pub(crate) mod tests {
     #[test]
     fn ktap_has_one_subtest_per_run() {
         let b = batch();
-        let k = Merged::from_reports(&b).ktap(&b);
+        let k = Merged::from_reports(&b, None).ktap(&b);
         let top: Vec<&str> = k.lines().filter(|l| !l.starts_with(' ')).collect();
         assert_eq!(top[0], "KTAP version 1");
         assert_eq!(top[1], "1..5");
@@ -605,7 +751,7 @@ pub(crate) mod tests {
     fn summary_lists_every_run_and_the_interval() {
         let mut b = batch();
         b[1].1.meta.kernel = "/other/bzImage".into();
-        let s = Merged::from_reports(&b).summary();
+        let s = Merged::from_reports(&b, None).summary();
         assert!(
             s.contains("5 runs of smoke: caught 2, missed 2, harness errors 1"),
             "{s}"
@@ -640,7 +786,7 @@ pub(crate) mod tests {
             .map(|(_, r)| r.meta.spec.as_ref().unwrap().seed)
             .collect();
         assert_eq!(seeds, [1, 2, 3]);
-        let m = Merged::from_reports(&reports);
+        let m = Merged::from_reports(&reports, None);
         m.write(&reports, &d.join("out")).unwrap();
         for f in [MERGED_JSON, MERGED_KTAP, SUMMARY] {
             assert!(d.join("out").join(f).is_file(), "{f}");

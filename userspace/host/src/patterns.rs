@@ -12,6 +12,7 @@
 //! absent: memory pressure is what several scenarios create, and the OOM
 //! killer doing its job is not a kernel bug.
 
+use crate::title::{Stack, TitleRule};
 use serde::{Deserialize, Serialize};
 
 /// Who is to blame for a match.
@@ -34,6 +35,8 @@ pub struct Pattern {
     /// ...unless it also contains one of these (known benign look-alikes).
     pub unless: &'static [&'static str],
     pub blame: Blame,
+    /// How a report of this row gets its title ([`crate::title`]).
+    pub title: TitleRule,
 }
 
 impl Pattern {
@@ -43,21 +46,36 @@ impl Pattern {
     }
 }
 
-const fn kernel(class: &'static str, any_of: &'static [&'static str]) -> Pattern {
+const fn kernel(class: &'static str, any_of: &'static [&'static str], title: TitleRule) -> Pattern {
     Pattern {
         class,
         any_of,
         unless: &[],
         blame: Blame::Kernel,
+        title,
     }
 }
 
-const fn harness(class: &'static str, any_of: &'static [&'static str]) -> Pattern {
+const fn harness(
+    class: &'static str,
+    any_of: &'static [&'static str],
+    title: &'static str,
+) -> Pattern {
     Pattern {
         class,
         any_of,
         unless: &[],
         blame: Blame::Harness,
+        title: TitleRule::Fixed(title),
+    }
+}
+
+/// `kind in FRAME`, FRAME from the call trace past `skip`.
+const fn in_trace(kind: &'static str, skip: &'static [&'static str]) -> TitleRule {
+    TitleRule::Frame {
+        kind,
+        stack: Stack::Trace,
+        skip,
     }
 }
 
@@ -66,17 +84,45 @@ pub const PATTERNS: &[Pattern] = &[
     // The driver is the guest's init: when it exits or dies the kernel panics
     // with "Attempted to kill init". A kernel crash that kills the driver is
     // reported earlier in the log by its own line, which then decides.
-    harness("init-died", &["Attempted to kill init"]),
-    harness("no-init", &["No working init found"]),
-    harness("no-root-fs", &["Unable to mount root fs"]),
+    harness(
+        "init-died",
+        &["Attempted to kill init"],
+        "kernel panic: Attempted to kill init!",
+    ),
+    harness(
+        "no-init",
+        &["No working init found"],
+        "kernel panic: No working init found",
+    ),
+    harness(
+        "no-root-fs",
+        &["Unable to mount root fs"],
+        "kernel panic: VFS: Unable to mount root fs",
+    ),
     // Specific kernel classes before the generic BUG:/panic lines they contain.
-    kernel("KASAN", &["BUG: KASAN:"]),
-    kernel("KFENCE", &["BUG: KFENCE:"]),
-    kernel("KCSAN", &["BUG: KCSAN:"]),
-    kernel("UBSAN", &["UBSAN:"]),
-    kernel("soft lockup", &["BUG: soft lockup"]),
-    kernel("hard lockup", &["hard LOCKUP"]),
-    kernel("bad page state", &["BUG: Bad page state"]),
+    kernel("KASAN", &["BUG: KASAN:"], TitleRule::Kasan),
+    kernel("KFENCE", &["BUG: KFENCE:"], TitleRule::Kfence),
+    kernel("KCSAN", &["BUG: KCSAN:"], TitleRule::Kcsan),
+    kernel("UBSAN", &["UBSAN:"], TitleRule::Ubsan),
+    kernel(
+        "soft lockup",
+        &["BUG: soft lockup"],
+        TitleRule::Stall {
+            kind: "BUG: soft lockup",
+        },
+    ),
+    kernel(
+        "hard lockup",
+        &["hard LOCKUP"],
+        TitleRule::Stall {
+            kind: "hard LOCKUP",
+        },
+    ),
+    kernel(
+        "bad page state",
+        &["BUG: Bad page state"],
+        TitleRule::BadPage,
+    ),
     // Page poisoning (KERNEL_PROFILE=pagealloc): a freed page was written.
     kernel(
         "page poison",
@@ -84,20 +130,38 @@ pub const PATTERNS: &[Pattern] = &[
             "pagealloc: memory corruption",
             "pagealloc: single bit error",
         ],
+        in_trace(
+            "pagealloc: memory corruption",
+            &[
+                "poison",
+                "get_page_from_freelist",
+                "alloc_pages",
+                "^__alloc",
+            ],
+        ),
     ),
     // DEBUG_VM_PGTABLE's boot-time checks fail with a WARN_ON or BUG_ON in
     // that file (either WARNING format, or "kernel BUG at"); its normal
     // boot line ("Validating architecture page table helpers") names no
     // source line.
-    kernel("DEBUG_VM_PGTABLE", &["mm/debug_vm_pgtable.c:"]),
-    kernel("bad page map", &["BUG: Bad page map"]),
-    kernel("bad rss-counter", &["BUG: Bad rss-counter"]),
+    kernel(
+        "DEBUG_VM_PGTABLE",
+        &["mm/debug_vm_pgtable.c:"],
+        TitleRule::Splat,
+    ),
+    kernel("bad page map", &["BUG: Bad page map"], TitleRule::BadPage),
+    kernel(
+        "bad rss-counter",
+        &["BUG: Bad rss-counter"],
+        TitleRule::Fixed("BUG: Bad rss-counter state"),
+    ),
     kernel(
         "sleep in atomic",
         &[
             "BUG: sleeping function called from invalid context",
             "BUG: scheduling while atomic",
         ],
+        TitleRule::SleepInAtomic,
     ),
     // Lockdep (KERNEL_PROFILE=lockdep): its reports are titled WARNING or
     // INFO, and must win over the generic WARNING.
@@ -118,11 +182,28 @@ pub const PATTERNS: &[Pattern] = &[
             "WARNING: Nested lock was not taken",
             "INFO: trying to register non-static key.",
         ],
+        TitleRule::Lockdep,
     ),
-    kernel("suspicious RCU usage", &["WARNING: suspicious RCU usage"]),
-    kernel("Rust panic", &["rust_kernel: panicked"]),
-    kernel("OOM deadlock", &["System is deadlocked on memory"]),
-    kernel("hung task", &["blocked for more than"]),
+    kernel(
+        "suspicious RCU usage",
+        &["WARNING: suspicious RCU usage"],
+        in_trace("WARNING: suspicious RCU usage", &["rcu", "kmem", "slab"]),
+    ),
+    kernel(
+        "Rust panic",
+        &["rust_kernel: panicked"],
+        TitleRule::RustPanic,
+    ),
+    kernel(
+        "OOM deadlock",
+        &["System is deadlocked on memory"],
+        TitleRule::Fixed("kernel panic: System is deadlocked on memory"),
+    ),
+    kernel(
+        "hung task",
+        &["blocked for more than", "blocked in I/O wait for more than"],
+        TitleRule::HungTask,
+    ),
     kernel(
         "RCU stall",
         &[
@@ -130,22 +211,37 @@ pub const PATTERNS: &[Pattern] = &[
             "self-detected stall",
             "detected expedited stalls",
         ],
+        TitleRule::Stall {
+            kind: "INFO: rcu detected stall",
+        },
     ),
-    kernel("page allocation stall", &["page allocation stall"]),
+    kernel(
+        "page allocation stall",
+        &["page allocation stall"],
+        in_trace(
+            "INFO: page allocation stall",
+            &["alloc_pages", "^__alloc", "get_page_from_freelist"],
+        ),
+    ),
     // Generic kernel crash lines. "kernel BUG at" (BUG_ON, VM_BUG_ON_FOLIO)
     // and "BUG: unable to handle"/"BUG: kernel NULL pointer dereference" are
     // all BUG; the Oops line that follows them is then part of the excerpt.
-    kernel("BUG", &["kernel BUG at", "BUG:"]),
-    kernel("general protection fault", &["general protection fault"]),
-    kernel("Oops", &["Oops:"]),
+    kernel("BUG", &["kernel BUG at", "BUG:"], TitleRule::Splat),
+    kernel(
+        "general protection fault",
+        &["general protection fault"],
+        TitleRule::Splat,
+    ),
+    kernel("Oops", &["Oops:"], TitleRule::Splat),
     Pattern {
         class: "WARNING",
         any_of: &["WARNING:"],
         // A boot-time mitigation notice, not a WARN() splat.
         unless: &["Unprivileged eBPF"],
         blame: Blame::Kernel,
+        title: TitleRule::Splat,
     },
-    kernel("panic", &["Kernel panic - not syncing"]),
+    kernel("panic", &["Kernel panic - not syncing"], TitleRule::Panic),
 ];
 
 /// The first table entry that matches `line`.

@@ -27,6 +27,11 @@ pub struct Report {
     /// Finding class or verdict class (`hang`, `guest-died`...); None when clean.
     pub class: Option<String>,
     pub reason: String,
+    /// Title, frame and signature of what decided the verdict (a console
+    /// finding's, an oracle's, or the verdict class's); None when clean
+    /// and in reports written before titles existed.
+    #[serde(default)]
+    pub identity: Option<crate::title::Identity>,
     pub ending: Ending,
     /// The first finding, which decided the verdict.
     pub finding: Option<Finding>,
@@ -192,6 +197,7 @@ impl Report {
             exit_code: j.verdict.exit_code(),
             class: j.class,
             reason: j.reason,
+            identity: j.identity,
             ending: host.ending,
             finding: findings.first().cloned(),
             other_findings: findings.iter().skip(1).cloned().collect(),
@@ -338,6 +344,7 @@ pub(crate) mod tests {
             exit_code: 1,
             class: Some("BUG".into()),
             reason: "BUG at console.log:2: kernel BUG at mm/huge_memory.c:3050!".into(),
+            identity: Some(crate::title::Identity::plain("kernel BUG")),
             ending: Ending::Exited {
                 code: Some(0),
                 signal: None,
@@ -345,6 +352,7 @@ pub(crate) mod tests {
             finding: Some(Finding {
                 class: "BUG".into(),
                 blame: Blame::Kernel,
+                identity: crate::title::Identity::plain("kernel BUG"),
                 before: vec![],
                 excerpt: vec![NumberedLine {
                     line_no: 2,

@@ -8,6 +8,7 @@
 //! console line per line.
 
 use crate::patterns::{self, Blame};
+use crate::title::{self, Identity, TitleRule};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -19,6 +20,11 @@ pub const EXCERPT_AFTER: usize = 30;
 /// "page dumped because: ...") *before* its "kernel BUG at" line, and that
 /// dump is what tells the assertions apart.
 pub const CONTEXT_BEFORE: usize = 12;
+
+/// Lines a finding's title may look at (its first line included): more
+/// than the excerpt, since a lockdep report's call trace can start 40 lines
+/// down.
+pub const TITLE_WINDOW: usize = 80;
 
 /// More findings than this add nothing (a storm of the same WARN).
 const MAX_FINDINGS: usize = 20;
@@ -55,6 +61,10 @@ pub struct NumberedLine {
 pub struct Finding {
     pub class: String,
     pub blame: Blame,
+    /// Title, frame and signature, from the excerpt (absent from reports
+    /// written before titles existed).
+    #[serde(flatten, default)]
+    pub identity: Identity,
     /// Up to [`CONTEXT_BEFORE`] lines before the matching one.
     pub before: Vec<NumberedLine>,
     /// The matching line and up to [`EXCERPT_AFTER`] lines after it.
@@ -66,12 +76,22 @@ impl Finding {
     pub fn first_line(&self) -> &NumberedLine {
         &self.excerpt[0]
     }
+
+    /// Titles the finding from the lines of its report seen so far.
+    fn retitle(&mut self, rule: TitleRule, window: &[String]) {
+        let lines: Vec<&str> = window.iter().map(String::as_str).collect();
+        self.identity = title::identify(rule, &lines);
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct ConsoleScan {
     lines: usize,
     findings: Vec<Finding>,
+    /// The title rule of the last finding, and the lines of its report
+    /// (up to [`TITLE_WINDOW`]) while they come.
+    open_rule: Option<TitleRule>,
+    title_window: Vec<String>,
     banner_line: Option<usize>,
     module_loaded_at: Option<f64>,
     powered_off: bool,
@@ -104,6 +124,7 @@ impl ConsoleScan {
             line_no,
             text: line.to_string(),
         };
+        self.grow_title(line);
         if let Some(open) = self.findings.last_mut() {
             if open.excerpt.len() <= EXCERPT_AFTER {
                 open.excerpt.push(numbered());
@@ -112,12 +133,17 @@ impl ConsoleScan {
         }
         if self.findings.len() < MAX_FINDINGS {
             if let Some(p) = patterns::classify(line) {
-                self.findings.push(Finding {
+                let mut f = Finding {
                     class: p.class.to_string(),
                     blame: p.blame,
+                    identity: Identity::default(),
                     before: self.recent.drain(..).collect(),
                     excerpt: vec![numbered()],
-                });
+                };
+                self.title_window = vec![line.to_string()];
+                f.retitle(p.title, &self.title_window);
+                self.findings.push(f);
+                self.open_rule = Some(p.title);
                 return;
             }
         }
@@ -125,6 +151,19 @@ impl ConsoleScan {
             self.recent.pop_front();
         }
         self.recent.push_back(numbered());
+    }
+
+    /// One more line for the open finding's title, if its window is open.
+    fn grow_title(&mut self, line: &str) {
+        let (Some(rule), Some(open)) = (self.open_rule, self.findings.last_mut()) else {
+            return;
+        };
+        if self.title_window.len() >= TITLE_WINDOW {
+            self.open_rule = None;
+            return;
+        }
+        self.title_window.push(line.to_string());
+        open.retitle(rule, &self.title_window);
     }
 
     /// Feeds every line of a whole log.

@@ -85,6 +85,13 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
         r.exit_code
     );
     let _ = writeln!(out, "mmrace: {}", r.reason);
+    if let Some(id) = &r.identity {
+        let _ = writeln!(
+            out,
+            "mmrace: title {} (signature {})",
+            id.title, id.signature
+        );
+    }
     if let Some(spec) = &r.meta.spec {
         let k = &spec.kernel;
         let kernel: Vec<String> = [
@@ -150,7 +157,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
             let _ = writeln!(
                 out,
                 "also {} at console.log:{}: {}",
-                f.class,
+                f.identity.title,
                 l.line_no,
                 l.text.trim()
             );
@@ -223,8 +230,15 @@ mod tests {
         let text = render(&sample(), Some(std::path::Path::new("build/results/x")));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "mmrace: verdict KERNEL PROBLEM: BUG (exit 1)");
-        assert_eq!(lines[2], "mmrace: ran smoke seed 7, 20 s");
-        assert_eq!(lines[3], "mmrace: accelerator tcg (requested)");
+        assert_eq!(
+            lines[2],
+            format!(
+                "mmrace: title kernel BUG (signature {})",
+                crate::title::signature("kernel BUG")
+            )
+        );
+        assert_eq!(lines[3], "mmrace: ran smoke seed 7, 20 s");
+        assert_eq!(lines[4], "mmrace: accelerator tcg (requested)");
         assert!(
             text.contains("finding BUG at console.log:2:\n       2 | [    5.000000] kernel BUG at")
         );

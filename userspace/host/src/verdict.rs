@@ -24,6 +24,7 @@
 
 use crate::messages::Messages;
 use crate::scan::{ConsoleScan, Finding};
+use crate::title::{self, Identity};
 use mmrace_proto::wire::Msg;
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +123,15 @@ impl Ending {
         }
     }
 
+    /// What kind of hang, in a few stable words (for its title).
+    fn hang_kind(&self) -> &'static str {
+        match self {
+            Ending::Silent { .. } => "guest silent",
+            Ending::BootTimeout { .. } => "driver did not start",
+            _ => "run overran its deadline",
+        }
+    }
+
     fn is_hang(&self) -> bool {
         matches!(
             self,
@@ -139,15 +149,24 @@ pub struct Judgement {
     pub class: Option<String>,
     /// One sentence for humans.
     pub reason: String,
+    /// Title, frame and signature of what decided it; None when clean.
+    pub identity: Option<Identity>,
 }
 
 impl Judgement {
+    /// A verdict whose class is its title (None when clean).
     fn new(verdict: Verdict, class: Option<&str>, reason: String) -> Self {
         Judgement {
             verdict,
             class: class.map(str::to_string),
             reason,
+            identity: class.map(title::verdict_class),
         }
+    }
+
+    fn titled(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
     }
 }
 
@@ -175,28 +194,38 @@ fn oracle_judgement(msgs: &Messages) -> Option<Judgement> {
             Some(c) => c.line(),
             None => "no report received".into(),
         };
-        return Some(Judgement::new(
+        let j = Judgement::new(
             Verdict::KernelProblem,
             Some(DATA_CORRUPTION),
             format!("data corruption: {n} mismatch(es); first: {first}"),
-        ));
+        );
+        return Some(match msgs.corruptions.first() {
+            Some(c) => j.titled(title::corruption(c)),
+            None => j.titled(Identity::plain("data corruption: no report received")),
+        });
     }
     if let Some(Msg::Stall {
         t_ms, kind, detail, ..
     }) = msgs.stalls.first()
     {
-        return Some(Judgement::new(
-            Verdict::KernelProblem,
-            Some(kind.class()),
-            format!(
-                "{} at guest {:.1} s: {detail}",
-                kind.class(),
-                *t_ms as f64 / 1000.0
-            ),
-        ));
+        return Some(
+            Judgement::new(
+                Verdict::KernelProblem,
+                Some(kind.class()),
+                format!(
+                    "{} at guest {:.1} s: {detail}",
+                    kind.class(),
+                    *t_ms as f64 / 1000.0
+                ),
+            )
+            .titled(title::stall(*kind)),
+        );
     }
     let taint = msgs.taint();
-    (taint.new != 0).then(|| Judgement::new(Verdict::KernelProblem, Some(TAINT), taint.line()))
+    (taint.new != 0).then(|| {
+        Judgement::new(Verdict::KernelProblem, Some(TAINT), taint.line())
+            .titled(title::taint(&taint.letters))
+    })
 }
 
 /// The class of a run whose QEMU died of a signal (`judge`).
@@ -230,7 +259,8 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
             crate::patterns::Blame::Kernel => KernelProblem,
             crate::patterns::Blame::Harness => HarnessError,
         };
-        return Judgement::new(verdict, Some(&f.class), finding_reason(f));
+        return Judgement::new(verdict, Some(&f.class), finding_reason(f))
+            .titled(f.identity.clone());
     }
     if let Some(j) = oracle_judgement(msgs) {
         return j;
@@ -242,7 +272,8 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
         return Judgement::new(HarnessError, Some("interrupted"), ending.describe());
     }
     if ending.is_hang() {
-        return Judgement::new(Hang, Some("hang"), ending.describe());
+        return Judgement::new(Hang, Some("hang"), ending.describe())
+            .titled(title::hang(ending.hang_kind()));
     }
     match (msgs.outcome(), ending) {
         (Some((false, message)), _) => Judgement::new(
@@ -260,6 +291,7 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
         ) => match msgs.suite() {
             Some(suite) if suite.failed().next().is_some() => {
                 Judgement::new(TestFailed, Some("test-failed"), failed_programs(suite))
+                    .titled(title::test_failed(suite.failed().map(|p| p.name.as_str())))
             }
             _ => Judgement::new(
                 Clean,
@@ -436,7 +468,12 @@ mod tests {
     }
 
     fn with_oracles(corrupt: bool, taint_at: Option<u64>) -> Messages {
-        use mmrace_proto::oracle::{Corruption, Expected, Found, TAINT_EXPECTED};
+        use mmrace_proto::oracle::{region, Corruption, Expected, Found, Stamp, TAINT_EXPECTED};
+        let stamp = |generation| Stamp {
+            region: region::WRITER,
+            page: 3,
+            generation,
+        };
         let mut m = result(true);
         for t in [1000, 2000, 3000] {
             let tainted = match taint_at {
@@ -458,8 +495,8 @@ mod tests {
                 region: "thp-race writer".into(),
                 vaddr: 0x7000_0000_3000,
                 page: 3,
-                expected: Expected::Zero,
-                found: Found::Zero,
+                expected: Expected::Stamp(stamp(5)),
+                found: Found::Stamp(stamp(4)),
                 recent_ops: Default::default(),
                 context: None,
             }))));
@@ -477,17 +514,33 @@ mod tests {
             (Verdict::KernelProblem, Some(DATA_CORRUPTION))
         );
         assert!(j.reason.contains("0x700000003000 (page 3)"), "{}", j.reason);
+        assert_eq!(
+            j.identity.unwrap().title,
+            "data corruption: lost write in thp-race writer (writer-pass)"
+        );
         let j = judge(&booted(), &with_oracles(false, Some(3000)), &exited(0));
         assert_eq!(
             (j.verdict, j.class.as_deref()),
             (Verdict::KernelProblem, Some(TAINT))
         );
         assert!(j.reason.contains("W (kernel issued warning)") && j.reason.contains("3.0 s"));
+        assert_eq!(
+            j.identity.unwrap().title,
+            "taint W without a console finding"
+        );
         // A console finding still comes first.
         let mut s = booted();
         s.feed("[ 3.0] WARNING: CPU: 1 PID: 7 at mm/huge_memory.c:3050 __split_huge_pmd+0x1/0x2");
         let j = judge(&s, &with_oracles(true, Some(2000)), &exited(0));
         assert_eq!(j.class.as_deref(), Some("WARNING"));
+        assert_eq!(j.identity.unwrap().title, "WARNING in __split_huge_pmd");
+        // Clean has no title; a hang is titled by its kind.
+        assert_eq!(
+            judge(&booted(), &with_oracles(false, None), &exited(0)).identity,
+            None
+        );
+        let j = judge(&booted(), &Messages::new(), &Ending::Silent { silent_s: 5 });
+        assert_eq!(j.identity.unwrap().title, "hang: guest silent");
     }
 
     #[test]

@@ -152,3 +152,71 @@ fn stop_after_catches_starts_no_more_runs() {
     assert!(out.contains("2 runs of smoke: caught 1, missed 1"), "{out}");
     assert!(err.contains("4 of 6 runs not started: 1 caught"), "{err}");
 }
+
+#[test]
+fn expect_counts_only_the_title_asked_for() {
+    let s = Scratch::new("batch-expect");
+    // Seeds 8..=11: 9 and 11 crash with a kernel BUG; a KASAN is expected,
+    // so nothing is a catch, --stop-after-catches never fires, and the
+    // kernel BUGs are other findings.
+    let o = batch(
+        &s,
+        8,
+        &[
+            "--runs",
+            "4",
+            "--jobs",
+            "1",
+            "--stop-after-catches",
+            "1",
+            "--expect",
+            "^KASAN",
+            "--run-id",
+            "k",
+        ],
+    );
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(code(&o), 0, "{out}{err}");
+    assert!(out.contains("4 runs of smoke: caught 0, missed 4"), "{out}");
+    assert!(
+        out.contains("other finding in 2 run(s), not a catch: kernel BUG"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "verdict CLEAN for /^KASAN/: not caught in 4 runs, other findings in 2 (exit 0)\n"
+        ),
+        "{out}"
+    );
+    let m = json(s.results().join("k/merged.json"));
+    assert_eq!(m["expect"], "^KASAN");
+    assert_eq!(m["runs"][1]["other"], true);
+    // The title it does cause is a catch, and stops the batch.
+    let o = batch(
+        &s,
+        8,
+        &[
+            "--runs",
+            "4",
+            "--jobs",
+            "1",
+            "--stop-after-catches",
+            "1",
+            "--expect",
+            "^kernel BUG",
+            "--run-id",
+            "b",
+        ],
+    );
+    let out = text(&o.stdout);
+    assert_eq!(code(&o), 1, "{out}");
+    assert!(out.contains("2 runs of smoke: caught 1, missed 1"), "{out}");
+    // A pattern that is not a regex is a usage error.
+    let o = batch(&s, 8, &["--runs", "1", "--expect", "(", "--run-id", "x"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("not a regular expression"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -143,8 +143,12 @@ fn crash_is_a_kernel_problem_with_excerpt_and_last_counters() {
         ktap.contains("\nnot ok 3 scenario_completed # no Result from the driver"),
         "{ktap}"
     );
+    let title = r["identity"]["title"].as_str().unwrap();
+    assert!(title.starts_with("kernel BUG"), "{title}");
     assert!(
-        ktap.contains("\nnot ok 4 no_kernel_finding # BUG at console.log:4: "),
+        ktap.contains(&format!(
+            "\nnot ok 4 no_kernel_finding # {title}: BUG at console.log:4: "
+        )),
         "{ktap}"
     );
     assert!(ktap.contains("\nok 5 no_hang\n"), "{ktap}");

@@ -1,12 +1,62 @@
 //! Every console log under tests/console/ judged by `mmrace-host judge`,
-//! against the verdict and class listed in tests/console/EXPECTED. Real
-//! captured logs can be added there with one more EXPECTED line.
+//! against the verdict and class listed in tests/console/EXPECTED and the
+//! title in the log's own `# TITLE:` header line. Real captured logs can be
+//! added there with one more EXPECTED line and their header.
 
 mod common;
 
 use common::*;
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
+
+/// A fixture split: its `# ` header lines, and the console after them.
+struct Fixture {
+    header: Vec<String>,
+    /// The console alone, in a scratch file (its line numbers are those
+    /// the report's excerpts must carry).
+    body: PathBuf,
+}
+
+impl Fixture {
+    fn open(name: &str) -> Fixture {
+        static DIR: OnceLock<PathBuf> = OnceLock::new();
+        let dir = DIR.get_or_init(|| {
+            let d = std::env::temp_dir().join(format!("mmrace-console-{}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        });
+        let bytes = std::fs::read(manifest_dir().join("tests/console").join(name)).unwrap();
+        let mut header = Vec::new();
+        let mut at = 0;
+        while bytes[at..].starts_with(b"# ") {
+            let end = bytes[at..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(bytes.len(), |p| at + p + 1);
+            header.push(
+                String::from_utf8_lossy(&bytes[at + 2..end])
+                    .trim_end()
+                    .to_string(),
+            );
+            at = end;
+        }
+        let body = dir.join(name);
+        std::fs::write(&body, &bytes[at..]).unwrap();
+        Fixture { header, body }
+    }
+
+    /// The title the header expects (None for "-"); panics without one.
+    fn title(&self) -> Option<&str> {
+        let t = self
+            .header
+            .iter()
+            .find_map(|l| l.strip_prefix("TITLE: "))
+            .expect("every fixture has a # TITLE: line");
+        (t != "-").then_some(t)
+    }
+}
 
 struct Expected {
     file: String,
@@ -48,7 +98,8 @@ fn every_log_is_listed() {
 fn judge_classifies_each_log() {
     let dir = manifest_dir().join("tests/console");
     for e in expected() {
-        let log = dir.join(&e.file);
+        let fixture = Fixture::open(&e.file);
+        let log = fixture.body.clone();
         let wire = dir.join(e.file.replace(".log", ".wire.log"));
         let mut cmd = Command::new(BIN);
         cmd.arg("judge").arg(&log).arg("--json");
@@ -72,6 +123,8 @@ fn judge_classifies_each_log() {
         );
         assert_eq!(code(&out), want_code, "{}", e.file);
         assert_eq!(report["exit_code"], want_code, "{}", e.file);
+        let title = report["identity"]["title"].as_str();
+        assert_eq!(title, fixture.title(), "{}: title", e.file);
         match &e.class {
             None => {
                 assert!(
@@ -86,6 +139,11 @@ fn judge_classifies_each_log() {
                 assert_eq!(report["class"], class.as_str(), "{}", e.file);
                 let f = &report["finding"];
                 assert_eq!(f["class"], class.as_str(), "{}", e.file);
+                // The console finding carries the same identity.
+                assert_eq!(f["title"].as_str(), title, "{}", e.file);
+                let sig = f["signature"].as_str().unwrap();
+                assert_eq!(sig.len(), 16, "{}", e.file);
+                assert_eq!(report["identity"]["signature"], sig, "{}", e.file);
                 // The excerpt's line numbers are those of the log itself.
                 let lines: Vec<String> = read(&log).lines().map(str::to_string).collect();
                 for l in f["excerpt"].as_array().unwrap() {
@@ -97,9 +155,10 @@ fn judge_classifies_each_log() {
     }
 }
 
-/// `mmrace-host judge --json` of a log under tests/console.
+/// `mmrace-host judge --json` of a log under tests/console (without its
+/// header).
 fn judge_json(name: &str) -> serde_json::Value {
-    let log = manifest_dir().join("tests/console").join(name);
+    let log = Fixture::open(name).body;
     let out = Command::new(BIN)
         .arg("judge")
         .arg(&log)
@@ -177,7 +236,7 @@ fn pagealloc_reports_keep_page_owner_context() {
 
 #[test]
 fn judge_summary_names_class_and_lines() {
-    let log = manifest_dir().join("tests/console/soft-lockup.log");
+    let log = Fixture::open("soft-lockup.log").body;
     let out = Command::new(BIN).arg("judge").arg(&log).output().unwrap();
     let s = text(&out.stdout);
     assert!(
@@ -200,4 +259,32 @@ fn judge_of_missing_log_is_a_harness_error() {
         .unwrap();
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn decoration_does_not_change_the_signature() {
+    // The same WARNING from another run: other times, CPU, pid, offsets,
+    // addresses. Same title, same signature; another bug, another one.
+    let original = judge_json("warning.log");
+    let body = std::fs::read_to_string(Fixture::open("warning.log").body).unwrap();
+    let other_run = body
+        .replace("CPU: 0 PID: 1", "CPU: 1 PID: 4242")
+        .replace("+0x6a5/0xa30", "+0x6b1/0xa40")
+        .replace("[   12.", "[   97.");
+    assert_ne!(body, other_run, "the edits must hit the log");
+    let path = std::env::temp_dir().join(format!("mmrace-other-run-{}.log", std::process::id()));
+    std::fs::write(&path, other_run).unwrap();
+    let out = Command::new(BIN)
+        .arg("judge")
+        .arg(&path)
+        .arg("--json")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["identity"], original["identity"]);
+    assert_ne!(
+        judge_json("vm-bug-on-folio.log")["identity"]["signature"],
+        original["identity"]["signature"]
+    );
 }

@@ -446,6 +446,27 @@ impl Args {
         ]
     }
 
+    /// The parties by name (`clear_refs`, `migrate`...), with whether each
+    /// one runs.
+    pub fn parties(&self) -> Vec<(&'static str, bool)> {
+        let mut me = self.clone();
+        me.party_switches()
+            .into_iter()
+            .map(|(name, off)| (name, !*off))
+            .collect()
+    }
+
+    /// These options with party `name` switched off (as `--no-NAME`); None
+    /// for a name that is not a party.
+    pub fn without_party(mut self, name: &str) -> Option<Args> {
+        let (_, off) = self
+            .party_switches()
+            .into_iter()
+            .find(|(n, _)| *n == name)?;
+        *off = true;
+        Some(self)
+    }
+
     /// The seed's parties and the racers only, all of them all the time:
     /// thp-race's defaults before the wide parties and phases became the
     /// default (`--no-proc-walk --no-move-pages --no-madvise --no-churn

@@ -1,0 +1,447 @@
+//! `mmrace-host hunt` (`make hunt`, `./mmrace hunt`): a long campaign of
+//! runs drawn from a mix of scenarios and kernels, JOBS guests at once,
+//! until HOURS are up or it is interrupted. Each run is seeded and kept
+//! (`DIR/runs/`); findings are deduplicated by signature; each new one's
+//! run is rerun to measure how often it reproduces, then minimised, and
+//! gets a reproducer (`DIR/findings/<signature>/REPRODUCER.md`). The
+//! campaign's state is `DIR/campaign.json`: a campaign interrupted (Ctrl-C,
+//! SIGTERM, the hours up) resumes when started again on the same DIR.
+
+pub mod campaign;
+pub mod output;
+pub mod plan;
+pub mod repro;
+pub mod triage;
+
+use crate::args::{HuntArgs, RunArgs};
+use campaign::{Campaign, Settings, Task};
+use indicatif::{ProgressBar, ProgressStyle};
+use mmrace_proto::spec::{RunSpec, Scenario};
+use plan::Target;
+use repro::Which;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const RUNS_DIR: &str = "runs";
+
+/// A run to do now: the task, its target, its spec.
+type Job = (Task, usize, RunSpec);
+
+/// What a worker does next.
+enum Next {
+    Run(Box<Job>),
+    Wait,
+    Done,
+}
+
+/// Everything the workers share, behind one lock.
+struct Shared {
+    campaign: Campaign,
+    scenarios: Vec<Scenario>,
+    queue: VecDeque<Job>,
+    /// Reruns running or queued, by finding and kind.
+    pending: BTreeMap<(String, String), u32>,
+    running: usize,
+    next_index: u64,
+    explored: u64,
+}
+
+fn which_key(w: &Which) -> String {
+    match w {
+        Which::Base => "base".into(),
+        Which::Without(p) => format!("without-{p}"),
+    }
+}
+
+/// Limits of this session.
+struct Limits {
+    deadline: Option<Instant>,
+    max_runs: Option<u64>,
+}
+
+impl Shared {
+    fn next(&mut self, limits: &Limits, stop: &AtomicBool) -> Next {
+        if stop.load(Ordering::SeqCst) || limits.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Next::Done;
+        }
+        for (sig, which, spec, left) in self.campaign.wanted() {
+            let key = (sig.clone(), which_key(&which));
+            let have = self.pending.get(&key).copied().unwrap_or(0);
+            let target = self.campaign.findings[&sig].target;
+            for _ in have..left {
+                let task = Task::Rerun {
+                    signature: sig.clone(),
+                    which: which.clone(),
+                };
+                self.queue.push_back((task, target, spec.clone()));
+            }
+            self.pending.insert(key, have.max(left));
+        }
+        if let Some(job) = self.queue.pop_front() {
+            self.running += 1;
+            return Next::Run(Box::new(job));
+        }
+        if limits.max_runs.is_none_or(|m| self.explored < m) {
+            while self.campaign.done.contains(&self.next_index) {
+                self.next_index += 1;
+            }
+            let index = self.next_index;
+            self.next_index += 1;
+            self.explored += 1;
+            let (t, spec) = plan::draw(&self.campaign.settings, index, &self.scenarios);
+            self.running += 1;
+            return Next::Run(Box::new((Task::Explore { index }, t, spec)));
+        }
+        if self.running > 0 {
+            Next::Wait
+        } else {
+            Next::Done
+        }
+    }
+
+    /// Takes a finished job; returns a line to print, if any.
+    fn finish(&mut self, job: &Job, done: &crate::batch::Finished, dir: &Path) -> Vec<String> {
+        self.running -= 1;
+        if let Task::Rerun { signature, which } = &job.0 {
+            let key = (signature.clone(), which_key(which));
+            if let Some(n) = self.pending.get_mut(&key) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        let mut lines = Vec::new();
+        if let Some(sig) = self.campaign.record(&job.0, job.1, done.result.as_ref()) {
+            let f = &self.campaign.findings[&sig];
+            lines.push(format!(
+                "mmrace: new finding {sig}: {} ({}), in {}",
+                f.title,
+                f.triage.describe(),
+                f.first_run.display()
+            ));
+        }
+        for f in self.campaign.findings.values_mut() {
+            if f.repro.done && f.reproducer.is_none() {
+                let t = &self.campaign.settings.targets[f.target];
+                match output::write_reproducer(dir, f, t) {
+                    Ok(p) => {
+                        lines.push(format!(
+                            "mmrace: reproducer of {}: {}",
+                            f.signature,
+                            p.display()
+                        ));
+                        f.reproducer = Some(p);
+                    }
+                    Err(e) => lines.push(format!(
+                        "mmrace: cannot write the reproducer of {}: {e}",
+                        f.signature
+                    )),
+                }
+            }
+        }
+        lines
+    }
+}
+
+/// The template run options of a job: its kernel, its place, its disk.
+fn job_args(
+    t: &RunArgs,
+    targets: &[Target],
+    job: &Job,
+    dir: &Path,
+    oom_disk: Option<&Path>,
+    seq: u64,
+) -> RunArgs {
+    let (task, target, spec) = job;
+    let mut a = t.clone();
+    a.kernel = targets[*target].kernel.clone();
+    a.initrd = targets[*target].initrd.clone();
+    a.quiet = true;
+    a.disk = match spec.scenario {
+        Scenario::OomStall(_) => oom_disk.map(Path::to_path_buf),
+        _ => None,
+    };
+    match task {
+        Task::Explore { index } => {
+            a.results_dir = dir.join(RUNS_DIR);
+            a.run_id = Some(format!(
+                "r{index:05}-{}-s{}",
+                spec.scenario.name(),
+                spec.seed
+            ));
+        }
+        Task::Rerun { signature, which } => {
+            a.results_dir = dir
+                .join(output::FINDINGS_DIR)
+                .join(signature)
+                .join("reruns");
+            a.run_id = Some(format!(
+                "{}-{seq:04}-{:06x}",
+                which_key(which),
+                crate::run::random_seed() & 0xff_ffff
+            ));
+        }
+    }
+    a
+}
+
+/// The settings of a new campaign, from the command line.
+fn settings(a: &HuntArgs) -> anyhow::Result<Settings> {
+    let targets = match &a.targets {
+        Some(f) => Target::load_all(f)?,
+        None => vec![Target {
+            series: a.run.kernel_series.clone().unwrap_or_default(),
+            profile: a.run.kernel_profile,
+            variant: a.run.kernel_variant.clone(),
+            kernel: a.run.kernel.clone(),
+            initrd: a.run.initrd.clone(),
+        }],
+    };
+    let mix = if a.mix.is_empty() {
+        vec!["thp-race --swarm".to_string()]
+    } else {
+        a.mix.clone()
+    };
+    Ok(Settings {
+        seed: a.run.seed.unwrap_or_else(crate::run::random_seed),
+        targets,
+        mix,
+        duration_s: a
+            .run
+            .duration
+            .unwrap_or(mmrace_proto::spec::DEFAULT_DURATION_S),
+        repro_runs: a.repro_runs,
+        cpus: a.run.cpus,
+        mem_mib: a.run.mem_mib,
+    })
+}
+
+/// A new campaign, or the one DIR holds (whose settings must not be
+/// contradicted).
+fn open(a: &HuntArgs) -> anyhow::Result<Campaign> {
+    let wanted = settings(a)?;
+    match Campaign::load(&a.campaign)? {
+        None => {
+            std::fs::create_dir_all(&a.campaign)?;
+            Ok(Campaign::new(wanted))
+        }
+        Some(c) => {
+            let s = &c.settings;
+            let given_differs = (a.targets.is_some() && wanted.targets != s.targets)
+                || (!a.mix.is_empty() && wanted.mix != s.mix)
+                || a.run.seed.is_some_and(|x| x != s.seed);
+            anyhow::ensure!(
+                !given_differs,
+                "{} holds a campaign with other targets, mix or seed: resume it without them (or with the same), or give another --campaign",
+                a.campaign.display()
+            );
+            eprintln!(
+                "mmrace: hunt: resuming {}: {} runs done, {} findings",
+                a.campaign.display(),
+                c.tally.runs,
+                c.findings.len()
+            );
+            Ok(c)
+        }
+    }
+}
+
+/// Rewrites the reproducers written so far: their hit counts went on.
+fn refresh_reproducers(c: &Campaign, dir: &Path) {
+    for f in c.findings.values().filter(|f| f.reproducer.is_some()) {
+        let t = &c.settings.targets[f.target];
+        if let Err(e) = output::write_reproducer(dir, f, t) {
+            eprintln!(
+                "mmrace: cannot rewrite the reproducer of {}: {e}",
+                f.signature
+            );
+        }
+    }
+}
+
+/// A line above the progress spinner, or on stderr without a terminal.
+fn say(pb: &ProgressBar, line: &str) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
+fn progress_line(s: &Shared) -> String {
+    let t = &s.campaign.tally;
+    let reruns: u32 = s.pending.values().sum();
+    format!(
+        "runs {} (clean {}, found {}, harness {}), {} running, findings {}, reruns {} done {} pending",
+        t.runs,
+        t.clean,
+        t.found,
+        t.harness_errors,
+        s.running,
+        s.campaign.findings.len(),
+        t.reruns,
+        reruns
+    )
+}
+
+/// The `hunt` subcommand; returns the exit code: 1 if the campaign has a
+/// finding, 2 on a usage or harness error (nothing but harness errors),
+/// else 0.
+pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
+    if let Err(e) = a.run.validate() {
+        eprintln!("mmrace: {e}");
+        return Ok(2);
+    }
+    if a.run.scenario.is_some() || a.run.spec.is_some() {
+        eprintln!("mmrace: hunt draws its scenarios from --mix: name none after its options, and no --spec");
+        return Ok(2);
+    }
+    let campaign = match open(a) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mmrace: hunt: {e:#}");
+            return Ok(2);
+        }
+    };
+    let scenarios = match plan::parse_mix(&campaign.settings.mix) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mmrace: hunt: {e:#}");
+            return Ok(2);
+        }
+    };
+    if scenarios.iter().any(|s| matches!(s, Scenario::OomStall(_))) && a.oom_disk.is_none() {
+        eprintln!("mmrace: hunt: the mix has oom-stall: give --oom-disk IMAGE (an XFS image; each run gets a copy)");
+        return Ok(2);
+    }
+    let dir = a.campaign.clone();
+    let settings = campaign.settings.clone();
+    let elapsed_before = campaign.elapsed_s;
+    let guest = RunSpec::new(scenarios[0].clone(), 0, 0).guest;
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = a.jobs().unwrap_or_else(|| {
+        crate::batch::default_jobs(
+            host_cpus,
+            crate::batch::mem_available_mib().unwrap_or(0),
+            &guest,
+        )
+    });
+    let limits = Limits {
+        deadline: a
+            .hours
+            .map(|h| Instant::now() + Duration::from_secs_f64(h * 3600.0)),
+        max_runs: a.max_runs,
+    };
+    let targets: Vec<String> = settings.targets.iter().map(Target::label).collect();
+    eprintln!(
+        "mmrace: hunt {}: seed {}, {jobs} guests at once, {} s per run, kernels [{}], mix [{}], {} reruns per new finding; {}",
+        dir.display(),
+        settings.seed,
+        settings.duration_s,
+        targets.join(", "),
+        settings.mix.join("; "),
+        settings.repro_runs,
+        match (a.hours, a.max_runs) {
+            (Some(h), _) => format!("for {h} h or until interrupted"),
+            (None, Some(n)) => format!("{n} exploring runs"),
+            (None, None) => "until interrupted (Ctrl-C: it resumes when started again)".into(),
+        }
+    );
+    let shared = Mutex::new(Shared {
+        campaign,
+        scenarios,
+        queue: VecDeque::new(),
+        pending: BTreeMap::new(),
+        running: 0,
+        next_index: 0,
+        explored: 0,
+    });
+    let started = Instant::now();
+    let seq = AtomicU64::new(0);
+    let live = AtomicUsize::new(jobs.max(1));
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"),
+    );
+    pb.enable_steady_tick(Duration::from_secs(1));
+    let save = |s: &mut Shared| {
+        s.campaign.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+        if let Err(e) = s.campaign.save(&dir) {
+            say(
+                &pb,
+                &format!("mmrace: hunt: cannot save the campaign: {e:#}"),
+            );
+        }
+        let _ = std::fs::write(
+            dir.join(output::REPORT_HTML),
+            output::report_html(&s.campaign),
+        );
+    };
+    save(&mut shared.lock().expect("not poisoned"));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            let (shared, limits, pb, seq, settings, dir, save, live) =
+                (&shared, &limits, &pb, &seq, &settings, &dir, &save, &live);
+            scope.spawn(move || loop {
+                let next = shared.lock().expect("not poisoned").next(limits, stop);
+                let job = match next {
+                    Next::Run(job) => *job,
+                    Next::Wait => {
+                        std::thread::sleep(Duration::from_millis(200));
+                        continue;
+                    }
+                    Next::Done => {
+                        live.fetch_sub(1, Ordering::SeqCst);
+                        return;
+                    }
+                };
+                let n = seq.fetch_add(1, Ordering::SeqCst);
+                let args = job_args(
+                    &a.run,
+                    &settings.targets,
+                    &job,
+                    dir,
+                    a.oom_disk.as_deref(),
+                    n,
+                );
+                let run_dir = args
+                    .results_dir
+                    .join(args.run_id.as_deref().unwrap_or_default());
+                // A run an interruption cut short left a directory without a
+                // result: its index was not done, so it runs again here.
+                if matches!(job.0, Task::Explore { .. }) && run_dir.exists() {
+                    let _ = std::fs::remove_dir_all(&run_dir);
+                }
+                let _ = std::fs::create_dir_all(&args.results_dir);
+                let done = crate::batch::one(n as usize, &args, &job.2, stop);
+                let mut s = shared.lock().expect("not poisoned");
+                for line in s.finish(&job, &done, dir) {
+                    say(pb, &line);
+                }
+                save(&mut s);
+                pb.set_message(progress_line(&s));
+            });
+        }
+        while live.load(Ordering::SeqCst) > 0 {
+            pb.set_message(progress_line(&shared.lock().expect("not poisoned")));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    pb.finish_and_clear();
+    let mut s = shared.into_inner().expect("not poisoned");
+    refresh_reproducers(&s.campaign, &dir);
+    save(&mut s);
+    let c = &s.campaign;
+    crate::summary::emit(&output::summary(c, &dir));
+    if stop.load(Ordering::SeqCst) {
+        eprintln!("mmrace: hunt interrupted: start it again with the same --campaign to resume");
+    }
+    Ok(if !c.findings.is_empty() {
+        1
+    } else if c.tally.harness_errors > 0 && c.tally.clean == 0 {
+        2
+    } else {
+        0
+    })
+}

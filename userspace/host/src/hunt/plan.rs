@@ -1,0 +1,169 @@
+//! What a hunt runs: its kernels (targets), its mix of scenarios, and the
+//! run each index of the campaign draws from them.
+//!
+//! Run `i` of a campaign of seed `S` draws its target, its scenario and its
+//! run's seed from the stream `(S, "hunt", i)`: the same campaign always
+//! draws the same runs, so an interrupted one resumes exactly where it
+//! stopped, and any run can be replayed from its spec.
+
+use super::campaign::Settings;
+use anyhow::{bail, Context};
+use mmrace_proto::rng::Rng;
+use mmrace_proto::spec::{KernelProfile, KernelSpec, RunSpec, Scenario};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Guest memory of an oom-stall run, as `make matrix` gives it: less memory
+/// brings the OOM killer sooner.
+pub const OOM_STALL_MEM_MIB: u64 = 1024;
+
+/// One kernel to hunt on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// KERNEL_SERIES (7.3...).
+    pub series: String,
+    /// KERNEL_PROFILE; None: the default test kernel.
+    #[serde(default)]
+    pub profile: Option<KernelProfile>,
+    /// KERNEL_VARIANT; None: the clean kernel.
+    #[serde(default)]
+    pub variant: Option<String>,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+}
+
+impl Target {
+    /// `7.3`, `7.3 kasan`, `7.3 variant warn-once-only`.
+    pub fn label(&self) -> String {
+        let mut s = if self.series.is_empty() {
+            self.kernel.display().to_string()
+        } else {
+            self.series.clone()
+        };
+        if let Some(p) = self.profile.filter(|p| *p != KernelProfile::Default) {
+            s += &format!(" {}", p.name());
+        }
+        if let Some(v) = &self.variant {
+            s += &format!(" variant {v}");
+        }
+        s
+    }
+
+    pub fn kernel_spec(&self) -> KernelSpec {
+        KernelSpec {
+            series: self.series.clone(),
+            variant: self.variant.clone(),
+            profile: self.profile,
+        }
+    }
+
+    /// Reads a targets file: a JSON list of targets.
+    pub fn load_all(path: &Path) -> anyhow::Result<Vec<Target>> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let v: Vec<Target> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a list of targets", path.display()))?;
+        if v.is_empty() {
+            bail!("{}: no targets", path.display());
+        }
+        for t in &v {
+            for (what, p) in [("kernel", &t.kernel), ("initrd", &t.initrd)] {
+                if !p.is_file() {
+                    bail!("target {}: {what} {} is not a file", t.label(), p.display());
+                }
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// A scenario of the mix, as words (`thp-race --swarm`), parsed.
+pub fn parse_mix(words: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    if words.is_empty() {
+        bail!("the mix is empty: give --mix WORDS (e.g. --mix 'thp-race --swarm')");
+    }
+    words
+        .iter()
+        .map(|w| {
+            let split: Vec<String> = w.split_whitespace().map(str::to_string).collect();
+            Scenario::parse(&split).map_err(|e| {
+                anyhow::anyhow!(
+                    "--mix {w:?}: not a scenario of this driver: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                )
+            })
+        })
+        .collect()
+}
+
+/// The run campaign index `i` draws (guest sizes from `s`).
+pub fn draw(s: &Settings, i: u64, mix: &[Scenario]) -> (usize, RunSpec) {
+    let mut rng = Rng::stream(s.seed, "hunt", i);
+    let t = rng.below(s.targets.len() as u64) as usize;
+    let scenario = mix[rng.below(mix.len() as u64) as usize].clone();
+    let run_seed = rng.next_u64() & ((1 << 53) - 1);
+    let mut spec = RunSpec::new(scenario, run_seed, s.duration_s);
+    spec.kernel = s.targets[t].kernel_spec();
+    if matches!(spec.scenario, Scenario::OomStall(_)) {
+        spec.guest.mem_mib = OOM_STALL_MEM_MIB;
+    }
+    spec.guest.cpus = s.cpus.unwrap_or(spec.guest.cpus);
+    spec.guest.mem_mib = s.mem_mib.unwrap_or(spec.guest.mem_mib);
+    (t, spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(v: Option<&str>) -> Target {
+        Target {
+            series: "7.3".into(),
+            profile: None,
+            variant: v.map(str::to_string),
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+        }
+    }
+
+    #[test]
+    fn draws_are_deterministic_and_cover_the_mix() {
+        let targets = [target(None), target(Some("warn-once-only"))];
+        let words = vec!["thp-race --swarm".to_string(), "oom-stall".to_string()];
+        let mix = parse_mix(&words).unwrap();
+        let mut settings = Settings {
+            seed: 9,
+            targets: targets.to_vec(),
+            mix: words,
+            duration_s: 30,
+            repro_runs: 0,
+            cpus: None,
+            mem_mib: None,
+        };
+        let a: Vec<_> = (0..40).map(|i| draw(&settings, i, &mix)).collect();
+        let b: Vec<_> = (0..40).map(|i| draw(&settings, i, &mix)).collect();
+        assert_eq!(a, b);
+        assert!(a.iter().any(|(t, _)| *t == 0) && a.iter().any(|(t, _)| *t == 1));
+        assert!(a.iter().any(|(_, s)| s.scenario.name() == "oom-stall"));
+        let (t, s) = a
+            .iter()
+            .find(|(_, s)| s.scenario.name() == "oom-stall")
+            .unwrap();
+        assert_eq!(s.guest.mem_mib, OOM_STALL_MEM_MIB);
+        assert_eq!(s.kernel.variant, targets[*t].variant);
+        assert_ne!(a[0].1.seed, a[1].1.seed);
+        assert_eq!(targets[1].label(), "7.3 variant warn-once-only");
+        settings.cpus = Some(4);
+        assert_eq!(draw(&settings, 0, &mix).1.guest.cpus, 4);
+    }
+
+    #[test]
+    fn bad_mix_is_a_clear_error() {
+        let e = parse_mix(&["no-such-scenario".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a scenario of this driver"), "{e}");
+        assert!(parse_mix(&[]).is_err());
+    }
+}

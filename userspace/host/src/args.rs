@@ -534,6 +534,13 @@ impl RunArgs {
         self.initrd.as_deref().unwrap_or(Path::new(""))
     }
 
+    /// Points the run at another kernel image and initramfs (a campaign's
+    /// target).
+    pub fn set_images(&mut self, kernel: &Path, initrd: &Path) {
+        self.kernel = Some(kernel.to_path_buf());
+        self.initrd = Some(initrd.to_path_buf());
+    }
+
     pub fn hang_timeout(&self) -> Duration {
         Duration::from_secs(self.hang_timeout)
     }

@@ -722,12 +722,19 @@ pub fn corruption_kind(c: &Corruption) -> &'static str {
 /// A data-oracle finding: "data corruption: lost write in thp-race writer
 /// (writer-pass)". The parties' recent operations vary from run to run, so
 /// they stay in the reason, out of the title.
+///
+/// A pairs round names what raced instead of the check, its round number
+/// cut ("data corruption: lost write in pairs (store+migrate-pages on
+/// anon)"): the pair and the kind are the finding's identity.
 pub fn corruption(c: &Corruption) -> Identity {
+    let what = match &c.context {
+        Some(ctx) => ctx.split(", round").next().unwrap_or(ctx).to_string(),
+        None => c.check.clone(),
+    };
     Identity::plain(&format!(
-        "data corruption: {} in {} ({})",
+        "data corruption: {} in {} ({what})",
         corruption_kind(c),
         c.region,
-        c.check
     ))
 }
 
@@ -766,6 +773,47 @@ mod tests {
 
     fn lines(text: &str) -> Vec<&str> {
         text.lines().collect()
+    }
+
+    fn corrupt(check: &str, context: Option<&str>) -> Corruption {
+        let st = |generation| mmrace_proto::oracle::Stamp {
+            region: 7,
+            page: 3,
+            generation,
+        };
+        Corruption {
+            t_ms: 1,
+            check: check.into(),
+            region: "pairs".into(),
+            vaddr: 0x1000,
+            page: 3,
+            expected: Expected::Stamp(st(9)),
+            found: Found::Stamp(st(4)),
+            recent_ops: Default::default(),
+            context: context.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn pairs_corruption_is_titled_by_pair_and_kind_not_round() {
+        let a = corruption(&corrupt(
+            "pairs-round",
+            Some("store+migrate-pages on anon, round 7"),
+        ));
+        let b = corruption(&corrupt(
+            "pairs-round",
+            Some("store+migrate-pages on anon, round 9"),
+        ));
+        assert_eq!(
+            a.title,
+            "data corruption: lost write in pairs (store+migrate-pages on anon)"
+        );
+        assert_eq!(a.signature, b.signature);
+        let c = corruption(&corrupt("writer-pass", None));
+        assert_eq!(
+            c.title,
+            "data corruption: lost write in pairs (writer-pass)"
+        );
     }
 
     #[test]

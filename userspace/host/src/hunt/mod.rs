@@ -155,8 +155,7 @@ fn job_args(
 ) -> RunArgs {
     let (task, target, spec) = job;
     let mut a = t.clone();
-    a.kernel = targets[*target].kernel.clone();
-    a.initrd = targets[*target].initrd.clone();
+    a.set_images(&targets[*target].kernel, &targets[*target].initrd);
     a.quiet = true;
     a.disk = match spec.scenario {
         Scenario::OomStall(_) => oom_disk.map(Path::to_path_buf),
@@ -194,8 +193,8 @@ fn settings(a: &HuntArgs) -> anyhow::Result<Settings> {
             series: a.run.kernel_series.clone().unwrap_or_default(),
             profile: a.run.kernel_profile,
             variant: a.run.kernel_variant.clone(),
-            kernel: a.run.kernel.clone(),
-            initrd: a.run.initrd.clone(),
+            kernel: a.run.kernel().to_path_buf(),
+            initrd: a.run.initrd().to_path_buf(),
         }],
     };
     let mix = if a.mix.is_empty() {

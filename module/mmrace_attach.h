@@ -19,7 +19,8 @@
  * one place. The run-time probe sets, the injection points
  * (mmrace_inject.h) and the meets operations (mmrace_meets.h), use
  * mmrace_probe_attach() and mmrace_probe_detach() from here; the module
- * init starts them after mmrace_probes_register() and the exit stops them
+ * init starts the injection points after mmrace_probes_register() (the
+ * meets probes wait for debugfs meets_enable) and the exit stops both
  * before mmrace_probes_unregister(). This object calls neither: the
  * dependency goes one way, from them to it.
  */

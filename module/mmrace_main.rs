@@ -22,9 +22,9 @@
 //!   memory kind (`mmrace_meets.c`; see [`show_meets`]);
 //! - `ops`: one line per operation of `mmrace_ops.h`: its probe and how
 //!   often it ran (see [`show_ops`]);
-//! - `meets_enable`: `1` (the default) while the operations' probes are
-//!   attached, `0` while they are not; write `0` or `1` to detach or attach
-//!   them, anything else is `-EINVAL`;
+//! - `meets_enable`: `1` while the operations' probes are attached, `0`
+//!   (the state at load) while they are not; write `0` or `1` to detach or
+//!   attach them, anything else is `-EINVAL`;
 //! - `meets_dropped`: operations not tracked because every in-flight slot
 //!   was taken;
 //! - `inject/`: race-window amplification (`mmrace_inject.c`): the global
@@ -99,7 +99,6 @@ mod probes {
         pub(super) fn mmrace_inject_point_line(i: c_uint, buf: *mut c_char, size: usize) -> c_int;
         pub(super) fn mmrace_inject_start();
         pub(super) fn mmrace_inject_stop();
-        pub(super) fn mmrace_meets_start();
         pub(super) fn mmrace_meets_stop();
         pub(super) fn mmrace_meets_nr_ops() -> c_uint;
         pub(super) fn mmrace_meets_op_name(op: c_uint) -> *const c_char;
@@ -143,7 +142,8 @@ unsafe fn static_name(p: *const kernel::ffi::c_char) -> &'static str {
 
 /// Every probe of the C objects, the built-in injection point (registered
 /// disabled: it fires only while `inject/delay_us` is above 0) and the
-/// meets operations' probes. Dropping it unregisters them all, the points
+/// meets operations' probes (attached only through `meets_enable`).
+/// Dropping it unregisters them all, the points
 /// added through `inject/add` too; unregistering synchronises, so no
 /// handler runs once `drop` returns.
 struct Probes;
@@ -156,7 +156,6 @@ impl Probes {
         unsafe {
             probes::mmrace_probes_register();
             probes::mmrace_inject_start();
-            probes::mmrace_meets_start();
         }
         Probes
     }

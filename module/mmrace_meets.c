@@ -825,14 +825,6 @@ static void ops_detach(void)
 	WRITE_ONCE(inflight, 0);
 }
 
-void mmrace_meets_start(void)
-{
-	mutex_lock(&meets_lock);
-	ops_attach();
-	enabled = true;
-	mutex_unlock(&meets_lock);
-}
-
 void mmrace_meets_stop(void)
 {
 	mutex_lock(&meets_lock);

@@ -17,10 +17,12 @@ struct mmrace_meet_count {
 };
 
 /*
- * Attaches every operation's probe (counting starts) and detaches them.
- * Called once each, by the module init and exit. May sleep.
+ * Detaches every operation's probe, if attached: the module exit calls it.
+ * The probes are not attached at load (meets_enable reads 0): attaching 38
+ * kretprobes, and above all detaching them once optimized, makes a module
+ * load and unload take seconds under TCG, and the driver attaches them for
+ * each run anyway. May sleep.
  */
-void mmrace_meets_start(void);
 void mmrace_meets_stop(void);
 
 /* The tables: operations and kinds in the order of mmrace_ops.h. */

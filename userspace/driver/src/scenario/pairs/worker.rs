@@ -100,6 +100,7 @@ fn child(plan: &Plan, tally: &Tally, oracle: &Arc<Oracle>, party: Party, generat
                 .ok()
         }),
         nodes: *plan.nodes.as_ref().unwrap_or(&(0, 0)),
+        cpus: crate::sysinfo::online_cpus() as usize,
         oracle: oracle.clone(),
         party,
     };

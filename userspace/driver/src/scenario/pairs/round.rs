@@ -102,8 +102,16 @@ fn race(
     let n = slice.ops.len();
     let cpus = res.cpus.max(1);
     let moving = slice.combo.0.iter().any(|o| o.moves());
+    // Away from where the object is (migrate_pages then moves only what
+    // lives there, not the whole worker back and forth); by turns when
+    // that cannot be told.
     let (a, b) = res.nodes;
-    let target = if round.is_multiple_of(2) { b } else { a };
+    let target = match crate::numa::node_of(obj.addr()) {
+        Some(n) if n == a => b,
+        Some(n) if n == b => a,
+        _ if round.is_multiple_of(2) => b,
+        _ => a,
+    };
     let context = pack_context(slice.combo, slice.kind, round);
     std::thread::scope(|s| {
         let handles: Vec<_> = slice

@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, value_name = "KIND")]
     pub kind: Option<ObjKind>,
     /// Rounds (fresh objects) per slice.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub rounds: u32,
     /// Percent of slices that race a third op with the pair (swarm).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]

@@ -8,9 +8,9 @@
 //! have, or that the duration leaves no time for, is a skip that says so.
 
 use crate::ctx::Ctx;
+use crate::memenv::disk;
 use crate::numa;
 use crate::scenario::exec::online_cpus;
-use crate::scenario::oom_stall::disk;
 use crate::scenario::program::{self, Launch};
 use crate::scenario::thp_race::walkers::KhugepagedGuard;
 use anyhow::Result;

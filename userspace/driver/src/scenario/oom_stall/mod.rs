@@ -30,7 +30,7 @@
 //! - [`disk`]: finding and mounting the XFS disk;
 //! - [`stats`]: XFS, block device and `reclaim_latency` files.
 
-pub mod disk;
+pub use crate::memenv::disk;
 pub mod holder;
 pub mod records;
 pub mod round;

@@ -20,6 +20,12 @@ pub fn read() -> Result<BTreeMap<String, u64>> {
     parse_counters(&text).with_context(|| format!("in {path}"))
 }
 
+/// [`read`], with the error as text for a report (a run without the
+/// module still reports its vmstat side).
+pub fn read_reported() -> Result<BTreeMap<String, u64>, String> {
+    read().map_err(|e| format!("{e:#}"))
+}
+
 /// Zeroes every counter.
 pub fn reset() -> Result<()> {
     let path = reset_path();

@@ -15,7 +15,8 @@
 //!   huge tmpfs, the XFS disk, KSM, NUMA balancing, userfaultfd).
 //! - [`stream`]: the periodic snapshot thread.
 //! - [`run`]: one run, Hello to Result.
-//! - [`scenario`]: the workloads.
+//! - [`scenario`]: the workloads; [`shared`]: what several of them use
+//!   (a scenario never imports another).
 
 pub mod child;
 pub mod cli;
@@ -36,6 +37,7 @@ pub mod output;
 pub mod reload;
 pub mod run;
 pub mod scenario;
+pub mod shared;
 pub mod signals;
 pub mod stream;
 pub mod sysinfo;

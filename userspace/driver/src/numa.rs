@@ -54,6 +54,41 @@ pub fn node_mask(nodes: &[u32]) -> Vec<libc::c_ulong> {
     mask
 }
 
+/// The highest node id a one-word [`single_mask`] can hold.
+pub const MAX_NODE: u32 = 63;
+
+/// Two distinct online nodes from `nodes`, or an error that ends with
+/// `fix` (how the caller's user gets out: which options to change).
+pub fn validate_pair(nodes: &[u32], online: &[u32], fix: &str) -> Result<(u32, u32)> {
+    let &[a, b] = nodes else {
+        bail!("migrate: needs exactly two nodes, got {nodes:?} {fix}");
+    };
+    if a == b {
+        bail!("migrate: nodes {a},{b} name the same node twice {fix}");
+    }
+    for n in [a, b] {
+        if n > MAX_NODE {
+            bail!("migrate: node {n} is above {MAX_NODE}, which is not supported {fix}");
+        }
+        if !online.contains(&n) {
+            bail!("migrate: node {n} is not online (online nodes: {online:?}) {fix}");
+        }
+    }
+    Ok((a, b))
+}
+
+/// A one-word migrate_pages(2) node mask, padded with a zero word: the
+/// kernel reads `maxnode - 1` bits and we pass [`MASK_MAXNODE`], but a
+/// kernel that read `maxnode` bits would then still read zeros, not garbage.
+pub fn single_mask(node: u32) -> [libc::c_ulong; 2] {
+    assert!(node <= MAX_NODE);
+    [1 << node, 0]
+}
+
+/// maxnode for [`single_mask`]: 64 bits, plus the one the kernel
+/// subtracts (the same convention as libnuma).
+pub const MASK_MAXNODE: libc::c_ulong = 65;
+
 /// Moves the pages of process `pid` (0: this process) that are on `from`
 /// nodes to `to` nodes. Returns how many pages could not be moved (the
 /// syscall's own answer; not an error: pages can be busy).
@@ -104,6 +139,41 @@ mod tests {
         assert_eq!(node_mask(&[1]), [2]);
         assert_eq!(node_mask(&[0, 1]), [3]);
         assert_eq!(node_mask(&[65]), [0, 2]);
+    }
+
+    fn err(nodes: &[u32], online: &[u32]) -> String {
+        validate_pair(nodes, online, "(FIX)")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn pairs_of_online_nodes() {
+        assert_eq!(validate_pair(&[0, 1], &[0, 1], "").unwrap(), (0, 1));
+        assert_eq!(validate_pair(&[1, 0], &[0, 1, 2], "").unwrap(), (1, 0));
+        assert_eq!(validate_pair(&[2, 0], &[0, 2], "").unwrap(), (2, 0));
+        for (nodes, online, what) in [
+            (&[0][..], &[0, 1][..], "exactly two"),
+            (&[0, 1, 2][..], &[0, 1, 2][..], "exactly two"),
+            (&[][..], &[0][..], "exactly two"),
+            (&[1, 1][..], &[0, 1][..], "same node"),
+            (&[0, 1][..], &[0][..], "node 1 is not online"),
+            (&[0, 64][..], &[0, 64][..], "above 63"),
+        ] {
+            let e = err(nodes, online);
+            assert!(e.contains(what) && e.ends_with("(FIX)"), "{e}");
+        }
+        // On a one-node host (0 only) 0,1 must be refused.
+        let online = online_nodes().unwrap();
+        let r = validate_pair(&[0, 1], &online, "");
+        assert_eq!(r.is_ok(), online.contains(&0) && online.contains(&1));
+    }
+
+    #[test]
+    fn single_masks() {
+        assert_eq!(single_mask(0), [1, 0]);
+        assert_eq!(single_mask(1), [2, 0]);
+        assert_eq!(single_mask(63), [1 << 63, 0]);
     }
 
     #[test]

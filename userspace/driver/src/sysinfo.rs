@@ -13,6 +13,13 @@ pub fn kernel_release() -> String {
         .into_owned()
 }
 
+/// CPUs online, from sysconf.
+pub fn online_cpus() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    n.max(0) as u32
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -167,6 +167,7 @@ mod tests {
                 last: 5,
             },
             recent_ops: Default::default(),
+            context: None,
         }))));
         let t = CatchTimes::measure(Verdict::KernelProblem, None, &s, &m);
         assert_eq!(t.to_catch_s, Some(2.1));

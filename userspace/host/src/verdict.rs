@@ -461,6 +461,7 @@ mod tests {
                 expected: Expected::Zero,
                 found: Found::Zero,
                 recent_ops: Default::default(),
+                context: None,
             }))));
         }
         m

@@ -18,6 +18,7 @@ pub mod crosscheck;
 pub mod meets;
 pub mod ops;
 pub mod oracle;
+pub mod pairs;
 pub mod results;
 pub mod rng;
 pub mod spec;

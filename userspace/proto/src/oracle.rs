@@ -40,6 +40,8 @@ pub mod region {
     pub const SMOKE: u16 = 3;
     /// oom-stall: records of file writer 0 (writer 1 is `OOM_FILE + 1`).
     pub const OOM_FILE: u16 = 4;
+    /// pairs: the round's object (writer 1 of oom-stall is 5).
+    pub const PAIRS: u16 = 6;
 
     pub fn name(r: u16) -> String {
         match r {
@@ -49,6 +51,7 @@ pub mod region {
             r if r == OOM_FILE || r == OOM_FILE + 1 => {
                 format!("oom-stall file writer {}", r - OOM_FILE)
             }
+            PAIRS => "pairs object".into(),
             r => format!("region {r}"),
         }
     }
@@ -200,13 +203,21 @@ pub struct Corruption {
     pub found: Found,
     /// The last operations of every party, newest last, by party.
     pub recent_ops: std::collections::BTreeMap<String, Vec<RecentOp>>,
+    /// What the check was in the middle of (pairs: the pair, the object
+    /// kind and the round).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 impl Corruption {
     /// One line: where, what was expected and what was found.
     pub fn line(&self) -> String {
+        let context = self
+            .context
+            .as_ref()
+            .map_or_else(String::new, |c| format!(" [{c}]"));
         format!(
-            "{} at {:#x} (page {}) in {}: expected {}, found {} (guest {:.3} s)",
+            "{}{context} at {:#x} (page {}) in {}: expected {}, found {} (guest {:.3} s)",
             self.check,
             self.vaddr,
             self.page,

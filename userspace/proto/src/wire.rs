@@ -169,6 +169,7 @@ mod tests {
                 }],
             )]
             .into(),
+            context: Some("store+split on anon, round 3".into()),
         }));
         let line = encode(&msg);
         assert!(line.contains("\"type\":\"corruption\""), "{line}");

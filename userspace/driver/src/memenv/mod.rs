@@ -7,13 +7,12 @@
 //! - [`swap`]: swap on a zram device, with a swap header written here;
 //! - [`hugetlb`]: 2 MiB pages reserved on every node, hugetlbfs mounted;
 //! - [`tmpfs`]: a `huge=always` tmpfs, and `shmem_enabled=always`;
-//! - [`disk`]: the host's XFS disk, found by serial and mounted;
+//! - the host's XFS disk, found by serial and mounted ([`crate::shared::disk`]);
 //! - [`ksm`]: ksmd running and scanning fast;
 //! - [`numa_balancing`]: NUMA hinting faults on;
 //! - [`uffd`]: userfaultfd available;
 //! - [`setting`], [`mount`]: a control file or a mount undone on drop.
 
-pub mod disk;
 #[cfg(test)]
 mod guest_tests;
 pub mod hugetlb;
@@ -25,6 +24,7 @@ pub mod swap;
 pub mod tmpfs;
 pub mod uffd;
 
+use crate::shared::disk;
 use anyhow::{anyhow, bail, Result};
 use std::path::Path;
 

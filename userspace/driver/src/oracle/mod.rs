@@ -21,7 +21,7 @@
 pub mod mem;
 pub mod taint;
 
-use crate::scenario::thp_race::shared_ops::SharedSlots;
+use crate::shared::slots::SharedSlots;
 use anyhow::Result;
 use mmrace_proto::oracle::{
     region, Corruption, DataSummary, Expected, Found, RecentOp, Stamp, MAX_REPORTED, STAMP_WORDS,
@@ -53,7 +53,8 @@ const M_EXP_PAGE: usize = 8;
 const M_EXP_GEN: usize = 9;
 const M_FOUND: usize = 10; // STAMP_WORDS words, then the last word
 const M_LAST: usize = M_FOUND + STAMP_WORDS;
-const M_RINGS: usize = M_LAST + 1;
+const M_CONTEXT: usize = M_LAST + 1;
+const M_RINGS: usize = M_CONTEXT + 1;
 const SLOT_WORDS: usize = M_RINGS + RINGS_WORDS;
 
 /// Global words: mismatch count, units verified.
@@ -150,6 +151,8 @@ pub enum Check {
     Smoke,
     /// oom-stall: a file record read back after the round.
     OomFile,
+    /// pairs: the object after a round (context: the pair, kind, round).
+    PairsRound,
 }
 
 impl Check {
@@ -159,6 +162,7 @@ impl Check {
             Check::RacerRound => "racer-round",
             Check::Smoke => "smoke",
             Check::OomFile => "oom-file",
+            Check::PairsRound => "pairs-round",
         }
     }
 
@@ -168,6 +172,7 @@ impl Check {
             Check::RacerRound,
             Check::Smoke,
             Check::OomFile,
+            Check::PairsRound,
         ]
         .into_iter()
         .find(|c| *c as u64 == v)
@@ -260,6 +265,23 @@ impl Oracle {
         expected: Expected,
         found: &Found,
     ) {
+        self.mismatch_in(check, region, vaddr, page, expected, found, 0)
+    }
+
+    /// [`Oracle::mismatch`] with a context word the check decodes for the
+    /// report ([`Check::PairsRound`]: `mmrace_proto::pairs::pack_context`;
+    /// 0: none).
+    #[allow(clippy::too_many_arguments)]
+    pub fn mismatch_in(
+        &self,
+        check: Check,
+        region: u16,
+        vaddr: usize,
+        page: u64,
+        expected: Expected,
+        found: &Found,
+        context: u64,
+    ) {
         let i = self.global.get(G_COUNT).fetch_add(1, Ordering::Relaxed) as usize;
         if i >= MAX_REPORTED {
             return;
@@ -295,6 +317,7 @@ impl Oracle {
             w(M_FOUND + k, v);
         }
         w(M_LAST, last);
+        w(M_CONTEXT, context);
         for k in 0..RINGS_WORDS {
             w(M_RINGS + k, self.rings.get(k).load(Ordering::Relaxed));
         }
@@ -351,17 +374,21 @@ impl Oracle {
                     recent_ops.insert(name.clone(), ops);
                 }
             }
+            let check = Check::from_code(r(M_CHECK));
+            let context = match (check, r(M_CONTEXT)) {
+                (Some(Check::PairsRound), w) => mmrace_proto::pairs::describe_context(w),
+                _ => None,
+            };
             out.push(Corruption {
                 t_ms: r(M_T_MS),
-                check: Check::from_code(r(M_CHECK))
-                    .map_or("unknown", Check::name)
-                    .to_string(),
+                check: check.map_or("unknown", Check::name).to_string(),
                 region: region::name(r(M_REGION) as u16),
                 vaddr: r(M_VADDR),
                 page: r(M_PAGE),
                 expected,
                 found: Found::decode(words, r(M_LAST)),
                 recent_ops,
+                context,
             });
             self.sent.fetch_add(1, Ordering::Relaxed);
         }

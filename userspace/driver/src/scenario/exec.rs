@@ -7,7 +7,7 @@
 
 use crate::ctx::Ctx;
 use crate::numa;
-use crate::scenario::program::{self, Launch};
+use crate::shared::program::{self, Launch};
 use anyhow::{bail, Result};
 use mmrace_proto::results::suite::SuiteResult;
 pub use mmrace_proto::spec::exec::Args;
@@ -34,14 +34,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SuiteResult> {
     ctx.say(format!("exec: {}", program::summary_line(&p)));
     Ok(SuiteResult {
         programs: vec![p],
-        cpus: online_cpus(),
+        cpus: crate::sysinfo::online_cpus(),
         nodes: numa::online_nodes().unwrap_or_default(),
     })
-}
-
-/// CPUs online, from sysconf.
-pub fn online_cpus() -> u32 {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    n.max(0) as u32
 }

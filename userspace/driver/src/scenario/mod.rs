@@ -10,7 +10,7 @@
 pub mod bench;
 pub mod exec;
 pub mod oom_stall;
-pub mod program;
+pub mod pairs;
 pub mod selftests_mm;
 pub mod shell_baseline;
 pub mod smoke;
@@ -34,5 +34,6 @@ pub fn run(ctx: &Ctx, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
         Scenario::SelftestsMm(a) => {
             ScenarioResult::SelftestsMm(Box::new(selftests_mm::run(ctx, a)?))
         }
+        Scenario::Pairs(a) => ScenarioResult::Pairs(Box::new(pairs::run(ctx, a)?)),
     })
 }

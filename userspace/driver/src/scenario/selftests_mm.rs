@@ -9,11 +9,11 @@
 //! The guest gets swap on zram and reserved hugetlb pages ([`NEEDS`]).
 
 use crate::ctx::Ctx;
-use crate::memenv::{self, disk, Need};
+use crate::memenv::{self, Need};
 use crate::numa;
-use crate::scenario::exec::online_cpus;
-use crate::scenario::program::{self, Launch};
-use crate::scenario::thp_race::walkers::KhugepagedGuard;
+use crate::shared::disk;
+use crate::shared::khugepaged::KhugepagedGuard;
+use crate::shared::program::{self, Launch};
 use anyhow::Result;
 use mmrace_proto::results::suite::{Exit, Status, SuiteResult};
 pub use mmrace_proto::spec::selftests_mm::Args;
@@ -59,7 +59,7 @@ fn xfs_dir(ctx: &Ctx, a: &Args) -> (Option<String>, Option<disk::Fs>) {
 
 pub fn run(ctx: &Ctx, a: &Args) -> Result<SuiteResult> {
     let tests = a.selected();
-    let cpus = online_cpus();
+    let cpus = crate::sysinfo::online_cpus();
     let nodes = numa::online_nodes().unwrap_or_default();
     ctx.say(format!(
         "selftests-mm: {} programs from {GUEST_DIR}; {cpus} CPUs, nodes {nodes:?}",

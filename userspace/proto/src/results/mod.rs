@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod inject;
 pub mod oom_stall;
+pub mod pairs;
 pub mod suite;
 pub mod thp_race;
 
@@ -29,6 +30,7 @@ pub enum ScenarioResult {
     Bench(Box<bench::BenchResult>),
     Exec(Box<suite::SuiteResult>),
     SelftestsMm(Box<suite::SuiteResult>),
+    Pairs(Box<pairs::PairsResult>),
 }
 
 impl ScenarioResult {

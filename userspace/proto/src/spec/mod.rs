@@ -13,6 +13,7 @@ pub mod amplify;
 pub mod bench;
 pub mod exec;
 pub mod oom_stall;
+pub mod pairs;
 pub mod selftests_mm;
 pub mod shell_baseline;
 pub mod smoke;
@@ -59,6 +60,9 @@ pub enum Scenario {
     /// The kernel's own THP, migration, soft-dirty and split selftests
     /// (tools/testing/selftests/mm), each under the counters.
     SelftestsMm(selftests_mm::Args),
+    /// Every pair of mm operations on one fresh object per round (anon,
+    /// shmem, memfd...), the object's data verified after every round.
+    Pairs(pairs::Args),
 }
 
 impl Scenario {
@@ -72,6 +76,7 @@ impl Scenario {
             Scenario::Bench(_) => "bench",
             Scenario::Exec(_) => "exec",
             Scenario::SelftestsMm(_) => "selftests-mm",
+            Scenario::Pairs(_) => "pairs",
         }
     }
 

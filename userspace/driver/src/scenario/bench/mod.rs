@@ -232,7 +232,11 @@ fn mem_phase(ctx: &Ctx, a: &Args) -> Result<MemPhase> {
         memcpy.copies,
         a.mem_mib
     ));
-    let nodes = thp_race::nodes::validate(&[0, 1], &crate::numa::online_nodes()?)?;
+    let nodes = crate::numa::validate_pair(
+        &[0, 1],
+        &crate::numa::online_nodes()?,
+        thp_race::parties::NODES_FIX,
+    )?;
     let migrate = idle_migrate(a.mem_mib, a.mem_secs, nodes)?;
     ctx.say(format!(
         "bench mem: idle migrate_pages {:.0} MB/s ({} calls, {} THPs)",

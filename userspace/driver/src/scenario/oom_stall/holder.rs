@@ -15,7 +15,7 @@
 //! The lock file is sparse: reading its holes allocates page cache and the
 //! destination pages, and writes nothing to the disk.
 
-use crate::scenario::thp_race::shared_ops::SharedSlots;
+use crate::shared::slots::SharedSlots;
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
 use std::os::unix::fs::FileExt;

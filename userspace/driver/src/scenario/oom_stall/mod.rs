@@ -27,10 +27,10 @@
 //!   holds the inode lock the victim's blocker thread waits for;
 //! - [`records`]: the data oracle's check of the writers' file;
 //! - [`round`]: per-round bookkeeping, the table and the run summary;
-//! - [`disk`]: finding and mounting the XFS disk;
 //! - [`stats`]: XFS, block device and `reclaim_latency` files.
+//!
+//! Finding and mounting the XFS disk is [`crate::shared::disk`].
 
-pub use crate::memenv::disk;
 pub mod holder;
 pub mod records;
 pub mod round;
@@ -38,6 +38,7 @@ pub mod stats;
 pub mod victim;
 
 use crate::ctx::Ctx;
+use crate::shared::disk;
 use crate::{counters, numa, oom, vmstat};
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::name;

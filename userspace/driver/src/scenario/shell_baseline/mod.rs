@@ -10,7 +10,7 @@
 //! The initramfs of `make bench` carries the script, thp_alloc, busybox and
 //! migratepages with its libraries; the default paths are theirs.
 
-use super::thp_race::{monitor, nodes, report};
+use super::thp_race::{monitor, report};
 use crate::child::{describe, GroupChild};
 use crate::ctx::Ctx;
 use anyhow::{bail, Context, Result};
@@ -94,11 +94,15 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<ShellBaselineResult> {
     need_file("shell", &a.shell)?;
     need_file("script", &a.script)?;
     need_file("writer", &a.writer)?;
-    let (node_a, node_b) = nodes::validate(&a.nodes, &crate::numa::online_nodes()?)?;
+    let (node_a, node_b) = crate::numa::validate_pair(
+        &a.nodes,
+        &crate::numa::online_nodes()?,
+        super::thp_race::parties::NODES_FIX,
+    )?;
     if !a.no_splitter {
         super::thp_race::parties::check_splitter(super::thp_race::parties::SPLIT_PATH)?;
     }
-    let counters_start = report::read_counters();
+    let counters_start = crate::counters::read_reported();
     let vmstat_start = crate::vmstat::read()?;
 
     let dir = PathBuf::from(format!("/tmp/mmrace-shell-baseline.{}", std::process::id()));

@@ -29,10 +29,10 @@
 //! leaves an address the writer or the racers touch unmapped.
 
 use super::layout::{ChildPlan, Region, CHURN_SCRATCH_ADDR};
-use super::rng::Rng;
 use super::sched;
-use super::shared_ops::SharedOps;
 use crate::mm;
+use crate::shared::rng::Rng;
+use crate::shared::slots::SharedOps;
 use mmrace_proto::spec::thp_race::ChurnOp;
 use mmrace_proto::spec::thp_race::MAX_CHURN_THREADS;
 use std::sync::atomic::Ordering;

@@ -6,9 +6,9 @@
 //! collide with the driver's own heap or libraries.
 
 use super::baton::Baton;
-use super::offsets::Book;
 use super::racers::RacerOp;
 use crate::oracle::Party;
+use crate::shared::offsets::Book;
 pub use mmrace_proto::spec::thp_race::WriterMode;
 use mmrace_proto::spec::thp_race::{ChurnOp, OffsetMode};
 

@@ -21,32 +21,32 @@
 //!   the driver; khugepaged's scan interval.
 //! - [`churn`]: whole-THP churn and fork (copy-on-write) threads in the
 //!   writer.
-//! - [`offsets`]: the racers' measured start offsets (LTP fuzzy sync).
 //! - [`baton`]: `--sequential`, the parties one at a time.
 //! - [`phases`]: `--phase-ms`, a random half of the parties at a time.
 //! - [`monitor`]: op folding and time to the first race.
 //! - [`report`]: counter/vmstat deltas, cross-checks, the table.
-//! - [`shared_ops`], [`rng`], [`nodes`], [`layout`], [`sched`], [`signal`]:
-//!   the small parts.
+//! - [`layout`], [`sched`], [`signal`]: the small parts.
+//!
+//! The racers' measured start offsets (LTP fuzzy sync), the shared counter
+//! page and the generator are in [`crate::shared`].
 
 pub mod baton;
 pub mod churn;
 pub mod layout;
 pub mod monitor;
-pub mod nodes;
-pub mod offsets;
 pub mod parties;
 pub mod phases;
 pub mod racers;
 pub mod report;
-pub mod rng;
 pub mod sched;
-pub mod shared_ops;
 pub mod signal;
 pub mod walkers;
 pub mod writer;
 
 use crate::ctx::Ctx;
+use crate::shared::offsets;
+use crate::shared::rng::{self, Rng};
+use crate::shared::slots::SharedOps;
 use anyhow::{bail, Result};
 use layout::{
     ChildPlan, ChurnPlan, RacerPlan, Region, CHURN_ADDR, MAX_REGION_MIB, MIB, RACER_ADDR,
@@ -60,8 +60,6 @@ pub use mmrace_proto::spec::thp_race::Args;
 use mmrace_proto::spec::thp_race::{MadviseOp, ProcFile};
 use mmrace_proto::wire::EVENT_FIRST_RACE;
 use parties::{PartyStats, WriterId, WriterSlot};
-use rng::Rng;
-use shared_ops::SharedOps;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -530,7 +528,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         ));
     }
 
-    let counters_start = report::read_counters();
+    let counters_start = crate::counters::read_reported();
     if let Err(e) = &counters_start {
         ctx.say(format!(
             "thp-race: no mmrace.ko counters ({e}): module side of the report stays empty"
@@ -558,12 +556,12 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     }
     let khugepaged = s
         .khugepaged_scan_ms
-        .map(walkers::KhugepagedGuard::set)
+        .map(crate::shared::khugepaged::KhugepagedGuard::set)
         .transpose()?;
 
     let mut plan = s.plan.clone();
     if plan.racers.is_some() {
-        plan.book = Some(offsets::Book::new()?);
+        plan.book = Some(offsets::Book::new(racers::KINDS)?);
     }
     if let Some(order) = &s.sequence {
         plan.baton = Some(baton::Baton::new(order.clone())?);
@@ -732,7 +730,10 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         watches[0].first_ms, watches[1].first_ms
     ));
 
-    let offsets_report = plan.book.as_ref().map(|b| b.report(plan.offsets));
+    let offsets_report = plan
+        .book
+        .as_ref()
+        .map(|b| b.report(plan.offsets, racers::kind_name));
     if let Some(o) = &offsets_report {
         for line in offsets::lines(o) {
             ctx.say(format!("thp-race: {line}"));

@@ -9,8 +9,8 @@
 //! party never aims at a pid that has been reaped (and maybe reused).
 
 use super::layout::Region;
-use super::nodes;
 use crate::ctx::Ctx;
+use crate::numa;
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -243,18 +243,22 @@ pub fn clear_refs(env: &Env, stats: &PartyStats) {
     });
 }
 
+/// How out of a bad `--nodes`: the end of every node error.
+pub const NODES_FIX: &str =
+    "(set two online nodes with --nodes A,B, or turn the migrate party off with --no-migrate)";
+
 /// Setup check: two online nodes, and a kernel that implements
 /// migrate_pages(2) (probed with a harmless node A to node A move of the
 /// driver itself). Returns the pair.
 pub fn check_migrate(nodes: &[u32], online: &[u32]) -> Result<(u32, u32)> {
-    let (a, b) = nodes::validate(nodes, online)?;
-    let mask = nodes::mask(a);
+    let (a, b) = numa::validate_pair(nodes, online, NODES_FIX)?;
+    let mask = numa::single_mask(a);
     // SAFETY: both masks are 2 words, covering MASK_MAXNODE - 1 bits.
     let r = unsafe {
         libc::syscall(
             libc::SYS_migrate_pages,
             0,
-            nodes::MASK_MAXNODE,
+            numa::MASK_MAXNODE,
             mask.as_ptr(),
             mask.as_ptr(),
         )
@@ -282,7 +286,7 @@ pub fn migrate(
     not_moved: &AtomicU64,
     index: u32,
 ) {
-    let (mask_a, mask_b) = (nodes::mask(a), nodes::mask(b));
+    let (mask_a, mask_b) = (numa::single_mask(a), numa::single_mask(b));
     let mut forward = index.is_multiple_of(2);
     let turn_name = migrate_turn_name(index);
     party_loop_as(env, "migrate", &turn_name, stats, |id| {
@@ -297,7 +301,7 @@ pub fn migrate(
             libc::syscall(
                 libc::SYS_migrate_pages,
                 id.pid,
-                nodes::MASK_MAXNODE,
+                numa::MASK_MAXNODE,
                 from.as_ptr(),
                 to.as_ptr(),
             )

@@ -11,7 +11,7 @@
 //! party threads and the writer child's threads both read. The writer's
 //! memset and the kill/restart cycle always run (they are the seed's).
 
-use super::shared_ops::SharedSlots;
+use crate::shared::slots::SharedSlots;
 use mmrace_proto::results::thp_race::Phase;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -106,7 +106,7 @@ pub fn wait(phases: Option<&Phases>, name: &str, give_up: impl FnMut() -> bool) 
 /// Draws the next phase's active set from `enabled` (party names in
 /// [`NAMES`]): each on with probability 1/2, at least two (or all of them
 /// when there are fewer).
-pub fn draw(rng: &mut super::rng::Rng, enabled: &[&'static str]) -> Vec<&'static str> {
+pub fn draw(rng: &mut crate::shared::rng::Rng, enabled: &[&'static str]) -> Vec<&'static str> {
     if enabled.len() <= 2 {
         return enabled.to_vec();
     }
@@ -138,7 +138,7 @@ pub fn record(t_ms: u64, on: &[&str]) -> Phase {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::thp_race::rng::Rng;
+    use crate::shared::rng::Rng;
 
     #[test]
     fn masks_gate_named_parties_only() {

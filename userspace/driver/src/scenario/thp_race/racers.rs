@@ -42,12 +42,12 @@
 //! stay mapped RW.
 
 use super::layout::ChildPlan;
-use super::offsets::{self, busy, KindState};
-use super::rng::Rng;
 use super::sched;
-use super::shared_ops::SharedOps;
 use super::signal::Signal;
 use crate::oracle::{mem, Check, Op, Oracle};
+use crate::shared::offsets::{self, busy, KindState};
+use crate::shared::rng::Rng;
+use crate::shared::slots::SharedOps;
 use mmrace_proto::oracle::{region, Expected, Stamp, UNIT};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -56,6 +56,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use mmrace_proto::spec::thp_race::{OffsetMode, RacerOp, MAX_RACERS};
+
+/// Offset round kinds: every racer op, then refault.
+pub const KINDS: usize = RacerOp::ALL.len() + 1;
+pub const REFAULT_KIND: usize = RacerOp::ALL.len();
+
+/// The name of offset round kind `k` in the report.
+pub fn kind_name(k: usize) -> String {
+    RacerOp::ALL
+        .get(k)
+        .map_or("refault", |o| o.word())
+        .to_string()
+}
 
 /// The op counters the child feeds (folded into `ctx.op`).
 pub const OP_NAMES: [&str; 9] = [
@@ -166,11 +178,11 @@ impl RoundKind {
         matches!(self, RoundKind::Op(op) if op.changes_layout())
     }
 
-    /// Its index among [`offsets::KINDS`].
+    /// Its index among [`KINDS`].
     fn index(self) -> usize {
         match self {
             RoundKind::Op(op) => op as usize,
-            RoundKind::Refault => offsets::REFAULT_KIND,
+            RoundKind::Refault => REFAULT_KIND,
         }
     }
 }
@@ -464,7 +476,7 @@ fn member(
     if let Some(b) = book.filter(|b| b.ns_per_loop().is_none()) {
         b.set_ns_per_loop(offsets::calibrate());
     }
-    let mut states: Vec<KindState> = (0..offsets::KINDS)
+    let mut states: Vec<KindState> = (0..KINDS)
         .map(|k| book.map_or_else(KindState::default, |b| b.load(k)))
         .collect();
     let racers = plan.racers.as_ref().map_or(1, |r| r.threads);

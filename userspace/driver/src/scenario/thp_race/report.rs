@@ -8,12 +8,6 @@ use mmrace_proto::crosscheck::{self, CrossCheck, Relation, Rule};
 use mmrace_proto::results::Measurement;
 use std::collections::BTreeMap;
 
-/// mmrace.ko's counters now, or why they cannot be read (the module is not
-/// loaded): a run still reports its vmstat side then.
-pub fn read_counters() -> Result<BTreeMap<String, u64>, String> {
-    crate::counters::read().map_err(|e| format!("{e:#}"))
-}
-
 /// What a run measured between its start and its end.
 pub struct Deltas {
     /// Module counter deltas; `None` when a reading failed.
@@ -35,7 +29,7 @@ impl Deltas {
         counters_start: &Result<BTreeMap<String, u64>, String>,
         vmstat_start: &BTreeMap<String, u64>,
     ) -> anyhow::Result<Deltas> {
-        let counters_end = read_counters();
+        let counters_end = crate::counters::read_reported();
         let vmstat_end = crate::vmstat::read()?;
         let counters = match (counters_start, &counters_end) {
             (Ok(a), Ok(b)) => Some(crate::counters::delta(a, b)),

@@ -16,9 +16,9 @@
 use super::layout::{ChildPlan, Region, WriterMode, MIB};
 use super::racers;
 use super::sched;
-use super::shared_ops::{SharedOps, SharedSlots};
 use crate::mm::{self, errno};
 use crate::oracle::{mem, Op, Oracle};
+use crate::shared::slots::{SharedOps, SharedSlots};
 use anyhow::{anyhow, bail, Result};
 use mmrace_proto::oracle::{region, UNIT};
 use std::sync::atomic::{compiler_fence, Ordering};

@@ -15,11 +15,12 @@
 //!
 //! The statistics live in a shared page ([`Book`]) so they survive the
 //! writer's kill and restart (the next leader continues from them) and the
-//! driver reads them for the report.
+//! driver reads them for the report. A book holds a fixed number of round
+//! kinds; what a kind is (a racer op, an op pair) is the caller's business.
 
-use super::shared_ops::SharedSlots;
+use super::slots::SharedSlots;
 use mmrace_proto::results::thp_race::{OffsetKind, Offsets, Stat};
-use mmrace_proto::spec::thp_race::{OffsetMode, RacerOp};
+use mmrace_proto::spec::thp_race::OffsetMode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,15 +38,6 @@ const CALIBRATION_LOOPS: u64 = 100_000;
 /// Measured delays shorter than this many loops do not refine the
 /// calibration (clock overhead dominates).
 const MIN_LOOPS_FOR_CALIBRATION: u64 = 512;
-
-/// Round kinds: every racer op, then refault.
-pub const KINDS: usize = RacerOp::ALL.len() + 1;
-pub const REFAULT_KIND: usize = RacerOp::ALL.len();
-
-/// The name of kind `k` in the report.
-pub fn kind_name(k: usize) -> &'static str {
-    RacerOp::ALL.get(k).map_or("refault", |o| o.word())
-}
 
 /// A delay without PAUSE: a counted busy loop.
 pub fn busy(n: u64) {
@@ -163,10 +155,10 @@ impl KindState {
         self.rounds += 1;
     }
 
-    fn report(&self, k: usize) -> OffsetKind {
+    fn report(&self, kind: String) -> OffsetKind {
         let (lo, hi) = self.window();
         OffsetKind {
-            kind: kind_name(k).to_string(),
+            kind,
             rounds: self.rounds,
             sampling_rounds: self.sampling_rounds,
             leader_ns: self.leader,
@@ -181,9 +173,12 @@ impl KindState {
     }
 }
 
-/// The offsets' shared page: [`KINDS`] kind states, then ns per loop.
+/// The offsets' shared page: `kinds` kind states, then ns per loop.
 #[derive(Clone)]
-pub struct Book(Arc<SharedSlots>);
+pub struct Book {
+    slots: Arc<SharedSlots>,
+    kinds: usize,
+}
 
 impl std::fmt::Debug for Book {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -193,39 +188,48 @@ impl std::fmt::Debug for Book {
 
 impl PartialEq for Book {
     fn eq(&self, other: &Book) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.slots, &other.slots)
     }
 }
 impl Eq for Book {}
 
 impl Book {
-    pub fn new() -> anyhow::Result<Book> {
-        Ok(Book(Arc::new(SharedSlots::new(KINDS * FIELDS + 1)?)))
+    /// A book for round kinds `0..kinds`.
+    pub fn new(kinds: usize) -> anyhow::Result<Book> {
+        Ok(Book {
+            slots: Arc::new(SharedSlots::new(kinds * FIELDS + 1)?),
+            kinds,
+        })
+    }
+
+    /// How many round kinds it holds.
+    pub fn kinds(&self) -> usize {
+        self.kinds
     }
 
     pub fn load(&self, k: usize) -> KindState {
         let mut s = [0u64; FIELDS];
         for (i, v) in s.iter_mut().enumerate() {
-            *v = self.0.get(k * FIELDS + i).load(Ordering::Relaxed);
+            *v = self.slots.get(k * FIELDS + i).load(Ordering::Relaxed);
         }
         KindState::from_slots(s)
     }
 
     pub fn store(&self, k: usize, st: &KindState) {
         for (i, v) in st.to_slots().into_iter().enumerate() {
-            self.0.get(k * FIELDS + i).store(v, Ordering::Relaxed);
+            self.slots.get(k * FIELDS + i).store(v, Ordering::Relaxed);
         }
     }
 
     /// Nanoseconds per busy loop, or `None` before the first calibration.
     pub fn ns_per_loop(&self) -> Option<f64> {
-        let bits = self.0.get(KINDS * FIELDS).load(Ordering::Relaxed);
+        let bits = self.slots.get(self.kinds * FIELDS).load(Ordering::Relaxed);
         (bits != 0).then(|| f64::from_bits(bits))
     }
 
     pub fn set_ns_per_loop(&self, v: f64) {
-        self.0
-            .get(KINDS * FIELDS)
+        self.slots
+            .get(self.kinds * FIELDS)
             .store(v.to_bits(), Ordering::Relaxed);
     }
 
@@ -247,16 +251,16 @@ impl Book {
         (ns.abs() / per).round() as u64
     }
 
-    /// The typed report: only kinds that ran.
-    pub fn report(&self, mode: OffsetMode) -> Offsets {
+    /// The typed report: only kinds that ran, each named by `name`.
+    pub fn report(&self, mode: OffsetMode, name: impl Fn(usize) -> String) -> Offsets {
         Offsets {
             mode,
             ns_per_loop: self.ns_per_loop().unwrap_or(0.0),
             sampling: SAMPLING,
-            kinds: (0..KINDS)
+            kinds: (0..self.kinds)
                 .map(|k| (k, self.load(k)))
                 .filter(|(_, s)| s.rounds > 0)
-                .map(|(k, s)| s.report(k))
+                .map(|(k, s)| s.report(name(k)))
                 .collect(),
         }
     }
@@ -337,7 +341,7 @@ mod tests {
         k.record(1000.0, 400.0, 0.0, 700.0);
         assert_eq!((k.leader_delayed, k.follower_delayed), (1, 1));
         assert_eq!((k.delay_min, k.delay_max), (-300.0, 700.0));
-        let r = k.report(0);
+        let r = k.report("dontneed".into());
         assert_eq!(r.kind, "dontneed");
         assert_eq!(r.delay_range_ns, [-440, 1100]);
         assert_eq!(r.rounds, SAMPLING + 2);
@@ -352,21 +356,21 @@ mod tests {
 
     #[test]
     fn book_round_trips_through_a_child() {
-        let book = Book::new().unwrap();
+        let book = Book::new(3).unwrap();
+        assert_eq!(book.kinds(), 3);
         let mut k = KindState::default();
         k.record(10.0, 20.0, 3.0, 0.0);
-        book.store(REFAULT_KIND, &k);
+        book.store(2, &k);
         book.set_ns_per_loop(0.5);
-        assert_eq!(book.load(REFAULT_KIND), k);
+        assert_eq!(book.load(2), k);
         assert_eq!(book.loops_for(-100.0), 200);
         book.observe_delay(1000, 1000.0); // 1 ns per loop measured
         assert!((book.ns_per_loop().unwrap() - 0.625).abs() < 1e-9);
         book.observe_delay(10, 1e6); // too short to count
         assert!((book.ns_per_loop().unwrap() - 0.625).abs() < 1e-9);
-        let r = book.report(OffsetMode::Fuzzy);
+        let r = book.report(OffsetMode::Fuzzy, |k| format!("kind{k}"));
         assert_eq!(r.kinds.len(), 1);
-        assert_eq!(r.kinds[0].kind, "refault");
-        assert_eq!(kind_name(REFAULT_KIND), "refault");
+        assert_eq!(r.kinds[0].kind, "kind2");
         assert!(calibrate() > 0.0);
     }
 }

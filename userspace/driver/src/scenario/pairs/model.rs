@@ -1,0 +1,407 @@
+//! What a round's ops must leave in the object, page by page.
+//!
+//! The object is [`Layout::thps`] THPs: the first (*hot*) is stamped with
+//! [`initial_stamp`] before the round, the rest (*cold*) is left
+//! unpopulated (it reads zero). Racing thread `slot` owns the pages
+//! `p % SLOTS == slot` (the last residue belongs to nobody: bystanders);
+//! the last [`TAIL`] pages are no thread's (the ops that unmap or protect
+//! part of the object work there). Every storing op writes only its own
+//! pages, with increasing generations, and records per page the last
+//! stamp and the order numbers ([`Seq`]) just before its first and after
+//! its last word. Zapping ops record the pages and the order numbers
+//! around their syscall.
+//!
+//! A page then must hold its last stamp (or the creation stamp, or zero
+//! for a cold page), except where a zap overlapped: a zap that began after
+//! the store ended leaves only what [`ObjKind::zap`] says (zero on private
+//! anonymous memory, the file's stamp on a private file, the data on
+//! shared kinds); one that overlapped the store leaves either, or a stamp
+//! torn between them word by word. MADV_FREE may or may not discard. A
+//! fork child's stores are seen by the parent only on shared kinds.
+
+use mmrace_proto::oracle::{region, Expected, Found, Stamp, STAMP_WORDS, UNIT};
+use mmrace_proto::pairs::{ObjKind, Zap};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Page residues: three racing threads, and bystanders.
+pub const SLOTS: usize = 4;
+/// Pages at the object's end that no thread stores to.
+pub const TAIL: usize = 8;
+/// The generation of the creation stamp.
+pub const INITIAL_GEN: u64 = 1;
+/// Set in the generations a fork child writes.
+pub const CHILD_BIT: u64 = 1 << 62;
+/// The generation of the O_DIRECT file's stamps.
+pub const DIO_GEN: u64 = 0xd10 << 32;
+
+/// The stamp page `page` holds from the object's creation (hot THP).
+pub fn initial_stamp(page: usize) -> Stamp {
+    stamp(page, INITIAL_GEN)
+}
+
+pub fn stamp(page: usize, generation: u64) -> Stamp {
+    Stamp {
+        region: region::PAIRS,
+        page: page as u32,
+        generation,
+    }
+}
+
+/// A store generation unique in the run: round and pass.
+pub fn store_gen(round: u64, pass: u32) -> u64 {
+    (round << 12) | u64::from(pass + 2)
+}
+
+/// The object's pages and who owns which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub pages: usize,
+    pub per_thp: usize,
+}
+
+impl Layout {
+    /// An object of `thps` THPs of `pmd` bytes.
+    pub fn new(thps: usize, pmd: usize) -> Layout {
+        Layout {
+            pages: thps * pmd / UNIT,
+            per_thp: pmd / UNIT,
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.pages * UNIT
+    }
+
+    pub fn hot(&self) -> Range<usize> {
+        0..self.per_thp
+    }
+
+    pub fn cold(&self) -> Range<usize> {
+        self.per_thp..self.pages
+    }
+
+    pub fn tail(&self) -> Range<usize> {
+        self.pages - TAIL..self.pages
+    }
+
+    /// Thread `slot`'s pages in `range` (never the tail's).
+    pub fn owned(&self, slot: usize, range: Range<usize>) -> impl Iterator<Item = usize> {
+        let tail = self.tail().start;
+        range.filter(move |p| p % SLOTS == slot && *p < tail)
+    }
+
+    /// What page `p` holds before the round.
+    pub fn base(&self, p: usize) -> Expected {
+        if self.hot().contains(&p) {
+            Expected::Stamp(initial_stamp(p))
+        } else {
+            Expected::Zero
+        }
+    }
+}
+
+/// The round's order counter: every recorded effect takes numbers from
+/// it, so effects of different threads can be ordered.
+#[derive(Debug, Default)]
+pub struct Seq(AtomicU64);
+
+impl Seq {
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// The last store of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreFx {
+    pub page: usize,
+    pub generation: u64,
+    /// Order numbers before its first word and after its last.
+    pub begin: u64,
+    pub end: u64,
+}
+
+/// A zap of `pages`: MADV_DONTNEED (`strict`: the pages are gone when it
+/// returns) or MADV_FREE (they may be).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZapFx {
+    pub pages: Range<usize>,
+    pub begin: u64,
+    pub end: u64,
+    pub strict: bool,
+}
+
+/// What one thread's op did to the object in a round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Stores, any number per page: the last (highest `end`) counts.
+    pub stores: Vec<StoreFx>,
+    pub zaps: Vec<ZapFx>,
+    /// Pages unmapped: not verified.
+    pub gone: Vec<Range<usize>>,
+    /// A fork child's stores (page, generation).
+    pub child: Vec<(usize, u64)>,
+    /// Calls that failed unexpectedly, and the first such error.
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+impl Effects {
+    pub fn error(&mut self, what: impl Into<String>) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(what.into());
+        }
+    }
+}
+
+/// What a page may hold after the round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    /// The value it must hold when no zap interferes; reported on mismatch.
+    pub primary: Option<Expected>,
+    /// What an interfering zap leaves instead.
+    pub alternate: Option<Expected>,
+}
+
+fn raw(e: &Expected) -> ([u64; STAMP_WORDS], u64) {
+    match e {
+        Expected::Zero => ([0; STAMP_WORDS], 0),
+        Expected::Stamp(s) => {
+            let w = s.words();
+            (w, w[STAMP_WORDS - 1])
+        }
+    }
+}
+
+/// The raw words of what was read.
+pub fn found_raw(f: &Found) -> ([u64; STAMP_WORDS], u64) {
+    match f {
+        Found::Stamp(s) => raw(&Expected::Stamp(*s)),
+        Found::Zero => ([0; STAMP_WORDS], 0),
+        Found::Garbage { words, last } => (*words, *last),
+    }
+}
+
+impl Allowed {
+    /// Whether `found` is legal: each stamp word and the last word from
+    /// the primary or the alternate (with one of them: exactly it; with
+    /// both: either, or a store torn by the zap).
+    pub fn accepts(&self, found: &Found) -> bool {
+        let (fw, fl) = found_raw(found);
+        let opts: Vec<_> = self
+            .primary
+            .iter()
+            .chain(&self.alternate)
+            .map(raw)
+            .collect();
+        let word_ok = |i: usize, v: u64| opts.iter().any(|(w, _)| w[i] == v);
+        (0..STAMP_WORDS).all(|i| word_ok(i, fw[i])) && opts.iter().any(|(_, l)| *l == fl)
+    }
+
+    /// The value named in a report.
+    pub fn reported(&self) -> Expected {
+        self.primary.or(self.alternate).unwrap_or(Expected::Zero)
+    }
+}
+
+/// The expectations of one round's object.
+pub struct Model {
+    layout: Layout,
+    kind: ObjKind,
+}
+
+impl Model {
+    pub fn new(layout: Layout, kind: ObjKind) -> Model {
+        Model { layout, kind }
+    }
+
+    /// What a zap leaves in page `p`.
+    fn zapped(&self, p: usize) -> Expected {
+        match self.kind.zap() {
+            Zap::Zero => Expected::Zero,
+            Zap::Reverts => self.layout.base(p),
+            Zap::Keeps => unreachable!("Keeps leaves the data"),
+        }
+    }
+
+    /// What page `p` may hold after a round with effects `fx`; `None`
+    /// when it is gone (unmapped) and not checked.
+    pub fn allowed(&self, p: usize, fx: &[Effects]) -> Option<Allowed> {
+        if fx.iter().flat_map(|f| &f.gone).any(|r| r.contains(&p)) {
+            return None;
+        }
+        let last = fx
+            .iter()
+            .flat_map(|f| &f.stores)
+            .filter(|s| s.page == p)
+            .max_by_key(|s| s.end);
+        let child = fx.iter().flat_map(|f| &f.child).find(|c| c.0 == p);
+        let mut primary = match (last, child) {
+            (Some(s), _) => Expected::Stamp(stamp(p, s.generation)),
+            (None, Some(&(_, g))) if !self.kind.private() => Expected::Stamp(stamp(p, g)),
+            _ => self.layout.base(p),
+        };
+        let (begin, end) = last.map_or((0, 0), |s| (s.begin, s.end));
+        let mut allowed = Allowed {
+            primary: Some(primary),
+            alternate: None,
+        };
+        if self.kind.zap() == Zap::Keeps {
+            return Some(allowed);
+        }
+        for z in fx
+            .iter()
+            .flat_map(|f| &f.zaps)
+            .filter(|z| z.pages.contains(&p))
+        {
+            if z.end < begin {
+                continue; // over before the store began
+            }
+            let left = self.zapped(p);
+            if z.strict && z.begin > end {
+                primary = left; // began after the store (or nothing) ended
+                allowed = Allowed {
+                    primary: Some(primary),
+                    alternate: None,
+                };
+            } else {
+                allowed.alternate = Some(left);
+            }
+        }
+        Some(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Layout = Layout {
+        pages: 16,
+        per_thp: 8,
+    };
+
+    fn store(page: usize, generation: u64, begin: u64, end: u64) -> Effects {
+        Effects {
+            stores: vec![StoreFx {
+                page,
+                generation,
+                begin,
+                end,
+            }],
+            ..Effects::default()
+        }
+    }
+
+    fn zap(pages: Range<usize>, begin: u64, end: u64, strict: bool) -> Effects {
+        Effects {
+            zaps: vec![ZapFx {
+                pages,
+                begin,
+                end,
+                strict,
+            }],
+            ..Effects::default()
+        }
+    }
+
+    fn found(p: usize, g: u64) -> Found {
+        Found::Stamp(stamp(p, g))
+    }
+
+    #[test]
+    fn layout_ownership() {
+        let l = Layout::new(2, 2 << 20);
+        assert_eq!((l.pages, l.per_thp), (1024, 512));
+        let mine: Vec<_> = l.owned(1, l.hot()).take(3).collect();
+        assert_eq!(mine, [1, 5, 9]);
+        assert!(l.owned(2, l.cold()).all(|p| p < 1016 && p % 4 == 2));
+        assert_eq!(l.base(3), Expected::Stamp(initial_stamp(3)));
+        assert_eq!(l.base(600), Expected::Zero);
+    }
+
+    #[test]
+    fn a_lost_store_is_a_mismatch() {
+        let m = Model::new(L, ObjKind::Anon);
+        let fx = [store(2, 9, 1, 2)];
+        let a = m.allowed(2, &fx).unwrap();
+        assert!(a.accepts(&found(2, 9)));
+        assert!(!a.accepts(&found(2, 8)), "an older stamp came back");
+        assert!(!a.accepts(&found(2, INITIAL_GEN)));
+        assert!(!a.accepts(&Found::Zero), "no zap: zero is a loss");
+        // An untouched bystander keeps its creation stamp, a cold page zero.
+        assert!(m.allowed(3, &fx).unwrap().accepts(&found(3, INITIAL_GEN)));
+        assert!(!m.allowed(3, &fx).unwrap().accepts(&found(3, 2)));
+        assert!(m.allowed(12, &fx).unwrap().accepts(&Found::Zero));
+    }
+
+    #[test]
+    fn after_dontneed_private_anon_reads_zero() {
+        let m = Model::new(L, ObjKind::Anon);
+        // The zap began after the store ended: zero only.
+        let fx = [store(2, 9, 1, 2), zap(0..8, 3, 4, true)];
+        let a = m.allowed(2, &fx).unwrap();
+        assert!(a.accepts(&Found::Zero));
+        assert!(!a.accepts(&found(2, 9)), "non-zero after DONTNEED");
+        assert!(!m.allowed(5, &fx).unwrap().accepts(&found(5, INITIAL_GEN)));
+        // Overlapping: either, or torn word by word.
+        let fx = [store(2, 9, 1, 5), zap(0..8, 3, 4, true)];
+        let a = m.allowed(2, &fx).unwrap();
+        assert!(a.accepts(&Found::Zero) && a.accepts(&found(2, 9)));
+        let (mut w, last) = found_raw(&found(2, 9));
+        w[0] = 0;
+        assert!(a.accepts(&Found::decode(w, last)), "torn by the zap");
+        w[1] = 77;
+        assert!(!a.accepts(&Found::decode(w, last)), "a word from nowhere");
+        // Over before the store began: the stamp only.
+        let fx = [store(2, 9, 5, 6), zap(0..8, 3, 4, true)];
+        assert!(!m.allowed(2, &fx).unwrap().accepts(&Found::Zero));
+        // MADV_FREE may or may not discard.
+        let fx = [zap(0..8, 3, 4, false)];
+        let a = m.allowed(1, &fx).unwrap();
+        assert!(a.accepts(&Found::Zero) && a.accepts(&found(1, INITIAL_GEN)));
+    }
+
+    #[test]
+    fn shared_kinds_keep_data_through_a_zap() {
+        let m = Model::new(L, ObjKind::Memfd);
+        let fx = [store(2, 9, 1, 2), zap(0..8, 3, 4, true)];
+        let a = m.allowed(2, &fx).unwrap();
+        assert!(a.accepts(&found(2, 9)));
+        assert!(!a.accepts(&Found::Zero), "shmem lost data to DONTNEED");
+    }
+
+    #[test]
+    fn fork_child_stores_are_private_or_shared_by_kind() {
+        let child = Effects {
+            child: vec![(2, CHILD_BIT | 5)],
+            ..Effects::default()
+        };
+        let anon = Model::new(L, ObjKind::Anon)
+            .allowed(2, std::slice::from_ref(&child))
+            .unwrap();
+        assert!(anon.accepts(&found(2, INITIAL_GEN)));
+        assert!(
+            !anon.accepts(&found(2, CHILD_BIT | 5)),
+            "child write seen by the parent"
+        );
+        let shared = Model::new(L, ObjKind::SharedAnon)
+            .allowed(2, std::slice::from_ref(&child))
+            .unwrap();
+        assert!(shared.accepts(&found(2, CHILD_BIT | 5)));
+        assert!(!shared.accepts(&found(2, INITIAL_GEN)));
+    }
+
+    #[test]
+    fn gone_pages_are_not_checked() {
+        let fx = [Effects {
+            gone: vec![L.tail()],
+            ..Effects::default()
+        }];
+        let m = Model::new(L, ObjKind::Anon);
+        assert!(m.allowed(L.pages - 1, &fx).is_none());
+        assert!(m.allowed(0, &fx).is_some());
+    }
+}

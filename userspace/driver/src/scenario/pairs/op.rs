@@ -1,0 +1,144 @@
+//! The op trait: what one racing thread does in a round.
+//!
+//! An [`Op`] runs once (or a short burst) on the round's object, from its
+//! own thread pinned to its own CPU, released with the others by the fuzzy
+//! start offsets, and records in its [`Effects`] what it did to the data:
+//! the stamps it stored (only into its own pages, [`Layout::owned`]), the
+//! pages it zapped or unmapped, a fork child's stores. It never checks the
+//! data itself (the engine verifies after the join), except where only it
+//! can see (a fork child checks its own view and reports through the
+//! oracle). Errors a call may legitimately return (EAGAIN from a busy
+//! page, EFAULT in a round whose object moved) are not counted; others go
+//! to [`Effects::error`].
+//!
+//! Ops are stateless unit structs; [`op`] gives each [`UserOp`]'s. Worker
+//! resources every op may need (open files, the oracle) are in
+//! [`Resources`].
+
+use super::model::{Effects, Layout, Seq};
+use super::object::Object;
+use crate::oracle::{Oracle, Party};
+use mmrace_proto::pairs::UserOp;
+use std::fs::File;
+
+/// What the worker opened once for every round.
+pub struct Resources {
+    /// /proc/self/mem, read-write: stores in rounds where the object moves.
+    pub mem: Option<File>,
+    /// /proc/self/pagemap.
+    pub pagemap: Option<File>,
+    /// A file on XFS opened O_DIRECT whose page `p` holds
+    /// `stamp(p, DIO_GEN)`; `None` without the scratch disk.
+    pub dio: Option<File>,
+    /// The two NUMA nodes.
+    pub nodes: (u32, u32),
+    pub oracle: std::sync::Arc<Oracle>,
+    /// The oracle party fork children report as.
+    pub party: Party,
+}
+
+/// One thread's view of the round.
+pub struct RoundEnv<'a> {
+    pub obj: &'a dyn Object,
+    pub layout: Layout,
+    /// This thread's page residue (0, 1 or 2).
+    pub slot: usize,
+    /// The round number over the whole run (store generations use it).
+    pub round: u64,
+    /// Passes a storing op makes.
+    pub burst: u32,
+    pub seq: &'a Seq,
+    /// The node migrating ops move the object to this round.
+    pub target: u32,
+    /// Another op of the round moves the object: store through
+    /// /proc/self/mem, never by a user access.
+    pub moving: bool,
+    /// The oracle context word naming the combo, kind and round.
+    pub context: u64,
+    pub res: &'a Resources,
+}
+
+impl RoundEnv<'_> {
+    /// The address of page `p` now.
+    pub fn page_addr(&self, p: usize) -> usize {
+        self.obj.addr() + p * mmrace_proto::oracle::UNIT
+    }
+
+    /// The other node than [`RoundEnv::target`].
+    pub fn source(&self) -> u32 {
+        let (a, b) = self.res.nodes;
+        if self.target == a {
+            b
+        } else {
+            a
+        }
+    }
+}
+
+/// A user-level operation.
+pub trait Op: Send + Sync {
+    fn op(&self) -> UserOp;
+    /// Whether it can run in this worker; `Err(reason)` skips it for the
+    /// run (reported as skipped).
+    fn available(&self, _res: &Resources) -> Result<(), String> {
+        Ok(())
+    }
+    /// Does it once (or a burst) and records the effects.
+    fn run(&self, env: &RoundEnv, fx: &mut Effects);
+}
+
+/// The op of `u`.
+pub fn op(u: UserOp) -> &'static dyn Op {
+    use super::ops::*;
+    match u {
+        UserOp::Store => &data::Store,
+        UserOp::Touch => &data::Touch,
+        UserOp::Odirect => &data::Odirect,
+        UserOp::Fork => &fork::Fork,
+        UserOp::MigratePages => &migrate::MigratePages,
+        UserOp::MovePages => &migrate::MovePages,
+        UserOp::Mbind => &migrate::Mbind,
+        UserOp::Split => &mapping::Split,
+        UserOp::MunmapPart => &mapping::MunmapPart,
+        UserOp::MprotectPart => &mapping::MprotectPart,
+        UserOp::MprotectExec => &mapping::MprotectExec,
+        UserOp::Mlock => &mapping::Mlock,
+        UserOp::Mremap => &mapping::Mremap,
+        UserOp::Collapse => &advice::Advice(UserOp::Collapse),
+        UserOp::Dontneed => &advice::Advice(UserOp::Dontneed),
+        UserOp::Free => &advice::Advice(UserOp::Free),
+        UserOp::Pageout => &advice::Advice(UserOp::Pageout),
+        UserOp::Cold => &advice::Advice(UserOp::Cold),
+        UserOp::ClearRefs => &walk::ClearRefs,
+        UserOp::Smaps => &walk::Smaps,
+        UserOp::Pagemap => &walk::Pagemap,
+    }
+}
+
+/// The errno of a failed call.
+pub fn last_errno() -> i32 {
+    crate::mm::errno()
+}
+
+/// Records a failed call in `fx` unless its errno is in `expected`.
+pub fn check(fx: &mut Effects, what: &str, ok: bool, expected: &[i32]) {
+    if ok {
+        return;
+    }
+    let e = last_errno();
+    if !expected.contains(&e) {
+        fx.error(format!("{what}: {}", std::io::Error::from_raw_os_error(e)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_user_op_has_its_op() {
+        for u in UserOp::ALL {
+            assert_eq!(op(u).op(), u);
+        }
+    }
+}

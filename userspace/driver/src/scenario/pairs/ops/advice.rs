@@ -1,0 +1,64 @@
+//! madvise(2) on the whole object: collapse, zaps, reclaim hints.
+
+use super::super::model::{Effects, ZapFx};
+use super::super::op::{check, Op, RoundEnv};
+use mmrace_proto::pairs::UserOp;
+
+/// MADV_COLLAPSE (include/uapi/asm-generic/mman-common.h).
+pub const MADV_COLLAPSE: libc::c_int = 25;
+
+/// One madvise op; which advice is its [`UserOp`].
+pub struct Advice(pub UserOp);
+
+impl Advice {
+    /// The advice, whether it zaps (and strictly), and the errnos it may
+    /// return without anything being wrong.
+    fn advice(&self) -> (libc::c_int, Option<bool>, &'static [i32]) {
+        match self.0 {
+            // EAGAIN: a page was busy; EINVAL: no THP possible here.
+            UserOp::Collapse => (
+                MADV_COLLAPSE,
+                None,
+                &[libc::EAGAIN, libc::EINVAL, libc::ENOMEM],
+            ),
+            UserOp::Dontneed => (libc::MADV_DONTNEED, Some(true), &[]),
+            UserOp::Free => (libc::MADV_FREE, Some(false), &[]),
+            UserOp::Pageout => (libc::MADV_PAGEOUT, None, &[]),
+            UserOp::Cold => (libc::MADV_COLD, None, &[]),
+            op => unreachable!("{op} is not an madvise op"),
+        }
+    }
+}
+
+impl Op for Advice {
+    fn op(&self) -> UserOp {
+        self.0
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let (advice, zaps, expected) = self.advice();
+        let begin = env.seq.next();
+        // SAFETY: advice on this round's object (ENOMEM if it moved).
+        let r = unsafe {
+            libc::madvise(
+                env.obj.addr() as *mut libc::c_void,
+                env.layout.bytes(),
+                advice,
+            )
+        };
+        let end = env.seq.next();
+        let mut ok_errnos = expected.to_vec();
+        // The object moved, or lost its tail, under it.
+        ok_errnos.push(libc::ENOMEM);
+        check(fx, self.0.word(), r == 0, &ok_errnos);
+        if let Some(strict) = zaps {
+            // Recorded even when it failed: it may have zapped part.
+            fx.zaps.push(ZapFx {
+                pages: 0..env.layout.pages,
+                begin,
+                end,
+                strict: strict && r == 0,
+            });
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The ops that write stamps into the thread's own pages.
+
+use super::super::model::{stamp, store_gen, Effects, StoreFx, DIO_GEN};
+use super::super::op::{check, Op, Resources, RoundEnv};
+use crate::oracle::mem;
+use mmrace_proto::oracle::{Stamp, UNIT};
+use mmrace_proto::pairs::UserOp;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+
+/// Pages an O_DIRECT op reads per round.
+pub const DIO_PAGES: usize = 16;
+/// Attempts of a /proc/self/mem store while the object moves.
+const MEM_TRIES: u32 = 10_000;
+
+/// One unit, filled as [`mem::fill`] would, in a buffer.
+#[repr(C, align(4096))]
+struct Unit([u8; UNIT]);
+
+/// Stores `s` into page `p` through /proc/self/mem, following the object
+/// when it moves. Whether it landed.
+fn store_via_mem(env: &RoundEnv, p: usize, s: &Stamp, fx: &mut Effects) -> bool {
+    let Some(mem_file) = env.res.mem.as_ref() else {
+        fx.error("no /proc/self/mem");
+        return false;
+    };
+    let mut buf = Unit([0; UNIT]);
+    // SAFETY: a local, aligned, UNIT-byte buffer nothing else references.
+    unsafe { mem::fill(buf.0.as_mut_ptr() as usize, s) };
+    for _ in 0..MEM_TRIES {
+        let addr = env.page_addr(p);
+        match mem_file.write_at(&buf.0, addr as u64) {
+            Ok(UNIT) => return true,
+            // The object is between two places: try its new address.
+            Ok(_) | Err(_) => std::hint::spin_loop(),
+        }
+    }
+    false
+}
+
+/// Stamps `pages`, `passes` times with increasing generations, recording
+/// each store.
+fn store_pages(
+    env: &RoundEnv,
+    pages: &[usize],
+    passes: u32,
+    fx: &mut Effects,
+    gen: impl Fn(u32) -> u64,
+) {
+    for pass in 0..passes {
+        let g = gen(pass);
+        for &p in pages {
+            let s = stamp(p, g);
+            let begin = env.seq.next();
+            let landed = if env.moving {
+                store_via_mem(env, p, &s, fx)
+            } else {
+                // SAFETY: page p of the object is mapped read-write and
+                // only this thread writes it (it owns the page).
+                unsafe { mem::stamp(env.page_addr(p), &s) };
+                true
+            };
+            let end = env.seq.next();
+            if landed {
+                fx.stores.push(StoreFx {
+                    page: p,
+                    generation: g,
+                    begin,
+                    end,
+                });
+            }
+        }
+    }
+}
+
+/// User stores into the thread's pages of the populated THP.
+pub struct Store;
+
+impl Op for Store {
+    fn op(&self) -> UserOp {
+        UserOp::Store
+    }
+
+    fn available(&self, res: &Resources) -> Result<(), String> {
+        res.mem
+            .as_ref()
+            .map(|_| ())
+            .ok_or_else(|| "cannot open /proc/self/mem".into())
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let pages: Vec<usize> = env.layout.owned(env.slot, env.layout.hot()).collect();
+        store_pages(env, &pages, env.burst, fx, |pass| {
+            store_gen(env.round, pass)
+        });
+    }
+}
+
+/// First touch of the unpopulated THP: a read fault, then stores.
+pub struct Touch;
+
+impl Op for Touch {
+    fn op(&self) -> UserOp {
+        UserOp::Touch
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let pages: Vec<usize> = env.layout.owned(env.slot, env.layout.cold()).collect();
+        if let Some(&first) = pages.first() {
+            // SAFETY: a mapped page of the object, read only.
+            unsafe { std::ptr::read_volatile(env.page_addr(first) as *const u64) };
+        }
+        store_pages(env, &pages, 1, fx, |pass| store_gen(env.round, pass));
+    }
+}
+
+/// O_DIRECT reads from the XFS file into the thread's pages.
+pub struct Odirect;
+
+impl Op for Odirect {
+    fn op(&self) -> UserOp {
+        UserOp::Odirect
+    }
+
+    fn available(&self, res: &Resources) -> Result<(), String> {
+        res.dio
+            .as_ref()
+            .map(|_| ())
+            .ok_or_else(|| "no XFS scratch disk for its O_DIRECT file".into())
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let Some(f) = env.res.dio.as_ref() else {
+            return;
+        };
+        let pages = env.layout.owned(env.slot, env.layout.hot()).take(DIO_PAGES);
+        for p in pages {
+            let begin = env.seq.next();
+            // SAFETY: page p of the object is mapped read-write and only
+            // this thread writes it; the device writes UNIT bytes into it.
+            let n = unsafe {
+                libc::pread(
+                    f.as_raw_fd(),
+                    env.page_addr(p) as *mut libc::c_void,
+                    UNIT,
+                    (p * UNIT) as libc::off_t,
+                )
+            };
+            let end = env.seq.next();
+            if n == UNIT as isize {
+                fx.stores.push(StoreFx {
+                    page: p,
+                    generation: DIO_GEN,
+                    begin,
+                    end,
+                });
+            } else {
+                // What landed is unknown: the page is not checked.
+                check(fx, "O_DIRECT pread", false, &[]);
+                fx.gone.push(p..p + 1);
+            }
+        }
+    }
+}
+
+/// Writes the O_DIRECT file: `pages` units, page `p` holding
+/// `stamp(p, DIO_GEN)`.
+pub fn write_dio_file(path: &std::path::Path, pages: usize) -> std::io::Result<()> {
+    let f = std::fs::File::create(path)?;
+    let mut buf = Unit([0; UNIT]);
+    for p in 0..pages {
+        // SAFETY: a local, aligned, UNIT-byte buffer.
+        unsafe { mem::fill(buf.0.as_mut_ptr() as usize, &stamp(p, DIO_GEN)) };
+        f.write_all_at(&buf.0, (p * UNIT) as u64)?;
+    }
+    f.sync_all()
+}

@@ -1,0 +1,158 @@
+//! Ops on the object's mapping: splits, VMA changes, mlock, mremap.
+
+use super::super::model::{Effects, TAIL};
+use super::super::object::{reserve_aligned, unmap};
+use super::super::op::{check, Op, Resources, RoundEnv};
+use mmrace_proto::oracle::UNIT;
+use mmrace_proto::pairs::UserOp;
+
+/// debugfs' THP splitter: `PID,0xSTART,0xEND` splits the THPs there.
+pub const SPLIT_PATH: &str = "/sys/kernel/debug/split_huge_pages";
+
+/// Writes `pid,0xstart,0xend` for the object to split_huge_pages.
+pub struct Split;
+
+impl Op for Split {
+    fn op(&self) -> UserOp {
+        UserOp::Split
+    }
+
+    fn available(&self, _res: &Resources) -> Result<(), String> {
+        if std::path::Path::new(SPLIT_PATH).exists() {
+            Ok(())
+        } else {
+            Err(format!("no {SPLIT_PATH} (debugfs not mounted?)"))
+        }
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let a = env.obj.addr();
+        let line = format!(
+            "{},{:#x},{:#x}",
+            std::process::id(),
+            a,
+            a + env.layout.bytes()
+        );
+        if let Err(e) = crate::kfile::write(SPLIT_PATH, &line) {
+            let ok = matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EBUSY));
+            if !ok {
+                fx.error(format!("{SPLIT_PATH} {line}: {e}"));
+            }
+        }
+    }
+}
+
+/// The tail's address and length.
+fn tail(env: &RoundEnv) -> (*mut libc::c_void, usize) {
+    let start = env.obj.addr() + env.layout.tail().start * UNIT;
+    (start as *mut libc::c_void, TAIL * UNIT)
+}
+
+/// munmap of the object's tail (inside the last THP: splits its pmd).
+pub struct MunmapPart;
+
+impl Op for MunmapPart {
+    fn op(&self) -> UserOp {
+        UserOp::MunmapPart
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let (p, len) = tail(env);
+        fx.gone.push(env.layout.tail());
+        // SAFETY: the tail of this round's object; no thread stores there
+        // and the object's release unmaps the whole range again.
+        let r = unsafe { libc::munmap(p, len) };
+        check(fx, "munmap tail", r == 0, &[]);
+    }
+}
+
+/// mprotect(PROT_READ) of the object's tail: a VMA split inside a THP.
+pub struct MprotectPart;
+
+impl Op for MprotectPart {
+    fn op(&self) -> UserOp {
+        UserOp::MprotectPart
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let (p, len) = tail(env);
+        // SAFETY: protections of the tail, which no thread stores to.
+        let r = unsafe { libc::mprotect(p, len, libc::PROT_READ) };
+        check(fx, "mprotect tail", r == 0, &[libc::ENOMEM]);
+    }
+}
+
+/// mprotect adding then removing PROT_EXEC on the whole object: the
+/// protection changes (change_huge_pmd), stores never fault on it.
+pub struct MprotectExec;
+
+impl Op for MprotectExec {
+    fn op(&self) -> UserOp {
+        UserOp::MprotectExec
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let (a, len) = (env.obj.addr() as *mut libc::c_void, env.layout.bytes());
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        for prot in [rw | libc::PROT_EXEC, rw] {
+            // SAFETY: protections of the object; write stays allowed.
+            let r = unsafe { libc::mprotect(a, len, prot) };
+            check(fx, "mprotect exec", r == 0, &[libc::ENOMEM]);
+        }
+    }
+}
+
+/// mlock then munlock of the object.
+pub struct Mlock;
+
+impl Op for Mlock {
+    fn op(&self) -> UserOp {
+        UserOp::Mlock
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let (a, len) = (env.obj.addr() as *const libc::c_void, env.layout.bytes());
+        // SAFETY: locking the object's range changes no data.
+        let r = unsafe { libc::mlock(a, len) };
+        check(fx, "mlock", r == 0, &[libc::ENOMEM, libc::EAGAIN]);
+        // SAFETY: as above.
+        let r = unsafe { libc::munlock(a, len) };
+        check(fx, "munlock", r == 0, &[libc::ENOMEM]);
+    }
+}
+
+/// mremap of the object to a fresh aligned address.
+pub struct Mremap;
+
+impl Op for Mremap {
+    fn op(&self) -> UserOp {
+        UserOp::Mremap
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let len = env.layout.bytes();
+        let Ok(dest) = reserve_aligned(len, crate::mm::pmd_size()) else {
+            check(fx, "mremap reserve", false, &[libc::ENOMEM]);
+            return;
+        };
+        let from = env.obj.addr();
+        // SAFETY: moves the object onto our own reservation; the threads
+        // that run with a moving op never access the object directly.
+        let r = unsafe {
+            libc::mremap(
+                from as *mut libc::c_void,
+                len,
+                len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                dest as *mut libc::c_void,
+            )
+        };
+        if r == libc::MAP_FAILED {
+            // EFAULT: the tail was unmapped first.
+            check(fx, "mremap", false, &[libc::EFAULT]);
+            unmap(dest, len);
+            return;
+        }
+        env.obj.set_addr(dest);
+    }
+}

@@ -1,0 +1,210 @@
+//! The operation catalogue: for every [`UserOp`], the object kinds it
+//! applies to and the module operations (`module/mmrace_ops.h`, as
+//! [`crate::ops::name`] constants) it drives on each kind. The mapping is
+//! read off the 7.3 source (the paths are in the comments) and is what
+//! coverage counts: a pair of user ops *met* when the module saw one of the
+//! first op's module ops meet one of the second's.
+//!
+//! A user op whose kernel path enters none of the module's operations
+//! (`cold`: deactivation only) has an empty list: it still races, but its
+//! pairs cannot be metered and are left out of the coverage figure.
+
+use super::{ObjKind, UserOp};
+use crate::ops::name::*;
+
+/// The module's memory-kind classes the mapping depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Private anonymous memory (anon, ksm).
+    Anon,
+    /// shmem (shared-anon, memfd, tmpfs).
+    Shmem,
+    /// Page cache of XFS (shared and private mappings).
+    File,
+    Hugetlb,
+}
+
+fn class(k: ObjKind) -> Class {
+    match k {
+        ObjKind::Anon | ObjKind::Ksm => Class::Anon,
+        ObjKind::SharedAnon | ObjKind::Memfd | ObjKind::Tmpfs => Class::Shmem,
+        ObjKind::XfsShared | ObjKind::XfsPrivate => Class::File,
+        ObjKind::Hugetlb => Class::Hugetlb,
+    }
+}
+
+/// Whether `op` can run on an object of kind `k`.
+pub fn applies(op: UserOp, k: ObjKind) -> bool {
+    use UserOp::*;
+    match op {
+        // madvise_free_single_vma: anonymous VMAs only.
+        Free => class(k) == Class::Anon,
+        // Hugetlb pages are not THPs: no split, collapse, LRU advice, and
+        // the tail pages of a 2 MiB page cannot be unmapped or protected
+        // on their own.
+        Split | Collapse | Pageout | Cold | MunmapPart | MprotectPart => k != ObjKind::Hugetlb,
+        _ => true,
+    }
+}
+
+/// The module operations `op` drives on kind `k` (empty when it does not
+/// apply).
+pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
+    if !applies(op, k) {
+        return &[];
+    }
+    use Class::*;
+    use UserOp::*;
+    let c = class(k);
+    match op {
+        // Stores fault only after another op changed the mapping: a zapped
+        // or fresh pmd (anon: do_huge_pmd_anonymous_page; shmem and file:
+        // shmem_fault/do_set_pmd), a COW-shared one (do_huge_pmd_wp_page);
+        // through /proc/self/mem they go through __get_user_pages.
+        Store | Touch => match c {
+            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
+            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],
+            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, GUP],
+            Hugetlb => &[HUGETLB_FAULT, GUP],
+        },
+        // dup_mmap copies page tables only of VMAs with an anon_vma
+        // (vma_needs_copy): private kinds; then the child's exit.
+        Fork => match c {
+            Anon => &[FORK_MM, COPY_HUGE_PMD, HUGE_PMD_WP, EXIT_MM],
+            Shmem => &[FORK_MM, EXIT_MM, SHMEM_FAULT],
+            File if k.private() => &[FORK_MM, COPY_HUGE_PMD, HUGE_PMD_WP, EXIT_MM],
+            File => &[FORK_MM, EXIT_MM, FILE_HUGE_MAP],
+            Hugetlb => &[FORK_MM, HUGETLB_COPY, HUGETLB_FAULT, EXIT_MM],
+        },
+        // do_migrate_pages -> migrate_to_node -> migrate_pages ->
+        // try_to_migrate / remove_migration_ptes; a THP that cannot move
+        // whole is split.
+        MigratePages => match c {
+            Hugetlb => &[MEMPOLICY, MIGRATE_UNMAP, MIGRATE_REMOVE],
+            _ => &[MEMPOLICY, MIGRATE_UNMAP, MIGRATE_REMOVE, FOLIO_SPLIT],
+        },
+        // do_pages_move (folio_walk, no GUP) and do_mbind both call
+        // migrate_pages directly, not migrate_to_node.
+        MovePages | Mbind => match c {
+            Hugetlb => &[MIGRATE_UNMAP, MIGRATE_REMOVE],
+            _ => &[MIGRATE_UNMAP, MIGRATE_REMOVE, FOLIO_SPLIT],
+        },
+        // split_huge_pages_pid -> __folio_split -> unmap_folio: anon folios
+        // get migration entries (try_to_migrate, remove_migration_ptes),
+        // file ones are unmapped (try_to_unmap); the pmd is split first.
+        Split => match c {
+            Anon => &[FOLIO_SPLIT, PMD_SPLIT, MIGRATE_UNMAP, MIGRATE_REMOVE],
+            _ => &[FOLIO_SPLIT, PMD_SPLIT, TRY_TO_UNMAP],
+        },
+        // A VMA boundary inside a huge pmd splits it
+        // (vma_adjust_trans_huge); munmap then zaps the tail's ptes.
+        MunmapPart => &[PMD_SPLIT],
+        MprotectPart => &[PMD_SPLIT],
+        MprotectExec => match c {
+            Hugetlb => &[],
+            _ => &[CHANGE_HUGE_PMD],
+        },
+        // madvise_collapse; shmem and file THPs are remapped by
+        // collapse_pte_mapped_thp.
+        Collapse => match c {
+            Anon => &[MADV_COLLAPSE],
+            _ => &[MADV_COLLAPSE, COLLAPSE_FILE],
+        },
+        Dontneed => match c {
+            Hugetlb => &[HUGETLB_UNMAP],
+            _ => &[ZAP_HUGE_PMD],
+        },
+        Free => &[MADV_FREE_HUGE_PMD],
+        // madvise_cold_or_pageout_pte_range isolates the folio; reclaim
+        // asks for swap (folio_alloc_swap), splits a THP it cannot swap
+        // whole, unmaps what it can write out.
+        Pageout => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT],
+        Cold => &[],
+        Mlock => match c {
+            Hugetlb => &[],
+            _ => &[MLOCK_FOLIO],
+        },
+        ClearRefs => &[CLEAR_REFS],
+        Smaps => &[SMAPS_WALK],
+        Pagemap => &[PAGEMAP_WALK],
+        // iov_iter_extract_pages pins the buffer (GUP-fast first, the slow
+        // path __get_user_pages when that fails).
+        Odirect => &[GUP],
+        Mremap => match c {
+            Hugetlb => &[MOVE_PAGE_TABLES],
+            _ => &[MOVE_HUGE_PMD, MOVE_PAGE_TABLES],
+        },
+    }
+}
+
+/// Ops of `ops` that apply to `k`.
+pub fn ops_for(k: ObjKind, ops: &[UserOp]) -> Vec<UserOp> {
+    ops.iter().copied().filter(|o| applies(*o, k)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops;
+
+    #[test]
+    fn every_mapped_op_is_a_module_op() {
+        for op in UserOp::ALL {
+            for k in ObjKind::ALL {
+                for m in module_ops(op, k) {
+                    assert_eq!(ops::op(m), Some(*m), "{op} on {k}: {m}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_cold_is_unmetered_where_it_applies() {
+        for op in UserOp::ALL {
+            for k in [ObjKind::Anon, ObjKind::SharedAnon, ObjKind::Memfd] {
+                if applies(op, k) && op != UserOp::Cold {
+                    assert!(!module_ops(op, k).is_empty(), "{op} on {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kind_has_enough_ops() {
+        for k in ObjKind::ALL {
+            let n = ops_for(k, &UserOp::ALL).len();
+            assert!(n >= 14, "{k}: only {n} ops");
+        }
+        assert!(!applies(UserOp::Free, ObjKind::Memfd));
+        assert!(applies(UserOp::Free, ObjKind::Anon));
+    }
+
+    #[test]
+    fn op_indices_and_words() {
+        for (i, op) in UserOp::ALL.iter().enumerate() {
+            assert_eq!(op.index(), i);
+            use clap::ValueEnum;
+            assert_eq!(
+                op.to_possible_value().unwrap().get_name(),
+                op.word(),
+                "clap and word() disagree"
+            );
+        }
+        for k in ObjKind::ALL {
+            use clap::ValueEnum;
+            assert_eq!(k.to_possible_value().unwrap().get_name(), k.word());
+        }
+    }
+
+    #[test]
+    fn moving_ops_pair_only_with_survivors() {
+        use crate::pairs::Combo;
+        use UserOp::*;
+        assert!(Combo::new(vec![Mremap, Store]).compatible());
+        assert!(Combo::new(vec![Mremap, MigratePages]).compatible());
+        assert!(!Combo::new(vec![Mremap, Touch]).compatible());
+        assert!(!Combo::new(vec![Mremap, Mremap]).compatible());
+        assert!(Combo::new(vec![Touch, Fork]).compatible());
+        assert_eq!(Combo::new(vec![Store, Fork]).name(), "store+fork");
+    }
+}

@@ -1,0 +1,358 @@
+//! The `pairs` scenario's vocabulary: the user-level operations it races
+//! two (or three) at a time ([`UserOp`]), the kinds of memory object they
+//! meet on ([`ObjKind`]), and the catalogue ([`catalogue`]): which kinds each
+//! operation applies to and which module operations (`module/mmrace_ops.h`)
+//! it drives, so coverage can be read from the module's `meets`.
+
+pub mod catalogue;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of the fresh object a round's operations meet on.
+#[derive(
+    clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjKind {
+    /// Private anonymous memory, MADV_HUGEPAGE.
+    Anon,
+    /// MAP_SHARED | MAP_ANONYMOUS (shmem), MADV_HUGEPAGE.
+    SharedAnon,
+    /// A memfd mapped MAP_SHARED, MADV_HUGEPAGE.
+    Memfd,
+    /// A file on a tmpfs mounted huge=always, mapped MAP_SHARED.
+    Tmpfs,
+    /// A file on the XFS scratch disk, mapped MAP_SHARED.
+    XfsShared,
+    /// A file on the XFS scratch disk, mapped MAP_PRIVATE.
+    XfsPrivate,
+    /// hugetlbfs (MAP_HUGETLB, 2 MiB pages).
+    Hugetlb,
+    /// Private anonymous memory merged by KSM.
+    Ksm,
+}
+
+impl ObjKind {
+    pub const ALL: [ObjKind; 8] = [
+        ObjKind::Anon,
+        ObjKind::SharedAnon,
+        ObjKind::Memfd,
+        ObjKind::Tmpfs,
+        ObjKind::XfsShared,
+        ObjKind::XfsPrivate,
+        ObjKind::Hugetlb,
+        ObjKind::Ksm,
+    ];
+
+    /// Its option word.
+    pub fn word(self) -> &'static str {
+        match self {
+            ObjKind::Anon => "anon",
+            ObjKind::SharedAnon => "shared-anon",
+            ObjKind::Memfd => "memfd",
+            ObjKind::Tmpfs => "tmpfs",
+            ObjKind::XfsShared => "xfs-shared",
+            ObjKind::XfsPrivate => "xfs-private",
+            ObjKind::Hugetlb => "hugetlb",
+            ObjKind::Ksm => "ksm",
+        }
+    }
+
+    /// The module's memory kind (`ops::kind::*`) its folios are counted as.
+    pub fn module_kind(self) -> &'static str {
+        use crate::ops::kind;
+        match self {
+            ObjKind::Anon => kind::ANON,
+            ObjKind::SharedAnon | ObjKind::Memfd | ObjKind::Tmpfs => kind::SHMEM,
+            ObjKind::XfsShared | ObjKind::XfsPrivate => kind::FILE,
+            ObjKind::Hugetlb => kind::HUGETLB,
+            ObjKind::Ksm => kind::KSM,
+        }
+    }
+
+    /// Whether a store is private to the process (and a fork child's
+    /// stores are not seen by the parent).
+    pub fn private(self) -> bool {
+        matches!(
+            self,
+            ObjKind::Anon | ObjKind::XfsPrivate | ObjKind::Hugetlb | ObjKind::Ksm
+        )
+    }
+
+    /// What MADV_DONTNEED leaves in a page (see [`Zap`]).
+    pub fn zap(self) -> Zap {
+        match self {
+            ObjKind::Anon | ObjKind::Ksm | ObjKind::Hugetlb => Zap::Zero,
+            ObjKind::XfsPrivate => Zap::Reverts,
+            _ => Zap::Keeps,
+        }
+    }
+}
+
+impl std::fmt::Display for ObjKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// What zapping a page (MADV_DONTNEED, MADV_FREE) leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Zap {
+    /// Private anonymous: the page reads zero afterwards.
+    Zero,
+    /// Shared or file-backed: the data stays (refaulted from the page
+    /// cache).
+    Keeps,
+    /// Private file: the page reads what the file holds (the object's
+    /// creation stamp).
+    Reverts,
+}
+
+/// A user-level operation of `pairs`: what one racing thread does once
+/// (or a short burst of) in a round.
+#[derive(
+    clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserOp {
+    /// Stores stamps into the thread's own pages of the populated THP, pass
+    /// after pass (through /proc/self/mem in rounds where mremap moves the
+    /// object).
+    Store,
+    /// First-touch faults: reads then writes the thread's own pages of the
+    /// object's unpopulated THP.
+    Touch,
+    /// fork(): the child writes its own stamps into the thread's pages and
+    /// checks it sees them; the parent waits (copy-on-write on private
+    /// kinds).
+    Fork,
+    /// migrate_pages(2) of the whole worker between the two nodes.
+    MigratePages,
+    /// move_pages(2) of the object's pages to the other node.
+    MovePages,
+    /// mbind(MPOL_BIND, MPOL_MF_MOVE) of the object to the other node.
+    Mbind,
+    /// /sys/kernel/debug/split_huge_pages for the worker's object range.
+    Split,
+    /// munmap of the object's tail pages (no store goes there): splits the
+    /// huge pmd.
+    MunmapPart,
+    /// mprotect(PROT_READ) of the object's tail pages: splits the VMA and
+    /// the huge pmd.
+    MprotectPart,
+    /// MADV_COLLAPSE of the object.
+    Collapse,
+    /// MADV_DONTNEED of the populated THP.
+    Dontneed,
+    /// MADV_FREE of the populated THP (private anonymous only).
+    Free,
+    /// MADV_PAGEOUT of the object.
+    Pageout,
+    /// MADV_COLD of the object.
+    Cold,
+    /// mprotect toggling PROT_EXEC on the whole object (protections change,
+    /// stores never fault on them).
+    MprotectExec,
+    /// mlock then munlock of the object.
+    Mlock,
+    /// `4 > /proc/self/clear_refs` (soft-dirty clear).
+    ClearRefs,
+    /// A read of /proc/self/smaps.
+    Smaps,
+    /// A read of /proc/self/pagemap over the object.
+    Pagemap,
+    /// O_DIRECT reads from a file on the XFS scratch disk into the thread's
+    /// own pages (skipped without the disk).
+    Odirect,
+    /// mremap of the object to another address and back (the object
+    /// moves: paired only with ops that tolerate it).
+    Mremap,
+}
+
+impl UserOp {
+    pub const ALL: [UserOp; 21] = [
+        UserOp::Store,
+        UserOp::Touch,
+        UserOp::Fork,
+        UserOp::MigratePages,
+        UserOp::MovePages,
+        UserOp::Mbind,
+        UserOp::Split,
+        UserOp::MunmapPart,
+        UserOp::MprotectPart,
+        UserOp::Collapse,
+        UserOp::Dontneed,
+        UserOp::Free,
+        UserOp::Pageout,
+        UserOp::Cold,
+        UserOp::MprotectExec,
+        UserOp::Mlock,
+        UserOp::ClearRefs,
+        UserOp::Smaps,
+        UserOp::Pagemap,
+        UserOp::Odirect,
+        UserOp::Mremap,
+    ];
+
+    /// Its option word.
+    pub fn word(self) -> &'static str {
+        match self {
+            UserOp::Store => "store",
+            UserOp::Touch => "touch",
+            UserOp::Fork => "fork",
+            UserOp::MigratePages => "migrate-pages",
+            UserOp::MovePages => "move-pages",
+            UserOp::Mbind => "mbind",
+            UserOp::Split => "split",
+            UserOp::MunmapPart => "munmap-part",
+            UserOp::MprotectPart => "mprotect-part",
+            UserOp::Collapse => "collapse",
+            UserOp::Dontneed => "dontneed",
+            UserOp::Free => "free",
+            UserOp::Pageout => "pageout",
+            UserOp::Cold => "cold",
+            UserOp::MprotectExec => "mprotect-exec",
+            UserOp::Mlock => "mlock",
+            UserOp::ClearRefs => "clear-refs",
+            UserOp::Smaps => "smaps",
+            UserOp::Pagemap => "pagemap",
+            UserOp::Odirect => "odirect",
+            UserOp::Mremap => "mremap",
+        }
+    }
+
+    /// Its index in [`UserOp::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Moves the object to another address while it runs.
+    pub fn moves(self) -> bool {
+        self == UserOp::Mremap
+    }
+
+    /// Safe to run while another op moves the object: it only makes
+    /// syscalls that fail cleanly on an unmapped address (or takes no
+    /// address), never a user access to the object. `store` qualifies by
+    /// storing through /proc/self/mem in such rounds.
+    pub fn survives_move(self) -> bool {
+        !matches!(
+            self,
+            UserOp::Touch | UserOp::Fork | UserOp::Odirect | UserOp::Mremap
+        )
+    }
+}
+
+impl std::fmt::Display for UserOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// The ops of one slice: a pair, or now and then a triple. Sorted, so
+/// `(a, b)` and `(b, a)` are one pair.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Combo(pub Vec<UserOp>);
+
+impl Combo {
+    pub fn new(mut ops: Vec<UserOp>) -> Combo {
+        ops.sort();
+        Combo(ops)
+    }
+
+    /// `store+migrate-pages`.
+    pub fn name(&self) -> String {
+        self.0
+            .iter()
+            .map(|o| o.word())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+
+    /// Whether these ops may run together in one round (see
+    /// [`UserOp::survives_move`]).
+    pub fn compatible(&self) -> bool {
+        let moving = self.0.iter().filter(|o| o.moves()).count();
+        moving == 0 || (moving == 1 && self.0.iter().all(|o| o.moves() || o.survives_move()))
+    }
+}
+
+impl std::fmt::Display for Combo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// Packs a round's identity into the data oracle's context word (the
+/// oracle's mismatch slots hold only integers): three 5-bit op numbers
+/// (op index + 1, 0 for none), a 4-bit kind, the round in the rest.
+pub fn pack_context(combo: &Combo, kind: ObjKind, round: u64) -> u64 {
+    let mut w = 0u64;
+    for (i, op) in combo.0.iter().take(3).enumerate() {
+        w |= (op.index() as u64 + 1) << (5 * i);
+    }
+    let k = ObjKind::ALL.iter().position(|x| *x == kind).unwrap_or(0) as u64;
+    w | (k << 15) | (round << 19)
+}
+
+/// The combo, kind and round of a context word.
+pub fn unpack_context(w: u64) -> Option<(Combo, ObjKind, u64)> {
+    let mut ops = Vec::new();
+    for i in 0..3 {
+        let n = ((w >> (5 * i)) & 31) as usize;
+        if n > 0 {
+            ops.push(*UserOp::ALL.get(n - 1)?);
+        }
+    }
+    let kind = *ObjKind::ALL.get(((w >> 15) & 15) as usize)?;
+    (!ops.is_empty()).then(|| (Combo::new(ops), kind, w >> 19))
+}
+
+/// The context word as words for a report: `store+split on anon, round 7`.
+pub fn describe_context(w: u64) -> Option<String> {
+    let (c, k, r) = unpack_context(w)?;
+    Some(format!("{c} on {k}, round {r}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_words_round_trip() {
+        let c = Combo::new(vec![UserOp::Mremap, UserOp::Store, UserOp::Split]);
+        let w = pack_context(&c, ObjKind::Ksm, 123_456);
+        assert_eq!(unpack_context(w), Some((c, ObjKind::Ksm, 123_456)));
+        assert_eq!(
+            describe_context(pack_context(
+                &Combo::new(vec![UserOp::MigratePages, UserOp::Store]),
+                ObjKind::Anon,
+                7
+            ))
+            .unwrap(),
+            "store+migrate-pages on anon, round 7"
+        );
+        assert_eq!(unpack_context(0), None);
+    }
+}

@@ -1,0 +1,272 @@
+//! What `pairs` returns: per pair (or triple) and kind, the rounds run,
+//! the module's meets and near meets of the pair's module ops during them,
+//! and the rounds whose verification failed (catches); the coverage of the
+//! catalogue; the findings.
+
+use crate::oracle::{DataSummary, Expected, Found};
+use crate::pairs::{catalogue, Combo, ObjKind, UserOp};
+use crate::spec::pairs::Args;
+use serde::{Deserialize, Serialize};
+
+/// A catalogue pair counts as covered once its module ops met this often.
+pub const COVERED_MEETS: u64 = 10;
+
+/// One (combo, kind) cell of the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// `store+migrate-pages` (or a triple).
+    pub combo: String,
+    pub ops: Vec<UserOp>,
+    pub kind: Option<ObjKind>,
+    pub slices: u64,
+    pub rounds: u64,
+    /// Meets (and near meets) in the module between the module ops of the
+    /// combo's ops, on the kind's module memory kind, during its slices.
+    pub meets: u64,
+    pub near: u64,
+    /// Rounds whose verification found a page that did not hold what the
+    /// ops must leave.
+    pub catches: u64,
+    /// Op calls that failed with an error the op does not expect.
+    pub op_errors: u64,
+}
+
+/// A page that did not hold what the round's ops must leave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub combo: String,
+    pub kind: ObjKind,
+    /// The round (counted over the whole run) that left it.
+    pub round: u64,
+    /// Page index in the object, and its address at the check.
+    pub page: u64,
+    pub vaddr: u64,
+    pub expected: Expected,
+    pub found: Found,
+}
+
+impl Finding {
+    pub fn line(&self) -> String {
+        format!(
+            "{} on {}, round {}: page {} at {:#x}: expected {}, found {}",
+            self.combo,
+            self.kind,
+            self.round,
+            self.page,
+            self.vaddr,
+            self.expected.describe(),
+            self.found.describe()
+        )
+    }
+}
+
+/// How the catalogue was covered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Catalogue pairs (a <= b, both applicable to the kind, both with
+    /// module ops, allowed together), over the kinds that ran.
+    pub pairs: u64,
+    /// Of those, pairs whose module ops met at least [`COVERED_MEETS`]
+    /// times (triples count for each pair in them).
+    pub met: u64,
+    /// Pairs that ran at least one round.
+    pub ran: u64,
+    /// `met / pairs`.
+    pub fraction: f64,
+    /// Whether the module's `meets` could be read (without it nothing is
+    /// ever met and steering is round-robin).
+    pub meets_available: bool,
+}
+
+/// Why a kind or op did not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub what: String,
+    pub why: String,
+}
+
+/// `pairs`' typed result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairsResult {
+    pub settings: Args,
+    pub rows: Vec<Row>,
+    pub coverage: Coverage,
+    pub findings: Vec<Finding>,
+    pub slices: u64,
+    pub rounds: u64,
+    /// Pages verified, all rounds.
+    pub pages_verified: u64,
+    /// Worker processes started (more than one: a worker died and was
+    /// restarted).
+    pub workers: u64,
+    pub skipped: Vec<Skipped>,
+    pub data_oracle: DataSummary,
+}
+
+/// The catalogue pairs of `ops` on `kind`: both ops apply and have module
+/// ops, and they may run together.
+pub fn catalogue_pairs(ops: &[UserOp], kind: ObjKind) -> Vec<Combo> {
+    let metered: Vec<UserOp> = catalogue::ops_for(kind, ops)
+        .into_iter()
+        .filter(|o| !catalogue::module_ops(*o, kind).is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, a) in metered.iter().enumerate() {
+        for b in &metered[i..] {
+            let c = Combo::new(vec![*a, *b]);
+            if c.compatible() {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The pairs inside a combo (a triple has three).
+pub fn pairs_in(c: &Combo) -> Vec<Combo> {
+    let o = &c.0;
+    let mut out = Vec::new();
+    for i in 0..o.len() {
+        for j in i + 1..o.len() {
+            out.push(Combo::new(vec![o[i], o[j]]));
+        }
+    }
+    out
+}
+
+impl PairsResult {
+    /// Coverage of the catalogue pairs of `ops` over `kinds` by `rows`.
+    pub fn coverage_of(
+        rows: &[Row],
+        ops: &[UserOp],
+        kinds: &[ObjKind],
+        meets_available: bool,
+    ) -> Coverage {
+        let mut cov = Coverage {
+            meets_available,
+            ..Coverage::default()
+        };
+        for &k in kinds {
+            for pair in catalogue_pairs(ops, k) {
+                let (mut meets, mut rounds) = (0, 0);
+                for r in rows.iter().filter(|r| r.kind == Some(k)) {
+                    if pairs_in(&Combo::new(r.ops.clone())).contains(&pair) {
+                        meets += r.meets;
+                        rounds += r.rounds;
+                    }
+                }
+                cov.pairs += 1;
+                cov.met += u64::from(meets >= COVERED_MEETS);
+                cov.ran += u64::from(rounds > 0);
+            }
+        }
+        cov.fraction = if cov.pairs == 0 {
+            0.0
+        } else {
+            cov.met as f64 / cov.pairs as f64
+        };
+        cov
+    }
+
+    /// The table for the console and the host summary.
+    pub fn table(&self) -> Vec<String> {
+        let mut v = vec![format!(
+            "{:<36} {:<12} {:>7} {:>9} {:>9} {:>7}",
+            "pair", "kind", "rounds", "meets", "near", "catches"
+        )];
+        for r in &self.rows {
+            v.push(format!(
+                "{:<36} {:<12} {:>7} {:>9} {:>9} {:>7}",
+                r.combo,
+                r.kind.map_or("-", |k| k.word()),
+                r.rounds,
+                r.meets,
+                r.near,
+                r.catches
+            ));
+        }
+        v
+    }
+
+    /// One line: coverage and catches.
+    pub fn coverage_line(&self) -> String {
+        let c = &self.coverage;
+        format!(
+            "pairs coverage: {}/{} catalogue pairs met >= {COVERED_MEETS} times ({:.1} %), {} ran{}; {} slices, {} rounds, {} pages verified, {} findings",
+            c.met,
+            c.pairs,
+            100.0 * c.fraction,
+            c.ran,
+            if c.meets_available { "" } else { " (no meets file: coverage unmeasured)" },
+            self.slices,
+            self.rounds,
+            self.pages_verified,
+            self.findings.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use UserOp::*;
+
+    fn row(ops: &[UserOp], kind: ObjKind, rounds: u64, meets: u64) -> Row {
+        let c = Combo::new(ops.to_vec());
+        Row {
+            combo: c.name(),
+            ops: c.0,
+            kind: Some(kind),
+            rounds,
+            meets,
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn catalogue_pairs_leave_out_unmetered_and_incompatible() {
+        let p = catalogue_pairs(&[Store, Cold, Mremap, Touch], ObjKind::Anon);
+        let names: Vec<_> = p.iter().map(Combo::name).collect();
+        assert_eq!(
+            names,
+            ["store+store", "store+mremap", "store+touch", "touch+touch"]
+        );
+        let free = catalogue_pairs(&[Store, Free], ObjKind::Memfd);
+        assert_eq!(free.len(), 1);
+    }
+
+    #[test]
+    fn coverage_counts_triples_for_each_pair() {
+        let ops = [Store, MigratePages, Split];
+        let rows = vec![
+            row(&[Store, MigratePages], ObjKind::Anon, 5, 12),
+            row(&[Store, MigratePages, Split], ObjKind::Anon, 5, 10),
+            row(&[Split, Split], ObjKind::Anon, 3, 0),
+        ];
+        let c = PairsResult::coverage_of(&rows, &ops, &[ObjKind::Anon], true);
+        // 6 pairs: store+store, store+migrate, store+split, migrate+migrate,
+        // migrate+split, split+split.
+        assert_eq!(c.pairs, 6);
+        // store+migrate 22, store+split 10, migrate+split 10.
+        assert_eq!(c.met, 3);
+        assert_eq!(c.ran, 4);
+        assert!((c.fraction - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn round_trips_and_prints() {
+        let mut r = PairsResult {
+            rows: vec![row(&[Store, Dontneed], ObjKind::Anon, 4, 2)],
+            ..PairsResult::default()
+        };
+        r.coverage = PairsResult::coverage_of(&r.rows, &[Store, Dontneed], &[ObjKind::Anon], false);
+        let j = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<PairsResult>(&j).unwrap(), r);
+        assert!(r.table()[1].starts_with("store+dontneed"));
+        assert!(
+            r.coverage_line().contains("unmeasured"),
+            "{}",
+            r.coverage_line()
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! `pairs`' options: which user ops and object kinds race, how many rounds
+//! a slice runs, and whether coverage steers the choice of the next pair.
+
+use crate::pairs::{Combo, ObjKind, UserOp};
+use serde::{Deserialize, Serialize};
+
+/// The kinds the driver implements so far (the others are accepted by
+/// `--kinds` and reported as skipped until their objects exist).
+pub const DEFAULT_KINDS: &str = "anon,shared-anon,memfd";
+
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Args {
+    /// The user ops that race (default: all of them).
+    #[arg(long, value_delimiter = ',', value_name = "OP,...")]
+    pub ops: Vec<UserOp>,
+    /// The object kinds rounds run on.
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_KINDS, value_name = "KIND,...")]
+    pub kinds: Vec<ObjKind>,
+    /// Race only this pair (`--pair store,migrate-pages`): every slice.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub pair: Vec<UserOp>,
+    /// Run only on this kind.
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<ObjKind>,
+    /// Rounds (fresh objects) per slice.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rounds: u32,
+    /// Percent of slices that race a third op with the pair (swarm).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub triple_pct: u8,
+    /// Passes a storing op makes over its pages in one round.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub burst: u32,
+    /// Pick the next pair round-robin over the least run, not towards the
+    /// catalogue pairs whose module ops met least.
+    #[arg(long)]
+    pub no_steer: bool,
+    /// No fuzzy start offsets: all threads of a round start at once.
+    #[arg(long)]
+    pub no_offsets: bool,
+    /// The two NUMA nodes the migrating ops move the object between.
+    #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
+    pub nodes: Vec<u32>,
+}
+
+crate::spec::clap_default!(Args);
+
+impl Args {
+    /// The ops in play: `--ops`, or all.
+    pub fn ops(&self) -> Vec<UserOp> {
+        let mut v = if self.ops.is_empty() {
+            UserOp::ALL.to_vec()
+        } else {
+            self.ops.clone()
+        };
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The kinds in play: `--kind`, or `--kinds`.
+    pub fn kinds(&self) -> Vec<ObjKind> {
+        let mut v = match self.kind {
+            Some(k) => vec![k],
+            None => self.kinds.clone(),
+        };
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// `--pair`, checked: two ops that may run together.
+    pub fn forced(&self) -> Result<Option<Combo>, String> {
+        if self.pair.is_empty() {
+            return Ok(None);
+        }
+        let [a, b] = self.pair[..] else {
+            return Err(format!(
+                "--pair takes two ops (A,B), got {}",
+                self.pair.len()
+            ));
+        };
+        let c = Combo::new(vec![a, b]);
+        if !c.compatible() {
+            return Err(format!(
+                "--pair {a},{b}: {} moves the object and the other op cannot run while it does",
+                UserOp::Mremap
+            ));
+        }
+        Ok(Some(c))
+    }
+
+    /// Every problem with the options, before anything starts.
+    pub fn check(&self) -> Result<(), String> {
+        self.forced()?;
+        if self.kinds().is_empty() {
+            return Err("--kinds is empty".into());
+        }
+        if self.ops().len() < 2 && self.pair.is_empty() {
+            return Err("--ops needs at least two ops to make a pair".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Scenario;
+
+    fn parse(words: &str) -> Args {
+        let w: Vec<String> = std::iter::once("pairs")
+            .chain(words.split_whitespace())
+            .map(str::to_owned)
+            .collect();
+        match Scenario::parse(&w).unwrap() {
+            Scenario::Pairs(a) => a,
+            s => panic!("{s:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_options() {
+        let a = parse("");
+        assert_eq!(a, Args::default());
+        assert_eq!(a.ops().len(), UserOp::ALL.len());
+        assert_eq!(
+            a.kinds(),
+            [ObjKind::Anon, ObjKind::SharedAnon, ObjKind::Memfd]
+        );
+        assert_eq!(a.forced(), Ok(None));
+        let a = parse("--pair migrate-pages,store --kind memfd --rounds 5 --no-steer");
+        assert_eq!(
+            a.forced().unwrap().unwrap().0,
+            [UserOp::Store, UserOp::MigratePages]
+        );
+        assert_eq!(a.kinds(), [ObjKind::Memfd]);
+        assert!(a.no_steer && a.rounds == 5);
+        a.check().unwrap();
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let w = |s: &str| -> Vec<String> {
+            std::iter::once("pairs")
+                .chain(s.split_whitespace())
+                .map(str::to_owned)
+                .collect()
+        };
+        assert!(Scenario::parse(&w("--pair store,bogus")).is_err());
+        assert!(Scenario::parse(&w("--triple-pct 101")).is_err());
+        assert!(Scenario::parse(&w("--rounds 0")).is_err());
+        assert!(parse("--pair store").check().is_err());
+        assert!(parse("--pair touch,mremap").check().is_err());
+        assert!(parse("--ops store").check().is_err());
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let a = parse("--pair store,split --kinds anon,memfd");
+        let j = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<Args>(&j).unwrap(), a);
+        assert_eq!(serde_json::from_str::<Args>("{}").unwrap(), Args::default());
+    }
+}

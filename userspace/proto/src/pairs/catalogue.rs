@@ -142,10 +142,48 @@ pub fn ops_for(k: ObjKind, ops: &[UserOp]) -> Vec<UserOp> {
     ops.iter().copied().filter(|o| applies(*o, k)).collect()
 }
 
+/// What the module counted between the module ops of `a` and `b` on
+/// `k`'s module memory kind, in `m` (a delta over a slice).
+pub fn meets_between(
+    m: &crate::meets::Meets,
+    a: UserOp,
+    b: UserOp,
+    k: ObjKind,
+) -> crate::meets::Count {
+    let (ma, mb) = (module_ops(a, k), module_ops(b, k));
+    let mut out = crate::meets::Count::default();
+    for (c, n) in &m.cells {
+        let hit = (ma.contains(&c.entering) && mb.contains(&c.holding))
+            || (mb.contains(&c.entering) && ma.contains(&c.holding));
+        if c.kind == k.module_kind() && hit {
+            out.meets += n.meets;
+            out.near += n.near;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ops;
+
+    #[test]
+    fn meets_are_attributed_by_module_ops_and_kind() {
+        let m = crate::meets::Meets::parse(
+            "migrate_unmap anon_huge_fault anon 3 1\n\
+             huge_pmd_wp migrate_remove anon 2 0\n\
+             migrate_unmap shmem_fault shmem 5 5\n\
+             clear_refs migrate_unmap anon 7 7\n",
+        )
+        .unwrap();
+        let c = meets_between(&m, UserOp::Store, UserOp::MigratePages, ObjKind::Anon);
+        assert_eq!((c.meets, c.near), (5, 1));
+        let c = meets_between(&m, UserOp::Store, UserOp::MigratePages, ObjKind::Memfd);
+        assert_eq!((c.meets, c.near), (5, 5));
+        let c = meets_between(&m, UserOp::Store, UserOp::Store, ObjKind::Anon);
+        assert_eq!(c.meets, 0);
+    }
 
     #[test]
     fn every_mapped_op_is_a_module_op() {

@@ -94,9 +94,13 @@ impl Scenario {
 
     /// Whether the host must attach the XFS disk (scripts/make-xfs-disk.sh;
     /// the driver's `memenv::disk` finds it by serial): oom-stall's writers
-    /// and selftests-mm's file cases use it.
+    /// selftests-mm's file cases, pairs' O_DIRECT op and its XFS kinds use
+    /// it.
     pub fn needs_disk(&self) -> bool {
-        matches!(self, Scenario::OomStall(_) | Scenario::SelftestsMm(_))
+        matches!(
+            self,
+            Scenario::OomStall(_) | Scenario::SelftestsMm(_) | Scenario::Pairs(_)
+        )
     }
 
     /// Seconds the scenario runs when no duration is given. For the
@@ -332,6 +336,7 @@ mod tests {
         };
         assert!(needs(&["oom-stall"]));
         assert!(needs(&["selftests-mm", "--only", "khugepaged"]));
+        assert!(needs(&["pairs", "--kind", "xfs-shared"]));
         assert!(!needs(&["smoke"]));
         assert!(!needs(&["thp-race"]));
     }

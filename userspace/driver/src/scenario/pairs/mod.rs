@@ -18,15 +18,252 @@ pub mod model;
 pub mod object;
 pub mod op;
 pub mod ops;
+pub mod round;
+pub mod steer;
+pub mod tally;
+pub mod worker;
 
 use crate::ctx::Ctx;
-use anyhow::{bail, Result};
+use crate::shared::disk;
+use anyhow::{bail, Context, Result};
+use mmrace_proto::pairs::{ObjKind, UserOp};
 use mmrace_proto::results::pairs::PairsResult;
 pub use mmrace_proto::spec::pairs::Args;
+use model::Layout;
+use object::KindEnv;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tally::{Tally, H};
 
-pub fn run(_ctx: &Ctx, a: &Args) -> Result<PairsResult> {
+/// THPs per object: the hot one (stamped) and a cold one.
+pub const THPS: usize = 2;
+/// Where the XFS scratch disk is mounted for the O_DIRECT file (and the
+/// XFS kinds).
+pub const XFS_MOUNT: &str = "/mnt/pairs-xfs";
+/// Worker restarts after which the run gives up.
+const MAX_RESTARTS: u64 = 20;
+/// How long a stopped worker may take to leave before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// shmem_enabled set to `advise` for the run when it gives MADV_HUGEPAGE
+/// mappings no THP; restored on drop.
+struct ShmemThp {
+    before: Option<String>,
+}
+
+impl ShmemThp {
+    fn ensure(ctx: &Ctx) -> ShmemThp {
+        let path = kinds::shmem::SHMEM_ENABLED;
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return ShmemThp { before: None };
+        };
+        let mode = crate::mm::selected_mode(&text).unwrap_or_default();
+        if kinds::shmem::mode_gives_thp(&mode) {
+            return ShmemThp { before: None };
+        }
+        match crate::kfile::write(path, "advise") {
+            Ok(()) => {
+                ctx.say(format!(
+                    "pairs: {path} was {mode}, set to advise for the run"
+                ));
+                ShmemThp { before: Some(mode) }
+            }
+            Err(e) => {
+                ctx.say(format!("pairs: cannot set {path} to advise: {e}"));
+                ShmemThp { before: None }
+            }
+        }
+    }
+}
+
+impl Drop for ShmemThp {
+    fn drop(&mut self) {
+        if let Some(m) = &self.before {
+            let _ = crate::kfile::write(kinds::shmem::SHMEM_ENABLED, m);
+        }
+    }
+}
+
+/// The XFS disk mounted, and the O_DIRECT file on it; or why not.
+fn xfs(layout: Layout) -> (Option<disk::Fs>, Result<PathBuf, String>) {
+    let dev = match disk::find_by_serial(Path::new("/sys/block"), disk::SERIAL) {
+        Ok(d) => d,
+        Err(e) => return (None, Err(format!("no XFS scratch disk ({e:#})"))),
+    };
+    let fs = match disk::Fs::mount(&dev, Path::new(XFS_MOUNT)) {
+        Ok(fs) => fs,
+        Err(e) => return (None, Err(format!("{e:#}"))),
+    };
+    let path = fs.dir.join("pairs-dio");
+    let r = ops::data::write_dio_file(&path, layout.per_thp)
+        .map(|()| path.clone())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()));
+    (Some(fs), r)
+}
+
+/// Copies the worker's counts into the op counters the host streams.
+fn fold(ctx: &Ctx, tally: &Tally) {
+    use std::sync::atomic::Ordering::Relaxed;
+    ctx.op("rounds").store(tally.get(H::Rounds), Relaxed);
+    ctx.op("slices").store(tally.get(H::Slices), Relaxed);
+    for u in UserOp::ALL {
+        let n = tally.calls(u);
+        if n > 0 {
+            ctx.op(u.word()).store(n, Relaxed);
+        }
+    }
+}
+
+/// How a worker ended.
+enum End {
+    Done,
+    Fatal(String),
+    Died(String),
+}
+
+/// Waits for worker `pid`, folding its counts; stops it when the run
+/// should stop.
+fn watch(ctx: &Ctx, pid: libc::pid_t, tally: &Tally) -> End {
+    let mut stop_at: Option<Instant> = None;
+    loop {
+        let mut status = 0;
+        // SAFETY: polls our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        fold(ctx, tally);
+        if r == pid {
+            return match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+                (true, 0) => End::Done,
+                (true, 2) => End::Fatal(
+                    tally
+                        .fatal_text()
+                        .unwrap_or_else(|| "worker setup failed".into()),
+                ),
+                (true, c) => End::Died(format!("exited with {c}")),
+                _ => End::Died(format!("killed by signal {}", libc::WTERMSIG(status))),
+            };
+        }
+        if r < 0 {
+            return End::Died(format!("waitpid: {}", std::io::Error::last_os_error()));
+        }
+        if ctx.should_stop() && stop_at.is_none() {
+            tally.set(H::Stop, 1);
+            stop_at = Some(Instant::now());
+        }
+        if stop_at.is_some_and(|t| t.elapsed() > STOP_GRACE) {
+            // SAFETY: our own child, not reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
     if let Err(e) = a.check() {
         bail!("pairs: {e}");
     }
-    bail!("pairs: the engine is not built yet (object and op traits only)")
+    let layout = Layout::new(THPS, crate::mm::pmd_size());
+    let online = crate::numa::online_nodes()?;
+    let nodes =
+        crate::numa::validate_pair(&a.nodes, &online, "(set two online nodes with --nodes A,B)")
+            .map_err(|e| format!("{e:#}"));
+    let shmem_kinds = a
+        .kinds()
+        .iter()
+        .any(|k| k.module_kind() == mmrace_proto::ops::kind::SHMEM);
+    let _shmem = shmem_kinds.then(|| ShmemThp::ensure(ctx));
+    let (fs, dio) = xfs(layout);
+    if let Err(e) = &dio {
+        ctx.say(format!("pairs: {e}: odirect and the XFS kinds are skipped"));
+    }
+    let plan = worker::Plan {
+        args: a.clone(),
+        kinds: a.kinds(),
+        ops: a.ops(),
+        seed: ctx.seed,
+        deadline: ctx.start + ctx.duration,
+        nodes,
+        dio,
+        kind_env: KindEnv {
+            xfs_dir: fs.as_ref().map(|f| f.dir.clone()),
+        },
+        layout,
+    };
+    let tally = Arc::new(Tally::new()?);
+    let party = ctx.oracle.party("pairs");
+    ctx.say(format!(
+        "pairs: {} ops, kinds {}, {} rounds per slice, triples {} %, steering {}",
+        plan.ops.len(),
+        plan.kinds
+            .iter()
+            .map(|k| k.word())
+            .collect::<Vec<_>>()
+            .join(","),
+        a.rounds,
+        a.triple_pct,
+        if a.no_steer { "off" } else { "by meets" }
+    ));
+    loop {
+        let pid = worker::spawn(&plan, &tally, &ctx.oracle, party).context("pairs worker")?;
+        match watch(ctx, pid, &tally) {
+            End::Done => break,
+            End::Fatal(why) => bail!("pairs: {why}"),
+            End::Died(why) if !ctx.should_stop() && tally.get(H::Workers) <= MAX_RESTARTS => {
+                ctx.event("pairs-worker-died", why.clone());
+                ctx.say(format!("pairs: the worker {why}; restarting it"));
+            }
+            End::Died(why) => {
+                ctx.say(format!("pairs: the worker {why}"));
+                break;
+            }
+        }
+    }
+    fold(ctx, &tally);
+    let r = result(ctx, a, &tally, &plan);
+    report(ctx, &r);
+    Ok(r)
+}
+
+/// The typed result from the tallies.
+fn result(ctx: &Ctx, a: &Args, tally: &Tally, plan: &worker::Plan) -> PairsResult {
+    let ran_ops: Vec<UserOp> = plan
+        .ops
+        .iter()
+        .copied()
+        .filter(|o| tally.op_skipped(*o).is_none())
+        .collect();
+    let ran_kinds: Vec<ObjKind> = plan
+        .kinds
+        .iter()
+        .copied()
+        .filter(|k| tally.kind_skipped(*k).is_none())
+        .collect();
+    let rows = tally.rows();
+    let meets_available = tally.get(H::Meets) == 1;
+    PairsResult {
+        settings: a.clone(),
+        coverage: PairsResult::coverage_of(&rows, &ran_ops, &ran_kinds, meets_available),
+        rows,
+        findings: tally.findings(),
+        slices: tally.get(H::Slices),
+        rounds: tally.get(H::Rounds),
+        pages_verified: tally.get(H::Verified),
+        workers: tally.get(H::Workers),
+        skipped: tally.skipped(),
+        data_oracle: ctx.oracle.summary(),
+    }
+}
+
+/// The console lines: skips, the pair table, coverage, findings.
+fn report(ctx: &Ctx, r: &PairsResult) {
+    for s in &r.skipped {
+        ctx.say(format!("pairs: skipped {}: {}", s.what, s.why));
+    }
+    for line in r.table() {
+        ctx.say(format!("pairs: {line}"));
+    }
+    ctx.say(r.coverage_line());
+    for f in &r.findings {
+        ctx.say(format!("pairs: FINDING {}", f.line()));
+    }
 }

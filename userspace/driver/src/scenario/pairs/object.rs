@@ -53,8 +53,16 @@ pub trait Maker: Send {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unavailable(pub String);
 
-/// The kind's maker, or why it cannot run here.
-pub fn maker(kind: ObjKind) -> Result<Box<dyn Maker>, Unavailable> {
+/// What the driver prepared that a kind may need.
+#[derive(Debug, Clone, Default)]
+pub struct KindEnv {
+    /// The host's XFS scratch disk, mounted (`None`: no disk attached).
+    pub xfs_dir: Option<std::path::PathBuf>,
+}
+
+/// The kind's maker, or why it cannot run here. Called in the worker
+/// process, once per worker.
+pub fn maker(kind: ObjKind, _env: &KindEnv) -> Result<Box<dyn Maker>, Unavailable> {
     use super::kinds;
     match kind {
         ObjKind::Anon => Ok(Box::new(kinds::anon::AnonMaker)),

@@ -1,0 +1,307 @@
+//! The worker: a forked child that runs the slices, so the ops' targets
+//! (migrate_pages of a pid, clear_refs, smaps, fork) see a small mm, and a
+//! kernel bug that kills it does not kill the driver. It reports only
+//! through shared pages ([`Tally`], the oracle); the driver restarts it if
+//! it dies and tells it to stop through [`H::Stop`].
+//!
+//! Forked from the multi-threaded driver, it touches none of the driver's
+//! locks (stdout, the op registry): it never prints and leaves by `_exit`.
+//! Threads and allocation are fine (glibc resets its allocator locks in
+//! the child at fork).
+
+use super::model::Layout;
+use super::object::{maker, KindEnv, Maker};
+use super::op::{op, Resources};
+use super::round::{self, Slice};
+use super::steer::{self, Steer};
+use super::tally::{Tally, F, H};
+use crate::oracle::{Oracle, Party};
+use crate::shared::offsets::{calibrate, Book};
+use crate::shared::rng::Rng;
+use anyhow::{bail, Result};
+use mmrace_proto::meets::Meets;
+use mmrace_proto::pairs::{catalogue, Combo, ObjKind, UserOp};
+use mmrace_proto::results::pairs::pairs_in;
+use mmrace_proto::spec::pairs::Args;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Rounds in a row a kind may fail to make its object before it is
+/// dropped for the run.
+const MAX_CREATE_FAILURES: u32 = 3;
+
+/// What the driver hands the worker (plain data, valid after fork).
+pub struct Plan {
+    pub args: Args,
+    pub kinds: Vec<ObjKind>,
+    pub ops: Vec<UserOp>,
+    pub seed: u64,
+    pub deadline: Instant,
+    /// The two nodes, or why the migrating ops cannot run.
+    pub nodes: Result<(u32, u32), String>,
+    /// The O_DIRECT op's file, or why there is none.
+    pub dio: Result<PathBuf, String>,
+    pub kind_env: KindEnv,
+    pub layout: Layout,
+}
+
+fn migrates(u: UserOp) -> bool {
+    matches!(u, UserOp::MigratePages | UserOp::MovePages | UserOp::Mbind)
+}
+
+/// Forks a worker; returns its pid.
+pub fn spawn(
+    plan: &Plan,
+    tally: &Arc<Tally>,
+    oracle: &Arc<Oracle>,
+    party: Party,
+) -> Result<libc::pid_t> {
+    let generation = tally.get(H::Workers);
+    tally.add(H::Workers, 1);
+    // SAFETY: fork in a threaded process; the child runs `child` only
+    // (see the module docs) and leaves by _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        bail!(
+            "pairs: fork of the worker: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    if pid == 0 {
+        let code = child(plan, tally, oracle, party, generation);
+        // SAFETY: leaves the child without the driver's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    Ok(pid)
+}
+
+fn child(plan: &Plan, tally: &Tally, oracle: &Arc<Oracle>, party: Party, generation: u64) -> i32 {
+    // SAFETY: prctl with integer arguments: die with the driver.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if let Err(e) = crate::oom::make_killable() {
+        tally.fatal(&format!("{e:#}"));
+        return 2;
+    }
+    let res = Resources {
+        mem: OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/proc/self/mem")
+            .ok(),
+        pagemap: File::open("/proc/self/pagemap").ok(),
+        dio: plan.dio.as_ref().ok().and_then(|p| {
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(p)
+                .ok()
+        }),
+        nodes: *plan.nodes.as_ref().unwrap_or(&(0, 0)),
+        oracle: oracle.clone(),
+        party,
+    };
+    match Worker::new(plan, tally, &res, generation) {
+        Ok(mut w) => {
+            w.run();
+            0
+        }
+        Err(e) => {
+            tally.fatal(&format!("{e:#}"));
+            2
+        }
+    }
+}
+
+/// Whether the worker should stop: told to, past the deadline, or the
+/// oracle found something (the verdict is decided).
+fn done(plan: &Plan, tally: &Tally, res: &Resources) -> bool {
+    tally.get(H::Stop) != 0 || Instant::now() >= plan.deadline || res.oracle.mismatches() > 0
+}
+
+struct Worker<'a> {
+    plan: &'a Plan,
+    tally: &'a Tally,
+    res: &'a Resources,
+    makers: Vec<(ObjKind, Box<dyn Maker>)>,
+    steer: Steer,
+    use_meets: bool,
+    book: Book,
+    rng: Rng,
+}
+
+impl<'a> Worker<'a> {
+    fn new(
+        plan: &'a Plan,
+        tally: &'a Tally,
+        res: &'a Resources,
+        generation: u64,
+    ) -> Result<Worker<'a>> {
+        let mut ops = Vec::new();
+        for &u in &plan.ops {
+            let why = match (&plan.nodes, &plan.dio) {
+                (Err(e), _) if migrates(u) => Some(e.clone()),
+                (_, Err(e)) if u == UserOp::Odirect => Some(e.clone()),
+                _ => op(u).available(res).err(),
+            };
+            match why {
+                Some(w) => tally.skip_op(u, &w),
+                None => ops.push(u),
+            }
+        }
+        let mut makers = Vec::new();
+        for &k in &plan.kinds {
+            match maker(k, &plan.kind_env) {
+                Ok(m) => makers.push((k, m)),
+                Err(e) => tally.skip_kind(k, &e.0),
+            }
+        }
+        let by_kind: Vec<_> = makers
+            .iter()
+            .map(|(k, _)| (*k, steer::ops_of(*k, &ops)))
+            .filter(|(_, o)| !o.is_empty())
+            .collect();
+        let forced = plan.args.forced().map_err(anyhow::Error::msg)?;
+        let steer = Steer::new(
+            by_kind,
+            forced.clone(),
+            !plan.args.no_steer,
+            plan.args.triple_pct,
+            u64::from(plan.args.rounds),
+            Rng::stream(plan.seed, "pairs-steer", generation),
+        );
+        if steer.is_empty() {
+            bail!(
+                "pairs: nothing can run (every kind or op skipped: {:?})",
+                tally.skipped()
+            );
+        }
+        let use_meets = crate::meets::read().is_ok();
+        tally.set(H::Meets, if use_meets { 1 } else { 2 });
+        let n = UserOp::ALL.len();
+        let book = Book::new(n * n)?;
+        book.set_ns_per_loop(calibrate());
+        Ok(Worker {
+            plan,
+            tally,
+            res,
+            makers,
+            steer,
+            use_meets,
+            book,
+            rng: Rng::stream(plan.seed, "pairs-offsets", generation),
+        })
+    }
+
+    fn done(&self) -> bool {
+        done(self.plan, self.tally, self.res)
+    }
+
+    fn run(&mut self) {
+        while !self.done() {
+            let Some((combo, kind)) = self.steer.next(self.tally, self.use_meets) else {
+                break;
+            };
+            self.slice(&combo, kind);
+        }
+    }
+
+    fn meets_now(&self) -> Option<Meets> {
+        if self.use_meets {
+            crate::meets::read().ok()
+        } else {
+            None
+        }
+    }
+
+    /// One slice: `rounds` rounds of `combo` on `kind`, then its meets.
+    fn slice(&mut self, combo: &Combo, kind: ObjKind) {
+        let before = self.meets_now();
+        let n = UserOp::ALL.len();
+        let s = Slice {
+            combo,
+            kind,
+            ops: combo.0.iter().map(|u| op(*u)).collect(),
+            book_kind: combo.0[0].index() * n + combo.0[1].index(),
+            burst: self.plan.args.burst,
+            offsets: !self.plan.args.no_offsets,
+        };
+        let Some(row) = self.tally.row(combo, kind) else {
+            self.tally.set(H::Stop, 1); // the table is full
+            return;
+        };
+        let mut ran = 0;
+        let mut failures = 0;
+        let maker = &mut self
+            .makers
+            .iter_mut()
+            .find(|(k, _)| *k == kind)
+            .expect("a steered kind has a maker")
+            .1;
+        for _ in 0..self.plan.args.rounds {
+            if done(self.plan, self.tally, self.res) {
+                break;
+            }
+            let round = self.tally.get(H::Rounds) + 1;
+            let r = round::run(
+                &s,
+                maker.as_mut(),
+                self.plan.layout,
+                round,
+                self.res,
+                &self.book,
+                &mut self.rng,
+                self.tally,
+            );
+            match r {
+                Ok(out) => {
+                    failures = 0;
+                    ran += 1;
+                    self.tally.add(H::Rounds, 1);
+                    self.tally.add(H::Verified, out.verified);
+                    self.tally.bump(row, F::Rounds, 1);
+                    self.tally.bump(row, F::Catches, u64::from(out.bad > 0));
+                    self.tally.bump(row, F::Errors, out.errors);
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures >= MAX_CREATE_FAILURES {
+                        self.tally
+                            .skip_kind(kind, &format!("cannot make its objects: {e:#}"));
+                        self.steer.drop_kind(kind);
+                        break;
+                    }
+                }
+            }
+        }
+        self.tally.bump(row, F::Slices, 1);
+        self.tally.add(H::Slices, 1);
+        if let (Some(b), Some(a)) = (before, self.meets_now()) {
+            self.attribute(combo, kind, row, ran, &a.since(&b));
+        }
+    }
+
+    /// Credits the slice's meets to its row and, for a triple, to the rows
+    /// of the pairs in it.
+    fn attribute(&self, combo: &Combo, kind: ObjKind, row: usize, ran: u64, d: &Meets) {
+        let pairs = if combo.0.len() == 2 {
+            vec![combo.clone()]
+        } else {
+            pairs_in(combo)
+        };
+        for p in pairs {
+            let c = catalogue::meets_between(d, p.0[0], p.0[1], kind);
+            self.tally.bump(row, F::Meets, c.meets);
+            self.tally.bump(row, F::Near, c.near);
+            if combo.0.len() > 2 {
+                if let Some(pr) = self.tally.row(&p, kind) {
+                    self.tally.bump(pr, F::Meets, c.meets);
+                    self.tally.bump(pr, F::Near, c.near);
+                    self.tally.bump(pr, F::TripleRounds, ran);
+                }
+            }
+        }
+    }
+}

@@ -96,18 +96,26 @@ pub struct MemEnv {
 /// Sets up every piece of `needs`. If any cannot be, the ones that were are
 /// undone and the error names each that failed and why.
 pub fn prepare(needs: &[Need]) -> Result<MemEnv> {
-    let mut env = MemEnv::default();
-    let mut wanted = needs.to_vec();
-    wanted.sort();
-    wanted.dedup();
-    let failed: Vec<String> = wanted
-        .iter()
-        .filter_map(|&n| env.add(n).err().map(|e| format!("{}: {e:#}", n.name())))
-        .collect();
+    let (env, failed) = prepare_available(needs);
     if !failed.is_empty() {
         bail!("memenv: cannot prepare {}", failed.join("; "));
     }
     Ok(env)
+}
+
+/// Sets up what it can of `needs`; the rest is returned as one line per
+/// piece that failed and why (a scenario that can do without a piece
+/// skips what needs it and says so).
+pub fn prepare_available(needs: &[Need]) -> (MemEnv, Vec<String>) {
+    let mut env = MemEnv::default();
+    let mut wanted = needs.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    let failed = wanted
+        .iter()
+        .filter_map(|&n| env.add(n).err().map(|e| format!("{}: {e:#}", n.name())))
+        .collect();
+    (env, failed)
 }
 
 impl MemEnv {

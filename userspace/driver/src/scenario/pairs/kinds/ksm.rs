@@ -1,0 +1,81 @@
+//! `ksm`: private anonymous memory, MADV_HUGEPAGE and MADV_MERGEABLE, with
+//! its unpopulated THP written with zeros so that its pages are identical
+//! and ksmd (run by the run's memenv) merges them. The engine stamps the
+//! hot THP (pages that differ, so they stay unmerged); a write to a merged
+//! cold page must break the merge and be seen by its writer only: every
+//! other cold page still reads zero (the model's expectation of a cold
+//! page).
+
+use super::super::object::{reserve_aligned, unmap, Maker, ObjKind, Object, Place};
+use super::super::ops::ksm::ksm_running;
+use anyhow::{bail, Context, Result};
+use mmrace_proto::oracle::UNIT;
+
+pub struct KsmMaker;
+
+impl KsmMaker {
+    /// Fails unless ksmd runs.
+    pub fn new() -> Result<KsmMaker> {
+        if !ksm_running() {
+            bail!("ksm: /sys/kernel/mm/ksm/run is not 1 (the run's memenv starts ksmd)");
+        }
+        Ok(KsmMaker)
+    }
+}
+
+pub struct Ksm {
+    place: Place,
+    len: usize,
+}
+
+impl Maker for KsmMaker {
+    fn kind(&self) -> ObjKind {
+        ObjKind::Ksm
+    }
+
+    fn create(&mut self, len: usize) -> Result<Box<dyn Object>> {
+        let pmd = crate::mm::pmd_size();
+        let addr = reserve_aligned(len, pmd).context("ksm: reserve")?;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        if let Err(e) = super::map_fixed_thp(addr, len, flags, -1) {
+            unmap(addr, len);
+            return Err(e).context("ksm: mmap and MADV_HUGEPAGE");
+        }
+        // Zero-filled pages, not the zero page: a write fault allocates.
+        for off in (pmd..len).step_by(UNIT) {
+            // SAFETY: the object's own fresh mapping.
+            unsafe { ((addr + off) as *mut u64).write_volatile(0) };
+        }
+        // SAFETY: advice on the mapping just made.
+        if unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_MERGEABLE) } != 0 {
+            let e = std::io::Error::last_os_error();
+            unmap(addr, len);
+            return Err(e).context("ksm: MADV_MERGEABLE");
+        }
+        Ok(Box::new(Ksm {
+            place: Place::new(addr),
+            len,
+        }))
+    }
+}
+
+impl Object for Ksm {
+    fn kind(&self) -> ObjKind {
+        ObjKind::Ksm
+    }
+    fn addr(&self) -> usize {
+        self.place.get()
+    }
+    fn set_addr(&self, addr: usize) {
+        self.place.set(addr)
+    }
+    fn bytes(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Ksm {
+    fn drop(&mut self) {
+        unmap(self.place.get(), self.len);
+    }
+}

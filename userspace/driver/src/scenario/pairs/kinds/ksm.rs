@@ -1,6 +1,7 @@
 //! `ksm`: private anonymous memory, MADV_HUGEPAGE and MADV_MERGEABLE, with
 //! its unpopulated THP written with zeros so that its pages are identical
-//! and ksmd (run by the run's memenv) merges them. The engine stamps the
+//! and ksmd (run by the run's memenv) merges them: a fresh object waits
+//! (at most [`MERGE_WAIT`]) for half of them to be merged. The engine stamps the
 //! hot THP (pages that differ, so they stay unmerged); a write to a merged
 //! cold page must break the merge and be seen by its writer only: every
 //! other cold page still reads zero (the model's expectation of a cold
@@ -10,6 +11,29 @@ use super::super::object::{reserve_aligned, unmap, Maker, ObjKind, Object, Place
 use super::super::ops::ksm::ksm_running;
 use anyhow::{bail, Context, Result};
 use mmrace_proto::oracle::UNIT;
+use std::time::{Duration, Instant};
+
+/// The longest a fresh object waits for ksmd to merge its cold pages.
+pub const MERGE_WAIT: Duration = Duration::from_millis(500);
+
+/// This process's pages KSM has merged now (`/proc/self/ksm_merging_pages`).
+pub fn merging_pages() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/ksm_merging_pages")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Waits until at least `pages` of this process's pages are merged, or
+/// [`MERGE_WAIT`]: a round then starts on merged pages (a slow ksmd only
+/// makes fewer rounds start merged).
+fn wait_merged(pages: usize) {
+    let t = Instant::now();
+    while merging_pages().is_some_and(|n| n < pages as u64) && t.elapsed() < MERGE_WAIT {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
 
 pub struct KsmMaker;
 
@@ -52,6 +76,7 @@ impl Maker for KsmMaker {
             unmap(addr, len);
             return Err(e).context("ksm: MADV_MERGEABLE");
         }
+        wait_merged((len - pmd) / UNIT / 2);
         Ok(Box::new(Ksm {
             place: Place::new(addr),
             len,

@@ -89,3 +89,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod host_tests;

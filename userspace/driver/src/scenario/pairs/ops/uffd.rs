@@ -105,8 +105,14 @@ fn ioctl<T>(fd: &OwnedFd, req: u64, arg: &mut T) -> bool {
     unsafe { libc::ioctl(fd.as_raw_fd(), req as _, arg as *mut T) == 0 }
 }
 
-/// A userfaultfd with the API handshake done.
-fn open(features: u64) -> std::io::Result<OwnedFd> {
+/// The features this kernel offers (a handshake asking for none answers
+/// with them).
+fn offered() -> std::io::Result<u64> {
+    open(0).map(|(_, f)| f)
+}
+
+/// A userfaultfd with the API handshake done, and the features it has.
+fn open(features: u64) -> std::io::Result<(OwnedFd, u64)> {
     // SAFETY: userfaultfd(2) takes flags only.
     let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) };
     if fd < 0 {
@@ -122,7 +128,7 @@ fn open(features: u64) -> std::io::Result<OwnedFd> {
     if !ioctl(&fd, API, &mut api) {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(fd)
+    Ok((fd, api.features))
 }
 
 /// Whether the object is anonymous (MOVE works only there).
@@ -141,24 +147,29 @@ impl Op for Uffd {
         if res.mem.is_none() {
             return Err("cannot open /proc/self/mem".into());
         }
-        open(FEATURE_SIGBUS)
-            .map(drop)
-            .map_err(|e| format!("userfaultfd: {e}"))
+        match offered() {
+            Ok(f) if f & FEATURE_SIGBUS != 0 => Ok(()),
+            Ok(_) => Err("userfaultfd: no UFFD_FEATURE_SIGBUS".into()),
+            Err(e) => Err(format!("userfaultfd: {e}")),
+        }
     }
 
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
         let tail = env.layout.tail();
         fx.gone.push(tail.clone());
         let kind = env.obj.kind();
-        let shared_features = if anon(kind) {
-            FEATURE_MOVE
+        // WP on shmem needs CONFIG_PTE_MARKER_UFFD_WP: asked for only
+        // when the kernel offers it.
+        let wanted = if anon(kind) {
+            FEATURE_SIGBUS | FEATURE_MOVE
         } else {
-            FEATURE_WP_HUGETLBFS_SHMEM
+            FEATURE_SIGBUS | FEATURE_WP_HUGETLBFS_SHMEM
         };
-        let fd = match open(FEATURE_SIGBUS | shared_features) {
-            Ok(fd) => fd,
+        let (fd, got) = match offered().and_then(|f| open(wanted & f)) {
+            Ok(x) => x,
             Err(e) => return fx.error(format!("userfaultfd: {e}")),
         };
+        let wp = anon(kind) || got & FEATURE_WP_HUGETLBFS_SHMEM != 0;
         let range = Range {
             start: env.page_addr(tail.start) as u64,
             len: (tail.len() * UNIT) as u64,
@@ -173,13 +184,13 @@ impl Op for Uffd {
         check(fx, "madvise(tail)", r == 0, RACING);
         let mut reg = Register {
             range,
-            mode: MODE_MISSING | MODE_WP,
+            mode: MODE_MISSING | if wp { MODE_WP } else { 0 },
             ioctls: 0,
         };
         if !ioctl(&fd, REGISTER, &mut reg) {
             return check(fx, "UFFDIO_REGISTER", false, RACING);
         }
-        exercise(env, &fd, tail.start, anon(kind), fx);
+        exercise(env, &fd, tail.start, (anon(kind), wp), fx);
         let mut r = range;
         check(
             fx,
@@ -225,8 +236,15 @@ fn source(s: &mmrace_proto::oracle::Stamp) -> Vec<u64> {
     buf
 }
 
-/// COPY twice, ZEROPAGE, WRITEPROTECT on and off, MOVE; each checked.
-fn exercise(env: &RoundEnv, fd: &OwnedFd, first: usize, anon: bool, fx: &mut Effects) {
+/// COPY twice, ZEROPAGE, WRITEPROTECT on and off (when registered for
+/// WP), MOVE (on anonymous memory); each checked.
+fn exercise(
+    env: &RoundEnv,
+    fd: &OwnedFd,
+    first: usize,
+    (anon, wp): (bool, bool),
+    fx: &mut Effects,
+) {
     let (s1, s2) = (
         stamp(first, store_gen(env.round, 0)),
         stamp(first, store_gen(env.round, 1)),
@@ -260,13 +278,13 @@ fn exercise(env: &RoundEnv, fd: &OwnedFd, first: usize, anon: bool, fx: &mut Eff
     } else {
         check(fx, "UFFDIO_ZEROPAGE", false, RACING);
     }
-    for mode in [1, 0] {
+    for mode in if wp { &[1, 0][..] } else { &[] } {
         let mut wp = Writeprotect {
             range: Range {
                 start: env.page_addr(first) as u64,
                 len: UNIT as u64,
             },
-            mode,
+            mode: *mode,
         };
         check(
             fx,

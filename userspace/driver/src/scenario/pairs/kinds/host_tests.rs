@@ -283,3 +283,32 @@ fn guest_every_kind_with_its_ops() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// In the mmrace guest: a ksm object's cold pages get merged, and a write
+/// to one of them breaks the merge for its writer only.
+#[test]
+#[ignore = "needs the mmrace guest: starts ksmd"]
+fn guest_ksm_objects_merge() {
+    use crate::memenv::{self, Need};
+    let _env = memenv::prepare(&[Need::Ksm]).unwrap();
+    let mut m = super::ksm::KsmMaker::new().unwrap();
+    let pmd = crate::mm::pmd_size();
+    let cow0 = crate::vmstat::read().unwrap().get("cow_ksm").copied();
+    let o = m.create(2 * pmd).unwrap();
+    let merged = super::ksm::merging_pages();
+    let ksm = |n: &str| crate::memenv::ksm::Ksm::counter(n);
+    println!(
+        "merging_pages {merged:?}, pages_shared {:?}, pages_sharing {:?}, full_scans {:?}",
+        ksm("pages_shared"),
+        ksm("pages_sharing"),
+        ksm("full_scans")
+    );
+    // SAFETY: a cold page of the object, then its neighbour read.
+    unsafe { ((o.addr() + pmd) as *mut u64).write_volatile(42) };
+    let other = unsafe { ((o.addr() + pmd + 4096) as *const u64).read_volatile() };
+    let cow = crate::vmstat::read().unwrap().get("cow_ksm").copied();
+    println!("cow_ksm {cow0:?} -> {cow:?}");
+    assert_eq!(other, 0, "a write to a merged page showed in another");
+    assert!(merged.unwrap_or(0) > 0, "nothing merged");
+    assert!(cow > cow0, "the write broke no KSM page");
+}

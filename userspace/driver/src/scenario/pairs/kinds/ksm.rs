@@ -1,5 +1,6 @@
 //! `ksm`: private anonymous memory, MADV_HUGEPAGE and MADV_MERGEABLE, with
-//! its unpopulated THP written with zeros so that its pages are identical
+//! its second 2 MiB (MADV_NOHUGEPAGE: small pages) written with zeros so
+//! that its pages are identical
 //! and ksmd (run by the run's memenv) merges them: a fresh object waits
 //! (at most [`MERGE_WAIT`]) for half of them to be merged. The engine stamps the
 //! hot THP (pages that differ, so they stay unmerged); a write to a merged
@@ -64,6 +65,22 @@ impl Maker for KsmMaker {
         if let Err(e) = super::map_fixed_thp(addr, len, flags, -1) {
             unmap(addr, len);
             return Err(e).context("ksm: mmap and MADV_HUGEPAGE");
+        }
+        // The cold THP in small pages: ksmd did not merge the zero-filled
+        // pages of a THP in the 7.3 guest (its splits failed), and the
+        // model wants the merged pages, the THP is the hot one.
+        // SAFETY: advice on the mapping just made.
+        if unsafe {
+            libc::madvise(
+                (addr + pmd) as *mut libc::c_void,
+                len - pmd,
+                libc::MADV_NOHUGEPAGE,
+            )
+        } != 0
+        {
+            let e = std::io::Error::last_os_error();
+            unmap(addr, len);
+            return Err(e).context("ksm: MADV_NOHUGEPAGE");
         }
         // Zero-filled pages, not the zero page: a write fault allocates.
         for off in (pmd..len).step_by(UNIT) {

@@ -259,6 +259,8 @@ fn guest_every_kind_with_its_ops() {
                 "thp_fault",
                 "thp_file",
                 "thp_collapse",
+                "cow_ksm",
+                "ksm",
             ],
         );
         let ksm: Vec<String> = ksm_counters()

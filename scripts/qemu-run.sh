@@ -18,9 +18,9 @@
 # one merged result) and JOBS (guests at once; default: what the CPUs and
 # memory hold). KERNEL_SERIES may be a list ("7.2 7.3"): RUNS runs (1 if
 # unset) on each series, side by side (run_series below).
-# SCENARIO=oom-stall and selftests-mm get a fresh XFS image
-# (build/disk/SCENARIO.img, DISK_MIB MiB, default 4096) unless QEMU_DISK
-# names one. SCENARIO=selftests-mm builds the kernel's selftests first
+# A scenario that needs a disk (oom-stall, selftests-mm; mmrace-host
+# needs-disk) gets a fresh XFS image (build/disk/SCENARIO.img, DISK_MIB
+# MiB, default 4096) unless QEMU_DISK names one. SCENARIO=selftests-mm builds the kernel's selftests first
 # (scripts/build-selftests.sh, cached).
 #
 # Exit: 0 clean, 1 kernel problem or hang, 2 harness/usage error, 3 a
@@ -61,6 +61,21 @@ prepare_scenario() {
 	case $SCENARIO in
 	exec) prepare_exec ;;
 	selftests-mm) prepare_selftests ;;
+	esac
+}
+
+# attach_disk_if_needed: a fresh XFS image in QEMU_DISK
+# (build/disk/SCENARIO.img, DISK_MIB MiB) when the scenario needs one
+# (mmrace-host needs-disk: Scenario::needs_disk) and QEMU_DISK names none.
+attach_disk_if_needed() {
+	local rc=0
+	[ -z "${QEMU_DISK:-}" ] || return 0
+	"$HOST_BIN" needs-disk "${scenario_words[@]}" || rc=$?
+	case $rc in
+	0) QEMU_DISK=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" \
+		"$MMRACE_ROOT/build/disk/$SCENARIO.img" "${DISK_MIB:-4096}") || exit 2 ;;
+	1) ;;
+	*) die "SCENARIO=$SCENARIO ARGS='$ARGS': not a scenario the host knows" ;;
 	esac
 }
 
@@ -138,13 +153,7 @@ run_series() {
 		kernel[$s]=$SERIES_BZIMAGE initrd[$s]=$INITRD
 	done
 	rm -f "$tmp"
-	case $SCENARIO in oom-stall | selftests-mm | pairs)
-		if [ -z "${QEMU_DISK:-}" ]; then
-			QEMU_DISK=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" \
-				"$MMRACE_ROOT/build/disk/$SCENARIO.img" "${DISK_MIB:-4096}") || exit 2
-		fi
-		;;
-	esac
+	attach_disk_if_needed
 	[ -z "${QEMU_DISK:-}" ] || common_args+=(--disk "$QEMU_DISK")
 	id=${RUN_ID:-$(date -u +%Y%m%d-%H%M%S)-$SCENARIO-s$SEED-series}
 	out=$RESULTS_DIR/$id
@@ -173,13 +182,7 @@ KERNEL_SERIES=${series_list[0]}
 
 prepare_all
 prepare_scenario "$KDIR" "$INITRD"
-case $SCENARIO in oom-stall | selftests-mm | pairs)
-	if [ -z "${QEMU_DISK:-}" ]; then
-		QEMU_DISK=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" \
-			"$MMRACE_ROOT/build/disk/$SCENARIO.img" "${DISK_MIB:-4096}") || exit 2
-	fi
-	;;
-esac
+attach_disk_if_needed
 log "run: scenario=$SCENARIO duration=${DURATION:-default} seed=$SEED accel=$ACCEL kernel=$(basename "$KDIR")"
 # The host builds the run's spec from these options and the scenario words
 # (SCENARIO, then ARGS split into words) and hands it to the guest whole.

@@ -308,6 +308,23 @@ thp_clean_checks() {
 }
 run_test qemu-thp-race-clean thp_clean_checks
 
+echo "== QEMU: pairs on the memory kinds (docs/kinds.md), one boot"
+# tmpfs, xfs-shared, xfs-private, hugetlb and ksm, their own ops and store,
+# each pair once (--no-steer: the least run next): every kind runs rounds
+# with each of its ops, on the memenv (zram swap, hugetlb pages, huge
+# tmpfs, ksmd, NUMA balancing, userfaultfd), and the data stays.
+PAIRS_KIND_OPS=store,pwrite,pread,punch-hole,truncate,fallocate,writeback,swapin,ksm-merge,uffd,numa-hint
+pairs_kinds_checks() {
+	guest_xfs pairs-kinds --duration 60 --seed 2 pairs --kinds tmpfs,xfs-shared,xfs-private,hugetlb,ksm \
+		--ops "$PAIRS_KIND_OPS" --rounds 1 --no-steer || { echo "runner exit $?"; return 1; }
+	report pairs-kinds verdict=clean ran=pairs data-verified \
+		pairs-kind-ran=tmpfs:store,pwrite,pread,punch-hole,truncate,fallocate,swapin,uffd,numa-hint \
+		pairs-kind-ran=xfs-shared:pwrite,pread,punch-hole,truncate,fallocate,writeback \
+		pairs-kind-ran=xfs-private:pread,truncate,fallocate,writeback \
+		pairs-kind-ran=hugetlb:pread,fallocate pairs-kind-ran=ksm:swapin,ksm-merge,uffd
+}
+run_test qemu-pairs-kinds-clean pairs_kinds_checks
+
 echo "== QEMU: race-window amplification (debugfs mmrace/inject)"
 amplify_einval_checks() {
 	# Over the module's 1000 us cap: the knob write must fail with -EINVAL,

@@ -12,6 +12,8 @@
 //! - [`oracle`]: the data oracle (stamps, checks, corruption reports from
 //!   any process) and the taint reading.
 //!   interfaces; [`inject`]: mmrace.ko's injection points.
+//! - [`memenv`]: the guest's memory environment (swap on zram, hugetlb,
+//!   huge tmpfs, the XFS disk, KSM, NUMA balancing, userfaultfd).
 //! - [`stream`]: the periodic snapshot thread.
 //! - [`run`]: one run, Hello to Result.
 //! - [`scenario`]: the workloads; [`shared`]: what several of them use
@@ -27,6 +29,7 @@ pub mod inject;
 pub mod kfile;
 pub mod meets;
 pub mod meets_check;
+pub mod memenv;
 pub mod mm;
 pub mod module;
 pub mod numa;

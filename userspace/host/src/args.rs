@@ -36,6 +36,11 @@ pub enum Command {
     /// a line (for scripts/build-selftests.sh).
     #[command(hide = true)]
     SelftestsMmBinaries,
+    /// Exit 0 if the scenario (SCENARIO [OPTION...], as SCENARIO and ARGS
+    /// give it) needs the XFS disk attached, 1 if not, 2 if the words are
+    /// not a scenario (for scripts/qemu-run.sh).
+    #[command(hide = true)]
+    NeedsDisk(NeedsDiskArgs),
     /// Write LAVA job definitions for a run or a batch of seeds (and a
     /// device dictionary to run them here with lava-run).
     ExportLava(Box<ExportLavaArgs>),
@@ -129,6 +134,18 @@ pub struct VariantExpectArgs {
     /// kernel/variants/NAME.patch
     #[arg(value_name = "PATCH")]
     pub patch: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NeedsDiskArgs {
+    /// The scenario's name and options.
+    #[arg(
+        value_name = "SCENARIO",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    pub words: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

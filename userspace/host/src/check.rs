@@ -58,6 +58,8 @@ CHECK is one of:
   pairs-met=N          pairs: at least N catalogue pairs met 10 times
   pairs-caught~TEXT    pairs: a finding's line contains TEXT (e.g.
                        'store+migrate-pages on anon')
+  pairs-kind-ran=KIND:OP,...  pairs: kind KIND ran rounds with each op
+                       listed (KIND: alone, any round), and was not skipped
 Always: the spec the driver echoed in its Hello equals the report's spec.";
 
 /// The scenario's typed results, if the driver sent them.
@@ -94,6 +96,42 @@ fn known_counters<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), St
             "{n:?} is not an mmrace counter (module/mmrace_counters.h)"
         )),
         None => Ok(()),
+    }
+}
+
+/// `pairs-kind-ran=KIND:OP,...`: the kind ran, and ran rounds with each op.
+fn check_pairs_kind_ran(r: &Report, value: &str) -> Result<(), String> {
+    use clap::ValueEnum;
+    use mmrace_proto::pairs::{ObjKind, UserOp};
+    let (kind, ops) = value.split_once(':').unwrap_or((value, ""));
+    let kind = ObjKind::from_str(kind, false).map_err(|e| format!("pairs-kind-ran: {e}"))?;
+    let ops = ops
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(|o| UserOp::from_str(o, false).map_err(|e| format!("pairs-kind-ran: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(ScenarioResult::Pairs(p)) = result(r) else {
+        return Err("no pairs result".into());
+    };
+    if let Some(s) = p.skipped.iter().find(|s| s.what == kind.word()) {
+        return Err(format!("{kind} was skipped: {}", s.why));
+    }
+    let rows: Vec<_> = p
+        .rows
+        .iter()
+        .filter(|row| row.kind == Some(kind) && row.rounds > 0)
+        .collect();
+    if rows.is_empty() {
+        return Err(format!("{kind} ran no round"));
+    }
+    let missing: Vec<_> = ops
+        .iter()
+        .filter(|o| !rows.iter().any(|row| row.ops.contains(o)))
+        .map(|o| o.word())
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(format!("{kind} ran no round with {}", missing.join(", "))),
     }
 }
 
@@ -307,6 +345,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 .and_then(|s| s.ops.get(name).copied());
             ok(got == Some(n), format!("op {name} = {got:?}, want {n}"))
         }
+        "pairs-kind-ran=" => check_pairs_kind_ran(r, value),
         "ran=" => {
             let name = r.meta.spec.as_ref().map(|s| s.scenario.name());
             ok(

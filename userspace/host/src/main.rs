@@ -96,6 +96,13 @@ fn main() {
             }
             0
         }
+        args::Command::NeedsDisk(a) => match mmrace_proto::spec::Scenario::parse(&a.words) {
+            Ok(s) => i32::from(!s.needs_disk()),
+            Err(e) => {
+                eprintln!("{e}");
+                2
+            }
+        },
     };
     std::process::exit(code);
 }

@@ -6,8 +6,10 @@
 //! [`GUEST_DIR`]. A program exits 0 (pass), KSFT_SKIP (skip) or anything
 //! else (fail); its own KTAP results are kept. A program the tree does not
 //! have, or that the duration leaves no time for, is a skip that says so.
+//! The guest gets swap on zram and reserved hugetlb pages ([`NEEDS`]).
 
 use crate::ctx::Ctx;
+use crate::memenv::{self, Need};
 use crate::numa;
 use crate::shared::disk;
 use crate::shared::khugepaged::KhugepagedGuard;
@@ -20,6 +22,10 @@ use std::path::Path;
 
 /// Where the XFS disk the host attaches is mounted.
 pub const XFS_MOUNT: &str = "/mnt/xfs";
+
+/// khugepaged's swap-in cases page out with MADV_PAGEOUT and need swap;
+/// migration's hugetlb cases need free 2 MiB pages.
+const NEEDS: &[Need] = &[Need::Swap, Need::Hugetlb];
 
 /// kselftest's exit codes.
 pub fn kselftest_status(exit: &Exit) -> Status {
@@ -63,6 +69,8 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SuiteResult> {
         ctx.say("selftests-mm: fewer than 4 CPUs: migration will SKIP (it needs numa_num_task_cpus() - 2 threads)");
     }
     let (xfs, _mounted) = xfs_dir(ctx, a);
+    let env = memenv::prepare(NEEDS)?;
+    ctx.say(format!("selftests-mm: {}", env.describe()));
     let _khugepaged = match a.khugepaged_scan_ms {
         Some(ms) => {
             let g = KhugepagedGuard::set(ms)?;

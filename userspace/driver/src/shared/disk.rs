@@ -1,8 +1,8 @@
-//! The XFS filesystem the writers append to. In the mmrace guest the host
-//! attaches a freshly made XFS image as a virtio disk with serial
-//! [`SERIAL`]; the driver finds it, mounts it, and unmounts it at the end.
-//! On a test machine `--dir` names a directory on an XFS filesystem that is
-//! already mounted.
+//! The XFS scratch filesystem (oom-stall's writers, selftests-mm, the file
+//! kinds). In the mmrace guest the host attaches a freshly made XFS image
+//! as a virtio disk with serial [`SERIAL`] when the scenario asks for it
+//! (`Scenario::needs_disk`); the driver finds it, mounts it, and unmounts it
+//! at the end. On a test machine a directory on a mounted XFS is given.
 
 use anyhow::{bail, Context, Result};
 use nix::mount::MsFlags;
@@ -28,8 +28,8 @@ pub fn find_by_serial(sys_block: &Path, serial: &str) -> Result<PathBuf> {
     seen.sort();
     bail!(
         "no block device with serial {serial:?} (devices: {}): the host attaches the XFS \
-         image with --disk (scripts/qemu-run.sh does for SCENARIO=oom-stall); on a test \
-         machine use --dir",
+         image with --disk (scripts/qemu-run.sh does for a scenario that needs it: \
+         mmrace-host needs-disk); on a test machine give a directory on XFS",
         if seen.is_empty() {
             "none".into()
         } else {
@@ -40,6 +40,7 @@ pub fn find_by_serial(sys_block: &Path, serial: &str) -> Result<PathBuf> {
 
 /// A filesystem for the writers: mounted here (and unmounted on drop), or
 /// given.
+#[derive(Debug)]
 pub struct Fs {
     pub dir: PathBuf,
     pub device: Option<PathBuf>,

@@ -33,6 +33,11 @@ fn class(k: ObjKind) -> Class {
     }
 }
 
+/// Whether objects of kind `k` have a file (an fd) behind them.
+pub fn has_file(k: ObjKind) -> bool {
+    !matches!(k, ObjKind::Anon | ObjKind::SharedAnon | ObjKind::Ksm)
+}
+
 /// Whether `op` can run on an object of kind `k`.
 pub fn applies(op: UserOp, k: ObjKind) -> bool {
     use UserOp::*;
@@ -43,6 +48,26 @@ pub fn applies(op: UserOp, k: ObjKind) -> bool {
         // the tail pages of a 2 MiB page cannot be unmapped or protected
         // on their own.
         Split | Collapse | Pageout | Cold | MunmapPart | MprotectPart => k != ObjKind::Hugetlb,
+        // Writes to the file beside the mapping: only where the mapping
+        // shows the file (a private mapping shows its own copies, and
+        // hugetlbfs has no write(2)).
+        Pwrite | PunchHole => matches!(k, ObjKind::Memfd | ObjKind::Tmpfs | ObjKind::XfsShared),
+        // The tail is cut off the file: every mapping of it loses it.
+        Truncate => matches!(
+            k,
+            ObjKind::Memfd | ObjKind::Tmpfs | ObjKind::XfsShared | ObjKind::XfsPrivate
+        ),
+        // Ops on the object's file.
+        Pread | Fallocate => has_file(k),
+        // Writeback: page cache of a real filesystem only (shmem has none).
+        Writeback => class(k) == Class::File,
+        // Swap-backed memory: anonymous and shmem.
+        Swapin => matches!(class(k), Class::Anon | Class::Shmem),
+        // KSM merges private anonymous pages only.
+        KsmMerge => class(k) == Class::Anon,
+        // UFFDIO_COPY/ZEROPAGE on anonymous and shmem (MISSING mode);
+        // MOVE is anonymous only (the op skips it elsewhere).
+        Uffd => matches!(class(k), Class::Anon | Class::Shmem),
         _ => true,
     }
 }
@@ -140,6 +165,54 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
         Mremap => match c {
             Hugetlb => &[MOVE_PAGE_TABLES],
             _ => &[MOVE_HUGE_PMD, MOVE_PAGE_TABLES],
+        },
+        // shmem_file_read_iter / filemap_read, shmem_write_begin /
+        // iomap_file_buffered_write: page-cache lookups, none of the
+        // module's operations (the mapping's faults are the other op's).
+        Pread | Pwrite => &[],
+        // shmem_fallocate (PUNCH_HOLE: shmem_truncate_range ->
+        // shmem_undo_range) and xfs_free_file_space -> truncate_pagecache_range;
+        // both unmap the range first (unmap_mapping_range: a huge pmd
+        // across it is split) and split a large folio the hole cuts
+        // (truncate_inode_partial_folio).
+        PunchHole => match c {
+            Shmem => &[SHMEM_UNDO_RANGE, TRUNCATE_FOLIO, FOLIO_SPLIT, PMD_SPLIT],
+            _ => &[TRUNCATE_FOLIO, FOLIO_SPLIT, PMD_SPLIT],
+        },
+        // shmem_setattr -> shmem_truncate_range; truncate_setsize ->
+        // truncate_pagecache -> truncate_inode_pages_range.
+        Truncate => match c {
+            Shmem => &[SHMEM_UNDO_RANGE, TRUNCATE_FOLIO, FOLIO_SPLIT],
+            _ => &[TRUNCATE_FOLIO, FOLIO_SPLIT],
+        },
+        // shmem_fallocate / xfs_alloc_file_space / hugetlbfs_fallocate
+        // allocate into holes: none of the module's operations.
+        Fallocate => &[],
+        // file_write_and_wait_range: writeback of the page cache, none of
+        // the module's operations.
+        Writeback => &[],
+        // MADV_PAGEOUT (reclaim_pages: folio_alloc_swap, try_to_unmap,
+        // a THP split when it cannot swap whole), then do_swap_page
+        // (anon) or shmem_fault -> shmem_swapin_folio (shmem).
+        Swapin => match c {
+            Shmem => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SHMEM_FAULT],
+            _ => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SWAP_IN],
+        },
+        // ksmd: cmp_and_merge_page -> try_to_merge_one_page, which splits
+        // a THP first (split_folio: unmap_folio -> try_to_migrate).
+        KsmMerge => &[KSM_MERGE, FOLIO_SPLIT, MIGRATE_UNMAP, MIGRATE_REMOVE],
+        // mfill_atomic (COPY, ZEROPAGE), move_pages (MOVE, splitting a
+        // huge pmd it meets), mwriteprotect_range (WRITEPROTECT; a huge
+        // pmd's protection: change_huge_pmd).
+        Uffd => match c {
+            Anon => &[UFFD_FILL, UFFD_MOVE, UFFD_WP, PMD_SPLIT, CHANGE_HUGE_PMD],
+            _ => &[UFFD_FILL, UFFD_WP, CHANGE_HUGE_PMD],
+        },
+        // task_numa_work -> change_prot_numa (change_huge_pmd), then the
+        // reads fault: do_numa_page, do_huge_pmd_numa_page.
+        NumaHint => match c {
+            Hugetlb => &[],
+            _ => &[CHANGE_HUGE_PMD, NUMA_FAULT, HUGE_PMD_NUMA],
         },
     }
 }
@@ -252,7 +325,16 @@ mod tests {
     fn only_cold_is_unmetered_where_it_applies() {
         for op in UserOp::ALL {
             for k in [ObjKind::Anon, ObjKind::SharedAnon, ObjKind::Memfd] {
-                if applies(op, k) && op != UserOp::Cold {
+                // Unmetered: cold (deactivation) and the file-only ops
+                // whose kernel paths enter none of the module's operations.
+                let unmetered = [
+                    UserOp::Cold,
+                    UserOp::Pread,
+                    UserOp::Pwrite,
+                    UserOp::Fallocate,
+                    UserOp::Writeback,
+                ];
+                if applies(op, k) && !unmetered.contains(&op) {
                     assert!(!module_ops(op, k).is_empty(), "{op} on {k}");
                 }
             }
@@ -266,6 +348,13 @@ mod tests {
             assert!(n >= 14, "{k}: only {n} ops");
         }
         assert!(!applies(UserOp::Free, ObjKind::Memfd));
+        assert!(applies(UserOp::PunchHole, ObjKind::Tmpfs));
+        assert!(!applies(UserOp::PunchHole, ObjKind::XfsPrivate));
+        assert!(!applies(UserOp::Pwrite, ObjKind::Hugetlb));
+        assert!(applies(UserOp::Pread, ObjKind::Hugetlb));
+        assert!(!applies(UserOp::Pread, ObjKind::SharedAnon));
+        assert!(applies(UserOp::KsmMerge, ObjKind::Ksm));
+        assert!(!applies(UserOp::Writeback, ObjKind::Memfd));
         assert!(applies(UserOp::Free, ObjKind::Anon));
     }
 

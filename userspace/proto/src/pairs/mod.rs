@@ -188,10 +188,37 @@ pub enum UserOp {
     /// mremap of the object to another address and back (the object
     /// moves: paired only with ops that tolerate it).
     Mremap,
+    /// pwrite(2) of stamps into the thread's own pages of the populated
+    /// THP, beside the mapping (shared file kinds).
+    Pwrite,
+    /// pread(2) of the thread's own pages, compared with the mapping
+    /// (shared kinds) or with the file's content (private kinds).
+    Pread,
+    /// fallocate(PUNCH_HOLE) of some of the thread's own pages of the
+    /// populated THP: they must read zero, then are stamped again.
+    PunchHole,
+    /// ftruncate of the object's tail off and back: the tail reads zero.
+    Truncate,
+    /// fallocate(2) mode 0 over the whole file.
+    Fallocate,
+    /// fsync(2), then sync_file_range(2) over the object: writeback.
+    Writeback,
+    /// MADV_PAGEOUT of the populated THP (to zram swap), then reads of
+    /// the thread's own pages: swap-in faults.
+    Swapin,
+    /// MADV_MERGEABLE of the object and a wait for ksmd's scans (KSM
+    /// merges identical pages; a later write unmerges).
+    KsmMerge,
+    /// userfaultfd on the thread's own stretch of the unpopulated THP:
+    /// UFFDIO_COPY, ZEROPAGE, MOVE and WRITEPROTECT; a copy lands once.
+    Uffd,
+    /// Reads of the thread's own pages for a while with NUMA balancing
+    /// on: NUMA hinting faults.
+    NumaHint,
 }
 
 impl UserOp {
-    pub const ALL: [UserOp; 21] = [
+    pub const ALL: [UserOp; 31] = [
         UserOp::Store,
         UserOp::Touch,
         UserOp::Fork,
@@ -213,6 +240,16 @@ impl UserOp {
         UserOp::Pagemap,
         UserOp::Odirect,
         UserOp::Mremap,
+        UserOp::Pwrite,
+        UserOp::Pread,
+        UserOp::PunchHole,
+        UserOp::Truncate,
+        UserOp::Fallocate,
+        UserOp::Writeback,
+        UserOp::Swapin,
+        UserOp::KsmMerge,
+        UserOp::Uffd,
+        UserOp::NumaHint,
     ];
 
     /// Its option word.
@@ -239,6 +276,16 @@ impl UserOp {
             UserOp::Pagemap => "pagemap",
             UserOp::Odirect => "odirect",
             UserOp::Mremap => "mremap",
+            UserOp::Pwrite => "pwrite",
+            UserOp::Pread => "pread",
+            UserOp::PunchHole => "punch-hole",
+            UserOp::Truncate => "truncate",
+            UserOp::Fallocate => "fallocate",
+            UserOp::Writeback => "writeback",
+            UserOp::Swapin => "swapin",
+            UserOp::KsmMerge => "ksm-merge",
+            UserOp::Uffd => "uffd",
+            UserOp::NumaHint => "numa-hint",
         }
     }
 
@@ -259,7 +306,16 @@ impl UserOp {
     pub fn survives_move(self) -> bool {
         !matches!(
             self,
-            UserOp::Touch | UserOp::Fork | UserOp::Odirect | UserOp::Mremap
+            UserOp::Touch
+                | UserOp::Fork
+                | UserOp::Odirect
+                | UserOp::Mremap
+                | UserOp::Pwrite
+                | UserOp::Pread
+                | UserOp::PunchHole
+                | UserOp::Swapin
+                | UserOp::Uffd
+                | UserOp::NumaHint
         )
     }
 }
@@ -306,7 +362,8 @@ impl std::fmt::Display for Combo {
 
 /// Packs a round's identity into the data oracle's context word (the
 /// oracle's mismatch slots hold only integers): three 5-bit op numbers
-/// (op index + 1, 0 for none), a 4-bit kind, the round in the rest.
+/// (op index + 1, 0 for none: so at most 31 ops), a 4-bit kind, the
+/// round in the rest.
 pub fn pack_context(combo: &Combo, kind: ObjKind, round: u64) -> u64 {
     let mut w = 0u64;
     for (i, op) in combo.0.iter().take(3).enumerate() {

@@ -98,6 +98,17 @@ impl Scenario {
         }
     }
 
+    /// Whether the host must attach the XFS disk (scripts/make-xfs-disk.sh;
+    /// the driver's `memenv::disk` finds it by serial): oom-stall's writers
+    /// selftests-mm's file cases, pairs' O_DIRECT op and its XFS kinds use
+    /// it.
+    pub fn needs_disk(&self) -> bool {
+        matches!(
+            self,
+            Scenario::OomStall(_) | Scenario::SelftestsMm(_) | Scenario::Pairs(_)
+        )
+    }
+
     /// Seconds the scenario runs when no duration is given. For the
     /// scenarios that run programs it is a cap: they end when the programs
     /// do.
@@ -322,6 +333,19 @@ pub(crate) use clap_default;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_scenarios_need_the_disk() {
+        let needs = |w: &[&str]| {
+            let words: Vec<String> = w.iter().map(|s| s.to_string()).collect();
+            Scenario::parse(&words).unwrap().needs_disk()
+        };
+        assert!(needs(&["oom-stall"]));
+        assert!(needs(&["selftests-mm", "--only", "khugepaged"]));
+        assert!(needs(&["pairs", "--kind", "xfs-shared"]));
+        assert!(!needs(&["smoke"]));
+        assert!(!needs(&["thp-race"]));
+    }
 
     #[test]
     fn every_profile_fragment_is_a_kernel_profile_and_back() {

@@ -24,6 +24,7 @@ pub mod tally;
 pub mod worker;
 
 use crate::ctx::Ctx;
+use crate::memenv;
 use crate::shared::disk;
 use anyhow::{bail, Context, Result};
 use mmrace_proto::pairs::{ObjKind, UserOp};
@@ -172,6 +173,11 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
         .iter()
         .any(|k| k.module_kind() == mmrace_proto::ops::kind::SHMEM);
     let _shmem = shmem_kinds.then(|| ShmemThp::ensure(ctx));
+    let (env, missing) = memenv::prepare_available(&kinds::needs(&a.kinds(), &a.ops()));
+    ctx.say(format!("pairs: {}", env.describe()));
+    for m in &missing {
+        ctx.say(format!("pairs: memenv: {m}: what needs it is skipped"));
+    }
     let (fs, dio) = xfs(layout);
     if let Err(e) = &dio {
         ctx.say(format!("pairs: {e}: odirect and the XFS kinds are skipped"));
@@ -186,6 +192,8 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
         dio,
         kind_env: KindEnv {
             xfs_dir: fs.as_ref().map(|f| f.dir.clone()),
+            tmpfs_dir: env.tmpfs_dir().ok().map(Path::to_path_buf),
+            hugetlb_dir: env.hugetlb_dir().ok().map(Path::to_path_buf),
         },
         layout,
     };

@@ -58,21 +58,27 @@ pub struct Unavailable(pub String);
 pub struct KindEnv {
     /// The host's XFS scratch disk, mounted (`None`: no disk attached).
     pub xfs_dir: Option<std::path::PathBuf>,
+    /// The memenv's `huge=always` tmpfs (`None`: not mounted).
+    pub tmpfs_dir: Option<std::path::PathBuf>,
+    /// The memenv's hugetlbfs with its reserved pages (`None`: none).
+    pub hugetlb_dir: Option<std::path::PathBuf>,
 }
 
 /// The kind's maker, or why it cannot run here. Called in the worker
 /// process, once per worker.
-pub fn maker(kind: ObjKind, _env: &KindEnv) -> Result<Box<dyn Maker>, Unavailable> {
+pub fn maker(kind: ObjKind, env: &KindEnv) -> Result<Box<dyn Maker>, Unavailable> {
     use super::kinds;
-    match kind {
+    let made: Result<Box<dyn Maker>> = match kind {
         ObjKind::Anon => Ok(Box::new(kinds::anon::AnonMaker)),
-        ObjKind::SharedAnon | ObjKind::Memfd => kinds::shmem::ShmemMaker::new(kind)
-            .map(|m| Box::new(m) as Box<dyn Maker>)
-            .map_err(|e| Unavailable(format!("{e:#}"))),
-        _ => Err(Unavailable(format!(
-            "{kind}: not implemented in this driver yet"
-        ))),
-    }
+        ObjKind::SharedAnon | ObjKind::Memfd => {
+            kinds::shmem::ShmemMaker::new(kind).map(|m| Box::new(m) as Box<dyn Maker>)
+        }
+        ObjKind::Tmpfs | ObjKind::XfsShared | ObjKind::XfsPrivate | ObjKind::Hugetlb => {
+            kinds::file::FileMaker::new(kind, env).map(|m| Box::new(m) as Box<dyn Maker>)
+        }
+        ObjKind::Ksm => kinds::ksm::KsmMaker::new().map(|m| Box::new(m) as Box<dyn Maker>),
+    };
+    made.map_err(|e| Unavailable(format!("{e:#}")))
 }
 
 /// The address an object lives at, as every kind keeps it.

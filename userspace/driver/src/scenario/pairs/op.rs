@@ -114,6 +114,16 @@ pub fn op(u: UserOp) -> &'static dyn Op {
         UserOp::ClearRefs => &walk::ClearRefs,
         UserOp::Smaps => &walk::Smaps,
         UserOp::Pagemap => &walk::Pagemap,
+        UserOp::Pwrite => &file::Pwrite,
+        UserOp::Pread => &file::Pread,
+        UserOp::PunchHole => &file::PunchHole,
+        UserOp::Truncate => &file::Truncate,
+        UserOp::Fallocate => &file::Fallocate,
+        UserOp::Writeback => &file::Writeback,
+        UserOp::Swapin => &swap::Swapin,
+        UserOp::KsmMerge => &ksm::KsmMerge,
+        UserOp::Uffd => &uffd::Uffd,
+        UserOp::NumaHint => &numa::NumaHint,
     }
 }
 

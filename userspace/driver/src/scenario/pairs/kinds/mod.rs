@@ -2,9 +2,46 @@
 //!
 //! - [`anon`]: private anonymous memory.
 //! - [`shmem`]: MAP_SHARED|MAP_ANONYMOUS and memfd.
+//! - [`file`]: tmpfs, xfs-shared, xfs-private, hugetlb: a file each.
+//! - [`ksm`]: private anonymous memory KSM merges.
+//!
+//! [`needs`] is what the run's guest environment ([`crate::memenv`]) must
+//! have for the kinds and ops in play.
 
 pub mod anon;
+pub mod file;
+pub mod ksm;
 pub mod shmem;
+
+use crate::memenv::Need;
+use mmrace_proto::pairs::{ObjKind, UserOp};
+
+/// The guest environment the kinds and ops need (the XFS disk is mounted
+/// by the scenario itself, for the O_DIRECT file too).
+pub fn needs(kinds: &[ObjKind], ops: &[UserOp]) -> Vec<Need> {
+    let mut v = Vec::new();
+    let kind = |k| kinds.contains(&k);
+    let op = |o| ops.contains(&o);
+    if kind(ObjKind::Tmpfs) {
+        v.push(Need::Tmpfs);
+    }
+    if kind(ObjKind::Hugetlb) {
+        v.push(Need::Hugetlb);
+    }
+    if kind(ObjKind::Ksm) || op(UserOp::KsmMerge) {
+        v.push(Need::Ksm);
+    }
+    if op(UserOp::Swapin) || op(UserOp::Pageout) {
+        v.push(Need::Swap);
+    }
+    if op(UserOp::NumaHint) {
+        v.push(Need::NumaBalancing);
+    }
+    if op(UserOp::Uffd) {
+        v.push(Need::Userfaultfd);
+    }
+    v
+}
 
 /// Maps `len` bytes at the reserved `addr` over the reservation with
 /// MAP_FIXED, read-write, `flags` and `fd`, and advises MADV_HUGEPAGE.
@@ -34,3 +71,24 @@ pub fn map_fixed_thp(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_follow_kinds_and_ops() {
+        assert!(needs(&[ObjKind::Anon], &[UserOp::Store, UserOp::Split]).is_empty());
+        assert_eq!(
+            needs(&[ObjKind::Tmpfs, ObjKind::Ksm], &[UserOp::Swapin]),
+            [Need::Tmpfs, Need::Ksm, Need::Swap]
+        );
+        assert_eq!(
+            needs(&[ObjKind::Hugetlb], &[UserOp::Uffd, UserOp::NumaHint]),
+            [Need::Hugetlb, Need::NumaBalancing, Need::Userfaultfd]
+        );
+    }
+}
+
+#[cfg(test)]
+mod host_tests;

@@ -7,10 +7,21 @@
 //!   mlock, mremap.
 //! - [`advice`]: MADV_COLLAPSE, DONTNEED, FREE, PAGEOUT, COLD.
 //! - [`walk`]: clear_refs, smaps and pagemap readers.
+//! - [`file`]: pwrite, pread, hole punch, truncate, fallocate, writeback
+//!   on the object's file.
+//! - [`swap`]: MADV_PAGEOUT and swap-in.
+//! - [`ksm`]: MADV_MERGEABLE and ksmd's merge.
+//! - [`uffd`]: userfaultfd COPY, ZEROPAGE, WRITEPROTECT, MOVE.
+//! - [`numa`]: NUMA hinting faults.
 
 pub mod advice;
 pub mod data;
+pub mod file;
 pub mod fork;
+pub mod ksm;
 pub mod mapping;
 pub mod migrate;
+pub mod numa;
+pub mod swap;
+pub mod uffd;
 pub mod walk;

@@ -8,6 +8,9 @@
 #   thp-race            thp-race with its defaults
 #   thp-race-amplified  thp-race --amplify MATRIX_AMPLIFY
 #   oom-stall           oom-stall, for variants that name it (below)
+#   pairs               pairs with its defaults (every pair of mm operations
+#                       on fresh objects, data verified every round; the
+#                       XFS disk attached for its O_DIRECT op)
 #   smoke               optional (MATRIX_CONFIGS): the race-only check, a
 #                       variant must stay clean under it
 #   NAME=WORDS          your own: NAME (letters, digits, -) runs the
@@ -60,12 +63,12 @@ case $SEED in '' | *[!0-9]*) die "SEED must be a non-negative integer, got '$SEE
 case $MATRIX_AMPLIFY in *[!a-z0-9_=,]*) die "MATRIX_AMPLIFY: only key=value,... please, got '$MATRIX_AMPLIFY'" ;; esac
 for c in $MATRIX_CONFIGS; do
 	case $c in
-	shell-baseline | thp-race | thp-race-amplified | oom-stall | smoke) ;;
+	shell-baseline | thp-race | thp-race-amplified | oom-stall | smoke | pairs) ;;
 	*=*)
 		case ${c%%=*} in '' | *[!a-z0-9-]*) die "MATRIX_CONFIGS: '$c': the name before = is letters, digits and -" ;; esac
 		case ${c#*=} in '' | *[!a-zA-Z0-9_=,.:+-]*) die "MATRIX_CONFIGS: '$c': the words after = are scenario words joined by commas" ;; esac
 		;;
-	*) die "MATRIX_CONFIGS: unknown configuration '$c' (shell-baseline, thp-race, thp-race-amplified, oom-stall, smoke or NAME=scenario,words)" ;;
+	*) die "MATRIX_CONFIGS: unknown configuration '$c' (shell-baseline, thp-race, thp-race-amplified, oom-stall, smoke, pairs or NAME=scenario,words)" ;;
 	esac
 done
 if [ -z "${MATRIX_VARIANTS:-}" ]; then
@@ -182,6 +185,10 @@ for s in "${series_list[@]}"; do
 			oom-stall)
 				disk=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" "$OUT/oom-stall.img" "${DISK_MIB:-4096}") || exit 2
 				extra=(--disk "$disk" --mem-mib 1024)
+				;;
+			pairs)
+				disk=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" "$OUT/pairs.img" "${DISK_MIB:-4096}") || exit 2
+				extra+=(--disk "$disk")
 				;;
 			esac
 			[ "$v" = clean ] || extra+=(--kernel-variant "$v")

@@ -20,12 +20,16 @@ pub fn page_size() -> usize {
     }
 }
 
-/// The size of a PMD-mapped THP (hpage_pmd_size), 2 MiB on x86_64.
+/// The size of a PMD-mapped THP (hpage_pmd_size), 2 MiB on x86_64. Read
+/// once (it cannot change while the kernel runs).
 pub fn pmd_size() -> usize {
-    std::fs::read_to_string(format!("{THP_DIR}/hpage_pmd_size"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(DEFAULT_PMD_SIZE)
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::fs::read_to_string(format!("{THP_DIR}/hpage_pmd_size"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(DEFAULT_PMD_SIZE)
+    })
 }
 
 /// The selected THP mode (`always`, `madvise`, `never`), or `None` when the

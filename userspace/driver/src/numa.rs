@@ -89,6 +89,28 @@ pub fn single_mask(node: u32) -> [libc::c_ulong; 2] {
 /// subtracts (the same convention as libnuma).
 pub const MASK_MAXNODE: libc::c_ulong = 65;
 
+/// The node holding the page at `addr` of this process (move_pages(2)
+/// with no target nodes only reports), or `None` when it cannot be told
+/// (not populated, no NUMA).
+pub fn node_of(addr: usize) -> Option<u32> {
+    let pages = [addr as *mut libc::c_void];
+    let mut status: [libc::c_int; 1] = [-1];
+    // SAFETY: one page pointer and one status slot; a null node list
+    // makes the call a query.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0,
+            1 as libc::c_ulong,
+            pages.as_ptr(),
+            std::ptr::null::<libc::c_int>(),
+            status.as_mut_ptr(),
+            0,
+        )
+    };
+    (r == 0 && status[0] >= 0).then_some(status[0] as u32)
+}
+
 /// Moves the pages of process `pid` (0: this process) that are on `from`
 /// nodes to `to` nodes. Returns how many pages could not be moved (the
 /// syscall's own answer; not an error: pages can be busy).
@@ -179,6 +201,15 @@ mod tests {
     #[test]
     fn this_machine_has_a_node() {
         assert!(!online_nodes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_touched_page_has_a_node() {
+        let v = vec![1u8; 4096 * 2];
+        let addr = (v.as_ptr() as usize).next_multiple_of(4096);
+        if let Some(n) = node_of(addr) {
+            assert!(online_nodes().unwrap().contains(&n));
+        }
     }
 
     #[test]

@@ -50,8 +50,12 @@ CHECK is one of:
   program-cases=NAME:P/S/F  ... program NAME's own KTAP had exactly P pass,
                        S skip and F fail results
   output~TEXT          ... a kept output line of a program contains TEXT
-  pairs-ran=KIND:OP,... pairs: kind KIND ran rounds with each op listed
+  pairs-kind=KIND:OP,... pairs: kind KIND ran rounds with each op listed
                        (KIND: alone, any round), and was not skipped
+  pairs-ran=N          pairs: at least N catalogue pairs ran a round
+  pairs-met=N          pairs: at least N catalogue pairs met 10 times
+  pairs-caught~TEXT    pairs: a finding's line contains TEXT (e.g.
+                       'store+migrate-pages on anon')
 Always: the spec the driver echoed in its Hello equals the report's spec.";
 
 /// The scenario's typed results, if the driver sent them.
@@ -91,16 +95,16 @@ fn known_counters<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), St
     }
 }
 
-/// `pairs-ran=KIND:OP,...`: the kind ran, and ran rounds with each op.
-fn check_pairs_ran(r: &Report, value: &str) -> Result<(), String> {
+/// `pairs-kind=KIND:OP,...`: the kind ran, and ran rounds with each op.
+fn check_pairs_kind(r: &Report, value: &str) -> Result<(), String> {
     use clap::ValueEnum;
     use mmrace_proto::pairs::{ObjKind, UserOp};
     let (kind, ops) = value.split_once(':').unwrap_or((value, ""));
-    let kind = ObjKind::from_str(kind, false).map_err(|e| format!("pairs-ran: {e}"))?;
+    let kind = ObjKind::from_str(kind, false).map_err(|e| format!("pairs-kind: {e}"))?;
     let ops = ops
         .split(',')
         .filter(|o| !o.is_empty())
-        .map(|o| UserOp::from_str(o, false).map_err(|e| format!("pairs-ran: {e}")))
+        .map(|o| UserOp::from_str(o, false).map_err(|e| format!("pairs-kind: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let Some(ScenarioResult::Pairs(p)) = result(r) else {
         return Err("no pairs result".into());
@@ -316,7 +320,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 .and_then(|s| s.ops.get(name).copied());
             ok(got == Some(n), format!("op {name} = {got:?}, want {n}"))
         }
-        "pairs-ran=" => check_pairs_ran(r, value),
+        "pairs-kind=" => check_pairs_kind(r, value),
         "ran=" => {
             let name = r.meta.spec.as_ref().map(|s| s.scenario.name());
             ok(
@@ -327,7 +331,39 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
         "program=" | "program-exit=" | "program-moved=" | "program-cases=" | "output~" => {
             check_suite(r, key, value)
         }
+        "pairs-ran=" | "pairs-met=" | "pairs-caught~" => check_pairs(r, key, value),
         _ => Err(format!("unknown check {check:?}")),
+    }
+}
+
+/// The checks on `pairs`' typed result.
+fn check_pairs(r: &Report, key: &str, value: &str) -> Result<(), String> {
+    let p = r.pairs().ok_or("the run has no pairs result")?;
+    let c = &p.coverage;
+    let at_least = |got: u64, what: &str| {
+        let want: u64 = value
+            .parse()
+            .map_err(|_| format!("{key}{value}: want a number"))?;
+        if got >= want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{got} of {} catalogue pairs {what}, want at least {want}",
+                c.pairs
+            ))
+        }
+    };
+    match key {
+        "pairs-ran=" => at_least(c.ran, "ran"),
+        "pairs-met=" => at_least(c.met, "met 10 times"),
+        _ => {
+            let lines: Vec<String> = p.findings.iter().map(|f| f.line()).collect();
+            if lines.iter().any(|l| l.contains(value)) {
+                Ok(())
+            } else {
+                Err(format!("no pairs finding names {value:?}: {lines:?}"))
+            }
+        }
     }
 }
 
@@ -432,6 +468,54 @@ pub fn main(report: &Path, checks: &[String]) -> i32 {
 mod tests {
     use super::*;
     use crate::report::tests::{sample, smoke_spec};
+
+    #[test]
+    fn checks_on_a_pairs_result() {
+        use mmrace_proto::oracle::{Expected, Found};
+        use mmrace_proto::pairs::ObjKind;
+        use mmrace_proto::results::pairs::{Coverage, Finding, PairsResult};
+        let mut r = sample();
+        assert!(check(&r, "pairs-ran=1").is_err(), "no pairs result");
+        let p = PairsResult {
+            coverage: Coverage {
+                pairs: 100,
+                met: 3,
+                ran: 40,
+                ..Coverage::default()
+            },
+            findings: vec![Finding {
+                combo: "store+migrate-pages".into(),
+                kind: ObjKind::Anon,
+                round: 4,
+                page: 8,
+                vaddr: 0x8000,
+                expected: Expected::Zero,
+                found: Found::Zero,
+            }],
+            ..PairsResult::default()
+        };
+        r.result = Some(Msg::Result {
+            t_ms: 1,
+            ok: true,
+            message: String::new(),
+            data: Some(Box::new(ScenarioResult::Pairs(Box::new(p)))),
+        });
+        for good in [
+            "pairs-ran=40",
+            "pairs-met=3",
+            "pairs-caught~store+migrate-pages on anon",
+        ] {
+            assert_eq!(check(&r, good), Ok(()), "{good}");
+        }
+        for bad in [
+            "pairs-ran=41",
+            "pairs-met=4",
+            "pairs-met=x",
+            "pairs-caught~store+split",
+        ] {
+            assert!(check(&r, bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn checks_on_a_suite_result() {

@@ -20,6 +20,7 @@ mod matrix;
 mod merge;
 mod messages;
 mod monitor;
+mod pairs;
 mod patterns;
 mod qemu;
 mod report;

@@ -27,6 +27,7 @@ pub const CONFIG_ORDER: &[&str] = &[
     "shell-baseline",
     "thp-race",
     "thp-race-amplified",
+    "pairs",
     "oom-stall",
     "smoke",
 ];

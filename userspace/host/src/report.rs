@@ -229,6 +229,14 @@ impl Report {
         }
     }
 
+    /// The typed result of `pairs`, if this run has one.
+    pub fn pairs(&self) -> Option<&mmrace_proto::results::pairs::PairsResult> {
+        match &self.result {
+            Some(Msg::Result { data: Some(d), .. }) => d.pairs(),
+            _ => None,
+        }
+    }
+
     /// `(ok, message)` of the driver's Result.
     pub fn outcome(&self) -> Option<(bool, &str)> {
         match &self.result {

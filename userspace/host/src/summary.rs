@@ -179,6 +179,9 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
         let _ = writeln!(out, "taint: {}", o.taint.line());
     }
     crate::suite::render(&mut out, r);
+    if let Some(p) = r.pairs() {
+        crate::pairs::render(&mut out, p);
+    }
     if let Some(s) = r.last_snapshot.as_ref().and_then(snapshot_view) {
         let window = r
             .rates

@@ -86,11 +86,18 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
         // or fresh pmd (anon: do_huge_pmd_anonymous_page; shmem and file:
         // shmem_fault/do_set_pmd), a COW-shared one (do_huge_pmd_wp_page);
         // through /proc/self/mem they go through __get_user_pages.
-        Store | Touch => match c {
+        Store => match c {
             Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
             Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],
             File => &[FILE_HUGE_MAP, HUGE_PMD_WP, GUP],
             Hugetlb => &[HUGETLB_FAULT, GUP],
+        },
+        // A read fault (the huge zero page on anon), then write faults.
+        Touch => match c {
+            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP],
+            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP],
+            File => &[FILE_HUGE_MAP, HUGE_PMD_WP],
+            Hugetlb => &[HUGETLB_FAULT],
         },
         // dup_mmap copies page tables only of VMAs with an anon_vma
         // (vma_needs_copy): private kinds; then the child's exit.
@@ -236,10 +243,55 @@ pub fn meets_between(
     out
 }
 
+/// The catalogue as a markdown table: op, kinds, module ops per kind
+/// class (docs/pairs.md carries it; a test keeps the two equal).
+pub fn markdown_table() -> String {
+    let classes = [
+        ("anon, ksm", ObjKind::Anon),
+        ("shared-anon, memfd, tmpfs", ObjKind::Memfd),
+        ("xfs-shared", ObjKind::XfsShared),
+        ("xfs-private", ObjKind::XfsPrivate),
+        ("hugetlb", ObjKind::Hugetlb),
+    ];
+    let mut out = String::from("| op |");
+    for (name, _) in classes {
+        out += &format!(" {name} |");
+    }
+    out += "\n|---|";
+    out += &"---|".repeat(classes.len());
+    out += "\n";
+    for op in UserOp::ALL {
+        out += &format!("| `{op}` |");
+        for (_, k) in classes {
+            let cell = if !applies(op, k) {
+                "n/a".to_string()
+            } else if module_ops(op, k).is_empty() {
+                "(none)".to_string()
+            } else {
+                module_ops(op, k).join(", ")
+            };
+            out += &format!(" {cell} |");
+        }
+        out += "\n";
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ops;
+
+    #[test]
+    fn the_docs_carry_this_catalogue() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/pairs.md");
+        let text = std::fs::read_to_string(&docs).unwrap();
+        assert!(
+            text.contains(&markdown_table()),
+            "docs/pairs.md's catalogue table is not the code's; paste:\n{}",
+            markdown_table()
+        );
+    }
 
     #[test]
     fn meets_are_attributed_by_module_ops_and_kind() {

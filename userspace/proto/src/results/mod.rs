@@ -42,6 +42,14 @@ impl ScenarioResult {
         }
     }
 
+    /// What `pairs` returned.
+    pub fn pairs(&self) -> Option<&pairs::PairsResult> {
+        match self {
+            ScenarioResult::Pairs(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// The module-vs-vmstat measurement, for the scenarios that make one.
     pub fn measurement(&self) -> Option<&Measurement> {
         match self {

@@ -32,6 +32,8 @@ pub struct Resources {
     pub dio: Option<File>,
     /// The two NUMA nodes.
     pub nodes: (u32, u32),
+    /// Online CPUs (the threads are pinned to `slot % cpus`).
+    pub cpus: usize,
     pub oracle: std::sync::Arc<Oracle>,
     /// The oracle party fork children report as.
     pub party: Party,

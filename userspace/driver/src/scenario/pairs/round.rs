@@ -47,6 +47,20 @@ pub fn pin(cpu: usize) {
     }
 }
 
+/// Spins until `flag` is set, yielding the CPU now and then (a third
+/// thread shares a CPU with the first).
+fn wait_for(flag: &AtomicBool) {
+    let mut spins = 0u32;
+    while !flag.load(Ordering::Acquire) {
+        spins += 1;
+        if spins.is_multiple_of(1024) {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 /// One thread's timing: its op's start and end.
 #[derive(Debug, Clone, Copy)]
 struct Timing {
@@ -85,10 +99,19 @@ fn race(
 ) -> Vec<(Effects, Timing)> {
     let seq = Seq::default();
     let (ready, go) = (AtomicUsize::new(0), AtomicBool::new(false));
-    let cpus = (crate::sysinfo::online_cpus() as usize).max(1);
+    let n = slice.ops.len();
+    let cpus = res.cpus.max(1);
     let moving = slice.combo.0.iter().any(|o| o.moves());
+    // Away from where the object is (migrate_pages then moves only what
+    // lives there, not the whole worker back and forth); by turns when
+    // that cannot be told.
     let (a, b) = res.nodes;
-    let target = if round.is_multiple_of(2) { b } else { a };
+    let target = match crate::numa::node_of(obj.addr()) {
+        Some(n) if n == a => b,
+        Some(n) if n == b => a,
+        _ if round.is_multiple_of(2) => b,
+        _ => a,
+    };
     let context = pack_context(slice.combo, slice.kind, round);
     std::thread::scope(|s| {
         let handles: Vec<_> = slice
@@ -112,10 +135,12 @@ fn race(
                         res,
                     };
                     let mut fx = Effects::default();
-                    ready.fetch_add(1, Ordering::AcqRel);
-                    while !go.load(Ordering::Acquire) {
-                        std::hint::spin_loop();
+                    // The last thread ready releases them all: no one waits
+                    // for a thread that has no CPU.
+                    if ready.fetch_add(1, Ordering::AcqRel) + 1 == n {
+                        go.store(true, Ordering::Release);
                     }
+                    wait_for(go);
                     busy(loops[slot.min(2)]);
                     let start = Instant::now();
                     op.run(&env, &mut fx);
@@ -125,10 +150,6 @@ fn race(
                 })
             })
             .collect();
-        while ready.load(Ordering::Acquire) < handles.len() {
-            std::hint::spin_loop();
-        }
-        go.store(true, Ordering::Release);
         handles
             .into_iter()
             .map(|h| h.join().expect("a pairs op thread panicked"))
@@ -247,6 +268,7 @@ mod tests {
             pagemap: File::open("/proc/self/pagemap").ok(),
             dio: None,
             nodes: (0, 0),
+            cpus: crate::sysinfo::online_cpus() as usize,
             oracle: oracle.clone(),
             party: oracle.party("pairs"),
         }

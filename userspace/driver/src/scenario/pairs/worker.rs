@@ -100,6 +100,7 @@ fn child(plan: &Plan, tally: &Tally, oracle: &Arc<Oracle>, party: Party, generat
                 .ok()
         }),
         nodes: *plan.nodes.as_ref().unwrap_or(&(0, 0)),
+        cpus: crate::sysinfo::online_cpus() as usize,
         oracle: oracle.clone(),
         party,
     };
@@ -278,14 +279,21 @@ impl<'a> Worker<'a> {
         }
         self.tally.bump(row, F::Slices, 1);
         self.tally.add(H::Slices, 1);
+        if combo.0.len() > 2 {
+            for p in pairs_in(combo) {
+                if let Some(pr) = self.tally.row(&p, kind) {
+                    self.tally.bump(pr, F::TripleRounds, ran);
+                }
+            }
+        }
         if let (Some(b), Some(a)) = (before, self.meets_now()) {
-            self.attribute(combo, kind, row, ran, &a.since(&b));
+            self.attribute(combo, kind, row, &a.since(&b));
         }
     }
 
     /// Credits the slice's meets to its row and, for a triple, to the rows
     /// of the pairs in it.
-    fn attribute(&self, combo: &Combo, kind: ObjKind, row: usize, ran: u64, d: &Meets) {
+    fn attribute(&self, combo: &Combo, kind: ObjKind, row: usize, d: &Meets) {
         let pairs = if combo.0.len() == 2 {
             vec![combo.clone()]
         } else {
@@ -299,7 +307,6 @@ impl<'a> Worker<'a> {
                 if let Some(pr) = self.tally.row(&p, kind) {
                     self.tally.bump(pr, F::Meets, c.meets);
                     self.tally.bump(pr, F::Near, c.near);
-                    self.tally.bump(pr, F::TripleRounds, ran);
                 }
             }
         }

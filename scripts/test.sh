@@ -318,10 +318,10 @@ pairs_kinds_checks() {
 	guest_xfs pairs-kinds --duration 60 --seed 2 pairs --kinds tmpfs,xfs-shared,xfs-private,hugetlb,ksm \
 		--ops "$PAIRS_KIND_OPS" --rounds 1 --no-steer || { echo "runner exit $?"; return 1; }
 	report pairs-kinds verdict=clean ran=pairs data-verified \
-		pairs-kind-ran=tmpfs:store,pwrite,pread,punch-hole,truncate,fallocate,swapin,uffd,numa-hint \
-		pairs-kind-ran=xfs-shared:pwrite,pread,punch-hole,truncate,fallocate,writeback \
-		pairs-kind-ran=xfs-private:pread,truncate,fallocate,writeback \
-		pairs-kind-ran=hugetlb:pread,fallocate pairs-kind-ran=ksm:swapin,ksm-merge,uffd
+		pairs-kind=tmpfs:store,pwrite,pread,punch-hole,truncate,fallocate,swapin,uffd,numa-hint \
+		pairs-kind=xfs-shared:pwrite,pread,punch-hole,truncate,fallocate,writeback \
+		pairs-kind=xfs-private:pread,truncate,fallocate,writeback \
+		pairs-kind=hugetlb:pread,fallocate pairs-kind=ksm:swapin,ksm-merge,uffd
 }
 run_test qemu-pairs-kinds-clean pairs_kinds_checks
 

@@ -54,12 +54,12 @@ CHECK is one of:
   program-cases=NAME:P/S/F  ... program NAME's own KTAP had exactly P pass,
                        S skip and F fail results
   output~TEXT          ... a kept output line of a program contains TEXT
+  pairs-kind=KIND:OP,... pairs: kind KIND ran rounds with each op listed
+                       (KIND: alone, any round), and was not skipped
   pairs-ran=N          pairs: at least N catalogue pairs ran a round
   pairs-met=N          pairs: at least N catalogue pairs met 10 times
   pairs-caught~TEXT    pairs: a finding's line contains TEXT (e.g.
                        'store+migrate-pages on anon')
-  pairs-kind-ran=KIND:OP,...  pairs: kind KIND ran rounds with each op
-                       listed (KIND: alone, any round), and was not skipped
 Always: the spec the driver echoed in its Hello equals the report's spec.";
 
 /// The scenario's typed results, if the driver sent them.
@@ -99,16 +99,16 @@ fn known_counters<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), St
     }
 }
 
-/// `pairs-kind-ran=KIND:OP,...`: the kind ran, and ran rounds with each op.
-fn check_pairs_kind_ran(r: &Report, value: &str) -> Result<(), String> {
+/// `pairs-kind=KIND:OP,...`: the kind ran, and ran rounds with each op.
+fn check_pairs_kind(r: &Report, value: &str) -> Result<(), String> {
     use clap::ValueEnum;
     use mmrace_proto::pairs::{ObjKind, UserOp};
     let (kind, ops) = value.split_once(':').unwrap_or((value, ""));
-    let kind = ObjKind::from_str(kind, false).map_err(|e| format!("pairs-kind-ran: {e}"))?;
+    let kind = ObjKind::from_str(kind, false).map_err(|e| format!("pairs-kind: {e}"))?;
     let ops = ops
         .split(',')
         .filter(|o| !o.is_empty())
-        .map(|o| UserOp::from_str(o, false).map_err(|e| format!("pairs-kind-ran: {e}")))
+        .map(|o| UserOp::from_str(o, false).map_err(|e| format!("pairs-kind: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let Some(ScenarioResult::Pairs(p)) = result(r) else {
         return Err("no pairs result".into());
@@ -345,7 +345,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 .and_then(|s| s.ops.get(name).copied());
             ok(got == Some(n), format!("op {name} = {got:?}, want {n}"))
         }
-        "pairs-kind-ran=" => check_pairs_kind_ran(r, value),
+        "pairs-kind=" => check_pairs_kind(r, value),
         "ran=" => {
             let name = r.meta.spec.as_ref().map(|s| s.scenario.name());
             ok(

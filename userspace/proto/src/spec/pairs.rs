@@ -4,8 +4,9 @@
 use crate::pairs::{Combo, ObjKind, UserOp};
 use serde::{Deserialize, Serialize};
 
-/// The kinds the driver implements so far (the others are accepted by
-/// `--kinds` and reported as skipped until their objects exist).
+/// The kinds a run takes by default: anonymous and shmem memory. The
+/// file, hugetlb and ksm kinds (docs/kinds.md) are asked for with
+/// `--kinds`; they need the guest environment the run then prepares.
 pub const DEFAULT_KINDS: &str = "anon,shared-anon,memfd";
 
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,7 +29,7 @@ fn resources(oracle: &Arc<Oracle>) -> Resources {
         pagemap: File::open("/proc/self/pagemap").ok(),
         dio: None,
         nodes: (0, 0),
-        cpus: 1,
+        cpus: crate::sysinfo::online_cpus() as usize,
         oracle: oracle.clone(),
         party: oracle.party("pairs"),
     }

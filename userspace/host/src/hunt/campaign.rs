@@ -3,7 +3,7 @@
 //! It lives in `DIR/campaign.json`, rewritten (atomically) after every run,
 //! so a campaign survives an interruption and resumes.
 
-use super::plan::Target;
+use super::plan::Settings;
 use super::repro::{ReproState, Which};
 use super::triage::{self, Triage};
 use crate::report::Report;
@@ -17,23 +17,6 @@ use std::path::{Path, PathBuf};
 pub const CAMPAIGN_JSON: &str = "campaign.json";
 /// Console lines of the first run kept with a finding.
 const EXCERPT_LINES: usize = 40;
-
-/// What a campaign was started with; a resumed one keeps them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Settings {
-    pub seed: u64,
-    pub targets: Vec<Target>,
-    /// The scenarios' words, as given (`thp-race --swarm`).
-    pub mix: Vec<String>,
-    pub duration_s: u64,
-    pub repro_runs: u32,
-    /// Guest vCPUs and memory when not the scenario's defaults (oom-stall
-    /// keeps its own smaller memory unless one is given).
-    #[serde(default)]
-    pub cpus: Option<u32>,
-    #[serde(default)]
-    pub mem_mib: Option<u64>,
-}
 
 /// One finding, by signature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

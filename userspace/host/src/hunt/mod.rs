@@ -14,9 +14,10 @@ pub mod repro;
 pub mod triage;
 
 use crate::args::{HuntArgs, RunArgs};
-use campaign::{Campaign, Settings, Task};
+use campaign::{Campaign, Task};
 use indicatif::{ProgressBar, ProgressStyle};
 use mmrace_proto::spec::{RunSpec, Scenario};
+use plan::Settings;
 use plan::Target;
 use repro::Which;
 use std::collections::{BTreeMap, VecDeque};

@@ -6,12 +6,28 @@
 //! draws the same runs, so an interrupted one resumes exactly where it
 //! stopped, and any run can be replayed from its spec.
 
-use super::campaign::Settings;
 use anyhow::{bail, Context};
 use mmrace_proto::rng::Rng;
 use mmrace_proto::spec::{KernelProfile, KernelSpec, RunSpec, Scenario};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// What a campaign was started with; a resumed one keeps them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub seed: u64,
+    pub targets: Vec<Target>,
+    /// The scenarios' words, as given (`thp-race --swarm`).
+    pub mix: Vec<String>,
+    pub duration_s: u64,
+    pub repro_runs: u32,
+    /// Guest vCPUs and memory when not the scenario's defaults (oom-stall
+    /// keeps its own smaller memory unless one is given).
+    #[serde(default)]
+    pub cpus: Option<u32>,
+    #[serde(default)]
+    pub mem_mib: Option<u64>,
+}
 
 /// Guest memory of an oom-stall run, as `make matrix` gives it: less memory
 /// brings the OOM killer sooner.

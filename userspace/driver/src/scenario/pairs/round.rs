@@ -16,6 +16,12 @@ use mmrace_proto::pairs::{pack_context, Combo, ObjKind};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The longest start delay: a whole op of the other side, up to 50 ms
+/// (thp-race caps its racers at 0.5 ms; here one side is often a whole
+/// migration or split, milliseconds under TCG, and the other side's
+/// stores must be able to start anywhere inside it).
+pub const MAX_DELAY_NS: f64 = 50_000_000.0;
+
 /// What a slice runs: its ops (in combo order) on one kind.
 pub struct Slice<'a> {
     pub combo: &'a Combo,
@@ -45,8 +51,8 @@ fn delays(book: &Book, st: &KindState, offsets: bool, rng: &mut Rng) -> ([u64; 3
         return ([0; 3], 0.0);
     }
     let u = |rng: &mut Rng| rng.next_u64() as f64 / u64::MAX as f64;
-    let d = st.next_delay(u(rng));
-    let (lo, hi) = st.window();
+    let d = st.next_delay_capped(u(rng), MAX_DELAY_NS);
+    let (lo, hi) = st.window_capped(MAX_DELAY_NS);
     let third = book.loops_for(lo + u(rng) * (hi - lo));
     let l = book.loops_for(d);
     if d < 0.0 {

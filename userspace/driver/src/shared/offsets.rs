@@ -116,17 +116,27 @@ impl KindState {
     /// (LTP adds 10 %: the measured times slightly underestimate the
     /// windows), each side capped at [`MAX_DELAY_NS`].
     pub fn window(&self) -> (f64, f64) {
-        let cap = |x: f64| (1.1 * x).clamp(0.0, MAX_DELAY_NS);
+        self.window_capped(MAX_DELAY_NS)
+    }
+
+    /// [`KindState::window`] with each side capped at `cap_ns` instead.
+    pub fn window_capped(&self, cap_ns: f64) -> (f64, f64) {
+        let cap = |x: f64| (1.1 * x).clamp(0.0, cap_ns);
         (-cap(self.follower.avg), cap(self.leader.avg))
     }
 
     /// The delay for the next round, in ns (negative: hold the leader
     /// back), from a uniform `u` in [0, 1); 0 while still sampling.
     pub fn next_delay(&self, u: f64) -> f64 {
+        self.next_delay_capped(u, MAX_DELAY_NS)
+    }
+
+    /// [`KindState::next_delay`] within [`KindState::window_capped`].
+    pub fn next_delay_capped(&self, u: f64, cap_ns: f64) -> f64 {
         if self.rounds < SAMPLING {
             return 0.0;
         }
-        let (lo, hi) = self.window();
+        let (lo, hi) = self.window_capped(cap_ns);
         lo + u * (hi - lo)
     }
 

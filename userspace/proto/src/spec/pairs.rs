@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub triple_pct: u8,
     /// Passes a storing op makes over its pages in one round.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub burst: u32,
     /// Pick the next pair round-robin over the least run, not towards the
     /// catalogue pairs whose module ops met least.

@@ -13,6 +13,7 @@
 //! - [`op`]: the op trait; [`ops`]: the ops.
 //! - [`model`]: the page expectation model.
 
+pub mod crew;
 pub mod kinds;
 pub mod model;
 pub mod object;

@@ -206,6 +206,44 @@ impl Allowed {
     }
 }
 
+/// A round's effects per page: the last store, a fork child's store,
+/// whether the page is gone; and the zaps.
+pub struct Summary {
+    pub last: Vec<Option<StoreFx>>,
+    pub child: Vec<Option<u64>>,
+    pub gone: Vec<bool>,
+    pub zaps: Vec<ZapFx>,
+}
+
+impl Summary {
+    pub fn new(pages: usize, fx: &[Effects]) -> Summary {
+        let mut s = Summary {
+            last: vec![None; pages],
+            child: vec![None; pages],
+            gone: vec![false; pages],
+            zaps: Vec::new(),
+        };
+        for f in fx {
+            for st in f.stores.iter().filter(|st| st.page < pages) {
+                let slot = &mut s.last[st.page];
+                if slot.is_none_or(|old| st.end > old.end) {
+                    *slot = Some(*st);
+                }
+            }
+            for &(p, g) in f.child.iter().filter(|c| c.0 < pages) {
+                s.child[p].get_or_insert(g);
+            }
+            for r in &f.gone {
+                for p in r.clone().filter(|p| *p < pages) {
+                    s.gone[p] = true;
+                }
+            }
+            s.zaps.extend(f.zaps.iter().cloned());
+        }
+        s
+    }
+}
+
 /// The expectations of one round's object.
 pub struct Model {
     layout: Layout,
@@ -229,18 +267,19 @@ impl Model {
     /// What page `p` may hold after a round with effects `fx`; `None`
     /// when it is gone (unmapped) and not checked.
     pub fn allowed(&self, p: usize, fx: &[Effects]) -> Option<Allowed> {
-        if fx.iter().flat_map(|f| &f.gone).any(|r| r.contains(&p)) {
+        self.allowed_in(p, &Summary::new(self.layout.pages, fx))
+    }
+
+    /// [`Model::allowed`] from the round's effects summarised once.
+    pub fn allowed_in(&self, p: usize, sum: &Summary) -> Option<Allowed> {
+        if sum.gone[p] {
             return None;
         }
-        let last = fx
-            .iter()
-            .flat_map(|f| &f.stores)
-            .filter(|s| s.page == p)
-            .max_by_key(|s| s.end);
-        let child = fx.iter().flat_map(|f| &f.child).find(|c| c.0 == p);
+        let last = sum.last[p].as_ref();
+        let child = sum.child[p];
         let mut primary = match (last, child) {
             (Some(s), _) => Expected::Stamp(stamp(p, s.generation)),
-            (None, Some(&(_, g))) if !self.kind.private() => Expected::Stamp(stamp(p, g)),
+            (None, Some(g)) if !self.kind.private() => Expected::Stamp(stamp(p, g)),
             _ => self.layout.base(p),
         };
         let (begin, end) = last.map_or((0, 0), |s| (s.begin, s.end));
@@ -251,11 +290,7 @@ impl Model {
         if self.kind.zap() == Zap::Keeps {
             return Some(allowed);
         }
-        for z in fx
-            .iter()
-            .flat_map(|f| &f.zaps)
-            .filter(|z| z.pages.contains(&p))
-        {
+        for z in sum.zaps.iter().filter(|z| z.pages.contains(&p)) {
             if z.end < begin {
                 continue; // over before the store began
             }

@@ -2,18 +2,25 @@
 //! own pinned threads released by the fuzzy start offsets, the join, and
 //! the check of every page.
 
-use super::model::{initial_stamp, Effects, Layout, Model, Seq};
+use super::crew::{Crew, Hand, Orders, Timing};
+use super::model::{initial_stamp, Effects, Layout, Model, Summary};
 use super::object::{Maker, Object};
-use super::op::{Op, Resources, RoundEnv};
+use super::op::{Op, Resources};
 use super::tally::Tally;
 use crate::oracle::{mem, Check};
-use crate::shared::offsets::{busy, Book, KindState};
+use crate::shared::offsets::{Book, KindState};
 use crate::shared::rng::Rng;
 use anyhow::Result;
 use mmrace_proto::oracle::{region, UNIT};
 use mmrace_proto::pairs::{pack_context, Combo, ObjKind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// The longest start delay: a whole op of the other side, up to 50 ms
+/// (thp-race caps its racers at 0.5 ms; here one side is often a whole
+/// migration or split, milliseconds under TCG, and the other side's
+/// stores must be able to start anywhere inside it).
+pub const MAX_DELAY_NS: f64 = 50_000_000.0;
 
 /// What a slice runs: its ops (in combo order) on one kind.
 pub struct Slice<'a> {
@@ -36,38 +43,6 @@ pub struct RoundOut {
     pub first_error: Option<String>,
 }
 
-/// Pins the calling thread to `cpu` (failure ignored: the round still
-/// races, only less often in parallel).
-pub fn pin(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-/// Spins until `flag` is set, yielding the CPU now and then (a third
-/// thread shares a CPU with the first).
-fn wait_for(flag: &AtomicBool) {
-    let mut spins = 0u32;
-    while !flag.load(Ordering::Acquire) {
-        spins += 1;
-        if spins.is_multiple_of(1024) {
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-/// One thread's timing: its op's start and end.
-#[derive(Debug, Clone, Copy)]
-struct Timing {
-    start: Instant,
-    end: Instant,
-}
-
 /// The busy loops each slot waits before its op: a negative delay holds
 /// the leader (slot 0) back, a positive one the follower (slot 1); a third
 /// op starts anywhere in the window.
@@ -76,8 +51,8 @@ fn delays(book: &Book, st: &KindState, offsets: bool, rng: &mut Rng) -> ([u64; 3
         return ([0; 3], 0.0);
     }
     let u = |rng: &mut Rng| rng.next_u64() as f64 / u64::MAX as f64;
-    let d = st.next_delay(u(rng));
-    let (lo, hi) = st.window();
+    let d = st.next_delay_capped(u(rng), MAX_DELAY_NS);
+    let (lo, hi) = st.window_capped(MAX_DELAY_NS);
     let third = book.loops_for(lo + u(rng) * (hi - lo));
     let l = book.loops_for(d);
     if d < 0.0 {
@@ -85,76 +60,6 @@ fn delays(book: &Book, st: &KindState, offsets: bool, rng: &mut Rng) -> ([u64; 3
     } else {
         ([0, l, third], d)
     }
-}
-
-/// Runs the ops on their threads; returns each one's effects and timing.
-fn race(
-    slice: &Slice,
-    obj: &dyn Object,
-    layout: Layout,
-    round: u64,
-    res: &Resources,
-    loops: [u64; 3],
-    tally: &Tally,
-) -> Vec<(Effects, Timing)> {
-    let seq = Seq::default();
-    let (ready, go) = (AtomicUsize::new(0), AtomicBool::new(false));
-    let n = slice.ops.len();
-    let cpus = res.cpus.max(1);
-    let moving = slice.combo.0.iter().any(|o| o.moves());
-    // Away from where the object is (migrate_pages then moves only what
-    // lives there, not the whole worker back and forth); by turns when
-    // that cannot be told.
-    let (a, b) = res.nodes;
-    let target = match crate::numa::node_of(obj.addr()) {
-        Some(n) if n == a => b,
-        Some(n) if n == b => a,
-        _ if round.is_multiple_of(2) => b,
-        _ => a,
-    };
-    let context = pack_context(slice.combo, slice.kind, round);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = slice
-            .ops
-            .iter()
-            .enumerate()
-            .map(|(slot, op)| {
-                let (seq, ready, go) = (&seq, &ready, &go);
-                s.spawn(move || {
-                    pin(slot % cpus);
-                    let env = RoundEnv {
-                        obj,
-                        layout,
-                        slot,
-                        round,
-                        burst: slice.burst,
-                        seq,
-                        target,
-                        moving,
-                        context,
-                        res,
-                    };
-                    let mut fx = Effects::default();
-                    // The last thread ready releases them all: no one waits
-                    // for a thread that has no CPU.
-                    if ready.fetch_add(1, Ordering::AcqRel) + 1 == n {
-                        go.store(true, Ordering::Release);
-                    }
-                    wait_for(go);
-                    busy(loops[slot.min(2)]);
-                    let start = Instant::now();
-                    op.run(&env, &mut fx);
-                    let end = Instant::now();
-                    tally.called(op.op());
-                    (fx, Timing { start, end })
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a pairs op thread panicked"))
-            .collect()
-    })
 }
 
 /// Folds the round's timings into the offsets book.
@@ -182,8 +87,9 @@ fn verify(
 ) -> (u64, u64) {
     let (mut bad, mut checked) = (0, 0);
     let base = obj.addr();
+    let sum = Summary::new(layout.pages, fx);
     for p in 0..layout.pages {
-        let Some(allowed) = model.allowed(p, fx) else {
+        let Some(allowed) = model.allowed_in(p, &sum) else {
             continue;
         };
         let addr = base + p * UNIT;
@@ -209,10 +115,58 @@ fn verify(
     (bad, checked)
 }
 
-/// One round on a fresh object of `maker`'s kind.
+/// The node the migrating ops move the object to: away from where it is
+/// (migrate_pages then moves only what lives there, not the whole worker
+/// back and forth); by turns when that cannot be told.
+fn target(obj: &dyn Object, nodes: (u32, u32), round: u64) -> u32 {
+    let (a, b) = nodes;
+    match crate::numa::node_of(obj.addr()) {
+        Some(n) if n == a => b,
+        Some(n) if n == b => a,
+        _ if round.is_multiple_of(2) => b,
+        _ => a,
+    }
+}
+
+/// Runs `f` with the slice's threads started (and stops them after, even
+/// when `f` panics).
+pub fn with_crew<T>(
+    slice: &Slice,
+    layout: Layout,
+    res: &Resources,
+    tally: &Tally,
+    f: impl FnOnce(&Crew) -> T,
+) -> T {
+    struct Quit<'c>(&'c Crew);
+    impl Drop for Quit<'_> {
+        fn drop(&mut self) {
+            self.0.quit();
+        }
+    }
+    let crew = Crew::new(slice.ops.len());
+    std::thread::scope(|sc| {
+        for (slot, op) in slice.ops.iter().enumerate() {
+            let h = Hand {
+                slot,
+                op: *op,
+                layout,
+                burst: slice.burst,
+                res,
+                tally,
+            };
+            let c = &crew;
+            sc.spawn(move || c.serve(h));
+        }
+        let _quit = Quit(&crew);
+        f(&crew)
+    })
+}
+
+/// One round on a fresh object of `maker`'s kind, raced by `crew`.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     slice: &Slice,
+    crew: &Crew,
     maker: &mut dyn Maker,
     layout: Layout,
     round: u64,
@@ -221,20 +175,27 @@ pub fn run(
     rng: &mut Rng,
     tally: &Tally,
 ) -> Result<RoundOut> {
-    let obj = maker.create(layout.bytes())?;
+    let obj: Arc<dyn Object> = Arc::from(maker.create(layout.bytes())?);
     for p in layout.hot() {
         // SAFETY: the fresh object is mapped read-write; no thread runs yet.
         unsafe { mem::stamp(obj.addr() + p * UNIT, &initial_stamp(p)) };
     }
     let st = book.load(slice.book_kind);
     let (loops, delay) = delays(book, &st, slice.offsets, rng);
-    let t = race(slice, obj.as_ref(), layout, round, res, loops, tally);
+    let context = pack_context(slice.combo, slice.kind, round);
+    let t = crew.round(Orders {
+        obj: obj.clone(),
+        round,
+        target: target(obj.as_ref(), res.nodes, round),
+        moving: slice.combo.0.iter().any(|o| o.moves()),
+        context,
+        loops,
+    });
     if t.len() >= 2 {
         record_offsets(book, slice.book_kind, st, &t, delay);
     }
     let fx: Vec<Effects> = t.into_iter().map(|(f, _)| f).collect();
     let model = Model::new(layout, slice.kind);
-    let context = pack_context(slice.combo, slice.kind, round);
     let (bad, verified) = verify(obj.as_ref(), &model, layout, &fx, context, res, tally);
     let mut out = RoundOut {
         bad,
@@ -328,10 +289,11 @@ mod tests {
                     burst: 2,
                     offsets: true,
                 };
-                {
+                with_crew(&s, layout, &res, &tally, |crew| {
                     round += 1;
                     let out = run(
                         &s,
+                        crew,
                         &mut AnonMaker,
                         layout,
                         round,
@@ -354,12 +316,89 @@ mod tests {
                     if let Some(e) = out.first_error {
                         errors.push(format!("{combo}: {e}"));
                     }
-                }
+                });
             }
         }
         assert_eq!(oracle.mismatches(), 0);
         // Errors here are this host's limits (no second node, no root...),
         // not findings; they must not be every round's.
         assert!(errors.len() < round as usize / 2, "{errors:#?}");
+    }
+}
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::oracle::Oracle;
+    use crate::scenario::pairs::kinds::anon::AnonMaker;
+    use crate::scenario::pairs::op::op;
+    use mmrace_proto::pairs::UserOp;
+    use std::sync::Arc;
+
+    #[test]
+    #[ignore]
+    fn phases() {
+        let oracle = Arc::new(Oracle::new(Instant::now()).unwrap());
+        let res = Resources {
+            mem: None,
+            pagemap: None,
+            dio: None,
+            nodes: (0, 0),
+            cpus: 2,
+            oracle: oracle.clone(),
+            party: oracle.party("p"),
+        };
+        let tally = Tally::new().unwrap();
+        let book = Book::new(21 * 21).unwrap();
+        book.set_ns_per_loop(crate::shared::offsets::calibrate());
+        let layout = Layout::new(2, crate::mm::pmd_size());
+        let combo = Combo::new(vec![UserOp::Store, UserOp::Store]);
+        let s = Slice {
+            combo: &combo,
+            kind: ObjKind::Anon,
+            ops: combo.0.iter().map(|u| op(*u)).collect(),
+            book_kind: 0,
+            burst: 4,
+            offsets: false,
+        };
+        let (mut tc, mut ts, mut tr, mut tv, mut td) = (0u128, 0u128, 0u128, 0u128, 0u128);
+        with_crew(&s, layout, &res, &tally, |crew| {
+            for round in 0..200 {
+                let t = Instant::now();
+                let obj = AnonMaker.create(layout.bytes()).unwrap();
+                tc += t.elapsed().as_micros();
+                let t = Instant::now();
+                for p in layout.hot() {
+                    unsafe { mem::stamp(obj.addr() + p * UNIT, &initial_stamp(p)) };
+                }
+                ts += t.elapsed().as_micros();
+                let t = Instant::now();
+                let obj: Arc<dyn Object> = Arc::from(obj);
+                let r = crew.round(Orders {
+                    obj: obj.clone(),
+                    round,
+                    target: 0,
+                    moving: false,
+                    context: 0,
+                    loops: [0; 3],
+                });
+                tr += t.elapsed().as_micros();
+                let fx: Vec<Effects> = r.into_iter().map(|(f, _)| f).collect();
+                let t = Instant::now();
+                let model = Model::new(layout, ObjKind::Anon);
+                verify(obj.as_ref(), &model, layout, &fx, 0, &res, &tally);
+                tv += t.elapsed().as_micros();
+                let t = Instant::now();
+                drop(obj);
+                td += t.elapsed().as_micros();
+            }
+        });
+        eprintln!(
+            "per round us: create {} stamp {} race {} verify {} drop {}",
+            tc / 200,
+            ts / 200,
+            tr / 200,
+            tv / 200,
+            td / 200
+        );
     }
 }

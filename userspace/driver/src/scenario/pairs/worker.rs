@@ -233,49 +233,55 @@ impl<'a> Worker<'a> {
             self.tally.set(H::Stop, 1); // the table is full
             return;
         };
-        let mut ran = 0;
-        let mut failures = 0;
+        let (plan, tally, res) = (self.plan, self.tally, self.res);
         let maker = &mut self
             .makers
             .iter_mut()
             .find(|(k, _)| *k == kind)
             .expect("a steered kind has a maker")
             .1;
-        for _ in 0..self.plan.args.rounds {
-            if done(self.plan, self.tally, self.res) {
-                break;
-            }
-            let round = self.tally.get(H::Rounds) + 1;
-            let r = round::run(
-                &s,
-                maker.as_mut(),
-                self.plan.layout,
-                round,
-                self.res,
-                &self.book,
-                &mut self.rng,
-                self.tally,
-            );
-            match r {
-                Ok(out) => {
-                    failures = 0;
-                    ran += 1;
-                    self.tally.add(H::Rounds, 1);
-                    self.tally.add(H::Verified, out.verified);
-                    self.tally.bump(row, F::Rounds, 1);
-                    self.tally.bump(row, F::Catches, u64::from(out.bad > 0));
-                    self.tally.bump(row, F::Errors, out.errors);
+        let (book, rng) = (&self.book, &mut self.rng);
+        let (ran, failed) = round::with_crew(&s, plan.layout, res, tally, |crew| {
+            let (mut ran, mut failures) = (0, 0);
+            for _ in 0..plan.args.rounds {
+                if done(plan, tally, res) {
+                    break;
                 }
-                Err(e) => {
-                    failures += 1;
-                    if failures >= MAX_CREATE_FAILURES {
-                        self.tally
-                            .skip_kind(kind, &format!("cannot make its objects: {e:#}"));
-                        self.steer.drop_kind(kind);
-                        break;
+                let round = tally.get(H::Rounds) + 1;
+                let r = round::run(
+                    &s,
+                    crew,
+                    maker.as_mut(),
+                    plan.layout,
+                    round,
+                    res,
+                    book,
+                    rng,
+                    tally,
+                );
+                match r {
+                    Ok(out) => {
+                        failures = 0;
+                        ran += 1;
+                        tally.add(H::Rounds, 1);
+                        tally.add(H::Verified, out.verified);
+                        tally.bump(row, F::Rounds, 1);
+                        tally.bump(row, F::Catches, u64::from(out.bad > 0));
+                        tally.bump(row, F::Errors, out.errors);
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        if failures >= MAX_CREATE_FAILURES {
+                            return (ran, Some(format!("cannot make its objects: {e:#}")));
+                        }
                     }
                 }
             }
+            (ran, None)
+        });
+        if let Some(why) = failed {
+            self.tally.skip_kind(kind, &why);
+            self.steer.drop_kind(kind);
         }
         self.tally.bump(row, F::Slices, 1);
         self.tally.add(H::Slices, 1);

@@ -1,0 +1,181 @@
+//! The slice's racing threads, started once per slice and pinned once
+//! (spawning and pinning threads every round cost more than the round's
+//! operations). Between rounds they sleep on a condition variable; in a
+//! round they are released together (the last one ready releases the
+//! others), run their op once, and hand back their effects and timing.
+
+use super::model::{Effects, Layout, Seq};
+use super::object::Object;
+use super::op::{Op, Resources, RoundEnv};
+use super::tally::Tally;
+use crate::shared::offsets::busy;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+/// One thread's timing: its op's start and end.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub start: Instant,
+    pub end: Instant,
+}
+
+/// What a round tells every thread.
+#[derive(Clone)]
+pub struct Orders {
+    pub obj: Arc<dyn Object>,
+    pub round: u64,
+    pub target: u32,
+    pub moving: bool,
+    pub context: u64,
+    /// Busy loops before the op, per slot.
+    pub loops: [u64; 3],
+}
+
+#[derive(Default)]
+struct Stage {
+    /// Rounds published so far; threads run each once.
+    generation: u64,
+    quit: bool,
+    orders: Option<Orders>,
+}
+
+/// The state the threads share with the slice.
+pub struct Crew {
+    stage: Mutex<Stage>,
+    start: Condvar,
+    results: Mutex<Vec<Option<(Effects, Timing)>>>,
+    done: Condvar,
+    ready: AtomicUsize,
+    go: AtomicBool,
+    seq: Mutex<Arc<Seq>>,
+    n: usize,
+}
+
+/// Spins until `flag` is set, yielding the CPU now and then (a third
+/// thread shares a CPU with the first).
+fn wait_for(flag: &AtomicBool) {
+    let mut spins = 0u32;
+    while !flag.load(Ordering::Acquire) {
+        spins += 1;
+        if spins.is_multiple_of(1024) {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Pins the calling thread to `cpu` (failure ignored: the round still
+/// races, only less often in parallel).
+pub fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// What a thread needs besides the shared crew.
+pub struct Hand<'a> {
+    pub slot: usize,
+    pub op: &'static dyn Op,
+    pub layout: Layout,
+    pub burst: u32,
+    pub res: &'a Resources,
+    pub tally: &'a Tally,
+}
+
+impl Crew {
+    pub fn new(n: usize) -> Crew {
+        Crew {
+            stage: Mutex::new(Stage::default()),
+            start: Condvar::new(),
+            results: Mutex::new((0..n).map(|_| None).collect()),
+            done: Condvar::new(),
+            ready: AtomicUsize::new(0),
+            go: AtomicBool::new(false),
+            seq: Mutex::new(Arc::new(Seq::default())),
+            n,
+        }
+    }
+
+    /// A thread's life: pinned, then one op per published round until
+    /// told to quit.
+    pub fn serve(&self, h: Hand) {
+        pin(h.slot % h.res.cpus.max(1));
+        let mut seen = 0;
+        loop {
+            let (orders, seq) = {
+                let mut st = self.stage.lock().unwrap();
+                while st.generation == seen && !st.quit {
+                    st = self.start.wait(st).unwrap();
+                }
+                if st.quit {
+                    return;
+                }
+                seen = st.generation;
+                let o = st.orders.clone().expect("a published round has orders");
+                (o, self.seq.lock().unwrap().clone())
+            };
+            let r = self.once(&h, &orders, &seq);
+            drop(orders);
+            self.results.lock().unwrap()[h.slot] = Some(r);
+            self.done.notify_all();
+        }
+    }
+
+    fn once(&self, h: &Hand, o: &Orders, seq: &Seq) -> (Effects, Timing) {
+        let env = RoundEnv {
+            obj: o.obj.as_ref(),
+            layout: h.layout,
+            slot: h.slot,
+            round: o.round,
+            burst: h.burst,
+            seq,
+            target: o.target,
+            moving: o.moving,
+            context: o.context,
+            res: h.res,
+        };
+        let mut fx = Effects::default();
+        if self.ready.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            self.go.store(true, Ordering::Release);
+        }
+        wait_for(&self.go);
+        busy(o.loops[h.slot.min(2)]);
+        let start = Instant::now();
+        h.op.run(&env, &mut fx);
+        let end = Instant::now();
+        h.tally.called(h.op.op());
+        (fx, Timing { start, end })
+    }
+
+    /// Publishes a round and waits for every thread's effects, in slot
+    /// order.
+    pub fn round(&self, orders: Orders) -> Vec<(Effects, Timing)> {
+        self.ready.store(0, Ordering::Release);
+        self.go.store(false, Ordering::Release);
+        *self.seq.lock().unwrap() = Arc::new(Seq::default());
+        {
+            let mut st = self.stage.lock().unwrap();
+            st.orders = Some(orders);
+            st.generation += 1;
+        }
+        self.start.notify_all();
+        let mut r = self.results.lock().unwrap();
+        while r.iter().any(Option::is_none) {
+            r = self.done.wait(r).unwrap();
+        }
+        let out = r.iter_mut().map(|x| x.take().expect("checked")).collect();
+        self.stage.lock().unwrap().orders = None;
+        out
+    }
+
+    /// Tells the threads to leave.
+    pub fn quit(&self) {
+        self.stage.lock().unwrap().quit = true;
+        self.start.notify_all();
+    }
+}

@@ -6,7 +6,7 @@
 use super::super::model::Layout;
 use super::super::object::{reserve_aligned, unmap, KindEnv, Maker, ObjKind, Object, Place};
 use super::super::op::{op, Resources};
-use super::super::round::{run, Slice};
+use super::super::round::{run, with_crew, Slice};
 use super::super::tally::Tally;
 use super::file::FileMaker;
 use crate::oracle::Oracle;
@@ -61,16 +61,19 @@ fn rounds(maker: &mut dyn Maker, combos: &[Combo], oracle: &Arc<Oracle>) -> (u64
             burst: 2,
             offsets: false,
         };
-        let out = run(
-            &s,
-            maker,
-            layout,
-            round as u64 + 1,
-            &res,
-            &book,
-            &mut rng,
-            &tally,
-        )
+        let out = with_crew(&s, layout, &res, &tally, |crew| {
+            run(
+                &s,
+                crew,
+                maker,
+                layout,
+                round as u64 + 1,
+                &res,
+                &book,
+                &mut rng,
+                &tally,
+            )
+        })
         .unwrap();
         bad += out.bad;
         errors.extend(out.first_error.map(|e| format!("{combo}: {e}")));

@@ -689,7 +689,11 @@ pairs_late_flush_checks() {
 	oracle_variant migration-pmd-late-flush || return 1
 	expect_exit 1 oguest pairs-late-flush --duration 30 --seed 1 pairs --pair store,migrate-pages --kind anon &&
 		report pairs-late-flush verdict=kernel-problem class~data-corruption \
-			"pairs-caught~store+migrate-pages on anon" && ttv pairs-late-flush
+			"pairs-caught~store+migrate-pages on anon" && ttv pairs-late-flush || return 1
+	# Race-only: the same pair with its ops one after the other
+	# (--sequential) leaves the variant clean, every round verified.
+	oguest pairs-late-flush-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind anon \
+		--sequential && report pairs-late-flush-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-late-flush-caught pairs_late_flush_checks
 warn_once_checks() {

@@ -40,6 +40,12 @@ pub struct Args {
     /// No fuzzy start offsets: all threads of a round start at once.
     #[arg(long)]
     pub no_offsets: bool,
+    /// The race-only check: each round's ops run one after the other, in
+    /// the combo's order, on the same pinned threads, never at once. A
+    /// kernel bug that needs two ops at the same time stays silent here,
+    /// so a variant caught by `pairs` must run clean with this.
+    #[arg(long)]
+    pub sequential: bool,
     /// The two NUMA nodes the migrating ops move the object between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
     pub nodes: Vec<u32>,

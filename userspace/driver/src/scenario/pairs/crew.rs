@@ -3,6 +3,8 @@
 //! operations). Between rounds they sleep on a condition variable; in a
 //! round they are released together (the last one ready releases the
 //! others), run their op once, and hand back their effects and timing.
+//! Sequential (`--sequential`, the race-only check), they take turns in
+//! slot order instead: each starts when the one before it has returned.
 
 use super::model::{Effects, Layout, Seq};
 use super::object::Object;
@@ -48,6 +50,9 @@ pub struct Crew {
     done: Condvar,
     ready: AtomicUsize,
     go: AtomicBool,
+    /// Sequential rounds: the slot whose turn it is.
+    turn: AtomicUsize,
+    sequential: bool,
     seq: Mutex<Arc<Seq>>,
     n: usize,
 }
@@ -55,8 +60,13 @@ pub struct Crew {
 /// Spins until `flag` is set, yielding the CPU now and then (a third
 /// thread shares a CPU with the first).
 fn wait_for(flag: &AtomicBool) {
+    wait_until(|| flag.load(Ordering::Acquire));
+}
+
+/// Spins until `ready()` holds, yielding the CPU now and then.
+fn wait_until(ready: impl Fn() -> bool) {
     let mut spins = 0u32;
-    while !flag.load(Ordering::Acquire) {
+    while !ready() {
         spins += 1;
         if spins.is_multiple_of(1024) {
             std::thread::yield_now();
@@ -88,7 +98,7 @@ pub struct Hand<'a> {
 }
 
 impl Crew {
-    pub fn new(n: usize) -> Crew {
+    pub fn new(n: usize, sequential: bool) -> Crew {
         Crew {
             stage: Mutex::new(Stage::default()),
             start: Condvar::new(),
@@ -96,6 +106,8 @@ impl Crew {
             done: Condvar::new(),
             ready: AtomicUsize::new(0),
             go: AtomicBool::new(false),
+            turn: AtomicUsize::new(0),
+            sequential,
             seq: Mutex::new(Arc::new(Seq::default())),
             n,
         }
@@ -140,14 +152,21 @@ impl Crew {
             res: h.res,
         };
         let mut fx = Effects::default();
-        if self.ready.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
-            self.go.store(true, Ordering::Release);
+        if self.sequential {
+            wait_until(|| self.turn.load(Ordering::Acquire) == h.slot);
+        } else {
+            if self.ready.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+                self.go.store(true, Ordering::Release);
+            }
+            wait_for(&self.go);
+            busy(o.loops[h.slot.min(2)]);
         }
-        wait_for(&self.go);
-        busy(o.loops[h.slot.min(2)]);
         let start = Instant::now();
         h.op.run(&env, &mut fx);
         let end = Instant::now();
+        if self.sequential {
+            self.turn.fetch_add(1, Ordering::AcqRel);
+        }
         h.tally.called(h.op.op());
         (fx, Timing { start, end })
     }
@@ -157,6 +176,7 @@ impl Crew {
     pub fn round(&self, orders: Orders) -> Vec<(Effects, Timing)> {
         self.ready.store(0, Ordering::Release);
         self.go.store(false, Ordering::Release);
+        self.turn.store(0, Ordering::Release);
         *self.seq.lock().unwrap() = Arc::new(Seq::default());
         {
             let mut st = self.stage.lock().unwrap();

@@ -31,6 +31,8 @@ pub struct Slice<'a> {
     pub book_kind: usize,
     pub burst: u32,
     pub offsets: bool,
+    /// The ops of a round run one after the other (`--sequential`).
+    pub sequential: bool,
 }
 
 /// What a round found.
@@ -143,7 +145,7 @@ pub fn with_crew<T>(
             self.0.quit();
         }
     }
-    let crew = Crew::new(slice.ops.len());
+    let crew = Crew::new(slice.ops.len(), slice.sequential);
     std::thread::scope(|sc| {
         for (slot, op) in slice.ops.iter().enumerate() {
             let h = Hand {
@@ -288,6 +290,7 @@ mod tests {
                     book_kind: combo.0[0].index() * n + combo.0[1].index(),
                     burst: 2,
                     offsets: true,
+                    sequential: false,
                 };
                 with_crew(&s, layout, &res, &tally, |crew| {
                     round += 1;
@@ -359,6 +362,7 @@ mod timing {
             book_kind: 0,
             burst: 4,
             offsets: false,
+            sequential: false,
         };
         let (mut tc, mut ts, mut tr, mut tv, mut td) = (0u128, 0u128, 0u128, 0u128, 0u128);
         with_crew(&s, layout, &res, &tally, |crew| {

@@ -227,7 +227,8 @@ impl<'a> Worker<'a> {
             ops: combo.0.iter().map(|u| op(*u)).collect(),
             book_kind: combo.0[0].index() * n + combo.0[1].index(),
             burst: self.plan.args.burst,
-            offsets: !self.plan.args.no_offsets,
+            offsets: !self.plan.args.no_offsets && !self.plan.args.sequential,
+            sequential: self.plan.args.sequential,
         };
         let Some(row) = self.tally.row(combo, kind) else {
             self.tally.set(H::Stop, 1); // the table is full

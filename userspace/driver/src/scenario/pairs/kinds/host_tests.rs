@@ -60,6 +60,7 @@ fn rounds(maker: &mut dyn Maker, combos: &[Combo], oracle: &Arc<Oracle>) -> (u64
             book_kind: combo.0[0].index() * n + combo.0[1].index(),
             burst: 2,
             offsets: false,
+            sequential: false,
         };
         let out = with_crew(&s, layout, &res, &tally, |crew| {
             run(

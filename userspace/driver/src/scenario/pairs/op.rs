@@ -19,7 +19,8 @@ use super::model::{Effects, Layout, Seq};
 use super::object::Object;
 use crate::oracle::{Oracle, Party};
 use mmrace_proto::pairs::UserOp;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::sync::Arc;
 
 /// What the worker opened once for every round.
 pub struct Resources {
@@ -37,6 +38,38 @@ pub struct Resources {
     pub oracle: std::sync::Arc<Oracle>,
     /// The oracle party fork children report as.
     pub party: Party,
+}
+
+impl Resources {
+    /// Opens this process's /proc/self/mem (read-write) and pagemap, each
+    /// `None` when it cannot be opened, with the rest as given.
+    pub fn open(
+        dio: Option<File>,
+        nodes: (u32, u32),
+        oracle: &Arc<Oracle>,
+        party: Party,
+    ) -> Resources {
+        Resources {
+            mem: OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/proc/self/mem")
+                .ok(),
+            pagemap: File::open("/proc/self/pagemap").ok(),
+            dio,
+            nodes,
+            cpus: crate::sysinfo::online_cpus() as usize,
+            oracle: oracle.clone(),
+            party,
+        }
+    }
+
+    /// The host tests' resources: no O_DIRECT file, nodes (0, 0), the
+    /// `pairs` party of `oracle`.
+    #[cfg(test)]
+    pub fn for_tests(oracle: &Arc<Oracle>) -> Resources {
+        Resources::open(None, (0, 0), oracle, oracle.party("pairs"))
+    }
 }
 
 /// One thread's view of the round.

@@ -218,24 +218,7 @@ mod tests {
     use crate::scenario::pairs::kinds::anon::AnonMaker;
     use crate::scenario::pairs::op::op;
     use mmrace_proto::pairs::UserOp;
-    use std::fs::{File, OpenOptions};
     use std::sync::Arc;
-
-    fn resources(oracle: &Arc<Oracle>) -> Resources {
-        Resources {
-            mem: OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/proc/self/mem")
-                .ok(),
-            pagemap: File::open("/proc/self/pagemap").ok(),
-            dio: None,
-            nodes: (0, 0),
-            cpus: crate::sysinfo::online_cpus() as usize,
-            oracle: oracle.clone(),
-            party: oracle.party("pairs"),
-        }
-    }
 
     /// Every pair of the ops that need nothing but this process, on
     /// private anonymous memory of this (clean) kernel: the model must
@@ -246,7 +229,7 @@ mod tests {
             return;
         }
         let oracle = Arc::new(Oracle::new(Instant::now()).unwrap());
-        let res = resources(&oracle);
+        let res = Resources::for_tests(&oracle);
         let tally = Tally::new().unwrap();
         let n = UserOp::ALL.len();
         let book = Book::new(n * n).unwrap();

@@ -23,7 +23,7 @@ use mmrace_proto::meets::Meets;
 use mmrace_proto::pairs::{catalogue, Combo, ObjKind, UserOp};
 use mmrace_proto::results::pairs::pairs_in;
 use mmrace_proto::spec::pairs::Args;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,25 +85,15 @@ fn child(plan: &Plan, tally: &Tally, oracle: &Arc<Oracle>, party: Party, generat
         tally.fatal(&format!("{e:#}"));
         return 2;
     }
-    let res = Resources {
-        mem: OpenOptions::new()
+    let dio = plan.dio.as_ref().ok().and_then(|p| {
+        OpenOptions::new()
             .read(true)
-            .write(true)
-            .open("/proc/self/mem")
-            .ok(),
-        pagemap: File::open("/proc/self/pagemap").ok(),
-        dio: plan.dio.as_ref().ok().and_then(|p| {
-            OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(p)
-                .ok()
-        }),
-        nodes: *plan.nodes.as_ref().unwrap_or(&(0, 0)),
-        cpus: crate::sysinfo::online_cpus() as usize,
-        oracle: oracle.clone(),
-        party,
-    };
+            .custom_flags(libc::O_DIRECT)
+            .open(p)
+            .ok()
+    });
+    let nodes = *plan.nodes.as_ref().unwrap_or(&(0, 0));
+    let res = Resources::open(dio, nodes, oracle, party);
     match Worker::new(plan, tally, &res, generation) {
         Ok(mut w) => {
             w.run();

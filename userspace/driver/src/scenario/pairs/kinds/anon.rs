@@ -1,14 +1,9 @@
 //! `anon`: private anonymous memory, MADV_HUGEPAGE.
 
-use super::super::object::{reserve_aligned, unmap, Maker, ObjKind, Object, Place};
+use super::super::object::{reserve_aligned, unmap, Maker, ObjKind, Object};
 use anyhow::{Context, Result};
 
 pub struct AnonMaker;
-
-pub struct Anon {
-    place: Place,
-    len: usize,
-}
 
 impl Maker for AnonMaker {
     fn kind(&self) -> ObjKind {
@@ -22,30 +17,6 @@ impl Maker for AnonMaker {
             unmap(addr, len);
             return Err(e).context("anon: mmap and MADV_HUGEPAGE");
         }
-        Ok(Box::new(Anon {
-            place: Place::new(addr),
-            len,
-        }))
-    }
-}
-
-impl Object for Anon {
-    fn kind(&self) -> ObjKind {
-        ObjKind::Anon
-    }
-    fn addr(&self) -> usize {
-        self.place.get()
-    }
-    fn set_addr(&self, addr: usize) {
-        self.place.set(addr)
-    }
-    fn bytes(&self) -> usize {
-        self.len
-    }
-}
-
-impl Drop for Anon {
-    fn drop(&mut self) {
-        unmap(self.place.get(), self.len);
+        Ok(super::mapped::Mapped::boxed(ObjKind::Anon, addr, len, None))
     }
 }

@@ -12,7 +12,7 @@
 //! holes.
 
 use super::super::model::{initial_stamp, Layout};
-use super::super::object::{reserve_aligned, unmap, KindEnv, Maker, ObjKind, Object, Place};
+use super::super::object::{reserve_aligned, unmap, KindEnv, Maker, ObjKind, Object};
 use crate::oracle::mem;
 use anyhow::{bail, Context, Result};
 use mmrace_proto::oracle::UNIT;
@@ -148,43 +148,12 @@ impl Maker for FileMaker {
             unmap(addr, len);
             return Err(e).with_context(|| format!("{}: map its file", self.kind));
         }
-        Ok(Box::new(FileObject {
-            kind: self.kind,
-            place: Place::new(addr),
+        Ok(super::mapped::Mapped::boxed(
+            self.kind,
+            addr,
             len,
-            fd: OwnedFd::from(file),
-        }))
-    }
-}
-
-pub struct FileObject {
-    kind: ObjKind,
-    place: Place,
-    len: usize,
-    fd: OwnedFd,
-}
-
-impl Object for FileObject {
-    fn kind(&self) -> ObjKind {
-        self.kind
-    }
-    fn addr(&self) -> usize {
-        self.place.get()
-    }
-    fn set_addr(&self, addr: usize) {
-        self.place.set(addr)
-    }
-    fn bytes(&self) -> usize {
-        self.len
-    }
-    fn fd(&self) -> Option<RawFd> {
-        Some(self.fd.as_raw_fd())
-    }
-}
-
-impl Drop for FileObject {
-    fn drop(&mut self) {
-        unmap(self.place.get(), self.len);
+            Some(OwnedFd::from(file)),
+        ))
     }
 }
 

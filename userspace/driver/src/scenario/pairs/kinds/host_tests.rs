@@ -4,7 +4,7 @@
 //! file ops' oracles report, so they can fail.
 
 use super::super::model::Layout;
-use super::super::object::{reserve_aligned, unmap, KindEnv, Maker, ObjKind, Object, Place};
+use super::super::object::{reserve_aligned, KindEnv, Maker, ObjKind, Object};
 use super::super::op::{op, Resources};
 use super::super::round::{run, with_crew, Slice};
 use super::super::tally::Tally;
@@ -13,27 +13,11 @@ use crate::oracle::Oracle;
 use crate::shared::offsets::Book;
 use crate::shared::rng::Rng;
 use mmrace_proto::pairs::{Combo, UserOp};
-use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::fs::OpenOptions;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-
-fn resources(oracle: &Arc<Oracle>) -> Resources {
-    Resources {
-        mem: OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/proc/self/mem")
-            .ok(),
-        pagemap: File::open("/proc/self/pagemap").ok(),
-        dio: None,
-        nodes: (0, 0),
-        cpus: crate::sysinfo::online_cpus() as usize,
-        oracle: oracle.clone(),
-        party: oracle.party("pairs"),
-    }
-}
 
 fn shm_env() -> Option<KindEnv> {
     let env = KindEnv {
@@ -45,7 +29,7 @@ fn shm_env() -> Option<KindEnv> {
 
 /// Runs each combo for a round on `maker`; returns (bad pages, errors).
 fn rounds(maker: &mut dyn Maker, combos: &[Combo], oracle: &Arc<Oracle>) -> (u64, Vec<String>) {
-    let res = resources(oracle);
+    let res = Resources::for_tests(oracle);
     let tally = Tally::new().unwrap();
     let n = UserOp::ALL.len();
     let book = Book::new(n * n).unwrap();
@@ -103,38 +87,8 @@ fn file_ops_on_a_clean_tmpfs_are_accepted() {
     assert!(errors.is_empty(), "{errors:#?}");
 }
 
-/// A private mapping of a tmpfs file that says it is a shared `tmpfs`
-/// object: its stamps never reach the file.
-struct Liar {
-    place: Place,
-    len: usize,
-    fd: OwnedFd,
-}
-
-impl Object for Liar {
-    fn kind(&self) -> ObjKind {
-        ObjKind::Tmpfs
-    }
-    fn addr(&self) -> usize {
-        self.place.get()
-    }
-    fn set_addr(&self, a: usize) {
-        self.place.set(a)
-    }
-    fn bytes(&self) -> usize {
-        self.len
-    }
-    fn fd(&self) -> Option<RawFd> {
-        Some(self.fd.as_raw_fd())
-    }
-}
-
-impl Drop for Liar {
-    fn drop(&mut self) {
-        unmap(self.place.get(), self.len);
-    }
-}
-
+/// Makes private mappings of a tmpfs file that say they are shared `tmpfs`
+/// objects: their stamps never reach the file.
 struct LiarMaker;
 
 impl Maker for LiarMaker {
@@ -153,11 +107,12 @@ impl Maker for LiarMaker {
         f.set_len(len as u64)?;
         let addr = reserve_aligned(len, crate::mm::pmd_size())?;
         super::map_fixed_thp(addr, len, libc::MAP_PRIVATE, f.as_raw_fd())?;
-        Ok(Box::new(Liar {
-            place: Place::new(addr),
+        Ok(super::mapped::Mapped::boxed(
+            ObjKind::Tmpfs,
+            addr,
             len,
-            fd: OwnedFd::from(f),
-        }))
+            Some(OwnedFd::from(f)),
+        ))
     }
 }
 

@@ -8,7 +8,7 @@
 //! other cold page still reads zero (the model's expectation of a cold
 //! page).
 
-use super::super::object::{reserve_aligned, unmap, Maker, ObjKind, Object, Place};
+use super::super::object::{reserve_aligned, unmap, Maker, ObjKind, Object};
 use super::super::ops::ksm::ksm_running;
 use anyhow::{bail, Context, Result};
 use mmrace_proto::oracle::UNIT;
@@ -46,11 +46,6 @@ impl KsmMaker {
         }
         Ok(KsmMaker)
     }
-}
-
-pub struct Ksm {
-    place: Place,
-    len: usize,
 }
 
 impl Maker for KsmMaker {
@@ -94,30 +89,6 @@ impl Maker for KsmMaker {
             return Err(e).context("ksm: MADV_MERGEABLE");
         }
         wait_merged((len - pmd) / UNIT / 2);
-        Ok(Box::new(Ksm {
-            place: Place::new(addr),
-            len,
-        }))
-    }
-}
-
-impl Object for Ksm {
-    fn kind(&self) -> ObjKind {
-        ObjKind::Ksm
-    }
-    fn addr(&self) -> usize {
-        self.place.get()
-    }
-    fn set_addr(&self, addr: usize) {
-        self.place.set(addr)
-    }
-    fn bytes(&self) -> usize {
-        self.len
-    }
-}
-
-impl Drop for Ksm {
-    fn drop(&mut self) {
-        unmap(self.place.get(), self.len);
+        Ok(super::mapped::Mapped::boxed(ObjKind::Ksm, addr, len, None))
     }
 }

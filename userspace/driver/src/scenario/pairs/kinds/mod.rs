@@ -5,12 +5,15 @@
 //! - [`file`]: tmpfs, xfs-shared, xfs-private, hugetlb: a file each.
 //! - [`ksm`]: private anonymous memory KSM merges.
 //!
+//! Every kind's object is a [`mapped::Mapped`].
+//!
 //! [`needs`] is what the run's guest environment ([`crate::memenv`]) must
 //! have for the kinds and ops in play.
 
 pub mod anon;
 pub mod file;
 pub mod ksm;
+pub mod mapped;
 pub mod shmem;
 
 use crate::memenv::Need;

@@ -3,9 +3,9 @@
 //! MADV_HUGEPAGE mappings (the scenario sets `advise` when it says
 //! `never`; see [`SHMEM_ENABLED`]).
 
-use super::super::object::{reserve_aligned, unmap, Maker, ObjKind, Object, Place};
+use super::super::object::{reserve_aligned, unmap, Maker, ObjKind, Object};
 use anyhow::{bail, Context, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub const SHMEM_ENABLED: &str = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
 
@@ -30,13 +30,6 @@ impl ShmemMaker {
         }
         Ok(ShmemMaker { kind })
     }
-}
-
-pub struct Shmem {
-    kind: ObjKind,
-    place: Place,
-    len: usize,
-    fd: Option<OwnedFd>,
 }
 
 fn memfd(len: usize) -> Result<OwnedFd> {
@@ -73,36 +66,7 @@ impl Maker for ShmemMaker {
             unmap(addr, len);
             return Err(e).with_context(|| format!("{}: mmap and MADV_HUGEPAGE", self.kind));
         }
-        Ok(Box::new(Shmem {
-            kind: self.kind,
-            place: Place::new(addr),
-            len,
-            fd,
-        }))
-    }
-}
-
-impl Object for Shmem {
-    fn kind(&self) -> ObjKind {
-        self.kind
-    }
-    fn addr(&self) -> usize {
-        self.place.get()
-    }
-    fn set_addr(&self, addr: usize) {
-        self.place.set(addr)
-    }
-    fn bytes(&self) -> usize {
-        self.len
-    }
-    fn fd(&self) -> Option<RawFd> {
-        self.fd.as_ref().map(|f| f.as_raw_fd())
-    }
-}
-
-impl Drop for Shmem {
-    fn drop(&mut self) {
-        unmap(self.place.get(), self.len);
+        Ok(super::mapped::Mapped::boxed(self.kind, addr, len, fd))
     }
 }
 

@@ -118,20 +118,7 @@ fn map_file(addr: usize, len: usize, flags: libc::c_int, fd: RawFd, kind: ObjKin
     if kind != ObjKind::Hugetlb {
         return super::map_fixed_thp(addr, len, flags, fd).context("mmap and MADV_HUGEPAGE");
     }
-    // SAFETY: [addr, addr + len) is the caller's own reservation, replaced.
-    let p = unsafe {
-        libc::mmap(
-            addr as *mut libc::c_void,
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags | libc::MAP_FIXED,
-            fd,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error()).context("mmap of the hugetlbfs file");
-    }
+    super::map_fixed(addr, len, flags, fd).context("mmap of the hugetlbfs file")?;
     Ok(())
 }
 

@@ -54,6 +54,22 @@ pub fn map_fixed_thp(
     flags: libc::c_int,
     fd: libc::c_int,
 ) -> std::io::Result<()> {
+    let p = map_fixed(addr, len, flags, fd)?;
+    // SAFETY: advice on the mapping just made.
+    if unsafe { libc::madvise(p, len, libc::MADV_HUGEPAGE) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Maps `len` bytes at the reserved `addr` over the reservation with
+/// MAP_FIXED, read-write, `flags` and `fd`; the mapping's start.
+pub fn map_fixed(
+    addr: usize,
+    len: usize,
+    flags: libc::c_int,
+    fd: libc::c_int,
+) -> std::io::Result<*mut libc::c_void> {
     // SAFETY: [addr, addr + len) is the caller's own reservation, replaced.
     let p = unsafe {
         libc::mmap(
@@ -68,11 +84,7 @@ pub fn map_fixed_thp(
     if p == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: advice on the mapping just made.
-    if unsafe { libc::madvise(p, len, libc::MADV_HUGEPAGE) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(p)
 }
 
 #[cfg(test)]

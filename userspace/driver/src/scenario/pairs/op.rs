@@ -17,7 +17,8 @@
 
 use super::model::{Effects, Layout, Seq};
 use super::object::Object;
-use crate::oracle::{Oracle, Party};
+use crate::oracle::{Check, Oracle, Party};
+use mmrace_proto::oracle::{region, Expected, Found};
 use mmrace_proto::pairs::UserOp;
 use std::fs::{File, OpenOptions};
 use std::sync::Arc;
@@ -107,6 +108,24 @@ impl RoundEnv<'_> {
         } else {
             a
         }
+    }
+
+    /// Whether `found`, read from page `p`, matches `want`; a mismatch is
+    /// reported to the oracle as the round's, at the page's address now.
+    pub fn expect(&self, p: usize, want: Expected, found: &Found) -> bool {
+        if want.matches(found) {
+            return true;
+        }
+        self.res.oracle.mismatch_in(
+            Check::PairsRound,
+            region::PAIRS,
+            self.page_addr(p),
+            p as u64,
+            want,
+            found,
+            self.context,
+        );
+        false
     }
 }
 

@@ -5,8 +5,8 @@
 
 use super::super::model::{stamp, store_gen, Effects, CHILD_BIT};
 use super::super::op::{check, Op, RoundEnv};
-use crate::oracle::{mem, Check};
-use mmrace_proto::oracle::{region, Expected};
+use crate::oracle::mem;
+use mmrace_proto::oracle::Expected;
 use mmrace_proto::pairs::UserOp;
 
 pub struct Fork;
@@ -23,16 +23,7 @@ fn child(env: &RoundEnv, pages: &[usize], g: u64) -> ! {
         let want = Expected::Stamp(stamp(p, g));
         // SAFETY: as above, read only.
         let found = unsafe { mem::read(env.page_addr(p)) };
-        if !want.matches(&found) {
-            env.res.oracle.mismatch_in(
-                Check::PairsRound,
-                region::PAIRS,
-                env.page_addr(p),
-                p as u64,
-                want,
-                &found,
-                env.context,
-            );
+        if !env.expect(p, want, &found) {
             bad = 1;
         }
     }

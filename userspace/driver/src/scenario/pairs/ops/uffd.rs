@@ -14,8 +14,8 @@
 
 use super::super::model::{stamp, store_gen, Effects};
 use super::super::op::{check, Op, Resources, RoundEnv};
-use crate::oracle::{mem, Check};
-use mmrace_proto::oracle::{region, Expected, UNIT};
+use crate::oracle::mem;
+use mmrace_proto::oracle::{Expected, UNIT};
 use mmrace_proto::pairs::{ObjKind, UserOp};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
@@ -215,17 +215,7 @@ fn expect_via_mem(env: &RoundEnv, p: usize, want: Expected) {
     }
     // SAFETY: our own buffer, a whole aligned unit.
     let found = unsafe { mem::read(buf.as_ptr() as usize) };
-    if !want.matches(&found) {
-        env.res.oracle.mismatch_in(
-            Check::PairsRound,
-            region::PAIRS,
-            env.page_addr(p),
-            p as u64,
-            want,
-            &found,
-            env.context,
-        );
-    }
+    env.expect(p, want, &found);
 }
 
 /// A page of stamp `s` in a buffer.

@@ -15,7 +15,7 @@
 //! resources every op may need (open files, the oracle) are in
 //! [`Resources`].
 
-use super::model::{Effects, Layout, Seq};
+use super::model::{Effects, Layout, Seq, StoreFx};
 use super::object::Object;
 use crate::oracle::{Check, Oracle, Party};
 use mmrace_proto::oracle::{region, Expected, Found};
@@ -182,6 +182,36 @@ pub fn op(u: UserOp) -> &'static dyn Op {
 /// The errno of a failed call.
 pub fn last_errno() -> i32 {
     crate::mm::errno()
+}
+
+/// Runs `io`, a whole-unit transfer that stores into page `p` (a pread
+/// into the page, a pwrite of it to the file), between two ticks of the
+/// round's sequence, and records a store of `generation` when it moved the
+/// whole unit; otherwise what landed is unknown: the page is not checked,
+/// and the failure is [`check`]ed as `what` against `expected`.
+pub fn unit_store(
+    env: &RoundEnv,
+    fx: &mut Effects,
+    p: usize,
+    generation: u64,
+    what: &str,
+    expected: &[i32],
+    io: impl FnOnce() -> isize,
+) {
+    let begin = env.seq.next();
+    let n = io();
+    let end = env.seq.next();
+    if n == mmrace_proto::oracle::UNIT as isize {
+        fx.stores.push(StoreFx {
+            page: p,
+            generation,
+            begin,
+            end,
+        });
+    } else {
+        check(fx, what, false, expected);
+        fx.gone.push(p..p + 1);
+    }
 }
 
 /// Records a failed call in `fx` unless its errno is in `expected`.

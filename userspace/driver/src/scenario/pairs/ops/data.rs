@@ -1,7 +1,7 @@
 //! The ops that write stamps into the thread's own pages.
 
 use super::super::model::{stamp, store_gen, Effects, StoreFx, DIO_GEN};
-use super::super::op::{check, Op, Resources, RoundEnv};
+use super::super::op::{unit_store, Op, Resources, RoundEnv};
 use crate::oracle::mem;
 use mmrace_proto::oracle::{Stamp, UNIT};
 use mmrace_proto::pairs::UserOp;
@@ -135,30 +135,18 @@ impl Op for Odirect {
         };
         let pages = env.layout.owned(env.slot, env.layout.hot()).take(DIO_PAGES);
         for p in pages {
-            let begin = env.seq.next();
-            // SAFETY: page p of the object is mapped read-write and only
-            // this thread writes it; the device writes UNIT bytes into it.
-            let n = unsafe {
-                libc::pread(
-                    f.as_raw_fd(),
-                    env.page_addr(p) as *mut libc::c_void,
-                    UNIT,
-                    (p * UNIT) as libc::off_t,
-                )
-            };
-            let end = env.seq.next();
-            if n == UNIT as isize {
-                fx.stores.push(StoreFx {
-                    page: p,
-                    generation: DIO_GEN,
-                    begin,
-                    end,
-                });
-            } else {
-                // What landed is unknown: the page is not checked.
-                check(fx, "O_DIRECT pread", false, &[]);
-                fx.gone.push(p..p + 1);
-            }
+            unit_store(env, fx, p, DIO_GEN, "O_DIRECT pread", &[], || {
+                // SAFETY: page p of the object is mapped read-write and only
+                // this thread writes it; the device writes UNIT bytes into it.
+                unsafe {
+                    libc::pread(
+                        f.as_raw_fd(),
+                        env.page_addr(p) as *mut libc::c_void,
+                        UNIT,
+                        (p * UNIT) as libc::off_t,
+                    )
+                }
+            });
         }
     }
 }

@@ -13,7 +13,7 @@
 //! - `truncate`: the tail cut off and grown back reads zero.
 
 use super::super::model::{initial_stamp, stamp, store_gen, Effects, StoreFx};
-use super::super::op::{check, Op, RoundEnv};
+use super::super::op::{check, unit_store, Op, RoundEnv};
 use crate::oracle::{mem, Check};
 use mmrace_proto::oracle::{region, Expected, Found, UNIT};
 use mmrace_proto::pairs::{ObjKind, UserOp};
@@ -104,29 +104,18 @@ impl Op for Pwrite {
             for p in own_hot(env) {
                 // SAFETY: our own aligned UNIT-byte buffer.
                 unsafe { mem::fill(buf.addr(), &stamp(p, g)) };
-                let begin = env.seq.next();
-                // SAFETY: writes our buffer to the object's file.
-                let n = unsafe {
-                    libc::pwrite(
-                        fd,
-                        buf.addr() as *const libc::c_void,
-                        UNIT,
-                        (p * UNIT) as libc::off_t,
-                    )
-                };
-                let end = env.seq.next();
-                if n == UNIT as isize {
-                    fx.stores.push(StoreFx {
-                        page: p,
-                        generation: g,
-                        begin,
-                        end,
-                    });
-                } else {
-                    // What landed is unknown: the page is not checked.
-                    check(fx, "pwrite", false, &[libc::ENOSPC, libc::ENOMEM]);
-                    fx.gone.push(p..p + 1);
-                }
+                let expected = [libc::ENOSPC, libc::ENOMEM];
+                unit_store(env, fx, p, g, "pwrite", &expected, || {
+                    // SAFETY: writes our buffer to the object's file.
+                    unsafe {
+                        libc::pwrite(
+                            fd,
+                            buf.addr() as *const libc::c_void,
+                            UNIT,
+                            (p * UNIT) as libc::off_t,
+                        )
+                    }
+                });
             }
         }
     }

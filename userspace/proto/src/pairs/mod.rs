@@ -8,21 +8,31 @@ pub mod catalogue;
 
 use serde::{Deserialize, Serialize};
 
+/// Declares one of the vocabulary's enums, with the derives they share
+/// (command-line values, serde names in kebab-case).
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* pub enum $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(
+            clap::ValueEnum,
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            PartialOrd,
+            Ord,
+            Hash,
+            Serialize,
+            Deserialize,
+        )]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $name { $($body)* }
+    };
+}
+
+vocabulary! {
 /// The kind of the fresh object a round's operations meet on.
-#[derive(
-    clap::ValueEnum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
 pub enum ObjKind {
     /// Private anonymous memory, MADV_HUGEPAGE.
     Anon,
@@ -40,6 +50,7 @@ pub enum ObjKind {
     Hugetlb,
     /// Private anonymous memory merged by KSM.
     Ksm,
+}
 }
 
 impl ObjKind {
@@ -119,22 +130,9 @@ pub enum Zap {
     Reverts,
 }
 
+vocabulary! {
 /// A user-level operation of `pairs`: what one racing thread does once
 /// (or a short burst of) in a round.
-#[derive(
-    clap::ValueEnum,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
 pub enum UserOp {
     /// Stores stamps into the thread's own pages of the populated THP, pass
     /// after pass (through /proc/self/mem in rounds where mremap moves the
@@ -215,6 +213,7 @@ pub enum UserOp {
     /// Reads of the thread's own pages for a while with NUMA balancing
     /// on: NUMA hinting faults.
     NumaHint,
+}
 }
 
 impl UserOp {

@@ -16,7 +16,7 @@
 #   KERNEL_PROFILE profiles, a list ["default"]
 #   HUNT_VARIANTS  kernel variants, a list; "clean" is the unpatched kernel
 #                  ["clean"]
-#   HUNT_MIX       scenarios, ";"-separated words ["thp-race --swarm;oom-stall"]
+#   HUNT_MIX       scenarios, ";"-separated words ["thp-race --swarm;oom-stall;pairs"]
 #                  (add "pairs" where the driver has it)
 #   DURATION       seconds per run [60]
 #   SEED           the campaign's seed [random, recorded]
@@ -34,7 +34,7 @@ trap_unexpected_errors
 DURATION=${DURATION:-60}
 REPRO_RUNS=${REPRO_RUNS:-8}
 HUNT_VARIANTS=${HUNT_VARIANTS:-clean}
-HUNT_MIX=${HUNT_MIX:-thp-race --swarm;oom-stall}
+HUNT_MIX=${HUNT_MIX:-thp-race --swarm;oom-stall;pairs}
 PROFILES=${KERNEL_PROFILE:-default}
 CAMPAIGN=${CAMPAIGN:-$MMRACE_ROOT/build/results/hunt-$(date -u +%Y%m%d-%H%M%S)}
 GUEST_JOBS=${JOBS:-}

@@ -65,15 +65,18 @@ prepare_scenario() {
 }
 
 # attach_disk_if_needed: a fresh XFS image in QEMU_DISK
-# (build/disk/SCENARIO.img, DISK_MIB MiB) when the scenario needs one
-# (mmrace-host needs-disk: Scenario::needs_disk) and QEMU_DISK names none.
+# (build/disk/SCENARIO-PID.img, DISK_MIB MiB, sparse) when the scenario
+# needs one (mmrace-host needs-disk: Scenario::needs_disk) and QEMU_DISK
+# names none. The PID keeps two runs at once off each other's image (one
+# mkfs over the other's corrupts both); the image goes when this run ends.
 attach_disk_if_needed() {
 	local rc=0
 	[ -z "${QEMU_DISK:-}" ] || return 0
 	"$HOST_BIN" needs-disk "${scenario_words[@]}" || rc=$?
 	case $rc in
-	0) QEMU_DISK=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" \
-		"$MMRACE_ROOT/build/disk/$SCENARIO.img" "${DISK_MIB:-4096}") || exit 2 ;;
+	0) MADE_DISK=$MMRACE_ROOT/build/disk/$SCENARIO-$$.img
+		trap 'rm -f "$MADE_DISK"' EXIT
+		QEMU_DISK=$("$MMRACE_ROOT/scripts/make-xfs-disk.sh" "$MADE_DISK" "${DISK_MIB:-4096}") || exit 2 ;;
 	1) ;;
 	*) die "SCENARIO=$SCENARIO ARGS='$ARGS': not a scenario the host knows" ;;
 	esac
@@ -173,7 +176,7 @@ run_series() {
 			--kernel "${kernel[$s]}" --initrd "${initrd[$s]}" --kernel-series "$s" \
 			"${common_args[@]}" --results-dir "$out" --run-id "$s" "${scenario_words[@]}" >/dev/null || true
 	done
-	rm -f "$out/latest"
+	rm -f "$out/latest" "${MADE_DISK:-}"
 	ln -sfn "$id" "$RESULTS_DIR/latest"
 	exec "$HOST_BIN" series "$out" "${series_list[@]}"
 }
@@ -196,4 +199,7 @@ if [ -n "$RUNS" ]; then
 	log "batch: $RUNS runs, seeds from $SEED${GUEST_JOBS:+, $GUEST_JOBS at once}"
 	run_args=(batch --runs "$RUNS" ${GUEST_JOBS:+--jobs "$GUEST_JOBS"} "${run_args[@]:1}")
 fi
-exec "$HOST_BIN" "${run_args[@]}" "${scenario_words[@]}"
+# Not exec'd when this run made the disk: the EXIT trap removes it after
+# (the host's exit status, the verdict, is this script's).
+[ -n "${MADE_DISK:-}" ] || exec "$HOST_BIN" "${run_args[@]}" "${scenario_words[@]}"
+"$HOST_BIN" "${run_args[@]}" "${scenario_words[@]}" || exit $?

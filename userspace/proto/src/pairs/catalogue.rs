@@ -384,6 +384,10 @@ mod tests {
         assert!(!Combo::new(vec![Mremap, Touch]).compatible());
         assert!(!Combo::new(vec![Mremap, Mremap]).compatible());
         assert!(Combo::new(vec![Touch, Fork]).compatible());
+        assert!(Combo::new(vec![Uffd, Store]).compatible());
+        assert!(!Combo::new(vec![Uffd, Uffd]).compatible());
+        assert!(!Combo::new(vec![Truncate, Uffd, Store]).compatible());
+        assert!(!Combo::new(vec![PunchHole, Uffd]).compatible());
         assert_eq!(Combo::new(vec![Store, Fork]).name(), "store+fork");
     }
 }

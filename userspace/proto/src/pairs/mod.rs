@@ -349,7 +349,23 @@ impl Combo {
     /// [`UserOp::survives_move`]).
     pub fn compatible(&self) -> bool {
         let moving = self.0.iter().filter(|o| o.moves()).count();
-        moving == 0 || (moving == 1 && self.0.iter().all(|o| o.moves() || o.survives_move()))
+        let moves_ok =
+            moving == 0 || (moving == 1 && self.0.iter().all(|o| o.moves() || o.survives_move()));
+        moves_ok && !self.uffd_unpredictable()
+    }
+
+    /// `uffd` twice, or `uffd` with an op that reopens holes (`truncate`,
+    /// `punch-hole`): which UFFDIO_COPY lands is then a legal race the
+    /// model cannot predict (a copy into a hole the other op just made
+    /// is allowed), so its "lands exactly once" check would flag a clean
+    /// kernel (seen: truncate+uffd+uffd on tmpfs, a later copy's stamp).
+    fn uffd_unpredictable(&self) -> bool {
+        let uffds = self.0.iter().filter(|o| **o == UserOp::Uffd).count();
+        let holes = self
+            .0
+            .iter()
+            .any(|o| matches!(o, UserOp::Truncate | UserOp::PunchHole));
+        uffds > 1 || (uffds == 1 && holes)
     }
 }
 

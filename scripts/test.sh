@@ -675,11 +675,13 @@ lost_writes_checks() {
 run_test qemu-data-oracle-lost-writes lost_writes_checks
 # pairs (docs/pairs.md): on the clean kernel no finding, every round's data
 # checked, and at least PAIRS_RAN_FLOOR catalogue pairs ran in 30 s
-# (measured 2026-12-06: 209 of 578 at load 6.5 on this 2-core host; the
-# floor is about half, for a more loaded host); on migration-pmd-late-flush (THP
+# (measured 2026-12-06: 209 of 578 at load 6.5 on this 2-core host, 222
+# at load 1; 85 with a second make test's guests beside it: the floor is
+# for a loaded host, and an engine that stalls stays far below it); on
+# migration-pmd-late-flush (THP
 # migration that flushes the TLB after the copy: stores land in the old
 # THP) the store+migrate-pages pair on anon catches the lost store.
-PAIRS_RAN_FLOOR=${PAIRS_RAN_FLOOR:-100}
+PAIRS_RAN_FLOOR=${PAIRS_RAN_FLOOR:-60}
 pairs_clean_checks() {
 	guest_xfs pairs-clean --duration 30 --seed 1 pairs || { echo "runner exit $?"; return 1; }
 	report pairs-clean verdict=clean ran=pairs data-verified "pairs-ran=$PAIRS_RAN_FLOOR"

@@ -127,14 +127,7 @@ read -ra series_list <<<"$KERNEL_SERIES"
 multi=
 if [ ${#series_list[@]} -gt 1 ]; then
 	multi=1
-	[ -z "${KDIR:-}${KERNEL_SRC:-}" ] ||
-		die "KERNEL_SERIES lists several series ($KERNEL_SERIES): KDIR and KERNEL_SRC name one kernel, use them without a list"
-	seen=" "
-	for s in "${series_list[@]}"; do
-		case $s in *[!A-Za-z0-9._+-]* | . | ..) die "KERNEL_SERIES: '$s' is not a series name (e.g. 7.3)" ;; esac
-		case $seen in *" $s "*) die "KERNEL_SERIES lists $s twice" ;; esac
-		seen="$seen$s "
-	done
+	check_series_list "${series_list[@]}"
 fi
 KERNEL_SERIES=${series_list[0]}
 

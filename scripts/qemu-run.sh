@@ -97,14 +97,7 @@ RESULTS_DIR=${RESULTS_DIR:-$MMRACE_ROOT/build/results}
 # variant names here, the rest by mmrace-host (check_settings) from the
 # options and scenario words the run or batch will get. A bad one exits 2
 # within seconds.
-seen=" "
-for s in "${series_list[@]}"; do
-	case $s in *[!A-Za-z0-9._+-]* | . | ..) die "KERNEL_SERIES: '$s' is not a series name (e.g. 7.3)" ;; esac
-	case $seen in *" $s "*) die "KERNEL_SERIES lists $s twice" ;; esac
-	seen="$seen$s "
-done
-[ ${#series_list[@]} -eq 1 ] || [ -z "${KDIR:-}${KERNEL_SRC:-}" ] ||
-	die "KERNEL_SERIES lists several series ($KERNEL_SERIES): KDIR and KERNEL_SRC name one kernel, use them without a list"
+check_series_list "${series_list[@]}"
 # A KDIR of the user's is built already: its variant and profile are names.
 [ -n "${KDIR:-}" ] || [ -z "${KERNEL_VARIANT:-}" ] || variant_patch "$KERNEL_VARIANT" >/dev/null
 [ -n "${KDIR:-}" ] || [ -z "${KERNEL_PROFILE:-}" ] || profile_fragment "$KERNEL_PROFILE" >/dev/null

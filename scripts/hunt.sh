@@ -48,8 +48,10 @@ done
 read -ra series_list <<<"$KERNEL_SERIES"
 read -ra profile_list <<<"$PROFILES"
 [ ${#series_list[@]} -gt 0 ] || die "KERNEL_SERIES is empty"
+check_series_list "${series_list[@]}"
 
-MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
+# The toolchain for the first series; target_json fetches each series' source.
+KERNEL_SERIES=${series_list[0]} MMRACE_DIE_CODE=2 prepare_toolchain || exit 2
 prepare_binaries
 mkdir -p "$CAMPAIGN"
 

@@ -160,6 +160,9 @@ run_test kernel-variant-not-applying-is-125 broken_variant_is_125
 run_test usage-unknown-profile bash -c "
 	out=\$(KERNEL_PROFILE=nosuch scripts/build-kernel.sh 2>&1); rc=\$?; echo \"\$out\";
 	[ \$rc = 2 ] && echo \"\$out\" | grep -q \"no kernel profile 'nosuch': have default .*lockdep\""
+run_test usage-hunt-series-list bash -c "
+	out=\$(KERNEL_SERIES='7.3 7.3' HOURS=1 ./mmrace hunt 2>&1); rc=\$?; echo \"\$out\";
+	[ \$rc = 2 ] && echo \"\$out\" | grep -q 'KERNEL_SERIES lists 7.3 twice'"
 run_test usage-missing-kernel expect_exit 2 "$HOST_BIN" run --kernel /nonexistent --initrd "$INITRD" \
 	--seed 1 --duration 1 smoke
 

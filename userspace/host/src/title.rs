@@ -742,6 +742,9 @@ pub fn corruption(c: &Corruption) -> Identity {
 pub fn stall(kind: StallKind) -> Identity {
     match kind {
         StallKind::OomDeadlock => Identity::plain("OOM stall: victim not gone after the kill"),
+        StallKind::KilledNotGone => {
+            Identity::plain("OOM stall: no OOM kill, SIGKILLed victim not gone")
+        }
     }
 }
 

@@ -236,6 +236,11 @@ pub enum StallKind {
     /// An OOM victim was not gone long after the kill: the OOM killer
     /// waits for it and kills nothing else.
     OomDeadlock,
+    /// No OOM kill came within the round's time under pressure, and the
+    /// victim, SIGKILLed by the driver, was not gone long after: a task
+    /// with a fatal signal stuck in the kernel while memory is short (not
+    /// an OOM victim, so no reserves and no reaper help it).
+    KilledNotGone,
 }
 
 impl StallKind {
@@ -243,6 +248,7 @@ impl StallKind {
     pub fn class(self) -> &'static str {
         match self {
             StallKind::OomDeadlock => "oom-deadlock",
+            StallKind::KilledNotGone => "killed-not-gone",
         }
     }
 }

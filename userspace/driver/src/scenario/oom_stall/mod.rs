@@ -36,6 +36,7 @@ pub mod records;
 pub mod round;
 pub mod stats;
 pub mod victim;
+pub mod whereabouts;
 
 use crate::ctx::Ctx;
 use crate::shared::disk;
@@ -400,6 +401,46 @@ fn thread_state(pid: libc::pid_t, tid: i32) -> Option<char> {
     stat.rsplit_once(") ")?.1.chars().next()
 }
 
+/// The stall of a victim not gone `exit_timeout` s after its kill, and
+/// where its threads and the lock holder's are. With an OOM kill, the
+/// OOM killer waits for it and kills nothing else (oom-deadlock); after
+/// the driver's own kill (no OOM kill came), a task with a fatal signal is
+/// stuck in the kernel while memory is short (killed-not-gone).
+fn say_not_gone(
+    ctx: &Ctx,
+    a: &Args,
+    n: u32,
+    victim: &Victim,
+    holder: Option<&holder::Holder>,
+    oom_killed: bool,
+) {
+    use mmrace_proto::oracle::StallKind;
+    let (kind, who) = if oom_killed {
+        (StallKind::OomDeadlock, "the OOM victim")
+    } else {
+        (
+            StallKind::KilledNotGone,
+            "no OOM kill came; the victim, SIGKILLed by the driver,",
+        )
+    };
+    let in_read = match holder.map(|h| h.state()) {
+        Some(hs) if hs.in_read => "; the lock holder is still inside its read",
+        _ => "",
+    };
+    let holder_at = holder
+        .map(|h| format!("; holder: {}", whereabouts::describe(h.pid())))
+        .unwrap_or_default();
+    ctx.stall(
+        kind,
+        format!(
+            "round {n}: {who} (pid {}) is not gone {} s after the kill{in_read}; victim: {}{holder_at}",
+            victim.pid(),
+            a.exit_timeout,
+            whereabouts::describe(victim.pid()),
+        ),
+    );
+}
+
 #[allow(clippy::too_many_arguments)]
 fn one_round(
     ctx: &Ctx,
@@ -487,21 +528,8 @@ fn one_round(
     };
     let p = victim.progress();
     let (outcome, exit) = if not_gone {
+        say_not_gone(ctx, a, n, &victim, holder, tracker.kill_ms().is_some());
         victim.abandon();
-        // The OOM killer waits for this victim forever: nothing else will
-        // be killed and the holder waits for memory. A kernel problem.
-        ctx.stall(
-            mmrace_proto::oracle::StallKind::OomDeadlock,
-            format!(
-                "round {n}: the OOM victim (pid {}) is not gone {} s after the kill{}",
-                victim.pid(),
-                a.exit_timeout,
-                match holder.map(|h| h.state()) {
-                    Some(hs) if hs.in_read => "; the lock holder is still inside its read",
-                    _ => "",
-                }
-            ),
-        );
         (Outcome::NotGone, "not gone".to_string())
     } else {
         let status = victim.reap();

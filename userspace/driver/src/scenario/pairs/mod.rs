@@ -98,7 +98,7 @@ fn xfs(layout: Layout) -> (Option<disk::Fs>, Result<PathBuf, String>) {
         Err(e) => return (None, Err(format!("{e:#}"))),
     };
     let path = fs.dir.join("pairs-dio");
-    let r = ops::data::write_dio_file(&path, layout.per_thp)
+    let r = ops::data::write_dio_file(&path, layout.pages)
         .map(|()| path.clone())
         .map_err(|e| format!("cannot write {}: {e}", path.display()));
     (Some(fs), r)

@@ -133,8 +133,7 @@ impl Op for Odirect {
         let Some(f) = env.res.dio.as_ref() else {
             return;
         };
-        let pages = env.layout.owned(env.slot, env.layout.hot()).take(DIO_PAGES);
-        for p in pages {
+        for p in dio_pages(env) {
             unit_store(env, fx, p, DIO_GEN, "O_DIRECT pread", &[], || {
                 // SAFETY: page p of the object is mapped read-write and only
                 // this thread writes it; the device writes UNIT bytes into it.
@@ -149,6 +148,18 @@ impl Op for Odirect {
             });
         }
     }
+}
+
+/// The pages an O_DIRECT op reads into: half of them the thread's first
+/// pages of the populated THP (GUP on mapped pages, a pin racing whatever
+/// moves or merges them), half its first pages of the cold one (GUP that
+/// faults the page in first, or breaks its copy-on-write share: a KSM or
+/// zero page).
+fn dio_pages(env: &RoundEnv) -> Vec<usize> {
+    let half = DIO_PAGES / 2;
+    let hot = env.layout.owned(env.slot, env.layout.hot()).take(half);
+    hot.chain(env.layout.owned(env.slot, env.layout.cold()).take(half))
+        .collect()
 }
 
 /// Writes the O_DIRECT file: `pages` units, page `p` holding

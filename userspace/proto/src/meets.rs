@@ -150,6 +150,61 @@ pub fn parse_ops(text: &str) -> Result<Vec<OpState>, BadMeetsLine> {
         .collect()
 }
 
+/// The percent of a run thp-race and pairs arm the meets probes by default
+/// (`--meets-duty`): armed probes cost about a quarter of thp-race's op
+/// rate under TCG (docs/meets.md, Cost), sampled ones a few percent.
+pub const DEFAULT_DUTY_PCT: u8 = 10;
+
+/// A sampled run arms the probes for the duty's share of every period.
+pub const SAMPLE_PERIOD_MS: u64 = 5000;
+
+/// How a run counts meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeetsPlan {
+    /// `meets_enable` 0 for the run (`--no-meets`, `--meets-duty 0`).
+    Off,
+    /// Armed the whole run.
+    Always,
+    /// Armed `duty_pct` percent of every [`SAMPLE_PERIOD_MS`], from its
+    /// start: the counts are a sample.
+    Sampled { duty_pct: u8 },
+}
+
+impl MeetsPlan {
+    /// From a scenario's `--no-meets` and `--meets-duty PCT`.
+    pub fn of(no_meets: bool, duty_pct: u8) -> MeetsPlan {
+        match duty_pct {
+            _ if no_meets => MeetsPlan::Off,
+            0 => MeetsPlan::Off,
+            100.. => MeetsPlan::Always,
+            d => MeetsPlan::Sampled { duty_pct: d },
+        }
+    }
+
+    /// A sampled plan's armed and disarmed milliseconds of one period.
+    pub fn period_ms(self) -> Option<(u64, u64)> {
+        let MeetsPlan::Sampled { duty_pct } = self else {
+            return None;
+        };
+        let on = SAMPLE_PERIOD_MS * u64::from(duty_pct) / 100;
+        Some((on, SAMPLE_PERIOD_MS - on))
+    }
+}
+
+/// What sampling did in a run (report.json: `meets.sampling`): the counts
+/// of a sampled run cover `armed_ms` of `total_ms` only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub duty_pct: u8,
+    pub period_ms: u64,
+    /// Time the probes were armed, and the sampler's whole time.
+    pub armed_ms: u64,
+    pub total_ms: u64,
+    /// Writes to `meets_enable`, and the time they took together.
+    pub toggles: u64,
+    pub toggle_ms: u64,
+}
+
 /// What the driver tells the host about meets at the end of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -162,8 +217,11 @@ pub enum RunMeets {
         ops: Vec<OpState>,
         /// Operations the module could not track in the run (no free slot).
         dropped: u64,
+        /// How the probes were sampled; `None`: armed the whole run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sampling: Option<Sampling>,
     },
-    /// Not counted: `meets_enable` was 0 (thp-race `--no-meets`).
+    /// Not counted: `meets_enable` was 0 (`--no-meets`, `--meets-duty 0`).
     Off,
     /// Not counted: the module has no meets (an older mmrace.ko), or they
     /// could not be read; `why` says which.
@@ -173,7 +231,7 @@ pub enum RunMeets {
 /// [`RunMeets::summary`]: the shape of a run's meets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeetsSummary {
-    /// Operations whose probes attached.
+    /// Operations whose probes attached (and were armed, or sampled).
     pub attached: Vec<&'static str>,
     /// Unordered pairs with at least one meet, most meets first.
     pub met: Vec<(Pair, Count)>,
@@ -184,12 +242,23 @@ pub struct MeetsSummary {
 impl RunMeets {
     /// None unless counted.
     pub fn summary(&self) -> Option<MeetsSummary> {
-        let RunMeets::Counted { meets, ops, .. } = self else {
+        let RunMeets::Counted {
+            meets,
+            ops,
+            sampling,
+            ..
+        } = self
+        else {
             return None;
+        };
+        // A sampled run ends with its probes disarmed (`off`): they were
+        // armed in its samples.
+        let armed = |s: ProbeStatus| {
+            s == ProbeStatus::Attached || (sampling.is_some() && s == ProbeStatus::Off)
         };
         let attached: Vec<_> = ops
             .iter()
-            .filter(|o| o.status == ProbeStatus::Attached)
+            .filter(|o| armed(o.status))
             .map(|o| o.op)
             .collect();
         let pairs = meets.by_pair(None);
@@ -343,6 +412,24 @@ mod tests {
         zap_huge_pmd pmd_split shmem 1 2\n";
 
     #[test]
+    fn plans_from_options() {
+        assert_eq!(MeetsPlan::of(true, 50), MeetsPlan::Off);
+        assert_eq!(MeetsPlan::of(false, 0), MeetsPlan::Off);
+        assert_eq!(MeetsPlan::of(false, 100), MeetsPlan::Always);
+        let p = MeetsPlan::of(false, DEFAULT_DUTY_PCT);
+        assert_eq!(
+            p,
+            MeetsPlan::Sampled {
+                duty_pct: DEFAULT_DUTY_PCT
+            }
+        );
+        let (on, off) = p.period_ms().unwrap();
+        assert_eq!(on + off, SAMPLE_PERIOD_MS);
+        assert_eq!(on, SAMPLE_PERIOD_MS * u64::from(DEFAULT_DUTY_PCT) / 100);
+        assert_eq!(MeetsPlan::Always.period_ms(), None);
+    }
+
+    #[test]
     fn parses_and_folds_pairs() {
         let m = Meets::parse(TEXT).unwrap();
         assert_eq!(m.cells.len(), 3);
@@ -433,6 +520,7 @@ mod tests {
             meets: Meets::parse(TEXT).unwrap(),
             ops: parse_ops(OPS).unwrap(),
             dropped: 0,
+            sampling: None,
         };
         let back: RunMeets = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
         assert_eq!(back, run);
@@ -445,6 +533,28 @@ mod tests {
         // One attached op: the one pair (pmd_split, pmd_split), never met.
         assert_eq!(s.never_met, 1);
         assert_eq!(RunMeets::Off.summary(), None);
+        // A sampled run ends disarmed: its `off` probes were armed in its
+        // samples, a failed one never was.
+        let sampled = RunMeets::Counted {
+            meets: Meets::parse(TEXT).unwrap(),
+            ops: parse_ops(OPS).unwrap(),
+            dropped: 0,
+            sampling: Some(Sampling {
+                duty_pct: 10,
+                period_ms: SAMPLE_PERIOD_MS,
+                armed_ms: 500,
+                total_ms: 5000,
+                toggles: 2,
+                toggle_ms: 3,
+            }),
+        };
+        let back: RunMeets =
+            serde_json::from_str(&serde_json::to_string(&sampled).unwrap()).unwrap();
+        assert_eq!(back, sampled);
+        assert_eq!(
+            sampled.summary().unwrap().attached,
+            [name::PMD_SPLIT, name::GUP]
+        );
     }
 
     #[test]

@@ -46,6 +46,16 @@ pub struct Args {
     /// so a variant caught by `pairs` must run clean with this.
     #[arg(long)]
     pub sequential: bool,
+    /// Disarm mmrace.ko's meets probes for the run (meets_enable=0):
+    /// steering is then round-robin over the least run.
+    #[arg(long)]
+    pub no_meets: bool,
+    /// Percent of the run the meets probes are armed, from the start of
+    /// every 5 s (0: off, 100: the whole run). Steering uses the slices
+    /// that ran wholly armed.
+    #[arg(long, default_value_t = crate::meets::DEFAULT_DUTY_PCT, value_name = "PCT",
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub meets_duty: u8,
     /// The two NUMA nodes the migrating ops move the object between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
     pub nodes: Vec<u32>,

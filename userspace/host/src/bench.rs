@@ -218,7 +218,10 @@ fn race_phase(p: &PhaseRun) -> Option<RacePhase<'_>> {
             first_pmd_race_ms: r.first_pmd_race_ms,
             m: &r.measurement,
         }),
-        PhaseResult::Mem(_) | PhaseResult::Overhead(_) | PhaseResult::Meets(_) => None,
+        PhaseResult::Mem(_)
+        | PhaseResult::Overhead(_)
+        | PhaseResult::Meets(_)
+        | PhaseResult::Loops(_) => None,
     }
 }
 

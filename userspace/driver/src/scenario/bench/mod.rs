@@ -514,7 +514,7 @@ fn loop_pair(
 }
 
 /// The `loops` phase: [`loops::PAIRS`], each as a standalone loop and as
-/// pairs, phase-secs in all.
+/// pairs, phase-secs in all. A pair that fails is said and left out.
 fn loops_phase(ctx: &Ctx, a: &Args) -> Result<LoopsPhase> {
     let secs = (a.phase_secs / (2 * loops::PAIRS.len() as u64)).max(1);
     let nodes =
@@ -524,7 +524,10 @@ fn loops_phase(ctx: &Ctx, a: &Args) -> Result<LoopsPhase> {
         if ctx.should_stop() {
             break;
         }
-        pairs.push(loop_pair(ctx, pair, secs, nodes)?);
+        match loop_pair(ctx, pair, secs, nodes) {
+            Ok(p) => pairs.push(p),
+            Err(e) => ctx.say(format!("bench loops: FAILED: {e:#}; the next pair runs")),
+        }
     }
     Ok(LoopsPhase {
         segment_secs: secs,

@@ -105,8 +105,9 @@ pub fn set_enabled(on: bool) -> Result<()> {
     Ok(())
 }
 
-/// Arms the probes for the duty's share of every period, from the start
-/// of each, on a thread of its own until [`Sampler::finish`].
+/// Arms the probes for the duty's share of every period (by default one
+/// period: the run), from the start of each, on a thread of its own until
+/// [`Sampler::finish`].
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Result<Sampling>>,
@@ -157,12 +158,13 @@ fn sample(duty_pct: u8, (on, off): (u64, u64), stop: &AtomicBool) -> Result<Samp
 }
 
 impl Sampler {
-    /// Starts sampling as `plan` says; `None` unless it is sampled.
-    pub fn start(plan: MeetsPlan) -> Option<Sampler> {
-        let MeetsPlan::Sampled { duty_pct } = plan else {
+    /// Starts sampling as `plan` says, for a run of `run`; `None` unless
+    /// it is sampled.
+    pub fn start(plan: MeetsPlan, run: Duration) -> Option<Sampler> {
+        let MeetsPlan::Sampled { duty_pct, .. } = plan else {
             return None;
         };
-        let period = plan.period_ms()?;
+        let period = plan.period_ms(run.as_millis() as u64)?;
         epoch_page();
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
@@ -208,9 +210,9 @@ pub enum Baseline {
 }
 
 impl Baseline {
-    /// Sets `meets_enable` as the run's plan asks (starting its sampler)
-    /// and reads the starting point.
-    pub fn take(plan: MeetsPlan) -> Baseline {
+    /// Sets `meets_enable` as the plan of a run of `run` asks (starting
+    /// its sampler) and reads the starting point.
+    pub fn take(plan: MeetsPlan, run: Duration) -> Baseline {
         if !present() {
             return Baseline::Absent(format!(
                 "{} does not exist: this mmrace.ko has no meets",
@@ -225,7 +227,7 @@ impl Baseline {
             Ok((meets, dropped)) => Baseline::Counting {
                 meets,
                 dropped,
-                sampler: Sampler::start(plan),
+                sampler: Sampler::start(plan, run),
             },
         }
     }

@@ -155,8 +155,12 @@ pub fn parse_ops(text: &str) -> Result<Vec<OpState>, BadMeetsLine> {
 /// rate under TCG (docs/meets.md, Cost), sampled ones a few percent.
 pub const DEFAULT_DUTY_PCT: u8 = 10;
 
-/// A sampled run arms the probes for the duty's share of every period.
-pub const SAMPLE_PERIOD_MS: u64 = 5000;
+/// A sampled run arms the probes for the duty's share of every period
+/// (`--meets-period-s`, in seconds; by default 0: the period is the whole
+/// run, so the probes are armed once, for the first PCT % of it). Every
+/// arm and disarm costs seconds of the guest's throughput under TCG
+/// (docs/meets.md, Cost), so the fewer periods the better.
+pub const SAMPLE_PERIOD_MS: u64 = 0;
 
 /// How a run counts meets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,29 +169,39 @@ pub enum MeetsPlan {
     Off,
     /// Armed the whole run.
     Always,
-    /// Armed `duty_pct` percent of every [`SAMPLE_PERIOD_MS`], from its
-    /// start: the counts are a sample.
-    Sampled { duty_pct: u8 },
+    /// Armed `duty_pct` percent of every `period_ms` (0: of the whole
+    /// run), from its start: the counts are a sample.
+    Sampled { duty_pct: u8, period_ms: u64 },
 }
 
 impl MeetsPlan {
-    /// From a scenario's `--no-meets` and `--meets-duty PCT`.
-    pub fn of(no_meets: bool, duty_pct: u8) -> MeetsPlan {
+    /// From a scenario's `--no-meets`, `--meets-duty PCT` and
+    /// `--meets-period-s S`.
+    pub fn of(no_meets: bool, duty_pct: u8, period_s: u64) -> MeetsPlan {
         match duty_pct {
             _ if no_meets => MeetsPlan::Off,
             0 => MeetsPlan::Off,
             100.. => MeetsPlan::Always,
-            d => MeetsPlan::Sampled { duty_pct: d },
+            d => MeetsPlan::Sampled {
+                duty_pct: d,
+                period_ms: period_s * 1000,
+            },
         }
     }
 
-    /// A sampled plan's armed and disarmed milliseconds of one period.
-    pub fn period_ms(self) -> Option<(u64, u64)> {
-        let MeetsPlan::Sampled { duty_pct } = self else {
+    /// A sampled plan's armed and disarmed milliseconds of one period, in
+    /// a run of `run_ms` (the period of a plan without one).
+    pub fn period_ms(self, run_ms: u64) -> Option<(u64, u64)> {
+        let MeetsPlan::Sampled {
+            duty_pct,
+            period_ms,
+        } = self
+        else {
             return None;
         };
-        let on = SAMPLE_PERIOD_MS * u64::from(duty_pct) / 100;
-        Some((on, SAMPLE_PERIOD_MS - on))
+        let period = if period_ms == 0 { run_ms } else { period_ms }.max(1);
+        let on = period * u64::from(duty_pct) / 100;
+        Some((on, period - on))
     }
 }
 
@@ -413,20 +427,28 @@ mod tests {
 
     #[test]
     fn plans_from_options() {
-        assert_eq!(MeetsPlan::of(true, 50), MeetsPlan::Off);
-        assert_eq!(MeetsPlan::of(false, 0), MeetsPlan::Off);
-        assert_eq!(MeetsPlan::of(false, 100), MeetsPlan::Always);
-        let p = MeetsPlan::of(false, DEFAULT_DUTY_PCT);
+        let s = SAMPLE_PERIOD_MS / 1000;
+        assert_eq!(MeetsPlan::of(true, 50, s), MeetsPlan::Off);
+        assert_eq!(MeetsPlan::of(false, 0, s), MeetsPlan::Off);
+        assert_eq!(MeetsPlan::of(false, 100, s), MeetsPlan::Always);
+        let p = MeetsPlan::of(false, DEFAULT_DUTY_PCT, s);
         assert_eq!(
             p,
             MeetsPlan::Sampled {
-                duty_pct: DEFAULT_DUTY_PCT
+                duty_pct: DEFAULT_DUTY_PCT,
+                period_ms: SAMPLE_PERIOD_MS
             }
         );
-        let (on, off) = p.period_ms().unwrap();
-        assert_eq!(on + off, SAMPLE_PERIOD_MS);
-        assert_eq!(on, SAMPLE_PERIOD_MS * u64::from(DEFAULT_DUTY_PCT) / 100);
-        assert_eq!(MeetsPlan::Always.period_ms(), None);
+        // By default one window: the first PCT % of the run.
+        let (on, off) = p.period_ms(45_000).unwrap();
+        assert_eq!(on + off, 45_000);
+        assert_eq!(on, 45_000 * u64::from(DEFAULT_DUTY_PCT) / 100);
+        // With a period: PCT % of each.
+        assert_eq!(
+            MeetsPlan::of(false, 10, 20).period_ms(45_000),
+            Some((2000, 18000))
+        );
+        assert_eq!(MeetsPlan::Always.period_ms(45_000), None);
     }
 
     #[test]

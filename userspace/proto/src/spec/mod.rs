@@ -87,8 +87,8 @@ impl Scenario {
     pub fn meets_plan(&self) -> crate::meets::MeetsPlan {
         use crate::meets::MeetsPlan;
         match self {
-            Scenario::ThpRace(a) => MeetsPlan::of(a.no_meets, a.meets_duty),
-            Scenario::Pairs(a) => MeetsPlan::of(a.no_meets, a.meets_duty),
+            Scenario::ThpRace(a) => MeetsPlan::of(a.no_meets, a.meets_duty, a.meets_period_s),
+            Scenario::Pairs(a) => MeetsPlan::of(a.no_meets, a.meets_duty, a.meets_period_s),
             Scenario::Bench(_) => MeetsPlan::Off,
             _ => MeetsPlan::Always,
         }

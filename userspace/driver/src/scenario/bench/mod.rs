@@ -75,10 +75,10 @@ fn pairs_args(options: &str) -> Result<pairs::Args> {
     }
 }
 
-/// Runs `body` with meets counted as `scenario`'s plan says (its sampler
-/// stopped after), as a run of that scenario would.
-fn with_meets<T>(scenario: Scenario, body: impl FnOnce() -> T) -> T {
-    let baseline = crate::meets::Baseline::take(scenario.meets_plan());
+/// Runs `body` with meets counted as `scenario`'s plan says for a run of
+/// `secs` (its sampler stopped after), as a run of that scenario would.
+fn with_meets<T>(scenario: Scenario, secs: u64, body: impl FnOnce() -> T) -> T {
+    let baseline = crate::meets::Baseline::take(scenario.meets_plan(), Duration::from_secs(secs));
     let r = body();
     let _ = baseline.finish();
     r
@@ -311,6 +311,11 @@ fn add_up(results: &[ThpRaceResult]) -> Segments {
 /// The segments of a rotating phase: (order, each state's results).
 type Rotation = (Vec<String>, Vec<Vec<ThpRaceResult>>);
 
+/// The seconds of each segment of a rotation over `k` states.
+fn segment_secs(a: &Args, k: usize) -> u64 {
+    (a.phase_secs / (2 * k as u64 * a.overhead_rounds)).max(1)
+}
+
 /// thp-race in segments over the states `names`, in mirrored rounds
 /// (0 1 .. k-1 k-1 .. 1 0, `--overhead-rounds` times, so a drift over the
 /// phase cancels out): `enter(i)` runs before each segment of state `i`
@@ -324,7 +329,7 @@ fn rotate(
 ) -> (u64, Result<Rotation>) {
     let k = names.len();
     let segments = 2 * k as u64 * a.overhead_rounds;
-    let secs = (a.phase_secs / segments).max(1);
+    let secs = segment_secs(a, k);
     let args = match thp_args(&a.thp_args, &[]) {
         Ok(args) => args,
         Err(e) => return (secs, Err(e)),
@@ -417,10 +422,11 @@ fn add_sampling(sum: Option<Sampling>, s: Sampling) -> Sampling {
 const MEETS_STATES: [&str; 3] = ["D", "E", "S"];
 
 /// thp-race in D E S S E D segments: mmrace.ko's meets probes disarmed
-/// (D), armed throughout (E), and sampled at thp-race's default duty (S).
-/// They are disarmed at the end whatever happened.
+/// (D), armed throughout (E), and sampled as thp-race's options say (S:
+/// its default duty, unless `--thp-args` sets `--meets-duty` or
+/// `--meets-period-s`). They are disarmed at the end whatever happened.
 fn meets_phase(ctx: &Ctx, a: &Args) -> Result<MeetsPhase> {
-    let plan = Scenario::ThpRace(thp_race::Args::default()).meets_plan();
+    let plan = Scenario::ThpRace(thp_args(&a.thp_args, &[])?).meets_plan();
     let sampler = Mutex::new(None);
     let (sampling, listed) = (Mutex::new(None), Mutex::new(None));
     let (secs, segments) = rotate(
@@ -431,7 +437,8 @@ fn meets_phase(ctx: &Ctx, a: &Args) -> Result<MeetsPhase> {
             0 => crate::meets::set_enabled(false),
             1 => crate::meets::set_enabled(true),
             _ => {
-                *sampler.lock().unwrap() = crate::meets::Sampler::start(plan);
+                let seg = Duration::from_secs(segment_secs(a, MEETS_STATES.len()));
+                *sampler.lock().unwrap() = crate::meets::Sampler::start(plan, seg);
                 Ok(())
             }
         },
@@ -489,7 +496,7 @@ fn loop_pair(
         kind.word()
     ))?;
     let t = Instant::now();
-    let r = with_meets(Scenario::Pairs(args.clone()), || {
+    let r = with_meets(Scenario::Pairs(args.clone()), secs, || {
         with_phase_ctx(ctx, None, secs, |sub| args.run_in(sub))
     })?;
     let pairs_secs = t.elapsed().as_secs_f64();
@@ -546,7 +553,7 @@ fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<PhaseResult> {
         }
         Phase::B => {
             let args = thp_args(&a.thp_args, &[])?;
-            let r = with_meets(Scenario::ThpRace(args.clone()), || {
+            let r = with_meets(Scenario::ThpRace(args.clone()), secs, || {
                 with_phase_ctx(ctx, Some("b"), secs, |sub| args.run_in(sub))
             });
             PhaseResult::B(Box::new(r?))
@@ -556,7 +563,7 @@ fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<PhaseResult> {
         Phase::Loops => PhaseResult::Loops(loops_phase(ctx, a)?),
         Phase::C => {
             let args = thp_args(&a.thp_args, &["--amplify", &a.amplify])?;
-            let r = with_meets(Scenario::ThpRace(args.clone()), || {
+            let r = with_meets(Scenario::ThpRace(args.clone()), secs, || {
                 with_phase_ctx(ctx, Some("c"), secs, |sub| args.run_in(sub))
             });
             PhaseResult::C(Box::new(r?))

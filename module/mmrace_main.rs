@@ -22,9 +22,9 @@
 //!   memory kind (`mmrace_meets.c`; see [`show_meets`]);
 //! - `ops`: one line per operation of `mmrace_ops.h`: its probe and how
 //!   often it ran (see [`show_ops`]);
-//! - `meets_enable`: `1` while the operations' probes are attached, `0`
-//!   (the state at load) while they are not; write `0` or `1` to detach or
-//!   attach them, anything else is `-EINVAL`;
+//! - `meets_enable`: `1` while the operations' probes are armed, `0` (the
+//!   state at load) while they are not; write `0` or `1` to disarm or arm
+//!   them (the first `1` registers them), anything else is `-EINVAL`;
 //! - `meets_dropped`: operations not tracked because every in-flight slot
 //!   was taken;
 //! - `inject/`: race-window amplification (`mmrace_inject.c`): the global
@@ -142,7 +142,7 @@ unsafe fn static_name(p: *const kernel::ffi::c_char) -> &'static str {
 
 /// Every probe of the C objects, the built-in injection point (registered
 /// disabled: it fires only while `inject/delay_us` is above 0) and the
-/// meets operations' probes (attached only through `meets_enable`).
+/// meets operations' probes (registered at the first `meets_enable=1`).
 /// Dropping it unregisters them all, the points
 /// added through `inject/add` too; unregistering synchronises, so no
 /// handler runs once `drop` returns.
@@ -515,8 +515,8 @@ fn show_meets(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// uffd_move move_pages_huge_pmd failed -2 0
 /// ```
 ///
-/// `state` is `attached`, `failed <errno>` (its probe did not attach on
-/// this kernel) or `off` (`meets_enable` is 0); `calls` counts the entries
+/// `state` is `attached` (armed), `failed <errno>` (its probe did not
+/// register or arm on this kernel) or `off` (`meets_enable` is 0); `calls` counts the entries
 /// tracked since the last reset.
 fn show_ops(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "# name symbol state calls")?;
@@ -547,8 +547,9 @@ fn show_meets_enable(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "{}", u8::from(unsafe { probes::mmrace_meets_enabled() }))
 }
 
-/// `meets_enable`: `1` attaches the operations' probes, `0` detaches them
-/// (so their cost can be measured); anything else is `-EINVAL`.
+/// `meets_enable`: `1` arms the operations' probes (registering them the
+/// first time), `0` disarms them: no trap is left in the probed functions,
+/// so meets cost nothing while off; anything else is `-EINVAL`.
 fn write_meets_enable(_: &Tables, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 8];
     let n = read_command(reader, &mut buf)?;

@@ -774,13 +774,24 @@ static int op_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 	return 0;
 }
 
-/* ---- attach, detach, read ------------------------------------------------ */
+/* ---- register, arm, disarm, read ---------------------------------------- */
 
+/*
+ * The probes are registered at the first meets_enable=1 and stay registered
+ * until the module exit; meets_enable 1/0 then arms and disarms them
+ * (enable_kretprobe/disable_kretprobe). A disarmed kprobe leaves no trap in
+ * the probed function, so 0 costs nothing, and a driver that samples meets
+ * (arms them a fraction of the time) does not pay for an unregister, which
+ * waits for an RCU grace period and, for an optimized kprobe, for the
+ * optimizer: seconds under TCG. An operation in flight when its probe is
+ * disarmed still runs its return handler, which releases its slot.
+ */
 static struct mmrace_probe op_attach[NR_OPS];
-static DEFINE_MUTEX(meets_lock);	/* enable and disable */
+static DEFINE_MUTEX(meets_lock);	/* registration, arming */
+static bool registered;
 static bool enabled;
 
-/* A kretprobe is registered once: each attach gets a fresh one. */
+/* A kretprobe is registered once, from a fresh struct. */
 static void op_init(unsigned int i)
 {
 	op_probes[i] = (struct kretprobe) {
@@ -797,7 +808,8 @@ static void op_init(unsigned int i)
 	};
 }
 
-static void ops_attach(void)
+/* Registers every probe, armed. */
+static void ops_register(void)
 {
 	unsigned int i;
 
@@ -805,10 +817,26 @@ static void ops_attach(void)
 		op_init(i);
 		mmrace_probe_attach(&op_attach[i]);
 	}
+	registered = true;
+}
+
+/* Arms or disarms every registered probe; a failure shows in its status. */
+static void ops_arm(bool on)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_OPS; i++) {
+		if (op_attach[i].status)
+			continue;
+		if (on)
+			op_attach[i].status = enable_kretprobe(&op_probes[i]);
+		else
+			disable_kretprobe(&op_probes[i]);
+	}
 }
 
 /* One unregister_kretprobes(): one RCU grace period for all. */
-static void ops_detach(void)
+static void ops_unregister(void)
 {
 	struct kretprobe *rps[NR_OPS];
 	unsigned int i, n = 0;
@@ -823,14 +851,15 @@ static void ops_detach(void)
 		unregister_kretprobes(rps, n);
 	/* No handler runs any more, and pending returns never will. */
 	WRITE_ONCE(inflight, 0);
+	registered = false;
 }
 
 void mmrace_meets_stop(void)
 {
 	mutex_lock(&meets_lock);
-	if (enabled)
-		ops_detach();
-	enabled = false;
+	if (registered)
+		ops_unregister();
+	WRITE_ONCE(enabled, false);
 	mutex_unlock(&meets_lock);
 }
 
@@ -842,10 +871,10 @@ bool mmrace_meets_enabled(void)
 int mmrace_meets_set_enabled(bool on)
 {
 	mutex_lock(&meets_lock);
-	if (on && !enabled)
-		ops_attach();
-	else if (!on && enabled)
-		ops_detach();
+	if (on && !registered)
+		ops_register();
+	else if (on != enabled)
+		ops_arm(on);
 	WRITE_ONCE(enabled, on);
 	mutex_unlock(&meets_lock);
 	return 0;

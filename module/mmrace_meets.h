@@ -17,11 +17,12 @@ struct mmrace_meet_count {
 };
 
 /*
- * Detaches every operation's probe, if attached: the module exit calls it.
- * The probes are not attached at load (meets_enable reads 0): attaching 38
- * kretprobes, and above all detaching them once optimized, makes a module
- * load and unload take seconds under TCG, and the driver attaches them for
- * each run anyway. May sleep.
+ * Unregisters every operation's probe, if registered: the module exit calls
+ * it. The probes are not registered at load (meets_enable reads 0):
+ * registering 38 kretprobes, and above all unregistering them once
+ * optimized, makes a module load and unload take seconds under TCG. The
+ * first meets_enable=1 registers them; after that 0 and 1 only disarm and
+ * arm them. May sleep.
  */
 void mmrace_meets_stop(void);
 
@@ -29,7 +30,7 @@ void mmrace_meets_stop(void);
 unsigned int mmrace_meets_nr_ops(void);
 const char *mmrace_meets_op_name(unsigned int op);
 const char *mmrace_meets_op_symbol(unsigned int op);
-/* 0 attached, -errno when its probe did not attach, 1 when turned off. */
+/* 0 armed, -errno when its probe did not register or arm, 1 when disarmed. */
 int mmrace_meets_op_status(unsigned int op);
 /* Entries of the operation counted since the last reset. */
 u64 mmrace_meets_op_calls(unsigned int op);
@@ -42,7 +43,10 @@ void mmrace_meets_cell(unsigned int entering, unsigned int holding, unsigned int
 /* Zeroes the matrix and the calls (debugfs `reset`). */
 void mmrace_meets_reset(void);
 
-/* debugfs `meets_enable`: attaches (1) or detaches (0) every probe. */
+/*
+ * debugfs `meets_enable`: arms (1) or disarms (0) every probe, registering
+ * them at the first 1. A disarmed probe leaves no trap in its function.
+ */
 bool mmrace_meets_enabled(void);
 int mmrace_meets_set_enabled(bool on);
 

@@ -8,8 +8,9 @@
 #      (bench/seed-baseline.sh under busybox, the seed's thp_alloc and
 #      numactl's migratepages), (b) thp-race, (overhead) thp-race in short
 #      segments with mmrace.ko loaded and unloaded alternately (probe
-#      overhead), (c) thp-race --amplify, each for BENCH_DURATION seconds,
-#      back to back.
+#      overhead), (c) thp-race --amplify, (loops) four pairs each as a
+#      minimal standalone two-thread loop and as `pairs --pair`, each phase
+#      for BENCH_DURATION seconds, back to back.
 #   2. One boot of the race-only variant kernel (pmd-trust-unlocked-check)
 #      for each of (a), (b), (c), each capped at BENCH_VARIANT_CAP seconds:
 #      how long until it crashes.
@@ -54,11 +55,11 @@ done
 case $BENCH_AMPLIFY in *[!A-Za-z0-9_=,\;+.]*) die "BENCH_AMPLIFY: only items like key=value,... or at=SYMBOL,... separated by ';' please, got '$BENCH_AMPLIFY'" ;; esac
 case $BENCH_THP_ARGS in *[\"]*) die "BENCH_THP_ARGS cannot hold quotes or backslashes" ;; esac
 
-# Phases mem (~2 x 3 s), a, b, overhead, c; the rest is slack for setup,
+# Phases mem (~2 x 3 s), a, b, overhead, c, loops; the rest is slack for setup,
 # the overhead phase's module unloads and loads, and a loaded host: there
 # mem's two migrations of 256 MiB alone took 47 s, and 80 s in all left no
 # time for overhead and c. A cap: the boot ends when the phases do.
-total=$((4 * BENCH_DURATION + 240))
+total=$((5 * BENCH_DURATION + 240))
 
 # The settings, checked before anything is built: the variant's name, and
 # the boots' options and scenario words by mmrace-host (check_settings;

@@ -4,13 +4,25 @@
 //!
 //! A run takes a [`Baseline`] when the scenario starts and turns it into a
 //! [`RunMeets`] when it ends; a module without `meets` (an older mmrace.ko)
-//! gives [`RunMeets::Absent`], never an error.
+//! gives [`RunMeets::Absent`], never an error. A sampled plan
+//! ([`MeetsPlan::Sampled`]) runs a [`Sampler`] thread in between, which
+//! arms the probes for the duty's share of every period.
+//!
+//! Every write to `meets_enable` goes through [`set_enabled`], which keeps
+//! an arming epoch in a shared page (odd while armed, one step per change):
+//! a forked child (pairs' worker) reads [`epoch`] before and after a slice
+//! and knows whether the probes were armed the whole time.
 
+use crate::shared::slots::SharedSlots;
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::DEBUGFS_DIR;
 use mmrace_proto::meets::{
-    parse_ops, Meets, RunMeets, DROPPED_FILE, ENABLE_FILE, MEETS_FILE, OPS_FILE,
+    parse_ops, Meets, MeetsPlan, RunMeets, Sampling, DROPPED_FILE, ENABLE_FILE, MEETS_FILE,
+    OPS_FILE,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 fn path(file: &str) -> String {
     format!("{DEBUGFS_DIR}/{file}")
@@ -27,7 +39,8 @@ pub fn read() -> Result<Meets> {
     Meets::parse(&text).with_context(|| format!("in {path}"))
 }
 
-fn read_ops() -> Result<Vec<mmrace_proto::meets::OpState>> {
+/// Every operation's probe and calls now (debugfs `ops`).
+pub fn read_ops() -> Result<Vec<mmrace_proto::meets::OpState>> {
     let path = path(OPS_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     parse_ops(&text).with_context(|| format!("in {path}"))
@@ -46,11 +59,130 @@ pub fn present() -> bool {
     std::path::Path::new(&meets_path()).exists()
 }
 
-/// Attaches (`true`) or detaches the module's meets probes.
+/// The arming epoch's shared page, made by the first [`set_enabled`] (in
+/// the driver, before any scenario forks).
+static EPOCH: OnceLock<Option<SharedSlots>> = OnceLock::new();
+
+fn epoch_page() -> Option<&'static SharedSlots> {
+    EPOCH.get_or_init(|| SharedSlots::new(1).ok()).as_ref()
+}
+
+/// The arming epoch: odd while the probes are armed; it moves at every
+/// change. `None` before the first [`set_enabled`] of the driver.
+pub fn epoch() -> Option<u64> {
+    EPOCH
+        .get()
+        .and_then(Option::as_ref)
+        .map(|p| p.get(0).load(Ordering::SeqCst))
+}
+
+/// Whether the probes were armed all the time between two [`epoch`]s.
+pub fn armed_throughout(before: Option<u64>, after: Option<u64>) -> bool {
+    matches!((before, after), (Some(b), Some(a)) if a == b && b % 2 == 1)
+}
+
+/// Arms (`true`) or disarms the module's meets probes.
 pub fn set_enabled(on: bool) -> Result<()> {
     let path = path(ENABLE_FILE);
     let v = if on { "1\n" } else { "0\n" };
-    crate::kfile::write(&path, v).with_context(|| format!("cannot write {v:?} to {path}"))
+    let page = epoch_page();
+    // Disarming: the epoch moves first, so a reader never takes a
+    // disarmed moment for an armed one; arming: after the write.
+    let bump = |want_odd: bool| {
+        if let Some(e) = page.map(|p| p.get(0)) {
+            if (e.load(Ordering::SeqCst) % 2 == 1) != want_odd {
+                e.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    };
+    if !on {
+        bump(false);
+    }
+    crate::kfile::write(&path, v).with_context(|| format!("cannot write {v:?} to {path}"))?;
+    if on {
+        bump(true);
+    }
+    Ok(())
+}
+
+/// Arms the probes for the duty's share of every period (by default one
+/// period: the run), from the start of each, on a thread of its own until
+/// [`Sampler::finish`].
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<Sampling>>,
+}
+
+/// Sleeps `d` in short steps; false when `stop` was set meanwhile.
+fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
+    let end = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+    false
+}
+
+/// The sampler's loop: arm, wait `on`, disarm, wait `off`, until `stop`.
+fn sample(duty_pct: u8, (on, off): (u64, u64), stop: &AtomicBool) -> Result<Sampling> {
+    let t0 = Instant::now();
+    let (mut armed, mut toggling, mut toggles) = (Duration::ZERO, Duration::ZERO, 0u64);
+    let mut toggle = |v: bool| -> Result<()> {
+        let t = Instant::now();
+        set_enabled(v)?;
+        toggling += t.elapsed();
+        toggles += 1;
+        Ok(())
+    };
+    loop {
+        toggle(true)?;
+        let a = Instant::now();
+        let more = sleep_unless(stop, Duration::from_millis(on));
+        toggle(false)?;
+        armed += a.elapsed();
+        if !more || !sleep_unless(stop, Duration::from_millis(off)) {
+            break;
+        }
+    }
+    Ok(Sampling {
+        duty_pct,
+        period_ms: on + off,
+        armed_ms: armed.as_millis() as u64,
+        total_ms: t0.elapsed().as_millis() as u64,
+        toggles,
+        toggle_ms: toggling.as_millis() as u64,
+    })
+}
+
+impl Sampler {
+    /// Starts sampling as `plan` says, for a run of `run`; `None` unless
+    /// it is sampled.
+    pub fn start(plan: MeetsPlan, run: Duration) -> Option<Sampler> {
+        let MeetsPlan::Sampled { duty_pct, .. } = plan else {
+            return None;
+        };
+        let period = plan.period_ms(run.as_millis() as u64)?;
+        epoch_page();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("meets-sampler".into())
+            .spawn(move || sample(duty_pct, period, &s))
+            .ok()?;
+        Some(Sampler { stop, thread })
+    }
+
+    /// Stops sampling (the probes are left disarmed) and says what it did.
+    pub fn finish(self) -> Result<Sampling> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.join() {
+            Ok(r) => r,
+            Err(_) => bail!("the meets sampler panicked"),
+        }
+    }
 }
 
 /// Checks that `meets_enable` refuses anything but `0` and `1` with EINVAL.
@@ -68,35 +200,57 @@ pub fn check_enable_rejects_garbage() -> Result<()> {
 
 /// What the module's meets were when the scenario started.
 pub enum Baseline {
-    Counting { meets: Meets, dropped: u64 },
+    Counting {
+        meets: Meets,
+        dropped: u64,
+        sampler: Option<Sampler>,
+    },
     Off,
     Absent(String),
 }
 
 impl Baseline {
-    /// Sets `meets_enable` as the run asks and reads the starting point.
-    pub fn take(enabled: bool) -> Baseline {
+    /// Sets `meets_enable` as the plan of a run of `run` asks (starting
+    /// its sampler) and reads the starting point.
+    pub fn take(plan: MeetsPlan, run: Duration) -> Baseline {
         if !present() {
             return Baseline::Absent(format!(
                 "{} does not exist: this mmrace.ko has no meets",
                 meets_path()
             ));
         }
-        let start = set_enabled(enabled).and_then(|()| Ok((read()?, read_dropped()?)));
+        let on = plan == MeetsPlan::Always;
+        let start = set_enabled(on).and_then(|()| Ok((read()?, read_dropped()?)));
         match start {
             Err(e) => Baseline::Absent(format!("{e:#}")),
-            Ok(_) if !enabled => Baseline::Off,
-            Ok((meets, dropped)) => Baseline::Counting { meets, dropped },
+            Ok(_) if plan == MeetsPlan::Off => Baseline::Off,
+            Ok((meets, dropped)) => Baseline::Counting {
+                meets,
+                dropped,
+                sampler: Sampler::start(plan, run),
+            },
         }
     }
 
     /// The run's meets: what moved since the baseline, with each
-    /// operation's probe and its calls now.
+    /// operation's probe and its calls now (a sampler is stopped first).
     pub fn finish(self) -> RunMeets {
-        let (start, dropped0) = match self {
-            Baseline::Counting { meets, dropped } => (meets, dropped),
+        let (start, dropped0, sampler) = match self {
+            Baseline::Counting {
+                meets,
+                dropped,
+                sampler,
+            } => (meets, dropped, sampler),
             Baseline::Off => return RunMeets::Off,
             Baseline::Absent(why) => return RunMeets::Absent { why },
+        };
+        let sampling = match sampler.map(Sampler::finish).transpose() {
+            Ok(s) => s,
+            Err(e) => {
+                return RunMeets::Absent {
+                    why: format!("{e:#}"),
+                }
+            }
         };
         let end = (|| Ok::<_, anyhow::Error>((read()?, read_ops()?, read_dropped()?)))();
         match end {
@@ -104,6 +258,7 @@ impl Baseline {
                 meets: meets.since(&start),
                 ops,
                 dropped: dropped.saturating_sub(dropped0),
+                sampling,
             },
             Err(e) => RunMeets::Absent {
                 why: format!("{e:#}"),

@@ -120,7 +120,7 @@ fn module_then_scenario(
         Some(CrashTest::Hang) => go_silent(ctx),
         None => {}
     }
-    let baseline = meets::Baseline::take(spec.scenario.meets_enabled());
+    let baseline = meets::Baseline::take(spec.scenario.meets_plan(), ctx.duration);
     let interval = Duration::from_millis(spec.interval_ms);
     let reload_from = match (spec.reload_module, module_path) {
         (0, _) => None,

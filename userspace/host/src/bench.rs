@@ -218,7 +218,10 @@ fn race_phase(p: &PhaseRun) -> Option<RacePhase<'_>> {
             first_pmd_race_ms: r.first_pmd_race_ms,
             m: &r.measurement,
         }),
-        PhaseResult::Mem(_) | PhaseResult::Overhead(_) | PhaseResult::Meets(_) => None,
+        PhaseResult::Mem(_)
+        | PhaseResult::Overhead(_)
+        | PhaseResult::Meets(_)
+        | PhaseResult::Loops(_) => None,
     }
 }
 
@@ -445,11 +448,94 @@ pub struct BenchSummary {
     pub baseline_rate_upper_bound_per_min: Option<f64>,
     pub limits: Limits,
     pub probe_overhead_pct: ProbeOverhead,
+    /// The `loops` phase per pair: rounds/s of the standalone loop and of
+    /// pairs, and pairs' over the loop's, over the seeds.
+    pub pairs_vs_loop: BTreeMap<String, LoopFigures>,
     pub variant: Variant,
     pub targets: Vec<Target>,
     pub errors: Vec<String>,
     pub runs: Vec<String>,
     pub plot: String,
+}
+
+/// One pair of the `loops` phase over the seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoopFigures {
+    pub loop_rounds_per_s: Stats,
+    pub pairs_rounds_per_s: Stats,
+    pub ratio: Stats,
+}
+
+/// pairs' share of the standalone loop's rate that issue 17.4 asks for.
+const LOOP_RATIO_TARGET: f64 = 0.5;
+
+/// The `loops` phase's pairs, over the seeds.
+fn pairs_vs_loop(runs: &[CleanRun]) -> BTreeMap<String, LoopFigures> {
+    let mut by: BTreeMap<String, Vec<&mmrace_proto::results::bench::LoopPair>> = BTreeMap::new();
+    for r in runs {
+        if let Some(PhaseResult::Loops(l)) = r.phase("loops").and_then(|p| p.result.as_ref()) {
+            for p in &l.pairs {
+                by.entry(p.name.clone()).or_default().push(p);
+            }
+        }
+    }
+    let rate = |n: u64, s: f64| Some(n as f64 / s.max(1e-3));
+    by.into_iter()
+        .map(|(name, ps)| {
+            let f = LoopFigures {
+                loop_rounds_per_s: Stats::of(
+                    ps.iter()
+                        .map(|p| rate(p.loop_rounds, p.loop_secs))
+                        .collect(),
+                ),
+                pairs_rounds_per_s: Stats::of(
+                    ps.iter()
+                        .map(|p| rate(p.pairs_rounds, p.pairs_secs))
+                        .collect(),
+                ),
+                ratio: Stats::of(ps.iter().map(|p| p.ratio).collect()),
+            };
+            (name, f)
+        })
+        .collect()
+}
+
+fn loops_target(loops: &BTreeMap<String, LoopFigures>) -> Target {
+    let medians: Vec<Option<f64>> = loops.values().map(|f| f.ratio.median).collect();
+    let met = (!medians.is_empty() && medians.iter().all(Option::is_some))
+        .then(|| medians.iter().flatten().all(|&m| m >= LOOP_RATIO_TARGET));
+    target(
+        "pairs vs standalone loop (rounds/s, each pair)",
+        format!(">= {LOOP_RATIO_TARGET}"),
+        (!loops.is_empty()).then(|| {
+            loops
+                .iter()
+                .map(|(n, f)| format!("{n} {}", f.ratio.cell("-")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+        met,
+    )
+}
+
+fn write_loops(t: &mut String, loops: &BTreeMap<String, LoopFigures>) {
+    if loops.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        t,
+        "pairs vs a minimal standalone loop of the same pair (rounds/s, one boot per seed, side by side):"
+    );
+    for (n, f) in loops {
+        let _ = writeln!(
+            t,
+            "    {n:<32} loop {}  pairs {}  ratio {}",
+            f.loop_rounds_per_s.cell("-"),
+            f.pairs_rounds_per_s.cell("-"),
+            f.ratio.cell("-")
+        );
+    }
+    let _ = writeln!(t);
 }
 
 /// One clean-kernel boot of the bench scenario.
@@ -605,7 +691,11 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
     let metric_keys = metric_keys(&configs);
     let baseline = Baseline::of(&configs);
     let ratios = ratios(&configs, &metric_keys, &baseline);
-    let targets = targets(b, &configs, &baseline, &limits, &probe);
+    let loops = pairs_vs_loop(runs);
+    let mut targets = targets(b, &configs, &baseline, &limits, &probe);
+    if !loops.is_empty() {
+        targets.push(loops_target(&loops));
+    }
     let head = Head::of(b);
 
     let mut t = String::new();
@@ -619,6 +709,7 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
     };
     table.write(&mut t);
     write_limits(&mut t, &limits, &probe);
+    write_loops(&mut t, &loops);
     write_variants(&mut t, b, variant, cap);
     write_targets(&mut t, &targets, &b.errors);
     let svg = plot(runs, phase_secs);
@@ -627,7 +718,8 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
         bench_id: b.id.clone(),
         seeds: head.seeds,
         phase_secs,
-        boots: "one boot per seed for mem, a, b, overhead and c; one boot per variant run".into(),
+        boots: "one boot per seed for mem, a, b, overhead, c and loops; one boot per variant run"
+            .into(),
         accel: head.accel,
         kernel: head.kernel_path,
         configs,
@@ -635,6 +727,7 @@ pub fn summarise(b: &Bench, variant: &str, cap: Option<f64>) -> Summary {
         baseline_rate_upper_bound_per_min: baseline.bound,
         limits,
         probe_overhead_pct: probe,
+        pairs_vs_loop: loops,
         variant: Variant {
             name: variant.to_string(),
             cap_s: cap,
@@ -1447,6 +1540,25 @@ mod tests {
         );
         assert_eq!(per_seed(&s, |v| v > 2.0, false), None);
         assert_eq!(per_seed(&Stats::of(vec![None]), |_| true, false), None);
+    }
+
+    #[test]
+    fn loops_target_needs_every_pair_at_half_the_loop() {
+        let fig = |r: f64| LoopFigures {
+            loop_rounds_per_s: Stats::of(vec![Some(10.0)]),
+            pairs_rounds_per_s: Stats::of(vec![Some(10.0 * r)]),
+            ratio: Stats::of(vec![Some(r)]),
+        };
+        let mut m = BTreeMap::new();
+        m.insert("a".to_string(), fig(0.8));
+        assert_eq!(loops_target(&m).met, Some(true));
+        m.insert("b".to_string(), fig(0.4));
+        let t = loops_target(&m);
+        assert_eq!(t.met, Some(false));
+        assert!(t.measured.unwrap().contains("b 0.40"));
+        let mut t = String::new();
+        write_loops(&mut t, &m);
+        assert!(t.contains("ratio 0.40"), "{t}");
     }
 
     /// The table the Python summariser printed for the same directory

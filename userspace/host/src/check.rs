@@ -648,12 +648,14 @@ mod tests {
             meets: meets.clone(),
             ops: ops.clone(),
             dropped: 0,
+            sampling: None,
         });
         assert_eq!(check(&r, "meets-met"), Ok(()));
         r.meets = Some(RunMeets::Counted {
             meets: Default::default(),
             ops,
             dropped: 0,
+            sampling: None,
         });
         assert!(check(&r, "meets-met").is_err());
         r.meets = Some(RunMeets::Off);

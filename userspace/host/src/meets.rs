@@ -14,7 +14,7 @@ pub fn render(out: &mut String, meets: Option<&RunMeets>) {
     let Some(m) = meets else { return };
     let s = match m {
         RunMeets::Off => {
-            let _ = writeln!(out, "meets: not counted (meets_enable=0, --no-meets)");
+            let _ = writeln!(out, "meets: not counted (meets_enable=0)");
             return;
         }
         RunMeets::Absent { why } => {
@@ -29,6 +29,21 @@ pub fn render(out: &mut String, meets: Option<&RunMeets>) {
         }
         _ => String::new(),
     };
+    if let RunMeets::Counted {
+        sampling: Some(x), ..
+    } = m
+    {
+        let _ = writeln!(
+            out,
+            "meets: SAMPLED, not totals: probes armed {} % of every {:.0} s, {:.1} s of {:.1} s ({} toggles, {} ms)",
+            x.duty_pct,
+            x.period_ms as f64 / 1000.0,
+            x.armed_ms as f64 / 1000.0,
+            x.total_ms as f64 / 1000.0,
+            x.toggles,
+            x.toggle_ms
+        );
+    }
     let _ = writeln!(
         out,
         "meets: {} op pairs met, {} pairs of the {} attached ops never met{dropped}",
@@ -57,6 +72,7 @@ mod tests {
             )
             .unwrap(),
             dropped: 0,
+            sampling: None,
         };
         let mut out = String::new();
         render(&mut out, Some(&run));
@@ -65,6 +81,31 @@ mod tests {
             "meets: 1 op pairs met, 2 pairs of the 2 attached ops never met\n  \
              migrate_unmap x pmd_split: 2 meets, 1 near\n"
         );
+        let RunMeets::Counted { meets, ops, .. } = run else {
+            unreachable!()
+        };
+        let sampled = RunMeets::Counted {
+            meets,
+            ops,
+            dropped: 0,
+            sampling: Some(mmrace_proto::meets::Sampling {
+                duty_pct: 10,
+                period_ms: 5000,
+                armed_ms: 3000,
+                total_ms: 30_000,
+                toggles: 12,
+                toggle_ms: 40,
+            }),
+        };
+        let mut out = String::new();
+        render(&mut out, Some(&sampled));
+        assert!(
+            out.starts_with(
+                "meets: SAMPLED, not totals: probes armed 10 % of every 5 s, 3.0 s of 30.0 s"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("\nmeets: 1 op pairs met"), "{out}");
         let mut out = String::new();
         render(&mut out, Some(&RunMeets::Off));
         assert!(out.contains("not counted"), "{out}");

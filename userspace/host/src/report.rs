@@ -394,6 +394,7 @@ pub(crate) mod tests {
                     .unwrap(),
                 ops: vec![],
                 dropped: 0,
+                sampling: None,
             }),
             undecodable_wire_lines: 0,
             catch: CatchTimes {

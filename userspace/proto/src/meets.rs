@@ -150,6 +150,75 @@ pub fn parse_ops(text: &str) -> Result<Vec<OpState>, BadMeetsLine> {
         .collect()
 }
 
+/// The percent of a run thp-race and pairs arm the meets probes by default
+/// (`--meets-duty`): armed probes cost about a quarter of thp-race's op
+/// rate under TCG (docs/meets.md, Cost), sampled ones a few percent.
+pub const DEFAULT_DUTY_PCT: u8 = 10;
+
+/// A sampled run arms the probes for the duty's share of every period
+/// (`--meets-period-s`, in seconds; by default 0: the period is the whole
+/// run, so the probes are armed once, for the first PCT % of it). Every
+/// arm and disarm costs seconds of the guest's throughput under TCG
+/// (docs/meets.md, Cost), so the fewer periods the better.
+pub const SAMPLE_PERIOD_MS: u64 = 0;
+
+/// How a run counts meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeetsPlan {
+    /// `meets_enable` 0 for the run (`--no-meets`, `--meets-duty 0`).
+    Off,
+    /// Armed the whole run.
+    Always,
+    /// Armed `duty_pct` percent of every `period_ms` (0: of the whole
+    /// run), from its start: the counts are a sample.
+    Sampled { duty_pct: u8, period_ms: u64 },
+}
+
+impl MeetsPlan {
+    /// From a scenario's `--no-meets`, `--meets-duty PCT` and
+    /// `--meets-period-s S`.
+    pub fn of(no_meets: bool, duty_pct: u8, period_s: u64) -> MeetsPlan {
+        match duty_pct {
+            _ if no_meets => MeetsPlan::Off,
+            0 => MeetsPlan::Off,
+            100.. => MeetsPlan::Always,
+            d => MeetsPlan::Sampled {
+                duty_pct: d,
+                period_ms: period_s * 1000,
+            },
+        }
+    }
+
+    /// A sampled plan's armed and disarmed milliseconds of one period, in
+    /// a run of `run_ms` (the period of a plan without one).
+    pub fn period_ms(self, run_ms: u64) -> Option<(u64, u64)> {
+        let MeetsPlan::Sampled {
+            duty_pct,
+            period_ms,
+        } = self
+        else {
+            return None;
+        };
+        let period = if period_ms == 0 { run_ms } else { period_ms }.max(1);
+        let on = period * u64::from(duty_pct) / 100;
+        Some((on, period - on))
+    }
+}
+
+/// What sampling did in a run (report.json: `meets.sampling`): the counts
+/// of a sampled run cover `armed_ms` of `total_ms` only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub duty_pct: u8,
+    pub period_ms: u64,
+    /// Time the probes were armed, and the sampler's whole time.
+    pub armed_ms: u64,
+    pub total_ms: u64,
+    /// Writes to `meets_enable`, and the time they took together.
+    pub toggles: u64,
+    pub toggle_ms: u64,
+}
+
 /// What the driver tells the host about meets at the end of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -162,8 +231,11 @@ pub enum RunMeets {
         ops: Vec<OpState>,
         /// Operations the module could not track in the run (no free slot).
         dropped: u64,
+        /// How the probes were sampled; `None`: armed the whole run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sampling: Option<Sampling>,
     },
-    /// Not counted: `meets_enable` was 0 (thp-race `--no-meets`).
+    /// Not counted: `meets_enable` was 0 (`--no-meets`, `--meets-duty 0`).
     Off,
     /// Not counted: the module has no meets (an older mmrace.ko), or they
     /// could not be read; `why` says which.
@@ -173,7 +245,7 @@ pub enum RunMeets {
 /// [`RunMeets::summary`]: the shape of a run's meets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeetsSummary {
-    /// Operations whose probes attached.
+    /// Operations whose probes attached (and were armed, or sampled).
     pub attached: Vec<&'static str>,
     /// Unordered pairs with at least one meet, most meets first.
     pub met: Vec<(Pair, Count)>,
@@ -184,12 +256,23 @@ pub struct MeetsSummary {
 impl RunMeets {
     /// None unless counted.
     pub fn summary(&self) -> Option<MeetsSummary> {
-        let RunMeets::Counted { meets, ops, .. } = self else {
+        let RunMeets::Counted {
+            meets,
+            ops,
+            sampling,
+            ..
+        } = self
+        else {
             return None;
+        };
+        // A sampled run ends with its probes disarmed (`off`): they were
+        // armed in its samples.
+        let armed = |s: ProbeStatus| {
+            s == ProbeStatus::Attached || (sampling.is_some() && s == ProbeStatus::Off)
         };
         let attached: Vec<_> = ops
             .iter()
-            .filter(|o| o.status == ProbeStatus::Attached)
+            .filter(|o| armed(o.status))
             .map(|o| o.op)
             .collect();
         let pairs = meets.by_pair(None);
@@ -343,6 +426,32 @@ mod tests {
         zap_huge_pmd pmd_split shmem 1 2\n";
 
     #[test]
+    fn plans_from_options() {
+        let s = SAMPLE_PERIOD_MS / 1000;
+        assert_eq!(MeetsPlan::of(true, 50, s), MeetsPlan::Off);
+        assert_eq!(MeetsPlan::of(false, 0, s), MeetsPlan::Off);
+        assert_eq!(MeetsPlan::of(false, 100, s), MeetsPlan::Always);
+        let p = MeetsPlan::of(false, DEFAULT_DUTY_PCT, s);
+        assert_eq!(
+            p,
+            MeetsPlan::Sampled {
+                duty_pct: DEFAULT_DUTY_PCT,
+                period_ms: SAMPLE_PERIOD_MS
+            }
+        );
+        // By default one window: the first PCT % of the run.
+        let (on, off) = p.period_ms(45_000).unwrap();
+        assert_eq!(on + off, 45_000);
+        assert_eq!(on, 45_000 * u64::from(DEFAULT_DUTY_PCT) / 100);
+        // With a period: PCT % of each.
+        assert_eq!(
+            MeetsPlan::of(false, 10, 20).period_ms(45_000),
+            Some((2000, 18000))
+        );
+        assert_eq!(MeetsPlan::Always.period_ms(45_000), None);
+    }
+
+    #[test]
     fn parses_and_folds_pairs() {
         let m = Meets::parse(TEXT).unwrap();
         assert_eq!(m.cells.len(), 3);
@@ -433,6 +542,7 @@ mod tests {
             meets: Meets::parse(TEXT).unwrap(),
             ops: parse_ops(OPS).unwrap(),
             dropped: 0,
+            sampling: None,
         };
         let back: RunMeets = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
         assert_eq!(back, run);
@@ -445,6 +555,28 @@ mod tests {
         // One attached op: the one pair (pmd_split, pmd_split), never met.
         assert_eq!(s.never_met, 1);
         assert_eq!(RunMeets::Off.summary(), None);
+        // A sampled run ends disarmed: its `off` probes were armed in its
+        // samples, a failed one never was.
+        let sampled = RunMeets::Counted {
+            meets: Meets::parse(TEXT).unwrap(),
+            ops: parse_ops(OPS).unwrap(),
+            dropped: 0,
+            sampling: Some(Sampling {
+                duty_pct: 10,
+                period_ms: SAMPLE_PERIOD_MS,
+                armed_ms: 500,
+                total_ms: 5000,
+                toggles: 2,
+                toggle_ms: 3,
+            }),
+        };
+        let back: RunMeets =
+            serde_json::from_str(&serde_json::to_string(&sampled).unwrap()).unwrap();
+        assert_eq!(back, sampled);
+        assert_eq!(
+            sampled.summary().unwrap().attached,
+            [name::PMD_SPLIT, name::GUP]
+        );
     }
 
     #[test]

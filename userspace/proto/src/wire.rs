@@ -189,6 +189,7 @@ mod tests {
                 meets,
                 ops: vec![],
                 dropped: 3,
+                sampling: None,
             },
             RunMeets::Off,
             RunMeets::Absent {

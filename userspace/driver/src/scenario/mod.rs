@@ -9,7 +9,7 @@
 //!
 //! No scenario imports another: what several share is in
 //! [`crate::shared`], and a scenario that runs another as a phase of its
-//! own (bench runs shell-baseline and thp-race) does it through this
+//! own (bench runs shell-baseline, thp-race and pairs) does it through this
 //! module, with that scenario's typed options as a [`SubScenario`].
 
 pub mod bench;
@@ -22,6 +22,7 @@ pub mod smoke;
 pub mod thp_race;
 
 use crate::ctx::Ctx;
+use mmrace_proto::results::pairs::PairsResult;
 use mmrace_proto::results::thp_race::{ShellBaselineResult, ThpRaceResult};
 use mmrace_proto::results::ScenarioResult;
 use mmrace_proto::spec;
@@ -57,6 +58,13 @@ impl SubScenario for spec::thp_race::Args {
     type Output = ThpRaceResult;
     fn run_in(&self, ctx: &Ctx) -> anyhow::Result<ThpRaceResult> {
         thp_race::run(ctx, self)
+    }
+}
+
+impl SubScenario for spec::pairs::Args {
+    type Output = PairsResult;
+    fn run_in(&self, ctx: &Ctx) -> anyhow::Result<PairsResult> {
+        pairs::run(ctx, self)
     }
 }
 

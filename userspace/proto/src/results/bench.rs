@@ -71,15 +71,46 @@ pub struct OverheadPhase {
     pub unloaded: Segments,
 }
 
-/// The `meets` phase: thp-race with the meets probes enabled (E) and
-/// disabled (D).
+/// The `meets` phase: thp-race with the meets probes armed throughout (E),
+/// disarmed (D), and sampled at the default duty (S).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeetsPhase {
     pub segment_secs: u64,
-    /// `E` and `D`, in the order the segments ran.
+    /// `D`, `E` and `S`, in the order the segments ran.
     pub order: Vec<String>,
     pub enabled: Segments,
     pub disabled: Segments,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<Segments>,
+    /// What the S segments' samplers did, added up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<crate::meets::Sampling>,
+    /// `/sys/kernel/debug/kprobes/list` at the end of the last E segment:
+    /// kretprobes, and how many of them are optimized (a jump, not int3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kretprobes: Option<(u64, u64)>,
+}
+
+/// The `loops` phase: for each pair, a minimal two-thread loop of it
+/// (fresh 2 MiB object per round, a barrier between rounds, no check, no
+/// steering), then `pairs --pair A,B --kind K` for as long, in one boot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopsPhase {
+    pub segment_secs: u64,
+    pub pairs: Vec<LoopPair>,
+}
+
+/// One pair of the `loops` phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopPair {
+    /// `store+migrate-pages on anon`.
+    pub name: String,
+    pub loop_rounds: u64,
+    pub loop_secs: f64,
+    pub pairs_rounds: u64,
+    pub pairs_secs: f64,
+    /// pairs' rounds/s over the loop's (`None` when the loop ran none).
+    pub ratio: Option<f64>,
 }
 
 /// One phase's own results.
@@ -92,6 +123,7 @@ pub enum PhaseResult {
     Overhead(OverheadPhase),
     C(Box<ThpRaceResult>),
     Meets(MeetsPhase),
+    Loops(LoopsPhase),
 }
 
 /// One phase: when it ran, and its result or why it has none.

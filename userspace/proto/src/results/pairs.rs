@@ -27,6 +27,11 @@ pub struct Row {
     /// (a pair's row includes what its triples met between its two ops).
     pub meets: u64,
     pub near: u64,
+    /// Rounds (its own and in triples) of slices that ran with the meets
+    /// probes armed throughout: `meets` and `near` are theirs (all rounds
+    /// unless the run sampled meets, `--meets-duty`).
+    #[serde(default)]
+    pub metered_rounds: u64,
     /// Rounds whose verification found a page that did not hold what the
     /// ops must leave.
     pub catches: u64,

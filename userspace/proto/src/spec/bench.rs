@@ -16,9 +16,12 @@ pub enum Phase {
     Overhead,
     /// thp-race with --amplify.
     C,
-    /// thp-race segments with mmrace.ko's meets probes attached and
-    /// detached (meets_enable 1 and 0): what counting meets costs.
+    /// thp-race segments with mmrace.ko's meets probes disarmed, armed
+    /// throughout, and sampled at the default duty: what meets cost.
     Meets,
+    /// A few pairs, each as a minimal standalone two-thread loop and as
+    /// `pairs --pair A,B --kind K`: pairs' rounds/s against the best case.
+    Loops,
 }
 
 impl Phase {
@@ -30,6 +33,7 @@ impl Phase {
             Phase::Overhead => "overhead",
             Phase::C => "c",
             Phase::Meets => "meets",
+            Phase::Loops => "loops",
         }
     }
 }
@@ -43,17 +47,17 @@ pub struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "mem,a,b,overhead,c",
+        default_value = "mem,a,b,overhead,c,loops",
         value_name = "LIST"
     )]
     pub phases: Vec<Phase>,
 
-    /// Seconds each of a, b, overhead and c runs.
+    /// Seconds each of a, b, overhead, c and loops runs.
     #[arg(long, default_value_t = 45, value_name = "SECS")]
     pub phase_secs: u64,
 
-    /// L U U L rounds in `overhead`, and E D D E rounds in `meets` (4
-    /// segments each, of phase-secs / (4 x N)).
+    /// L U U L rounds in `overhead` (4 segments each, of phase-secs /
+    /// (4 x N)), and D E S S E D rounds in `meets` (6 segments each).
     #[arg(long, default_value_t = 2, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=16))]
     pub overhead_rounds: u64,

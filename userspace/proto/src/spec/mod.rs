@@ -80,10 +80,18 @@ impl Scenario {
         }
     }
 
-    /// Whether the module counts meets during the run (`meets_enable`):
-    /// yes, unless thp-race's `--no-meets` says otherwise.
-    pub fn meets_enabled(&self) -> bool {
-        !matches!(self, Scenario::ThpRace(a) if a.no_meets)
+    /// How the module counts meets during the run (`meets_enable`):
+    /// thp-race and pairs as their `--no-meets` and `--meets-duty` say;
+    /// bench's phases arm and disarm them themselves (off between them);
+    /// the other scenarios have them armed the whole run.
+    pub fn meets_plan(&self) -> crate::meets::MeetsPlan {
+        use crate::meets::MeetsPlan;
+        match self {
+            Scenario::ThpRace(a) => MeetsPlan::of(a.no_meets, a.meets_duty, a.meets_period_s),
+            Scenario::Pairs(a) => MeetsPlan::of(a.no_meets, a.meets_duty, a.meets_period_s),
+            Scenario::Bench(_) => MeetsPlan::Off,
+            _ => MeetsPlan::Always,
+        }
     }
 
     /// The guest the scenario needs by default: `selftests-mm` gets 4 vCPUs

@@ -33,10 +33,22 @@ pub struct Args {
     #[arg(long)]
     pub no_kill: bool,
 
-    /// Detach mmrace.ko's meets probes for the run (meets_enable=0), to
+    /// Disarm mmrace.ko's meets probes for the run (meets_enable=0), to
     /// measure what counting meets costs.
     #[arg(long)]
     pub no_meets: bool,
+
+    /// Percent of the run the meets probes are armed, from the start of
+    /// every `--meets-period-s` (0: off, 100: the whole run); the meets are then a sample.
+    #[arg(long, default_value_t = crate::meets::DEFAULT_DUTY_PCT, value_name = "PCT",
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub meets_duty: u8,
+    /// The sampling period of `--meets-duty`, in seconds: the probes
+    /// are armed for its first PCT %. 0 (the default): the whole run, so
+    /// the probes are armed once, for the run's first PCT %.
+    #[arg(long, default_value_t = crate::meets::SAMPLE_PERIOD_MS / 1000, value_name = "S",
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub meets_period_s: u64,
 
     /// The two NUMA nodes the migrate party moves the writer between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
@@ -564,6 +576,16 @@ impl Args {
                     .map(String::as_str)
                     .collect(),
             ),
+        );
+        opt(
+            self.meets_duty != d.meets_duty,
+            "--meets-duty",
+            self.meets_duty.to_string(),
+        );
+        opt(
+            self.meets_period_s != d.meets_period_s,
+            "--meets-period-s",
+            self.meets_period_s.to_string(),
         );
         opt(
             self.kill_min_ms != d.kill_min_ms,

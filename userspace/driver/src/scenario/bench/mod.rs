@@ -9,9 +9,13 @@
 //!   mmrace.ko loaded and unloaded (L U U L, `--overhead-rounds` times, so a
 //!   drift over the phase cancels out); the op rates of the two states.
 //! - `c`: thp-race with race-window amplification (`--amplify`).
+//! - `loops`: for a few pairs, a minimal standalone two-thread loop
+//!   ([`loops`]) and then `pairs --pair A,B --kind K` (at its default
+//!   meets duty) for as long: rounds/s of each and their ratio.
 //! - `meets` (not in the default list): what counting meets costs.
-//!   thp-race in E D D E segments, mmrace.ko's meets probes attached and
-//!   detached (`meets_enable`); the op rates of the two states.
+//!   thp-race in D E S S E D segments: mmrace.ko's meets probes disarmed
+//!   (D), armed throughout (E), and sampled at the default duty (S); the
+//!   op rates of the three states.
 //!
 //! Each phase runs `--phase-secs` on a context of its own that shares the
 //! run's time base, stop flag and output, so events keep the run's clock.
@@ -20,22 +24,30 @@
 //! holds each phase's counters over time. A failing phase is recorded with
 //! its error and the next one runs.
 //!
-//! The phases that are other scenarios (a, b, c, overhead) run through
-//! [`super::SubScenario`], with the options parsed as that scenario's.
+//! The phases that are other scenarios (a, b, c, overhead, loops) run
+//! through [`super::SubScenario`], with the options parsed as that
+//! scenario's. The run itself leaves meets disarmed
+//! ([`mmrace_proto::spec::Scenario::meets_plan`]): b and c count them as
+//! thp-race's options say, loops' pairs as pairs' defaults do, and the
+//! meets phase sets each segment's state.
+
+mod loops;
 
 use super::{Scenario, SubScenario};
 use crate::ctx::{Ctx, OpRegistry};
 use crate::shared::{measure, setup};
 use anyhow::{Context, Result};
+use mmrace_proto::meets::Sampling;
 use mmrace_proto::results::bench::{
-    BenchResult, IdleMigrate, MeetsPhase, MemPhase, Memcpy, OverheadPhase, PhaseResult, PhaseRun,
-    Segments, WriterCost,
+    BenchResult, IdleMigrate, LoopPair, LoopsPhase, MeetsPhase, MemPhase, Memcpy, OverheadPhase,
+    PhaseResult, PhaseRun, Segments, WriterCost,
 };
 use mmrace_proto::results::thp_race::ThpRaceResult;
 pub use mmrace_proto::spec::bench::{Args, Phase};
-use mmrace_proto::spec::{shell_baseline, thp_race};
+use mmrace_proto::spec::{pairs, shell_baseline, thp_race};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// `NAME OPTIONS EXTRA...` parsed as that scenario's options.
@@ -54,6 +66,22 @@ fn thp_args(options: &str, extra: &[&str]) -> Result<thp_race::Args> {
         Scenario::ThpRace(a) => Ok(a),
         _ => unreachable!("parsed as thp-race"),
     }
+}
+
+fn pairs_args(options: &str) -> Result<pairs::Args> {
+    match sub_scenario("pairs", options, &[])? {
+        Scenario::Pairs(a) => Ok(a),
+        _ => unreachable!("parsed as pairs"),
+    }
+}
+
+/// Runs `body` with meets counted as `scenario`'s plan says for a run of
+/// `secs` (its sampler stopped after), as a run of that scenario would.
+fn with_meets<T>(scenario: Scenario, secs: u64, body: impl FnOnce() -> T) -> T {
+    let baseline = crate::meets::Baseline::take(scenario.meets_plan(), Duration::from_secs(secs));
+    let r = body();
+    let _ = baseline.finish();
+    r
 }
 
 fn baseline_args(options: &str) -> Result<shell_baseline::Args> {
@@ -280,65 +308,80 @@ fn add_up(results: &[ThpRaceResult]) -> Segments {
     }
 }
 
-/// The segments of an alternating phase: (order, A results, B results).
-type Alternation = (Vec<String>, Vec<ThpRaceResult>, Vec<ThpRaceResult>);
+/// The segments of a rotating phase: (order, each state's results).
+type Rotation = (Vec<String>, Vec<Vec<ThpRaceResult>>);
 
-/// thp-race in A B B A segments (`--overhead-rounds` times): `to_b` runs
-/// before each B segment and `to_a` after it. `names` are the letters of
-/// the two states in `order`.
-fn alternate(
+/// The seconds of each segment of a rotation over `k` states.
+fn segment_secs(a: &Args, k: usize) -> u64 {
+    (a.phase_secs / (2 * k as u64 * a.overhead_rounds)).max(1)
+}
+
+/// thp-race in segments over the states `names`, in mirrored rounds
+/// (0 1 .. k-1 k-1 .. 1 0, `--overhead-rounds` times, so a drift over the
+/// phase cancels out): `enter(i)` runs before each segment of state `i`
+/// and `leave(i)` after it.
+fn rotate(
     ctx: &Ctx,
     a: &Args,
-    names: [&str; 2],
-    to_b: impl Fn() -> Result<()>,
-    to_a: impl Fn() -> Result<()>,
-) -> (u64, Result<Alternation>) {
-    let segments = 4 * a.overhead_rounds;
-    let secs = (a.phase_secs / segments).max(1);
+    names: &[&str],
+    enter: impl Fn(usize) -> Result<()>,
+    leave: impl Fn(usize) -> Result<()>,
+) -> (u64, Result<Rotation>) {
+    let k = names.len();
+    let segments = 2 * k as u64 * a.overhead_rounds;
+    let secs = segment_secs(a, k);
     let args = match thp_args(&a.thp_args, &[]) {
         Ok(args) => args,
         Err(e) => return (secs, Err(e)),
     };
-    let (mut order, mut in_a, mut in_b) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..segments {
+    let (mut order, mut results) = (Vec::new(), vec![Vec::new(); k]);
+    for i in 0..segments as usize {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
         }
-        let is_a = matches!(i % 4, 0 | 3);
+        let j = i % (2 * k);
+        let state = if j < k { j } else { 2 * k - 1 - j };
         let step = (|| -> Result<ThpRaceResult> {
-            if !is_a {
-                to_b()?;
-            }
+            enter(state)?;
             let r = with_phase_ctx(ctx, None, secs, |sub| args.run_in(sub));
-            if !is_a {
-                to_a()?;
-            }
+            leave(state)?;
             r
         })();
         match step {
             Ok(r) => {
-                order.push(names[usize::from(!is_a)].to_string());
-                if is_a { &mut in_a } else { &mut in_b }.push(r);
+                order.push(names[state].to_string());
+                results[state].push(r);
             }
             Err(e) => return (secs, Err(e)),
         }
     }
-    (secs, Ok((order, in_a, in_b)))
+    (secs, Ok((order, results)))
 }
 
 /// thp-race in L U U L segments, mmrace.ko loaded (L) and unloaded (U).
 /// The module is loaded at the end whatever happened.
 fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<OverheadPhase> {
-    let (secs, segments) = alternate(ctx, a, ["L", "U"], crate::reload::unload, || {
-        crate::module::load(&a.module_path)
-            .with_context(|| format!("loading {} again", a.module_path.display()))
-    });
+    let unloaded = |i: usize| i == 1;
+    let (secs, segments) = rotate(
+        ctx,
+        a,
+        &["L", "U"],
+        |i| match unloaded(i) {
+            true => crate::reload::unload(),
+            false => Ok(()),
+        },
+        |i| match unloaded(i) {
+            true => crate::module::load(&a.module_path)
+                .with_context(|| format!("loading {} again", a.module_path.display())),
+            false => Ok(()),
+        },
+    );
     // Whatever failed, leave the module loaded for the phases after this.
     if !std::path::Path::new(crate::module::SYSFS_MODULE_DIR).exists() {
         crate::module::load(&a.module_path)?;
     }
-    let (order, loaded, unloaded) = segments?;
-    let (l, u) = (add_up(&loaded), add_up(&unloaded));
+    let (order, states) = segments?;
+    let (l, u) = (add_up(&states[0]), add_up(&states[1]));
     ctx.say(format!(
         "bench overhead: ops/s loaded {:?} | unloaded {:?}",
         l.rates, u.rates
@@ -351,28 +394,151 @@ fn overhead_phase(ctx: &Ctx, a: &Args) -> Result<OverheadPhase> {
     })
 }
 
-/// thp-race in E D D E segments, mmrace.ko's meets probes attached (E) and
-/// detached (D). They are attached at the end whatever happened.
+/// The kretprobes in `/sys/kernel/debug/kprobes/list`, and how many of
+/// them are optimized (a jump instead of an int3 trap).
+fn kretprobes_listed() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/sys/kernel/debug/kprobes/list").ok()?;
+    let r: Vec<_> = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("r"))
+        .collect();
+    let optimized = r.iter().filter(|l| l.contains("[OPTIMIZED]")).count();
+    Some((r.len() as u64, optimized as u64))
+}
+
+/// Adds up what several samplers did.
+fn add_sampling(sum: Option<Sampling>, s: Sampling) -> Sampling {
+    let Some(t) = sum else { return s };
+    Sampling {
+        armed_ms: t.armed_ms + s.armed_ms,
+        total_ms: t.total_ms + s.total_ms,
+        toggles: t.toggles + s.toggles,
+        toggle_ms: t.toggle_ms + s.toggle_ms,
+        ..t
+    }
+}
+
+/// The `meets` phase's states: D disarmed, E armed, S sampled.
+const MEETS_STATES: [&str; 3] = ["D", "E", "S"];
+
+/// thp-race in D E S S E D segments: mmrace.ko's meets probes disarmed
+/// (D), armed throughout (E), and sampled as thp-race's options say (S:
+/// its default duty, unless `--thp-args` sets `--meets-duty` or
+/// `--meets-period-s`). They are disarmed at the end whatever happened.
 fn meets_phase(ctx: &Ctx, a: &Args) -> Result<MeetsPhase> {
-    let (secs, segments) = alternate(
+    let plan = Scenario::ThpRace(thp_args(&a.thp_args, &[])?).meets_plan();
+    let sampler = Mutex::new(None);
+    let (sampling, listed) = (Mutex::new(None), Mutex::new(None));
+    let (secs, segments) = rotate(
         ctx,
         a,
-        ["E", "D"],
-        || crate::meets::set_enabled(false),
-        || crate::meets::set_enabled(true),
+        &MEETS_STATES,
+        |i| match i {
+            0 => crate::meets::set_enabled(false),
+            1 => crate::meets::set_enabled(true),
+            _ => {
+                let seg = Duration::from_secs(segment_secs(a, MEETS_STATES.len()));
+                *sampler.lock().unwrap() = crate::meets::Sampler::start(plan, seg);
+                Ok(())
+            }
+        },
+        |i| {
+            if i == 1 {
+                *listed.lock().unwrap() = kretprobes_listed();
+            }
+            if let Some(s) = sampler.lock().unwrap().take() {
+                let mut sum = sampling.lock().unwrap();
+                *sum = Some(add_sampling(*sum, s.finish()?));
+            }
+            crate::meets::set_enabled(false)
+        },
     );
-    crate::meets::set_enabled(true)?;
-    let (order, enabled, disabled) = segments?;
-    let (e, d) = (add_up(&enabled), add_up(&disabled));
+    crate::meets::set_enabled(false)?;
+    let (order, states) = segments?;
+    let [d, e, s] = [0, 1, 2].map(|i| add_up(&states[i]));
+    let all = |x: &Segments| x.rates.values().sum::<f64>();
     ctx.say(format!(
-        "bench meets: ops/s enabled {:?} | disabled {:?}",
-        e.rates, d.rates
+        "bench meets: ops/s of all parties: disarmed {:.1} | armed {:.1} ({:.2} of disarmed) | sampled {plan:?} {:.1} ({:.2}); kretprobes (listed, optimized) {:?}",
+        all(&d),
+        all(&e),
+        all(&e) / all(&d),
+        all(&s),
+        all(&s) / all(&d),
+        listed.lock().unwrap()
     ));
+    let (sampling, kretprobes) = (sampling.into_inner().unwrap(), listed.into_inner().unwrap());
     Ok(MeetsPhase {
         segment_secs: secs,
         order,
         enabled: e,
         disabled: d,
+        sampled: Some(s),
+        sampling,
+        kretprobes,
+    })
+}
+
+/// One pair of the `loops` phase: the standalone loop, then pairs.
+fn loop_pair(
+    ctx: &Ctx,
+    pair: (loops::LoopOp, loops::LoopOp, loops::LoopKind),
+    secs: u64,
+    nodes: (u32, u32),
+) -> Result<LoopPair> {
+    let (x, y, kind) = pair;
+    let name = format!("{}+{} on {}", x.word(), y.word(), kind.word());
+    let (loop_rounds, loop_secs) = loops::standalone(pair, Duration::from_secs(secs), nodes)
+        .with_context(|| format!("the standalone loop of {name}"))?;
+    let args = pairs_args(&format!(
+        "--pair {},{} --kind {}",
+        x.word(),
+        y.word(),
+        kind.word()
+    ))?;
+    let t = Instant::now();
+    let r = with_meets(Scenario::Pairs(args.clone()), secs, || {
+        with_phase_ctx(ctx, None, secs, |sub| args.run_in(sub))
+    })?;
+    let pairs_secs = t.elapsed().as_secs_f64();
+    let rate = |n: u64, s: f64| n as f64 / s.max(1e-3);
+    let ratio =
+        (loop_rounds > 0).then(|| rate(r.rounds, pairs_secs) / rate(loop_rounds, loop_secs));
+    ctx.say(format!(
+        "bench loops: {name}: standalone {:.1} rounds/s ({loop_rounds} in {loop_secs:.1} s), pairs {:.1} rounds/s ({} in {pairs_secs:.1} s), ratio {}",
+        rate(loop_rounds, loop_secs),
+        rate(r.rounds, pairs_secs),
+        r.rounds,
+        ratio.map_or("-".into(), |v| format!("{v:.2}"))
+    ));
+    Ok(LoopPair {
+        name,
+        loop_rounds,
+        loop_secs,
+        pairs_rounds: r.rounds,
+        pairs_secs,
+        ratio,
+    })
+}
+
+/// The `loops` phase: [`loops::PAIRS`], each as a standalone loop and as
+/// pairs, phase-secs in all. A pair that fails is said and left out.
+fn loops_phase(ctx: &Ctx, a: &Args) -> Result<LoopsPhase> {
+    let secs = (a.phase_secs / (2 * loops::PAIRS.len() as u64)).max(1);
+    let nodes =
+        crate::numa::validate_pair(&[0, 1], &crate::numa::online_nodes()?, setup::NODES_FIX)?;
+    let mut pairs = Vec::new();
+    for pair in loops::PAIRS {
+        if ctx.should_stop() {
+            break;
+        }
+        match loop_pair(ctx, pair, secs, nodes) {
+            Ok(p) => pairs.push(p),
+            Err(e) => ctx.say(format!("bench loops: FAILED: {e:#}; the next pair runs")),
+        }
+    }
+    Ok(LoopsPhase {
+        segment_secs: secs,
+        pairs,
     })
 }
 
@@ -387,14 +553,19 @@ fn run_phase(ctx: &Ctx, a: &Args, phase: Phase) -> Result<PhaseResult> {
         }
         Phase::B => {
             let args = thp_args(&a.thp_args, &[])?;
-            let r = with_phase_ctx(ctx, Some("b"), secs, |sub| args.run_in(sub));
+            let r = with_meets(Scenario::ThpRace(args.clone()), secs, || {
+                with_phase_ctx(ctx, Some("b"), secs, |sub| args.run_in(sub))
+            });
             PhaseResult::B(Box::new(r?))
         }
         Phase::Overhead => PhaseResult::Overhead(overhead_phase(ctx, a)?),
         Phase::Meets => PhaseResult::Meets(meets_phase(ctx, a)?),
+        Phase::Loops => PhaseResult::Loops(loops_phase(ctx, a)?),
         Phase::C => {
             let args = thp_args(&a.thp_args, &["--amplify", &a.amplify])?;
-            let r = with_phase_ctx(ctx, Some("c"), secs, |sub| args.run_in(sub));
+            let r = with_meets(Scenario::ThpRace(args.clone()), secs, || {
+                with_phase_ctx(ctx, Some("c"), secs, |sub| args.run_in(sub))
+            });
             PhaseResult::C(Box::new(r?))
         }
     })

@@ -76,17 +76,6 @@ fn wait_until(ready: impl Fn() -> bool) {
     }
 }
 
-/// Pins the calling thread to `cpu` (failure ignored: the round still
-/// races, only less often in parallel).
-pub fn pin(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 /// What a thread needs besides the shared crew.
 pub struct Hand<'a> {
     pub slot: usize,
@@ -116,7 +105,7 @@ impl Crew {
     /// A thread's life: pinned, then one op per published round until
     /// told to quit.
     pub fn serve(&self, h: Hand) {
-        pin(h.slot % h.res.cpus.max(1));
+        crate::sysinfo::pin(h.slot % h.res.cpus.max(1));
         let mut seen = 0;
         loop {
             let (orders, seq) = {

@@ -24,10 +24,12 @@ pub struct Steer {
     rng: Rng,
 }
 
-/// A candidate's score from its row (`None`: never run).
-fn score(meets: u64, rounds: u64, per_slice: u64, use_meets: bool) -> u64 {
-    if use_meets {
-        meets * per_slice + rounds
+/// A candidate's score from its row: its meets, scaled from its metered
+/// rounds to all its rounds (the run may sample meets), times the rounds
+/// of a slice, plus its rounds. A pair never metered scores its rounds.
+fn score(meets: u64, rounds: u64, metered: u64, per_slice: u64, use_meets: bool) -> u64 {
+    if use_meets && metered > 0 {
+        meets * rounds / metered * per_slice + rounds
     } else {
         rounds
     }
@@ -90,13 +92,14 @@ impl Steer {
         let scored: Vec<(u64, &(Combo, ObjKind))> = cands
             .iter()
             .map(|c| {
-                let (m, r) = tally.row_if_any(&c.0, c.1).map_or((0, 0), |i| {
+                let (m, r, metered) = tally.row_if_any(&c.0, c.1).map_or((0, 0, 0), |i| {
                     (
                         tally.field(i, F::Meets),
                         tally.field(i, F::Rounds) + tally.field(i, F::TripleRounds),
+                        tally.field(i, F::Metered),
                     )
                 });
-                (score(m, r, self.rounds, use_meets), c)
+                (score(m, r, metered, self.rounds, use_meets), c)
             })
             .collect();
         let best = scored.iter().map(|s| s.0).min()?;
@@ -181,6 +184,7 @@ mod tests {
             } else {
                 // Score 50 * 10 + 10 = 510.
                 t.bump(r, F::Rounds, 10);
+                t.bump(r, F::Metered, 10);
                 t.bump(r, F::Meets, 50);
             }
         }
@@ -190,6 +194,17 @@ mod tests {
         // --no-steer ignores meets even when they are there.
         let mut ns = Steer::new(s.by_kind.clone(), None, false, 0, 10, Rng::new(1));
         assert_ne!(ns.next(&t, true).unwrap(), quiet);
+    }
+
+    #[test]
+    fn sampled_meets_are_scaled_to_all_rounds() {
+        // 2 meets in 5 metered rounds of 50: about 20 in all.
+        assert_eq!(score(2, 50, 5, 10, true), 20 * 10 + 50);
+        // Every round metered: the meets as counted.
+        assert_eq!(score(2, 50, 50, 10, true), 2 * 10 + 50);
+        // Never metered, or steering without meets: the rounds.
+        assert_eq!(score(2, 50, 0, 10, true), 50);
+        assert_eq!(score(2, 50, 50, 10, false), 50);
     }
 
     #[test]

@@ -44,8 +44,9 @@ pub enum F {
     Near,
     Catches,
     Errors,
+    Metered,
 }
-const ROW_WORDS: usize = 8;
+const ROW_WORDS: usize = 9;
 
 const FIND_WORDS: usize = 6 + STAMP_WORDS + 1;
 const ROWS_AT: usize = HEADER;
@@ -137,6 +138,7 @@ impl Tally {
                     triple_rounds: self.field(i, F::TripleRounds),
                     meets: self.field(i, F::Meets),
                     near: self.field(i, F::Near),
+                    metered_rounds: self.field(i, F::Metered),
                     catches: self.field(i, F::Catches),
                     op_errors: self.field(i, F::Errors),
                 })

@@ -207,8 +207,10 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// One slice: `rounds` rounds of `combo` on `kind`, then its meets.
+    /// One slice: `rounds` rounds of `combo` on `kind`, then its meets
+    /// when the probes were armed throughout (the run may sample them).
     fn slice(&mut self, combo: &Combo, kind: ObjKind) {
+        let epoch = crate::meets::epoch();
         let before = self.meets_now();
         let n = UserOp::ALL.len();
         let s = Slice {
@@ -283,14 +285,19 @@ impl<'a> Worker<'a> {
                 }
             }
         }
-        if let (Some(b), Some(a)) = (before, self.meets_now()) {
-            self.attribute(combo, kind, row, &a.since(&b));
+        let after = self.meets_now();
+        if !crate::meets::armed_throughout(epoch, crate::meets::epoch()) {
+            return;
+        }
+        if let (Some(b), Some(a)) = (before, after) {
+            self.attribute(combo, kind, row, ran, &a.since(&b));
         }
     }
 
-    /// Credits the slice's meets to its row and, for a triple, to the rows
-    /// of the pairs in it.
-    fn attribute(&self, combo: &Combo, kind: ObjKind, row: usize, d: &Meets) {
+    /// Credits the slice's meets (and its `ran` rounds as metered) to its
+    /// row and, for a triple, to the rows of the pairs in it.
+    fn attribute(&self, combo: &Combo, kind: ObjKind, row: usize, ran: u64, d: &Meets) {
+        self.tally.bump(row, F::Metered, ran);
         let pairs = if combo.0.len() == 2 {
             vec![combo.clone()]
         } else {
@@ -304,6 +311,7 @@ impl<'a> Worker<'a> {
                 if let Some(pr) = self.tally.row(&p, kind) {
                     self.tally.bump(pr, F::Meets, c.meets);
                     self.tally.bump(pr, F::Near, c.near);
+                    self.tally.bump(pr, F::Metered, ran);
                 }
             }
         }

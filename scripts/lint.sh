@@ -30,6 +30,7 @@ cd "$MMRACE_ROOT"
 check "import circles" python3 scripts/imports.py check
 check "cargo fmt" cargo fmt --all --check
 check "cargo clippy" cargo clippy -q --workspace --all-targets --locked -- -D warnings
+# (The crate root: rustfmt formats its modules, inject.rs and parse.rs, too.)
 check "kernel rustfmt" /usr/bin/rustfmt --check --config-path "$SRC/.rustfmt.toml" module/mmrace_main.rs
 clippy_build() {
 	local out=$MMRACE_ROOT/build/lint/module

@@ -264,9 +264,9 @@ impl Inject {
 
     fn start(&self) -> Result {
         let n = self.table.len();
-        // SAFETY: the table stays where it is (`Inject` is pinned) until
-        // `drop` calls `mmrace_inject_stop()`; its atomics are what the C
-        // side writes through the pointer.
+        // SAFETY: the table's buffer stays where it is (`table` is never
+        // resized) until `drop` calls `mmrace_inject_stop()`; its atomics
+        // are what the C side writes through the pointer.
         to_result(unsafe {
             c::mmrace_inject_start(
                 self.table.as_ptr().cast_mut(),
@@ -399,5 +399,113 @@ impl PinnedDrop for Inject {
         // SAFETY: the last use of the table by the C side: it unregisters
         // every point still attached, waiting for their handlers.
         unsafe { c::mmrace_inject_stop() };
+    }
+}
+
+#[kunit_tests(mmrace_inject)]
+mod tests {
+    use super::*;
+
+    /// A line's text.
+    struct Buf {
+        b: [u8; 160],
+        n: usize,
+    }
+
+    impl fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.n + s.len();
+            self.b
+                .get_mut(self.n..end)
+                .ok_or(fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.n = end;
+            Ok(())
+        }
+    }
+
+    /// The line's text, or `?` if it did not fit.
+    fn line(l: &PointLine<'_>) -> Buf {
+        let mut buf = Buf { b: [0; 160], n: 0 };
+        if l.write_to(&mut buf).is_err() {
+            buf.n = 0;
+        }
+        buf
+    }
+
+    fn text(buf: &Buf) -> &str {
+        core::str::from_utf8(&buf.b[..buf.n]).unwrap_or("?")
+    }
+
+    #[test]
+    fn point_lines() {
+        let mut l = PointLine {
+            symbol: "__split_huge_pmd",
+            offset: 0,
+            state: PointState::Armed,
+            calls: 1234,
+            delays: 1234,
+            knobs: [1000, 1, 0],
+        };
+        let b = line(&l);
+        assert_eq!(
+            text(&b),
+            "__split_huge_pmd armed 1234 1234 delay_us=1000 every_nth=1 probability_pct=0\n"
+        );
+        l.state = PointState::Idle;
+        l.knobs = [0, 0, 0];
+        let b = line(&l);
+        assert_eq!(
+            text(&b),
+            "__split_huge_pmd idle 1234 1234 delay_us=0 every_nth=0 probability_pct=0\n"
+        );
+        l.state = PointState::Failed(-2);
+        let b = line(&l);
+        assert_eq!(
+            text(&b),
+            "__split_huge_pmd failed -2 1234 1234 delay_us=0 every_nth=0 probability_pct=0\n"
+        );
+        l = PointLine {
+            symbol: "zap_huge_pmd",
+            offset: 16,
+            state: PointState::Armed,
+            calls: 88,
+            delays: 9,
+            knobs: [50, 0, 10],
+        };
+        let b = line(&l);
+        assert_eq!(
+            text(&b),
+            "zap_huge_pmd+0x10 armed 88 9 delay_us=50 every_nth=0 probability_pct=10\n"
+        );
+    }
+
+    #[test]
+    fn knobs_by_name_with_caps() {
+        for k in Knob::ALL {
+            let name = k.name().to_str().unwrap_or("?");
+            assert!(Knob::by_name(name) == Some(k));
+            assert!(k.check(k.max()) == u32::try_from(k.max()).map_err(|_| EINVAL));
+            assert!(k.check(k.max() + 1) == Err(EINVAL));
+        }
+        assert!(Knob::by_name("speed").is_none());
+        assert!(Knob::by_name("delay").is_none());
+    }
+
+    #[test]
+    fn entries_match_symbol_and_offset() -> Result {
+        let e = Entry {
+            name: c_name(b"zap_huge_pmd")?,
+            offset: 16,
+            status: 0,
+            armed: true,
+        };
+        assert!(e.used());
+        assert_eq!(e.symbol(), "zap_huge_pmd");
+        assert!(e.is_at("zap_huge_pmd", 16));
+        assert!(!e.is_at("zap_huge_pmd", 0));
+        assert!(!e.is_at("zap_huge_pm", 16));
+        assert!(!Entry::default().used());
+        Ok(())
     }
 }

@@ -2,7 +2,8 @@
 
 //! The debugfs write parsers: each file that takes a write turns its text
 //! into a value here, and anything it does not take into `-EINVAL`. They
-//! are pure functions of the text.
+//! are pure functions of the text, so the KUnit suite `mmrace_parse` at the
+//! end (run when the module loads) tests each one.
 
 use crate::inject::{
     Knob,
@@ -109,5 +110,109 @@ pub(crate) fn remove(text: &str) -> Result<Place<'_>> {
     match words.next() {
         None => Ok(at),
         Some(_) => Err(EINVAL),
+    }
+}
+
+#[kunit_tests(mmrace_parse)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_takes_only_1() {
+        assert!(one("1") == Ok(()));
+        assert!(one("1\n") == Ok(()));
+        assert!(one(" 1 ") == Ok(()));
+        for bad in ["", "\n", "0", "2", "11", "one", "1 1"] {
+            assert!(one(bad) == Err(EINVAL));
+        }
+    }
+
+    #[test]
+    fn flag_takes_0_or_1() {
+        assert!(flag("1\n") == Ok(true));
+        assert!(flag("0") == Ok(false));
+        for bad in ["", "2", "01", "yes", "-1", "1 0"] {
+            assert!(flag(bad) == Err(EINVAL));
+        }
+    }
+
+    #[test]
+    fn knob_values_within_their_caps() {
+        assert!(knob_value(Knob::DelayUs, "1000\n") == Ok(1000));
+        assert!(knob_value(Knob::DelayUs, "0") == Ok(0));
+        assert!(knob_value(Knob::EveryNth, "1000000") == Ok(1_000_000));
+        assert!(knob_value(Knob::ProbabilityPct, "100") == Ok(100));
+        for (knob, bad) in [
+            (Knob::DelayUs, "1001"),
+            (Knob::DelayUs, "5000"),
+            (Knob::EveryNth, "1000001"),
+            (Knob::ProbabilityPct, "101"),
+            (Knob::DelayUs, "99999999999999999999"),
+            (Knob::DelayUs, ""),
+            (Knob::DelayUs, "-1"),
+            (Knob::DelayUs, "1.5"),
+            (Knob::DelayUs, "abc"),
+            (Knob::DelayUs, "1 2"),
+        ] {
+            assert!(knob_value(knob, bad) == Err(EINVAL));
+        }
+    }
+
+    #[test]
+    fn places_symbol_offset_or_op() {
+        assert!(place("zap_huge_pmd") == Ok(Place::Symbol("zap_huge_pmd", 0)));
+        assert!(place("move_huge_pmd+26") == Ok(Place::Symbol("move_huge_pmd", 26)));
+        assert!(place("move_huge_pmd+0x1a") == Ok(Place::Symbol("move_huge_pmd", 26)));
+        assert!(place("foo.constprop.0") == Ok(Place::Symbol("foo.constprop.0", 0)));
+        for bad in [
+            "", "zap+x10", "zap+", "zap+0x", "zap+-1", "+5", "a-b", "op=", "op=a.b", "op=a+1",
+        ] {
+            assert!(place(bad) == Err(EINVAL));
+        }
+    }
+
+    #[test]
+    fn add_lines() {
+        assert!(
+            add("zap_huge_pmd delay_us=50 probability_pct=10\n")
+                == Ok((Place::Symbol("zap_huge_pmd", 0), [50, 0, 10]))
+        );
+        assert!(
+            add("move_huge_pmd+0x1a every_nth=3 delay_us=1")
+                == Ok((Place::Symbol("move_huge_pmd", 26), [1, 3, 0]))
+        );
+        assert!(add("zap_huge_pmd") == Ok((Place::Symbol("zap_huge_pmd", 0), [0, 0, 0])));
+        for bad in [
+            "\n",
+            "zap_huge_pmd delay_us=",
+            "zap_huge_pmd delay_us=5000 every_nth=1",
+            "zap_huge_pmd delay_us=1 delay_us=2",
+            "zap_huge_pmd speed=1",
+            "zap_huge_pmd+x10",
+            "zap huge_pmd",
+            "delay_us=1 zap_huge_pmd",
+        ] {
+            assert!(add(bad) == Err(EINVAL));
+        }
+    }
+
+    #[test]
+    fn add_refuses_a_symbol_kprobes_cannot_hold() -> Result {
+        let mut long = KVec::new();
+        for len in [KSYM_NAME_LEN - 1, KSYM_NAME_LEN] {
+            long.clear();
+            long.extend_from_slice(&[b'a'; KSYM_NAME_LEN][..len], GFP_KERNEL)?;
+            let sym = core::str::from_utf8(&long).map_err(|_| EINVAL)?;
+            assert!(add(sym).is_ok() == (len < KSYM_NAME_LEN));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn remove_lines() {
+        assert!(remove("zap_huge_pmd\n") == Ok(Place::Symbol("zap_huge_pmd", 0)));
+        for bad in ["", "\n", "zap_huge_pmd delay_us=1", "zap+x"] {
+            assert!(remove(bad) == Err(EINVAL));
+        }
     }
 }

@@ -14,8 +14,9 @@
 //! `pmd_race` counts. It uses the global knobs (the files `delay_us`,
 //! `every_nth` and `probability_pct`) and is registered disabled, enabled
 //! only while its `delay_us` is above 0. The other slots hold the points
-//! `inject/add` adds at any kernel function, armed from their addition to
-//! their removal, each with its own knobs.
+//! `inject/add` adds at any kernel function (or at the entry of an
+//! operation of `mmrace_ops.h`), armed from their addition to their
+//! removal, each with its own knobs.
 //!
 //! The lock serialises every change (add, remove, arming) and the
 //! `inject/points` lines, so a line never shows a slot half filled; the

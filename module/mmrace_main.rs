@@ -32,8 +32,9 @@
 //! - `inject/`: race-window amplification (`inject.rs`): the global knobs
 //!   `delay_us`, `every_nth` and `probability_pct` of the built-in point
 //!   (a whole number each, `-EINVAL` for anything else or over the cap);
-//!   `add`, `remove` and `clear` for points at any kernel function (see
-//!   [`write_inject_add`]); and `points` (see [`inject::PointLine`]).
+//!   `add`, `remove` and `clear` for points at any kernel function or
+//!   operation (see [`write_inject_add`]); and `points` (see
+//!   [`inject::PointLine`]).
 
 use kernel::{
     debugfs::{
@@ -201,10 +202,12 @@ fn knob_file<'d, const K: usize>(dir: &ScopedDir<'d, '_>, s: &'d State) {
     dir.read_write_callback_file(Knob::ALL[K].name(), s, &show_knob::<K>, &write_knob::<K>);
 }
 
-/// `inject/add`: `SYMBOL[+OFFSET] [delay_us=N] [every_nth=N]
-/// [probability_pct=N]` (space-separated, knobs in any order, each at most
-/// once, 0 when left out) adds an armed injection point there with its own
-/// knobs. `-EINVAL` for malformed text or a knob over its cap, `-EEXIST` for a point already there, `-ENOSPC` when
+/// `inject/add`: `SYMBOL[+OFFSET]` or `op=OP`, then `[delay_us=N]
+/// [every_nth=N] [probability_pct=N]` (space-separated, knobs in any
+/// order, each at most once, 0 when left out) adds an armed injection
+/// point there with its own knobs; `op=OP` is the entry of an operation of
+/// `mmrace_ops.h`. `-EINVAL` for malformed text, an unknown operation or a
+/// knob over its cap, `-EEXIST` for a point already there, `-ENOSPC` when
 /// all slots are taken, and `register_kprobe()`'s error for an address the
 /// kernel will not probe: `-ENOENT` for an unknown symbol, `-EINVAL` for a
 /// blacklisted one, `-EILSEQ` for an offset off an instruction boundary.
@@ -215,8 +218,9 @@ fn write_inject_add(s: &State, reader: &mut UserSliceReader) -> Result {
     s.inject.add(sym, offset, &knobs)
 }
 
-/// `inject/remove`: `SYMBOL[+OFFSET]` removes that added point; `-ENOENT`
-/// if there is none, `-EINVAL` for malformed text.
+/// `inject/remove`: `SYMBOL[+OFFSET]` or `op=OP` removes that added point;
+/// `-ENOENT` if there is none, `-EINVAL` for malformed text or an unknown
+/// operation.
 fn write_inject_remove(s: &State, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; INJECT_LINE_MAX];
     let (sym, offset) = s.resolve(parse::remove(read_text(reader, &mut buf)?)?)?;
@@ -258,10 +262,15 @@ impl State {
         }? Error)
     }
 
-    /// The symbol and offset of a place.
+    /// The symbol and offset of a place: an operation's is its entry.
     fn resolve<'a>(&self, at: Place<'a>) -> Result<(&'a str, u32)> {
         match at {
             Place::Symbol(sym, offset) => Ok((sym, offset)),
+            Place::Op(name) => self
+                .ops()
+                .find(|(_, op, _)| *op == name)
+                .map(|(_, _, symbol)| (symbol, 0))
+                .ok_or(EINVAL),
         }
     }
 

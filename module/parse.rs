@@ -41,6 +41,8 @@ pub(crate) fn knob_value(knob: Knob, text: &str) -> Result<u32> {
 pub(crate) enum Place<'a> {
     /// `SYMBOL[+OFFSET]`: an address in a kernel function.
     Symbol(&'a str, u32),
+    /// `op=NAME`: the entry of an operation of `mmrace_ops.h`.
+    Op(&'a str),
 }
 
 /// The characters kallsyms names are made of (`foo.constprop.0`).
@@ -62,8 +64,15 @@ fn offset(text: &str) -> Result<u32> {
     .map_err(|_| EINVAL)
 }
 
-/// `SYMBOL[+OFFSET]`, the first word of `inject/add` and `inject/remove`.
+/// `SYMBOL[+OFFSET]` or `op=NAME`, the first word of `inject/add` and
+/// `inject/remove`.
 pub(crate) fn place(word: &str) -> Result<Place<'_>> {
+    if let Some(op) = word.strip_prefix("op=") {
+        if op.is_empty() || !op.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(EINVAL);
+        }
+        return Ok(Place::Op(op));
+    }
     let (sym, off) = match word.split_once('+') {
         None => (word, 0),
         Some((sym, off)) => (sym, offset(off)?),
@@ -164,6 +173,7 @@ mod tests {
         assert!(place("move_huge_pmd+26") == Ok(Place::Symbol("move_huge_pmd", 26)));
         assert!(place("move_huge_pmd+0x1a") == Ok(Place::Symbol("move_huge_pmd", 26)));
         assert!(place("foo.constprop.0") == Ok(Place::Symbol("foo.constprop.0", 0)));
+        assert!(place("op=pmd_split") == Ok(Place::Op("pmd_split")));
         for bad in [
             "", "zap+x10", "zap+", "zap+0x", "zap+-1", "+5", "a-b", "op=", "op=a.b", "op=a+1",
         ] {
@@ -178,8 +188,7 @@ mod tests {
                 == Ok((Place::Symbol("zap_huge_pmd", 0), [50, 0, 10]))
         );
         assert!(
-            add("move_huge_pmd+0x1a every_nth=3 delay_us=1")
-                == Ok((Place::Symbol("move_huge_pmd", 26), [1, 3, 0]))
+            add("op=pmd_split every_nth=3 delay_us=1") == Ok((Place::Op("pmd_split"), [1, 3, 0]))
         );
         assert!(add("zap_huge_pmd") == Ok((Place::Symbol("zap_huge_pmd", 0), [0, 0, 0])));
         for bad in [
@@ -211,6 +220,7 @@ mod tests {
     #[test]
     fn remove_lines() {
         assert!(remove("zap_huge_pmd\n") == Ok(Place::Symbol("zap_huge_pmd", 0)));
+        assert!(remove("op=zap_huge_pmd") == Ok(Place::Op("zap_huge_pmd")));
         for bad in ["", "\n", "zap_huge_pmd delay_us=1", "zap+x"] {
             assert!(remove(bad) == Err(EINVAL));
         }

@@ -189,8 +189,8 @@ smoke_checks() {
 	# Through ./mmrace: exit 0 is the clean verdict.
 	expect_exit 0 ./mmrace run SCENARIO=smoke DURATION=8 SEED=1 RUN_ID=smoke \
 		RESULTS_DIR="$RESULTS/runs" || return 1
-	report smoke "${SMOKE_REPORT_CHECKS[@]}" data-verified data-set=meets_cells meets-met &&
-		module_kunit_passed smoke
+	report smoke "${SMOKE_REPORT_CHECKS[@]}" data-verified data-set=meets_cells meets-met \
+		data-set=op_point && module_kunit_passed smoke
 }
 run_test qemu-smoke-clean smoke_checks
 

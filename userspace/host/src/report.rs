@@ -310,6 +310,7 @@ pub(crate) mod tests {
             vmstat: Default::default(),
             data_oracle: Default::default(),
             inject_point: None,
+            op_point: None,
             meets_cells: None,
         })))
     }

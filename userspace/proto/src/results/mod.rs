@@ -23,7 +23,7 @@ pub type Rates = BTreeMap<String, f64>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "scenario", rename_all = "kebab-case")]
 pub enum ScenarioResult {
-    Smoke(SmokeResult),
+    Smoke(Box<SmokeResult>),
     ThpRace(Box<thp_race::ThpRaceResult>),
     OomStall(Box<oom_stall::OomStallResult>),
     ShellBaseline(Box<thp_race::ShellBaselineResult>),

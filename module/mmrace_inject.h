@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Race-window amplification (mmrace_inject.c): the interface the Rust side
- * (mmrace_main.rs, debugfs `inject/`) uses, and the start/stop pair of the
- * module's life cycle.
+ * Race-window amplification: the kprobes of the injection points
+ * (mmrace_inject.c), the one part the Rust side (inject.rs) cannot do
+ * itself, and the table their handler reads.
+ *
+ * inject.rs owns the points: the table below, which slot holds which
+ * point, the knobs and their caps, the debugfs `inject/` files. It calls
+ * these functions under its lock, so they never run concurrently.
  */
 #ifndef MMRACE_INJECT_H
 #define MMRACE_INJECT_H
 
+#include <linux/atomic.h>
 #include <linux/types.h>
 
-/* The knobs, in the order of mmrace_inject_knob_name(). */
+/* The knobs, indices of mmrace_inject_slot.knobs (`Knob` in inject.rs). */
 enum mmrace_inject_knob {
 	MMRACE_INJECT_DELAY_US,
 	MMRACE_INJECT_EVERY_NTH,
@@ -18,35 +23,40 @@ enum mmrace_inject_knob {
 };
 
 /*
- * Called by the module init (after mmrace_probes_register()) and exit
- * (before mmrace_probes_unregister()) only: registers the built-in point
- * (disabled); removes every point. May sleep.
+ * One injection point as its handler reads it: the same #[repr(C)] layout
+ * as `Slot` in inject.rs, which writes the knobs (already capped) and reads
+ * the counts.
  */
-void mmrace_inject_start(void);
-void mmrace_inject_stop(void);
-
-/* The global knobs, which the built-in point (__split_huge_pmd) uses. */
-unsigned int mmrace_inject_nr_knobs(void);
-const char *mmrace_inject_knob_name(unsigned int knob);
-u64 mmrace_inject_get(unsigned int knob);
-int mmrace_inject_set(unsigned int knob, u64 value);
+struct mmrace_inject_slot {
+	u32 knobs[MMRACE_INJECT_NR_KNOBS];
+	atomic64_t calls;	/* calls seen while armed */
+	atomic64_t nth;		/* the every_nth count */
+	atomic64_t delays;	/* calls delayed */
+};
 
 /*
- * Adds an armed point at @sym+@offset with its own knobs @values (indexed
- * by enum mmrace_inject_knob). 0, or: -EINVAL for an empty or too long
- * name or a knob over its cap, -EEXIST if that point is there already,
- * -ENOSPC when every slot is taken, else register_kprobe()'s error (-ENOENT
+ * Takes the table of @n slots (which stays put until stop) and allocates
+ * a kprobe per slot: 0, -EINVAL when @slot_size is not this file's
+ * sizeof(struct mmrace_inject_slot), or -ENOMEM. Stop unregisters every
+ * point still attached (waiting for running handlers) and frees them. May
+ * sleep.
+ */
+int mmrace_inject_start(struct mmrace_inject_slot *table, unsigned int n, size_t slot_size);
+void mmrace_inject_stop(void);
+
+/*
+ * Registers slot @i's kprobe at @sym+@offset, enabled if @armed. @sym stays
+ * valid until the slot is detached. 0, or register_kprobe()'s error (-ENOENT
  * for an unknown symbol, -EINVAL for a blacklisted or unprobeable address,
  * -EILSEQ for an offset off an instruction boundary). May sleep.
  */
-int mmrace_inject_add(const char *sym, u32 offset, const u32 *values);
-/* Removes an added point: 0, or -ENOENT when there is none at @sym+@offset. */
-int mmrace_inject_remove(const char *sym, u32 offset);
-/* Removes every added point (not the built-in one). */
-void mmrace_inject_clear(void);
-
-/* debugfs `inject/points`: one line per used slot, see mmrace_inject.c. */
-unsigned int mmrace_inject_nr_slots(void);
-int mmrace_inject_point_line(unsigned int i, char *buf, size_t size);
+int mmrace_inject_attach(unsigned int i, const char *sym, u32 offset, bool armed);
+/* Enables or disables an attached slot's kprobe: 0 or -errno. */
+int mmrace_inject_arm(unsigned int i, bool armed);
+/*
+ * Unregisters the kprobes of @n attached slots with one RCU grace period;
+ * no handler runs on them once it returns. May sleep.
+ */
+void mmrace_inject_detach(const unsigned int *slots, unsigned int n);
 
 #endif /* MMRACE_INJECT_H */

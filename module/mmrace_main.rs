@@ -3,11 +3,13 @@
 //! mmrace: counts Linux memory-management races from inside the kernel.
 //!
 //! The probes (kprobes, kretprobes, tracepoints) live in the C objects
-//! `mmrace_probes.c` and `mmrace_oom.c` (OOM and reclaim), and the
-//! injection points in `mmrace_inject.c`, because the Rust bindings do not
-//! reach them; `mmrace_attach.c` attaches them all. This file owns the
-//! module's life cycle and its debugfs interface under
-//! `/sys/kernel/debug/mmrace/` (every file root-only):
+//! `mmrace_probes.c` and `mmrace_oom.c` (OOM and reclaim), the meets
+//! operations in `mmrace_meets.c`, and the injection points' kprobes in
+//! `mmrace_inject.c`, because the Rust bindings do not reach them;
+//! `mmrace_attach.c` attaches them all. This file owns the module's life
+//! cycle and its state ([`State`]), from which it builds the debugfs tree
+//! under `/sys/kernel/debug/mmrace/` (every file root-only); `inject.rs`
+//! owns the injection points, `parse.rs` parses every write:
 //!
 //! - `version`: the module and interface version;
 //! - `counters`: one `name value` line per counter (`mmrace_counters.h`);
@@ -27,22 +29,32 @@
 //!   them (the first `1` registers them), anything else is `-EINVAL`;
 //! - `meets_dropped`: operations not tracked because every in-flight slot
 //!   was taken;
-//! - `inject/`: race-window amplification (`mmrace_inject.c`): the global
-//!   knobs `delay_us`, `every_nth` and `probability_pct` of the built-in
-//!   point (a whole number each, `-EINVAL` for anything else or over the
-//!   cap); `add`, `remove` and `clear` for points at any kernel function
-//!   (see [`write_inject_add`]); and `points` (see [`show_inject_points`]).
+//! - `inject/`: race-window amplification (`inject.rs`): the global knobs
+//!   `delay_us`, `every_nth` and `probability_pct` of the built-in point
+//!   (a whole number each, `-EINVAL` for anything else or over the cap);
+//!   `add`, `remove` and `clear` for points at any kernel function or
+//!   operation (see [`write_inject_add`]); and `points` (see
+//!   [`inject::PointLine`]).
 
 use kernel::{
     debugfs::{
-        Dir,
-        File, //
+        Scope,
+        ScopedDir, //
     },
     error::to_result,
     fmt,
     prelude::*,
     uaccess::UserSliceReader, //
 };
+
+mod inject;
+mod parse;
+
+use inject::{
+    Inject,
+    Knob, //
+};
+use parse::Place;
 
 module! {
     type: MmRace,
@@ -56,7 +68,8 @@ module! {
 const VERSION: &str = "mmrace 0.1.0 debugfs 3";
 
 /// The C objects' interface, declared in `mmrace_probes.h`,
-/// `mmrace_attach.h`, `mmrace_oom.h` and `mmrace_inject.h`.
+/// `mmrace_attach.h`, `mmrace_oom.h` and `mmrace_meets.h` (`inject.rs`
+/// declares `mmrace_inject.h`'s).
 mod probes {
     use kernel::ffi::{
         c_char,
@@ -84,21 +97,6 @@ mod probes {
         pub(super) fn mmrace_reclaim_bucket(class: c_uint, bucket: c_uint) -> u64;
         pub(super) fn mmrace_reclaim_missed() -> u64;
         pub(super) fn mmrace_reclaim_reset();
-        pub(super) fn mmrace_inject_nr_knobs() -> c_uint;
-        pub(super) fn mmrace_inject_knob_name(knob: c_uint) -> *const c_char;
-        pub(super) fn mmrace_inject_get(knob: c_uint) -> u64;
-        pub(super) fn mmrace_inject_set(knob: c_uint, value: u64) -> c_int;
-        pub(super) fn mmrace_inject_add(
-            sym: *const c_char,
-            offset: u32,
-            values: *const u32,
-        ) -> c_int;
-        pub(super) fn mmrace_inject_remove(sym: *const c_char, offset: u32) -> c_int;
-        pub(super) fn mmrace_inject_clear();
-        pub(super) fn mmrace_inject_nr_slots() -> c_uint;
-        pub(super) fn mmrace_inject_point_line(i: c_uint, buf: *mut c_char, size: usize) -> c_int;
-        pub(super) fn mmrace_inject_start();
-        pub(super) fn mmrace_inject_stop();
         pub(super) fn mmrace_meets_stop();
         pub(super) fn mmrace_meets_nr_ops() -> c_uint;
         pub(super) fn mmrace_meets_op_name(op: c_uint) -> *const c_char;
@@ -140,23 +138,17 @@ unsafe fn static_name(p: *const kernel::ffi::c_char) -> &'static str {
     name.to_str().unwrap_or("?")
 }
 
-/// Every probe of the C objects, the built-in injection point (registered
-/// disabled: it fires only while `inject/delay_us` is above 0) and the
-/// meets operations' probes (registered at the first `meets_enable=1`).
-/// Dropping it unregisters them all, the points
-/// added through `inject/add` too; unregistering synchronises, so no
-/// handler runs once `drop` returns.
+/// Every probe of the C objects and the meets operations' probes
+/// (registered at the first `meets_enable=1`, then armed and disarmed).
+/// Dropping it unregisters them all; unregistering synchronises, so no
+/// handler runs once `drop` returns. The injection points are [`Inject`]'s.
 struct Probes;
 
 impl Probes {
     fn register() -> Self {
         // SAFETY: called once, at module init, before any file exists. This
-        // is the only registration call (`mmrace_attach.h`); the run-time
-        // sets start after the tables they build on.
-        unsafe {
-            probes::mmrace_probes_register();
-            probes::mmrace_inject_start();
-        }
+        // is the only registration call (`mmrace_attach.h`).
+        unsafe { probes::mmrace_probes_register() };
         Probes
     }
 }
@@ -164,181 +156,124 @@ impl Probes {
 impl Drop for Probes {
     fn drop(&mut self) {
         // SAFETY: `Probes` exists only after register(), and is dropped after
-        // the debugfs files (no `inject/add` can race with it). Waits for
-        // running handlers. The run-time sets go first, in reverse.
+        // the debugfs tree and the state (no `meets_enable` write can race
+        // with it). Waits for running handlers. The run-time set goes first.
         unsafe {
             probes::mmrace_meets_stop();
-            probes::mmrace_inject_stop();
             probes::mmrace_probes_unregister();
         }
     }
 }
 
-/// One `inject/` knob file: the knob's index in `mmrace_inject.h`.
-struct Knob(u32);
-
-fn show_knob(k: &Knob, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    // SAFETY: reads a knob; out-of-range indices read 0.
-    writeln!(f, "{}", unsafe { probes::mmrace_inject_get(k.0) })
-}
-
-/// Sets a knob from a whole number; `-EINVAL` for anything else, and (from
-/// the C side) for a value over the knob's cap.
-fn write_knob(k: &Knob, reader: &mut UserSliceReader) -> Result {
-    let mut buf = [0u8; 24];
-    let n = read_command(reader, &mut buf)?;
-    let value = core::str::from_utf8(&buf[..n])
-        .map_err(|_| EINVAL)?
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| EINVAL)?;
-    // SAFETY: the C side checks the index and the value.
-    to_result(unsafe { probes::mmrace_inject_set(k.0, value) })
-}
-
-/// The longest line `inject/add` takes, and the longest `inject/points`
-/// line: a symbol of up to `KSYM_NAME_LEN` (512) bytes, an offset and the
-/// knobs.
+/// The longest write `inject/add` and `inject/remove` take: a symbol of up
+/// to `KSYM_NAME_LEN` (512) bytes, an offset and the knobs.
 const INJECT_LINE_MAX: usize = 640;
 
-/// `SYMBOL[+OFFSET]` as `mmrace_inject_add()` takes it: the symbol,
-/// NUL-terminated, and the offset (decimal, or hexadecimal after `0x`).
-/// `-EINVAL` for an empty symbol, a character no kernel symbol has, or a
-/// bad offset; the C side checks the length.
-fn parse_target(word: &str) -> Result<(KVec<u8>, u32)> {
-    let (sym, offset) = match word.split_once('+') {
-        None => (word, 0),
-        Some((sym, off)) => {
-            if !off.starts_with(|c: char| c.is_ascii_digit()) {
-                return Err(EINVAL);
-            }
-            let offset = match off.strip_prefix("0x") {
-                Some(hex) => u32::from_str_radix(hex, 16),
-                None => off.parse(),
-            };
-            (sym, offset.map_err(|_| EINVAL)?)
-        }
-    };
-    if sym.is_empty()
-        || !sym
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    {
+/// Reads a short command written to a debugfs file into `buf`: at most `N`
+/// bytes of UTF-8, else `-EINVAL`.
+fn read_text<'a, const N: usize>(
+    reader: &mut UserSliceReader,
+    buf: &'a mut [u8; N],
+) -> Result<&'a str> {
+    let n = reader.len();
+    if n > N {
         return Err(EINVAL);
     }
-    let mut name = KVec::with_capacity(sym.len() + 1, GFP_KERNEL)?;
-    name.extend_from_slice(sym.as_bytes(), GFP_KERNEL)?;
-    name.push(0, GFP_KERNEL)?;
-    Ok((name, offset))
+    reader.read_slice(&mut buf[..n])?;
+    core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)
 }
 
-/// Reads a line written to `inject/add` or `inject/remove` and hands `f`
-/// its first word as [`parse_target`] parses it, and the other words.
-fn with_target_line(
-    reader: &mut UserSliceReader,
-    f: impl FnOnce(KVec<u8>, u32, core::str::SplitAsciiWhitespace<'_>) -> Result,
-) -> Result {
+fn show_knob<const K: usize>(s: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", s.inject.knob(Knob::ALL[K]))
+}
+
+/// Sets a global knob from a whole number; `-EINVAL` for anything else or
+/// a value over the knob's cap.
+fn write_knob<const K: usize>(s: &State, reader: &mut UserSliceReader) -> Result {
+    let knob = Knob::ALL[K];
+    let mut buf = [0u8; 24];
+    let value = parse::knob_value(knob, read_text(reader, &mut buf)?)?;
+    s.inject.set_knob(knob, value);
+    Ok(())
+}
+
+/// The `inject/` file of the global knob `Knob::ALL[K]`.
+fn knob_file<'d, const K: usize>(dir: &ScopedDir<'d, '_>, s: &'d State) {
+    dir.read_write_callback_file(Knob::ALL[K].name(), s, &show_knob::<K>, &write_knob::<K>);
+}
+
+/// `inject/add`: `SYMBOL[+OFFSET]` or `op=OP`, then `[delay_us=N]
+/// [every_nth=N] [probability_pct=N]` (space-separated, knobs in any
+/// order, each at most once, 0 when left out) adds an armed injection
+/// point there with its own knobs; `op=OP` is the entry of an operation of
+/// `mmrace_ops.h`. `-EINVAL` for malformed text, an unknown operation or a
+/// knob over its cap, `-EEXIST` for a point already there, `-ENOSPC` when
+/// all slots are taken, and `register_kprobe()`'s error for an address the
+/// kernel will not probe: `-ENOENT` for an unknown symbol, `-EINVAL` for a
+/// blacklisted one, `-EILSEQ` for an offset off an instruction boundary.
+fn write_inject_add(s: &State, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; INJECT_LINE_MAX];
-    let n = read_command(reader, &mut buf)?;
-    let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
-    let mut words = text.split_ascii_whitespace();
-    let (sym, offset) = parse_target(words.next().ok_or(EINVAL)?)?;
-    f(sym, offset, words)
+    let (at, knobs) = parse::add(read_text(reader, &mut buf)?)?;
+    let (sym, offset) = s.resolve(at)?;
+    s.inject.add(sym, offset, &knobs)
 }
 
-/// `inject/add`: `SYMBOL[+OFFSET] [delay_us=N] [every_nth=N]
-/// [probability_pct=N]` (space-separated, knobs in any order, each at most
-/// once, 0 when left out) adds an armed injection point there with its own
-/// knobs. `-EINVAL` for malformed text or a knob over its cap, `-EEXIST`
-/// for a point already there, `-ENOSPC` when all slots are taken, and
-/// `register_kprobe()`'s error for an address the kernel will not probe:
-/// `-ENOENT` for an unknown symbol, `-EINVAL` for a blacklisted one,
-/// `-EILSEQ` for an offset off an instruction boundary.
-fn write_inject_add(_: &Tables, reader: &mut UserSliceReader) -> Result {
-    with_target_line(reader, |sym, offset, words| {
-        // SAFETY: a constant of the C object.
-        let nr = unsafe { probes::mmrace_inject_nr_knobs() };
-        let mut values = KVec::from_elem(0u32, nr as usize, GFP_KERNEL)?;
-        let mut seen = 0u32;
-        for word in words {
-            let (key, value) = word.split_once('=').ok_or(EINVAL)?;
-            // SAFETY: the knob names are static strings.
-            let k = (0..nr)
-                .find(|&k| unsafe { static_name(probes::mmrace_inject_knob_name(k)) } == key)
-                .ok_or(EINVAL)?;
-            if seen & (1 << k) != 0 {
-                return Err(EINVAL);
-            }
-            seen |= 1 << k;
-            values[k as usize] = value.parse().map_err(|_| EINVAL)?;
-        }
-        // SAFETY: `sym` is NUL-terminated and `values` holds one value per
-        // knob; the C side checks the caps.
-        to_result(unsafe {
-            probes::mmrace_inject_add(sym.as_ptr().cast(), offset, values.as_ptr())
-        })
-    })
-}
-
-/// `inject/remove`: `SYMBOL[+OFFSET]` removes that added point; `-ENOENT`
-/// if there is none, `-EINVAL` for malformed text.
-fn write_inject_remove(_: &Tables, reader: &mut UserSliceReader) -> Result {
-    with_target_line(reader, |sym, offset, mut words| {
-        if words.next().is_some() {
-            return Err(EINVAL);
-        }
-        // SAFETY: `sym` is NUL-terminated.
-        to_result(unsafe { probes::mmrace_inject_remove(sym.as_ptr().cast(), offset) })
-    })
+/// `inject/remove`: `SYMBOL[+OFFSET]` or `op=OP` removes that added point;
+/// `-ENOENT` if there is none, `-EINVAL` for malformed text or an unknown
+/// operation.
+fn write_inject_remove(s: &State, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; INJECT_LINE_MAX];
+    let (sym, offset) = s.resolve(parse::remove(read_text(reader, &mut buf)?)?)?;
+    s.inject.remove(sym, offset)
 }
 
 /// `inject/clear`: write `1` to remove every added point (the built-in one
 /// stays); anything else is `-EINVAL`.
-fn write_inject_clear(_: &Tables, reader: &mut UserSliceReader) -> Result {
+fn write_inject_clear(s: &State, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 8];
-    let n = read_command(reader, &mut buf)?;
-    match core::str::from_utf8(&buf[..n]).map(str::trim) {
-        Ok("1") => {
-            // SAFETY: takes the C side's lock; may sleep, as a write may.
-            unsafe { probes::mmrace_inject_clear() };
-            Ok(())
-        }
-        _ => Err(EINVAL),
-    }
+    parse::one(read_text(reader, &mut buf)?)?;
+    s.inject.clear()
 }
 
 /// `inject/points`: one line per injection point, the built-in point
-/// (`__split_huge_pmd`, with the global knobs) first, then the added ones:
+/// (`__split_huge_pmd`, with the global knobs) first, then the added ones
+/// (see [`inject::PointLine`]):
 ///
 /// ```text
-/// NAME STATE CALLS DELAYS delay_us=N every_nth=N probability_pct=N
 /// __split_huge_pmd armed 1234 1234 delay_us=1000 every_nth=1 probability_pct=0
 /// zap_huge_pmd+0x10 armed 88 9 delay_us=50 every_nth=0 probability_pct=10
 /// ```
-///
-/// `NAME` is `SYMBOL` or `SYMBOL+0xOFFSET`. `STATE` is `armed` (firing),
-/// `idle` (the built-in point while `delay_us` is 0) or `failed <errno>`
-/// (the built-in point is not attached on this kernel). `CALLS` counts the
-/// calls seen while armed, `DELAYS` those that were delayed
-/// (`mmrace_inject_point_line()` formats the line).
-fn show_inject_points(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let mut buf = [0u8; INJECT_LINE_MAX];
-    // SAFETY: a constant of the C object.
-    for i in 0..unsafe { probes::mmrace_inject_nr_slots() } {
-        // SAFETY: the C side writes at most `buf.len()` bytes and checks `i`.
-        let n = unsafe { probes::mmrace_inject_point_line(i, buf.as_mut_ptr().cast(), buf.len()) };
-        let n = usize::try_from(n).unwrap_or(0).min(buf.len());
-        f.write_str(core::str::from_utf8(&buf[..n]).unwrap_or("?\n"))?;
-    }
-    Ok(())
+fn show_inject_points(s: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    s.inject.write_points(f)
 }
 
-/// What a debugfs file reads: the C object's static tables. A zero-sized
-/// handle, because the state itself lives in the C object for the whole
-/// life of the module.
-struct Tables;
+/// The module's state: the injection points, and the C objects' tables
+/// behind the other files. Every debugfs file reads or writes it.
+#[pin_data]
+struct State {
+    #[pin]
+    inject: Inject,
+}
 
-impl Tables {
+impl State {
+    fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(State {
+            inject <- Inject::new(),
+        }? Error)
+    }
+
+    /// The symbol and offset of a place: an operation's is its entry.
+    fn resolve<'a>(&self, at: Place<'a>) -> Result<(&'a str, u32)> {
+        match at {
+            Place::Symbol(sym, offset) => Ok((sym, offset)),
+            Place::Op(name) => self
+                .ops()
+                .find(|(_, op, _)| *op == name)
+                .map(|(_, _, symbol)| (symbol, 0))
+                .ok_or(EINVAL),
+        }
+    }
+
     fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> {
         // SAFETY: the counter tables are static and indices are in range.
         (0..unsafe { probes::mmrace_nr_counters() }).map(|i| unsafe {
@@ -451,25 +386,25 @@ impl ReclaimRow {
     }
 }
 
-fn show_version(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_version(_: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "{VERSION}")
 }
 
-fn show_counters(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_counters(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for (name, value) in t.counters() {
         writeln!(f, "{name} {value}")?;
     }
     Ok(())
 }
 
-fn show_help(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_help(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for (name, help) in t.counter_helps() {
         writeln!(f, "{name}: {help}")?;
     }
     Ok(())
 }
 
-fn show_probes(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_probes(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for (name, status) in t.probe_states() {
         if status == 0 {
             writeln!(f, "{name} attached")?;
@@ -492,7 +427,7 @@ fn show_probes(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// `meets` counts the entries of `entering` while another task's `holding`
 /// was inside its operation on the same object, `near` those where
 /// `holding` had left it within the near window (`mmrace_meets.c`).
-fn show_meets(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_meets(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "# entering holding kind meets near")?;
     for (e, entering, _) in t.ops() {
         for (h, holding, _) in t.ops() {
@@ -518,7 +453,7 @@ fn show_meets(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// `state` is `attached` (armed), `failed <errno>` (its probe did not
 /// register or arm on this kernel) or `off` (`meets_enable` is 0); `calls` counts the entries
 /// tracked since the last reset.
-fn show_ops(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_ops(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "# name symbol state calls")?;
     for (i, name, symbol) in t.ops() {
         // SAFETY: reads a status and a counter; the index is in range.
@@ -537,12 +472,12 @@ fn show_ops(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
-fn show_meets_dropped(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_meets_dropped(_: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     // SAFETY: reads a counter.
     writeln!(f, "{}", unsafe { probes::mmrace_meets_dropped() })
 }
 
-fn show_meets_enable(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_meets_enable(_: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     // SAFETY: reads a flag.
     writeln!(f, "{}", u8::from(unsafe { probes::mmrace_meets_enabled() }))
 }
@@ -550,14 +485,9 @@ fn show_meets_enable(_: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// `meets_enable`: `1` arms the operations' probes (registering them the
 /// first time), `0` disarms them: no trap is left in the probed functions,
 /// so meets cost nothing while off; anything else is `-EINVAL`.
-fn write_meets_enable(_: &Tables, reader: &mut UserSliceReader) -> Result {
+fn write_meets_enable(_: &State, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 8];
-    let n = read_command(reader, &mut buf)?;
-    let on = match core::str::from_utf8(&buf[..n]).map(str::trim) {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => return Err(EINVAL),
-    };
+    let on = parse::flag(read_text(reader, &mut buf)?)?;
     // SAFETY: takes the C side's mutex; may sleep, as a write may.
     to_result(unsafe { probes::mmrace_meets_set_enabled(on) })
 }
@@ -580,7 +510,7 @@ fn write_meets_enable(_: &Tables, reader: &mut UserSliceReader) -> Result {
 /// those under 1 us, and the last bucket everything from `2^24` us (16.8 s)
 /// up. `missed` counts the calls that could not be timed (no free kretprobe
 /// instance); they are in no row.
-fn show_reclaim_latency(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_reclaim_latency(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let n = t.reclaim_buckets();
     write!(f, "class calls sum_us max_us")?;
     for b in 0..n {
@@ -598,137 +528,65 @@ fn show_reclaim_latency(t: &Tables, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "missed {}", t.reclaim_missed())
 }
 
-/// Reads a short command written to a debugfs file into `out`: at most `N`
-/// bytes, else `-EINVAL`. Returns the length read.
-fn read_command<const N: usize>(reader: &mut UserSliceReader, out: &mut [u8; N]) -> Result<usize> {
-    let n = reader.len();
-    if n > N {
-        return Err(EINVAL);
-    }
-    reader.read_slice(&mut out[..n])?;
-    Ok(n)
-}
-
-fn write_reset(t: &Tables, reader: &mut UserSliceReader) -> Result {
+/// `reset`: `1` zeroes every counter, histogram and meet; anything else is
+/// `-EINVAL`.
+fn write_reset(t: &State, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 8];
-    let n = read_command(reader, &mut buf)?;
-    match core::str::from_utf8(&buf[..n]).map(str::trim) {
-        Ok("1") => {
-            t.reset();
-            Ok(())
-        }
-        _ => Err(EINVAL),
-    }
+    parse::one(read_text(reader, &mut buf)?)?;
+    t.reset();
+    Ok(())
 }
 
 struct MmRace {
-    // Drop order is declaration order: the files go first (no new reader or
-    // writer can start), then the directories, then the probes and injection
-    // points (unregistered and synchronised before the module's memory,
-    // counters included, goes away).
-    _knobs: KVec<Pin<KBox<File<Knob>>>>,
-    _files: KVec<Pin<KBox<File<Tables>>>>,
-    _inject_dir: Dir,
-    _dir: Dir,
+    // Drop order is declaration order: the debugfs tree goes first (no new
+    // reader or writer can start), then the state (the injection points,
+    // unregistered), then the probes (unregistered and synchronised before
+    // the module's memory, counters included, goes away).
+    _state: Pin<KBox<Scope<State>>>,
     _probes: Probes,
 }
 
-/// Creates a debugfs file and keeps it in `files` (it is removed when the
-/// vector is dropped).
-fn add_file<T, E>(files: &mut KVec<Pin<KBox<File<T>>>>, file: impl PinInit<File<T>, E>) -> Result
-where
-    Error: From<E>,
-{
-    files.push(KBox::pin_init(file, GFP_KERNEL)?, GFP_KERNEL)?;
-    Ok(())
+/// The files at the top of `mmrace/`.
+fn top_files<'d>(dir: &ScopedDir<'d, '_>, s: &'d State) {
+    dir.read_callback_file(c"version", s, &show_version);
+    dir.read_callback_file(c"counters", s, &show_counters);
+    dir.read_callback_file(c"help", s, &show_help);
+    dir.read_callback_file(c"probes", s, &show_probes);
+    dir.read_callback_file(c"reclaim_latency", s, &show_reclaim_latency);
+    dir.write_only_callback_file(c"reset", s, &write_reset);
+    dir.read_callback_file(c"meets", s, &show_meets);
+    dir.read_callback_file(c"ops", s, &show_ops);
+    dir.read_callback_file(c"meets_dropped", s, &show_meets_dropped);
+    dir.read_write_callback_file(c"meets_enable", s, &show_meets_enable, &write_meets_enable);
+}
+
+/// `mmrace/inject/`.
+fn inject_files<'d>(dir: &ScopedDir<'d, '_>, s: &'d State) {
+    knob_file::<{ Knob::DelayUs as usize }>(dir, s);
+    knob_file::<{ Knob::EveryNth as usize }>(dir, s);
+    knob_file::<{ Knob::ProbabilityPct as usize }>(dir, s);
+    dir.read_callback_file(c"points", s, &show_inject_points);
+    dir.write_only_callback_file(c"add", s, &write_inject_add);
+    dir.write_only_callback_file(c"remove", s, &write_inject_remove);
+    dir.write_only_callback_file(c"clear", s, &write_inject_clear);
 }
 
 impl kernel::Module for MmRace {
     fn init(_module: &'static kernel::ThisModule) -> Result<Self> {
         let probes = Probes::register();
-        let dir = Dir::new(c"mmrace");
-        let mut files = KVec::new();
-        add_file(
-            &mut files,
-            dir.read_callback_file(c"version", Tables, &show_version),
+        let state = KBox::pin_init(
+            Scope::dir(State::new(), c"mmrace", |s, dir| {
+                top_files(dir, s);
+                inject_files(&dir.dir(c"inject"), s);
+            }),
+            GFP_KERNEL,
         )?;
-        add_file(
-            &mut files,
-            dir.read_callback_file(c"counters", Tables, &show_counters),
-        )?;
-        add_file(
-            &mut files,
-            dir.read_callback_file(c"help", Tables, &show_help),
-        )?;
-        add_file(
-            &mut files,
-            dir.read_callback_file(c"probes", Tables, &show_probes),
-        )?;
-        add_file(
-            &mut files,
-            dir.read_callback_file(c"reclaim_latency", Tables, &show_reclaim_latency),
-        )?;
-        add_file(
-            &mut files,
-            dir.write_callback_file(c"reset", Tables, &write_reset),
-        )?;
-        add_file(
-            &mut files,
-            dir.read_callback_file(c"meets", Tables, &show_meets),
-        )?;
-        add_file(
-            &mut files,
-            dir.read_callback_file(c"ops", Tables, &show_ops),
-        )?;
-        add_file(
-            &mut files,
-            dir.read_callback_file(c"meets_dropped", Tables, &show_meets_dropped),
-        )?;
-        add_file(
-            &mut files,
-            dir.read_write_callback_file(
-                c"meets_enable",
-                Tables,
-                &show_meets_enable,
-                &write_meets_enable,
-            ),
-        )?;
-        let inject_dir = dir.subdir(c"inject");
-        let mut knobs = KVec::new();
-        // SAFETY: a constant of the C object.
-        for k in 0..unsafe { probes::mmrace_inject_nr_knobs() } {
-            // SAFETY: the knob names are static strings.
-            let name = unsafe { CStr::from_char_ptr(probes::mmrace_inject_knob_name(k)) };
-            add_file(
-                &mut knobs,
-                inject_dir.read_write_callback_file(name, Knob(k), &show_knob, &write_knob),
-            )?;
-        }
-        add_file(
-            &mut files,
-            inject_dir.read_callback_file(c"points", Tables, &show_inject_points),
-        )?;
-        add_file(
-            &mut files,
-            inject_dir.write_callback_file(c"add", Tables, &write_inject_add),
-        )?;
-        add_file(
-            &mut files,
-            inject_dir.write_callback_file(c"remove", Tables, &write_inject_remove),
-        )?;
-        add_file(
-            &mut files,
-            inject_dir.write_callback_file(c"clear", Tables, &write_inject_clear),
-        )?;
-        for (name, status) in Tables.probe_states().filter(|(_, s)| *s != 0) {
+        for (name, status) in state.probe_states().filter(|(_, s)| *s != 0) {
             pr_warn!("probe {name} not attached ({status}): its counters stay at 0\n");
         }
         pr_info!("{VERSION} loaded\n");
         Ok(MmRace {
-            _knobs: knobs,
-            _files: files,
-            _inject_dir: inject_dir,
-            _dir: dir,
+            _state: state,
             _probes: probes,
         })
     }

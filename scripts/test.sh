@@ -173,11 +173,24 @@ SMOKE_REPORT_CHECKS=(verdict=clean ran=smoke probes-attached
 	equal=pmd_split_done:thp_split_pmd equal=thp_split:thp_split_page+thp_split_page_failed
 	equal=thp_migrate:thp_migration_success equal=thp_migrate_failed:thp_migration_fail
 	equal=migrate_pages:pgmigrate_success)
+# The module's KUnit suites (module/parse.rs, module/inject.rs), which the
+# kernel (CONFIG_KUNIT=y) runs when mmrace.ko loads: each must have printed
+# its passing "ok N SUITE" line, so a suite that did not run fails here (a
+# failed one, "not ok N SUITE", is the run's own harness error).
+MODULE_KUNIT_SUITES=(mmrace_parse mmrace_inject)
+module_kunit_passed() {
+	local log=$RESULTS/runs/$1/console.log suite
+	for suite in "${MODULE_KUNIT_SUITES[@]}"; do
+		grep -Eq "^(\[[^]]*\] *)*ok [0-9]+ $suite\$" "$log" ||
+			{ echo "$log: no 'ok N $suite' line: mmrace.ko's KUnit suite $suite did not run or did not pass"; return 1; }
+	done
+}
 smoke_checks() {
 	# Through ./mmrace: exit 0 is the clean verdict.
 	expect_exit 0 ./mmrace run SCENARIO=smoke DURATION=8 SEED=1 RUN_ID=smoke \
 		RESULTS_DIR="$RESULTS/runs" || return 1
-	report smoke "${SMOKE_REPORT_CHECKS[@]}" data-verified data-set=meets_cells meets-met
+	report smoke "${SMOKE_REPORT_CHECKS[@]}" data-verified data-set=meets_cells meets-met \
+		data-set=op_point && module_kunit_passed smoke
 }
 run_test qemu-smoke-clean smoke_checks
 

@@ -265,7 +265,14 @@ pub const MUST_REFUSE: &[(&str, &str, Errno)] = &[
     ("add", "zap_huge_pmd speed=1\n", Errno::EINVAL),
     ("add", "zap_huge_pmd+x10\n", Errno::EINVAL),
     ("add", "zap huge_pmd\n", Errno::EINVAL),
+    (
+        "add",
+        "op=mmrace_no_such_op delay_us=1 every_nth=1\n",
+        Errno::EINVAL,
+    ),
     ("remove", "zap_huge_pmd\n", Errno::ENOENT),
+    ("remove", "op=mmrace_no_such_op\n", Errno::EINVAL),
+    ("remove", "op=zap_huge_pmd\n", Errno::ENOENT),
     ("clear", "2\n", Errno::EINVAL),
 ];
 
@@ -301,20 +308,54 @@ pub fn arm_smoke_point() -> Result<Armed> {
 /// Removes the added point at `target` through `inject/remove`, and checks
 /// that `inject/points` no longer lists it.
 pub fn remove_point(target: &Target) -> Result<()> {
-    write("remove", &format!("{target}\n"))
-        .with_context(|| format!("cannot remove the injection point {target}"))?;
+    remove_listed(&target.to_string(), &target.to_string())
+}
+
+/// Writes `place` to `inject/remove`, then checks that `inject/points` no
+/// longer lists the added point it names as `listed`.
+fn remove_listed(place: &str, listed: &str) -> Result<()> {
+    write("remove", &format!("{place}\n"))
+        .with_context(|| format!("cannot remove the injection point {place}"))?;
     // The built-in point is always listed first; an added one must be gone.
-    if points()
-        .iter()
-        .skip(1)
-        .any(|r| r.point == target.to_string())
-    {
+    if points().iter().skip(1).any(|r| r.point == listed) {
         bail!(
-            "{target} is still in {}/points after its removal",
+            "{listed} is still in {}/points after the removal of {place}",
             inject_dir()
         );
     }
     Ok(())
+}
+
+/// The operation of the module's table (`mmrace_ops.h`) smoke places a
+/// delay at, through `op=`: its workload faults two THPs in every
+/// iteration, so `anon_huge_fault` (`do_huge_pmd_anonymous_page()`) runs.
+pub const SMOKE_OP: &str = mmrace_proto::ops::name::ANON_HUGE_FAULT;
+
+/// The kernel function whose entry `op=OP` places a point at: the name
+/// `inject/points` lists it by.
+pub fn op_symbol(op: &str) -> Option<&'static str> {
+    mmrace_proto::ops::op_defs()
+        .into_iter()
+        .find(|d| d.name == op)
+        .map(|d| d.symbol)
+}
+
+/// Adds a point at the entry of the operation `op` (`op=OP`, 1 us on every
+/// call); [`remove_op_point`] removes it. Returns the name `inject/points`
+/// lists it by.
+pub fn add_op_point(op: &str) -> Result<&'static str> {
+    let symbol =
+        op_symbol(op).with_context(|| format!("{op} is not an operation of mmrace_ops.h"))?;
+    write("add", &format!("op={op} delay_us=1 every_nth=1\n"))
+        .with_context(|| format!("cannot add an injection point at op={op}"))?;
+    Ok(symbol)
+}
+
+/// Removes the point [`add_op_point`] added, by its operation's name.
+pub fn remove_op_point(op: &str) -> Result<()> {
+    let symbol =
+        op_symbol(op).with_context(|| format!("{op} is not an operation of mmrace_ops.h"))?;
+    remove_listed(&format!("op={op}"), symbol)
 }
 
 #[cfg(test)]
@@ -333,6 +374,12 @@ mod tests {
             add_line(&t, &k),
             "move_huge_pmd+0x1a delay_us=20 every_nth=3 probability_pct=0\n"
         );
+    }
+
+    #[test]
+    fn smoke_op_is_an_operation_with_a_symbol() {
+        assert_eq!(op_symbol(SMOKE_OP), Some("do_huge_pmd_anonymous_page"));
+        assert_eq!(op_symbol("mmrace_no_such_op"), None);
     }
 
     #[test]

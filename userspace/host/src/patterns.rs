@@ -30,8 +30,10 @@ pub enum Blame {
 pub struct Pattern {
     /// Short name used in the verdict, the report and the KTAP reason.
     pub class: &'static str,
-    /// The line matches when it contains any of these.
+    /// The line matches when it contains any of these...
     pub any_of: &'static [&'static str],
+    /// ...and all of these (after it: a KUnit result line and its suite).
+    pub and: &'static [&'static str],
     /// ...unless it also contains one of these (known benign look-alikes).
     pub unless: &'static [&'static str],
     pub blame: Blame,
@@ -42,6 +44,7 @@ pub struct Pattern {
 impl Pattern {
     fn matches(&self, line: &str) -> bool {
         self.any_of.iter().any(|n| line.contains(n))
+            && self.and.iter().all(|n| line.contains(n))
             && !self.unless.iter().any(|n| line.contains(n))
     }
 }
@@ -50,6 +53,7 @@ const fn kernel(class: &'static str, any_of: &'static [&'static str], title: Tit
     Pattern {
         class,
         any_of,
+        and: &[],
         unless: &[],
         blame: Blame::Kernel,
         title,
@@ -64,6 +68,7 @@ const fn harness(
     Pattern {
         class,
         any_of,
+        and: &[],
         unless: &[],
         blame: Blame::Harness,
         title: TitleRule::Fixed(title),
@@ -99,6 +104,19 @@ pub const PATTERNS: &[Pattern] = &[
         &["Unable to mount root fs"],
         "kernel panic: VFS: Unable to mount root fs",
     ),
+    // mmrace.ko's own KUnit suites (module/parse.rs, module/inject.rs),
+    // which the kernel runs when the module loads: a suite that failed
+    // prints `not ok N mmrace_SUITE` unindented (its failed cases, and what
+    // they asserted, are the indented lines before it). The module is
+    // broken, not the kernel.
+    Pattern {
+        class: "module-kunit-failed",
+        any_of: &["not ok "],
+        and: &[" mmrace_"],
+        unless: &[],
+        blame: Blame::Harness,
+        title: TitleRule::Fixed("mmrace.ko: a KUnit suite of the module failed"),
+    },
     // Specific kernel classes before the generic BUG:/panic lines they contain.
     kernel("KASAN", &["BUG: KASAN:"], TitleRule::Kasan),
     kernel("KFENCE", &["BUG: KFENCE:"], TitleRule::Kfence),
@@ -236,6 +254,7 @@ pub const PATTERNS: &[Pattern] = &[
     Pattern {
         class: "WARNING",
         any_of: &["WARNING:"],
+        and: &[],
         // A boot-time mitigation notice, not a WARN() splat.
         unless: &["Unprivileged eBPF"],
         blame: Blame::Kernel,
@@ -337,6 +356,24 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_suite_of_the_module_is_a_harness_error() {
+        // KUnit's lines for mmrace.ko's suites (lib/kunit/test.c): the
+        // suite's result unindented, its cases indented.
+        let p = classify("[    3.1] not ok 1 mmrace_parse").unwrap();
+        assert_eq!((p.class, p.blame), ("module-kunit-failed", Blame::Harness));
+        for line in [
+            "[    3.1] ok 1 mmrace_parse",
+            "[    3.1] ok 2 mmrace_inject",
+            "[    3.1]     not ok 5 add_lines",
+            "[    3.1]     # add_lines: ASSERTION FAILED at module/parse.rs:190",
+            "[    3.1] # mmrace_parse: pass:6 fail:1 skip:0 total:7",
+            "[    3.1] not ok 1 ext4_inode_test",
+        ] {
+            assert_eq!(class(line), None, "{line}");
+        }
+    }
+
+    #[test]
     fn both_warn_formats_match() {
         assert_eq!(
             class("[ 5.0] WARNING: CPU: 1 PID: 77 at mm/huge_memory.c:3050 split_huge_pmd_locked+0x5/0x9"),
@@ -367,7 +404,8 @@ mod tests {
         // A row hidden behind an earlier, broader one would never fire.
         for p in PATTERNS {
             for needle in p.any_of {
-                let winner = classify(needle).expect(needle);
+                let line = [*needle].iter().chain(p.and).copied().collect::<String>();
+                let winner = classify(&line).expect(needle);
                 assert_eq!(winner.class, p.class, "{needle:?} is shadowed");
             }
         }

@@ -320,7 +320,7 @@ mod tests {
     fn append_carries_the_spec_as_one_word() {
         let a = command_line(&spec(2, Accel::Tcg));
         let append = values(&a, "-append")[0];
-        assert!(append.starts_with("console=ttyS0,115200 panic=-1 oops=panic rdinit=/init numa_balancing=disable no_timer_check mmrace.spec="));
+        assert!(append.starts_with("console=ttyS0,115200 panic=-1 oops=panic rdinit=/init numa_balancing=disable no_timer_check kunit.enable=1 kunit.autorun=1 mmrace.spec="));
         let value = append.rsplit_once("mmrace.spec=").unwrap().1;
         assert_eq!(RunSpec::from_cmdline_value(value).unwrap(), run(2));
         assert!(kernel_append(&run(2), Some(" loglevel=8 ")).ends_with(" loglevel=8"));

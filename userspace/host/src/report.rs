@@ -302,7 +302,7 @@ pub(crate) mod tests {
 
     /// A smoke scenario's Result data.
     pub(crate) fn smoke_result(iterations: u64) -> Option<Box<ScenarioResult>> {
-        Some(Box::new(ScenarioResult::Smoke(SmokeResult {
+        Some(Box::new(ScenarioResult::Smoke(Box::new(SmokeResult {
             iterations,
             nodes: vec![0, 1],
             migrate: true,
@@ -310,8 +310,9 @@ pub(crate) mod tests {
             vmstat: Default::default(),
             data_oracle: Default::default(),
             inject_point: None,
+            op_point: None,
             meets_cells: None,
-        })))
+        }))))
     }
 
     pub(crate) fn smoke_spec(seed: u64) -> RunSpec {

@@ -308,8 +308,10 @@ pub const TAINT_FLAGS: [(u32, char, &str); 20] = [
     ),
 ];
 
-/// Taint bits that loading mmrace.ko itself sets: not findings.
-pub const TAINT_EXPECTED: u64 = (1 << 12) | (1 << 13);
+/// Taint bits that loading mmrace.ko itself sets: not findings. O and E
+/// (an out-of-tree, unsigned module), and N: on a kernel with KUnit, the
+/// kernel runs the module's own test suites when it loads.
+pub const TAINT_EXPECTED: u64 = (1 << 12) | (1 << 13) | (1 << 18);
 
 /// `W D` style letters of the set bits (unknown bits as `bit N`).
 pub fn taint_letters(mask: u64) -> String {
@@ -337,7 +339,7 @@ pub fn taint_describe(mask: u64) -> Vec<String> {
         .collect()
 }
 
-/// Taint bits in `now` that were not in `base`, minus the expected O and E.
+/// Taint bits in `now` that were not in `base`, minus the expected O, E and N.
 pub fn new_taint(base: u64, now: u64) -> u64 {
     now & !base & !TAINT_EXPECTED
 }
@@ -351,7 +353,7 @@ pub struct TaintReport {
     pub start: Option<u64>,
     /// The mask at the last snapshot that had one.
     pub end: Option<u64>,
-    /// Bits set since the start, other than O and E; 0 when none.
+    /// Bits set since the start, other than O, E and N; 0 when none.
     pub new: u64,
     /// `new` as letters (`W`, `D W`...).
     pub letters: String,
@@ -450,7 +452,7 @@ mod tests {
     fn taint_letters_follow_the_kernel_table() {
         assert_eq!(taint_letters(0), "");
         assert_eq!(taint_letters((1 << 9) | (1 << 7)), "D W");
-        assert_eq!(taint_letters(TAINT_EXPECTED), "O E");
+        assert_eq!(taint_letters(TAINT_EXPECTED), "O E N");
         assert_eq!(taint_letters(1 << 40), "bit40");
         assert_eq!(new_taint(0, TAINT_EXPECTED | (1 << 9)), 1 << 9);
         assert_eq!(new_taint(1 << 9, 1 << 9), 0);

@@ -31,7 +31,7 @@ pub use mmrace_proto::spec::Scenario;
 /// Runs `scenario` on `ctx`.
 pub fn run(ctx: &Ctx, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
     Ok(match scenario {
-        Scenario::Smoke(a) => ScenarioResult::Smoke(smoke::run(ctx, a)?),
+        Scenario::Smoke(a) => ScenarioResult::Smoke(Box::new(smoke::run(ctx, a)?)),
         Scenario::ThpRace(a) => ScenarioResult::ThpRace(Box::new(thp_race::run(ctx, a)?)),
         Scenario::OomStall(a) => ScenarioResult::OomStall(Box::new(oom_stall::run(ctx, a)?)),
         Scenario::ShellBaseline(a) => {

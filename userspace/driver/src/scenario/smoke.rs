@@ -7,9 +7,10 @@
 //! race scenario report "nothing happened" forever. First it checks that
 //! malformed writes to debugfs `reset` fail with EINVAL, and that
 //! `inject/add` refuses unknown symbols with ENOENT and malformed text with
-//! EINVAL ([`inject::MUST_REFUSE`]). An injection point at
-//! [`inject::SMOKE_POINT`] (1 us, every call) must then count calls, delay
-//! each one, and go away through `inject/remove`. Last before the
+//! EINVAL ([`inject::MUST_REFUSE`]). Two injection points, one at
+//! [`inject::SMOKE_POINT`] and one at the entry of the operation
+//! [`inject::SMOKE_OP`] (`op=`), 1 us on every call, must then count calls,
+//! delay each one, and go away through `inject/remove`. Last before the
 //! iterations, two threads race on one THP and debugfs `meets` must move
 //! ([`meets_check`]).
 
@@ -55,6 +56,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
     inject::check_refusals()?;
     let meets_cells = meets_check::run(ctx, migrate)?;
     let point = inject::arm_smoke_point()?;
+    let op_symbol = inject::add_op_point(inject::SMOKE_OP)?;
     let (c0, v0) = (counters::read()?, vmstat::read()?);
     let mut iterations = 0u64;
     loop {
@@ -65,12 +67,11 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
         }
     }
     let (c1, v1) = (counters::read()?, vmstat::read()?);
-    let row = point
-        .report()
-        .points
-        .into_iter()
-        .find(|r| r.point == inject::SMOKE_POINT);
+    let rows = point.report().points;
+    let row_of = |name: &str| rows.iter().find(|r| r.point == name).cloned();
+    let (row, op_row) = (row_of(inject::SMOKE_POINT), row_of(op_symbol));
     inject::remove_point(&Target::new(inject::SMOKE_POINT))?;
+    inject::remove_op_point(inject::SMOKE_OP)?;
     drop(point);
 
     let cd = counters::delta(&c0, &c1);
@@ -84,9 +85,16 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SmokeResult> {
         vmstat: vd,
         data_oracle: ctx.oracle.summary(),
         inject_point: row,
+        op_point: op_row,
         meets_cells,
     };
-    still.extend(inject_unmoved(data.inject_point.as_ref(), &data.counters));
+    still.extend(inject_unmoved(
+        &[
+            (inject::SMOKE_POINT, data.inject_point.as_ref()),
+            (op_symbol, data.op_point.as_ref()),
+        ],
+        &data.counters,
+    ));
     if !still.is_empty() {
         bail!(
             "counters did not move after {iterations} iterations: {} (data: {})",
@@ -215,32 +223,36 @@ pub fn iteration(ctx: &Ctx, migrate: Option<(u32, u32)>, n: u64) -> Result<()> {
     Ok(())
 }
 
-/// The injection point's checks that failed: it must have seen calls,
-/// delayed each of them (1 us on every call), and `inject_delays` must have
-/// counted at least those delays.
+/// The injection points' checks that failed: each (named as
+/// `inject/points` lists it) must have seen calls and delayed each of them
+/// (1 us on every call), and `inject_delays` must have counted at least
+/// their delays together.
 pub fn inject_unmoved(
-    row: Option<&inject::PointRow>,
+    rows: &[(&str, Option<&inject::PointRow>)],
     counters: &BTreeMap<String, u64>,
 ) -> Vec<String> {
-    let point = inject::SMOKE_POINT;
-    let Some(r) = row else {
-        return vec![format!("inject:{point} (not in inject/points)")];
-    };
-    let counted = counters.get(name::INJECT_DELAYS).copied().unwrap_or(0);
     let mut out = Vec::new();
-    if r.calls == 0 {
-        out.push(format!("inject:{point} calls"));
+    let mut delays = 0;
+    for (point, row) in rows {
+        let Some(r) = row else {
+            out.push(format!("inject:{point} (not in inject/points)"));
+            continue;
+        };
+        if r.calls == 0 {
+            out.push(format!("inject:{point} calls"));
+        }
+        if r.delays != r.calls {
+            out.push(format!(
+                "inject:{point} delays {} != calls {}",
+                r.delays, r.calls
+            ));
+        }
+        delays += r.delays;
     }
-    if r.delays != r.calls {
+    let counted = counters.get(name::INJECT_DELAYS).copied().unwrap_or(0);
+    if counted < delays {
         out.push(format!(
-            "inject:{point} delays {} != calls {}",
-            r.delays, r.calls
-        ));
-    }
-    if counted < r.delays {
-        out.push(format!(
-            "inject_delays {counted} < the point's {} delays",
-            r.delays
+            "inject_delays {counted} < the points' {delays} delays"
         ));
     }
     out
@@ -257,22 +269,37 @@ mod tests {
     }
 
     #[test]
-    fn judges_the_injection_point() {
-        let row = |calls, delays| {
+    fn judges_the_injection_points() {
+        let row = |name: &str, calls, delays| {
             inject::PointRow::parse(&format!(
-                "zap_huge_pmd armed {calls} {delays} delay_us=1 every_nth=1 probability_pct=0"
+                "{name} armed {calls} {delays} delay_us=1 every_nth=1 probability_pct=0"
             ))
             .unwrap()
         };
         let c = map(&[("inject_delays", 5)]);
-        assert!(inject_unmoved(Some(&row(5, 5)), &c).is_empty());
+        let judge = |zap: Option<(u64, u64)>| {
+            let r = zap.map(|(calls, delays)| row("zap_huge_pmd", calls, delays));
+            inject_unmoved(&[("zap_huge_pmd", r.as_ref())], &c)
+        };
+        assert!(judge(Some((5, 5))).is_empty());
+        assert_eq!(judge(Some((0, 0))), ["inject:zap_huge_pmd calls"]);
+        assert_eq!(judge(Some((6, 6))).len(), 1);
+        assert_eq!(judge(Some((5, 4))).len(), 1);
+        assert_eq!(judge(None).len(), 1);
+        // Both points, at a function and at an operation: their delays
+        // together must be counted.
+        let op = "do_huge_pmd_anonymous_page";
+        let both = |zap: u64, at_op: Option<u64>| {
+            let z = row("zap_huge_pmd", zap, zap);
+            let o = at_op.map(|n| row(op, n, n));
+            inject_unmoved(&[("zap_huge_pmd", Some(&z)), (op, o.as_ref())], &c)
+        };
+        assert!(both(2, Some(3)).is_empty());
+        assert_eq!(both(3, Some(3)), ["inject_delays 5 < the points' 6 delays"]);
         assert_eq!(
-            inject_unmoved(Some(&row(0, 0)), &c),
-            ["inject:zap_huge_pmd calls"]
+            both(2, None),
+            ["inject:do_huge_pmd_anonymous_page (not in inject/points)"]
         );
-        assert_eq!(inject_unmoved(Some(&row(6, 6)), &c).len(), 1);
-        assert_eq!(inject_unmoved(Some(&row(5, 4)), &c).len(), 1);
-        assert_eq!(inject_unmoved(None, &c).len(), 1);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub type Rates = BTreeMap<String, f64>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "scenario", rename_all = "kebab-case")]
 pub enum ScenarioResult {
-    Smoke(SmokeResult),
+    Smoke(Box<SmokeResult>),
     ThpRace(Box<thp_race::ThpRaceResult>),
     OomStall(Box<oom_stall::OomStallResult>),
     ShellBaseline(Box<thp_race::ShellBaselineResult>),
@@ -117,6 +117,11 @@ pub struct SmokeResult {
     /// The injection point smoke adds (`zap_huge_pmd`), as `inject/points`
     /// listed it at the end.
     pub inject_point: Option<inject::PointRow>,
+    /// The one it adds at an operation's entry (`op=anon_huge_fault`,
+    /// listed as `do_huge_pmd_anonymous_page`). (Absent in results of
+    /// drivers older than `op=`.)
+    #[serde(default)]
+    pub op_point: Option<inject::PointRow>,
     /// Nonzero meet cells between attached operations after smoke's meets
     /// race; None when the module has no meets (the check was skipped).
     #[serde(default)]

@@ -11,6 +11,9 @@
 //! - `at=SYMBOL[+OFFSET],delay_us=50,probability_pct=10`: a point at any
 //!   kernel function (OFFSET in bytes, decimal or `0x` hex), with its own
 //!   knobs;
+//! - `op=OP,delay_us=50,every_nth=1`: a point at the entry of an operation
+//!   of the module's table (`mmrace_ops.h`, [`crate::ops`]), which is
+//!   `at=` its kernel function (`op=pmd_split` is `at=__split_huge_pmd`);
 //! - `random[,delay_us=N][,probability_pct=N][,every_nth=N]`: short delays
 //!   (default `delay_us=20,probability_pct=5`) at each function of the
 //!   driver's curated list of mm functions the parties hit
@@ -122,6 +125,19 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The entry of the module operation `op`: its kernel function.
+    pub fn at_op(op: &str) -> Result<Target, String> {
+        crate::ops::op_defs()
+            .into_iter()
+            .find(|d| d.name == op)
+            .map(|d| Target::new(d.symbol))
+            .ok_or_else(|| {
+                format!("op={op}: not an operation of module/mmrace_ops.h (see `ops` in debugfs)")
+            })
+    }
+}
+
 impl std::str::FromStr for Target {
     type Err = String;
 
@@ -199,16 +215,22 @@ impl Item {
         for w in words {
             let (k, v) = w
                 .split_once('=')
-                .ok_or_else(|| format!("{w:?}: want KNOB=VALUE or at=SYMBOL"))?;
-            if seen.contains(&k) {
-                return Err(format!("{k} given twice in {s:?}"));
+                .ok_or_else(|| format!("{w:?}: want KNOB=VALUE, at=SYMBOL or op=OP"))?;
+            if seen.contains(&k)
+                || (k == "at" && seen.contains(&"op"))
+                || (k == "op" && seen.contains(&"at"))
+            {
+                return Err(format!("{k} given twice, or with at=/op=, in {s:?}"));
             }
             seen.push(k);
-            if k == "at" {
+            if k == "at" || k == "op" {
                 if random {
-                    return Err(format!("{s:?}: `random` picks its own points, no at="));
+                    return Err(format!("{s:?}: `random` picks its own points, no {k}="));
                 }
-                at = Some(v.parse::<Target>()?);
+                at = Some(match k {
+                    "at" => v.parse::<Target>()?,
+                    _ => Target::at_op(v)?,
+                });
                 continue;
             }
             let slot = knobs.slot(k).ok_or_else(|| {
@@ -388,6 +410,21 @@ mod tests {
         assert!(s.builtin().is_none());
         let t: Target = "foo.constprop.0+26".parse().unwrap();
         assert_eq!((t.symbol.as_str(), t.offset), ("foo.constprop.0", 26));
+        // op= is at= the operation's kernel function.
+        let s: Spec = "op=pmd_split,delay_us=50,every_nth=1".parse().unwrap();
+        assert_eq!(
+            s.0,
+            [Item::At(Target::new("__split_huge_pmd"), knobs(50, 1, 0))]
+        );
+        assert_eq!(s.to_string(), "at=__split_huge_pmd,delay_us=50,every_nth=1");
+        for bad in [
+            "op=no_such_op,delay_us=1,every_nth=1",
+            "op=pmd_split,at=zap_huge_pmd,delay_us=1,every_nth=1",
+            "at=zap_huge_pmd,op=pmd_split,delay_us=1,every_nth=1",
+            "random,op=pmd_split",
+        ] {
+            assert!(bad.parse::<Spec>().is_err(), "{bad}");
+        }
         // The knobs may come before at=.
         let s: Spec = "delay_us=7,every_nth=2,at=change_huge_pmd".parse().unwrap();
         assert_eq!(

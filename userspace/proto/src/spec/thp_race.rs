@@ -124,7 +124,8 @@ pub struct Args {
     /// Items separated by `;`: `delay_us=200,every_nth=1` delays the entry
     /// of __split_huge_pmd() (the unlocked window before the page-table
     /// lock); `at=SYMBOL[+OFFSET],delay_us=50,probability_pct=10` any kernel
-    /// function; `random[,delay_us=20,probability_pct=5]` a curated list of
+    /// function; `op=OP,...` the entry of an operation of the module's table
+    /// (mmrace_ops.h); `random[,delay_us=20,probability_pct=5]` a curated list of
     /// mm functions. Knobs: delay_us (the module caps it), every_nth,
     /// probability_pct. Disarmed again when the run ends.
     #[arg(long, value_name = "ITEM;...")]

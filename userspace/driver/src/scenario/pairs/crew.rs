@@ -8,19 +8,14 @@
 
 use super::model::{Effects, Layout, Seq};
 use super::object::Object;
-use super::op::{Op, Resources, RoundEnv};
+use super::op::{Hold, Op, Resources, RoundEnv, Timing};
 use super::tally::Tally;
+use super::windows::{self, RoundPlan, Windows};
+use crate::shared::cpu::pin;
 use crate::shared::offsets::busy;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
-
-/// One thread's timing: its op's start and end.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub start: Instant,
-    pub end: Instant,
-}
 
 /// What a round tells every thread.
 #[derive(Clone)]
@@ -32,6 +27,8 @@ pub struct Orders {
     pub context: u64,
     /// Busy loops before the op, per slot.
     pub loops: [u64; 3],
+    /// The preemption and hold the round arms (`windows.rs`).
+    pub plan: RoundPlan,
 }
 
 #[derive(Default)]
@@ -76,17 +73,6 @@ fn wait_until(ready: impl Fn() -> bool) {
     }
 }
 
-/// Pins the calling thread to `cpu` (failure ignored: the round still
-/// races, only less often in parallel).
-pub fn pin(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 /// What a thread needs besides the shared crew.
 pub struct Hand<'a> {
     pub slot: usize,
@@ -95,6 +81,29 @@ pub struct Hand<'a> {
     pub burst: u32,
     pub res: &'a Resources,
     pub tally: &'a Tally,
+    pub windows: Option<&'a Windows>,
+}
+
+/// The hold thread `h` makes this round, if its op holds and the round
+/// arms one; the trap is armed with the hold's time.
+fn hold<'a>(h: &Hand<'a>, o: &Orders) -> Option<Hold<'a>> {
+    let (time, index) = o.plan.hold?;
+    if !windows::holds(h.op.op()) {
+        return None;
+    }
+    let trap = h.windows?.trap(h.slot)?;
+    trap.arm(time);
+    Some(Hold { trap, index })
+}
+
+/// Fires the preemption shot when thread `h` is this round's victim; its
+/// number.
+fn fire(h: &Hand, o: &Orders) -> Option<u64> {
+    let (victim, shot) = o.plan.preempt?;
+    if victim != h.slot {
+        return None;
+    }
+    Some(h.windows?.waker(h.slot % h.res.cpus.max(1))?.fire(shot))
 }
 
 impl Crew {
@@ -150,6 +159,7 @@ impl Crew {
             moving: o.moving,
             context: o.context,
             res: h.res,
+            hold: hold(h, o),
         };
         let mut fx = Effects::default();
         if self.sequential {
@@ -161,6 +171,7 @@ impl Crew {
             wait_for(&self.go);
             busy(o.loops[h.slot.min(2)]);
         }
+        let shot = fire(h, o);
         let start = Instant::now();
         h.op.run(&env, &mut fx);
         let end = Instant::now();
@@ -168,7 +179,7 @@ impl Crew {
             self.turn.fetch_add(1, Ordering::AcqRel);
         }
         h.tally.called(h.op.op());
-        (fx, Timing { start, end })
+        (fx, Timing { start, end, shot })
     }
 
     /// Publishes a round and waits for every thread's effects, in slot

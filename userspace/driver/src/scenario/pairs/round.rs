@@ -189,9 +189,9 @@ pub fn run(
     let st = book.load(slice.book_kind);
     let (loops, delay) = delays(book, &st, slice.offsets, rng);
     let context = pack_context(slice.combo, slice.kind, round);
-    let plan = slice.windows.map_or(RoundPlan::default(), |w| {
-        w.plan(&slice.combo.0, &st, super::ops::data::DIO_PAGES)
-    });
+    let plan = slice
+        .windows
+        .map_or(RoundPlan::default(), |w| w.plan(&slice.combo.0, &st));
     let t = crew.round(Orders {
         obj: obj.clone(),
         round,

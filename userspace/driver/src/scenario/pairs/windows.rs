@@ -104,9 +104,12 @@ impl Windows {
         self.traps.get(slot)
     }
 
-    /// What the next round of `ops` arms, from the kind's measured times
-    /// and `pages` transfers per holding op.
-    pub fn plan(&self, ops: &[UserOp], st: &KindState, pages: usize) -> RoundPlan {
+    /// What the next round of `ops` arms, from the kind's measured times.
+    /// A hold is on the op's first transfer (the page is pinned from the
+    /// op's start) and lasts a uniform part of both ops' times: the other
+    /// op may start up to a whole op of ours later (the offsets) and must
+    /// be able to run its whole course inside the hold.
+    pub fn plan(&self, ops: &[UserOp], st: &KindState) -> RoundPlan {
         let mut rng = self.rng.lock().unwrap();
         let mut plan = RoundPlan::default();
         if self.preempt_pct > 0 && chance(&mut rng, self.preempt_pct) {
@@ -118,8 +121,8 @@ impl Windows {
         if let Some(s) = ops.iter().position(|o| holds(*o)) {
             if self.held_pct > 0 && chance(&mut rng, self.held_pct) {
                 let other = if ops.len() > 1 && s == 0 { 1 } else { 0 };
-                let hold = part_of(&mut rng, op_time(st, other));
-                plan.hold = Some((hold, rng.below(pages.max(1) as u64) as usize));
+                let span = (op_time(st, other) + op_time(st, s)).min(MAX_SPAN);
+                plan.hold = Some((part_of(&mut rng, span), 0));
             }
         }
         plan
@@ -217,7 +220,7 @@ mod tests {
         let w = Windows::new(0, 0, 2, Rng::new(1)).unwrap();
         let ops = [UserOp::Odirect, UserOp::MigratePages];
         let st = KindState::default();
-        let p = w.plan(&ops, &st, 16);
+        let p = w.plan(&ops, &st);
         assert!(p.preempt.is_none() && p.hold.is_none());
         let w = Windows {
             preempt_pct: 100,
@@ -227,7 +230,7 @@ mod tests {
         let mut st = KindState::default();
         st.record(2e6, 4e6, 0.0, 0.0);
         for _ in 0..200 {
-            let p = w.plan(&ops, &st, 16);
+            let p = w.plan(&ops, &st);
             let (slot, shot) = p.preempt.unwrap();
             let cap = Duration::from_nanos(if slot == 0 { 2_200_000 } else { 4_400_000 });
             assert!(slot < 2 && shot.sleep < cap, "{p:?}");
@@ -235,13 +238,13 @@ mod tests {
                 shot.spin >= Duration::from_micros(2) && shot.spin <= Duration::from_micros(80)
             );
             let (hold, index) = p.hold.unwrap();
-            // odirect is slot 0: held for part of the other op's time.
+            // odirect is slot 0: held for part of both ops' times.
             assert!(
-                hold < Duration::from_nanos(4_400_000) && index < 16,
+                hold < Duration::from_nanos(6_600_000) && index == 0,
                 "{p:?}"
             );
         }
-        let p = w.plan(&[UserOp::Store, UserOp::MigratePages], &st, 16);
+        let p = w.plan(&[UserOp::Store, UserOp::MigratePages], &st);
         assert!(p.hold.is_none(), "store does not hold");
     }
 

@@ -731,6 +731,18 @@ pairs_hugetlb_checks() {
 		--sequential && report pairs-hugetlb-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-hugetlb-caught pairs_hugetlb_checks
+# pairs' window mechanisms (docs/pairs.md, "Holding windows open"): on the
+# clean kernel, both armed in every round of odirect+migrate-pages on
+# anon; the waker must wake inside the racer's op and the userfaultfd
+# holds be resolved while the other op runs (counted from the threads'
+# timings: a mechanism that did nothing fails this), and the kernel stays
+# clean with every page checked.
+pairs_windows_checks() {
+	guest_xfs pairs-windows --duration 20 --seed 1 pairs --pair odirect,migrate-pages --kind anon \
+		--preempt 100 --held 100 || { echo "runner exit $?"; return 1; }
+	report pairs-windows verdict=clean ran=pairs data-verified pairs-preempted=5 pairs-held=5
+}
+run_test qemu-pairs-windows pairs_windows_checks
 warn_once_checks() {
 	oracle_variant warn-once-only || return 1
 	oguest wo-smoke --duration 8 --seed 1 smoke &&

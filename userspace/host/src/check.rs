@@ -60,6 +60,10 @@ CHECK is one of:
   pairs-met=N          pairs: at least N catalogue pairs met 10 times
   pairs-caught~TEXT    pairs: a finding's line contains TEXT (e.g.
                        'store+migrate-pages on anon')
+  pairs-preempted=N    pairs --preempt: at least N wake-ups of the waker
+                       came inside the racer's op
+  pairs-held=N         pairs --held: at least N holds were resolved while
+                       another op of the round ran
 Always: the spec the driver echoed in its Hello equals the report's spec.";
 
 /// The scenario's typed results, if the driver sent them.
@@ -357,6 +361,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             check_suite(r, key, value)
         }
         "pairs-ran=" | "pairs-met=" | "pairs-caught~" => check_pairs(r, key, value),
+        "pairs-preempted=" | "pairs-held=" => check_windows(r, key, value),
         _ => Err(format!("unknown check {check:?}")),
     }
 }
@@ -389,6 +394,25 @@ fn check_pairs(r: &Report, key: &str, value: &str) -> Result<(), String> {
                 Err(format!("no pairs finding names {value:?}: {lines:?}"))
             }
         }
+    }
+}
+
+/// The checks on what `pairs`' window mechanisms did: at least N rounds
+/// whose waker woke inside the racer's op, or whose hold was resolved
+/// while another op ran.
+fn check_windows(r: &Report, key: &str, value: &str) -> Result<(), String> {
+    let w = &r.pairs().ok_or("the run has no pairs result")?.windows;
+    let want: u64 = value
+        .parse()
+        .map_err(|_| format!("{key}{value}: want a number"))?;
+    let (got, what) = match key {
+        "pairs-preempted=" => (w.preempt.inside, "wake-ups inside a racer's op"),
+        _ => (w.held.inside, "resolved holds overlapping another op"),
+    };
+    if got >= want {
+        Ok(())
+    } else {
+        Err(format!("{got} {what}, want at least {want} ({w:?})"))
     }
 }
 
@@ -525,7 +549,16 @@ mod tests {
             message: String::new(),
             data: Some(Box::new(ScenarioResult::Pairs(Box::new(p)))),
         });
+        assert!(check(&r, "pairs-preempted=1").is_err(), "nothing armed");
+        if let Some(Msg::Result { data: Some(d), .. }) = &mut r.result {
+            if let ScenarioResult::Pairs(p) = d.as_mut() {
+                p.windows.preempt.inside = 2;
+                p.windows.held.inside = 1;
+            }
+        }
         for good in [
+            "pairs-preempted=2",
+            "pairs-held=1",
             "pairs-ran=40",
             "pairs-met=3",
             "pairs-caught~store+migrate-pages on anon",
@@ -536,6 +569,9 @@ mod tests {
             "pairs-ran=41",
             "pairs-met=4",
             "pairs-met=x",
+            "pairs-preempted=3",
+            "pairs-held=2",
+            "pairs-held=x",
             "pairs-caught~store+split",
         ] {
             assert!(check(&r, bad).is_err(), "{bad}");

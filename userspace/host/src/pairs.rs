@@ -10,6 +10,9 @@ pub const MAX_ROWS: usize = 60;
 
 pub fn render(out: &mut String, p: &PairsResult) {
     let _ = writeln!(out, "{}", p.coverage_line());
+    if let Some(w) = p.windows.line() {
+        let _ = writeln!(out, "{w}");
+    }
     for s in &p.skipped {
         let _ = writeln!(out, "pairs: skipped {}: {}", s.what, s.why);
     }

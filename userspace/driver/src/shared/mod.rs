@@ -1,6 +1,10 @@
 //! Pieces more than one scenario (and the oracle) use. Nothing here
 //! imports a scenario; scenarios import from here, never from each other.
 //!
+//! - [`cpu`]: pinning a thread, SCHED_FIFO.
+//! - [`preempt`]: a SCHED_FIFO waker that preempts a racer mid-operation.
+//! - [`uffd`]: the raw userfaultfd API; [`hold`]: a userfaultfd trap page
+//!   that holds a kernel operation open mid-way.
 //! - [`slots`]: counters and slots in a shared anonymous page that forked
 //!   children bump and the driver reads.
 //! - [`offsets`]: measured start offsets for racing threads (after LTP's
@@ -17,12 +21,16 @@
 //! - [`setup`]: setup checks of the seed's parties (thp-race,
 //!   shell-baseline, bench).
 
+pub mod cpu;
 pub mod disk;
+pub mod hold;
 pub mod khugepaged;
 pub mod measure;
 pub mod monitor;
 pub mod offsets;
+pub mod preempt;
 pub mod program;
 pub mod rng;
 pub mod setup;
 pub mod slots;
+pub mod uffd;

@@ -8,6 +8,7 @@ pub mod oom_stall;
 pub mod pairs;
 pub mod suite;
 pub mod thp_race;
+pub mod windows;
 
 use crate::crosscheck::CrossCheck;
 use serde::{Deserialize, Serialize};

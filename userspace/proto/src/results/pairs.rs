@@ -109,6 +109,9 @@ pub struct PairsResult {
     pub workers: u64,
     pub skipped: Vec<Skipped>,
     pub data_oracle: DataSummary,
+    /// What `--preempt` and `--held` did.
+    #[serde(default)]
+    pub windows: super::windows::Windows,
 }
 
 /// The catalogue pairs of `ops` on `kind`: both ops apply and have module

@@ -62,6 +62,19 @@ pub struct Args {
     #[arg(long, default_value_t = crate::meets::SAMPLE_PERIOD_MS / 1000, value_name = "S",
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub meets_period_s: u64,
+    /// Percent of rounds in which a SCHED_FIFO waker pinned to one
+    /// racer's CPU wakes at a random moment inside that racer's op (drawn
+    /// from its measured time) and spins a few to tens of µs: the racer is
+    /// preempted mid-operation while the other op runs (docs/pairs.md).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100), value_name = "PCT")]
+    pub preempt: u8,
+    /// Percent of rounds in which an op that moves data into the object
+    /// through the kernel (`odirect`) holds its window open: one of its
+    /// reads ends on a userfaultfd trap page, so the kernel blocks with
+    /// the object's page pinned while a handler waits a random time
+    /// (drawn from the other op's measured time) before resolving it.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100), value_name = "PCT")]
+    pub held: u8,
     /// The two NUMA nodes the migrating ops move the object between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
     pub nodes: Vec<u32>,
@@ -160,6 +173,9 @@ mod tests {
         );
         assert_eq!(a.kinds(), [ObjKind::Memfd]);
         assert!(a.no_steer && a.rounds == 5);
+        assert_eq!((a.preempt, a.held), (0, 0));
+        let a = parse("--preempt 50 --held 100");
+        assert_eq!((a.preempt, a.held), (50, 100));
         a.check().unwrap();
     }
 
@@ -174,6 +190,8 @@ mod tests {
         assert!(Scenario::parse(&w("--pair store,bogus")).is_err());
         assert!(Scenario::parse(&w("--triple-pct 101")).is_err());
         assert!(Scenario::parse(&w("--rounds 0")).is_err());
+        assert!(Scenario::parse(&w("--preempt 101")).is_err());
+        assert!(Scenario::parse(&w("--held 101")).is_err());
         assert!(parse("--pair store").check().is_err());
         assert!(parse("--pair touch,mremap").check().is_err());
         assert!(parse("--ops store").check().is_err());

@@ -8,19 +8,14 @@
 
 use super::model::{Effects, Layout, Seq};
 use super::object::Object;
-use super::op::{Op, Resources, RoundEnv};
+use super::op::{Hold, Op, Resources, RoundEnv, Timing};
 use super::tally::Tally;
+use super::windows::{self, RoundPlan, Windows};
+use crate::shared::cpu::pin;
 use crate::shared::offsets::busy;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
-
-/// One thread's timing: its op's start and end.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub start: Instant,
-    pub end: Instant,
-}
 
 /// What a round tells every thread.
 #[derive(Clone)]
@@ -32,6 +27,8 @@ pub struct Orders {
     pub context: u64,
     /// Busy loops before the op, per slot.
     pub loops: [u64; 3],
+    /// The preemption and hold the round arms (`windows.rs`).
+    pub plan: RoundPlan,
 }
 
 #[derive(Default)]
@@ -84,6 +81,29 @@ pub struct Hand<'a> {
     pub burst: u32,
     pub res: &'a Resources,
     pub tally: &'a Tally,
+    pub windows: Option<&'a Windows>,
+}
+
+/// The hold thread `h` makes this round, if its op holds and the round
+/// arms one; the trap is armed with the hold's time.
+fn hold<'a>(h: &Hand<'a>, o: &Orders) -> Option<Hold<'a>> {
+    let (time, index) = o.plan.hold?;
+    if !windows::holds(h.op.op()) {
+        return None;
+    }
+    let trap = h.windows?.trap(h.slot)?;
+    trap.arm(time);
+    Some(Hold { trap, index })
+}
+
+/// Fires the preemption shot when thread `h` is this round's victim; its
+/// number.
+fn fire(h: &Hand, o: &Orders) -> Option<u64> {
+    let (victim, shot) = o.plan.preempt?;
+    if victim != h.slot {
+        return None;
+    }
+    Some(h.windows?.waker(h.slot % h.res.cpus.max(1))?.fire(shot))
 }
 
 impl Crew {
@@ -139,6 +159,7 @@ impl Crew {
             moving: o.moving,
             context: o.context,
             res: h.res,
+            hold: hold(h, o),
         };
         let mut fx = Effects::default();
         if self.sequential {
@@ -150,6 +171,7 @@ impl Crew {
             wait_for(&self.go);
             busy(o.loops[h.slot.min(2)]);
         }
+        let shot = fire(h, o);
         let start = Instant::now();
         h.op.run(&env, &mut fx);
         let end = Instant::now();
@@ -157,7 +179,7 @@ impl Crew {
             self.turn.fetch_add(1, Ordering::AcqRel);
         }
         h.tally.called(h.op.op());
-        (fx, Timing { start, end })
+        (fx, Timing { start, end, shot })
     }
 
     /// Publishes a round and waits for every thread's effects, in slot

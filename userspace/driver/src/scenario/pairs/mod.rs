@@ -22,6 +22,7 @@ pub mod ops;
 pub mod round;
 pub mod steer;
 pub mod tally;
+pub mod windows;
 pub mod worker;
 
 use crate::ctx::Ctx;
@@ -212,6 +213,12 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
         a.triple_pct,
         if a.no_steer { "off" } else { "by meets" }
     ));
+    if a.preempt > 0 || a.held > 0 {
+        ctx.say(format!(
+            "pairs: windows held open: preemption in {} % of rounds, userfaultfd holds in {} %",
+            a.preempt, a.held
+        ));
+    }
     loop {
         let pid = worker::spawn(&plan, &tally, &ctx.oracle, party).context("pairs worker")?;
         match watch(ctx, pid, &tally) {
@@ -260,6 +267,7 @@ fn result(ctx: &Ctx, a: &Args, tally: &Tally, plan: &worker::Plan) -> PairsResul
         workers: tally.get(H::Workers),
         skipped: tally.skipped(),
         data_oracle: ctx.oracle.summary(),
+        windows: windows::report(tally),
     }
 }
 
@@ -272,6 +280,9 @@ fn report(ctx: &Ctx, r: &PairsResult) {
         ctx.say(format!("pairs: {line}"));
     }
     ctx.say(r.coverage_line());
+    if let Some(w) = r.windows.line() {
+        ctx.say(w);
+    }
     for f in &r.findings {
         ctx.say(format!("pairs: FINDING {}", f.line()));
     }

@@ -22,6 +22,7 @@ use mmrace_proto::oracle::{region, Expected, Found};
 use mmrace_proto::pairs::UserOp;
 use std::fs::{File, OpenOptions};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What the worker opened once for every round.
 pub struct Resources {
@@ -73,6 +74,23 @@ impl Resources {
     }
 }
 
+/// One thread's timing: its op's start and end, and the number of the
+/// preemption shot it fired, if it did.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub start: Instant,
+    pub end: Instant,
+    pub shot: Option<u64>,
+}
+
+/// A hold an op makes this round (`windows.rs`): its thread's trap, and
+/// which of its transfers ends on it.
+#[derive(Clone, Copy)]
+pub struct Hold<'a> {
+    pub trap: &'a crate::shared::hold::Trap,
+    pub index: usize,
+}
+
 /// One thread's view of the round.
 pub struct RoundEnv<'a> {
     pub obj: &'a dyn Object,
@@ -92,6 +110,9 @@ pub struct RoundEnv<'a> {
     /// The oracle context word naming the combo, kind and round.
     pub context: u64,
     pub res: &'a Resources,
+    /// An op that can hold its window open ([`super::windows::holds`])
+    /// ends this transfer on the trap this round.
+    pub hold: Option<Hold<'a>>,
 }
 
 impl RoundEnv<'_> {

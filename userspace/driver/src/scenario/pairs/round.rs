@@ -2,11 +2,12 @@
 //! own pinned threads released by the fuzzy start offsets, the join, and
 //! the check of every page.
 
-use super::crew::{Crew, Hand, Orders, Timing};
+use super::crew::{Crew, Hand, Orders};
 use super::model::{initial_stamp, Effects, Layout, Model, Summary};
 use super::object::{Maker, Object};
-use super::op::{Op, Resources};
+use super::op::{Op, Resources, Timing};
 use super::tally::Tally;
+use super::windows::{RoundPlan, Windows};
 use crate::oracle::{mem, Check};
 use crate::shared::offsets::{Book, KindState};
 use crate::shared::rng::Rng;
@@ -33,6 +34,8 @@ pub struct Slice<'a> {
     pub offsets: bool,
     /// The ops of a round run one after the other (`--sequential`).
     pub sequential: bool,
+    /// The window mechanisms (`--preempt`, `--held`), when armed.
+    pub windows: Option<&'a Windows>,
 }
 
 /// What a round found.
@@ -155,6 +158,7 @@ pub fn with_crew<T>(
                 burst: slice.burst,
                 res,
                 tally,
+                windows: slice.windows,
             };
             let c = &crew;
             sc.spawn(move || c.serve(h));
@@ -185,6 +189,9 @@ pub fn run(
     let st = book.load(slice.book_kind);
     let (loops, delay) = delays(book, &st, slice.offsets, rng);
     let context = pack_context(slice.combo, slice.kind, round);
+    let plan = slice
+        .windows
+        .map_or(RoundPlan::default(), |w| w.plan(&slice.combo.0, &st));
     let t = crew.round(Orders {
         obj: obj.clone(),
         round,
@@ -192,7 +199,12 @@ pub fn run(
         moving: slice.combo.0.iter().any(|o| o.moves()),
         context,
         loops,
+        plan,
     });
+    if let Some(w) = slice.windows {
+        let timings: Vec<Timing> = t.iter().map(|(_, x)| *x).collect();
+        w.score(&plan, &slice.combo.0, &timings, tally);
+    }
     if t.len() >= 2 {
         record_offsets(book, slice.book_kind, st, &t, delay);
     }
@@ -274,6 +286,7 @@ mod tests {
                     burst: 2,
                     offsets: true,
                     sequential: false,
+                    windows: None,
                 };
                 with_crew(&s, layout, &res, &tally, |crew| {
                     round += 1;
@@ -346,6 +359,7 @@ mod timing {
             burst: 4,
             offsets: false,
             sequential: false,
+            windows: None,
         };
         let (mut tc, mut ts, mut tr, mut tv, mut td) = (0u128, 0u128, 0u128, 0u128, 0u128);
         with_crew(&s, layout, &res, &tally, |crew| {
@@ -367,6 +381,7 @@ mod timing {
                     moving: false,
                     context: 0,
                     loops: [0; 3],
+                    plan: RoundPlan::default(),
                 });
                 tr += t.elapsed().as_micros();
                 let fx: Vec<Effects> = r.into_iter().map(|(f, _)| f).collect();

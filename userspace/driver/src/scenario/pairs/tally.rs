@@ -29,8 +29,21 @@ pub enum H {
     Meets,
     Rows,
     Findings,
+    /// The window mechanisms (`windows.rs`): rounds the preemption waker
+    /// was armed, woke, woke inside the racer's op; whether it ran
+    /// SCHED_FIFO (1) or not (2).
+    PreemptRounds,
+    PreemptWoke,
+    PreemptInside,
+    PreemptRt,
+    /// Rounds with a userfaultfd hold armed, holds, resolved holds,
+    /// resolved holds that overlapped another op.
+    HeldRounds,
+    Holds,
+    HeldResolved,
+    HeldInside,
 }
-const HEADER: usize = 8;
+const HEADER: usize = 16;
 
 /// Row fields.
 #[derive(Debug, Clone, Copy)]

@@ -15,6 +15,7 @@ use super::op::{op, Resources};
 use super::round::{self, Slice};
 use super::steer::{self, Steer};
 use super::tally::{Tally, F, H};
+use super::windows::Windows;
 use crate::oracle::{Oracle, Party};
 use crate::shared::offsets::{calibrate, Book};
 use crate::shared::rng::Rng;
@@ -121,6 +122,7 @@ struct Worker<'a> {
     use_meets: bool,
     book: Book,
     rng: Rng,
+    windows: Windows,
 }
 
 impl<'a> Worker<'a> {
@@ -174,6 +176,13 @@ impl<'a> Worker<'a> {
         let n = UserOp::ALL.len();
         let book = Book::new(n * n)?;
         book.set_ns_per_loop(calibrate());
+        let a = &plan.args;
+        let windows = Windows::new(
+            a.preempt,
+            a.held,
+            res.cpus,
+            Rng::stream(plan.seed, "pairs-windows", generation),
+        )?;
         Ok(Worker {
             plan,
             tally,
@@ -183,6 +192,7 @@ impl<'a> Worker<'a> {
             use_meets,
             book,
             rng: Rng::stream(plan.seed, "pairs-offsets", generation),
+            windows,
         })
     }
 
@@ -221,6 +231,7 @@ impl<'a> Worker<'a> {
             burst: self.plan.args.burst,
             offsets: !self.plan.args.no_offsets && !self.plan.args.sequential,
             sequential: self.plan.args.sequential,
+            windows: Some(&self.windows),
         };
         let Some(row) = self.tally.row(combo, kind) else {
             self.tally.set(H::Stop, 1); // the table is full

@@ -45,6 +45,7 @@ fn rounds(maker: &mut dyn Maker, combos: &[Combo], oracle: &Arc<Oracle>) -> (u64
             burst: 2,
             offsets: false,
             sequential: false,
+            windows: None,
         };
         let out = with_crew(&s, layout, &res, &tally, |crew| {
             run(

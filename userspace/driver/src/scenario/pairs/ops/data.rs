@@ -3,6 +3,7 @@
 use super::super::model::{stamp, store_gen, Effects, StoreFx, DIO_GEN};
 use super::super::op::{unit_store, Op, Resources, RoundEnv};
 use crate::oracle::mem;
+use crate::shared::hold::Trap;
 use mmrace_proto::oracle::{Stamp, UNIT};
 use mmrace_proto::pairs::UserOp;
 use std::os::fd::AsRawFd;
@@ -133,17 +134,25 @@ impl Op for Odirect {
         let Some(f) = env.res.dio.as_ref() else {
             return;
         };
-        for p in dio_pages(env) {
+        for (i, p) in dio_pages(env).into_iter().enumerate() {
+            let held = env.hold.filter(|h| h.index == i);
             unit_store(env, fx, p, DIO_GEN, "O_DIRECT pread", &[], || {
-                // SAFETY: page p of the object is mapped read-write and only
-                // this thread writes it; the device writes UNIT bytes into it.
-                unsafe {
-                    libc::pread(
-                        f.as_raw_fd(),
-                        env.page_addr(p) as *mut libc::c_void,
-                        UNIT,
-                        (p * UNIT) as libc::off_t,
-                    )
+                let fd = f.as_raw_fd();
+                match held {
+                    Some(h) => held_pread(fd, env.page_addr(p), p, h.trap),
+                    None => {
+                        // SAFETY: page p of the object is mapped read-write
+                        // and only this thread writes it; the device writes
+                        // UNIT bytes into it.
+                        unsafe {
+                            libc::pread(
+                                fd,
+                                env.page_addr(p) as *mut libc::c_void,
+                                UNIT,
+                                (p * UNIT) as libc::off_t,
+                            )
+                        }
+                    }
                 }
             });
         }
@@ -160,6 +169,29 @@ fn dio_pages(env: &RoundEnv) -> Vec<usize> {
     let hot = env.layout.owned(env.slot, env.layout.hot()).take(half);
     hot.chain(env.layout.owned(env.slot, env.layout.cold()).take(half))
         .collect()
+}
+
+/// The O_DIRECT read of page `p` into `addr` with the window held open:
+/// one `preadv` of two units, the page and then `trap`, so the kernel pins
+/// the page into its bio and then blocks on the trap's fault until the
+/// handler resolves it. The bytes that landed in the page (a whole unit
+/// when the read got past it); the trap is emptied again.
+fn held_pread(fd: i32, addr: usize, p: usize, trap: &Trap) -> isize {
+    let iov = [
+        libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: UNIT,
+        },
+        libc::iovec {
+            iov_base: trap.addr() as *mut libc::c_void,
+            iov_len: UNIT,
+        },
+    ];
+    // SAFETY: the page is this thread's own in the object, mapped
+    // read-write; the trap page is ours; the device writes into both.
+    let n = unsafe { libc::preadv(fd, iov.as_ptr(), 2, (p * UNIT) as libc::off_t) };
+    trap.rearm();
+    n.min(UNIT as isize)
 }
 
 /// Writes the O_DIRECT file: `pages` units, page `p` holding

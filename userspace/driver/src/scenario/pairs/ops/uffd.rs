@@ -15,77 +15,15 @@
 use super::super::model::{stamp, store_gen, Effects};
 use super::super::op::{check, Op, Resources, RoundEnv};
 use crate::oracle::mem;
+use crate::shared::uffd::{
+    ioctl, offered, open, Copy, Range, Register, Writeprotect, Zeropage, COPY, FEATURE_MOVE,
+    FEATURE_SIGBUS, FEATURE_WP_HUGETLBFS_SHMEM, MODE_MISSING, MODE_WP, MOVE, REGISTER, UNREGISTER,
+    WRITEPROTECT, ZEROPAGE,
+};
 use mmrace_proto::oracle::{Expected, UNIT};
 use mmrace_proto::pairs::{ObjKind, UserOp};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
-
-const UFFD_API: u64 = 0xAA;
-const FEATURE_SIGBUS: u64 = 1 << 7;
-const FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
-const FEATURE_MOVE: u64 = 1 << 16;
-const MODE_MISSING: u64 = 1 << 0;
-const MODE_WP: u64 = 1 << 1;
-
-/// `_IOWR(0xAA, nr, size)` and `_IOR(0xAA, nr, size)`.
-const fn iowr(nr: u64, size: usize) -> u64 {
-    (3 << 30) | ((size as u64) << 16) | (0xAA << 8) | nr
-}
-const fn ior(nr: u64, size: usize) -> u64 {
-    (2 << 30) | ((size as u64) << 16) | (0xAA << 8) | nr
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct Api {
-    api: u64,
-    features: u64,
-    ioctls: u64,
-}
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct Range {
-    start: u64,
-    len: u64,
-}
-#[repr(C)]
-#[derive(Default)]
-struct Register {
-    range: Range,
-    mode: u64,
-    ioctls: u64,
-}
-/// uffdio_copy and uffdio_move: dst, src, len, mode, result.
-#[repr(C)]
-#[derive(Default)]
-struct Copy {
-    dst: u64,
-    src: u64,
-    len: u64,
-    mode: u64,
-    result: i64,
-}
-#[repr(C)]
-#[derive(Default)]
-struct Zeropage {
-    range: Range,
-    mode: u64,
-    result: i64,
-}
-#[repr(C)]
-#[derive(Default)]
-struct Writeprotect {
-    range: Range,
-    mode: u64,
-}
-
-const API: u64 = iowr(0x3F, std::mem::size_of::<Api>());
-const REGISTER: u64 = iowr(0x00, std::mem::size_of::<Register>());
-const UNREGISTER: u64 = ior(0x01, std::mem::size_of::<Range>());
-const COPY: u64 = iowr(0x03, std::mem::size_of::<Copy>());
-const ZEROPAGE: u64 = iowr(0x04, std::mem::size_of::<Zeropage>());
-const MOVE: u64 = iowr(0x05, std::mem::size_of::<Copy>());
-const WRITEPROTECT: u64 = iowr(0x06, std::mem::size_of::<Writeprotect>());
 
 /// Errnos a racing op may cause: the tail unmapped, protected,
 /// truncated, repopulated or shared with a fork child meanwhile.
@@ -99,37 +37,6 @@ const RACING: &[i32] = &[
     libc::ENOMEM,
     libc::EPERM,
 ];
-
-fn ioctl<T>(fd: &OwnedFd, req: u64, arg: &mut T) -> bool {
-    // SAFETY: `arg` is the #[repr(C)] struct `req` takes.
-    unsafe { libc::ioctl(fd.as_raw_fd(), req as _, arg as *mut T) == 0 }
-}
-
-/// The features this kernel offers (a handshake asking for none answers
-/// with them).
-fn offered() -> std::io::Result<u64> {
-    open(0).map(|(_, f)| f)
-}
-
-/// A userfaultfd with the API handshake done, and the features it has.
-fn open(features: u64) -> std::io::Result<(OwnedFd, u64)> {
-    // SAFETY: userfaultfd(2) takes flags only.
-    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor just returned to us.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut api = Api {
-        api: UFFD_API,
-        features,
-        ioctls: 0,
-    };
-    if !ioctl(&fd, API, &mut api) {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((fd, api.features))
-}
 
 /// Whether the object is anonymous (MOVE works only there).
 fn anon(kind: ObjKind) -> bool {
@@ -300,22 +207,5 @@ fn exercise(
         } else {
             check(fx, "UFFDIO_MOVE", false, RACING);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ioctl_numbers_are_the_kernels() {
-        // From include/uapi/linux/userfaultfd.h on x86_64.
-        assert_eq!(API, 0xc018aa3f);
-        assert_eq!(REGISTER, 0xc020aa00);
-        assert_eq!(UNREGISTER, 0x8010aa01);
-        assert_eq!(COPY, 0xc028aa03);
-        assert_eq!(ZEROPAGE, 0xc020aa04);
-        assert_eq!(MOVE, 0xc028aa05);
-        assert_eq!(WRITEPROTECT, 0xc018aa06);
     }
 }

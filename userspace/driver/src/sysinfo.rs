@@ -20,17 +20,6 @@ pub fn online_cpus() -> u32 {
     n.max(0) as u32
 }
 
-/// Pins the calling thread to `cpu` (failure ignored: a racing thread
-/// still races, only less often in parallel).
-pub fn pin(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

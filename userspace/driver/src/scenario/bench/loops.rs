@@ -218,7 +218,7 @@ impl Round {
 
 /// A racing thread: each round, `op` between the two barriers.
 fn racer(r: &Round, slot: usize, op: LoopOp, nodes: (u32, u32)) {
-    crate::sysinfo::pin(slot % (crate::sysinfo::online_cpus() as usize).max(1));
+    crate::shared::cpu::pin(slot % (crate::sysinfo::online_cpus() as usize).max(1));
     loop {
         r.start.wait();
         if r.stop.load(Ordering::Acquire) {

@@ -125,7 +125,7 @@ impl Crew {
     /// A thread's life: pinned, then one op per published round until
     /// told to quit.
     pub fn serve(&self, h: Hand) {
-        crate::sysinfo::pin(h.slot % h.res.cpus.max(1));
+        pin(h.slot % h.res.cpus.max(1));
         let mut seen = 0;
         loop {
             let (orders, seq) = {

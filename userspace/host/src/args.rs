@@ -1,7 +1,7 @@
 //! The command line, and the checks that turn bad values into a clear
 //! message and exit code 2 before anything is started.
 
-use crate::accel::AccelChoice;
+use crate::vm::accel::AccelChoice;
 use clap::{Args, Parser, Subcommand};
 use mmrace_proto::spec::{CrashTest, GuestSpec, KernelProfile, KernelSpec, RunSpec, Scenario};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub enum Command {
     /// serial console) with the same rules as `run`.
     Judge(JudgeArgs),
     /// Assert things about a run's report.json (exit 1 if any check fails).
-    #[command(after_help = crate::check::HELP)]
+    #[command(after_help = crate::out::check::HELP)]
     Check(CheckArgs),
     /// Print the tools/testing/selftests/mm programs selftests-mm runs, one
     /// a line (for scripts/build-selftests.sh).
@@ -178,8 +178,8 @@ pub struct BatchArgs {
     /// Only a finding whose title matches this pattern (regex) is a catch
     /// (and counts for --stop-after-catches); others are listed as other
     /// findings.
-    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
-    pub expect: Option<crate::expect::Expect>,
+    #[arg(long, value_name = "REGEX", value_parser = crate::judge::expect::Expect::parse)]
+    pub expect: Option<crate::judge::expect::Expect>,
     /// The runs' options; --run-id names the batch's directory.
     #[command(flatten)]
     pub run: RunArgs,
@@ -233,8 +233,8 @@ pub struct BisectPlanArgs {
     pub miss: f64,
     /// The title pattern of the finding to bisect [default: exactly the
     /// title BAD's runs caught most often].
-    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
-    pub expect: Option<crate::expect::Expect>,
+    #[arg(long, value_name = "REGEX", value_parser = crate::judge::expect::Expect::parse)]
+    pub expect: Option<crate::judge::expect::Expect>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -283,8 +283,8 @@ pub struct MergeArgs {
     pub json: bool,
     /// Only a finding whose title matches this pattern (regex) is a catch;
     /// others are listed as other findings.
-    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
-    pub expect: Option<crate::expect::Expect>,
+    #[arg(long, value_name = "REGEX", value_parser = crate::judge::expect::Expect::parse)]
+    pub expect: Option<crate::judge::expect::Expect>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -562,10 +562,10 @@ impl RunArgs {
         Duration::from_secs(self.hang_timeout)
     }
 
-    pub fn boot_timeout_for(&self, accel: crate::accel::Accel) -> u64 {
+    pub fn boot_timeout_for(&self, accel: crate::vm::accel::Accel) -> u64 {
         self.boot_timeout.unwrap_or(match accel {
-            crate::accel::Accel::Kvm => BOOT_TIMEOUT_KVM,
-            crate::accel::Accel::Tcg => BOOT_TIMEOUT_TCG,
+            crate::vm::accel::Accel::Kvm => BOOT_TIMEOUT_KVM,
+            crate::vm::accel::Accel::Tcg => BOOT_TIMEOUT_TCG,
         })
     }
 
@@ -683,7 +683,7 @@ mod tests {
         assert_eq!(a.hang_timeout, 120);
         assert_eq!(a.accel, AccelChoice::Auto);
         assert_eq!(a.validate(), Ok(()));
-        assert_eq!(a.boot_timeout_for(crate::accel::Accel::Tcg), 300);
+        assert_eq!(a.boot_timeout_for(crate::vm::accel::Accel::Tcg), 300);
         let s = a.run_spec(99).unwrap();
         assert_eq!((s.seed, s.duration_s), (99, 30));
         assert_eq!(s.guest, GuestSpec::default());

@@ -5,39 +5,12 @@
 //! 3 a program run by `exec` or `selftests-mm` failed, 125 (`series`) a kernel
 //! series did not build.
 
-mod accel;
-mod args;
-mod batch;
-mod bench;
-mod bisect;
-mod catch;
-mod check;
-mod expect;
-mod hunt;
-mod interrupt;
-mod judge;
-mod ktap;
-mod lava;
-mod lava_log;
-mod matrix;
-mod meets;
-mod merge;
-mod messages;
-mod monitor;
-mod pairs;
-mod patterns;
-mod qemu;
-mod report;
-mod run;
-mod scan;
-mod series;
-mod stats;
-mod suite;
-mod summary;
-mod title;
-mod verdict;
-
 use clap::Parser;
+use mmrace_host::fleet::{batch, bench, bisect, lava, matrix, merge, series};
+use mmrace_host::judge::{expect, saved};
+use mmrace_host::out::check;
+use mmrace_host::vm::{interrupt, run};
+use mmrace_host::{args, hunt};
 
 /// The command line; on an error, clap's message (with the scenario names
 /// for an unknown scenario) and its exit code (2; 0 for --help).
@@ -80,7 +53,7 @@ fn main() {
                 2
             })
         }
-        args::Command::Judge(a) => judge::judge(&a),
+        args::Command::Judge(a) => saved::judge(&a),
         args::Command::Merge(a) => merge::merge(&a),
         args::Command::ExportLava(a) => lava::export(&a),
         args::Command::BisectPlan(a) => bisect::plan_cmd(&a),

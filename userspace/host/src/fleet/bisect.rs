@@ -24,9 +24,9 @@
 //! build).
 
 use crate::args::{BisectPlanArgs, BisectReportArgs};
-use crate::expect::Expect;
-use crate::merge::{Merged, MERGED_JSON};
-use crate::stats::{detect_chance, runs_for_miss_below, Proportion};
+use crate::fleet::merge::{Merged, MERGED_JSON};
+use crate::fleet::stats::{detect_chance, runs_for_miss_below, Proportion};
+use crate::judge::expect::Expect;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -369,7 +369,7 @@ pub fn report_cmd(a: &BisectReportArgs) -> i32 {
                 eprintln!("mmrace: bisect: cannot write bisect.json: {e}");
                 return 2;
             }
-            crate::summary::emit(&b.render());
+            crate::out::summary::emit(&b.render());
             0
         }
         Err(e) => {
@@ -382,7 +382,7 @@ pub fn report_cmd(a: &BisectReportArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::tests::merged;
+    use crate::fleet::merge::tests::merged;
 
     #[test]
     fn plan_from_the_estimate() {

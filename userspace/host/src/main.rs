@@ -6,7 +6,7 @@
 //! series did not build.
 
 use clap::Parser;
-use mmrace_host::fleet::{batch, bench, bisect, lava, matrix, merge, series};
+use mmrace_host::fleet::{batch, bench, bisect, lava, matrix, matrix_run, merge, series};
 use mmrace_host::judge::{expect, saved};
 use mmrace_host::out::check;
 use mmrace_host::vm::{interrupt, run};
@@ -59,6 +59,10 @@ fn main() {
         args::Command::BisectPlan(a) => bisect::plan_cmd(&a),
         args::Command::BisectReport(a) => bisect::report_cmd(&a),
         args::Command::Matrix(a) => matrix::matrix_cmd(&a),
+        args::Command::MatrixRun(a) => {
+            let stop = interrupt::install();
+            matrix_run::matrix_run(&a, &stop)
+        }
         args::Command::Series(a) => series::series_cmd(&a),
         args::Command::BenchSummary(a) => bench::main(&a),
         args::Command::VariantExpect(a) => expect::print_of_patch(&a.patch),

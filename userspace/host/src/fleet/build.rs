@@ -95,12 +95,19 @@ impl Builder {
             .join("release/mmrace-driver")
     }
 
-    /// The packages, libclang, bindgen and the first series' source
-    /// (scripts/bootstrap.sh); with a kernel of the user's (`own_kdir`),
-    /// only the packages.
-    pub fn toolchain(&self, series: &str, own_kdir: bool) -> Result<(), BuildError> {
+    /// The packages (with what `profile`'s kernel needs), libclang,
+    /// bindgen and the first series' source (scripts/bootstrap.sh); with a
+    /// kernel of the user's (`own_kdir`), only the packages.
+    pub fn toolchain(
+        &self,
+        series: &str,
+        profile: Option<&str>,
+        own_kdir: bool,
+    ) -> Result<(), BuildError> {
         let mut c = self.script("bootstrap.sh");
-        c.env("KERNEL_SERIES", series).env("MMRACE_DIE_CODE", "2");
+        c.env("KERNEL_SERIES", series)
+            .env("KERNEL_PROFILE", profile.unwrap_or(""))
+            .env("MMRACE_DIE_CODE", "2");
         if own_kdir {
             c.args(["apt-sources", "packages"]);
         }

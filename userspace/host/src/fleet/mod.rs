@@ -9,6 +9,8 @@ pub mod build;
 pub mod lava;
 pub mod lava_log;
 pub mod matrix;
+pub mod matrix_plan;
+pub mod matrix_run;
 pub mod merge;
 pub mod series;
 pub mod stats;

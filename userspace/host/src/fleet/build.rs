@@ -223,6 +223,18 @@ impl Builder {
     }
 }
 
+/// This program, to run its own subcommands (a cell's or a step's batch):
+/// the path it was started by when that is absolute (the scripts start it
+/// as target/release/mmrace-host; a rebuild during a long matrix replaces
+/// that file, and /proc/self/exe would then name a deleted one), else the
+/// running executable.
+pub fn host_exe() -> std::io::Result<PathBuf> {
+    match std::env::args_os().next().map(PathBuf::from) {
+        Some(p) if p.is_absolute() && p.is_file() => Ok(p),
+        _ => std::env::current_exe(),
+    }
+}
+
 /// `[mmrace] ...` on stderr, as the scripts log.
 pub fn log(msg: &str) {
     eprintln!("[mmrace] {msg}");

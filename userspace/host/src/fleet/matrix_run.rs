@@ -6,7 +6,7 @@
 //! the table is [`crate::fleet::matrix`]'s.
 
 use crate::args::{Cli, Command, MatrixArgs, MatrixRunArgs};
-use crate::fleet::build::{log, BuildError, Builder, KernelWant, Target};
+use crate::fleet::build::{host_exe, log, BuildError, Builder, KernelWant, Target};
 use crate::fleet::matrix::matrix_cmd;
 use crate::fleet::matrix_plan::{self, Config, Row};
 use crate::fleet::series::NOT_BUILT;
@@ -482,7 +482,7 @@ struct Progress {
 /// `out_file`; its exit code.
 fn run_batch(argv: &[OsString], out_file: &Path) -> Result<i32, BuildError> {
     let harness = |e: std::io::Error| BuildError::Harness(format!("batch: {e}"));
-    let exe = std::env::current_exe().map_err(harness)?;
+    let exe = host_exe().map_err(harness)?;
     let out = std::fs::File::create(out_file).map_err(harness)?;
     let err = out.try_clone().map_err(harness)?;
     let status = std::process::Command::new(exe)

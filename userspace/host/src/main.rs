@@ -6,7 +6,9 @@
 //! series did not build.
 
 use clap::Parser;
-use mmrace_host::fleet::{batch, bench, bisect, lava, matrix, matrix_run, merge, series};
+use mmrace_host::fleet::{
+    batch, bench, bisect, bisect_run, lava, matrix, matrix_run, merge, series,
+};
 use mmrace_host::judge::{expect, saved};
 use mmrace_host::out::check;
 use mmrace_host::vm::{interrupt, run};
@@ -58,6 +60,7 @@ fn main() {
         args::Command::ExportLava(a) => lava::export(&a),
         args::Command::BisectPlan(a) => bisect::plan_cmd(&a),
         args::Command::BisectReport(a) => bisect::report_cmd(&a),
+        args::Command::BisectRun(a) => bisect_run::bisect_run(&a),
         args::Command::Matrix(a) => matrix::matrix_cmd(&a),
         args::Command::MatrixRun(a) => {
             let stop = interrupt::install();

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod bench;
 pub mod bisect;
+pub mod bisect_run;
 pub mod build;
 pub mod lava;
 pub mod lava_log;

@@ -57,6 +57,26 @@ struct Checked {
     seed: u64,
 }
 
+/// KERNEL_SRC: a git tree without local changes, not in a bisection.
+fn check_tree(src: &Path) -> Result<(), Stop> {
+    let s = src.display();
+    git(src, &["rev-parse", "--git-dir"])
+        .map_err(|_| stop(format!("KERNEL_SRC={s} is not a git tree")))?;
+    let dirty = git(src, &["status", "--porcelain", "--untracked-files=no"]).map_err(stop)?;
+    if !dirty.is_empty() {
+        return Err(stop(format!(
+            "KERNEL_SRC={s} has local changes: commit or stash them first"
+        )));
+    }
+    let log_path = git(src, &["rev-parse", "--git-path", "BISECT_LOG"]).map_err(stop)?;
+    if src.join(&log_path).exists() {
+        return Err(stop(format!(
+            "KERNEL_SRC={s} is in the middle of a git bisect: 'git bisect reset' first"
+        )));
+    }
+    Ok(())
+}
+
 /// The tree, GOOD, BAD and the runs' options, checked before anything is
 /// built.
 fn check(a: &BisectRunArgs) -> Result<Checked, Stop> {
@@ -70,20 +90,7 @@ fn check(a: &BisectRunArgs) -> Result<Checked, Stop> {
             ))
         })?;
     let s = src.display();
-    git(&src, &["rev-parse", "--git-dir"])
-        .map_err(|_| stop(format!("KERNEL_SRC={s} is not a git tree")))?;
-    let dirty = git(&src, &["status", "--porcelain", "--untracked-files=no"]).map_err(stop)?;
-    if !dirty.is_empty() {
-        return Err(stop(format!(
-            "KERNEL_SRC={s} has local changes: commit or stash them first"
-        )));
-    }
-    let log_path = git(&src, &["rev-parse", "--git-path", "BISECT_LOG"]).map_err(stop)?;
-    if src.join(&log_path).exists() {
-        return Err(stop(format!(
-            "KERNEL_SRC={s} is in the middle of a git bisect: 'git bisect reset' first"
-        )));
-    }
+    check_tree(&src)?;
     let commit = |name: &str, rev: &str| {
         git(
             &src,
@@ -207,6 +214,20 @@ fn run_batch(argv: &[OsString]) -> Result<i32, Stop> {
     Ok(status.code().unwrap_or(2))
 }
 
+/// A step that did not build: skipped when the kernel or mmrace.ko could
+/// not be built (its `not-built` mark), else the bisection stops.
+fn skip_or_stop(e: &BuildError, step: &Path, id: &str) -> Result<&'static str, Stop> {
+    if e.exit_code() != 125 {
+        return Err(stop(format!(
+            "bisect: {id}: harness error while building (exit {}): stopping",
+            e.exit_code()
+        )));
+    }
+    std::fs::write(step.join("not-built"), "").map_err(|e| stop(e.to_string()))?;
+    log(&format!("bisect: {id} does not build: skipped"));
+    Ok("skip")
+}
+
 /// A bisection under way: its tree is put back (bisect reset, the branch
 /// it was on) when it ends, however it ends.
 struct Bisection<'a> {
@@ -317,6 +338,18 @@ impl<'a> Bisection<'a> {
         Ok((runs, expect))
     }
 
+    /// The next step's directory name: its number and HEAD's commit.
+    fn step_id(&self, steps: &Path, commit: &str) -> String {
+        let done = std::fs::read_dir(steps)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().is_dir())
+                    .count()
+            })
+            .unwrap_or(0);
+        format!("{:02}-{}", done + 1, &commit[..12])
+    }
+
     /// One step at HEAD: `good`, `bad` or `skip`; a harness error stops.
     fn step(&self, runs: u32, expect: &Expect) -> Result<&'static str, Stop> {
         let src = &self.c.src;
@@ -324,15 +357,7 @@ impl<'a> Bisection<'a> {
         let subject = git(src, &["log", "-1", "--format=%s"]).map_err(stop)?;
         let steps = self.dir.join("steps");
         std::fs::create_dir_all(&steps).map_err(|e| stop(e.to_string()))?;
-        let n = std::fs::read_dir(&steps)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.path().is_dir())
-                    .count()
-            })
-            .unwrap_or(0)
-            + 1;
-        let id = format!("{n:02}-{}", &commit[..12]);
+        let id = self.step_id(&steps, &commit);
         let step = steps.join(&id);
         let write_commit = || {
             std::fs::create_dir_all(&step)
@@ -344,15 +369,7 @@ impl<'a> Bisection<'a> {
             Ok(t) => t,
             Err(e) => {
                 write_commit()?;
-                if e.exit_code() == 125 {
-                    std::fs::write(step.join("not-built"), "").map_err(|e| stop(e.to_string()))?;
-                    log(&format!("bisect: {id} does not build: skipped"));
-                    return Ok("skip");
-                }
-                return Err(stop(format!(
-                    "bisect: {id}: harness error while building (exit {}): stopping",
-                    e.exit_code()
-                )));
+                return skip_or_stop(&e, &step, &id);
             }
         };
         log(&format!(

@@ -165,6 +165,34 @@ fn check_batch(argv: &[OsString]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Every configuration of the rows, with the options its cells' batches
+/// get: a bad word in a NAME=WORDS, a bad CPUS or JOBS stop here.
+fn check_configs(a: &MatrixRunArgs, rows: &[Row], series: &str) -> Result<(), String> {
+    let row = Row {
+        variant: "clean".into(),
+        expect: None,
+        configs: Vec::new(),
+    };
+    for config in &matrix_plan::all_configs(rows) {
+        let cell = Cell {
+            row: &row,
+            config,
+            series,
+            images: None,
+            disk: None,
+            results: None,
+        };
+        check_batch(&batch_argv(a, &cell)).map_err(|e| {
+                format!(
+                    "{e}\nmatrix: configuration '{}' (scenario words: {}), with the settings above: refused",
+                    config.name,
+                    config.words.join(" ")
+                )
+            })?;
+    }
+    Ok(())
+}
+
 impl<'a> Matrix<'a> {
     /// Every setting, checked before anything is built.
     fn checked(a: &'a MatrixRunArgs) -> Result<Matrix<'a>, String> {
@@ -182,28 +210,7 @@ impl<'a> Matrix<'a> {
         let rows = matrix_plan::rows(&variants_dir, &variants, &configs, &a.amplify)?;
         let series = check_series(a)?;
         check_profile(a)?;
-        let row = Row {
-            variant: "clean".into(),
-            expect: None,
-            configs: Vec::new(),
-        };
-        for config in &matrix_plan::all_configs(&rows) {
-            let cell = Cell {
-                row: &row,
-                config,
-                series: &series[0],
-                images: None,
-                disk: None,
-                results: None,
-            };
-            check_batch(&batch_argv(a, &cell)).map_err(|e| {
-                format!(
-                    "{e}\nmatrix: configuration '{}' (scenario words: {}), with the settings above: refused",
-                    config.name,
-                    config.words.join(" ")
-                )
-            })?;
-        }
+        check_configs(a, &rows, &series[0])?;
         let id =
             a.id.clone()
                 .unwrap_or_else(|| crate::args::utc_stamp(crate::vm::run::unix_now()));
@@ -317,12 +324,8 @@ impl<'a> Matrix<'a> {
         per_series * self.series.len()
     }
 
-    /// Builds and runs every cell, then the table.
-    fn run(&self, stop: &AtomicBool) -> Result<i32, BuildError> {
-        std::fs::create_dir_all(&self.out)
-            .map_err(|e| BuildError::Harness(format!("{}: {e}", self.out.display())))?;
-        let t0 = Instant::now();
-        let (driver, base) = self.prepare()?;
+    /// The matrix's first log line: rows, seeds, cells, where.
+    fn announce(&self) {
         log(&format!(
             "matrix {}: variants {}{}; {} seeds from {}, {}s cap; {} cells; results in {}",
             self.out
@@ -346,6 +349,15 @@ impl<'a> Matrix<'a> {
             self.cells(),
             self.out.display()
         ));
+    }
+
+    /// Builds and runs every cell, then the table.
+    fn run(&self, stop: &AtomicBool) -> Result<i32, BuildError> {
+        std::fs::create_dir_all(&self.out)
+            .map_err(|e| BuildError::Harness(format!("{}: {e}", self.out.display())))?;
+        let t0 = Instant::now();
+        let (driver, base) = self.prepare()?;
+        self.announce();
         let mut progress = Progress { done: 0, t0 };
         'all: for s in &self.series {
             let dir = if self.multi() {
@@ -416,16 +428,13 @@ impl<'a> Matrix<'a> {
         Ok(())
     }
 
-    /// One cell: its initramfs and disk, then its batch.
-    fn run_cell(
+    /// A cell's initramfs (the shell baseline's has the seed's programs)
+    /// and its fresh XFS image, if its scenario needs one.
+    fn cell_inputs(
         &self,
-        row: &Row,
         config: &Config,
-        label: &str,
         target: &Target,
-        vdir: &Path,
-        progress: &Progress,
-    ) -> Result<(), BuildError> {
+    ) -> Result<(PathBuf, Option<PathBuf>), BuildError> {
         let initrd = if config.is_shell_baseline() {
             self.builder.bench_initrd(&target.kdir, &target.initrd)?
         } else {
@@ -438,6 +447,20 @@ impl<'a> Matrix<'a> {
             ),
             None => None,
         };
+        Ok((initrd, disk))
+    }
+
+    /// One cell: its initramfs and disk, then its batch.
+    fn run_cell(
+        &self,
+        row: &Row,
+        config: &Config,
+        label: &str,
+        target: &Target,
+        vdir: &Path,
+        progress: &Progress,
+    ) -> Result<(), BuildError> {
+        let (initrd, disk) = self.cell_inputs(config, target)?;
         log(&format!(
             "matrix: cell {}/{}: {label} x {} ({} s so far)",
             progress.done,

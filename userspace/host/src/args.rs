@@ -45,7 +45,7 @@ pub enum Command {
     /// device dictionary to run them here with lava-run).
     ExportLava(Box<ExportLavaArgs>),
     /// Runs per commit for a race-aware bisection, from BAD's batch
-    /// (prints RUNS=<n>).
+    /// (prints RUNS=<n>; `bisect-run` plans the same way).
     BisectPlan(BisectPlanArgs),
     /// The table and confidence of a race-aware bisection directory.
     BisectReport(BisectReportArgs),
@@ -80,7 +80,7 @@ pub enum Command {
     /// reproducer. A campaign directory resumes where it stopped.
     Hunt(Box<HuntArgs>),
     /// Print the `Expect:` title pattern of a kernel variant patch's header
-    /// (for scripts/matrix.sh; exit 2 without one).
+    /// (exit 2 without one).
     #[command(hide = true)]
     VariantExpect(VariantExpectArgs),
     /// The summary of a `make bench` directory: prints the table, writes

@@ -734,6 +734,15 @@ repro = open(os.path.join(d, "findings", sig, "REPRODUCER.md")).read()
 assert repro.startswith("# " + f["title"] + "\n") and "./mmrace run " in repro and "KERNEL_VARIANT=warn-once-only" in repro, repro
 assert "make bisect " in repro and "EXPECT=" in repro, repro
 assert "- exploring runs that found it: 2\n" in repro, repro
+# The report's data: both runs under their configuration, the finding
+# first seen at the start and recognised as the variant's own.
+r = json.load(open(os.path.join(d, "campaign-report.json")))
+cfg = [(x["target"], x["scenario"], x["runs"], x["found"]) for x in r["configs"]]
+assert cfg == [("7.3 variant warn-once-only", "thp-race", 2, 2)], cfg
+rf = r["findings"]
+assert len(rf) == 1 and rf[0]["expected"] is True and rf[0]["first_seen_h"] is not None, rf
+html = open(os.path.join(d, "report.html")).read()
+assert "Runs per configuration" in html and "Meets coverage over time" in html, html[-800:]
 print("    %s: %s, %d hits in %d runs" % (sig, f["title"], f["hits"], t["runs"]))
 PY
 }

@@ -79,6 +79,11 @@ pub enum Command {
     /// signature; each new finding is rerun, minimised and gets a
     /// reproducer. A campaign directory resumes where it stopped.
     Hunt(Box<HuntArgs>),
+    /// Write a hunt campaign's report again (report.html,
+    /// campaign-report.json) from its campaign.json and run reports,
+    /// without running anything: for a campaign still running or one an
+    /// older mmrace wrote.
+    HuntReport(HuntReportArgs),
     /// Print the `Expect:` title pattern of a kernel variant patch's header
     /// (exit 2 without one).
     #[command(hide = true)]
@@ -137,6 +142,13 @@ fn positive_hours(s: &str) -> Result<f64, String> {
         Ok(h) if h > 0.0 && h.is_finite() => Ok(h),
         _ => Err(format!("{s:?} is not a positive number of hours")),
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HuntReportArgs {
+    /// The campaign directory.
+    #[arg(long, value_name = "DIR")]
+    pub campaign: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

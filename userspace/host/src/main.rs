@@ -55,6 +55,7 @@ fn main() {
                 2
             })
         }
+        args::Command::HuntReport(a) => hunt::report_only(&a.campaign),
         args::Command::Judge(a) => saved::judge(&a),
         args::Command::Merge(a) => merge::merge(&a),
         args::Command::ExportLava(a) => lava::export(&a),

@@ -8,9 +8,11 @@
 //! SIGTERM, the hours up) resumes when started again on the same DIR.
 
 pub mod campaign;
+pub mod history;
 pub mod output;
 pub mod plan;
 pub mod repro;
+pub mod tables;
 pub mod triage;
 
 use crate::args::{HuntArgs, RunArgs};
@@ -189,6 +191,36 @@ fn job_args(
         }
     }
     a
+}
+
+/// Writes report.html and campaign-report.json from the campaign and its
+/// runs' reports.
+fn write_report(c: &Campaign, dir: &Path) {
+    let h = history::History::read(&dir.join(RUNS_DIR), &c.settings.targets);
+    let r = tables::CampaignReport::new(c, &h);
+    let _ = std::fs::write(dir.join(output::REPORT_HTML), output::report_html(c, &r));
+    let _ = std::fs::write(dir.join(tables::REPORT_JSON), r.to_json());
+}
+
+/// `mmrace-host hunt-report DIR`: writes a campaign's report again (one
+/// written by an older mmrace, or one still running) without running
+/// anything; prints the summary. Exit 2 without a campaign there.
+pub fn report_only(dir: &Path) -> i32 {
+    match Campaign::load(dir) {
+        Ok(Some(c)) => {
+            write_report(&c, dir);
+            crate::out::summary::emit(&output::summary(&c, dir));
+            0
+        }
+        Ok(None) => {
+            eprintln!("mmrace: {}: no campaign.json there", dir.display());
+            2
+        }
+        Err(e) => {
+            eprintln!("mmrace: {e:#}");
+            2
+        }
+    }
 }
 
 /// The settings of a new campaign, from the command line.
@@ -378,10 +410,7 @@ pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
                 &format!("mmrace: hunt: cannot save the campaign: {e:#}"),
             );
         }
-        let _ = std::fs::write(
-            dir.join(output::REPORT_HTML),
-            output::report_html(&s.campaign),
-        );
+        write_report(&s.campaign, &dir);
     };
     save(&mut shared.lock().expect("not poisoned"));
     std::thread::scope(|scope| {

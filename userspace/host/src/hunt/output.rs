@@ -3,6 +3,7 @@
 
 use super::campaign::{Campaign, FindingRecord};
 use super::plan::Target;
+use super::tables::{self, CampaignReport};
 use mmrace_proto::spec::{KernelProfile, RunSpec, Scenario};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -186,8 +187,9 @@ fn html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The campaign report: tallies, then a row per finding.
-pub fn report_html(c: &Campaign) -> String {
+/// The campaign report: tallies, a row per finding, then `tables`' runs per
+/// configuration, coverage curve and first-seen table.
+pub fn report_html(c: &Campaign, r: &CampaignReport) -> String {
     let t = &c.tally;
     let mut s = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mmrace hunt</title>\n\
@@ -247,6 +249,9 @@ pub fn report_html(c: &Campaign) -> String {
         );
     }
     s.push_str("</table>\n");
+    s.push_str(&tables::configs_html(r));
+    s.push_str(&tables::coverage_svg(&r.coverage));
+    s.push_str(&tables::first_seen_html(r));
     if !c.harness.is_empty() {
         s.push_str("<h2>Harness errors</h2><ul>\n");
         for (title, n) in &c.harness {

@@ -214,6 +214,19 @@ fn run_batch(argv: &[OsString]) -> Result<i32, Stop> {
     Ok(status.code().unwrap_or(2))
 }
 
+/// The next step's directory name: its number and HEAD's commit.
+fn step_id(steps: &Path, commit: &str) -> String {
+    let done = std::fs::read_dir(steps)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                // Directories only: the batches' `latest` link is not a step.
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .count()
+        })
+        .unwrap_or(0);
+    format!("{:02}-{}", done + 1, &commit[..12])
+}
+
 /// A step that did not build: skipped when the kernel or mmrace.ko could
 /// not be built (its `not-built` mark), else the bisection stops.
 fn skip_or_stop(e: &BuildError, step: &Path, id: &str) -> Result<&'static str, Stop> {
@@ -338,18 +351,6 @@ impl<'a> Bisection<'a> {
         Ok((runs, expect))
     }
 
-    /// The next step's directory name: its number and HEAD's commit.
-    fn step_id(&self, steps: &Path, commit: &str) -> String {
-        let done = std::fs::read_dir(steps)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.path().is_dir())
-                    .count()
-            })
-            .unwrap_or(0);
-        format!("{:02}-{}", done + 1, &commit[..12])
-    }
-
     /// One step at HEAD: `good`, `bad` or `skip`; a harness error stops.
     fn step(&self, runs: u32, expect: &Expect) -> Result<&'static str, Stop> {
         let src = &self.c.src;
@@ -357,7 +358,7 @@ impl<'a> Bisection<'a> {
         let subject = git(src, &["log", "-1", "--format=%s"]).map_err(stop)?;
         let steps = self.dir.join("steps");
         std::fs::create_dir_all(&steps).map_err(|e| stop(e.to_string()))?;
-        let id = self.step_id(&steps, &commit);
+        let id = step_id(&steps, &commit);
         let step = steps.join(&id);
         let write_commit = || {
             std::fs::create_dir_all(&step)
@@ -579,5 +580,16 @@ mod tests {
                     --runs 7 --jobs 2 --expect ^WARNING --stop-after-catches 1 \
                     --results-dir /d/steps --run-id 01-abc thp-race --amplify delay_us=1000,every_nth=1";
         assert_eq!(argv.join(" "), want);
+    }
+
+    #[test]
+    fn steps_are_numbered_by_their_directories_not_the_latest_link() {
+        let d = std::env::temp_dir().join(format!("mmrace-steps-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("01-aaaaaaaaaaaa")).unwrap();
+        std::os::unix::fs::symlink("01-aaaaaaaaaaaa", d.join("latest")).unwrap();
+        let c = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(step_id(&d, c), "02-0123456789ab");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! The command line, and the checks that turn bad values into a clear
 //! message and exit code 2 before anything is started.
 
-use crate::accel::AccelChoice;
+use crate::vm::accel::AccelChoice;
 use clap::{Args, Parser, Subcommand};
 use mmrace_proto::spec::{CrashTest, GuestSpec, KernelProfile, KernelSpec, RunSpec, Scenario};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub enum Command {
     /// serial console) with the same rules as `run`.
     Judge(JudgeArgs),
     /// Assert things about a run's report.json (exit 1 if any check fails).
-    #[command(after_help = crate::check::HELP)]
+    #[command(after_help = crate::out::check::HELP)]
     Check(CheckArgs),
     /// Print the tools/testing/selftests/mm programs selftests-mm runs, one
     /// a line (for scripts/build-selftests.sh).
@@ -45,13 +45,23 @@ pub enum Command {
     /// device dictionary to run them here with lava-run).
     ExportLava(Box<ExportLavaArgs>),
     /// Runs per commit for a race-aware bisection, from BAD's batch
-    /// (prints RUNS=<n>).
+    /// (prints RUNS=<n>; `bisect-run` plans the same way).
     BisectPlan(BisectPlanArgs),
     /// The table and confidence of a race-aware bisection directory.
     BisectReport(BisectReportArgs),
+    /// Run a race-aware bisection (`make bisect`): BAD's catch probability,
+    /// then git bisect with that many runs per commit, then the report.
+    /// Exit 0 a first bad commit was named, 1 none, 2 a harness or usage
+    /// error (BAD never caught included).
+    BisectRun(Box<BisectRunArgs>),
     /// The detection matrix of `make matrix`: table, goal, matrix.json and
     /// an SVG heat map from DIR/<variant>/<config>/merged.json.
     Matrix(MatrixArgs),
+    /// Run the detection matrix (`make matrix`): build each row's kernel,
+    /// run each cell's batch into build/results/matrix-ID/, then the
+    /// table (as `matrix`). Exit 0 once it is complete, 2 a harness or
+    /// usage error, 125 a single series' own kernel did not build.
+    MatrixRun(Box<MatrixRunArgs>),
     /// Batches of the same runs on several kernel series side by side
     /// (`RUNS` with a list in `KERNEL_SERIES`): reads DIR/<series>/ (a
     /// batch's merged.json, or a `not-built` mark), writes series.json,
@@ -75,7 +85,7 @@ pub enum Command {
     /// older mmrace wrote.
     HuntReport(HuntReportArgs),
     /// Print the `Expect:` title pattern of a kernel variant patch's header
-    /// (for scripts/matrix.sh; exit 2 without one).
+    /// (exit 2 without one).
     #[command(hide = true)]
     VariantExpect(VariantExpectArgs),
     /// The summary of a `make bench` directory: prints the table, writes
@@ -190,8 +200,8 @@ pub struct BatchArgs {
     /// Only a finding whose title matches this pattern (regex) is a catch
     /// (and counts for --stop-after-catches); others are listed as other
     /// findings.
-    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
-    pub expect: Option<crate::expect::Expect>,
+    #[arg(long, value_name = "REGEX", value_parser = crate::judge::expect::Expect::parse)]
+    pub expect: Option<crate::judge::expect::Expect>,
     /// The runs' options; --run-id names the batch's directory.
     #[command(flatten)]
     pub run: RunArgs,
@@ -245,8 +255,8 @@ pub struct BisectPlanArgs {
     pub miss: f64,
     /// The title pattern of the finding to bisect [default: exactly the
     /// title BAD's runs caught most often].
-    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
-    pub expect: Option<crate::expect::Expect>,
+    #[arg(long, value_name = "REGEX", value_parser = crate::judge::expect::Expect::parse)]
+    pub expect: Option<crate::judge::expect::Expect>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -254,6 +264,81 @@ pub struct BisectReportArgs {
     /// The bisection directory (estimate/, steps/, first-bad).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BisectRunArgs {
+    /// The mmrace tree: its scripts, build/results.
+    #[arg(long, value_name = "DIR")]
+    pub mmrace_root: PathBuf,
+    /// The kernel git tree to bisect (no local changes; its HEAD is
+    /// restored at the end).
+    #[arg(long, value_name = "KERNEL_SRC")]
+    pub kernel_src: PathBuf,
+    #[arg(long, value_name = "GOOD")]
+    pub good: String,
+    #[arg(long, value_name = "BAD")]
+    pub bad: String,
+    /// Seconds per run.
+    #[arg(long, value_name = "DURATION", default_value_t = 30)]
+    pub duration: u64,
+    /// The first run's seed [default: random, logged].
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+    /// Runs on BAD at most, for its catch probability.
+    #[arg(long, value_name = "ESTIMATE_RUNS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub estimate_runs: u32,
+    /// Catches on BAD that end its runs.
+    #[arg(long, value_name = "ESTIMATE_CATCHES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub estimate_catches: u32,
+    /// The chance of passing a bad commit the runs per commit stay under.
+    #[arg(long, value_name = "BISECT_MISS", default_value_t = 0.01, value_parser = probability)]
+    pub miss: f64,
+    /// The title pattern of the finding to bisect [default: exactly the
+    /// title BAD's runs caught most often].
+    #[arg(long, value_name = "EXPECT", value_parser = crate::judge::expect::Expect::parse)]
+    pub expect: Option<crate::judge::expect::Expect>,
+    /// Guests at once.
+    #[arg(long, value_name = "JOBS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    #[arg(long, value_name = "CPUS", default_value_t = 2)]
+    pub cpus: u32,
+    #[arg(long, value_name = "MEM_MIB", default_value_t = 2048)]
+    pub mem_mib: u64,
+    #[arg(long, value_name = "NODE0_PCT", default_value_t = 50)]
+    pub node0_pct: u32,
+    /// KERNEL_SERIES, for the toolchain.
+    #[arg(long, value_name = "KERNEL_SERIES", default_value = "7.3")]
+    pub kernel_series: String,
+    /// A kernel variant patch applied over each commit.
+    #[arg(long, value_name = "KERNEL_VARIANT")]
+    pub kernel_variant: Option<String>,
+    #[arg(long, value_name = "KERNEL_PROFILE")]
+    pub kernel_profile: Option<String>,
+    #[arg(long, value_name = "CRASH_TEST")]
+    pub crash_test: Option<String>,
+    /// A raw disk image the runs attach.
+    #[arg(long, value_name = "QEMU_DISK")]
+    pub disk: Option<PathBuf>,
+    /// The scenario and its options (SCENARIO, then ARGS).
+    #[arg(
+        value_name = "SCENARIO",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    pub words: Vec<String>,
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -267,6 +352,83 @@ pub struct MatrixArgs {
     /// DIR/<variant>/<config>/.
     #[arg(long = "series", value_name = "SERIES")]
     pub series: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MatrixRunArgs {
+    /// The mmrace tree: its scripts, kernel/variants, build/results.
+    #[arg(long, value_name = "DIR")]
+    pub mmrace_root: PathBuf,
+    /// The matrix's name: results in build/results/matrix-ID [default: UTC
+    /// time].
+    #[arg(long, value_name = "MATRIX_ID", value_parser = matrix_id)]
+    pub id: Option<String>,
+    /// A row: `clean` or a kernel/variants/ patch's name; repeat for each
+    /// [default: clean and every patch].
+    #[arg(long = "variant", value_name = "MATRIX_VARIANTS")]
+    pub variants: Vec<String>,
+    /// A configuration: shell-baseline, thp-race, thp-race-amplified,
+    /// oom-stall, smoke, pairs or NAME=WORDS (scenario words joined by
+    /// commas); repeat for each [default: shell-baseline thp-race
+    /// thp-race-amplified].
+    #[arg(long = "config", value_name = "MATRIX_CONFIGS")]
+    pub configs: Vec<String>,
+    /// Seeded runs per cell.
+    #[arg(long, value_name = "MATRIX_SEEDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub seeds: u32,
+    /// Each run's cap, seconds (a catch ends a run early).
+    #[arg(long, value_name = "MATRIX_CAP", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub cap: u64,
+    /// thp-race-amplified's --amplify.
+    #[arg(
+        long,
+        value_name = "MATRIX_AMPLIFY",
+        default_value = "delay_us=1000,every_nth=1"
+    )]
+    pub amplify: String,
+    /// The first run's seed (run i: SEED + i).
+    #[arg(long, value_name = "SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Guests at once [default: what the host's CPUs and memory hold].
+    #[arg(long, value_name = "JOBS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    #[arg(long, value_name = "CPUS", default_value_t = 2)]
+    pub cpus: u32,
+    /// Guest memory, MiB (oom-stall's guests get 1024).
+    #[arg(long, value_name = "MEM_MIB", default_value_t = 2048)]
+    pub mem_mib: u64,
+    /// oom-stall's and pairs' XFS image, MiB.
+    #[arg(long, value_name = "DISK_MIB", default_value_t = 4096)]
+    pub disk_mib: u64,
+    /// A kernel series; repeat for several (a row per variant and series)
+    /// [default: 7.3].
+    #[arg(long = "series", value_name = "KERNEL_SERIES")]
+    pub series: Vec<String>,
+    /// The kernels' profile (KERNEL_PROFILE) [default: default].
+    #[arg(long, value_name = "KERNEL_PROFILE")]
+    pub kernel_profile: Option<String>,
+    /// A kernel build of your own for the clean row (one series only).
+    #[arg(long, value_name = "KDIR")]
+    pub kdir: Option<PathBuf>,
+    /// A kernel source tree of your own (one series only).
+    #[arg(long, value_name = "KERNEL_SRC")]
+    pub kernel_src: Option<PathBuf>,
+    /// Only check the settings (each configuration as its batches will
+    /// get it): exit 0, or 2 with the reason; nothing is built.
+    #[arg(long)]
+    pub check_only: bool,
+}
+
+fn matrix_id(s: &str) -> Result<String, String> {
+    if valid_run_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?}: letters, digits and ._-+ only"))
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -295,8 +457,8 @@ pub struct MergeArgs {
     pub json: bool,
     /// Only a finding whose title matches this pattern (regex) is a catch;
     /// others are listed as other findings.
-    #[arg(long, value_name = "REGEX", value_parser = crate::expect::Expect::parse)]
-    pub expect: Option<crate::expect::Expect>,
+    #[arg(long, value_name = "REGEX", value_parser = crate::judge::expect::Expect::parse)]
+    pub expect: Option<crate::judge::expect::Expect>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -574,10 +736,10 @@ impl RunArgs {
         Duration::from_secs(self.hang_timeout)
     }
 
-    pub fn boot_timeout_for(&self, accel: crate::accel::Accel) -> u64 {
+    pub fn boot_timeout_for(&self, accel: crate::vm::accel::Accel) -> u64 {
         self.boot_timeout.unwrap_or(match accel {
-            crate::accel::Accel::Kvm => BOOT_TIMEOUT_KVM,
-            crate::accel::Accel::Tcg => BOOT_TIMEOUT_TCG,
+            crate::vm::accel::Accel::Kvm => BOOT_TIMEOUT_KVM,
+            crate::vm::accel::Accel::Tcg => BOOT_TIMEOUT_TCG,
         })
     }
 
@@ -695,7 +857,7 @@ mod tests {
         assert_eq!(a.hang_timeout, 120);
         assert_eq!(a.accel, AccelChoice::Auto);
         assert_eq!(a.validate(), Ok(()));
-        assert_eq!(a.boot_timeout_for(crate::accel::Accel::Tcg), 300);
+        assert_eq!(a.boot_timeout_for(crate::vm::accel::Accel::Tcg), 300);
         let s = a.run_spec(99).unwrap();
         assert_eq!((s.seed, s.duration_s), (99, 30));
         assert_eq!(s.guest, GuestSpec::default());

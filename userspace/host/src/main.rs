@@ -5,39 +5,14 @@
 //! 3 a program run by `exec` or `selftests-mm` failed, 125 (`series`) a kernel
 //! series did not build.
 
-mod accel;
-mod args;
-mod batch;
-mod bench;
-mod bisect;
-mod catch;
-mod check;
-mod expect;
-mod hunt;
-mod interrupt;
-mod judge;
-mod ktap;
-mod lava;
-mod lava_log;
-mod matrix;
-mod meets;
-mod merge;
-mod messages;
-mod monitor;
-mod pairs;
-mod patterns;
-mod qemu;
-mod report;
-mod run;
-mod scan;
-mod series;
-mod stats;
-mod suite;
-mod summary;
-mod title;
-mod verdict;
-
 use clap::Parser;
+use mmrace_host::fleet::{
+    batch, bench, bisect, bisect_run, lava, matrix, matrix_run, merge, series,
+};
+use mmrace_host::judge::{expect, saved};
+use mmrace_host::out::check;
+use mmrace_host::vm::{interrupt, run};
+use mmrace_host::{args, hunt};
 
 /// The command line; on an error, clap's message (with the scenario names
 /// for an unknown scenario) and its exit code (2; 0 for --help).
@@ -81,12 +56,17 @@ fn main() {
             })
         }
         args::Command::HuntReport(a) => hunt::report_only(&a.campaign),
-        args::Command::Judge(a) => judge::judge(&a),
+        args::Command::Judge(a) => saved::judge(&a),
         args::Command::Merge(a) => merge::merge(&a),
         args::Command::ExportLava(a) => lava::export(&a),
         args::Command::BisectPlan(a) => bisect::plan_cmd(&a),
         args::Command::BisectReport(a) => bisect::report_cmd(&a),
+        args::Command::BisectRun(a) => bisect_run::bisect_run(&a),
         args::Command::Matrix(a) => matrix::matrix_cmd(&a),
+        args::Command::MatrixRun(a) => {
+            let stop = interrupt::install();
+            matrix_run::matrix_run(&a, &stop)
+        }
         args::Command::Series(a) => series::series_cmd(&a),
         args::Command::BenchSummary(a) => bench::main(&a),
         args::Command::VariantExpect(a) => expect::print_of_patch(&a.patch),

@@ -6,8 +6,8 @@
 use super::plan::Settings;
 use super::repro::{ReproState, Which};
 use super::triage::{self, Triage};
-use crate::report::Report;
-use crate::verdict::Verdict;
+use crate::judge::verdict::Verdict;
+use crate::out::report::Report;
 use anyhow::Context;
 use mmrace_proto::spec::RunSpec;
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,7 @@ impl Campaign {
             *self.harness.entry("no report".into()).or_default() += 1;
             return None;
         };
-        if r.ending == crate::verdict::Ending::Interrupted {
+        if r.ending == crate::judge::verdict::Ending::Interrupted {
             return None;
         }
         self.mark_done(task);

@@ -6,8 +6,8 @@
 //! an older mmrace, or one still running, gets them too.
 
 use super::plan::Target;
-use crate::report::Report;
-use crate::verdict::Verdict;
+use crate::judge::verdict::Verdict;
+use crate::out::report::Report;
 use mmrace_proto::meets::{Pair, RunMeets};
 use serde::Serialize;
 use std::collections::BTreeMap;

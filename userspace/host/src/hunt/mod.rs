@@ -106,7 +106,12 @@ impl Shared {
     }
 
     /// Takes a finished job; returns a line to print, if any.
-    fn finish(&mut self, job: &Job, done: &crate::batch::Finished, dir: &Path) -> Vec<String> {
+    fn finish(
+        &mut self,
+        job: &Job,
+        done: &crate::fleet::batch::Finished,
+        dir: &Path,
+    ) -> Vec<String> {
         self.running -= 1;
         if let Task::Rerun { signature, which } = &job.0 {
             let key = (signature.clone(), which_key(which));
@@ -181,7 +186,7 @@ fn job_args(
             a.run_id = Some(format!(
                 "{}-{seq:04}-{:06x}",
                 which_key(which),
-                crate::run::random_seed() & 0xff_ffff
+                crate::vm::run::random_seed() & 0xff_ffff
             ));
         }
     }
@@ -204,7 +209,7 @@ pub fn report_only(dir: &Path) -> i32 {
     match Campaign::load(dir) {
         Ok(Some(c)) => {
             write_report(&c, dir);
-            crate::summary::emit(&output::summary(&c, dir));
+            crate::out::summary::emit(&output::summary(&c, dir));
             0
         }
         Ok(None) => {
@@ -236,7 +241,7 @@ fn settings(a: &HuntArgs) -> anyhow::Result<Settings> {
         a.mix.clone()
     };
     Ok(Settings {
-        seed: a.run.seed.unwrap_or_else(crate::run::random_seed),
+        seed: a.run.seed.unwrap_or_else(crate::vm::run::random_seed),
         targets,
         mix,
         duration_s: a
@@ -353,9 +358,9 @@ pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
     let guest = RunSpec::new(scenarios[0].clone(), 0, 0).guest;
     let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = a.jobs().unwrap_or_else(|| {
-        crate::batch::default_jobs(
+        crate::fleet::batch::default_jobs(
             host_cpus,
-            crate::batch::mem_available_mib().unwrap_or(0),
+            crate::fleet::batch::mem_available_mib().unwrap_or(0),
             &guest,
         )
     });
@@ -443,7 +448,7 @@ pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
                     let _ = std::fs::remove_dir_all(&run_dir);
                 }
                 let _ = std::fs::create_dir_all(&args.results_dir);
-                let done = crate::batch::one(n as usize, &args, &job.2, stop);
+                let done = crate::fleet::batch::one(n as usize, &args, &job.2, stop);
                 let mut s = shared.lock().expect("not poisoned");
                 for line in s.finish(&job, &done, dir) {
                     say(pb, &line);
@@ -462,7 +467,7 @@ pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
     refresh_reproducers(&s.campaign, &dir);
     save(&mut s);
     let c = &s.campaign;
-    crate::summary::emit(&output::summary(c, &dir));
+    crate::out::summary::emit(&output::summary(c, &dir));
     if stop.load(Ordering::SeqCst) {
         eprintln!("mmrace: hunt interrupted: start it again with the same --campaign to resume");
     }

@@ -157,7 +157,7 @@ pub fn reproducer_text(f: &FindingRecord, t: &Target, spec_file: &Path) -> Strin
     );
     s.push_str("```\n\n## Console\n\n```\n");
     for l in &f.excerpt {
-        let _ = writeln!(s, "{}", crate::monitor::printable(l));
+        let _ = writeln!(s, "{}", crate::vm::monitor::printable(l));
     }
     s.push_str("```\n");
     s
@@ -172,7 +172,7 @@ pub fn write_reproducer(
 ) -> std::io::Result<PathBuf> {
     let dir = campaign_dir.join(FINDINGS_DIR).join(&f.signature);
     std::fs::create_dir_all(&dir)?;
-    let spec_file = dir.join(crate::run::SPEC);
+    let spec_file = dir.join(crate::vm::run::SPEC);
     let json = serde_json::to_string_pretty(&f.repro.best).expect("serializes") + "\n";
     std::fs::write(&spec_file, json)?;
     let path = dir.join(REPRODUCER);

@@ -13,7 +13,7 @@
 //! The state is plain data, kept in campaign.json, so an interrupted
 //! campaign resumes a measurement or a minimisation where it stopped.
 
-use crate::stats::Proportion;
+use crate::fleet::stats::Proportion;
 use mmrace_proto::spec::{RunSpec, Scenario};
 use serde::{Deserialize, Serialize};
 

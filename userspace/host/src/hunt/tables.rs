@@ -7,7 +7,7 @@
 use super::campaign::{Campaign, FindingRecord};
 use super::history::{ConfigTally, CoveragePoint, History};
 use super::plan::Target;
-use crate::expect::Expect;
+use crate::judge::expect::Expect;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -7,8 +7,8 @@
 //! load, and emulates 5-level paging), the guest's own OOM taking the
 //! driver, or the harness.
 
-use crate::report::Report;
-use crate::verdict::Verdict;
+use crate::judge::verdict::Verdict;
+use crate::out::report::Report;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
@@ -86,7 +86,7 @@ pub fn triage(r: &Report, console: &str) -> Triage {
     if console.contains(DRIVER_OOM) {
         return Triage::GuestOom;
     }
-    let tcg = r.meta.accel == Some(crate::accel::Accel::Tcg);
+    let tcg = r.meta.accel == Some(crate::vm::accel::Accel::Tcg);
     let title = r.identity.as_ref().map(|i| i.title.as_str()).unwrap_or("");
     if tcg {
         if let Some((_, why)) = ARTEFACTS.iter().find(|(re, _)| re.is_match(title)) {
@@ -99,13 +99,13 @@ pub fn triage(r: &Report, console: &str) -> Triage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
-    use crate::title::Identity;
+    use crate::judge::title::Identity;
+    use crate::out::report::tests::sample;
 
     #[test]
     fn triages_clean_kernel_findings() {
         let mut r = sample();
-        r.meta.accel = Some(crate::accel::Accel::Tcg);
+        r.meta.accel = Some(crate::vm::accel::Accel::Tcg);
         assert_eq!(triage(&r, ""), Triage::KernelBug);
         r.identity = Some(Identity::plain("INFO: rcu detected stall in sys_munmap"));
         assert!(matches!(triage(&r, ""), Triage::TcgArtefact(_)));

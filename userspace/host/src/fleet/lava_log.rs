@@ -1,6 +1,6 @@
 //! The way back from LAVA: `merge` reads a LAVA job log (the dispatcher's
 //! YAML log, `output.yaml` on a server) by judging its console lines with
-//! the same rules as a run. The export is [`crate::lava`]'s.
+//! the same rules as a run. The export is [`crate::fleet::lava`]'s.
 
 use serde_json::Value;
 

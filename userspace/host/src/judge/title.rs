@@ -12,7 +12,7 @@
 //! compiler suffixes (`.isra.0`, `.cold`), syscall prefixes (`__x64_sys_`).
 //!
 //! Which rule titles which console report is part of the one pattern table
-//! ([`crate::patterns::PATTERNS`], its `title` column); the rules are here.
+//! ([`crate::judge::patterns::PATTERNS`], its `title` column); the rules are here.
 
 use mmrace_proto::oracle::{Corruption, Expected, Found, StallKind};
 use regex::{Regex, RegexSet};

@@ -13,9 +13,9 @@
 //! write the report. It also gets SIGKILL if we die, so no QEMU is ever left
 //! behind burning CPU.
 
-use crate::messages::Messages;
-use crate::scan::ConsoleScan;
-use crate::verdict::Ending;
+use crate::judge::scan::ConsoleScan;
+use crate::judge::verdict::Ending;
+use crate::vm::messages::Messages;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -425,7 +425,7 @@ fn decide(
 /// Whether what has been seen already decides the verdict: a kernel
 /// finding on the console, or an oracle's finding in the driver's lines.
 fn decided(w: &Watch) -> bool {
-    w.sink.scan.first_finding().is_some() || crate::verdict::oracle_decided(&w.sink.messages)
+    w.sink.scan.first_finding().is_some() || crate::judge::verdict::oracle_decided(&w.sink.messages)
 }
 
 /// Starts the child and watches it until it ends or is killed. `stop` is
@@ -543,7 +543,7 @@ pub fn run(cfg: &MonitorConfig, stop: &AtomicBool) -> std::io::Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::{judge, Verdict};
+    use crate::judge::verdict::{judge, Verdict};
     use mmrace_proto::wire::{encode, Msg};
 
     struct Fake {
@@ -722,7 +722,7 @@ mod tests {
             t_ms: 1200,
             ok: true,
             message: "smoke passed".into(),
-            data: crate::report::tests::smoke_result(3),
+            data: crate::out::report::tests::smoke_result(3),
         };
         let script = format!(
             "echo '[    0.000000] Linux version 7.3.4'; {}; {}; echo '[    1.5] reboot: Power down'",

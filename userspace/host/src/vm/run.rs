@@ -2,13 +2,13 @@
 //! (retrying with TCG when KVM does not work), watches QEMU, and writes
 //! report.json, results.ktap and the summary.
 
-use crate::accel::{self, Accel, Plan};
 use crate::args::{utc_stamp, RunArgs, UsageError};
-use crate::ktap;
-use crate::monitor::{self, MonitorConfig, Observation, Outcome};
-use crate::qemu::{self, QemuSpec};
-use crate::report::{HostSide, Report, RunMeta};
-use crate::summary;
+use crate::out::ktap;
+use crate::out::report::{HostSide, Report, RunMeta};
+use crate::out::summary;
+use crate::vm::accel::{self, Accel, Plan};
+use crate::vm::monitor::{self, MonitorConfig, Observation, Outcome};
+use crate::vm::qemu::{self, QemuSpec};
 use mmrace_proto::spec::RunSpec;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -219,7 +219,7 @@ pub const QEMU_CRASH_REBOOTS: usize = 2;
 fn qemu_crashed_before_driver(o: &Observation) -> bool {
     matches!(
         o.ending,
-        crate::verdict::Ending::Exited {
+        crate::judge::verdict::Ending::Exited {
             code: None,
             signal: Some(_)
         }

@@ -12,7 +12,7 @@
 //! absent: memory pressure is what several scenarios create, and the OOM
 //! killer doing its job is not a kernel bug.
 
-use crate::title::{Stack, TitleRule};
+use crate::judge::title::{Stack, TitleRule};
 use serde::{Deserialize, Serialize};
 
 /// Who is to blame for a match.
@@ -37,7 +37,7 @@ pub struct Pattern {
     /// ...unless it also contains one of these (known benign look-alikes).
     pub unless: &'static [&'static str],
     pub blame: Blame,
-    /// How a report of this row gets its title ([`crate::title`]).
+    /// How a report of this row gets its title ([`crate::judge::title`]).
     pub title: TitleRule,
 }
 

@@ -1,9 +1,9 @@
 //! How soon a run caught what it caught: the figures a batch of runs turns
 //! into medians, and a race-only bug's "time to catch".
 
-use crate::messages::Messages;
-use crate::scan::{kernel_time, ConsoleScan, Finding};
-use crate::verdict::Verdict;
+use crate::judge::scan::{kernel_time, ConsoleScan, Finding};
+use crate::judge::verdict::Verdict;
+use crate::vm::messages::Messages;
 use mmrace_proto::wire::{Msg, EVENT_FIRST_RACE};
 use serde::{Deserialize, Serialize};
 

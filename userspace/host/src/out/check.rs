@@ -8,8 +8,8 @@
 //! seed, duration). A report whose guest never said Hello has nothing to
 //! compare and passes that check only if it has no Hello at all.
 
-use crate::messages::snapshot_view;
-use crate::report::Report;
+use crate::out::report::Report;
+use crate::vm::messages::snapshot_view;
 use mmrace_proto::results::ScenarioResult;
 use mmrace_proto::wire::Msg;
 use serde_json::Value;
@@ -302,7 +302,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             )
         }
         "title~" => {
-            let e = crate::expect::Expect::new(value).map_err(|e| format!("{e:#}"))?;
+            let e = crate::judge::expect::Expect::new(value).map_err(|e| format!("{e:#}"))?;
             let title = r.identity.as_ref().map(|i| i.title.as_str());
             ok(
                 title.is_some_and(|t| e.matches(t)),
@@ -516,7 +516,7 @@ pub fn main(report: &Path, checks: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{sample, smoke_spec};
+    use crate::out::report::tests::{sample, smoke_spec};
 
     #[test]
     fn checks_on_a_pairs_result() {
@@ -608,7 +608,7 @@ mod tests {
             cpus: 4,
             nodes: vec![0, 1],
         };
-        r.result = Some(crate::report::tests::selftests_result(suite));
+        r.result = Some(crate::out::report::tests::selftests_result(suite));
         for good in [
             "program=soft-dirty:pass",
             "program-exit=soft-dirty:0",

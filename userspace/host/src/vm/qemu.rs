@@ -21,13 +21,13 @@
 //! `-no-reboot` and `panic=-1` together turn a guest panic into QEMU exiting,
 //! so a crashed guest ends the run at once instead of waiting for a timeout.
 
-use crate::accel::Accel;
+use crate::vm::accel::Accel;
 use mmrace_proto::spec::{GuestSpec, RunSpec};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 /// The kernel command line every run starts with (qemu/kernel-cmdline).
-pub const KERNEL_CMDLINE: &str = include_str!("../../../qemu/kernel-cmdline");
+pub const KERNEL_CMDLINE: &str = include_str!("../../../../qemu/kernel-cmdline");
 
 /// Everything the command line depends on.
 #[derive(Debug, Clone)]
@@ -231,7 +231,7 @@ mod tests {
         }
         assert_eq!(
             rendered,
-            include_str!("../../../qemu/mmrace-guest.cfg"),
+            include_str!("../../../../qemu/mmrace-guest.cfg"),
             "qemu/mmrace-guest.cfg is out of date: regenerate it from guest_config()"
         );
     }

@@ -22,9 +22,9 @@
 //! 6. No Result: QEMU failing before the kernel printed anything is a harness
 //!    error; otherwise the guest died without saying why: kernel problem.
 
-use crate::messages::Messages;
-use crate::scan::{ConsoleScan, Finding};
-use crate::title::{self, Identity};
+use crate::judge::scan::{ConsoleScan, Finding};
+use crate::judge::title::{self, Identity};
+use crate::vm::messages::Messages;
 use mmrace_proto::wire::Msg;
 use serde::{Deserialize, Serialize};
 
@@ -256,8 +256,8 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
     }
     if let Some(f) = scan.first_finding() {
         let verdict = match f.blame {
-            crate::patterns::Blame::Kernel => KernelProblem,
-            crate::patterns::Blame::Harness => HarnessError,
+            crate::judge::patterns::Blame::Kernel => KernelProblem,
+            crate::judge::patterns::Blame::Harness => HarnessError,
         };
         return Judgement::new(verdict, Some(&f.class), finding_reason(f))
             .titled(f.identity.clone());

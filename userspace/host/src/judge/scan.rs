@@ -1,5 +1,5 @@
 //! Reads a kernel console line by line and keeps what the verdict needs:
-//! the findings of [`crate::patterns`] with their excerpts, and whether the
+//! the findings of [`crate::judge::patterns`] with their excerpts, and whether the
 //! kernel booted and powered off.
 //!
 //! The live monitor and `mmrace-host judge` both feed lines through this one
@@ -7,8 +7,8 @@
 //! Line numbers count from 1 and are those of `console.log`, which holds one
 //! console line per line.
 
-use crate::patterns::{self, Blame};
-use crate::title::{self, Identity, TitleRule};
+use crate::judge::patterns::{self, Blame};
+use crate::judge::title::{self, Identity, TitleRule};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 

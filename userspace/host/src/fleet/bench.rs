@@ -7,10 +7,10 @@
 //! [`Report`] and the scenario's [`BenchResult`], then prints one table and
 //! writes `bench.json` and `pmd_race.svg` into the directory.
 
-use crate::messages::{snapshot_view, Messages};
-use crate::report::Report;
-use crate::stats::Spread;
-use crate::verdict::Verdict;
+use crate::fleet::stats::Spread;
+use crate::judge::verdict::Verdict;
+use crate::out::report::Report;
+use crate::vm::messages::{snapshot_view, Messages};
 use anyhow::Context;
 use mmrace_proto::counters::name;
 use mmrace_proto::results::bench::{BenchResult, PhaseResult, PhaseRun};
@@ -341,13 +341,13 @@ fn variant_run(rep: &Report) -> VariantRun {
     // The host measured it (report.catch): the finding's kernel time minus
     // mmrace.ko's load, or the driver's last message before the crash.
     let how = rep.catch.to_catch_clock.map(|c| match c {
-        crate::catch::CatchClock::Kernel => {
+        crate::judge::catch::CatchClock::Kernel => {
             "kernel clock: finding line minus 'mmrace ... loaded'".to_string()
         }
-        crate::catch::CatchClock::DriverLastMessage => {
+        crate::judge::catch::CatchClock::DriverLastMessage => {
             "driver time of its last message before the crash".to_string()
         }
-        crate::catch::CatchClock::Oracle => {
+        crate::judge::catch::CatchClock::Oracle => {
             "driver time of the oracle's finding (no console finding)".to_string()
         }
     });

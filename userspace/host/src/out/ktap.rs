@@ -13,9 +13,9 @@
 //! a diagnostic line (KTAP nests a test's subtests, indented four spaces,
 //! before its result line).
 
-use crate::patterns::Blame;
-use crate::report::Report;
-use crate::verdict::Ending;
+use crate::judge::patterns::Blame;
+use crate::judge::verdict::Ending;
+use crate::out::report::Report;
 use mmrace_proto::results::suite::{ProgramRun, Status, SuiteResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,11 +112,11 @@ fn suite_case(name: &str, suite: &SuiteResult) -> Case {
             .push(format!("{}, {:.1} s", p.exit.describe(), p.duration_s));
         c.notes.push(format!(
             "mmrace counters: {}",
-            crate::suite::counter_deltas(&p.counters)
+            crate::out::suite::counter_deltas(&p.counters)
         ));
         c.notes.push(format!(
             "vmstat: {}",
-            crate::suite::counter_deltas(&p.vmstat)
+            crate::out::suite::counter_deltas(&p.vmstat)
         ));
         c
     };
@@ -216,7 +216,7 @@ pub fn cases(r: &Report) -> Vec<Case> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
+    use crate::out::report::tests::sample;
 
     #[test]
     fn renders_exact_text() {
@@ -329,7 +329,7 @@ mod tests {
             cpus: 4,
             nodes: vec![0, 1],
         };
-        r.result = Some(crate::report::tests::selftests_result(suite));
+        r.result = Some(crate::out::report::tests::selftests_result(suite));
         let text = render(&cases(&r));
         assert_eq!(
             text,

@@ -24,9 +24,9 @@
 //! build).
 
 use crate::args::{BisectPlanArgs, BisectReportArgs};
-use crate::expect::Expect;
-use crate::merge::{Merged, MERGED_JSON};
-use crate::stats::{detect_chance, runs_for_miss_below, Proportion};
+use crate::fleet::merge::{Merged, MERGED_JSON};
+use crate::fleet::stats::{detect_chance, runs_for_miss_below, Proportion};
+use crate::judge::expect::Expect;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -120,30 +120,40 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// The plan of a bisection from BAD's batch in `estimate`: the runs per
+/// commit and the title pattern to bisect, said on stderr.
+pub fn plan_of(
+    estimate: &Path,
+    miss: f64,
+    given: Option<&Expect>,
+) -> anyhow::Result<(u32, Option<Expect>)> {
+    let m = read_merged(estimate)?;
+    let expect = choose_expect(&m, given);
+    let (n, p) = plan(&m, miss, expect.as_ref())?;
+    if let Some(e) = &expect {
+        eprintln!(
+            "mmrace: bisect: the finding to bisect: titles matching /{}/",
+            e.pattern()
+        );
+    }
+    eprintln!(
+        "mmrace: bisect: BAD caught it in {}: {n} runs per commit keep a miss under {:.0} % ((1 - {:.2})^{n} = {:.4})",
+        p.describe(),
+        miss * 100.0,
+        p.p.unwrap_or(0.0),
+        1.0 - detect_chance(p.p.unwrap_or(0.0), n)
+    );
+    Ok((n, expect))
+}
+
 /// The `bisect-plan` subcommand: prints `RUNS=<n>` and `EXPECT=<pattern>`
 /// for the script.
 pub fn plan_cmd(a: &BisectPlanArgs) -> i32 {
-    let planned = read_merged(&a.estimate).and_then(|m| {
-        let expect = choose_expect(&m, a.expect.as_ref());
-        let (n, p) = plan(&m, a.miss, expect.as_ref())?;
-        Ok((n, p, expect))
-    });
-    match planned {
-        Ok((n, p, expect)) => {
+    match plan_of(&a.estimate, a.miss, a.expect.as_ref()) {
+        Ok((n, expect)) => {
             if let Some(e) = &expect {
-                eprintln!(
-                    "mmrace: bisect: the finding to bisect: titles matching /{}/",
-                    e.pattern()
-                );
                 println!("EXPECT={}", shell_quote(e.pattern()));
             }
-            eprintln!(
-                "mmrace: bisect: BAD caught it in {}: {n} runs per commit keep a miss under {:.0} % ((1 - {:.2})^{n} = {:.4})",
-                p.describe(),
-                a.miss * 100.0,
-                p.p.unwrap_or(0.0),
-                1.0 - detect_chance(p.p.unwrap_or(0.0), n)
-            );
             println!("RUNS={n}");
             0
         }
@@ -369,7 +379,7 @@ pub fn report_cmd(a: &BisectReportArgs) -> i32 {
                 eprintln!("mmrace: bisect: cannot write bisect.json: {e}");
                 return 2;
             }
-            crate::summary::emit(&b.render());
+            crate::out::summary::emit(&b.render());
             0
         }
         Err(e) => {
@@ -382,7 +392,7 @@ pub fn report_cmd(a: &BisectReportArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::tests::merged;
+    use crate::fleet::merge::tests::merged;
 
     #[test]
     fn plan_from_the_estimate() {

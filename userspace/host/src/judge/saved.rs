@@ -3,12 +3,12 @@
 //! collector and rules as a live run ([`Report::assemble`]).
 
 use crate::args::JudgeArgs;
-use crate::messages::Messages;
-use crate::monitor::LineSplitter;
-use crate::report::{HostSide, Report, RunMeta};
-use crate::scan::ConsoleScan;
-use crate::summary;
-use crate::verdict::Ending;
+use crate::judge::scan::ConsoleScan;
+use crate::judge::verdict::Ending;
+use crate::out::report::{HostSide, Report, RunMeta};
+use crate::out::summary;
+use crate::vm::messages::Messages;
+use crate::vm::monitor::LineSplitter;
 use mmrace_proto::wire::Msg;
 use std::path::Path;
 

@@ -3,11 +3,11 @@
 //! them (the [`Msg`] JSON, with its `type` tag), so the report and wire.log
 //! never disagree about their shape.
 
-use crate::accel::Accel;
-use crate::catch::CatchTimes;
-use crate::messages::{snapshot_view, Messages};
-use crate::scan::{ConsoleScan, Finding};
-use crate::verdict::{self, Ending, Verdict};
+use crate::judge::catch::CatchTimes;
+use crate::judge::scan::{ConsoleScan, Finding};
+use crate::judge::verdict::{self, Ending, Verdict};
+use crate::vm::accel::Accel;
+use crate::vm::messages::{snapshot_view, Messages};
 use mmrace_proto::spec::RunSpec;
 use mmrace_proto::wire::Msg;
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ pub struct Report {
     /// finding's, an oracle's, or the verdict class's); None when clean
     /// and in reports written before titles existed.
     #[serde(default)]
-    pub identity: Option<crate::title::Identity>,
+    pub identity: Option<crate::judge::title::Identity>,
     pub ending: Ending,
     /// The first finding, which decided the verdict.
     pub finding: Option<Finding>,
@@ -271,8 +271,8 @@ impl Report {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::patterns::Blame;
-    use crate::scan::NumberedLine;
+    use crate::judge::patterns::Blame;
+    use crate::judge::scan::NumberedLine;
     use mmrace_proto::results::{ScenarioResult, SmokeResult};
     use mmrace_proto::wire::ProbeState;
 
@@ -345,7 +345,7 @@ pub(crate) mod tests {
             exit_code: 1,
             class: Some("BUG".into()),
             reason: "BUG at console.log:2: kernel BUG at mm/huge_memory.c:3050!".into(),
-            identity: Some(crate::title::Identity::plain("kernel BUG")),
+            identity: Some(crate::judge::title::Identity::plain("kernel BUG")),
             ending: Ending::Exited {
                 code: Some(0),
                 signal: None,
@@ -353,7 +353,7 @@ pub(crate) mod tests {
             finding: Some(Finding {
                 class: "BUG".into(),
                 blame: Blame::Kernel,
-                identity: crate::title::Identity::plain("kernel BUG"),
+                identity: crate::judge::title::Identity::plain("kernel BUG"),
                 before: vec![],
                 excerpt: vec![NumberedLine {
                     line_no: 2,
@@ -400,7 +400,7 @@ pub(crate) mod tests {
             undecodable_wire_lines: 0,
             catch: CatchTimes {
                 to_catch_s: Some(2.5),
-                to_catch_clock: Some(crate::catch::CatchClock::Kernel),
+                to_catch_clock: Some(crate::judge::catch::CatchClock::Kernel),
                 to_first_race_s: Some(1.5),
             },
             guest_elapsed_s: Some(3.0),

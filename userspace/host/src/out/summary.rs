@@ -2,8 +2,8 @@
 //! verdict first, then what decided it, then the last counters the guest
 //! streamed, which a crashed or hung guest still leaves behind.
 
-use crate::messages::snapshot_view;
-use crate::report::Report;
+use crate::out::report::Report;
+use crate::vm::messages::snapshot_view;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -149,7 +149,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
                 out,
                 "  {:>6} | {}",
                 l.line_no,
-                crate::monitor::printable(&l.text)
+                crate::vm::monitor::printable(&l.text)
             );
         }
         for f in &r.other_findings {
@@ -185,9 +185,9 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
     if o.taint.new != 0 {
         let _ = writeln!(out, "taint: {}", o.taint.line());
     }
-    crate::suite::render(&mut out, r);
+    crate::out::suite::render(&mut out, r);
     if let Some(p) = r.pairs() {
-        crate::pairs::render(&mut out, p);
+        crate::out::pairs::render(&mut out, p);
     }
     if let Some(s) = r.last_snapshot.as_ref().and_then(snapshot_view) {
         let window = r
@@ -212,7 +212,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
     } else {
         let _ = writeln!(out, "no counters: the driver sent no snapshot");
     }
-    crate::meets::render(&mut out, r.meets.as_ref());
+    crate::out::meets::render(&mut out, r.meets.as_ref());
     if let Some(dir) = results {
         let _ = writeln!(out, "mmrace: results in {}", dir.display());
     }
@@ -222,8 +222,8 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
-    use crate::scan::NumberedLine;
+    use crate::judge::scan::NumberedLine;
+    use crate::out::report::tests::sample;
 
     #[test]
     fn crashed_run_summary() {
@@ -234,7 +234,7 @@ mod tests {
             lines[2],
             format!(
                 "mmrace: title kernel BUG (signature {})",
-                crate::title::signature("kernel BUG")
+                crate::judge::title::signature("kernel BUG")
             )
         );
         assert_eq!(lines[3], "mmrace: ran smoke seed 7, 20 s");
@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn clean_run_without_snapshots() {
         let mut r = sample();
-        r.verdict = crate::verdict::Verdict::Clean;
+        r.verdict = crate::judge::verdict::Verdict::Clean;
         r.exit_code = 0;
         r.class = None;
         r.finding = None;

@@ -1,5 +1,5 @@
 //! `RUNS=N JOBS=J`: many seeded runs of one build, J guests at once, and one
-//! merged result ([`crate::merge`]).
+//! merged result ([`crate::fleet::merge`]).
 //!
 //! Run i gets seed `SEED + i` (so run 0 is the single run `SEED` would have
 //! been, and any run can be replayed on its own with its recorded seed).
@@ -9,12 +9,12 @@
 //! as long as its QEMU runs, which matters: QEMU's parent-death signal
 //! follows the thread that started it.
 
-use crate::accel::{self, Plan};
 use crate::args::{BatchArgs, RunArgs};
-use crate::expect::Expect;
-use crate::merge::Merged;
-use crate::report::Report;
-use crate::run;
+use crate::fleet::merge::Merged;
+use crate::judge::expect::Expect;
+use crate::out::report::Report;
+use crate::vm::accel::{self, Plan};
+use crate::vm::run;
 use mmrace_proto::spec::{GuestSpec, RunSpec};
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
@@ -282,7 +282,7 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
     merged.add_unreported(unreported);
     merged.write(&reports, &dir)?;
     run::link_latest(&t.results_dir, &batch_id);
-    crate::summary::emit(&merged.summary());
+    crate::out::summary::emit(&merged.summary());
     if not_run > 0 && stopped_early {
         eprintln!(
             "mmrace: {not_run} of {} runs not started: {} caught, as many as asked for",

@@ -1,6 +1,6 @@
 //! `RUNS=N KERNEL_SERIES="7.2 7.3"`: the same run description on several
 //! kernel series, side by side. scripts/qemu-run.sh runs one batch
-//! ([`crate::batch`]) per series into `DIR/<series>/` (or writes
+//! ([`crate::fleet::batch`]) per series into `DIR/<series>/` (or writes
 //! `DIR/<series>/not-built` with the reason when that series' kernel or
 //! mmrace.ko cannot be built); `mmrace-host series DIR SERIES...` then reads
 //! each batch's merged result ([`Merged`], unchanged) and writes the
@@ -11,8 +11,8 @@
 //! (`spec.kernel.series`); a batch whose runs record another series than
 //! its directory says is reported.
 
-use crate::merge::{Merged, MERGED_JSON, MERGED_KTAP, SUMMARY};
-use crate::stats::Spread;
+use crate::fleet::merge::{Merged, MERGED_JSON, MERGED_KTAP, SUMMARY};
+use crate::fleet::stats::Spread;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -391,10 +391,14 @@ impl Comparison {
                 Outcome::NotBuilt { reason } => writeln!(
                     s,
                     "ok {n} {name} # SKIP not built: {}",
-                    crate::ktap::one_line(reason)
+                    crate::out::ktap::one_line(reason)
                 ),
                 Outcome::NoResult { reason } => {
-                    writeln!(s, "ok {n} {name} # SKIP {}", crate::ktap::one_line(reason))
+                    writeln!(
+                        s,
+                        "ok {n} {name} # SKIP {}",
+                        crate::out::ktap::one_line(reason)
+                    )
                 }
             };
         }
@@ -428,7 +432,7 @@ pub fn series_cmd(a: &crate::args::SeriesArgs) -> i32 {
     });
     match done {
         Ok((c, summary)) => {
-            crate::summary::emit(&summary);
+            crate::out::summary::emit(&summary);
             eprintln!("mmrace: side by side in {}", a.dir.display());
             c.exit_code
         }
@@ -442,7 +446,7 @@ pub fn series_cmd(a: &crate::args::SeriesArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::tests::merged;
+    use crate::fleet::merge::tests::merged;
 
     /// A batch on `series`: `caught`, `missed` and `harness` runs.
     fn batch(series: &str, caught: u32, missed: u32, harness: u32) -> Merged {

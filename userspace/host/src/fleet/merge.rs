@@ -9,13 +9,13 @@
 //! first race. A run that ended in a harness error says nothing about the
 //! kernel, so it is listed but left out of the probability.
 
-use crate::catch::CatchTimes;
-use crate::expect::Expect;
-use crate::ktap;
-use crate::messages::snapshot_view;
-use crate::report::Report;
-use crate::stats::{Proportion, Spread};
-use crate::verdict::Verdict;
+use crate::fleet::stats::{Proportion, Spread};
+use crate::judge::catch::CatchTimes;
+use crate::judge::expect::Expect;
+use crate::judge::verdict::Verdict;
+use crate::out::ktap;
+use crate::out::report::Report;
+use crate::vm::messages::snapshot_view;
 use anyhow::{bail, Context};
 use mmrace_proto::spec::RunSpec;
 use serde::{Deserialize, Serialize};
@@ -353,7 +353,7 @@ impl Merged {
                 r.verdict.label(),
                 secs(r.catch.to_catch_s),
                 secs(r.catch.to_first_race_s),
-                crate::monitor::printable(what)
+                crate::vm::monitor::printable(what)
             );
         }
         if !self.counters.is_empty() {
@@ -487,7 +487,7 @@ fn counter_totals<'a>(reports: impl Iterator<Item = &'a Report>) -> BTreeMap<Str
 /// no run counts twice). Sorted by path within each source.
 pub fn collect(sources: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        for name in [crate::run::REPORT, LAVA_LOG, LAVA_SERVER_LOG] {
+        for name in [crate::vm::run::REPORT, LAVA_LOG, LAVA_SERVER_LOG] {
             let f = dir.join(name);
             if f.is_file() {
                 out.push(f);
@@ -540,7 +540,7 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Report)>> {
             if let Ok(r) = as_report {
                 return Ok((p.clone(), r));
             }
-            let console = crate::lava_log::console_lines(&text);
+            let console = crate::fleet::lava_log::console_lines(&text);
             if console.is_empty() {
                 as_report.with_context(|| {
                     format!(
@@ -551,7 +551,7 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Report)>> {
             }
             Ok((
                 p.clone(),
-                crate::judge::judge_lines(&p.display().to_string(), &console, &[]),
+                crate::judge::saved::judge_lines(&p.display().to_string(), &console, &[]),
             ))
         })
         .collect()
@@ -569,7 +569,7 @@ pub fn merge(args: &crate::args::MergeArgs) -> i32 {
     });
     match merged {
         Ok(m) => {
-            crate::summary::emit(&if args.json { m.to_json() } else { m.summary() });
+            crate::out::summary::emit(&if args.json { m.to_json() } else { m.summary() });
             if let Some(out) = &args.out {
                 eprintln!("mmrace: merged results in {}", out.display());
             }
@@ -585,12 +585,12 @@ pub fn merge(args: &crate::args::MergeArgs) -> i32 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::catch::CatchClock;
-    use crate::report::tests::sample;
+    use crate::judge::catch::CatchClock;
+    use crate::out::report::tests::sample;
 
     fn run(seed: u64, verdict: Verdict, catch_s: Option<f64>, race_s: Option<f64>) -> Report {
         let mut r = sample();
-        r.meta.spec = Some(crate::report::tests::smoke_spec(seed));
+        r.meta.spec = Some(crate::out::report::tests::smoke_spec(seed));
         r.meta.run_id = format!("b-s{seed}");
         r.verdict = verdict;
         r.exit_code = verdict.exit_code();
@@ -603,7 +603,7 @@ pub(crate) mod tests {
             r.finding = None;
             r.class = None;
             r.identity = (verdict == Verdict::HarnessError)
-                .then(|| crate::title::Identity::plain("driver-failed"));
+                .then(|| crate::judge::title::Identity::plain("driver-failed"));
             r.reason = match verdict {
                 Verdict::HarnessError => "the driver failed: mount".into(),
                 _ => "the scenario completed and the guest powered off".into(),
@@ -652,7 +652,7 @@ pub(crate) mod tests {
         i: usize,
         title: &str,
     ) -> Vec<(PathBuf, Report)> {
-        reports[i].1.identity = Some(crate::title::Identity::plain(title));
+        reports[i].1.identity = Some(crate::judge::title::Identity::plain(title));
         reports
     }
 

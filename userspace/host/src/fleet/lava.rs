@@ -1,7 +1,7 @@
 //! `mmrace-host export-lava`: a run, or a batch of seeds, as LAVA test jobs,
 //! so a lab that already runs kernel CI on LAVA can spread mmrace's runs
 //! over its workers instead of mmrace growing a scheduler. The way back,
-//! reading a job log, is [`crate::lava_log`]'s.
+//! reading a job log, is [`crate::fleet::lava_log`]'s.
 //!
 //! A job is LAVA's `qemu` device type: a deploy of the kernel, the
 //! initramfs and the guest's `-readconfig` file to tmpfs, a `qemu` boot, and
@@ -21,10 +21,10 @@
 //!
 //! The job file is JSON, which is also YAML: LAVA reads it as it is.
 
-use crate::accel::AccelChoice;
 use crate::args::{ExportLavaArgs, RunArgs};
-use crate::patterns::{Blame, PATTERNS};
-use crate::qemu;
+use crate::judge::patterns::{Blame, PATTERNS};
+use crate::vm::accel::AccelChoice;
+use crate::vm::qemu;
 use mmrace_proto::spec::RunSpec;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -89,7 +89,7 @@ fn extra_options(accel: AccelChoice) -> Vec<String> {
     let mut opts: Vec<String> = qemu::MACHINE_FLAGS.iter().map(|f| f.to_string()).collect();
     opts.push("-serial stdio".into());
     if accel == AccelChoice::Tcg {
-        let t = crate::accel::Accel::Tcg.qemu_args();
+        let t = crate::vm::accel::Accel::Tcg.qemu_args();
         opts.push(format!("{} {}", t[0], t[1]));
         opts.push(format!("{} {}", t[2], t[3]));
     }
@@ -267,7 +267,7 @@ pub fn export(args: &ExportLavaArgs) -> i32 {
     let go = || -> anyhow::Result<()> {
         let t = &args.run;
         t.validate()?;
-        let base = t.run_spec(crate::run::random_seed())?;
+        let base = t.run_spec(crate::vm::run::random_seed())?;
         anyhow::ensure!(
             t.disk.is_none(),
             "--disk: the LAVA export carries no disk image (oom-stall's XFS disk); \
@@ -277,7 +277,7 @@ pub fn export(args: &ExportLavaArgs) -> i32 {
         let cfg = args.out.join(GUEST_CFG);
         std::fs::write(&cfg, qemu::guest_config(&base.guest, None, None))?;
         for i in 0..args.runs() {
-            let (a, spec) = crate::batch::run_args(t, &base, &args.out, i);
+            let (a, spec) = crate::fleet::batch::run_args(t, &base, &args.out, i);
             let path = args.out.join(format!("job-s{}.yaml", spec.seed));
             std::fs::write(
                 &path,

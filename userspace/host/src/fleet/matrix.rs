@@ -13,9 +13,9 @@
 //! false alarm.
 
 use crate::args::MatrixArgs;
-use crate::merge::{Merged, OtherFinding, MERGED_JSON};
-use crate::series::NOT_BUILT;
-use crate::stats::{Proportion, Spread};
+use crate::fleet::merge::{Merged, OtherFinding, MERGED_JSON};
+use crate::fleet::series::NOT_BUILT;
+use crate::fleet::stats::{Proportion, Spread};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -626,7 +626,7 @@ pub fn matrix_cmd(a: &MatrixArgs) -> i32 {
                 eprintln!("mmrace: matrix: cannot write into {}: {e}", a.dir.display());
                 return 2;
             }
-            crate::summary::emit(&(m.table() + &m.goal_text()));
+            crate::out::summary::emit(&(m.table() + &m.goal_text()));
             eprintln!(
                 "mmrace: matrix.json, matrix.txt and matrix.svg in {}",
                 a.dir.display()
@@ -643,7 +643,7 @@ pub fn matrix_cmd(a: &MatrixArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::tests::merged;
+    use crate::fleet::merge::tests::merged;
 
     fn sample() -> Matrix {
         let c =
@@ -664,8 +664,8 @@ mod tests {
 
     #[test]
     fn other_findings_are_listed_never_caught() {
-        use crate::expect::Expect;
-        use crate::merge::tests::merged;
+        use crate::fleet::merge::tests::merged;
+        use crate::judge::expect::Expect;
         let mut m = merged(3, 1, 0);
         m.runs[1].title = Some("WARNING in elsewhere".into());
         m.recount(Some(&Expect::new("^kernel BUG").unwrap()));

@@ -1,10 +1,10 @@
 //! The summary lines of the scenarios that run programs (`exec`,
 //! `selftests-mm`): one line per program with its status, time, exit, KTAP
 //! tally and mmrace counter deltas, and for `exec` the output's tail.
-//! results.ktap nests the same (see [`crate::ktap`]); report.json keeps the
+//! results.ktap nests the same (see [`crate::out::ktap`]); report.json keeps the
 //! whole typed result.
 
-use crate::report::Report;
+use crate::out::report::Report;
 use mmrace_proto::results::suite::{Status, Tally};
 use std::fmt::Write;
 
@@ -69,7 +69,7 @@ pub fn render(out: &mut String, r: &Report) {
             }
         );
         for l in &p.output_tail {
-            let _ = writeln!(out, "  | {}", crate::monitor::printable(l));
+            let _ = writeln!(out, "  | {}", crate::vm::monitor::printable(l));
         }
     }
 }

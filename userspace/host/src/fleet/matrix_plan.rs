@@ -1,0 +1,330 @@
+//! What `make matrix` runs: its rows (the clean kernel and each kernel
+//! variant), each row's configurations and the scenario words of each,
+//! from the settings and the variant patches' headers. Pure: the cells are
+//! driven by [`crate::fleet::matrix_run`], the table is
+//! [`crate::fleet::matrix`].
+
+use crate::judge::expect::Expect;
+use std::path::Path;
+
+/// The configurations a variant without a `Scenarios:` line gets.
+pub const DEFAULT_CONFIGS: [&str; 3] = ["shell-baseline", "thp-race", "thp-race-amplified"];
+/// The configurations known by name.
+const NAMED: [&str; 6] = [
+    "shell-baseline",
+    "thp-race",
+    "thp-race-amplified",
+    "oom-stall",
+    "smoke",
+    "pairs",
+];
+/// oom-stall's guest memory, MiB: smaller, for the OOM killer to come
+/// sooner.
+const OOM_MEM_MIB: u64 = 1024;
+
+/// A column of the matrix: its name (the cell's directory) and the
+/// scenario words its batches run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub name: String,
+    pub words: Vec<String>,
+}
+
+impl Config {
+    /// A configuration as a variant's `Scenarios:` line names it: a known
+    /// name, `NAME=WORDS` (commas for spaces), or a scenario's own name.
+    pub fn of_spec(spec: &str, amplify: &str) -> Config {
+        let (name, words) = match spec.split_once('=') {
+            Some((name, words)) => (name, words.split(',').map(str::to_string).collect()),
+            None if spec == "thp-race-amplified" => (
+                spec,
+                vec!["thp-race".into(), "--amplify".into(), amplify.into()],
+            ),
+            None => (spec, vec![spec.to_string()]),
+        };
+        let words = words
+            .into_iter()
+            .filter(|w: &String| !w.is_empty())
+            .collect();
+        Config {
+            name: name.to_string(),
+            words,
+        }
+    }
+
+    /// A configuration of MATRIX_CONFIGS, checked: a known name or
+    /// `NAME=WORDS`.
+    pub fn setting(spec: &str, amplify: &str) -> Result<Config, String> {
+        match spec.split_once('=') {
+            None if NAMED.contains(&spec) => Ok(Config::of_spec(spec, amplify)),
+            None => Err(format!("MATRIX_CONFIGS: unknown configuration '{spec}' (shell-baseline, thp-race, thp-race-amplified, oom-stall, smoke, pairs or NAME=scenario,words)")),
+            Some((name, _)) if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') => {
+                Err(format!("MATRIX_CONFIGS: '{spec}': the name before = is letters, digits and -"))
+            }
+            Some((_, words)) if words.is_empty() || !words.chars().all(|c| c.is_ascii_alphanumeric() || "_=,.:+-".contains(c)) => {
+                Err(format!("MATRIX_CONFIGS: '{spec}': the words after = are scenario words joined by commas"))
+            }
+            Some(_) => Ok(Config::of_spec(spec, amplify)),
+        }
+    }
+
+    /// Its guest's memory, MiB.
+    pub fn mem_mib(&self, default: u64) -> u64 {
+        if self.name == "oom-stall" {
+            OOM_MEM_MIB
+        } else {
+            default
+        }
+    }
+
+    /// The XFS image its runs attach (oom-stall's writers, pairs'
+    /// O_DIRECT), under the matrix directory.
+    pub fn disk_image(&self) -> Option<&'static str> {
+        match self.name.as_str() {
+            "oom-stall" => Some("oom-stall.img"),
+            "pairs" => Some("pairs.img"),
+            _ => None,
+        }
+    }
+
+    /// The seed's shell procedure: its initramfs gets busybox, the writer
+    /// and the script.
+    pub fn is_shell_baseline(&self) -> bool {
+        self.name == "shell-baseline"
+    }
+}
+
+/// MATRIX_AMPLIFY: `key=value,...`.
+pub fn check_amplify(amplify: &str) -> Result<(), String> {
+    if amplify
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_=,".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "MATRIX_AMPLIFY: only key=value,... please, got '{amplify}'"
+        ))
+    }
+}
+
+/// A row's kernel: the clean one or a variant, with the title pattern of
+/// its catches.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// `clean`, or kernel/variants/NAME.patch.
+    pub variant: String,
+    /// The variant's `Expect:` pattern; None for the clean kernel (any
+    /// finding there is a false positive).
+    pub expect: Option<Expect>,
+    pub configs: Vec<Config>,
+}
+
+impl Row {
+    pub fn is_clean(&self) -> bool {
+        self.variant == "clean"
+    }
+
+    /// The kernel variant its kernel is built with.
+    pub fn kernel_variant(&self) -> Option<&str> {
+        (!self.is_clean()).then_some(self.variant.as_str())
+    }
+}
+
+/// The header of a variant patch: its lines above the diff.
+fn header(patch_text: &str) -> Vec<&str> {
+    patch_text
+        .lines()
+        .take_while(|l| !l.starts_with("---"))
+        .collect()
+}
+
+/// A variant's configurations, as specs: its `Scenarios:` line, else the
+/// defaults plus oom-stall when its `Class:` line names the OOM path.
+pub fn variant_specs(patch_text: &str, defaults: &[String]) -> Vec<String> {
+    let header = header(patch_text);
+    if let Some(line) = header.iter().find_map(|l| l.strip_prefix("Scenarios:")) {
+        return line.split_whitespace().map(str::to_string).collect();
+    }
+    let mut specs = defaults.to_vec();
+    let oom = header.iter().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("class:") && l.contains("oom")
+    });
+    if oom {
+        specs.push("oom-stall".into());
+    }
+    specs
+}
+
+/// Each spec once, in the order first named.
+fn unique(specs: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = Vec::new();
+    for s in specs {
+        if !seen.contains(&s) {
+            seen.push(s);
+        }
+    }
+    seen
+}
+
+/// The rows of MATRIX_VARIANTS (`clean` and names of
+/// `variants_dir/NAME.patch`) over the configurations MATRIX_CONFIGS;
+/// the clean row runs every configuration any row runs (its catches are
+/// false positives).
+pub fn rows(
+    variants_dir: &Path,
+    variants: &[String],
+    configs: &[String],
+    amplify: &str,
+) -> Result<Vec<Row>, String> {
+    check_amplify(amplify)?;
+    for c in configs {
+        Config::setting(c, amplify)?;
+    }
+    let mut specs = Vec::new();
+    let mut rows = Vec::new();
+    for v in variants.iter().filter(|v| *v != "clean") {
+        let patch = variants_dir.join(format!("{v}.patch"));
+        let text = std::fs::read_to_string(&patch)
+            .map_err(|_| format!("MATRIX_VARIANTS: no kernel/variants/{v}.patch"))?;
+        let expect = Expect::of_patch(&patch)
+            .map_err(|e| format!("{e:#}"))?
+            .ok_or_else(|| format!("{}: no Expect: line", patch.display()))?;
+        let own = unique(variant_specs(&text, configs));
+        specs.push(own.clone());
+        rows.push((v.clone(), Some(expect), own));
+    }
+    let clean = unique(configs.iter().cloned().chain(specs.into_iter().flatten()));
+    let mut out = Vec::new();
+    let mut variant_rows = rows.into_iter();
+    for v in variants {
+        let (variant, expect, specs) = if v == "clean" {
+            (v.clone(), None, clean.clone())
+        } else {
+            variant_rows.next().expect("a row per variant")
+        };
+        let configs = specs.iter().map(|s| Config::of_spec(s, amplify)).collect();
+        out.push(Row {
+            variant,
+            expect,
+            configs,
+        });
+    }
+    Ok(out)
+}
+
+/// Every configuration of the rows, once each (by spec), sorted by name:
+/// what the settings check runs each through.
+pub fn all_configs(rows: &[Row]) -> Vec<Config> {
+    let mut all: Vec<Config> = Vec::new();
+    for c in rows.iter().flat_map(|r| &r.configs) {
+        if !all.contains(c) {
+            all.push(c.clone());
+        }
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name).then(a.words.cmp(&b.words)));
+    all
+}
+
+/// The default MATRIX_VARIANTS: clean and every patch in `variants_dir`,
+/// by name.
+pub fn default_variants(variants_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(variants_dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".patch").map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    std::iter::once("clean".to_string()).chain(names).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AMP: &str = "delay_us=1000,every_nth=1";
+
+    fn specs(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn configs_and_their_words() {
+        let c = Config::setting("thp-race-amplified", AMP).unwrap();
+        assert_eq!(c.words, specs(&["thp-race", "--amplify", AMP]));
+        let c = Config::setting("narrow=thp-race,--no-churn,--phase-ms,0", AMP).unwrap();
+        assert_eq!(c.name, "narrow");
+        assert_eq!(
+            c.words,
+            specs(&["thp-race", "--no-churn", "--phase-ms", "0"])
+        );
+        assert_eq!(
+            Config::setting("oom-stall", AMP).unwrap().mem_mib(2048),
+            1024
+        );
+        assert_eq!(Config::setting("pairs", AMP).unwrap().mem_mib(2048), 2048);
+        assert_eq!(
+            Config::setting("pairs", AMP).unwrap().disk_image(),
+            Some("pairs.img")
+        );
+        for bad in ["bogus", "Big=thp-race", "=thp-race", "x=", "x=thp race"] {
+            assert!(Config::setting(bad, AMP).is_err(), "{bad}");
+        }
+        assert!(check_amplify("delay_us=1000").is_ok());
+        assert!(check_amplify("delay_us=1000 every").is_err());
+    }
+
+    #[test]
+    fn a_variant_gets_its_scenarios_line_or_the_defaults() {
+        let d = specs(&DEFAULT_CONFIGS);
+        let own = "Subject: x\nScenarios: pairs thp-race\n---\nScenarios: no\n";
+        assert_eq!(variant_specs(own, &d), specs(&["pairs", "thp-race"]));
+        let oom = "Class: the OOM reaper path.\n---\n";
+        assert_eq!(variant_specs(oom, &d).last().unwrap(), "oom-stall");
+        let plain = "Class: a recheck.\n---\nClass: oom\n";
+        assert_eq!(variant_specs(plain, &d), d);
+    }
+
+    #[test]
+    fn the_clean_row_runs_what_any_row_runs() {
+        let dir = std::env::temp_dir().join(format!("mmrace-mplan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.patch"),
+            "Expect: ^WARNING in x$\nScenarios: pairs thp-race\n---\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b.patch"),
+            "Class: the OOM path\nExpect: ^OOM\n---\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("c.patch"), "Class: none\n---\n").unwrap();
+        let rows = rows(
+            &dir,
+            &specs(&["clean", "a", "b"]),
+            &specs(&["thp-race"]),
+            AMP,
+        )
+        .unwrap();
+        let names = |r: &Row| r.configs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&rows[0]), specs(&["thp-race", "pairs", "oom-stall"]));
+        assert_eq!(names(&rows[1]), specs(&["pairs", "thp-race"]));
+        assert_eq!(names(&rows[2]), specs(&["thp-race", "oom-stall"]));
+        assert!(rows[0].expect.is_none() && rows[0].kernel_variant().is_none());
+        assert_eq!(rows[1].expect.as_ref().unwrap().pattern(), "^WARNING in x$");
+        assert_eq!(all_configs(&rows).len(), 3);
+        let e = super::rows(&dir, &specs(&["nope"]), &[], AMP).unwrap_err();
+        assert!(e.contains("no kernel/variants/nope.patch"), "{e}");
+        let e = super::rows(&dir, &specs(&["c"]), &[], AMP).unwrap_err();
+        assert!(e.contains("no Expect: line"), "{e}");
+        assert_eq!(default_variants(&dir), specs(&["clean", "a", "b", "c"]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

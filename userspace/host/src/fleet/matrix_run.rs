@@ -1,0 +1,611 @@
+//! `mmrace-host matrix-run` (`make matrix`, scripts/matrix.sh): drives the
+//! detection matrix's cells. Every setting is checked first (each
+//! configuration through the options its batches get), then the kernels
+//! are built ([`crate::fleet::build`]), a row at a time, and each cell is a
+//! batch (`mmrace-host batch`, its output in `<variant>/<config>.out`);
+//! the table is [`crate::fleet::matrix`]'s.
+
+use crate::args::{Cli, Command, MatrixArgs, MatrixRunArgs};
+use crate::fleet::build::{host_exe, log, BuildError, Builder, KernelWant, Target};
+use crate::fleet::matrix::matrix_cmd;
+use crate::fleet::matrix_plan::{self, Config, Row};
+use crate::fleet::series::NOT_BUILT;
+use clap::{Parser as _, ValueEnum as _};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// A matrix checked and ready to build: its rows, its series, where its
+/// results go.
+struct Matrix<'a> {
+    a: &'a MatrixRunArgs,
+    rows: Vec<Row>,
+    series: Vec<String>,
+    out: PathBuf,
+    builder: Builder,
+}
+
+/// One cell's batch: the row, the configuration and, once built, the
+/// images and the disk.
+struct Cell<'a> {
+    row: &'a Row,
+    config: &'a Config,
+    series: &'a str,
+    images: Option<(&'a Path, &'a Path)>,
+    disk: Option<&'a Path>,
+    results: Option<&'a Path>,
+}
+
+/// The `matrix-run` subcommand; returns the exit code: 0 the matrix is
+/// complete, 2 a harness or usage error (125 when a single series' own
+/// kernel does not build).
+pub fn matrix_run(a: &MatrixRunArgs, stop: &AtomicBool) -> i32 {
+    let m = match Matrix::checked(a) {
+        Ok(m) => m,
+        Err(e) => {
+            log(&format!("error: {e}"));
+            return 2;
+        }
+    };
+    if a.check_only {
+        return 0;
+    }
+    m.run(stop).unwrap_or_else(|e| {
+        log(&format!("error: {}", e.reason()));
+        e.exit_code()
+    })
+}
+
+/// KERNEL_SERIES: names, none twice; several without KDIR or KERNEL_SRC.
+fn check_series(a: &MatrixRunArgs) -> Result<Vec<String>, String> {
+    let series = if a.series.is_empty() {
+        vec!["7.3".to_string()]
+    } else {
+        a.series.clone()
+    };
+    for (i, s) in series.iter().enumerate() {
+        let name = s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+        if s.is_empty() || !name || s == "." || s == ".." {
+            return Err(format!(
+                "KERNEL_SERIES: '{s}' is not a series name (e.g. 7.3)"
+            ));
+        }
+        if series[..i].contains(s) {
+            return Err(format!("KERNEL_SERIES lists {s} twice"));
+        }
+    }
+    if series.len() > 1 && (a.kdir.is_some() || a.kernel_src.is_some()) {
+        return Err(format!("KERNEL_SERIES lists several series ({}): KDIR and KERNEL_SRC name one kernel, use them without a list", series.join(" ")));
+    }
+    Ok(series)
+}
+
+/// KERNEL_PROFILE: default, or kernel/profiles/NAME.config; not with a
+/// kernel of the user's.
+fn check_profile(a: &MatrixRunArgs) -> Result<(), String> {
+    let Some(p) = a.kernel_profile.as_deref().filter(|p| *p != "default") else {
+        return Ok(());
+    };
+    if let Some(k) = &a.kdir {
+        return Err(format!("KERNEL_PROFILE={p} builds the test kernel; KDIR={} is a kernel of your own (configure its sanitizers there)", k.display()));
+    }
+    let f = a.mmrace_root.join(format!("kernel/profiles/{p}.config"));
+    if f.exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no kernel profile '{p}' (kernel/profiles/{p}.config)"
+        ))
+    }
+}
+
+/// The options a cell's batch gets, then the scenario words; without
+/// images, `--check-only` (nothing is built yet).
+fn batch_argv(a: &MatrixRunArgs, c: &Cell) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec!["mmrace-host".into(), "batch".into()];
+    let mut opt = |k: &str, val: OsString| {
+        v.push(k.into());
+        v.push(val);
+    };
+    match c.images {
+        Some((kernel, initrd)) => {
+            opt("--kernel", kernel.into());
+            opt("--initrd", initrd.into());
+        }
+        None => v.push("--check-only".into()),
+    }
+    let mut opt = |k: &str, val: String| {
+        v.push(k.into());
+        v.push(val.into());
+    };
+    opt("--seed", a.seed.to_string());
+    opt("--duration", a.cap.to_string());
+    opt("--kernel-series", c.series.to_string());
+    let accel = a.accel.to_possible_value().expect("a value");
+    opt("--accel", accel.get_name().to_string());
+    opt("--cpus", a.cpus.to_string());
+    opt("--mem-mib", c.config.mem_mib(a.mem_mib).to_string());
+    if let Some(v) = c.row.kernel_variant() {
+        opt("--kernel-variant", v.to_string());
+    }
+    opt("--runs", a.seeds.to_string());
+    if let Some(j) = a.jobs {
+        opt("--jobs", j.to_string());
+    }
+    if let Some(e) = &c.row.expect {
+        opt("--expect", e.pattern().to_string());
+    }
+    if let Some(d) = c.results {
+        opt("--results-dir", d.display().to_string());
+    }
+    opt("--run-id", c.config.name.clone());
+    if let Some(d) = c.disk {
+        opt("--disk", d.display().to_string());
+    }
+    v.extend(c.config.words.iter().map(OsString::from));
+    v
+}
+
+/// The batch `argv` makes, as its run would check it: Ok, or the reason.
+fn check_batch(argv: &[OsString]) -> Result<(), String> {
+    let cli = Cli::try_parse_from(argv).map_err(|e| {
+        let text = e.to_string();
+        text.trim_start_matches("error: ").trim_end().to_string()
+    })?;
+    let Command::Batch(b) = cli.command else {
+        unreachable!("a batch command line")
+    };
+    b.run
+        .validate()
+        .and_then(|()| b.run.run_spec(0))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Every configuration of the rows, with the options its cells' batches
+/// get: a bad word in a NAME=WORDS, a bad CPUS or JOBS stop here.
+fn check_configs(a: &MatrixRunArgs, rows: &[Row], series: &str) -> Result<(), String> {
+    let row = Row {
+        variant: "clean".into(),
+        expect: None,
+        configs: Vec::new(),
+    };
+    for config in &matrix_plan::all_configs(rows) {
+        let cell = Cell {
+            row: &row,
+            config,
+            series,
+            images: None,
+            disk: None,
+            results: None,
+        };
+        check_batch(&batch_argv(a, &cell)).map_err(|e| {
+                format!(
+                    "{e}\nmatrix: configuration '{}' (scenario words: {}), with the settings above: refused",
+                    config.name,
+                    config.words.join(" ")
+                )
+            })?;
+    }
+    Ok(())
+}
+
+impl<'a> Matrix<'a> {
+    /// Every setting, checked before anything is built.
+    fn checked(a: &'a MatrixRunArgs) -> Result<Matrix<'a>, String> {
+        let variants_dir = a.mmrace_root.join("kernel/variants");
+        let variants = if a.variants.is_empty() {
+            matrix_plan::default_variants(&variants_dir)
+        } else {
+            a.variants.clone()
+        };
+        let configs: Vec<String> = if a.configs.is_empty() {
+            matrix_plan::DEFAULT_CONFIGS.map(String::from).to_vec()
+        } else {
+            a.configs.clone()
+        };
+        let rows = matrix_plan::rows(&variants_dir, &variants, &configs, &a.amplify)?;
+        let series = check_series(a)?;
+        check_profile(a)?;
+        check_configs(a, &rows, &series[0])?;
+        let id =
+            a.id.clone()
+                .unwrap_or_else(|| crate::args::utc_stamp(crate::vm::run::unix_now()));
+        let out = a.mmrace_root.join(format!("build/results/matrix-{id}"));
+        if out.exists() {
+            return Err(format!(
+                "{} already exists: pick another MATRIX_ID",
+                out.display()
+            ));
+        }
+        Ok(Matrix {
+            a,
+            rows,
+            series,
+            out,
+            builder: Builder::new(&a.mmrace_root),
+        })
+    }
+
+    fn multi(&self) -> bool {
+        self.series.len() > 1
+    }
+
+    /// The series a single series' runs record: empty for a kernel of the
+    /// user's, `src` for a KERNEL_SRC tree.
+    fn recorded_series(&self) -> String {
+        if self.a.kdir.is_some() {
+            String::new()
+        } else if self.a.kernel_src.is_some() {
+            "src".into()
+        } else {
+            self.series[0].clone()
+        }
+    }
+
+    /// The kernel of `series` and `variant`.
+    fn want(&self, series: &str, variant: Option<&str>) -> KernelWant {
+        KernelWant {
+            series: series.to_string(),
+            src: if self.multi() {
+                None
+            } else {
+                self.a.kernel_src.clone()
+            },
+            profile: self.a.kernel_profile.clone(),
+            variant: variant.map(str::to_string),
+        }
+    }
+
+    /// The toolchain, the driver and, for one series, its clean kernel
+    /// (whose failure stops the matrix); for several, every series'
+    /// source (one the archive lacks is a usage error).
+    fn prepare(&self) -> Result<(PathBuf, Option<Target>), BuildError> {
+        let b = &self.builder;
+        b.toolchain(
+            &self.series[0],
+            self.a.kernel_profile.as_deref(),
+            self.a.kdir.is_some(),
+        )?;
+        let driver = b.driver()?;
+        if self.multi() {
+            for s in &self.series {
+                b.kernel_src(s)?;
+            }
+            return Ok((driver, None));
+        }
+        let want = self.want(&self.series[0], None);
+        let series = self.recorded_series();
+        let base = match &self.a.kdir {
+            Some(kdir) => {
+                let kdir = std::fs::canonicalize(kdir)
+                    .map_err(|e| BuildError::Harness(format!("KDIR={}: {e}", kdir.display())))?;
+                b.target_of(&kdir, &driver, &series, &want)?
+            }
+            None => b.target(&want, &driver, &series)?,
+        };
+        if !base.kernel.exists() {
+            return Err(BuildError::Harness(format!(
+                "no {} in KDIR={}: build bzImage there first",
+                base.kernel.display(),
+                base.kdir.display()
+            )));
+        }
+        Ok((driver, Some(base)))
+    }
+
+    /// A row's kernel on `series`: the clean one of a single series is
+    /// built already.
+    fn row_target(
+        &self,
+        row: &Row,
+        series: &str,
+        driver: &Path,
+        base: Option<&Target>,
+    ) -> Result<Target, BuildError> {
+        match base {
+            Some(base) if row.is_clean() => Ok(base.clone()),
+            Some(_) => {
+                let want = self.want(series, row.kernel_variant());
+                self.builder.target(&want, driver, &self.recorded_series())
+            }
+            None => {
+                let want = self.want(series, row.kernel_variant());
+                self.builder.target(&want, driver, series)
+            }
+        }
+    }
+
+    fn cells(&self) -> usize {
+        let per_series: usize = self.rows.iter().map(|r| r.configs.len()).sum();
+        per_series * self.series.len()
+    }
+
+    /// The matrix's first log line: rows, seeds, cells, where.
+    fn announce(&self) {
+        log(&format!(
+            "matrix {}: variants {}{}; {} seeds from {}, {}s cap; {} cells; results in {}",
+            self.out
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .trim_start_matches("matrix-"),
+            self.rows
+                .iter()
+                .map(|r| r.variant.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            if self.multi() {
+                format!("; series {}", self.series.join(" "))
+            } else {
+                String::new()
+            },
+            self.a.seeds,
+            self.a.seed,
+            self.a.cap,
+            self.cells(),
+            self.out.display()
+        ));
+    }
+
+    /// Builds and runs every cell, then the table.
+    fn run(&self, stop: &AtomicBool) -> Result<i32, BuildError> {
+        std::fs::create_dir_all(&self.out)
+            .map_err(|e| BuildError::Harness(format!("{}: {e}", self.out.display())))?;
+        let t0 = Instant::now();
+        let (driver, base) = self.prepare()?;
+        self.announce();
+        let mut progress = Progress { done: 0, t0 };
+        'all: for s in &self.series {
+            let dir = if self.multi() {
+                self.out.join(s)
+            } else {
+                self.out.clone()
+            };
+            for row in &self.rows {
+                if stop.load(Ordering::SeqCst) {
+                    break 'all;
+                }
+                self.run_row(row, s, &dir, &driver, base.as_ref(), &mut progress)?;
+            }
+        }
+        let _ = std::fs::remove_file(self.out.join("oom-stall.img"));
+        log(&format!("matrix: {} s in all", t0.elapsed().as_secs()));
+        let series = if self.multi() {
+            self.series.clone()
+        } else {
+            Vec::new()
+        };
+        let code = matrix_cmd(&MatrixArgs {
+            dir: self.out.clone(),
+            series,
+        });
+        Ok(if stop.load(Ordering::SeqCst) { 2 } else { code })
+    }
+
+    /// One row: its kernel (or its "not built" mark), then its cells.
+    fn run_row(
+        &self,
+        row: &Row,
+        series: &str,
+        dir: &Path,
+        driver: &Path,
+        base: Option<&Target>,
+        progress: &mut Progress,
+    ) -> Result<(), BuildError> {
+        let label = if self.multi() {
+            format!("{} on {series}", row.variant)
+        } else {
+            row.variant.clone()
+        };
+        let vdir = dir.join(&row.variant);
+        let mkdir = |d: &Path| {
+            std::fs::create_dir_all(d)
+                .map_err(|e| BuildError::Harness(format!("{}: {e}", d.display())))
+        };
+        let target = match self.row_target(row, series, driver, base) {
+            Ok(t) if t.kernel.exists() => t,
+            _ => {
+                log(&format!("matrix: {label} did not build: its row says so"));
+                mkdir(&vdir)?;
+                std::fs::write(vdir.join(NOT_BUILT), "")
+                    .map_err(|e| BuildError::Harness(e.to_string()))?;
+                for c in &row.configs {
+                    mkdir(&vdir.join(&c.name))?;
+                }
+                progress.done += row.configs.len();
+                return Ok(());
+            }
+        };
+        mkdir(&vdir)?;
+        for config in &row.configs {
+            progress.done += 1;
+            self.run_cell(row, config, &label, &target, &vdir, progress)?;
+        }
+        Ok(())
+    }
+
+    /// A cell's initramfs (the shell baseline's has the seed's programs)
+    /// and its fresh XFS image, if its scenario needs one.
+    fn cell_inputs(
+        &self,
+        config: &Config,
+        target: &Target,
+    ) -> Result<(PathBuf, Option<PathBuf>), BuildError> {
+        let initrd = if config.is_shell_baseline() {
+            self.builder.bench_initrd(&target.kdir, &target.initrd)?
+        } else {
+            target.initrd.clone()
+        };
+        let disk = match config.disk_image() {
+            Some(img) => Some(
+                self.builder
+                    .xfs_disk(&self.out.join(img), self.a.disk_mib)?,
+            ),
+            None => None,
+        };
+        Ok((initrd, disk))
+    }
+
+    /// One cell: its initramfs and disk, then its batch.
+    fn run_cell(
+        &self,
+        row: &Row,
+        config: &Config,
+        label: &str,
+        target: &Target,
+        vdir: &Path,
+        progress: &Progress,
+    ) -> Result<(), BuildError> {
+        let (initrd, disk) = self.cell_inputs(config, target)?;
+        log(&format!(
+            "matrix: cell {}/{}: {label} x {} ({} s so far)",
+            progress.done,
+            self.cells(),
+            config.name,
+            progress.t0.elapsed().as_secs()
+        ));
+        let cell = Cell {
+            row,
+            config,
+            series: &target.series,
+            images: Some((&target.kernel, &initrd)),
+            disk: disk.as_deref(),
+            results: Some(vdir),
+        };
+        let out_file = vdir.join(format!("{}.out", config.name));
+        let rc = run_batch(&batch_argv(self.a, &cell), &out_file)?;
+        // 0 clean, 1 caught: both are results; 2 is the harness.
+        if rc > 1 {
+            log(&format!(
+                "matrix: {label} x {}: harness errors (exit {rc}), see {}",
+                config.name,
+                out_file.display()
+            ));
+        }
+        log(&format!(
+            "matrix: {label} x {}: {}",
+            config.name,
+            outcome_line(&out_file)
+        ));
+        Ok(())
+    }
+}
+
+/// Cells done so far, and since when.
+struct Progress {
+    done: usize,
+    t0: Instant,
+}
+
+/// Runs this program's `batch` with `argv`, stdout and stderr into
+/// `out_file`; its exit code.
+fn run_batch(argv: &[OsString], out_file: &Path) -> Result<i32, BuildError> {
+    let harness = |e: std::io::Error| BuildError::Harness(format!("batch: {e}"));
+    let exe = host_exe().map_err(harness)?;
+    let out = std::fs::File::create(out_file).map_err(harness)?;
+    let err = out.try_clone().map_err(harness)?;
+    let status = std::process::Command::new(exe)
+        .args(&argv[1..])
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .map_err(harness)?;
+    Ok(status.code().unwrap_or(2))
+}
+
+/// The batch's catch probability line, else its last line.
+fn outcome_line(out_file: &Path) -> String {
+    let text = std::fs::read_to_string(out_file).unwrap_or_default();
+    text.lines()
+        .find(|l| l.contains("catch probability"))
+        .or_else(|| text.lines().last())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> MatrixRunArgs {
+        let mut argv = vec!["mmrace-host", "matrix-run", "--mmrace-root", "/r"];
+        argv.extend(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::MatrixRun(a) => *a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn row(variant: &str) -> Row {
+        Row {
+            variant: variant.into(),
+            expect: (variant != "clean")
+                .then(|| crate::judge::expect::Expect::new("^WARNING").unwrap()),
+            configs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_cells_batch_gets_the_matrix_settings() {
+        let a = args(&["--seeds", "2", "--cap", "30", "--seed", "21", "--jobs", "2"]);
+        let config = Config::setting("oom-stall", &a.amplify).unwrap();
+        let r = row("v");
+        let cell = Cell {
+            row: &r,
+            config: &config,
+            series: "7.3",
+            images: Some((Path::new("/k"), Path::new("/i"))),
+            disk: Some(Path::new("/d.img")),
+            results: Some(Path::new("/out/v")),
+        };
+        let argv: Vec<String> = batch_argv(&a, &cell)
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        let want = "mmrace-host batch --kernel /k --initrd /i --seed 21 --duration 30 \
+                    --kernel-series 7.3 --accel auto --cpus 2 --mem-mib 1024 \
+                    --kernel-variant v --runs 2 --jobs 2 --expect ^WARNING \
+                    --results-dir /out/v --run-id oom-stall --disk /d.img oom-stall";
+        assert_eq!(argv.join(" "), want);
+        let checked = Cell {
+            images: None,
+            disk: None,
+            results: None,
+            ..cell
+        };
+        assert!(check_batch(&batch_argv(&a, &checked)).is_ok());
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_reason() {
+        let a = args(&["--config", "x=thp-race,--bogus"]);
+        let config = Config::setting(&a.configs[0], &a.amplify).unwrap();
+        let r = row("clean");
+        let cell = Cell {
+            row: &r,
+            config: &config,
+            series: "7.3",
+            images: None,
+            disk: None,
+            results: None,
+        };
+        assert!(check_batch(&batch_argv(&a, &cell)).is_err());
+        let e = check_series(&args(&["--series", "7.2", "--series", "7.2"])).unwrap_err();
+        assert!(e.contains("lists 7.2 twice"), "{e}");
+        let e = check_series(&args(&["--series", "../x"])).unwrap_err();
+        assert!(e.contains("not a series name"), "{e}");
+        let e = check_series(&args(&[
+            "--series", "7.2", "--series", "7.3", "--kdir", "/k",
+        ]))
+        .unwrap_err();
+        assert!(e.contains("KDIR and KERNEL_SRC name one kernel"), "{e}");
+        assert_eq!(check_series(&args(&[])).unwrap(), vec!["7.3".to_string()]);
+        let e = check_profile(&args(&["--kernel-profile", "kasan", "--kdir", "/k"])).unwrap_err();
+        assert!(e.contains("a kernel of your own"), "{e}");
+        assert!(check_profile(&args(&["--kernel-profile", "default"])).is_ok());
+    }
+}

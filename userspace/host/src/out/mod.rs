@@ -1,0 +1,11 @@
+//! What a run writes and prints: report.json, results.ktap, the human
+//! summary (with its sections for suites, pairs and meets), and
+//! `mmrace-host check` on a report.
+
+pub mod check;
+pub mod ktap;
+pub mod meets;
+pub mod pairs;
+pub mod report;
+pub mod suite;
+pub mod summary;

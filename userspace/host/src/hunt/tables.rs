@@ -187,7 +187,7 @@ fn polyline(points: &[(f64, f64)], color: &str) -> String {
 /// least once, at least ten times) over the campaign's hours.
 pub fn coverage_svg(points: &[CoveragePoint]) -> String {
     let Some(last) = points.last() else {
-        return "<p>No run counted meets.</p>\n".into();
+        return "<h2>Meets coverage over time</h2>\n<p>No run counted meets.</p>\n".into();
     };
     let xmax = last.hours.max(1e-6);
     let ymax = points.iter().map(|p| p.met).max().unwrap_or(1).max(1) as f64;
@@ -245,6 +245,10 @@ mod tests {
         let s = coverage_svg(&pts);
         assert_eq!(s.matches("<polyline").count(), 2);
         assert!(s.contains("(end: 40)") && s.contains("(end: 12)"), "{s}");
-        assert!(coverage_svg(&[]).contains("No run counted meets"));
+        let empty = coverage_svg(&[]);
+        assert!(
+            empty.contains("No run counted meets") && empty.contains("<h2>"),
+            "{empty}"
+        );
     }
 }

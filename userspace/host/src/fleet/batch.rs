@@ -362,6 +362,25 @@ pub(crate) fn one(i: usize, a: &RunArgs, spec: &RunSpec, stop: &AtomicBool) -> F
     }
 }
 
+/// A `batch` command line (`argv`, program name first), checked as its
+/// run would check it, without running it: Ok, or the reason (matrix-run
+/// and bisect-run check every batch they will start before any build).
+pub fn check_argv(argv: &[std::ffi::OsString]) -> Result<(), String> {
+    use clap::Parser as _;
+    let cli = crate::args::Cli::try_parse_from(argv).map_err(|e| {
+        let text = e.to_string();
+        text.trim_start_matches("error: ").trim_end().to_string()
+    })?;
+    let crate::args::Command::Batch(b) = cli.command else {
+        unreachable!("a batch command line")
+    };
+    b.run
+        .validate()
+        .and_then(|()| b.run.run_spec(0))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,11 +11,11 @@
 //! (a batch, its `commit` file, `not-built`), `first-bad`,
 //! `git-bisect-run.log` (git's answers to each step) and `git-bisect.log`.
 
-use crate::args::{BisectReportArgs, BisectRunArgs, Cli, Command};
+use crate::args::{BisectReportArgs, BisectRunArgs};
 use crate::fleet::bisect::{plan_of, report_cmd, EXPECT_FILE};
 use crate::fleet::build::{host_exe, log, BuildError, Builder, KernelWant, Target};
 use crate::judge::expect::Expect;
-use clap::{Parser as _, ValueEnum as _};
+use clap::ValueEnum as _;
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -109,7 +109,7 @@ fn check(a: &BisectRunArgs) -> Result<Checked, Stop> {
         bad,
         seed,
     };
-    check_batch(&batch_argv(a, &c, None)).map_err(|e| {
+    crate::fleet::batch::check_argv(&batch_argv(a, &c, None)).map_err(|e| {
         stop(format!(
             "{e}\nbisect: the runs' settings (SCENARIO, ARGS, DURATION...): refused"
         ))
@@ -186,22 +186,6 @@ fn batch_place(v: &mut Vec<OsString>, a: &BisectRunArgs, place: Option<&BatchPla
         opt("--results-dir", p.dir.display().to_string());
         opt("--run-id", p.id.to_string());
     }
-}
-
-/// The batch `argv` makes, as its run would check it.
-fn check_batch(argv: &[OsString]) -> Result<(), String> {
-    let cli = Cli::try_parse_from(argv).map_err(|e| {
-        let text = e.to_string();
-        text.trim_start_matches("error: ").trim_end().to_string()
-    })?;
-    let Command::Batch(b) = cli.command else {
-        unreachable!("a batch command line")
-    };
-    b.run
-        .validate()
-        .and_then(|()| b.run.run_spec(0))
-        .map(drop)
-        .map_err(|e| e.to_string())
 }
 
 /// Runs this program's `batch`, its output on ours; its exit code.
@@ -500,6 +484,8 @@ pub fn bisect_run(a: &BisectRunArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser as _;
 
     #[test]
     fn gits_answers() {
@@ -552,7 +538,7 @@ mod tests {
             bad: "b".into(),
             seed: 21,
         };
-        assert!(check_batch(&batch_argv(&a, &c, None)).is_ok());
+        assert!(crate::fleet::batch::check_argv(&batch_argv(&a, &c, None)).is_ok());
         let target = Target {
             series: "src".into(),
             profile: None,

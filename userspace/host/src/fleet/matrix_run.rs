@@ -5,12 +5,12 @@
 //! batch (`mmrace-host batch`, its output in `<variant>/<config>.out`);
 //! the table is [`crate::fleet::matrix`]'s.
 
-use crate::args::{Cli, Command, MatrixArgs, MatrixRunArgs};
+use crate::args::{MatrixArgs, MatrixRunArgs};
 use crate::fleet::build::{host_exe, log, BuildError, Builder, KernelWant, Target};
 use crate::fleet::matrix::matrix_cmd;
 use crate::fleet::matrix_plan::{self, Config, Row};
 use crate::fleet::series::NOT_BUILT;
-use clap::{Parser as _, ValueEnum as _};
+use clap::ValueEnum as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,22 +149,6 @@ fn batch_argv(a: &MatrixRunArgs, c: &Cell) -> Vec<OsString> {
     v
 }
 
-/// The batch `argv` makes, as its run would check it: Ok, or the reason.
-fn check_batch(argv: &[OsString]) -> Result<(), String> {
-    let cli = Cli::try_parse_from(argv).map_err(|e| {
-        let text = e.to_string();
-        text.trim_start_matches("error: ").trim_end().to_string()
-    })?;
-    let Command::Batch(b) = cli.command else {
-        unreachable!("a batch command line")
-    };
-    b.run
-        .validate()
-        .and_then(|()| b.run.run_spec(0))
-        .map(drop)
-        .map_err(|e| e.to_string())
-}
-
 /// Every configuration of the rows, with the options its cells' batches
 /// get: a bad word in a NAME=WORDS, a bad CPUS or JOBS stop here.
 fn check_configs(a: &MatrixRunArgs, rows: &[Row], series: &str) -> Result<(), String> {
@@ -182,7 +166,7 @@ fn check_configs(a: &MatrixRunArgs, rows: &[Row], series: &str) -> Result<(), St
             disk: None,
             results: None,
         };
-        check_batch(&batch_argv(a, &cell)).map_err(|e| {
+        crate::fleet::batch::check_argv(&batch_argv(a, &cell)).map_err(|e| {
                 format!(
                     "{e}\nmatrix: configuration '{}' (scenario words: {}), with the settings above: refused",
                     config.name,
@@ -530,6 +514,8 @@ fn outcome_line(out_file: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser as _;
 
     fn args(extra: &[&str]) -> MatrixRunArgs {
         let mut argv = vec!["mmrace-host", "matrix-run", "--mmrace-root", "/r"];
@@ -577,7 +563,7 @@ mod tests {
             results: None,
             ..cell
         };
-        assert!(check_batch(&batch_argv(&a, &checked)).is_ok());
+        assert!(crate::fleet::batch::check_argv(&batch_argv(&a, &checked)).is_ok());
     }
 
     #[test]
@@ -593,7 +579,7 @@ mod tests {
             disk: None,
             results: None,
         };
-        assert!(check_batch(&batch_argv(&a, &cell)).is_err());
+        assert!(crate::fleet::batch::check_argv(&batch_argv(&a, &cell)).is_err());
         let e = check_series(&args(&["--series", "7.2", "--series", "7.2"])).unwrap_err();
         assert!(e.contains("lists 7.2 twice"), "{e}");
         let e = check_series(&args(&["--series", "../x"])).unwrap_err();

@@ -15,9 +15,9 @@ use crate::shared::disk;
 use crate::shared::khugepaged::KhugepagedGuard;
 use crate::shared::program::{self, Launch};
 use anyhow::Result;
-use mmrace_proto::results::suite::{Exit, Status, SuiteResult};
+use mmrace_proto::results::suite::{Exit, ProgramRun, Rerun, Status, SuiteResult};
 pub use mmrace_proto::spec::selftests_mm::Args;
-use mmrace_proto::spec::selftests_mm::{Xfs, GUEST_DIR, KSFT_SKIP};
+use mmrace_proto::spec::selftests_mm::{known_race, Test, Xfs, GUEST_DIR, KSFT_SKIP};
 use std::path::Path;
 
 /// Where the XFS disk the host attaches is mounted.
@@ -82,43 +82,10 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SuiteResult> {
         }
         None => None,
     };
-    let mut programs = Vec::new();
-    for t in &tests {
-        let path = format!("{GUEST_DIR}/{}", t.binary);
-        let mut argv = vec![path.clone()];
-        argv.extend(a.args_of(t, xfs.as_deref()));
-        let name = std::iter::once(t.binary.to_string())
-            .chain(a.args_of(t, None))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let p = if !Path::new(&path).exists() {
-            program::not_run(name, argv, "not built: this kernel tree does not have it")
-        } else if t.xfs == Xfs::Required && xfs.is_none() {
-            program::not_run(name, argv, "needs an XFS directory and there is none")
-        } else if ctx.should_stop() {
-            program::not_run(name, argv, "the run's duration was over")
-        } else {
-            ctx.say(format!("selftests-mm: running {}", argv.join(" ")));
-            let launch = Launch {
-                name: name.clone(),
-                argv: argv.clone(),
-                cwd: GUEST_DIR.into(),
-                deadline: ctx.start + ctx.duration,
-                tail_lines: a.tail_lines,
-                label: format!("selftests-mm {name}"),
-            };
-            program::run(ctx, &launch, kselftest_status).unwrap_or_else(|e| {
-                let mut p = program::not_run(name, argv, "");
-                p.exit = Exit::SpawnFailed {
-                    error: e.to_string(),
-                };
-                p.status = Status::Fail;
-                p
-            })
-        };
-        ctx.say(format!("selftests-mm: {}", program::summary_line(&p)));
-        programs.push(p);
-    }
+    let programs = tests
+        .iter()
+        .map(|t| run_known(ctx, a, t, xfs.as_deref()))
+        .collect();
     let r = SuiteResult {
         programs,
         cpus,
@@ -130,6 +97,71 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<SuiteResult> {
         r.cases_tally()
     ));
     Ok(r)
+}
+
+/// Runs `t`, and once more when it failed by a known race of the test
+/// itself (`KNOWN_RACES`): the second run is the result, and keeps the
+/// first.
+fn run_known(ctx: &Ctx, a: &Args, t: &Test, xfs: Option<&str>) -> ProgramRun {
+    let first = run_one(ctx, a, t, xfs);
+    let known = match first.status {
+        Status::Fail => known_race(t, &first.output_tail, &first.ktap),
+        _ => None,
+    };
+    let Some(k) = known.filter(|_| !ctx.should_stop()) else {
+        return first;
+    };
+    ctx.say(format!(
+        "selftests-mm: {} failed ({}), a known race of the test: {}; once more",
+        first.name,
+        k.sign.describe(),
+        k.why
+    ));
+    let mut again = run_one(ctx, a, t, xfs);
+    again.rerun = Some(Rerun {
+        sign: k.sign.describe(),
+        why: k.why.to_string(),
+        first: Box::new(first),
+    });
+    again
+}
+
+/// One program: run, or a skip that says why not.
+fn run_one(ctx: &Ctx, a: &Args, t: &Test, xfs: Option<&str>) -> ProgramRun {
+    let path = format!("{GUEST_DIR}/{}", t.binary);
+    let mut argv = vec![path.clone()];
+    argv.extend(a.args_of(t, xfs));
+    let name = std::iter::once(t.binary.to_string())
+        .chain(a.args_of(t, None))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let p = if !Path::new(&path).exists() {
+        program::not_run(name, argv, "not built: this kernel tree does not have it")
+    } else if t.xfs == Xfs::Required && xfs.is_none() {
+        program::not_run(name, argv, "needs an XFS directory and there is none")
+    } else if ctx.should_stop() {
+        program::not_run(name, argv, "the run's duration was over")
+    } else {
+        ctx.say(format!("selftests-mm: running {}", argv.join(" ")));
+        let launch = Launch {
+            name: name.clone(),
+            argv: argv.clone(),
+            cwd: GUEST_DIR.into(),
+            deadline: ctx.start + ctx.duration,
+            tail_lines: a.tail_lines,
+            label: format!("selftests-mm {name}"),
+        };
+        program::run(ctx, &launch, kselftest_status).unwrap_or_else(|e| {
+            let mut p = program::not_run(name, argv, "");
+            p.exit = Exit::SpawnFailed {
+                error: e.to_string(),
+            };
+            p.status = Status::Fail;
+            p
+        })
+    };
+    ctx.say(format!("selftests-mm: {}", program::summary_line(&p)));
+    p
 }
 
 #[cfg(test)]

@@ -199,6 +199,7 @@ pub fn run(ctx: &Ctx, l: &Launch, judge: Judge) -> std::io::Result<ProgramRun> {
             &vmstat::delta(&vm_before, &vm_after),
             VMSTAT_PREFIXES,
         )),
+        rerun: None,
     };
     // On the run's time line, next to the snapshots.
     ctx.event("program", summary_line(&p));
@@ -218,6 +219,7 @@ pub fn not_run(name: String, argv: Vec<String>, why: impl Into<String>) -> Progr
         ktap: Vec::new(),
         counters: Default::default(),
         vmstat: Default::default(),
+        rerun: None,
     }
 }
 

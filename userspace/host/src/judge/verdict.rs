@@ -574,6 +574,7 @@ mod tests {
                 ktap: vec![],
                 counters: Default::default(),
                 vmstat: Default::default(),
+                rerun: None,
             }],
             cpus: 2,
             nodes: vec![0, 1],

@@ -604,6 +604,7 @@ mod tests {
                 ],
                 counters: [("softdirty_clear".to_string(), 9)].into(),
                 vmstat: Default::default(),
+                rerun: None,
             }],
             cpus: 4,
             nodes: vec![0, 1],

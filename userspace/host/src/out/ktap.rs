@@ -118,6 +118,12 @@ fn suite_case(name: &str, suite: &SuiteResult) -> Case {
             "vmstat: {}",
             crate::out::suite::counter_deltas(&p.vmstat)
         ));
+        if let Some(r) = &p.rerun {
+            c.notes.push(format!(
+                "second run: the first failed ({}, {:.1} s), {}",
+                r.sign, r.first.duration_s, r.why
+            ));
+        }
         c
     };
     let t = suite.programs_tally();
@@ -312,6 +318,7 @@ mod tests {
             ktap,
             counters: [("pmd_split".to_string(), 4)].into(),
             vmstat: [("thp_split_page".to_string(), 4)].into(),
+            rerun: None,
         };
         let suite = SuiteResult {
             programs: vec![
@@ -324,7 +331,14 @@ mod tests {
                         .map(|l| KtapResult::parse(l).unwrap())
                         .collect(),
                 ),
-                run("migration", 4, Status::Skip, vec![]),
+                ProgramRun {
+                    rerun: Some(mmrace_proto::results::suite::Rerun {
+                        sign: "\"Unexpected huge page\"".into(),
+                        why: "the test's race".into(),
+                        first: Box::new(run("migration", 1, Status::Fail, vec![])),
+                    }),
+                    ..run("migration", 4, Status::Skip, vec![])
+                },
             ],
             cpus: 4,
             nodes: vec![0, 1],
@@ -351,6 +365,7 @@ mod tests {
              \x20   # exit 4, 2.0 s\n\
              \x20   # mmrace counters: pmd_split+4\n\
              \x20   # vmstat: thp_split_page+4\n\
+             \x20   # second run: the first failed (\"Unexpected huge page\", 2.0 s), the test's race\n\
              \x20   ok 2 migration # SKIP exit 4\n\
              # programs: 1 pass, 1 skip, 0 fail; their cases: 1 pass, 1 skip, 0 fail\n\
              ok 4 selftests_mm\n\

@@ -56,6 +56,16 @@ pub fn render(out: &mut String, r: &Report) {
             counter_deltas(&p.counters),
             counter_deltas(&p.vmstat)
         );
+        if let Some(r) = &p.rerun {
+            let _ = writeln!(
+                out,
+                "    a second run: the first {} after {:.1} s ({}), {}",
+                label(r.first.status),
+                r.first.duration_s,
+                r.sign,
+                r.why
+            );
+        }
     }
     if let [p] = suite.programs.as_slice() {
         let _ = writeln!(

@@ -124,6 +124,20 @@ pub struct ProgramRun {
     /// (`thp_collapse_alloc`) for one.
     #[serde(default)]
     pub vmstat: BTreeMap<String, u64>,
+    /// Set when this is a second run, after the first failed by a known race
+    /// of the test itself (`spec::selftests_mm::KNOWN_RACES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<Rerun>,
+}
+
+/// Why a program ran twice, and its first run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rerun {
+    /// What the first run showed of a known race, and why it is the
+    /// test's and not the kernel's.
+    pub sign: String,
+    pub why: String,
+    pub first: Box<ProgramRun>,
 }
 
 /// The /proc/vmstat events kept for each program ([`ProgramRun::vmstat`]).

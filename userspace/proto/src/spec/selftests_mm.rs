@@ -2,6 +2,7 @@
 //! of tools/testing/selftests/mm that touch THP, migration, soft-dirty and
 //! splitting, with the arguments run_vmtests.sh gives them.
 
+use crate::results::suite::{KtapResult, Status};
 use serde::{Deserialize, Serialize};
 
 /// Where the host's scripts put the built selftests in the guest
@@ -62,6 +63,77 @@ pub const TESTS: &[Test] = &[
     t("folio_split_race_test", &[], Xfs::No),
     t("migration", &[], Xfs::No),
 ];
+
+/// A failure a program can meet by racing the kernel's background work
+/// itself, with nothing wrong in the kernel: when a failed run shows
+/// [`KnownRace::sign`], the program is run once more and the report keeps
+/// both runs ([`crate::results::suite::Rerun`]). Only these, by program and
+/// sign: any other failure stands, since an intermittent failure is what
+/// mmrace looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownRace {
+    pub binary: &'static str,
+    pub sign: Sign,
+    pub why: &'static str,
+}
+
+/// How a failed run shows a known race.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sign {
+    /// A line of the output contains this.
+    Line(&'static str),
+    /// Every KTAP case that failed is this one.
+    OnlyFailing(&'static str),
+}
+
+impl Sign {
+    fn shown(&self, output: &[String], ktap: &[KtapResult]) -> bool {
+        match self {
+            Sign::Line(m) => output.iter().any(|l| l.contains(m)),
+            Sign::OnlyFailing(case) => {
+                let mut failed = ktap.iter().filter(|k| k.status == Status::Fail);
+                let first = failed.next();
+                first.is_some_and(|k| k.name == *case) && failed.all(|k| k.name == *case)
+            }
+        }
+    }
+
+    /// What the run showed, for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            Sign::Line(m) => format!("\"{m}\""),
+            Sign::OnlyFailing(case) => format!("only {case} failed"),
+        }
+    }
+}
+
+/// khugepaged's test sets khugepaged to scan every 10 ms and leaves its
+/// ranges MADV_HUGEPAGE: between its own faulting or paging out and its
+/// next look at smaps, khugepaged may collapse the range (or fault the
+/// swapped pages back in), which a slow (TCG) guest makes likely.
+const KHUGEPAGED_OWN_RACE: &str = "the test's own race with khugepaged, which it set to \
+     scan every 10 ms: the range was collapsed between the test's fault or \
+     MADV_PAGEOUT and its look at smaps (collapse_max_ptes_swap in a slow guest)";
+
+pub const KNOWN_RACES: &[KnownRace] = &[
+    KnownRace {
+        binary: "khugepaged",
+        sign: Sign::Line("Unexpected huge page"),
+        why: KHUGEPAGED_OWN_RACE,
+    },
+    KnownRace {
+        binary: "khugepaged",
+        sign: Sign::OnlyFailing("collapse_max_ptes_swap"),
+        why: KHUGEPAGED_OWN_RACE,
+    },
+];
+
+/// The known race a failed run of `t` shows, if any.
+pub fn known_race(t: &Test, output: &[String], ktap: &[KtapResult]) -> Option<&'static KnownRace> {
+    KNOWN_RACES
+        .iter()
+        .find(|k| k.binary == t.binary && k.sign.shown(output, ktap))
+}
 
 /// The programs to build: every binary of [`TESTS`], once.
 pub fn binaries() -> Vec<&'static str> {
@@ -141,6 +213,26 @@ mod tests {
     #[test]
     fn names_and_selection() {
         assert_eq!(TESTS[2].name(), "khugepaged -s 2");
+    }
+
+    #[test]
+    fn known_races() {
+        let out = |l: &str| vec!["ok 1 a".to_string(), l.to_string()];
+        let k = known_race(&TESTS[2], &out("# Unexpected huge page"), &[]);
+        assert_eq!(k.map(|k| k.binary), Some("khugepaged"));
+        assert!(known_race(&TESTS[2], &out("# Bail out!"), &[]).is_none());
+        assert!(known_race(&TESTS[0], &out("Unexpected huge page"), &[]).is_none());
+        let ktap = |lines: &[&str]| -> Vec<KtapResult> {
+            lines
+                .iter()
+                .map(|l| KtapResult::parse(l).unwrap())
+                .collect()
+        };
+        let only = ktap(&["ok 1 a", "not ok 2 collapse_max_ptes_swap"]);
+        assert!(known_race(&TESTS[2], &[], &only).is_some());
+        let more = ktap(&["not ok 1 a", "not ok 2 collapse_max_ptes_swap"]);
+        assert!(known_race(&TESTS[2], &[], &more).is_none());
+        assert!(known_race(&TESTS[2], &[], &ktap(&["ok 1 a"])).is_none());
         assert_eq!(binaries().len(), 6);
         let a = Args {
             only: vec!["soft-dirty".into(), "migration".into()],

@@ -168,7 +168,8 @@ static u8 vma_kind(const struct vm_area_struct *vma)
 		return KIND_unknown;
 	if (is_vm_hugetlb_page((struct vm_area_struct *)vma))
 		return KIND_hugetlb;
-	if (vma_is_anonymous(vma))
+	/* vma_is_anonymous(), whose argument is const only from 7.3 on */
+	if (!vma->vm_ops)
 		return KIND_anon;
 	if (vma->vm_file && shmem_mapping(vma->vm_file->f_mapping))
 		return KIND_shmem;

@@ -1,4 +1,5 @@
-//! madvise(2) on the whole object: collapse, zaps, reclaim hints.
+//! madvise(2) on the whole object: collapse, zaps, reclaim hints,
+//! population and readahead.
 
 use super::super::model::{Effects, ZapFx};
 use super::super::op::{check, Op, RoundEnv};
@@ -6,6 +7,8 @@ use mmrace_proto::pairs::UserOp;
 
 /// MADV_COLLAPSE (include/uapi/asm-generic/mman-common.h).
 pub const MADV_COLLAPSE: libc::c_int = 25;
+/// MADV_POPULATE_WRITE (include/uapi/asm-generic/mman-common.h, 5.14).
+pub const MADV_POPULATE_WRITE: libc::c_int = 23;
 
 /// One madvise op; which advice is its [`UserOp`].
 pub struct Advice(pub UserOp);
@@ -25,6 +28,14 @@ impl Advice {
             UserOp::Free => (libc::MADV_FREE, Some(false), &[]),
             UserOp::Pageout => (libc::MADV_PAGEOUT, None, &[]),
             UserOp::Cold => (libc::MADV_COLD, None, &[]),
+            // EFAULT: a page it cannot write (the tail made PROT_READ or
+            // truncated off by another op); EINTR, EAGAIN: retry limits.
+            UserOp::Populate => (
+                MADV_POPULATE_WRITE,
+                None,
+                &[libc::EFAULT, libc::EINTR, libc::EAGAIN],
+            ),
+            UserOp::Willneed => (libc::MADV_WILLNEED, None, &[libc::EBADF]),
             op => unreachable!("{op} is not an madvise op"),
         }
     }

@@ -215,7 +215,8 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
             _ => &[CHANGE_HUGE_PMD, NUMA_FAULT, HUGE_PMD_NUMA],
         },
         // madvise_populate -> faultin_page_range -> __get_user_pages ->
-        // handle_mm_fault: the write faults a store would take.
+        // handle_mm_fault: the faults a load (fault-around:
+        // filemap_map_pages) or a store would take.
         Populate => match c {
             Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
             Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],

@@ -213,8 +213,9 @@ pub enum UserOp {
     /// Reads of the thread's own pages for a while with NUMA balancing
     /// on: NUMA hinting faults.
     NumaHint,
-    /// MADV_POPULATE_WRITE of the whole object: write faults through GUP
-    /// (faultin_page), the data unchanged.
+    /// MADV_POPULATE_READ (even rounds) or MADV_POPULATE_WRITE (odd ones)
+    /// of the whole object: faults through GUP (faultin_page), read faults
+    /// mapping around on files; the data unchanged.
     Populate,
     /// vmsplice(2) of the thread's own pages of the populated THP into a
     /// pipe (GUP-fast references, no pin), read back: the pipe must hold

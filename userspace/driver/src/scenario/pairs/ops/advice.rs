@@ -7,7 +7,9 @@ use mmrace_proto::pairs::UserOp;
 
 /// MADV_COLLAPSE (include/uapi/asm-generic/mman-common.h).
 pub const MADV_COLLAPSE: libc::c_int = 25;
-/// MADV_POPULATE_WRITE (include/uapi/asm-generic/mman-common.h, 5.14).
+/// MADV_POPULATE_READ and MADV_POPULATE_WRITE
+/// (include/uapi/asm-generic/mman-common.h, 5.14).
+pub const MADV_POPULATE_READ: libc::c_int = 22;
 pub const MADV_POPULATE_WRITE: libc::c_int = 23;
 
 /// One madvise op; which advice is its [`UserOp`].
@@ -47,7 +49,12 @@ impl Op for Advice {
     }
 
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
-        let (advice, zaps, expected) = self.advice();
+        let (mut advice, zaps, expected) = self.advice();
+        // populate reads in even rounds: read faults map around
+        // (filemap_map_pages on file kinds, the huge zero page on anon).
+        if advice == MADV_POPULATE_WRITE && env.round % 2 == 0 {
+            advice = MADV_POPULATE_READ;
+        }
         let begin = env.seq.next();
         // SAFETY: advice on this round's object (ENOMEM if it moved).
         let r = unsafe {

@@ -52,7 +52,7 @@ impl Op for Advice {
         let (mut advice, zaps, expected) = self.advice();
         // populate reads in even rounds: read faults map around
         // (filemap_map_pages on file kinds, the huge zero page on anon).
-        if advice == MADV_POPULATE_WRITE && env.round % 2 == 0 {
+        if advice == MADV_POPULATE_WRITE && env.round.is_multiple_of(2) {
             advice = MADV_POPULATE_READ;
         }
         let begin = env.seq.next();

@@ -214,6 +214,23 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
             Hugetlb => &[],
             _ => &[CHANGE_HUGE_PMD, NUMA_FAULT, HUGE_PMD_NUMA],
         },
+        // madvise_populate -> faultin_page_range -> __get_user_pages ->
+        // handle_mm_fault: the faults a load (fault-around:
+        // filemap_map_pages) or a store would take.
+        Populate => match c {
+            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
+            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],
+            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, GUP],
+            Hugetlb => &[HUGETLB_FAULT, GUP],
+        },
+        // vmsplice_to_pipe -> iov_iter_get_pages2 -> get_user_pages_fast:
+        // the lockless walk first (gup_fast_pmd_leaf on a huge pmd),
+        // __get_user_pages only when it falls back.
+        Vmsplice => &[GUP],
+        // mincore_pte_range (a huge pmd under pmd_trans_huge_lock) and
+        // willneed's swapin_walk_pmd_entry / shmem swap-in readahead /
+        // vfs_fadvise: none of the module's operations.
+        Mincore | Willneed => &[],
     }
 }
 
@@ -329,6 +346,8 @@ mod tests {
                 // whose kernel paths enter none of the module's operations.
                 let unmetered = [
                     UserOp::Cold,
+                    UserOp::Mincore,
+                    UserOp::Willneed,
                     UserOp::Pread,
                     UserOp::Pwrite,
                     UserOp::Fallocate,
@@ -388,6 +407,9 @@ mod tests {
         assert!(!Combo::new(vec![Uffd, Uffd]).compatible());
         assert!(!Combo::new(vec![Truncate, Uffd, Store]).compatible());
         assert!(!Combo::new(vec![PunchHole, Uffd]).compatible());
+        assert!(!Combo::new(vec![Populate, Uffd]).compatible());
+        assert!(Combo::new(vec![Populate, Dontneed]).compatible());
+        assert!(!Combo::new(vec![Mremap, Vmsplice]).compatible());
         assert_eq!(Combo::new(vec![Store, Fork]).name(), "store+fork");
     }
 }

@@ -213,11 +213,23 @@ pub enum UserOp {
     /// Reads of the thread's own pages for a while with NUMA balancing
     /// on: NUMA hinting faults.
     NumaHint,
+    /// MADV_POPULATE_READ (even rounds) or MADV_POPULATE_WRITE (odd ones)
+    /// of the whole object: faults through GUP (faultin_page), read faults
+    /// mapping around on files; the data unchanged.
+    Populate,
+    /// vmsplice(2) of the thread's own pages of the populated THP into a
+    /// pipe (GUP-fast references, no pin), read back: the pipe must hold
+    /// what the pages held.
+    Vmsplice,
+    /// mincore(2) of the object: a read-only page-table walk.
+    Mincore,
+    /// MADV_WILLNEED of the object: swap or page-cache readahead.
+    Willneed,
 }
 }
 
 impl UserOp {
-    pub const ALL: [UserOp; 31] = [
+    pub const ALL: [UserOp; 35] = [
         UserOp::Store,
         UserOp::Touch,
         UserOp::Fork,
@@ -249,6 +261,10 @@ impl UserOp {
         UserOp::KsmMerge,
         UserOp::Uffd,
         UserOp::NumaHint,
+        UserOp::Populate,
+        UserOp::Vmsplice,
+        UserOp::Mincore,
+        UserOp::Willneed,
     ];
 
     /// Its option word.
@@ -285,6 +301,10 @@ impl UserOp {
             UserOp::KsmMerge => "ksm-merge",
             UserOp::Uffd => "uffd",
             UserOp::NumaHint => "numa-hint",
+            UserOp::Populate => "populate",
+            UserOp::Vmsplice => "vmsplice",
+            UserOp::Mincore => "mincore",
+            UserOp::Willneed => "willneed",
         }
     }
 
@@ -315,6 +335,7 @@ impl UserOp {
                 | UserOp::Swapin
                 | UserOp::Uffd
                 | UserOp::NumaHint
+                | UserOp::Vmsplice
         )
     }
 }
@@ -351,7 +372,14 @@ impl Combo {
         let moving = self.0.iter().filter(|o| o.moves()).count();
         let moves_ok =
             moving == 0 || (moving == 1 && self.0.iter().all(|o| o.moves() || o.survives_move()));
-        moves_ok && !self.uffd_unpredictable()
+        moves_ok && !self.uffd_unpredictable() && !self.faults_into_uffd()
+    }
+
+    /// `uffd` with `populate`: MADV_POPULATE_WRITE faults the uffd op's
+    /// registered, still missing pages, and nobody answers those faults
+    /// (the op fills its pages itself), so the round would never end.
+    fn faults_into_uffd(&self) -> bool {
+        self.0.contains(&UserOp::Uffd) && self.0.contains(&UserOp::Populate)
     }
 
     /// `uffd` twice, or `uffd` with an op that reopens holes (`truncate`,
@@ -375,30 +403,37 @@ impl std::fmt::Display for Combo {
     }
 }
 
+/// Bits of one op number in a context word: op index + 1, 0 for none
+/// (so at most 63 ops).
+const OP_BITS: u32 = 6;
+/// Where the 4-bit kind starts, after three op numbers.
+const KIND_SHIFT: u32 = 3 * OP_BITS;
+/// Where the round starts.
+const ROUND_SHIFT: u32 = KIND_SHIFT + 4;
+
 /// Packs a round's identity into the data oracle's context word (the
-/// oracle's mismatch slots hold only integers): three 5-bit op numbers
-/// (op index + 1, 0 for none: so at most 31 ops), a 4-bit kind, the
-/// round in the rest.
+/// oracle's mismatch slots hold only integers): three op numbers, a 4-bit
+/// kind, the round in the rest.
 pub fn pack_context(combo: &Combo, kind: ObjKind, round: u64) -> u64 {
     let mut w = 0u64;
     for (i, op) in combo.0.iter().take(3).enumerate() {
-        w |= (op.index() as u64 + 1) << (5 * i);
+        w |= (op.index() as u64 + 1) << (OP_BITS * i as u32);
     }
     let k = ObjKind::ALL.iter().position(|x| *x == kind).unwrap_or(0) as u64;
-    w | (k << 15) | (round << 19)
+    w | (k << KIND_SHIFT) | (round << ROUND_SHIFT)
 }
 
 /// The combo, kind and round of a context word.
 pub fn unpack_context(w: u64) -> Option<(Combo, ObjKind, u64)> {
     let mut ops = Vec::new();
     for i in 0..3 {
-        let n = ((w >> (5 * i)) & 31) as usize;
+        let n = ((w >> (OP_BITS * i)) & ((1 << OP_BITS) - 1)) as usize;
         if n > 0 {
             ops.push(*UserOp::ALL.get(n - 1)?);
         }
     }
-    let kind = *ObjKind::ALL.get(((w >> 15) & 15) as usize)?;
-    (!ops.is_empty()).then(|| (Combo::new(ops), kind, w >> 19))
+    let kind = *ObjKind::ALL.get(((w >> KIND_SHIFT) & 15) as usize)?;
+    (!ops.is_empty()).then(|| (Combo::new(ops), kind, w >> ROUND_SHIFT))
 }
 
 /// The context word as words for a report: `store+split on anon, round 7`.
@@ -426,5 +461,10 @@ mod tests {
             "store+migrate-pages on anon, round 7"
         );
         assert_eq!(unpack_context(0), None);
+        let last = *UserOp::ALL.last().unwrap();
+        let c = Combo::new(vec![last, last, UserOp::Store]);
+        let w = pack_context(&c, ObjKind::Hugetlb, 9);
+        assert_eq!(unpack_context(w), Some((c, ObjKind::Hugetlb, 9)));
+        assert!(UserOp::ALL.len() < 1 << OP_BITS);
     }
 }

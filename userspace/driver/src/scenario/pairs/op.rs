@@ -197,6 +197,10 @@ pub fn op(u: UserOp) -> &'static dyn Op {
         UserOp::KsmMerge => &ksm::KsmMerge,
         UserOp::Uffd => &uffd::Uffd,
         UserOp::NumaHint => &numa::NumaHint,
+        UserOp::Populate => &advice::Advice(UserOp::Populate),
+        UserOp::Vmsplice => &pipe::Vmsplice,
+        UserOp::Mincore => &walk::Mincore,
+        UserOp::Willneed => &advice::Advice(UserOp::Willneed),
     }
 }
 

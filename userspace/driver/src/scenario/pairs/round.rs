@@ -269,6 +269,10 @@ mod tests {
             Smaps,
             Pagemap,
             Mremap,
+            Populate,
+            Vmsplice,
+            Mincore,
+            Willneed,
         ];
         let mut round = 0;
         let mut errors = Vec::new();

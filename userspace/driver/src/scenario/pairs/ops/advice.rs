@@ -1,4 +1,5 @@
-//! madvise(2) on the whole object: collapse, zaps, reclaim hints.
+//! madvise(2) on the whole object: collapse, zaps, reclaim hints,
+//! population and readahead.
 
 use super::super::model::{Effects, ZapFx};
 use super::super::op::{check, Op, RoundEnv};
@@ -6,6 +7,10 @@ use mmrace_proto::pairs::UserOp;
 
 /// MADV_COLLAPSE (include/uapi/asm-generic/mman-common.h).
 pub const MADV_COLLAPSE: libc::c_int = 25;
+/// MADV_POPULATE_READ and MADV_POPULATE_WRITE
+/// (include/uapi/asm-generic/mman-common.h, 5.14).
+pub const MADV_POPULATE_READ: libc::c_int = 22;
+pub const MADV_POPULATE_WRITE: libc::c_int = 23;
 
 /// One madvise op; which advice is its [`UserOp`].
 pub struct Advice(pub UserOp);
@@ -25,6 +30,14 @@ impl Advice {
             UserOp::Free => (libc::MADV_FREE, Some(false), &[]),
             UserOp::Pageout => (libc::MADV_PAGEOUT, None, &[]),
             UserOp::Cold => (libc::MADV_COLD, None, &[]),
+            // EFAULT: a page it cannot write (the tail made PROT_READ or
+            // truncated off by another op); EINTR, EAGAIN: retry limits.
+            UserOp::Populate => (
+                MADV_POPULATE_WRITE,
+                None,
+                &[libc::EFAULT, libc::EINTR, libc::EAGAIN],
+            ),
+            UserOp::Willneed => (libc::MADV_WILLNEED, None, &[libc::EBADF]),
             op => unreachable!("{op} is not an madvise op"),
         }
     }
@@ -36,7 +49,12 @@ impl Op for Advice {
     }
 
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
-        let (advice, zaps, expected) = self.advice();
+        let (mut advice, zaps, expected) = self.advice();
+        // populate reads in even rounds: read faults map around
+        // (filemap_map_pages on file kinds, the huge zero page on anon).
+        if advice == MADV_POPULATE_WRITE && env.round.is_multiple_of(2) {
+            advice = MADV_POPULATE_READ;
+        }
         let begin = env.seq.next();
         // SAFETY: advice on this round's object (ENOMEM if it moved).
         let r = unsafe {

@@ -5,8 +5,10 @@
 //! - [`migrate`]: migrate_pages, move_pages, mbind.
 //! - [`mapping`]: split, partial munmap and mprotect, PROT_EXEC toggles,
 //!   mlock, mremap.
-//! - [`advice`]: MADV_COLLAPSE, DONTNEED, FREE, PAGEOUT, COLD.
-//! - [`walk`]: clear_refs, smaps and pagemap readers.
+//! - [`advice`]: MADV_COLLAPSE, DONTNEED, FREE, PAGEOUT, COLD,
+//!   POPULATE_WRITE, WILLNEED.
+//! - [`walk`]: clear_refs, smaps and pagemap readers, mincore.
+//! - [`pipe`]: vmsplice of the thread's pages, read back.
 //! - [`file`]: pwrite, pread, hole punch, truncate, fallocate, writeback
 //!   on the object's file.
 //! - [`swap`]: MADV_PAGEOUT and swap-in.
@@ -22,6 +24,7 @@ pub mod ksm;
 pub mod mapping;
 pub mod migrate;
 pub mod numa;
+pub mod pipe;
 pub mod swap;
 pub mod uffd;
 pub mod walk;

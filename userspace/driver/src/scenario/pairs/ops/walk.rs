@@ -1,4 +1,5 @@
-//! Readers and writers of /proc/self files that walk the page tables.
+//! Readers and writers of /proc/self files that walk the page tables, and
+//! mincore(2), which walks them too.
 
 use super::super::model::Effects;
 use super::super::op::{Op, Resources, RoundEnv};
@@ -63,5 +64,28 @@ impl Op for Pagemap {
         if let Err(e) = f.read_at(&mut buf, off) {
             fx.error(format!("pagemap: {e}"));
         }
+    }
+}
+
+/// mincore(2) of the whole object.
+pub struct Mincore;
+
+impl Op for Mincore {
+    fn op(&self) -> UserOp {
+        UserOp::Mincore
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let mut vec = vec![0u8; env.layout.pages];
+        // SAFETY: one byte per page of the object into our own vector.
+        let r = unsafe {
+            libc::mincore(
+                env.obj.addr() as *mut libc::c_void,
+                env.layout.bytes(),
+                vec.as_mut_ptr(),
+            )
+        };
+        // ENOMEM: the object moved, or lost its tail, under it.
+        super::super::op::check(fx, "mincore", r == 0, &[libc::ENOMEM]);
     }
 }

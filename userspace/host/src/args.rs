@@ -62,6 +62,12 @@ pub enum Command {
     /// table (as `matrix`). Exit 0 once it is complete, 2 a harness or
     /// usage error, 125 a single series' own kernel did not build.
     MatrixRun(Box<MatrixRunArgs>),
+    /// Build what is missing and run one scenario (`./mmrace run`, `make
+    /// qemu-run`): once, RUNS seeded runs, or RUNS runs on each of several
+    /// series side by side. Every setting is checked before anything is
+    /// built. Exit: the run's verdict (0, 1, 2, 3), 125 the kernel or
+    /// mmrace.ko did not build; with several series, as `series`.
+    QemuRun(Box<QemuRunArgs>),
     /// Batches of the same runs on several kernel series side by side
     /// (`RUNS` with a list in `KERNEL_SERIES`): reads DIR/<series>/ (a
     /// batch's merged.json, or a `not-built` mark), writes series.json,
@@ -317,8 +323,8 @@ pub struct BisectRunArgs {
     /// A kernel variant patch applied over each commit.
     #[arg(long, value_name = "KERNEL_VARIANT")]
     pub kernel_variant: Option<String>,
-    #[arg(long, value_name = "KERNEL_PROFILE")]
-    pub kernel_profile: Option<String>,
+    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
+    pub kernel_profile: Option<KernelProfile>,
     #[arg(long, value_name = "CRASH_TEST")]
     pub crash_test: Option<String>,
     /// A raw disk image the runs attach.
@@ -409,8 +415,8 @@ pub struct MatrixRunArgs {
     #[arg(long = "series", value_name = "KERNEL_SERIES")]
     pub series: Vec<String>,
     /// The kernels' profile (KERNEL_PROFILE) [default: default].
-    #[arg(long, value_name = "KERNEL_PROFILE")]
-    pub kernel_profile: Option<String>,
+    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
+    pub kernel_profile: Option<KernelProfile>,
     /// A kernel build of your own for the clean row (one series only).
     #[arg(long, value_name = "KDIR")]
     pub kdir: Option<PathBuf>,
@@ -429,6 +435,76 @@ fn matrix_id(s: &str) -> Result<String, String> {
     } else {
         Err(format!("{s:?}: letters, digits and ._-+ only"))
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct QemuRunArgs {
+    /// The mmrace tree: its scripts, kernel/variants, build/.
+    #[arg(long, value_name = "DIR")]
+    pub mmrace_root: PathBuf,
+    /// A kernel series; repeat for several: RUNS runs on each, side by
+    /// side [default: 7.3].
+    #[arg(long = "series", value_name = "KERNEL_SERIES")]
+    pub series: Vec<String>,
+    /// A Rust-enabled kernel build of your own (one series only).
+    #[arg(long, value_name = "KDIR")]
+    pub kdir: Option<PathBuf>,
+    /// A kernel source tree of your own (one series only).
+    #[arg(long, value_name = "KERNEL_SRC")]
+    pub kernel_src: Option<PathBuf>,
+    /// A kernel/variants/ patch over the test kernel.
+    #[arg(long, value_name = "KERNEL_VARIANT")]
+    pub kernel_variant: Option<String>,
+    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
+    pub kernel_profile: Option<KernelProfile>,
+    /// SCENARIO=exec's program and its arguments ("PROGRAM ARG..."), a
+    /// file on this machine packed into the initramfs.
+    #[arg(long, value_name = "EXEC")]
+    pub exec: Option<String>,
+    /// Seeded runs (seeds SEED, SEED+1...), merged.
+    #[arg(long, value_name = "RUNS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: Option<u32>,
+    /// Guests at once [default: what the CPUs and memory hold].
+    #[arg(long, value_name = "JOBS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// The XFS image's size, MiB, for a scenario that needs a disk.
+    #[arg(long, value_name = "DISK_MIB", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub disk_mib: u64,
+    /// A raw disk image to attach instead of a fresh XFS image.
+    #[arg(long, value_name = "QEMU_DISK")]
+    pub disk: Option<PathBuf>,
+    /// The (first) run's seed [default: random, always printed].
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+    /// Seconds [default: the scenario's].
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<u64>,
+    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    /// Guest CPUs [default: the scenario's].
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<u32>,
+    #[arg(long, value_name = "MEM_MIB", default_value_t = 2048)]
+    pub mem_mib: u64,
+    #[arg(long, value_name = "NODE0_PCT", default_value_t = 50)]
+    pub node0_pct: u32,
+    /// Crash or hang the guest on purpose (the harness's own self-test).
+    #[arg(long, value_enum, value_name = "CRASH_TEST")]
+    pub crash_test: Option<CrashTest>,
+    /// Where run directories go [default: build/results in the tree].
+    #[arg(long, value_name = "RESULTS_DIR")]
+    pub results_dir: Option<PathBuf>,
+    #[arg(long, value_name = "RUN_ID")]
+    pub run_id: Option<String>,
+    /// The scenario and its options (SCENARIO, then ARGS).
+    #[arg(
+        value_name = "SCENARIO",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    pub words: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use mmrace_host::fleet::{
-    batch, bench, bisect, bisect_run, lava, matrix, matrix_run, merge, series,
+    batch, bench, bisect, bisect_run, lava, matrix, matrix_run, merge, qemu_run, series,
 };
 use mmrace_host::judge::{expect, saved};
 use mmrace_host::out::check;
@@ -66,6 +66,10 @@ fn main() {
         args::Command::MatrixRun(a) => {
             let stop = interrupt::install();
             matrix_run::matrix_run(&a, &stop)
+        }
+        args::Command::QemuRun(a) => {
+            let stop = interrupt::install();
+            qemu_run::qemu_run(&a, &stop)
         }
         args::Command::Series(a) => series::series_cmd(&a),
         args::Command::BenchSummary(a) => bench::main(&a),

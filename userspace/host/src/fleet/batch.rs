@@ -362,21 +362,28 @@ pub(crate) fn one(i: usize, a: &RunArgs, spec: &RunSpec, stop: &AtomicBool) -> F
     }
 }
 
-/// A `batch` command line (`argv`, program name first), checked as its
-/// run would check it, without running it: Ok, or the reason (matrix-run
-/// and bisect-run check every batch they will start before any build).
+/// A `run` or `batch` command line (`argv`, program name first), checked
+/// as it would check itself, without running it: Ok, or the reason, with
+/// the valid scenarios for an unknown one (qemu-run, matrix-run and
+/// bisect-run check every run and batch they will start before any build).
 pub fn check_argv(argv: &[std::ffi::OsString]) -> Result<(), String> {
     use clap::Parser as _;
     let cli = crate::args::Cli::try_parse_from(argv).map_err(|e| {
         let text = e.to_string();
-        text.trim_start_matches("error: ").trim_end().to_string()
+        let mut m = text.trim_start_matches("error: ").trim_end().to_string();
+        let command = argv.get(1).and_then(|c| c.to_str());
+        if let Some(note) = crate::args::error_note(&e, command) {
+            m = format!("{m}\n{note}");
+        }
+        m
     })?;
-    let crate::args::Command::Batch(b) = cli.command else {
-        unreachable!("a batch command line")
+    let run = match &cli.command {
+        crate::args::Command::Batch(b) => &b.run,
+        crate::args::Command::Run(r) => r.as_ref(),
+        _ => unreachable!("a run or batch command line"),
     };
-    b.run
-        .validate()
-        .and_then(|()| b.run.run_spec(0))
+    run.validate()
+        .and_then(|()| run.run_spec(0))
         .map(drop)
         .map_err(|e| e.to_string())
 }

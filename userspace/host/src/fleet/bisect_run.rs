@@ -98,6 +98,14 @@ fn check(a: &BisectRunArgs) -> Result<Checked, Stop> {
         )
         .map_err(|_| stop(format!("{name}={rev} is not a commit in {s}")))
     };
+    let root = &a.mmrace_root;
+    crate::fleet::settings::series_list(std::slice::from_ref(&a.kernel_series), true)
+        .and_then(|_| crate::fleet::settings::profile(root, a.kernel_profile, None))
+        .and_then(|()| match &a.kernel_variant {
+            Some(v) => crate::fleet::settings::variant(root, v),
+            None => Ok(()),
+        })
+        .map_err(stop)?;
     let good = commit("GOOD", &a.good)?;
     let bad = commit("BAD", &a.bad)?;
     let seed = a
@@ -150,9 +158,10 @@ fn batch_argv(a: &BisectRunArgs, c: &Checked, place: Option<&BatchPlace>) -> Vec
     opt("--cpus", a.cpus.to_string().into());
     opt("--mem-mib", a.mem_mib.to_string().into());
     opt("--node0-pct", a.node0_pct.to_string().into());
+    let profile = a.kernel_profile.map(|p| p.name().to_string());
     for (k, val) in [
         ("--kernel-variant", &a.kernel_variant),
-        ("--kernel-profile", &a.kernel_profile),
+        ("--kernel-profile", &profile),
         ("--crash-test", &a.crash_test),
     ] {
         if let Some(val) = val {
@@ -280,7 +289,7 @@ impl<'a> Bisection<'a> {
         let want = KernelWant {
             series: self.a.kernel_series.clone(),
             src: Some(self.c.src.clone()),
-            profile: self.a.kernel_profile.clone(),
+            profile: self.a.kernel_profile,
             variant: self.a.kernel_variant.clone(),
         };
         self.builder.target(&want, &self.driver, "src")
@@ -456,7 +465,7 @@ impl<'a> Bisection<'a> {
 pub fn bisect_run(a: &BisectRunArgs) -> i32 {
     let outcome = check(a).and_then(|c| {
         let builder = Builder::new(&a.mmrace_root);
-        builder.toolchain(&a.kernel_series, a.kernel_profile.as_deref(), false)?;
+        builder.toolchain(&a.kernel_series, a.kernel_profile, false)?;
         let driver = builder.driver()?;
         let stamp = crate::args::utc_stamp(crate::vm::run::unix_now());
         let dir = a.mmrace_root.join(format!("build/results/bisect-{stamp}"));

@@ -8,6 +8,9 @@
 //! mmrace.ko cannot be built (a missing API, a patch that does not apply),
 //! 2 for anything else (a series the archive lacks, a missing tool).
 
+use anyhow::{bail, Context as _};
+use mmrace_proto::spec::{KernelProfile, KernelSpec};
+use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -47,24 +50,95 @@ pub struct KernelWant {
     /// A kernel source tree of the user's instead of Debian's.
     pub src: Option<PathBuf>,
     /// kernel/profiles/NAME.config over the base fragment; None: default.
-    pub profile: Option<String>,
+    pub profile: Option<KernelProfile>,
     /// kernel/variants/NAME.patch; None: the clean kernel.
     pub variant: Option<String>,
 }
 
-/// A kernel ready to boot: its build directory, image, mmrace.ko and
-/// initramfs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl KernelWant {
+    fn profile_name(&self) -> &'static str {
+        self.profile.map_or("", KernelProfile::name)
+    }
+}
+
+/// A kernel ready to boot: what its runs record (series, profile,
+/// variant), its image and initramfs, and how it was built (its build
+/// directory and mmrace.ko). A campaign's targets.json and campaign.json
+/// hold the first five: the build is not part of what a run boots.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Target {
     /// The series its runs record (`src` for a KERNEL_SRC tree, empty for
     /// a kernel of the user's).
     pub series: String,
-    pub profile: Option<String>,
+    /// KERNEL_PROFILE; None: the default test kernel.
+    #[serde(default)]
+    pub profile: Option<KernelProfile>,
+    /// KERNEL_VARIANT; None: the clean kernel.
+    #[serde(default)]
     pub variant: Option<String>,
-    pub kdir: PathBuf,
     pub kernel: PathBuf,
-    pub module: PathBuf,
     pub initrd: PathBuf,
+    #[serde(skip)]
+    pub kdir: PathBuf,
+    #[serde(skip)]
+    pub module: PathBuf,
+}
+
+/// Two targets are the same kernel when they record and boot the same.
+impl PartialEq for Target {
+    fn eq(&self, o: &Target) -> bool {
+        (&self.series, self.profile, &self.variant, &self.kernel, &self.initrd)
+            == (&o.series, o.profile, &o.variant, &o.kernel, &o.initrd)
+    }
+}
+
+impl Eq for Target {}
+
+impl Target {
+    /// `7.3`, `7.3 kasan`, `7.3 variant warn-once-only`.
+    pub fn label(&self) -> String {
+        let mut s = if self.series.is_empty() {
+            self.kernel.display().to_string()
+        } else {
+            self.series.clone()
+        };
+        if let Some(p) = self.profile.filter(|p| *p != KernelProfile::Default) {
+            s += &format!(" {}", p.name());
+        }
+        if let Some(v) = &self.variant {
+            s += &format!(" variant {v}");
+        }
+        s
+    }
+
+    /// What a run on this kernel records in its spec.
+    pub fn kernel_spec(&self) -> KernelSpec {
+        KernelSpec {
+            series: self.series.clone(),
+            variant: self.variant.clone(),
+            profile: self.profile,
+        }
+    }
+
+    /// Reads a targets file: a JSON list of targets, each image a file.
+    pub fn load_all(path: &Path) -> anyhow::Result<Vec<Target>> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let v: Vec<Target> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a list of targets", path.display()))?;
+        if v.is_empty() {
+            bail!("{}: no targets", path.display());
+        }
+        for t in &v {
+            for (what, p) in [("kernel", &t.kernel), ("initrd", &t.initrd)] {
+                if !p.is_file() {
+                    bail!("target {}: {what} {} is not a file", t.label(), p.display());
+                }
+            }
+        }
+        Ok(v)
+    }
 }
 
 /// The builder of one mmrace tree.
@@ -101,12 +175,12 @@ impl Builder {
     pub fn toolchain(
         &self,
         series: &str,
-        profile: Option<&str>,
+        profile: Option<KernelProfile>,
         own_kdir: bool,
     ) -> Result<(), BuildError> {
         let mut c = self.script("bootstrap.sh");
         c.env("KERNEL_SERIES", series)
-            .env("KERNEL_PROFILE", profile.unwrap_or(""))
+            .env("KERNEL_PROFILE", profile.map_or("", KernelProfile::name))
             .env("MMRACE_DIE_CODE", "2");
         if own_kdir {
             c.args(["apt-sources", "packages"]);
@@ -147,7 +221,7 @@ impl Builder {
         let mut c = self.script("build-kernel.sh");
         c.env("KERNEL_SERIES", &want.series)
             .env("KERNEL_SRC", want.src.as_deref().unwrap_or(Path::new("")))
-            .env("KERNEL_PROFILE", want.profile.as_deref().unwrap_or(""))
+            .env("KERNEL_PROFILE", want.profile_name())
             .env("KERNEL_VARIANT", want.variant.as_deref().unwrap_or(""));
         run(c, "kernel").map(PathBuf::from)
     }
@@ -169,6 +243,50 @@ impl Builder {
             .arg(module)
             .arg(self.root.join("build/initramfs").join(name));
         run(c, "initramfs").map(PathBuf::from).map_err(harness)
+    }
+
+    /// `base` with `files` (guest path, file here) appended, in
+    /// build/initramfs/<kernel>-<tag>.cpio (scripts/mkinitramfs.sh
+    /// --onto): the programs `exec` and `selftests-mm` run.
+    pub fn initrd_onto(
+        &self,
+        base: &Path,
+        kdir: &Path,
+        tag: &str,
+        files: &[(String, PathBuf)],
+    ) -> Result<PathBuf, BuildError> {
+        let name = format!("{}-{tag}.cpio", file_name(kdir));
+        let mut c = self.script("mkinitramfs.sh");
+        c.arg("--onto")
+            .arg(base)
+            .arg(kdir)
+            .arg(self.root.join("build/initramfs").join(name));
+        for (guest, here) in files {
+            let mut entry = std::ffi::OsString::from(format!("{guest}="));
+            entry.push(here);
+            c.arg(entry);
+        }
+        run(c, "initramfs").map(PathBuf::from).map_err(harness)
+    }
+
+    /// The kernel's mm selftests `binaries`, built static from the source
+    /// of `want` (or of `own_kdir`, a kernel of the user's) and cached
+    /// (scripts/build-selftests.sh); the directory holding them.
+    pub fn selftests(
+        &self,
+        want: &KernelWant,
+        own_kdir: Option<&Path>,
+        binaries: &[&str],
+    ) -> Result<PathBuf, BuildError> {
+        let mut c = self.script("build-selftests.sh");
+        c.args(binaries)
+            .env("KERNEL_SERIES", &want.series)
+            .env("KERNEL_SRC", want.src.as_deref().unwrap_or(Path::new("")));
+        match own_kdir {
+            Some(k) => c.env("KDIR", k).env("KDIR_GIVEN", "1"),
+            None => c.env_remove("KDIR").env_remove("KDIR_GIVEN"),
+        };
+        run(c, "selftests-mm").map(PathBuf::from).map_err(harness)
     }
 
     /// `base` with what the seed's shell procedure needs appended
@@ -201,13 +319,39 @@ impl Builder {
         let initrd = self.initrd(kdir, driver, &module)?;
         Ok(Target {
             series: series.to_string(),
-            profile: want.profile.clone(),
+            profile: want.profile,
             variant: want.variant.clone(),
             kdir: kdir.to_path_buf(),
             kernel: kdir.join("arch/x86/boot/bzImage"),
             module,
             initrd,
         })
+    }
+
+    /// The kernel of the user's (`own_kdir`, built already) or the one
+    /// `want` names, mmrace.ko against it and its initramfs; the runs
+    /// record `series`. A kernel of the user's must hold its bzImage.
+    pub fn base_target(
+        &self,
+        want: &KernelWant,
+        own_kdir: Option<&Path>,
+        driver: &Path,
+        series: &str,
+    ) -> Result<Target, BuildError> {
+        let Some(kdir) = own_kdir else {
+            return self.target(want, driver, series);
+        };
+        let kdir = std::fs::canonicalize(kdir)
+            .map_err(|e| BuildError::Harness(format!("KDIR={}: {e}", kdir.display())))?;
+        let kernel = kdir.join("arch/x86/boot/bzImage");
+        if !kernel.exists() {
+            return Err(BuildError::Harness(format!(
+                "no {} in KDIR={}: build bzImage there first",
+                kernel.display(),
+                kdir.display()
+            )));
+        }
+        self.target_of(&kdir, driver, series, want)
     }
 
     /// The kernel `want` names, mmrace.ko against it and its initramfs;
@@ -327,7 +471,7 @@ mod tests {
         let want = KernelWant {
             series: "7.2".into(),
             src: None,
-            profile: Some("lockdep".into()),
+            profile: Some(KernelProfile::Lockdep),
             variant: Some("v".into()),
         };
         let t = Builder::new(&d)

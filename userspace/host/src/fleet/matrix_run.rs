@@ -10,6 +10,7 @@ use crate::fleet::build::{host_exe, log, BuildError, Builder, KernelWant, Target
 use crate::fleet::matrix::matrix_cmd;
 use crate::fleet::matrix_plan::{self, Config, Row};
 use crate::fleet::series::NOT_BUILT;
+use crate::fleet::settings;
 use clap::ValueEnum as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -55,51 +56,6 @@ pub fn matrix_run(a: &MatrixRunArgs, stop: &AtomicBool) -> i32 {
         log(&format!("error: {}", e.reason()));
         e.exit_code()
     })
-}
-
-/// KERNEL_SERIES: names, none twice; several without KDIR or KERNEL_SRC.
-fn check_series(a: &MatrixRunArgs) -> Result<Vec<String>, String> {
-    let series = if a.series.is_empty() {
-        vec!["7.3".to_string()]
-    } else {
-        a.series.clone()
-    };
-    for (i, s) in series.iter().enumerate() {
-        let name = s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
-        if s.is_empty() || !name || s == "." || s == ".." {
-            return Err(format!(
-                "KERNEL_SERIES: '{s}' is not a series name (e.g. 7.3)"
-            ));
-        }
-        if series[..i].contains(s) {
-            return Err(format!("KERNEL_SERIES lists {s} twice"));
-        }
-    }
-    if series.len() > 1 && (a.kdir.is_some() || a.kernel_src.is_some()) {
-        return Err(format!("KERNEL_SERIES lists several series ({}): KDIR and KERNEL_SRC name one kernel, use them without a list", series.join(" ")));
-    }
-    Ok(series)
-}
-
-/// KERNEL_PROFILE: default, or kernel/profiles/NAME.config; not with a
-/// kernel of the user's.
-fn check_profile(a: &MatrixRunArgs) -> Result<(), String> {
-    let Some(p) = a.kernel_profile.as_deref().filter(|p| *p != "default") else {
-        return Ok(());
-    };
-    if let Some(k) = &a.kdir {
-        return Err(format!("KERNEL_PROFILE={p} builds the test kernel; KDIR={} is a kernel of your own (configure its sanitizers there)", k.display()));
-    }
-    let f = a.mmrace_root.join(format!("kernel/profiles/{p}.config"));
-    if f.exists() {
-        Ok(())
-    } else {
-        Err(format!(
-            "no kernel profile '{p}' (kernel/profiles/{p}.config)"
-        ))
-    }
 }
 
 /// The options a cell's batch gets, then the scenario words; without
@@ -192,8 +148,9 @@ impl<'a> Matrix<'a> {
             a.configs.clone()
         };
         let rows = matrix_plan::rows(&variants_dir, &variants, &configs, &a.amplify)?;
-        let series = check_series(a)?;
-        check_profile(a)?;
+        let own = a.kdir.is_some() || a.kernel_src.is_some();
+        let series = settings::series_list(&a.series, own)?;
+        settings::profile(&a.mmrace_root, a.kernel_profile, a.kdir.as_deref())?;
         check_configs(a, &rows, &series[0])?;
         let id =
             a.id.clone()
@@ -239,7 +196,7 @@ impl<'a> Matrix<'a> {
             } else {
                 self.a.kernel_src.clone()
             },
-            profile: self.a.kernel_profile.clone(),
+            profile: self.a.kernel_profile,
             variant: variant.map(str::to_string),
         }
     }
@@ -251,7 +208,7 @@ impl<'a> Matrix<'a> {
         let b = &self.builder;
         b.toolchain(
             &self.series[0],
-            self.a.kernel_profile.as_deref(),
+            self.a.kernel_profile,
             self.a.kdir.is_some(),
         )?;
         let driver = b.driver()?;
@@ -263,21 +220,7 @@ impl<'a> Matrix<'a> {
         }
         let want = self.want(&self.series[0], None);
         let series = self.recorded_series();
-        let base = match &self.a.kdir {
-            Some(kdir) => {
-                let kdir = std::fs::canonicalize(kdir)
-                    .map_err(|e| BuildError::Harness(format!("KDIR={}: {e}", kdir.display())))?;
-                b.target_of(&kdir, &driver, &series, &want)?
-            }
-            None => b.target(&want, &driver, &series)?,
-        };
-        if !base.kernel.exists() {
-            return Err(BuildError::Harness(format!(
-                "no {} in KDIR={}: build bzImage there first",
-                base.kernel.display(),
-                base.kdir.display()
-            )));
-        }
+        let base = b.base_target(&want, self.a.kdir.as_deref(), &driver, &series)?;
         Ok((driver, Some(base)))
     }
 
@@ -526,6 +469,12 @@ mod tests {
         }
     }
 
+    fn try_cli(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let mut argv = vec!["mmrace-host", "matrix-run", "--mmrace-root", "/r"];
+        argv.extend(extra);
+        Cli::try_parse_from(argv)
+    }
+
     fn row(variant: &str) -> Row {
         Row {
             variant: variant.into(),
@@ -580,18 +529,13 @@ mod tests {
             results: None,
         };
         assert!(crate::fleet::batch::check_argv(&batch_argv(&a, &cell)).is_err());
-        let e = check_series(&args(&["--series", "7.2", "--series", "7.2"])).unwrap_err();
+        let e = Matrix::checked(&args(&["--series", "7.2", "--series", "7.2", "--variant", "clean"]))
+            .err()
+            .unwrap();
         assert!(e.contains("lists 7.2 twice"), "{e}");
-        let e = check_series(&args(&["--series", "../x"])).unwrap_err();
-        assert!(e.contains("not a series name"), "{e}");
-        let e = check_series(&args(&[
-            "--series", "7.2", "--series", "7.3", "--kdir", "/k",
-        ]))
-        .unwrap_err();
-        assert!(e.contains("KDIR and KERNEL_SRC name one kernel"), "{e}");
-        assert_eq!(check_series(&args(&[])).unwrap(), vec!["7.3".to_string()]);
-        let e = check_profile(&args(&["--kernel-profile", "kasan", "--kdir", "/k"])).unwrap_err();
+        let a = args(&["--kernel-profile", "kasan", "--kdir", "/k", "--variant", "clean"]);
+        let e = Matrix::checked(&a).err().unwrap();
         assert!(e.contains("a kernel of your own"), "{e}");
-        assert!(check_profile(&args(&["--kernel-profile", "default"])).is_ok());
+        assert!(try_cli(&["--kernel-profile", "nosuch"]).is_err());
     }
 }

@@ -13,5 +13,7 @@ pub mod matrix;
 pub mod matrix_plan;
 pub mod matrix_run;
 pub mod merge;
+pub mod qemu_run;
 pub mod series;
+pub mod settings;
 pub mod stats;

@@ -5,7 +5,7 @@
 //! each finding was first seen) come from here, so a campaign written by
 //! an older mmrace, or one still running, gets them too.
 
-use super::plan::Target;
+use crate::fleet::build::Target;
 use crate::judge::verdict::Verdict;
 use crate::out::report::Report;
 use mmrace_proto::meets::{Pair, RunMeets};

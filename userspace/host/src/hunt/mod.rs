@@ -20,7 +20,7 @@ use campaign::{Campaign, Task};
 use indicatif::{ProgressBar, ProgressStyle};
 use mmrace_proto::spec::{RunSpec, Scenario};
 use plan::Settings;
-use plan::Target;
+use crate::fleet::build::Target;
 use repro::Which;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -233,6 +233,8 @@ fn settings(a: &HuntArgs) -> anyhow::Result<Settings> {
             variant: a.run.kernel_variant.clone(),
             kernel: a.run.kernel().to_path_buf(),
             initrd: a.run.initrd().to_path_buf(),
+            kdir: Default::default(),
+            module: Default::default(),
         }],
     };
     let mix = if a.mix.is_empty() {

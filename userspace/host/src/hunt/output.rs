@@ -2,7 +2,7 @@
 //! campaign report (report.html; campaign.json is the data).
 
 use super::campaign::{Campaign, FindingRecord};
-use super::plan::Target;
+use crate::fleet::build::Target;
 use super::tables::{self, CampaignReport};
 use mmrace_proto::spec::{KernelProfile, RunSpec, Scenario};
 use std::fmt::Write as _;

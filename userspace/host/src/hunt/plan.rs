@@ -6,11 +6,11 @@
 //! draws the same runs, so an interrupted one resumes exactly where it
 //! stopped, and any run can be replayed from its spec.
 
-use anyhow::{bail, Context};
+use crate::fleet::build::Target;
+use anyhow::bail;
 use mmrace_proto::rng::Rng;
-use mmrace_proto::spec::{KernelProfile, KernelSpec, RunSpec, Scenario};
+use mmrace_proto::spec::{RunSpec, Scenario};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 
 /// What a campaign was started with; a resumed one keeps them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,67 +32,6 @@ pub struct Settings {
 /// Guest memory of an oom-stall run, as `make matrix` gives it: less memory
 /// brings the OOM killer sooner.
 pub const OOM_STALL_MEM_MIB: u64 = 1024;
-
-/// One kernel to hunt on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Target {
-    /// KERNEL_SERIES (7.3...).
-    pub series: String,
-    /// KERNEL_PROFILE; None: the default test kernel.
-    #[serde(default)]
-    pub profile: Option<KernelProfile>,
-    /// KERNEL_VARIANT; None: the clean kernel.
-    #[serde(default)]
-    pub variant: Option<String>,
-    pub kernel: PathBuf,
-    pub initrd: PathBuf,
-}
-
-impl Target {
-    /// `7.3`, `7.3 kasan`, `7.3 variant warn-once-only`.
-    pub fn label(&self) -> String {
-        let mut s = if self.series.is_empty() {
-            self.kernel.display().to_string()
-        } else {
-            self.series.clone()
-        };
-        if let Some(p) = self.profile.filter(|p| *p != KernelProfile::Default) {
-            s += &format!(" {}", p.name());
-        }
-        if let Some(v) = &self.variant {
-            s += &format!(" variant {v}");
-        }
-        s
-    }
-
-    pub fn kernel_spec(&self) -> KernelSpec {
-        KernelSpec {
-            series: self.series.clone(),
-            variant: self.variant.clone(),
-            profile: self.profile,
-        }
-    }
-
-    /// Reads a targets file: a JSON list of targets.
-    pub fn load_all(path: &Path) -> anyhow::Result<Vec<Target>> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let v: Vec<Target> = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a list of targets", path.display()))?;
-        if v.is_empty() {
-            bail!("{}: no targets", path.display());
-        }
-        for t in &v {
-            for (what, p) in [("kernel", &t.kernel), ("initrd", &t.initrd)] {
-                if !p.is_file() {
-                    bail!("target {}: {what} {} is not a file", t.label(), p.display());
-                }
-            }
-        }
-        Ok(v)
-    }
-}
 
 /// A scenario of the mix, as words (`thp-race --swarm`), parsed.
 pub fn parse_mix(words: &[String]) -> anyhow::Result<Vec<Scenario>> {
@@ -140,6 +79,8 @@ mod tests {
             variant: v.map(str::to_string),
             kernel: "/k".into(),
             initrd: "/i".into(),
+            kdir: Default::default(),
+            module: Default::default(),
         }
     }
 

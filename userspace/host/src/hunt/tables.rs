@@ -6,7 +6,7 @@
 
 use super::campaign::{Campaign, FindingRecord};
 use super::history::{ConfigTally, CoveragePoint, History};
-use super::plan::Target;
+use crate::fleet::build::Target;
 use crate::judge::expect::Expect;
 use serde::Serialize;
 use std::fmt::Write as _;

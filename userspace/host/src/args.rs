@@ -85,6 +85,11 @@ pub enum Command {
     /// signature; each new finding is rerun, minimised and gets a
     /// reproducer. A campaign directory resumes where it stopped.
     Hunt(Box<HuntArgs>),
+    /// Build the campaign's kernels and hunt (`make hunt`, `./mmrace
+    /// hunt`): every setting checked first, then each kernel of
+    /// KERNEL_SERIES x KERNEL_PROFILE x HUNT_VARIANTS built (one that does
+    /// not build is left out), then `hunt` on them. Exit as `hunt`.
+    HuntRun(Box<HuntRunArgs>),
     /// Write a hunt campaign's report again (report.html,
     /// campaign-report.json) from its campaign.json and run reports,
     /// without running anything: for a campaign still running or one an
@@ -141,6 +146,57 @@ impl HuntArgs {
     pub fn jobs(&self) -> Option<usize> {
         self.jobs.map(|j| j as usize)
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HuntRunArgs {
+    /// The mmrace tree: its scripts, kernel/variants, build/results.
+    #[arg(long, value_name = "DIR")]
+    pub mmrace_root: PathBuf,
+    /// The campaign directory; an existing one resumes [default:
+    /// build/results/hunt-<UTC time>].
+    #[arg(long, value_name = "CAMPAIGN")]
+    pub campaign: Option<PathBuf>,
+    /// A kernel series; repeat for several [default: 7.3].
+    #[arg(long = "series", value_name = "KERNEL_SERIES")]
+    pub series: Vec<String>,
+    /// A kernel profile; repeat for several [default: default].
+    #[arg(long = "profile", value_enum, value_name = "KERNEL_PROFILE")]
+    pub profiles: Vec<KernelProfile>,
+    /// A kernel variant, `clean` the unpatched kernel; repeat for several
+    /// [default: clean].
+    #[arg(long = "variant", value_name = "HUNT_VARIANTS")]
+    pub variants: Vec<String>,
+    /// A scenario of the mix, as words; repeat for more [default:
+    /// "thp-race --swarm", "oom-stall", "pairs"].
+    #[arg(long = "mix", value_name = "HUNT_MIX")]
+    pub mix: Vec<String>,
+    /// oom-stall's XFS image, MiB.
+    #[arg(long, value_name = "DISK_MIB", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub disk_mib: u64,
+    #[arg(long, value_name = "HOURS", value_parser = positive_hours)]
+    pub hours: Option<f64>,
+    #[arg(long, value_name = "JOBS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Seconds per run.
+    #[arg(long, value_name = "DURATION", default_value_t = 60)]
+    pub duration: u64,
+    /// The campaign's seed [default: random, recorded].
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+    #[arg(long, value_name = "REPRO_RUNS", default_value_t = 8)]
+    pub repro_runs: u32,
+    #[arg(long, value_name = "MAX_RUNS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_runs: Option<u64>,
+    #[arg(long, value_name = "AFTER_FINDING")]
+    pub after_finding: Option<u64>,
+    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<u32>,
+    #[arg(long, value_name = "MEM_MIB")]
+    pub mem_mib: Option<u64>,
 }
 
 fn positive_hours(s: &str) -> Result<f64, String> {

@@ -55,6 +55,10 @@ fn main() {
                 2
             })
         }
+        args::Command::HuntRun(a) => {
+            let stop = interrupt::install();
+            hunt::setup::hunt_run(&a, &stop)
+        }
         args::Command::HuntReport(a) => hunt::report_only(&a.campaign),
         args::Command::Judge(a) => saved::judge(&a),
         args::Command::Merge(a) => merge::merge(&a),

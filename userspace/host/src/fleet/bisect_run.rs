@@ -13,7 +13,7 @@
 
 use crate::args::{BisectReportArgs, BisectRunArgs};
 use crate::fleet::bisect::{plan_of, report_cmd, EXPECT_FILE};
-use crate::fleet::build::{host_exe, log, BuildError, Builder, KernelWant, Target};
+use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
 use crate::judge::expect::Expect;
 use clap::ValueEnum as _;
 use std::ffi::OsString;
@@ -197,16 +197,6 @@ fn batch_place(v: &mut Vec<OsString>, a: &BisectRunArgs, place: Option<&BatchPla
     }
 }
 
-/// Runs this program's `batch`, its output on ours; its exit code.
-fn run_batch(argv: &[OsString]) -> Result<i32, Stop> {
-    let exe = host_exe().map_err(|e| stop(format!("batch: {e}")))?;
-    let status = std::process::Command::new(exe)
-        .args(&argv[1..])
-        .status()
-        .map_err(|e| stop(format!("batch: {e}")))?;
-    Ok(status.code().unwrap_or(2))
-}
-
 /// The next step's directory name: its number and HEAD's commit.
 fn step_id(steps: &Path, commit: &str) -> String {
     let done = std::fs::read_dir(steps)
@@ -296,7 +286,7 @@ impl<'a> Bisection<'a> {
     }
 
     fn batch(&self, place: &BatchPlace) -> Result<i32, Stop> {
-        run_batch(&batch_argv(self.a, &self.c, Some(place)))
+        Ok(run_self(&batch_argv(self.a, &self.c, Some(place)), Output::Inherit)?)
     }
 
     /// BAD's catch probability and the title to bisect: the runs per

@@ -379,6 +379,42 @@ pub fn host_exe() -> std::io::Result<PathBuf> {
     }
 }
 
+/// Where a child run of this program writes its output.
+pub enum Output<'a> {
+    /// Ours.
+    Inherit,
+    /// stdout discarded, stderr ours.
+    NoStdout,
+    /// Both into this file.
+    File(&'a Path),
+}
+
+/// Runs this program with `argv` (program name first: a cell's, a step's,
+/// a series' batch, or a run); its exit code (a signal's as a shell gives
+/// it, 128 + N).
+pub fn run_self(argv: &[std::ffi::OsString], output: Output) -> Result<i32, BuildError> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let what = argv.get(1).map_or("mmrace-host".into(), |c| c.to_string_lossy());
+    let harness = |e: std::io::Error| BuildError::Harness(format!("{what}: {e}"));
+    let mut c = Command::new(host_exe().map_err(harness)?);
+    c.args(&argv[1..]);
+    match output {
+        Output::Inherit => {}
+        Output::NoStdout => {
+            c.stdout(Stdio::null());
+        }
+        Output::File(f) => {
+            let out = std::fs::File::create(f).map_err(harness)?;
+            c.stderr(out.try_clone().map_err(harness)?).stdout(out);
+        }
+    }
+    let status = c.status().map_err(harness)?;
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(2))
+}
+
 /// `[mmrace] ...` on stderr, as the scripts log.
 pub fn log(msg: &str) {
     eprintln!("[mmrace] {msg}");

@@ -6,7 +6,7 @@
 //! the table is [`crate::fleet::matrix`]'s.
 
 use crate::args::{MatrixArgs, MatrixRunArgs};
-use crate::fleet::build::{host_exe, log, BuildError, Builder, KernelWant, Target};
+use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
 use crate::fleet::matrix::matrix_cmd;
 use crate::fleet::matrix_plan::{self, Config, Row};
 use crate::fleet::series::NOT_BUILT;
@@ -404,7 +404,7 @@ impl<'a> Matrix<'a> {
             results: Some(vdir),
         };
         let out_file = vdir.join(format!("{}.out", config.name));
-        let rc = run_batch(&batch_argv(self.a, &cell), &out_file)?;
+        let rc = run_self(&batch_argv(self.a, &cell), Output::File(&out_file))?;
         // 0 clean, 1 caught: both are results; 2 is the harness.
         if rc > 1 {
             log(&format!(
@@ -426,22 +426,6 @@ impl<'a> Matrix<'a> {
 struct Progress {
     done: usize,
     t0: Instant,
-}
-
-/// Runs this program's `batch` with `argv`, stdout and stderr into
-/// `out_file`; its exit code.
-fn run_batch(argv: &[OsString], out_file: &Path) -> Result<i32, BuildError> {
-    let harness = |e: std::io::Error| BuildError::Harness(format!("batch: {e}"));
-    let exe = host_exe().map_err(harness)?;
-    let out = std::fs::File::create(out_file).map_err(harness)?;
-    let err = out.try_clone().map_err(harness)?;
-    let status = std::process::Command::new(exe)
-        .args(&argv[1..])
-        .stdout(out)
-        .stderr(err)
-        .status()
-        .map_err(harness)?;
-    Ok(status.code().unwrap_or(2))
 }
 
 /// The batch's catch probability line, else its last line.

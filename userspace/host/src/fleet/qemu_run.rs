@@ -9,7 +9,7 @@
 //! [`crate::fleet::series`] puts them side by side.
 
 use crate::args::{QemuRunArgs, SeriesArgs};
-use crate::fleet::build::{host_exe, log, BuildError, Builder, KernelWant, Target};
+use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
 use crate::fleet::series::{series_cmd, NOT_BUILT};
 use crate::fleet::settings;
 use clap::ValueEnum as _;
@@ -112,24 +112,6 @@ fn file_name(p: &Path) -> String {
 fn push(v: &mut Vec<OsString>, flag: &str, value: impl Into<OsString>) {
     v.push(flag.into());
     v.push(value.into());
-}
-
-/// Runs this program with `argv` (program name first), its output on ours
-/// (stdout to /dev/null with `quiet_stdout`); its exit code (a signal's
-/// as a shell gives it, 128 + N).
-fn run_host(argv: &[OsString], quiet_stdout: bool) -> Result<i32, BuildError> {
-    use std::os::unix::process::ExitStatusExt as _;
-    let harness = |e: std::io::Error| BuildError::Harness(format!("mmrace-host: {e}"));
-    let mut c = std::process::Command::new(host_exe().map_err(harness)?);
-    c.args(&argv[1..]);
-    if quiet_stdout {
-        c.stdout(std::process::Stdio::null());
-    }
-    let status = c.status().map_err(harness)?;
-    Ok(status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(2))
 }
 
 impl<'a> Launch<'a> {
@@ -342,7 +324,7 @@ impl<'a> Launch<'a> {
             results_dir: &self.results_dir,
             run_id: a.run_id.as_deref(),
         };
-        run_host(&self.host_argv(Some(&place)), false)
+        run_self(&self.host_argv(Some(&place)), Output::Inherit)
     }
 
     /// Every series' kernel, mmrace.ko and initramfs, built first; a
@@ -430,7 +412,7 @@ impl<'a> Launch<'a> {
             // The batch's exit code is in its merged.json and its summary
             // in summary.txt, which the comparison reads; stderr shows
             // progress.
-            run_host(&self.host_argv(Some(&place)), true)?;
+            run_self(&self.host_argv(Some(&place)), Output::NoStdout)?;
         }
         drop(made);
         let _ = std::fs::remove_file(out.join("latest"));

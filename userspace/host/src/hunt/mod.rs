@@ -12,6 +12,7 @@ pub mod history;
 pub mod output;
 pub mod plan;
 pub mod repro;
+pub mod setup;
 pub mod tables;
 pub mod triage;
 

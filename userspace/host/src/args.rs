@@ -99,6 +99,11 @@ pub enum Command {
     /// (exit 2 without one).
     #[command(hide = true)]
     VariantExpect(VariantExpectArgs),
+    /// Run `make bench` (`./mmrace bench`): every setting checked first,
+    /// then the clean kernel's bench boots (one per seed), the race-only
+    /// variant's three boots, and the summary (as `bench-summary`). Exit
+    /// 0 every clean run clean, 1 not, 2 a harness error, 125 not built.
+    BenchRun(Box<BenchRunArgs>),
     /// The summary of a `make bench` directory: prints the table, writes
     /// bench.json and pmd_race.svg there (exit 1 if a run or phase failed).
     BenchSummary(BenchSummaryArgs),
@@ -230,6 +235,69 @@ pub struct NeedsDiskArgs {
         required = true
     )]
     pub words: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchRunArgs {
+    /// The mmrace tree: its scripts, kernel/variants, build/results.
+    #[arg(long, value_name = "DIR")]
+    pub mmrace_root: PathBuf,
+    /// Results in build/results/bench-ID [default: UTC time].
+    #[arg(long, value_name = "BENCH_ID", value_parser = matrix_id)]
+    pub id: Option<String>,
+    /// Seconds per phase.
+    #[arg(long, value_name = "BENCH_DURATION", default_value_t = 45,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration: u64,
+    /// A seed: one boot of the clean kernel each; repeat for more
+    /// [default: 1 2 3].
+    #[arg(long = "seed", value_name = "BENCH_SEEDS")]
+    pub seeds: Vec<u64>,
+    /// The race-only variant's boots' cap, seconds.
+    #[arg(long, value_name = "BENCH_VARIANT_CAP", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub variant_cap: u64,
+    /// The race-only kernel variant of step 2.
+    #[arg(
+        long,
+        value_name = "BENCH_VARIANT",
+        default_value = "pmd-trust-unlocked-check"
+    )]
+    pub variant: String,
+    /// Skip step 2 (BENCH_VARIANT set empty).
+    #[arg(long)]
+    pub no_variant: bool,
+    /// The driver's --amplify value for (c).
+    #[arg(
+        long,
+        value_name = "BENCH_AMPLIFY",
+        default_value = "delay_us=1000,every_nth=1"
+    )]
+    pub amplify: String,
+    /// Extra thp-race options for (b) and (c), as words.
+    #[arg(
+        long,
+        value_name = "BENCH_THP_ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    pub thp_args: String,
+    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    #[arg(long, value_name = "CPUS", default_value_t = 2)]
+    pub cpus: u32,
+    #[arg(long, value_name = "MEM_MIB", default_value_t = 2048)]
+    pub mem_mib: u64,
+    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
+    pub kernel_profile: Option<KernelProfile>,
+    #[arg(long, value_name = "KERNEL_SERIES", default_value = "7.3")]
+    pub kernel_series: String,
+    /// A kernel build of your own for the clean boots.
+    #[arg(long, value_name = "KDIR")]
+    pub kdir: Option<PathBuf>,
+    /// A kernel source tree of your own.
+    #[arg(long, value_name = "KERNEL_SRC")]
+    pub kernel_src: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

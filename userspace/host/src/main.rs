@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use mmrace_host::fleet::{
-    batch, bench, bisect, bisect_run, lava, matrix, matrix_run, merge, qemu_run, series,
+    batch, bench, bench_run, bisect, bisect_run, lava, matrix, matrix_run, merge, qemu_run, series,
 };
 use mmrace_host::judge::{expect, saved};
 use mmrace_host::out::check;
@@ -76,6 +76,7 @@ fn main() {
             qemu_run::qemu_run(&a, &stop)
         }
         args::Command::Series(a) => series::series_cmd(&a),
+        args::Command::BenchRun(a) => bench_run::bench_run(&a),
         args::Command::BenchSummary(a) => bench::main(&a),
         args::Command::VariantExpect(a) => expect::print_of_patch(&a.patch),
         args::Command::Check(a) => check::main(&a.report, &a.checks),

@@ -286,7 +286,10 @@ impl<'a> Bisection<'a> {
     }
 
     fn batch(&self, place: &BatchPlace) -> Result<i32, Stop> {
-        Ok(run_self(&batch_argv(self.a, &self.c, Some(place)), Output::Inherit)?)
+        Ok(run_self(
+            &batch_argv(self.a, &self.c, Some(place)),
+            Output::Inherit,
+        )?)
     }
 
     /// BAD's catch probability and the title to bisect: the runs per

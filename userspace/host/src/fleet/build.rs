@@ -88,8 +88,13 @@ pub struct Target {
 /// Two targets are the same kernel when they record and boot the same.
 impl PartialEq for Target {
     fn eq(&self, o: &Target) -> bool {
-        (&self.series, self.profile, &self.variant, &self.kernel, &self.initrd)
-            == (&o.series, o.profile, &o.variant, &o.kernel, &o.initrd)
+        (
+            &self.series,
+            self.profile,
+            &self.variant,
+            &self.kernel,
+            &self.initrd,
+        ) == (&o.series, o.profile, &o.variant, &o.kernel, &o.initrd)
     }
 }
 
@@ -394,7 +399,9 @@ pub enum Output<'a> {
 /// it, 128 + N).
 pub fn run_self(argv: &[std::ffi::OsString], output: Output) -> Result<i32, BuildError> {
     use std::os::unix::process::ExitStatusExt as _;
-    let what = argv.get(1).map_or("mmrace-host".into(), |c| c.to_string_lossy());
+    let what = argv
+        .get(1)
+        .map_or("mmrace-host".into(), |c| c.to_string_lossy());
     let harness = |e: std::io::Error| BuildError::Harness(format!("{what}: {e}"));
     let mut c = Command::new(host_exe().map_err(harness)?);
     c.args(&argv[1..]);

@@ -513,11 +513,25 @@ mod tests {
             results: None,
         };
         assert!(crate::fleet::batch::check_argv(&batch_argv(&a, &cell)).is_err());
-        let e = Matrix::checked(&args(&["--series", "7.2", "--series", "7.2", "--variant", "clean"]))
-            .err()
-            .unwrap();
+        let e = Matrix::checked(&args(&[
+            "--series",
+            "7.2",
+            "--series",
+            "7.2",
+            "--variant",
+            "clean",
+        ]))
+        .err()
+        .unwrap();
         assert!(e.contains("lists 7.2 twice"), "{e}");
-        let a = args(&["--kernel-profile", "kasan", "--kdir", "/k", "--variant", "clean"]);
+        let a = args(&[
+            "--kernel-profile",
+            "kasan",
+            "--kdir",
+            "/k",
+            "--variant",
+            "clean",
+        ]);
         let e = Matrix::checked(&a).err().unwrap();
         assert!(e.contains("a kernel of your own"), "{e}");
         assert!(try_cli(&["--kernel-profile", "nosuch"]).is_err());

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod bench_run;
 pub mod bisect;
 pub mod bisect_run;
 pub mod build;

@@ -290,7 +290,9 @@ impl<'a> Launch<'a> {
     }
 
     fn disk<'d>(&'d self, made: &'d Option<MadeDisk>) -> Option<&'d Path> {
-        made.as_ref().map(|m| m.0.as_path()).or(self.a.disk.as_deref())
+        made.as_ref()
+            .map(|m| m.0.as_path())
+            .or(self.a.disk.as_deref())
     }
 
     /// One kernel: the toolchain, the driver, the kernel, mmrace.ko and
@@ -349,7 +351,9 @@ impl<'a> Launch<'a> {
                     built.push(Ok((t, initrd)));
                 }
                 Err(BuildError::NotBuilt(reason)) => {
-                    log(&format!("series {s}: not built; the other series still run"));
+                    log(&format!(
+                        "series {s}: not built; the other series still run"
+                    ));
                     built.push(Err(reason));
                 }
                 Err(e) => {
@@ -454,7 +458,15 @@ mod tests {
 
     #[test]
     fn a_run_or_a_batch_gets_the_settings() {
-        let a = args(&["--seed", "7", "--duration", "30", "--", "thp-race", "--no-splitter"]);
+        let a = args(&[
+            "--seed",
+            "7",
+            "--duration",
+            "30",
+            "--",
+            "thp-race",
+            "--no-splitter",
+        ]);
         let l = Launch::checked(&a).unwrap();
         let place = Place {
             kernel: Path::new("/k"),
@@ -471,7 +483,16 @@ mod tests {
              thp-race --no-splitter"
         );
         assert!(!l.needs_disk);
-        let a = args(&["--seed", "7", "--runs", "3", "--jobs", "2", "--", "oom-stall"]);
+        let a = args(&[
+            "--seed",
+            "7",
+            "--runs",
+            "3",
+            "--jobs",
+            "2",
+            "--",
+            "oom-stall",
+        ]);
         let l = Launch::checked(&a).unwrap();
         assert!(argv_text(&l.host_argv(None)).starts_with("mmrace-host batch --runs 3 --jobs 2 "));
         assert!(l.needs_disk);
@@ -502,7 +523,15 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("--run-id"), "{e}");
-        let r = Cli::try_parse_from(["mmrace-host", "qemu-run", "--mmrace-root", "/", "--runs", "0", "smoke"]);
+        let r = Cli::try_parse_from([
+            "mmrace-host",
+            "qemu-run",
+            "--mmrace-root",
+            "/",
+            "--runs",
+            "0",
+            "smoke",
+        ]);
         assert!(r.is_err());
     }
 
@@ -515,7 +544,15 @@ mod tests {
         let name = file_name(&me);
         assert_eq!(
             words,
-            ["exec", "--timeout", "5", "--", &format!("/exec/{name}"), "hello", "world"]
+            [
+                "exec",
+                "--timeout",
+                "5",
+                "--",
+                &format!("/exec/{name}"),
+                "hello",
+                "world"
+            ]
         );
         assert_eq!(prog.as_deref(), Some(me.as_path()));
         let a = args(&["--exec", "/nonexistent/prog", "exec"]);

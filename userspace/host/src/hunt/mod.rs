@@ -17,11 +17,11 @@ pub mod tables;
 pub mod triage;
 
 use crate::args::{HuntArgs, RunArgs};
+use crate::fleet::build::Target;
 use campaign::{Campaign, Task};
 use indicatif::{ProgressBar, ProgressStyle};
 use mmrace_proto::spec::{RunSpec, Scenario};
 use plan::Settings;
-use crate::fleet::build::Target;
 use repro::Which;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;

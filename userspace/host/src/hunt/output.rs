@@ -2,8 +2,8 @@
 //! campaign report (report.html; campaign.json is the data).
 
 use super::campaign::{Campaign, FindingRecord};
-use crate::fleet::build::Target;
 use super::tables::{self, CampaignReport};
+use crate::fleet::build::Target;
 use mmrace_proto::spec::{KernelProfile, RunSpec, Scenario};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -162,7 +162,11 @@ impl<'a> Setup<'a> {
                 command: Command::Hunt(h),
             }) => Ok(*h),
             Ok(_) => unreachable!("a hunt command line"),
-            Err(e) => Err(e.to_string().trim_start_matches("error: ").trim_end().into()),
+            Err(e) => Err(e
+                .to_string()
+                .trim_start_matches("error: ")
+                .trim_end()
+                .into()),
         }
     }
 
@@ -172,7 +176,8 @@ impl<'a> Setup<'a> {
         let b = &self.builder;
         b.toolchain(&self.series[0], None, false)?;
         let driver = b.driver()?;
-        let io = |e: std::io::Error| BuildError::Harness(format!("{}: {e}", self.campaign.display()));
+        let io =
+            |e: std::io::Error| BuildError::Harness(format!("{}: {e}", self.campaign.display()));
         std::fs::create_dir_all(&self.campaign).map_err(io)?;
         let mut targets = Vec::new();
         for s in &self.series {
@@ -214,7 +219,11 @@ impl<'a> Setup<'a> {
 
     /// oom-stall's XFS image in the campaign, when the mix has oom-stall.
     fn oom_disk(&self) -> Result<Option<PathBuf>, BuildError> {
-        if !self.mix.iter().any(|m| m.trim_start().starts_with("oom-stall")) {
+        if !self
+            .mix
+            .iter()
+            .any(|m| m.trim_start().starts_with("oom-stall"))
+        {
             return Ok(None);
         }
         let img = self.campaign.join("oom-stall.img");
@@ -261,8 +270,20 @@ mod tests {
     #[test]
     fn the_hunt_gets_the_campaigns_settings() {
         let a = args(&[
-            "--campaign", "/c", "--series", "7.2", "--variant", "clean", "--variant",
-            "warn-once-only", "--mix", "thp-race", "--seed", "3", "--max-runs", "2",
+            "--campaign",
+            "/c",
+            "--series",
+            "7.2",
+            "--variant",
+            "clean",
+            "--variant",
+            "warn-once-only",
+            "--mix",
+            "thp-race",
+            "--seed",
+            "3",
+            "--max-runs",
+            "2",
         ]);
         let s = Setup::checked(&a).unwrap();
         assert_eq!(s.variants, [None, Some("warn-once-only".to_string())]);
@@ -285,7 +306,10 @@ mod tests {
             .unwrap();
         assert_eq!(h.campaign, Path::new("/c"));
         assert_eq!(h.mix, ["thp-race"]);
-        assert_eq!((h.run.seed, h.max_runs, h.run.duration), (Some(3), Some(2), Some(60)));
+        assert_eq!(
+            (h.run.seed, h.max_runs, h.run.duration),
+            (Some(3), Some(2), Some(60))
+        );
         assert_eq!(h.run.kernel(), Path::new("/k"));
     }
 
@@ -295,7 +319,9 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("KERNEL_SERIES lists 7.3 twice"), "{e}");
-        let e = Setup::checked(&args(&["--variant", "nosuch"])).err().unwrap();
+        let e = Setup::checked(&args(&["--variant", "nosuch"]))
+            .err()
+            .unwrap();
         assert!(e.contains("no kernel variant 'nosuch'"), "{e}");
         let e = Setup::checked(&args(&["--mix", "bogus"])).err().unwrap();
         assert!(e.contains("not a scenario"), "{e}");

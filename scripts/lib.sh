@@ -70,19 +70,6 @@ profile_fragment() {
 }
 # Kernel variants (KERNEL_VARIANT): kernel/variants/NAME.patch.
 VARIANTS_DIR=$MMRACE_ROOT/kernel/variants
-# check_series_list SERIES...: dies unless every word is a series name
-# (7.3), none is listed twice, and several series come without KDIR or
-# KERNEL_SRC (each names one kernel).
-check_series_list() {
-	local s seen=" "
-	for s in "$@"; do
-		case $s in *[!A-Za-z0-9._+-]* | . | ..) die "KERNEL_SERIES: '$s' is not a series name (e.g. 7.3)" ;; esac
-		case $seen in *" $s "*) die "KERNEL_SERIES lists $s twice" ;; esac
-		seen="$seen$s "
-	done
-	[ $# -eq 1 ] || [ -z "${KDIR:-}${KERNEL_SRC:-}" ] ||
-		die "KERNEL_SERIES lists several series ($KERNEL_SERIES): KDIR and KERNEL_SRC name one kernel, use them without a list"
-}
 variant_names() { ls "$VARIANTS_DIR" 2>/dev/null | sed -n 's/\.patch$//p' | tr '\n' ' '; }
 # variant_patch NAME: the patch's path; dies on an unknown NAME.
 variant_patch() {

@@ -62,6 +62,12 @@ pub enum Command {
     /// table (as `matrix`). Exit 0 once it is complete, 2 a harness or
     /// usage error, 125 a single series' own kernel did not build.
     MatrixRun(Box<MatrixRunArgs>),
+    /// Build what is missing for one kernel (the toolchain, the static
+    /// driver, the kernel, mmrace.ko and the initramfs) and print, a line
+    /// each, its build directory, bzImage, mmrace.ko and initramfs (for
+    /// scripts/test.sh). Exit 2 a harness or usage error, 125 the kernel
+    /// or mmrace.ko did not build.
+    Build(BuildArgs),
     /// Build what is missing and run one scenario (`./mmrace run`, `make
     /// qemu-run`): once, RUNS seeded runs, or RUNS runs on each of several
     /// series side by side. Every setting is checked before anything is
@@ -559,6 +565,25 @@ fn matrix_id(s: &str) -> Result<String, String> {
     } else {
         Err(format!("{s:?}: letters, digits and ._-+ only"))
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// The mmrace tree: its scripts, kernel/variants, build/.
+    #[arg(long, value_name = "DIR")]
+    pub mmrace_root: PathBuf,
+    #[arg(long, value_name = "KERNEL_SERIES", default_value = crate::fleet::settings::DEFAULT_SERIES)]
+    pub series: String,
+    /// A Rust-enabled kernel build of your own: only mmrace.ko and the
+    /// initramfs are built.
+    #[arg(long, value_name = "KDIR")]
+    pub kdir: Option<PathBuf>,
+    #[arg(long, value_name = "KERNEL_SRC")]
+    pub kernel_src: Option<PathBuf>,
+    #[arg(long, value_name = "KERNEL_VARIANT")]
+    pub kernel_variant: Option<String>,
+    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
+    pub kernel_profile: Option<KernelProfile>,
 }
 
 #[derive(Args, Debug, Clone)]

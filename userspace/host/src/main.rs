@@ -71,6 +71,7 @@ fn main() {
             let stop = interrupt::install();
             matrix_run::matrix_run(&a, &stop)
         }
+        args::Command::Build(a) => mmrace_host::fleet::build::build_cmd(&a),
         args::Command::QemuRun(a) => {
             let stop = interrupt::install();
             qemu_run::qemu_run(&a, &stop)

@@ -372,6 +372,48 @@ impl Builder {
     }
 }
 
+/// The `build` subcommand: one kernel's target, checked then built; its
+/// build directory, bzImage, mmrace.ko and initramfs printed a line each.
+pub fn build_cmd(a: &crate::args::BuildArgs) -> i32 {
+    let root = &a.mmrace_root;
+    let checked = crate::fleet::settings::series_list(
+        std::slice::from_ref(&a.series),
+        a.kdir.is_some() || a.kernel_src.is_some(),
+    )
+    .and_then(|_| crate::fleet::settings::profile(root, a.kernel_profile, a.kdir.as_deref()))
+    .and_then(|()| match (&a.kdir, &a.kernel_variant) {
+        (None, Some(v)) => crate::fleet::settings::variant(root, v),
+        _ => Ok(()),
+    });
+    if let Err(e) = checked {
+        log(&format!("error: {e}"));
+        return 2;
+    }
+    let b = Builder::new(root);
+    let want = KernelWant {
+        series: a.series.clone(),
+        src: a.kernel_src.clone(),
+        profile: a.kernel_profile,
+        variant: a.kernel_variant.clone(),
+    };
+    let built = b
+        .toolchain(&a.series, a.kernel_profile, a.kdir.is_some())
+        .and_then(|()| b.driver())
+        .and_then(|driver| b.base_target(&want, a.kdir.as_deref(), &driver, &a.series));
+    match built {
+        Ok(t) => {
+            for p in [&t.kdir, &t.kernel, &t.module, &t.initrd] {
+                println!("{}", p.display());
+            }
+            0
+        }
+        Err(e) => {
+            log(&format!("error: {}", e.reason()));
+            e.exit_code()
+        }
+    }
+}
+
 /// This program, to run its own subcommands (a cell's or a step's batch):
 /// the path it was started by when that is absolute (the scripts start it
 /// as target/release/mmrace-host; a rebuild during a long matrix replaces

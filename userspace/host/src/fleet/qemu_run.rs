@@ -43,6 +43,10 @@ struct Place<'a> {
     run_id: Option<&'a str>,
 }
 
+/// A series' kernel and its initramfs (with the scenario's programs), or
+/// why it was not built.
+type SeriesBuild = Result<(Target, PathBuf), String>;
+
 /// A fresh XFS image this command made: removed when it is done (two
 /// runs at once each make their own: one mkfs over the other's corrupts
 /// both).
@@ -332,7 +336,7 @@ impl<'a> Launch<'a> {
     /// Every series' kernel, mmrace.ko and initramfs, built first; a
     /// series that cannot be built (125: a missing API, a variant patch
     /// that does not apply) is marked not built and the others still run.
-    fn build_series(&self) -> Result<Vec<Result<(Target, PathBuf), String>>, BuildError> {
+    fn build_series(&self) -> Result<Vec<SeriesBuild>, BuildError> {
         let b = &self.builder;
         b.toolchain(&self.series[0], self.a.kernel_profile, false)?;
         // Every series' source first: one the archive lacks is a usage

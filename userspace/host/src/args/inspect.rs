@@ -1,0 +1,44 @@
+//! The commands that read what runs left: `judge`, `check`, and the
+//! scripts' helpers `needs-disk` and `variant-expect`.
+
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct VariantExpectArgs {
+    /// kernel/variants/NAME.patch
+    #[arg(value_name = "PATCH")]
+    pub patch: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NeedsDiskArgs {
+    /// The scenario's name and options.
+    #[arg(
+        value_name = "SCENARIO",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    pub words: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// The run's report.json.
+    pub report: PathBuf,
+    /// The checks (see below).
+    pub checks: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct JudgeArgs {
+    /// The console log to judge.
+    pub console_log: PathBuf,
+    /// The driver's protocol log (wire.log) of the same run, if separate.
+    #[arg(long, value_name = "PATH")]
+    pub wire: Option<PathBuf>,
+    /// Print the report as JSON instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -9,6 +9,7 @@ use crate::inject::{
     Knob,
     Knobs, //
 };
+use core::str::SplitAsciiWhitespace;
 use kernel::prelude::*;
 
 /// The longest symbol kprobes take, NUL included (`KSYM_NAME_LEN`).
@@ -100,22 +101,28 @@ fn knobs<'a>(words: impl Iterator<Item = &'a str>) -> Result<Knobs> {
     Ok(values)
 }
 
-/// `inject/add`: `PLACE [delay_us=N] [every_nth=N] [probability_pct=N]`,
-/// space-separated, the knobs in any order (see [`place`] and [`knobs`]).
-/// A symbol must fit kprobes' `KSYM_NAME_LEN`.
-pub(crate) fn add(text: &str) -> Result<(Place<'_>, Knobs)> {
+/// A line of `inject/add` or `inject/remove`: its `PLACE` (see [`place`]),
+/// then the words after it.
+fn placed(text: &str) -> Result<(Place<'_>, SplitAsciiWhitespace<'_>)> {
     let mut words = text.split_ascii_whitespace();
     let at = place(words.next().ok_or(EINVAL)?)?;
+    Ok((at, words))
+}
+
+/// `inject/add`: `PLACE [delay_us=N] [every_nth=N] [probability_pct=N]`,
+/// space-separated, the knobs in any order (see [`knobs`]). A symbol must
+/// fit kprobes' `KSYM_NAME_LEN`.
+pub(crate) fn add(text: &str) -> Result<(Place<'_>, Knobs)> {
+    let (at, words) = placed(text)?;
     if matches!(at, Place::Symbol(sym, _) if sym.len() >= KSYM_NAME_LEN) {
         return Err(EINVAL);
     }
     Ok((at, knobs(words)?))
 }
 
-/// `inject/remove`: one `PLACE`.
+/// `inject/remove`: one `PLACE`, nothing after it.
 pub(crate) fn remove(text: &str) -> Result<Place<'_>> {
-    let mut words = text.split_ascii_whitespace();
-    let at = place(words.next().ok_or(EINVAL)?)?;
+    let (at, mut words) = placed(text)?;
     match words.next() {
         None => Ok(at),
         Some(_) => Err(EINVAL),

@@ -12,6 +12,7 @@
 pub mod amplify;
 pub mod bench;
 pub mod exec;
+pub mod meets_args;
 pub mod oom_stall;
 pub mod pairs;
 pub mod selftests_mm;
@@ -87,7 +88,7 @@ impl Scenario {
     pub fn meets_plan(&self) -> crate::meets::MeetsPlan {
         use crate::meets::MeetsPlan;
         match self {
-            Scenario::ThpRace(a) => MeetsPlan::of(a.no_meets, a.meets_duty, a.meets_period_s),
+            Scenario::ThpRace(a) => a.meets.plan(),
             Scenario::Pairs(a) => MeetsPlan::of(a.no_meets, a.meets_duty, a.meets_period_s),
             Scenario::Bench(_) => MeetsPlan::Off,
             _ => MeetsPlan::Always,

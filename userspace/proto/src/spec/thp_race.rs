@@ -33,22 +33,10 @@ pub struct Args {
     #[arg(long)]
     pub no_kill: bool,
 
-    /// Disarm mmrace.ko's meets probes for the run (meets_enable=0), to
-    /// measure what counting meets costs.
-    #[arg(long)]
-    pub no_meets: bool,
-
-    /// Percent of the run the meets probes are armed, from the start of
-    /// every `--meets-period-s` (0: off, 100: the whole run); the meets are then a sample.
-    #[arg(long, default_value_t = crate::meets::DEFAULT_DUTY_PCT, value_name = "PCT",
-          value_parser = clap::value_parser!(u8).range(0..=100))]
-    pub meets_duty: u8,
-    /// The sampling period of `--meets-duty`, in seconds: the probes
-    /// are armed for its first PCT %. 0 (the default): the whole run, so
-    /// the probes are armed once, for the run's first PCT %.
-    #[arg(long, default_value_t = crate::meets::SAMPLE_PERIOD_MS / 1000, value_name = "S",
-          value_parser = clap::value_parser!(u64).range(0..=3600))]
-    pub meets_period_s: u64,
+    /// The meets probes: off, or armed a share of the run.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub meets: super::meets_args::MeetsArgs,
 
     /// The two NUMA nodes the migrate party moves the writer between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
@@ -557,7 +545,7 @@ impl Args {
         flag(self.splitter_writer_only, "--splitter-writer-only");
         flag(self.sequential, "--sequential");
         flag(self.swarm, "--swarm");
-        flag(self.no_meets, "--no-meets");
+        w.extend(self.meets.to_words());
         let mut opt = |differs: bool, name: &str, value: String| {
             if differs {
                 w.push(name.to_string());
@@ -577,16 +565,6 @@ impl Args {
                     .map(String::as_str)
                     .collect(),
             ),
-        );
-        opt(
-            self.meets_duty != d.meets_duty,
-            "--meets-duty",
-            self.meets_duty.to_string(),
-        );
-        opt(
-            self.meets_period_s != d.meets_period_s,
-            "--meets-period-s",
-            self.meets_period_s.to_string(),
         );
         opt(
             self.kill_min_ms != d.kill_min_ms,

@@ -89,7 +89,7 @@ impl Scenario {
         use crate::meets::MeetsPlan;
         match self {
             Scenario::ThpRace(a) => a.meets.plan(),
-            Scenario::Pairs(a) => MeetsPlan::of(a.no_meets, a.meets_duty, a.meets_period_s),
+            Scenario::Pairs(a) => a.meets.plan(),
             Scenario::Bench(_) => MeetsPlan::Off,
             _ => MeetsPlan::Always,
         }

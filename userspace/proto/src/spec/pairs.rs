@@ -46,22 +46,12 @@ pub struct Args {
     /// so a variant caught by `pairs` must run clean with this.
     #[arg(long)]
     pub sequential: bool,
-    /// Disarm mmrace.ko's meets probes for the run (meets_enable=0):
-    /// steering is then round-robin over the least run.
-    #[arg(long)]
-    pub no_meets: bool,
-    /// Percent of the run the meets probes are armed, from the start of
-    /// every `--meets-period-s` (0: off, 100: the whole run). Steering uses the slices
-    /// that ran wholly armed.
-    #[arg(long, default_value_t = crate::meets::DEFAULT_DUTY_PCT, value_name = "PCT",
-          value_parser = clap::value_parser!(u8).range(0..=100))]
-    pub meets_duty: u8,
-    /// The sampling period of `--meets-duty`, in seconds: the probes
-    /// are armed for its first PCT %. 0 (the default): the whole run, so
-    /// the probes are armed once, for the run's first PCT %.
-    #[arg(long, default_value_t = crate::meets::SAMPLE_PERIOD_MS / 1000, value_name = "S",
-          value_parser = clap::value_parser!(u64).range(0..=3600))]
-    pub meets_period_s: u64,
+    /// The meets probes: off, or armed a share of the run (steering uses
+    /// the slices that ran wholly armed; without meets it is round-robin
+    /// over the least run).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub meets: super::meets_args::MeetsArgs,
     /// Percent of rounds in which a SCHED_FIFO waker pinned to one
     /// racer's CPU wakes at a random moment inside that racer's op (drawn
     /// from its measured time) and spins a few to tens of µs: the racer is

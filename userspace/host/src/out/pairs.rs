@@ -13,6 +13,9 @@ pub fn render(out: &mut String, p: &PairsResult) {
     if let Some(w) = p.windows.line() {
         let _ = writeln!(out, "{w}");
     }
+    if let Some(t) = p.time.line() {
+        let _ = writeln!(out, "{t}");
+    }
     for s in &p.skipped {
         let _ = writeln!(out, "pairs: skipped {}: {}", s.what, s.why);
     }

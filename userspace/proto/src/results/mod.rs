@@ -6,6 +6,7 @@ pub mod bench;
 pub mod inject;
 pub mod oom_stall;
 pub mod pairs;
+pub mod round_time;
 pub mod suite;
 pub mod thp_race;
 pub mod windows;

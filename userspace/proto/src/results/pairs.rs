@@ -112,6 +112,9 @@ pub struct PairsResult {
     /// What `--preempt` and `--held` did.
     #[serde(default)]
     pub windows: super::windows::Windows,
+    /// Where the worker's time went, per phase of its rounds.
+    #[serde(default)]
+    pub time: super::round_time::RoundTime,
 }
 
 /// The catalogue pairs of `ops` on `kind`: both ops apply and have module

@@ -140,14 +140,14 @@ impl Crew {
                 let o = st.orders.clone().expect("a published round has orders");
                 (o, self.seq.lock().unwrap().clone())
             };
-            let r = self.once(&h, &orders, &seq);
+            let r = self.once(&h, &orders, &seq, Instant::now());
             drop(orders);
             self.results.lock().unwrap()[h.slot] = Some(r);
             self.done.notify_all();
         }
     }
 
-    fn once(&self, h: &Hand, o: &Orders, seq: &Seq) -> (Effects, Timing) {
+    fn once(&self, h: &Hand, o: &Orders, seq: &Seq, woke: Instant) -> (Effects, Timing) {
         let env = RoundEnv {
             obj: o.obj.as_ref(),
             layout: h.layout,
@@ -179,7 +179,15 @@ impl Crew {
             self.turn.fetch_add(1, Ordering::AcqRel);
         }
         h.tally.called(h.op.op());
-        (fx, Timing { start, end, shot })
+        (
+            fx,
+            Timing {
+                woke,
+                start,
+                end,
+                shot,
+            },
+        )
     }
 
     /// Publishes a round and waits for every thread's effects, in slot

@@ -13,6 +13,7 @@
 //! - [`op`]: the op trait; [`ops`]: the ops.
 //! - [`model`]: the page expectation model.
 
+pub mod clock;
 pub mod crew;
 pub mod kinds;
 pub mod model;
@@ -268,6 +269,7 @@ fn result(ctx: &Ctx, a: &Args, tally: &Tally, plan: &worker::Plan) -> PairsResul
         skipped: tally.skipped(),
         data_oracle: ctx.oracle.summary(),
         windows: windows::report(tally),
+        time: clock::report(tally),
     }
 }
 
@@ -282,6 +284,9 @@ fn report(ctx: &Ctx, r: &PairsResult) {
     ctx.say(r.coverage_line());
     if let Some(w) = r.windows.line() {
         ctx.say(w);
+    }
+    if let Some(t) = r.time.line() {
+        ctx.say(t);
     }
     for f in &r.findings {
         ctx.say(format!("pairs: FINDING {}", f.line()));

@@ -2,11 +2,12 @@
 //! own pinned threads released by the fuzzy start offsets, the join, and
 //! the check of every page.
 
+use super::clock::{self, Lap};
 use super::crew::{Crew, Hand, Orders};
 use super::model::{initial_stamp, Effects, Layout, Model, Summary};
 use super::object::{Maker, Object};
 use super::op::{Op, Resources, Timing};
-use super::tally::Tally;
+use super::tally::{Tally, T as Phase};
 use super::windows::{RoundPlan, Windows};
 use crate::oracle::{mem, Check};
 use crate::shared::offsets::{Book, KindState};
@@ -148,8 +149,9 @@ pub fn with_crew<T>(
             self.0.quit();
         }
     }
+    let begun = Instant::now();
     let crew = Crew::new(slice.ops.len(), slice.sequential);
-    std::thread::scope(|sc| {
+    let (out, ended) = std::thread::scope(|sc| {
         for (slot, op) in slice.ops.iter().enumerate() {
             let h = Hand {
                 slot,
@@ -164,8 +166,11 @@ pub fn with_crew<T>(
             sc.spawn(move || c.serve(h));
         }
         let _quit = Quit(&crew);
-        f(&crew)
-    })
+        tally.add_time(Phase::Crew, begun.elapsed().as_nanos() as u64);
+        (f(&crew), Instant::now())
+    });
+    tally.add_time(Phase::Crew, ended.elapsed().as_nanos() as u64);
+    out
 }
 
 /// One round on a fresh object of `maker`'s kind, raced by `crew`.
@@ -181,36 +186,50 @@ pub fn run(
     rng: &mut Rng,
     tally: &Tally,
 ) -> Result<RoundOut> {
-    let obj: Arc<dyn Object> = Arc::from(maker.create(layout.bytes())?);
+    let mut lap = Lap::start(tally);
+    tally.add_time(Phase::Rounds, 1);
+    let made = maker.create(layout.bytes());
+    lap.mark(Phase::Create);
+    let obj: Arc<dyn Object> = Arc::from(made?);
     for p in layout.hot() {
         // SAFETY: the fresh object is mapped read-write; no thread runs yet.
         unsafe { mem::stamp(obj.addr() + p * UNIT, &initial_stamp(p)) };
     }
+    lap.mark(Phase::Stamp);
     let st = book.load(slice.book_kind);
     let (loops, delay) = delays(book, &st, slice.offsets, rng);
     let context = pack_context(slice.combo, slice.kind, round);
     let plan = slice
         .windows
         .map_or(RoundPlan::default(), |w| w.plan(&slice.combo.0, &st));
+    let target = target(obj.as_ref(), res.nodes, round);
+    lap.mark(Phase::Plan);
+    let published = Instant::now();
     let t = crew.round(Orders {
         obj: obj.clone(),
         round,
-        target: target(obj.as_ref(), res.nodes, round),
+        target,
         moving: slice.combo.0.iter().any(|o| o.moves()),
         context,
         loops,
         plan,
     });
+    let timings: Vec<Timing> = t.iter().map(|(_, x)| *x).collect();
+    clock::race(tally, published, Instant::now(), &timings);
+    lap.skip();
     if let Some(w) = slice.windows {
-        let timings: Vec<Timing> = t.iter().map(|(_, x)| *x).collect();
         w.score(&plan, &slice.combo.0, &timings, tally);
     }
     if t.len() >= 2 {
         record_offsets(book, slice.book_kind, st, &t, delay);
     }
     let fx: Vec<Effects> = t.into_iter().map(|(f, _)| f).collect();
+    lap.mark(Phase::Record);
     let model = Model::new(layout, slice.kind);
     let (bad, verified) = verify(obj.as_ref(), &model, layout, &fx, context, res, tally);
+    lap.mark(Phase::Verify);
+    drop(obj);
+    lap.mark(Phase::Drop);
     let mut out = RoundOut {
         bad,
         verified,

@@ -4,7 +4,8 @@
 //!
 //! Layout (words): a header; [`MAX_ROWS`] rows keyed by a context word
 //! (combo and kind, round 0); [`MAX_FINDINGS`] findings; a skip text per
-//! user op and per kind; the worker's fatal error text; per-op call counts.
+//! user op and per kind; the worker's fatal error text; per-op call counts;
+//! the time per phase of the rounds ([`T`]).
 
 use crate::shared::slots::SharedSlots;
 use mmrace_proto::oracle::{Expected, Found, STAMP_WORDS};
@@ -61,6 +62,28 @@ pub enum F {
 }
 const ROW_WORDS: usize = 9;
 
+/// Nanoseconds per phase of the worker's rounds and slices (`clock.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum T {
+    Rounds,
+    Wall,
+    Create,
+    Stamp,
+    Plan,
+    Release,
+    Ops,
+    Stagger,
+    Join,
+    Record,
+    Verify,
+    Drop,
+    Crew,
+    Meets,
+    Steer,
+}
+const TIME_WORDS: usize = 15;
+
 const FIND_WORDS: usize = 6 + STAMP_WORDS + 1;
 const ROWS_AT: usize = HEADER;
 const FIND_AT: usize = ROWS_AT + MAX_ROWS * ROW_WORDS;
@@ -68,7 +91,8 @@ const SKIP_OPS_AT: usize = FIND_AT + MAX_FINDINGS * FIND_WORDS;
 const SKIP_KINDS_AT: usize = SKIP_OPS_AT + UserOp::ALL.len() * TEXT_WORDS;
 const FATAL_AT: usize = SKIP_KINDS_AT + ObjKind::ALL.len() * TEXT_WORDS;
 const CALLS_AT: usize = FATAL_AT + TEXT_WORDS;
-const WORDS: usize = CALLS_AT + UserOp::ALL.len();
+const TIMES_AT: usize = CALLS_AT + UserOp::ALL.len();
+const WORDS: usize = TIMES_AT + TIME_WORDS;
 
 pub struct Tally(SharedSlots);
 
@@ -101,6 +125,16 @@ impl Tally {
 
     pub fn calls(&self, op: UserOp) -> u64 {
         self.w(CALLS_AT + op.index()).load(Ordering::Relaxed)
+    }
+
+    /// Adds `ns` to phase `t`'s time.
+    pub fn add_time(&self, t: T, ns: u64) {
+        self.w(TIMES_AT + t as usize)
+            .fetch_add(ns, Ordering::Relaxed);
+    }
+
+    pub fn time(&self, t: T) -> u64 {
+        self.w(TIMES_AT + t as usize).load(Ordering::Relaxed)
     }
 
     /// The row of (`combo`, `kind`) if it has one.

@@ -252,6 +252,7 @@ mod tests {
     fn inside_means_within_the_op() {
         let t0 = Instant::now();
         let t = Timing {
+            woke: t0,
             start: t0,
             end: t0 + Duration::from_millis(2),
             shot: None,

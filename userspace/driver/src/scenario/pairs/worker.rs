@@ -9,12 +9,13 @@
 //! Threads and allocation are fine (glibc resets its allocator locks in
 //! the child at fork).
 
+use super::clock::Lap;
 use super::model::Layout;
 use super::object::{maker, KindEnv, Maker};
 use super::op::{op, Resources};
 use super::round::{self, Slice};
 use super::steer::{self, Steer};
-use super::tally::{Tally, F, H};
+use super::tally::{Tally, F, H, T};
 use super::windows::Windows;
 use crate::oracle::{Oracle, Party};
 use crate::shared::offsets::{calibrate, Book};
@@ -202,10 +203,16 @@ impl<'a> Worker<'a> {
 
     fn run(&mut self) {
         while !self.done() {
-            let Some((combo, kind)) = self.steer.next(self.tally, self.use_meets) else {
+            let begun = Instant::now();
+            let mut lap = Lap::start(self.tally);
+            let next = self.steer.next(self.tally, self.use_meets);
+            lap.mark(T::Steer);
+            let Some((combo, kind)) = next else {
                 break;
             };
             self.slice(&combo, kind);
+            self.tally
+                .add_time(T::Wall, begun.elapsed().as_nanos() as u64);
         }
     }
 
@@ -220,8 +227,10 @@ impl<'a> Worker<'a> {
     /// One slice: `rounds` rounds of `combo` on `kind`, then its meets
     /// when the probes were armed throughout (the run may sample them).
     fn slice(&mut self, combo: &Combo, kind: ObjKind) {
+        let mut lap = Lap::start(self.tally);
         let epoch = crate::meets::epoch();
         let before = self.meets_now();
+        lap.mark(T::Meets);
         let n = UserOp::ALL.len();
         let s = Slice {
             combo,
@@ -245,6 +254,7 @@ impl<'a> Worker<'a> {
             .expect("a steered kind has a maker")
             .1;
         let (book, rng) = (&self.book, &mut self.rng);
+        lap.mark(T::Steer);
         let (ran, failed) = round::with_crew(&s, plan.layout, res, tally, |crew| {
             let (mut ran, mut failures) = (0, 0);
             for _ in 0..plan.args.rounds {
@@ -283,6 +293,7 @@ impl<'a> Worker<'a> {
             }
             (ran, None)
         });
+        lap.skip();
         if let Some(why) = failed {
             self.tally.skip_kind(kind, &why);
             self.steer.drop_kind(kind);
@@ -296,13 +307,17 @@ impl<'a> Worker<'a> {
                 }
             }
         }
+        lap.mark(T::Steer);
         let after = self.meets_now();
-        if !crate::meets::armed_throughout(epoch, crate::meets::epoch()) {
+        let armed = crate::meets::armed_throughout(epoch, crate::meets::epoch());
+        lap.mark(T::Meets);
+        if !armed {
             return;
         }
         if let (Some(b), Some(a)) = (before, after) {
             self.attribute(combo, kind, row, ran, &a.since(&b));
         }
+        lap.mark(T::Steer);
     }
 
     /// Credits the slice's meets (and its `ran` rounds as metered) to its

@@ -12,7 +12,7 @@
 
 use super::tally::{Tally, F};
 use crate::shared::rng::Rng;
-use mmrace_proto::pairs::{catalogue, Combo, ObjKind, UserOp};
+use mmrace_proto::pairs::{catalogue, pack_context, Combo, ObjKind, UserOp};
 
 pub struct Steer {
     /// The ops that can run, per kind.
@@ -89,10 +89,12 @@ impl Steer {
     pub fn next(&mut self, tally: &Tally, use_meets: bool) -> Option<(Combo, ObjKind)> {
         let cands = self.candidates();
         let use_meets = use_meets && self.steer;
+        let rows = tally.row_index();
         let scored: Vec<(u64, &(Combo, ObjKind))> = cands
             .iter()
             .map(|c| {
-                let (m, r, metered) = tally.row_if_any(&c.0, c.1).map_or((0, 0, 0), |i| {
+                let row = rows.get(&pack_context(&c.0, c.1, 0));
+                let (m, r, metered) = row.map_or((0, 0, 0), |&i| {
                     (
                         tally.field(i, F::Meets),
                         tally.field(i, F::Rounds) + tally.field(i, F::TripleRounds),

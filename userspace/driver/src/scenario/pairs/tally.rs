@@ -137,6 +137,13 @@ impl Tally {
         self.w(TIMES_AT + t as usize).load(Ordering::Relaxed)
     }
 
+    /// Every row's index by its key (the packed combo and kind).
+    pub fn row_index(&self) -> std::collections::HashMap<u64, usize> {
+        (0..self.get(H::Rows) as usize)
+            .map(|i| (self.field(i, F::Key), i))
+            .collect()
+    }
+
     /// The row of (`combo`, `kind`) if it has one.
     pub fn row_if_any(&self, combo: &Combo, kind: ObjKind) -> Option<usize> {
         let key = pack_context(combo, kind, 0);

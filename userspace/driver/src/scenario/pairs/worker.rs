@@ -216,8 +216,11 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn meets_now(&self) -> Option<Meets> {
-        if self.use_meets {
+    /// The module's meets now, when the probes were armed all the time
+    /// since `epoch` (only then does a slice count its meets: the file is
+    /// not read for nothing, a read costs milliseconds under TCG).
+    fn meets_if_armed(&self, epoch: Option<u64>) -> Option<Meets> {
+        if self.use_meets && crate::meets::armed_throughout(epoch, crate::meets::epoch()) {
             crate::meets::read().ok()
         } else {
             None
@@ -229,7 +232,7 @@ impl<'a> Worker<'a> {
     fn slice(&mut self, combo: &Combo, kind: ObjKind) {
         let mut lap = Lap::start(self.tally);
         let epoch = crate::meets::epoch();
-        let before = self.meets_now();
+        let before = self.meets_if_armed(epoch);
         lap.mark(T::Meets);
         let n = UserOp::ALL.len();
         let s = Slice {
@@ -308,7 +311,7 @@ impl<'a> Worker<'a> {
             }
         }
         lap.mark(T::Steer);
-        let after = self.meets_now();
+        let after = self.meets_if_armed(epoch);
         let armed = crate::meets::armed_throughout(epoch, crate::meets::epoch());
         lap.mark(T::Meets);
         if !armed {

@@ -4,9 +4,10 @@
 //!
 //! A round is: make the object (`create`), stamp its hot THP (`stamp`),
 //! draw the start offsets and the windows' plan (`plan`), hand the orders
-//! to the slice's threads until the last one is released (`release`), the
-//! ops from the last release to the last op's end (`ops`; of it,
-//! `stagger` is what the start offsets add beyond the longest op), the
+//! to the slice's threads until the last one has them (`release`), the
+//! ops from then to the last op's end (`ops`; of it, `stagger` is what
+//! the start offsets add beyond the longest op; `planned` and `spun` are
+//! the offsets' delays as drawn and as the delayed thread spun them), the
 //! worker seeing every thread's result (`join`), the offsets book and the
 //! windows' score (`record`), the check of every page (`verify`), the
 //! object's release (`drop`). A slice adds its threads' start and stop
@@ -38,6 +39,10 @@ pub struct RoundTime {
     pub crew_ns: u64,
     pub meets_ns: u64,
     pub steer_ns: u64,
+    /// The start offsets' delays as planned, and as the delayed thread
+    /// spun them (its release to its op's start; the longest per round).
+    pub planned_ns: u64,
+    pub spun_ns: u64,
 }
 
 impl RoundTime {
@@ -74,7 +79,13 @@ impl RoundTime {
             .phases()
             .into_iter()
             .map(|(name, ns)| match name {
-                "ops" => format!("ops {:.1} (offsets {:.1})", ms(ns), ms(self.stagger_ns)),
+                "ops" => format!(
+                    "ops {:.1} (past the longest op {:.1}; delays planned {:.1}, spun {:.1})",
+                    ms(ns),
+                    ms(self.stagger_ns),
+                    ms(self.planned_ns),
+                    ms(self.spun_ns)
+                ),
                 _ => format!("{name} {:.1}", ms(ns)),
             })
             .collect();
@@ -108,7 +119,10 @@ mod tests {
         let line = t.line().unwrap();
         assert!(line.contains("2 rounds, 50.0 ms each"), "{line}");
         assert!(line.contains("create 5.0,"), "{line}");
-        assert!(line.contains("ops 30.0 (offsets 10.0)"), "{line}");
+        assert!(
+            line.contains("ops 30.0 (past the longest op 10.0;"),
+            "{line}"
+        );
         assert!(line.ends_with("other 13.0"), "{line}");
         let back: RoundTime = serde_json::from_str("{\"rounds\":3}").unwrap();
         assert_eq!(back.rounds, 3);

@@ -51,6 +51,8 @@ pub fn race(tally: &Tally, published: Instant, joined: Instant, t: &[Timing]) {
         return;
     };
     let longest = t.iter().map(|x| ns(x.start, x.end)).max().unwrap_or(0);
+    let spun = t.iter().map(|x| ns(x.released, x.start)).max().unwrap_or(0);
+    tally.add_time(T::Spun, spun);
     let ops = ns(woke, end);
     tally.add_time(T::Release, ns(published, woke));
     tally.add_time(T::Ops, ops);
@@ -76,6 +78,8 @@ pub fn report(tally: &Tally) -> RoundTime {
         crew_ns: tally.time(T::Crew),
         meets_ns: tally.time(T::Meets),
         steer_ns: tally.time(T::Steer),
+        planned_ns: tally.time(T::Planned),
+        spun_ns: tally.time(T::Spun),
     }
 }
 
@@ -92,12 +96,14 @@ mod tests {
         let t = [
             Timing {
                 woke: at(1),
+                released: at(2),
                 start: at(3),
                 end: at(10),
                 shot: None,
             },
             Timing {
                 woke: at(2),
+                released: at(2),
                 start: at(6),
                 end: at(12),
                 shot: None,
@@ -109,6 +115,7 @@ mod tests {
             (ms(T::Release), ms(T::Ops), ms(T::Stagger), ms(T::Join)),
             (2, 10, 3, 1)
         );
+        assert_eq!(ms(T::Spun), 4);
         let mut lap = Lap::start(&tally);
         std::thread::sleep(Duration::from_millis(2));
         lap.mark(T::Verify);

@@ -162,13 +162,16 @@ impl Crew {
             hold: hold(h, o),
         };
         let mut fx = Effects::default();
+        let released;
         if self.sequential {
             wait_until(|| self.turn.load(Ordering::Acquire) == h.slot);
+            released = Instant::now();
         } else {
             if self.ready.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
                 self.go.store(true, Ordering::Release);
             }
             wait_for(&self.go);
+            released = Instant::now();
             busy(o.loops[h.slot.min(2)]);
         }
         let shot = fire(h, o);
@@ -183,6 +186,7 @@ impl Crew {
             fx,
             Timing {
                 woke,
+                released,
                 start,
                 end,
                 shot,

@@ -74,11 +74,13 @@ impl Resources {
     }
 }
 
-/// One thread's timing: when it had the round's orders, its op's start
-/// and end, and the number of the preemption shot it fired, if it did.
+/// One thread's timing: when it had the round's orders, when it was
+/// released (before its start offset's busy loop), its op's start and
+/// end, and the number of the preemption shot it fired, if it did.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub woke: Instant,
+    pub released: Instant,
     pub start: Instant,
     pub end: Instant,
     pub shot: Option<u64>,

@@ -203,6 +203,7 @@ pub fn run(
         .windows
         .map_or(RoundPlan::default(), |w| w.plan(&slice.combo.0, &st));
     let target = target(obj.as_ref(), res.nodes, round);
+    tally.add_time(Phase::Planned, delay.abs() as u64);
     lap.mark(Phase::Plan);
     let published = Instant::now();
     let t = crew.round(Orders {

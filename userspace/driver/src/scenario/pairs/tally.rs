@@ -81,8 +81,11 @@ pub enum T {
     Crew,
     Meets,
     Steer,
+    /// The start offsets' delays: as planned, and as spun.
+    Planned,
+    Spun,
 }
-const TIME_WORDS: usize = 15;
+const TIME_WORDS: usize = 17;
 
 const FIND_WORDS: usize = 6 + STAMP_WORDS + 1;
 const ROWS_AT: usize = HEADER;

@@ -253,6 +253,7 @@ mod tests {
         let t0 = Instant::now();
         let t = Timing {
             woke: t0,
+            released: t0,
             start: t0,
             end: t0 + Duration::from_millis(2),
             shot: None,

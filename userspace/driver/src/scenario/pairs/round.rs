@@ -68,24 +68,9 @@ fn delays(book: &Book, st: &KindState, offsets: bool, rng: &mut Rng) -> ([u64; 3
     }
 }
 
-/// Folds the round's timings into the offsets book; the delayed threads'
-/// spins (without a preemption shot in between) refine the busy loop's
-/// calibration, as thp-race's do (without it the delays spun about twice
-/// as long as drawn under TCG: docs/pairs.md).
-fn record_offsets(
-    book: &Book,
-    k: usize,
-    mut st: KindState,
-    t: &[(Effects, Timing)],
-    delay: f64,
-    loops: [u64; 3],
-) {
+/// Folds the round's timings into the offsets book.
+fn record_offsets(book: &Book, k: usize, mut st: KindState, t: &[(Effects, Timing)], delay: f64) {
     let ns = |a: Instant, b: Instant| b.saturating_duration_since(a).as_nanos() as f64;
-    for (slot, (_, x)) in t.iter().enumerate() {
-        if loops[slot.min(2)] > 0 && x.shot.is_none() {
-            book.observe_delay(loops[slot.min(2)], ns(x.released, x.start));
-        }
-    }
     let (l, f) = (t[0].1, t[1].1);
     let skew = if f.start >= l.start {
         ns(l.start, f.start)
@@ -237,7 +222,7 @@ pub fn run(
         w.score(&plan, &slice.combo.0, &timings, tally);
     }
     if t.len() >= 2 {
-        record_offsets(book, slice.book_kind, st, &t, delay, loops);
+        record_offsets(book, slice.book_kind, st, &t, delay);
     }
     let fx: Vec<Effects> = t.into_iter().map(|(f, _)| f).collect();
     lap.mark(Phase::Record);

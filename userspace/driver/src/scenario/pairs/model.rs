@@ -20,7 +20,7 @@
 //! fork child's stores are seen by the parent only on shared kinds.
 
 use mmrace_proto::oracle::{region, Expected, Found, Stamp, STAMP_WORDS, UNIT};
-use mmrace_proto::pairs::{ObjKind, Zap};
+use mmrace_proto::pairs::{ObjKind, ObjState, Zap};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -248,11 +248,27 @@ impl Summary {
 pub struct Model {
     layout: Layout,
     kind: ObjKind,
+    state: ObjState,
 }
 
 impl Model {
-    pub fn new(layout: Layout, kind: ObjKind) -> Model {
-        Model { layout, kind }
+    pub fn new(layout: Layout, kind: ObjKind, state: ObjState) -> Model {
+        Model {
+            layout,
+            kind,
+            state,
+        }
+    }
+
+    /// What page `p` holds before the round: the creation stamp in the
+    /// hot THP when the state stamps it, or when the kind's file holds it
+    /// (`xfs-private`: a page never faulted in reads the file); else zero.
+    pub fn base(&self, p: usize) -> Expected {
+        if self.state.stamped() || self.kind.zap() == Zap::Reverts {
+            self.layout.base(p)
+        } else {
+            Expected::Zero
+        }
     }
 
     /// What a zap leaves in page `p`.
@@ -280,7 +296,7 @@ impl Model {
         let mut primary = match (last, child) {
             (Some(s), _) => Expected::Stamp(stamp(p, s.generation)),
             (None, Some(g)) if !self.kind.private() => Expected::Stamp(stamp(p, g)),
-            _ => self.layout.base(p),
+            _ => self.base(p),
         };
         let (begin, end) = last.map_or((0, 0), |s| (s.begin, s.end));
         let mut allowed = Allowed {
@@ -359,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_lost_store_is_a_mismatch() {
-        let m = Model::new(L, ObjKind::Anon);
+        let m = Model::new(L, ObjKind::Anon, ObjState::Populated);
         let fx = [store(2, 9, 1, 2)];
         let a = m.allowed(2, &fx).unwrap();
         assert!(a.accepts(&found(2, 9)));
@@ -374,7 +390,7 @@ mod tests {
 
     #[test]
     fn after_dontneed_private_anon_reads_zero() {
-        let m = Model::new(L, ObjKind::Anon);
+        let m = Model::new(L, ObjKind::Anon, ObjState::Populated);
         // The zap began after the store ended: zero only.
         let fx = [store(2, 9, 1, 2), zap(0..8, 3, 4, true)];
         let a = m.allowed(2, &fx).unwrap();
@@ -401,7 +417,7 @@ mod tests {
 
     #[test]
     fn shared_kinds_keep_data_through_a_zap() {
-        let m = Model::new(L, ObjKind::Memfd);
+        let m = Model::new(L, ObjKind::Memfd, ObjState::Populated);
         let fx = [store(2, 9, 1, 2), zap(0..8, 3, 4, true)];
         let a = m.allowed(2, &fx).unwrap();
         assert!(a.accepts(&found(2, 9)));
@@ -414,7 +430,7 @@ mod tests {
             child: vec![(2, CHILD_BIT | 5)],
             ..Effects::default()
         };
-        let anon = Model::new(L, ObjKind::Anon)
+        let anon = Model::new(L, ObjKind::Anon, ObjState::Populated)
             .allowed(2, std::slice::from_ref(&child))
             .unwrap();
         assert!(anon.accepts(&found(2, INITIAL_GEN)));
@@ -422,11 +438,36 @@ mod tests {
             !anon.accepts(&found(2, CHILD_BIT | 5)),
             "child write seen by the parent"
         );
-        let shared = Model::new(L, ObjKind::SharedAnon)
+        let shared = Model::new(L, ObjKind::SharedAnon, ObjState::Populated)
             .allowed(2, std::slice::from_ref(&child))
             .unwrap();
         assert!(shared.accepts(&found(2, CHILD_BIT | 5)));
         assert!(!shared.accepts(&found(2, INITIAL_GEN)));
+    }
+
+    #[test]
+    fn a_fresh_object_reads_zero_except_a_private_file() {
+        let fresh = Model::new(L, ObjKind::Anon, ObjState::Fresh);
+        let a = fresh.allowed(2, &[]).unwrap();
+        assert!(a.accepts(&Found::Zero));
+        assert!(
+            !a.accepts(&found(2, INITIAL_GEN)),
+            "a fresh page was stamped"
+        );
+        let a = fresh.allowed(2, &[store(2, 9, 1, 2)]).unwrap();
+        assert!(a.accepts(&found(2, 9)) && !a.accepts(&Found::Zero));
+        // xfs-private's file holds the creation stamps: a fresh mapping
+        // reads them, and a zap reverts to them.
+        let private = Model::new(L, ObjKind::XfsPrivate, ObjState::Fresh);
+        assert!(private
+            .allowed(2, &[])
+            .unwrap()
+            .accepts(&found(2, INITIAL_GEN)));
+        for s in [ObjState::PteMapped, ObjState::Small, ObjState::Mthp] {
+            let m = Model::new(L, ObjKind::Anon, s);
+            assert!(m.allowed(3, &[]).unwrap().accepts(&found(3, INITIAL_GEN)));
+            assert!(m.allowed(12, &[]).unwrap().accepts(&Found::Zero));
+        }
     }
 
     #[test]
@@ -435,7 +476,7 @@ mod tests {
             gone: vec![L.tail()],
             ..Effects::default()
         }];
-        let m = Model::new(L, ObjKind::Anon);
+        let m = Model::new(L, ObjKind::Anon, ObjState::Populated);
         assert!(m.allowed(L.pages - 1, &fx).is_none());
         assert!(m.allowed(0, &fx).is_some());
     }

@@ -208,6 +208,14 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
         ctx.say(format!("pairs: memenv: {m}: what needs it is skipped"));
     }
     let (states, _mthp, states_skipped) = states(ctx, a);
+    if a.kinds().contains(&ObjKind::Anon) {
+        for s in &states {
+            match state::probe(*s, layout) {
+                Ok(line) => ctx.say(format!("pairs: {line}")),
+                Err(e) => ctx.say(format!("pairs: state {s} on anon: cannot tell ({e:#})")),
+            }
+        }
+    }
     let (fs, dio) = xfs(layout);
     if let Err(e) = &dio {
         ctx.say(format!("pairs: {e}: odirect and the XFS kinds are skipped"));

@@ -92,6 +92,75 @@ pub fn prepare(obj: &dyn Object, state: ObjState, layout: Layout) -> Result<()> 
     Ok(())
 }
 
+/// What an anonymous object in `state` is made of, as this kernel made
+/// it: the hot THP's folio sizes (pagemap and kpageflags) and its
+/// PMD-mapped bytes (smaps' AnonHugePages). One line for the run's
+/// console, so a state that did not come out as described shows.
+pub fn probe(state: ObjState, layout: Layout) -> Result<String> {
+    use super::object::Maker;
+    let obj = super::kinds::anon::AnonMaker.create(layout.bytes())?;
+    prepare(obj.as_ref(), state, layout)?;
+    let sizes = folio_sizes(obj.addr(), layout.hot().len())?;
+    let huge = anon_huge_kb(obj.addr()).unwrap_or(0);
+    let mut hist = std::collections::BTreeMap::<usize, usize>::new();
+    for n in sizes {
+        *hist.entry(n).or_default() += 1;
+    }
+    let folios: Vec<String> = hist
+        .iter()
+        .rev()
+        .map(|(pages, n)| format!("{n} x {pages}"))
+        .collect();
+    let folios = if folios.is_empty() {
+        "none faulted in".to_string()
+    } else {
+        format!("{} folios (count x pages)", folios.join(", "))
+    };
+    Ok(format!(
+        "state {state} on anon: hot THP {folios}, AnonHugePages {huge} kB"
+    ))
+}
+
+/// The sizes in pages of the folios backing `pages` pages at `addr`
+/// (present pages only), from their pfns' compound head and tail flags.
+fn folio_sizes(addr: usize, pages: usize) -> Result<Vec<usize>> {
+    use std::os::unix::fs::FileExt;
+    const PRESENT: u64 = 1 << 63;
+    const PFN_MASK: u64 = (1 << 55) - 1;
+    const HEAD: u64 = 1 << 15;
+    const TAIL: u64 = 1 << 16;
+    let pagemap = std::fs::File::open("/proc/self/pagemap")?;
+    let flags = std::fs::File::open("/proc/kpageflags")?;
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut b = [0u8; 8];
+    for p in 0..pages {
+        pagemap.read_exact_at(&mut b, ((addr / UNIT + p) * 8) as u64)?;
+        let e = u64::from_le_bytes(b);
+        if e & PRESENT == 0 || e & PFN_MASK == 0 {
+            continue;
+        }
+        flags.read_exact_at(&mut b, (e & PFN_MASK) * 8)?;
+        let f = u64::from_le_bytes(b);
+        match sizes.last_mut() {
+            Some(n) if f & TAIL != 0 && f & HEAD == 0 => *n += 1,
+            _ => sizes.push(1),
+        }
+    }
+    Ok(sizes)
+}
+
+/// smaps' AnonHugePages of the mapping that starts at `addr`.
+fn anon_huge_kb(addr: usize) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let start = format!("{addr:x}-");
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(&start));
+    lines.next()?;
+    lines
+        .take_while(|l| !l.contains('-') || l.contains(':'))
+        .find_map(|l| l.strip_prefix("AnonHugePages:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// `hugepages-64kB/enabled` made to give MADV_HUGEPAGE mappings 64 KiB
 /// folios for the run (`madvise`, when it gave none); restored on drop.
 pub struct MthpSetting {

@@ -3,7 +3,7 @@
 //! the check of every page.
 
 use super::crew::{Crew, Hand, Orders};
-use super::model::{Effects, Layout, Model, Summary};
+use super::model::{accepts_any, Effects, Layout, Model, Summary};
 use super::object::{Maker, Object};
 use super::op::{Op, Resources, Timing};
 use super::state::{self, ObjState};
@@ -47,6 +47,8 @@ pub struct RoundOut {
     /// Pages that did not hold what the ops must leave.
     pub bad: u64,
     pub verified: u64,
+    /// Of `verified`, the pages fork children saw (their views).
+    pub viewed: u64,
     pub errors: u64,
     pub first_error: Option<String>,
 }
@@ -117,6 +119,43 @@ fn verify(
                 context,
             );
             tally.finding(context, p, addr, exp, &found);
+        }
+    }
+    res.oracle.verified(checked);
+    (bad, checked)
+}
+
+/// Checks what each fork child saw (its [`super::model::ForkView`])
+/// against the values each page held during the fork; reports mismatches
+/// like [`verify`] (the address is the parent's, the page the same).
+fn verify_fork_views(
+    obj: &dyn Object,
+    model: &Model,
+    fx: &[Effects],
+    context: u64,
+    res: &Resources,
+    tally: &Tally,
+) -> (u64, u64) {
+    let (mut bad, mut checked) = (0, 0);
+    for v in fx.iter().filter_map(|f| f.view.as_ref()) {
+        for &(p, words, last) in &v.seen {
+            let opts = model.at_fork(p, fx, v.begin, v.end);
+            let found = mmrace_proto::oracle::Found::decode(words, last);
+            checked += 1;
+            if !accepts_any(&opts, &found) {
+                bad += 1;
+                let addr = obj.addr() + p * UNIT;
+                res.oracle.mismatch_in(
+                    Check::PairsRound,
+                    region::PAIRS,
+                    addr,
+                    p as u64,
+                    opts[0],
+                    &found,
+                    context,
+                );
+                tally.finding(context, p, addr, opts[0], &found);
+            }
         }
     }
     res.oracle.verified(checked);
@@ -211,9 +250,11 @@ pub fn run(
     let fx: Vec<Effects> = t.into_iter().map(|(f, _)| f).collect();
     let model = Model::new(layout, slice.kind, slice.state);
     let (bad, verified) = verify(obj.as_ref(), &model, layout, &fx, context, res, tally);
+    let (bad_views, viewed) = verify_fork_views(obj.as_ref(), &model, &fx, context, res, tally);
     let mut out = RoundOut {
-        bad,
-        verified,
+        bad: bad + bad_views,
+        verified: verified + viewed,
+        viewed,
         ..RoundOut::default()
     };
     for f in fx {
@@ -275,7 +316,7 @@ mod tests {
             Willneed,
         ];
         let mut round = 0;
-        let mut errors = Vec::new();
+        let (mut errors, mut views) = (Vec::new(), 0);
         for (i, a) in ops.iter().enumerate() {
             for b in &ops[i..] {
                 let combo = Combo::new(vec![*a, *b]);
@@ -308,8 +349,12 @@ mod tests {
                     )
                     .unwrap();
                     assert_eq!(out.bad, 0, "{combo} round {round}: {:?}", tally.findings());
+                    // A fork child's view adds the pages it read (none
+                    // when fork failed: EAGAIN, ENOMEM).
+                    assert!(out.viewed == 0 || combo.0.contains(&Fork), "{combo}");
+                    views += out.viewed;
                     assert_eq!(
-                        out.verified as usize,
+                        (out.verified - out.viewed) as usize,
                         layout.pages
                             - if combo.0.contains(&MunmapPart) {
                                 super::super::model::TAIL
@@ -324,6 +369,7 @@ mod tests {
             }
         }
         assert_eq!(oracle.mismatches(), 0);
+        assert!(views > 0, "no fork child's view was checked");
         // Errors here are this host's limits (no second node, no root...),
         // not findings; they must not be every round's.
         assert!(errors.len() < round as usize / 2, "{errors:#?}");

@@ -705,13 +705,14 @@ pairs_clean_checks() {
 run_test qemu-pairs-clean pairs_clean_checks
 pairs_late_flush_checks() {
 	oracle_variant migration-pmd-late-flush || return 1
-	expect_exit 1 oguest pairs-late-flush --duration 30 --seed 1 pairs --pair store,migrate-pages --kind anon &&
+	expect_exit 1 oguest pairs-late-flush --duration 30 --seed 1 pairs --pair store,migrate-pages --kind anon \
+		--states populated &&
 		report pairs-late-flush verdict=kernel-problem class~data-corruption \
-			"pairs-caught~store+migrate-pages on anon" && ttv pairs-late-flush || return 1
+			"pairs-caught~store+migrate-pages on populated anon" && ttv pairs-late-flush || return 1
 	# Race-only: the same pair with its ops one after the other
 	# (--sequential) leaves the variant clean, every round verified.
 	oguest pairs-late-flush-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind anon \
-		--sequential && report pairs-late-flush-seq verdict=clean data-verified "pairs-ran=1"
+		--states populated --sequential && report pairs-late-flush-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-late-flush-caught pairs_late_flush_checks
 # A variant of a new memory kind (kernel/variants/README.md):
@@ -724,13 +725,31 @@ pairs_hugetlb_checks() {
 	local v=hugetlb-migrate-late-flush expect
 	oracle_variant $v || return 1
 	expect=$("$HOST_BIN" variant-expect "kernel/variants/$v.patch") || return 1
-	expect_exit 1 oguest pairs-hugetlb --duration 45 --seed 1 pairs --pair store,migrate-pages --kind hugetlb &&
+	expect_exit 1 oguest pairs-hugetlb --duration 45 --seed 1 pairs --pair store,migrate-pages --kind hugetlb \
+		--states populated &&
 		report pairs-hugetlb verdict=kernel-problem class~data-corruption "title~$expect" \
-			"pairs-caught~store+migrate-pages on hugetlb" && ttv pairs-hugetlb || return 1
+			"pairs-caught~store+migrate-pages on populated hugetlb" && ttv pairs-hugetlb || return 1
 	oguest pairs-hugetlb-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind hugetlb \
-		--sequential && report pairs-hugetlb-seq verdict=clean data-verified "pairs-ran=1"
+		--states populated --sequential && report pairs-hugetlb-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-hugetlb-caught pairs_hugetlb_checks
+# The variant of the start states (kernel/variants/README.md):
+# mthp-migrate-late-flush unmaps an mTHP mapped by ptes for migration
+# without the TLB flush before the copy; only the mthp state makes such
+# folios. store+migrate-pages on anon in that state catches it with the
+# title its Expect: line names; --sequential stays clean.
+pairs_mthp_checks() {
+	local v=mthp-migrate-late-flush expect
+	oracle_variant $v || return 1
+	expect=$("$HOST_BIN" variant-expect "kernel/variants/$v.patch") || return 1
+	expect_exit 1 oguest pairs-mthp --duration 30 --seed 1 pairs --pair store,migrate-pages --kind anon \
+		--states mthp &&
+		report pairs-mthp verdict=kernel-problem class~data-corruption "title~$expect" \
+			"pairs-caught~store+migrate-pages on mthp anon" && ttv pairs-mthp || return 1
+	oguest pairs-mthp-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind anon \
+		--states mthp --sequential && report pairs-mthp-seq verdict=clean data-verified "pairs-ran=1"
+}
+run_test qemu-pairs-mthp-caught pairs_mthp_checks
 # pairs' window mechanisms (docs/pairs.md, "Holding windows open"): on the
 # clean kernel, both armed in every round of odirect+migrate-pages on
 # anon; the waker must wake inside the racer's op and the userfaultfd

@@ -92,13 +92,13 @@ impl Steer {
         let scored: Vec<(u64, &(Combo, ObjKind))> = cands
             .iter()
             .map(|c| {
-                let (m, r, metered) = tally.row_if_any(&c.0, c.1).map_or((0, 0, 0), |i| {
-                    (
-                        tally.field(i, F::Meets),
-                        tally.field(i, F::Rounds) + tally.field(i, F::TripleRounds),
-                        tally.field(i, F::Metered),
-                    )
-                });
+                // Summed over the start states the candidate ran in.
+                let sum = |f| tally.sum(&c.0, c.1, f);
+                let (m, r, metered) = (
+                    sum(F::Meets),
+                    sum(F::Rounds) + sum(F::TripleRounds),
+                    sum(F::Metered),
+                );
                 (score(m, r, metered, self.rounds, use_meets), c)
             })
             .collect();
@@ -140,6 +140,7 @@ pub fn ops_of(kind: ObjKind, ops: &[UserOp]) -> Vec<UserOp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mmrace_proto::pairs::ObjState;
     use UserOp::*;
 
     fn steer(forced: Option<Combo>, triple: u8) -> Steer {
@@ -165,7 +166,7 @@ mod tests {
         for _ in 0..n {
             let (c, k) = s.next(&t, false).unwrap();
             assert!(c.compatible());
-            let r = t.row(&c, k).unwrap();
+            let r = t.row(&c, k, ObjState::Populated).unwrap();
             t.bump(r, F::Rounds, 10);
             assert!(seen.insert((c, k)), "a candidate repeated before all ran");
         }
@@ -177,7 +178,7 @@ mod tests {
         let mut s = steer(None, 0);
         let quiet = (Combo::new(vec![Touch, Split]), ObjKind::Anon);
         for (c, k) in s.candidates() {
-            let r = t.row(&c, k).unwrap();
+            let r = t.row(&c, k, ObjState::Populated).unwrap();
             if (c.clone(), k) == quiet {
                 // Ran 30 times as much, never met: score 300.
                 t.bump(r, F::Rounds, 300);

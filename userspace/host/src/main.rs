@@ -10,7 +10,7 @@ use mmrace_host::fleet::{
     batch, bench, bench_run, bisect, bisect_run, lava, matrix, matrix_run, merge, qemu_run, series,
 };
 use mmrace_host::judge::{expect, saved};
-use mmrace_host::out::check;
+use mmrace_host::out::{check, coverage};
 use mmrace_host::vm::{interrupt, run};
 use mmrace_host::{args, hunt};
 
@@ -81,6 +81,7 @@ fn main() {
         args::Command::BenchSummary(a) => bench::main(&a),
         args::Command::VariantExpect(a) => expect::print_of_patch(&a.patch),
         args::Command::Check(a) => check::main(&a.report, &a.checks),
+        args::Command::Coverage(a) => coverage::main(&a.reports, a.by_kind),
         args::Command::SelftestsMmBinaries => {
             for b in mmrace_proto::spec::selftests_mm::binaries() {
                 println!("{b}");

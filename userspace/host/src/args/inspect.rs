@@ -1,4 +1,4 @@
-//! The commands that read what runs left: `judge`, `check`, and the
+//! The commands that read what runs left: `judge`, `check`, `coverage`, and the
 //! scripts' helpers `needs-disk` and `variant-expect`.
 
 use clap::Args;
@@ -29,6 +29,17 @@ pub struct CheckArgs {
     pub report: PathBuf,
     /// The checks (see below).
     pub checks: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CoverageArgs {
+    /// Runs' report.json files.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Also print the meets per memory kind and module operation (a
+    /// markdown table), summed over the runs.
+    #[arg(long)]
+    pub by_kind: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -13,7 +13,7 @@ mod run;
 pub use bisect::{BisectPlanArgs, BisectReportArgs, BisectRunArgs};
 pub use build::{BenchRunArgs, BenchSummaryArgs, BuildArgs, QemuRunArgs};
 pub use hunt::{HuntArgs, HuntReportArgs, HuntRunArgs};
-pub use inspect::{CheckArgs, JudgeArgs, NeedsDiskArgs, VariantExpectArgs};
+pub use inspect::{CheckArgs, CoverageArgs, JudgeArgs, NeedsDiskArgs, VariantExpectArgs};
 pub use many::{BatchArgs, ExportLavaArgs, MergeArgs, SeriesArgs};
 pub use matrix::{MatrixArgs, MatrixRunArgs};
 pub use run::{RunArgs, BOOT_TIMEOUT_KVM, BOOT_TIMEOUT_TCG};
@@ -46,6 +46,11 @@ pub enum Command {
     /// Assert things about a run's report.json (exit 1 if any check fails).
     #[command(after_help = crate::out::check::HELP)]
     Check(CheckArgs),
+    /// Pair coverage of runs' report.json: module-op pairs met once and 10
+    /// times, catalogue pairs met 10 times (pairs' catalogue, also for
+    /// other scenarios), pairs' own figure; --by-kind adds the meets per
+    /// memory kind and module operation, summed over the runs.
+    Coverage(CoverageArgs),
     /// Print the tools/testing/selftests/mm programs selftests-mm runs, one
     /// a line (for scripts/build-selftests.sh).
     #[command(hide = true)]

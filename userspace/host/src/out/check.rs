@@ -535,6 +535,7 @@ mod tests {
             findings: vec![Finding {
                 combo: "store+migrate-pages".into(),
                 kind: ObjKind::Anon,
+                state: None,
                 round: 4,
                 page: 8,
                 vaddr: 0x8000,

@@ -10,6 +10,7 @@ pub const MAX_ROWS: usize = 60;
 
 pub fn render(out: &mut String, p: &PairsResult) {
     let _ = writeln!(out, "{}", p.coverage_line());
+    let _ = writeln!(out, "{}", p.states_line());
     if let Some(w) = p.windows.line() {
         let _ = writeln!(out, "{w}");
     }
@@ -74,7 +75,7 @@ mod tests {
         let lines: Vec<_> = out.lines().collect();
         assert!(lines[0].starts_with("pairs coverage:"), "{out}");
         assert!(
-            lines[2].trim_start().starts_with("store+migrate-pages"),
+            lines[3].trim_start().starts_with("store+migrate-pages"),
             "{out}"
         );
         assert!(out.contains("... 6 more rows"), "{out}");

@@ -9,7 +9,7 @@
 //! (`cold`: deactivation only) has an empty list: it still races, but its
 //! pairs cannot be metered and are left out of the coverage figure.
 
-use super::{ObjKind, UserOp};
+use super::{ObjKind, ObjState, UserOp};
 use crate::ops::name::*;
 
 /// The module's memory-kind classes the mapping depends on.
@@ -70,6 +70,61 @@ pub fn applies(op: UserOp, k: ObjKind) -> bool {
         Uffd => matches!(class(k), Class::Anon | Class::Shmem),
         _ => true,
     }
+}
+
+/// Whether an object of kind `k` can start in state `s` (and the state
+/// means something there: it reaches paths the populated state does not).
+pub fn state_applies(s: ObjState, k: ObjKind) -> bool {
+    match s {
+        ObjState::Populated => true,
+        // Every kind can be left unfaulted; ksm's point is its merged
+        // pages, which its maker faults in and merges itself.
+        ObjState::Fresh => k != ObjKind::Ksm,
+        // A pmd split keeps the folio only on anonymous memory: a shmem
+        // or file pmd is just unmapped, and the next fault maps the
+        // folio by its pmd again (do_set_pmd()).
+        ObjState::PteMapped => k == ObjKind::Anon,
+        // MADV_NOHUGEPAGE governs anonymous and shmem folios
+        // (vma_thp_disabled()); XFS's page-cache folio size comes from
+        // readahead, hugetlb has only its huge pages, ksm its own layout.
+        ObjState::Small => matches!(class(k), Class::Anon | Class::Shmem) && k != ObjKind::Ksm,
+        // hugepages-64kB/enabled is the anonymous mTHP setting (shmem
+        // has its own, not set here).
+        ObjState::Mthp => k == ObjKind::Anon,
+    }
+}
+
+/// The states of `states` that kind `k` can start in.
+pub fn states_for(k: ObjKind, states: &[ObjState]) -> Vec<ObjState> {
+    states
+        .iter()
+        .copied()
+        .filter(|s| state_applies(*s, k))
+        .collect()
+}
+
+/// The start-state table: which kind each state applies to
+/// (docs/pairs.md carries it; a test keeps the two equal).
+pub fn states_markdown_table() -> String {
+    let mut out = String::from("| state |");
+    for k in ObjKind::ALL {
+        out += &format!(" {k} |");
+    }
+    out += "\n|---|";
+    out += &"---|".repeat(ObjKind::ALL.len());
+    out += "\n";
+    for s in ObjState::ALL {
+        out += &format!("| `{s}` |");
+        for k in ObjKind::ALL {
+            out += if state_applies(s, k) {
+                " yes |"
+            } else {
+                " - |"
+            };
+        }
+        out += "\n";
+    }
+    out
 }
 
 /// The module operations `op` drives on kind `k` (empty when it does not
@@ -307,6 +362,34 @@ mod tests {
             text.contains(&markdown_table()),
             "docs/pairs.md's catalogue table is not the code's; paste:\n{}",
             markdown_table()
+        );
+    }
+
+    #[test]
+    fn the_docs_carry_the_state_table() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/pairs.md");
+        let text = std::fs::read_to_string(&docs).unwrap();
+        assert!(
+            text.contains(&states_markdown_table()),
+            "docs/pairs.md's start-state table is not the code's; paste:\n{}",
+            states_markdown_table()
+        );
+    }
+
+    #[test]
+    fn every_kind_starts_populated_and_anon_in_every_state() {
+        for k in ObjKind::ALL {
+            assert!(state_applies(ObjState::Populated, k), "{k}");
+        }
+        for s in ObjState::ALL {
+            assert!(state_applies(s, ObjKind::Anon), "{s}");
+        }
+        assert!(!state_applies(ObjState::Small, ObjKind::Hugetlb));
+        assert!(state_applies(ObjState::Small, ObjKind::Tmpfs));
+        assert!(!state_applies(ObjState::Mthp, ObjKind::Memfd));
+        assert_eq!(
+            states_for(ObjKind::Memfd, &ObjState::ALL),
+            [ObjState::Populated, ObjState::Fresh, ObjState::Small]
         );
     }
 

@@ -53,6 +53,68 @@ pub enum ObjKind {
 }
 }
 
+vocabulary! {
+/// The state a round's object starts in (`--states`): what is faulted in,
+/// by which folios, mapped how, before the ops race on it. Which kinds
+/// each applies to is [`catalogue::state_applies`].
+pub enum ObjState {
+    /// The hot THP faulted in and stamped (PMD-mapped where the kind gives
+    /// THPs), the cold one unpopulated: the start state before states
+    /// existed.
+    Populated,
+    /// Nothing faulted in: the first faults (and, on private anonymous
+    /// memory, the first `anon_vma_prepare()`) are the ops' own.
+    Fresh,
+    /// The hot THP stamped, then its PMD split by an mprotect of one page
+    /// and back: the folio intact, mapped by 512 PTEs.
+    PteMapped,
+    /// MADV_NOHUGEPAGE: small folios only, pte-level faults, zaps and
+    /// page-table moves; the hot half stamped.
+    Small,
+    /// Multi-size THP: the hot half stamped into 64 KiB anonymous folios
+    /// (`hugepages-64kB`), mapped by PTEs.
+    Mthp,
+}
+}
+
+impl ObjState {
+    pub const ALL: [ObjState; 5] = [
+        ObjState::Populated,
+        ObjState::Fresh,
+        ObjState::PteMapped,
+        ObjState::Small,
+        ObjState::Mthp,
+    ];
+
+    /// Its option word.
+    pub fn word(self) -> &'static str {
+        match self {
+            ObjState::Populated => "populated",
+            ObjState::Fresh => "fresh",
+            ObjState::PteMapped => "pte-mapped",
+            ObjState::Small => "small",
+            ObjState::Mthp => "mthp",
+        }
+    }
+
+    /// Its index in [`ObjState::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the engine stamps the hot THP before the round (all but
+    /// `fresh`).
+    pub fn stamped(self) -> bool {
+        self != ObjState::Fresh
+    }
+}
+
+impl std::fmt::Display for ObjState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
 impl ObjKind {
     pub const ALL: [ObjKind; 8] = [
         ObjKind::Anon,
@@ -408,23 +470,35 @@ impl std::fmt::Display for Combo {
 const OP_BITS: u32 = 6;
 /// Where the 4-bit kind starts, after three op numbers.
 const KIND_SHIFT: u32 = 3 * OP_BITS;
+/// Where the 3-bit start state starts, after the kind.
+const STATE_SHIFT: u32 = KIND_SHIFT + 4;
 /// Where the round starts.
-const ROUND_SHIFT: u32 = KIND_SHIFT + 4;
+const ROUND_SHIFT: u32 = STATE_SHIFT + 3;
 
 /// Packs a round's identity into the data oracle's context word (the
 /// oracle's mismatch slots hold only integers): three op numbers, a 4-bit
-/// kind, the round in the rest.
-pub fn pack_context(combo: &Combo, kind: ObjKind, round: u64) -> u64 {
+/// kind, a 3-bit start state (populated is 0, so words from before states
+/// decode as it), the round in the rest.
+pub fn pack_context(combo: &Combo, kind: ObjKind, state: ObjState, round: u64) -> u64 {
     let mut w = 0u64;
     for (i, op) in combo.0.iter().take(3).enumerate() {
         w |= (op.index() as u64 + 1) << (OP_BITS * i as u32);
     }
     let k = ObjKind::ALL.iter().position(|x| *x == kind).unwrap_or(0) as u64;
-    w | (k << KIND_SHIFT) | (round << ROUND_SHIFT)
+    w | (k << KIND_SHIFT) | ((state.index() as u64) << STATE_SHIFT) | (round << ROUND_SHIFT)
 }
 
-/// The combo, kind and round of a context word.
-pub fn unpack_context(w: u64) -> Option<(Combo, ObjKind, u64)> {
+/// A round's identity, unpacked from its context word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub combo: Combo,
+    pub kind: ObjKind,
+    pub state: ObjState,
+    pub round: u64,
+}
+
+/// The combo, kind, state and round of a context word.
+pub fn unpack_context(w: u64) -> Option<Context> {
     let mut ops = Vec::new();
     for i in 0..3 {
         let n = ((w >> (OP_BITS * i)) & ((1 << OP_BITS) - 1)) as usize;
@@ -433,13 +507,23 @@ pub fn unpack_context(w: u64) -> Option<(Combo, ObjKind, u64)> {
         }
     }
     let kind = *ObjKind::ALL.get(((w >> KIND_SHIFT) & 15) as usize)?;
-    (!ops.is_empty()).then(|| (Combo::new(ops), kind, w >> ROUND_SHIFT))
+    let state = *ObjState::ALL.get(((w >> STATE_SHIFT) & 7) as usize)?;
+    (!ops.is_empty()).then(|| Context {
+        combo: Combo::new(ops),
+        kind,
+        state,
+        round: w >> ROUND_SHIFT,
+    })
 }
 
-/// The context word as words for a report: `store+split on anon, round 7`.
+/// The context word as words for a report: `store+split on mthp anon,
+/// round 7` (the host's finding title keeps what is before `, round`).
 pub fn describe_context(w: u64) -> Option<String> {
-    let (c, k, r) = unpack_context(w)?;
-    Some(format!("{c} on {k}, round {r}"))
+    let c = unpack_context(w)?;
+    Some(format!(
+        "{} on {} {}, round {}",
+        c.combo, c.state, c.kind, c.round
+    ))
 }
 
 #[cfg(test)]
@@ -449,22 +533,52 @@ mod tests {
     #[test]
     fn context_words_round_trip() {
         let c = Combo::new(vec![UserOp::Mremap, UserOp::Store, UserOp::Split]);
-        let w = pack_context(&c, ObjKind::Ksm, 123_456);
-        assert_eq!(unpack_context(w), Some((c, ObjKind::Ksm, 123_456)));
+        let w = pack_context(&c, ObjKind::Ksm, ObjState::Mthp, 123_456);
+        assert_eq!(
+            unpack_context(w),
+            Some(Context {
+                combo: c,
+                kind: ObjKind::Ksm,
+                state: ObjState::Mthp,
+                round: 123_456
+            })
+        );
         assert_eq!(
             describe_context(pack_context(
                 &Combo::new(vec![UserOp::MigratePages, UserOp::Store]),
                 ObjKind::Anon,
+                ObjState::Populated,
                 7
             ))
             .unwrap(),
-            "store+migrate-pages on anon, round 7"
+            "store+migrate-pages on populated anon, round 7"
         );
         assert_eq!(unpack_context(0), None);
         let last = *UserOp::ALL.last().unwrap();
         let c = Combo::new(vec![last, last, UserOp::Store]);
-        let w = pack_context(&c, ObjKind::Hugetlb, 9);
-        assert_eq!(unpack_context(w), Some((c, ObjKind::Hugetlb, 9)));
+        let w = pack_context(&c, ObjKind::Hugetlb, ObjState::Small, 9);
+        assert_eq!(
+            unpack_context(w),
+            Some(Context {
+                combo: c,
+                kind: ObjKind::Hugetlb,
+                state: ObjState::Small,
+                round: 9
+            })
+        );
         assert!(UserOp::ALL.len() < 1 << OP_BITS);
+        for s in ObjState::ALL {
+            let w = pack_context(&Combo::new(vec![UserOp::Fork]), ObjKind::Hugetlb, s, 1);
+            assert_eq!(unpack_context(w).unwrap().state, s);
+        }
+    }
+
+    #[test]
+    fn state_words_are_clap_words() {
+        use clap::ValueEnum;
+        for (i, s) in ObjState::ALL.iter().enumerate() {
+            assert_eq!(s.index(), i);
+            assert_eq!(s.to_possible_value().unwrap().get_name(), s.word());
+        }
     }
 }

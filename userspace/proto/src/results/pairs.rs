@@ -4,20 +4,24 @@
 //! catalogue; the findings.
 
 use crate::oracle::{DataSummary, Expected, Found};
-use crate::pairs::{catalogue, Combo, ObjKind, UserOp};
+use crate::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use crate::spec::pairs::Args;
 use serde::{Deserialize, Serialize};
 
 /// A catalogue pair counts as covered once its module ops met this often.
 pub const COVERED_MEETS: u64 = 10;
 
-/// One (combo, kind) cell of the run.
+/// One (combo, kind, start state) cell of the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     /// `store+migrate-pages` (or a triple).
     pub combo: String,
     pub ops: Vec<UserOp>,
     pub kind: Option<ObjKind>,
+    /// The state its objects started in (`None`: a result from before
+    /// states, all populated).
+    #[serde(default)]
+    pub state: Option<ObjState>,
     pub slices: u64,
     pub rounds: u64,
     /// A pair's rounds inside triples (the pair raced with a third op).
@@ -44,6 +48,9 @@ pub struct Row {
 pub struct Finding {
     pub combo: String,
     pub kind: ObjKind,
+    /// The state the round's object started in.
+    #[serde(default)]
+    pub state: Option<ObjState>,
     /// The round (counted over the whole run) that left it.
     pub round: u64,
     /// Page index in the object, and its address at the check.
@@ -56,8 +63,9 @@ pub struct Finding {
 impl Finding {
     pub fn line(&self) -> String {
         format!(
-            "{} on {}, round {}: page {} at {:#x}: expected {}, found {}",
+            "{} on {}{}, round {}: page {} at {:#x}: expected {}, found {}",
             self.combo,
+            self.state.map_or(String::new(), |s| format!("{s} ")),
             self.kind,
             self.round,
             self.page,
@@ -162,8 +170,13 @@ impl PairsResult {
         };
         for &k in kinds {
             for pair in catalogue_pairs(ops, k) {
-                let row = rows.iter().find(|r| r.kind == Some(k) && r.ops == pair.0);
-                let (meets, rounds) = row.map_or((0, 0), |r| (r.meets, r.rounds + r.triple_rounds));
+                // Summed over the states the pair ran in.
+                let (meets, rounds) = rows
+                    .iter()
+                    .filter(|r| r.kind == Some(k) && r.ops == pair.0)
+                    .fold((0, 0), |(m, n), r| {
+                        (m + r.meets, n + r.rounds + r.triple_rounds)
+                    });
                 cov.pairs += 1;
                 cov.met += u64::from(meets >= COVERED_MEETS);
                 cov.ran += u64::from(rounds > 0);
@@ -180,14 +193,15 @@ impl PairsResult {
     /// The table for the console and the host summary.
     pub fn table(&self) -> Vec<String> {
         let mut v = vec![format!(
-            "{:<36} {:<12} {:>7} {:>9} {:>9} {:>7}",
-            "pair", "kind", "rounds", "meets", "near", "catches"
+            "{:<36} {:<12} {:<10} {:>7} {:>9} {:>9} {:>7}",
+            "pair", "kind", "state", "rounds", "meets", "near", "catches"
         )];
         for r in &self.rows {
             v.push(format!(
-                "{:<36} {:<12} {:>7} {:>9} {:>9} {:>7}",
+                "{:<36} {:<12} {:<10} {:>7} {:>9} {:>9} {:>7}",
                 r.combo,
                 r.kind.map_or("-", |k| k.word()),
+                r.state.map_or("-", |s| s.word()),
                 r.rounds,
                 r.meets,
                 r.near,
@@ -195,6 +209,30 @@ impl PairsResult {
             ));
         }
         v
+    }
+
+    /// One line: the start states asked for, and the rounds and catches
+    /// each ran (its own rows' rounds; a row without a state counts as
+    /// populated).
+    pub fn states_line(&self) -> String {
+        let per: Vec<String> = ObjState::ALL
+            .iter()
+            .map(|s| {
+                let rows = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.state.unwrap_or(ObjState::Populated) == *s);
+                let (rounds, catches) =
+                    rows.fold((0, 0), |(n, c), r| (n + r.rounds, c + r.catches));
+                format!("{s} {rounds} ({catches} caught)")
+            })
+            .collect();
+        let asked: Vec<&str> = self.settings.states().iter().map(|s| s.word()).collect();
+        format!(
+            "pairs states: {}; rounds per state: {}",
+            asked.join(","),
+            per.join(", ")
+        )
     }
 
     /// One line: coverage and catches.
@@ -264,6 +302,13 @@ mod tests {
         assert_eq!(c.met, 2);
         assert_eq!(c.ran, 3);
         assert!((c.fraction - 2.0 / 6.0).abs() < 1e-9);
+        // The same pair in two states: its meets add up.
+        let mut small = row(&[Split, Split], ObjKind::Anon, 2, 6);
+        small.state = Some(ObjState::Small);
+        let mut mthp = row(&[Split, Split], ObjKind::Anon, 2, 4);
+        mthp.state = Some(ObjState::Mthp);
+        let c = PairsResult::coverage_of(&[small, mthp], &ops, &[ObjKind::Anon], true);
+        assert_eq!((c.met, c.ran), (1, 1));
     }
 
     #[test]
@@ -276,6 +321,14 @@ mod tests {
         let j = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<PairsResult>(&j).unwrap(), r);
         assert!(r.table()[1].starts_with("store+dontneed"));
+        r.rows[0].state = Some(ObjState::Mthp);
+        r.rows[0].catches = 1;
+        assert!(
+            r.states_line().contains("populated 0 (0 caught), ")
+                && r.states_line().contains("mthp 4 (1 caught)"),
+            "{}",
+            r.states_line()
+        );
         assert!(
             r.coverage_line().contains("unmeasured"),
             "{}",

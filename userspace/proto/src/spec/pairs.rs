@@ -1,13 +1,17 @@
 //! `pairs`' options: which user ops and object kinds race, how many rounds
 //! a slice runs, and whether coverage steers the choice of the next pair.
 
-use crate::pairs::{Combo, ObjKind, UserOp};
+use crate::pairs::{Combo, ObjKind, ObjState, UserOp};
 use serde::{Deserialize, Serialize};
 
 /// The kinds a run takes by default: anonymous and shmem memory. The
 /// file, hugetlb and ksm kinds (docs/kinds.md) are asked for with
 /// `--kinds`; they need the guest environment the run then prepares.
 pub const DEFAULT_KINDS: &str = "anon,shared-anon,memfd";
+
+/// The start states a run takes by default (docs/pairs.md, "Start
+/// states": chosen by measurement on the variant library).
+pub const DEFAULT_STATES: &str = "populated,fresh,pte-mapped,small,mthp";
 
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -18,6 +22,10 @@ pub struct Args {
     /// The object kinds rounds run on.
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_KINDS, value_name = "KIND,...")]
     pub kinds: Vec<ObjKind>,
+    /// The states a round's object starts in (each slice draws one of
+    /// those its kind can start in).
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_STATES, value_name = "STATE,...")]
+    pub states: Vec<ObjState>,
     /// Race only this pair (`--pair store,migrate-pages`): every slice.
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub pair: Vec<UserOp>,
@@ -96,6 +104,14 @@ impl Args {
         v
     }
 
+    /// The states in play, sorted, without repeats.
+    pub fn states(&self) -> Vec<ObjState> {
+        let mut v = self.states.clone();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// `--pair`, checked: two ops that may run together.
     pub fn forced(&self) -> Result<Option<Combo>, String> {
         if self.pair.is_empty() {
@@ -122,6 +138,13 @@ impl Args {
         self.forced()?;
         if self.kinds().is_empty() {
             return Err("--kinds is empty".into());
+        }
+        if !self
+            .kinds()
+            .iter()
+            .any(|k| !crate::pairs::catalogue::states_for(*k, &self.states()).is_empty())
+        {
+            return Err("no kind of --kinds can start in a state of --states".into());
         }
         if self.ops().len() < 2 && self.pair.is_empty() {
             return Err("--ops needs at least two ops to make a pair".into());
@@ -156,6 +179,10 @@ mod tests {
             [ObjKind::Anon, ObjKind::SharedAnon, ObjKind::Memfd]
         );
         assert_eq!(a.forced(), Ok(None));
+        assert_eq!(a.states(), ObjState::ALL);
+        let a = parse("--states small,fresh,small --kind anon");
+        assert_eq!(a.states(), [ObjState::Fresh, ObjState::Small]);
+        assert!(parse("--states mthp --kind memfd").check().is_err());
         let a = parse("--pair migrate-pages,store --kind memfd --rounds 5 --no-steer");
         assert_eq!(
             a.forced().unwrap().unwrap().0,

@@ -21,6 +21,7 @@ pub mod object;
 pub mod op;
 pub mod ops;
 pub mod round;
+pub mod state;
 pub mod steer;
 pub mod tally;
 pub mod windows;
@@ -30,8 +31,8 @@ use crate::ctx::Ctx;
 use crate::memenv;
 use crate::shared::disk;
 use anyhow::{bail, Context, Result};
-use mmrace_proto::pairs::{ObjKind, UserOp};
-use mmrace_proto::results::pairs::PairsResult;
+use mmrace_proto::pairs::{ObjKind, ObjState, UserOp};
+use mmrace_proto::results::pairs::{PairsResult, Skipped};
 pub use mmrace_proto::spec::pairs::Args;
 use model::Layout;
 use object::KindEnv;
@@ -104,6 +105,32 @@ fn xfs(layout: Layout) -> (Option<disk::Fs>, Result<PathBuf, String>) {
         .map(|()| path.clone())
         .map_err(|e| format!("cannot write {}: {e}", path.display()));
     (Some(fs), r)
+}
+
+/// The states of the run this guest can make: `mthp` needs the 64 KiB
+/// anonymous mTHP setting (set for the run, restored on drop); what cannot
+/// be made is skipped with its reason.
+fn states(ctx: &Ctx, a: &Args) -> (Vec<ObjState>, Option<state::MthpSetting>, Vec<Skipped>) {
+    let mut v = a.states();
+    let (mut guard, mut skipped) = (None, Vec::new());
+    if v.contains(&ObjState::Mthp) && a.kinds().contains(&ObjKind::Anon) {
+        match state::MthpSetting::ensure() {
+            Ok((g, said)) => {
+                if let Some(s) = said {
+                    ctx.say(format!("pairs: {s}"));
+                }
+                guard = Some(g);
+            }
+            Err(why) => {
+                v.retain(|s| *s != ObjState::Mthp);
+                skipped.push(Skipped {
+                    what: ObjState::Mthp.word().to_string(),
+                    why,
+                });
+            }
+        }
+    }
+    (v, guard, skipped)
 }
 
 /// Copies the worker's counts into the op counters the host streams.
@@ -181,6 +208,15 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
     for m in &missing {
         ctx.say(format!("pairs: memenv: {m}: what needs it is skipped"));
     }
+    let (states, _mthp, states_skipped) = states(ctx, a);
+    if a.kinds().contains(&ObjKind::Anon) {
+        for s in &states {
+            match state::probe(*s, layout) {
+                Ok(line) => ctx.say(format!("pairs: {line}")),
+                Err(e) => ctx.say(format!("pairs: state {s} on anon: cannot tell ({e:#})")),
+            }
+        }
+    }
     let (fs, dio) = xfs(layout);
     if let Err(e) = &dio {
         ctx.say(format!("pairs: {e}: odirect and the XFS kinds are skipped"));
@@ -188,6 +224,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
     let plan = worker::Plan {
         args: a.clone(),
         kinds: a.kinds(),
+        states,
         ops: a.ops(),
         seed: ctx.seed,
         deadline: ctx.start + ctx.duration,
@@ -202,14 +239,12 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
     };
     let tally = Arc::new(Tally::new()?);
     let party = ctx.oracle.party("pairs");
+    let words = |v: &mut dyn Iterator<Item = &'static str>| v.collect::<Vec<_>>().join(",");
     ctx.say(format!(
-        "pairs: {} ops, kinds {}, {} rounds per slice, triples {} %, steering {}",
+        "pairs: {} ops, kinds {}, states {}, {} rounds per slice, triples {} %, steering {}",
         plan.ops.len(),
-        plan.kinds
-            .iter()
-            .map(|k| k.word())
-            .collect::<Vec<_>>()
-            .join(","),
+        words(&mut plan.kinds.iter().map(|k| k.word())),
+        words(&mut plan.states.iter().map(|s| s.word())),
         a.rounds,
         a.triple_pct,
         if a.no_steer { "off" } else { "by meets" }
@@ -236,7 +271,8 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
         }
     }
     fold(ctx, &tally);
-    let r = result(ctx, a, &tally, &plan);
+    let mut r = result(ctx, a, &tally, &plan);
+    r.skipped.extend(states_skipped);
     report(ctx, &r);
     Ok(r)
 }
@@ -282,6 +318,7 @@ fn report(ctx: &Ctx, r: &PairsResult) {
         ctx.say(format!("pairs: {line}"));
     }
     ctx.say(r.coverage_line());
+    ctx.say(r.states_line());
     if let Some(w) = r.windows.line() {
         ctx.say(w);
     }

@@ -20,7 +20,7 @@
 //! fork child's stores are seen by the parent only on shared kinds.
 
 use mmrace_proto::oracle::{region, Expected, Found, Stamp, STAMP_WORDS, UNIT};
-use mmrace_proto::pairs::{ObjKind, Zap};
+use mmrace_proto::pairs::{ObjKind, ObjState, Zap};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -132,6 +132,18 @@ pub struct ZapFx {
     pub strict: bool,
 }
 
+/// What a fork child saw (private kinds): the pages no other op of its
+/// own thread stores to, read in the child right after fork, and the
+/// order numbers just before fork() and just after it returned in the
+/// parent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForkView {
+    pub begin: u64,
+    pub end: u64,
+    /// (page, stamp words, last word) as the child read them.
+    pub seen: Vec<(usize, [u64; STAMP_WORDS], u64)>,
+}
+
 /// What one thread's op did to the object in a round.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
@@ -142,6 +154,8 @@ pub struct Effects {
     pub gone: Vec<Range<usize>>,
     /// A fork child's stores (page, generation).
     pub child: Vec<(usize, u64)>,
+    /// What a fork child saw of the others' pages (private kinds).
+    pub view: Option<ForkView>,
     /// Calls that failed unexpectedly, and the first such error.
     pub errors: u64,
     pub first_error: Option<String>,
@@ -206,6 +220,15 @@ impl Allowed {
     }
 }
 
+/// Whether `found`'s every stamp word and its last word come from one of
+/// `opts` (each word from any: a unit torn between them passes).
+pub fn accepts_any(opts: &[Expected], found: &Found) -> bool {
+    let (fw, fl) = found_raw(found);
+    let opts: Vec<_> = opts.iter().map(raw).collect();
+    let word_ok = |i: usize, v: u64| opts.iter().any(|(w, _)| w[i] == v);
+    (0..STAMP_WORDS).all(|i| word_ok(i, fw[i])) && opts.iter().any(|(_, l)| *l == fl)
+}
+
 /// A round's effects per page: the last store, a fork child's store,
 /// whether the page is gone; and the zaps.
 pub struct Summary {
@@ -248,11 +271,27 @@ impl Summary {
 pub struct Model {
     layout: Layout,
     kind: ObjKind,
+    state: ObjState,
 }
 
 impl Model {
-    pub fn new(layout: Layout, kind: ObjKind) -> Model {
-        Model { layout, kind }
+    pub fn new(layout: Layout, kind: ObjKind, state: ObjState) -> Model {
+        Model {
+            layout,
+            kind,
+            state,
+        }
+    }
+
+    /// What page `p` holds before the round: the creation stamp in the
+    /// hot THP when the state stamps it, or when the kind's file holds it
+    /// (`xfs-private`: a page never faulted in reads the file); else zero.
+    pub fn base(&self, p: usize) -> Expected {
+        if self.state.stamped() || self.kind.zap() == Zap::Reverts {
+            self.layout.base(p)
+        } else {
+            Expected::Zero
+        }
     }
 
     /// What a zap leaves in page `p`.
@@ -280,7 +319,7 @@ impl Model {
         let mut primary = match (last, child) {
             (Some(s), _) => Expected::Stamp(stamp(p, s.generation)),
             (None, Some(g)) if !self.kind.private() => Expected::Stamp(stamp(p, g)),
-            _ => self.layout.base(p),
+            _ => self.base(p),
         };
         let (begin, end) = last.map_or((0, 0), |s| (s.begin, s.end));
         let mut allowed = Allowed {
@@ -306,6 +345,43 @@ impl Model {
             }
         }
         Some(allowed)
+    }
+
+    /// What page `p` may hold in the child of a fork that ran between
+    /// order numbers `begin` and `end` (private kinds): a value it held at
+    /// some moment of the fork. The first is what it held when fork began:
+    /// the last store that ended before (or the base), unless a strict zap
+    /// came after that store and ended before fork began; then any store
+    /// that overlapped the fork, and what a zap that began before fork
+    /// returned (and ended after that store began) leaves. A store that
+    /// ended before fork began must be seen (an older one must not), one
+    /// that began after fork returned must not.
+    pub fn at_fork(&self, p: usize, fx: &[Effects], begin: u64, end: u64) -> Vec<Expected> {
+        let stores = fx.iter().flat_map(|f| &f.stores).filter(|s| s.page == p);
+        let before = stores
+            .clone()
+            .filter(|s| s.end < begin)
+            .max_by_key(|s| s.end);
+        let mut first = before.map_or(self.base(p), |s| Expected::Stamp(stamp(p, s.generation)));
+        let (b_begin, b_end) = before.map_or((0, 0), |s| (s.begin, s.end));
+        let mut opts = Vec::new();
+        if self.kind.zap() != Zap::Keeps {
+            let zaps = fx.iter().flat_map(|f| &f.zaps);
+            for z in zaps.filter(|z| z.pages.contains(&p) && z.begin < end && z.end > b_begin) {
+                if z.strict && z.end < begin && z.begin > b_end {
+                    first = self.zapped(p);
+                } else {
+                    opts.push(self.zapped(p));
+                }
+            }
+        }
+        opts.insert(0, first);
+        opts.extend(
+            stores
+                .filter(|s| s.begin < end && s.end > begin)
+                .map(|s| Expected::Stamp(stamp(p, s.generation))),
+        );
+        opts
     }
 }
 
@@ -359,7 +435,7 @@ mod tests {
 
     #[test]
     fn a_lost_store_is_a_mismatch() {
-        let m = Model::new(L, ObjKind::Anon);
+        let m = Model::new(L, ObjKind::Anon, ObjState::Populated);
         let fx = [store(2, 9, 1, 2)];
         let a = m.allowed(2, &fx).unwrap();
         assert!(a.accepts(&found(2, 9)));
@@ -374,7 +450,7 @@ mod tests {
 
     #[test]
     fn after_dontneed_private_anon_reads_zero() {
-        let m = Model::new(L, ObjKind::Anon);
+        let m = Model::new(L, ObjKind::Anon, ObjState::Populated);
         // The zap began after the store ended: zero only.
         let fx = [store(2, 9, 1, 2), zap(0..8, 3, 4, true)];
         let a = m.allowed(2, &fx).unwrap();
@@ -401,7 +477,7 @@ mod tests {
 
     #[test]
     fn shared_kinds_keep_data_through_a_zap() {
-        let m = Model::new(L, ObjKind::Memfd);
+        let m = Model::new(L, ObjKind::Memfd, ObjState::Populated);
         let fx = [store(2, 9, 1, 2), zap(0..8, 3, 4, true)];
         let a = m.allowed(2, &fx).unwrap();
         assert!(a.accepts(&found(2, 9)));
@@ -414,7 +490,7 @@ mod tests {
             child: vec![(2, CHILD_BIT | 5)],
             ..Effects::default()
         };
-        let anon = Model::new(L, ObjKind::Anon)
+        let anon = Model::new(L, ObjKind::Anon, ObjState::Populated)
             .allowed(2, std::slice::from_ref(&child))
             .unwrap();
         assert!(anon.accepts(&found(2, INITIAL_GEN)));
@@ -422,11 +498,63 @@ mod tests {
             !anon.accepts(&found(2, CHILD_BIT | 5)),
             "child write seen by the parent"
         );
-        let shared = Model::new(L, ObjKind::SharedAnon)
+        let shared = Model::new(L, ObjKind::SharedAnon, ObjState::Populated)
             .allowed(2, std::slice::from_ref(&child))
             .unwrap();
         assert!(shared.accepts(&found(2, CHILD_BIT | 5)));
         assert!(!shared.accepts(&found(2, INITIAL_GEN)));
+    }
+
+    #[test]
+    fn a_fresh_object_reads_zero_except_a_private_file() {
+        let fresh = Model::new(L, ObjKind::Anon, ObjState::Fresh);
+        let a = fresh.allowed(2, &[]).unwrap();
+        assert!(a.accepts(&Found::Zero));
+        assert!(
+            !a.accepts(&found(2, INITIAL_GEN)),
+            "a fresh page was stamped"
+        );
+        let a = fresh.allowed(2, &[store(2, 9, 1, 2)]).unwrap();
+        assert!(a.accepts(&found(2, 9)) && !a.accepts(&Found::Zero));
+        // xfs-private's file holds the creation stamps: a fresh mapping
+        // reads them, and a zap reverts to them.
+        let private = Model::new(L, ObjKind::XfsPrivate, ObjState::Fresh);
+        assert!(private
+            .allowed(2, &[])
+            .unwrap()
+            .accepts(&found(2, INITIAL_GEN)));
+        for s in [ObjState::PteMapped, ObjState::Small, ObjState::Mthp] {
+            let m = Model::new(L, ObjKind::Anon, s);
+            assert!(m.allowed(3, &[]).unwrap().accepts(&found(3, INITIAL_GEN)));
+            assert!(m.allowed(12, &[]).unwrap().accepts(&Found::Zero));
+        }
+    }
+
+    #[test]
+    fn a_fork_child_sees_the_object_as_it_was_during_fork() {
+        let m = Model::new(L, ObjKind::Anon, ObjState::Populated);
+        // Fork between order numbers 10 and 20.
+        let ok = |fx: &[Effects], f: Found| accepts_any(&m.at_fork(2, fx, 10, 20), &f);
+        // Ended before fork began: must be seen, the older one must not.
+        let fx = [store(2, 8, 1, 2), store(2, 9, 3, 4)];
+        assert!(ok(&fx, found(2, 9)));
+        assert!(!ok(&fx, found(2, 8)), "an older store in the child");
+        assert!(!ok(&fx, found(2, INITIAL_GEN)), "a store before fork lost");
+        // Overlapping fork: either, or torn.
+        let fx = [store(2, 9, 3, 4), store(2, 11, 12, 25)];
+        assert!(ok(&fx, found(2, 9)) && ok(&fx, found(2, 11)));
+        // Began after fork returned: must not be seen.
+        let fx = [store(2, 9, 3, 4), store(2, 12, 21, 22)];
+        assert!(!ok(&fx, found(2, 12)), "a store from after fork");
+        // Nothing stored: the base; a strict zap over before fork: zero.
+        assert!(ok(&[], found(2, INITIAL_GEN)) && !ok(&[], Found::Zero));
+        let fx = [zap(0..8, 5, 6, true)];
+        assert!(ok(&fx, Found::Zero) && !ok(&fx, found(2, INITIAL_GEN)));
+        // A zap during fork: either; one after fork returned: no effect.
+        let fx = [zap(0..8, 15, 16, true)];
+        assert!(ok(&fx, Found::Zero) && ok(&fx, found(2, INITIAL_GEN)));
+        let fx = [zap(0..8, 21, 22, true)];
+        assert!(!ok(&fx, Found::Zero));
     }
 
     #[test]
@@ -435,7 +563,7 @@ mod tests {
             gone: vec![L.tail()],
             ..Effects::default()
         }];
-        let m = Model::new(L, ObjKind::Anon);
+        let m = Model::new(L, ObjKind::Anon, ObjState::Populated);
         assert!(m.allowed(L.pages - 1, &fx).is_none());
         assert!(m.allowed(0, &fx).is_some());
     }

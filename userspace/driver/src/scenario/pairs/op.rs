@@ -124,6 +124,14 @@ impl RoundEnv<'_> {
         self.obj.addr() + p * mmrace_proto::oracle::UNIT
     }
 
+    /// What page `p` holds before the round: the model's base for the
+    /// object's kind and the round's start state (from the context word).
+    pub fn base(&self, p: usize) -> Expected {
+        let state = mmrace_proto::pairs::unpack_context(self.context)
+            .map_or(mmrace_proto::pairs::ObjState::Populated, |c| c.state);
+        super::model::Model::new(self.layout, self.obj.kind(), state).base(p)
+    }
+
     /// The other node than [`RoundEnv::target`].
     pub fn source(&self) -> u32 {
         let (a, b) = self.res.nodes;

@@ -4,9 +4,10 @@
 
 use super::clock::{self, Lap};
 use super::crew::{Crew, Hand, Orders};
-use super::model::{initial_stamp, Effects, Layout, Model, Summary};
+use super::model::{accepts_any, Effects, Layout, Model, Summary};
 use super::object::{Maker, Object};
 use super::op::{Op, Resources, Timing};
+use super::state::{self, ObjState};
 use super::tally::{Tally, T as Phase};
 use super::windows::{RoundPlan, Windows};
 use crate::oracle::{mem, Check};
@@ -28,6 +29,8 @@ pub const MAX_DELAY_NS: f64 = 50_000_000.0;
 pub struct Slice<'a> {
     pub combo: &'a Combo,
     pub kind: ObjKind,
+    /// The state every round's object starts in.
+    pub state: ObjState,
     pub ops: Vec<&'static dyn Op>,
     /// The slice's kind in the offsets book.
     pub book_kind: usize,
@@ -45,6 +48,8 @@ pub struct RoundOut {
     /// Pages that did not hold what the ops must leave.
     pub bad: u64,
     pub verified: u64,
+    /// Of `verified`, the pages fork children saw (their views).
+    pub viewed: u64,
     pub errors: u64,
     pub first_error: Option<String>,
 }
@@ -121,6 +126,43 @@ fn verify(
     (bad, checked)
 }
 
+/// Checks what each fork child saw (its [`super::model::ForkView`])
+/// against the values each page held during the fork; reports mismatches
+/// like [`verify`] (the address is the parent's, the page the same).
+fn verify_fork_views(
+    obj: &dyn Object,
+    model: &Model,
+    fx: &[Effects],
+    context: u64,
+    res: &Resources,
+    tally: &Tally,
+) -> (u64, u64) {
+    let (mut bad, mut checked) = (0, 0);
+    for v in fx.iter().filter_map(|f| f.view.as_ref()) {
+        for &(p, words, last) in &v.seen {
+            let opts = model.at_fork(p, fx, v.begin, v.end);
+            let found = mmrace_proto::oracle::Found::decode(words, last);
+            checked += 1;
+            if !accepts_any(&opts, &found) {
+                bad += 1;
+                let addr = obj.addr() + p * UNIT;
+                res.oracle.mismatch_in(
+                    Check::PairsRound,
+                    region::PAIRS,
+                    addr,
+                    p as u64,
+                    opts[0],
+                    &found,
+                    context,
+                );
+                tally.finding(context, p, addr, opts[0], &found);
+            }
+        }
+    }
+    res.oracle.verified(checked);
+    (bad, checked)
+}
+
 /// The node the migrating ops move the object to: away from where it is
 /// (migrate_pages then moves only what lives there, not the whole worker
 /// back and forth); by turns when that cannot be told.
@@ -191,14 +233,11 @@ pub fn run(
     let made = maker.create(layout.bytes());
     lap.mark(Phase::Create);
     let obj: Arc<dyn Object> = Arc::from(made?);
-    for p in layout.hot() {
-        // SAFETY: the fresh object is mapped read-write; no thread runs yet.
-        unsafe { mem::stamp(obj.addr() + p * UNIT, &initial_stamp(p)) };
-    }
+    state::prepare(obj.as_ref(), slice.state, layout)?;
     lap.mark(Phase::Stamp);
     let st = book.load(slice.book_kind);
     let (loops, delay) = delays(book, &st, slice.offsets, rng);
-    let context = pack_context(slice.combo, slice.kind, round);
+    let context = pack_context(slice.combo, slice.kind, slice.state, round);
     let plan = slice
         .windows
         .map_or(RoundPlan::default(), |w| w.plan(&slice.combo.0, &st));
@@ -226,14 +265,16 @@ pub fn run(
     }
     let fx: Vec<Effects> = t.into_iter().map(|(f, _)| f).collect();
     lap.mark(Phase::Record);
-    let model = Model::new(layout, slice.kind);
+    let model = Model::new(layout, slice.kind, slice.state);
     let (bad, verified) = verify(obj.as_ref(), &model, layout, &fx, context, res, tally);
+    let (bad_views, viewed) = verify_fork_views(obj.as_ref(), &model, &fx, context, res, tally);
     lap.mark(Phase::Verify);
     drop(obj);
     lap.mark(Phase::Drop);
     let mut out = RoundOut {
-        bad,
-        verified,
+        bad: bad + bad_views,
+        verified: verified + viewed,
+        viewed,
         ..RoundOut::default()
     };
     for f in fx {
@@ -295,7 +336,7 @@ mod tests {
             Willneed,
         ];
         let mut round = 0;
-        let mut errors = Vec::new();
+        let (mut errors, mut views) = (Vec::new(), 0);
         for (i, a) in ops.iter().enumerate() {
             for b in &ops[i..] {
                 let combo = Combo::new(vec![*a, *b]);
@@ -305,6 +346,7 @@ mod tests {
                 let s = Slice {
                     combo: &combo,
                     kind: ObjKind::Anon,
+                    state: ObjState::Populated,
                     ops: combo.0.iter().map(|u| op(*u)).collect(),
                     book_kind: combo.0[0].index() * n + combo.0[1].index(),
                     burst: 2,
@@ -327,8 +369,12 @@ mod tests {
                     )
                     .unwrap();
                     assert_eq!(out.bad, 0, "{combo} round {round}: {:?}", tally.findings());
+                    // A fork child's view adds the pages it read (none
+                    // when fork failed: EAGAIN, ENOMEM).
+                    assert!(out.viewed == 0 || combo.0.contains(&Fork), "{combo}");
+                    views += out.viewed;
                     assert_eq!(
-                        out.verified as usize,
+                        (out.verified - out.viewed) as usize,
                         layout.pages
                             - if combo.0.contains(&MunmapPart) {
                                 super::super::model::TAIL
@@ -343,11 +389,86 @@ mod tests {
             }
         }
         assert_eq!(oracle.mismatches(), 0);
+        assert!(views > 0, "no fork child's view was checked");
         // Errors here are this host's limits (no second node, no root...),
         // not findings; they must not be every round's.
         assert!(errors.len() < round as usize / 2, "{errors:#?}");
     }
 }
+#[cfg(test)]
+mod states {
+    use super::*;
+    use crate::oracle::Oracle;
+    use crate::scenario::pairs::kinds::anon::AnonMaker;
+    use crate::scenario::pairs::op::op;
+    use mmrace_proto::pairs::UserOp;
+
+    /// Every start state of anon, with pairs whose paths the states
+    /// change (fault, fork, zap, move, migration, split): a clean kernel
+    /// leaves nothing the model or the fork child's snapshot refuses.
+    #[test]
+    fn every_state_is_exactly_modelled_on_a_clean_kernel() {
+        if !crate::mm::thp_for_madvised() {
+            return;
+        }
+        let oracle = Arc::new(Oracle::new(Instant::now()).unwrap());
+        let res = Resources::for_tests(&oracle);
+        let tally = Tally::new().unwrap();
+        let n = UserOp::ALL.len();
+        let book = Book::new(n * n).unwrap();
+        book.set_ns_per_loop(crate::shared::offsets::calibrate());
+        let mut rng = Rng::new(11);
+        let layout = Layout::new(2, crate::mm::pmd_size());
+        use UserOp::*;
+        let combos = [
+            [Store, Fork],
+            [Touch, Fork],
+            [Store, Dontneed],
+            [Store, Mremap],
+            [Store, MigratePages],
+            [Touch, MprotectPart],
+            [Store, Collapse],
+            [Fork, Free],
+        ];
+        let mut round = 0;
+        for state in ObjState::ALL {
+            for pair in combos {
+                let combo = Combo::new(pair.to_vec());
+                let s = Slice {
+                    combo: &combo,
+                    kind: ObjKind::Anon,
+                    state,
+                    ops: combo.0.iter().map(|u| op(*u)).collect(),
+                    book_kind: combo.0[0].index() * n + combo.0[1].index(),
+                    burst: 1,
+                    offsets: true,
+                    sequential: false,
+                    windows: None,
+                };
+                with_crew(&s, layout, &res, &tally, |crew| {
+                    for _ in 0..3 {
+                        round += 1;
+                        let out = run(
+                            &s,
+                            crew,
+                            &mut AnonMaker,
+                            layout,
+                            round,
+                            &res,
+                            &book,
+                            &mut rng,
+                            &tally,
+                        )
+                        .unwrap();
+                        assert_eq!(out.bad, 0, "{combo} {state}: {:?}", tally.findings());
+                    }
+                });
+            }
+        }
+        assert_eq!(oracle.mismatches(), 0, "{:?}", oracle.summary());
+    }
+}
+
 #[cfg(test)]
 mod timing {
     use super::*;
@@ -378,6 +499,7 @@ mod timing {
         let s = Slice {
             combo: &combo,
             kind: ObjKind::Anon,
+            state: ObjState::Populated,
             ops: combo.0.iter().map(|u| op(*u)).collect(),
             book_kind: 0,
             burst: 4,
@@ -392,9 +514,7 @@ mod timing {
                 let obj = AnonMaker.create(layout.bytes()).unwrap();
                 tc += t.elapsed().as_micros();
                 let t = Instant::now();
-                for p in layout.hot() {
-                    unsafe { mem::stamp(obj.addr() + p * UNIT, &initial_stamp(p)) };
-                }
+                state::prepare(obj.as_ref(), ObjState::Populated, layout).unwrap();
                 ts += t.elapsed().as_micros();
                 let t = Instant::now();
                 let obj: Arc<dyn Object> = Arc::from(obj);
@@ -410,7 +530,7 @@ mod timing {
                 tr += t.elapsed().as_micros();
                 let fx: Vec<Effects> = r.into_iter().map(|(f, _)| f).collect();
                 let t = Instant::now();
-                let model = Model::new(layout, ObjKind::Anon);
+                let model = Model::new(layout, ObjKind::Anon, ObjState::Populated);
                 verify(obj.as_ref(), &model, layout, &fx, 0, &res, &tally);
                 tv += t.elapsed().as_micros();
                 let t = Instant::now();

@@ -12,7 +12,7 @@
 
 use super::tally::{Tally, F};
 use crate::shared::rng::Rng;
-use mmrace_proto::pairs::{catalogue, pack_context, Combo, ObjKind, UserOp};
+use mmrace_proto::pairs::{catalogue, Combo, ObjKind, UserOp};
 
 pub struct Steer {
     /// The ops that can run, per kind.
@@ -89,18 +89,16 @@ impl Steer {
     pub fn next(&mut self, tally: &Tally, use_meets: bool) -> Option<(Combo, ObjKind)> {
         let cands = self.candidates();
         let use_meets = use_meets && self.steer;
-        let rows = tally.row_index();
         let scored: Vec<(u64, &(Combo, ObjKind))> = cands
             .iter()
             .map(|c| {
-                let row = rows.get(&pack_context(&c.0, c.1, 0));
-                let (m, r, metered) = row.map_or((0, 0, 0), |&i| {
-                    (
-                        tally.field(i, F::Meets),
-                        tally.field(i, F::Rounds) + tally.field(i, F::TripleRounds),
-                        tally.field(i, F::Metered),
-                    )
-                });
+                // Summed over the start states the candidate ran in.
+                let sum = |f| tally.sum(&c.0, c.1, f);
+                let (m, r, metered) = (
+                    sum(F::Meets),
+                    sum(F::Rounds) + sum(F::TripleRounds),
+                    sum(F::Metered),
+                );
                 (score(m, r, metered, self.rounds, use_meets), c)
             })
             .collect();
@@ -142,6 +140,7 @@ pub fn ops_of(kind: ObjKind, ops: &[UserOp]) -> Vec<UserOp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mmrace_proto::pairs::ObjState;
     use UserOp::*;
 
     fn steer(forced: Option<Combo>, triple: u8) -> Steer {
@@ -167,7 +166,7 @@ mod tests {
         for _ in 0..n {
             let (c, k) = s.next(&t, false).unwrap();
             assert!(c.compatible());
-            let r = t.row(&c, k).unwrap();
+            let r = t.row(&c, k, ObjState::Populated).unwrap();
             t.bump(r, F::Rounds, 10);
             assert!(seen.insert((c, k)), "a candidate repeated before all ran");
         }
@@ -179,7 +178,7 @@ mod tests {
         let mut s = steer(None, 0);
         let quiet = (Combo::new(vec![Touch, Split]), ObjKind::Anon);
         for (c, k) in s.candidates() {
-            let r = t.row(&c, k).unwrap();
+            let r = t.row(&c, k, ObjState::Populated).unwrap();
             if (c.clone(), k) == quiet {
                 // Ran 30 times as much, never met: score 300.
                 t.bump(r, F::Rounds, 300);

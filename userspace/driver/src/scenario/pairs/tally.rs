@@ -3,13 +3,13 @@
 //! at the end), and a restarted worker continues from them.
 //!
 //! Layout (words): a header; [`MAX_ROWS`] rows keyed by a context word
-//! (combo and kind, round 0); [`MAX_FINDINGS`] findings; a skip text per
+//! (combo, kind and start state, round 0); [`MAX_FINDINGS`] findings; a skip text per
 //! user op and per kind; the worker's fatal error text; per-op call counts;
 //! the time per phase of the rounds ([`T`]).
 
 use crate::shared::slots::SharedSlots;
 use mmrace_proto::oracle::{Expected, Found, STAMP_WORDS};
-use mmrace_proto::pairs::{pack_context, unpack_context, Combo, ObjKind, UserOp};
+use mmrace_proto::pairs::{pack_context, unpack_context, Combo, ObjKind, ObjState, UserOp};
 use mmrace_proto::results::pairs::{Finding, Row, Skipped};
 use std::sync::atomic::Ordering;
 
@@ -140,27 +140,36 @@ impl Tally {
         self.w(TIMES_AT + t as usize).load(Ordering::Relaxed)
     }
 
-    /// Every row's index by its key (the packed combo and kind).
-    pub fn row_index(&self) -> std::collections::HashMap<u64, usize> {
-        (0..self.get(H::Rows) as usize)
-            .map(|i| (self.field(i, F::Key), i))
-            .collect()
-    }
-
-    /// The row of (`combo`, `kind`) if it has one.
-    pub fn row_if_any(&self, combo: &Combo, kind: ObjKind) -> Option<usize> {
-        let key = pack_context(combo, kind, 0);
+    /// The row of (`combo`, `kind`, `state`) if it has one.
+    pub fn row_if_any(&self, combo: &Combo, kind: ObjKind, state: ObjState) -> Option<usize> {
+        let key = pack_context(combo, kind, state, 0);
         let n = self.get(H::Rows) as usize;
         (0..n).find(|&i| self.field(i, F::Key) == key)
     }
 
-    /// The row of (`combo`, `kind`), made on first use; `None` when the
-    /// table is full.
-    pub fn row(&self, combo: &Combo, kind: ObjKind) -> Option<usize> {
-        if let Some(i) = self.row_if_any(combo, kind) {
+    /// The rows of (`combo`, `kind`) in every state.
+    pub fn rows_of(&self, combo: &Combo, kind: ObjKind) -> Vec<usize> {
+        ObjState::ALL
+            .iter()
+            .filter_map(|s| self.row_if_any(combo, kind, *s))
+            .collect()
+    }
+
+    /// Field `f` summed over the rows of (`combo`, `kind`) in every state.
+    pub fn sum(&self, combo: &Combo, kind: ObjKind, f: F) -> u64 {
+        self.rows_of(combo, kind)
+            .into_iter()
+            .map(|i| self.field(i, f))
+            .sum()
+    }
+
+    /// The row of (`combo`, `kind`, `state`), made on first use; `None`
+    /// when the table is full.
+    pub fn row(&self, combo: &Combo, kind: ObjKind, state: ObjState) -> Option<usize> {
+        if let Some(i) = self.row_if_any(combo, kind, state) {
             return Some(i);
         }
-        let key = pack_context(combo, kind, 0);
+        let key = pack_context(combo, kind, state, 0);
         let n = self.get(H::Rows) as usize;
         if n == MAX_ROWS {
             return None;
@@ -185,11 +194,12 @@ impl Tally {
     pub fn rows(&self) -> Vec<Row> {
         (0..self.get(H::Rows) as usize)
             .filter_map(|i| {
-                let (combo, kind, _) = unpack_context(self.field(i, F::Key))?;
+                let c = unpack_context(self.field(i, F::Key))?;
                 Some(Row {
-                    combo: combo.name(),
-                    ops: combo.0,
-                    kind: Some(kind),
+                    combo: c.combo.name(),
+                    ops: c.combo.0,
+                    kind: Some(c.kind),
+                    state: Some(c.state),
                     slices: self.field(i, F::Slices),
                     rounds: self.field(i, F::Rounds),
                     triple_rounds: self.field(i, F::TripleRounds),
@@ -229,7 +239,7 @@ impl Tally {
                 if r(5) != 1 {
                     return None; // being written when the worker died
                 }
-                let (combo, kind, round) = unpack_context(r(0))?;
+                let c = unpack_context(r(0))?;
                 let page = r(1);
                 let expected = match r(3) {
                     0 => Expected::Zero,
@@ -240,9 +250,10 @@ impl Tally {
                     *w = r(6 + k);
                 }
                 Some(Finding {
-                    combo: combo.name(),
-                    kind,
-                    round,
+                    combo: c.combo.name(),
+                    kind: c.kind,
+                    state: Some(c.state),
+                    round: c.round,
                     page,
                     vaddr: r(2),
                     expected,
@@ -330,9 +341,9 @@ mod tests {
     fn rows_findings_and_texts_round_trip() {
         let t = Tally::new().unwrap();
         let c = Combo::new(vec![Store, MigratePages]);
-        let r = t.row(&c, ObjKind::Anon).unwrap();
-        assert_eq!(t.row(&c, ObjKind::Anon), Some(r));
-        let r2 = t.row(&c, ObjKind::Memfd).unwrap();
+        let r = t.row(&c, ObjKind::Anon, ObjState::Populated).unwrap();
+        assert_eq!(t.row(&c, ObjKind::Anon, ObjState::Populated), Some(r));
+        let r2 = t.row(&c, ObjKind::Memfd, ObjState::Populated).unwrap();
         assert_ne!(r, r2);
         t.bump(r, F::Rounds, 5);
         t.bump(r, F::Meets, 11);
@@ -342,7 +353,7 @@ mod tests {
             (rows[0].combo.as_str(), rows[0].rounds, rows[0].meets),
             ("store+migrate-pages", 5, 11)
         );
-        let ctx = pack_context(&c, ObjKind::Anon, 42);
+        let ctx = pack_context(&c, ObjKind::Anon, ObjState::Small, 42);
         let old = Stamp {
             region: mmrace_proto::oracle::region::PAIRS,
             page: 9,
@@ -358,8 +369,10 @@ mod tests {
         let f = &t.findings()[0];
         assert_eq!((f.round, f.page, f.kind), (42, 9, ObjKind::Anon));
         assert_eq!(f.found, Found::Stamp(old));
+        assert_eq!(f.state, Some(ObjState::Small));
         assert!(
-            f.line().contains("store+migrate-pages on anon, round 42"),
+            f.line()
+                .contains("store+migrate-pages on small anon, round 42"),
             "{}",
             f.line()
         );
@@ -374,5 +387,10 @@ mod tests {
         assert_eq!(t.skipped().len(), 2);
         t.called(Store);
         assert_eq!(t.calls(Store), 1);
+        // A pair's rows in two states: summed for steering.
+        let r3 = t.row(&c, ObjKind::Anon, ObjState::Mthp).unwrap();
+        t.bump(r3, F::Rounds, 2);
+        assert_eq!(t.sum(&c, ObjKind::Anon, F::Rounds), 7);
+        assert_eq!(t.rows_of(&c, ObjKind::Anon), [r, r3]);
     }
 }

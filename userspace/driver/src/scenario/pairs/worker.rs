@@ -22,7 +22,7 @@ use crate::shared::offsets::{calibrate, Book};
 use crate::shared::rng::Rng;
 use anyhow::{bail, Result};
 use mmrace_proto::meets::Meets;
-use mmrace_proto::pairs::{catalogue, Combo, ObjKind, UserOp};
+use mmrace_proto::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use mmrace_proto::results::pairs::pairs_in;
 use mmrace_proto::spec::pairs::Args;
 use std::fs::OpenOptions;
@@ -39,6 +39,8 @@ const MAX_CREATE_FAILURES: u32 = 3;
 pub struct Plan {
     pub args: Args,
     pub kinds: Vec<ObjKind>,
+    /// The start states in play (those this guest can make).
+    pub states: Vec<ObjState>,
     pub ops: Vec<UserOp>,
     pub seed: u64,
     pub deadline: Instant,
@@ -123,6 +125,8 @@ struct Worker<'a> {
     use_meets: bool,
     book: Book,
     rng: Rng,
+    /// Draws each slice's start state.
+    states_rng: Rng,
     windows: Windows,
 }
 
@@ -154,6 +158,7 @@ impl<'a> Worker<'a> {
         }
         let by_kind: Vec<_> = makers
             .iter()
+            .filter(|(k, _)| !catalogue::states_for(*k, &plan.states).is_empty())
             .map(|(k, _)| (*k, steer::ops_of(*k, &ops)))
             .filter(|(_, o)| !o.is_empty())
             .collect();
@@ -193,6 +198,7 @@ impl<'a> Worker<'a> {
             use_meets,
             book,
             rng: Rng::stream(plan.seed, "pairs-offsets", generation),
+            states_rng: Rng::stream(plan.seed, "pairs-states", generation),
             windows,
         })
     }
@@ -227,10 +233,13 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// One slice: `rounds` rounds of `combo` on `kind`, then its meets
-    /// when the probes were armed throughout (the run may sample them).
+    /// One slice: `rounds` rounds of `combo` on `kind`, in a start state
+    /// drawn from those the kind can start in, then its meets when the
+    /// probes were armed throughout (the run may sample them).
     fn slice(&mut self, combo: &Combo, kind: ObjKind) {
         let mut lap = Lap::start(self.tally);
+        let states = catalogue::states_for(kind, &self.plan.states);
+        let state = *self.states_rng.pick(&states);
         let epoch = crate::meets::epoch();
         let before = self.meets_if_armed(epoch);
         lap.mark(T::Meets);
@@ -238,6 +247,7 @@ impl<'a> Worker<'a> {
         let s = Slice {
             combo,
             kind,
+            state,
             ops: combo.0.iter().map(|u| op(*u)).collect(),
             book_kind: combo.0[0].index() * n + combo.0[1].index(),
             burst: self.plan.args.burst,
@@ -245,7 +255,7 @@ impl<'a> Worker<'a> {
             sequential: self.plan.args.sequential,
             windows: Some(&self.windows),
         };
-        let Some(row) = self.tally.row(combo, kind) else {
+        let Some(row) = self.tally.row(combo, kind, state) else {
             self.tally.set(H::Stop, 1); // the table is full
             return;
         };
@@ -305,7 +315,7 @@ impl<'a> Worker<'a> {
         self.tally.add(H::Slices, 1);
         if combo.0.len() > 2 {
             for p in pairs_in(combo) {
-                if let Some(pr) = self.tally.row(&p, kind) {
+                if let Some(pr) = self.tally.row(&p, kind, state) {
                     self.tally.bump(pr, F::TripleRounds, ran);
                 }
             }
@@ -318,14 +328,21 @@ impl<'a> Worker<'a> {
             return;
         }
         if let (Some(b), Some(a)) = (before, after) {
-            self.attribute(combo, kind, row, ran, &a.since(&b));
+            self.attribute(combo, (kind, state), row, ran, &a.since(&b));
         }
         lap.mark(T::Steer);
     }
 
     /// Credits the slice's meets (and its `ran` rounds as metered) to its
     /// row and, for a triple, to the rows of the pairs in it.
-    fn attribute(&self, combo: &Combo, kind: ObjKind, row: usize, ran: u64, d: &Meets) {
+    fn attribute(
+        &self,
+        combo: &Combo,
+        (kind, state): (ObjKind, ObjState),
+        row: usize,
+        ran: u64,
+        d: &Meets,
+    ) {
         self.tally.bump(row, F::Metered, ran);
         let pairs = if combo.0.len() == 2 {
             vec![combo.clone()]
@@ -337,7 +354,7 @@ impl<'a> Worker<'a> {
             self.tally.bump(row, F::Meets, c.meets);
             self.tally.bump(row, F::Near, c.near);
             if combo.0.len() > 2 {
-                if let Some(pr) = self.tally.row(&p, kind) {
+                if let Some(pr) = self.tally.row(&p, kind, state) {
                     self.tally.bump(pr, F::Meets, c.meets);
                     self.tally.bump(pr, F::Near, c.near);
                     self.tally.bump(pr, F::Metered, ran);

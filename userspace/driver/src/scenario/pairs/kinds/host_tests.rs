@@ -40,6 +40,7 @@ fn rounds(maker: &mut dyn Maker, combos: &[Combo], oracle: &Arc<Oracle>) -> (u64
         let s = Slice {
             combo,
             kind: maker.kind(),
+            state: mmrace_proto::pairs::ObjState::Populated,
             ops: combo.0.iter().map(|u| op(*u)).collect(),
             book_kind: combo.0[0].index() * n + combo.0[1].index(),
             burst: 2,

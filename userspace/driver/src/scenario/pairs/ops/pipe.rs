@@ -43,7 +43,8 @@ impl Drop for Pipe {
     }
 }
 
-/// The thread's first [`PIPE_PAGES`] pages of the populated THP.
+/// The thread's first [`PIPE_PAGES`] pages of the hot THP (populated in
+/// every start state but `fresh`: [`RoundEnv::base`]).
 fn own_hot(env: &RoundEnv) -> Vec<usize> {
     env.layout
         .owned(env.slot, env.layout.hot())
@@ -97,7 +98,7 @@ impl Vmsplice {
         for (i, &p) in pages.iter().enumerate() {
             // SAFETY: unit i of our own buffer.
             let found = unsafe { mem::read(buf.0[i * UNIT..].as_ptr() as usize) };
-            let base = env.layout.base(p);
+            let base = env.base(p);
             let ok = base.matches(&found) || (zeroes && Expected::Zero.matches(&found));
             if !ok {
                 env.expect(p, base, &found);

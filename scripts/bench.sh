@@ -42,8 +42,6 @@ set -euo pipefail
 trap_unexpected_errors
 
 args=(--mmrace-root "$MMRACE_ROOT")
-# opt FLAG VALUE: FLAG VALUE when VALUE is set (an empty setting is the default).
-opt() { [ -z "$2" ] || args+=("$1" "$2"); }
 opt --duration "${BENCH_DURATION:-}"
 if [ -n "${BENCH_SEEDS+set}" ]; then
 	read -ra seeds <<<"$BENCH_SEEDS"

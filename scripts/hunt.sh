@@ -38,14 +38,6 @@ set -euo pipefail
 trap_unexpected_errors
 
 args=(--mmrace-root "$MMRACE_ROOT")
-# opt FLAG VALUE: FLAG VALUE when VALUE is set (an empty setting is the default).
-opt() { [ -z "$2" ] || args+=("$1" "$2"); }
-# opts FLAG WORDS: FLAG WORD for each word of a list setting.
-opts() {
-	local w list
-	read -ra list <<<"$2"
-	for w in "${list[@]}"; do args+=("$1" "$w"); done
-}
 [ -n "${KERNEL_SERIES// /}" ] || die "KERNEL_SERIES is empty"
 opt --campaign "${CAMPAIGN:-}"
 opts --series "$KERNEL_SERIES"

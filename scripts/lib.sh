@@ -156,3 +156,14 @@ in_kbuild_env() {
 		'{ [ "$1" = "$2" ] || mount --bind "$1" "$2"; } && { [ "$3" = "$4" ] || mount --bind "$3" "$4"; } && shift 4 && exec "$@"' \
 		_ "$src" "$KB_SRC" "$tree" "$KB_O" "$@"
 }
+
+# The thin scripts turn settings into mmrace-host's arguments in their
+# array `args`:
+# opt FLAG VALUE: FLAG VALUE when VALUE is set (an empty setting is the default).
+opt() { [ -z "$2" ] || args+=("$1" "$2"); }
+# opts FLAG WORDS: FLAG WORD for each word of a list setting.
+opts() {
+	local w list
+	read -ra list <<<"$2"
+	for w in "${list[@]}"; do args+=("$1" "$w"); done
+}

@@ -61,14 +61,6 @@ set -euo pipefail
 trap_unexpected_errors
 
 args=(--mmrace-root "$MMRACE_ROOT")
-# opt FLAG VALUE: FLAG VALUE when VALUE is set (an empty setting is the default).
-opt() { [ -z "$2" ] || args+=("$1" "$2"); }
-# opts FLAG WORDS: FLAG WORD for each word of a list setting.
-opts() {
-	local w list
-	read -ra list <<<"$2"
-	for w in "${list[@]}"; do args+=("$1" "$w"); done
-}
 opt --id "${MATRIX_ID:-}"
 opts --variant "${MATRIX_VARIANTS:-}"
 opts --config "${MATRIX_CONFIGS:-}"

@@ -39,8 +39,6 @@ trap_unexpected_errors
 : "${KERNEL_SRC:?KERNEL_SRC=<kernel git tree> is required}" "${GOOD:?GOOD=<rev> is required}" "${BAD:?BAD=<rev> is required}"
 need git git
 args=(--mmrace-root "$MMRACE_ROOT" --kernel-src "$KERNEL_SRC" --good "$GOOD" --bad "$BAD")
-# opt FLAG VALUE: FLAG VALUE when VALUE is set (an empty setting is the default).
-opt() { [ -z "$2" ] || args+=("$1" "$2"); }
 opt --duration "${DURATION:-}"
 opt --seed "${SEED:-}"
 opt --estimate-runs "${ESTIMATE_RUNS:-}"

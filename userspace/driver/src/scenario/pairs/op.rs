@@ -132,6 +132,15 @@ impl RoundEnv<'_> {
         super::model::Model::new(self.layout, self.obj.kind(), state).base(p)
     }
 
+    /// The thread's first `n` pages of the populated THP (the file ops'
+    /// and vmsplice's pages).
+    pub fn own_hot(&self, n: usize) -> Vec<usize> {
+        self.layout
+            .owned(self.slot, self.layout.hot())
+            .take(n)
+            .collect()
+    }
+
     /// The other node than [`RoundEnv::target`].
     pub fn source(&self) -> u32 {
         let (a, b) = self.res.nodes;

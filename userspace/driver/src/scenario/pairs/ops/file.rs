@@ -34,14 +34,6 @@ impl Unit {
     }
 }
 
-/// The thread's first [`FILE_PAGES`] pages of the populated THP.
-fn own_hot(env: &RoundEnv) -> Vec<usize> {
-    env.layout
-        .owned(env.slot, env.layout.hot())
-        .take(FILE_PAGES)
-        .collect()
-}
-
 /// Reports `found` at page `p` (read at `addr`) unless it is `want`.
 fn expect(env: &RoundEnv, p: usize, addr: usize, want: Expected, found: &Found) {
     if !want.matches(found) {
@@ -101,7 +93,7 @@ impl Op for Pwrite {
         let mut buf = Unit::new();
         for pass in 0..env.burst {
             let g = store_gen(env.round, pass);
-            for p in own_hot(env) {
+            for p in env.own_hot(FILE_PAGES) {
                 // SAFETY: our own aligned UNIT-byte buffer.
                 unsafe { mem::fill(buf.addr(), &stamp(p, g)) };
                 let expected = [libc::ENOSPC, libc::ENOMEM];
@@ -132,7 +124,7 @@ impl Op for Pread {
         let Some(fd) = env.obj.fd() else { return };
         let kind = env.obj.kind();
         let mut buf = Unit::new();
-        for p in own_hot(env) {
+        for p in env.own_hot(FILE_PAGES) {
             if !pread_page(fd, p, &mut buf) {
                 check(fx, "pread", false, &[]);
                 continue;
@@ -165,7 +157,7 @@ impl Op for PunchHole {
         let Some(fd) = env.obj.fd() else { return };
         let mut buf = Unit::new();
         let g = store_gen(env.round, 0);
-        for p in own_hot(env) {
+        for p in env.own_hot(FILE_PAGES) {
             let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
             // SAFETY: fallocate on the object's file.
             let r = unsafe {

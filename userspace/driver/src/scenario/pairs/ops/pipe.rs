@@ -43,15 +43,6 @@ impl Drop for Pipe {
     }
 }
 
-/// The thread's first [`PIPE_PAGES`] pages of the hot THP (populated in
-/// every start state but `fresh`: [`RoundEnv::base`]).
-fn own_hot(env: &RoundEnv) -> Vec<usize> {
-    env.layout
-        .owned(env.slot, env.layout.hot())
-        .take(PIPE_PAGES)
-        .collect()
-}
-
 pub struct Vmsplice;
 
 impl Vmsplice {
@@ -117,7 +108,9 @@ impl Op for Vmsplice {
             check(fx, "pipe2", false, &[]);
             return;
         };
-        let pages = own_hot(env);
+        // The hot THP is populated in every start state but `fresh`
+        // ([`RoundEnv::base`] says what each page holds).
+        let pages = env.own_hot(PIPE_PAGES);
         let n = Self::splice(env, fx, &pipe, &pages);
         Self::read_back(env, fx, &pipe, &pages[..n]);
     }

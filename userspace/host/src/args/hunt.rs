@@ -35,7 +35,9 @@ pub struct HuntArgs {
     /// each minimisation step (0: neither).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub repro_runs: u32,
-    /// The XFS image oom-stall runs get (each run a private copy).
+    /// The XFS image the runs that use a disk get (oom-stall, pairs; each
+    /// run a private copy; pairs without it skips its XFS kinds and
+    /// O_DIRECT op).
     #[arg(long, value_name = "PATH")]
     pub oom_disk: Option<PathBuf>,
     /// The runs' options (--seed is the campaign's seed, --duration each

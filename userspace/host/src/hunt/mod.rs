@@ -166,10 +166,11 @@ fn job_args(
     let mut a = t.clone();
     a.set_images(&targets[*target].kernel, &targets[*target].initrd);
     a.quiet = true;
-    a.disk = match spec.scenario {
-        Scenario::OomStall(_) => oom_disk.map(Path::to_path_buf),
-        _ => None,
-    };
+    // Every run that uses the XFS disk gets it (a private copy: batch::one):
+    // oom-stall's writers, pairs' O_DIRECT op and XFS kinds.
+    a.disk = oom_disk
+        .filter(|_| spec.scenario.needs_disk())
+        .map(Path::to_path_buf);
     match task {
         Task::Explore { index } => {
             a.results_dir = dir.join(RUNS_DIR);

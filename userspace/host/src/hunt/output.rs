@@ -17,6 +17,7 @@ pub const REPORT_HTML: &str = "report.html";
 fn scenario_words(s: &Scenario) -> Option<Vec<String>> {
     match s {
         Scenario::ThpRace(a) => Some(a.to_words()),
+        Scenario::Pairs(a) => Some(a.to_words()),
         Scenario::OomStall(a) if *a == Default::default() => Some(Vec::new()),
         Scenario::Smoke(a) if *a == Default::default() => Some(Vec::new()),
         _ => None,
@@ -116,7 +117,7 @@ pub fn reproducer_text(f: &FindingRecord, t: &Target, spec_file: &Path) -> Strin
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
-            "- minimal run: parties dropped {:?}, needed {:?}; it reproduces {best}",
+            "- minimal run: parts dropped {:?}, needed {:?}; it reproduces {best}",
             r.removed, r.needed
         );
     }

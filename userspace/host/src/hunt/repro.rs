@@ -3,12 +3,14 @@
 //! 1. Measure: the run that found it is run again `n` times, the same
 //!    RunSpec (same seed): the share of reruns that find the same signature
 //!    is its reproduction probability, with its 95 % Wilson interval.
-//! 2. Minimise (thp-race): from the run's resolved options (swarm mode
-//!    replaced by the parties it drew), each party still on is switched off
-//!    in turn and the reduced run is run `n` times; the party stays off when
-//!    the reduced run still reproduces within the measured interval (its
-//!    estimate at or above the interval's low end), else it is needed. One
-//!    party always stays on. Scenarios without parties are not minimised.
+//! 2. Minimise (thp-race and pairs): from the run's resolved options
+//!    (swarm mode replaced by what it drew), each part still in the run (a
+//!    thp-race party; a pairs op, kind or start state) is taken out in turn
+//!    and the reduced run is run `n` times; the part stays out when the
+//!    reduced run still reproduces within the measured interval (its
+//!    estimate at or above the interval's low end), else it is needed. What
+//!    is left must still run (one party; two ops, one kind, one state).
+//!    Scenarios without parts are not minimised.
 //!
 //! The state is plain data, kept in campaign.json, so an interrupted
 //! campaign resumes a measurement or a minimisation where it stopped.
@@ -57,16 +59,20 @@ pub struct ReproState {
     pub note: Option<String>,
 }
 
-/// The scenario's parties that run, for those that have any.
-fn parties_on(spec: &RunSpec) -> Option<Vec<&'static str>> {
+/// What the minimisation may drop from the run, one at a time: thp-race's
+/// parties that run, pairs' ops, kinds and start states
+/// ([`mmrace_proto::spec::pairs::Args::parts`]); None for a scenario without
+/// such parts.
+fn parties_on(spec: &RunSpec) -> Option<Vec<String>> {
     match &spec.scenario {
         Scenario::ThpRace(a) => Some(
             a.parties()
                 .into_iter()
                 .filter(|(_, on)| *on)
-                .map(|(n, _)| n)
+                .map(|(n, _)| n.to_string())
                 .collect(),
         ),
+        Scenario::Pairs(a) => Some(a.parts()),
         _ => None,
     }
 }
@@ -74,16 +80,20 @@ fn parties_on(spec: &RunSpec) -> Option<Vec<&'static str>> {
 /// `spec` with its swarm choice made explicit (the same run).
 fn resolved(spec: &RunSpec) -> RunSpec {
     let mut s = spec.clone();
-    if let Scenario::ThpRace(a) = &spec.scenario {
-        s.scenario = Scenario::ThpRace(a.resolve(spec.seed));
+    match &spec.scenario {
+        Scenario::ThpRace(a) => s.scenario = Scenario::ThpRace(a.resolve(spec.seed)),
+        Scenario::Pairs(a) => s.scenario = Scenario::Pairs(a.resolve(spec.seed)),
+        _ => {}
     }
     s
 }
 
+/// `spec` without `party`; None when it cannot run without it.
 fn without(spec: &RunSpec, party: &str) -> Option<RunSpec> {
     let mut s = spec.clone();
     match &spec.scenario {
         Scenario::ThpRace(a) => s.scenario = Scenario::ThpRace(a.clone().without_party(party)?),
+        Scenario::Pairs(a) => s.scenario = Scenario::Pairs(a.without_part(party)?),
         _ => return None,
     }
     Some(s)
@@ -195,11 +205,15 @@ impl ReproState {
             self.done = true;
             return;
         }
-        let next = on.into_iter().find(|p| !self.needed.iter().any(|n| n == p));
-        match next.and_then(|p| without(&self.best, p).map(|s| (p, s))) {
+        // The next part not yet found needed whose removal leaves a run.
+        let next = on
+            .into_iter()
+            .filter(|p| !self.needed.contains(p))
+            .find_map(|p| without(&self.best, &p).map(|s| (p, s)));
+        match next {
             Some((party, spec)) => {
                 self.trying = Some(Trial {
-                    party: party.to_string(),
+                    party,
                     spec,
                     outcomes: Vec::new(),
                 })
@@ -270,6 +284,50 @@ mod tests {
     }
 
     #[test]
+    fn a_pairs_finding_minimises_to_its_pair() {
+        use mmrace_proto::pairs::UserOp;
+        // The bug needs store and migrate-pages in the run, on anon.
+        let needs = |s: &RunSpec| match &s.scenario {
+            Scenario::Pairs(a) => {
+                let ops = a.ops();
+                ops.contains(&UserOp::Store) && ops.contains(&UserOp::MigratePages)
+            }
+            _ => false,
+        };
+        let base = RunSpec::new(
+            Scenario::parse(&[
+                "pairs".into(),
+                "--swarm".into(),
+                "--ops".into(),
+                "store,migrate-pages,touch,split,mremap,dontneed".into(),
+                "--kind".into(),
+                "anon".into(),
+            ])
+            .unwrap(),
+            0,
+            30,
+        );
+        let base = (0..200)
+            .map(|seed| RunSpec {
+                seed,
+                ..base.clone()
+            })
+            .find(|s| needs(&resolved(s)) && parties_on(&resolved(s)).unwrap().len() > 3)
+            .expect("some seed draws both");
+        let mut st = ReproState::new(base, 2);
+        drive(&mut st, needs);
+        assert!(st.done);
+        let Scenario::Pairs(a) = &st.best.scenario else {
+            panic!()
+        };
+        assert_eq!(a.ops(), [UserOp::Store, UserOp::MigratePages]);
+        assert_eq!(a.states().len(), 1);
+        assert!(!a.swarm);
+        // The minimal run is given as words a person can rerun.
+        assert!(a.to_words().join(" ").contains("--ops store,migrate-pages"));
+    }
+
+    #[test]
     fn a_finding_that_does_not_reproduce_is_not_minimised() {
         let mut st = ReproState::new(spec(), 3);
         assert_eq!(drive(&mut st, |_| false), 3);
@@ -277,7 +335,7 @@ mod tests {
         assert!(st.note.as_deref().unwrap().contains("did not reproduce"));
         let st = ReproState::new(spec(), 0);
         assert!(st.done && st.want().is_none());
-        // A scenario without parties: measured, not minimised.
+        // A scenario without parts: measured, not minimised.
         let oom = RunSpec::new(Scenario::parse(&["oom-stall".into()]).unwrap(), 1, 30);
         let mut st = ReproState::new(oom, 2);
         assert_eq!(drive(&mut st, |_| true), 2);

@@ -13,8 +13,18 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-/// HUNT_MIX when none is given.
-pub const DEFAULT_MIX: [&str; 3] = ["thp-race --swarm", "oom-stall", "pairs"];
+/// HUNT_MIX when none is given: thp-race and pairs in swarm mode (each run
+/// a narrow draw; pairs over every kind) and oom-stall.
+pub fn default_mix() -> Vec<String> {
+    vec![
+        "thp-race --swarm".to_string(),
+        "oom-stall".to_string(),
+        format!(
+            "pairs --swarm --kinds {}",
+            mmrace_proto::spec::pairs::ALL_KINDS
+        ),
+    ]
+}
 
 /// The campaign's settings, checked.
 struct Setup<'a> {
@@ -87,7 +97,7 @@ impl<'a> Setup<'a> {
             variants.push(None);
         }
         let mix: Vec<String> = if a.mix.is_empty() {
-            DEFAULT_MIX.map(String::from).to_vec()
+            default_mix()
         } else {
             a.mix.clone()
         };
@@ -217,13 +227,11 @@ impl<'a> Setup<'a> {
         self.campaign.join("targets.json")
     }
 
-    /// oom-stall's XFS image in the campaign, when the mix has oom-stall.
+    /// The campaign's XFS image, when a scenario of the mix uses the disk
+    /// (oom-stall, pairs; each run gets a private copy of it).
     fn oom_disk(&self) -> Result<Option<PathBuf>, BuildError> {
-        if !self
-            .mix
-            .iter()
-            .any(|m| m.trim_start().starts_with("oom-stall"))
-        {
+        let mix = super::plan::parse_mix(&self.mix).unwrap_or_default();
+        if !mix.iter().any(|s| s.needs_disk()) {
             return Ok(None);
         }
         let img = self.campaign.join("oom-stall.img");
@@ -326,6 +334,6 @@ mod tests {
         let e = Setup::checked(&args(&["--mix", "bogus"])).err().unwrap();
         assert!(e.contains("not a scenario"), "{e}");
         let a = args(&[]);
-        assert_eq!(Setup::checked(&a).unwrap().mix, DEFAULT_MIX);
+        assert_eq!(Setup::checked(&a).unwrap().mix, default_mix());
     }
 }

@@ -19,6 +19,7 @@ pub mod selftests_mm;
 pub mod shell_baseline;
 pub mod smoke;
 pub mod thp_race;
+pub mod words;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! `pairs`' options: which user ops and object kinds race, how many rounds
 //! a slice runs, and whether coverage steers the choice of the next pair.
 
-use crate::pairs::{Combo, ObjKind, ObjState, UserOp};
+use crate::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use serde::{Deserialize, Serialize};
 
 /// The kinds a run takes by default: anonymous and shmem memory. The
@@ -76,7 +76,20 @@ pub struct Args {
     /// The two NUMA nodes the migrating ops move the object between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
     pub nodes: Vec<u32>,
+    /// Swarm: the run's seed draws a narrow run out of these options (one
+    /// kind, one or two of its start states, 3 to 8 of the ops that apply
+    /// to it), so its pairs get many rounds each; a campaign of such runs
+    /// covers what one wide run spreads thin ([`Args::resolve`]).
+    #[arg(long)]
+    pub swarm: bool,
 }
+
+/// Every kind, as `--kinds` words: what `make hunt`'s pairs runs draw
+/// their kind from.
+pub const ALL_KINDS: &str = "anon,shared-anon,memfd,tmpfs,xfs-shared,xfs-private,hugetlb,ksm";
+
+/// The fewest and most ops a swarm run draws.
+const SWARM_OPS: (usize, usize) = (3, 8);
 
 crate::spec::clap_default!(Args);
 
@@ -133,6 +146,109 @@ impl Args {
         Ok(Some(c))
     }
 
+    /// The options the run really uses: `self` without `--swarm`, or, with
+    /// it, the seed's narrow run: one kind of [`Args::kinds`], one or two
+    /// of the start states it can take, and (without `--pair`) 3 to 8 of
+    /// the ops in play that apply to it, with at least one pair of them
+    /// allowed together. Swarm only narrows what was given, never widens
+    /// it. The same seed always resolves the same way, and the result, as
+    /// [`Args::to_words`], replays the run without `--swarm`.
+    pub fn resolve(&self, seed: u64) -> Args {
+        let mut a = self.clone();
+        if !a.swarm {
+            return a;
+        }
+        a.swarm = false;
+        let mut rng = crate::rng::Rng::stream(seed, "pairs-swarm", 0);
+        let kinds: Vec<ObjKind> = self
+            .kinds()
+            .into_iter()
+            .filter(|k| !catalogue::states_for(*k, &self.states()).is_empty())
+            .collect();
+        let Some(kind) = pick(&mut rng, &kinds) else {
+            return a;
+        };
+        a.kind = Some(kind);
+        a.kinds = vec![kind];
+        let states = catalogue::states_for(kind, &self.states());
+        a.states = draw(&mut rng, &states, 1, 2);
+        if a.pair.is_empty() {
+            let ops: Vec<UserOp> = self
+                .ops()
+                .into_iter()
+                .filter(|o| catalogue::applies(*o, kind))
+                .collect();
+            a.ops = loop {
+                let v = draw(&mut rng, &ops, SWARM_OPS.0, SWARM_OPS.1);
+                if v.len() <= 1 || has_pair(&v) {
+                    break v;
+                }
+            };
+            a.ops.sort();
+        }
+        a
+    }
+
+    /// The option words that give these options on a command line (only
+    /// those that differ from the defaults): `pairs WORDS...` parses back
+    /// to `self`.
+    pub fn to_words(&self) -> Vec<String> {
+        super::words::differing(self, &Args::default())
+    }
+
+    /// What a finding's minimisation may take away, one at a time: each
+    /// op in play (`op:store`; not a `--pair`'s), each kind (`kind:memfd`)
+    /// and each start state (`state:mthp`), when more than one is given.
+    pub fn parts(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.pair.is_empty() {
+            v.extend(self.ops().iter().map(|o| format!("op:{o}")));
+        }
+        if self.kinds().len() > 1 {
+            v.extend(self.kinds().iter().map(|k| format!("kind:{k}")));
+        }
+        if self.states().len() > 1 {
+            v.extend(self.states().iter().map(|s| format!("state:{s}")));
+        }
+        v
+    }
+
+    /// These options without part `part` (of [`Args::parts`]); None when
+    /// it is not a part or what is left could not run.
+    pub fn without_part(&self, part: &str) -> Option<Args> {
+        let mut a = self.clone();
+        let (what, word) = part.split_once(':')?;
+        match what {
+            "op" => {
+                a.ops = self
+                    .ops()
+                    .into_iter()
+                    .filter(|o| o.word() != word)
+                    .collect();
+                (a.ops.len() < self.ops().len() && self.pair.is_empty()).then_some(())?;
+            }
+            "kind" => {
+                a.kind = None;
+                a.kinds = self
+                    .kinds()
+                    .into_iter()
+                    .filter(|k| k.word() != word)
+                    .collect();
+                (a.kinds.len() < self.kinds().len()).then_some(())?;
+            }
+            "state" => {
+                a.states = self
+                    .states()
+                    .into_iter()
+                    .filter(|s| s.word() != word)
+                    .collect();
+                (a.states.len() < self.states().len()).then_some(())?;
+            }
+            _ => return None,
+        }
+        a.check().ok().map(|()| a)
+    }
+
     /// Every problem with the options, before anything starts.
     pub fn check(&self) -> Result<(), String> {
         self.forced()?;
@@ -151,6 +267,35 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// One of `items`, uniformly; None when there is none.
+fn pick<T: Copy>(rng: &mut crate::rng::Rng, items: &[T]) -> Option<T> {
+    (!items.is_empty()).then(|| items[rng.below(items.len() as u64) as usize])
+}
+
+/// Between `lo` and `hi` distinct items of `items` (as many as there are,
+/// when fewer), each size equally likely, in random order.
+fn draw<T: Copy>(rng: &mut crate::rng::Rng, items: &[T], lo: usize, hi: usize) -> Vec<T> {
+    let hi = hi.min(items.len());
+    let lo = lo.min(hi);
+    let n = lo + rng.below((hi - lo + 1) as u64) as usize;
+    let mut pool = items.to_vec();
+    for i in 0..n {
+        let j = i + rng.below((pool.len() - i) as u64) as usize;
+        pool.swap(i, j);
+    }
+    pool.truncate(n);
+    pool
+}
+
+/// Whether two of `ops` (or one with itself) may race in one round.
+fn has_pair(ops: &[UserOp]) -> bool {
+    ops.iter().enumerate().any(|(i, a)| {
+        ops[i..]
+            .iter()
+            .any(|b| Combo::new(vec![*a, *b]).compatible())
+    })
 }
 
 #[cfg(test)]
@@ -212,6 +357,90 @@ mod tests {
         assert!(parse("--pair store").check().is_err());
         assert!(parse("--pair touch,mremap").check().is_err());
         assert!(parse("--ops store").check().is_err());
+    }
+
+    #[test]
+    fn words_parse_back() {
+        for words in [
+            "",
+            "--pair store,split --kind memfd --rounds 7 --no-steer --sequential",
+            "--ops store,touch,split --kinds anon,ksm --states fresh,mthp --triple-pct 0 --burst 4",
+            "--no-offsets --meets-duty 100 --meets-period-s 5 --preempt 20 --held 30 --nodes 1,0",
+            "--swarm --kinds tmpfs,hugetlb --no-meets",
+        ] {
+            let a = parse(words);
+            let back = parse(&a.to_words().join(" "));
+            assert_eq!(back, a, "{words:?} gave {:?}", a.to_words());
+        }
+    }
+
+    #[test]
+    fn swarm_draws_a_narrow_replayable_run() {
+        let wide = parse(&format!("--swarm --kinds {ALL_KINDS}"));
+        let mut kinds = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let a = wide.resolve(seed);
+            assert_eq!(a, wide.resolve(seed), "seed {seed}");
+            assert!(!a.swarm);
+            a.check().unwrap();
+            let [kind] = a.kinds()[..] else {
+                panic!("seed {seed}: {:?}", a.kinds())
+            };
+            kinds.insert(kind);
+            assert!((1..=2).contains(&a.states().len()));
+            assert!(a
+                .states()
+                .iter()
+                .all(|s| catalogue::state_applies(*s, kind)));
+            let ops = a.ops();
+            assert!((SWARM_OPS.0..=SWARM_OPS.1).contains(&ops.len()), "{ops:?}");
+            assert!(ops.iter().all(|o| catalogue::applies(*o, kind)));
+            assert!(has_pair(&ops));
+            // The printed words replay it without --swarm.
+            assert_eq!(parse(&a.to_words().join(" ")), a);
+        }
+        assert_eq!(kinds.len(), ObjKind::ALL.len(), "{kinds:?}");
+        assert_eq!(parse(&format!("--kinds {ALL_KINDS}")).kinds(), ObjKind::ALL);
+        // It only narrows: a forced pair and kind stay.
+        let a = parse("--swarm --pair store,migrate-pages --kind anon").resolve(3);
+        assert_eq!(a.forced().unwrap().unwrap().name(), "store+migrate-pages");
+        assert_eq!(a.kinds(), [ObjKind::Anon]);
+        assert!(a.ops.is_empty());
+        // Without --swarm nothing changes.
+        assert_eq!(Args::default().resolve(5), Args::default());
+    }
+
+    #[test]
+    fn parts_drop_one_at_a_time_and_keep_a_runnable_run() {
+        let a = parse("--ops store,touch,split --kinds anon,memfd --states fresh,populated");
+        assert_eq!(
+            a.parts(),
+            [
+                "op:store",
+                "op:touch",
+                "op:split",
+                "kind:anon",
+                "kind:memfd",
+                "state:populated",
+                "state:fresh"
+            ]
+        );
+        let b = a.without_part("op:split").unwrap();
+        assert_eq!(b.ops(), [UserOp::Store, UserOp::Touch]);
+        assert_eq!(
+            b.without_part("kind:anon").unwrap().kinds(),
+            [ObjKind::Memfd]
+        );
+        let c = b.without_part("state:fresh").unwrap();
+        assert_eq!(c.states(), [ObjState::Populated]);
+        assert!(c.without_part("state:populated").is_none());
+        // Two ops are the least a run races.
+        assert!(b.without_part("op:store").is_none());
+        assert!(a.without_part("op:mremap").is_none());
+        assert!(a.without_part("bogus").is_none());
+        // A forced pair's ops are not parts.
+        let f = parse("--pair store,split --kind anon --states fresh,mthp");
+        assert_eq!(f.parts(), ["state:fresh", "state:mthp"]);
     }
 
     #[test]

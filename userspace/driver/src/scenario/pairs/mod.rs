@@ -189,7 +189,16 @@ fn watch(ctx: &Ctx, pid: libc::pid_t, tally: &Tally) -> End {
     }
 }
 
-pub fn run(ctx: &Ctx, a: &Args) -> Result<PairsResult> {
+pub fn run(ctx: &Ctx, given: &Args) -> Result<PairsResult> {
+    let resolved = given.resolve(ctx.seed);
+    let a = &resolved;
+    if given.swarm {
+        ctx.say(format!(
+            "pairs: swarm (seed {}) drew: {}",
+            ctx.seed,
+            a.to_words().join(" ")
+        ));
+    }
     if let Err(e) = a.check() {
         bail!("pairs: {e}");
     }

@@ -76,10 +76,9 @@ pub struct Args {
     /// The two NUMA nodes the migrating ops move the object between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
     pub nodes: Vec<u32>,
-    /// Swarm: the run's seed draws a narrow run out of these options (one
-    /// kind, one or two of its start states, 3 to 8 of the ops that apply
-    /// to it), so its pairs get many rounds each; a campaign of such runs
-    /// covers what one wide run spreads thin ([`Args::resolve`]).
+    /// Swarm: the run's seed keeps each kind, start state and op of these
+    /// options with probability 1/2 ([`Args::resolve`]): a campaign of
+    /// such runs races each thing in many different company.
     #[arg(long)]
     pub swarm: bool,
 }
@@ -88,8 +87,9 @@ pub struct Args {
 /// their kind from.
 pub const ALL_KINDS: &str = "anon,shared-anon,memfd,tmpfs,xfs-shared,xfs-private,hugetlb,ksm";
 
-/// The fewest and most ops a swarm run draws.
-const SWARM_OPS: (usize, usize) = (3, 8);
+/// Swarm draws until one runs (a few at most: a draw fails when it keeps
+/// no kind, no state its kinds take, or fewer than two ops).
+const SWARM_TRIES: u32 = 1000;
 
 crate::spec::clap_default!(Args);
 
@@ -147,11 +147,14 @@ impl Args {
     }
 
     /// The options the run really uses: `self` without `--swarm`, or, with
-    /// it, the seed's narrow run: one kind of [`Args::kinds`], one or two
-    /// of the start states it can take, and (without `--pair`) 3 to 8 of
-    /// the ops in play that apply to it, with at least one pair of them
-    /// allowed together. Swarm only narrows what was given, never widens
-    /// it. The same seed always resolves the same way, and the result, as
+    /// it, the seed's swarm draw (Groce et al., "Swarm testing", ISSTA
+    /// 2012, as thp-race's `--swarm`): each kind, start state and op in
+    /// play stays in with probability 1/2, drawn again until what is left
+    /// runs (a kind with a state, two ops of the kinds that may race, each
+    /// op applying to a kind left). A run then races fewer things more
+    /// often, and some ops never meddle with others' windows. Swarm only
+    /// narrows what was given, never widens it; a `--pair` keeps its ops.
+    /// The same seed always resolves the same way, and the result, as
     /// [`Args::to_words`], replays the run without `--swarm`.
     pub fn resolve(&self, seed: u64) -> Args {
         let mut a = self.clone();
@@ -160,31 +163,20 @@ impl Args {
         }
         a.swarm = false;
         let mut rng = crate::rng::Rng::stream(seed, "pairs-swarm", 0);
-        let kinds: Vec<ObjKind> = self
-            .kinds()
-            .into_iter()
-            .filter(|k| !catalogue::states_for(*k, &self.states()).is_empty())
-            .collect();
-        let Some(kind) = pick(&mut rng, &kinds) else {
-            return a;
-        };
-        a.kind = Some(kind);
-        a.kinds = vec![kind];
-        let states = catalogue::states_for(kind, &self.states());
-        a.states = draw(&mut rng, &states, 1, 2);
-        if a.pair.is_empty() {
-            let ops: Vec<UserOp> = self
-                .ops()
-                .into_iter()
-                .filter(|o| catalogue::applies(*o, kind))
-                .collect();
-            a.ops = loop {
-                let v = draw(&mut rng, &ops, SWARM_OPS.0, SWARM_OPS.1);
-                if v.len() <= 1 || has_pair(&v) {
-                    break v;
-                }
-            };
-            a.ops.sort();
+        for _ in 0..SWARM_TRIES {
+            let mut b = a.clone();
+            b.kind = None;
+            b.kinds = subset(&mut rng, &self.kinds());
+            b.states = subset(&mut rng, &self.states());
+            if b.pair.is_empty() {
+                b.ops = subset(&mut rng, &self.ops())
+                    .into_iter()
+                    .filter(|o| b.kinds.iter().any(|k| catalogue::applies(*o, *k)))
+                    .collect();
+            }
+            if b.check().is_ok() && (!b.pair.is_empty() || has_pair(&b.ops)) {
+                return b;
+            }
         }
         a
     }
@@ -269,24 +261,16 @@ impl Args {
     }
 }
 
-/// One of `items`, uniformly; None when there is none.
-fn pick<T: Copy>(rng: &mut crate::rng::Rng, items: &[T]) -> Option<T> {
-    (!items.is_empty()).then(|| items[rng.below(items.len() as u64) as usize])
-}
-
-/// Between `lo` and `hi` distinct items of `items` (as many as there are,
-/// when fewer), each size equally likely, in random order.
-fn draw<T: Copy>(rng: &mut crate::rng::Rng, items: &[T], lo: usize, hi: usize) -> Vec<T> {
-    let hi = hi.min(items.len());
-    let lo = lo.min(hi);
-    let n = lo + rng.below((hi - lo + 1) as u64) as usize;
-    let mut pool = items.to_vec();
-    for i in 0..n {
-        let j = i + rng.below((pool.len() - i) as u64) as usize;
-        pool.swap(i, j);
+/// Each of `items` with probability 1/2 (all of them when there is one).
+fn subset<T: Copy>(rng: &mut crate::rng::Rng, items: &[T]) -> Vec<T> {
+    if items.len() <= 1 {
+        return items.to_vec();
     }
-    pool.truncate(n);
-    pool
+    items
+        .iter()
+        .copied()
+        .filter(|_| rng.below(2) == 0)
+        .collect()
 }
 
 /// Whether two of `ops` (or one with itself) may race in one round.
@@ -375,32 +359,32 @@ mod tests {
     }
 
     #[test]
-    fn swarm_draws_a_narrow_replayable_run() {
+    fn swarm_draws_a_replayable_subset() {
         let wide = parse(&format!("--swarm --kinds {ALL_KINDS}"));
-        let mut kinds = std::collections::BTreeSet::new();
+        assert_eq!(parse(&format!("--kinds {ALL_KINDS}")).kinds(), ObjKind::ALL);
+        let (mut kinds, mut ops, mut states) = (0, 0, 0);
         for seed in 0..200 {
             let a = wide.resolve(seed);
             assert_eq!(a, wide.resolve(seed), "seed {seed}");
             assert!(!a.swarm);
             a.check().unwrap();
-            let [kind] = a.kinds()[..] else {
-                panic!("seed {seed}: {:?}", a.kinds())
-            };
-            kinds.insert(kind);
-            assert!((1..=2).contains(&a.states().len()));
+            assert!(has_pair(&a.ops()));
             assert!(a
-                .states()
+                .ops()
                 .iter()
-                .all(|s| catalogue::state_applies(*s, kind)));
-            let ops = a.ops();
-            assert!((SWARM_OPS.0..=SWARM_OPS.1).contains(&ops.len()), "{ops:?}");
-            assert!(ops.iter().all(|o| catalogue::applies(*o, kind)));
-            assert!(has_pair(&ops));
+                .all(|o| a.kinds().iter().any(|k| catalogue::applies(*o, *k))));
+            (kinds, ops, states) = (
+                kinds + a.kinds().len(),
+                ops + a.ops().len(),
+                states + a.states().len(),
+            );
             // The printed words replay it without --swarm.
             assert_eq!(parse(&a.to_words().join(" ")), a);
         }
-        assert_eq!(kinds.len(), ObjKind::ALL.len(), "{kinds:?}");
-        assert_eq!(parse(&format!("--kinds {ALL_KINDS}")).kinds(), ObjKind::ALL);
+        // About half of each, on average.
+        assert!((600..1000).contains(&kinds), "{kinds}");
+        assert!((2800..4200).contains(&ops), "{ops}");
+        assert!((350..650).contains(&states), "{states}");
         // It only narrows: a forced pair and kind stay.
         let a = parse("--swarm --pair store,migrate-pages --kind anon").resolve(3);
         assert_eq!(a.forced().unwrap().unwrap().name(), "store+migrate-pages");

@@ -483,3 +483,57 @@ pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
         0
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn runs_that_use_the_disk_get_it() {
+        let cli = Cli::try_parse_from([
+            "mmrace-host",
+            "hunt",
+            "--campaign",
+            "/c",
+            "--oom-disk",
+            "/c/oom-stall.img",
+            "--kernel",
+            "/k",
+            "--initrd",
+            "/i",
+        ])
+        .unwrap();
+        let Command::Hunt(a) = cli.command else {
+            unreachable!()
+        };
+        let target = crate::fleet::build::Target {
+            series: "7.3".into(),
+            profile: None,
+            variant: None,
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+            kdir: Default::default(),
+            module: Default::default(),
+        };
+        for (words, disk) in [
+            ("oom-stall", true),
+            ("pairs --swarm", true),
+            ("thp-race --swarm", false),
+        ] {
+            let mix = plan::parse_mix(&[words.to_string()]).unwrap();
+            let spec = RunSpec::new(mix[0].clone(), 1, 30);
+            let job = (Task::Explore { index: 0 }, 0, spec);
+            let r = job_args(
+                &a.run,
+                &[target.clone()],
+                &job,
+                Path::new("/c"),
+                a.oom_disk.as_deref(),
+                0,
+            );
+            assert_eq!(r.disk.is_some(), disk, "{words}");
+        }
+    }
+}

@@ -705,7 +705,7 @@ run_test qemu-data-oracle-lost-writes lost_writes_checks
 PAIRS_RAN_FLOOR=${PAIRS_RAN_FLOOR:-40}
 pairs_clean_checks() {
 	guest_xfs pairs-clean --duration 30 --seed 1 pairs || { echo "runner exit $?"; return 1; }
-	report pairs-clean verdict=clean ran=pairs data-verified "pairs-ran=$PAIRS_RAN_FLOOR"
+	report pairs-clean verdict=clean ran=pairs data-verified "pairs-ran=$PAIRS_RAN_FLOOR" meets-progress
 }
 run_test qemu-pairs-clean pairs_clean_checks
 pairs_late_flush_checks() {

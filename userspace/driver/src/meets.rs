@@ -17,9 +17,10 @@ use crate::shared::slots::SharedSlots;
 use anyhow::{bail, Context, Result};
 use mmrace_proto::counters::DEBUGFS_DIR;
 use mmrace_proto::meets::{
-    parse_ops, Meets, MeetsPlan, RunMeets, Sampling, DROPPED_FILE, ENABLE_FILE, MEETS_FILE,
-    OPS_FILE,
+    parse_ops, Meets, MeetsPlan, MeetsPoint, RunMeets, Sampling, DROPPED_FILE, ENABLE_FILE,
+    MEETS_FILE, OPS_FILE, PROGRESS_PERIOD_MS,
 };
+use mmrace_proto::wire::Msg;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -229,6 +230,28 @@ impl Baseline {
                 dropped,
                 sampler: Sampler::start(plan, run),
             },
+        }
+    }
+
+    /// The meets counted since the baseline, as a point of the run's
+    /// progress at `t_ms`; None when not counting or unreadable.
+    pub fn progress(&self, t_ms: u64) -> Option<MeetsPoint> {
+        let Baseline::Counting { meets, .. } = self else {
+            return None;
+        };
+        read().ok().map(|now| now.since(meets).point(t_ms))
+    }
+
+    /// Sends the meets so far to the host every
+    /// [`PROGRESS_PERIOD_MS`] until `stop` (nothing when not counting).
+    pub fn stream_progress(&self, ctx: &crate::ctx::Ctx, stop: &AtomicBool) {
+        if !matches!(self, Baseline::Counting { .. }) {
+            return;
+        }
+        while sleep_unless(stop, Duration::from_millis(PROGRESS_PERIOD_MS)) {
+            if let Some(p) = self.progress(ctx.elapsed_ms()) {
+                ctx.out.msg(&Msg::MeetsProgress(p));
+            }
         }
     }
 

@@ -127,13 +127,16 @@ fn module_then_scenario(
         (_, Some(path)) => Some(path),
         (_, None) => bail!("--reload-module needs --module PATH (the module to reload)"),
     };
+    let done = AtomicBool::new(false);
     let outcome = stream::with_streamer(ctx, interval, first, || {
         std::thread::scope(|s| {
+            s.spawn(|| baseline.stream_progress(ctx, &done));
             let reloader = reload_from
                 .map(|path| s.spawn(move || crate::reload::cycle(ctx, path, spec.reload_module)));
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 scenario::run(ctx, &spec.scenario)
             }));
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
             if let Some(Ok(Err(e))) = reloader.map(|r| r.join()) {
                 return Ok(Err(e.context("--reload-module")));
             }

@@ -401,6 +401,39 @@ impl Meets {
     }
 }
 
+/// How often the driver sends the run's meets so far
+/// ([`crate::wire::Msg::MeetsProgress`]).
+pub const PROGRESS_PERIOD_MS: u64 = 10_000;
+
+/// A pair met this often is covered (as pairs' catalogue coverage counts).
+pub const COVERED_MEETS: u64 = 10;
+
+/// The run's meets so far, at guest time `t_ms`: unordered module-op pairs
+/// that met at least once and at least [`COVERED_MEETS`] times since the
+/// scenario started, and all meets. The host keeps them as the run's
+/// coverage over time (report.json `meets_progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetsPoint {
+    pub t_ms: u64,
+    pub met: u64,
+    pub covered: u64,
+    pub meets: u64,
+}
+
+impl Meets {
+    /// These meets as a point of the run's progress at `t_ms`.
+    pub fn point(&self, t_ms: u64) -> MeetsPoint {
+        let pairs = self.by_pair(None);
+        let at_least = |n: u64| pairs.values().filter(|c| c.meets >= n).count() as u64;
+        MeetsPoint {
+            t_ms,
+            met: at_least(1),
+            covered: at_least(COVERED_MEETS),
+            meets: pairs.values().map(|c| c.meets).sum(),
+        }
+    }
+}
+
 /// Every unordered pair of `ops` (each with itself too), `a <= b`.
 pub fn all_pairs(ops: &[&'static str]) -> Vec<Pair> {
     let mut v: Vec<_> = ops.to_vec();

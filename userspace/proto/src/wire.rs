@@ -6,7 +6,7 @@
 //! a line that does not parse is skipped, never fatal (the next snapshot
 //! follows a second later).
 
-use crate::meets::RunMeets;
+use crate::meets::{MeetsPoint, RunMeets};
 use crate::oracle::{Corruption, StallKind};
 use crate::results::ScenarioResult;
 use crate::spec::RunSpec;
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub const PREFIX: &str = "@@MMRACE@@ ";
 
 /// Bumped when a message changes shape.
-pub const WIRE_VERSION: u32 = 4;
+pub const WIRE_VERSION: u32 = 5;
 
 /// The [`Msg::Event`] a scenario sends the first time `pmd_race` rises
 /// during the run (its `t_ms` is the driver's clock).
@@ -34,7 +34,8 @@ pub struct ProbeState {
 }
 
 /// Messages, in the order a run sends them: `Hello`, `Module`, any number of
-/// `Snapshot`, `Event` and `Corruption`, `Meets` once the scenario ended,
+/// `Snapshot`, `Event`, `Corruption` and `MeetsProgress`, `Meets` once the
+/// scenario ended,
 /// then `Result`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -76,6 +77,9 @@ pub enum Msg {
         #[serde(default)]
         detail: String,
     },
+    /// The scenario's meets so far, every
+    /// [`crate::meets::PROGRESS_PERIOD_MS`] while they are counted.
+    MeetsProgress(MeetsPoint),
     /// mmrace.ko's meets over the scenario (debugfs `meets`, `ops`), or why
     /// there are none.
     Meets { t_ms: u64, meets: RunMeets },
@@ -199,6 +203,12 @@ mod tests {
             let msg = Msg::Meets { t_ms: 9, meets: m };
             assert_eq!(decode(&encode(&msg)), Some(msg));
         }
+        let text = "pmd_split migrate_unmap anon 12 1\nmigrate_unmap pmd_split shmem 1 0\nnuma_fault zap_huge_pmd anon 3 0\n";
+        let p = crate::meets::Meets::parse(text).unwrap().point(10_000);
+        assert_eq!((p.met, p.covered, p.meets), (2, 1, 16));
+        let msg = Msg::MeetsProgress(p);
+        assert!(encode(&msg).contains("\"type\":\"meets_progress\""));
+        assert_eq!(decode(&encode(&msg)), Some(msg));
     }
 
     #[test]

@@ -28,6 +28,9 @@ CHECK is one of:
   has-last-snapshot    the report kept a counter snapshot
   meets-met            the module counted meets and at least one pair of
                        attached operations met
+  meets-progress       the driver streamed the meets so far (every 10 s):
+                       at least one point, counts never falling, the last
+                       no more than the run's whole meets
   crosscheck-ok        every module-vs-vmstat cross-check of the results held
   amplify-armed=N      --amplify armed at least N injection points
   amplify-hit=N        at least N of the armed points saw calls
@@ -168,6 +171,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             Some((m, None)) => Err(format!("meets not counted: {m:?}")),
             None => Err("the report has no meets".into()),
         },
+        "meets-progress" => progress(r),
         "probes-attached" => match &r.module {
             Some(Msg::Module { probes, .. }) if !probes.is_empty() => {
                 let bad: Vec<_> = probes
@@ -513,6 +517,33 @@ pub fn main(report: &Path, checks: &[String]) -> i32 {
     i32::from(failed > 0)
 }
 
+/// `meets-progress`: the streamed points agree with themselves and with
+/// the run's whole meets.
+fn progress(r: &Report) -> Result<(), String> {
+    let p = &r.meets_progress;
+    let Some(last) = p.last() else {
+        return Err("no meets progress point in the report".into());
+    };
+    if p.windows(2)
+        .any(|w| w[1].met < w[0].met || w[1].meets < w[0].meets)
+    {
+        return Err(format!("meets progress fell: {p:?}"));
+    }
+    let whole = r
+        .meets
+        .as_ref()
+        .and_then(|m| m.summary())
+        .ok_or("the run's meets were not counted")?;
+    if last.met > whole.met.len() as u64 {
+        return Err(format!(
+            "the last point has {} pairs met, the whole run {}",
+            last.met,
+            whole.met.len()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,5 +750,39 @@ mod tests {
         assert!(spec_echoed(&r).unwrap_err().contains("\"seed\":8"));
         r.hello = None;
         assert_eq!(spec_echoed(&r), Ok(()));
+    }
+
+    #[test]
+    fn meets_progress_must_agree_with_itself_and_the_run() {
+        use mmrace_proto::meets::{Meets, MeetsPoint, RunMeets};
+        let mut r = sample();
+        r.meets_progress.clear();
+        r.meets = None;
+        assert!(check(&r, "meets-progress")
+            .unwrap_err()
+            .contains("no meets progress"));
+        let p = |met, meets| MeetsPoint {
+            t_ms: 0,
+            met,
+            covered: 0,
+            meets,
+        };
+        r.meets_progress = vec![p(1, 2), p(1, 3)];
+        assert!(check(&r, "meets-progress")
+            .unwrap_err()
+            .contains("not counted"));
+        r.meets = Some(RunMeets::Counted {
+            meets: Meets::parse("pmd_split migrate_unmap anon 2 1").unwrap(),
+            ops: vec![],
+            dropped: 0,
+            sampling: None,
+        });
+        assert_eq!(check(&r, "meets-progress"), Ok(()));
+        r.meets_progress.push(p(2, 4));
+        assert!(check(&r, "meets-progress")
+            .unwrap_err()
+            .contains("whole run 1"));
+        r.meets_progress = vec![p(1, 3), p(1, 2)];
+        assert!(check(&r, "meets-progress").unwrap_err().contains("fell"));
     }
 }

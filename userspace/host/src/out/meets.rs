@@ -2,7 +2,7 @@
 //! met on the same object in the run, the pairs that met most, and how
 //! many pairs of attached operations never met.
 
-use mmrace_proto::meets::RunMeets;
+use mmrace_proto::meets::{MeetsPoint, RunMeets, COVERED_MEETS};
 use std::fmt::Write;
 
 /// Pairs listed by name.
@@ -54,6 +54,23 @@ pub fn render(out: &mut String, meets: Option<&RunMeets>) {
     for ((a, b), c) in s.met.iter().take(TOP_PAIRS) {
         let _ = writeln!(out, "  {a} x {b}: {} meets, {} near", c.meets, c.near);
     }
+}
+
+/// Appends the run's coverage over time (the driver's progress points):
+/// op pairs met at least once and at least [`COVERED_MEETS`] times.
+pub fn render_progress(out: &mut String, points: &[MeetsPoint]) {
+    if points.is_empty() {
+        return;
+    }
+    let steps: Vec<String> = points
+        .iter()
+        .map(|p| format!("{:.0} s {}/{}", p.t_ms as f64 / 1000.0, p.met, p.covered))
+        .collect();
+    let _ = writeln!(
+        out,
+        "meets over time (op pairs met >= 1 / >= {COVERED_MEETS}): {}",
+        steps.join(", ")
+    );
 }
 
 #[cfg(test)]
@@ -120,5 +137,23 @@ mod tests {
         let mut out = String::new();
         render(&mut out, None);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn renders_progress_as_a_line() {
+        let mut out = String::new();
+        render_progress(&mut out, &[]);
+        assert!(out.is_empty());
+        let p = |t_ms, met, covered| MeetsPoint {
+            t_ms,
+            met,
+            covered,
+            meets: 0,
+        };
+        render_progress(&mut out, &[p(10_004, 3, 0), p(20_010, 7, 2)]);
+        assert_eq!(
+            out,
+            "meets over time (op pairs met >= 1 / >= 10): 10 s 3/0, 20 s 7/2\n"
+        );
     }
 }

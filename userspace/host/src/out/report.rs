@@ -58,6 +58,10 @@ pub struct Report {
     /// them).
     #[serde(default)]
     pub meets: Option<mmrace_proto::meets::RunMeets>,
+    /// The meets so far, every 10 s while they were counted: the run's
+    /// coverage over time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meets_progress: Vec<mmrace_proto::meets::MeetsPoint>,
     pub undecodable_wire_lines: usize,
 
     /// Time to catch and to the first race (absent from reports written
@@ -214,6 +218,7 @@ impl Report {
             rates: first.zip(last).and_then(|(a, b)| rates(a, b)),
             result: msgs.result.clone(),
             meets: msgs.meets.clone(),
+            meets_progress: msgs.meets_progress.clone(),
             undecodable_wire_lines: msgs.undecodable,
             catch,
             guest_elapsed_s: msgs.guest_elapsed_ms().map(|ms| ms as f64 / 1000.0),
@@ -397,6 +402,12 @@ pub(crate) mod tests {
                 dropped: 0,
                 sampling: None,
             }),
+            meets_progress: vec![mmrace_proto::meets::MeetsPoint {
+                t_ms: 10_000,
+                met: 1,
+                covered: 0,
+                meets: 2,
+            }],
             undecodable_wire_lines: 0,
             catch: CatchTimes {
                 to_catch_s: Some(2.5),

@@ -213,6 +213,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
         let _ = writeln!(out, "no counters: the driver sent no snapshot");
     }
     crate::out::meets::render(&mut out, r.meets.as_ref());
+    crate::out::meets::render_progress(&mut out, &r.meets_progress);
     if let Some(dir) = results {
         let _ = writeln!(out, "mmrace: results in {}", dir.display());
     }

@@ -23,6 +23,8 @@ pub struct Messages {
     pub result: Option<Msg>,
     /// The module's meets over the scenario (`Msg::Meets`).
     pub meets: Option<mmrace_proto::meets::RunMeets>,
+    /// The meets so far, as the run went (`Msg::MeetsProgress`).
+    pub meets_progress: Vec<mmrace_proto::meets::MeetsPoint>,
     /// Lines that carried the protocol prefix but did not parse: a few are
     /// normal (a kernel line cut into one), many mean a wire version mismatch.
     pub undecodable: usize,
@@ -66,6 +68,7 @@ impl Messages {
             Msg::Meets { meets, .. } => {
                 self.meets.get_or_insert(meets);
             }
+            Msg::MeetsProgress(p) => self.meets_progress.push(p),
         }
     }
 
@@ -136,6 +139,7 @@ pub fn msg_time(msg: &Msg) -> Option<u64> {
         | Msg::Result { t_ms, .. }
         | Msg::Meets { t_ms, .. } => Some(*t_ms),
         Msg::Corruption(c) => Some(c.t_ms),
+        Msg::MeetsProgress(p) => Some(p.t_ms),
         Msg::Stall { t_ms, .. } => Some(*t_ms),
         Msg::Hello { .. } | Msg::Module { .. } => None,
     }

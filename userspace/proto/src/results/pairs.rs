@@ -9,7 +9,7 @@ use crate::spec::pairs::Args;
 use serde::{Deserialize, Serialize};
 
 /// A catalogue pair counts as covered once its module ops met this often.
-pub const COVERED_MEETS: u64 = 10;
+pub use crate::meets::COVERED_MEETS;
 
 /// One (combo, kind, start state) cell of the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -527,7 +527,7 @@ mod tests {
             let job = (Task::Explore { index: 0 }, 0, spec);
             let r = job_args(
                 &a.run,
-                &[target.clone()],
+                std::slice::from_ref(&target),
                 &job,
                 Path::new("/c"),
                 a.oom_disk.as_deref(),

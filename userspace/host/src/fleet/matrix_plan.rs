@@ -77,14 +77,17 @@ impl Config {
         }
     }
 
+    /// The scenario its words run (`pairs` for `pairs-all=pairs,...`).
+    pub fn scenario(&self) -> &str {
+        self.words.first().map_or("", String::as_str)
+    }
+
     /// The XFS image its runs attach (oom-stall's writers, pairs'
-    /// O_DIRECT), under the matrix directory.
-    pub fn disk_image(&self) -> Option<&'static str> {
-        match self.name.as_str() {
-            "oom-stall" => Some("oom-stall.img"),
-            "pairs" => Some("pairs.img"),
-            _ => None,
-        }
+    /// O_DIRECT and XFS kinds: every scenario that uses the disk), under
+    /// the matrix directory, one per scenario.
+    pub fn disk_image(&self) -> Option<String> {
+        let s = mmrace_proto::spec::Scenario::parse(&self.words).ok()?;
+        s.needs_disk().then(|| format!("{}.img", s.name()))
     }
 
     /// The seed's shell procedure: its initramfs gets busybox, the writer
@@ -139,12 +142,24 @@ fn header(patch_text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// A variant's configurations, as specs: its `Scenarios:` line, else the
-/// defaults plus oom-stall when its `Class:` line names the OOM path.
+/// A variant's configurations, as specs: its `Scenarios:` line (with the
+/// `NAME=WORDS` configurations of `defaults` that run a scenario it
+/// names), else the defaults plus oom-stall when its `Class:` line names
+/// the OOM path.
 pub fn variant_specs(patch_text: &str, defaults: &[String]) -> Vec<String> {
     let header = header(patch_text);
     if let Some(line) = header.iter().find_map(|l| l.strip_prefix("Scenarios:")) {
-        return line.split_whitespace().map(str::to_string).collect();
+        let own: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        // MATRIX_CONFIGS of your own (NAME=WORDS) that run a scenario the
+        // line names run too: `pairs-swarm=pairs,--swarm` on a "pairs"
+        // variant.
+        let custom = defaults.iter().filter(|d| {
+            d.split_once('=').is_some_and(|(_, words)| {
+                own.iter()
+                    .any(|o| words.split(',').next() == Some(o.as_str()))
+            })
+        });
+        return own.iter().chain(custom).cloned().collect();
     }
     let mut specs = defaults.to_vec();
     let oom = header.iter().any(|l| {
@@ -269,10 +284,15 @@ mod tests {
             1024
         );
         assert_eq!(Config::setting("pairs", AMP).unwrap().mem_mib(2048), 2048);
+        let disk = |spec: &str| Config::setting(spec, AMP).unwrap().disk_image();
+        assert_eq!(disk("pairs").as_deref(), Some("pairs.img"));
         assert_eq!(
-            Config::setting("pairs", AMP).unwrap().disk_image(),
+            disk("wide=pairs,--kinds,anon").as_deref(),
             Some("pairs.img")
         );
+        assert_eq!(disk("oom-stall").as_deref(), Some("oom-stall.img"));
+        assert_eq!(disk("thp-race"), None);
+        assert_eq!(disk("narrow=thp-race,--no-churn"), None);
         for bad in ["bogus", "Big=thp-race", "=thp-race", "x=", "x=thp race"] {
             assert!(Config::setting(bad, AMP).is_err(), "{bad}");
         }
@@ -289,6 +309,17 @@ mod tests {
         assert_eq!(variant_specs(oom, &d).last().unwrap(), "oom-stall");
         let plain = "Class: a recheck.\n---\nClass: oom\n";
         assert_eq!(variant_specs(plain, &d), d);
+        // Your own configurations of a scenario the line names come along.
+        let mine = specs(&[
+            "pairs-swarm=pairs,--swarm",
+            "narrow=thp-race,--no-fork",
+            "smoke",
+        ]);
+        let pairs_only = "Scenarios: pairs\n---\n";
+        assert_eq!(
+            variant_specs(pairs_only, &mine),
+            specs(&["pairs", "pairs-swarm=pairs,--swarm"])
+        );
     }
 
     #[test]

@@ -370,7 +370,7 @@ impl<'a> Matrix<'a> {
         let disk = match config.disk_image() {
             Some(img) => Some(
                 self.builder
-                    .xfs_disk(&self.out.join(img), self.a.disk_mib)?,
+                    .xfs_disk(&self.out.join(&img), self.a.disk_mib)?,
             ),
             None => None,
         };

@@ -167,6 +167,11 @@ fn line(path: &Path, r: &Report, table: &mut KindTable) -> String {
             p.rounds
         );
     }
+    let mut over = String::new();
+    crate::out::meets::render_progress(&mut over, &r.meets_progress);
+    if !over.is_empty() {
+        let _ = write!(s, "\n  {}", over.trim_end());
+    }
     s
 }
 

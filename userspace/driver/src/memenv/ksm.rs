@@ -40,6 +40,18 @@ impl Ksm {
             .parse()
             .ok()
     }
+
+    /// Whether ksmd runs (`run` is 1).
+    pub fn running() -> bool {
+        Ksm::counter("run") == Some(1)
+    }
+
+    /// Starts or stops ksmd (`run` 1 or 0; merged pages stay merged). The
+    /// write takes `ksm_thread_mutex`, which ksmd holds while it scans a
+    /// batch: when stopping returns, no scan is in progress.
+    pub fn set_running(on: bool) -> std::io::Result<()> {
+        std::fs::write(format!("{DIR}/run"), if on { "1" } else { "0" })
+    }
 }
 
 impl Drop for Ksm {

@@ -14,6 +14,9 @@ pub fn render(out: &mut String, p: &PairsResult) {
     if let Some(w) = p.windows.line() {
         let _ = writeln!(out, "{w}");
     }
+    if let Some(k) = p.ksmd.line() {
+        let _ = writeln!(out, "{k}");
+    }
     if let Some(t) = p.time.line() {
         let _ = writeln!(out, "{t}");
     }

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod inject;
+pub mod ksmd;
 pub mod oom_stall;
 pub mod pairs;
 pub mod round_time;

@@ -123,6 +123,9 @@ pub struct PairsResult {
     /// Where the worker's time went, per phase of its rounds.
     #[serde(default)]
     pub time: super::round_time::RoundTime,
+    /// ksmd's turns in `--sequential` rounds.
+    #[serde(default)]
+    pub ksmd: super::ksmd::KsmdTurns,
 }
 
 /// The catalogue pairs of `ops` on `kind`: both ops apply and have module

@@ -4,8 +4,10 @@
 //! round they are released together (the last one ready releases the
 //! others), run their op once, and hand back their effects and timing.
 //! Sequential (`--sequential`, the race-only check), they take turns in
-//! slot order instead: each starts when the one before it has returned.
+//! slot order instead: each starts when the one before it has returned,
+//! with ksmd stopped during each op and given a turn after it (`ksmd.rs`).
 
+use super::ksmd::{self, Gate};
 use super::model::{Effects, Layout, Seq};
 use super::object::Object;
 use super::op::{Hold, Op, Resources, RoundEnv, Timing};
@@ -50,6 +52,8 @@ pub struct Crew {
     /// Sequential rounds: the slot whose turn it is.
     turn: AtomicUsize,
     sequential: bool,
+    /// Sequential rounds: ksmd is stopped, and takes a turn after each op.
+    ksmd_turns: AtomicBool,
     seq: Mutex<Arc<Seq>>,
     n: usize,
 }
@@ -117,6 +121,7 @@ impl Crew {
             go: AtomicBool::new(false),
             turn: AtomicUsize::new(0),
             sequential,
+            ksmd_turns: AtomicBool::new(false),
             seq: Mutex::new(Arc::new(Seq::default())),
             n,
         }
@@ -179,6 +184,9 @@ impl Crew {
         h.op.run(&env, &mut fx);
         let end = Instant::now();
         if self.sequential {
+            if self.ksmd_turns.load(Ordering::Acquire) {
+                ksmd::turn(h.tally);
+            }
             self.turn.fetch_add(1, Ordering::AcqRel);
         }
         h.tally.called(h.op.op());
@@ -195,8 +203,10 @@ impl Crew {
     }
 
     /// Publishes a round and waits for every thread's effects, in slot
-    /// order.
-    pub fn round(&self, orders: Orders) -> Vec<(Effects, Timing)> {
+    /// order. A sequential round stops ksmd until its ops are done.
+    pub fn round(&self, orders: Orders, tally: &Tally) -> Vec<(Effects, Timing)> {
+        let gate = self.sequential.then(|| Gate::close(tally)).flatten();
+        self.ksmd_turns.store(gate.is_some(), Ordering::Release);
         self.ready.store(0, Ordering::Release);
         self.go.store(false, Ordering::Release);
         self.turn.store(0, Ordering::Release);
@@ -213,6 +223,7 @@ impl Crew {
         }
         let out = r.iter_mut().map(|x| x.take().expect("checked")).collect();
         self.stage.lock().unwrap().orders = None;
+        drop(gate);
         out
     }
 

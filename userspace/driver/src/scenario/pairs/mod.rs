@@ -16,6 +16,7 @@
 pub mod clock;
 pub mod crew;
 pub mod kinds;
+pub mod ksmd;
 pub mod model;
 pub mod object;
 pub mod op;
@@ -315,6 +316,7 @@ fn result(ctx: &Ctx, a: &Args, tally: &Tally, plan: &worker::Plan) -> PairsResul
         data_oracle: ctx.oracle.summary(),
         windows: windows::report(tally),
         time: clock::report(tally),
+        ksmd: ksmd::report(tally),
     }
 }
 
@@ -330,6 +332,9 @@ fn report(ctx: &Ctx, r: &PairsResult) {
     ctx.say(r.states_line());
     if let Some(w) = r.windows.line() {
         ctx.say(w);
+    }
+    if let Some(k) = r.ksmd.line() {
+        ctx.say(k);
     }
     if let Some(t) = r.time.line() {
         ctx.say(t);

@@ -245,15 +245,18 @@ pub fn run(
     tally.add_time(Phase::Planned, delay.abs() as u64);
     lap.mark(Phase::Plan);
     let published = Instant::now();
-    let t = crew.round(Orders {
-        obj: obj.clone(),
-        round,
-        target,
-        moving: slice.combo.0.iter().any(|o| o.moves()),
-        context,
-        loops,
-        plan,
-    });
+    let t = crew.round(
+        Orders {
+            obj: obj.clone(),
+            round,
+            target,
+            moving: slice.combo.0.iter().any(|o| o.moves()),
+            context,
+            loops,
+            plan,
+        },
+        tally,
+    );
     let timings: Vec<Timing> = t.iter().map(|(_, x)| *x).collect();
     clock::race(tally, published, Instant::now(), &timings);
     lap.skip();

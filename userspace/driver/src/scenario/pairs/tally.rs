@@ -43,8 +43,16 @@ pub enum H {
     Holds,
     HeldResolved,
     HeldInside,
+    /// ksmd in sequential rounds (`ksmd.rs`): rounds that stopped it,
+    /// its turns, the full scans in them, turns cut short; 1 while a
+    /// round has it stopped.
+    KsmdRounds,
+    KsmdTurns,
+    KsmdScans,
+    KsmdShort,
+    KsmdStopped,
 }
-const HEADER: usize = 16;
+const HEADER: usize = 21;
 
 /// Row fields.
 #[derive(Debug, Clone, Copy)]

@@ -10,6 +10,7 @@
 //! the child at fork).
 
 use super::clock::Lap;
+use super::ksmd;
 use super::model::Layout;
 use super::object::{maker, KindEnv, Maker};
 use super::op::{op, Resources};
@@ -137,6 +138,7 @@ impl<'a> Worker<'a> {
         res: &'a Resources,
         generation: u64,
     ) -> Result<Worker<'a>> {
+        ksmd::recover(tally);
         let mut ops = Vec::new();
         for &u in &plan.ops {
             let why = match (&plan.nodes, &plan.dio) {

@@ -1,27 +1,22 @@
 //! KSM merge: MADV_MERGEABLE of the object, then a wait for ksmd (run by
 //! the run's memenv, scanning without sleeping) to finish two full scans,
 //! the least in which a page goes through the unstable tree and merges.
-//! Unmerging is any later write (store, touch, a fork child's).
+//! Unmerging is any later write (store, touch, a fork child's). In a
+//! sequential round ksmd is stopped while the op runs; the op then only
+//! advises, and ksmd's turn after it does the merging.
 
 use super::super::model::Effects;
 use super::super::op::{check, Op, Resources, RoundEnv};
+use crate::memenv::ksm::Ksm;
 use mmrace_proto::pairs::UserOp;
 use std::time::{Duration, Instant};
 
 /// The longest the op waits for ksmd.
 pub const KSM_WAIT: Duration = Duration::from_millis(300);
 
-fn ksm(name: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/sys/kernel/mm/ksm/{name}"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Whether ksmd runs (`/sys/kernel/mm/ksm/run` is 1).
 pub fn ksm_running() -> bool {
-    ksm("run") == Some(1)
+    Ksm::running()
 }
 
 pub struct KsmMerge;
@@ -48,11 +43,16 @@ impl Op for KsmMerge {
             )
         };
         check(fx, "MADV_MERGEABLE", r == 0, &[libc::ENOMEM]);
-        let Some(start) = ksm("full_scans") else {
+        // Stopped: a sequential round's ksmd takes its turn after this op
+        // (ksmd.rs).
+        if !Ksm::running() {
+            return;
+        }
+        let Some(start) = Ksm::counter("full_scans") else {
             return;
         };
         let t = Instant::now();
-        while ksm("full_scans").is_some_and(|n| n < start + 2) && t.elapsed() < KSM_WAIT {
+        while Ksm::counter("full_scans").is_some_and(|n| n < start + 2) && t.elapsed() < KSM_WAIT {
             std::thread::sleep(Duration::from_millis(2));
         }
     }

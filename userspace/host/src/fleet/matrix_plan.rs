@@ -183,10 +183,20 @@ fn unique(specs: impl IntoIterator<Item = String>) -> Vec<String> {
     seen
 }
 
+/// A MATRIX_CONFIGS entry `VARIANT:SPEC` is SPEC for that variant only
+/// (a `:` before any `=`); a plain entry is for every variant.
+pub fn split_variant(spec: &str) -> (Option<&str>, &str) {
+    match (spec.find(':'), spec.find('=')) {
+        (Some(c), e) if e.is_none_or(|e| c < e) => (Some(&spec[..c]), &spec[c + 1..]),
+        _ => (None, spec),
+    }
+}
+
 /// The rows of MATRIX_VARIANTS (`clean` and names of
 /// `variants_dir/NAME.patch`) over the configurations MATRIX_CONFIGS;
 /// the clean row runs every configuration any row runs (its catches are
-/// false positives).
+/// false positives). A variant named by `VARIANT:SPEC` entries runs those
+/// instead of its header's or the plain entries.
 pub fn rows(
     variants_dir: &Path,
     variants: &[String],
@@ -194,9 +204,22 @@ pub fn rows(
     amplify: &str,
 ) -> Result<Vec<Row>, String> {
     check_amplify(amplify)?;
+    let mut plain = Vec::new();
+    let mut own_of: Vec<(&str, String)> = Vec::new();
     for c in configs {
-        Config::setting(c, amplify)?;
+        let (variant, spec) = split_variant(c);
+        Config::setting(spec, amplify)?;
+        match variant {
+            Some(v) if v == "clean" || !variants.iter().any(|x| x == v) => {
+                return Err(format!(
+                    "MATRIX_CONFIGS: '{c}': {v} is not a variant of MATRIX_VARIANTS"
+                ))
+            }
+            Some(v) => own_of.push((v, spec.to_string())),
+            None => plain.push(spec.to_string()),
+        }
     }
+    let configs = &plain[..];
     let mut specs = Vec::new();
     let mut rows = Vec::new();
     for v in variants.iter().filter(|v| *v != "clean") {
@@ -206,7 +229,15 @@ pub fn rows(
         let expect = Expect::of_patch(&patch)
             .map_err(|e| format!("{e:#}"))?
             .ok_or_else(|| format!("{}: no Expect: line", patch.display()))?;
-        let own = unique(variant_specs(&text, configs));
+        let named: Vec<String> = own_of
+            .iter()
+            .filter(|(x, _)| x == v)
+            .map(|(_, s)| s.clone())
+            .collect();
+        let own = match named.is_empty() {
+            true => unique(variant_specs(&text, configs)),
+            false => unique(named),
+        };
         specs.push(own.clone());
         rows.push((v.clone(), Some(expect), own));
     }
@@ -356,6 +387,24 @@ mod tests {
         let e = super::rows(&dir, &specs(&["c"]), &[], AMP).unwrap_err();
         assert!(e.contains("no Expect: line"), "{e}");
         assert_eq!(default_variants(&dir), specs(&["clean", "a", "b", "c"]));
+        let rows = super::rows(
+            &dir,
+            &specs(&["clean", "a", "b"]),
+            &specs(&["thp-race", "a:forced=pairs,--pair,store,--pair,split"]),
+            AMP,
+        )
+        .unwrap();
+        assert_eq!(names(&rows[1]), specs(&["forced"]));
+        assert_eq!(names(&rows[2]), specs(&["thp-race", "oom-stall"]));
+        assert_eq!(names(&rows[0]), specs(&["thp-race", "forced", "oom-stall"]));
+        assert_eq!(rows[1].configs[0].disk_image().as_deref(), Some("pairs.img"));
+        for bad in ["c:thp-race", "clean:thp-race", "a:bogus"] {
+            assert!(
+                super::rows(&dir, &specs(&["a"]), &specs(&[bad]), AMP).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(split_variant("x=pairs,--a:b"), (None, "x=pairs,--a:b"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -738,6 +738,24 @@ pairs_hugetlb_checks() {
 		--states populated --sequential && report pairs-hugetlb-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-hugetlb-caught pairs_hugetlb_checks
+# The KSM variant (kernel/variants/README.md): ksm-merge-pinned-page lets
+# ksmd merge a page an O_DIRECT read has pinned, so the read's data goes
+# to the old page. odirect (reading into the ksm kind's zero pages) with
+# ksm-merge catches it, with the title its Expect: line names; its racing
+# party is ksmd, so the race-only check is --sequential with ksmd stopped
+# during each op and given turns between them (docs/pairs.md, "ksmd in
+# sequential rounds"): clean, and ksmd must have taken its turns.
+pairs_ksm_checks() {
+	local v=ksm-merge-pinned-page expect
+	oracle_variant $v || return 1
+	expect=$("$HOST_BIN" variant-expect "kernel/variants/$v.patch") || return 1
+	expect_exit 1 oguest_xfs pairs-ksm --duration 30 --seed 1 pairs --pair odirect,ksm-merge --kind ksm &&
+		report pairs-ksm verdict=kernel-problem class~data-corruption "title~$expect" \
+			"pairs-caught~on populated ksm" && ttv pairs-ksm || return 1
+	oguest_xfs pairs-ksm-seq --duration 20 --seed 1 pairs --pair odirect,ksm-merge --kind ksm --sequential &&
+		report pairs-ksm-seq verdict=clean data-verified "pairs-ran=1" "pairs-ksmd-turns=10"
+}
+run_test qemu-pairs-ksm-caught pairs_ksm_checks
 # The variant of the start states (kernel/variants/README.md):
 # mthp-migrate-late-flush unmaps an mTHP mapped by ptes for migration
 # without the TLB flush before the copy; only the mthp state makes such

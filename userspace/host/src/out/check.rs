@@ -61,6 +61,8 @@ CHECK is one of:
                        (KIND: alone, any round), and was not skipped
   pairs-ran=N          pairs: at least N catalogue pairs ran a round
   pairs-met=N          pairs: at least N catalogue pairs met 10 times
+  pairs-ksmd-turns=N   pairs --sequential: ksmd took at least N turns
+                       between the ops (stopped while they ran)
   pairs-caught~TEXT    pairs: a finding's line contains TEXT (e.g.
                        'store+migrate-pages on anon')
   pairs-preempted=N    pairs --preempt: at least N wake-ups of the waker
@@ -365,7 +367,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             check_suite(r, key, value)
         }
         "pairs-ran=" | "pairs-met=" | "pairs-caught~" => check_pairs(r, key, value),
-        "pairs-preempted=" | "pairs-held=" => check_windows(r, key, value),
+        "pairs-preempted=" | "pairs-held=" | "pairs-ksmd-turns=" => check_windows(r, key, value),
         _ => Err(format!("unknown check {check:?}")),
     }
 }
@@ -403,20 +405,26 @@ fn check_pairs(r: &Report, key: &str, value: &str) -> Result<(), String> {
 
 /// The checks on what `pairs`' window mechanisms did: at least N rounds
 /// whose waker woke inside the racer's op, or whose hold was resolved
-/// while another op ran.
+/// while another op ran; and at least N turns ksmd took between the ops
+/// of sequential rounds (stopped during the ops).
 fn check_windows(r: &Report, key: &str, value: &str) -> Result<(), String> {
-    let w = &r.pairs().ok_or("the run has no pairs result")?.windows;
+    let p = r.pairs().ok_or("the run has no pairs result")?;
+    let w = &p.windows;
     let want: u64 = value
         .parse()
         .map_err(|_| format!("{key}{value}: want a number"))?;
     let (got, what) = match key {
         "pairs-preempted=" => (w.preempt.inside, "wake-ups inside a racer's op"),
+        "pairs-ksmd-turns=" => (p.ksmd.turns, "ksmd turns between sequential ops"),
         _ => (w.held.inside, "resolved holds overlapping another op"),
     };
     if got >= want {
         Ok(())
     } else {
-        Err(format!("{got} {what}, want at least {want} ({w:?})"))
+        Err(format!(
+            "{got} {what}, want at least {want} ({w:?}, {:?})",
+            p.ksmd
+        ))
     }
 }
 
@@ -586,11 +594,13 @@ mod tests {
             if let ScenarioResult::Pairs(p) = d.as_mut() {
                 p.windows.preempt.inside = 2;
                 p.windows.held.inside = 1;
+                p.ksmd.turns = 4;
             }
         }
         for good in [
             "pairs-preempted=2",
             "pairs-held=1",
+            "pairs-ksmd-turns=4",
             "pairs-ran=40",
             "pairs-met=3",
             "pairs-caught~store+migrate-pages on anon",
@@ -604,6 +614,7 @@ mod tests {
             "pairs-preempted=3",
             "pairs-held=2",
             "pairs-held=x",
+            "pairs-ksmd-turns=5",
             "pairs-caught~store+split",
         ] {
             assert!(check(&r, bad).is_err(), "{bad}");

@@ -35,7 +35,9 @@
 # "Scenarios: thp-race oom-stall ..." above the diff; without one it gets
 # MATRIX_CONFIGS, plus oom-stall when its "Class:" line names the OOM path;
 # with one, it also gets the NAME=WORDS configurations of MATRIX_CONFIGS
-# whose WORDS run a scenario the line names.
+# whose WORDS run a scenario the line names. An entry VARIANT:SPEC of
+# MATRIX_CONFIGS is for that variant only, instead of its header's and
+# the plain entries (hugetlb-migrate-late-flush:forced=pairs,--pair,...).
 # Its "Expect:" line (required) is a pattern of the finding titles the
 # variant causes: a cell counts a run as a catch only when its finding's
 # title matches (batch --expect); other findings are listed as the cell's

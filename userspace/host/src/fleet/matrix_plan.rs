@@ -397,7 +397,10 @@ mod tests {
         assert_eq!(names(&rows[1]), specs(&["forced"]));
         assert_eq!(names(&rows[2]), specs(&["thp-race", "oom-stall"]));
         assert_eq!(names(&rows[0]), specs(&["thp-race", "forced", "oom-stall"]));
-        assert_eq!(rows[1].configs[0].disk_image().as_deref(), Some("pairs.img"));
+        assert_eq!(
+            rows[1].configs[0].disk_image().as_deref(),
+            Some("pairs.img")
+        );
         for bad in ["c:thp-race", "clean:thp-race", "a:bogus"] {
             assert!(
                 super::rows(&dir, &specs(&["a"]), &specs(&[bad]), AMP).is_err(),

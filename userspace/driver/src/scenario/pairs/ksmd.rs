@@ -52,9 +52,28 @@ impl Drop for Gate<'_> {
     }
 }
 
+/// Whether this process has memory ksmd may merge (`ksm_mergeable` of
+/// `/proc/self/ksm_stat`; a kernel without the line: assume so). With
+/// none, ksmd has nothing of the round to scan: its full scans do not
+/// even move on while no process is registered with it.
+fn mergeable() -> bool {
+    match std::fs::read_to_string("/proc/self/ksm_stat") {
+        Ok(t) => t
+            .lines()
+            .find_map(|l| l.strip_prefix("ksm_mergeable:"))
+            .is_none_or(|v| v.trim() == "yes"),
+        Err(_) => true,
+    }
+}
+
 /// ksmd's turn after an op: it runs until two more full scans or
-/// [`TURN_WAIT`], and is stopped again.
+/// [`TURN_WAIT`], and is stopped again. No turn while nothing of this
+/// process is mergeable (a run whose ops include `ksm-merge` starts ksmd
+/// for every kind).
 pub fn turn(tally: &Tally) {
+    if !mergeable() {
+        return;
+    }
     let start = Ksm::counter("full_scans");
     if Ksm::set_running(true).is_err() {
         return;

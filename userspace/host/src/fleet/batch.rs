@@ -154,7 +154,7 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
     let qemu_version = accel::qemu_version(&t.qemu_binary);
     let cache_file = accel::cache_file(&accel::cache_dir(), &accel::host_release(), &qemu_version);
     let probe_first = matches!(
-        accel::plan(t.accel, &t.kvm_device, &cache_file),
+        accel::plan(t.machine.accel, &t.kvm_device, &cache_file),
         Plan::ProbeKvm { .. }
     );
     eprintln!(

@@ -378,10 +378,12 @@ pub fn build_cmd(a: &crate::args::BuildArgs) -> i32 {
     let root = &a.mmrace_root;
     let checked = crate::fleet::settings::series_list(
         std::slice::from_ref(&a.series),
-        a.kdir.is_some() || a.kernel_src.is_some(),
+        a.own.kdir.is_some() || a.own.kernel_src.is_some(),
     )
-    .and_then(|_| crate::fleet::settings::profile(root, a.kernel_profile, a.kdir.as_deref()))
-    .and_then(|()| match (&a.kdir, &a.kernel_variant) {
+    .and_then(|_| {
+        crate::fleet::settings::profile(root, a.own.kernel_profile, a.own.kdir.as_deref())
+    })
+    .and_then(|()| match (&a.own.kdir, &a.kernel_variant) {
         (None, Some(v)) => crate::fleet::settings::variant(root, v),
         _ => Ok(()),
     });
@@ -392,14 +394,14 @@ pub fn build_cmd(a: &crate::args::BuildArgs) -> i32 {
     let b = Builder::new(root);
     let want = KernelWant {
         series: a.series.clone(),
-        src: a.kernel_src.clone(),
-        profile: a.kernel_profile,
+        src: a.own.kernel_src.clone(),
+        profile: a.own.kernel_profile,
         variant: a.kernel_variant.clone(),
     };
     let built = b
-        .toolchain(&a.series, a.kernel_profile, a.kdir.is_some())
+        .toolchain(&a.series, a.own.kernel_profile, a.own.kdir.is_some())
         .and_then(|()| b.driver())
-        .and_then(|driver| b.base_target(&want, a.kdir.as_deref(), &driver, &a.series));
+        .and_then(|driver| b.base_target(&want, a.own.kdir.as_deref(), &driver, &a.series));
     match built {
         Ok(t) => {
             for p in [&t.kdir, &t.kernel, &t.module, &t.initrd] {

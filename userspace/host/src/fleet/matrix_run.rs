@@ -5,13 +5,12 @@
 //! batch (`mmrace-host batch`, its output in `<variant>/<config>.out`);
 //! the table is [`crate::fleet::matrix`]'s.
 
-use crate::args::{MatrixArgs, MatrixRunArgs};
+use crate::args::{MachineArgs, MatrixArgs, MatrixRunArgs};
 use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
 use crate::fleet::matrix::matrix_cmd;
 use crate::fleet::matrix_plan::{self, Config, Row};
 use crate::fleet::series::NOT_BUILT;
 use crate::fleet::settings;
-use clap::ValueEnum as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,15 +79,20 @@ fn batch_argv(a: &MatrixRunArgs, c: &Cell) -> Vec<OsString> {
     opt("--seed", a.seed.to_string());
     opt("--duration", a.cap.to_string());
     opt("--kernel-series", c.series.to_string());
-    let accel = a.accel.to_possible_value().expect("a value");
-    opt("--accel", accel.get_name().to_string());
-    opt("--cpus", a.cpus.to_string());
-    opt("--mem-mib", c.config.mem_mib(a.mem_mib).to_string());
+    let machine = MachineArgs {
+        mem_mib: c.config.mem_mib(a.machine.mem_mib),
+        ..a.machine.clone()
+    };
+    v.extend(machine.words().into_iter().map(OsString::from));
+    let mut opt = |k: &str, val: String| {
+        v.push(k.into());
+        v.push(val.into());
+    };
     if let Some(v) = c.row.kernel_variant() {
         opt("--kernel-variant", v.to_string());
     }
     opt("--runs", a.seeds.to_string());
-    if let Some(j) = a.jobs {
+    if let Some(j) = a.jobs.jobs {
         opt("--jobs", j.to_string());
     }
     if let Some(e) = &c.row.expect {
@@ -148,9 +152,9 @@ impl<'a> Matrix<'a> {
             a.configs.clone()
         };
         let rows = matrix_plan::rows(&variants_dir, &variants, &configs, &a.amplify)?;
-        let own = a.kdir.is_some() || a.kernel_src.is_some();
+        let own = a.own.kdir.is_some() || a.own.kernel_src.is_some();
         let series = settings::series_list(&a.series, own)?;
-        settings::profile(&a.mmrace_root, a.kernel_profile, a.kdir.as_deref())?;
+        settings::profile(&a.mmrace_root, a.own.kernel_profile, a.own.kdir.as_deref())?;
         check_configs(a, &rows, &series[0])?;
         let id =
             a.id.clone()
@@ -178,9 +182,9 @@ impl<'a> Matrix<'a> {
     /// The series a single series' runs record: empty for a kernel of the
     /// user's, `src` for a KERNEL_SRC tree.
     fn recorded_series(&self) -> String {
-        if self.a.kdir.is_some() {
+        if self.a.own.kdir.is_some() {
             String::new()
-        } else if self.a.kernel_src.is_some() {
+        } else if self.a.own.kernel_src.is_some() {
             "src".into()
         } else {
             self.series[0].clone()
@@ -194,9 +198,9 @@ impl<'a> Matrix<'a> {
             src: if self.multi() {
                 None
             } else {
-                self.a.kernel_src.clone()
+                self.a.own.kernel_src.clone()
             },
-            profile: self.a.kernel_profile,
+            profile: self.a.own.kernel_profile,
             variant: variant.map(str::to_string),
         }
     }
@@ -208,8 +212,8 @@ impl<'a> Matrix<'a> {
         let b = &self.builder;
         b.toolchain(
             &self.series[0],
-            self.a.kernel_profile,
-            self.a.kdir.is_some(),
+            self.a.own.kernel_profile,
+            self.a.own.kdir.is_some(),
         )?;
         let driver = b.driver()?;
         if self.multi() {
@@ -220,7 +224,7 @@ impl<'a> Matrix<'a> {
         }
         let want = self.want(&self.series[0], None);
         let series = self.recorded_series();
-        let base = b.base_target(&want, self.a.kdir.as_deref(), &driver, &series)?;
+        let base = b.base_target(&want, self.a.own.kdir.as_deref(), &driver, &series)?;
         Ok((driver, Some(base)))
     }
 
@@ -486,7 +490,7 @@ mod tests {
             .map(|s| s.to_string_lossy().into_owned())
             .collect();
         let want = "mmrace-host batch --kernel /k --initrd /i --seed 21 --duration 30 \
-                    --kernel-series 7.3 --accel auto --cpus 2 --mem-mib 1024 \
+                    --kernel-series 7.3 --accel auto --mem-mib 1024 \
                     --kernel-variant v --runs 2 --jobs 2 --expect ^WARNING \
                     --results-dir /out/v --run-id oom-stall --disk /d.img oom-stall";
         assert_eq!(argv.join(" "), want);

@@ -253,8 +253,8 @@ fn settings(a: &HuntArgs) -> anyhow::Result<Settings> {
             .duration
             .unwrap_or(mmrace_proto::spec::DEFAULT_DURATION_S),
         repro_runs: a.repro_runs,
-        cpus: a.run.cpus,
-        mem_mib: a.run.mem_mib,
+        cpus: a.run.machine.cpus,
+        mem_mib: a.run.machine.mem_mib,
     })
 }
 

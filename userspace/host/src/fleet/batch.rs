@@ -82,8 +82,8 @@ impl Finished {
         let title = self
             .result
             .as_ref()
-            .and_then(|(_, r)| r.identity.as_ref())
-            .map(|i| i.title.as_str());
+            .and_then(|(_, r)| r.found())
+            .and_then(|f| f.title());
         self.exit_code == 1 && expect.is_none_or(|e| title.is_some_and(|t| e.matches(t)))
     }
 }

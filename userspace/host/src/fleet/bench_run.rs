@@ -193,12 +193,12 @@ impl<'a> Bench<'a> {
     }
 
     fn want(&self, variant: Option<&str>) -> KernelWant {
-        KernelWant {
-            series: self.a.kernel_series.clone(),
-            src: self.a.own.kernel_src.clone(),
-            profile: self.a.own.kernel_profile,
-            variant: variant.map(str::to_string),
-        }
+        KernelWant::of(
+            &self.a.own,
+            &self.a.kernel_series,
+            false,
+            variant.map(str::to_string),
+        )
     }
 
     /// The clean kernel with the shell baseline's programs in its

@@ -9,7 +9,9 @@
 //! [`crate::fleet::series`] puts them side by side.
 
 use crate::args::{QemuRunArgs, SeriesArgs};
-use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
+use crate::fleet::build::{
+    log, recorded_series, run_self, BuildError, Builder, KernelWant, Output, Target,
+};
 use crate::fleet::series::{series_cmd, NOT_BUILT};
 use crate::fleet::settings;
 use clap::ValueEnum as _;
@@ -221,28 +223,17 @@ impl<'a> Launch<'a> {
 
     /// The kernel of `series`.
     fn want(&self, series: &str) -> KernelWant {
-        KernelWant {
-            series: series.to_string(),
-            src: if self.multi() {
-                None
-            } else {
-                self.a.own.kernel_src.clone()
-            },
-            profile: self.a.own.kernel_profile,
-            variant: self.a.kernel_variant.clone(),
-        }
+        KernelWant::of(
+            &self.a.own,
+            series,
+            self.multi(),
+            self.a.kernel_variant.clone(),
+        )
     }
 
-    /// The series one run records: empty for a kernel of the user's,
-    /// `src` for a KERNEL_SRC tree.
+    /// The series one run records.
     fn recorded_series(&self) -> String {
-        if self.a.own.kdir.is_some() {
-            String::new()
-        } else if self.a.own.kernel_src.is_some() {
-            "src".into()
-        } else {
-            self.series[0].clone()
-        }
+        recorded_series(&self.a.own, &self.series[0])
     }
 
     /// The target's initramfs with what the scenario runs packed in: EXEC's

@@ -122,8 +122,8 @@ echo "== unit tests"
 run_test unit-tests cargo test -q --workspace --locked
 grep -h "test result" "$RESULTS/unit-tests.log" | sed 's/^/    /'
 
-echo "== style"
-run_test lint scripts/lint.sh
+# The style checks (scripts/lint.sh) start with the first waiting guests
+# below: they boot no guest, and those guests mostly wait.
 
 echo "== harness checks"
 run_test kernel-cache-noop bash -c "scripts/build-kernel.sh 2>&1 >/dev/null | grep -q 'up to date'"
@@ -271,7 +271,8 @@ missing_api_checks() {
 }
 run_test kernel-src-missing-api-is-125 missing_api_checks
 
-echo "== QEMU, two at a time: oom-stall clean beside a crash, a hang, an unkillable OOM workload"
+echo "== style, and QEMU two at a time: oom-stall clean beside a crash, a hang, an unkillable OOM workload"
+par_test lint scripts/lint.sh
 # oom-stall OOM-kills its victim on the clean kernel. Its rounds are
 # OOM kills, not rates: it shares the host with the waiting guests below,
 # started first as the longest of them.
@@ -329,10 +330,12 @@ echo "== QEMU: pairs on the memory kinds (docs/kinds.md), one boot"
 # tmpfs, xfs-shared, xfs-private, hugetlb and ksm, their own ops and store,
 # each pair once (--no-steer: the least run next): every kind runs rounds
 # with each of its ops, on the memenv (zram swap, hugetlb pages, huge
-# tmpfs, ksmd, NUMA balancing, userfaultfd), and the data stays.
+# tmpfs, ksmd, NUMA balancing, userfaultfd), and the data stays. 30 s: the
+# 49 pairs had run 17 rounds each on average in 60 s (2026-12-07), the
+# check needs one.
 PAIRS_KIND_OPS=store,pwrite,pread,punch-hole,truncate,fallocate,writeback,swapin,ksm-merge,uffd,numa-hint
 pairs_kinds_checks() {
-	guest_xfs pairs-kinds --duration 60 --seed 2 pairs --kinds tmpfs,xfs-shared,xfs-private,hugetlb,ksm \
+	guest_xfs pairs-kinds --duration 30 --seed 2 pairs --kinds tmpfs,xfs-shared,xfs-private,hugetlb,ksm \
 		--ops "$PAIRS_KIND_OPS" --rounds 1 --no-steer || { echo "runner exit $?"; return 1; }
 	report pairs-kinds verdict=clean ran=pairs data-verified \
 		pairs-kind=tmpfs:store,pwrite,pread,punch-hole,truncate,fallocate,swapin,uffd,numa-hint \
@@ -533,9 +536,10 @@ matrix_checks() {
 	rm -rf "$out"
 	# Two variants of two classes (the racers' recheck, the taint oracle's
 	# WARN_ONCE) and the clean kernel, thp-race's defaults, two seeds, two
-	# guests at once.
+	# guests at once; 5 s after a WARNING (the catch and its title need the
+	# report's first lines, not run's 20 s).
 	MATRIX_ID=test MATRIX_VARIANTS="clean $VARIANT warn-once-only" MATRIX_CONFIGS=thp-race \
-		MATRIX_SEEDS=2 MATRIX_CAP=30 SEED=21 JOBS=2 scripts/matrix.sh || return 1
+		MATRIX_SEEDS=2 MATRIX_CAP=30 AFTER_FINDING=5 SEED=21 JOBS=2 scripts/matrix.sh || return 1
 	python3 - "$out/matrix.json" "$VARIANT" <<'PY' || return 1
 import json, sys
 m = json.load(open(sys.argv[1]))
@@ -716,8 +720,10 @@ pairs_late_flush_checks() {
 		report pairs-late-flush verdict=kernel-problem class~data-corruption \
 			"pairs-caught~store+migrate-pages on populated anon" && ttv pairs-late-flush || return 1
 	# Race-only: the same pair with its ops one after the other
-	# (--sequential) leaves the variant clean, every round verified.
-	oguest pairs-late-flush-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind anon \
+	# (--sequential) leaves the variant clean, every round verified: 10 s,
+	# several times the rounds the race needs (measured 2026-12-07: caught
+	# after 38 rounds, 3.0 s; --sequential ran 467 rounds in 20 s).
+	oguest pairs-late-flush-seq --duration 10 --seed 1 pairs --pair store,migrate-pages --kind anon \
 		--states populated --sequential && report pairs-late-flush-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-late-flush-caught pairs_late_flush_checks
@@ -735,7 +741,7 @@ pairs_hugetlb_checks() {
 		--states populated &&
 		report pairs-hugetlb verdict=kernel-problem class~data-corruption "title~$expect" \
 			"pairs-caught~store+migrate-pages on populated hugetlb" && ttv pairs-hugetlb || return 1
-	oguest pairs-hugetlb-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind hugetlb \
+	oguest pairs-hugetlb-seq --duration 10 --seed 1 pairs --pair store,migrate-pages --kind hugetlb \
 		--states populated --sequential && report pairs-hugetlb-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-hugetlb-caught pairs_hugetlb_checks
@@ -775,7 +781,7 @@ pairs_mthp_checks() {
 		--states mthp --burst 4 &&
 		report pairs-mthp verdict=kernel-problem class~data-corruption "title~$expect" \
 			"pairs-caught~store+migrate-pages on mthp anon" && ttv pairs-mthp || return 1
-	oguest pairs-mthp-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind anon \
+	oguest pairs-mthp-seq --duration 10 --seed 1 pairs --pair store,migrate-pages --kind anon \
 		--states mthp --burst 4 --sequential && report pairs-mthp-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-mthp-caught pairs_mthp_checks

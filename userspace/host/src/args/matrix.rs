@@ -45,6 +45,10 @@ pub struct MatrixRunArgs {
     #[arg(long, value_name = "MATRIX_CAP", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub cap: u64,
+    /// Seconds a guest gets after a finding that leaves it running, to
+    /// print the rest of the report [default: run's, 20].
+    #[arg(long, value_name = "AFTER_FINDING")]
+    pub after_finding: Option<u64>,
     /// thp-race-amplified's --amplify.
     #[arg(
         long,

@@ -6,7 +6,9 @@
 //! the table is [`crate::fleet::matrix`]'s.
 
 use crate::args::{MachineArgs, MatrixArgs, MatrixRunArgs};
-use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
+use crate::fleet::build::{
+    log, recorded_series, run_self, BuildError, Builder, KernelWant, Output, Target,
+};
 use crate::fleet::matrix::matrix_cmd;
 use crate::fleet::matrix_plan::{self, Config, Row};
 use crate::fleet::series::NOT_BUILT;
@@ -78,6 +80,9 @@ fn batch_argv(a: &MatrixRunArgs, c: &Cell) -> Vec<OsString> {
     };
     opt("--seed", a.seed.to_string());
     opt("--duration", a.cap.to_string());
+    if let Some(s) = a.after_finding {
+        opt("--after-finding", s.to_string());
+    }
     opt("--kernel-series", c.series.to_string());
     let machine = MachineArgs {
         mem_mib: c.config.mem_mib(a.machine.mem_mib),
@@ -179,30 +184,19 @@ impl<'a> Matrix<'a> {
         self.series.len() > 1
     }
 
-    /// The series a single series' runs record: empty for a kernel of the
-    /// user's, `src` for a KERNEL_SRC tree.
+    /// The series a single series' runs record.
     fn recorded_series(&self) -> String {
-        if self.a.own.kdir.is_some() {
-            String::new()
-        } else if self.a.own.kernel_src.is_some() {
-            "src".into()
-        } else {
-            self.series[0].clone()
-        }
+        recorded_series(&self.a.own, &self.series[0])
     }
 
     /// The kernel of `series` and `variant`.
     fn want(&self, series: &str, variant: Option<&str>) -> KernelWant {
-        KernelWant {
-            series: series.to_string(),
-            src: if self.multi() {
-                None
-            } else {
-                self.a.own.kernel_src.clone()
-            },
-            profile: self.a.own.kernel_profile,
-            variant: variant.map(str::to_string),
-        }
+        KernelWant::of(
+            &self.a.own,
+            series,
+            self.multi(),
+            variant.map(str::to_string),
+        )
     }
 
     /// The toolchain, the driver and, for one series, its clean kernel
@@ -474,7 +468,18 @@ mod tests {
 
     #[test]
     fn a_cells_batch_gets_the_matrix_settings() {
-        let a = args(&["--seeds", "2", "--cap", "30", "--seed", "21", "--jobs", "2"]);
+        let a = args(&[
+            "--seeds",
+            "2",
+            "--cap",
+            "30",
+            "--seed",
+            "21",
+            "--jobs",
+            "2",
+            "--after-finding",
+            "5",
+        ]);
         let config = Config::setting("oom-stall", &a.amplify).unwrap();
         let r = row("v");
         let cell = Cell {
@@ -490,7 +495,7 @@ mod tests {
             .map(|s| s.to_string_lossy().into_owned())
             .collect();
         let want = "mmrace-host batch --kernel /k --initrd /i --seed 21 --duration 30 \
-                    --kernel-series 7.3 --accel auto --mem-mib 1024 \
+                    --after-finding 5 --kernel-series 7.3 --accel auto --mem-mib 1024 \
                     --kernel-variant v --runs 2 --jobs 2 --expect ^WARNING \
                     --results-dir /out/v --run-id oom-stall --disk /d.img oom-stall";
         assert_eq!(argv.join(" "), want);

@@ -39,9 +39,11 @@ run_test() {
 }
 
 # par_test NAME CMD...: run_test in the background, TEST_JOBS (2) at a
-# time, for QEMU tests whose guests mostly wait (timeouts, fixed durations)
-# and share nothing with the others but read-only kernels; par_wait prints
-# their lines and counts them. Each must use its own run ids and files.
+# time, for tests whose guests mostly wait (timeouts, fixed durations) or
+# whose checks are verdicts and counts, not rates or times to catch, and
+# that share nothing with the others but read-only kernels (and for lint,
+# which boots nothing); par_wait prints their lines and counts them. Each
+# must use its own run ids and files.
 par_test() {
 	local name=$1
 	if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then
@@ -383,8 +385,14 @@ reload_checks() {
 }
 run_test qemu-reload-40-under-load reload_checks
 
-echo "== QEMU: the race-only variant $VARIANT"
+echo "== QEMU: the race-only variant $VARIANT, and smoke on the lockdep profile kernel (KERNEL_PROFILE=lockdep)"
 run_test variant-build prepare_variant "$VARIANT"
+# Lockdep checks every lock the smoke scenario takes in the kernel and in
+# mmrace.ko (module load, probes, debugfs, THP split, migration); any report
+# is a finding. Warm, this is one boot (the kernel is cached like any other);
+# a cold cache builds it first, seeded from the default tree (508 s on a
+# fresh machine: docs/measurements.md; docs/kernels.md, sanitizer kernels).
+run_test profile-lockdep-build prepare_profile lockdep
 # variant_guest RUN_ID DRIVER_ARGS...: `guest` on the variant kernel.
 variant_guest() {
 	local GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD GUEST_VARIANT=$VARIANT
@@ -394,23 +402,6 @@ variant_smoke_checks() {
 	variant_guest variant-smoke --duration 8 --seed 1 smoke &&
 		report variant-smoke verdict=clean "kernel~$VARIANT" "variant=$VARIANT"
 }
-run_test qemu-variant-smoke-clean variant_smoke_checks
-variant_caught_checks() {
-	expect_exit 1 variant_guest variant-thp-race --duration 30 --seed "$THP_SEED" thp-race &&
-		report variant-thp-race verdict=kernel-problem "kernel~$VARIANT" "variant=$VARIANT" finding~split_huge_pmd &&
-		python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('    time to detection: %.2f s of driver time' % r['guest_elapsed_s'])" \
-			"$RESULTS/runs/variant-thp-race/report.json"
-}
-run_test qemu-variant-thp-race-caught variant_caught_checks
-grep -h "time to detection" "$RESULTS/qemu-variant-thp-race-caught.log" 2>/dev/null
-
-echo "== QEMU: smoke on the lockdep profile kernel (KERNEL_PROFILE=lockdep)"
-# Lockdep checks every lock the smoke scenario takes in the kernel and in
-# mmrace.ko (module load, probes, debugfs, THP split, migration); any report
-# is a finding. Warm, this is one boot (the kernel is cached like any other);
-# a cold cache builds it first, seeded from the default tree (508 s on a
-# fresh machine: docs/measurements.md; docs/kernels.md, sanitizer kernels).
-run_test profile-lockdep-build prepare_profile lockdep
 profile_smoke_checks() {
 	local out=$RESULTS/profile-lockdep-smoke.out
 	[ -n "${PROFILE_BZIMAGE:-}" ] || { echo "no lockdep kernel: see profile-lockdep-build"; return 1; }
@@ -426,7 +417,20 @@ profile_smoke_checks() {
 	grep -q "Lock dependency validator" "$RESULTS/runs/profile-lockdep-smoke/console.log" ||
 		{ echo "no lockdep banner in console.log"; return 1; }
 }
-run_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
+# The two smokes check a clean verdict and counters that moved, not
+# rates: they boot side by side.
+par_test qemu-variant-smoke-clean variant_smoke_checks
+par_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
+par_wait
+variant_caught_checks() {
+	expect_exit 1 variant_guest variant-thp-race --duration 30 --seed "$THP_SEED" thp-race &&
+		report variant-thp-race verdict=kernel-problem "kernel~$VARIANT" "variant=$VARIANT" finding~split_huge_pmd &&
+		python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('    time to detection: %.2f s of driver time' % r['guest_elapsed_s'])" \
+			"$RESULTS/runs/variant-thp-race/report.json"
+}
+run_test qemu-variant-thp-race-caught variant_caught_checks
+grep -h "time to detection" "$RESULTS/qemu-variant-thp-race-caught.log" 2>/dev/null
+
 
 echo "== RUNS/JOBS: a batch of seeded runs on the variant, two guests at once, merged"
 # The variant amplified (caught in a few seconds). QEMU is a wrapper that
@@ -681,10 +685,17 @@ print("    %s: verdict %s/%s, time to verdict %s s of driver time (ran %.1f s)" 
     "%.2f" % min(t) if t else "-", r["guest_elapsed_s"] or 0))
 PY
 }
+# The two data-oracle and taint-oracle variants stay clean under smoke
+# (load-only and race-only); these check a verdict, not rates: side by side.
+oracle_smoke_checks() {
+	oracle_variant "$1" || return 1
+	oguest "$2" --duration 8 --seed 1 smoke && report "$2" verdict=clean "variant=$1"
+}
+par_test qemu-lost-writes-smoke-clean oracle_smoke_checks lost-writes-on-migrate lw-smoke
+par_test qemu-warn-once-smoke-clean oracle_smoke_checks warn-once-only wo-smoke
+par_wait
 lost_writes_checks() {
 	oracle_variant lost-writes-on-migrate || return 1
-	oguest lw-smoke --duration 8 --seed 1 smoke &&
-		report lw-smoke verdict=clean "variant=lost-writes-on-migrate" || return 1
 	# The writer and the migrate party alone (the reproducer): with
 	# kills, racers and the other parties a TCG writer rarely gets through
 	# two passes of its region before it is restarted.
@@ -799,8 +810,6 @@ pairs_windows_checks() {
 run_test qemu-pairs-windows pairs_windows_checks
 warn_once_checks() {
 	oracle_variant warn-once-only || return 1
-	oguest wo-smoke --duration 8 --seed 1 smoke &&
-		report wo-smoke verdict=clean "variant=warn-once-only" || return 1
 	# The console shows the WARNING too (it decides the class); the taint
 	# oracle must have seen W on its own. A WARNING leaves the guest running:
 	# 5 s after it (not run's 20) is room for the oracle's report (measured:

@@ -60,6 +60,9 @@ par_wait() {
 	wait
 	for f in "$RESULTS"/*.line; do
 		[ -e "$f" ] || continue
+		# A test whose shell died (an unset variable under set -u) wrote
+		# no line: it failed, and says so.
+		[ -s "$f" ] || echo "not ok - $(basename "$f" .line) (its shell died: see $(basename "$f" .line).log)" >"$f"
 		cat "$f"
 		case $(head -n1 "$f") in
 		ok*) passed=$((passed + 1)) ;;

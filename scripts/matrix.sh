@@ -47,7 +47,8 @@
 # Settings: MATRIX_VARIANTS (default: clean and every kernel/variants/*.patch),
 # MATRIX_CONFIGS ("shell-baseline thp-race thp-race-amplified"),
 # MATRIX_SEEDS (5), MATRIX_CAP (120), MATRIX_AMPLIFY
-# (delay_us=1000,every_nth=1), SEED (1), MATRIX_ID (UTC time), JOBS, ACCEL,
+# (delay_us=1000,every_nth=1), AFTER_FINDING (seconds a guest gets after a
+# finding that leaves it running: 20), SEED (1), MATRIX_ID (UTC time), JOBS, ACCEL,
 # CPUS, MEM_MIB, DISK_MIB (oom-stall's and pairs' image, 4096),
 # KERNEL_SERIES (7.3, or a list), KERNEL_PROFILE, KDIR and KERNEL_SRC (one
 # series only).
@@ -71,6 +72,7 @@ opts --config "${MATRIX_CONFIGS:-}"
 opt --seeds "${MATRIX_SEEDS:-}"
 opt --cap "${MATRIX_CAP:-}"
 opt --amplify "${MATRIX_AMPLIFY:-}"
+opt --after-finding "${AFTER_FINDING:-}"
 opt --seed "${SEED:-}"
 opt --jobs "${JOBS:-}"
 opt --accel "${ACCEL:-}"

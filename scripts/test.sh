@@ -39,9 +39,11 @@ run_test() {
 }
 
 # par_test NAME CMD...: run_test in the background, TEST_JOBS (2) at a
-# time, for QEMU tests whose guests mostly wait (timeouts, fixed durations)
-# and share nothing with the others but read-only kernels; par_wait prints
-# their lines and counts them. Each must use its own run ids and files.
+# time, for tests whose guests mostly wait (timeouts, fixed durations) or
+# whose checks are verdicts and counts, not rates or times to catch, and
+# that share nothing with the others but read-only kernels (and for lint,
+# which boots nothing); par_wait prints their lines and counts them. Each
+# must use its own run ids and files.
 par_test() {
 	local name=$1
 	if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then
@@ -58,6 +60,9 @@ par_wait() {
 	wait
 	for f in "$RESULTS"/*.line; do
 		[ -e "$f" ] || continue
+		# A test whose shell died (an unset variable under set -u) wrote
+		# no line: it failed, and says so.
+		[ -s "$f" ] || echo "not ok - $(basename "$f" .line) (its shell died: see $(basename "$f" .line).log)" >"$f"
 		cat "$f"
 		case $(head -n1 "$f") in
 		ok*) passed=$((passed + 1)) ;;
@@ -122,8 +127,8 @@ echo "== unit tests"
 run_test unit-tests cargo test -q --workspace --locked
 grep -h "test result" "$RESULTS/unit-tests.log" | sed 's/^/    /'
 
-echo "== style"
-run_test lint scripts/lint.sh
+# The style checks (scripts/lint.sh) start with the first waiting guests
+# below: they boot no guest, and those guests mostly wait.
 
 echo "== harness checks"
 run_test kernel-cache-noop bash -c "scripts/build-kernel.sh 2>&1 >/dev/null | grep -q 'up to date'"
@@ -271,7 +276,23 @@ missing_api_checks() {
 }
 run_test kernel-src-missing-api-is-125 missing_api_checks
 
-echo "== QEMU, two at a time: a crash, a hang, an unkillable OOM workload; then oom-stall clean"
+echo "== style, and QEMU two at a time: oom-stall clean beside a crash, a hang, an unkillable OOM workload"
+par_test lint scripts/lint.sh
+# oom-stall OOM-kills its victim on the clean kernel. Its rounds are
+# OOM kills, not rates: it shares the host with the waiting guests below,
+# started first as the longest of them.
+# 1 GiB of guest memory and two OOM rounds (about 12 s each under TCG); the
+# duration only caps a slow host.
+oom_stall_checks() {
+	guest_xfs oom-stall --duration 90 --seed 1 --mem-mib 1024 oom-stall --rounds 2 ||
+		{ echo "runner exit $?"; return 1; }
+	# The dependency of issue 8 forms (a victim thread behind the lock of a
+	# task that waits for memory) and the reaper breaks it: every round is
+	# reaped; the file records read back.
+	report oom-stall verdict=clean probes-attached moved=oom_kill,direct_reclaim,oom_reaper_reaped \
+		equal=oom_kill:oom_kill data-verified dependency-formed
+}
+par_test qemu-oom-stall-clean oom_stall_checks
 # A real kernel crash is caught.
 crash_checks() {
 	expect_exit 1 ./mmrace run SCENARIO=smoke DURATION=30 SEED=1 CRASH_TEST=sysrq RUN_ID=crash \
@@ -300,20 +321,6 @@ oom_unkillable_checks() {
 par_test qemu-oom-unkillable-panics oom_unkillable_checks
 par_wait
 
-# oom-stall OOM-kills its victim on the clean kernel.
-# 1 GiB of guest memory and two OOM rounds (about 12 s each under TCG); the
-# duration only caps a slow host.
-oom_stall_checks() {
-	guest_xfs oom-stall --duration 90 --seed 1 --mem-mib 1024 oom-stall --rounds 2 ||
-		{ echo "runner exit $?"; return 1; }
-	# The dependency of issue 8 forms (a victim thread behind the lock of a
-	# task that waits for memory) and the reaper breaks it: every round is
-	# reaped; the file records read back.
-	report oom-stall verdict=clean probes-attached moved=oom_kill,direct_reclaim,oom_reaper_reaped \
-		equal=oom_kill:oom_kill data-verified dependency-formed
-}
-run_test qemu-oom-stall-clean oom_stall_checks
-
 echo "== QEMU: thp-race (seed 000) on the clean kernel"
 VARIANT=pmd-trust-unlocked-check
 THP_SEED=11
@@ -328,10 +335,12 @@ echo "== QEMU: pairs on the memory kinds (docs/kinds.md), one boot"
 # tmpfs, xfs-shared, xfs-private, hugetlb and ksm, their own ops and store,
 # each pair once (--no-steer: the least run next): every kind runs rounds
 # with each of its ops, on the memenv (zram swap, hugetlb pages, huge
-# tmpfs, ksmd, NUMA balancing, userfaultfd), and the data stays.
+# tmpfs, ksmd, NUMA balancing, userfaultfd), and the data stays. 30 s: the
+# 49 pairs had run 17 rounds each on average in 60 s (2026-12-07), the
+# check needs one.
 PAIRS_KIND_OPS=store,pwrite,pread,punch-hole,truncate,fallocate,writeback,swapin,ksm-merge,uffd,numa-hint
 pairs_kinds_checks() {
-	guest_xfs pairs-kinds --duration 60 --seed 2 pairs --kinds tmpfs,xfs-shared,xfs-private,hugetlb,ksm \
+	guest_xfs pairs-kinds --duration 30 --seed 2 pairs --kinds tmpfs,xfs-shared,xfs-private,hugetlb,ksm \
 		--ops "$PAIRS_KIND_OPS" --rounds 1 --no-steer || { echo "runner exit $?"; return 1; }
 	report pairs-kinds verdict=clean ran=pairs data-verified \
 		pairs-kind=tmpfs:store,pwrite,pread,punch-hole,truncate,fallocate,swapin,uffd,numa-hint \
@@ -379,8 +388,14 @@ reload_checks() {
 }
 run_test qemu-reload-40-under-load reload_checks
 
-echo "== QEMU: the race-only variant $VARIANT"
+echo "== QEMU: the race-only variant $VARIANT, and smoke on the lockdep profile kernel (KERNEL_PROFILE=lockdep)"
 run_test variant-build prepare_variant "$VARIANT"
+# Lockdep checks every lock the smoke scenario takes in the kernel and in
+# mmrace.ko (module load, probes, debugfs, THP split, migration); any report
+# is a finding. Warm, this is one boot (the kernel is cached like any other);
+# a cold cache builds it first, seeded from the default tree (508 s on a
+# fresh machine: docs/measurements.md; docs/kernels.md, sanitizer kernels).
+run_test profile-lockdep-build prepare_profile lockdep
 # variant_guest RUN_ID DRIVER_ARGS...: `guest` on the variant kernel.
 variant_guest() {
 	local GUEST_KERNEL=$VARIANT_BZIMAGE GUEST_INITRD=$VARIANT_INITRD GUEST_VARIANT=$VARIANT
@@ -390,23 +405,6 @@ variant_smoke_checks() {
 	variant_guest variant-smoke --duration 8 --seed 1 smoke &&
 		report variant-smoke verdict=clean "kernel~$VARIANT" "variant=$VARIANT"
 }
-run_test qemu-variant-smoke-clean variant_smoke_checks
-variant_caught_checks() {
-	expect_exit 1 variant_guest variant-thp-race --duration 30 --seed "$THP_SEED" thp-race &&
-		report variant-thp-race verdict=kernel-problem "kernel~$VARIANT" "variant=$VARIANT" finding~split_huge_pmd &&
-		python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('    time to detection: %.2f s of driver time' % r['guest_elapsed_s'])" \
-			"$RESULTS/runs/variant-thp-race/report.json"
-}
-run_test qemu-variant-thp-race-caught variant_caught_checks
-grep -h "time to detection" "$RESULTS/qemu-variant-thp-race-caught.log" 2>/dev/null
-
-echo "== QEMU: smoke on the lockdep profile kernel (KERNEL_PROFILE=lockdep)"
-# Lockdep checks every lock the smoke scenario takes in the kernel and in
-# mmrace.ko (module load, probes, debugfs, THP split, migration); any report
-# is a finding. Warm, this is one boot (the kernel is cached like any other);
-# a cold cache builds it first, seeded from the default tree (508 s on a
-# fresh machine: docs/measurements.md; docs/kernels.md, sanitizer kernels).
-run_test profile-lockdep-build prepare_profile lockdep
 profile_smoke_checks() {
 	local out=$RESULTS/profile-lockdep-smoke.out
 	[ -n "${PROFILE_BZIMAGE:-}" ] || { echo "no lockdep kernel: see profile-lockdep-build"; return 1; }
@@ -422,7 +420,20 @@ profile_smoke_checks() {
 	grep -q "Lock dependency validator" "$RESULTS/runs/profile-lockdep-smoke/console.log" ||
 		{ echo "no lockdep banner in console.log"; return 1; }
 }
-run_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
+# The two smokes check a clean verdict and counters that moved, not
+# rates: they boot side by side.
+par_test qemu-variant-smoke-clean variant_smoke_checks
+par_test qemu-profile-lockdep-smoke-clean profile_smoke_checks
+par_wait
+variant_caught_checks() {
+	expect_exit 1 variant_guest variant-thp-race --duration 30 --seed "$THP_SEED" thp-race &&
+		report variant-thp-race verdict=kernel-problem "kernel~$VARIANT" "variant=$VARIANT" finding~split_huge_pmd &&
+		python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('    time to detection: %.2f s of driver time' % r['guest_elapsed_s'])" \
+			"$RESULTS/runs/variant-thp-race/report.json"
+}
+run_test qemu-variant-thp-race-caught variant_caught_checks
+grep -h "time to detection" "$RESULTS/qemu-variant-thp-race-caught.log" 2>/dev/null
+
 
 echo "== RUNS/JOBS: a batch of seeded runs on the variant, two guests at once, merged"
 # The variant amplified (caught in a few seconds). QEMU is a wrapper that
@@ -532,9 +543,10 @@ matrix_checks() {
 	rm -rf "$out"
 	# Two variants of two classes (the racers' recheck, the taint oracle's
 	# WARN_ONCE) and the clean kernel, thp-race's defaults, two seeds, two
-	# guests at once.
+	# guests at once; 5 s after a WARNING (the catch and its title need the
+	# report's first lines, not run's 20 s).
 	MATRIX_ID=test MATRIX_VARIANTS="clean $VARIANT warn-once-only" MATRIX_CONFIGS=thp-race \
-		MATRIX_SEEDS=2 MATRIX_CAP=30 SEED=21 JOBS=2 scripts/matrix.sh || return 1
+		MATRIX_SEEDS=2 MATRIX_CAP=30 AFTER_FINDING=5 SEED=21 JOBS=2 scripts/matrix.sh || return 1
 	python3 - "$out/matrix.json" "$VARIANT" <<'PY' || return 1
 import json, sys
 m = json.load(open(sys.argv[1]))
@@ -676,10 +688,17 @@ print("    %s: verdict %s/%s, time to verdict %s s of driver time (ran %.1f s)" 
     "%.2f" % min(t) if t else "-", r["guest_elapsed_s"] or 0))
 PY
 }
+# The two data-oracle and taint-oracle variants stay clean under smoke
+# (load-only and race-only); these check a verdict, not rates: side by side.
+oracle_smoke_checks() {
+	oracle_variant "$1" || return 1
+	oguest "$2" --duration 8 --seed 1 smoke && report "$2" verdict=clean "variant=$1"
+}
+par_test qemu-lost-writes-smoke-clean oracle_smoke_checks lost-writes-on-migrate lw-smoke
+par_test qemu-warn-once-smoke-clean oracle_smoke_checks warn-once-only wo-smoke
+par_wait
 lost_writes_checks() {
 	oracle_variant lost-writes-on-migrate || return 1
-	oguest lw-smoke --duration 8 --seed 1 smoke &&
-		report lw-smoke verdict=clean "variant=lost-writes-on-migrate" || return 1
 	# The writer and the migrate party alone (the issue's reproducer): with
 	# kills, racers and the other parties a TCG writer rarely gets through
 	# two passes of its region before it is restarted.
@@ -715,8 +734,10 @@ pairs_late_flush_checks() {
 		report pairs-late-flush verdict=kernel-problem class~data-corruption \
 			"pairs-caught~store+migrate-pages on populated anon" && ttv pairs-late-flush || return 1
 	# Race-only: the same pair with its ops one after the other
-	# (--sequential) leaves the variant clean, every round verified.
-	oguest pairs-late-flush-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind anon \
+	# (--sequential) leaves the variant clean, every round verified: 10 s,
+	# several times the rounds the race needs (measured 2026-12-07: caught
+	# after 38 rounds, 3.0 s; --sequential ran 467 rounds in 20 s).
+	oguest pairs-late-flush-seq --duration 10 --seed 1 pairs --pair store,migrate-pages --kind anon \
 		--states populated --sequential && report pairs-late-flush-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-late-flush-caught pairs_late_flush_checks
@@ -734,7 +755,7 @@ pairs_hugetlb_checks() {
 		--states populated &&
 		report pairs-hugetlb verdict=kernel-problem class~data-corruption "title~$expect" \
 			"pairs-caught~store+migrate-pages on populated hugetlb" && ttv pairs-hugetlb || return 1
-	oguest pairs-hugetlb-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind hugetlb \
+	oguest pairs-hugetlb-seq --duration 10 --seed 1 pairs --pair store,migrate-pages --kind hugetlb \
 		--states populated --sequential && report pairs-hugetlb-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-hugetlb-caught pairs_hugetlb_checks
@@ -774,7 +795,7 @@ pairs_mthp_checks() {
 		--states mthp --burst 4 &&
 		report pairs-mthp verdict=kernel-problem class~data-corruption "title~$expect" \
 			"pairs-caught~store+migrate-pages on mthp anon" && ttv pairs-mthp || return 1
-	oguest pairs-mthp-seq --duration 20 --seed 1 pairs --pair store,migrate-pages --kind anon \
+	oguest pairs-mthp-seq --duration 10 --seed 1 pairs --pair store,migrate-pages --kind anon \
 		--states mthp --burst 4 --sequential && report pairs-mthp-seq verdict=clean data-verified "pairs-ran=1"
 }
 run_test qemu-pairs-mthp-caught pairs_mthp_checks
@@ -792,11 +813,11 @@ pairs_windows_checks() {
 run_test qemu-pairs-windows pairs_windows_checks
 warn_once_checks() {
 	oracle_variant warn-once-only || return 1
-	oguest wo-smoke --duration 8 --seed 1 smoke &&
-		report wo-smoke verdict=clean "variant=warn-once-only" || return 1
 	# The console shows the WARNING too (it decides the class); the taint
-	# oracle must have seen W on its own.
-	expect_exit 1 oguest wo-thp-race --duration 30 --seed "$THP_SEED" thp-race &&
+	# oracle must have seen W on its own. A WARNING leaves the guest running:
+	# 5 s after it (not run's 20) is room for the oracle's report (measured:
+	# 0.3 s after the WARNING, docs/development.md).
+	expect_exit 1 oguest wo-thp-race --duration 30 --seed "$THP_SEED" --after-finding 5 thp-race &&
 		report wo-thp-race verdict=kernel-problem taint-new~W && ttv wo-thp-race
 }
 run_test qemu-taint-oracle-warn-once warn_once_checks
@@ -836,21 +857,6 @@ print("    %s: %s, %d hits in %d runs" % (sig, f["title"], f["hits"], t["runs"])
 PY
 }
 run_test make-hunt-finds-and-dedups hunt_checks
-oom_dependency_checks() {
-	# The clean kernel's side is qemu-oom-stall-clean (dependency formed,
-	# every round reaped).
-	oracle_variant no-oom-reaper || return 1
-	oguest no-reaper-smoke --duration 8 --seed 1 smoke &&
-		report no-reaper-smoke verdict=clean "variant=no-oom-reaper" || return 1
-	local start=$SECONDS
-	# The verdict: the driver's oom-deadlock (victim not gone 30 s after the
-	# kill), a hung task, or a silent guest, whichever comes first.
-	expect_exit 1 oguest_xfs no-reaper --duration 120 --seed 1 --mem-mib 1024 --hang-timeout 60 \
-		oom-stall --rounds 2 --exit-timeout 30 || return 1
-	report no-reaper verdict=kernel-problem || return 1
-	echo "    no-reaper: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["class"], "after", r["guest_elapsed_s"], "s of driver time")' "$RESULTS/runs/no-reaper/report.json"), $((SECONDS - start)) s wall"
-}
-run_test qemu-oom-dependency-needs-the-reaper oom_dependency_checks
 
 echo "== make bench, in miniature (5 s phases, one seed, no variant boots)"
 # bench.sh ends with mmrace-host bench-summary (unit-tested on a real bench
@@ -901,7 +907,28 @@ exec_finding_checks() {
 }
 run_test qemu-exec-kernel-finding-wins exec_finding_checks
 
-echo "== QEMU: selftests-mm on the clean kernel (soft-dirty and split_huge_page_test)"
+echo "== QEMU, two at a time: the OOM reaper dependency beside selftests-mm on the clean kernel"
+# The no-oom-reaper run mostly waits (the driver's 30 s exit timeout); the
+# selftests are pass/fail, not rates: they share the host.
+oom_dependency_checks() {
+	# The clean kernel's side is qemu-oom-stall-clean (dependency formed,
+	# every round reaped).
+	oracle_variant no-oom-reaper || return 1
+	oguest no-reaper-smoke --duration 8 --seed 1 smoke &&
+		report no-reaper-smoke verdict=clean "variant=no-oom-reaper" || return 1
+	local start=$SECONDS
+	# The verdict: the driver's oom-deadlock (victim not gone 30 s after the
+	# kill), a hung task, or a silent guest, whichever comes first.
+	# (--after-finding 5: the verdict is all this checks; the guest, stalled,
+	# need not get run's 20 s to print more.)
+	expect_exit 1 oguest_xfs no-reaper --duration 120 --seed 1 --mem-mib 1024 --hang-timeout 60 \
+		--after-finding 5 oom-stall --rounds 2 --exit-timeout 30 || return 1
+	report no-reaper verdict=kernel-problem || return 1
+	echo "    no-reaper: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["class"], "after", r["guest_elapsed_s"], "s of driver time")' "$RESULTS/runs/no-reaper/report.json"), $((SECONDS - start)) s wall"
+}
+par_test qemu-oom-dependency-needs-the-reaper oom_dependency_checks
+
+# selftests-mm on the clean kernel (soft-dirty and split_huge_page_test).
 # The kernel's own tests under the counters, 4 vCPUs (the scenario's
 # default); DURATION only caps a slow host. khugepaged is parked (one scan
 # an hour) while they run: its scan takes a reference on the page-cache
@@ -930,7 +957,8 @@ selftests_short_checks() {
 		grep -q '^    # mmrace counters: .*softdirty_clear+' "$k" &&
 		grep -q '^    # vmstat: .*thp_split_page+' "$k"
 }
-run_test qemu-selftests-mm selftests_short_checks
+par_test qemu-selftests-mm selftests_short_checks
+par_wait
 # The longer set: every program that passes on the test kernel (khugepaged's
 # own test fails its swap cases: the kernel has no CONFIG_SWAP).
 selftests_long_checks() {

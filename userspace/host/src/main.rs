@@ -88,7 +88,8 @@ fn main() {
             }
             0
         }
-        args::Command::NeedsDisk(a) => match mmrace_proto::spec::Scenario::parse(&a.words) {
+        args::Command::NeedsDisk(a) => match mmrace_proto::spec::Scenario::parse(&a.scenario.words)
+        {
             Ok(s) => i32::from(!s.needs_disk()),
             Err(e) => {
                 eprintln!("{e}");

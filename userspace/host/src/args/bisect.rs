@@ -1,6 +1,6 @@
 //! `bisect-plan`, `bisect-report` and `bisect-run`.
 
-use crate::vm::accel::AccelChoice;
+use super::shared::{JobsArgs, MachineArgs, ScenarioWords};
 use clap::Args;
 use mmrace_proto::spec::KernelProfile;
 use std::path::PathBuf;
@@ -60,19 +60,12 @@ pub struct BisectRunArgs {
     /// title BAD's runs caught most often].
     #[arg(long, value_name = "EXPECT", value_parser = crate::judge::expect::Expect::parse)]
     pub expect: Option<crate::judge::expect::Expect>,
-    /// Guests at once.
-    #[arg(long, value_name = "JOBS", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
-    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
-    pub accel: AccelChoice,
-    #[arg(long, value_name = "CPUS", default_value_t = 2)]
-    pub cpus: u32,
-    #[arg(long, value_name = "MEM_MIB", default_value_t = 2048)]
-    pub mem_mib: u64,
-    #[arg(long, value_name = "NODE0_PCT", default_value_t = 50)]
-    pub node0_pct: u32,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
+    pub machine: MachineArgs,
     /// KERNEL_SERIES, for the toolchain.
-    #[arg(long, value_name = "KERNEL_SERIES", default_value = "7.3")]
+    #[arg(long, value_name = "KERNEL_SERIES", default_value = crate::fleet::settings::DEFAULT_SERIES)]
     pub kernel_series: String,
     /// A kernel variant patch applied over each commit.
     #[arg(long, value_name = "KERNEL_VARIANT")]
@@ -84,14 +77,8 @@ pub struct BisectRunArgs {
     /// A raw disk image the runs attach.
     #[arg(long, value_name = "QEMU_DISK")]
     pub disk: Option<PathBuf>,
-    /// The scenario and its options (SCENARIO, then ARGS).
-    #[arg(
-        value_name = "SCENARIO",
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        required = true
-    )]
-    pub words: Vec<String>,
+    #[command(flatten)]
+    pub scenario: ScenarioWords,
 }
 
 fn probability(s: &str) -> Result<f64, String> {

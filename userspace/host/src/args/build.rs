@@ -2,9 +2,9 @@
 //! `bench-run` (and `bench-summary`, its table).
 
 use super::matrix_id;
-use crate::vm::accel::AccelChoice;
+use super::shared::{JobsArgs, MachineArgs, OwnKernelArgs, ScenarioWords};
 use clap::Args;
-use mmrace_proto::spec::{CrashTest, KernelProfile};
+use mmrace_proto::spec::CrashTest;
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -52,22 +52,13 @@ pub struct BenchRunArgs {
         allow_hyphen_values = true
     )]
     pub thp_args: String,
-    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
-    pub accel: AccelChoice,
-    #[arg(long, value_name = "CPUS", default_value_t = 2)]
-    pub cpus: u32,
-    #[arg(long, value_name = "MEM_MIB", default_value_t = 2048)]
-    pub mem_mib: u64,
-    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
-    pub kernel_profile: Option<KernelProfile>,
-    #[arg(long, value_name = "KERNEL_SERIES", default_value = "7.3")]
+    #[command(flatten)]
+    pub machine: MachineArgs,
+    #[arg(long, value_name = "KERNEL_SERIES", default_value = crate::fleet::settings::DEFAULT_SERIES)]
     pub kernel_series: String,
-    /// A kernel build of your own for the clean boots.
-    #[arg(long, value_name = "KDIR")]
-    pub kdir: Option<PathBuf>,
-    /// A kernel source tree of your own.
-    #[arg(long, value_name = "KERNEL_SRC")]
-    pub kernel_src: Option<PathBuf>,
+    // A kernel of your own (KDIR: for the clean boots), the profile.
+    #[command(flatten)]
+    pub own: OwnKernelArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,16 +82,11 @@ pub struct BuildArgs {
     pub mmrace_root: PathBuf,
     #[arg(long, value_name = "KERNEL_SERIES", default_value = crate::fleet::settings::DEFAULT_SERIES)]
     pub series: String,
-    /// A Rust-enabled kernel build of your own: only mmrace.ko and the
-    /// initramfs are built.
-    #[arg(long, value_name = "KDIR")]
-    pub kdir: Option<PathBuf>,
-    #[arg(long, value_name = "KERNEL_SRC")]
-    pub kernel_src: Option<PathBuf>,
+    #[command(flatten)]
+    pub own: OwnKernelArgs,
+    /// A kernel/variants/ patch over the test kernel.
     #[arg(long, value_name = "KERNEL_VARIANT")]
     pub kernel_variant: Option<String>,
-    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
-    pub kernel_profile: Option<KernelProfile>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -112,17 +98,11 @@ pub struct QemuRunArgs {
     /// side [default: 7.3].
     #[arg(long = "series", value_name = "KERNEL_SERIES")]
     pub series: Vec<String>,
-    /// A Rust-enabled kernel build of your own (one series only).
-    #[arg(long, value_name = "KDIR")]
-    pub kdir: Option<PathBuf>,
-    /// A kernel source tree of your own (one series only).
-    #[arg(long, value_name = "KERNEL_SRC")]
-    pub kernel_src: Option<PathBuf>,
+    #[command(flatten)]
+    pub own: OwnKernelArgs,
     /// A kernel/variants/ patch over the test kernel.
     #[arg(long, value_name = "KERNEL_VARIANT")]
     pub kernel_variant: Option<String>,
-    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
-    pub kernel_profile: Option<KernelProfile>,
     /// SCENARIO=exec's program and its arguments ("PROGRAM ARG..."), a
     /// file on this machine packed into the initramfs.
     #[arg(long, value_name = "EXEC")]
@@ -130,9 +110,8 @@ pub struct QemuRunArgs {
     /// Seeded runs (seeds SEED, SEED+1...), merged.
     #[arg(long, value_name = "RUNS", value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: Option<u32>,
-    /// Guests at once [default: what the CPUs and memory hold].
-    #[arg(long, value_name = "JOBS", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
     /// The XFS image's size, MiB, for a scenario that needs a disk.
     #[arg(long, value_name = "DISK_MIB", default_value_t = 4096,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -146,15 +125,8 @@ pub struct QemuRunArgs {
     /// Seconds [default: the scenario's].
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<u64>,
-    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
-    pub accel: AccelChoice,
-    /// Guest CPUs [default: the scenario's].
-    #[arg(long, value_name = "CPUS")]
-    pub cpus: Option<u32>,
-    #[arg(long, value_name = "MEM_MIB", default_value_t = 2048)]
-    pub mem_mib: u64,
-    #[arg(long, value_name = "NODE0_PCT", default_value_t = 50)]
-    pub node0_pct: u32,
+    #[command(flatten)]
+    pub machine: MachineArgs,
     /// Crash or hang the guest on purpose (the harness's own self-test).
     #[arg(long, value_enum, value_name = "CRASH_TEST")]
     pub crash_test: Option<CrashTest>,
@@ -163,12 +135,6 @@ pub struct QemuRunArgs {
     pub results_dir: Option<PathBuf>,
     #[arg(long, value_name = "RUN_ID")]
     pub run_id: Option<String>,
-    /// The scenario and its options (SCENARIO, then ARGS).
-    #[arg(
-        value_name = "SCENARIO",
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        required = true
-    )]
-    pub words: Vec<String>,
+    #[command(flatten)]
+    pub scenario: ScenarioWords,
 }

@@ -1,7 +1,7 @@
 //! `hunt`, `hunt-run` and `hunt-report`.
 
+use super::shared::{JobsArgs, MachineArgs};
 use super::RunArgs;
-use crate::vm::accel::AccelChoice;
 use clap::Args;
 use mmrace_proto::spec::KernelProfile;
 use std::path::PathBuf;
@@ -19,9 +19,8 @@ pub struct HuntArgs {
     /// findings still run).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_runs: Option<u64>,
-    /// Guests at once [default: what the host's CPUs and memory hold].
-    #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..))]
-    jobs: Option<u32>,
+    #[command(flatten)]
+    jobs: JobsArgs,
     /// A scenario of the mix, as words ("thp-race --swarm", "oom-stall",
     /// "pairs"); repeat for more [default: thp-race --swarm].
     #[arg(long = "mix", value_name = "WORDS")]
@@ -48,7 +47,7 @@ pub struct HuntArgs {
 
 impl HuntArgs {
     pub fn jobs(&self) -> Option<usize> {
-        self.jobs.map(|j| j as usize)
+        self.jobs.get()
     }
 }
 
@@ -81,8 +80,8 @@ pub struct HuntRunArgs {
     pub disk_mib: u64,
     #[arg(long, value_name = "HOURS", value_parser = positive_hours)]
     pub hours: Option<f64>,
-    #[arg(long, value_name = "JOBS", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
     /// Seconds per run.
     #[arg(long, value_name = "DURATION", default_value_t = 60)]
     pub duration: u64,
@@ -95,12 +94,8 @@ pub struct HuntRunArgs {
     pub max_runs: Option<u64>,
     #[arg(long, value_name = "AFTER_FINDING")]
     pub after_finding: Option<u64>,
-    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
-    pub accel: AccelChoice,
-    #[arg(long, value_name = "CPUS")]
-    pub cpus: Option<u32>,
-    #[arg(long, value_name = "MEM_MIB")]
-    pub mem_mib: Option<u64>,
+    #[command(flatten)]
+    pub machine: MachineArgs,
 }
 
 fn positive_hours(s: &str) -> Result<f64, String> {

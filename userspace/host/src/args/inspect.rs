@@ -1,6 +1,7 @@
 //! The commands that read what runs left: `judge`, `check`, `coverage`, and the
 //! scripts' helpers `needs-disk` and `variant-expect`.
 
+use super::shared::ScenarioWords;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -13,14 +14,8 @@ pub struct VariantExpectArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct NeedsDiskArgs {
-    /// The scenario's name and options.
-    #[arg(
-        value_name = "SCENARIO",
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        required = true
-    )]
-    pub words: Vec<String>,
+    #[command(flatten)]
+    pub scenario: ScenarioWords,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,5 +1,6 @@
 //! The options of many runs: `batch`, `export-lava`, `merge`, `series`.
 
+use super::shared::JobsArgs;
 use super::RunArgs;
 use clap::Args;
 use std::path::PathBuf;
@@ -9,10 +10,9 @@ pub struct BatchArgs {
     /// How many runs; run i gets seed `--seed` + i.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Guests at once [default: what the host's CPUs and memory hold, each
-    /// guest needing --cpus host CPUs and --mem-mib plus 512 MiB].
-    #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..))]
-    jobs: Option<u32>,
+    // Each guest needs --cpus host CPUs and --mem-mib plus 512 MiB.
+    #[command(flatten)]
+    jobs: JobsArgs,
     /// Start no new run once K runs caught something (runs already going
     /// finish); the runs not started are not an error.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
@@ -33,7 +33,7 @@ impl BatchArgs {
     }
 
     pub fn jobs(&self) -> Option<usize> {
-        self.jobs.map(|j| j as usize)
+        self.jobs.get()
     }
 
     pub fn stop_after_catches(&self) -> Option<usize> {

@@ -1,9 +1,8 @@
 //! `matrix` and `matrix-run`.
 
 use super::matrix_id;
-use crate::vm::accel::AccelChoice;
+use super::shared::{JobsArgs, MachineArgs, OwnKernelArgs};
 use clap::Args;
-use mmrace_proto::spec::KernelProfile;
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -46,6 +45,10 @@ pub struct MatrixRunArgs {
     #[arg(long, value_name = "MATRIX_CAP", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub cap: u64,
+    /// Seconds a guest gets after a finding that leaves it running, to
+    /// print the rest of the report [default: run's, 20].
+    #[arg(long, value_name = "AFTER_FINDING")]
+    pub after_finding: Option<u64>,
     /// thp-race-amplified's --amplify.
     #[arg(
         long,
@@ -56,16 +59,11 @@ pub struct MatrixRunArgs {
     /// The first run's seed (run i: SEED + i).
     #[arg(long, value_name = "SEED", default_value_t = 1)]
     pub seed: u64,
-    /// Guests at once [default: what the host's CPUs and memory hold].
-    #[arg(long, value_name = "JOBS", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
-    #[arg(long, value_enum, value_name = "ACCEL", default_value_t = AccelChoice::Auto)]
-    pub accel: AccelChoice,
-    #[arg(long, value_name = "CPUS", default_value_t = 2)]
-    pub cpus: u32,
-    /// Guest memory, MiB (oom-stall's guests get 1024).
-    #[arg(long, value_name = "MEM_MIB", default_value_t = 2048)]
-    pub mem_mib: u64,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+    // The guests (oom-stall's get 1024 MiB of memory whatever MEM_MIB).
+    #[command(flatten)]
+    pub machine: MachineArgs,
     /// oom-stall's and pairs' XFS image, MiB.
     #[arg(long, value_name = "DISK_MIB", default_value_t = 4096)]
     pub disk_mib: u64,
@@ -73,15 +71,9 @@ pub struct MatrixRunArgs {
     /// [default: 7.3].
     #[arg(long = "series", value_name = "KERNEL_SERIES")]
     pub series: Vec<String>,
-    /// The kernels' profile (KERNEL_PROFILE) [default: default].
-    #[arg(long, value_enum, value_name = "KERNEL_PROFILE")]
-    pub kernel_profile: Option<KernelProfile>,
-    /// A kernel build of your own for the clean row (one series only).
-    #[arg(long, value_name = "KDIR")]
-    pub kdir: Option<PathBuf>,
-    /// A kernel source tree of your own (one series only).
-    #[arg(long, value_name = "KERNEL_SRC")]
-    pub kernel_src: Option<PathBuf>,
+    // A kernel of your own (KDIR: for the clean row), the profile.
+    #[command(flatten)]
+    pub own: OwnKernelArgs,
     /// Only check the settings (each configuration as its batches will
     /// get it): exit 0, or 2 with the reason; nothing is built.
     #[arg(long)]

@@ -9,6 +9,7 @@ mod inspect;
 mod many;
 mod matrix;
 mod run;
+mod shared;
 
 pub use bisect::{BisectPlanArgs, BisectReportArgs, BisectRunArgs};
 pub use build::{BenchRunArgs, BenchSummaryArgs, BuildArgs, QemuRunArgs};
@@ -17,6 +18,7 @@ pub use inspect::{CheckArgs, CoverageArgs, JudgeArgs, NeedsDiskArgs, VariantExpe
 pub use many::{BatchArgs, ExportLavaArgs, MergeArgs, SeriesArgs};
 pub use matrix::{MatrixArgs, MatrixRunArgs};
 pub use run::{RunArgs, BOOT_TIMEOUT_KVM, BOOT_TIMEOUT_TCG};
+pub use shared::{JobsArgs, MachineArgs, OwnKernelArgs, ScenarioWords};
 
 use clap::{Parser, Subcommand};
 use mmrace_proto::spec::Scenario;
@@ -244,7 +246,7 @@ mod tests {
     fn defaults_validate() {
         let a = parse(&["smoke"]);
         assert_eq!(a.hang_timeout, 120);
-        assert_eq!(a.accel, AccelChoice::Auto);
+        assert_eq!(a.machine.accel, AccelChoice::Auto);
         assert_eq!(a.validate(), Ok(()));
         assert_eq!(a.boot_timeout_for(crate::vm::accel::Accel::Tcg), 300);
         let s = a.run_spec(99).unwrap();

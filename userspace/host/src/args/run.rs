@@ -1,8 +1,8 @@
 //! `run`'s options (which `batch`, `export-lava` and `hunt` take too) and
 //! the checks that turn them into the run's spec.
 
+use super::shared::MachineArgs;
 use super::{scenario_names, utc_stamp, valid_run_id, UsageError};
-use crate::vm::accel::AccelChoice;
 use clap::Args;
 use mmrace_proto::spec::{CrashTest, GuestSpec, KernelProfile, KernelSpec, RunSpec, Scenario};
 use std::path::{Path, PathBuf};
@@ -56,20 +56,8 @@ pub struct RunArgs {
     /// The kernel's sanitizer profile (KERNEL_PROFILE), recorded in the spec.
     #[arg(long, value_enum, value_name = "NAME")]
     pub kernel_profile: Option<KernelProfile>,
-    /// Accelerator; auto tries KVM and falls back to TCG.
-    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
-    pub accel: AccelChoice,
-    /// Guest CPUs, split evenly between the two NUMA nodes (even, >= 2)
-    /// [default: 2; selftests-mm: 4].
-    #[arg(long, value_name = "N")]
-    pub cpus: Option<u32>,
-    /// Guest memory in MiB, split between the two NUMA nodes [default: 2048].
-    #[arg(long, value_name = "N")]
-    pub mem_mib: Option<u64>,
-    /// Node 0's share of the guest memory in percent (10..=90); node 1 gets
-    /// the rest [default: 50].
-    #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u32).range(10..=90))]
-    pub node0_pct: Option<u32>,
+    #[command(flatten)]
+    pub machine: MachineArgs,
     /// Extra raw disk image, attached as a virtio-blk device.
     #[arg(long, value_name = "PATH")]
     pub disk: Option<PathBuf>,
@@ -173,11 +161,11 @@ impl RunArgs {
             variant: self.kernel_variant.clone().or(k.variant.clone()),
             profile: self.kernel_profile.or(k.profile),
         };
-        let g = &mut spec.guest;
+        let (g, m) = (&mut spec.guest, &self.machine);
         *g = GuestSpec {
-            cpus: self.cpus.unwrap_or(g.cpus),
-            mem_mib: self.mem_mib.unwrap_or(g.mem_mib),
-            node0_pct: self.node0_pct.unwrap_or(g.node0_pct),
+            cpus: m.cpus.unwrap_or(g.cpus),
+            mem_mib: m.mem_mib.unwrap_or(g.mem_mib),
+            node0_pct: m.node0_pct.unwrap_or(g.node0_pct),
         };
         validate_guest(&spec.guest)?;
         Ok(spec)

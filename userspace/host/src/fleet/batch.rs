@@ -82,8 +82,8 @@ impl Finished {
         let title = self
             .result
             .as_ref()
-            .and_then(|(_, r)| r.identity.as_ref())
-            .map(|i| i.title.as_str());
+            .and_then(|(_, r)| r.found())
+            .and_then(|f| f.title());
         self.exit_code == 1 && expect.is_none_or(|e| title.is_some_and(|t| e.matches(t)))
     }
 }
@@ -154,7 +154,7 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
     let qemu_version = accel::qemu_version(&t.qemu_binary);
     let cache_file = accel::cache_file(&accel::cache_dir(), &accel::host_release(), &qemu_version);
     let probe_first = matches!(
-        accel::plan(t.accel, &t.kvm_device, &cache_file),
+        accel::plan(t.machine.accel, &t.kvm_device, &cache_file),
         Plan::ProbeKvm { .. }
     );
     eprintln!(

@@ -354,7 +354,7 @@ fn variant_run(rep: &Report) -> VariantRun {
     VariantRun {
         ran: true,
         verdict: Some(rep.verdict),
-        class: rep.class.clone(),
+        class: rep.class().map(str::to_string),
         reason: Some(rep.reason.clone()),
         guest_elapsed_s: rep.guest_elapsed_s,
         crashed,

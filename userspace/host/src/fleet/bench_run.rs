@@ -10,7 +10,6 @@
 use crate::args::{BenchRunArgs, BenchSummaryArgs};
 use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
 use crate::fleet::settings;
-use clap::ValueEnum as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -67,7 +66,7 @@ impl<'a> Bench<'a> {
             settings::variant(root, v)?;
         }
         settings::series_list(std::slice::from_ref(&a.kernel_series), true)?;
-        settings::profile(root, a.kernel_profile, a.kdir.as_deref())?;
+        settings::profile(root, a.own.kernel_profile, a.own.kdir.as_deref())?;
         let id =
             a.id.clone()
                 .unwrap_or_else(|| crate::args::utc_stamp(crate::vm::run::unix_now()));
@@ -161,11 +160,8 @@ impl<'a> Bench<'a> {
         }
         push(&mut v, "--seed", b.seed.to_string());
         push(&mut v, "--duration", b.duration.to_string());
-        let accel = a.accel.to_possible_value().expect("a value");
-        push(&mut v, "--accel", accel.get_name());
-        push(&mut v, "--cpus", a.cpus.to_string());
-        push(&mut v, "--mem-mib", a.mem_mib.to_string());
-        if let Some(p) = a.kernel_profile {
+        v.extend(a.machine.words().into_iter().map(OsString::from));
+        if let Some(p) = a.own.kernel_profile {
             push(&mut v, "--kernel-profile", p.name());
         }
         if let Some(k) = b.variant {
@@ -197,19 +193,19 @@ impl<'a> Bench<'a> {
     }
 
     fn want(&self, variant: Option<&str>) -> KernelWant {
-        KernelWant {
-            series: self.a.kernel_series.clone(),
-            src: self.a.kernel_src.clone(),
-            profile: self.a.kernel_profile,
-            variant: variant.map(str::to_string),
-        }
+        KernelWant::of(
+            &self.a.own,
+            &self.a.kernel_series,
+            false,
+            variant.map(str::to_string),
+        )
     }
 
     /// The clean kernel with the shell baseline's programs in its
     /// initramfs; its runs record no series (as the bench always did).
     fn clean_target(&self, driver: &Path) -> Result<(Target, PathBuf), BuildError> {
         let b = &self.builder;
-        let t = b.base_target(&self.want(None), self.a.kdir.as_deref(), driver, "")?;
+        let t = b.base_target(&self.want(None), self.a.own.kdir.as_deref(), driver, "")?;
         let initrd = b.bench_initrd(&t.kdir, &t.initrd)?;
         Ok((t, initrd))
     }
@@ -219,7 +215,7 @@ impl<'a> Bench<'a> {
         let io = |e: std::io::Error| BuildError::Harness(format!("{}: {e}", self.out.display()));
         std::fs::create_dir_all(&self.out).map_err(io)?;
         let b = &self.builder;
-        b.toolchain(&a.kernel_series, a.kernel_profile, a.kdir.is_some())?;
+        b.toolchain(&a.kernel_series, a.own.kernel_profile, a.own.kdir.is_some())?;
         let driver = b.driver()?;
         let (t, initrd) = self.clean_target(&driver)?;
         let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
@@ -337,7 +333,7 @@ mod tests {
             text(&b.run_argv(&boot)),
             format!(
                 "mmrace-host run --quiet --kernel /k --initrd /i --seed 1 --duration 265 \
-                 --accel auto --cpus 2 --mem-mib 2048 --results-dir {out} --run-id clean-s1 \
+                 --accel auto --results-dir {out} --run-id clean-s1 \
                  bench --phase-secs 5 --amplify delay_us=1000,every_nth=1 \
                  --thp-args --racer-ops dontneed"
             )

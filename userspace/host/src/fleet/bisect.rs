@@ -56,7 +56,7 @@ pub fn choose_expect(estimate: &Merged, given: Option<&Expect>) -> Option<Expect
         .runs
         .iter()
         .filter(|r| r.found())
-        .filter_map(|r| r.title.as_deref())
+        .filter_map(|r| r.title())
     {
         match counts.iter_mut().find(|(x, _)| *x == t) {
             Some((_, n)) => *n += 1,
@@ -85,11 +85,7 @@ pub fn plan(
             Some(e) => format!("a finding titled /{e}/"),
             None => "the bug".into(),
         };
-        let others: Vec<&str> = estimate
-            .other_findings
-            .iter()
-            .map(|o| o.title.as_str())
-            .collect();
+        let others: Vec<&str> = estimate.other_findings.iter().map(|o| o.title()).collect();
         let others = if others.is_empty() {
             String::new()
         } else {
@@ -415,7 +411,8 @@ mod tests {
         // BAD: 3 runs caught "kernel BUG" (the sample's title), one found a
         // WARNING: the bisection is about the kernel BUG, p = 3/5.
         let mut est = merged(4, 1, 0);
-        est.runs[3].title = Some("WARNING in elsewhere".into());
+        est.runs[3].found.0.as_mut().expect("a finding").identity =
+            crate::judge::title::Identity::plain("WARNING in elsewhere");
         let expect = choose_expect(&est, None).unwrap();
         assert_eq!(expect.pattern(), "^kernel BUG$");
         let (_, p) = plan(&est, 0.01, Some(&expect)).unwrap();
@@ -429,7 +426,8 @@ mod tests {
         );
         // A step whose only finding is the WARNING is good, not bad.
         let mut other = merged(1, 6, 0);
-        other.runs[0].title = Some("WARNING in elsewhere".into());
+        other.runs[0].found.0.as_mut().expect("a finding").identity =
+            crate::judge::title::Identity::plain("WARNING in elsewhere");
         let steps = vec![
             ("aaaa".to_string(), "other bug".to_string(), Some(other)),
             (
@@ -453,7 +451,8 @@ mod tests {
                 "x".into(),
                 Some({
                     let mut m = merged(1, 6, 0);
-                    m.runs[0].title = Some("WARNING in elsewhere".into());
+                    m.runs[0].found.0.as_mut().expect("a finding").identity =
+                        crate::judge::title::Identity::plain("WARNING in elsewhere");
                     m
                 }),
             )],

@@ -15,7 +15,6 @@ use crate::args::{BisectReportArgs, BisectRunArgs};
 use crate::fleet::bisect::{plan_of, report_cmd, EXPECT_FILE};
 use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
 use crate::judge::expect::Expect;
-use clap::ValueEnum as _;
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -153,11 +152,11 @@ fn batch_argv(a: &BisectRunArgs, c: &Checked, place: Option<&BatchPlace>) -> Vec
     opt("--seed", c.seed.to_string().into());
     opt("--duration", a.duration.to_string().into());
     opt("--kernel-series", "src".into());
-    let accel = a.accel.to_possible_value().expect("a value");
-    opt("--accel", accel.get_name().into());
-    opt("--cpus", a.cpus.to_string().into());
-    opt("--mem-mib", a.mem_mib.to_string().into());
-    opt("--node0-pct", a.node0_pct.to_string().into());
+    v.extend(a.machine.words().into_iter().map(OsString::from));
+    let mut opt = |k: &str, val: OsString| {
+        v.push(k.into());
+        v.push(val);
+    };
     let profile = a.kernel_profile.map(|p| p.name().to_string());
     for (k, val) in [
         ("--kernel-variant", &a.kernel_variant),
@@ -172,7 +171,7 @@ fn batch_argv(a: &BisectRunArgs, c: &Checked, place: Option<&BatchPlace>) -> Vec
         opt("--disk", d.clone().into());
     }
     batch_place(&mut v, a, place);
-    v.extend(a.words.iter().map(OsString::from));
+    v.extend(a.scenario.words.iter().map(OsString::from));
     v
 }
 
@@ -183,7 +182,7 @@ fn batch_place(v: &mut Vec<OsString>, a: &BisectRunArgs, place: Option<&BatchPla
         v.push(val.into());
     };
     opt("--runs", place.map_or(1, |p| p.runs).to_string());
-    if let Some(j) = a.jobs {
+    if let Some(j) = a.jobs.jobs {
         opt("--jobs", j.to_string());
     }
     let expect = place.and_then(|p| p.expect).or(a.expect.as_ref());
@@ -417,7 +416,7 @@ impl<'a> Bisection<'a> {
             a.good,
             a.bad,
             self.c.src.display(),
-            a.words.first().map_or("", String::as_str),
+            a.scenario.words.first().map_or("", String::as_str),
             a.duration,
             self.c.seed,
             self.dir.display()
@@ -564,7 +563,7 @@ mod tests {
             .map(|s| s.to_string_lossy().into_owned())
             .collect();
         let want = "mmrace-host batch --kernel /k/bz --initrd /i --seed 21 --duration 8 \
-                    --kernel-series src --accel auto --cpus 2 --mem-mib 2048 --node0-pct 50 \
+                    --kernel-series src --accel auto \
                     --runs 7 --jobs 2 --expect ^WARNING --stop-after-catches 1 \
                     --results-dir /d/steps --run-id 01-abc thp-race --amplify delay_us=1000,every_nth=1";
         assert_eq!(argv.join(" "), want);

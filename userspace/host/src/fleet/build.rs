@@ -8,6 +8,7 @@
 //! mmrace.ko cannot be built (a missing API, a patch that does not apply),
 //! 2 for anything else (a series the archive lacks, a missing tool).
 
+use crate::args::OwnKernelArgs;
 use anyhow::{bail, Context as _};
 use mmrace_proto::spec::{KernelProfile, KernelSpec};
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,22 @@ pub struct KernelWant {
 }
 
 impl KernelWant {
+    /// The kernel of `series` with `variant`, under the settings of a kernel
+    /// of the user's: its source tree only when one series is built
+    /// (`several` false), its profile always.
+    pub fn of(own: &OwnKernelArgs, series: &str, several: bool, variant: Option<String>) -> Self {
+        KernelWant {
+            series: series.to_string(),
+            src: if several {
+                None
+            } else {
+                own.kernel_src.clone()
+            },
+            profile: own.kernel_profile,
+            variant,
+        }
+    }
+
     fn profile_name(&self) -> &'static str {
         self.profile.map_or("", KernelProfile::name)
     }
@@ -374,14 +391,28 @@ impl Builder {
 
 /// The `build` subcommand: one kernel's target, checked then built; its
 /// build directory, bzImage, mmrace.ko and initramfs printed a line each.
+/// The series a single series' runs record: empty for a kernel build of
+/// the user's, `src` for a KERNEL_SRC tree, else `series`.
+pub fn recorded_series(own: &OwnKernelArgs, series: &str) -> String {
+    if own.kdir.is_some() {
+        String::new()
+    } else if own.kernel_src.is_some() {
+        "src".into()
+    } else {
+        series.to_string()
+    }
+}
+
 pub fn build_cmd(a: &crate::args::BuildArgs) -> i32 {
     let root = &a.mmrace_root;
     let checked = crate::fleet::settings::series_list(
         std::slice::from_ref(&a.series),
-        a.kdir.is_some() || a.kernel_src.is_some(),
+        a.own.kdir.is_some() || a.own.kernel_src.is_some(),
     )
-    .and_then(|_| crate::fleet::settings::profile(root, a.kernel_profile, a.kdir.as_deref()))
-    .and_then(|()| match (&a.kdir, &a.kernel_variant) {
+    .and_then(|_| {
+        crate::fleet::settings::profile(root, a.own.kernel_profile, a.own.kdir.as_deref())
+    })
+    .and_then(|()| match (&a.own.kdir, &a.kernel_variant) {
         (None, Some(v)) => crate::fleet::settings::variant(root, v),
         _ => Ok(()),
     });
@@ -390,16 +421,11 @@ pub fn build_cmd(a: &crate::args::BuildArgs) -> i32 {
         return 2;
     }
     let b = Builder::new(root);
-    let want = KernelWant {
-        series: a.series.clone(),
-        src: a.kernel_src.clone(),
-        profile: a.kernel_profile,
-        variant: a.kernel_variant.clone(),
-    };
+    let want = KernelWant::of(&a.own, &a.series, false, a.kernel_variant.clone());
     let built = b
-        .toolchain(&a.series, a.kernel_profile, a.kdir.is_some())
+        .toolchain(&a.series, a.own.kernel_profile, a.own.kdir.is_some())
         .and_then(|()| b.driver())
-        .and_then(|driver| b.base_target(&want, a.kdir.as_deref(), &driver, &a.series));
+        .and_then(|driver| b.base_target(&want, a.own.kdir.as_deref(), &driver, &a.series));
     match built {
         Ok(t) => {
             for p in [&t.kdir, &t.kernel, &t.module, &t.initrd] {

@@ -139,9 +139,9 @@ pub fn job(
     let mut context = json!({
         "arch": "amd64",
         "memory": spec.guest.mem_mib,
-        "extra_options": extra_options(a.accel),
+        "extra_options": extra_options(a.machine.accel),
     });
-    if a.accel == AccelChoice::Tcg {
+    if a.machine.accel == AccelChoice::Tcg {
         context["no_kvm"] = json!(true);
     }
     Ok(json!({
@@ -286,7 +286,10 @@ pub fn export(args: &ExportLavaArgs) -> i32 {
             println!("{}", path.display());
         }
         let device = args.out.join("device-qemu-local.yaml");
-        std::fs::write(&device, pretty(&local_device(t.accel, base.guest.mem_mib)))?;
+        std::fs::write(
+            &device,
+            pretty(&local_device(t.machine.accel, base.guest.mem_mib)),
+        )?;
         eprintln!(
             "mmrace: {} LAVA job(s) and {GUEST_CFG} in {}; {} runs them here with lava-run",
             args.runs(),

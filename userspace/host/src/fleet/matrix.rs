@@ -328,7 +328,7 @@ impl Matrix {
                 c.expect.as_deref().unwrap_or("")
             );
             for o in &c.other_findings {
-                let _ = writeln!(out, "  {} run(s): {}", o.runs, o.title);
+                let _ = writeln!(out, "  {} run(s): {}", o.runs, o.title());
             }
         }
         out
@@ -667,7 +667,8 @@ mod tests {
         use crate::fleet::merge::tests::merged;
         use crate::judge::expect::Expect;
         let mut m = merged(3, 1, 0);
-        m.runs[1].title = Some("WARNING in elsewhere".into());
+        m.runs[1].found.0.as_mut().expect("a finding").identity =
+            crate::judge::title::Identity::plain("WARNING in elsewhere");
         m.recount(Some(&Expect::new("^kernel BUG").unwrap()));
         let mx = Matrix::assemble(
             &[],

@@ -68,12 +68,13 @@ impl Config {
         }
     }
 
-    /// Its guest's memory, MiB.
-    pub fn mem_mib(&self, default: u64) -> u64 {
+    /// Its guest's memory, MiB: `given`, or the run's default (None);
+    /// oom-stall's is always [`OOM_MEM_MIB`].
+    pub fn mem_mib(&self, given: Option<u64>) -> Option<u64> {
         if self.name == "oom-stall" {
-            OOM_MEM_MIB
+            Some(OOM_MEM_MIB)
         } else {
-            default
+            given
         }
     }
 
@@ -311,10 +312,16 @@ mod tests {
             specs(&["thp-race", "--no-churn", "--phase-ms", "0"])
         );
         assert_eq!(
-            Config::setting("oom-stall", AMP).unwrap().mem_mib(2048),
-            1024
+            Config::setting("oom-stall", AMP)
+                .unwrap()
+                .mem_mib(Some(2048)),
+            Some(1024)
         );
-        assert_eq!(Config::setting("pairs", AMP).unwrap().mem_mib(2048), 2048);
+        let pairs = Config::setting("pairs", AMP).unwrap();
+        assert_eq!(
+            (pairs.mem_mib(Some(2048)), pairs.mem_mib(None)),
+            (Some(2048), None)
+        );
         let disk = |spec: &str| Config::setting(spec, AMP).unwrap().disk_image();
         assert_eq!(disk("pairs").as_deref(), Some("pairs.img"));
         assert_eq!(

@@ -5,13 +5,14 @@
 //! batch (`mmrace-host batch`, its output in `<variant>/<config>.out`);
 //! the table is [`crate::fleet::matrix`]'s.
 
-use crate::args::{MatrixArgs, MatrixRunArgs};
-use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
+use crate::args::{MachineArgs, MatrixArgs, MatrixRunArgs};
+use crate::fleet::build::{
+    log, recorded_series, run_self, BuildError, Builder, KernelWant, Output, Target,
+};
 use crate::fleet::matrix::matrix_cmd;
 use crate::fleet::matrix_plan::{self, Config, Row};
 use crate::fleet::series::NOT_BUILT;
 use crate::fleet::settings;
-use clap::ValueEnum as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,16 +80,24 @@ fn batch_argv(a: &MatrixRunArgs, c: &Cell) -> Vec<OsString> {
     };
     opt("--seed", a.seed.to_string());
     opt("--duration", a.cap.to_string());
+    if let Some(s) = a.after_finding {
+        opt("--after-finding", s.to_string());
+    }
     opt("--kernel-series", c.series.to_string());
-    let accel = a.accel.to_possible_value().expect("a value");
-    opt("--accel", accel.get_name().to_string());
-    opt("--cpus", a.cpus.to_string());
-    opt("--mem-mib", c.config.mem_mib(a.mem_mib).to_string());
+    let machine = MachineArgs {
+        mem_mib: c.config.mem_mib(a.machine.mem_mib),
+        ..a.machine.clone()
+    };
+    v.extend(machine.words().into_iter().map(OsString::from));
+    let mut opt = |k: &str, val: String| {
+        v.push(k.into());
+        v.push(val.into());
+    };
     if let Some(v) = c.row.kernel_variant() {
         opt("--kernel-variant", v.to_string());
     }
     opt("--runs", a.seeds.to_string());
-    if let Some(j) = a.jobs {
+    if let Some(j) = a.jobs.jobs {
         opt("--jobs", j.to_string());
     }
     if let Some(e) = &c.row.expect {
@@ -148,9 +157,9 @@ impl<'a> Matrix<'a> {
             a.configs.clone()
         };
         let rows = matrix_plan::rows(&variants_dir, &variants, &configs, &a.amplify)?;
-        let own = a.kdir.is_some() || a.kernel_src.is_some();
+        let own = a.own.kdir.is_some() || a.own.kernel_src.is_some();
         let series = settings::series_list(&a.series, own)?;
-        settings::profile(&a.mmrace_root, a.kernel_profile, a.kdir.as_deref())?;
+        settings::profile(&a.mmrace_root, a.own.kernel_profile, a.own.kdir.as_deref())?;
         check_configs(a, &rows, &series[0])?;
         let id =
             a.id.clone()
@@ -175,30 +184,19 @@ impl<'a> Matrix<'a> {
         self.series.len() > 1
     }
 
-    /// The series a single series' runs record: empty for a kernel of the
-    /// user's, `src` for a KERNEL_SRC tree.
+    /// The series a single series' runs record.
     fn recorded_series(&self) -> String {
-        if self.a.kdir.is_some() {
-            String::new()
-        } else if self.a.kernel_src.is_some() {
-            "src".into()
-        } else {
-            self.series[0].clone()
-        }
+        recorded_series(&self.a.own, &self.series[0])
     }
 
     /// The kernel of `series` and `variant`.
     fn want(&self, series: &str, variant: Option<&str>) -> KernelWant {
-        KernelWant {
-            series: series.to_string(),
-            src: if self.multi() {
-                None
-            } else {
-                self.a.kernel_src.clone()
-            },
-            profile: self.a.kernel_profile,
-            variant: variant.map(str::to_string),
-        }
+        KernelWant::of(
+            &self.a.own,
+            series,
+            self.multi(),
+            variant.map(str::to_string),
+        )
     }
 
     /// The toolchain, the driver and, for one series, its clean kernel
@@ -208,8 +206,8 @@ impl<'a> Matrix<'a> {
         let b = &self.builder;
         b.toolchain(
             &self.series[0],
-            self.a.kernel_profile,
-            self.a.kdir.is_some(),
+            self.a.own.kernel_profile,
+            self.a.own.kdir.is_some(),
         )?;
         let driver = b.driver()?;
         if self.multi() {
@@ -220,7 +218,7 @@ impl<'a> Matrix<'a> {
         }
         let want = self.want(&self.series[0], None);
         let series = self.recorded_series();
-        let base = b.base_target(&want, self.a.kdir.as_deref(), &driver, &series)?;
+        let base = b.base_target(&want, self.a.own.kdir.as_deref(), &driver, &series)?;
         Ok((driver, Some(base)))
     }
 
@@ -470,7 +468,18 @@ mod tests {
 
     #[test]
     fn a_cells_batch_gets_the_matrix_settings() {
-        let a = args(&["--seeds", "2", "--cap", "30", "--seed", "21", "--jobs", "2"]);
+        let a = args(&[
+            "--seeds",
+            "2",
+            "--cap",
+            "30",
+            "--seed",
+            "21",
+            "--jobs",
+            "2",
+            "--after-finding",
+            "5",
+        ]);
         let config = Config::setting("oom-stall", &a.amplify).unwrap();
         let r = row("v");
         let cell = Cell {
@@ -486,7 +495,7 @@ mod tests {
             .map(|s| s.to_string_lossy().into_owned())
             .collect();
         let want = "mmrace-host batch --kernel /k --initrd /i --seed 21 --duration 30 \
-                    --kernel-series 7.3 --accel auto --cpus 2 --mem-mib 1024 \
+                    --after-finding 5 --kernel-series 7.3 --accel auto --mem-mib 1024 \
                     --kernel-variant v --runs 2 --jobs 2 --expect ^WARNING \
                     --results-dir /out/v --run-id oom-stall --disk /d.img oom-stall";
         assert_eq!(argv.join(" "), want);

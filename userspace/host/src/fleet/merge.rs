@@ -12,6 +12,7 @@
 use crate::fleet::stats::{Proportion, Spread};
 use crate::judge::catch::CatchTimes;
 use crate::judge::expect::Expect;
+use crate::judge::finding::{Finding, InRow};
 use crate::judge::verdict::Verdict;
 use crate::out::ktap;
 use crate::out::report::Report;
@@ -50,13 +51,11 @@ pub struct RunRow {
     pub kernel: String,
     pub verdict: Verdict,
     pub exit_code: i32,
-    pub class: Option<String>,
-    /// The title of what decided the verdict and its signature (None when
-    /// clean, and for reports written before titles existed).
-    #[serde(default)]
-    pub title: Option<String>,
-    #[serde(default)]
-    pub signature: Option<String>,
+    /// What decided the verdict: `class`, `title`, `frame` and `signature`
+    /// (null when clean; the last three absent for reports written before
+    /// titles existed).
+    #[serde(flatten)]
+    pub found: InRow,
     /// It found something, but not what the batch expected (`--expect`):
     /// an other finding, not a catch.
     #[serde(default)]
@@ -71,6 +70,11 @@ pub struct RunRow {
 }
 
 impl RunRow {
+    /// The title of what decided the verdict.
+    pub fn title(&self) -> Option<&str> {
+        self.found.0.as_ref().and_then(Finding::title)
+    }
+
     /// The run found something: a kernel problem, a hang, or a failed test
     /// program (`exec`, selftests-mm), and (with an expectation) the one
     /// expected.
@@ -89,7 +93,7 @@ impl RunRow {
     /// Marks the run an other finding when its title does not match.
     fn judge_against(&mut self, expect: Option<&Expect>) {
         self.other = match expect {
-            Some(e) => self.found() && !self.title.as_deref().is_some_and(|t| e.matches(t)),
+            Some(e) => self.found() && !self.title().is_some_and(|t| e.matches(t)),
             None => false,
         };
     }
@@ -98,10 +102,17 @@ impl RunRow {
 /// Runs whose finding was not the expected one, by title.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OtherFinding {
-    pub title: String,
-    pub signature: Option<String>,
+    /// Its class, title, frame and signature.
+    #[serde(flatten)]
+    pub finding: Finding,
     /// How many runs found it.
     pub runs: u32,
+}
+
+impl OtherFinding {
+    pub fn title(&self) -> &str {
+        &self.finding.identity.title
+    }
 }
 
 /// One counter over the runs: its last streamed value in each run.
@@ -166,9 +177,7 @@ impl Merged {
                 kernel: r.meta.kernel.clone(),
                 verdict: r.verdict,
                 exit_code: r.exit_code,
-                class: r.class.clone(),
-                title: r.identity.as_ref().map(|i| i.title.clone()),
-                signature: r.identity.as_ref().map(|i| i.signature.clone()),
+                found: InRow(r.found().cloned()),
                 other: false,
                 reason: r.reason.clone(),
                 finding: r.finding.as_ref().map(|f| f.first_line().text.clone()),
@@ -318,7 +327,8 @@ impl Merged {
             let _ = writeln!(
                 out,
                 "mmrace: other finding in {} run(s), not a catch: {}",
-                o.runs, o.title
+                o.runs,
+                o.title()
             );
         }
         let _ = writeln!(
@@ -339,8 +349,8 @@ impl Merged {
         );
         let secs = |v: Option<f64>| v.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into());
         for r in &self.runs {
-            let what = match (&r.title, &r.finding) {
-                (Some(t), _) => t.as_str(),
+            let what = match (r.title(), &r.finding) {
+                (Some(t), _) => t,
                 (None, Some(f)) => f.trim(),
                 (None, None) if r.verdict == Verdict::Clean => "",
                 (None, None) => r.reason.as_str(),
@@ -383,7 +393,11 @@ impl Merged {
             for line in ktap::render(&ktap::cases(r)).lines() {
                 let _ = writeln!(s, "  {line}");
             }
-            for (name, v) in [("title", &row.title), ("signature", &row.signature)] {
+            let found = row.found.0.as_ref();
+            for (name, v) in [
+                ("title", found.and_then(Finding::title)),
+                ("signature", found.and_then(Finding::signature)),
+            ] {
                 if let Some(v) = v {
                     let _ = writeln!(s, "  # {name}: {}", ktap::one_line(v));
                 }
@@ -425,17 +439,15 @@ impl Merged {
 fn other_findings(runs: &[RunRow]) -> Vec<OtherFinding> {
     let mut by: BTreeMap<String, OtherFinding> = BTreeMap::new();
     for r in runs.iter().filter(|r| r.other) {
-        let title = r.title.clone().unwrap_or_else(|| r.reason.clone());
-        by.entry(title.clone())
-            .or_insert(OtherFinding {
-                title,
-                signature: r.signature.clone(),
-                runs: 0,
-            })
+        let title = r.title().unwrap_or(&r.reason).to_string();
+        let mut finding = r.found.0.clone().unwrap_or_default();
+        finding.identity.title.clone_from(&title);
+        by.entry(title)
+            .or_insert(OtherFinding { finding, runs: 0 })
             .runs += 1;
     }
     let mut v: Vec<OtherFinding> = by.into_values().collect();
-    v.sort_by(|a, b| b.runs.cmp(&a.runs).then_with(|| a.title.cmp(&b.title)));
+    v.sort_by(|a, b| b.runs.cmp(&a.runs).then_with(|| a.title().cmp(b.title())));
     v
 }
 
@@ -601,9 +613,12 @@ pub(crate) mod tests {
         };
         if verdict != Verdict::KernelProblem {
             r.finding = None;
-            r.class = None;
-            r.identity = (verdict == Verdict::HarnessError)
-                .then(|| crate::judge::title::Identity::plain("driver-failed"));
+            r.found.0 = (verdict == Verdict::HarnessError).then(|| {
+                Finding::new(
+                    "driver-failed",
+                    crate::judge::title::Identity::plain("driver-failed"),
+                )
+            });
             r.reason = match verdict {
                 Verdict::HarnessError => "the driver failed: mount".into(),
                 _ => "the scenario completed and the guest powered off".into(),
@@ -652,7 +667,8 @@ pub(crate) mod tests {
         i: usize,
         title: &str,
     ) -> Vec<(PathBuf, Report)> {
-        reports[i].1.identity = Some(crate::judge::title::Identity::plain(title));
+        reports[i].1.found.0.as_mut().expect("a finding").identity =
+            crate::judge::title::Identity::plain(title);
         reports
     }
 
@@ -670,7 +686,7 @@ pub(crate) mod tests {
         assert_eq!(m.expect.as_deref(), Some("^kernel BUG"));
         assert_eq!(m.other_findings.len(), 1);
         assert_eq!(
-            (m.other_findings[0].title.as_str(), m.other_findings[0].runs),
+            (m.other_findings[0].title(), m.other_findings[0].runs),
             ("WARNING in __split_huge_pmd", 1)
         );
         assert!(m.runs[2].other && !m.runs[2].caught() && m.runs[2].found());

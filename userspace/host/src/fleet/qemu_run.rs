@@ -9,7 +9,9 @@
 //! [`crate::fleet::series`] puts them side by side.
 
 use crate::args::{QemuRunArgs, SeriesArgs};
-use crate::fleet::build::{log, run_self, BuildError, Builder, KernelWant, Output, Target};
+use crate::fleet::build::{
+    log, recorded_series, run_self, BuildError, Builder, KernelWant, Output, Target,
+};
 use crate::fleet::series::{series_cmd, NOT_BUILT};
 use crate::fleet::settings;
 use clap::ValueEnum as _;
@@ -84,8 +86,8 @@ pub fn qemu_run(a: &QemuRunArgs, stop: &AtomicBool) -> i32 {
 /// `exec ARGS -- /exec/NAME ARG...` from EXEC="PROGRAM ARG..." (and the
 /// program, which must be a file here).
 fn scenario_words(a: &QemuRunArgs) -> Result<(Vec<String>, Option<PathBuf>), String> {
-    if a.words[0] != "exec" {
-        return Ok((a.words.clone(), None));
+    if a.scenario.words[0] != "exec" {
+        return Ok((a.scenario.words.clone(), None));
     }
     let mut exec = a.exec.as_deref().unwrap_or("").split_whitespace();
     let Some(prog) = exec.next() else {
@@ -100,7 +102,7 @@ fn scenario_words(a: &QemuRunArgs) -> Result<(Vec<String>, Option<PathBuf>), Str
             prog.display()
         ));
     }
-    let mut words = a.words.clone();
+    let mut words = a.scenario.words.clone();
     words.push("--".into());
     words.push(format!("/exec/{}", file_name(&prog)));
     words.extend(exec.map(str::to_string));
@@ -124,12 +126,15 @@ impl<'a> Launch<'a> {
     /// scenario words as its `run` or `batch` will check them.
     fn checked(a: &'a QemuRunArgs) -> Result<Launch<'a>, String> {
         let root = &a.mmrace_root;
-        let series = settings::series_list(&a.series, a.kdir.is_some() || a.kernel_src.is_some())?;
+        let series = settings::series_list(
+            &a.series,
+            a.own.kdir.is_some() || a.own.kernel_src.is_some(),
+        )?;
         // A KDIR of the user's is built already: its variant is a name.
-        if let (None, Some(v)) = (&a.kdir, &a.kernel_variant) {
+        if let (None, Some(v)) = (&a.own.kdir, &a.kernel_variant) {
             settings::variant(root, v)?;
         }
-        settings::profile(root, a.kernel_profile, a.kdir.as_deref())?;
+        settings::profile(root, a.own.kernel_profile, a.own.kdir.as_deref())?;
         let (words, exec) = scenario_words(a)?;
         let l = Launch {
             a,
@@ -162,7 +167,7 @@ impl<'a> Launch<'a> {
         if a.runs.is_some() || self.multi() {
             v.push("batch".into());
             push(&mut v, "--runs", a.runs.unwrap_or(1).to_string());
-            if let Some(j) = a.jobs {
+            if let Some(j) = a.jobs.jobs {
                 push(&mut v, "--jobs", j.to_string());
             }
         } else {
@@ -200,20 +205,14 @@ impl<'a> Launch<'a> {
     fn run_options(&self, v: &mut Vec<OsString>) {
         let a = self.a;
         push(v, "--seed", self.seed.to_string());
-        let accel = a.accel.to_possible_value().expect("a value");
-        push(v, "--accel", accel.get_name());
-        push(v, "--mem-mib", a.mem_mib.to_string());
-        push(v, "--node0-pct", a.node0_pct.to_string());
+        v.extend(a.machine.words().into_iter().map(OsString::from));
         if let Some(d) = a.duration {
             push(v, "--duration", d.to_string());
-        }
-        if let Some(c) = a.cpus {
-            push(v, "--cpus", c.to_string());
         }
         if let Some(k) = &a.kernel_variant {
             push(v, "--kernel-variant", k);
         }
-        if let Some(p) = a.kernel_profile {
+        if let Some(p) = a.own.kernel_profile {
             push(v, "--kernel-profile", p.name());
         }
         if let Some(c) = a.crash_test {
@@ -224,28 +223,17 @@ impl<'a> Launch<'a> {
 
     /// The kernel of `series`.
     fn want(&self, series: &str) -> KernelWant {
-        KernelWant {
-            series: series.to_string(),
-            src: if self.multi() {
-                None
-            } else {
-                self.a.kernel_src.clone()
-            },
-            profile: self.a.kernel_profile,
-            variant: self.a.kernel_variant.clone(),
-        }
+        KernelWant::of(
+            &self.a.own,
+            series,
+            self.multi(),
+            self.a.kernel_variant.clone(),
+        )
     }
 
-    /// The series one run records: empty for a kernel of the user's,
-    /// `src` for a KERNEL_SRC tree.
+    /// The series one run records.
     fn recorded_series(&self) -> String {
-        if self.a.kdir.is_some() {
-            String::new()
-        } else if self.a.kernel_src.is_some() {
-            "src".into()
-        } else {
-            self.series[0].clone()
-        }
+        recorded_series(&self.a.own, &self.series[0])
     }
 
     /// The target's initramfs with what the scenario runs packed in: EXEC's
@@ -260,7 +248,7 @@ impl<'a> Launch<'a> {
                 vec![(format!("/exec/{}", file_name(prog)), here)]
             }
             "selftests-mm" => {
-                let own = self.a.kdir.as_ref().map(|_| t.kdir.as_path());
+                let own = self.a.own.kdir.as_ref().map(|_| t.kdir.as_path());
                 let binaries = mmrace_proto::spec::selftests_mm::binaries();
                 let dir = b.selftests(want, own, &binaries)?;
                 let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -303,11 +291,11 @@ impl<'a> Launch<'a> {
     /// the initramfs, then the run or the batch.
     fn run_one(&self) -> Result<i32, BuildError> {
         let (a, b) = (self.a, &self.builder);
-        b.toolchain(&self.series[0], a.kernel_profile, a.kdir.is_some())?;
+        b.toolchain(&self.series[0], a.own.kernel_profile, a.own.kdir.is_some())?;
         let driver = b.driver()?;
         let want = self.want(&self.series[0]);
         let series = self.recorded_series();
-        let t = b.base_target(&want, a.kdir.as_deref(), &driver, &series)?;
+        let t = b.base_target(&want, a.own.kdir.as_deref(), &driver, &series)?;
         let initrd = self.scenario_initrd(&t, &want)?;
         let made = self.made_disk()?;
         log(&format!(
@@ -315,11 +303,18 @@ impl<'a> Launch<'a> {
             self.words[0],
             a.duration.map_or("default".into(), |d| d.to_string()),
             self.seed,
-            a.accel.to_possible_value().expect("a value").get_name(),
+            a.machine
+                .accel
+                .to_possible_value()
+                .expect("a value")
+                .get_name(),
             file_name(&t.kdir)
         ));
         if let Some(n) = a.runs {
-            let jobs = a.jobs.map_or(String::new(), |j| format!(", {j} at once"));
+            let jobs = a
+                .jobs
+                .jobs
+                .map_or(String::new(), |j| format!(", {j} at once"));
             log(&format!("batch: {n} runs, seeds from {}{jobs}", self.seed));
         }
         let place = Place {
@@ -338,7 +333,7 @@ impl<'a> Launch<'a> {
     /// that does not apply) is marked not built and the others still run.
     fn build_series(&self) -> Result<Vec<SeriesBuild>, BuildError> {
         let b = &self.builder;
-        b.toolchain(&self.series[0], self.a.kernel_profile, false)?;
+        b.toolchain(&self.series[0], self.a.own.kernel_profile, false)?;
         // Every series' source first: one the archive lacks is a usage
         // error, before any build.
         for s in &self.series[1..] {
@@ -482,7 +477,7 @@ mod tests {
         };
         assert_eq!(
             argv_text(&l.host_argv(Some(&place))),
-            "mmrace-host run --seed 7 --accel auto --mem-mib 2048 --node0-pct 50 \
+            "mmrace-host run --seed 7 --accel auto \
              --duration 30 --kernel /k --initrd /i --kernel-series 7.3 --results-dir /r \
              thp-race --no-splitter"
         );

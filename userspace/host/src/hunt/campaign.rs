@@ -6,6 +6,7 @@
 use super::plan::Settings;
 use super::repro::{ReproState, Which};
 use super::triage::{self, Triage};
+use crate::judge::finding::Finding;
 use crate::judge::verdict::Verdict;
 use crate::out::report::Report;
 use anyhow::Context;
@@ -21,9 +22,10 @@ const EXCERPT_LINES: usize = 40;
 /// One finding, by signature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingRecord {
-    pub title: String,
-    pub signature: String,
-    pub class: Option<String>,
+    /// Its class, title, frame and signature (campaign.json's `class`,
+    /// `title`, `frame`, `signature`).
+    #[serde(flatten)]
+    pub finding: Finding,
     pub triage: Triage,
     /// The target it was found on (index into the settings' targets).
     pub target: usize,
@@ -37,6 +39,17 @@ pub struct FindingRecord {
     pub repro: ReproState,
     /// Where its reproducer was written, once it was.
     pub reproducer: Option<PathBuf>,
+}
+
+impl FindingRecord {
+    pub fn title(&self) -> &str {
+        &self.finding.identity.title
+    }
+
+    /// Its key in the campaign.
+    pub fn signature(&self) -> &str {
+        &self.finding.identity.signature
+    }
 }
 
 /// Counts of the exploring runs.
@@ -126,10 +139,12 @@ impl Campaign {
             r.verdict,
             Verdict::KernelProblem | Verdict::Hang | Verdict::TestFailed
         );
-        let id = r.identity.as_ref();
+        // A finding recorded before titles has no signature: it is keyed
+        // as a harness error's title would be, by none.
+        let id = r.found().filter(|f| f.signature().is_some());
         if let Task::Rerun { signature, which } = task {
             self.tally.reruns += 1;
-            let same = found && id.is_some_and(|i| i.signature == *signature);
+            let same = found && id.is_some_and(|f| f.identity.signature == *signature);
             if let Some(f) = self.findings.get_mut(signature) {
                 f.repro.record(which, same);
                 if same {
@@ -144,13 +159,14 @@ impl Campaign {
             });
         }
         if r.verdict == Verdict::HarnessError {
-            let title = id.map_or_else(|| "harness error".to_string(), |i| i.title.clone());
+            let title =
+                id.map_or_else(|| "harness error".to_string(), |f| f.identity.title.clone());
             *self.harness.entry(title).or_default() += 1;
             return None;
         }
         let id = id.filter(|_| found)?;
         let explore = matches!(task, Task::Explore { .. });
-        if let Some(f) = self.findings.get_mut(&id.signature) {
+        if let Some(f) = self.findings.get_mut(&id.identity.signature) {
             if explore {
                 f.hits += 1;
                 f.runs.push(dir.clone());
@@ -160,11 +176,9 @@ impl Campaign {
         let console = std::fs::read_to_string(dir.join("console.log")).unwrap_or_default();
         let spec = r.meta.spec.clone()?;
         self.findings.insert(
-            id.signature.clone(),
+            id.identity.signature.clone(),
             FindingRecord {
-                title: id.title.clone(),
-                signature: id.signature.clone(),
-                class: r.class.clone(),
+                finding: id.clone(),
                 triage: triage::triage(r, &console),
                 target,
                 first_run: dir.clone(),
@@ -175,7 +189,7 @@ impl Campaign {
                 reproducer: None,
             },
         );
-        Some(id.signature.clone())
+        Some(id.identity.signature.clone())
     }
 
     fn count(&mut self, task: &Task, f: impl FnOnce(&mut Tally)) {
@@ -199,7 +213,7 @@ impl Campaign {
             .filter_map(|f| {
                 f.repro
                     .want()
-                    .map(|(w, s, n)| (f.signature.clone(), w, s, n))
+                    .map(|(w, s, n)| (f.signature().to_string(), w, s, n))
             })
             .collect()
     }

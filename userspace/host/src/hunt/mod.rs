@@ -125,7 +125,7 @@ impl Shared {
             let f = &self.campaign.findings[&sig];
             lines.push(format!(
                 "mmrace: new finding {sig}: {} ({}), in {}",
-                f.title,
+                f.title(),
                 f.triage.describe(),
                 f.first_run.display()
             ));
@@ -137,14 +137,14 @@ impl Shared {
                     Ok(p) => {
                         lines.push(format!(
                             "mmrace: reproducer of {}: {}",
-                            f.signature,
+                            f.signature(),
                             p.display()
                         ));
                         f.reproducer = Some(p);
                     }
                     Err(e) => lines.push(format!(
                         "mmrace: cannot write the reproducer of {}: {e}",
-                        f.signature
+                        f.signature()
                     )),
                 }
             }
@@ -253,8 +253,8 @@ fn settings(a: &HuntArgs) -> anyhow::Result<Settings> {
             .duration
             .unwrap_or(mmrace_proto::spec::DEFAULT_DURATION_S),
         repro_runs: a.repro_runs,
-        cpus: a.run.cpus,
-        mem_mib: a.run.mem_mib,
+        cpus: a.run.machine.cpus,
+        mem_mib: a.run.machine.mem_mib,
     })
 }
 
@@ -295,7 +295,7 @@ fn refresh_reproducers(c: &Campaign, dir: &Path) {
         if let Err(e) = output::write_reproducer(dir, f, t) {
             eprintln!(
                 "mmrace: cannot rewrite the reproducer of {}: {e}",
-                f.signature
+                f.signature()
             );
         }
     }

@@ -71,8 +71,8 @@ fn scenario_settings(spec: &RunSpec) -> Option<Vec<String>> {
 pub fn reproducer_text(f: &FindingRecord, t: &Target, spec_file: &Path) -> String {
     let r = &f.repro;
     let spec = &r.best;
-    let mut s = format!("# {}\n\n", f.title);
-    let _ = writeln!(s, "- signature: `{}`", f.signature);
+    let mut s = format!("# {}\n\n", f.title());
+    let _ = writeln!(s, "- signature: `{}`", f.signature());
     let _ = writeln!(s, "- triage: {}", f.triage.describe());
     let _ = writeln!(s, "- kernel: {} (`{}`)", t.label(), t.kernel.display());
     let config = t
@@ -154,7 +154,7 @@ pub fn reproducer_text(f: &FindingRecord, t: &Target, spec_file: &Path) -> Strin
     let _ = writeln!(
         s,
         "make bisect KERNEL_SRC=<linux git tree> GOOD=<rev> BAD=<rev> {sc} EXPECT={}",
-        quote(&format!("^{}$", regex::escape(&f.title)))
+        quote(&format!("^{}$", regex::escape(f.title())))
     );
     s.push_str("```\n\n## Console\n\n```\n");
     for l in &f.excerpt {
@@ -171,7 +171,7 @@ pub fn write_reproducer(
     f: &FindingRecord,
     t: &Target,
 ) -> std::io::Result<PathBuf> {
-    let dir = campaign_dir.join(FINDINGS_DIR).join(&f.signature);
+    let dir = campaign_dir.join(FINDINGS_DIR).join(f.signature());
     std::fs::create_dir_all(&dir)?;
     let spec_file = dir.join(crate::vm::run::SPEC);
     let json = serde_json::to_string_pretty(&f.repro.best).expect("serializes") + "\n";
@@ -218,7 +218,7 @@ pub fn report_html(c: &Campaign, r: &CampaignReport) -> String {
     );
     s.push_str("<table><tr><th>title</th><th>signature</th><th>triage</th><th>kernel</th><th>hits</th><th>reproduction</th><th>reproducer</th></tr>\n");
     let mut findings: Vec<&FindingRecord> = c.findings.values().collect();
-    findings.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.title.cmp(&b.title)));
+    findings.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.title().cmp(b.title())));
     for f in findings {
         let repro = f
             .repro
@@ -228,7 +228,7 @@ pub fn report_html(c: &Campaign, r: &CampaignReport) -> String {
         let link = match &f.reproducer {
             Some(_) => format!(
                 "<a href=\"{FINDINGS_DIR}/{}/{REPRODUCER}\">{REPRODUCER}</a>",
-                f.signature
+                f.signature()
             ),
             None => "pending".into(),
         };
@@ -241,8 +241,8 @@ pub fn report_html(c: &Campaign, r: &CampaignReport) -> String {
         let _ = writeln!(
             s,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{link}</td></tr>",
-            html(&f.title),
-            f.signature,
+            html(f.title()),
+            f.signature(),
             html(&f.triage.describe()),
             html(&label),
             f.hits,
@@ -281,8 +281,8 @@ pub fn summary(c: &Campaign, dir: &Path) -> String {
         let _ = writeln!(
             s,
             "  {} {:<60} hits {:>3}  repro {:<24} {}",
-            f.signature,
-            f.title,
+            f.signature(),
+            f.title(),
             f.hits,
             f.repro
                 .estimate

@@ -7,7 +7,7 @@
 use crate::args::{Cli, Command, HuntArgs, HuntRunArgs};
 use crate::fleet::build::{log, BuildError, Builder, KernelWant, Target};
 use crate::fleet::settings;
-use clap::{Parser as _, ValueEnum as _};
+use clap::Parser as _;
 use mmrace_proto::spec::KernelProfile;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -149,14 +149,11 @@ impl<'a> Setup<'a> {
         }
         push(&mut v, "--duration", a.duration.to_string());
         push(&mut v, "--repro-runs", a.repro_runs.to_string());
-        let accel = a.accel.to_possible_value().expect("a value");
-        push(&mut v, "--accel", accel.get_name());
+        v.extend(a.machine.words().into_iter().map(OsString::from));
         let numbers = [
             ("--seed", a.seed),
             ("--max-runs", a.max_runs),
-            ("--jobs", a.jobs.map(u64::from)),
-            ("--cpus", a.cpus.map(u64::from)),
-            ("--mem-mib", a.mem_mib),
+            ("--jobs", a.jobs.jobs.map(u64::from)),
             ("--after-finding", a.after_finding),
         ];
         for (flag, n) in numbers {

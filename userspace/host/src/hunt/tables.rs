@@ -8,6 +8,7 @@ use super::campaign::{Campaign, FindingRecord};
 use super::history::{ConfigTally, CoveragePoint, History};
 use crate::fleet::build::Target;
 use crate::judge::expect::Expect;
+use crate::judge::finding::Finding;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,8 +18,9 @@ pub const REPORT_JSON: &str = "campaign-report.json";
 /// A finding's row beyond what campaign.json has.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FindingRow {
-    pub title: String,
-    pub signature: String,
+    /// Its class, title, frame and signature.
+    #[serde(flatten)]
+    pub finding: Finding,
     pub target: String,
     pub hits: u32,
     /// Hours into the campaign of the run that found it first.
@@ -56,7 +58,7 @@ fn variant_patch(name: &str) -> PathBuf {
 fn expected(f: &FindingRecord, t: Option<&Target>) -> Option<bool> {
     let v = t?.variant.as_deref()?;
     let e = Expect::of_patch(&variant_patch(v)).ok()??;
-    Some(e.matches(&f.title))
+    Some(e.matches(f.title()))
 }
 
 fn run_name(p: &Path) -> String {
@@ -83,8 +85,7 @@ impl CampaignReport {
             .map(|f| {
                 let t = targets.get(f.target);
                 FindingRow {
-                    title: f.title.clone(),
-                    signature: f.signature.clone(),
+                    finding: f.finding.clone(),
                     target: t.map(Target::label).unwrap_or_default(),
                     hits: f.hits,
                     first_seen_h: h.hours_into(&run_name(&f.first_run)),
@@ -160,7 +161,7 @@ pub fn first_seen_html(r: &CampaignReport) -> String {
         let _ = writeln!(
             s,
             "<tr><td>{when}</td><td>{}</td><td>{}</td><td>{exp}</td></tr>",
-            esc(&f.title),
+            esc(&f.finding.identity.title),
             esc(&f.target)
         );
     }

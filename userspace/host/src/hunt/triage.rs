@@ -87,7 +87,7 @@ pub fn triage(r: &Report, console: &str) -> Triage {
         return Triage::GuestOom;
     }
     let tcg = r.meta.accel == Some(crate::vm::accel::Accel::Tcg);
-    let title = r.identity.as_ref().map(|i| i.title.as_str()).unwrap_or("");
+    let title = r.found().and_then(|f| f.title()).unwrap_or("");
     if tcg {
         if let Some((_, why)) = ARTEFACTS.iter().find(|(re, _)| re.is_match(title)) {
             return Triage::TcgArtefact(why.to_string());
@@ -107,7 +107,8 @@ mod tests {
         let mut r = sample();
         r.meta.accel = Some(crate::vm::accel::Accel::Tcg);
         assert_eq!(triage(&r, ""), Triage::KernelBug);
-        r.identity = Some(Identity::plain("INFO: rcu detected stall in sys_munmap"));
+        r.found.0.as_mut().unwrap().identity =
+            Identity::plain("INFO: rcu detected stall in sys_munmap");
         assert!(matches!(triage(&r, ""), Triage::TcgArtefact(_)));
         assert_eq!(
             triage(

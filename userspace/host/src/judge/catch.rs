@@ -1,7 +1,7 @@
 //! How soon a run caught what it caught: the figures a batch of runs turns
 //! into medians, and a race-only bug's "time to catch".
 
-use crate::judge::scan::{kernel_time, ConsoleScan, Finding};
+use crate::judge::scan::{kernel_time, ConsoleFinding, ConsoleScan};
 use crate::judge::verdict::Verdict;
 use crate::vm::messages::Messages;
 use mmrace_proto::wire::{Msg, EVENT_FIRST_RACE};
@@ -37,7 +37,7 @@ pub struct CatchTimes {
 impl CatchTimes {
     pub fn measure(
         verdict: Verdict,
-        finding: Option<&Finding>,
+        finding: Option<&ConsoleFinding>,
         scan: &ConsoleScan,
         msgs: &Messages,
     ) -> Self {

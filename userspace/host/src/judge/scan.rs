@@ -7,6 +7,7 @@
 //! Line numbers count from 1 and are those of `console.log`, which holds one
 //! console line per line.
 
+use crate::judge::finding::Finding;
 use crate::judge::patterns::{self, Blame};
 use crate::judge::title::{self, Identity, TitleRule};
 use serde::{Deserialize, Serialize};
@@ -56,22 +57,21 @@ pub struct NumberedLine {
     pub text: String,
 }
 
-/// A match of the pattern table.
+/// A match of the pattern table: the finding (its class the pattern's;
+/// title, frame and signature from the excerpt, absent from reports
+/// written before titles existed) and the console lines around it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    pub class: String,
+pub struct ConsoleFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
     pub blame: Blame,
-    /// Title, frame and signature, from the excerpt (absent from reports
-    /// written before titles existed).
-    #[serde(flatten, default)]
-    pub identity: Identity,
     /// Up to [`CONTEXT_BEFORE`] lines before the matching one.
     pub before: Vec<NumberedLine>,
     /// The matching line and up to [`EXCERPT_AFTER`] lines after it.
     pub excerpt: Vec<NumberedLine>,
 }
 
-impl Finding {
+impl ConsoleFinding {
     /// The line that matched.
     pub fn first_line(&self) -> &NumberedLine {
         &self.excerpt[0]
@@ -80,14 +80,14 @@ impl Finding {
     /// Titles the finding from the lines of its report seen so far.
     fn retitle(&mut self, rule: TitleRule, window: &[String]) {
         let lines: Vec<&str> = window.iter().map(String::as_str).collect();
-        self.identity = title::identify(rule, &lines);
+        self.finding.identity = title::identify(rule, &lines);
     }
 }
 
 #[derive(Debug, Default)]
 pub struct ConsoleScan {
     lines: usize,
-    findings: Vec<Finding>,
+    findings: Vec<ConsoleFinding>,
     /// The title rule of the last finding, and the lines of its report
     /// (up to [`TITLE_WINDOW`]) while they come.
     open_rule: Option<TitleRule>,
@@ -133,10 +133,9 @@ impl ConsoleScan {
         }
         if self.findings.len() < MAX_FINDINGS {
             if let Some(p) = patterns::classify(line) {
-                let mut f = Finding {
-                    class: p.class.to_string(),
+                let mut f = ConsoleFinding {
+                    finding: Finding::new(p.class, Identity::default()),
                     blame: p.blame,
-                    identity: Identity::default(),
                     before: self.recent.drain(..).collect(),
                     excerpt: vec![numbered()],
                 };
@@ -175,11 +174,11 @@ impl ConsoleScan {
     }
 
     /// All findings in console order; the first decides the verdict.
-    pub fn findings(&self) -> &[Finding] {
+    pub fn findings(&self) -> &[ConsoleFinding] {
         &self.findings
     }
 
-    pub fn first_finding(&self) -> Option<&Finding> {
+    pub fn first_finding(&self) -> Option<&ConsoleFinding> {
         self.findings.first()
     }
 
@@ -217,7 +216,7 @@ mod tests {
         }
         assert!(s.booted());
         let f = s.first_finding().unwrap();
-        assert_eq!(f.class, "BUG");
+        assert_eq!(f.finding.class, "BUG");
         assert_eq!(f.first_line().line_no, 2);
         assert_eq!(f.excerpt.len(), EXCERPT_AFTER + 1);
         assert_eq!(f.excerpt.last().unwrap().line_no, 2 + EXCERPT_AFTER);
@@ -249,7 +248,11 @@ mod tests {
             s.feed("filler");
         }
         s.feed("WARNING: CPU: 1 PID: 2 at mm/rmap.c:1 x+0x1/0x2");
-        let classes: Vec<_> = s.findings().iter().map(|f| f.class.as_str()).collect();
+        let classes: Vec<_> = s
+            .findings()
+            .iter()
+            .map(|f| f.finding.class.as_str())
+            .collect();
         assert_eq!(classes, ["BUG", "WARNING"]);
     }
 

@@ -22,7 +22,8 @@
 //! 6. No Result: QEMU failing before the kernel printed anything is a harness
 //!    error; otherwise the guest died without saying why: kernel problem.
 
-use crate::judge::scan::{ConsoleScan, Finding};
+use crate::judge::finding::Finding;
+use crate::judge::scan::{ConsoleFinding, ConsoleScan};
 use crate::judge::title::{self, Identity};
 use crate::vm::messages::Messages;
 use mmrace_proto::wire::Msg;
@@ -144,13 +145,12 @@ impl Ending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
     pub verdict: Verdict,
-    /// The finding class, or a short class for verdicts without a finding
-    /// (`hang`, `guest-died`, `driver-failed`...). None when clean.
-    pub class: Option<String>,
     /// One sentence for humans.
     pub reason: String,
-    /// Title, frame and signature of what decided it; None when clean.
-    pub identity: Option<Identity>,
+    /// What decided it: its class (the finding's, or a short class for
+    /// verdicts without a finding: `hang`, `guest-died`,
+    /// `driver-failed`...), title, frame and signature. None when clean.
+    pub finding: Option<Finding>,
 }
 
 impl Judgement {
@@ -158,23 +158,29 @@ impl Judgement {
     fn new(verdict: Verdict, class: Option<&str>, reason: String) -> Self {
         Judgement {
             verdict,
-            class: class.map(str::to_string),
             reason,
-            identity: class.map(title::verdict_class),
+            finding: class.map(|c| Finding::new(c, title::verdict_class(c))),
         }
     }
 
     fn titled(mut self, identity: Identity) -> Self {
-        self.identity = Some(identity);
+        if let Some(f) = &mut self.finding {
+            f.identity = identity;
+        }
         self
+    }
+
+    /// The class of what decided it; None when clean.
+    pub fn class(&self) -> Option<&str> {
+        self.finding.as_ref().map(|f| f.class.as_str())
     }
 }
 
-fn finding_reason(f: &Finding) -> String {
+fn finding_reason(f: &ConsoleFinding) -> String {
     let l = f.first_line();
     format!(
         "{} at console.log:{}: {}",
-        f.class,
+        f.finding.class,
         l.line_no,
         l.text.trim()
     )
@@ -259,8 +265,8 @@ pub fn judge(scan: &ConsoleScan, msgs: &Messages, ending: &Ending) -> Judgement 
             crate::judge::patterns::Blame::Kernel => KernelProblem,
             crate::judge::patterns::Blame::Harness => HarnessError,
         };
-        return Judgement::new(verdict, Some(&f.class), finding_reason(f))
-            .titled(f.identity.clone());
+        return Judgement::new(verdict, Some(&f.finding.class), finding_reason(f))
+            .titled(f.finding.identity.clone());
     }
     if let Some(j) = oracle_judgement(msgs) {
         return j;
@@ -377,7 +383,7 @@ mod tests {
     #[test]
     fn clean_needs_result_ok_and_own_exit() {
         let j = judge(&booted(), &result(true), &exited(0));
-        assert_eq!((j.verdict, j.class), (Verdict::Clean, None));
+        assert_eq!((j.verdict, j.class()), (Verdict::Clean, None));
         assert_eq!(
             judge(&booted(), &result(true), &exited(1)).verdict,
             Verdict::HarnessError
@@ -394,7 +400,7 @@ mod tests {
         s.feed("[ 3.0] BUG: kernel NULL pointer dereference, address: 0000000000000000");
         let j = judge(&s, &result(true), &exited(0));
         assert_eq!(j.verdict, Verdict::KernelProblem);
-        assert_eq!(j.class.as_deref(), Some("BUG"));
+        assert_eq!(j.class(), Some("BUG"));
         assert!(j.reason.contains("console.log:2"), "{}", j.reason);
         assert_eq!(
             judge(&s, &result(false), &Ending::Silent { silent_s: 1 }).verdict,
@@ -423,7 +429,7 @@ mod tests {
         );
         let j = judge(&booted(), &result(false), &exited(0));
         assert_eq!(
-            (j.verdict, j.class.as_deref()),
+            (j.verdict, j.class()),
             (Verdict::HarnessError, Some("driver-failed"))
         );
         assert!(j.reason.contains("mount failed"));
@@ -433,7 +439,7 @@ mod tests {
     fn silent_death_is_a_kernel_problem_unless_qemu_never_started() {
         let j = judge(&booted(), &Messages::new(), &exited(0));
         assert_eq!(
-            (j.verdict, j.class.as_deref()),
+            (j.verdict, j.class()),
             (Verdict::KernelProblem, Some("guest-died"))
         );
         let j = judge(&ConsoleScan::new(), &Messages::new(), &exited(1));
@@ -454,7 +460,7 @@ mod tests {
         };
         let j = judge(&booted(), &Messages::new(), &abort);
         assert_eq!(
-            (j.verdict, j.class.as_deref()),
+            (j.verdict, j.class()),
             (Verdict::HarnessError, Some(QEMU_CRASHED))
         );
         assert!(j.reason.contains("signal 6"), "{}", j.reason);
@@ -510,37 +516,40 @@ mod tests {
         assert_eq!(j.verdict, Verdict::Clean);
         let j = judge(&booted(), &with_oracles(true, Some(2000)), &exited(0));
         assert_eq!(
-            (j.verdict, j.class.as_deref()),
+            (j.verdict, j.class()),
             (Verdict::KernelProblem, Some(DATA_CORRUPTION))
         );
         assert!(j.reason.contains("0x700000003000 (page 3)"), "{}", j.reason);
         assert_eq!(
-            j.identity.unwrap().title,
+            j.finding.unwrap().identity.title,
             "data corruption: lost write in thp-race writer (writer-pass)"
         );
         let j = judge(&booted(), &with_oracles(false, Some(3000)), &exited(0));
         assert_eq!(
-            (j.verdict, j.class.as_deref()),
+            (j.verdict, j.class()),
             (Verdict::KernelProblem, Some(TAINT))
         );
         assert!(j.reason.contains("W (kernel issued warning)") && j.reason.contains("3.0 s"));
         assert_eq!(
-            j.identity.unwrap().title,
+            j.finding.unwrap().identity.title,
             "taint W without a console finding"
         );
         // A console finding still comes first.
         let mut s = booted();
         s.feed("[ 3.0] WARNING: CPU: 1 PID: 7 at mm/huge_memory.c:3050 __split_huge_pmd+0x1/0x2");
         let j = judge(&s, &with_oracles(true, Some(2000)), &exited(0));
-        assert_eq!(j.class.as_deref(), Some("WARNING"));
-        assert_eq!(j.identity.unwrap().title, "WARNING in __split_huge_pmd");
+        assert_eq!(j.class(), Some("WARNING"));
+        assert_eq!(
+            j.finding.unwrap().identity.title,
+            "WARNING in __split_huge_pmd"
+        );
         // Clean has no title; a hang is titled by its kind.
         assert_eq!(
-            judge(&booted(), &with_oracles(false, None), &exited(0)).identity,
+            judge(&booted(), &with_oracles(false, None), &exited(0)).finding,
             None
         );
         let j = judge(&booted(), &Messages::new(), &Ending::Silent { silent_s: 5 });
-        assert_eq!(j.identity.unwrap().title, "hang: guest silent");
+        assert_eq!(j.finding.unwrap().identity.title, "hang: guest silent");
     }
 
     #[test]
@@ -605,7 +614,7 @@ mod tests {
         );
         let j = judge(&booted(), &exec_run(3), &exited(0));
         assert_eq!(
-            (j.verdict, j.class.as_deref()),
+            (j.verdict, j.class()),
             (Verdict::TestFailed, Some("test-failed"))
         );
         assert!(

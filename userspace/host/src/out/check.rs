@@ -157,7 +157,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             ok(got == value, format!("verdict {got}, want {value:?}"))
         }
         "class~" => {
-            let class = r.class.clone().unwrap_or_default();
+            let class = r.class().unwrap_or_default().to_string();
             ok(
                 class.to_lowercase().contains(&value.to_lowercase()),
                 format!("class {class:?} lacks {value:?}"),
@@ -309,7 +309,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
         }
         "title~" => {
             let e = crate::judge::expect::Expect::new(value).map_err(|e| format!("{e:#}"))?;
-            let title = r.identity.as_ref().map(|i| i.title.as_str());
+            let title = r.found().and_then(|f| f.title());
             ok(
                 title.is_some_and(|t| e.matches(t)),
                 format!(

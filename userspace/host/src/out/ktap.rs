@@ -170,8 +170,8 @@ pub fn cases(r: &Report) -> Vec<Case> {
         (Some(f), _) if f.blame == Blame::Harness => Skip(format!("harness problem: {}", r.reason)),
         (Some(f), _) => Fail(format!(
             "{}: {} at console.log:{}: {}",
-            f.identity.title,
-            f.class,
+            f.finding.identity.title,
+            f.finding.class,
             f.first_line().line_no,
             f.first_line().text.trim()
         )),
@@ -260,7 +260,7 @@ mod tests {
         let mut r = sample();
         let f = r.finding.as_mut().unwrap();
         f.blame = Blame::Harness;
-        f.class = "init-died".into();
+        f.finding.class = "init-died".into();
         r.reason = "init-died at console.log:2: Attempted to kill init!".into();
         let c = cases(&r);
         assert_eq!(

@@ -4,7 +4,8 @@
 //! never disagree about their shape.
 
 use crate::judge::catch::CatchTimes;
-use crate::judge::scan::{ConsoleScan, Finding};
+use crate::judge::finding::{Finding, InReport};
+use crate::judge::scan::{ConsoleFinding, ConsoleScan};
 use crate::judge::verdict::{self, Ending, Verdict};
 use crate::vm::accel::Accel;
 use crate::vm::messages::{snapshot_view, Messages};
@@ -24,19 +25,18 @@ pub struct Report {
 
     pub verdict: Verdict,
     pub exit_code: i32,
-    /// Finding class or verdict class (`hang`, `guest-died`...); None when clean.
-    pub class: Option<String>,
+    /// What decided the verdict (a console finding, an oracle's, or the
+    /// verdict class: `hang`, `guest-died`...), as `class` and `identity`
+    /// (title, frame, signature: absent from reports written before titles
+    /// existed); None when clean.
+    #[serde(flatten)]
+    pub found: InReport,
     pub reason: String,
-    /// Title, frame and signature of what decided the verdict (a console
-    /// finding's, an oracle's, or the verdict class's); None when clean
-    /// and in reports written before titles existed.
-    #[serde(default)]
-    pub identity: Option<crate::judge::title::Identity>,
     pub ending: Ending,
-    /// The first finding, which decided the verdict.
-    pub finding: Option<Finding>,
-    /// Later findings, for information.
-    pub other_findings: Vec<Finding>,
+    /// The first console finding, which decided the verdict.
+    pub finding: Option<ConsoleFinding>,
+    /// Later console findings, for information.
+    pub other_findings: Vec<ConsoleFinding>,
     /// What the oracles found apart from the console.
     pub oracles: Oracles,
 
@@ -177,6 +177,16 @@ fn spec_mismatch(meta: &RunMeta, hello: Option<&Msg>) -> Option<String> {
 }
 
 impl Report {
+    /// What decided the verdict; None when clean.
+    pub fn found(&self) -> Option<&Finding> {
+        self.found.0.as_ref()
+    }
+
+    /// Its class; None when clean.
+    pub fn class(&self) -> Option<&str> {
+        self.found().and_then(Finding::class)
+    }
+
     /// Judges what was seen and puts it all together: the one place both
     /// `run` and `judge` get their verdict from.
     pub fn assemble(meta: RunMeta, scan: &ConsoleScan, msgs: &Messages, host: HostSide) -> Report {
@@ -199,9 +209,8 @@ impl Report {
             meta,
             verdict: j.verdict,
             exit_code: j.verdict.exit_code(),
-            class: j.class,
+            found: InReport(j.finding),
             reason: j.reason,
-            identity: j.identity,
             ending: host.ending,
             finding: findings.first().cloned(),
             other_findings: findings.iter().skip(1).cloned().collect(),
@@ -348,17 +357,18 @@ pub(crate) mod tests {
             },
             verdict: Verdict::KernelProblem,
             exit_code: 1,
-            class: Some("BUG".into()),
+            found: InReport(Some(Finding::new(
+                "BUG",
+                crate::judge::title::Identity::plain("kernel BUG"),
+            ))),
             reason: "BUG at console.log:2: kernel BUG at mm/huge_memory.c:3050!".into(),
-            identity: Some(crate::judge::title::Identity::plain("kernel BUG")),
             ending: Ending::Exited {
                 code: Some(0),
                 signal: None,
             },
-            finding: Some(Finding {
-                class: "BUG".into(),
+            finding: Some(ConsoleFinding {
+                finding: Finding::new("BUG", crate::judge::title::Identity::plain("kernel BUG")),
                 blame: Blame::Kernel,
-                identity: crate::judge::title::Identity::plain("kernel BUG"),
                 before: vec![],
                 excerpt: vec![NumberedLine {
                     line_no: 2,
@@ -475,7 +485,7 @@ pub(crate) mod tests {
         };
         let r = Report::assemble(meta, &scan, &msgs, host);
         assert_eq!(
-            (r.verdict, r.exit_code, r.class.as_deref()),
+            (r.verdict, r.exit_code, r.class()),
             (Verdict::Clean, 0, None)
         );
         assert!(r.booted && r.powered_off);
@@ -494,6 +504,13 @@ pub(crate) mod tests {
         assert_eq!(v["accel"], "tcg");
         assert_eq!(v["ending"]["how"], "exited");
         assert_eq!(v["finding"]["blame"], "kernel");
+        // What decided the verdict, as report.json always kept it.
+        assert_eq!(
+            (&v["class"], &v["identity"]["title"]),
+            (&"BUG".into(), &"kernel BUG".into())
+        );
+        assert_eq!(v["finding"]["class"], "BUG");
+        assert_eq!(v["finding"]["title"], "kernel BUG");
         assert_eq!(v["finding"]["excerpt"][0]["line_no"], 2);
         assert_eq!(v["module"]["probes"][0]["name"], "split_huge_pmd_locked");
         assert_eq!(v["rates"]["ops"]["writer"], 500.0);

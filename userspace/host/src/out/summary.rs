@@ -74,7 +74,7 @@ pub fn emit(text: &str) {
 /// The summary text; `results` is the run directory (None for `judge`).
 pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
     let mut out = String::new();
-    let class = match &r.class {
+    let class = match r.class() {
         Some(c) => format!(": {c}"),
         None => String::new(),
     };
@@ -85,11 +85,11 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
         r.exit_code
     );
     let _ = writeln!(out, "mmrace: {}", r.reason);
-    if let Some(id) = &r.identity {
+    if let Some(f) = r.found().filter(|f| f.title().is_some()) {
         let _ = writeln!(
             out,
             "mmrace: title {} (signature {})",
-            id.title, id.signature
+            f.identity.title, f.identity.signature
         );
     }
     if let Some(spec) = &r.meta.spec {
@@ -138,7 +138,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
         let _ = writeln!(
             out,
             "finding {} at console.log:{}:",
-            f.class,
+            f.finding.class,
             f.first_line().line_no
         );
         // A VM_BUG_ON_*'s assertion is named in the page dump above the
@@ -157,7 +157,7 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
             let _ = writeln!(
                 out,
                 "also {} at console.log:{}: {}",
-                f.identity.title,
+                f.finding.identity.title,
                 l.line_no,
                 l.text.trim()
             );
@@ -283,7 +283,7 @@ mod tests {
         let mut r = sample();
         r.verdict = crate::judge::verdict::Verdict::Clean;
         r.exit_code = 0;
-        r.class = None;
+        r.found.0 = None;
         r.finding = None;
         r.last_snapshot = None;
         let text = render(&r, None);

@@ -706,7 +706,7 @@ mod tests {
         );
         let j = judge(&o.scan, &o.messages, &o.ending);
         assert_eq!(
-            (j.verdict, j.class.as_deref()),
+            (j.verdict, j.class()),
             (Verdict::KernelProblem, Some("BUG"))
         );
         // The unterminated last line still made it, into the log too.

@@ -340,7 +340,7 @@ pub fn execute(
     let qemu_version = accel::qemu_version(&args.qemu_binary);
     let host_release = accel::host_release();
     let cache_file = accel::cache_file(&accel::cache_dir(), &host_release, &qemu_version);
-    let plan = accel::plan(args.accel, &args.kvm_device, &cache_file);
+    let plan = accel::plan(args.machine.accel, &args.kvm_device, &cache_file);
     say(&format!(
         "run {run_id} ({}) in {}",
         spec.identity(),

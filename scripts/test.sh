@@ -727,6 +727,16 @@ pairs_clean_checks() {
 	report pairs-clean verdict=clean ran=pairs data-verified "pairs-ran=$PAIRS_RAN_FLOOR" meets-progress
 }
 run_test qemu-pairs-clean pairs_clean_checks
+# --overlap-ms (docs/pairs.md, "Ops repeated in a round"): each op repeats
+# while the other runs; one pair on the clean kernel stays clean, every
+# page checked, and makes more than the two op runs per round that ops
+# run once make (the report's round time counts every run).
+pairs_overlap_checks() {
+	guest pairs-overlap --duration 20 --seed 1 pairs --pair store,migrate-pages --kind anon \
+		--overlap-ms 30 || { echo "runner exit $?"; return 1; }
+	report pairs-overlap verdict=clean ran=pairs data-verified pairs-ran=1 pairs-runs=4
+}
+run_test qemu-pairs-overlap pairs_overlap_checks
 pairs_late_flush_checks() {
 	oracle_variant migration-pmd-late-flush || return 1
 	expect_exit 1 oguest pairs-late-flush --duration 30 --seed 1 pairs --pair store,migrate-pages --kind anon \

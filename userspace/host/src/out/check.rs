@@ -65,6 +65,9 @@ CHECK is one of:
                        between the ops (stopped while they ran)
   pairs-caught~TEXT    pairs: a finding's line contains TEXT (e.g.
                        'store+migrate-pages on anon')
+  pairs-runs=N         pairs: at least N op runs per round (all threads;
+                       2 for a pair whose ops run once, more with
+                       --overlap-ms)
   pairs-preempted=N    pairs --preempt: at least N wake-ups of the waker
                        came inside the racer's op
   pairs-held=N         pairs --held: at least N holds were resolved while
@@ -367,6 +370,7 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
             check_suite(r, key, value)
         }
         "pairs-ran=" | "pairs-met=" | "pairs-caught~" => check_pairs(r, key, value),
+        "pairs-runs=" => check_runs(r, value),
         "pairs-preempted=" | "pairs-held=" | "pairs-ksmd-turns=" => check_windows(r, key, value),
         _ => Err(format!("unknown check {check:?}")),
     }
@@ -400,6 +404,23 @@ fn check_pairs(r: &Report, key: &str, value: &str) -> Result<(), String> {
                 Err(format!("no pairs finding names {value:?}: {lines:?}"))
             }
         }
+    }
+}
+
+/// At least `value` op runs per round (`--overlap-ms` repeats the ops).
+fn check_runs(r: &Report, value: &str) -> Result<(), String> {
+    let t = &r.pairs().ok_or("the run has no pairs result")?.time;
+    let want: f64 = value
+        .parse()
+        .map_err(|_| format!("pairs-runs={value}: want a number"))?;
+    let got = t.runs_per_round();
+    if t.rounds > 0 && got >= want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{got:.1} op runs per round over {} rounds, want at least {want}",
+            t.rounds
+        ))
     }
 }
 
@@ -595,12 +616,15 @@ mod tests {
                 p.windows.preempt.inside = 2;
                 p.windows.held.inside = 1;
                 p.ksmd.turns = 4;
+                p.time.rounds = 4;
+                p.time.runs = 30;
             }
         }
         for good in [
             "pairs-preempted=2",
             "pairs-held=1",
             "pairs-ksmd-turns=4",
+            "pairs-runs=7.5",
             "pairs-ran=40",
             "pairs-met=3",
             "pairs-caught~store+migrate-pages on anon",
@@ -609,6 +633,8 @@ mod tests {
         }
         for bad in [
             "pairs-ran=41",
+            "pairs-runs=8",
+            "pairs-runs=x",
             "pairs-met=4",
             "pairs-met=x",
             "pairs-preempted=3",

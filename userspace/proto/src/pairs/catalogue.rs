@@ -72,6 +72,35 @@ pub fn applies(op: UserOp, k: ObjKind) -> bool {
     }
 }
 
+/// Whether `op` may run again and again in one round (`--overlap-ms`):
+/// `Err(why)` for the ops that run once. A repeatable op's effects
+/// compose in the model (`model.rs`): each run's stores take new
+/// generations and its zaps are recorded like any other, so what the
+/// page may hold after any interleaving of the runs is what the last
+/// store and the zaps around it leave; the ops without effects on the
+/// data repeat freely (the migrating ones alternate their target node).
+pub fn repeats(op: UserOp) -> Result<(), &'static str> {
+    use UserOp::*;
+    match op {
+        Fork => Err("one fork child per round: the model checks one child view"),
+        Mremap => Err("moves the object: the other ops then store through /proc/self/mem"),
+        MunmapPart | MprotectPart => Err("the tail is gone or read-only after the first run"),
+        Uffd => Err("registers the tail once and resolves its faults in the op"),
+        KsmMerge => Err("waits for two full ksmd scans: a run is longer than a round"),
+        NumaHint => Err("already a timed loop of reads"),
+        _ => Ok(()),
+    }
+}
+
+/// The ops that run once with `--overlap-ms`, and why, as markdown list
+/// lines (docs/pairs.md carries them; a test keeps the two equal).
+pub fn once_markdown() -> String {
+    UserOp::ALL
+        .iter()
+        .filter_map(|&op| repeats(op).err().map(|why| format!("- `{op}`: {why}\n")))
+        .collect()
+}
+
 /// Whether an object of kind `k` can start in state `s` (and the state
 /// means something there: it reaches paths the populated state does not).
 pub fn state_applies(s: ObjState, k: ObjKind) -> bool {
@@ -362,6 +391,11 @@ mod tests {
             text.contains(&markdown_table()),
             "docs/pairs.md's catalogue table is not the code's; paste:\n{}",
             markdown_table()
+        );
+        assert!(
+            text.contains(&once_markdown()),
+            "docs/pairs.md's list of the ops that run once is not the code's; paste:\n{}",
+            once_markdown()
         );
     }
 

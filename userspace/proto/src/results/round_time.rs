@@ -43,6 +43,12 @@ pub struct RoundTime {
     /// spun them (its release to its op's start; the longest per round).
     pub planned_ns: u64,
     pub spun_ns: u64,
+    /// Op runs, summed over the rounds' threads: two per round of a pair
+    /// without `--overlap-ms`, more when its ops repeat.
+    pub runs: u64,
+    /// Of `ops_ns`: the time every op of the round was running at once
+    /// (the latest first start to the earliest last end).
+    pub together_ns: u64,
 }
 
 impl RoundTime {
@@ -68,6 +74,11 @@ impl RoundTime {
         v
     }
 
+    /// Op runs per round (all threads together).
+    pub fn runs_per_round(&self) -> f64 {
+        self.runs as f64 / self.rounds.max(1) as f64
+    }
+
     /// The console line: milliseconds per round of each phase; `None`
     /// when no round was timed.
     pub fn line(&self) -> Option<String> {
@@ -80,11 +91,13 @@ impl RoundTime {
             .into_iter()
             .map(|(name, ns)| match name {
                 "ops" => format!(
-                    "ops {:.1} (past the longest op {:.1}; delays planned {:.1}, spun {:.1})",
+                    "ops {:.1} (past the longest op {:.1}; delays planned {:.1}, spun {:.1}; all at once {:.1}; {:.1} op runs per round)",
                     ms(ns),
                     ms(self.stagger_ns),
                     ms(self.planned_ns),
-                    ms(self.spun_ns)
+                    ms(self.spun_ns),
+                    ms(self.together_ns),
+                    self.runs_per_round()
                 ),
                 _ => format!("{name} {:.1}", ms(ns)),
             })
@@ -121,6 +134,16 @@ mod tests {
         assert!(line.contains("create 5.0,"), "{line}");
         assert!(
             line.contains("ops 30.0 (past the longest op 10.0;"),
+            "{line}"
+        );
+        let t = RoundTime {
+            runs: 9,
+            together_ns: 4_000_000,
+            ..t
+        };
+        let line = t.line().unwrap();
+        assert!(
+            line.contains("all at once 2.0; 4.5 op runs per round)"),
             "{line}"
         );
         assert!(line.ends_with("other 13.0"), "{line}");

@@ -13,6 +13,10 @@ pub const DEFAULT_KINDS: &str = "anon,shared-anon,memfd";
 /// states": chosen by measurement on the variant library).
 pub const DEFAULT_STATES: &str = "populated,fresh,pte-mapped,small,mthp";
 
+/// The most runs of one op in a round with `--overlap-ms` (the store
+/// generations of a round have 4094 passes: `--burst` times this must fit).
+pub const MAX_REPS: u32 = 256;
+
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Args {
@@ -41,6 +45,13 @@ pub struct Args {
     /// Passes a storing op makes over its pages in one round.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub burst: u32,
+    /// Overlap budget (ms): in a round each thread repeats its op until
+    /// it has run this long and every other thread has finished its first
+    /// run (at most [`MAX_REPS`] runs), so the ops' kernel calls overlap
+    /// for most of the round; 0 runs each op once. Ops the catalogue says
+    /// cannot repeat ([`crate::pairs::catalogue::repeats`]) run once.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000), value_name = "MS")]
+    pub overlap_ms: u32,
     /// Pick the next pair round-robin over the least run, not towards the
     /// catalogue pairs whose module ops met least.
     #[arg(long)]
@@ -254,6 +265,13 @@ impl Args {
         {
             return Err("no kind of --kinds can start in a state of --states".into());
         }
+        if self.overlap_ms > 0 && self.burst.saturating_mul(MAX_REPS) > 4094 {
+            return Err(format!(
+                "--overlap-ms repeats an op up to {MAX_REPS} times: --burst {} must be at most {}",
+                self.burst,
+                4094 / MAX_REPS
+            ));
+        }
         if self.ops().len() < 2 && self.pair.is_empty() {
             return Err("--ops needs at least two ops to make a pair".into());
         }
@@ -319,7 +337,9 @@ mod tests {
         );
         assert_eq!(a.kinds(), [ObjKind::Memfd]);
         assert!(a.no_steer && a.rounds == 5);
-        assert_eq!((a.preempt, a.held), (0, 0));
+        assert_eq!((a.preempt, a.held, a.overlap_ms), (0, 0, 0));
+        assert_eq!(parse("--overlap-ms 30").overlap_ms, 30);
+        assert!(parse("--overlap-ms 30 --burst 16").check().is_err());
         let a = parse("--preempt 50 --held 100");
         assert_eq!((a.preempt, a.held), (50, 100));
         a.check().unwrap();

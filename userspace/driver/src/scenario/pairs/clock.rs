@@ -58,6 +58,20 @@ pub fn race(tally: &Tally, published: Instant, joined: Instant, t: &[Timing]) {
     tally.add_time(T::Ops, ops);
     tally.add_time(T::Stagger, ops.saturating_sub(longest));
     tally.add_time(T::Join, ns(end, joined));
+    tally.add_time(T::Runs, t.iter().map(|x| u64::from(x.runs)).sum());
+    tally.add_time(T::Together, together(t));
+}
+
+/// The time every op ran at once: the latest first start to the earliest
+/// last end (zero when they never did).
+fn together(t: &[Timing]) -> u64 {
+    match (
+        t.iter().map(|x| x.start).max(),
+        t.iter().map(|x| x.end).min(),
+    ) {
+        (Some(a), Some(b)) => ns(a, b),
+        _ => 0,
+    }
 }
 
 /// The run's time per phase.
@@ -80,6 +94,8 @@ pub fn report(tally: &Tally) -> RoundTime {
         steer_ns: tally.time(T::Steer),
         planned_ns: tally.time(T::Planned),
         spun_ns: tally.time(T::Spun),
+        runs: tally.time(T::Runs),
+        together_ns: tally.time(T::Together),
     }
 }
 
@@ -98,14 +114,18 @@ mod tests {
                 woke: at(1),
                 released: at(2),
                 start: at(3),
+                first_end: at(10),
                 end: at(10),
+                runs: 1,
                 shot: None,
             },
             Timing {
                 woke: at(2),
                 released: at(2),
                 start: at(6),
+                first_end: at(12),
                 end: at(12),
+                runs: 1,
                 shot: None,
             },
         ];

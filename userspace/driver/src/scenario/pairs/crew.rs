@@ -2,7 +2,8 @@
 //! (spawning and pinning threads every round cost more than the round's
 //! operations). Between rounds they sleep on a condition variable; in a
 //! round they are released together (the last one ready releases the
-//! others), run their op once, and hand back their effects and timing.
+//! others), run their op once (or, with `--overlap-ms`, again and again
+//! while the others' run), and hand back their effects and timing.
 //! Sequential (`--sequential`, the race-only check), they take turns in
 //! slot order instead: each starts when the one before it has returned,
 //! with ksmd stopped during each op and given a turn after it (`ksmd.rs`).
@@ -15,9 +16,11 @@ use super::tally::Tally;
 use super::windows::{self, RoundPlan, Windows};
 use crate::shared::cpu::pin;
 use crate::shared::offsets::busy;
+use mmrace_proto::pairs::catalogue::repeats;
+use mmrace_proto::spec::pairs::MAX_REPS;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a round tells every thread.
 #[derive(Clone)]
@@ -54,6 +57,10 @@ pub struct Crew {
     sequential: bool,
     /// Sequential rounds: ksmd is stopped, and takes a turn after each op.
     ksmd_turns: AtomicBool,
+    /// `--overlap-ms`: how long each op repeats in a round (zero: once).
+    overlap: Duration,
+    /// Threads that finished their op's first run this round.
+    first_done: AtomicUsize,
     seq: Mutex<Arc<Seq>>,
     n: usize,
 }
@@ -111,7 +118,7 @@ fn fire(h: &Hand, o: &Orders) -> Option<u64> {
 }
 
 impl Crew {
-    pub fn new(n: usize, sequential: bool) -> Crew {
+    pub fn new(n: usize, sequential: bool, overlap: Duration) -> Crew {
         Crew {
             stage: Mutex::new(Stage::default()),
             start: Condvar::new(),
@@ -122,6 +129,8 @@ impl Crew {
             turn: AtomicUsize::new(0),
             sequential,
             ksmd_turns: AtomicBool::new(false),
+            overlap,
+            first_done: AtomicUsize::new(0),
             seq: Mutex::new(Arc::new(Seq::default())),
             n,
         }
@@ -153,12 +162,13 @@ impl Crew {
     }
 
     fn once(&self, h: &Hand, o: &Orders, seq: &Seq, woke: Instant) -> (Effects, Timing) {
-        let env = RoundEnv {
+        let mut env = RoundEnv {
             obj: o.obj.as_ref(),
             layout: h.layout,
             slot: h.slot,
             round: o.round,
             burst: h.burst,
+            rep: 0,
             seq,
             target: o.target,
             moving: o.moving,
@@ -182,6 +192,21 @@ impl Crew {
         let shot = fire(h, o);
         let start = Instant::now();
         h.op.run(&env, &mut fx);
+        let first_end = Instant::now();
+        self.first_done.fetch_add(1, Ordering::AcqRel);
+        let mut runs = 1;
+        while self.again(h, runs, start) {
+            env.rep = runs;
+            env.hold = None;
+            // The migrating ops move the object back and forth.
+            env.target = if runs % 2 == 1 {
+                env.source()
+            } else {
+                o.target
+            };
+            h.op.run(&env, &mut fx);
+            runs += 1;
+        }
         let end = Instant::now();
         if self.sequential {
             if self.ksmd_turns.load(Ordering::Acquire) {
@@ -196,10 +221,26 @@ impl Crew {
                 woke,
                 released,
                 start,
+                first_end,
                 end,
+                runs,
                 shot,
             },
         )
+    }
+
+    /// Whether thread `h`, which began its first run at `start` and has
+    /// made `runs`, runs its op again (`--overlap-ms`): while the budget
+    /// lasts, and past it while another thread of the round has not
+    /// finished its first run (not in sequential rounds, where the others
+    /// wait for this one); never past [`MAX_REPS`] runs, nor for an op the
+    /// catalogue runs once.
+    fn again(&self, h: &Hand, runs: u32, start: Instant) -> bool {
+        if self.overlap.is_zero() || runs >= MAX_REPS || repeats(h.op.op()).is_err() {
+            return false;
+        }
+        start.elapsed() < self.overlap
+            || (!self.sequential && self.first_done.load(Ordering::Acquire) < self.n)
     }
 
     /// Publishes a round and waits for every thread's effects, in slot
@@ -210,6 +251,7 @@ impl Crew {
         self.ready.store(0, Ordering::Release);
         self.go.store(false, Ordering::Release);
         self.turn.store(0, Ordering::Release);
+        self.first_done.store(0, Ordering::Release);
         *self.seq.lock().unwrap() = Arc::new(Seq::default());
         {
             let mut st = self.stage.lock().unwrap();

@@ -75,14 +75,20 @@ impl Resources {
 }
 
 /// One thread's timing: when it had the round's orders, when it was
-/// released (before its start offset's busy loop), its op's start and
-/// end, and the number of the preemption shot it fired, if it did.
+/// released (before its start offset's busy loop), its op's first start,
+/// the end of its first run and of its last (`--overlap-ms` repeats the
+/// op), how many runs it made, and the number of the preemption shot it
+/// fired, if it did.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub woke: Instant,
     pub released: Instant,
     pub start: Instant,
+    /// The end of the first run: one op's time, which the start offsets
+    /// and the windows are drawn from.
+    pub first_end: Instant,
     pub end: Instant,
+    pub runs: u32,
     pub shot: Option<u64>,
 }
 
@@ -104,6 +110,9 @@ pub struct RoundEnv<'a> {
     pub round: u64,
     /// Passes a storing op makes.
     pub burst: u32,
+    /// This run's number in the round (`--overlap-ms` repeats the op):
+    /// its store passes follow the earlier runs' ([`RoundEnv::pass`]).
+    pub rep: u32,
     pub seq: &'a Seq,
     /// The node migrating ops move the object to this round.
     pub target: u32,
@@ -139,6 +148,13 @@ impl RoundEnv<'_> {
             .owned(self.slot, self.layout.hot())
             .take(n)
             .collect()
+    }
+
+    /// The round's number of pass `pass` of this run: the passes of the
+    /// earlier runs come first, so every store generation of the round is
+    /// new ([`super::model::store_gen`]).
+    pub fn pass(&self, pass: u32) -> u32 {
+        self.rep * self.burst + pass
     }
 
     /// The other node than [`RoundEnv::target`].

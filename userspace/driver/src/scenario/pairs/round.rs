@@ -35,6 +35,8 @@ pub struct Slice<'a> {
     /// The slice's kind in the offsets book.
     pub book_kind: usize,
     pub burst: u32,
+    /// `--overlap-ms`: how long each op repeats in a round (zero: once).
+    pub overlap: std::time::Duration,
     pub offsets: bool,
     /// The ops of a round run one after the other (`--sequential`).
     pub sequential: bool,
@@ -82,7 +84,13 @@ fn record_offsets(book: &Book, k: usize, mut st: KindState, t: &[(Effects, Timin
     } else {
         -ns(f.start, l.start)
     };
-    st.record(ns(l.start, l.end), ns(f.start, f.end), skew, delay);
+    // One run's time: the offsets sweep one op across the other.
+    st.record(
+        ns(l.start, l.first_end),
+        ns(f.start, f.first_end),
+        skew,
+        delay,
+    );
     book.store(k, &st);
 }
 
@@ -192,7 +200,7 @@ pub fn with_crew<T>(
         }
     }
     let begun = Instant::now();
-    let crew = Crew::new(slice.ops.len(), slice.sequential);
+    let crew = Crew::new(slice.ops.len(), slice.sequential, slice.overlap);
     let (out, ended) = std::thread::scope(|sc| {
         for (slot, op) in slice.ops.iter().enumerate() {
             let h = Hand {
@@ -301,6 +309,17 @@ mod tests {
     /// accept whatever they leave.
     #[test]
     fn a_clean_kernel_leaves_nothing_the_model_refuses() {
+        every_anon_pair(std::time::Duration::ZERO);
+    }
+
+    /// The same with `--overlap-ms`: the ops repeated while the other
+    /// runs leave nothing the model refuses either, and they did repeat.
+    #[test]
+    fn repeated_ops_leave_nothing_the_model_refuses() {
+        every_anon_pair(std::time::Duration::from_millis(3));
+    }
+
+    fn every_anon_pair(overlap: std::time::Duration) {
         if !crate::mm::thp_for_madvised() {
             return;
         }
@@ -353,6 +372,7 @@ mod tests {
                     ops: combo.0.iter().map(|u| op(*u)).collect(),
                     book_kind: combo.0[0].index() * n + combo.0[1].index(),
                     burst: 2,
+                    overlap,
                     offsets: true,
                     sequential: false,
                     windows: None,
@@ -393,6 +413,12 @@ mod tests {
         }
         assert_eq!(oracle.mismatches(), 0);
         assert!(views > 0, "no fork child's view was checked");
+        let runs = tally.time(Phase::Runs);
+        if overlap.is_zero() {
+            assert_eq!(runs, 2 * round, "each op ran once a round");
+        } else {
+            assert!(runs > 4 * round, "{runs} op runs in {round} rounds");
+        }
         // Errors here are this host's limits (no second node, no root...),
         // not findings; they must not be every round's.
         assert!(errors.len() < round as usize / 2, "{errors:#?}");
@@ -444,6 +470,7 @@ mod states {
                     ops: combo.0.iter().map(|u| op(*u)).collect(),
                     book_kind: combo.0[0].index() * n + combo.0[1].index(),
                     burst: 1,
+                    overlap: std::time::Duration::ZERO,
                     offsets: true,
                     sequential: false,
                     windows: None,

@@ -92,8 +92,11 @@ pub enum T {
     /// The start offsets' delays: as planned, and as spun.
     Planned,
     Spun,
+    /// Op runs (a count), and the time all ops of a round ran at once.
+    Runs,
+    Together,
 }
-const TIME_WORDS: usize = 17;
+const TIME_WORDS: usize = 19;
 
 const FIND_WORDS: usize = 6 + STAMP_WORDS + 1;
 const ROWS_AT: usize = HEADER;

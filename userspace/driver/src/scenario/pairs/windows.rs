@@ -255,7 +255,9 @@ mod tests {
             woke: t0,
             released: t0,
             start: t0,
+            first_end: t0 + Duration::from_millis(2),
             end: t0 + Duration::from_millis(2),
+            runs: 1,
             shot: None,
         };
         assert!(inside(t0 + Duration::from_millis(1), &t));

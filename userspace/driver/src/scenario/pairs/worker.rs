@@ -253,6 +253,7 @@ impl<'a> Worker<'a> {
             ops: combo.0.iter().map(|u| op(*u)).collect(),
             book_kind: combo.0[0].index() * n + combo.0[1].index(),
             burst: self.plan.args.burst,
+            overlap: std::time::Duration::from_millis(self.plan.args.overlap_ms.into()),
             offsets: !self.plan.args.no_offsets && !self.plan.args.sequential,
             sequential: self.plan.args.sequential,
             windows: Some(&self.windows),

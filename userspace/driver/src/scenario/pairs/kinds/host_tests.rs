@@ -44,6 +44,7 @@ fn rounds(maker: &mut dyn Maker, combos: &[Combo], oracle: &Arc<Oracle>) -> (u64
             ops: combo.0.iter().map(|u| op(*u)).collect(),
             book_kind: combo.0[0].index() * n + combo.0[1].index(),
             burst: 2,
+            overlap: std::time::Duration::ZERO,
             offsets: false,
             sequential: false,
             windows: None,

@@ -92,7 +92,7 @@ impl Op for Store {
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
         let pages: Vec<usize> = env.layout.owned(env.slot, env.layout.hot()).collect();
         store_pages(env, &pages, env.burst, fx, |pass| {
-            store_gen(env.round, pass)
+            store_gen(env.round, env.pass(pass))
         });
     }
 }
@@ -111,7 +111,9 @@ impl Op for Touch {
             // SAFETY: a mapped page of the object, read only.
             unsafe { std::ptr::read_volatile(env.page_addr(first) as *const u64) };
         }
-        store_pages(env, &pages, 1, fx, |pass| store_gen(env.round, pass));
+        store_pages(env, &pages, 1, fx, |pass| {
+            store_gen(env.round, env.pass(pass))
+        });
     }
 }
 

@@ -92,7 +92,7 @@ impl Op for Pwrite {
         let Some(fd) = env.obj.fd() else { return };
         let mut buf = Unit::new();
         for pass in 0..env.burst {
-            let g = store_gen(env.round, pass);
+            let g = store_gen(env.round, env.pass(pass));
             for p in env.own_hot(FILE_PAGES) {
                 // SAFETY: our own aligned UNIT-byte buffer.
                 unsafe { mem::fill(buf.addr(), &stamp(p, g)) };
@@ -156,7 +156,7 @@ impl Op for PunchHole {
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
         let Some(fd) = env.obj.fd() else { return };
         let mut buf = Unit::new();
-        let g = store_gen(env.round, 0);
+        let g = store_gen(env.round, env.pass(0));
         for p in env.own_hot(FILE_PAGES) {
             let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
             // SAFETY: fallocate on the object's file.

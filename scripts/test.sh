@@ -379,14 +379,15 @@ amplify_unknown_symbol_checks() {
 }
 run_test qemu-amplify-unknown-symbol-is-enoent amplify_unknown_symbol_checks
 
-echo "== QEMU: module unload/reload under load"
+# Module unload/reload under load.
 reload_checks() {
 	# About 1.1 s a cycle under TCG with every probe firing; the run ends
 	# when the 40 cycles are done, 200 s is only the cap.
 	guest reload --duration 200 --seed 3 --reload-module 40 thp-race || { echo "runner exit $?"; return 1; }
 	report reload verdict=clean ops=module_reload:40
 }
-run_test qemu-reload-40-under-load reload_checks
+# (run two at a time at the end, beside the OOM reaper's guest: it checks
+# the reloads and a clean verdict, not rates)
 
 echo "== QEMU: the race-only variant $VARIANT, and smoke on the lockdep profile kernel (KERNEL_PROFILE=lockdep)"
 run_test variant-build prepare_variant "$VARIANT"
@@ -785,7 +786,7 @@ pairs_ksm_checks() {
 	expect_exit 1 oguest_xfs pairs-ksm --duration 40 --seed 1 pairs --pair odirect,ksm-merge --kind ksm &&
 		report pairs-ksm verdict=kernel-problem class~data-corruption "title~$expect" \
 			"pairs-caught~on populated ksm" && ttv pairs-ksm || return 1
-	oguest_xfs pairs-ksm-seq --duration 20 --seed 1 pairs --pair odirect,ksm-merge --kind ksm --sequential &&
+	oguest_xfs pairs-ksm-seq --duration 10 --seed 1 pairs --pair odirect,ksm-merge --kind ksm --sequential &&
 		report pairs-ksm-seq verdict=clean data-verified "pairs-ran=1" "pairs-ksmd-turns=10"
 }
 run_test qemu-pairs-ksm-caught pairs_ksm_checks
@@ -868,7 +869,7 @@ PY
 }
 run_test make-hunt-finds-and-dedups hunt_checks
 
-echo "== make bench, in miniature (5 s phases, one seed, no variant boots)"
+# make bench, in miniature (5 s phases, one seed, no variant boots).
 # bench.sh ends with mmrace-host bench-summary (unit-tested on a real bench
 # directory); here its table and files must hold every config's figures.
 bench_smoke_checks() {
@@ -886,7 +887,8 @@ bench_smoke_checks() {
 	[ "$(grep -c '"runs_with_result": 1' "$out/bench.json")" = 3 ] || { echo "bench.json: not one run with results per config"; return 1; }
 	[ "$(grep -c '<polyline' "$out/pmd_race.svg")" -ge 3 ] || { echo "pmd_race.svg has fewer than 3 curves"; return 1; }
 }
-run_test bench-smoke bench_smoke_checks
+# (run two at a time at the end: it checks that every figure is there,
+# not what it is)
 
 echo "== QEMU: exec runs a program under the counters; its failure is a test failure"
 EXEC_DIR=$RESULTS/exec
@@ -917,7 +919,7 @@ exec_finding_checks() {
 }
 run_test qemu-exec-kernel-finding-wins exec_finding_checks
 
-echo "== QEMU, two at a time: the OOM reaper dependency beside selftests-mm on the clean kernel"
+echo "== two at a time: the OOM reaper dependency, selftests-mm, make bench in miniature, module reloads under load"
 # The no-oom-reaper run mostly waits (the driver's 30 s exit timeout); the
 # selftests are pass/fail, not rates: they share the host.
 oom_dependency_checks() {
@@ -968,6 +970,8 @@ selftests_short_checks() {
 		grep -q '^    # vmstat: .*thp_split_page+' "$k"
 }
 par_test qemu-selftests-mm selftests_short_checks
+par_test bench-smoke bench_smoke_checks
+par_test qemu-reload-40-under-load reload_checks
 par_wait
 # The longer set: every program that passes on the test kernel (khugepaged's
 # own test fails its swap cases: the kernel has no CONFIG_SWAP).

@@ -222,31 +222,12 @@ impl Args {
         let mut a = self.clone();
         let (what, word) = part.split_once(':')?;
         match what {
-            "op" => {
-                a.ops = self
-                    .ops()
-                    .into_iter()
-                    .filter(|o| o.word() != word)
-                    .collect();
-                (a.ops.len() < self.ops().len() && self.pair.is_empty()).then_some(())?;
-            }
+            "op" if self.pair.is_empty() => a.ops = without(self.ops(), word, UserOp::word)?,
             "kind" => {
                 a.kind = None;
-                a.kinds = self
-                    .kinds()
-                    .into_iter()
-                    .filter(|k| k.word() != word)
-                    .collect();
-                (a.kinds.len() < self.kinds().len()).then_some(())?;
+                a.kinds = without(self.kinds(), word, ObjKind::word)?;
             }
-            "state" => {
-                a.states = self
-                    .states()
-                    .into_iter()
-                    .filter(|s| s.word() != word)
-                    .collect();
-                (a.states.len() < self.states().len()).then_some(())?;
-            }
+            "state" => a.states = without(self.states(), word, ObjState::word)?,
             _ => return None,
         }
         a.check().ok().map(|()| a)
@@ -289,6 +270,13 @@ fn subset<T: Copy>(rng: &mut crate::rng::Rng, items: &[T]) -> Vec<T> {
         .copied()
         .filter(|_| rng.below(2) == 0)
         .collect()
+}
+
+/// `items` without the one named `word`; None when none is.
+fn without<T: Copy>(items: Vec<T>, word: &str, name: fn(T) -> &'static str) -> Option<Vec<T>> {
+    let n = items.len();
+    let left: Vec<T> = items.into_iter().filter(|x| name(*x) != word).collect();
+    (left.len() < n).then_some(left)
 }
 
 /// Whether two of `ops` (or one with itself) may race in one round.

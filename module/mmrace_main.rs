@@ -125,6 +125,7 @@ mod probes {
 struct MeetCount {
     meets: u64,
     near: u64,
+    alias: u64,
 }
 
 /// Turns a name from the C object's static tables into a `&str`.
@@ -420,21 +421,27 @@ fn show_probes(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// `userspace/proto/src/meets.rs`):
 ///
 /// ```text
-/// # entering holding kind meets near
-/// pmd_split migrate_unmap anon 12 40
+/// # entering holding kind meets near alias
+/// pmd_split migrate_unmap anon 12 40 3
 /// ```
 ///
 /// `meets` counts the entries of `entering` while another task's `holding`
 /// was inside its operation on the same object, `near` those where
-/// `holding` had left it within the near window (`mmrace_meets.c`).
+/// `holding` had left it within the near window, `alias` those where
+/// `holding` was in flight on the same mm or file with no object in common
+/// (`mmrace_meets.c`).
 fn show_meets(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "# entering holding kind meets near")?;
+    writeln!(f, "# entering holding kind meets near alias")?;
     for (e, entering, _) in t.ops() {
         for (h, holding, _) in t.ops() {
             for (k, kind) in t.kinds() {
                 let c = t.meet(e, h, k);
                 if c != MeetCount::default() {
-                    writeln!(f, "{entering} {holding} {kind} {} {}", c.meets, c.near)?;
+                    writeln!(
+                        f,
+                        "{entering} {holding} {kind} {} {} {}",
+                        c.meets, c.near, c.alias
+                    )?;
                 }
             }
         }

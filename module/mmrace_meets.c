@@ -115,6 +115,14 @@ static atomic_t ring_next;
 
 static atomic64_t meets[NR_OPS][NR_OPS][NR_KINDS];
 static atomic64_t near[NR_OPS][NR_OPS][NR_KINDS];
+/*
+ * Alias overlaps: @entering started while another task's @holding was in
+ * flight in the same mm (or file) with no fine key in common and neither
+ * on the whole of it: the two ran at once on one mm but recorded different
+ * objects (another pmd, or a folio against a pmd). What tells a pair that
+ * never meets because its keys differ from one whose calls never overlap.
+ */
+static atomic64_t alias[NR_OPS][NR_OPS][NR_KINDS];
 static atomic64_t calls[NR_OPS];
 static atomic64_t dropped;		/* entries with every slot taken */
 
@@ -683,7 +691,13 @@ static void count_meet(atomic64_t (*m)[NR_OPS][NR_KINDS], u16 entering,
 	atomic64_inc(&m[entering][held->op][kind]);
 }
 
-/* Meets with every other task's operation in flight. */
+/* Same mm or file, no fine key shared, neither whole (see alias). */
+static bool keys_alias(const struct meet_keys *a, const struct meet_keys *b)
+{
+	return (a->mm && a->mm == b->mm) || (a->mapping && a->mapping == b->mapping);
+}
+
+/* Meets (and alias overlaps) with every other task's operation in flight. */
 static void scan_inflight(unsigned int self, u16 op, const struct meet_keys *k)
 {
 	unsigned long busy = READ_ONCE(inflight) & ~BIT(self);
@@ -692,8 +706,12 @@ static void scan_inflight(unsigned int self, u16 op, const struct meet_keys *k)
 	unsigned int i;
 
 	for_each_set_bit(i, &busy, MEET_SLOTS) {
-		if (slot_read(&slots[i], &s) && s.task != task && keys_meet(k, &s.k))
+		if (!slot_read(&slots[i], &s) || s.task == task)
+			continue;
+		if (keys_meet(k, &s.k))
 			count_meet(meets, op, &s, k->kind);
+		else if (keys_alias(k, &s.k))
+			count_meet(alias, op, &s, k->kind);
 	}
 }
 
@@ -929,6 +947,7 @@ void mmrace_meets_cell(unsigned int entering, unsigned int holding, unsigned int
 	}
 	out->meets = atomic64_read(&meets[entering][holding][kind]);
 	out->near = atomic64_read(&near[entering][holding][kind]);
+	out->alias = atomic64_read(&alias[entering][holding][kind]);
 }
 
 void mmrace_meets_reset(void)
@@ -942,6 +961,7 @@ void mmrace_meets_reset(void)
 			for (k = 0; k < NR_KINDS; k++) {
 				atomic64_set(&meets[e][h][k], 0);
 				atomic64_set(&near[e][h][k], 0);
+				atomic64_set(&alias[e][h][k], 0);
 			}
 	}
 }

@@ -14,6 +14,7 @@
 struct mmrace_meet_count {
 	u64 meets;
 	u64 near;
+	u64 alias;	/* at once on one mm or file, no object shared */
 };
 
 /*

@@ -4,15 +4,17 @@
 //! The file's format (module and userspace agree on it here):
 //!
 //! ```text
-//! # entering holding kind meets near
-//! pmd_split migrate_unmap anon 12 40
+//! # entering holding kind meets near alias
+//! pmd_split migrate_unmap anon 12 40 3
 //! ```
 //!
 //! One line per (entering, holding, kind) cell with a nonzero count; lines
 //! starting with `#` are comments. A *meet*: `entering` started on an object
 //! (a page-table slot, a folio, or a whole mm) while another task's
 //! `holding` was inside its operation on the same object. A *near meet*:
-//! `holding` had left the object within the module's near window. The
+//! `holding` had left the object within the module's near window. An
+//! *alias* overlap: `holding` was in flight in the same mm (or file) with no
+//! object in common (a module without the column reads as 0). The
 //! operations and kinds are those of `module/mmrace_ops.h` ([`crate::ops`]).
 //!
 //! Next to it: `ops` ([`parse_ops`]: each operation's probe and calls),
@@ -64,6 +66,13 @@ pub struct Cell {
 pub struct Count {
     pub meets: u64,
     pub near: u64,
+    /// At once on the same mm or file, no object shared (`mmrace_meets.c`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub alias: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The whole matrix, as read at one moment. In JSON: a list of
@@ -316,8 +325,10 @@ impl std::error::Error for BadMeetsLine {}
 
 fn parse_line(line: &str) -> Option<(Cell, Count)> {
     let w: Vec<_> = line.split_whitespace().collect();
-    let [entering, holding, kind, meets, near] = w[..] else {
-        return None;
+    let (entering, holding, kind, meets, near, alias) = match w[..] {
+        [e, h, k, m, n] => (e, h, k, m, n, "0"),
+        [e, h, k, m, n, a] => (e, h, k, m, n, a),
+        _ => return None,
     };
     let cell = Cell {
         entering: crate::ops::op(entering)?,
@@ -329,6 +340,7 @@ fn parse_line(line: &str) -> Option<(Cell, Count)> {
         Count {
             meets: meets.parse().ok()?,
             near: near.parse().ok()?,
+            alias: alias.parse().ok()?,
         },
     ))
 }
@@ -356,10 +368,11 @@ impl Meets {
             .iter()
             .filter_map(|(c, n)| {
                 let e = earlier.cells.get(c).copied().unwrap_or_default();
-                let d = if n.meets >= e.meets && n.near >= e.near {
+                let d = if n.meets >= e.meets && n.near >= e.near && n.alias >= e.alias {
                     Count {
                         meets: n.meets - e.meets,
                         near: n.near - e.near,
+                        alias: n.alias - e.alias,
                     }
                 } else {
                     *n
@@ -386,6 +399,7 @@ impl Meets {
             let e = out.entry(key).or_default();
             e.meets += n.meets;
             e.near += n.near;
+            e.alias += n.alias;
         }
         out
     }
@@ -393,7 +407,13 @@ impl Meets {
     /// The kinds each operation met another on.
     pub fn kinds_by_op(&self) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         let mut out: BTreeMap<_, BTreeSet<_>> = BTreeMap::new();
-        for c in self.cells.keys() {
+        // A cell of alias overlaps alone is no meet.
+        for c in self
+            .cells
+            .iter()
+            .filter(|(_, n)| n.meets + n.near > 0)
+            .map(|(c, _)| c)
+        {
             out.entry(c.entering).or_default().insert(c.kind);
             out.entry(c.holding).or_default().insert(c.kind);
         }
@@ -493,7 +513,8 @@ mod tests {
             p[&(name::MIGRATE_UNMAP, name::PMD_SPLIT)],
             Count {
                 meets: 15,
-                near: 40
+                near: 40,
+                alias: 0
             }
         );
         assert_eq!(m.by_pair(None).len(), 2);
@@ -526,10 +547,16 @@ mod tests {
             d.cells[&c],
             Count {
                 meets: 10,
-                near: 35
+                near: 35,
+                alias: 0
             }
         );
         assert_eq!(b.since(&b).cells.len(), 0);
+        // The alias column: optional, subtracted like the others.
+        let x = Meets::parse("pmd_split migrate_unmap anon 2 5 7").unwrap();
+        let y = Meets::parse("pmd_split migrate_unmap anon 3 5 9").unwrap();
+        assert_eq!(y.since(&x).cells[&c].alias, 2);
+        assert_eq!(y.since(&x).cells[&c].meets, 1);
     }
 
     #[test]

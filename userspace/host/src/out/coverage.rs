@@ -15,7 +15,10 @@ use crate::out::report::Report;
 use mmrace_proto::meets::{all_pairs, Meets, RunMeets};
 use mmrace_proto::pairs::catalogue::meets_between;
 use mmrace_proto::pairs::{ObjKind, UserOp};
-use mmrace_proto::results::pairs::{catalogue_pairs, Coverage, PairsResult, COVERED_MEETS};
+use mmrace_proto::results::pairs::{
+    catalogue_pairs, pairs_that_can_meet, Coverage, PairsResult, Unmet, UnmetBreakdown,
+    COVERED_MEETS,
+};
 use mmrace_proto::spec::{pairs::Args as PairsArgs, Scenario};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -161,17 +164,75 @@ fn line(path: &Path, r: &Report, table: &mut KindTable) -> String {
         let Coverage {
             pairs, met, ran, ..
         } = p.coverage;
+        let met1 = PairsResult::coverage_met_at_least(&p.rows, &ops, &kinds, 1);
         let _ = write!(
             s,
-            "; pairs' own (its slices' meets): {met} of {pairs} met, {ran} ran, {} rounds",
+            "; pairs' own (its slices' meets): {met} of {pairs} met, {met1} met >= 1, {ran} ran, {} rounds",
             p.rounds
         );
+        s += &unmet_lines(p, &ops, &kinds);
     }
     let mut over = String::new();
     crate::out::meets::render_progress(&mut over, &r.meets_progress);
     if !over.is_empty() {
         let _ = write!(s, "\n  {}", over.trim_end());
     }
+    s
+}
+
+/// Why the run's metered pair rows never met (`Row::why_unmet`), the
+/// ops whose module ops were never called (per kind and start state), and
+/// the catalogue's denominator beside the pairs that can meet as far as
+/// the rows tell (those whose every metered row found an op uncalled out).
+fn unmet_lines(p: &PairsResult, ops: &[UserOp], kinds: &[ObjKind]) -> String {
+    let b = UnmetBreakdown::of(&p.rows);
+    if b.metered == 0 {
+        return String::new();
+    }
+    let mut s = String::from("\n  metered pair rows (combo, kind, start state) by outcome:\n");
+    s += "  | outcome | rows | share |\n  | --- | --- | --- |\n";
+    for l in b.lines() {
+        let _ = writeln!(s, "  {l}");
+    }
+    let mut uncalled: BTreeMap<String, u64> = BTreeMap::new();
+    for r in p
+        .rows
+        .iter()
+        .filter(|r| r.why_unmet() == Some(Unmet::Uncalled))
+    {
+        let state = r.state.map_or("-", |x| x.word());
+        let kind = r.kind.map_or("-", |x| x.word());
+        for (op, calls) in [(r.ops[0], r.calls_a), (r.ops[1], r.calls_b)] {
+            if calls == 0 {
+                *uncalled
+                    .entry(format!("{op} on {state} {kind}"))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let mut top: Vec<_> = uncalled.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let list: Vec<String> = top
+        .iter()
+        .take(12)
+        .map(|(w, n)| format!("{w} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  (a) uncalled, by op (rows): {}{}",
+        list.join(", "),
+        if top.len() > 12 {
+            format!(", ... ({} in all)", top.len())
+        } else {
+            String::new()
+        }
+    );
+    let _ = write!(
+        s,
+        "  catalogue pairs: {} (old denominator), {} that can meet as far as the rows tell (new)",
+        p.coverage.pairs,
+        pairs_that_can_meet(&p.rows, ops, kinds)
+    );
     s
 }
 

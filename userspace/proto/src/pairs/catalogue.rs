@@ -11,6 +11,7 @@
 
 use super::{ObjKind, ObjState, UserOp};
 use crate::ops::name::*;
+use std::collections::BTreeMap;
 
 /// The module's memory-kind classes the mapping depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,9 +340,36 @@ pub fn meets_between(
         if c.kind == k.module_kind() && hit {
             out.meets += n.meets;
             out.near += n.near;
+            out.alias += n.alias;
         }
     }
     out
+}
+
+/// Meets between the module ops of `a` and `b` counted on a module memory
+/// kind other than `k`'s, in `m`: the pair met, but the module told its
+/// kind otherwise (a coverage figure never credits those).
+pub fn meets_elsewhere(m: &crate::meets::Meets, a: UserOp, b: UserOp, k: ObjKind) -> u64 {
+    let (ma, mb) = (module_ops(a, k), module_ops(b, k));
+    m.cells
+        .iter()
+        .filter(|(c, _)| c.kind != k.module_kind())
+        .filter(|(c, _)| {
+            (ma.contains(&c.entering) && mb.contains(&c.holding))
+                || (mb.contains(&c.entering) && ma.contains(&c.holding))
+        })
+        .map(|(_, n)| n.meets)
+        .sum()
+}
+
+/// The calls of `op`'s module ops on `k` in `calls` (operation -> calls,
+/// a delta over a slice; the module counts calls per operation, not per
+/// kind or task, so another op's or task's calls count too).
+pub fn calls_of(calls: &BTreeMap<&str, u64>, op: UserOp, k: ObjKind) -> u64 {
+    module_ops(op, k)
+        .iter()
+        .map(|m| calls.get(m).copied().unwrap_or(0))
+        .sum()
 }
 
 /// The catalogue as a markdown table: op, kinds, module ops per kind

@@ -36,11 +36,156 @@ pub struct Row {
     /// unless the run sampled meets, `--meets-duty`).
     #[serde(default)]
     pub metered_rounds: u64,
+    /// Over its metered slices without a third op: the module's calls of
+    /// the first and the second op's module ops on the kind (calls of
+    /// any task: the module counts them per operation), the alias
+    /// overlaps between them (at once in one mm or file, no object in
+    /// common) and their meets counted on another memory kind. Zero in a
+    /// result from before they were kept. What [`Row::why_unmet`] reads.
+    #[serde(default)]
+    pub calls_a: u64,
+    #[serde(default)]
+    pub calls_b: u64,
+    #[serde(default)]
+    pub alias: u64,
+    #[serde(default)]
+    pub meets_elsewhere: u64,
     /// Rounds whose verification found a page that did not hold what the
     /// ops must leave.
     pub catches: u64,
     /// Op calls that failed with an error the op does not expect.
     pub op_errors: u64,
+}
+
+/// Why a metered row never met (issue 17): what its counters tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unmet {
+    /// (a) One op's module ops were never called in its metered slices:
+    /// the op does not enter what the catalogue says it drives there.
+    Uncalled,
+    /// (b) Both called, and one left an object the other then entered
+    /// within the near window: the same object, never at the same time.
+    Near,
+    /// (c) Both in flight at once in the same mm or file, with no object
+    /// key in common (another pmd or THP of the object, or a folio against
+    /// a pmd).
+    Alias,
+    /// (c) They met, but the module counted the meets on another memory
+    /// kind than the row's.
+    OtherKind,
+    /// (b) Both called, never near nor at once on the object's mm: apart
+    /// in time (or in other mms).
+    Apart,
+}
+
+impl Unmet {
+    pub const ALL: [Unmet; 5] = [
+        Unmet::Uncalled,
+        Unmet::Near,
+        Unmet::Alias,
+        Unmet::OtherKind,
+        Unmet::Apart,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Unmet::Uncalled => "(a) an op's module ops never called",
+            Unmet::Near => "(b) same object, never at once (near > 0)",
+            Unmet::Alias => "(c) at once in one mm, different keys (alias > 0)",
+            Unmet::OtherKind => "(c) met, counted on another memory kind",
+            Unmet::Apart => "(b) both called, never near nor at once",
+        }
+    }
+}
+
+impl Row {
+    /// Why the row never met, when it was metered and did not; `None`
+    /// when it met, was never metered, or is a triple. A result from
+    /// before the calls were kept (both zero) reads as uncalled.
+    pub fn why_unmet(&self) -> Option<Unmet> {
+        if self.meets > 0 || self.metered_rounds == 0 || self.ops.len() != 2 {
+            return None;
+        }
+        Some(if self.calls_a == 0 || self.calls_b == 0 {
+            Unmet::Uncalled
+        } else if self.near > 0 {
+            Unmet::Near
+        } else if self.alias > 0 {
+            Unmet::Alias
+        } else if self.meets_elsewhere > 0 {
+            Unmet::OtherKind
+        } else {
+            Unmet::Apart
+        })
+    }
+}
+
+/// The metered pair rows of a run by outcome: met, or never met by cause.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnmetBreakdown {
+    pub metered: u64,
+    pub met: u64,
+    pub unmet: std::collections::BTreeMap<Unmet, u64>,
+}
+
+impl UnmetBreakdown {
+    pub fn of(rows: &[Row]) -> UnmetBreakdown {
+        let mut b = UnmetBreakdown::default();
+        for r in rows
+            .iter()
+            .filter(|r| r.ops.len() == 2 && r.metered_rounds > 0)
+        {
+            b.metered += 1;
+            match r.why_unmet() {
+                Some(w) => *b.unmet.entry(w).or_default() += 1,
+                None => b.met += 1,
+            }
+        }
+        b
+    }
+
+    /// Markdown lines: one per outcome, rows and their share.
+    pub fn lines(&self) -> Vec<String> {
+        let pct = |n: u64| 100.0 * n as f64 / self.metered.max(1) as f64;
+        let mut v = vec![format!("| metered pair rows | {} | 100 % |", self.metered)];
+        v.push(format!(
+            "| met >= 1 | {} | {:.0} % |",
+            self.met,
+            pct(self.met)
+        ));
+        for u in Unmet::ALL {
+            let n = self.unmet.get(&u).copied().unwrap_or(0);
+            v.push(format!(
+                "| never met: {} | {n} | {:.0} % |",
+                u.describe(),
+                pct(n)
+            ));
+        }
+        v
+    }
+}
+
+/// The catalogue pairs of `ops` over `kinds` that can meet as far as
+/// `rows` tell: all of them less those metered whose every metered row
+/// found an op's module ops uncalled (cause (a)). Pairs never metered
+/// stay in: nothing says they cannot meet.
+pub fn pairs_that_can_meet(rows: &[Row], ops: &[UserOp], kinds: &[ObjKind]) -> u64 {
+    let mut n = 0;
+    for &k in kinds {
+        for pair in catalogue_pairs(ops, k) {
+            let metered: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.kind == Some(k) && r.ops == pair.0 && r.metered_rounds > 0)
+                .collect();
+            let never = !metered.is_empty()
+                && metered
+                    .iter()
+                    .all(|r| r.why_unmet() == Some(Unmet::Uncalled));
+            n += u64::from(!never);
+        }
+    }
+    n
 }
 
 /// A page that did not hold what the round's ops must leave.
@@ -193,6 +338,23 @@ impl PairsResult {
         cov
     }
 
+    /// Catalogue pairs of `ops` over `kinds` whose rows met at least `n`
+    /// times (summed over start states).
+    pub fn coverage_met_at_least(rows: &[Row], ops: &[UserOp], kinds: &[ObjKind], n: u64) -> u64 {
+        let mut met = 0;
+        for &k in kinds {
+            for pair in catalogue_pairs(ops, k) {
+                let m: u64 = rows
+                    .iter()
+                    .filter(|r| r.kind == Some(k) && r.ops == pair.0)
+                    .map(|r| r.meets)
+                    .sum();
+                met += u64::from(m >= n);
+            }
+        }
+        met
+    }
+
     /// The table for the console and the host summary.
     pub fn table(&self) -> Vec<String> {
         let mut v = vec![format!(
@@ -336,6 +498,61 @@ mod tests {
             r.coverage_line().contains("unmeasured"),
             "{}",
             r.coverage_line()
+        );
+    }
+
+    #[test]
+    fn unmet_rows_are_told_apart_by_their_counters() {
+        let r = |calls_a, calls_b, near, alias, elsewhere| Row {
+            metered_rounds: 5,
+            calls_a,
+            calls_b,
+            near,
+            alias,
+            meets_elsewhere: elsewhere,
+            ..row(&[Store, MigratePages], ObjKind::Anon, 5, 0)
+        };
+        assert_eq!(r(0, 9, 3, 3, 3).why_unmet(), Some(Unmet::Uncalled));
+        assert_eq!(r(9, 9, 3, 3, 3).why_unmet(), Some(Unmet::Near));
+        assert_eq!(r(9, 9, 0, 3, 3).why_unmet(), Some(Unmet::Alias));
+        assert_eq!(r(9, 9, 0, 0, 3).why_unmet(), Some(Unmet::OtherKind));
+        assert_eq!(r(9, 9, 0, 0, 0).why_unmet(), Some(Unmet::Apart));
+        // Met, unmetered, or a triple: no cause.
+        let met = Row {
+            meets: 1,
+            ..r(9, 9, 0, 0, 0)
+        };
+        let unmetered = Row {
+            metered_rounds: 0,
+            ..r(9, 9, 0, 0, 0)
+        };
+        let triple = Row {
+            metered_rounds: 5,
+            ..row(&[Store, MigratePages, Split], ObjKind::Anon, 5, 0)
+        };
+        for x in [&met, &unmetered, &triple] {
+            assert_eq!(x.why_unmet(), None);
+        }
+        let rows = vec![met, unmetered, triple, r(0, 9, 0, 0, 0), r(9, 9, 1, 0, 0)];
+        let b = UnmetBreakdown::of(&rows);
+        assert_eq!((b.metered, b.met), (3, 1));
+        assert_eq!(b.unmet[&Unmet::Uncalled], 1);
+        assert_eq!(b.lines().len(), 2 + Unmet::ALL.len());
+        // store+migrate-pages on anon: metered, met once: it can meet.
+        let all = catalogue_pairs(&[Store, MigratePages], ObjKind::Anon).len() as u64;
+        assert_eq!(
+            pairs_that_can_meet(&rows, &[Store, MigratePages], &[ObjKind::Anon]),
+            all
+        );
+        // Only uncalled rows: it cannot, as far as they tell.
+        let only = vec![r(0, 9, 0, 0, 0)];
+        assert_eq!(
+            pairs_that_can_meet(&only, &[Store, MigratePages], &[ObjKind::Anon]),
+            all - 1
+        );
+        assert_eq!(
+            PairsResult::coverage_met_at_least(&rows, &[Store, MigratePages], &[ObjKind::Anon], 1),
+            1
         );
     }
 }

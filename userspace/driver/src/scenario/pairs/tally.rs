@@ -67,8 +67,16 @@ pub enum F {
     Catches,
     Errors,
     Metered,
+    /// Over the metered slices of the pair alone (no third op): the calls
+    /// of each op's module ops (the module counts calls per operation, any
+    /// task), alias overlaps between them on the kind, and their meets
+    /// counted on another memory kind (`catalogue::meets_elsewhere`).
+    CallsA,
+    CallsB,
+    Alias,
+    Elsewhere,
 }
-const ROW_WORDS: usize = 9;
+const ROW_WORDS: usize = 13;
 
 /// Nanoseconds per phase of the worker's rounds and slices (`clock.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +225,10 @@ impl Tally {
                     meets: self.field(i, F::Meets),
                     near: self.field(i, F::Near),
                     metered_rounds: self.field(i, F::Metered),
+                    calls_a: self.field(i, F::CallsA),
+                    calls_b: self.field(i, F::CallsB),
+                    alias: self.field(i, F::Alias),
+                    meets_elsewhere: self.field(i, F::Elsewhere),
                     catches: self.field(i, F::Catches),
                     op_errors: self.field(i, F::Errors),
                 })

@@ -56,6 +56,14 @@ pub struct Args {
     /// catalogue pairs whose module ops met least.
     #[arg(long)]
     pub no_steer: bool,
+    /// How meets steer the next pair (docs/pairs.md, "How a run goes"):
+    /// `least-met`, towards the pairs whose module ops met least (a meet
+    /// weighs a slice of rounds); `need`, towards the pairs that need the
+    /// fewest rounds to be met `COVERED_MEETS` times at their measured
+    /// rate (a pair that met runs again, a pair metered without a meet is
+    /// backed off).
+    #[arg(long, value_enum, default_value_t = SteerBy::LeastMet, value_name = "MODE")]
+    pub steer_by: SteerBy,
     /// No fuzzy start offsets: all threads of a round start at once.
     #[arg(long)]
     pub no_offsets: bool,
@@ -92,6 +100,16 @@ pub struct Args {
     /// such runs races each thing in many different company.
     #[arg(long)]
     pub swarm: bool,
+}
+
+/// `--steer-by`: how meets steer the next pair.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SteerBy {
+    /// The pairs whose module ops met least, least run first.
+    LeastMet,
+    /// The pairs that need the fewest rounds to be met often enough.
+    Need,
 }
 
 /// Every kind, as `--kinds` words: what `make hunt`'s pairs runs draw

@@ -35,6 +35,7 @@ use anyhow::{bail, Context, Result};
 use mmrace_proto::pairs::{ObjKind, ObjState, UserOp};
 use mmrace_proto::results::pairs::{PairsResult, Skipped};
 pub use mmrace_proto::spec::pairs::Args;
+use mmrace_proto::spec::pairs::SteerBy;
 use model::Layout;
 use object::KindEnv;
 use std::path::{Path, PathBuf};
@@ -257,7 +258,11 @@ pub fn run(ctx: &Ctx, given: &Args) -> Result<PairsResult> {
         words(&mut plan.states.iter().map(|s| s.word())),
         a.rounds,
         a.triple_pct,
-        if a.no_steer { "off" } else { "by meets" }
+        match (a.no_steer, a.steer_by) {
+            (true, _) => "off",
+            (false, SteerBy::LeastMet) => "towards the least met",
+            (false, SteerBy::Need) => "by the rounds a pair needs to be met",
+        }
     ));
     if a.preempt > 0 || a.held > 0 {
         ctx.say(format!(

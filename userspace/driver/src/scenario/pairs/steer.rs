@@ -1,17 +1,24 @@
 //! Which pair (and kind) the next slice races.
 //!
 //! Candidates are every pair `a <= b` of ops that apply to a kind and may
-//! run together. With the module's `meets` readable and steering on, the
-//! next slice takes a candidate with the lowest score `meets * rounds per
-//! slice + rounds`: pairs whose module ops met least so far, and among
-//! those the least run (a meet weighs as much as a slice of rounds, so a
-//! pair that never meets still gives way to the others once it ran
-//! enough). Without `meets` (or with `--no-steer`) the score is the rounds
-//! alone: round-robin over the least run. Ties are broken by the seeded
-//! generator, and now and then a random third op joins the pair.
+//! run together. With the module's `meets` readable and steering on
+//! (`--steer-by need`), the
+//! next slice takes the candidate that needs the fewest rounds to reach
+//! [`COVERED_MEETS`] meets, estimated from its metered rounds
+//! ([`score`]): a pair that met but not yet often enough comes first, then
+//! the pairs not yet metered (least run first: round-robin), then the
+//! pairs metered without a meet, backed off the longer they ran without
+//! one (retried once the others need more), and last the covered pairs,
+//! least met first. Without `meets` (or with `--no-steer`) the score is
+//! the rounds alone: round-robin over the least run. `--steer-by
+//! least-met` (the default) scores as before issue 17's never-met
+//! measurement (`least_met_score`). Ties are broken by
+//! the seeded generator, and now and then a random third op joins the
+//! pair.
 
 use super::tally::{Tally, F};
 use crate::shared::rng::Rng;
+use mmrace_proto::meets::COVERED_MEETS;
 use mmrace_proto::pairs::{catalogue, Combo, ObjKind, UserOp};
 
 pub struct Steer {
@@ -19,15 +26,20 @@ pub struct Steer {
     by_kind: Vec<(ObjKind, Vec<UserOp>)>,
     forced: Option<Combo>,
     steer: bool,
+    /// `--steer-by least-met`: [`least_met_score`], not [`score`].
+    least_met: bool,
     triple_pct: u8,
     rounds: u64,
     rng: Rng,
 }
 
-/// A candidate's score from its row: its meets, scaled from its metered
-/// rounds to all its rounds (the run may sample meets), times the rounds
-/// of a slice, plus its rounds. A pair never metered scores its rounds.
-fn score(meets: u64, rounds: u64, metered: u64, per_slice: u64, use_meets: bool) -> u64 {
+/// The score of `--steer-by least-met` (the steering before issue 17's
+/// never-met measurement): its meets, scaled from its metered rounds to
+/// all its rounds, times the rounds of a slice, plus its rounds. A pair
+/// never metered scores its rounds. It sends a pair that met a few times
+/// behind every pair that never met, so in a 10-minute run a met pair
+/// rarely runs again before it reaches [`COVERED_MEETS`].
+fn least_met_score(meets: u64, rounds: u64, metered: u64, per_slice: u64, use_meets: bool) -> u64 {
     if use_meets && metered > 0 {
         meets * rounds / metered * per_slice + rounds
     } else {
@@ -35,11 +47,58 @@ fn score(meets: u64, rounds: u64, metered: u64, per_slice: u64, use_meets: bool)
     }
 }
 
+/// The prior of a candidate's meets per round, as meets in rounds: one
+/// meet in ten rounds (about the median rate of the rows that met at all,
+/// 0.4, times the share of rows that met, 15 to 20 %, in the 10-minute
+/// runs of docs/pairs.md). Its weight is ten rounds, so a pair metered
+/// without a meet for a slice or two already ranks behind one not yet
+/// metered.
+const PRIOR_MEETS: f64 = 1.0;
+const PRIOR_ROUNDS: f64 = 10.0;
+/// Scores at and above this are covered pairs.
+const COVERED_BASE: u64 = 1 << 62;
+/// The rounds' share of a score (the tie-break within a need).
+const ROUNDS_BITS: u32 = 20;
+
+/// A candidate's score from its rows summed over states (lowest runs
+/// next): its meets and metered rounds give its meets per round
+/// (`(meets + PRIOR_MEETS) / (metered + PRIOR_ROUNDS)`); the meets of its
+/// unmetered rounds (the run may sample meets) are estimated at that
+/// rate; the rounds it still needs to reach [`COVERED_MEETS`] at that rate
+/// are the score's high part, its rounds the low part. A candidate never
+/// metered needs what the prior says, so those go round-robin. A covered
+/// candidate scores above every other one, by its meets scaled to all its
+/// rounds times the rounds of a slice, plus its rounds (least met first).
+/// Without meets the score is the rounds.
+fn score(meets: u64, rounds: u64, metered: u64, per_slice: u64, use_meets: bool) -> u64 {
+    if !use_meets {
+        return rounds;
+    }
+    // Meets are counted in metered rounds only: without one, the prior.
+    let (rate, expected) = if metered == 0 {
+        (PRIOR_MEETS / PRIOR_ROUNDS, 0.0)
+    } else {
+        let rate = (meets as f64 + PRIOR_MEETS) / (metered as f64 + PRIOR_ROUNDS);
+        (
+            rate,
+            meets as f64 + rate * rounds.saturating_sub(metered) as f64,
+        )
+    };
+    let low = rounds.min((1 << ROUNDS_BITS) - 1);
+    if expected >= COVERED_MEETS as f64 {
+        let scaled = meets.saturating_mul(rounds) / metered.max(1);
+        return COVERED_BASE
+            .saturating_add(scaled.saturating_mul(per_slice).saturating_add(rounds));
+    }
+    let need = ((COVERED_MEETS as f64 - expected) / rate).ceil() as u64;
+    (need.min(COVERED_BASE >> ROUNDS_BITS) << ROUNDS_BITS) | low
+}
+
 impl Steer {
     pub fn new(
         by_kind: Vec<(ObjKind, Vec<UserOp>)>,
         forced: Option<Combo>,
-        steer: bool,
+        (steer, least_met): (bool, bool),
         triple_pct: u8,
         rounds: u64,
         rng: Rng,
@@ -48,6 +107,7 @@ impl Steer {
             by_kind,
             forced,
             steer,
+            least_met,
             triple_pct,
             rounds,
             rng,
@@ -89,6 +149,11 @@ impl Steer {
     pub fn next(&mut self, tally: &Tally, use_meets: bool) -> Option<(Combo, ObjKind)> {
         let cands = self.candidates();
         let use_meets = use_meets && self.steer;
+        let score = if self.least_met {
+            least_met_score
+        } else {
+            score
+        };
         let scored: Vec<(u64, &(Combo, ObjKind))> = cands
             .iter()
             .map(|c| {
@@ -148,7 +213,7 @@ mod tests {
         Steer::new(
             vec![(ObjKind::Anon, ops.clone()), (ObjKind::Memfd, ops)],
             forced,
-            true,
+            (true, false),
             triple,
             10,
             Rng::new(7),
@@ -180,10 +245,10 @@ mod tests {
         for (c, k) in s.candidates() {
             let r = t.row(&c, k, ObjState::Populated).unwrap();
             if (c.clone(), k) == quiet {
-                // Ran 30 times as much, never met: score 300.
+                // Ran 30 times as much, never metered: the prior's need.
                 t.bump(r, F::Rounds, 300);
             } else {
-                // Score 50 * 10 + 10 = 510.
+                // Covered.
                 t.bump(r, F::Rounds, 10);
                 t.bump(r, F::Metered, 10);
                 t.bump(r, F::Meets, 50);
@@ -193,19 +258,61 @@ mod tests {
         // Without meets the least run wins instead.
         assert_ne!(s.next(&t, false).unwrap(), quiet);
         // --no-steer ignores meets even when they are there.
-        let mut ns = Steer::new(s.by_kind.clone(), None, false, 0, 10, Rng::new(1));
+        let mut ns = Steer::new(s.by_kind.clone(), None, (false, false), 0, 10, Rng::new(1));
         assert_ne!(ns.next(&t, true).unwrap(), quiet);
+        // --steer-by least-met: 300 against 50 * 10 + 10 = 510.
+        let mut lm = Steer::new(s.by_kind.clone(), None, (true, true), 0, 10, Rng::new(1));
+        assert_eq!(lm.next(&t, true).unwrap(), quiet);
+    }
+
+    #[test]
+    fn a_pair_that_met_runs_again_before_the_unmetered() {
+        let t = Tally::new().unwrap();
+        let mut s = steer(None, 0);
+        let met = (Combo::new(vec![Store, Split]), ObjKind::Memfd);
+        let r = t.row(&met.0, met.1, ObjState::Small).unwrap();
+        t.bump(r, F::Rounds, 10);
+        t.bump(r, F::Metered, 10);
+        t.bump(r, F::Meets, 3);
+        assert_eq!(s.next(&t, true).unwrap(), met);
+        // The least-met steering sends it behind every pair not yet run.
+        let mut lm = Steer::new(s.by_kind.clone(), None, (true, true), 0, 10, Rng::new(1));
+        assert_ne!(lm.next(&t, true).unwrap(), met);
+    }
+
+    #[test]
+    fn scores_rank_near_covered_unmetered_backed_off_covered() {
+        let s = |m, r, metered| score(m, r, metered, 5, true);
+        // Met twice in 5 rounds: needs (10 - 2) / (3 / 15) = 40 rounds.
+        let near = s(2, 5, 5);
+        assert_eq!(near >> ROUNDS_BITS, 40);
+        // Never metered: the prior's 100 rounds; least run first.
+        let fresh = s(0, 0, 0);
+        assert!(near < fresh && fresh < s(0, 5, 0));
+        // Metered without a meet: behind the unmetered, further back the
+        // longer it ran (5 rounds: 150; 50: 600).
+        let quiet = s(0, 5, 5);
+        assert!(s(0, 50, 0) < quiet && quiet < s(0, 50, 50));
+        // But a long-unmet pair comes back before a covered one.
+        let covered = s(10, 5, 5);
+        assert!(covered >= COVERED_BASE && s(0, 5000, 5000) < covered);
+        // Covered pairs: least met first, as before.
+        assert!(covered < s(50, 5, 5));
     }
 
     #[test]
     fn sampled_meets_are_scaled_to_all_rounds() {
-        // 2 meets in 5 metered rounds of 50: about 20 in all.
-        assert_eq!(score(2, 50, 5, 10, true), 20 * 10 + 50);
-        // Every round metered: the meets as counted.
-        assert_eq!(score(2, 50, 50, 10, true), 2 * 10 + 50);
-        // Never metered, or steering without meets: the rounds.
-        assert_eq!(score(2, 50, 0, 10, true), 50);
+        // 2 meets in 5 metered rounds of 50: about 9 more expected in the
+        // 45 unmetered ones at 3 / 15 a round: covered.
+        assert!(score(2, 50, 5, 10, true) >= COVERED_BASE);
+        // The same with every round metered: not covered.
+        assert!(score(2, 50, 50, 10, true) < COVERED_BASE);
+        // Never metered: the prior and the rounds; without meets the rounds.
+        assert_eq!(score(2, 50, 0, 10, true), (100 << ROUNDS_BITS) | 50);
         assert_eq!(score(2, 50, 50, 10, false), 50);
+        // The least-met score scales as before.
+        assert_eq!(least_met_score(2, 50, 5, 10, true), 20 * 10 + 50);
+        assert_eq!(least_met_score(2, 50, 0, 10, true), 50);
     }
 
     #[test]

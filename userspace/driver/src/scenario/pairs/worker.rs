@@ -26,6 +26,7 @@ use mmrace_proto::meets::Meets;
 use mmrace_proto::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use mmrace_proto::results::pairs::pairs_in;
 use mmrace_proto::spec::pairs::Args;
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -168,7 +169,10 @@ impl<'a> Worker<'a> {
         let steer = Steer::new(
             by_kind,
             forced.clone(),
-            !plan.args.no_steer,
+            (
+                !plan.args.no_steer,
+                plan.args.steer_by == mmrace_proto::spec::pairs::SteerBy::LeastMet,
+            ),
             plan.args.triple_pct,
             u64::from(plan.args.rounds),
             Rng::stream(plan.seed, "pairs-steer", generation),
@@ -224,12 +228,19 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The module's meets now, when the probes were armed all the time
-    /// since `epoch` (only then does a slice count its meets: the file is
-    /// not read for nothing, a read costs milliseconds under TCG).
-    fn meets_if_armed(&self, epoch: Option<u64>) -> Option<Meets> {
+    /// The module's meets and calls now, when the probes were armed all
+    /// the time since `epoch` (only then does a slice count its meets:
+    /// the files are not read for nothing, a read costs milliseconds
+    /// under TCG).
+    fn meets_if_armed(&self, epoch: Option<u64>) -> Option<Counted> {
         if self.use_meets && crate::meets::armed_throughout(epoch, crate::meets::epoch()) {
-            crate::meets::read().ok()
+            let meets = crate::meets::read().ok()?;
+            let calls = crate::meets::read_ops()
+                .ok()?
+                .into_iter()
+                .map(|o| (o.op, o.calls))
+                .collect();
+            Some(Counted { meets, calls })
         } else {
             None
         }
@@ -337,14 +348,16 @@ impl<'a> Worker<'a> {
     }
 
     /// Credits the slice's meets (and its `ran` rounds as metered) to its
-    /// row and, for a triple, to the rows of the pairs in it.
+    /// row and, for a triple, to the rows of the pairs in it; and to each
+    /// pair's row what tells why it did not meet (`Row::why_unmet`): its
+    /// ops' module calls, alias overlaps and meets on another kind.
     fn attribute(
         &self,
         combo: &Combo,
         (kind, state): (ObjKind, ObjState),
         row: usize,
         ran: u64,
-        d: &Meets,
+        d: &Counted,
     ) {
         self.tally.bump(row, F::Metered, ran);
         let pairs = if combo.0.len() == 2 {
@@ -353,16 +366,59 @@ impl<'a> Worker<'a> {
             pairs_in(combo)
         };
         for p in pairs {
-            let c = catalogue::meets_between(d, p.0[0], p.0[1], kind);
+            let (a, b) = (p.0[0], p.0[1]);
+            let c = catalogue::meets_between(&d.meets, a, b, kind);
             self.tally.bump(row, F::Meets, c.meets);
             self.tally.bump(row, F::Near, c.near);
-            if combo.0.len() > 2 {
-                if let Some(pr) = self.tally.row(&p, kind, state) {
-                    self.tally.bump(pr, F::Meets, c.meets);
-                    self.tally.bump(pr, F::Near, c.near);
-                    self.tally.bump(pr, F::Metered, ran);
-                }
+            let pr = if combo.0.len() > 2 {
+                let Some(pr) = self.tally.row(&p, kind, state) else {
+                    continue;
+                };
+                self.tally.bump(pr, F::Meets, c.meets);
+                self.tally.bump(pr, F::Near, c.near);
+                self.tally.bump(pr, F::Metered, ran);
+                pr
+            } else {
+                row
+            };
+            let why = [
+                (F::CallsA, catalogue::calls_of(&d.calls, a, kind)),
+                (F::CallsB, catalogue::calls_of(&d.calls, b, kind)),
+                (F::Alias, c.alias),
+                (
+                    F::Elsewhere,
+                    catalogue::meets_elsewhere(&d.meets, a, b, kind),
+                ),
+            ];
+            for (f, n) in why {
+                self.tally.bump(pr, f, n);
             }
+        }
+    }
+}
+
+/// The module's meets and each operation's calls, read together.
+struct Counted {
+    meets: Meets,
+    calls: BTreeMap<&'static str, u64>,
+}
+
+impl Counted {
+    /// What happened between `earlier` and `self`.
+    fn since(&self, earlier: &Counted) -> Counted {
+        let calls = self
+            .calls
+            .iter()
+            .map(|(op, n)| {
+                (
+                    *op,
+                    n.saturating_sub(earlier.calls.get(op).copied().unwrap_or(0)),
+                )
+            })
+            .collect();
+        Counted {
+            meets: self.meets.since(&earlier.meets),
+            calls,
         }
     }
 }

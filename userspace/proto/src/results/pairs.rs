@@ -100,11 +100,25 @@ impl Unmet {
 }
 
 impl Row {
+    /// Whether the row is a catalogue pair's: two ops that both drive
+    /// module ops on its kind (the others are never metered).
+    pub fn is_catalogue_pair(&self) -> bool {
+        let Some(k) = self.kind else {
+            return false;
+        };
+        self.ops.len() == 2
+            && self
+                .ops
+                .iter()
+                .all(|o| !catalogue::module_ops(*o, k).is_empty())
+    }
+
     /// Why the row never met, when it was metered and did not; `None`
-    /// when it met, was never metered, or is a triple. A result from
-    /// before the calls were kept (both zero) reads as uncalled.
+    /// when it met, was never metered, or is no catalogue pair's (a
+    /// triple, an op without module ops). A result from before the calls
+    /// were kept (both zero) reads as uncalled.
     pub fn why_unmet(&self) -> Option<Unmet> {
-        if self.meets > 0 || self.metered_rounds == 0 || self.ops.len() != 2 {
+        if self.meets > 0 || self.metered_rounds == 0 || !self.is_catalogue_pair() {
             return None;
         }
         Some(if self.calls_a == 0 || self.calls_b == 0 {
@@ -121,7 +135,8 @@ impl Row {
     }
 }
 
-/// The metered pair rows of a run by outcome: met, or never met by cause.
+/// The metered rows of catalogue pairs in a run by outcome: met, or never
+/// met by cause.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnmetBreakdown {
     pub metered: u64,
@@ -134,7 +149,7 @@ impl UnmetBreakdown {
         let mut b = UnmetBreakdown::default();
         for r in rows
             .iter()
-            .filter(|r| r.ops.len() == 2 && r.metered_rounds > 0)
+            .filter(|r| r.is_catalogue_pair() && r.metered_rounds > 0)
         {
             b.metered += 1;
             match r.why_unmet() {

@@ -133,6 +133,79 @@ pub fn states_for(k: ObjKind, states: &[ObjState]) -> Vec<ObjState> {
         .collect()
 }
 
+/// The module ops that act on a huge pmd (or, `folio_split`, on a large
+/// folio): what an object without one never enters.
+const HUGE_PMD_OPS: [&str; 12] = [
+    ANON_HUGE_FAULT,
+    FILE_HUGE_MAP,
+    HUGE_PMD_WP,
+    HUGE_PMD_NUMA,
+    PMD_SPLIT,
+    ZAP_HUGE_PMD,
+    CHANGE_HUGE_PMD,
+    MOVE_HUGE_PMD,
+    MADV_FREE_HUGE_PMD,
+    COPY_HUGE_PMD,
+    COLLAPSE_FILE,
+    UFFD_MOVE,
+];
+
+/// Whether an object of kind `k` in start state `s` can hold a huge pmd
+/// (with `collapse` in the round: MADV_COLLAPSE can make one) and a
+/// large folio, for the whole round. `small` is MADV_NOHUGEPAGE
+/// (`vma_thp_disabled()`: no THP or mTHP is allocated and MADV_COLLAPSE
+/// refuses the VMA), so neither; `mthp` has a pte table under each pmd of
+/// the object before the ops start (no PMD fault there), so large folios
+/// of 64 KiB but no huge pmd unless a collapse makes one. The others can
+/// have both: populated and pte-mapped keep or fault one (the cold THP),
+/// fresh faults them in.
+pub fn state_has(s: ObjState, collapse: bool) -> (bool, bool) {
+    match s {
+        ObjState::Small => (false, false),
+        ObjState::Mthp => (collapse, true),
+        ObjState::Populated | ObjState::Fresh | ObjState::PteMapped => (true, true),
+    }
+}
+
+/// [`module_ops`] of `op` on `k` that an object starting in `s` can enter
+/// ([`state_has`]; `collapse`: MADV_COLLAPSE is in the round): the
+/// catalogue's drives made true per start state (issue 17: rows of
+/// `small` and `mthp` whose op drives only huge-pmd operations never
+/// called them).
+pub fn module_ops_in(op: UserOp, k: ObjKind, s: ObjState, collapse: bool) -> Vec<&'static str> {
+    let (pmd, large) = state_has(s, collapse);
+    // The split op's three are the steps of splitting a large folio.
+    if op == UserOp::Split && !large {
+        return Vec::new();
+    }
+    module_ops(op, k)
+        .iter()
+        .copied()
+        .filter(|m| pmd || !HUGE_PMD_OPS.contains(m))
+        .filter(|m| large || *m != FOLIO_SPLIT)
+        .collect()
+}
+
+/// The states of `states` (those `k` can start in) in which every op of
+/// `ops` that drives module ops on `k` can enter one
+/// ([`module_ops_in`]); all of `k`'s states when none is left, so a combo
+/// always has a state to run in.
+pub fn states_that_drive(k: ObjKind, states: &[ObjState], ops: &[UserOp]) -> Vec<ObjState> {
+    let all = states_for(k, states);
+    let collapse = ops.contains(&UserOp::Collapse);
+    let drives = |s: ObjState| {
+        ops.iter()
+            .filter(|o| !module_ops(**o, k).is_empty())
+            .all(|o| !module_ops_in(*o, k, s, collapse).is_empty())
+    };
+    let some: Vec<ObjState> = all.iter().copied().filter(|s| drives(*s)).collect();
+    if some.is_empty() {
+        all
+    } else {
+        some
+    }
+}
+
 /// The start-state table: which kind each state applies to
 /// (docs/pairs.md carries it; a test keeps the two equal).
 pub fn states_markdown_table() -> String {
@@ -556,5 +629,38 @@ mod tests {
         assert!(Combo::new(vec![Populate, Dontneed]).compatible());
         assert!(!Combo::new(vec![Mremap, Vmsplice]).compatible());
         assert_eq!(Combo::new(vec![Store, Fork]).name(), "store+fork");
+    }
+
+    #[test]
+    fn drives_per_state_leave_out_huge_pmd_ops_without_a_huge_pmd() {
+        use ObjState::*;
+        // mprotect-exec drives change_huge_pmd only: not in small or mthp.
+        assert!(module_ops_in(UserOp::MprotectExec, ObjKind::Anon, Small, false).is_empty());
+        assert!(module_ops_in(UserOp::MprotectExec, ObjKind::Anon, Mthp, false).is_empty());
+        assert_eq!(
+            module_ops_in(UserOp::MprotectExec, ObjKind::Anon, Mthp, true),
+            [CHANGE_HUGE_PMD]
+        );
+        // split's three split a large folio: none on small; pageout
+        // unmaps small folios too.
+        assert!(module_ops_in(UserOp::Split, ObjKind::Memfd, Small, false).is_empty());
+        assert_eq!(
+            module_ops_in(UserOp::Pageout, ObjKind::Memfd, Small, false),
+            [SWAP_OUT, TRY_TO_UNMAP]
+        );
+        assert_eq!(
+            module_ops_in(UserOp::MigratePages, ObjKind::Anon, Mthp, false),
+            module_ops(UserOp::MigratePages, ObjKind::Anon)
+        );
+        let all = [Populated, Fresh, PteMapped, Small, Mthp];
+        assert_eq!(
+            states_that_drive(ObjKind::Anon, &all, &[UserOp::Free, UserOp::Store]),
+            [Populated, Fresh, PteMapped]
+        );
+        // An op without module ops (cold) leaves the states as they are.
+        assert_eq!(
+            states_that_drive(ObjKind::Anon, &all, &[UserOp::Cold, UserOp::MigratePages]),
+            all
+        );
     }
 }

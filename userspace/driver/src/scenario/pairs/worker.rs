@@ -25,7 +25,7 @@ use anyhow::{bail, Result};
 use mmrace_proto::meets::Meets;
 use mmrace_proto::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use mmrace_proto::results::pairs::pairs_in;
-use mmrace_proto::spec::pairs::Args;
+use mmrace_proto::spec::pairs::{Args, SteerBy};
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -169,10 +169,7 @@ impl<'a> Worker<'a> {
         let steer = Steer::new(
             by_kind,
             forced.clone(),
-            (
-                !plan.args.no_steer,
-                plan.args.steer_by == mmrace_proto::spec::pairs::SteerBy::LeastMet,
-            ),
+            (!plan.args.no_steer, plan.args.steer_by == SteerBy::LeastMet),
             plan.args.triple_pct,
             u64::from(plan.args.rounds),
             Rng::stream(plan.seed, "pairs-steer", generation),
@@ -251,7 +248,13 @@ impl<'a> Worker<'a> {
     /// probes were armed throughout (the run may sample them).
     fn slice(&mut self, combo: &Combo, kind: ObjKind) {
         let mut lap = Lap::start(self.tally);
-        let states = catalogue::states_for(kind, &self.plan.states);
+        // Steering by need draws among the states where the combo's ops
+        // can enter their module ops (issue 17's cause (a)).
+        let states = if self.plan.args.steer_by == SteerBy::Need {
+            catalogue::states_that_drive(kind, &self.plan.states, &combo.0)
+        } else {
+            catalogue::states_for(kind, &self.plan.states)
+        };
         let state = *self.states_rng.pick(&states);
         let epoch = crate::meets::epoch();
         let before = self.meets_if_armed(epoch);

@@ -58,11 +58,12 @@ pub struct Args {
     pub no_steer: bool,
     /// How meets steer the next pair (docs/pairs.md, "How a run goes"):
     /// `least-met`, towards the pairs whose module ops met least (a meet
-    /// weighs a slice of rounds); `need`, towards the pairs that need the
+    /// weighs a slice of rounds, the steering before issue 17's never-met
+    /// measurement); `need` (the default), towards the pairs that need the
     /// fewest rounds to be met `COVERED_MEETS` times at their measured
     /// rate (a pair that met runs again, a pair metered without a meet is
     /// backed off).
-    #[arg(long, value_enum, default_value_t = SteerBy::LeastMet, value_name = "MODE")]
+    #[arg(long, value_enum, default_value_t = SteerBy::Need, value_name = "MODE")]
     pub steer_by: SteerBy,
     /// No fuzzy start offsets: all threads of a round start at once.
     #[arg(long)]

@@ -2,7 +2,7 @@
 //!
 //! Candidates are every pair `a <= b` of ops that apply to a kind and may
 //! run together. With the module's `meets` readable and steering on
-//! (`--steer-by need`), the
+//! (`--steer-by need`, the default), the
 //! next slice takes the candidate that needs the fewest rounds to reach
 //! [`COVERED_MEETS`] meets, estimated from its metered rounds
 //! ([`score`]): a pair that met but not yet often enough comes first, then
@@ -11,7 +11,7 @@
 //! one (retried once the others need more), and last the covered pairs,
 //! least met first. Without `meets` (or with `--no-steer`) the score is
 //! the rounds alone: round-robin over the least run. `--steer-by
-//! least-met` (the default) scores as before issue 17's never-met
+//! least-met` scores as before issue 17's never-met
 //! measurement (`least_met_score`). Ties are broken by
 //! the seeded generator, and now and then a random third op joins the
 //! pair.

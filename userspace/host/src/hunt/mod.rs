@@ -159,7 +159,7 @@ fn job_args(
     targets: &[Target],
     job: &Job,
     dir: &Path,
-    oom_disk: Option<&Path>,
+    disk_image: Option<&Path>,
     seq: u64,
 ) -> RunArgs {
     let (task, target, spec) = job;
@@ -168,7 +168,7 @@ fn job_args(
     a.quiet = true;
     // Every run that uses the XFS disk gets it (a private copy: batch::one):
     // oom-stall's writers, pairs' O_DIRECT op and XFS kinds.
-    a.disk = oom_disk
+    a.disk = disk_image
         .filter(|_| spec.scenario.needs_disk())
         .map(Path::to_path_buf);
     match task {
@@ -396,8 +396,8 @@ fn start(a: &HuntArgs) -> Option<(Campaign, Vec<Scenario>)> {
         Ok(s) => s,
         Err(e) => return fail(format!("hunt: {e:#}")),
     };
-    if scenarios.iter().any(|s| matches!(s, Scenario::OomStall(_))) && a.oom_disk.is_none() {
-        return fail("hunt: the mix has oom-stall: give --oom-disk IMAGE (an XFS image; each run gets a copy)".into());
+    if scenarios.iter().any(|s| matches!(s, Scenario::OomStall(_))) && a.disk_image.is_none() {
+        return fail("hunt: the mix has oom-stall: give --disk-image IMAGE (an XFS image; each run gets a copy)".into());
     }
     Some((campaign, scenarios))
 }
@@ -502,7 +502,7 @@ impl Hunt<'_> {
             &self.settings.targets,
             job,
             &self.dir,
-            self.a.oom_disk.as_deref(),
+            self.a.disk_image.as_deref(),
             n,
         );
         let run_dir = args
@@ -567,8 +567,8 @@ mod tests {
             "hunt",
             "--campaign",
             "/c",
-            "--oom-disk",
-            "/c/oom-stall.img",
+            "--disk-image",
+            "/c/disk.img",
             "--kernel",
             "/k",
             "--initrd",
@@ -600,10 +600,33 @@ mod tests {
                 std::slice::from_ref(&target),
                 &job,
                 Path::new("/c"),
-                a.oom_disk.as_deref(),
+                a.disk_image.as_deref(),
                 0,
             );
             assert_eq!(r.disk.is_some(), disk, "{words}");
+        }
+    }
+
+    #[test]
+    fn the_disk_image_keeps_its_old_name_as_an_alias() {
+        for flag in ["--disk-image", "--oom-disk"] {
+            let cli = Cli::try_parse_from([
+                "mmrace-host",
+                "hunt",
+                "--campaign",
+                "/c",
+                flag,
+                "/c/disk.img",
+                "--kernel",
+                "/k",
+                "--initrd",
+                "/i",
+            ])
+            .unwrap();
+            let Command::Hunt(a) = cli.command else {
+                unreachable!()
+            };
+            assert_eq!(a.disk_image.as_deref(), Some(Path::new("/c/disk.img")));
         }
     }
 }

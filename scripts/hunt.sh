@@ -23,7 +23,7 @@
 #   REPRO_RUNS     reruns per measurement of a new finding [8]
 #   MAX_RUNS       exploring runs in this session [no limit]
 #   AFTER_FINDING  seconds a guest gets after a finding [20]
-#   ACCEL, CPUS, MEM_MIB, DISK_MIB (oom-stall's image, 4096)
+#   ACCEL, CPUS, MEM_MIB, DISK_MIB (the campaign's XFS image, 4096)
 #
 # This script turns the settings into mmrace-host hunt-run's arguments;
 # mmrace-host checks them all before anything is built, then builds each

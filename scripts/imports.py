@@ -4,8 +4,10 @@
     scripts/imports.py check   fail on an import circle or a scenario that
                                imports another scenario (run by make lint)
     scripts/imports.py graph   print every crate's module graph
-    scripts/imports.py lines   the tree's line counts and the ten longest
-                               Rust functions
+    scripts/imports.py lines [N]
+                               the tree's line counts and the N (default
+                               ten) longest functions of userspace/ and
+                               module/, Rust and C
 
 A Rust file is a module; it depends on another when it names it: `use
 crate::a::b`, `super::x`, `self::x`, a path such as `crate::a::f()` in the
@@ -342,7 +344,43 @@ def rust_functions(file):
     return out
 
 
+def strip_c(text):
+    """Blanks out C comments, strings and char literals, keeping newlines."""
+    pattern = re.compile(
+        r"/\*.*?\*/"  # comments
+        r"|//[^\n]*"
+        r'|"(?:\\.|[^"\\\n])*"'  # strings
+        r"|'(?:\\.|[^'\\\n])*'",  # char literals
+        re.S,
+    )
+    return pattern.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def c_functions(file):
+    """(lines, name) of every C function: kernel style, its body's braces in
+    column 0, counted from the line that names it to the closing brace."""
+    rows = strip_c(open(file).read()).split("\n")
+    out = []
+    for i, row in enumerate(rows):
+        if row != "{":
+            continue
+        head = i - 1
+        while head > 0 and "(" not in rows[head]:
+            head -= 1
+        while head > 0 and not re.search(r"\w+\s*\(", rows[head]):
+            head -= 1
+        name = re.findall(r"(\w+)\s*\(", rows[head])
+        end = next((j for j in range(i, len(rows)) if rows[j] == "}"), len(rows) - 1)
+        if name:
+            out.append((end - head + 1, name[0]))
+    return out
+
+
+FUNCTION_DIRS = ("userspace/", "module/")
+
+
 def lines():
+    top = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     files = subprocess.run(
         ["git", "-C", ROOT, "ls-files"], capture_output=True, text=True, check=True
     ).stdout.split()
@@ -358,13 +396,17 @@ def lines():
         kind = os.path.splitext(f)[1] or os.path.basename(f)
         by_kind[kind] = by_kind.get(kind, 0) + n
         total += n
+        if not f.startswith(FUNCTION_DIRS):
+            continue
         if f.endswith(".rs"):
             funcs += [(n_, name, f) for n_, name in rust_functions(p)]
+        elif f.endswith(".c"):
+            funcs += [(n_, name, f) for n_, name in c_functions(p)]
     print(f"tracked lines: {total}")
     for kind, n in sorted(by_kind.items(), key=lambda kv: -kv[1])[:8]:
         print(f"  {kind:10} {n}")
-    print("ten longest Rust functions (lines, name, file):")
-    for n, name, f in sorted(funcs, reverse=True)[:10]:
+    print(f"{top} longest functions of {' and '.join(FUNCTION_DIRS)} (lines, name, file):")
+    for n, name, f in sorted(funcs, reverse=True)[:top]:
         print(f"  {n:5} {name} {f}")
     return 0
 

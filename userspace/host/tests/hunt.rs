@@ -157,7 +157,7 @@ fn a_clean_hunt_exits_0_and_bad_input_2() {
     let o = hunt(&s, &["--mix", "oom-stall", "--max-runs", "1"]);
     assert_eq!(code(&o), 2);
     assert!(
-        text(&o.stderr).contains("--oom-disk"),
+        text(&o.stderr).contains("--disk-image"),
         "{}",
         text(&o.stderr)
     );

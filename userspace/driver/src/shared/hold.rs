@@ -213,6 +213,12 @@ mod tests {
         };
         assert_eq!(n, UNIT as isize);
         assert!(t.elapsed() >= Duration::from_millis(20));
+        // The handler records the hold after the copy that woke this
+        // read: under load the read can return first, so wait for it.
+        let until = Instant::now() + Duration::from_secs(5);
+        while trap.last().is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let (came, done) = trap.last().expect("the fault was held");
         assert!(done.unwrap() >= came);
         assert_eq!(trap.holds(), 1);

@@ -34,11 +34,12 @@ pub struct HuntArgs {
     /// each minimisation step (0: neither).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub repro_runs: u32,
-    /// The XFS image the runs that use a disk get (oom-stall, pairs; each
-    /// run a private copy; pairs without it skips its XFS kinds and
-    /// O_DIRECT op).
-    #[arg(long, value_name = "PATH")]
-    pub oom_disk: Option<PathBuf>,
+    /// The campaign's XFS image, given to every run whose scenario needs
+    /// the disk (oom-stall, pairs; each run a private copy; pairs without
+    /// it skips its XFS kinds and O_DIRECT op). `--oom-disk` is its old
+    /// name.
+    #[arg(long, value_name = "PATH", alias = "oom-disk")]
+    pub disk_image: Option<PathBuf>,
     /// The runs' options (--seed is the campaign's seed, --duration each
     /// run's); no scenario here: they come from --mix.
     #[command(flatten)]
@@ -74,7 +75,7 @@ pub struct HuntRunArgs {
     /// "thp-race --swarm", "oom-stall", "pairs"].
     #[arg(long = "mix", value_name = "HUNT_MIX")]
     pub mix: Vec<String>,
-    /// oom-stall's XFS image, MiB.
+    /// The campaign's XFS image (`--disk-image`), MiB.
     #[arg(long, value_name = "DISK_MIB", default_value_t = 4096,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub disk_mib: u64,

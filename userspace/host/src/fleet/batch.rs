@@ -78,6 +78,15 @@ pub(crate) struct Finished {
 impl Finished {
     /// A kernel problem or hang whose title matches `expect` (any, without
     /// one).
+    /// The line the batch prints when this run ends.
+    fn describe(&self) -> String {
+        match (&self.result, &self.error) {
+            (Some((_, r)), _) => format!("{} {}: {}", r.meta.run_id, r.verdict.label(), r.reason),
+            (None, Some(e)) => format!("run {}: error: {e}", self.index + 1),
+            (None, None) => format!("run {}: exit {}", self.index + 1, self.exit_code),
+        }
+    }
+
     fn is_catch(&self, expect: Option<&Expect>) -> bool {
         let title = self
             .result
@@ -119,157 +128,231 @@ impl Tally {
 
 /// Runs the batch; returns the exit code (that of the merged result).
 pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
-    let t = &args.run;
-    let base = match t.validate().and_then(|()| t.run_spec(run::random_seed())) {
-        Ok(spec) => spec,
-        Err(e) => {
-            eprintln!("mmrace: {e}");
-            return Ok(2);
-        }
-    };
-    let batch_id = t
-        .run_id
-        .clone()
-        .unwrap_or_else(|| format!("{}-x{}", t.run_id_at(&base, run::unix_now()), args.runs()));
-    let dir = t.results_dir.join(&batch_id);
-    if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
-        eprintln!(
-            "mmrace: {} already holds results: pick another RUN_ID",
-            dir.display()
-        );
+    let Some(plan) = BatchPlan::new(args)? else {
         return Ok(2);
-    }
-    std::fs::create_dir_all(&dir)?;
-    let plans: Vec<(RunArgs, RunSpec)> = (0..args.runs())
-        .map(|i| run_args(t, &base, &dir, i))
-        .collect();
-    let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args
-        .jobs()
-        .unwrap_or_else(|| default_jobs(host_cpus, mem_available_mib().unwrap_or(0), &base.guest))
-        .min(args.runs())
-        .max(1);
-    // With no accelerator decided yet, run 1 probes KVM alone and caches
-    // the outcome; the others then start with the answer.
-    let qemu_version = accel::qemu_version(&t.qemu_binary);
-    let cache_file = accel::cache_file(&accel::cache_dir(), &accel::host_release(), &qemu_version);
-    let probe_first = matches!(
-        accel::plan(t.machine.accel, &t.kvm_device, &cache_file),
-        Plan::ProbeKvm { .. }
-    );
-    eprintln!(
-        "mmrace: batch {batch_id}: {} runs of {}, seeds {}..={}, {jobs} at once ({host_cpus} host CPUs, {} vCPUs and {} MiB per guest){}",
-        args.runs(),
-        base.scenario.name(),
-        base.seed,
-        seed_of(base.seed, args.runs() - 1),
-        base.guest.cpus,
-        base.guest.mem_mib,
-        if probe_first { "; run 1 alone first, to settle KVM or TCG" } else { "" }
-    );
-    eprintln!("mmrace: results in {}", dir.display());
-
-    let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let running = AtomicUsize::new(0);
-    let caught = AtomicUsize::new(0);
-    let enough = |caught: &AtomicUsize| {
-        args.stop_after_catches()
-            .is_some_and(|k| caught.load(Ordering::SeqCst) >= k)
     };
-    let first_done = AtomicBool::new(!probe_first);
+    plan.announce(args);
+    let started = Instant::now();
+    let workers = Workers {
+        args,
+        plans: &plan.runs,
+        stop,
+        next: AtomicUsize::new(0),
+        running: AtomicUsize::new(0),
+        caught: AtomicUsize::new(0),
+        first_done: AtomicBool::new(!plan.probe_first),
+    };
     let (tx, rx) = mpsc::channel::<Finished>();
-    let mut finished: Vec<Option<Finished>> = (0..args.runs()).map(|_| None).collect();
-    let tty = std::io::stderr().is_terminal();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            let tx = tx.clone();
-            let (plans, next, running, first_done) = (&plans, &next, &running, &first_done);
-            let (caught, enough) = (&caught, &enough);
-            scope.spawn(move || loop {
-                if stop.load(Ordering::SeqCst) || enough(caught) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= plans.len() {
-                    return;
-                }
-                while i > 0 && !first_done.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                running.fetch_add(1, Ordering::SeqCst);
-                let f = one(i, &plans[i].0, &plans[i].1, stop);
-                if f.is_catch(args.expect.as_ref()) {
-                    caught.fetch_add(1, Ordering::SeqCst);
-                }
-                running.fetch_sub(1, Ordering::SeqCst);
-                first_done.store(true, Ordering::SeqCst);
-                let _ = tx.send(f);
-            });
+    let finished = std::thread::scope(|scope| {
+        for _ in 0..plan.jobs {
+            let (tx, workers) = (tx.clone(), &workers);
+            scope.spawn(move || workers.work(&tx));
         }
         drop(tx);
-        let mut tally = Tally::default();
-        let mut last_len = 0;
+        watch(&workers, &rx, started)
+    });
+    finish(args, &plan, &workers, finished, started)
+}
+
+/// What a batch runs, settled before the first guest boots.
+struct BatchPlan {
+    id: String,
+    dir: PathBuf,
+    base: RunSpec,
+    runs: Vec<(RunArgs, RunSpec)>,
+    jobs: usize,
+    host_cpus: usize,
+    /// Run 1 probes KVM alone first (no accelerator decided yet).
+    probe_first: bool,
+}
+
+impl BatchPlan {
+    /// The plan, its directory created; `None` after saying why the batch
+    /// cannot run (a harness error).
+    fn new(args: &BatchArgs) -> anyhow::Result<Option<BatchPlan>> {
+        let t = &args.run;
+        let base = match t.validate().and_then(|()| t.run_spec(run::random_seed())) {
+            Ok(spec) => spec,
+            Err(e) => {
+                eprintln!("mmrace: {e}");
+                return Ok(None);
+            }
+        };
+        let id = t
+            .run_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-x{}", t.run_id_at(&base, run::unix_now()), args.runs()));
+        let dir = t.results_dir.join(&id);
+        if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+            eprintln!(
+                "mmrace: {} already holds results: pick another RUN_ID",
+                dir.display()
+            );
+            return Ok(None);
+        }
+        std::fs::create_dir_all(&dir)?;
+        let runs = (0..args.runs())
+            .map(|i| run_args(t, &base, &dir, i))
+            .collect();
+        let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let jobs = args
+            .jobs()
+            .unwrap_or_else(|| {
+                default_jobs(host_cpus, mem_available_mib().unwrap_or(0), &base.guest)
+            })
+            .min(args.runs())
+            .max(1);
+        Ok(Some(BatchPlan {
+            id,
+            dir,
+            base,
+            runs,
+            jobs,
+            host_cpus,
+            probe_first: probes_kvm(t),
+        }))
+    }
+
+    /// The batch's first lines: what runs, how many at once, where.
+    fn announce(&self, args: &BatchArgs) {
+        let (base, jobs, host_cpus) = (&self.base, self.jobs, self.host_cpus);
+        eprintln!(
+            "mmrace: batch {}: {} runs of {}, seeds {}..={}, {jobs} at once ({host_cpus} host CPUs, {} vCPUs and {} MiB per guest){}",
+            self.id,
+            args.runs(),
+            base.scenario.name(),
+            base.seed,
+            seed_of(base.seed, args.runs() - 1),
+            base.guest.cpus,
+            base.guest.mem_mib,
+            if self.probe_first { "; run 1 alone first, to settle KVM or TCG" } else { "" }
+        );
+        eprintln!("mmrace: results in {}", self.dir.display());
+    }
+}
+
+/// With no accelerator decided yet, run 1 probes KVM alone and caches the
+/// outcome; the others then start with the answer.
+fn probes_kvm(t: &RunArgs) -> bool {
+    let qemu_version = accel::qemu_version(&t.qemu_binary);
+    let cache_file = accel::cache_file(&accel::cache_dir(), &accel::host_release(), &qemu_version);
+    matches!(
+        accel::plan(t.machine.accel, &t.kvm_device, &cache_file),
+        Plan::ProbeKvm { .. }
+    )
+}
+
+/// What the worker threads share.
+struct Workers<'a> {
+    args: &'a BatchArgs,
+    plans: &'a [(RunArgs, RunSpec)],
+    stop: &'a AtomicBool,
+    next: AtomicUsize,
+    running: AtomicUsize,
+    caught: AtomicUsize,
+    first_done: AtomicBool,
+}
+
+impl Workers<'_> {
+    /// As many catches as `--stop-after-catches` asked for.
+    fn enough(&self) -> bool {
+        self.args
+            .stop_after_catches()
+            .is_some_and(|k| self.caught.load(Ordering::SeqCst) >= k)
+    }
+
+    /// One worker: takes the next run until none is left, the batch is
+    /// stopped or has caught enough; runs after the first wait for it.
+    fn work(&self, tx: &mpsc::Sender<Finished>) {
         loop {
-            let got = rx.recv_timeout(Duration::from_secs(1));
-            let secs = started.elapsed().as_secs();
-            let line =
-                |tally: &Tally| tally.line(args.runs(), running.load(Ordering::SeqCst), secs);
-            match got {
-                Ok(f) => {
-                    tally.add(&f, args.expect.as_ref());
-                    let what = match (&f.result, &f.error) {
-                        (Some((_, r)), _) => {
-                            format!("{} {}: {}", r.meta.run_id, r.verdict.label(), r.reason)
-                        }
-                        (None, Some(e)) => format!("run {}: error: {e}", f.index + 1),
-                        (None, None) => format!("run {}: exit {}", f.index + 1, f.exit_code),
-                    };
-                    let index = f.index;
-                    finished[index] = Some(f);
-                    if tty {
-                        eprint!("\r{:last_len$}\r", "");
-                    }
-                    eprintln!("mmrace: {what}");
-                    if !tty {
-                        eprintln!("{}", line(&tally));
-                    }
+            if self.stop.load(Ordering::SeqCst) || self.enough() {
+                return;
+            }
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            if i >= self.plans.len() {
+                return;
+            }
+            while i > 0
+                && !self.first_done.load(Ordering::SeqCst)
+                && !self.stop.load(Ordering::SeqCst)
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            self.running.fetch_add(1, Ordering::SeqCst);
+            let f = one(i, &self.plans[i].0, &self.plans[i].1, self.stop);
+            if f.is_catch(self.args.expect.as_ref()) {
+                self.caught.fetch_add(1, Ordering::SeqCst);
+            }
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.first_done.store(true, Ordering::SeqCst);
+            let _ = tx.send(f);
+        }
+    }
+}
+
+/// Collects the workers' runs until they are all gone, printing a line per
+/// run and the progress line (rewritten in place on a terminal).
+fn watch(w: &Workers, rx: &mpsc::Receiver<Finished>, started: Instant) -> Vec<Option<Finished>> {
+    let runs = w.args.runs();
+    let mut finished: Vec<Option<Finished>> = (0..runs).map(|_| None).collect();
+    let tty = std::io::stderr().is_terminal();
+    let mut tally = Tally::default();
+    let mut last_len = 0;
+    loop {
+        let got = rx.recv_timeout(Duration::from_secs(1));
+        let secs = started.elapsed().as_secs();
+        let line = |tally: &Tally| tally.line(runs, w.running.load(Ordering::SeqCst), secs);
+        match got {
+            Ok(f) => {
+                tally.add(&f, w.args.expect.as_ref());
+                let what = f.describe();
+                let index = f.index;
+                finished[index] = Some(f);
+                if tty {
+                    eprint!("\r{:last_len$}\r", "");
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                eprintln!("mmrace: {what}");
+                if !tty {
+                    eprintln!("{}", line(&tally));
+                }
             }
-            if tty {
-                let l = line(&tally);
-                eprint!("\r{l:last_len$}");
-                last_len = l.len();
-                let _ = std::io::stderr().flush();
-            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if tty {
-            eprintln!();
+            let l = line(&tally);
+            eprint!("\r{l:last_len$}");
+            last_len = l.len();
+            let _ = std::io::stderr().flush();
         }
-    });
+    }
+    if tty {
+        eprintln!();
+    }
+    finished
+}
 
+/// Merges the finished runs into merged.json, prints the summary and
+/// returns the batch's exit code (the merge's).
+fn finish(
+    args: &BatchArgs,
+    plan: &BatchPlan,
+    w: &Workers,
+    mut finished: Vec<Option<Finished>>,
+    started: Instant,
+) -> anyhow::Result<i32> {
+    let t = &args.run;
     let reports: Vec<(PathBuf, Report)> = finished
         .iter_mut()
         .filter_map(|f| f.as_mut().and_then(|f| f.result.take()))
         .map(|(d, r)| (d.join(run::REPORT), r))
         .collect();
     let not_run = args.runs() - finished.iter().filter(|f| f.is_some()).count();
-    let errors: Vec<String> = finished
-        .iter()
-        .flatten()
-        .filter_map(|f| {
-            f.error
-                .as_ref()
-                .map(|e| format!("run {}: {e}", f.index + 1))
-        })
-        .collect();
-    let stopped_early = enough(&caught) && !stop.load(Ordering::SeqCst);
+    let stopped_early = w.enough() && !w.stop.load(Ordering::SeqCst);
     let mut merged = Merged::from_reports(&reports, args.expect.as_ref());
     // A missing or failed run cannot hide behind a clean merge: merged.json
     // records them, and its exit code is the batch's.
-    let mut unreported = errors;
+    let mut unreported = errors(&finished);
     if not_run > 0 && !stopped_early {
         unreported.push(format!(
             "{not_run} of {} runs did not run (interrupted)",
@@ -280,22 +363,35 @@ pub fn batch(args: &BatchArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
         unreported.push("no run left a report".into());
     }
     merged.add_unreported(unreported);
-    merged.write(&reports, &dir)?;
-    run::link_latest(&t.results_dir, &batch_id);
+    merged.write(&reports, &plan.dir)?;
+    run::link_latest(&t.results_dir, &plan.id);
     crate::out::summary::emit(&merged.summary());
     if not_run > 0 && stopped_early {
         eprintln!(
             "mmrace: {not_run} of {} runs not started: {} caught, as many as asked for",
             args.runs(),
-            caught.load(Ordering::SeqCst)
+            w.caught.load(Ordering::SeqCst)
         );
     }
     eprintln!(
         "mmrace: batch took {:.0} s; merged results in {}",
         started.elapsed().as_secs_f64(),
-        dir.display()
+        plan.dir.display()
     );
     Ok(merged.exit_code)
+}
+
+/// The runs that ended in a harness error, one line each.
+fn errors(finished: &[Option<Finished>]) -> Vec<String> {
+    finished
+        .iter()
+        .flatten()
+        .filter_map(|f| {
+            f.error
+                .as_ref()
+                .map(|e| format!("run {}: {e}", f.index + 1))
+        })
+        .collect()
 }
 
 /// A private copy of the disk image for one run (sparse, so a fresh 4 GiB

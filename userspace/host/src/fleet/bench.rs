@@ -1343,115 +1343,182 @@ type Curves<'a> = [(&'a str, Vec<Curve>)];
 /// Cumulative pmd_race per phase, one line per seed and config; the y axis
 /// is log10(1 + count).
 fn svg_plot(curves: &Curves, phase_secs: f64) -> String {
-    let (w, h, l, r, top_m, b) = (760.0, 440.0, 70.0, 170.0, 40.0, 50.0);
-    let (pw, ph) = (w - l - r, h - top_m - b);
-    let points = || {
-        curves
-            .iter()
-            .flat_map(|(_, cs)| cs.iter().flat_map(|(_, p)| p.iter()))
-    };
-    let ymax = points().map(|p| p.1).max().unwrap_or(0).max(1) as f64;
-    let xmax = points()
-        .map(|p| p.0)
-        .fold(if phase_secs > 0.0 { phase_secs } else { 1.0 }, f64::max);
-    let top = (1.0 + ymax).log10();
-    let top = if top > 0.0 { top.ceil() as i32 } else { 1 };
-    let x = |t: f64| l + pw * t / xmax;
-    let y = |v: f64| top_m + ph * (1.0 - (1.0 + v).log10() / f64::from(top));
-    let color = |cfg: &str| match cfg {
-        "a" => "#7f7f7f",
-        "b" => "#1f77b4",
-        "c" => "#d62728",
-        _ => "black",
-    };
-    let dashes = ["", "6,3", "2,2", "8,2,2,2", "1,3"];
-    let mut el = vec![
-        format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
-        ),
-        format!(r#"<rect width="{w}" height="{h}" fill="white"/>"#),
-        format!(
-            r#"<text x="{l}" y="22" font-size="14">Cumulative pmd_race over each phase (one line per seed; y is log10(1 + count))</text>"#
-        ),
-    ];
-    for k in 0..=top {
-        let v = if k > 0 { 10f64.powi(k) - 1.0 } else { 0.0 };
-        let yy = y(v);
-        el.push(format!(
-            r##"<line x1="{l}" y1="{yy:.1}" x2="{}" y2="{yy:.1}" stroke="#ddd"/>"##,
-            l + pw
-        ));
-        el.push(format!(
-            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-            l - 6.0,
-            yy + 4.0,
-            if k > 0 { 10i64.pow(k as u32) } else { 0 }
-        ));
-    }
-    let step = if xmax > 10.0 {
-        ((xmax / 6.0 / 5.0).round() * 5.0).max(1.0)
-    } else {
-        1.0
-    };
-    let mut tick = 0.0;
-    while tick <= xmax + 1e-9 {
-        let xx = x(tick);
-        el.push(format!(
-            r##"<line x1="{xx:.1}" y1="{top_m}" x2="{xx:.1}" y2="{}" stroke="#eee"/>"##,
-            top_m + ph
-        ));
-        el.push(format!(
-            r#"<text x="{xx:.1}" y="{}" text-anchor="middle">{tick}</text>"#,
-            top_m + ph + 16.0
-        ));
-        tick += step;
-    }
-    el.push(format!(
-        r#"<rect x="{l}" y="{top_m}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
-    ));
-    el.push(format!(
-        r#"<text x="{}" y="{}" text-anchor="middle">seconds since the phase started</text>"#,
-        l + pw / 2.0,
-        h - 12.0
-    ));
-    el.push(format!(
-        r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">pmd_race (cumulative)</text>"#,
-        top_m + ph / 2.0
-    ));
-    let mut ly = top_m + 10.0;
-    for (cfg, cs) in curves {
-        for (i, (seed, pts)) in cs.iter().enumerate() {
-            let Some(last) = pts.last() else { continue };
-            let d = pts
-                .iter()
-                .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v as f64)))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let dash = match dashes[i % dashes.len()] {
-                "" => String::new(),
-                d => format!(r#" stroke-dasharray="{d}""#),
-            };
-            let c = color(cfg);
-            el.push(format!(
-                r#"<polyline fill="none" stroke="{c}" stroke-width="1.6"{dash} points="{d}"/>"#
-            ));
-            el.push(format!(
-                r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{c}" stroke-width="2"{dash}/>"#,
-                l + pw + 10.0,
-                l + pw + 34.0
-            ));
-            let seed = seed.map_or("None".to_string(), |s| s.to_string());
-            el.push(format!(
-                r#"<text x="{}" y="{}">{cfg} seed {seed}: {}</text>"#,
-                l + pw + 40.0,
-                ly + 4.0,
-                last.1
-            ));
-            ly += 16.0;
-        }
-    }
+    let p = Plot::new(curves, phase_secs);
+    let mut el = p.head();
+    p.y_grid(&mut el);
+    p.x_grid(&mut el);
+    p.frame(&mut el);
+    p.lines(&mut el, curves);
     el.push("</svg>".into());
     el.join("\n") + "\n"
+}
+
+/// The plot's size, its margins and its scales.
+struct Plot {
+    w: f64,
+    h: f64,
+    /// The left and top margins.
+    l: f64,
+    top_m: f64,
+    /// The plotting area's width and height.
+    pw: f64,
+    ph: f64,
+    /// The x axis' end, in seconds.
+    xmax: f64,
+    /// The y axis' end, a power of ten.
+    top: i32,
+}
+
+impl Plot {
+    fn new(curves: &Curves, phase_secs: f64) -> Plot {
+        let (w, h, l, r, top_m, b) = (760.0, 440.0, 70.0, 170.0, 40.0, 50.0);
+        let points = || {
+            curves
+                .iter()
+                .flat_map(|(_, cs)| cs.iter().flat_map(|(_, p)| p.iter()))
+        };
+        let ymax = points().map(|p| p.1).max().unwrap_or(0).max(1) as f64;
+        let xmax = points()
+            .map(|p| p.0)
+            .fold(if phase_secs > 0.0 { phase_secs } else { 1.0 }, f64::max);
+        let top = (1.0 + ymax).log10();
+        Plot {
+            w,
+            h,
+            l,
+            top_m,
+            pw: w - l - r,
+            ph: h - top_m - b,
+            xmax,
+            top: if top > 0.0 { top.ceil() as i32 } else { 1 },
+        }
+    }
+
+    fn x(&self, t: f64) -> f64 {
+        self.l + self.pw * t / self.xmax
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        self.top_m + self.ph * (1.0 - (1.0 + v).log10() / f64::from(self.top))
+    }
+
+    /// The svg element, its background and the title.
+    fn head(&self) -> Vec<String> {
+        let (w, h, l) = (self.w, self.h, self.l);
+        vec![
+            format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+            ),
+            format!(r#"<rect width="{w}" height="{h}" fill="white"/>"#),
+            format!(
+                r#"<text x="{l}" y="22" font-size="14">Cumulative pmd_race over each phase (one line per seed; y is log10(1 + count))</text>"#
+            ),
+        ]
+    }
+
+    /// A grid line and a label at each power of ten of the y axis.
+    fn y_grid(&self, el: &mut Vec<String>) {
+        let (l, pw) = (self.l, self.pw);
+        for k in 0..=self.top {
+            let v = if k > 0 { 10f64.powi(k) - 1.0 } else { 0.0 };
+            let yy = self.y(v);
+            el.push(format!(
+                r##"<line x1="{l}" y1="{yy:.1}" x2="{}" y2="{yy:.1}" stroke="#ddd"/>"##,
+                l + pw
+            ));
+            el.push(format!(
+                r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+                l - 6.0,
+                yy + 4.0,
+                if k > 0 { 10i64.pow(k as u32) } else { 0 }
+            ));
+        }
+    }
+
+    /// A grid line and a label every few seconds of the x axis.
+    fn x_grid(&self, el: &mut Vec<String>) {
+        let (top_m, ph, xmax) = (self.top_m, self.ph, self.xmax);
+        let step = if xmax > 10.0 {
+            ((xmax / 6.0 / 5.0).round() * 5.0).max(1.0)
+        } else {
+            1.0
+        };
+        let mut tick = 0.0;
+        while tick <= xmax + 1e-9 {
+            let xx = self.x(tick);
+            el.push(format!(
+                r##"<line x1="{xx:.1}" y1="{top_m}" x2="{xx:.1}" y2="{}" stroke="#eee"/>"##,
+                top_m + ph
+            ));
+            el.push(format!(
+                r#"<text x="{xx:.1}" y="{}" text-anchor="middle">{tick}</text>"#,
+                top_m + ph + 16.0
+            ));
+            tick += step;
+        }
+    }
+
+    /// The plotting area's frame and the axes' names.
+    fn frame(&self, el: &mut Vec<String>) {
+        let (l, top_m, pw, ph) = (self.l, self.top_m, self.pw, self.ph);
+        el.push(format!(
+            r#"<rect x="{l}" y="{top_m}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+        ));
+        el.push(format!(
+            r#"<text x="{}" y="{}" text-anchor="middle">seconds since the phase started</text>"#,
+            l + pw / 2.0,
+            self.h - 12.0
+        ));
+        el.push(format!(
+            r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">pmd_race (cumulative)</text>"#,
+            top_m + ph / 2.0
+        ));
+    }
+
+    /// A line per config and seed (a color per config, a dash per seed),
+    /// each with its legend entry on the right.
+    fn lines(&self, el: &mut Vec<String>, curves: &Curves) {
+        let color = |cfg: &str| match cfg {
+            "a" => "#7f7f7f",
+            "b" => "#1f77b4",
+            "c" => "#d62728",
+            _ => "black",
+        };
+        let dashes = ["", "6,3", "2,2", "8,2,2,2", "1,3"];
+        let right = self.l + self.pw;
+        let mut ly = self.top_m + 10.0;
+        for (cfg, cs) in curves {
+            for (i, (seed, pts)) in cs.iter().enumerate() {
+                let Some(last) = pts.last() else { continue };
+                let d = pts
+                    .iter()
+                    .map(|(t, v)| format!("{:.1},{:.1}", self.x(*t), self.y(*v as f64)))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let dash = match dashes[i % dashes.len()] {
+                    "" => String::new(),
+                    d => format!(r#" stroke-dasharray="{d}""#),
+                };
+                let c = color(cfg);
+                el.push(format!(
+                    r#"<polyline fill="none" stroke="{c}" stroke-width="1.6"{dash} points="{d}"/>"#
+                ));
+                el.push(format!(
+                    r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{c}" stroke-width="2"{dash}/>"#,
+                    right + 10.0,
+                    right + 34.0
+                ));
+                let seed = seed.map_or("None".to_string(), |s| s.to_string());
+                el.push(format!(
+                    r#"<text x="{}" y="{}">{cfg} seed {seed}: {}</text>"#,
+                    right + 40.0,
+                    ly + 4.0,
+                    last.1
+                ));
+                ly += 16.0;
+            }
+        }
+    }
 }
 
 /// Writes bench.json and the plot into the bench directory.

@@ -23,6 +23,9 @@ pub const SERIES_JSON: &str = "series.json";
 /// text, if any, says why.
 pub const NOT_BUILT: &str = "not-built";
 
+/// A row of the side-by-side table: its label and a cell per series.
+type Row = (String, Vec<String>);
+
 /// What became of one series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -237,62 +240,84 @@ impl Comparison {
         for w in &self.warnings {
             let _ = writeln!(out, "mmrace: warning: {w}");
         }
+        let (names, all_zero) = self.moved_counters();
+        let mut rows = self.outcome_rows();
+        rows.extend(self.counter_rows(&names));
+        self.table(&mut out, &rows, all_zero);
+        for s in &self.series {
+            match &s.outcome {
+                Outcome::NotBuilt { reason } => {
+                    let _ = writeln!(out, "mmrace: {} not built: {reason}", s.series);
+                }
+                Outcome::NoResult { reason } => {
+                    let _ = writeln!(out, "mmrace: {}: {reason}", s.series);
+                }
+                Outcome::Ran { .. } => {}
+            }
+        }
+        let _ = writeln!(out, "{}", self.verdict_line());
+        out
+    }
+
+    /// A cell per series: `f` of its merged runs, or why it has none.
+    fn column(&self, f: &dyn Fn(&Merged) -> String) -> Vec<String> {
+        self.series
+            .iter()
+            .map(|s| match &s.outcome {
+                Outcome::Ran { merged } => f(merged),
+                Outcome::NotBuilt { .. } => "not built".into(),
+                Outcome::NoResult { .. } => "no result".into(),
+            })
+            .collect()
+    }
+
+    /// The rows of how each series' runs ended: verdict, runs, catch
+    /// probability, times to catch and to the first race.
+    fn outcome_rows(&self) -> Vec<Row> {
         let secs = |s: &Spread| match (s.median, s.max) {
             (Some(m), Some(x)) => format!("{m:.1}/{x:.1} s (n={})", s.n),
             _ => "-".into(),
         };
-        let mut rows: Vec<(String, Vec<String>)> = Vec::new();
-        let col = |f: &dyn Fn(&Merged) -> String| -> Vec<String> {
-            self.series
-                .iter()
-                .map(|s| match &s.outcome {
-                    Outcome::Ran { merged } => f(merged),
-                    Outcome::NotBuilt { .. } => "not built".into(),
-                    Outcome::NoResult { .. } => "no result".into(),
-                })
-                .collect()
+        let verdict = |m: &Merged| {
+            match m.exit_code {
+                1 => "KERNEL PROBLEM",
+                3 => "TEST FAILED",
+                2 => "HARNESS ERROR",
+                _ => "CLEAN",
+            }
+            .into()
         };
-        rows.push((
-            "verdict".into(),
-            col(&|m| {
-                match m.exit_code {
-                    1 => "KERNEL PROBLEM",
-                    3 => "TEST FAILED",
-                    2 => "HARNESS ERROR",
-                    _ => "CLEAN",
-                }
-                .into()
-            }),
-        ));
-        rows.push((
-            "runs: caught/clean/err".into(),
-            col(&|m| {
-                format!(
-                    "{}: {}/{}/{}",
-                    m.runs.len(),
-                    m.caught,
-                    m.missed,
-                    m.harness_errors as usize + m.unreported.len()
-                )
-            }),
-        ));
-        rows.push((
-            "catch probability".into(),
-            col(&|m| {
-                let p = &m.catch_probability;
-                format!("{}/{} [{:.2}, {:.2}]", p.k, p.n, p.lo, p.hi)
-            }),
-        ));
-        rows.push((
-            "to catch, median/max".into(),
-            col(&|m| secs(&m.time_to_catch)),
-        ));
-        rows.push((
-            "first race, median/max".into(),
-            col(&|m| secs(&m.time_to_first_race)),
-        ));
-        // Counters: the median of each run's last value [its max], in the
-        // module's order, for every counter some series saw move.
+        let runs = |m: &Merged| {
+            format!(
+                "{}: {}/{}/{}",
+                m.runs.len(),
+                m.caught,
+                m.missed,
+                m.harness_errors as usize + m.unreported.len()
+            )
+        };
+        let probability = |m: &Merged| {
+            let p = &m.catch_probability;
+            format!("{}/{} [{:.2}, {:.2}]", p.k, p.n, p.lo, p.hi)
+        };
+        vec![
+            ("verdict".into(), self.column(&verdict)),
+            ("runs: caught/clean/err".into(), self.column(&runs)),
+            ("catch probability".into(), self.column(&probability)),
+            (
+                "to catch, median/max".into(),
+                self.column(&|m| secs(&m.time_to_catch)),
+            ),
+            (
+                "first race, median/max".into(),
+                self.column(&|m| secs(&m.time_to_first_race)),
+            ),
+        ]
+    }
+
+    /// The counters some series saw move, in the module's order, and how
+    /// many more every series saw stay 0.
+    fn moved_counters(&self) -> (Vec<String>, usize) {
         let mut names: Vec<String> = Vec::new();
         let mut all_zero = 0;
         for d in mmrace_proto::counters::counter_defs() {
@@ -308,17 +333,29 @@ impl Comparison {
                 all_zero += 1;
             }
         }
-        for name in names {
-            rows.push((
-                format!("  {name}"),
-                col(&|m| {
+        (names, all_zero)
+    }
+
+    /// A row per counter: the median of each run's last value [its max].
+    fn counter_rows(&self, names: &[String]) -> Vec<Row> {
+        names
+            .iter()
+            .map(|name| {
+                let cell = |m: &Merged| {
                     m.counters
-                        .get(&name)
+                        .get(name)
                         .map(|c| format!("{} [{}]", fmt_median(c.median), c.max))
                         .unwrap_or_else(|| "-".into())
-                }),
-            ));
-        }
+                };
+                (format!("  {name}"), self.column(&cell))
+            })
+            .collect()
+    }
+
+    /// The rows under a header of the series' names, in aligned columns;
+    /// the counters' rows (labels indented) after a line saying what they
+    /// are.
+    fn table(&self, out: &mut String, rows: &[Row], all_zero: usize) {
         let header: Vec<String> = self.series.iter().map(|s| s.series.clone()).collect();
         let label_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(24);
         let widths: Vec<usize> = (0..header.len())
@@ -339,7 +376,7 @@ impl Comparison {
         };
         let _ = writeln!(out, "{}", line("series", &header));
         let mut counters_said = false;
-        for (label, cells) in &rows {
+        for (label, cells) in rows {
             if label.starts_with("  ") && !counters_said {
                 let _ = writeln!(
                     out,
@@ -349,19 +386,6 @@ impl Comparison {
             }
             let _ = writeln!(out, "{}", line(label, cells));
         }
-        for s in &self.series {
-            match &s.outcome {
-                Outcome::NotBuilt { reason } => {
-                    let _ = writeln!(out, "mmrace: {} not built: {reason}", s.series);
-                }
-                Outcome::NoResult { reason } => {
-                    let _ = writeln!(out, "mmrace: {}: {reason}", s.series);
-                }
-                Outcome::Ran { .. } => {}
-            }
-        }
-        let _ = writeln!(out, "{}", self.verdict_line());
-        out
     }
 
     /// KTAP with a subtest per series, each holding its batch's KTAP (a

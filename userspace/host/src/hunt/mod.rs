@@ -159,7 +159,7 @@ fn job_args(
     targets: &[Target],
     job: &Job,
     dir: &Path,
-    oom_disk: Option<&Path>,
+    disk_image: Option<&Path>,
     seq: u64,
 ) -> RunArgs {
     let (task, target, spec) = job;
@@ -168,7 +168,7 @@ fn job_args(
     a.quiet = true;
     // Every run that uses the XFS disk gets it (a private copy: batch::one):
     // oom-stall's writers, pairs' O_DIRECT op and XFS kinds.
-    a.disk = oom_disk
+    a.disk = disk_image
         .filter(|_| spec.scenario.needs_disk())
         .map(Path::to_path_buf);
     match task {
@@ -330,54 +330,98 @@ fn progress_line(s: &Shared) -> String {
 /// finding, 2 on a usage or harness error (nothing but harness errors),
 /// else 0.
 pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
-    if let Err(e) = a.run.validate() {
-        eprintln!("mmrace: {e}");
+    let Some((campaign, scenarios)) = start(a) else {
         return Ok(2);
+    };
+    let jobs = jobs(a, &scenarios[0]).max(1);
+    announce(a, &campaign.settings, jobs);
+    let h = Hunt {
+        a,
+        stop,
+        dir: a.campaign.clone(),
+        settings: campaign.settings.clone(),
+        limits: Limits {
+            deadline: a
+                .hours
+                .map(|h| Instant::now() + Duration::from_secs_f64(h * 3600.0)),
+            max_runs: a.max_runs,
+        },
+        elapsed_before: campaign.elapsed_s,
+        started: Instant::now(),
+        seq: AtomicU64::new(0),
+        live: AtomicUsize::new(jobs),
+        pb: spinner(),
+        shared: Mutex::new(Shared {
+            campaign,
+            scenarios,
+            queue: VecDeque::new(),
+            pending: BTreeMap::new(),
+            running: 0,
+            next_index: 0,
+            explored: 0,
+        }),
+    };
+    h.save(&mut h.lock());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| h.work());
+        }
+        h.watch();
+    });
+    h.pb.finish_and_clear();
+    Ok(h.end())
+}
+
+/// The campaign opened and its mix parsed, or `None` after saying why the
+/// hunt cannot start (a usage or harness error).
+fn start(a: &HuntArgs) -> Option<(Campaign, Vec<Scenario>)> {
+    let fail = |e: String| {
+        eprintln!("mmrace: {e}");
+        None
+    };
+    if let Err(e) = a.run.validate() {
+        return fail(e.to_string());
     }
     if a.run.scenario.is_some() || a.run.spec.is_some() {
-        eprintln!("mmrace: hunt draws its scenarios from --mix: name none after its options, and no --spec");
-        return Ok(2);
+        return fail(
+            "hunt draws its scenarios from --mix: name none after its options, and no --spec"
+                .into(),
+        );
     }
     let campaign = match open(a) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("mmrace: hunt: {e:#}");
-            return Ok(2);
-        }
+        Err(e) => return fail(format!("hunt: {e:#}")),
     };
     let scenarios = match plan::parse_mix(&campaign.settings.mix) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("mmrace: hunt: {e:#}");
-            return Ok(2);
-        }
+        Err(e) => return fail(format!("hunt: {e:#}")),
     };
-    if scenarios.iter().any(|s| matches!(s, Scenario::OomStall(_))) && a.oom_disk.is_none() {
-        eprintln!("mmrace: hunt: the mix has oom-stall: give --oom-disk IMAGE (an XFS image; each run gets a copy)");
-        return Ok(2);
+    if scenarios.iter().any(|s| matches!(s, Scenario::OomStall(_))) && a.disk_image.is_none() {
+        return fail("hunt: the mix has oom-stall: give --disk-image IMAGE (an XFS image; each run gets a copy)".into());
     }
-    let dir = a.campaign.clone();
-    let settings = campaign.settings.clone();
-    let elapsed_before = campaign.elapsed_s;
-    let guest = RunSpec::new(scenarios[0].clone(), 0, 0).guest;
+    Some((campaign, scenarios))
+}
+
+/// How many guests at once: `--jobs`, or as many as fit guests like the
+/// mix's first scenario's.
+fn jobs(a: &HuntArgs, first: &Scenario) -> usize {
+    let guest = RunSpec::new(first.clone(), 0, 0).guest;
     let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = a.jobs().unwrap_or_else(|| {
+    a.jobs().unwrap_or_else(|| {
         crate::fleet::batch::default_jobs(
             host_cpus,
             crate::fleet::batch::mem_available_mib().unwrap_or(0),
             &guest,
         )
-    });
-    let limits = Limits {
-        deadline: a
-            .hours
-            .map(|h| Instant::now() + Duration::from_secs_f64(h * 3600.0)),
-        max_runs: a.max_runs,
-    };
+    })
+}
+
+/// The campaign's first line: its settings and how long it goes on.
+fn announce(a: &HuntArgs, settings: &Settings, jobs: usize) {
     let targets: Vec<String> = settings.targets.iter().map(Target::label).collect();
     eprintln!(
         "mmrace: hunt {}: seed {}, {jobs} guests at once, {} s per run, kernels [{}], mix [{}], {} reruns per new finding; {}",
-        dir.display(),
+        a.campaign.display(),
         settings.seed,
         settings.duration_s,
         targets.join(", "),
@@ -389,99 +433,125 @@ pub fn hunt(a: &HuntArgs, stop: &AtomicBool) -> anyhow::Result<i32> {
             (None, None) => "until interrupted (Ctrl-C: it resumes when started again)".into(),
         }
     );
-    let shared = Mutex::new(Shared {
-        campaign,
-        scenarios,
-        queue: VecDeque::new(),
-        pending: BTreeMap::new(),
-        running: 0,
-        next_index: 0,
-        explored: 0,
-    });
-    let started = Instant::now();
-    let seq = AtomicU64::new(0);
-    let live = AtomicUsize::new(jobs.max(1));
+}
+
+/// The progress spinner, ticking every second.
+fn spinner() -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     pb.set_style(
         ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"),
     );
     pb.enable_steady_tick(Duration::from_secs(1));
-    let save = |s: &mut Shared| {
-        s.campaign.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-        if let Err(e) = s.campaign.save(&dir) {
+    pb
+}
+
+/// One session of a campaign: what its workers share.
+struct Hunt<'a> {
+    a: &'a HuntArgs,
+    stop: &'a AtomicBool,
+    dir: std::path::PathBuf,
+    settings: Settings,
+    limits: Limits,
+    /// The campaign's time in the sessions before this one.
+    elapsed_before: f64,
+    started: Instant,
+    seq: AtomicU64,
+    /// Workers still running.
+    live: AtomicUsize,
+    pb: ProgressBar,
+    shared: Mutex<Shared>,
+}
+
+impl Hunt<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().expect("not poisoned")
+    }
+
+    /// Saves campaign.json (with the time spent so far) and the report.
+    fn save(&self, s: &mut Shared) {
+        s.campaign.elapsed_s = self.elapsed_before + self.started.elapsed().as_secs_f64();
+        if let Err(e) = s.campaign.save(&self.dir) {
             say(
-                &pb,
+                &self.pb,
                 &format!("mmrace: hunt: cannot save the campaign: {e:#}"),
             );
         }
-        write_report(&s.campaign, &dir);
-    };
-    save(&mut shared.lock().expect("not poisoned"));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            let (shared, limits, pb, seq, settings, dir, save, live) =
-                (&shared, &limits, &pb, &seq, &settings, &dir, &save, &live);
-            scope.spawn(move || loop {
-                let next = shared.lock().expect("not poisoned").next(limits, stop);
-                let job = match next {
-                    Next::Run(job) => *job,
-                    Next::Wait => {
-                        std::thread::sleep(Duration::from_millis(200));
-                        continue;
-                    }
-                    Next::Done => {
-                        live.fetch_sub(1, Ordering::SeqCst);
-                        return;
-                    }
-                };
-                let n = seq.fetch_add(1, Ordering::SeqCst);
-                let args = job_args(
-                    &a.run,
-                    &settings.targets,
-                    &job,
-                    dir,
-                    a.oom_disk.as_deref(),
-                    n,
-                );
-                let run_dir = args
-                    .results_dir
-                    .join(args.run_id.as_deref().unwrap_or_default());
-                // A run an interruption cut short left a directory without a
-                // result: its index was not done, so it runs again here.
-                if matches!(job.0, Task::Explore { .. }) && run_dir.exists() {
-                    let _ = std::fs::remove_dir_all(&run_dir);
+        write_report(&s.campaign, &self.dir);
+    }
+
+    /// One worker: runs the campaign's next job until there is none.
+    fn work(&self) {
+        loop {
+            let next = self.lock().next(&self.limits, self.stop);
+            match next {
+                Next::Run(job) => self.run(&job),
+                Next::Wait => std::thread::sleep(Duration::from_millis(200)),
+                Next::Done => {
+                    self.live.fetch_sub(1, Ordering::SeqCst);
+                    return;
                 }
-                let _ = std::fs::create_dir_all(&args.results_dir);
-                let done = crate::fleet::batch::one(n as usize, &args, &job.2, stop);
-                let mut s = shared.lock().expect("not poisoned");
-                for line in s.finish(&job, &done, dir) {
-                    say(pb, &line);
-                }
-                save(&mut s);
-                pb.set_message(progress_line(&s));
-            });
+            }
         }
-        while live.load(Ordering::SeqCst) > 0 {
-            pb.set_message(progress_line(&shared.lock().expect("not poisoned")));
+    }
+
+    /// Runs one job and records what it found.
+    fn run(&self, job: &Job) {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let args = job_args(
+            &self.a.run,
+            &self.settings.targets,
+            job,
+            &self.dir,
+            self.a.disk_image.as_deref(),
+            n,
+        );
+        let run_dir = args
+            .results_dir
+            .join(args.run_id.as_deref().unwrap_or_default());
+        // A run an interruption cut short left a directory without a
+        // result: its index was not done, so it runs again here.
+        if matches!(job.0, Task::Explore { .. }) && run_dir.exists() {
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
+        let _ = std::fs::create_dir_all(&args.results_dir);
+        let done = crate::fleet::batch::one(n as usize, &args, &job.2, self.stop);
+        let mut s = self.lock();
+        for line in s.finish(job, &done, &self.dir) {
+            say(&self.pb, &line);
+        }
+        self.save(&mut s);
+        self.pb.set_message(progress_line(&s));
+    }
+
+    /// Refreshes the progress line until every worker is done.
+    fn watch(&self) {
+        while self.live.load(Ordering::SeqCst) > 0 {
+            self.pb.set_message(progress_line(&self.lock()));
             std::thread::sleep(Duration::from_millis(500));
         }
-    });
-    pb.finish_and_clear();
-    let mut s = shared.into_inner().expect("not poisoned");
-    refresh_reproducers(&s.campaign, &dir);
-    save(&mut s);
-    let c = &s.campaign;
-    crate::out::summary::emit(&output::summary(c, &dir));
-    if stop.load(Ordering::SeqCst) {
-        eprintln!("mmrace: hunt interrupted: start it again with the same --campaign to resume");
     }
-    Ok(if !c.findings.is_empty() {
-        1
-    } else if c.tally.harness_errors > 0 && c.tally.clean == 0 {
-        2
-    } else {
-        0
-    })
+
+    /// The session's end: reproducers refreshed, the campaign saved, the
+    /// summary printed; returns the exit code.
+    fn end(self) -> i32 {
+        let mut s = self.lock();
+        refresh_reproducers(&s.campaign, &self.dir);
+        self.save(&mut s);
+        let c = &s.campaign;
+        crate::out::summary::emit(&output::summary(c, &self.dir));
+        if self.stop.load(Ordering::SeqCst) {
+            eprintln!(
+                "mmrace: hunt interrupted: start it again with the same --campaign to resume"
+            );
+        }
+        if !c.findings.is_empty() {
+            1
+        } else if c.tally.harness_errors > 0 && c.tally.clean == 0 {
+            2
+        } else {
+            0
+        }
+    }
 }
 
 #[cfg(test)]
@@ -497,8 +567,8 @@ mod tests {
             "hunt",
             "--campaign",
             "/c",
-            "--oom-disk",
-            "/c/oom-stall.img",
+            "--disk-image",
+            "/c/disk.img",
             "--kernel",
             "/k",
             "--initrd",
@@ -530,10 +600,33 @@ mod tests {
                 std::slice::from_ref(&target),
                 &job,
                 Path::new("/c"),
-                a.oom_disk.as_deref(),
+                a.disk_image.as_deref(),
                 0,
             );
             assert_eq!(r.disk.is_some(), disk, "{words}");
+        }
+    }
+
+    #[test]
+    fn the_disk_image_keeps_its_old_name_as_an_alias() {
+        for flag in ["--disk-image", "--oom-disk"] {
+            let cli = Cli::try_parse_from([
+                "mmrace-host",
+                "hunt",
+                "--campaign",
+                "/c",
+                flag,
+                "/c/disk.img",
+                "--kernel",
+                "/k",
+                "--initrd",
+                "/i",
+            ])
+            .unwrap();
+            let Command::Hunt(a) = cli.command else {
+                unreachable!()
+            };
+            assert_eq!(a.disk_image.as_deref(), Some(Path::new("/c/disk.img")));
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `mmrace-host hunt-run` (`make hunt`, `./mmrace hunt`, scripts/hunt.sh):
 //! a campaign's settings checked before anything is built, its kernels
 //! built ([`crate::fleet::build`]; one that does not build is left out),
-//! its targets written to CAMPAIGN/targets.json, oom-stall's XFS image
-//! made, then [`super::hunt`] on them.
+//! its targets written to CAMPAIGN/targets.json, the campaign's XFS image
+//! made (when a scenario of the mix needs the disk), then [`super::hunt`] on them.
 
 use crate::args::{Cli, Command, HuntArgs, HuntRunArgs};
 use crate::fleet::build::{log, BuildError, Builder, KernelWant, Target};
@@ -39,11 +39,11 @@ struct Setup<'a> {
 }
 
 /// What the hunt runs on: the targets file, the first target's images,
-/// oom-stall's image.
+/// the campaign's XFS image.
 struct Built<'a> {
     targets: &'a Path,
     first: &'a Target,
-    oom_disk: Option<&'a Path>,
+    disk_image: Option<&'a Path>,
 }
 
 /// The `hunt-run` subcommand; its exit code: `hunt`'s (1 the campaign has
@@ -56,12 +56,25 @@ pub fn hunt_run(a: &HuntRunArgs, stop: &AtomicBool) -> i32 {
             return 2;
         }
     };
-    match s.build().and_then(|t| s.oom_disk().map(|d| (t, d))) {
+    match s.build().and_then(|t| s.disk_image().map(|d| (t, d))) {
         Ok((targets, disk)) => s.hunt(&targets, disk.as_deref(), stop),
         Err(e) => {
             log(&format!("error: {}", e.reason()));
             e.exit_code()
         }
+    }
+}
+
+/// The campaign's XFS image, remade each session: `disk.img`, or
+/// `oom-stall.img` in a campaign an older mmrace started (that name, from
+/// when only oom-stall used the disk, is remade in place rather than left
+/// beside a second image).
+fn disk_image_path(campaign: &Path) -> PathBuf {
+    let old = campaign.join("oom-stall.img");
+    if old.exists() {
+        old
+    } else {
+        campaign.join("disk.img")
     }
 }
 
@@ -127,7 +140,7 @@ impl<'a> Setup<'a> {
         let check = Built {
             targets: Path::new("-"),
             first: &placeholder,
-            oom_disk: None,
+            disk_image: None,
         };
         s.hunt_args(&check)?;
         Ok(s)
@@ -144,8 +157,8 @@ impl<'a> Setup<'a> {
         for m in &self.mix {
             push(&mut v, "--mix", m);
         }
-        if let Some(d) = b.oom_disk {
-            push(&mut v, "--oom-disk", d);
+        if let Some(d) = b.disk_image {
+            push(&mut v, "--disk-image", d);
         }
         push(&mut v, "--duration", a.duration.to_string());
         push(&mut v, "--repro-runs", a.repro_runs.to_string());
@@ -226,22 +239,23 @@ impl<'a> Setup<'a> {
 
     /// The campaign's XFS image, when a scenario of the mix uses the disk
     /// (oom-stall, pairs; each run gets a private copy of it).
-    fn oom_disk(&self) -> Result<Option<PathBuf>, BuildError> {
+    fn disk_image(&self) -> Result<Option<PathBuf>, BuildError> {
         let mix = super::plan::parse_mix(&self.mix).unwrap_or_default();
         if !mix.iter().any(|s| s.needs_disk()) {
             return Ok(None);
         }
-        let img = self.campaign.join("oom-stall.img");
-        self.builder.xfs_disk(&img, self.a.disk_mib).map(Some)
+        self.builder
+            .xfs_disk(&disk_image_path(&self.campaign), self.a.disk_mib)
+            .map(Some)
     }
 
     /// The campaign on the targets built.
-    fn hunt(&self, targets: &[Target], oom_disk: Option<&Path>, stop: &AtomicBool) -> i32 {
+    fn hunt(&self, targets: &[Target], disk_image: Option<&Path>, stop: &AtomicBool) -> i32 {
         let file = self.targets_file();
         let built = Built {
             targets: &file,
             first: &targets[0],
-            oom_disk,
+            disk_image,
         };
         let h = match self.hunt_args(&built) {
             Ok(h) => h,
@@ -306,7 +320,7 @@ mod tests {
             .hunt_args(&Built {
                 targets: Path::new("/c/targets.json"),
                 first: &t,
-                oom_disk: None,
+                disk_image: None,
             })
             .unwrap();
         assert_eq!(h.campaign, Path::new("/c"));

@@ -148,12 +148,58 @@ fn check_pairs_kind(r: &Report, value: &str) -> Result<(), String> {
 }
 
 /// `Err(why)` when `check` fails on `r`.
+/// `Ok` if `pass`, else `Err(why)`.
+fn ok(pass: bool, why: String) -> Result<(), String> {
+    if pass {
+        Ok(())
+    } else {
+        Err(why)
+    }
+}
+
 pub fn check(r: &Report, check: &str) -> Result<(), String> {
-    let ok = |pass: bool, why: String| if pass { Ok(()) } else { Err(why) };
     let (key, value) = match check.find(['=', '~']) {
         Some(i) => (&check[..=i], &check[i + 1..]),
         None => (check, ""),
     };
+    match key {
+        "verdict=" | "class~" | "finding~" | "title~" | "message~" => check_outcome(r, key, value),
+        "kernel~" | "variant=" | "profile=" | "ran=" => check_spec(r, key, value),
+        "meets-met" => check_meets_met(r),
+        "meets-progress" => progress(r),
+        "probes-attached" => check_probes_attached(r),
+        "moved=" => check_moved(r, value),
+        "equal=" => check_equal(r, value),
+        "has-last-snapshot" => ok(
+            !counters(&r.last_snapshot).is_empty(),
+            "no counter snapshot kept".into(),
+        ),
+        "ops=" => check_ops(r, value),
+        "data-true=" | "data-set=" => check_data(r, key, value),
+        "data-verified" => check_data_verified(r),
+        "taint-new~" => check_taint(r, value),
+        "dependency-formed" => check_dependency(r),
+        "crosscheck-ok" => match result(r).and_then(ScenarioResult::crosscheck_ok) {
+            Some(true) => Ok(()),
+            Some(false) => Err("a cross-check failed".into()),
+            None => Err("the results have no cross-checks".into()),
+        },
+        "amplify-armed=" | "amplify-hit=" => check_amplify_points(r, key, value),
+        "amplify-delays" => check_amplify_delays(r),
+        "pairs-kind=" => check_pairs_kind(r, value),
+        "program=" | "program-exit=" | "program-moved=" | "program-cases=" | "output~" => {
+            check_suite(r, key, value)
+        }
+        "pairs-ran=" | "pairs-met=" | "pairs-caught~" => check_pairs(r, key, value),
+        "pairs-runs=" => check_runs(r, value),
+        "pairs-preempted=" | "pairs-held=" | "pairs-ksmd-turns=" => check_windows(r, key, value),
+        _ => Err(format!("unknown check {check:?}")),
+    }
+}
+
+/// The checks on how the run ended: `verdict=`, `class~`, `finding~`,
+/// `title~`, `message~`.
+fn check_outcome(r: &Report, key: &str, value: &str) -> Result<(), String> {
     match key {
         "verdict=" => {
             let got = serde_json::to_value(r.verdict).unwrap_or_default();
@@ -166,143 +212,6 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 format!("class {class:?} lacks {value:?}"),
             )
         }
-        "meets-met" => match r.meets.as_ref().map(|m| (m, m.summary())) {
-            Some((_, Some(s))) => ok(
-                s.met
-                    .iter()
-                    .any(|((a, b), _)| s.attached.contains(a) && s.attached.contains(b)),
-                format!("no pair of the {} attached ops met", s.attached.len()),
-            ),
-            Some((m, None)) => Err(format!("meets not counted: {m:?}")),
-            None => Err("the report has no meets".into()),
-        },
-        "meets-progress" => progress(r),
-        "probes-attached" => match &r.module {
-            Some(Msg::Module { probes, .. }) if !probes.is_empty() => {
-                let bad: Vec<_> = probes
-                    .iter()
-                    .filter(|p| !p.attached)
-                    .map(|p| &p.name)
-                    .collect();
-                ok(bad.is_empty(), format!("probes not attached: {bad:?}"))
-            }
-            _ => Err("no module message".into()),
-        },
-        "moved=" => {
-            known_counters(value.split(','))?;
-            let (first, last) = (counters(&r.first_snapshot), counters(&r.last_snapshot));
-            let still: Vec<_> = value
-                .split(',')
-                .filter(|n| {
-                    last.get(*n).copied().unwrap_or(0) <= first.get(*n).copied().unwrap_or(0)
-                })
-                .collect();
-            ok(
-                still.is_empty(),
-                format!("counters did not move: {still:?}"),
-            )
-        }
-        "equal=" => {
-            let (name, rhs) = value.split_once(':').ok_or("want equal=C:V1+V2")?;
-            known_counters([name])?;
-            let (counters, vmstat) = result(r)
-                .and_then(ScenarioResult::deltas)
-                .ok_or("the results have no counter and vmstat deltas")?;
-            let got = counters
-                .get(name)
-                .ok_or(format!("no module counter {name} in result data"))?;
-            let want: u64 = rhs
-                .split('+')
-                .map(|v| vmstat.get(v).copied().unwrap_or(0))
-                .sum();
-            ok(
-                *got == want,
-                format!("{name}={got} but vmstat {rhs}={want}"),
-            )
-        }
-        "has-last-snapshot" => ok(
-            !counters(&r.last_snapshot).is_empty(),
-            "no counter snapshot kept".into(),
-        ),
-        "data-true=" => {
-            let v = result_field(r, value);
-            ok(v == Value::Bool(true), format!("result data {value} = {v}"))
-        }
-        "data-set=" => ok(
-            !result_field(r, value).is_null(),
-            format!("result data {value} is not set"),
-        ),
-        "data-verified" => {
-            let o = &r.oracles;
-            let verified = result_field(r, "data_oracle")["verified"]
-                .as_u64()
-                .unwrap_or(0);
-            ok(
-                o.data_mismatches == 0 && verified > 0,
-                format!(
-                    "data oracle: {} mismatches, {verified} units verified",
-                    o.data_mismatches
-                ),
-            )
-        }
-        "taint-new~" => {
-            let t = &r.oracles.taint;
-            ok(
-                value
-                    .split_whitespace()
-                    .all(|l| t.letters.split(' ').any(|x| x == l)),
-                format!("new taint {:?} lacks {value:?}", t.letters),
-            )
-        }
-        "dependency-formed" => match result(r) {
-            Some(ScenarioResult::OomStall(o)) => ok(
-                o.rounds
-                    .iter()
-                    .any(|x| x.blocker_state_at_kill == Some('D')),
-                format!(
-                    "no round's kill found the blocker in D: {:?}",
-                    o.rounds
-                        .iter()
-                        .map(|x| x.blocker_state_at_kill)
-                        .collect::<Vec<_>>()
-                ),
-            ),
-            _ => Err("no oom-stall results".into()),
-        },
-        "crosscheck-ok" => match result(r).and_then(ScenarioResult::crosscheck_ok) {
-            Some(true) => Ok(()),
-            Some(false) => Err("a cross-check failed".into()),
-            None => Err("the results have no cross-checks".into()),
-        },
-        "amplify-armed=" | "amplify-hit=" => {
-            let n: usize = value
-                .parse()
-                .map_err(|_| format!("{check}: N is not a number"))?;
-            let a = result(r)
-                .and_then(ScenarioResult::amplify)
-                .ok_or("the results have no --amplify report")?;
-            let got = if key == "amplify-armed=" {
-                a.armed.len()
-            } else {
-                a.hit()
-            };
-            ok(got >= n, format!("{got} points, want at least {n}"))
-        }
-        "amplify-delays" => {
-            let res = result(r).ok_or("no results")?;
-            let a = res
-                .amplify()
-                .ok_or("the results have no --amplify report")?;
-            let delays = a.delays();
-            let counted = res
-                .deltas()
-                .and_then(|(c, _)| c.get(mmrace_proto::counters::name::INJECT_DELAYS).copied())
-                .unwrap_or(0);
-            ok(
-                delays > 0 && delays <= counted,
-                format!("the points delayed {delays} calls, inject_delays rose by {counted}"),
-            )
-        }
         "finding~" => {
             let lines = r.finding.iter().flat_map(|f| &f.excerpt);
             ok(
@@ -310,70 +219,226 @@ pub fn check(r: &Report, check: &str) -> Result<(), String> {
                 format!("no finding line has {value:?}"),
             )
         }
-        "title~" => {
-            let e = crate::judge::expect::Expect::new(value).map_err(|e| format!("{e:#}"))?;
-            let title = r.found().and_then(|f| f.title());
-            ok(
-                title.is_some_and(|t| e.matches(t)),
-                format!(
-                    "the title {} does not match /{value}/",
-                    title.map_or("(none: nothing found)".to_string(), |t| format!("{t:?}"))
-                ),
-            )
-        }
-        "kernel~" => ok(
-            r.meta.kernel.contains(value),
-            format!("kernel {:?} lacks {value:?}", r.meta.kernel),
-        ),
-        "variant=" => {
-            let v = r.meta.spec.as_ref().and_then(|s| s.kernel.variant.clone());
-            ok(
-                v.as_deref() == Some(value),
-                format!("spec variant {v:?}, want {value:?}"),
-            )
-        }
-        "profile=" => {
-            let p = r.meta.spec.as_ref().and_then(|s| s.kernel.profile);
-            ok(
-                p.map(|p| p.name()) == Some(value),
-                format!("spec profile {p:?}, want {value:?}"),
-            )
-        }
-        "message~" => {
+        "title~" => check_title(r, value),
+        _ => {
             let msg = r.outcome().map(|(_, m)| m).unwrap_or_default();
             ok(
                 msg.contains(value),
                 format!("result message {msg:?} lacks {value:?}"),
             )
         }
-        "ops=" => {
-            let (name, n) = value.split_once(':').ok_or("want ops=NAME:N")?;
-            let n: u64 = n
-                .parse()
-                .map_err(|_| format!("ops={value}: N is not a number"))?;
-            let got = r
-                .last_snapshot
-                .as_ref()
-                .and_then(snapshot_view)
-                .and_then(|s| s.ops.get(name).copied());
-            ok(got == Some(n), format!("op {name} = {got:?}, want {n}"))
+    }
+}
+
+/// `title~REGEX`: the verdict's title matches; nothing found fails.
+fn check_title(r: &Report, value: &str) -> Result<(), String> {
+    let e = crate::judge::expect::Expect::new(value).map_err(|e| format!("{e:#}"))?;
+    let title = r.found().and_then(|f| f.title());
+    ok(
+        title.is_some_and(|t| e.matches(t)),
+        format!(
+            "the title {} does not match /{value}/",
+            title.map_or("(none: nothing found)".to_string(), |t| format!("{t:?}"))
+        ),
+    )
+}
+
+/// The checks on what was booted and run: `kernel~`, `variant=`,
+/// `profile=`, `ran=`.
+fn check_spec(r: &Report, key: &str, value: &str) -> Result<(), String> {
+    let spec = r.meta.spec.as_ref();
+    match key {
+        "kernel~" => ok(
+            r.meta.kernel.contains(value),
+            format!("kernel {:?} lacks {value:?}", r.meta.kernel),
+        ),
+        "variant=" => {
+            let v = spec.and_then(|s| s.kernel.variant.clone());
+            ok(
+                v.as_deref() == Some(value),
+                format!("spec variant {v:?}, want {value:?}"),
+            )
         }
-        "pairs-kind=" => check_pairs_kind(r, value),
-        "ran=" => {
-            let name = r.meta.spec.as_ref().map(|s| s.scenario.name());
+        "profile=" => {
+            let p = spec.and_then(|s| s.kernel.profile);
+            ok(
+                p.map(|p| p.name()) == Some(value),
+                format!("spec profile {p:?}, want {value:?}"),
+            )
+        }
+        _ => {
+            let name = spec.map(|s| s.scenario.name());
             ok(
                 name == Some(value),
                 format!("the spec's scenario is {name:?}, want {value:?}"),
             )
         }
-        "program=" | "program-exit=" | "program-moved=" | "program-cases=" | "output~" => {
-            check_suite(r, key, value)
-        }
-        "pairs-ran=" | "pairs-met=" | "pairs-caught~" => check_pairs(r, key, value),
-        "pairs-runs=" => check_runs(r, value),
-        "pairs-preempted=" | "pairs-held=" | "pairs-ksmd-turns=" => check_windows(r, key, value),
-        _ => Err(format!("unknown check {check:?}")),
     }
+}
+
+/// `meets-met`: at least one pair of attached operations met.
+fn check_meets_met(r: &Report) -> Result<(), String> {
+    match r.meets.as_ref().map(|m| (m, m.summary())) {
+        Some((_, Some(s))) => ok(
+            s.met
+                .iter()
+                .any(|((a, b), _)| s.attached.contains(a) && s.attached.contains(b)),
+            format!("no pair of the {} attached ops met", s.attached.len()),
+        ),
+        Some((m, None)) => Err(format!("meets not counted: {m:?}")),
+        None => Err("the report has no meets".into()),
+    }
+}
+
+/// `probes-attached`: every probe the module reported attached.
+fn check_probes_attached(r: &Report) -> Result<(), String> {
+    match &r.module {
+        Some(Msg::Module { probes, .. }) if !probes.is_empty() => {
+            let bad: Vec<_> = probes
+                .iter()
+                .filter(|p| !p.attached)
+                .map(|p| &p.name)
+                .collect();
+            ok(bad.is_empty(), format!("probes not attached: {bad:?}"))
+        }
+        _ => Err("no module message".into()),
+    }
+}
+
+/// `moved=C1,C2`: the counters rose between the first and last snapshot.
+fn check_moved(r: &Report, value: &str) -> Result<(), String> {
+    known_counters(value.split(','))?;
+    let (first, last) = (counters(&r.first_snapshot), counters(&r.last_snapshot));
+    let still: Vec<_> = value
+        .split(',')
+        .filter(|n| last.get(*n).copied().unwrap_or(0) <= first.get(*n).copied().unwrap_or(0))
+        .collect();
+    ok(
+        still.is_empty(),
+        format!("counters did not move: {still:?}"),
+    )
+}
+
+/// `equal=C:V1+V2`: the module counter's delta equals the vmstat deltas'
+/// sum.
+fn check_equal(r: &Report, value: &str) -> Result<(), String> {
+    let (name, rhs) = value.split_once(':').ok_or("want equal=C:V1+V2")?;
+    known_counters([name])?;
+    let (counters, vmstat) = result(r)
+        .and_then(ScenarioResult::deltas)
+        .ok_or("the results have no counter and vmstat deltas")?;
+    let got = counters
+        .get(name)
+        .ok_or(format!("no module counter {name} in result data"))?;
+    let want: u64 = rhs
+        .split('+')
+        .map(|v| vmstat.get(v).copied().unwrap_or(0))
+        .sum();
+    ok(
+        *got == want,
+        format!("{name}={got} but vmstat {rhs}={want}"),
+    )
+}
+
+/// `ops=NAME:N`: the last snapshot's op NAME equals N.
+fn check_ops(r: &Report, value: &str) -> Result<(), String> {
+    let (name, n) = value.split_once(':').ok_or("want ops=NAME:N")?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("ops={value}: N is not a number"))?;
+    let got = r
+        .last_snapshot
+        .as_ref()
+        .and_then(snapshot_view)
+        .and_then(|s| s.ops.get(name).copied());
+    ok(got == Some(n), format!("op {name} = {got:?}, want {n}"))
+}
+
+/// `data-true=KEY` and `data-set=KEY`: a top-level field of the results.
+fn check_data(r: &Report, key: &str, value: &str) -> Result<(), String> {
+    let v = result_field(r, value);
+    match key {
+        "data-true=" => ok(v == Value::Bool(true), format!("result data {value} = {v}")),
+        _ => ok(!v.is_null(), format!("result data {value} is not set")),
+    }
+}
+
+/// `data-verified`: the data oracle checked units and found no mismatch.
+fn check_data_verified(r: &Report) -> Result<(), String> {
+    let o = &r.oracles;
+    let verified = result_field(r, "data_oracle")["verified"]
+        .as_u64()
+        .unwrap_or(0);
+    ok(
+        o.data_mismatches == 0 && verified > 0,
+        format!(
+            "data oracle: {} mismatches, {verified} units verified",
+            o.data_mismatches
+        ),
+    )
+}
+
+/// `taint-new~LETTERS`: the taint oracle saw each of these new flags.
+fn check_taint(r: &Report, value: &str) -> Result<(), String> {
+    let t = &r.oracles.taint;
+    ok(
+        value
+            .split_whitespace()
+            .all(|l| t.letters.split(' ').any(|x| x == l)),
+        format!("new taint {:?} lacks {value:?}", t.letters),
+    )
+}
+
+/// `dependency-formed`: an oom-stall kill found the blocker in D.
+fn check_dependency(r: &Report) -> Result<(), String> {
+    let Some(ScenarioResult::OomStall(o)) = result(r) else {
+        return Err("no oom-stall results".into());
+    };
+    ok(
+        o.rounds
+            .iter()
+            .any(|x| x.blocker_state_at_kill == Some('D')),
+        format!(
+            "no round's kill found the blocker in D: {:?}",
+            o.rounds
+                .iter()
+                .map(|x| x.blocker_state_at_kill)
+                .collect::<Vec<_>>()
+        ),
+    )
+}
+
+/// `amplify-armed=N` and `amplify-hit=N`: at least N points armed, or hit.
+fn check_amplify_points(r: &Report, key: &str, value: &str) -> Result<(), String> {
+    let n: usize = value
+        .parse()
+        .map_err(|_| format!("{key}{value}: N is not a number"))?;
+    let a = result(r)
+        .and_then(ScenarioResult::amplify)
+        .ok_or("the results have no --amplify report")?;
+    let got = if key == "amplify-armed=" {
+        a.armed.len()
+    } else {
+        a.hit()
+    };
+    ok(got >= n, format!("{got} points, want at least {n}"))
+}
+
+/// `amplify-delays`: the points delayed calls, no more than inject_delays.
+fn check_amplify_delays(r: &Report) -> Result<(), String> {
+    let res = result(r).ok_or("no results")?;
+    let a = res
+        .amplify()
+        .ok_or("the results have no --amplify report")?;
+    let delays = a.delays();
+    let counted = res
+        .deltas()
+        .and_then(|(c, _)| c.get(mmrace_proto::counters::name::INJECT_DELAYS).copied())
+        .unwrap_or(0);
+    ok(
+        delays > 0 && delays <= counted,
+        format!("the points delayed {delays} calls, inject_delays rose by {counted}"),
+    )
 }
 
 /// The checks on `pairs`' typed result.

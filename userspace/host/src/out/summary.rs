@@ -2,7 +2,8 @@
 //! verdict first, then what decided it, then the last counters the guest
 //! streamed, which a crashed or hung guest still leaves behind.
 
-use crate::out::report::Report;
+use crate::judge::scan::ConsoleFinding;
+use crate::out::report::{Oracles, Report};
 use crate::vm::messages::snapshot_view;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -74,6 +75,31 @@ pub fn emit(text: &str) {
 /// The summary text; `results` is the run directory (None for `judge`).
 pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
     let mut out = String::new();
+    verdict(&mut out, r);
+    ran(&mut out, r);
+    timing(&mut out, r);
+    for w in &r.warnings {
+        let _ = writeln!(out, "mmrace: warning: {w}");
+    }
+    if let Some(f) = &r.finding {
+        finding(&mut out, f, &r.other_findings);
+    }
+    oracles(&mut out, &r.oracles);
+    crate::out::suite::render(&mut out, r);
+    if let Some(p) = r.pairs() {
+        crate::out::pairs::render(&mut out, p);
+    }
+    last_counters(&mut out, r);
+    crate::out::meets::render(&mut out, r.meets.as_ref());
+    crate::out::meets::render_progress(&mut out, &r.meets_progress);
+    if let Some(dir) = results {
+        let _ = writeln!(out, "mmrace: results in {}", dir.display());
+    }
+    out
+}
+
+/// The verdict, its class and exit code, the reason and the title.
+fn verdict(out: &mut String, r: &Report) {
     let class = match r.class() {
         Some(c) => format!(": {c}"),
         None => String::new(),
@@ -92,6 +118,10 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
             f.identity.title, f.identity.signature
         );
     }
+}
+
+/// What ran, on which kernel, under which accelerator.
+fn ran(out: &mut String, r: &Report) {
     if let Some(spec) = &r.meta.spec {
         let k = &spec.kernel;
         let kernel: Vec<String> = [
@@ -116,7 +146,10 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
             r.meta.accel_note
         );
     }
-    // Timing, and the ending when the reason did not already say it.
+}
+
+/// Timing, and the ending when the reason did not already say it.
+fn timing(out: &mut String, r: &Report) {
     let mut times = Vec::new();
     if let Some(g) = r.guest_elapsed_s {
         times.push(format!("the driver ran {g:.1} s"));
@@ -131,39 +164,43 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
     if !times.is_empty() {
         let _ = writeln!(out, "mmrace: {}", times.join("; "));
     }
-    for w in &r.warnings {
-        let _ = writeln!(out, "mmrace: warning: {w}");
-    }
-    if let Some(f) = &r.finding {
+}
+
+/// The finding's first lines on the console, then one line per other
+/// finding.
+fn finding(out: &mut String, f: &ConsoleFinding, others: &[ConsoleFinding]) {
+    let _ = writeln!(
+        out,
+        "finding {} at console.log:{}:",
+        f.finding.class,
+        f.first_line().line_no
+    );
+    // A VM_BUG_ON_*'s assertion is named in the page dump above the
+    // BUG line; it is worth more than a line of registers.
+    let dump_reason = f.before.iter().filter(|l| l.text.contains(DUMP_REASON));
+    for l in dump_reason.chain(f.excerpt.iter().take(FINDING_LINES)) {
         let _ = writeln!(
             out,
-            "finding {} at console.log:{}:",
-            f.finding.class,
-            f.first_line().line_no
+            "  {:>6} | {}",
+            l.line_no,
+            crate::vm::monitor::printable(&l.text)
         );
-        // A VM_BUG_ON_*'s assertion is named in the page dump above the
-        // BUG line; it is worth more than a line of registers.
-        let dump_reason = f.before.iter().filter(|l| l.text.contains(DUMP_REASON));
-        for l in dump_reason.chain(f.excerpt.iter().take(FINDING_LINES)) {
-            let _ = writeln!(
-                out,
-                "  {:>6} | {}",
-                l.line_no,
-                crate::vm::monitor::printable(&l.text)
-            );
-        }
-        for f in &r.other_findings {
-            let l = f.first_line();
-            let _ = writeln!(
-                out,
-                "also {} at console.log:{}: {}",
-                f.finding.identity.title,
-                l.line_no,
-                l.text.trim()
-            );
-        }
     }
-    let o = &r.oracles;
+    for f in others {
+        let l = f.first_line();
+        let _ = writeln!(
+            out,
+            "also {} at console.log:{}: {}",
+            f.finding.identity.title,
+            l.line_no,
+            l.text.trim()
+        );
+    }
+}
+
+/// The oracles' findings: data corruption (each with the parties' recent
+/// ops) and new taint.
+fn oracles(out: &mut String, o: &Oracles) {
     if o.data_mismatches > 0 {
         let _ = writeln!(
             out,
@@ -185,39 +222,33 @@ pub fn render(r: &Report, results: Option<&std::path::Path>) -> String {
     if o.taint.new != 0 {
         let _ = writeln!(out, "taint: {}", o.taint.line());
     }
-    crate::out::suite::render(&mut out, r);
-    if let Some(p) = r.pairs() {
-        crate::out::pairs::render(&mut out, p);
-    }
-    if let Some(s) = r.last_snapshot.as_ref().and_then(snapshot_view) {
-        let window = r
-            .rates
-            .as_ref()
-            .map(|x| format!(", rates over the last {:.1} s", x.window_s))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "last counters at guest time {:.1} s ({} snapshots{window}):",
-            s.t_ms as f64 / 1000.0,
-            r.snapshots
-        );
-        let rates = r.rates.as_ref();
-        table(
-            &mut out,
-            &[
-                ("counter", s.counters, rates.map(|x| &x.counters)),
-                ("op", s.ops, rates.map(|x| &x.ops)),
-            ],
-        );
-    } else {
+}
+
+/// The last snapshot's counters and ops, with their rates.
+fn last_counters(out: &mut String, r: &Report) {
+    let Some(s) = r.last_snapshot.as_ref().and_then(snapshot_view) else {
         let _ = writeln!(out, "no counters: the driver sent no snapshot");
-    }
-    crate::out::meets::render(&mut out, r.meets.as_ref());
-    crate::out::meets::render_progress(&mut out, &r.meets_progress);
-    if let Some(dir) = results {
-        let _ = writeln!(out, "mmrace: results in {}", dir.display());
-    }
-    out
+        return;
+    };
+    let window = r
+        .rates
+        .as_ref()
+        .map(|x| format!(", rates over the last {:.1} s", x.window_s))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "last counters at guest time {:.1} s ({} snapshots{window}):",
+        s.t_ms as f64 / 1000.0,
+        r.snapshots
+    );
+    let rates = r.rates.as_ref();
+    table(
+        out,
+        &[
+            ("counter", s.counters, rates.map(|x| &x.counters)),
+            ("op", s.ops, rates.map(|x| &x.ops)),
+        ],
+    );
 }
 
 #[cfg(test)]

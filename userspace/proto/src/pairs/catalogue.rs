@@ -236,9 +236,25 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
     if !applies(op, k) {
         return &[];
     }
-    use Class::*;
     use UserOp::*;
     let c = class(k);
+    match op {
+        Store | Touch | Populate | Fork => fault_ops(op, k, c),
+        MigratePages | MovePages | Mbind | Split | KsmMerge => migration_ops(op, c),
+        MunmapPart | MprotectPart | MprotectExec | Mlock | Mremap | Uffd | NumaHint => {
+            mapping_ops(op, c)
+        }
+        Collapse | Dontneed | Free | Pageout | Cold | Swapin => madvise_ops(op, c),
+        Pread | Pwrite | PunchHole | Truncate | Fallocate | Writeback => file_ops(op, c),
+        ClearRefs | Smaps | Pagemap | Odirect | Vmsplice | Mincore | Willneed => walk_ops(op),
+    }
+}
+
+/// The faults: stores, touches, populate, and fork (which copies the page
+/// tables, then faults).
+fn fault_ops(op: UserOp, k: ObjKind, c: Class) -> &'static [&'static str] {
+    use Class::*;
+    use UserOp::*;
     match op {
         // Stores fault only after another op changed the mapping: a zapped
         // or fresh pmd (anon: do_huge_pmd_anonymous_page; shmem and file:
@@ -257,6 +273,15 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
             File => &[FILE_HUGE_MAP, HUGE_PMD_WP],
             Hugetlb => &[HUGETLB_FAULT],
         },
+        // madvise_populate -> faultin_page_range -> __get_user_pages ->
+        // handle_mm_fault: the faults a load (fault-around:
+        // filemap_map_pages) or a store would take.
+        Populate => match c {
+            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
+            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],
+            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, GUP],
+            Hugetlb => &[HUGETLB_FAULT, GUP],
+        },
         // dup_mmap copies page tables only of VMAs with an anon_vma
         // (vma_needs_copy): private kinds; then the child's exit.
         Fork => match c {
@@ -266,6 +291,15 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
             File => &[FORK_MM, EXIT_MM, FILE_HUGE_MAP],
             Hugetlb => &[FORK_MM, HUGETLB_COPY, HUGETLB_FAULT, EXIT_MM],
         },
+        _ => unreachable!("{op:?} is not one of fault_ops's ops"),
+    }
+}
+
+/// The ops that move or split a folio: migration, split, KSM.
+fn migration_ops(op: UserOp, c: Class) -> &'static [&'static str] {
+    use Class::*;
+    use UserOp::*;
+    match op {
         // do_migrate_pages -> migrate_to_node -> migrate_pages ->
         // try_to_migrate / remove_migration_ptes; a THP that cannot move
         // whole is split.
@@ -286,6 +320,19 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
             Anon => &[FOLIO_SPLIT, PMD_SPLIT, MIGRATE_UNMAP, MIGRATE_REMOVE],
             _ => &[FOLIO_SPLIT, PMD_SPLIT, TRY_TO_UNMAP],
         },
+        // ksmd: cmp_and_merge_page -> try_to_merge_one_page, which splits
+        // a THP first (split_folio: unmap_folio -> try_to_migrate).
+        KsmMerge => &[KSM_MERGE, FOLIO_SPLIT, MIGRATE_UNMAP, MIGRATE_REMOVE],
+        _ => unreachable!("{op:?} is not one of migration_ops's ops"),
+    }
+}
+
+/// The ops that change a mapping: part of it unmapped or protected, moved,
+/// locked, userfaultfd, NUMA hinting.
+fn mapping_ops(op: UserOp, c: Class) -> &'static [&'static str] {
+    use Class::*;
+    use UserOp::*;
+    match op {
         // A VMA boundary inside a huge pmd splits it
         // (vma_adjust_trans_huge); munmap then zaps the tail's ptes.
         MunmapPart => &[PMD_SPLIT],
@@ -294,6 +341,37 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
             Hugetlb => &[],
             _ => &[CHANGE_HUGE_PMD],
         },
+        Mlock => match c {
+            Hugetlb => &[],
+            _ => &[MLOCK_FOLIO],
+        },
+        Mremap => match c {
+            Hugetlb => &[MOVE_PAGE_TABLES],
+            _ => &[MOVE_HUGE_PMD, MOVE_PAGE_TABLES],
+        },
+        // mfill_atomic (COPY, ZEROPAGE), move_pages (MOVE, splitting a
+        // huge pmd it meets), mwriteprotect_range (WRITEPROTECT; a huge
+        // pmd's protection: change_huge_pmd).
+        Uffd => match c {
+            Anon => &[UFFD_FILL, UFFD_MOVE, UFFD_WP, PMD_SPLIT, CHANGE_HUGE_PMD],
+            _ => &[UFFD_FILL, UFFD_WP, CHANGE_HUGE_PMD],
+        },
+        // task_numa_work -> change_prot_numa (change_huge_pmd), then the
+        // reads fault: do_numa_page, do_huge_pmd_numa_page.
+        NumaHint => match c {
+            Hugetlb => &[],
+            _ => &[CHANGE_HUGE_PMD, NUMA_FAULT, HUGE_PMD_NUMA],
+        },
+        _ => unreachable!("{op:?} is not one of mapping_ops's ops"),
+    }
+}
+
+/// The madvise advice that collapses, drops, frees, cools, reclaims or
+/// swaps in.
+fn madvise_ops(op: UserOp, c: Class) -> &'static [&'static str] {
+    use Class::*;
+    use UserOp::*;
+    match op {
         // madvise_collapse; shmem and file THPs are remapped by
         // collapse_pte_mapped_thp.
         Collapse => match c {
@@ -310,20 +388,22 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
         // whole, unmaps what it can write out.
         Pageout => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT],
         Cold => &[],
-        Mlock => match c {
-            Hugetlb => &[],
-            _ => &[MLOCK_FOLIO],
+        // MADV_PAGEOUT (reclaim_pages: folio_alloc_swap, try_to_unmap,
+        // a THP split when it cannot swap whole), then do_swap_page
+        // (anon) or shmem_fault -> shmem_swapin_folio (shmem).
+        Swapin => match c {
+            Shmem => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SHMEM_FAULT],
+            _ => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SWAP_IN],
         },
-        ClearRefs => &[CLEAR_REFS],
-        Smaps => &[SMAPS_WALK],
-        Pagemap => &[PAGEMAP_WALK],
-        // iov_iter_extract_pages pins the buffer (GUP-fast first, the slow
-        // path __get_user_pages when that fails).
-        Odirect => &[GUP],
-        Mremap => match c {
-            Hugetlb => &[MOVE_PAGE_TABLES],
-            _ => &[MOVE_HUGE_PMD, MOVE_PAGE_TABLES],
-        },
+        _ => unreachable!("{op:?} is not one of madvise_ops's ops"),
+    }
+}
+
+/// The file ops: reads, writes, holes, truncation, allocation, writeback.
+fn file_ops(op: UserOp, c: Class) -> &'static [&'static str] {
+    use Class::*;
+    use UserOp::*;
+    match op {
         // shmem_file_read_iter / filemap_read, shmem_write_begin /
         // iomap_file_buffered_write: page-cache lookups, none of the
         // module's operations (the mapping's faults are the other op's).
@@ -349,38 +429,21 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
         // file_write_and_wait_range: writeback of the page cache, none of
         // the module's operations.
         Writeback => &[],
-        // MADV_PAGEOUT (reclaim_pages: folio_alloc_swap, try_to_unmap,
-        // a THP split when it cannot swap whole), then do_swap_page
-        // (anon) or shmem_fault -> shmem_swapin_folio (shmem).
-        Swapin => match c {
-            Shmem => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SHMEM_FAULT],
-            _ => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SWAP_IN],
-        },
-        // ksmd: cmp_and_merge_page -> try_to_merge_one_page, which splits
-        // a THP first (split_folio: unmap_folio -> try_to_migrate).
-        KsmMerge => &[KSM_MERGE, FOLIO_SPLIT, MIGRATE_UNMAP, MIGRATE_REMOVE],
-        // mfill_atomic (COPY, ZEROPAGE), move_pages (MOVE, splitting a
-        // huge pmd it meets), mwriteprotect_range (WRITEPROTECT; a huge
-        // pmd's protection: change_huge_pmd).
-        Uffd => match c {
-            Anon => &[UFFD_FILL, UFFD_MOVE, UFFD_WP, PMD_SPLIT, CHANGE_HUGE_PMD],
-            _ => &[UFFD_FILL, UFFD_WP, CHANGE_HUGE_PMD],
-        },
-        // task_numa_work -> change_prot_numa (change_huge_pmd), then the
-        // reads fault: do_numa_page, do_huge_pmd_numa_page.
-        NumaHint => match c {
-            Hugetlb => &[],
-            _ => &[CHANGE_HUGE_PMD, NUMA_FAULT, HUGE_PMD_NUMA],
-        },
-        // madvise_populate -> faultin_page_range -> __get_user_pages ->
-        // handle_mm_fault: the faults a load (fault-around:
-        // filemap_map_pages) or a store would take.
-        Populate => match c {
-            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
-            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],
-            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, GUP],
-            Hugetlb => &[HUGETLB_FAULT, GUP],
-        },
+        _ => unreachable!("{op:?} is not one of file_ops's ops"),
+    }
+}
+
+/// The ops that walk page tables or pin pages: /proc walks, mincore,
+/// willneed, O_DIRECT and vmsplice.
+fn walk_ops(op: UserOp) -> &'static [&'static str] {
+    use UserOp::*;
+    match op {
+        ClearRefs => &[CLEAR_REFS],
+        Smaps => &[SMAPS_WALK],
+        Pagemap => &[PAGEMAP_WALK],
+        // iov_iter_extract_pages pins the buffer (GUP-fast first, the slow
+        // path __get_user_pages when that fails).
+        Odirect => &[GUP],
         // vmsplice_to_pipe -> iov_iter_get_pages2 -> get_user_pages_fast:
         // the lockless walk first (gup_fast_pmd_leaf on a huge pmd),
         // __get_user_pages only when it falls back.
@@ -389,6 +452,7 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
         // willneed's swapin_walk_pmd_entry / shmem swap-in readahead /
         // vfs_fadvise: none of the module's operations.
         Mincore | Willneed => &[],
+        _ => unreachable!("{op:?} is not one of walk_ops's ops"),
     }
 }
 

@@ -530,6 +530,15 @@ impl Args {
     /// back to `self`.
     pub fn to_words(&self) -> Vec<String> {
         let d = Args::default();
+        let mut w = self.switch_words();
+        w.extend(self.meets.to_words());
+        self.party_words(&d, &mut w);
+        self.mix_words(&d, &mut w);
+        w
+    }
+
+    /// The switches: the parties switched off, then the modes switched on.
+    fn switch_words(&self) -> Vec<String> {
         let mut w: Vec<String> = Vec::new();
         let mut me = self.clone();
         for (name, off) in me.party_switches() {
@@ -537,129 +546,93 @@ impl Args {
                 w.push(format!("--no-{}", name.replace('_', "-")));
             }
         }
-        let mut flag = |on: bool, name: &str| {
+        for (on, name) in [
+            (self.splitter_writer_only, "--splitter-writer-only"),
+            (self.sequential, "--sequential"),
+            (self.swarm, "--swarm"),
+        ] {
             if on {
                 w.push(name.to_string());
             }
-        };
-        flag(self.splitter_writer_only, "--splitter-writer-only");
-        flag(self.sequential, "--sequential");
-        flag(self.swarm, "--swarm");
-        w.extend(self.meets.to_words());
-        let mut opt = |differs: bool, name: &str, value: String| {
-            if differs {
-                w.push(name.to_string());
-                w.push(value);
-            }
-        };
-        let join = |v: Vec<&str>| v.join(",");
-        opt(
-            self.nodes != d.nodes,
-            "--nodes",
-            join(
-                self.nodes
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(String::as_str)
-                    .collect(),
-            ),
-        );
-        opt(
-            self.kill_min_ms != d.kill_min_ms,
-            "--kill-min-ms",
-            self.kill_min_ms.to_string(),
-        );
-        opt(
-            self.kill_max_ms != d.kill_max_ms,
-            "--kill-max-ms",
-            self.kill_max_ms.to_string(),
-        );
-        opt(
-            self.racer_threads != d.racer_threads,
-            "--racer-threads",
-            self.racer_threads.to_string(),
-        );
-        opt(
-            self.racer_ops != d.racer_ops,
-            "--racer-ops",
-            join(self.racer_ops.iter().map(|o| o.word()).collect()),
-        );
-        opt(
-            self.racer_mib != d.racer_mib,
-            "--racer-mib",
-            self.racer_mib.to_string(),
-        );
-        opt(
-            self.writer_mib != d.writer_mib,
-            "--writer-mib",
-            self.writer_mib.to_string(),
-        );
-        opt(
-            self.party_pause_us != d.party_pause_us,
-            "--party-pause-us",
-            self.party_pause_us.to_string(),
-        );
-        opt(
-            self.party_nice != d.party_nice,
-            "--party-nice",
-            self.party_nice.to_string(),
-        );
-        opt(
-            self.nice_flip_ms != d.nice_flip_ms,
-            "--nice-flip-ms",
-            self.nice_flip_ms.to_string(),
-        );
-        if let Some(a) = &self.amplify {
-            opt(true, "--amplify", a.to_string());
         }
-        opt(
-            self.proc_files != d.proc_files,
-            "--proc-files",
-            join(self.proc_files.iter().map(|o| o.word()).collect()),
-        );
-        opt(
-            self.madvise_ops != d.madvise_ops,
-            "--madvise-ops",
-            join(self.madvise_ops.iter().map(|o| o.word()).collect()),
-        );
-        opt(
-            self.churn_ops != d.churn_ops,
-            "--churn-ops",
-            join(self.churn_ops.iter().map(|o| o.word()).collect()),
-        );
-        opt(
-            self.churn_mib != d.churn_mib,
-            "--churn-mib",
-            self.churn_mib.to_string(),
-        );
-        opt(
-            self.churn_threads != d.churn_threads,
-            "--churn-threads",
-            self.churn_threads.to_string(),
-        );
-        opt(
-            self.migrate_threads != d.migrate_threads,
-            "--migrate-threads",
-            self.migrate_threads.to_string(),
-        );
-        opt(
-            self.khugepaged_scan_ms != d.khugepaged_scan_ms,
-            "--khugepaged-scan-ms",
-            self.khugepaged_scan_ms.to_string(),
-        );
-        opt(
-            self.offsets != d.offsets,
-            "--offsets",
-            self.offsets.word().to_string(),
-        );
-        opt(
-            self.phase_ms != d.phase_ms,
-            "--phase-ms",
-            self.phase_ms.to_string(),
-        );
         w
+    }
+
+    /// The options of the parties: nodes, kills, racers, writer, pauses,
+    /// nice, amplification.
+    fn party_words(&self, d: &Args, w: &mut Vec<String>) {
+        list_opt(w, "--nodes", &self.nodes, &d.nodes, |n| n.to_string());
+        opt(w, "--kill-min-ms", &self.kill_min_ms, &d.kill_min_ms);
+        opt(w, "--kill-max-ms", &self.kill_max_ms, &d.kill_max_ms);
+        opt(w, "--racer-threads", &self.racer_threads, &d.racer_threads);
+        list_opt(w, "--racer-ops", &self.racer_ops, &d.racer_ops, |o| {
+            o.word()
+        });
+        opt(w, "--racer-mib", &self.racer_mib, &d.racer_mib);
+        opt(w, "--writer-mib", &self.writer_mib, &d.writer_mib);
+        opt(
+            w,
+            "--party-pause-us",
+            &self.party_pause_us,
+            &d.party_pause_us,
+        );
+        opt(w, "--party-nice", &self.party_nice, &d.party_nice);
+        opt(w, "--nice-flip-ms", &self.nice_flip_ms, &d.nice_flip_ms);
+        if let Some(a) = &self.amplify {
+            w.extend(["--amplify".to_string(), a.to_string()]);
+        }
+    }
+
+    /// The options of what the parties do: proc files, madvise and churn
+    /// ops, migration threads, khugepaged, offsets, phases.
+    fn mix_words(&self, d: &Args, w: &mut Vec<String>) {
+        list_opt(w, "--proc-files", &self.proc_files, &d.proc_files, |o| {
+            o.word()
+        });
+        list_opt(w, "--madvise-ops", &self.madvise_ops, &d.madvise_ops, |o| {
+            o.word()
+        });
+        list_opt(w, "--churn-ops", &self.churn_ops, &d.churn_ops, |o| {
+            o.word()
+        });
+        opt(w, "--churn-mib", &self.churn_mib, &d.churn_mib);
+        opt(w, "--churn-threads", &self.churn_threads, &d.churn_threads);
+        opt(
+            w,
+            "--migrate-threads",
+            &self.migrate_threads,
+            &d.migrate_threads,
+        );
+        opt(
+            w,
+            "--khugepaged-scan-ms",
+            &self.khugepaged_scan_ms,
+            &d.khugepaged_scan_ms,
+        );
+        opt(w, "--offsets", &self.offsets.word(), &d.offsets.word());
+        opt(w, "--phase-ms", &self.phase_ms, &d.phase_ms);
+    }
+}
+
+/// Pushes `NAME VALUE` when the value differs from its default.
+fn opt<T: PartialEq + ToString>(w: &mut Vec<String>, name: &str, value: &T, default: &T) {
+    if value != default {
+        w.extend([name.to_string(), value.to_string()]);
+    }
+}
+
+/// Pushes `NAME WORD,WORD...` when the list differs from its default.
+fn list_opt<T: PartialEq, S: AsRef<str>>(
+    w: &mut Vec<String>,
+    name: &str,
+    list: &[T],
+    default: &[T],
+    word: impl Fn(&T) -> S,
+) {
+    if list != default {
+        let words: Vec<S> = list.iter().map(word).collect();
+        let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+        w.extend([name.to_string(), words.join(",")]);
     }
 }
 

@@ -47,6 +47,7 @@ use mmrace_proto::crosscheck::{self, Relation, Rule};
 use mmrace_proto::results::oom_stall::{FsInfo, OomStallResult, Plan as OomPlan};
 use mmrace_proto::results::Counts;
 pub use mmrace_proto::spec::oom_stall::Args;
+use records::RecordCheck;
 use round::{Outcome, RoundResult, RoundTracker, Sample, VictimReport};
 use std::ffi::CString;
 use std::path::Path;
@@ -240,7 +241,16 @@ fn run_rounds(
         let n = rounds.len() as u32 + 1;
         ctx.op("round").fetch_add(1, Ordering::Relaxed);
         plan.round = u64::from(n);
-        let r = one_round(ctx, a, plan, files, holder, block_stat, n, writes_before)?;
+        let rc = RoundCtx {
+            ctx,
+            a,
+            files,
+            holder,
+            block_stat,
+            n,
+            writes_before,
+        };
+        let r = one_round(&rc, plan)?;
         writes_before += r.written_bytes / victim::WRITE_SIZE as u64;
         ctx.say(format!("oom-stall: {}", round_line(&r)));
         ctx.event("round", round_line(&r));
@@ -441,109 +451,42 @@ fn say_not_gone(
     );
 }
 
-#[allow(clippy::too_many_arguments)]
-fn one_round(
-    ctx: &Ctx,
-    a: &Args,
-    plan: &Plan,
-    files: &Files,
-    holder: Option<&holder::Holder>,
-    block_stat: &Path,
+/// What one round runs with: the scenario's settings and the round's
+/// number.
+struct RoundCtx<'a> {
+    ctx: &'a Ctx,
+    a: &'a Args,
+    files: &'a Files,
+    holder: Option<&'a holder::Holder>,
+    block_stat: &'a Path,
     n: u32,
+    /// The victims' writes in the rounds before this one.
     writes_before: u64,
-) -> Result<RoundResult> {
-    files.prepare()?;
-    let oom0 = vmstat_oom_kill()?;
-    let reaped0 = reaped_counter();
-    let disk0 = disk_written(block_stat)?;
-    let t0 = mono_ns();
+}
+
+fn one_round(rc: &RoundCtx, plan: &Plan) -> Result<RoundResult> {
+    rc.files.prepare()?;
+    let mut w = Watch {
+        oom0: vmstat_oom_kill()?,
+        reaped0: reaped_counter(),
+        disk0: disk_written(rc.block_stat)?,
+        t0: mono_ns(),
+        kill_seen: false,
+        tracker: RoundTracker::new(rc.a.stuck_ms),
+        driver_kill: None,
+    };
     let mut victim = Victim::spawn(plan)?;
-    if let Some(h) = holder {
+    if let Some(h) = rc.holder {
         h.set_active(true);
     }
-    // Deactivates the holder on every way out of the round.
-    struct Idle<'a>(Option<&'a holder::Holder>);
-    impl Drop for Idle<'_> {
-        fn drop(&mut self) {
-            if let Some(h) = self.0 {
-                h.set_active(false);
-            }
-        }
-    }
-    let idle = Idle(holder);
-    let mut kill_seen = false;
-    let pidfd = PidFd::open(victim.pid());
-    let mut tracker = RoundTracker::new(a.stuck_ms);
-    let mut driver_kill: Option<(Outcome, u64)> = None;
-    let ms_since = |t0: u64, t: u64| t.saturating_sub(t0) / 1_000_000;
-    let not_gone = loop {
-        let gone = victim.gone();
-        let p = victim.progress();
-        let now = mono_ns();
-        let hs = holder.map(|h| h.state()).unwrap_or_default();
-        let oom_kills = vmstat_oom_kill()?.saturating_sub(oom0);
-        // The blocker's state, read once: when the kill is first seen.
-        let blocker_state = match (oom_kills > 0 && !kill_seen, p.blocker_tid) {
-            (true, tid) if tid > 0 => thread_state(victim.pid(), tid),
-            _ => None,
-        };
-        kill_seen |= oom_kills > 0;
-        let s = Sample {
-            t_ms: ms_since(t0, now),
-            written: p.written,
-            disk: disk_written(block_stat)?.saturating_sub(disk0),
-            oom_kills,
-            reaped: reaped_counter().saturating_sub(reaped0),
-            pressure_ms: p.read_start_ns.map(|ns| ms_since(t0, ns)),
-            gone,
-            holder_reads: hs.reads,
-            holder_in_read: hs.in_read,
-            blocker_state,
-        };
-        tracker.observe(&s);
-        let writes = (p.written[0] + p.written[1]) / victim::WRITE_SIZE as u64;
-        ctx.op("write")
-            .store(writes_before + writes, Ordering::Relaxed);
-        if gone {
-            break false;
-        }
-        if tracker.kill_ms().is_none() && driver_kill.is_none() {
-            let why = if ctx.should_stop() {
-                Some(Outcome::Stopped)
-            } else if s.t_ms >= a.round_timeout * 1000 {
-                Some(Outcome::NoOom)
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                victim.kill();
-                driver_kill = Some((why, s.t_ms));
-            }
-        }
-        let killed_at = tracker.kill_ms().or(driver_kill.map(|(_, t)| t));
-        if killed_at.is_some_and(|k| s.t_ms.saturating_sub(k) >= a.exit_timeout * 1000) {
-            break true;
-        }
-        pidfd.wait(Duration::from_millis(a.poll_ms));
-    };
+    let idle = Idle(rc.holder);
+    let not_gone = w.until_gone_or_stuck(rc, &mut victim)?;
     let p = victim.progress();
-    let (outcome, exit) = if not_gone {
-        say_not_gone(ctx, a, n, &victim, holder, tracker.kill_ms().is_some());
-        victim.abandon();
-        (Outcome::NotGone, "not gone".to_string())
-    } else {
-        let status = victim.reap();
-        let outcome = round::outcome(
-            victim::killed_by_sigkill(status),
-            tracker.kill_ms().is_some(),
-            driver_kill.map(|(why, _)| why),
-        );
-        (outcome, victim::describe_status(status))
-    };
+    let (outcome, exit) = w.end(rc, &mut victim, not_gone);
     // Let the holder finish; the driver's memory-hungry check comes after.
     drop(idle);
-    let mut r = tracker.finish(
-        n,
+    let mut r = w.tracker.finish(
+        rc.n,
         outcome,
         VictimReport {
             buffer_bytes: p.buffer_bytes,
@@ -552,24 +495,152 @@ fn one_round(
             exit,
         },
     );
-    // The data oracle: every record whose write() returned success, read
-    // back. Not for a victim that is still alive, nor after failed writes
-    // (a short write leaves a partial record that shifts the rest).
-    if !not_gone && p.write_errors == 0 {
-        let counted = p.written.map(|b| b / victim::WRITE_SIZE as u64);
-        let check = records::verify(&ctx.oracle, &files.verify, u64::from(n), counted, p.synced)?;
-        if check.mismatches > 0 {
-            ctx.say(format!(
-                "oom-stall: round {n}: {} file records wrong or missing",
-                check.mismatches
-            ));
-        }
-        r.records = Some(check);
-    }
     if !not_gone {
-        let _ = std::fs::remove_file(&files.verify);
+        r.records = check_records(rc, &p)?;
+        let _ = std::fs::remove_file(&rc.files.verify);
     }
     Ok(r)
+}
+
+/// Deactivates the holder on every way out of the round.
+struct Idle<'a>(Option<&'a holder::Holder>);
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        if let Some(h) = self.0 {
+            h.set_active(false);
+        }
+    }
+}
+
+/// Milliseconds from `t0` to `t` (CLOCK_MONOTONIC ns).
+fn ms_since(t0: u64, t: u64) -> u64 {
+    t.saturating_sub(t0) / 1_000_000
+}
+
+/// The round's watch over its victim: the counts at its start, what it
+/// has seen since, and the driver's own kill, if it had to make one.
+struct Watch {
+    oom0: u64,
+    reaped0: u64,
+    disk0: u64,
+    t0: u64,
+    kill_seen: bool,
+    tracker: RoundTracker,
+    driver_kill: Option<(Outcome, u64)>,
+}
+
+impl Watch {
+    /// Samples the victim until it is gone (false) or still there
+    /// `exit_timeout` s after a kill (true).
+    fn until_gone_or_stuck(&mut self, rc: &RoundCtx, victim: &mut Victim) -> Result<bool> {
+        let pidfd = PidFd::open(victim.pid());
+        loop {
+            let s = self.sample(rc, victim)?;
+            if s.gone {
+                return Ok(false);
+            }
+            if self.tracker.kill_ms().is_none() && self.driver_kill.is_none() {
+                self.kill_if_due(rc, victim, s.t_ms);
+            }
+            let killed_at = self.tracker.kill_ms().or(self.driver_kill.map(|(_, t)| t));
+            if killed_at.is_some_and(|k| s.t_ms.saturating_sub(k) >= rc.a.exit_timeout * 1000) {
+                return Ok(true);
+            }
+            pidfd.wait(Duration::from_millis(rc.a.poll_ms));
+        }
+    }
+
+    /// One sample of the round, given to the tracker; the victim's writes
+    /// counted in the `write` op.
+    fn sample(&mut self, rc: &RoundCtx, victim: &Victim) -> Result<Sample> {
+        let gone = victim.gone();
+        let p = victim.progress();
+        let now = mono_ns();
+        let hs = rc.holder.map(|h| h.state()).unwrap_or_default();
+        let oom_kills = vmstat_oom_kill()?.saturating_sub(self.oom0);
+        // The blocker's state, read once: when the kill is first seen.
+        let blocker_state = match (oom_kills > 0 && !self.kill_seen, p.blocker_tid) {
+            (true, tid) if tid > 0 => thread_state(victim.pid(), tid),
+            _ => None,
+        };
+        self.kill_seen |= oom_kills > 0;
+        let s = Sample {
+            t_ms: ms_since(self.t0, now),
+            written: p.written,
+            disk: disk_written(rc.block_stat)?.saturating_sub(self.disk0),
+            oom_kills,
+            reaped: reaped_counter().saturating_sub(self.reaped0),
+            pressure_ms: p.read_start_ns.map(|ns| ms_since(self.t0, ns)),
+            gone,
+            holder_reads: hs.reads,
+            holder_in_read: hs.in_read,
+            blocker_state,
+        };
+        self.tracker.observe(&s);
+        let writes = (p.written[0] + p.written[1]) / victim::WRITE_SIZE as u64;
+        rc.ctx
+            .op("write")
+            .store(rc.writes_before + writes, Ordering::Relaxed);
+        Ok(s)
+    }
+
+    /// With no OOM kill yet, the driver kills the victim itself when the
+    /// scenario stops or the round times out.
+    fn kill_if_due(&mut self, rc: &RoundCtx, victim: &Victim, t_ms: u64) {
+        let why = if rc.ctx.should_stop() {
+            Outcome::Stopped
+        } else if t_ms >= rc.a.round_timeout * 1000 {
+            Outcome::NoOom
+        } else {
+            return;
+        };
+        victim.kill();
+        self.driver_kill = Some((why, t_ms));
+    }
+
+    /// The round's outcome and the victim's exit: reaped, or abandoned
+    /// (and said) when it is not gone.
+    fn end(&self, rc: &RoundCtx, victim: &mut Victim, not_gone: bool) -> (Outcome, String) {
+        if not_gone {
+            let oom_killed = self.tracker.kill_ms().is_some();
+            say_not_gone(rc.ctx, rc.a, rc.n, victim, rc.holder, oom_killed);
+            victim.abandon();
+            return (Outcome::NotGone, "not gone".to_string());
+        }
+        let status = victim.reap();
+        let outcome = round::outcome(
+            victim::killed_by_sigkill(status),
+            self.tracker.kill_ms().is_some(),
+            self.driver_kill.map(|(why, _)| why),
+        );
+        (outcome, victim::describe_status(status))
+    }
+}
+
+/// The data oracle: every record whose write() returned success, read
+/// back. Not after failed writes (a short write leaves a partial record
+/// that shifts the rest); the caller skips a victim still alive.
+fn check_records(rc: &RoundCtx, p: &victim::Progress) -> Result<Option<RecordCheck>> {
+    if p.write_errors != 0 {
+        return Ok(None);
+    }
+    let n = rc.n;
+    let counted = p.written.map(|b| b / victim::WRITE_SIZE as u64);
+    let check = records::verify(
+        &rc.ctx.oracle,
+        &rc.files.verify,
+        u64::from(n),
+        counted,
+        p.synced,
+    )?;
+    if check.mismatches > 0 {
+        rc.ctx.say(format!(
+            "oom-stall: round {n}: {} file records wrong or missing",
+            check.mismatches
+        ));
+    }
+    Ok(Some(check))
 }
 
 /// `round 3 oom-kill: kill after 9.1 s (4.2 s of pressure), gone 310 ms

@@ -55,8 +55,10 @@ use layout::{
 };
 use mmrace_proto::counters::name;
 use mmrace_proto::results::thp_race::{
-    Parties, RegionInfo, Sequential, SwarmChoice, ThpRaceResult, ThpRaceSettings, WriterLife,
+    Khugepaged, Parties, RegionInfo, Sequential, SwarmChoice, ThpRaceResult, ThpRaceSettings,
+    WriterLife,
 };
+use mmrace_proto::results::Measurement;
 pub use mmrace_proto::spec::thp_race::Args;
 use mmrace_proto::spec::thp_race::{MadviseOp, ProcFile};
 use mmrace_proto::wire::EVENT_FIRST_RACE;
@@ -406,6 +408,17 @@ struct Supervisor<'a> {
 }
 
 impl<'a> Supervisor<'a> {
+    /// The writer's life so far: its generations, kills and unexpected
+    /// exits (the first one's description taken).
+    fn life(&mut self) -> WriterLife {
+        WriterLife {
+            generations: self.plan.generation + 1,
+            kills: self.kills,
+            unexpected_exits: self.unexpected_exits,
+            first_unexpected_exit: self.first_unexpected_exit.take(),
+        }
+    }
+
     fn new(
         ctx: &'a Ctx,
         plan: &ChildPlan,
@@ -539,12 +552,7 @@ pub struct Outcome {
 /// somewhere else).
 pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let Checked { nodes, split_file } = check_system(ctx, s, split_path)?;
-    let counters_start = crate::counters::read_reported();
-    if let Err(e) = &counters_start {
-        ctx.say(format!(
-            "thp-race: no mmrace.ko counters ({e}): module side of the report stays empty"
-        ));
-    }
+    let counters_start = start_counters(ctx);
     let vmstat_start = crate::vmstat::read()?;
     let armed = arm(ctx, s)?;
     let khugepaged = s
@@ -554,26 +562,13 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let plan = child_plan(ctx, s)?;
     let ops = Arc::new(SharedOps::new(&s.child_op_names())?);
     let diag = Arc::new(SharedOps::new(&Settings::diag_names())?);
-    let first = Writer::spawn(&plan, &ops, &diag, &ctx.oracle)?;
-    let slot = WriterSlot::new(WriterId {
-        pid: first.pid(),
-        generation: 0,
-    });
-    ctx.say(format!(
-        "thp-race: writer pid {} up; parties: {}",
-        first.pid(),
-        serde_json::to_string(&s.parties()).unwrap_or_default()
-    ));
+    let (first, slot) = first_writer(ctx, s, &plan, &ops, &diag)?;
     let mut sup = Supervisor::new(ctx, &plan, &ops, &diag, &slot, first);
     let stats: BTreeMap<&str, PartyStats> = phases::driver_parties()
         .iter()
         .map(|n| (*n, PartyStats::default()))
         .collect();
-    let start_map = counters_start.clone().unwrap_or_default();
-    let mut watches = vec![
-        monitor::Watch::new(name::PMD_RACE, EVENT_FIRST_RACE, &start_map),
-        monitor::Watch::new(name::THP_SPLIT_FAILED, "first_thp_split_failed", &start_map),
-    ];
+    let mut watches = first_watches(&counters_start);
     let stop = AtomicBool::new(false);
     let crew = Crew {
         ctx,
@@ -595,8 +590,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         t0: Instant::now(),
     };
     let supervised = std::thread::scope(|scope| {
-        let stop = &stop;
-        let _stop = StopOnDrop(stop);
+        let _stop = StopOnDrop(&stop);
         crew.spawn_parties(scope, nodes, split_file);
         let (ops, watches, counters) = (&ops, &mut watches, counters_start.is_ok());
         scope.spawn(move || crew.watch(ops, watches, counters));
@@ -605,56 +599,77 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
         r
     });
     let last_writer_pid = sup.writer.pid();
-    let writer = WriterLife {
-        generations: sup.plan.generation + 1,
-        kills: sup.kills,
-        unexpected_exits: sup.unexpected_exits,
-        first_unexpected_exit: sup.first_unexpected_exit.take(),
-    };
+    let writer = sup.life();
     drop(sup); // SIGKILLs and reaps the last writer
     let amplify = disarm(ctx, armed);
     let khugepaged = khugepaged.map(|g| g.setting.clone()); // restored on drop
     supervised?;
     let elapsed_ms = crew.t0.elapsed().as_millis() as u64;
     ops.fold_into(|n| ctx.op(n));
-
     let deltas = measure::Deltas::measure(ctx, "thp-race", &counters_start, &vmstat_start)?;
-    let op_totals = ctx.ops.snapshot();
-    ctx.say(format!(
-        "thp-race: {elapsed_ms} ms, ops {op_totals:?}, {} kills, \
-         first pmd_race {:?} ms, first thp_split_failed {:?} ms",
-        writer.kills, watches[0].first_ms, watches[1].first_ms
-    ));
-    let result = ThpRaceResult {
-        settings: s.record(ctx.seed, nodes),
+    let ended = Ended {
         elapsed_ms,
-        rates: measure::rates(&op_totals, elapsed_ms),
-        ops: op_totals,
-        parties: crew.party_records(nodes),
         writer,
-        migrate_pages_not_moved: crew.not_moved.load(Ordering::Relaxed),
-        racer_diag: diag.totals(),
-        data_oracle: ctx.oracle.summary(),
-        first_pmd_race_ms: watches[0].first_ms,
-        first_thp_split_failed_ms: watches[1].first_ms,
         amplify,
-        offsets: offsets_report(ctx, &plan),
-        swarm: s.swarm.clone(),
-        sequential: plan.baton.as_ref().map(|b| Sequential {
-            order: b.order().to_vec(),
-            turns: b.turns_taken(),
-        }),
         khugepaged,
-        phases: plan.phases.as_ref().map(|_| {
-            let mut log = crew.phase_log.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut *log)
-        }),
         measurement: deltas.record(),
     };
     Ok(Outcome {
-        result,
+        result: crew.result(nodes, &watches, &diag, ended),
         last_writer_pid,
     })
+}
+
+/// The module's counters at the start (the run goes on without them, its
+/// module side empty).
+fn start_counters(ctx: &Ctx) -> Result<BTreeMap<String, u64>, String> {
+    let counters_start = crate::counters::read_reported();
+    if let Err(e) = &counters_start {
+        ctx.say(format!(
+            "thp-race: no mmrace.ko counters ({e}): module side of the report stays empty"
+        ));
+    }
+    counters_start
+}
+
+/// The first writer, up, and the slot that names it to the parties.
+fn first_writer(
+    ctx: &Ctx,
+    s: &Settings,
+    plan: &ChildPlan,
+    ops: &Arc<SharedOps>,
+    diag: &Arc<SharedOps>,
+) -> Result<(Writer, WriterSlot)> {
+    let first = Writer::spawn(plan, ops, diag, &ctx.oracle)?;
+    let slot = WriterSlot::new(WriterId {
+        pid: first.pid(),
+        generation: 0,
+    });
+    ctx.say(format!(
+        "thp-race: writer pid {} up; parties: {}",
+        first.pid(),
+        serde_json::to_string(&s.parties()).unwrap_or_default()
+    ));
+    Ok((first, slot))
+}
+
+/// The counters whose first rise the monitor timestamps: the first pmd
+/// race, the first failed THP split.
+fn first_watches(counters_start: &Result<BTreeMap<String, u64>, String>) -> Vec<monitor::Watch> {
+    let start_map = counters_start.clone().unwrap_or_default();
+    vec![
+        monitor::Watch::new(name::PMD_RACE, EVENT_FIRST_RACE, &start_map),
+        monitor::Watch::new(name::THP_SPLIT_FAILED, "first_thp_split_failed", &start_map),
+    ]
+}
+
+/// What the run left once its parties stopped and its writer was reaped.
+struct Ended {
+    elapsed_ms: u64,
+    writer: WriterLife,
+    amplify: Option<crate::inject::AmplifyReport>,
+    khugepaged: Option<Khugepaged>,
+    measurement: Measurement,
 }
 
 /// What the system checks give the run.
@@ -897,6 +912,52 @@ impl<'a> Crew<'a> {
             })
             .map(|(n, st)| (n.to_string(), st.record()))
             .collect()
+    }
+
+    /// The run's results, once it ended; says its totals first.
+    fn result(
+        &self,
+        nodes: Option<(u32, u32)>,
+        watches: &[monitor::Watch],
+        diag: &SharedOps,
+        ended: Ended,
+    ) -> ThpRaceResult {
+        let (ctx, s, plan) = (self.ctx, self.s, self.plan);
+        let Ended {
+            elapsed_ms, writer, ..
+        } = ended;
+        let op_totals = ctx.ops.snapshot();
+        ctx.say(format!(
+            "thp-race: {elapsed_ms} ms, ops {op_totals:?}, {} kills, \
+             first pmd_race {:?} ms, first thp_split_failed {:?} ms",
+            writer.kills, watches[0].first_ms, watches[1].first_ms
+        ));
+        ThpRaceResult {
+            settings: s.record(ctx.seed, nodes),
+            elapsed_ms,
+            rates: measure::rates(&op_totals, elapsed_ms),
+            ops: op_totals,
+            parties: self.party_records(nodes),
+            writer,
+            migrate_pages_not_moved: self.not_moved.load(Ordering::Relaxed),
+            racer_diag: diag.totals(),
+            data_oracle: ctx.oracle.summary(),
+            first_pmd_race_ms: watches[0].first_ms,
+            first_thp_split_failed_ms: watches[1].first_ms,
+            amplify: ended.amplify,
+            offsets: offsets_report(ctx, plan),
+            swarm: s.swarm.clone(),
+            sequential: plan.baton.as_ref().map(|b| Sequential {
+                order: b.order().to_vec(),
+                turns: b.turns_taken(),
+            }),
+            khugepaged: ended.khugepaged,
+            phases: plan.phases.as_ref().map(|_| {
+                let mut log = self.phase_log.lock().unwrap_or_else(|e| e.into_inner());
+                std::mem::take(&mut *log)
+            }),
+            measurement: ended.measurement,
+        }
     }
 }
 

@@ -85,7 +85,6 @@ pub fn repeats(op: UserOp) -> Result<(), &'static str> {
         Fork => Err("one fork child per round: the model checks one child view"),
         Mremap => Err("moves the object: the other ops then store through /proc/self/mem"),
         MunmapPart | MprotectPart => Err("the tail is gone or read-only after the first run"),
-        Uffd => Err("registers the tail once and resolves its faults in the op"),
         KsmMerge => Err("waits for two full ksmd scans: a run is longer than a round"),
         NumaHint => Err("already a timed loop of reads"),
         _ => Ok(()),

@@ -6,8 +6,9 @@
 //! (a copy lands exactly once: the page must still hold the first stamp);
 //! UFFDIO_ZEROPAGE of the second page (it reads zero); UFFDIO_WRITEPROTECT
 //! of the first page on and off; on anonymous memory UFFDIO_MOVE of the
-//! first page to the third (which then holds the stamp). Then the range is
-//! unregistered. Pages are read through /proc/self/mem, so an op that
+//! first page to the third and back, 16 moves (the page then holds the
+//! stamp where it ended). Then the range is unregistered; each run
+//! (`--overlap-ms` repeats the op) empties and registers the tail anew. Pages are read through /proc/self/mem, so an op that
 //! unmaps the tail meanwhile costs an EIO, not a crash. The tail is not
 //! checked by the engine (gone); what is wrong here is reported through
 //! the data oracle.
@@ -37,6 +38,11 @@ const RACING: &[i32] = &[
     libc::ENOMEM,
     libc::EPERM,
 ];
+
+/// UFFDIO_MOVEs per run, back and forth between two tail pages: each is
+/// one source-pte window, a few microseconds of a run of about a
+/// millisecond under TCG.
+const MOVES: usize = 16;
 
 /// Whether the object is anonymous (MOVE works only there).
 fn anon(kind: ObjKind) -> bool {
@@ -142,9 +148,10 @@ fn exercise(
     (anon, wp): (bool, bool),
     fx: &mut Effects,
 ) {
+    // Two generations of its own per run (`--overlap-ms` repeats it).
     let (s1, s2) = (
-        stamp(first, store_gen(env.round, 0)),
-        stamp(first, store_gen(env.round, 1)),
+        stamp(first, store_gen(env.round, 2 * env.rep)),
+        stamp(first, store_gen(env.round, 2 * env.rep + 1)),
     );
     let (b1, b2) = (source(&s1), source(&s2));
     let copy = |b: &Vec<u64>| Copy {
@@ -196,16 +203,37 @@ fn exercise(
         );
     }
     if anon && copied {
+        shuttle(env, fd, first, landed, fx);
+    }
+}
+
+/// UFFDIO_MOVEs of the page back and forth between pages `first` and
+/// `first + 2`, [`MOVES`] of them: each move reads the source pte,
+/// takes its folio and moves it under both pte locks, a window a racing
+/// op on the object (a zap, a pageout, a migration) can hit every time.
+/// The page holds `landed` where the last move left it; a move that
+/// fails for a racing reason (the page zapped meanwhile) ends the
+/// shuttle.
+fn shuttle(
+    env: &RoundEnv,
+    fd: &OwnedFd,
+    first: usize,
+    landed: mmrace_proto::oracle::Stamp,
+    fx: &mut Effects,
+) {
+    let mut at = first;
+    for _ in 0..MOVES {
+        let to = if at == first { first + 2 } else { first };
         let mut mv = Copy {
-            dst: env.page_addr(first + 2) as u64,
-            src: env.page_addr(first) as u64,
+            dst: env.page_addr(to) as u64,
+            src: env.page_addr(at) as u64,
             len: UNIT as u64,
             ..Copy::default()
         };
-        if ioctl(fd, MOVE, &mut mv) {
-            expect_via_mem(env, first + 2, Expected::Stamp(landed));
-        } else {
-            check(fx, "UFFDIO_MOVE", false, RACING);
+        if !ioctl(fd, MOVE, &mut mv) {
+            return check(fx, "UFFDIO_MOVE", false, RACING);
         }
+        at = to;
     }
+    expect_via_mem(env, at, Expected::Stamp(landed));
 }

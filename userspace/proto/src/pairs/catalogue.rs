@@ -119,6 +119,9 @@ pub fn state_applies(s: ObjState, k: ObjKind) -> bool {
         // hugepages-64kB/enabled is the anonymous mTHP setting (shmem
         // has its own, not set here).
         ObjState::Mthp => k == ObjKind::Anon,
+        // Swap-backed memory: anonymous and shmem; ksm's merged pages
+        // are its point, and paging them out unmerges nothing useful.
+        ObjState::Swapped => matches!(class(k), Class::Anon | Class::Shmem) && k != ObjKind::Ksm,
     }
 }
 
@@ -486,8 +489,15 @@ mod tests {
         assert!(!state_applies(ObjState::Mthp, ObjKind::Memfd));
         assert_eq!(
             states_for(ObjKind::Memfd, &ObjState::ALL),
-            [ObjState::Populated, ObjState::Fresh, ObjState::Small]
+            [
+                ObjState::Populated,
+                ObjState::Fresh,
+                ObjState::Small,
+                ObjState::Swapped
+            ]
         );
+        assert!(!state_applies(ObjState::Swapped, ObjKind::Ksm));
+        assert!(!state_applies(ObjState::Swapped, ObjKind::XfsShared));
     }
 
     #[test]

@@ -6,15 +6,15 @@
 //! (a copy lands exactly once: the page must still hold the first stamp);
 //! UFFDIO_ZEROPAGE of the second page (it reads zero); UFFDIO_WRITEPROTECT
 //! of the first page on and off; on anonymous memory UFFDIO_MOVE of the
-//! first page to the third and back, 16 moves (the page then holds the
-//! stamp where it ended). Then the range is unregistered; each run
+//! first page to the third and back, 64 attempts (a source a racing op
+//! zapped is copied again; the page then holds the stamp where it ended). Then the range is unregistered; each run
 //! (`--overlap-ms` repeats the op) empties and registers the tail anew. Pages are read through /proc/self/mem, so an op that
 //! unmaps the tail meanwhile costs an EIO, not a crash. The tail is not
 //! checked by the engine (gone); what is wrong here is reported through
 //! the data oracle.
 
 use super::super::model::{stamp, store_gen, Effects};
-use super::super::op::{check, Op, Resources, RoundEnv};
+use super::super::op::{check, last_errno, Op, Resources, RoundEnv};
 use crate::oracle::mem;
 use crate::shared::uffd::{
     ioctl, offered, open, Copy, Range, Register, Writeprotect, Zeropage, COPY, FEATURE_MOVE,
@@ -39,10 +39,9 @@ const RACING: &[i32] = &[
     libc::EPERM,
 ];
 
-/// UFFDIO_MOVEs per run, back and forth between two tail pages: each is
-/// one source-pte window, a few microseconds of a run of about a
-/// millisecond under TCG.
-const MOVES: usize = 16;
+/// UFFDIO_MOVE attempts per run, back and forth between two tail pages:
+/// each is one source-pte window.
+const MOVES: usize = 64;
 
 /// Whether the object is anonymous (MOVE works only there).
 fn anon(kind: ObjKind) -> bool {
@@ -203,21 +202,24 @@ fn exercise(
         );
     }
     if anon && copied {
-        shuttle(env, fd, first, landed, fx);
+        let src = if landed == s1 { &b1 } else { &b2 };
+        shuttle(env, fd, (first, src), landed, fx);
     }
 }
 
 /// UFFDIO_MOVEs of the page back and forth between pages `first` and
-/// `first + 2`, [`MOVES`] of them: each move reads the source pte,
+/// `first + 2`, [`MOVES`] attempts: each move reads the source pte,
 /// takes its folio and moves it under both pte locks, a window a racing
 /// op on the object (a zap, a pageout, a migration) can hit every time.
-/// The page holds `landed` where the last move left it; a move that
-/// fails for a racing reason (the page zapped meanwhile) ends the
+/// A move whose source a racing op zapped meanwhile (ENOENT) copies
+/// `src` (the page's stamp) there again and goes on, so the moves keep
+/// coming while the other op zaps. The page holds `landed` where the
+/// last move left it; another failure for a racing reason ends the
 /// shuttle.
 fn shuttle(
     env: &RoundEnv,
     fd: &OwnedFd,
-    first: usize,
+    (first, src): (usize, &[u64]),
     landed: mmrace_proto::oracle::Stamp,
     fx: &mut Effects,
 ) {
@@ -230,10 +232,22 @@ fn shuttle(
             len: UNIT as u64,
             ..Copy::default()
         };
-        if !ioctl(fd, MOVE, &mut mv) {
+        if ioctl(fd, MOVE, &mut mv) {
+            at = to;
+            continue;
+        }
+        if last_errno() != libc::ENOENT {
             return check(fx, "UFFDIO_MOVE", false, RACING);
         }
-        at = to;
+        let mut c = Copy {
+            dst: env.page_addr(at) as u64,
+            src: src.as_ptr() as u64,
+            len: UNIT as u64,
+            ..Copy::default()
+        };
+        if !ioctl(fd, COPY, &mut c) {
+            return check(fx, "UFFDIO_COPY (shuttle)", false, RACING);
+        }
     }
     expect_via_mem(env, at, Expected::Stamp(landed));
 }

@@ -815,7 +815,7 @@ pairs_uffd_checks() {
 	local v=uffd-move-src-unchecked expect
 	oracle_variant $v || return 1
 	expect=$("$HOST_BIN" variant-expect "kernel/variants/$v.patch") || return 1
-	expect_exit 1 oguest pairs-uffd --duration 20 --seed 1 --after-finding 5 pairs --pair uffd,dontneed \
+	expect_exit 1 oguest pairs-uffd --duration 60 --seed 1 --after-finding 5 pairs --pair uffd,dontneed \
 		--kind anon --overlap-ms 100 &&
 		report pairs-uffd verdict=kernel-problem "title~$expect" && ttv pairs-uffd
 }

@@ -7,11 +7,12 @@
 //! UFFDIO_ZEROPAGE of the second page (it reads zero); UFFDIO_WRITEPROTECT
 //! of the first page on and off; on anonymous memory UFFDIO_MOVE of the
 //! first page to the third and back, 64 attempts (a source a racing op
-//! zapped is copied again; the page then holds the stamp where it ended). Then the range is unregistered; each run
-//! (`--overlap-ms` repeats the op) empties and registers the tail anew. Pages are read through /proc/self/mem, so an op that
-//! unmaps the tail meanwhile costs an EIO, not a crash. The tail is not
-//! checked by the engine (gone); what is wrong here is reported through
-//! the data oracle.
+//! zapped is copied again; the page then holds the stamp where it
+//! ended). Then the range is unregistered; each run (`--overlap-ms`
+//! repeats the op) empties and registers the tail anew. Pages are read
+//! through /proc/self/mem, so an op that unmaps the tail meanwhile costs
+//! an EIO, not a crash. The tail is not checked by the engine (gone);
+//! what is wrong here is reported through the data oracle.
 
 use super::super::model::{stamp, store_gen, Effects};
 use super::super::op::{check, last_errno, Op, Resources, RoundEnv};

@@ -808,9 +808,10 @@ run_test qemu-pairs-ksm-caught pairs_ksm_checks
 # dontneed catches it with the title its Expect: line names. Measured
 # 2026-12-07 (docs/kinds.md, load 7 to 9): 3 of 3 seeds at 2.4 to 6.9 s,
 # within 20 rounds; --sequential (130 rounds) and the clean kernel (149
-# rounds) clean. The catch run only (make test ONLY, load 6 to 8: caught
-# at 11.0 s, 33 rounds; 28 s in all): its race-only runs are in the docs,
-# and qemu-pairs-overlap was shortened by 10 s for it (14 s in that run).
+# rounds) clean. The catch run only (make test ONLY, load 6 to 9: caught
+# at 11.0 s, 33 rounds, 28 s in all; after the rebase onto abfdce5 at
+# 3.3 s, 18 s in all): its race-only runs are in the docs, and
+# qemu-pairs-overlap was shortened by 10 s for it (14 s in both runs).
 pairs_uffd_checks() {
 	local v=uffd-move-src-unchecked expect
 	oracle_variant $v || return 1

@@ -86,7 +86,6 @@ pub fn repeats(op: UserOp) -> Result<(), &'static str> {
         Fork => Err("one fork child per round: the model checks one child view"),
         Mremap => Err("moves the object: the other ops then store through /proc/self/mem"),
         MunmapPart | MprotectPart => Err("the tail is gone or read-only after the first run"),
-        Uffd => Err("registers the tail once and resolves its faults in the op"),
         KsmMerge => Err("waits for two full ksmd scans: a run is longer than a round"),
         NumaHint => Err("already a timed loop of reads"),
         _ => Ok(()),
@@ -121,6 +120,9 @@ pub fn state_applies(s: ObjState, k: ObjKind) -> bool {
         // hugepages-64kB/enabled is the anonymous mTHP setting (shmem
         // has its own, not set here).
         ObjState::Mthp => k == ObjKind::Anon,
+        // Swap-backed memory: anonymous and shmem; ksm's merged pages
+        // are its point, and paging them out unmerges nothing useful.
+        ObjState::Swapped => matches!(class(k), Class::Anon | Class::Shmem) && k != ObjKind::Ksm,
     }
 }
 
@@ -588,8 +590,15 @@ mod tests {
         assert!(!state_applies(ObjState::Mthp, ObjKind::Memfd));
         assert_eq!(
             states_for(ObjKind::Memfd, &ObjState::ALL),
-            [ObjState::Populated, ObjState::Fresh, ObjState::Small]
+            [
+                ObjState::Populated,
+                ObjState::Fresh,
+                ObjState::Small,
+                ObjState::Swapped
+            ]
         );
+        assert!(!state_applies(ObjState::Swapped, ObjKind::Ksm));
+        assert!(!state_applies(ObjState::Swapped, ObjKind::XfsShared));
     }
 
     #[test]

@@ -74,16 +74,22 @@ pub enum ObjState {
     /// Multi-size THP: the hot half stamped into 64 KiB anonymous folios
     /// (`hugepages-64kB`), mapped by PTEs.
     Mthp,
+    /// The hot THP stamped, then paged out (MADV_PAGEOUT to the run's
+    /// swap): the ops' first touches are swap-in faults, several threads
+    /// at once on one (large) swap entry, and the ops meet swap entries
+    /// in the page tables.
+    Swapped,
 }
 }
 
 impl ObjState {
-    pub const ALL: [ObjState; 5] = [
+    pub const ALL: [ObjState; 6] = [
         ObjState::Populated,
         ObjState::Fresh,
         ObjState::PteMapped,
         ObjState::Small,
         ObjState::Mthp,
+        ObjState::Swapped,
     ];
 
     /// Its option word.
@@ -94,6 +100,7 @@ impl ObjState {
             ObjState::PteMapped => "pte-mapped",
             ObjState::Small => "small",
             ObjState::Mthp => "mthp",
+            ObjState::Swapped => "swapped",
         }
     }
 

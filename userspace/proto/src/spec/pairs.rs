@@ -333,7 +333,7 @@ mod tests {
             [ObjKind::Anon, ObjKind::SharedAnon, ObjKind::Memfd]
         );
         assert_eq!(a.forced(), Ok(None));
-        assert_eq!(a.states(), ObjState::ALL);
+        assert_eq!(a.states(), ObjState::ALL[..5]);
         let a = parse("--states small,fresh,small --kind anon");
         assert_eq!(a.states(), [ObjState::Fresh, ObjState::Small]);
         assert!(parse("--states mthp --kind memfd").check().is_err());

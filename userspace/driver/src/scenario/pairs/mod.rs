@@ -110,8 +110,8 @@ fn xfs(layout: Layout) -> (Option<disk::Fs>, Result<PathBuf, String>) {
 }
 
 /// The states of the run this guest can make: `mthp` needs the 64 KiB
-/// anonymous mTHP setting (set for the run, restored on drop); what cannot
-/// be made is skipped with its reason.
+/// anonymous mTHP setting (set for the run, restored on drop), `swapped`
+/// the run's swap; what cannot be made is skipped with its reason.
 fn states(ctx: &Ctx, a: &Args) -> (Vec<ObjState>, Option<state::MthpSetting>, Vec<Skipped>) {
     let mut v = a.states();
     let (mut guard, mut skipped) = (None, Vec::new());
@@ -131,6 +131,13 @@ fn states(ctx: &Ctx, a: &Args) -> (Vec<ObjState>, Option<state::MthpSetting>, Ve
                 });
             }
         }
+    }
+    if v.contains(&ObjState::Swapped) && !ops::swap::swap_on() {
+        v.retain(|s| *s != ObjState::Swapped);
+        skipped.push(Skipped {
+            what: ObjState::Swapped.word().to_string(),
+            why: "no swap (the run's memenv sets up zram swap)".into(),
+        });
     }
     (v, guard, skipped)
 }
@@ -214,7 +221,8 @@ pub fn run(ctx: &Ctx, given: &Args) -> Result<PairsResult> {
         .iter()
         .any(|k| k.module_kind() == mmrace_proto::ops::kind::SHMEM);
     let _shmem = shmem_kinds.then(|| ShmemThp::ensure(ctx));
-    let (env, missing) = memenv::prepare_available(&kinds::needs(&a.kinds(), &a.ops()));
+    let (env, missing) =
+        memenv::prepare_available(&kinds::needs(&a.kinds(), &a.ops(), &a.states()));
     ctx.say(format!("pairs: {}", env.describe()));
     for m in &missing {
         ctx.say(format!("pairs: memenv: {m}: what needs it is skipped"));

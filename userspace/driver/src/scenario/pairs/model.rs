@@ -523,7 +523,12 @@ mod tests {
             .allowed(2, &[])
             .unwrap()
             .accepts(&found(2, INITIAL_GEN)));
-        for s in [ObjState::PteMapped, ObjState::Small, ObjState::Mthp] {
+        for s in [
+            ObjState::PteMapped,
+            ObjState::Small,
+            ObjState::Mthp,
+            ObjState::Swapped,
+        ] {
             let m = Model::new(L, ObjKind::Anon, s);
             assert!(m.allowed(3, &[]).unwrap().accepts(&found(3, INITIAL_GEN)));
             assert!(m.allowed(12, &[]).unwrap().accepts(&Found::Zero));

@@ -15,6 +15,9 @@
 //!   MADV_HUGEPAGE again, then stamped: the anonymous faults allocate the
 //!   mTHP sizes `hugepages-64kB` allows ([`MthpSetting`] sets it to
 //!   `madvise` for the run).
+//! - `swapped`: stamped, then MADV_PAGEOUT of the hot THP: it goes to the
+//!   run's swap (the run prepares it when the state is in play), so the
+//!   ops' first touches are swap-in faults.
 //!
 //! What each page holds afterwards is the model's [`super::model::Model`]
 //! base: the creation stamp in the hot THP (the file's stamp on a fresh
@@ -63,6 +66,25 @@ fn stamp_hot(obj: &dyn Object, layout: Layout) {
     }
 }
 
+/// MADV_PAGEOUT of the hot THP (reclaim of the folio: swapped out when
+/// swap is on; a folio busy at the time stays in memory, which the
+/// round's data check does not mind).
+fn pageout_hot(obj: &dyn Object, layout: Layout) -> Result<()> {
+    let hot = layout.hot();
+    // SAFETY: advice on the fresh object's populated THP.
+    let r = unsafe {
+        libc::madvise(
+            (obj.addr() + hot.start * UNIT) as *mut libc::c_void,
+            hot.len() * UNIT,
+            libc::MADV_PAGEOUT,
+        )
+    };
+    if r != 0 {
+        bail!("MADV_PAGEOUT: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Brings the fresh `obj` into `state`.
 pub fn prepare(obj: &dyn Object, state: ObjState, layout: Layout) -> Result<()> {
     match state {
@@ -76,6 +98,10 @@ pub fn prepare(obj: &dyn Object, state: ObjState, layout: Layout) -> Result<()> 
         ObjState::Small => {
             madvise(obj, libc::MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE")?;
             stamp_hot(obj, layout);
+        }
+        ObjState::Swapped => {
+            stamp_hot(obj, layout);
+            pageout_hot(obj, layout)?;
         }
         ObjState::Mthp => {
             madvise(obj, libc::MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE")?;

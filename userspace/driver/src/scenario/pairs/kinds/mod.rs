@@ -17,11 +17,11 @@ pub mod mapped;
 pub mod shmem;
 
 use crate::memenv::Need;
-use mmrace_proto::pairs::{ObjKind, UserOp};
+use mmrace_proto::pairs::{ObjKind, ObjState, UserOp};
 
-/// The guest environment the kinds and ops need (the XFS disk is mounted
+/// The guest environment the kinds, ops and start states need (the XFS disk is mounted
 /// by the scenario itself, for the O_DIRECT file too).
-pub fn needs(kinds: &[ObjKind], ops: &[UserOp]) -> Vec<Need> {
+pub fn needs(kinds: &[ObjKind], ops: &[UserOp], states: &[ObjState]) -> Vec<Need> {
     let mut v = Vec::new();
     let kind = |k| kinds.contains(&k);
     let op = |o| ops.contains(&o);
@@ -34,7 +34,7 @@ pub fn needs(kinds: &[ObjKind], ops: &[UserOp]) -> Vec<Need> {
     if kind(ObjKind::Ksm) || op(UserOp::KsmMerge) {
         v.push(Need::Ksm);
     }
-    if op(UserOp::Swapin) || op(UserOp::Pageout) {
+    if op(UserOp::Swapin) || op(UserOp::Pageout) || states.contains(&ObjState::Swapped) {
         v.push(Need::Swap);
     }
     if op(UserOp::NumaHint) {
@@ -93,13 +93,31 @@ mod tests {
 
     #[test]
     fn needs_follow_kinds_and_ops() {
-        assert!(needs(&[ObjKind::Anon], &[UserOp::Store, UserOp::Split]).is_empty());
+        let populated = [ObjState::Populated];
+        assert!(needs(
+            &[ObjKind::Anon],
+            &[UserOp::Store, UserOp::Split],
+            &populated
+        )
+        .is_empty());
         assert_eq!(
-            needs(&[ObjKind::Tmpfs, ObjKind::Ksm], &[UserOp::Swapin]),
+            needs(
+                &[ObjKind::Tmpfs, ObjKind::Ksm],
+                &[UserOp::Swapin],
+                &populated
+            ),
             [Need::Tmpfs, Need::Ksm, Need::Swap]
         );
         assert_eq!(
-            needs(&[ObjKind::Hugetlb], &[UserOp::Uffd, UserOp::NumaHint]),
+            needs(&[ObjKind::Anon], &[UserOp::Store], &[ObjState::Swapped]),
+            [Need::Swap]
+        );
+        assert_eq!(
+            needs(
+                &[ObjKind::Hugetlb],
+                &[UserOp::Uffd, UserOp::NumaHint],
+                &populated
+            ),
             [Need::Hugetlb, Need::NumaBalancing, Need::Userfaultfd]
         );
     }

@@ -6,14 +6,16 @@
 //! (a copy lands exactly once: the page must still hold the first stamp);
 //! UFFDIO_ZEROPAGE of the second page (it reads zero); UFFDIO_WRITEPROTECT
 //! of the first page on and off; on anonymous memory UFFDIO_MOVE of the
-//! first page to the third (which then holds the stamp). Then the range is
-//! unregistered. Pages are read through /proc/self/mem, so an op that
-//! unmaps the tail meanwhile costs an EIO, not a crash. The tail is not
-//! checked by the engine (gone); what is wrong here is reported through
-//! the data oracle.
+//! first page to the third and back, 64 attempts (a source a racing op
+//! zapped is copied again; the page then holds the stamp where it
+//! ended). Then the range is unregistered; each run (`--overlap-ms`
+//! repeats the op) empties and registers the tail anew. Pages are read
+//! through /proc/self/mem, so an op that unmaps the tail meanwhile costs
+//! an EIO, not a crash. The tail is not checked by the engine (gone);
+//! what is wrong here is reported through the data oracle.
 
 use super::super::model::{stamp, store_gen, Effects};
-use super::super::op::{check, Op, Resources, RoundEnv};
+use super::super::op::{check, last_errno, Op, Resources, RoundEnv};
 use crate::oracle::mem;
 use crate::shared::uffd::{
     ioctl, offered, open, Copy, Range, Register, Writeprotect, Zeropage, COPY, FEATURE_MOVE,
@@ -37,6 +39,10 @@ const RACING: &[i32] = &[
     libc::ENOMEM,
     libc::EPERM,
 ];
+
+/// UFFDIO_MOVE attempts per run, back and forth between two tail pages:
+/// each is one source-pte window.
+const MOVES: usize = 64;
 
 /// Whether the object is anonymous (MOVE works only there).
 fn anon(kind: ObjKind) -> bool {
@@ -142,9 +148,10 @@ fn exercise(
     (anon, wp): (bool, bool),
     fx: &mut Effects,
 ) {
+    // Two generations of its own per run (`--overlap-ms` repeats it).
     let (s1, s2) = (
-        stamp(first, store_gen(env.round, 0)),
-        stamp(first, store_gen(env.round, 1)),
+        stamp(first, store_gen(env.round, 2 * env.rep)),
+        stamp(first, store_gen(env.round, 2 * env.rep + 1)),
     );
     let (b1, b2) = (source(&s1), source(&s2));
     let copy = |b: &Vec<u64>| Copy {
@@ -196,16 +203,52 @@ fn exercise(
         );
     }
     if anon && copied {
+        let src = if landed == s1 { &b1 } else { &b2 };
+        shuttle(env, fd, (first, src), landed, fx);
+    }
+}
+
+/// UFFDIO_MOVEs of the page back and forth between pages `first` and
+/// `first + 2`, [`MOVES`] attempts: each move reads the source pte,
+/// takes its folio and moves it under both pte locks, a window a racing
+/// op on the object (a zap, a pageout, a migration) can hit every time.
+/// A move whose source a racing op zapped meanwhile (ENOENT) copies
+/// `src` (the page's stamp) there again and goes on, so the moves keep
+/// coming while the other op zaps. The page holds `landed` where the
+/// last move left it; another failure for a racing reason ends the
+/// shuttle.
+fn shuttle(
+    env: &RoundEnv,
+    fd: &OwnedFd,
+    (first, src): (usize, &[u64]),
+    landed: mmrace_proto::oracle::Stamp,
+    fx: &mut Effects,
+) {
+    let mut at = first;
+    for _ in 0..MOVES {
+        let to = if at == first { first + 2 } else { first };
         let mut mv = Copy {
-            dst: env.page_addr(first + 2) as u64,
-            src: env.page_addr(first) as u64,
+            dst: env.page_addr(to) as u64,
+            src: env.page_addr(at) as u64,
             len: UNIT as u64,
             ..Copy::default()
         };
         if ioctl(fd, MOVE, &mut mv) {
-            expect_via_mem(env, first + 2, Expected::Stamp(landed));
-        } else {
-            check(fx, "UFFDIO_MOVE", false, RACING);
+            at = to;
+            continue;
+        }
+        if last_errno() != libc::ENOENT {
+            return check(fx, "UFFDIO_MOVE", false, RACING);
+        }
+        let mut c = Copy {
+            dst: env.page_addr(at) as u64,
+            src: src.as_ptr() as u64,
+            len: UNIT as u64,
+            ..Copy::default()
+        };
+        if !ioctl(fd, COPY, &mut c) {
+            return check(fx, "UFFDIO_COPY (shuttle)", false, RACING);
         }
     }
+    expect_via_mem(env, at, Expected::Stamp(landed));
 }

@@ -160,12 +160,15 @@ const HUGE_PMD_OPS: [&str; 12] = [
 /// the object before the ops start (no PMD fault there), so large folios
 /// of 64 KiB but no huge pmd unless a collapse makes one. The others can
 /// have both: populated and pte-mapped keep or fault one (the cold THP),
-/// fresh faults them in.
+/// fresh faults them in, swapped may swap them in.
 pub fn state_has(s: ObjState, collapse: bool) -> (bool, bool) {
     match s {
         ObjState::Small => (false, false),
         ObjState::Mthp => (collapse, true),
-        ObjState::Populated | ObjState::Fresh | ObjState::PteMapped => (true, true),
+        // swapped: its swap-in faults may map a THP or large folio again.
+        ObjState::Populated | ObjState::Fresh | ObjState::PteMapped | ObjState::Swapped => {
+            (true, true)
+        }
     }
 }
 

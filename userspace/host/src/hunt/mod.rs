@@ -560,14 +560,14 @@ mod tests {
     use crate::args::{Cli, Command};
     use clap::Parser;
 
-    #[test]
-    fn runs_that_use_the_disk_get_it() {
+    /// `hunt`'s arguments with the disk image given by `flag`.
+    fn hunt_args(flag: &str) -> Box<crate::args::HuntArgs> {
         let cli = Cli::try_parse_from([
             "mmrace-host",
             "hunt",
             "--campaign",
             "/c",
-            "--disk-image",
+            flag,
             "/c/disk.img",
             "--kernel",
             "/k",
@@ -578,6 +578,12 @@ mod tests {
         let Command::Hunt(a) = cli.command else {
             unreachable!()
         };
+        a
+    }
+
+    #[test]
+    fn runs_that_use_the_disk_get_it() {
+        let a = hunt_args("--disk-image");
         let target = crate::fleet::build::Target {
             series: "7.3".into(),
             profile: None,
@@ -610,22 +616,7 @@ mod tests {
     #[test]
     fn the_disk_image_keeps_its_old_name_as_an_alias() {
         for flag in ["--disk-image", "--oom-disk"] {
-            let cli = Cli::try_parse_from([
-                "mmrace-host",
-                "hunt",
-                "--campaign",
-                "/c",
-                flag,
-                "/c/disk.img",
-                "--kernel",
-                "/k",
-                "--initrd",
-                "/i",
-            ])
-            .unwrap();
-            let Command::Hunt(a) = cli.command else {
-                unreachable!()
-            };
+            let a = hunt_args(flag);
             assert_eq!(a.disk_image.as_deref(), Some(Path::new("/c/disk.img")));
         }
     }

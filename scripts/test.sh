@@ -789,12 +789,14 @@ run_test qemu-pairs-hugetlb-caught pairs_hugetlb_checks
 # measured in session 9 side by side, seeds 1 to 12, two guests at once,
 # load 7 to 9: 12 of 12 caught without holds (mean 13.1 s, max 39.8 s),
 # 12 of 12 with (mean 7.2 s, max 17.4 s); the clean kernel with --held
-# 100, 2 seeds of 40 s: clean.
+# 100, 2 seeds of 40 s: clean. On a quiet host it can take longer: in
+# the session's last fresh-clone CI run (load about 2) it caught at 48.8
+# s, so its cap is 120 s (the others' 60 s).
 pairs_ksm_checks() {
 	local v=ksm-merge-pinned-page expect
 	oracle_variant $v || return 1
 	expect=$("$HOST_BIN" variant-expect "kernel/variants/$v.patch") || return 1
-	expect_exit 1 oguest_xfs pairs-ksm --duration 60 --seed 1 pairs --pair odirect,ksm-merge --kind ksm --held 50 &&
+	expect_exit 1 oguest_xfs pairs-ksm --duration 120 --seed 1 pairs --pair odirect,ksm-merge --kind ksm --held 50 &&
 		report pairs-ksm verdict=kernel-problem class~data-corruption "title~$expect" \
 			"pairs-caught~on populated ksm" && ttv pairs-ksm || return 1
 	oguest_xfs pairs-ksm-seq --duration 10 --seed 1 pairs --pair odirect,ksm-merge --kind ksm --sequential &&

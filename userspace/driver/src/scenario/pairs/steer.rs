@@ -20,14 +20,14 @@ use super::tally::{Tally, F};
 use crate::shared::rng::Rng;
 use mmrace_proto::meets::COVERED_MEETS;
 use mmrace_proto::pairs::{catalogue, Combo, ObjKind, UserOp};
+use mmrace_proto::spec::pairs::SteerBy;
 
 pub struct Steer {
     /// The ops that can run, per kind.
     by_kind: Vec<(ObjKind, Vec<UserOp>)>,
     forced: Option<Combo>,
-    steer: bool,
-    /// `--steer-by least-met`: [`least_met_score`], not [`score`].
-    least_met: bool,
+    /// How meets steer (`--steer-by`); `None` with `--no-steer`.
+    by: Option<SteerBy>,
     triple_pct: u8,
     rounds: u64,
     rng: Rng,
@@ -98,7 +98,7 @@ impl Steer {
     pub fn new(
         by_kind: Vec<(ObjKind, Vec<UserOp>)>,
         forced: Option<Combo>,
-        (steer, least_met): (bool, bool),
+        by: Option<SteerBy>,
         triple_pct: u8,
         rounds: u64,
         rng: Rng,
@@ -106,8 +106,7 @@ impl Steer {
         Steer {
             by_kind,
             forced,
-            steer,
-            least_met,
+            by,
             triple_pct,
             rounds,
             rng,
@@ -148,8 +147,8 @@ impl Steer {
     /// The next slice's combo and kind (`None`: nothing can run).
     pub fn next(&mut self, tally: &Tally, use_meets: bool) -> Option<(Combo, ObjKind)> {
         let cands = self.candidates();
-        let use_meets = use_meets && self.steer;
-        let score = if self.least_met {
+        let use_meets = use_meets && self.by.is_some();
+        let score = if self.by == Some(SteerBy::LeastMet) {
             least_met_score
         } else {
             score
@@ -213,7 +212,7 @@ mod tests {
         Steer::new(
             vec![(ObjKind::Anon, ops.clone()), (ObjKind::Memfd, ops)],
             forced,
-            (true, false),
+            Some(SteerBy::Need),
             triple,
             10,
             Rng::new(7),
@@ -258,10 +257,17 @@ mod tests {
         // Without meets the least run wins instead.
         assert_ne!(s.next(&t, false).unwrap(), quiet);
         // --no-steer ignores meets even when they are there.
-        let mut ns = Steer::new(s.by_kind.clone(), None, (false, false), 0, 10, Rng::new(1));
+        let mut ns = Steer::new(s.by_kind.clone(), None, None, 0, 10, Rng::new(1));
         assert_ne!(ns.next(&t, true).unwrap(), quiet);
         // --steer-by least-met: 300 against 50 * 10 + 10 = 510.
-        let mut lm = Steer::new(s.by_kind.clone(), None, (true, true), 0, 10, Rng::new(1));
+        let mut lm = Steer::new(
+            s.by_kind.clone(),
+            None,
+            Some(SteerBy::LeastMet),
+            0,
+            10,
+            Rng::new(1),
+        );
         assert_eq!(lm.next(&t, true).unwrap(), quiet);
     }
 
@@ -276,7 +282,14 @@ mod tests {
         t.bump(r, F::Meets, 3);
         assert_eq!(s.next(&t, true).unwrap(), met);
         // The least-met steering sends it behind every pair not yet run.
-        let mut lm = Steer::new(s.by_kind.clone(), None, (true, true), 0, 10, Rng::new(1));
+        let mut lm = Steer::new(
+            s.by_kind.clone(),
+            None,
+            Some(SteerBy::LeastMet),
+            0,
+            10,
+            Rng::new(1),
+        );
         assert_ne!(lm.next(&t, true).unwrap(), met);
     }
 

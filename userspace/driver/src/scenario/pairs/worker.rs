@@ -169,7 +169,7 @@ impl<'a> Worker<'a> {
         let steer = Steer::new(
             by_kind,
             forced.clone(),
-            (!plan.args.no_steer, plan.args.steer_by == SteerBy::LeastMet),
+            (!plan.args.no_steer).then_some(plan.args.steer_by),
             plan.args.triple_pct,
             u64::from(plan.args.rounds),
             Rng::stream(plan.seed, "pairs-steer", generation),

@@ -64,6 +64,7 @@ pub struct Args {
     /// rate (a pair that met runs again, a pair metered without a meet is
     /// backed off).
     #[arg(long, value_enum, default_value_t = SteerBy::Need, value_name = "MODE")]
+    #[serde(default = "SteerBy::before_the_option")]
     pub steer_by: SteerBy,
     /// No fuzzy start offsets: all threads of a round start at once.
     #[arg(long)]
@@ -111,6 +112,14 @@ pub enum SteerBy {
     LeastMet,
     /// The pairs that need the fewest rounds to be met often enough.
     Need,
+}
+
+impl SteerBy {
+    /// What a run description written before `--steer-by` existed ran:
+    /// the least-met steering, not today's default.
+    pub fn before_the_option() -> Self {
+        SteerBy::LeastMet
+    }
 }
 
 /// Every kind, as `--kinds` words: what `make hunt`'s pairs runs draw
@@ -459,6 +468,12 @@ mod tests {
         let a = parse("--pair store,split --kinds anon,memfd");
         let j = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Args>(&j).unwrap(), a);
-        assert_eq!(serde_json::from_str::<Args>("{}").unwrap(), Args::default());
+        // A description written before `--steer-by` ran the least-met
+        // steering; everything else it lacks is the default.
+        let old = Args {
+            steer_by: SteerBy::LeastMet,
+            ..Args::default()
+        };
+        assert_eq!(serde_json::from_str::<Args>("{}").unwrap(), old);
     }
 }

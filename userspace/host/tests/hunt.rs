@@ -6,9 +6,11 @@ mod common;
 use common::*;
 use std::process::{Command, Output};
 
-fn hunt(s: &Scratch, extra: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["hunt", "--campaign", &s.path("campaign")])
+/// `mmrace-host hunt` on the fake QEMU in `mode`, its campaign directory
+/// `campaign` in the scratch directory.
+fn hunt_command(s: &Scratch, campaign: &str, mode: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["hunt", "--campaign", &s.path(campaign)])
         .args([
             "--kernel",
             &s.path("bzImage"),
@@ -25,7 +27,12 @@ fn hunt(s: &Scratch, extra: &[&str]) -> Output {
         ])
         .args(["--qemu-binary", &fake_qemu()])
         .env("MMRACE_CACHE", s.path("cache"))
-        .env("FAKE_QEMU_MODE", "by-seed")
+        .env("FAKE_QEMU_MODE", mode);
+    c
+}
+
+fn hunt(s: &Scratch, extra: &[&str]) -> Output {
+    hunt_command(s, "campaign", "by-seed")
         .args(extra)
         .output()
         .unwrap()
@@ -167,34 +174,8 @@ fn a_clean_hunt_exits_0_and_bad_input_2() {
 fn an_interrupted_campaign_resumes_the_runs_it_cut_short() {
     let s = Scratch::new("hunt-int");
     // Guests that never end: Ctrl-C cuts both runs short, neither is done.
-    let child = Command::new(BIN)
-        .args([
-            "hunt",
-            "--campaign",
-            &s.path("c"),
-            "--max-runs",
-            "3",
-            "--jobs",
-            "2",
-        ])
-        .args([
-            "--kernel",
-            &s.path("bzImage"),
-            "--initrd",
-            &s.path("initrd"),
-        ])
-        .args([
-            "--seed",
-            "5",
-            "--duration",
-            "1",
-            "--accel",
-            "tcg",
-            "--qemu-binary",
-            &fake_qemu(),
-        ])
-        .env("MMRACE_CACHE", s.path("cache"))
-        .env("FAKE_QEMU_MODE", "chatty")
+    let child = hunt_command(&s, "c", "chatty")
+        .args(["--max-runs", "3", "--jobs", "2", "--seed", "5"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -213,32 +194,8 @@ fn an_interrupted_campaign_resumes_the_runs_it_cut_short() {
     assert_eq!(c["tally"]["runs"], 0);
     // Resumed on guests that finish: the same three runs, the two cut
     // short again from the start.
-    let o = Command::new(BIN)
-        .args([
-            "hunt",
-            "--campaign",
-            &s.path("c"),
-            "--max-runs",
-            "3",
-            "--jobs",
-            "2",
-        ])
-        .args([
-            "--kernel",
-            &s.path("bzImage"),
-            "--initrd",
-            &s.path("initrd"),
-        ])
-        .args([
-            "--duration",
-            "1",
-            "--accel",
-            "tcg",
-            "--qemu-binary",
-            &fake_qemu(),
-        ])
-        .env("MMRACE_CACHE", s.path("cache"))
-        .env("FAKE_QEMU_MODE", "clean")
+    let o = hunt_command(&s, "c", "clean")
+        .args(["--max-runs", "3", "--jobs", "2"])
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));

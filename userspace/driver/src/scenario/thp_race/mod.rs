@@ -1143,28 +1143,29 @@ pub(crate) mod tests {
         r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
     }
 
-    #[test]
-    fn short_run_on_this_host() {
-        // No mmrace.ko, no debugfs, one node here: the parties that need
-        // them are off; writer, racers, refault, clear_refs and kills run.
-        let a = narrow(&[
-            "--no-migrate",
-            "--no-splitter",
-            "--kill-min-ms",
-            "100",
-            "--kill-max-ms",
-            "300",
-        ]);
-        let s = Settings::new(11, &a).unwrap();
-        let c = ctx(11, 2000);
-        let o = run_with(&c, &s, "/nonexistent").unwrap();
+    /// What every party must have done in a short run, or why not: the
+    /// run's progress, which takes CPU time a loaded host may not give.
+    fn short_run_progress(r: &ThpRaceResult) -> Result<(), String> {
+        for party in ["writer", "racer_rounds", "refault", "clear_refs", "kills"] {
+            if r.ops.get(party).copied().unwrap_or(0) == 0 {
+                return Err(format!("{party} did nothing"));
+            }
+        }
+        if r.writer.generations < 2 {
+            return Err(format!("{} writer generation(s)", r.writer.generations));
+        }
+        if r.data_oracle.verified == 0 {
+            return Err("the data oracle checked no page".into());
+        }
+        Ok(())
+    }
+
+    /// What a short run must show however far it got: counts that agree,
+    /// no error, no lost data, no party left behind.
+    fn check_short_run(c: &Ctx, o: &Outcome) {
         let r = &o.result;
         let j = serde_json::to_string_pretty(r).unwrap();
-        eprintln!("{j}");
         let op = |n: &str| r.ops.get(n).copied();
-        for party in ["writer", "racer_rounds", "refault", "clear_refs", "kills"] {
-            assert!(op(party).unwrap() > 0, "{party} did nothing: {j}");
-        }
         let racer_ops: u64 = RacerOp::ALL
             .iter()
             .map(|o| op(o.counter_name()).unwrap())
@@ -1180,18 +1181,15 @@ pub(crate) mod tests {
             "{j}"
         );
         assert!(op("migrate").is_none() && op("splitter").is_none());
-        assert!(r.writer.generations >= 2);
         assert_eq!(r.writer.unexpected_exits, 0, "{j}");
         let diag = |n: &str| r.racer_diag.get(n).copied();
         assert_eq!(diag("racer_op_errors"), Some(0), "{j}");
         assert_eq!(diag("racer_prepare_errors"), Some(0), "{j}");
-        // The data oracle checked the writer's and the racers' pages, and
-        // this kernel lost nothing.
+        // This kernel lost nothing the data oracle checked.
         assert_eq!(r.data_oracle.mismatches, 0, "{j}");
-        assert!(r.data_oracle.verified > 0, "{j}");
         assert_eq!(r.parties["clear_refs"].errors, 0, "{j}");
         assert!(!r.parties.contains_key("migrate"), "{j}");
-        if crate::mm::thp_for_madvised() && diag("racer_thp_unknown") == Some(0) {
+        if rounds > 0 && crate::mm::thp_for_madvised() && diag("racer_thp_unknown") == Some(0) {
             assert!(diag("racer_thp_huge").unwrap() > 0, "no THP faulted: {j}");
             assert!(r.measurement.vmstat_delta["thp_fault_alloc"] > 0, "{j}");
         }
@@ -1208,6 +1206,40 @@ pub(crate) mod tests {
         );
         // The shared counts reached the context (streamed to the host).
         assert_eq!(c.ops.snapshot()["writer"], op("writer").unwrap());
+    }
+
+    #[test]
+    fn short_run_on_this_host() {
+        // No mmrace.ko, no debugfs, one node here: the parties that need
+        // them are off; writer, racers, refault, clear_refs and kills run.
+        // Each party must get somewhere, which takes CPU time: on a busy
+        // host a writer killed every 100 to 300 ms may never finish a
+        // pass. So up to three runs, each twice as long with kills twice
+        // as far apart (2 s and 100 to 300 ms, then 4 s, then 8 s and 400
+        // to 1200 ms); every run's counts, errors and data are checked,
+        // and the third must have made progress.
+        for (attempt, scale) in [1u64, 2, 4].into_iter().enumerate() {
+            let (min, max) = ((100 * scale).to_string(), (300 * scale).to_string());
+            let a = narrow(&[
+                "--no-migrate",
+                "--no-splitter",
+                "--kill-min-ms",
+                &min,
+                "--kill-max-ms",
+                &max,
+            ]);
+            let s = Settings::new(11, &a).unwrap();
+            let c = ctx(11, 2000 * scale);
+            let o = run_with(&c, &s, "/nonexistent").unwrap();
+            let j = serde_json::to_string_pretty(&o.result).unwrap();
+            eprintln!("run {} ({} ms): {j}", attempt + 1, 2000 * scale);
+            check_short_run(&c, &o);
+            match short_run_progress(&o.result) {
+                Ok(()) => return,
+                Err(why) if attempt == 2 => panic!("{why} in three runs: {j}"),
+                Err(why) => eprintln!("run {}: {why}; again, longer", attempt + 1),
+            }
+        }
     }
 
     #[test]

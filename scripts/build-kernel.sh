@@ -62,7 +62,12 @@ fi
 # profile hashes exactly what it did before profiles existed, so its cached
 # trees stay valid.)
 RECIPE=1
-key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT" ${PROFILE_FRAGMENT:+"$PROFILE_FRAGMENT"} ${variant_patch:+"$variant_patch"}) | sha256sum | cut -c1-12)
+# A variant's Best: or Best-tried: header line (its best matrix
+# configuration, userspace/host/src/variants.rs) does not shape the kernel:
+# left out of the key, so recording a new best rebuilds nothing (and the
+# keys of patches without the line are what they were).
+key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT" ${PROFILE_FRAGMENT:+"$PROFILE_FRAGMENT"}
+	[ -z "$variant_patch" ] || grep -Ev '^Best(-tried)?:' "$variant_patch") | sha256sum | cut -c1-12)
 clean_key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT" ${PROFILE_FRAGMENT:+"$PROFILE_FRAGMENT"}) | sha256sum | cut -c1-12)
 base_key=$( (echo "recipe $RECIPE"; cat "$FRAGMENT") | sha256sum | cut -c1-12)
 ptag=

@@ -13,6 +13,10 @@
 #                       XFS disk attached for its O_DIRECT op)
 #   smoke               optional (MATRIX_CONFIGS): the race-only check, a
 #                       variant must stay clean under it
+#   best                each variant's own best configuration, its patch
+#                       header's "Best:" (or "Best-tried:") line, as
+#                       best-VARIANT; the clean row runs every one of them.
+#                       MATRIX_CONFIGS=best alone: nothing else
 #   NAME=WORDS          your own: NAME (letters, digits, -) runs the
 #                       scenario words WORDS, commas for spaces, e.g.
 #                       thp-race-narrow=thp-race,--no-churn,--no-fork,--phase-ms,0

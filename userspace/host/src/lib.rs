@@ -8,7 +8,9 @@
 //!   summary, `check`;
 //! - [`fleet`]: many runs: batches, their merge, series side by side,
 //!   matrix, bisect, bench, LAVA, the statistics;
-//! - [`hunt`]: the bug-hunting campaign.
+//! - [`hunt`]: the bug-hunting campaign;
+//! - [`variants`]: the kernel variant library's patch headers (`Expect:`,
+//!   `Best:`...).
 //!
 //! [`args`] is the command line; `main.rs` dispatches it.
 
@@ -17,4 +19,5 @@ pub mod fleet;
 pub mod hunt;
 pub mod judge;
 pub mod out;
+pub mod variants;
 pub mod vm;

@@ -9,7 +9,7 @@ use clap::Parser;
 use mmrace_host::fleet::{
     batch, bench, bench_run, bisect, bisect_run, lava, matrix, matrix_run, merge, qemu_run, series,
 };
-use mmrace_host::judge::{expect, saved};
+use mmrace_host::judge::saved;
 use mmrace_host::out::{check, coverage};
 use mmrace_host::vm::{interrupt, run};
 use mmrace_host::{args, hunt};
@@ -79,7 +79,7 @@ fn main() {
         args::Command::Series(a) => series::series_cmd(&a),
         args::Command::BenchRun(a) => bench_run::bench_run(&a),
         args::Command::BenchSummary(a) => bench::main(&a),
-        args::Command::VariantExpect(a) => expect::print_of_patch(&a.patch),
+        args::Command::VariantExpect(a) => mmrace_host::variants::print_expect(&a.patch),
         args::Command::Check(a) => check::main(&a.report, &a.checks),
         args::Command::Coverage(a) => coverage::main(&a.reports, a.by_kind),
         args::Command::SelftestsMmBinaries => {

@@ -32,8 +32,9 @@ pub struct MatrixRunArgs {
     #[arg(long = "variant", value_name = "MATRIX_VARIANTS")]
     pub variants: Vec<String>,
     /// A configuration: shell-baseline, thp-race, thp-race-amplified,
-    /// oom-stall, smoke, pairs or NAME=WORDS (scenario words joined by
-    /// commas); repeat for each [default: shell-baseline thp-race
+    /// oom-stall, smoke, pairs, best (each variant's patch's Best: line,
+    /// as best-VARIANT) or NAME=WORDS (scenario words joined by commas);
+    /// repeat for each [default: shell-baseline thp-race
     /// thp-race-amplified].
     #[arg(long = "config", value_name = "MATRIX_CONFIGS")]
     pub configs: Vec<String>,

@@ -5,18 +5,23 @@
 //! [`crate::fleet::matrix`].
 
 use crate::judge::expect::Expect;
+use crate::variants::Header;
 use std::path::Path;
 
 /// The configurations a variant without a `Scenarios:` line gets.
 pub const DEFAULT_CONFIGS: [&str; 3] = ["shell-baseline", "thp-race", "thp-race-amplified"];
+/// Each variant's own best configuration (its header's `Best:` line),
+/// named `best-VARIANT`.
+pub const BEST: &str = "best";
 /// The configurations known by name.
-const NAMED: [&str; 6] = [
+const NAMED: [&str; 7] = [
     "shell-baseline",
     "thp-race",
     "thp-race-amplified",
     "oom-stall",
     "smoke",
     "pairs",
+    BEST,
 ];
 /// oom-stall's guest memory, MiB: smaller, for the OOM killer to come
 /// sooner.
@@ -57,7 +62,7 @@ impl Config {
     pub fn setting(spec: &str, amplify: &str) -> Result<Config, String> {
         match spec.split_once('=') {
             None if NAMED.contains(&spec) => Ok(Config::of_spec(spec, amplify)),
-            None => Err(format!("MATRIX_CONFIGS: unknown configuration '{spec}' (shell-baseline, thp-race, thp-race-amplified, oom-stall, smoke, pairs or NAME=scenario,words)")),
+            None => Err(format!("MATRIX_CONFIGS: unknown configuration '{spec}' (shell-baseline, thp-race, thp-race-amplified, oom-stall, smoke, pairs, best or NAME=scenario,words)")),
             Some((name, _)) if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') => {
                 Err(format!("MATRIX_CONFIGS: '{spec}': the name before = is letters, digits and -"))
             }
@@ -69,9 +74,9 @@ impl Config {
     }
 
     /// Its guest's memory, MiB: `given`, or the run's default (None);
-    /// oom-stall's is always [`OOM_MEM_MIB`].
+    /// every oom-stall configuration's is [`OOM_MEM_MIB`].
     pub fn mem_mib(&self, given: Option<u64>) -> Option<u64> {
-        if self.name == "oom-stall" {
+        if self.scenario() == "oom-stall" {
             Some(OOM_MEM_MIB)
         } else {
             given
@@ -135,22 +140,12 @@ impl Row {
     }
 }
 
-/// The header of a variant patch: its lines above the diff.
-fn header(patch_text: &str) -> Vec<&str> {
-    patch_text
-        .lines()
-        .take_while(|l| !l.starts_with("---"))
-        .collect()
-}
-
 /// A variant's configurations, as specs: its `Scenarios:` line (with the
 /// `NAME=WORDS` configurations of `defaults` that run a scenario it
 /// names), else the defaults plus oom-stall when its `Class:` line names
 /// the OOM path.
-pub fn variant_specs(patch_text: &str, defaults: &[String]) -> Vec<String> {
-    let header = header(patch_text);
-    if let Some(line) = header.iter().find_map(|l| l.strip_prefix("Scenarios:")) {
-        let own: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+pub fn variant_specs(header: &Header, defaults: &[String]) -> Vec<String> {
+    if let Some(own) = &header.scenarios {
         // MATRIX_CONFIGS of your own (NAME=WORDS) that run a scenario the
         // line names run too: `pairs-swarm=pairs,--swarm` on a "pairs"
         // variant.
@@ -163,14 +158,22 @@ pub fn variant_specs(patch_text: &str, defaults: &[String]) -> Vec<String> {
         return own.iter().chain(custom).cloned().collect();
     }
     let mut specs = defaults.to_vec();
-    let oom = header.iter().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("class:") && l.contains("oom")
-    });
-    if oom {
+    if header.oom_class() {
         specs.push("oom-stall".into());
     }
     specs
+}
+
+/// The spec of a variant's `Best:` (or `Best-tried:`) line, as
+/// `best-VARIANT=WORDS`: the configuration MATRIX_CONFIGS=best gives its
+/// row, and the clean row beside it.
+pub fn best_spec(variant: &str, header: &Header) -> Result<String, String> {
+    let best = header.best.as_ref().ok_or_else(|| {
+        format!(
+            "MATRIX_CONFIGS=best: kernel/variants/{variant}.patch has no Best: or Best-tried: line"
+        )
+    })?;
+    Ok(format!("{BEST}-{variant}={}", best.words.join(",")))
 }
 
 /// Each spec once, in the order first named.
@@ -220,29 +223,45 @@ pub fn rows(
             None => plain.push(spec.to_string()),
         }
     }
+    // `best`: each variant's Best: line; alone, nothing else.
+    let want_best = plain.iter().any(|p| p == BEST);
+    plain.retain(|p| p != BEST);
     let configs = &plain[..];
     let mut specs = Vec::new();
     let mut rows = Vec::new();
     for v in variants.iter().filter(|v| *v != "clean") {
         let patch = variants_dir.join(format!("{v}.patch"));
-        let text = std::fs::read_to_string(&patch)
-            .map_err(|_| format!("MATRIX_VARIANTS: no kernel/variants/{v}.patch"))?;
-        let expect = Expect::of_patch(&patch)
-            .map_err(|e| format!("{e:#}"))?
+        if !patch.is_file() {
+            return Err(format!("MATRIX_VARIANTS: no kernel/variants/{v}.patch"));
+        }
+        let header = Header::of_patch(&patch).map_err(|e| format!("{e:#}"))?;
+        let expect = header
+            .expect
+            .clone()
             .ok_or_else(|| format!("{}: no Expect: line", patch.display()))?;
         let named: Vec<String> = own_of
             .iter()
             .filter(|(x, _)| x == v)
-            .map(|(_, s)| s.clone())
-            .collect();
-        let own = match named.is_empty() {
-            true => unique(variant_specs(&text, configs)),
-            false => unique(named),
+            .map(|(_, s)| match s == BEST {
+                true => best_spec(v, &header),
+                false => Ok(s.clone()),
+            })
+            .collect::<Result<_, _>>()?;
+        let own = match (named.is_empty(), want_best) {
+            (false, _) => unique(named),
+            (true, false) => unique(variant_specs(&header, configs)),
+            (true, true) if configs.is_empty() => vec![best_spec(v, &header)?],
+            (true, true) => unique(
+                std::iter::once(best_spec(v, &header)?).chain(variant_specs(&header, configs)),
+            ),
         };
         specs.push(own.clone());
         rows.push((v.clone(), Some(expect), own));
     }
     let clean = unique(configs.iter().cloned().chain(specs.into_iter().flatten()));
+    if clean.is_empty() {
+        return Err("MATRIX_CONFIGS: no configuration to run (best takes each variant's Best: line: name a variant in MATRIX_VARIANTS)".into());
+    }
     let mut out = Vec::new();
     let mut variant_rows = rows.into_iter();
     for v in variants {
@@ -340,6 +359,8 @@ mod tests {
 
     #[test]
     fn a_variant_gets_its_scenarios_line_or_the_defaults() {
+        let variant_specs =
+            |text: &str, d: &[String]| variant_specs(&Header::parse(text).unwrap(), d);
         let d = specs(&DEFAULT_CONFIGS);
         let own = "Subject: x\nScenarios: pairs thp-race\n---\nScenarios: no\n";
         assert_eq!(variant_specs(own, &d), specs(&["pairs", "thp-race"]));
@@ -415,6 +436,47 @@ mod tests {
             );
         }
         assert_eq!(split_variant("x=pairs,--a:b"), (None, "x=pairs,--a:b"));
+        // best: each variant its Best: line (best-VARIANT), the clean row
+        // all of them; a variant without one is refused.
+        std::fs::write(
+            dir.join("d.patch"),
+            "Expect: ^x$\nScenarios: pairs\nBest: pairs --pair store --pair migrate-pages --kind anon\n---\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("e.patch"),
+            "Class: OOM\nExpect: ^OOM\nBest-tried: oom-stall\n---\n",
+        )
+        .unwrap();
+        let best = |configs: &[&str]| {
+            super::rows(&dir, &specs(&["clean", "d", "e"]), &specs(configs), AMP)
+        };
+        let rows = best(&["best"]).unwrap();
+        assert_eq!(names(&rows[1]), specs(&["best-d"]));
+        assert_eq!(
+            rows[1].configs[0].words,
+            specs(&[
+                "pairs",
+                "--pair",
+                "store",
+                "--pair",
+                "migrate-pages",
+                "--kind",
+                "anon"
+            ])
+        );
+        assert_eq!(names(&rows[2]), specs(&["best-e"]));
+        assert_eq!(rows[2].configs[0].mem_mib(Some(2048)), Some(1024));
+        assert_eq!(names(&rows[0]), specs(&["best-d", "best-e"]));
+        let rows = best(&["best", "thp-race"]).unwrap();
+        assert_eq!(names(&rows[1]), specs(&["best-d", "pairs"]));
+        assert_eq!(names(&rows[2]), specs(&["best-e", "thp-race", "oom-stall"]));
+        let rows = best(&["thp-race", "e:best"]).unwrap();
+        assert_eq!(names(&rows[2]), specs(&["best-e"]));
+        let e = super::rows(&dir, &specs(&["clean", "a"]), &specs(&["best"]), AMP).unwrap_err();
+        assert!(e.contains("a.patch has no Best:"), "{e}");
+        let e = super::rows(&dir, &specs(&["clean"]), &specs(&["best"]), AMP).unwrap_err();
+        assert!(e.contains("no configuration to run"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -508,6 +508,23 @@ mod tests {
         assert!(crate::fleet::batch::check_argv(&batch_argv(&a, &checked)).is_ok());
     }
 
+    /// MATRIX_CONFIGS=best over the whole library: every variant's `Best:`
+    /// line checked as its cell's batch (and the clean row's) gets it.
+    #[test]
+    fn every_best_line_is_a_cells_batch() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut a = args(&["--config", "best", "--id", "unit-test-best-check"]);
+        a.mmrace_root = root.clone();
+        let m = Matrix::checked(&a).unwrap_or_else(|e| panic!("{e}"));
+        let n = settings::variant_names(&root).len();
+        assert!(n > 0 && m.rows.len() == n + 1);
+        assert!(m.rows[0].is_clean() && m.rows[0].configs.len() == n);
+        for r in &m.rows[1..] {
+            let names: Vec<&str> = r.configs.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names, [format!("best-{}", r.variant)]);
+        }
+    }
+
     #[test]
     fn bad_settings_are_refused_with_the_reason() {
         let a = args(&["--config", "x=thp-race,--bogus"]);

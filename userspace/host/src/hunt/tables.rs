@@ -7,7 +7,6 @@
 use super::campaign::{Campaign, FindingRecord};
 use super::history::{ConfigTally, CoveragePoint, History};
 use crate::fleet::build::Target;
-use crate::judge::expect::Expect;
 use crate::judge::finding::Finding;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -57,7 +56,9 @@ fn variant_patch(name: &str) -> PathBuf {
 
 fn expected(f: &FindingRecord, t: Option<&Target>) -> Option<bool> {
     let v = t?.variant.as_deref()?;
-    let e = Expect::of_patch(&variant_patch(v)).ok()??;
+    let e = crate::variants::Header::of_patch(&variant_patch(v))
+        .ok()?
+        .expect?;
     Some(e.matches(f.title()))
 }
 

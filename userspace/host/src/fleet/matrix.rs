@@ -33,6 +33,9 @@ pub const CONFIG_ORDER: &[&str] = &[
 ];
 /// The seed's own procedure: shown beside mmrace, not part of its goal.
 pub const BASELINE: &str = "shell-baseline";
+/// A variant's own best configuration (its patch's `Best:` line) is
+/// named this and the variant.
+pub const BEST_PREFIX: &str = "best-";
 /// Not a race finder: the variant's race-only check (must stay clean).
 pub const SMOKE: &str = "smoke";
 
@@ -177,6 +180,14 @@ pub struct Matrix {
     pub goal: Goal,
 }
 
+/// What the table and the heat map show: their columns, their rows
+/// (variant, series) and each row's cells (None: not run).
+struct Grid<'a> {
+    columns: Vec<String>,
+    rows: Vec<(String, String)>,
+    cells: Vec<Vec<Option<&'a Cell>>>,
+}
+
 fn is_mmrace(config: &str) -> bool {
     config != BASELINE && config != SMOKE
 }
@@ -258,19 +269,64 @@ impl Matrix {
         }
     }
 
+    /// Whether every configuration is a variant's own best one
+    /// (`best-VARIANT`, MATRIX_CONFIGS=best) of a row: then each has two
+    /// cells, its variant's and the clean kernel's.
+    fn is_best_matrix(&self) -> bool {
+        !self.configs.is_empty()
+            && self.configs.iter().all(|c| {
+                c.strip_prefix(BEST_PREFIX)
+                    .is_some_and(|v| self.variants.iter().any(|x| x == v))
+            })
+    }
+
+    /// The table's columns and its rows' cell texts: a column per
+    /// configuration, or for a best matrix, each variant's own best
+    /// configuration beside the clean kernel in that configuration.
+    fn grid(&self) -> Grid<'_> {
+        let rows = self.rows();
+        if self.is_best_matrix() {
+            let rows: Vec<_> = rows.into_iter().filter(|(v, _)| v != CLEAN).collect();
+            let cells = rows
+                .iter()
+                .map(|(v, s)| {
+                    let c = format!("{BEST_PREFIX}{v}");
+                    vec![self.cell(v, s, &c), self.cell(CLEAN, s, &c)]
+                })
+                .collect();
+            let columns = vec![
+                "its best configuration".into(),
+                "clean kernel, same configuration".into(),
+            ];
+            return Grid {
+                columns,
+                rows,
+                cells,
+            };
+        }
+        let cells = rows
+            .iter()
+            .map(|(v, s)| self.configs.iter().map(|c| self.cell(v, s, c)).collect())
+            .collect();
+        Grid {
+            columns: self.configs.clone(),
+            rows,
+            cells,
+        }
+    }
+
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let rows = self.rows();
-        let texts: Vec<Vec<String>> = rows
+        let Grid {
+            columns: configs,
+            rows,
+            cells,
+        } = self.grid();
+        let texts: Vec<Vec<String>> = cells
             .iter()
-            .map(|(v, s)| {
-                self.configs
-                    .iter()
-                    .map(|c| {
-                        self.cell(v, s, c)
-                            .map(Cell::text)
-                            .unwrap_or_else(|| "-".into())
-                    })
+            .map(|row| {
+                row.iter()
+                    .map(|c| c.map(Cell::text).unwrap_or_else(|| "-".into()))
                     .collect()
             })
             .collect();
@@ -281,12 +337,12 @@ impl Matrix {
         } else {
             Some(rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(6))
         };
-        let widths: Vec<usize> = (0..self.configs.len())
+        let widths: Vec<usize> = (0..configs.len())
             .map(|j| {
                 texts
                     .iter()
                     .map(|row| row[j].len())
-                    .chain([self.configs[j].len()])
+                    .chain([configs[j].len()])
                     .max()
                     .unwrap_or(0)
             })
@@ -295,7 +351,7 @@ impl Matrix {
         if let Some(sw) = sw {
             let _ = write!(line, "  {:<sw$}", "series");
         }
-        for (c, w) in self.configs.iter().zip(&widths) {
+        for (c, w) in configs.iter().zip(&widths) {
             let _ = write!(line, "  {c:<w$}");
         }
         let _ = writeln!(out, "{}", line.trim_end());
@@ -391,9 +447,14 @@ impl Matrix {
     /// cell shaded by its catch probability and labelled with caught/runs
     /// and the median time to catch.
     pub fn svg(&self) -> String {
+        let Grid {
+            columns,
+            rows,
+            cells,
+        } = self.grid();
         let (left, top, cw, ch) = (260.0, 70.0, 170.0, 34.0);
-        let w = left + cw * self.configs.len() as f64 + 20.0;
-        let rows = self.rows();
+        let cw = if self.is_best_matrix() { 260.0 } else { cw };
+        let w = left + cw * columns.len() as f64 + 20.0;
         let h = top + ch * rows.len() as f64 + 60.0;
         let mut s = format!(
             r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
@@ -402,7 +463,7 @@ impl Matrix {
 <text x="10" y="40" fill="#555">cell: caught/runs, median time to catch; colour: share of runs that caught it (clean row: false positives)</text>
 "##
         );
-        for (j, c) in self.configs.iter().enumerate() {
+        for (j, c) in columns.iter().enumerate() {
             let x = left + cw * j as f64 + cw / 2.0;
             let _ = writeln!(
                 s,
@@ -411,7 +472,7 @@ impl Matrix {
                 xml(c)
             );
         }
-        for (i, (v, series)) in rows.iter().enumerate() {
+        for (i, ((v, series), row)) in rows.iter().zip(&cells).enumerate() {
             let y = top + ch * i as f64;
             let _ = writeln!(
                 s,
@@ -420,9 +481,8 @@ impl Matrix {
                 y + ch / 2.0 + 4.0,
                 xml(&self.row_label(v, series))
             );
-            for (j, c) in self.configs.iter().enumerate() {
+            for (j, cell) in row.iter().enumerate() {
                 let x = left + cw * j as f64;
-                let cell = self.cell(v, series, c);
                 let (fill, label) = match cell {
                     Some(cell) if cell.built && cell.catch_probability.n > 0 => {
                         let p = cell.catch_probability.p.unwrap_or(0.0);
@@ -751,6 +811,42 @@ mod tests {
         assert!(s.contains(&format!("fill=\"{}\"", heat(1.0))));
         assert_eq!(heat(0.0), "#f7f7f7");
         assert_eq!(heat(1.0), "#d7301f");
+    }
+
+    /// MATRIX_CONFIGS=best: a row per variant, its own best configuration
+    /// beside the clean kernel's cell in it; the goal and false positives
+    /// as ever.
+    #[test]
+    fn a_best_matrix_is_shown_a_row_per_variant() {
+        let c =
+            |v: &str, c: &str, m: Option<Merged>| (String::new(), v.to_string(), c.to_string(), m);
+        let m = Matrix::assemble(
+            &[],
+            vec![
+                c("pmd-trust", "best-pmd-trust", Some(merged(10, 0, 0))),
+                c("slow-one", "best-slow-one", Some(merged(3, 7, 0))),
+                c("clean", "best-pmd-trust", Some(merged(0, 2, 0))),
+                c("clean", "best-slow-one", Some(merged(0, 2, 0))),
+            ],
+        );
+        assert!(m.is_best_matrix());
+        let t = m.table();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[0].starts_with("variant    its best configuration"),
+            "{t}"
+        );
+        assert!(lines[0].contains("clean kernel, same configuration"), "{t}");
+        assert!(lines[1].starts_with("pmd-trust  10/10 5.5/10.0s"), "{t}");
+        assert!(lines[1].contains("0/2 [0.00-0.66]"), "{t}");
+        assert!(lines[2].starts_with("slow-one   3/10"), "{t}");
+        assert!(!t.lines().any(|l| l.starts_with("clean")), "{t}");
+        assert_eq!((m.goal.false_positives.k, m.goal.false_positives.n), (0, 4));
+        assert!(m.goal.variants[0].met && !m.goal.variants[1].met);
+        // The heat map likewise: two rows of two cells, and the legend.
+        assert_eq!(m.svg().matches("<rect x=").count(), 2 * 2 + 11);
+        // Another configuration beside them: the ordinary table.
+        assert!(!sample().is_best_matrix());
     }
 
     /// A fixture matrix directory over two series, as scripts/matrix.sh

@@ -203,4 +203,24 @@ mod tests {
         }
         assert!(n > 0, "no patches in {}", dir.display());
     }
+
+    /// The data-corruption variants expect their lost stores wherever
+    /// they are seen: thp-race's writer or a pairs object (titles as the
+    /// goal matrix of 2026-12-07 saw them), and nothing else.
+    #[test]
+    fn the_lost_store_variants_expect_both_scenarios_titles() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/variants");
+        for v in ["migration-pmd-late-flush", "lost-writes-on-migrate"] {
+            let h = Header::of_patch(&dir.join(format!("{v}.patch"))).unwrap();
+            let e = h.expect.unwrap();
+            for t in [
+                "data corruption: lost write in pairs object (store+move-pages on populated anon)",
+                "data corruption: lost page (reads zero) in thp-race writer",
+                "data corruption: torn or foreign data in thp-race writer",
+            ] {
+                assert!(e.matches(t), "{v}: {t}");
+            }
+            assert!(!e.matches("BUG: unable to handle page fault in stable_tree_append"));
+        }
+    }
 }

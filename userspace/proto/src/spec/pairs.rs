@@ -94,6 +94,14 @@ pub struct Args {
     /// (drawn from the other op's measured time) before resolving it.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100), value_name = "PCT")]
     pub held: u8,
+    /// Race-window amplification inside the kernel, as `thp-race
+    /// --amplify` (docs/amplification.md): mmrace.ko busy-waits at
+    /// injection points, `at=SYMBOL[+OFFSET],...` any kernel function or
+    /// instruction, `op=OP,...` the entry of an operation of the module's
+    /// table, `random` the curated list. Armed for the whole run, for
+    /// every pair, and disarmed when it ends.
+    #[arg(long, value_name = "ITEM;...")]
+    pub amplify: Option<crate::spec::amplify::Spec>,
     /// The two NUMA nodes the migrating ops move the object between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
     pub nodes: Vec<u32>,
@@ -387,6 +395,7 @@ mod tests {
             "--ops store,touch,split --kinds anon,ksm --states fresh,mthp --triple-pct 0 --burst 4",
             "--no-offsets --meets-duty 100 --meets-period-s 5 --preempt 20 --held 30 --nodes 1,0",
             "--swarm --kinds tmpfs,hugetlb --no-meets",
+            "--pair populate,punch-hole --kind tmpfs --amplify at=next_uptodate_folio+0x123,delay_us=20,probability_pct=50",
         ] {
             let a = parse(words);
             let back = parse(&a.to_words().join(" "));

@@ -358,6 +358,49 @@ pub fn remove_op_point(op: &str) -> Result<()> {
     remove_listed(&format!("op={op}"), symbol)
 }
 
+/// `--amplify` of scenario `who`: the injection points of `spec` armed,
+/// and said which (none without a spec).
+pub fn arm_said(ctx: &crate::ctx::Ctx, who: &str, spec: Option<&Spec>) -> Result<Option<Armed>> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    let arming = std::time::Instant::now();
+    let a = arm(spec)?;
+    let arm_ms = arming.elapsed().as_millis();
+    let armed: Vec<&str> = a.armed().iter().map(|p| p.point.as_str()).collect();
+    let skipped: Vec<String> = a
+        .skipped()
+        .iter()
+        .map(|p| format!("{} ({})", p.point, p.errno))
+        .collect();
+    ctx.say(format!(
+        "{who}: --amplify {spec}: {} points armed in {arm_ms} ms: {}; {} skipped{}{}",
+        armed.len(),
+        armed.join(" "),
+        skipped.len(),
+        if skipped.is_empty() { "" } else { ": " },
+        skipped.join(" ")
+    ));
+    Ok(Some(a))
+}
+
+/// Disarms the injection points [`arm_said`] armed; their report.
+pub fn disarm_said(
+    ctx: &crate::ctx::Ctx,
+    who: &str,
+    armed: Option<Armed>,
+) -> Option<AmplifyReport> {
+    let armed = armed?;
+    let report = armed.report();
+    let disarming = std::time::Instant::now();
+    drop(armed);
+    ctx.say(format!(
+        "{who}: --amplify: disarmed in {} ms",
+        disarming.elapsed().as_millis()
+    ));
+    Some(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

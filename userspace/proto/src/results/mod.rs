@@ -78,6 +78,7 @@ impl ScenarioResult {
     pub fn amplify(&self) -> Option<&inject::AmplifyReport> {
         match self {
             ScenarioResult::ThpRace(r) => r.amplify.as_ref(),
+            ScenarioResult::Pairs(r) => r.amplify.as_ref(),
             _ => None,
         }
     }

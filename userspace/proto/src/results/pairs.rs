@@ -7,6 +7,7 @@ use crate::oracle::{DataSummary, Expected, Found};
 use crate::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use crate::spec::pairs::Args;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A catalogue pair counts as covered once its module ops met this often.
 pub use crate::meets::COVERED_MEETS;
@@ -286,7 +287,27 @@ pub struct PairsResult {
     /// ksmd's turns in `--sequential` rounds.
     #[serde(default)]
     pub ksmd: super::ksmd::KsmdTurns,
+    /// The kernel's own /proc/vmstat events over the run that say whether
+    /// the ops reached the kernel paths they are meant for (NUMA hinting
+    /// faults, lazyfree discards, migrations, swap; [`VMSTAT_PREFIXES`]),
+    /// those that moved. (Absent in results of older drivers.)
+    #[serde(default)]
+    pub vmstat: BTreeMap<String, u64>,
+    /// What `--amplify` armed and got. (Absent in results of older
+    /// drivers.)
+    #[serde(default)]
+    pub amplify: Option<super::inject::AmplifyReport>,
 }
+
+/// The /proc/vmstat events [`PairsResult::vmstat`] keeps.
+pub const VMSTAT_PREFIXES: &[&str] = &[
+    "numa_",
+    "pglazyfree",
+    "pgmigrate_success",
+    "pswp",
+    "thp_split",
+    "pgmajfault",
+];
 
 /// The catalogue pairs of `ops` on `kind`: both ops apply and have module
 /// ops, and they may run together.

@@ -30,8 +30,9 @@ pub struct Args {
     /// those its kind can start in).
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_STATES, value_name = "STATE,...")]
     pub states: Vec<ObjState>,
-    /// Race only this pair (`--pair store,migrate-pages`): every slice.
-    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    /// Race only this pair (`--pair store,migrate-pages`), or this triple
+    /// (`--pair free,pageout,odirect`): every slice.
+    #[arg(long, value_delimiter = ',', value_name = "A,B[,C]")]
     pub pair: Vec<UserOp>,
     /// Run only on this kind.
     #[arg(long, value_name = "KIND")]
@@ -94,6 +95,14 @@ pub struct Args {
     /// (drawn from the other op's measured time) before resolving it.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100), value_name = "PCT")]
     pub held: u8,
+    /// Race-window amplification inside the kernel, as `thp-race
+    /// --amplify` (docs/amplification.md): mmrace.ko busy-waits at
+    /// injection points, `at=SYMBOL[+OFFSET],...` any kernel function or
+    /// instruction, `op=OP,...` the entry of an operation of the module's
+    /// table, `random` the curated list. Armed for the whole run, for
+    /// every pair, and disarmed when it ends.
+    #[arg(long, value_name = "ITEM;...")]
+    pub amplify: Option<crate::spec::amplify::Spec>,
     /// The two NUMA nodes the migrating ops move the object between.
     #[arg(long, value_delimiter = ',', default_value = "0,1", value_name = "A,B")]
     pub nodes: Vec<u32>,
@@ -164,22 +173,22 @@ impl Args {
         v
     }
 
-    /// `--pair`, checked: two ops that may run together.
+    /// `--pair`, checked: two or three ops that may run together.
     pub fn forced(&self) -> Result<Option<Combo>, String> {
         if self.pair.is_empty() {
             return Ok(None);
         }
-        let [a, b] = self.pair[..] else {
+        if !(2..=3).contains(&self.pair.len()) {
             return Err(format!(
-                "--pair takes two ops (A,B), got {}",
+                "--pair takes two or three ops (A,B[,C]), got {}",
                 self.pair.len()
             ));
-        };
-        let c = Combo::new(vec![a, b]);
+        }
+        let c = Combo::new(self.pair.clone());
         if !c.compatible() {
             return Err(format!(
-                "--pair {a},{b}: {} moves the object and the other op cannot run while it does",
-                UserOp::Mremap
+                "--pair {c}: these ops cannot run together (one moves the object while another \
+                 needs it in place, or the model cannot predict them: docs/pairs.md)"
             ));
         }
         Ok(Some(c))
@@ -353,6 +362,12 @@ mod tests {
         );
         assert_eq!(a.kinds(), [ObjKind::Memfd]);
         assert!(a.no_steer && a.rounds == 5);
+        let a = parse("--pair odirect,free,pageout --kind anon");
+        assert_eq!(
+            a.forced().unwrap().unwrap().0,
+            [UserOp::Free, UserOp::Pageout, UserOp::Odirect]
+        );
+        assert!(parse("--pair store,free,pageout,odirect").check().is_err());
         assert_eq!((a.preempt, a.held, a.overlap_ms), (0, 0, 0));
         assert_eq!(parse("--overlap-ms 30").overlap_ms, 30);
         assert!(parse("--overlap-ms 30 --burst 16").check().is_err());
@@ -387,6 +402,7 @@ mod tests {
             "--ops store,touch,split --kinds anon,ksm --states fresh,mthp --triple-pct 0 --burst 4",
             "--no-offsets --meets-duty 100 --meets-period-s 5 --preempt 20 --held 30 --nodes 1,0",
             "--swarm --kinds tmpfs,hugetlb --no-meets",
+            "--pair populate,punch-hole --kind tmpfs --amplify at=next_uptodate_folio+0x123,delay_us=20,probability_pct=50",
         ] {
             let a = parse(words);
             let back = parse(&a.to_words().join(" "));

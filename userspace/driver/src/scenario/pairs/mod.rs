@@ -15,6 +15,7 @@
 
 pub mod clock;
 pub mod crew;
+pub mod dio;
 pub mod kinds;
 pub mod ksmd;
 pub mod model;
@@ -32,13 +33,15 @@ use crate::ctx::Ctx;
 use crate::memenv;
 use crate::shared::disk;
 use anyhow::{bail, Context, Result};
+use dio::DioPaths;
 use mmrace_proto::pairs::{ObjKind, ObjState, UserOp};
-use mmrace_proto::results::pairs::{PairsResult, Skipped};
+use mmrace_proto::results::pairs::{PairsResult, Skipped, VMSTAT_PREFIXES};
 pub use mmrace_proto::spec::pairs::Args;
 use mmrace_proto::spec::pairs::SteerBy;
 use model::Layout;
 use object::KindEnv;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally::{Tally, H};
@@ -93,7 +96,7 @@ impl Drop for ShmemThp {
 }
 
 /// The XFS disk mounted, and the O_DIRECT file on it; or why not.
-fn xfs(layout: Layout) -> (Option<disk::Fs>, Result<PathBuf, String>) {
+fn xfs(layout: Layout) -> (Option<disk::Fs>, Result<DioPaths, String>) {
     let dev = match disk::find_by_serial(Path::new("/sys/block"), disk::SERIAL) {
         Ok(d) => d,
         Err(e) => return (None, Err(format!("no XFS scratch disk ({e:#})"))),
@@ -104,7 +107,10 @@ fn xfs(layout: Layout) -> (Option<disk::Fs>, Result<PathBuf, String>) {
     };
     let path = fs.dir.join("pairs-dio");
     let r = ops::data::write_dio_file(&path, layout.pages)
-        .map(|()| path.clone())
+        .map(|()| DioPaths {
+            file: path.clone(),
+            device: fs.device.clone(),
+        })
         .map_err(|e| format!("cannot write {}: {e}", path.display()));
     (Some(fs), r)
 }
@@ -278,6 +284,8 @@ pub fn run(ctx: &Ctx, given: &Args) -> Result<PairsResult> {
             a.preempt, a.held
         ));
     }
+    let armed = crate::inject::arm_said(ctx, "pairs", a.amplify.as_ref())?;
+    let vm0 = crate::vmstat::read().unwrap_or_default();
     loop {
         let pid = worker::spawn(&plan, &tally, &ctx.oracle, party).context("pairs worker")?;
         match watch(ctx, pid, &tally) {
@@ -294,8 +302,11 @@ pub fn run(ctx: &Ctx, given: &Args) -> Result<PairsResult> {
         }
     }
     fold(ctx, &tally);
+    let amplified = crate::inject::disarm_said(ctx, "pairs", armed);
     let mut r = result(ctx, a, &tally, &plan);
+    r.amplify = amplified;
     r.skipped.extend(states_skipped);
+    r.vmstat = vmstat_moved(&vm0);
     report(ctx, &r);
     Ok(r)
 }
@@ -330,7 +341,16 @@ fn result(ctx: &Ctx, a: &Args, tally: &Tally, plan: &worker::Plan) -> PairsResul
         windows: windows::report(tally),
         time: clock::report(tally),
         ksmd: ksmd::report(tally),
+        vmstat: BTreeMap::new(),
+        amplify: None,
     }
+}
+
+/// The events of [`VMSTAT_PREFIXES`] that moved since `before`.
+fn vmstat_moved(before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let after = crate::vmstat::read().unwrap_or_default();
+    let moved = crate::vmstat::nonzero(&crate::vmstat::delta(before, &after));
+    crate::vmstat::with_prefixes(&moved, VMSTAT_PREFIXES)
 }
 
 /// The console lines: skips, the pair table, coverage, findings.
@@ -351,6 +371,10 @@ fn report(ctx: &Ctx, r: &PairsResult) {
     }
     if let Some(t) = r.time.line() {
         ctx.say(t);
+    }
+    if !r.vmstat.is_empty() {
+        let moved: Vec<String> = r.vmstat.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        ctx.say(format!("pairs: vmstat: {}", moved.join(", ")));
     }
     for f in &r.findings {
         ctx.say(format!("pairs: FINDING {}", f.line()));

@@ -15,6 +15,7 @@
 //! resources every op may need (open files, the oracle) are in
 //! [`Resources`].
 
+use super::dio::Dio;
 use super::model::{Effects, Layout, Seq, StoreFx};
 use super::object::Object;
 use crate::oracle::{Check, Oracle, Party};
@@ -31,8 +32,9 @@ pub struct Resources {
     /// /proc/self/pagemap.
     pub pagemap: Option<File>,
     /// A file on XFS opened O_DIRECT whose page `p` holds
-    /// `stamp(p, DIO_GEN)`; `None` without the scratch disk.
-    pub dio: Option<File>,
+    /// `stamp(p, DIO_GEN)`, and the raw disk under it; `None` without the
+    /// scratch disk.
+    pub dio: Option<Dio>,
     /// The two NUMA nodes.
     pub nodes: (u32, u32),
     /// Online CPUs (the threads are pinned to `slot % cpus`).
@@ -46,7 +48,7 @@ impl Resources {
     /// Opens this process's /proc/self/mem (read-write) and pagemap, each
     /// `None` when it cannot be opened, with the rest as given.
     pub fn open(
-        dio: Option<File>,
+        dio: Option<Dio>,
         nodes: (u32, u32),
         oracle: &Arc<Oracle>,
         party: Party,

@@ -10,6 +10,7 @@
 //! the child at fork).
 
 use super::clock::Lap;
+use super::dio::{Dio, DioPaths};
 use super::ksmd;
 use super::model::Layout;
 use super::object::{maker, KindEnv, Maker};
@@ -23,13 +24,11 @@ use crate::shared::offsets::{calibrate, Book};
 use crate::shared::rng::Rng;
 use anyhow::{bail, Result};
 use mmrace_proto::meets::Meets;
+use mmrace_proto::oracle::UNIT;
 use mmrace_proto::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use mmrace_proto::results::pairs::pairs_in;
 use mmrace_proto::spec::pairs::{Args, SteerBy};
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,8 +47,8 @@ pub struct Plan {
     pub deadline: Instant,
     /// The two nodes, or why the migrating ops cannot run.
     pub nodes: Result<(u32, u32), String>,
-    /// The O_DIRECT op's file, or why there is none.
-    pub dio: Result<PathBuf, String>,
+    /// The O_DIRECT op's file and disk, or why there is none.
+    pub dio: Result<DioPaths, String>,
     pub kind_env: KindEnv,
     pub layout: Layout,
 }
@@ -91,13 +90,11 @@ fn child(plan: &Plan, tally: &Tally, oracle: &Arc<Oracle>, party: Party, generat
         tally.fatal(&format!("{e:#}"));
         return 2;
     }
-    let dio = plan.dio.as_ref().ok().and_then(|p| {
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(p)
-            .ok()
-    });
+    let dio = plan
+        .dio
+        .as_ref()
+        .ok()
+        .and_then(|p| Dio::open(p, plan.layout.pages, UNIT));
     let nodes = *plan.nodes.as_ref().unwrap_or(&(0, 0));
     let res = Resources::open(dio, nodes, oracle, party);
     match Worker::new(plan, tally, &res, generation) {

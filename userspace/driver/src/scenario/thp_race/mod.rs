@@ -554,7 +554,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let Checked { nodes, split_file } = check_system(ctx, s, split_path)?;
     let counters_start = start_counters(ctx);
     let vmstat_start = crate::vmstat::read()?;
-    let armed = arm(ctx, s)?;
+    let armed = crate::inject::arm_said(ctx, "thp-race", s.amplify.as_ref())?;
     let khugepaged = s
         .khugepaged_scan_ms
         .map(crate::shared::khugepaged::KhugepagedGuard::set)
@@ -601,7 +601,7 @@ pub fn run_with(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Outcome> {
     let last_writer_pid = sup.writer.pid();
     let writer = sup.life();
     drop(sup); // SIGKILLs and reaps the last writer
-    let amplify = disarm(ctx, armed);
+    let amplify = crate::inject::disarm_said(ctx, "thp-race", armed);
     let khugepaged = khugepaged.map(|g| g.setting.clone()); // restored on drop
     supervised?;
     let elapsed_ms = crew.t0.elapsed().as_millis() as u64;
@@ -713,44 +713,6 @@ fn check_system(ctx: &Ctx, s: &Settings, split_path: &str) -> Result<Checked> {
         ));
     }
     Ok(Checked { nodes, split_file })
-}
-
-/// `--amplify`: the injection points armed, and said which.
-fn arm(ctx: &Ctx, s: &Settings) -> Result<Option<crate::inject::Armed>> {
-    let Some(spec) = &s.amplify else {
-        return Ok(None);
-    };
-    let arming = Instant::now();
-    let a = crate::inject::arm(spec)?;
-    let arm_ms = arming.elapsed().as_millis();
-    let armed: Vec<&str> = a.armed().iter().map(|p| p.point.as_str()).collect();
-    let skipped: Vec<String> = a
-        .skipped()
-        .iter()
-        .map(|p| format!("{} ({})", p.point, p.errno))
-        .collect();
-    ctx.say(format!(
-        "thp-race: --amplify {spec}: {} points armed in {arm_ms} ms: {}; {} skipped{}{}",
-        armed.len(),
-        armed.join(" "),
-        skipped.len(),
-        if skipped.is_empty() { "" } else { ": " },
-        skipped.join(" ")
-    ));
-    Ok(Some(a))
-}
-
-/// Disarms the injection points; their report.
-fn disarm(ctx: &Ctx, armed: Option<crate::inject::Armed>) -> Option<crate::inject::AmplifyReport> {
-    let armed = armed?;
-    let report = armed.report();
-    let disarming = Instant::now();
-    drop(armed);
-    ctx.say(format!(
-        "thp-race: --amplify: disarmed in {} ms",
-        disarming.elapsed().as_millis()
-    ));
-    Some(report)
 }
 
 /// The writer's plan with the run's shared pieces: the offsets book for

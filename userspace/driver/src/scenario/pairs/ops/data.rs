@@ -1,12 +1,12 @@
 //! The ops that write stamps into the thread's own pages.
 
+use super::super::dio::Source;
 use super::super::model::{stamp, store_gen, Effects, StoreFx, DIO_GEN};
 use super::super::op::{unit_store, Op, Resources, RoundEnv};
 use crate::oracle::mem;
 use crate::shared::hold::Trap;
 use mmrace_proto::oracle::{Stamp, UNIT};
 use mmrace_proto::pairs::UserOp;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 /// Pages an O_DIRECT op reads per round.
@@ -133,27 +133,29 @@ impl Op for Odirect {
     }
 
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
-        let Some(f) = env.res.dio.as_ref() else {
+        let Some(dio) = env.res.dio.as_ref() else {
             return;
         };
         for (i, p) in dio_pages(env).into_iter().enumerate() {
             let held = env.hold.filter(|h| h.index == i);
-            unit_store(env, fx, p, DIO_GEN, "O_DIRECT pread", &[], || {
-                let fd = f.as_raw_fd();
-                match held {
-                    Some(h) => held_pread(fd, env.page_addr(p), p, h.trap),
-                    None => {
-                        // SAFETY: page p of the object is mapped read-write
-                        // and only this thread writes it; the device writes
-                        // UNIT bytes into it.
-                        unsafe {
-                            libc::pread(
-                                fd,
-                                env.page_addr(p) as *mut libc::c_void,
-                                UNIT,
-                                (p * UNIT) as libc::off_t,
-                            )
-                        }
+            let src = dio.source(i, p, UNIT);
+            let what = match src.raw {
+                true => "O_DIRECT pread of the raw disk",
+                false => "O_DIRECT pread",
+            };
+            unit_store(env, fx, p, DIO_GEN, what, &[], || match held {
+                Some(h) => held_pread(src, env.page_addr(p), h.trap),
+                None => {
+                    // SAFETY: page p of the object is mapped read-write
+                    // and only this thread writes it; the device writes
+                    // UNIT bytes into it.
+                    unsafe {
+                        libc::pread(
+                            src.fd,
+                            env.page_addr(p) as *mut libc::c_void,
+                            UNIT,
+                            src.offset as libc::off_t,
+                        )
                     }
                 }
             });
@@ -173,12 +175,12 @@ fn dio_pages(env: &RoundEnv) -> Vec<usize> {
         .collect()
 }
 
-/// The O_DIRECT read of page `p` into `addr` with the window held open:
+/// The O_DIRECT read from `src` into `addr` with the window held open:
 /// one `preadv` of two units, the page and then `trap`, so the kernel pins
 /// the page into its bio and then blocks on the trap's fault until the
 /// handler resolves it. The bytes that landed in the page (a whole unit
 /// when the read got past it); the trap is emptied again.
-fn held_pread(fd: i32, addr: usize, p: usize, trap: &Trap) -> isize {
+fn held_pread(src: Source, addr: usize, trap: &Trap) -> isize {
     let iov = [
         libc::iovec {
             iov_base: addr as *mut libc::c_void,
@@ -191,7 +193,7 @@ fn held_pread(fd: i32, addr: usize, p: usize, trap: &Trap) -> isize {
     ];
     // SAFETY: the page is this thread's own in the object, mapped
     // read-write; the trap page is ours; the device writes into both.
-    let n = unsafe { libc::preadv(fd, iov.as_ptr(), 2, (p * UNIT) as libc::off_t) };
+    let n = unsafe { libc::preadv(src.fd, iov.as_ptr(), 2, src.offset as libc::off_t) };
     trap.rearm();
     n.min(UNIT as isize)
 }

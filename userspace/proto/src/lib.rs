@@ -15,6 +15,7 @@
 
 pub mod counters;
 pub mod crosscheck;
+pub mod keys;
 pub mod meets;
 pub mod ops;
 pub mod oracle;

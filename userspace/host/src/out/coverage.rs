@@ -14,9 +14,9 @@
 use crate::out::report::Report;
 use mmrace_proto::meets::{all_pairs, Meets, RunMeets};
 use mmrace_proto::pairs::catalogue::meets_between;
-use mmrace_proto::pairs::{ObjKind, UserOp};
+use mmrace_proto::pairs::{ObjKind, ObjState, UserOp};
 use mmrace_proto::results::pairs::{
-    catalogue_pairs, pairs_that_can_meet, Coverage, PairsResult, Unmet, UnmetBreakdown,
+    catalogue_pairs, pairs_that_cannot_meet, Coverage, PairsResult, Unmet, UnmetBreakdown,
     COVERED_MEETS,
 };
 use mmrace_proto::spec::{pairs::Args as PairsArgs, Scenario};
@@ -161,16 +161,22 @@ fn line(path: &Path, r: &Report, table: &mut KindTable) -> String {
         c.catalogue_pairs
     );
     if let Some(p) = r.pairs() {
+        let states = p.settings.states();
+        // Recomputed from the rows, so a report from before the second
+        // denominator was kept gets it too.
+        let cov = PairsResult::coverage_of(&p.rows, &ops, &kinds, &states, true);
         let Coverage {
             pairs, met, ran, ..
-        } = p.coverage;
+        } = cov;
         let met1 = PairsResult::coverage_met_at_least(&p.rows, &ops, &kinds, 1);
         let _ = write!(
             s,
-            "; pairs' own (its slices' meets): {met} of {pairs} met, {met1} met >= 1, {ran} ran, {} rounds",
+            "; pairs' own (its slices' meets): {met} of {pairs} met ({:.1} %), {}, {met1} met >= 1, {ran} ran, {} rounds",
+            100.0 * met as f64 / pairs.max(1) as f64,
+            cov.of_meetable(),
             p.rounds
         );
-        s += &unmet_lines(p, &ops, &kinds);
+        s += &unmet_lines(p, &ops, &kinds, &states);
     }
     let mut over = String::new();
     crate::out::meets::render_progress(&mut over, &r.meets_progress);
@@ -182,9 +188,8 @@ fn line(path: &Path, r: &Report, table: &mut KindTable) -> String {
 
 /// Why the run's metered pair rows never met (`Row::why_unmet`), the
 /// ops whose module ops were never called (per kind and start state), and
-/// the catalogue's denominator beside the pairs that can meet as far as
-/// the rows tell (those whose every metered row found an op uncalled out).
-fn unmet_lines(p: &PairsResult, ops: &[UserOp], kinds: &[ObjKind]) -> String {
+/// the catalogue pairs that cannot meet by construction.
+fn unmet_lines(p: &PairsResult, ops: &[UserOp], kinds: &[ObjKind], states: &[ObjState]) -> String {
     let b = UnmetBreakdown::of(&p.rows);
     if b.metered == 0 {
         return String::new();
@@ -227,13 +232,22 @@ fn unmet_lines(p: &PairsResult, ops: &[UserOp], kinds: &[ObjKind]) -> String {
             String::new()
         }
     );
+    let cannot = pairs_that_cannot_meet(ops, kinds, states);
     let _ = write!(
         s,
-        "  catalogue pairs: {} (old denominator), {} that can meet as far as the rows tell (new)",
-        p.coverage.pairs,
-        pairs_that_can_meet(&p.rows, ops, kinds)
+        "  catalogue pairs: {}, of which {} cannot meet by construction (docs/pairs.md lists them)",
+        catalogue_count(ops, kinds),
+        cannot.len()
     );
     s
+}
+
+/// The catalogue pairs of `ops` over `kinds`.
+fn catalogue_count(ops: &[UserOp], kinds: &[ObjKind]) -> u64 {
+    kinds
+        .iter()
+        .map(|k| catalogue_pairs(ops, *k).len() as u64)
+        .sum()
 }
 
 /// The command: a line per report, then the kind table if asked; exit 2

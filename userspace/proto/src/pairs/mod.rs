@@ -5,6 +5,7 @@
 //! it drives, so coverage can be read from the module's `meets`.
 
 pub mod catalogue;
+pub mod meetable;
 
 use serde::{Deserialize, Serialize};
 

@@ -4,6 +4,7 @@
 //! catalogue; the findings.
 
 use crate::oracle::{DataSummary, Expected, Found};
+use crate::pairs::meetable::{self, Cannot};
 use crate::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use crate::spec::pairs::Args;
 use serde::{Deserialize, Serialize};
@@ -182,26 +183,24 @@ impl UnmetBreakdown {
     }
 }
 
-/// The catalogue pairs of `ops` over `kinds` that can meet as far as
-/// `rows` tell: all of them less those metered whose every metered row
-/// found an op's module ops uncalled (cause (a)). Pairs never metered
-/// stay in: nothing says they cannot meet.
-pub fn pairs_that_can_meet(rows: &[Row], ops: &[UserOp], kinds: &[ObjKind]) -> u64 {
-    let mut n = 0;
+/// The catalogue pairs of `ops` over `kinds` that cannot meet by
+/// construction in `states` ([`meetable::can_meet`]), with why: each a
+/// pair, its kind and the reason.
+pub fn pairs_that_cannot_meet(
+    ops: &[UserOp],
+    kinds: &[ObjKind],
+    states: &[ObjState],
+) -> Vec<(Combo, ObjKind, Cannot)> {
+    let mut out = Vec::new();
     for &k in kinds {
         for pair in catalogue_pairs(ops, k) {
-            let metered: Vec<&Row> = rows
-                .iter()
-                .filter(|r| r.kind == Some(k) && r.ops == pair.0 && r.metered_rounds > 0)
-                .collect();
-            let never = !metered.is_empty()
-                && metered
-                    .iter()
-                    .all(|r| r.why_unmet() == Some(Unmet::Uncalled));
-            n += u64::from(!never);
+            let [a, b] = pair.0[..] else { continue };
+            if let Err(why) = meetable::can_meet(a, b, k, states) {
+                out.push((pair, k, why));
+            }
         }
     }
-    n
+    out
 }
 
 /// A page that did not hold what the round's ops must leave.
@@ -250,9 +249,38 @@ pub struct Coverage {
     pub ran: u64,
     /// `met / pairs`.
     pub fraction: f64,
+    /// Of `pairs`, those that can meet by construction in the run's
+    /// states ([`meetable`]): the second denominator, shown beside the
+    /// first, never instead. 0 in a result from before it was kept.
+    #[serde(default)]
+    pub can_meet: u64,
+    /// Pairs that met at least once although [`meetable`] says they
+    /// cannot: the key model is wrong if this is not 0.
+    #[serde(default)]
+    pub met_but_cannot: u64,
     /// Whether the module's `meets` could be read (without it nothing is
     /// ever met and steering is round-robin).
     pub meets_available: bool,
+}
+
+impl Coverage {
+    /// The figure over the pairs that can meet by construction, and the
+    /// pairs that met although the key model says they cannot.
+    pub fn of_meetable(&self) -> String {
+        let mut s = format!(
+            "{}/{} of those that can meet ({:.1} %)",
+            self.met,
+            self.can_meet,
+            100.0 * self.met as f64 / self.can_meet.max(1) as f64
+        );
+        if self.met_but_cannot > 0 {
+            s += &format!(
+                " (and {} met that the key model says cannot: the model is wrong)",
+                self.met_but_cannot
+            );
+        }
+        s
+    }
 }
 
 /// Why a kind or op did not run.
@@ -346,6 +374,7 @@ impl PairsResult {
         rows: &[Row],
         ops: &[UserOp],
         kinds: &[ObjKind],
+        states: &[ObjState],
         meets_available: bool,
     ) -> Coverage {
         let mut cov = Coverage {
@@ -361,9 +390,13 @@ impl PairsResult {
                     .fold((0, 0), |(m, n), r| {
                         (m + r.meets, n + r.rounds + r.triple_rounds)
                     });
+                let [a, b] = pair.0[..] else { continue };
+                let can = meetable::can_meet(a, b, k, states).is_ok();
                 cov.pairs += 1;
                 cov.met += u64::from(meets >= COVERED_MEETS);
                 cov.ran += u64::from(rounds > 0);
+                cov.can_meet += u64::from(can);
+                cov.met_but_cannot += u64::from(!can && meets > 0);
             }
         }
         cov.fraction = if cov.pairs == 0 {
@@ -436,14 +469,16 @@ impl PairsResult {
         )
     }
 
-    /// One line: coverage and catches.
+    /// One line: coverage (over every catalogue pair, and beside it over
+    /// those that can meet) and catches.
     pub fn coverage_line(&self) -> String {
         let c = &self.coverage;
         format!(
-            "pairs coverage: {}/{} catalogue pairs met >= {COVERED_MEETS} times ({:.1} %), {} ran{}; {} slices, {} rounds, {} pages verified, {} findings",
+            "pairs coverage: {}/{} catalogue pairs met >= {COVERED_MEETS} times ({:.1} %); {}, {} ran{}; {} slices, {} rounds, {} pages verified, {} findings",
             c.met,
             c.pairs,
             100.0 * c.fraction,
+            c.of_meetable(),
             c.ran,
             if c.meets_available { "" } else { " (no meets file: coverage unmeasured)" },
             self.slices,
@@ -495,7 +530,7 @@ mod tests {
             row(&[Split, Split], ObjKind::Anon, 3, 0),
             row(&[MigratePages, Split], ObjKind::Memfd, 3, 50),
         ];
-        let c = PairsResult::coverage_of(&rows, &ops, &[ObjKind::Anon], true);
+        let c = PairsResult::coverage_of(&rows, &ops, &[ObjKind::Anon], &ObjState::ALL, true);
         // 6 pairs: store+store, store+migrate, store+split, migrate+migrate,
         // migrate+split, split+split; the triple's own row and the memfd
         // row do not count.
@@ -508,7 +543,8 @@ mod tests {
         small.state = Some(ObjState::Small);
         let mut mthp = row(&[Split, Split], ObjKind::Anon, 2, 4);
         mthp.state = Some(ObjState::Mthp);
-        let c = PairsResult::coverage_of(&[small, mthp], &ops, &[ObjKind::Anon], true);
+        let c =
+            PairsResult::coverage_of(&[small, mthp], &ops, &[ObjKind::Anon], &ObjState::ALL, true);
         assert_eq!((c.met, c.ran), (1, 1));
     }
 
@@ -518,7 +554,13 @@ mod tests {
             rows: vec![row(&[Store, Dontneed], ObjKind::Anon, 4, 2)],
             ..PairsResult::default()
         };
-        r.coverage = PairsResult::coverage_of(&r.rows, &[Store, Dontneed], &[ObjKind::Anon], false);
+        r.coverage = PairsResult::coverage_of(
+            &r.rows,
+            &[Store, Dontneed],
+            &[ObjKind::Anon],
+            &ObjState::ALL,
+            false,
+        );
         let j = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<PairsResult>(&j).unwrap(), r);
         assert!(r.table()[1].starts_with("store+dontneed"));
@@ -574,18 +616,17 @@ mod tests {
         assert_eq!((b.metered, b.met), (3, 1));
         assert_eq!(b.unmet[&Unmet::Uncalled], 1);
         assert_eq!(b.lines().len(), 2 + Unmet::ALL.len());
-        // store+migrate-pages on anon: metered, met once: it can meet.
-        let all = catalogue_pairs(&[Store, MigratePages], ObjKind::Anon).len() as u64;
-        assert_eq!(
-            pairs_that_can_meet(&rows, &[Store, MigratePages], &[ObjKind::Anon]),
-            all
-        );
-        // Only uncalled rows: it cannot, as far as they tell.
-        let only = vec![r(0, 9, 0, 0, 0)];
-        assert_eq!(
-            pairs_that_can_meet(&only, &[Store, MigratePages], &[ObjKind::Anon]),
-            all - 1
-        );
+        // By construction: store+migrate-pages can meet on anon;
+        // odirect+vmsplice (gup against gup) cannot, on any kind.
+        let ops = [Store, MigratePages, Odirect, Vmsplice];
+        let cannot = pairs_that_cannot_meet(&ops, &[ObjKind::Anon], &ObjState::ALL);
+        assert!(cannot
+            .iter()
+            .any(|(c, _, why)| c.0 == [Odirect, Vmsplice] && *why == Cannot::OtherKind));
+        assert!(!cannot.iter().any(|(c, _, _)| c.0 == [Store, MigratePages]));
+        let c = PairsResult::coverage_of(&rows, &ops, &[ObjKind::Anon], &ObjState::ALL, true);
+        assert_eq!(c.can_meet + cannot.len() as u64, c.pairs);
+        assert_eq!(c.met_but_cannot, 0);
         assert_eq!(
             PairsResult::coverage_met_at_least(&rows, &[Store, MigratePages], &[ObjKind::Anon], 1),
             1

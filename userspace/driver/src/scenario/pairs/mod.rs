@@ -329,7 +329,13 @@ fn result(ctx: &Ctx, a: &Args, tally: &Tally, plan: &worker::Plan) -> PairsResul
     let meets_available = tally.get(H::Meets) == 1;
     PairsResult {
         settings: a.clone(),
-        coverage: PairsResult::coverage_of(&rows, &ran_ops, &ran_kinds, meets_available),
+        coverage: PairsResult::coverage_of(
+            &rows,
+            &ran_ops,
+            &ran_kinds,
+            &plan.states,
+            meets_available,
+        ),
         rows,
         findings: tally.findings(),
         slices: tally.get(H::Slices),

@@ -9,7 +9,7 @@
 //! (`cold`: deactivation only) has an empty list: it still races, but its
 //! pairs cannot be metered and are left out of the coverage figure.
 
-use super::{ObjKind, ObjState, UserOp};
+use super::{Combo, ObjKind, ObjState, UserOp};
 use crate::ops::name::*;
 use std::collections::BTreeMap;
 
@@ -464,6 +464,25 @@ fn walk_ops(op: UserOp) -> &'static [&'static str] {
 /// Ops of `ops` that apply to `k`.
 pub fn ops_for(k: ObjKind, ops: &[UserOp]) -> Vec<UserOp> {
     ops.iter().copied().filter(|o| applies(*o, k)).collect()
+}
+
+/// The catalogue pairs of `ops` on `kind`: both ops apply and have module
+/// ops, and they may run together.
+pub fn catalogue_pairs(ops: &[UserOp], kind: ObjKind) -> Vec<Combo> {
+    let metered: Vec<UserOp> = ops_for(kind, ops)
+        .into_iter()
+        .filter(|o| !module_ops(*o, kind).is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, a) in metered.iter().enumerate() {
+        for b in &metered[i..] {
+            let c = Combo::new(vec![*a, *b]);
+            if c.compatible() {
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// What the module counted between the module ops of `a` and `b` on

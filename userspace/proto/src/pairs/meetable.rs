@@ -98,7 +98,7 @@ pub fn cannot_markdown() -> String {
     );
     let mut lists = String::new();
     for k in ObjKind::ALL {
-        let pairs = crate::results::pairs::catalogue_pairs(&UserOp::ALL, k);
+        let pairs = catalogue::catalogue_pairs(&UserOp::ALL, k);
         let mut by: std::collections::BTreeMap<Cannot, Vec<String>> = Default::default();
         for c in &pairs {
             if let Err(w) = can_meet(c.0[0], c.0[1], k, &ObjState::ALL) {

@@ -4,6 +4,7 @@
 //! catalogue; the findings.
 
 use crate::oracle::{DataSummary, Expected, Found};
+pub use crate::pairs::catalogue::catalogue_pairs;
 use crate::pairs::meetable::{self, Cannot};
 use crate::pairs::{catalogue, Combo, ObjKind, ObjState, UserOp};
 use crate::spec::pairs::Args;
@@ -336,25 +337,6 @@ pub const VMSTAT_PREFIXES: &[&str] = &[
     "thp_split",
     "pgmajfault",
 ];
-
-/// The catalogue pairs of `ops` on `kind`: both ops apply and have module
-/// ops, and they may run together.
-pub fn catalogue_pairs(ops: &[UserOp], kind: ObjKind) -> Vec<Combo> {
-    let metered: Vec<UserOp> = catalogue::ops_for(kind, ops)
-        .into_iter()
-        .filter(|o| !catalogue::module_ops(*o, kind).is_empty())
-        .collect();
-    let mut out = Vec::new();
-    for (i, a) in metered.iter().enumerate() {
-        for b in &metered[i..] {
-            let c = Combo::new(vec![*a, *b]);
-            if c.compatible() {
-                out.push(c);
-            }
-        }
-    }
-    out
-}
 
 /// The pairs inside a combo (a triple has three).
 pub fn pairs_in(c: &Combo) -> Vec<Combo> {

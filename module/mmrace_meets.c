@@ -40,6 +40,7 @@
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
 #include <linux/kprobes.h>
+#include <linux/moduleparam.h>
 #include <linux/mm.h>
 #include <linux/kstrtox.h>
 #include <linux/mutex.h>
@@ -123,6 +124,16 @@ static atomic64_t near[NR_OPS][NR_OPS][NR_KINDS];
  * never meets because its keys differ from one whose calls never overlap.
  */
 static atomic64_t alias[NR_OPS][NR_OPS][NR_KINDS];
+
+/*
+ * Whether alias overlaps are counted (issue 17): a switch to measure what
+ * counting them costs the operations (/sys/module/mmrace/parameters/
+ * meets_alias, the driver's --meets-no-alias). Off, the in-flight scan
+ * skips the alias test: meets and near meets are counted as before.
+ */
+static bool count_alias = true;
+module_param_named(meets_alias, count_alias, bool, 0644);
+MODULE_PARM_DESC(meets_alias, "count alias overlaps beside meets (default on)");
 static atomic64_t calls[NR_OPS];
 static atomic64_t dropped;		/* entries with every slot taken */
 
@@ -710,7 +721,7 @@ static void scan_inflight(unsigned int self, u16 op, const struct meet_keys *k)
 			continue;
 		if (keys_meet(k, &s.k))
 			count_meet(meets, op, &s, k->kind);
-		else if (keys_alias(k, &s.k))
+		else if (READ_ONCE(count_alias) && keys_alias(k, &s.k))
 			count_meet(alias, op, &s, k->kind);
 	}
 }

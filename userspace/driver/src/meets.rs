@@ -82,6 +82,17 @@ pub fn armed_throughout(before: Option<u64>, after: Option<u64>) -> bool {
     matches!((before, after), (Some(b), Some(a)) if a == b && b % 2 == 1)
 }
 
+/// mmrace.ko's switch for counting alias overlaps.
+const ALIAS_PARAM: &str = "/sys/module/mmrace/parameters/meets_alias";
+
+/// Turns the module's counting of alias overlaps on or off (a module
+/// without the switch counts them: off is then an error).
+pub fn set_alias(on: bool) -> Result<()> {
+    let v = if on { "Y\n" } else { "N\n" };
+    crate::kfile::write(ALIAS_PARAM, v)
+        .with_context(|| format!("cannot write {v:?} to {ALIAS_PARAM}"))
+}
+
 /// Arms (`true`) or disarms the module's meets probes.
 pub fn set_enabled(on: bool) -> Result<()> {
     let path = path(ENABLE_FILE);

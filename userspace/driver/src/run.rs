@@ -120,6 +120,10 @@ fn module_then_scenario(
         Some(CrashTest::Hang) => go_silent(ctx),
         None => {}
     }
+    if !spec.scenario.meets_alias() {
+        meets::set_alias(false)?;
+        ctx.say("meets: alias overlaps not counted (--meets-no-alias)");
+    }
     let baseline = meets::Baseline::take(spec.scenario.meets_plan(), ctx.duration);
     let interval = Duration::from_millis(spec.interval_ms);
     let reload_from = match (spec.reload_module, module_path) {

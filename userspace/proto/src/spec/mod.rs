@@ -96,6 +96,16 @@ impl Scenario {
         }
     }
 
+    /// Whether the module counts alias overlaps in this run (off only with
+    /// `--meets-no-alias`).
+    pub fn meets_alias(&self) -> bool {
+        match self {
+            Scenario::ThpRace(a) => !a.meets.meets_no_alias,
+            Scenario::Pairs(a) => !a.meets.meets_no_alias,
+            _ => true,
+        }
+    }
+
     /// The guest the scenario needs by default: `selftests-mm` gets 4 vCPUs
     /// (`migration` runs numa_num_task_cpus() - 2 threads and SKIPs on 2).
     pub fn default_guest(&self) -> GuestSpec {

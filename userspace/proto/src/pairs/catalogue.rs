@@ -172,22 +172,81 @@ pub fn state_has(s: ObjState, collapse: bool) -> (bool, bool) {
     }
 }
 
+/// The part of the object an op's module ops act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The populated (hot) THP: `dontneed`, `free`.
+    Hot,
+    /// The tail of the cold THP, by its huge pmd: `munmap-part`,
+    /// `mprotect-part` (the VMA boundary splits a huge pmd there).
+    Tail,
+    /// Whatever of the object is mapped.
+    Object,
+}
+
+fn acts_on(op: UserOp) -> Part {
+    match op {
+        UserOp::Dontneed | UserOp::Free => Part::Hot,
+        UserOp::MunmapPart | UserOp::MprotectPart => Part::Tail,
+        _ => Part::Object,
+    }
+}
+
+/// Whether an op of `combo` maps `part` of the object from nothing: its
+/// accesses fault it in (a THP fault where the state allows one). The
+/// cold THP's tail only by a THP fault over the cold THP: `touch` (its
+/// own pages there), `populate`, `odirect` (its first 8 pages of the
+/// cold THP), `mlock` (populates the range); `uffd` fills the tail's
+/// ptes, no huge pmd.
+fn mapped_by(combo: &[UserOp], part: Part) -> bool {
+    use UserOp::*;
+    combo.iter().any(|op| match part {
+        Part::Hot => matches!(op, Store | Populate | Odirect | Mlock | Vmsplice | NumaHint),
+        Part::Tail => matches!(op, Touch | Populate | Odirect | Mlock),
+        Part::Object => matches!(
+            op,
+            Store | Touch | Populate | Odirect | Mlock | Vmsplice | NumaHint | Uffd
+        ),
+    })
+}
+
+/// Whether `part` of an object starting in `s` is mapped when an op of
+/// `combo` acts on it: at the start (the cold THP never is: every state
+/// leaves it unfaulted; `fresh` leaves everything), or by an op of the
+/// round ([`mapped_by`]).
+fn present(part: Part, s: ObjState, combo: &[UserOp]) -> bool {
+    let at_start = match part {
+        Part::Tail => false,
+        Part::Hot | Part::Object => s != ObjState::Fresh,
+    };
+    at_start || mapped_by(combo, part)
+}
+
 /// [`module_ops`] of `op` on `k` that an object starting in `s` can enter
-/// ([`state_has`]; `collapse`: MADV_COLLAPSE is in the round): the
-/// catalogue's drives made true per start state (issue 17: rows of
-/// `small` and `mthp` whose op drives only huge-pmd operations never
-/// called them).
-pub fn module_ops_in(op: UserOp, k: ObjKind, s: ObjState, collapse: bool) -> Vec<&'static str> {
-    let (pmd, large) = state_has(s, collapse);
+/// when `op` races with the ops of `combo` (which holds `op`): the
+/// catalogue's drives made true per start state (issue 17: rows whose op
+/// never called its module ops). [`state_has`]: no huge-pmd operation
+/// without a huge pmd (`collapse` in the round can make one), no folio
+/// split without a large folio. [`present`]: an op whose part of the
+/// object is not mapped (a fresh object nobody faults in; the cold THP's
+/// tail unless an op faults a THP there) enters only its whole-mm or
+/// whole-range operations (`keys::Keys::whole`: `mempolicy`, `gup`,
+/// `madv_collapse`, ...): `pagemap_pmd_range` is not called on a none
+/// pmd, a split or a zap finds nothing.
+pub fn module_ops_in(op: UserOp, k: ObjKind, s: ObjState, combo: &[UserOp]) -> Vec<&'static str> {
+    let (pmd, large) = state_has(s, combo.contains(&UserOp::Collapse));
     // The split op's three are the steps of splitting a large folio.
     if op == UserOp::Split && !large {
         return Vec::new();
     }
+    let mapped = present(acts_on(op), s, combo);
+    let whole = |m: &str| crate::keys::of(m).is_some_and(|x| x.whole);
     module_ops(op, k)
         .iter()
         .copied()
         .filter(|m| pmd || !HUGE_PMD_OPS.contains(m))
         .filter(|m| large || *m != FOLIO_SPLIT)
+        .filter(|m| mapped || whole(m))
         .collect()
 }
 
@@ -197,11 +256,10 @@ pub fn module_ops_in(op: UserOp, k: ObjKind, s: ObjState, collapse: bool) -> Vec
 /// always has a state to run in.
 pub fn states_that_drive(k: ObjKind, states: &[ObjState], ops: &[UserOp]) -> Vec<ObjState> {
     let all = states_for(k, states);
-    let collapse = ops.contains(&UserOp::Collapse);
     let drives = |s: ObjState| {
         ops.iter()
             .filter(|o| !module_ops(**o, k).is_empty())
-            .all(|o| !module_ops_in(*o, k, s, collapse).is_empty())
+            .all(|o| !module_ops_in(*o, k, s, ops).is_empty())
     };
     let some: Vec<ObjState> = all.iter().copied().filter(|s| drives(*s)).collect();
     if some.is_empty() {
@@ -729,33 +787,68 @@ mod tests {
     #[test]
     fn drives_per_state_leave_out_huge_pmd_ops_without_a_huge_pmd() {
         use ObjState::*;
+        use UserOp::*;
+        let a = ObjKind::Anon;
         // mprotect-exec drives change_huge_pmd only: not in small or mthp.
-        assert!(module_ops_in(UserOp::MprotectExec, ObjKind::Anon, Small, false).is_empty());
-        assert!(module_ops_in(UserOp::MprotectExec, ObjKind::Anon, Mthp, false).is_empty());
+        assert!(module_ops_in(MprotectExec, a, Small, &[MprotectExec, Store]).is_empty());
+        assert!(module_ops_in(MprotectExec, a, Mthp, &[MprotectExec, Store]).is_empty());
         assert_eq!(
-            module_ops_in(UserOp::MprotectExec, ObjKind::Anon, Mthp, true),
+            module_ops_in(MprotectExec, a, Mthp, &[MprotectExec, Collapse]),
             [CHANGE_HUGE_PMD]
         );
         // split's three split a large folio: none on small; pageout
         // unmaps small folios too.
-        assert!(module_ops_in(UserOp::Split, ObjKind::Memfd, Small, false).is_empty());
+        assert!(module_ops_in(Split, ObjKind::Memfd, Small, &[Split, Store]).is_empty());
         assert_eq!(
-            module_ops_in(UserOp::Pageout, ObjKind::Memfd, Small, false),
+            module_ops_in(Pageout, ObjKind::Memfd, Small, &[Pageout, Store]),
             [SWAP_OUT, TRY_TO_UNMAP]
         );
         assert_eq!(
-            module_ops_in(UserOp::MigratePages, ObjKind::Anon, Mthp, false),
-            module_ops(UserOp::MigratePages, ObjKind::Anon)
+            module_ops_in(MigratePages, a, Mthp, &[MigratePages, Store]),
+            module_ops(MigratePages, a)
         );
         let all = [Populated, Fresh, PteMapped, Small, Mthp];
         assert_eq!(
-            states_that_drive(ObjKind::Anon, &all, &[UserOp::Free, UserOp::Store]),
+            states_that_drive(a, &all, &[Free, Store]),
             [Populated, Fresh, PteMapped]
         );
         // An op without module ops (cold) leaves the states as they are.
+        assert_eq!(states_that_drive(a, &all, &[Cold, MigratePages]), all);
+    }
+
+    #[test]
+    fn drives_need_the_part_of_the_object_the_op_acts_on_mapped() {
+        use ObjState::*;
+        use UserOp::*;
+        let (a, m) = (ObjKind::Anon, ObjKind::Memfd);
+        // A fresh object: pagemap walks no pmd unless the other op faults.
+        assert!(module_ops_in(Pagemap, m, Fresh, &[Pagemap, ClearRefs]).is_empty());
         assert_eq!(
-            states_that_drive(ObjKind::Anon, &all, &[UserOp::Cold, UserOp::MigratePages]),
-            all
+            module_ops_in(Pagemap, m, Fresh, &[Pagemap, Store]),
+            [PAGEMAP_WALK]
+        );
+        assert_eq!(
+            module_ops_in(Pagemap, m, Populated, &[Pagemap, ClearRefs]),
+            [PAGEMAP_WALK]
+        );
+        // migrate-pages keeps its whole-mm mempolicy on a fresh object.
+        assert_eq!(
+            module_ops_in(MigratePages, a, Fresh, &[MigratePages, ClearRefs]),
+            [MEMPOLICY]
+        );
+        // dontneed zaps the hot THP: touch faults only the cold one.
+        assert!(module_ops_in(Dontneed, a, Fresh, &[Dontneed, Touch]).is_empty());
+        // The cold THP's tail has a huge pmd only when an op faults a THP
+        // there, in any state.
+        assert!(module_ops_in(MunmapPart, m, Populated, &[MunmapPart, Store]).is_empty());
+        assert_eq!(
+            module_ops_in(MunmapPart, m, Populated, &[MunmapPart, Touch]),
+            [PMD_SPLIT]
+        );
+        let all = [Populated, Fresh, PteMapped, Small, Mthp];
+        assert_eq!(
+            states_that_drive(a, &all, &[Pagemap, ClearRefs]),
+            [Populated, PteMapped, Small, Mthp]
         );
     }
 }

@@ -72,11 +72,11 @@ pub fn ops_can_meet(a: &str, b: &str, k: ObjKind) -> Result<(), Cannot> {
 /// reason when not (the least specific over its module-op pairs: a common
 /// key on another kind says more than none).
 pub fn can_meet(a: UserOp, b: UserOp, k: ObjKind, states: &[ObjState]) -> Result<(), Cannot> {
-    let collapse = a == UserOp::Collapse || b == UserOp::Collapse;
+    let combo = [a, b];
     let mut why = Cannot::NoCommonKey;
     for s in catalogue::states_for(k, states) {
-        for ma in catalogue::module_ops_in(a, k, s, collapse) {
-            for mb in catalogue::module_ops_in(b, k, s, collapse) {
+        for ma in catalogue::module_ops_in(a, k, s, &combo) {
+            for mb in catalogue::module_ops_in(b, k, s, &combo) {
                 match ops_can_meet(ma, mb, k) {
                     Ok(()) => return Ok(()),
                     Err(w) => why = why.max(w),

@@ -234,12 +234,19 @@ fn present(part: Part, s: ObjState, combo: &[UserOp]) -> bool {
 /// `madv_collapse`, ...): `pagemap_pmd_range` is not called on a none
 /// pmd, a split or a zap finds nothing.
 pub fn module_ops_in(op: UserOp, k: ObjKind, s: ObjState, combo: &[UserOp]) -> Vec<&'static str> {
-    let (pmd, large) = state_has(s, combo.contains(&UserOp::Collapse));
+    let collapse = combo.contains(&UserOp::Collapse);
+    let (mut pmd, large) = state_has(s, collapse);
     // The split op's three are the steps of splitting a large folio.
     if op == UserOp::Split && !large {
         return Vec::new();
     }
-    let mapped = present(acts_on(op), s, combo);
+    let part = acts_on(op);
+    // pte-mapped: the hot THP is mapped by ptes (only the cold one can
+    // be faulted in by its pmd).
+    if part == Part::Hot && s == ObjState::PteMapped && !collapse {
+        pmd = false;
+    }
+    let mapped = present(part, s, combo);
     let whole = |m: &str| crate::keys::of(m).is_some_and(|x| x.whole);
     module_ops(op, k)
         .iter()
@@ -810,7 +817,7 @@ mod tests {
         let all = [Populated, Fresh, PteMapped, Small, Mthp];
         assert_eq!(
             states_that_drive(a, &all, &[Free, Store]),
-            [Populated, Fresh, PteMapped]
+            [Populated, Fresh]
         );
         // An op without module ops (cold) leaves the states as they are.
         assert_eq!(states_that_drive(a, &all, &[Cold, MigratePages]), all);
@@ -836,6 +843,8 @@ mod tests {
             module_ops_in(MigratePages, a, Fresh, &[MigratePages, ClearRefs]),
             [MEMPOLICY]
         );
+        // free's huge pmd is the hot THP's: ptes in pte-mapped.
+        assert!(module_ops_in(Free, a, PteMapped, &[Free, Store]).is_empty());
         // dontneed zaps the hot THP: touch faults only the cold one.
         assert!(module_ops_in(Dontneed, a, Fresh, &[Dontneed, Touch]).is_empty());
         // The cold THP's tail has a huge pmd only when an op faults a THP

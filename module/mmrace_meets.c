@@ -494,6 +494,13 @@ static bool key_truncate_folio(struct pt_regs *regs, struct meet_keys *k)
 	return true;
 }
 
+/* mapping_evict_folio(mapping, folio): locked, its mapping checked. */
+static bool key_evict_folio(struct pt_regs *regs, struct meet_keys *k)
+{
+	keys_folio(k, 0, (struct folio *)arg(regs, 1));
+	return true;
+}
+
 /* try_to_unmap(folio, flags): locked. */
 static bool key_try_to_unmap(struct pt_regs *regs, struct meet_keys *k)
 {

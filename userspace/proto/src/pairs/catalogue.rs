@@ -61,7 +61,12 @@ pub fn applies(op: UserOp, k: ObjKind) -> bool {
         // Ops on the object's file.
         Pread | Fallocate => has_file(k),
         // Writeback: page cache of a real filesystem only (shmem has none).
-        Writeback => class(k) == Class::File,
+        // generic_fadvise ignores POSIX_FADV_DONTNEED where the backing
+        // device is noop_backing_dev_info: shmem, tmpfs and hugetlbfs.
+        Writeback | Invalidate => class(k) == Class::File,
+        // Compaction migrates LRU folios; hugetlb folios only for
+        // alloc_contig_range, never for a node's compaction.
+        Compact => k != ObjKind::Hugetlb,
         // Swap-backed memory: anonymous and shmem.
         Swapin => matches!(class(k), Class::Anon | Class::Shmem),
         // KSM merges private anonymous pages only.
@@ -304,12 +309,14 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
     let c = class(k);
     match op {
         Store | Touch | Populate | Fork => fault_ops(op, k, c),
-        MigratePages | MovePages | Mbind | Split | KsmMerge => migration_ops(op, c),
+        MigratePages | MovePages | Mbind | Split | KsmMerge | Compact => migration_ops(op, c),
         MunmapPart | MprotectPart | MprotectExec | Mlock | Mremap | Uffd | NumaHint => {
             mapping_ops(op, c)
         }
         Collapse | Dontneed | Free | Pageout | Cold | Swapin => madvise_ops(op, c),
-        Pread | Pwrite | PunchHole | Truncate | Fallocate | Writeback => file_ops(op, c),
+        Pread | Pwrite | PunchHole | Truncate | Fallocate | Writeback | Invalidate => {
+            file_ops(op, c)
+        }
         ClearRefs | Smaps | Pagemap | Odirect | Vmsplice | Mincore | Willneed => walk_ops(op),
     }
 }
@@ -387,6 +394,10 @@ fn migration_ops(op: UserOp, c: Class) -> &'static [&'static str] {
         // ksmd: cmp_and_merge_page -> try_to_merge_one_page, which splits
         // a THP first (split_folio: unmap_folio -> try_to_migrate).
         KsmMerge => &[KSM_MERGE, FOLIO_SPLIT, MIGRATE_UNMAP, MIGRATE_REMOVE],
+        // compact_node -> compact_zone -> isolate_migratepages_block (no
+        // module op: it works on pfns, not on one object) -> migrate_pages;
+        // it skips large folios, so it moves the object's small ones only.
+        Compact => &[MIGRATE_UNMAP, MIGRATE_REMOVE],
         _ => unreachable!("{op:?} is not one of migration_ops's ops"),
     }
 }
@@ -493,6 +504,9 @@ fn file_ops(op: UserOp, c: Class) -> &'static [&'static str] {
         // file_write_and_wait_range: writeback of the page cache, none of
         // the module's operations.
         Writeback => &[],
+        // generic_fadvise -> mapping_try_invalidate -> mapping_evict_folio
+        // for each clean folio no one maps or holds.
+        Invalidate => &[EVICT_FOLIO],
         _ => unreachable!("{op:?} is not one of file_ops's ops"),
     }
 }

@@ -295,11 +295,19 @@ pub enum UserOp {
     Mincore,
     /// MADV_WILLNEED of the object: swap or page-cache readahead.
     Willneed,
+    /// posix_fadvise(POSIX_FADV_DONTNEED) of the object's file: writeback
+    /// started, then the clean, unmapped page-cache folios evicted
+    /// (mapping_evict_folio); the data stays (XFS kinds).
+    Invalidate,
+    /// Compaction of one node (`/sys/devices/system/node/nodeN/compact`):
+    /// small folios migrated by the compaction scanners, which look at
+    /// every folio of the node without its locks; the data stays.
+    Compact,
 }
 }
 
 impl UserOp {
-    pub const ALL: [UserOp; 35] = [
+    pub const ALL: [UserOp; 37] = [
         UserOp::Store,
         UserOp::Touch,
         UserOp::Fork,
@@ -335,6 +343,8 @@ impl UserOp {
         UserOp::Vmsplice,
         UserOp::Mincore,
         UserOp::Willneed,
+        UserOp::Invalidate,
+        UserOp::Compact,
     ];
 
     /// Its option word.
@@ -375,6 +385,8 @@ impl UserOp {
             UserOp::Vmsplice => "vmsplice",
             UserOp::Mincore => "mincore",
             UserOp::Willneed => "willneed",
+            UserOp::Invalidate => "invalidate",
+            UserOp::Compact => "compact",
         }
     }
 

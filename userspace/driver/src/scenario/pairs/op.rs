@@ -239,6 +239,8 @@ pub fn op(u: UserOp) -> &'static dyn Op {
         UserOp::Vmsplice => &pipe::Vmsplice,
         UserOp::Mincore => &walk::Mincore,
         UserOp::Willneed => &advice::Advice(UserOp::Willneed),
+        UserOp::Invalidate => &file::Invalidate,
+        UserOp::Compact => &migrate::Compact,
     }
 }
 

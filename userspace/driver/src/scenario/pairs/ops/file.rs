@@ -239,6 +239,28 @@ impl Op for Fallocate {
     }
 }
 
+/// posix_fadvise(POSIX_FADV_DONTNEED) of the object's file: writeback
+/// started, then every clean folio no one maps or holds evicted. Nothing
+/// it may change is data: what was written stays readable.
+pub struct Invalidate;
+
+impl Op for Invalidate {
+    fn op(&self) -> UserOp {
+        UserOp::Invalidate
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let Some(fd) = env.obj.fd() else { return };
+        let len = env.layout.bytes() as libc::off_t;
+        // SAFETY: advice on the object's file; it returns the error.
+        let r = unsafe { libc::posix_fadvise(fd, 0, len, libc::POSIX_FADV_DONTNEED) };
+        if r != 0 {
+            let e = std::io::Error::from_raw_os_error(r);
+            fx.error(format!("posix_fadvise(DONTNEED): {e}"));
+        }
+    }
+}
+
 pub struct Writeback;
 
 impl Op for Writeback {

@@ -1,7 +1,7 @@
 //! Moving the object between the two NUMA nodes.
 
 use super::super::model::Effects;
-use super::super::op::{check, Op, RoundEnv};
+use super::super::op::{check, Op, Resources, RoundEnv};
 use crate::numa;
 use mmrace_proto::oracle::UNIT;
 use mmrace_proto::pairs::UserOp;
@@ -106,5 +106,35 @@ impl Op for Mbind {
             r == 0,
             &[libc::EIO, libc::EFAULT, libc::ENOMEM],
         );
+    }
+}
+
+/// Compaction of the node the object is on: the node's sysfs `compact`
+/// file (compact_node: every zone, synchronously), whose migration
+/// scanner takes the object's small folios without their locks.
+pub struct Compact;
+
+/// The sysfs file that compacts `node`.
+fn compact_file(node: u32) -> String {
+    format!("/sys/devices/system/node/node{node}/compact")
+}
+
+impl Op for Compact {
+    fn op(&self) -> UserOp {
+        UserOp::Compact
+    }
+
+    fn available(&self, res: &Resources) -> Result<(), String> {
+        let f = compact_file(res.nodes.0);
+        match std::path::Path::new(&f).exists() {
+            true => Ok(()),
+            false => Err(format!("no {f} (CONFIG_COMPACTION off?)")),
+        }
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        if let Err(e) = std::fs::write(compact_file(env.source()), "1") {
+            fx.error(format!("compact: {e}"));
+        }
     }
 }

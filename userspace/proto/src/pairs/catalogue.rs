@@ -308,7 +308,7 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
     use UserOp::*;
     let c = class(k);
     match op {
-        Store | Touch | Populate | Fork => fault_ops(op, k, c),
+        Store | ProcMem | Touch | Populate | Fork => fault_ops(op, k, c),
         MigratePages | MovePages | Mbind | Split | KsmMerge | Compact => migration_ops(op, c),
         MunmapPart | MprotectPart | MprotectExec | Mlock | Mremap | Uffd | NumaHint => {
             mapping_ops(op, c)
@@ -331,7 +331,9 @@ fn fault_ops(op: UserOp, k: ObjKind, c: Class) -> &'static [&'static str] {
         // or fresh pmd (anon: do_huge_pmd_anonymous_page; shmem and file:
         // shmem_fault/do_set_pmd), a COW-shared one (do_huge_pmd_wp_page);
         // through /proc/self/mem they go through __get_user_pages.
-        Store => match c {
+        // proc-mem's writes always go through GUP (FOLL_FORCE), which
+        // faults as a store would.
+        Store | ProcMem => match c {
             Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
             Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],
             File => &[FILE_HUGE_MAP, HUGE_PMD_WP, GUP],

@@ -303,11 +303,15 @@ pub enum UserOp {
     /// small folios migrated by the compaction scanners, which look at
     /// every folio of the node without its locks; the data stays.
     Compact,
+    /// Stamps written into the thread's own pages of the populated THP
+    /// by the kernel: writes to /proc/self/mem (GUP with FOLL_FORCE, then
+    /// a write through the kernel's mapping of the page).
+    ProcMem,
 }
 }
 
 impl UserOp {
-    pub const ALL: [UserOp; 37] = [
+    pub const ALL: [UserOp; 38] = [
         UserOp::Store,
         UserOp::Touch,
         UserOp::Fork,
@@ -345,6 +349,7 @@ impl UserOp {
         UserOp::Willneed,
         UserOp::Invalidate,
         UserOp::Compact,
+        UserOp::ProcMem,
     ];
 
     /// Its option word.
@@ -387,6 +392,7 @@ impl UserOp {
             UserOp::Willneed => "willneed",
             UserOp::Invalidate => "invalidate",
             UserOp::Compact => "compact",
+            UserOp::ProcMem => "proc-mem",
         }
     }
 

@@ -241,6 +241,7 @@ pub fn op(u: UserOp) -> &'static dyn Op {
         UserOp::Willneed => &advice::Advice(UserOp::Willneed),
         UserOp::Invalidate => &file::Invalidate,
         UserOp::Compact => &migrate::Compact,
+        UserOp::ProcMem => &data::ProcMem,
     }
 }
 

@@ -356,6 +356,7 @@ mod tests {
             Vmsplice,
             Mincore,
             Willneed,
+            ProcMem,
         ];
         let mut round = 0;
         let (mut errors, mut views) = (Vec::new(), 0);

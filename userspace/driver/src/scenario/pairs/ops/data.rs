@@ -39,12 +39,22 @@ fn store_via_mem(env: &RoundEnv, p: usize, s: &Stamp, fx: &mut Effects) -> bool 
     false
 }
 
+/// How a store reaches the page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// A user store, or through /proc/self/mem while the object moves.
+    User,
+    /// Always through /proc/self/mem: the kernel writes the page through
+    /// GUP (FOLL_FORCE, the slow path: faults and COW breaks included).
+    Kernel,
+}
+
 /// Stamps `pages`, `passes` times with increasing generations, recording
 /// each store.
 fn store_pages(
     env: &RoundEnv,
     pages: &[usize],
-    passes: u32,
+    (passes, path): (u32, Path),
     fx: &mut Effects,
     gen: impl Fn(u32) -> u64,
 ) {
@@ -53,7 +63,7 @@ fn store_pages(
         for &p in pages {
             let s = stamp(p, g);
             let begin = env.seq.next();
-            let landed = if env.moving {
+            let landed = if env.moving || path == Path::Kernel {
                 store_via_mem(env, p, &s, fx)
             } else {
                 // SAFETY: page p of the object is mapped read-write and
@@ -91,7 +101,30 @@ impl Op for Store {
 
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
         let pages: Vec<usize> = env.layout.owned(env.slot, env.layout.hot()).collect();
-        store_pages(env, &pages, env.burst, fx, |pass| {
+        store_pages(env, &pages, (env.burst, Path::User), fx, |pass| {
+            store_gen(env.round, env.pass(pass))
+        });
+    }
+}
+
+/// Stores into the thread's pages of the populated THP made by the
+/// kernel: writes to /proc/self/mem (access_remote_vm: GUP with
+/// FOLL_FORCE, then a write through the kernel's mapping of the page),
+/// the path of ptrace, /proc/PID/mem and process_vm_writev.
+pub struct ProcMem;
+
+impl Op for ProcMem {
+    fn op(&self) -> UserOp {
+        UserOp::ProcMem
+    }
+
+    fn available(&self, res: &Resources) -> Result<(), String> {
+        Store.available(res)
+    }
+
+    fn run(&self, env: &RoundEnv, fx: &mut Effects) {
+        let pages: Vec<usize> = env.layout.owned(env.slot, env.layout.hot()).collect();
+        store_pages(env, &pages, (env.burst, Path::Kernel), fx, |pass| {
             store_gen(env.round, env.pass(pass))
         });
     }
@@ -111,7 +144,7 @@ impl Op for Touch {
             // SAFETY: a mapped page of the object, read only.
             unsafe { std::ptr::read_volatile(env.page_addr(first) as *const u64) };
         }
-        store_pages(env, &pages, 1, fx, |pass| {
+        store_pages(env, &pages, (1, Path::User), fx, |pass| {
             store_gen(env.round, env.pass(pass))
         });
     }

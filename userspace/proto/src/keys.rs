@@ -84,8 +84,8 @@ pub fn of(op: &str) -> Option<Keys> {
         SHMEM_FAULT => k(true, true, M::Object, true, false, F::Vma),
         // A pmd slot only: no huge folio behind it.
         SWAP_IN | HUGETLB_FAULT => k(true, false, M::Object, false, false, F::Vma),
-        FOLIO_SPLIT | MIGRATE_UNMAP | MIGRATE_REMOVE | TRUNCATE_FOLIO | TRY_TO_UNMAP
-        | MLOCK_FOLIO | SWAP_OUT => FOLIO,
+        FOLIO_SPLIT | MIGRATE_UNMAP | MIGRATE_REMOVE | TRUNCATE_FOLIO | EVICT_FOLIO
+        | TRY_TO_UNMAP | MLOCK_FOLIO | SWAP_OUT => FOLIO,
         // try_to_merge_one_page: the folio, the KSM folio, the VMA's mm.
         KSM_MERGE => k(false, true, M::Object, true, false, F::Folio),
         CLEAR_REFS | GUP | MEMPOLICY | FORK_MM | UFFD_FILL | UFFD_WP => WHOLE_MM,

@@ -62,5 +62,5 @@ MMRACE_OP(ksm_merge, "try_to_merge_one_page", "KSM merging a page")
 MMRACE_OP(uffd_fill, "mfill_atomic_copy", "UFFDIO_COPY (7.3 inlines mfill_atomic)")
 MMRACE_OP(uffd_move, "move_pages_huge_pmd", "UFFDIO_MOVE of a huge pmd (7.3 inlines move_pages)")
 MMRACE_OP(uffd_wp, "mwriteprotect_range", "UFFDIO_WRITEPROTECT")
-MMRACE_OP(evict_folio, "mapping_evict_folio", "an unused page-cache folio evicted: fadvise DONTNEED, drop_caches")
+MMRACE_OP(evict_folio, "mapping_evict_folio", "an unused page-cache folio evicted (fadvise)")
 #endif

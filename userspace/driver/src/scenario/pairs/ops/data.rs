@@ -100,11 +100,17 @@ impl Op for Store {
     }
 
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
-        let pages: Vec<usize> = env.layout.owned(env.slot, env.layout.hot()).collect();
-        store_pages(env, &pages, (env.burst, Path::User), fx, |pass| {
-            store_gen(env.round, env.pass(pass))
-        });
+        store_hot(env, Path::User, fx);
     }
+}
+
+/// `burst` passes of stamps into the thread's own pages of the populated
+/// THP, by `path`.
+fn store_hot(env: &RoundEnv, path: Path, fx: &mut Effects) {
+    let pages: Vec<usize> = env.layout.owned(env.slot, env.layout.hot()).collect();
+    store_pages(env, &pages, (env.burst, path), fx, |pass| {
+        store_gen(env.round, env.pass(pass))
+    });
 }
 
 /// Stores into the thread's pages of the populated THP made by the
@@ -123,10 +129,7 @@ impl Op for ProcMem {
     }
 
     fn run(&self, env: &RoundEnv, fx: &mut Effects) {
-        let pages: Vec<usize> = env.layout.owned(env.slot, env.layout.hot()).collect();
-        store_pages(env, &pages, (env.burst, Path::Kernel), fx, |pass| {
-            store_gen(env.round, env.pass(pass))
-        });
+        store_hot(env, Path::Kernel, fx);
     }
 }
 

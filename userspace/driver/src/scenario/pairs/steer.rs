@@ -257,18 +257,17 @@ mod tests {
         // Without meets the least run wins instead.
         assert_ne!(s.next(&t, false).unwrap(), quiet);
         // --no-steer ignores meets even when they are there.
-        let mut ns = Steer::new(s.by_kind.clone(), None, None, 0, 10, Rng::new(1));
+        let mut ns = steered_as(&s, None);
         assert_ne!(ns.next(&t, true).unwrap(), quiet);
         // --steer-by least-met: 300 against 50 * 10 + 10 = 510.
-        let mut lm = Steer::new(
-            s.by_kind.clone(),
-            None,
-            Some(SteerBy::LeastMet),
-            0,
-            10,
-            Rng::new(1),
-        );
+        let mut lm = steered_as(&s, Some(SteerBy::LeastMet));
         assert_eq!(lm.next(&t, true).unwrap(), quiet);
+    }
+
+    /// A steering over `s`'s kinds and ops, steered by `by` (`None`:
+    /// `--no-steer`).
+    fn steered_as(s: &Steer, by: Option<SteerBy>) -> Steer {
+        Steer::new(s.by_kind.clone(), None, by, 0, 10, Rng::new(1))
     }
 
     #[test]
@@ -282,14 +281,7 @@ mod tests {
         t.bump(r, F::Meets, 3);
         assert_eq!(s.next(&t, true).unwrap(), met);
         // The least-met steering sends it behind every pair not yet run.
-        let mut lm = Steer::new(
-            s.by_kind.clone(),
-            None,
-            Some(SteerBy::LeastMet),
-            0,
-            10,
-            Rng::new(1),
-        );
+        let mut lm = steered_as(&s, Some(SteerBy::LeastMet));
         assert_ne!(lm.next(&t, true).unwrap(), met);
     }
 

@@ -21,17 +21,20 @@
 use anyhow::Result;
 pub use mmrace_proto::pairs::ObjKind;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// One round's object. Shared by the round's threads (`Sync`): only its
-/// address changes, through [`Object::set_addr`].
+/// address changes, through its [`Place`].
 pub trait Object: Send + Sync {
     fn kind(&self) -> ObjKind;
+    /// Where it is mapped, moved by mremap through [`Place::moving`], so
+    /// that verification and release find it there.
+    fn place(&self) -> &Place;
     /// Where it is mapped now.
-    fn addr(&self) -> usize;
-    /// Records that it was moved to `addr` (by mremap), so verification
-    /// and release find it there.
-    fn set_addr(&self, addr: usize);
+    fn addr(&self) -> usize {
+        self.place().get()
+    }
     /// Its length in bytes (whole THPs).
     fn bytes(&self) -> usize;
     /// The file behind it, if any (memfd, tmpfs or XFS file), for ops that
@@ -81,20 +84,105 @@ pub fn maker(kind: ObjKind, env: &KindEnv) -> Result<Box<dyn Maker>, Unavailable
     made.map_err(|e| Unavailable(format!("{e:#}")))
 }
 
-/// The address an object lives at, as every kind keeps it.
+/// The address an object lives at, as every kind keeps it, with a count
+/// of its moves (odd while one is under way) and the ranges a move left
+/// behind, each covered by a [`placeholder`] until the object is dropped.
+///
+/// A store through /proc/self/mem reads the address, then writes: the
+/// object may have moved in between. The count tells the storer so
+/// ([`Place::unmoved_since`]), and the placeholder makes sure the stale
+/// address never belongs to anything else meanwhile (FOLL_FORCE writes
+/// into any private mapping, even PROT_NONE, so a stale store must find
+/// nothing there it may write).
 #[derive(Debug, Default)]
-pub struct Place(AtomicUsize);
+pub struct Place {
+    addr: AtomicUsize,
+    moves: AtomicU64,
+    left: Mutex<Vec<usize>>,
+}
 
 impl Place {
     pub fn new(addr: usize) -> Place {
-        Place(AtomicUsize::new(addr))
+        Place {
+            addr: AtomicUsize::new(addr),
+            ..Place::default()
+        }
     }
     pub fn get(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+        self.addr.load(Ordering::Acquire)
     }
-    pub fn set(&self, addr: usize) {
-        self.0.store(addr, Ordering::Release)
+    /// The address now and the move count, read in that order.
+    pub fn read(&self) -> (usize, u64) {
+        let moves = self.moves.load(Ordering::Acquire);
+        (self.get(), moves)
     }
+    /// No move began or ended since [`Place::read`] returned `moves`.
+    pub fn unmoved_since(&self, moves: u64) -> bool {
+        moves.is_multiple_of(2) && self.moves.load(Ordering::Acquire) == moves
+    }
+    /// Moves the object by `mv` (from its address to the one it returns,
+    /// or `None`: it stayed), counting the move from before it starts to
+    /// after the new address is published.
+    pub fn moving(&self, mv: impl FnOnce(usize) -> Option<usize>) {
+        self.moves.fetch_add(1, Ordering::AcqRel);
+        if let Some(to) = mv(self.get()) {
+            self.addr.store(to, Ordering::Release);
+        }
+        self.moves.fetch_add(1, Ordering::AcqRel);
+    }
+    /// Records a range a move left behind (its placeholder), released
+    /// with the object.
+    pub fn left_behind(&self, addr: usize) {
+        self.left
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(addr);
+    }
+    /// Unmaps the object's `len` bytes and every range it left behind.
+    pub fn release(&self, len: usize) {
+        unmap(self.get(), len);
+        for a in self
+            .left
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            unmap(a, len);
+        }
+    }
+}
+
+/// Covers `[addr, addr + len)` with a shared PROT_NONE mapping: nothing
+/// else gets the range, and /proc/self/mem refuses to write it
+/// (FOLL_FORCE writes only where a write could COW). `replace`: over
+/// what is mapped there now (MAP_FIXED), else only if it is free.
+pub fn placeholder(addr: usize, len: usize, replace: bool) -> std::io::Result<()> {
+    let fixed = if replace {
+        libc::MAP_FIXED
+    } else {
+        libc::MAP_FIXED_NOREPLACE
+    };
+    // SAFETY: maps over a range this object owns (`replace`) or that is
+    // free; no Rust reference points into it.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_NONE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | fixed,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    if p as usize != addr {
+        // An old kernel without MAP_FIXED_NOREPLACE took it as a hint.
+        unmap(p as usize, len);
+        return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    Ok(())
 }
 
 /// Reserves `len` bytes of address space aligned to `align` (PROT_NONE),
@@ -146,7 +234,35 @@ mod tests {
         assert_eq!(a % pmd, 0);
         unmap(a, 2 * pmd);
         let p = Place::new(5);
-        p.set(7);
+        let (at, moves) = p.read();
+        assert_eq!(at, 5);
+        assert!(p.unmoved_since(moves));
+        p.moving(|from| {
+            assert!(!p.unmoved_since(moves));
+            Some(from + 2)
+        });
         assert_eq!(p.get(), 7);
+        assert!(!p.unmoved_since(moves));
+        assert!(p.unmoved_since(p.read().1));
+    }
+
+    /// The hazard the placeholder closes: /proc/self/mem writes into a
+    /// private PROT_NONE mapping (FOLL_FORCE), and not into the
+    /// placeholder put over it.
+    #[test]
+    fn a_placeholder_refuses_stale_stores() {
+        use std::os::unix::fs::FileExt;
+        let mem = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/proc/self/mem")
+            .unwrap();
+        let len = 2 * 4096;
+        let a = reserve_aligned(len, 4096).unwrap();
+        assert!(mem.write_at(&[7u8; 8], a as u64).is_ok());
+        placeholder(a, len, true).unwrap();
+        assert!(mem.write_at(&[7u8; 8], a as u64).is_err());
+        assert!(placeholder(a, len, false).is_err(), "the range is taken");
+        unmap(a, len);
     }
 }

@@ -1,6 +1,6 @@
 //! [`Mapped`]: the object every kind makes.
 
-use super::super::object::{unmap, ObjKind, Object, Place};
+use super::super::object::{ObjKind, Object, Place};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// An object of any kind: `len` bytes mapped at a [`Place`], with the file
@@ -28,11 +28,8 @@ impl Object for Mapped {
     fn kind(&self) -> ObjKind {
         self.kind
     }
-    fn addr(&self) -> usize {
-        self.place.get()
-    }
-    fn set_addr(&self, addr: usize) {
-        self.place.set(addr)
+    fn place(&self) -> &Place {
+        &self.place
     }
     fn bytes(&self) -> usize {
         self.len
@@ -44,6 +41,6 @@ impl Object for Mapped {
 
 impl Drop for Mapped {
     fn drop(&mut self) {
-        unmap(self.place.get(), self.len);
+        self.place.release(self.len);
     }
 }

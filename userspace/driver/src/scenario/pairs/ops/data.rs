@@ -19,7 +19,10 @@ const MEM_TRIES: u32 = 10_000;
 struct Unit([u8; UNIT]);
 
 /// Stores `s` into page `p` through /proc/self/mem, following the object
-/// when it moves. Whether it landed.
+/// when it moves. Whether it landed: a write the object may have moved
+/// away from under (it began or ended during the write) is done again at
+/// the new address, so a store that overlapped the move is verified by
+/// its last write only.
 fn store_via_mem(env: &RoundEnv, p: usize, s: &Stamp, fx: &mut Effects) -> bool {
     let Some(mem_file) = env.res.mem.as_ref() else {
         fx.error("no /proc/self/mem");
@@ -28,13 +31,15 @@ fn store_via_mem(env: &RoundEnv, p: usize, s: &Stamp, fx: &mut Effects) -> bool 
     let mut buf = Unit([0; UNIT]);
     // SAFETY: a local, aligned, UNIT-byte buffer nothing else references.
     unsafe { mem::fill(buf.0.as_mut_ptr() as usize, s) };
+    let place = env.obj.place();
     for _ in 0..MEM_TRIES {
-        let addr = env.page_addr(p);
-        match mem_file.write_at(&buf.0, addr as u64) {
-            Ok(UNIT) => return true,
-            // The object is between two places: try its new address.
-            Ok(_) | Err(_) => std::hint::spin_loop(),
+        let (at, moves) = place.read();
+        let wrote = mem_file.write_at(&buf.0, (at + p * UNIT) as u64);
+        if matches!(wrote, Ok(UNIT)) && place.unmoved_since(moves) {
+            return true;
         }
+        // The object is between two places: try its new address.
+        std::hint::spin_loop();
     }
     false
 }

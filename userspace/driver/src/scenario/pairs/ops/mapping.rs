@@ -1,7 +1,7 @@
 //! Ops on the object's mapping: splits, VMA changes, mlock, mremap.
 
 use super::super::model::{Effects, TAIL};
-use super::super::object::{reserve_aligned, unmap};
+use super::super::object::{placeholder, reserve_aligned, unmap};
 use super::super::op::{check, Op, Resources, RoundEnv};
 use mmrace_proto::oracle::UNIT;
 use mmrace_proto::pairs::UserOp;
@@ -122,6 +122,13 @@ impl Op for Mlock {
 }
 
 /// mremap of the object to a fresh aligned address.
+///
+/// The range it leaves is covered at once by a [`placeholder`], so that a
+/// store through /proc/self/mem that read the old address lands nowhere
+/// (and is done again at the new one: [`super::data`]). With
+/// MREMAP_DONTUNMAP the old range is never free: the placeholder replaces
+/// the emptied mapping. Where a kind refuses DONTUNMAP, a plain mremap
+/// leaves a hole until the placeholder fills it, if nothing took it first.
 pub struct Mremap;
 
 impl Op for Mremap {
@@ -135,7 +142,29 @@ impl Op for Mremap {
             check(fx, "mremap reserve", false, &[libc::ENOMEM]);
             return;
         };
-        let from = env.obj.addr();
+        let place = env.obj.place();
+        place.moving(|from| match move_object(from, len, dest) {
+            Ok(dontunmap) => {
+                if placeholder(from, len, dontunmap).is_ok() {
+                    place.left_behind(from);
+                }
+                Some(dest)
+            }
+            Err(_) => {
+                // EFAULT: the tail was unmapped first. (errno is still
+                // the failed mremap's.)
+                check(fx, "mremap", false, &[libc::EFAULT]);
+                unmap(dest, len);
+                None
+            }
+        });
+    }
+}
+
+/// Moves `len` bytes from `from` onto the reservation at `dest`: with
+/// MREMAP_DONTUNMAP if the kind allows it (`Ok(true)`), else plainly.
+fn move_object(from: usize, len: usize, dest: usize) -> std::io::Result<bool> {
+    let mv = |extra: libc::c_int| {
         // SAFETY: moves the object onto our own reservation; the threads
         // that run with a moving op never access the object directly.
         let r = unsafe {
@@ -143,16 +172,54 @@ impl Op for Mremap {
                 from as *mut libc::c_void,
                 len,
                 len,
-                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | extra,
                 dest as *mut libc::c_void,
             )
         };
         if r == libc::MAP_FAILED {
-            // EFAULT: the tail was unmapped first.
-            check(fx, "mremap", false, &[libc::EFAULT]);
-            unmap(dest, len);
-            return;
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
         }
-        env.obj.set_addr(dest);
+    };
+    match mv(libc::MREMAP_DONTUNMAP) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => mv(0).map(|()| false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Private anonymous memory moves with DONTUNMAP on this kernel, and
+    /// the range it leaves stays mapped (empty) until a placeholder
+    /// replaces it.
+    #[test]
+    fn a_move_keeps_the_old_range_mapped() {
+        let len = 2 * crate::mm::pmd_size();
+        let from = reserve_aligned(len, crate::mm::pmd_size()).unwrap();
+        // SAFETY: maps over our own reservation.
+        let p = unsafe {
+            libc::mmap(
+                from as *mut libc::c_void,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        assert_eq!(p as usize, from);
+        let dest = reserve_aligned(len, crate::mm::pmd_size()).unwrap();
+        assert!(move_object(from, len, dest).unwrap(), "DONTUNMAP refused");
+        assert!(
+            placeholder(from, len, false).is_err(),
+            "the old range was free"
+        );
+        placeholder(from, len, true).unwrap();
+        unmap(from, len);
+        unmap(dest, len);
     }
 }

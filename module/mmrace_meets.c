@@ -283,6 +283,35 @@ static bool key_huge_pmd_wp(struct pt_regs *regs, struct meet_keys *k)
 	return true;
 }
 
+/* do_anonymous_page(vmf): the pte table's pmd slot, no folio yet. */
+static bool key_anon_fault(struct pt_regs *regs, struct meet_keys *k)
+{
+	keys_vmf(k, (struct vm_fault *)arg(regs, 0));
+	return true;
+}
+
+/* do_fault(vmf): read, COW or shared fault of a file or shmem page. */
+static bool key_file_fault(struct pt_regs *regs, struct meet_keys *k)
+{
+	keys_vmf(k, (struct vm_fault *)arg(regs, 0));
+	return true;
+}
+
+/*
+ * do_wp_page(vmf), under the pte lock: the pmd slot, and the folio the
+ * read-only pte maps (compared only; a special or invalid pfn has none).
+ */
+static bool key_wp_fault(struct pt_regs *regs, struct meet_keys *k)
+{
+	struct vm_fault *vmf = (struct vm_fault *)arg(regs, 0);
+	pte_t pte = vmf->orig_pte;
+
+	keys_vmf(k, vmf);
+	if (pte_present(pte) && !pte_special(pte) && pfn_valid(pte_pfn(pte)))
+		k->fine[2] = (unsigned long)page_folio(pte_page(pte));
+	return true;
+}
+
 /* do_huge_pmd_numa_page(vmf) */
 static bool key_huge_pmd_numa(struct pt_regs *regs, struct meet_keys *k)
 {
@@ -456,6 +485,14 @@ static bool key_pagemap_walk(struct pt_regs *regs, struct meet_keys *k)
 static bool key_gup(struct pt_regs *regs, struct meet_keys *k)
 {
 	keys_whole_mm(k, (struct mm_struct *)arg(regs, 0));
+	k->kind = KIND_unknown;
+	return true;
+}
+
+/* gup_fast_fallback(start, nr_pages, gup_flags, pages): current's mm. */
+static bool key_gup_fast(struct pt_regs *regs, struct meet_keys *k)
+{
+	keys_whole_mm(k, current->mm);
 	k->kind = KIND_unknown;
 	return true;
 }

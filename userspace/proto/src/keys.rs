@@ -75,7 +75,9 @@ pub fn of(op: &str) -> Option<Keys> {
     Some(match op {
         ANON_HUGE_FAULT | HUGE_PMD_WP | HUGE_PMD_NUMA | PMD_SPLIT | ZAP_HUGE_PMD
         | CHANGE_HUGE_PMD | MOVE_HUGE_PMD | MADV_FREE_HUGE_PMD | COPY_HUGE_PMD | SMAPS_WALK
-        | PAGEMAP_WALK | UFFD_MOVE => VMF,
+        | PAGEMAP_WALK | UFFD_MOVE | ANON_FAULT | FILE_FAULT => VMF,
+        // do_wp_page: the vmf's, and the folio the read-only pte maps.
+        WP_FAULT => VMF,
         // do_set_pmd: the vmf's, then the locked folio's kind and mapping.
         FILE_HUGE_MAP => k(true, true, M::Object, true, false, F::Folio),
         // numa_migrate_check: the pte table's pmd slot and the folio.
@@ -88,7 +90,7 @@ pub fn of(op: &str) -> Option<Keys> {
         | TRY_TO_UNMAP | MLOCK_FOLIO | SWAP_OUT => FOLIO,
         // try_to_merge_one_page: the folio, the KSM folio, the VMA's mm.
         KSM_MERGE => k(false, true, M::Object, true, false, F::Folio),
-        CLEAR_REFS | GUP | MEMPOLICY | FORK_MM | UFFD_FILL | UFFD_WP => WHOLE_MM,
+        CLEAR_REFS | GUP | GUP_FAST | MEMPOLICY | FORK_MM | UFFD_FILL | UFFD_WP => WHOLE_MM,
         // The child's mm.
         EXIT_MM => k(false, false, M::Other, false, true, F::Unknown),
         MOVE_PAGE_TABLES | MADV_COLLAPSE | HUGETLB_UNMAP | HUGETLB_COPY => VMA_RANGE,

@@ -157,6 +157,20 @@ const HUGE_PMD_OPS: [&str; 12] = [
     UFFD_MOVE,
 ];
 
+/// The faults on a pte (a page table under the pmd, no huge pmd): entered
+/// where the object's memory is mapped by ptes ([`ptes_in`]).
+const PTE_FAULT_OPS: [&str; 2] = [ANON_FAULT, WP_FAULT];
+
+/// Whether ops on kind `k` in state `s`, beside `combo`, can meet ptes:
+/// small and mTHP folios, a pte-mapped THP, KSM's merged pages, or a
+/// fork's COW (a shared anonymous huge pmd is split, and the write fault
+/// copies one page: `do_wp_page`). (`do_fault` is not among them: file and
+/// shmem THPs are mapped by it too, through `do_set_pmd`.)
+fn ptes_in(k: ObjKind, s: ObjState, combo: &[UserOp]) -> bool {
+    use ObjState::*;
+    matches!(s, Small | Mthp | PteMapped) || k == ObjKind::Ksm || combo.contains(&UserOp::Fork)
+}
+
 /// Whether an object of kind `k` in start state `s` can hold a huge pmd
 /// (with `collapse` in the round: MADV_COLLAPSE can make one) and a
 /// large folio, for the whole round. `small` is MADV_NOHUGEPAGE
@@ -251,6 +265,7 @@ pub fn module_ops_in(op: UserOp, k: ObjKind, s: ObjState, combo: &[UserOp]) -> V
         .iter()
         .copied()
         .filter(|m| pmd || !HUGE_PMD_OPS.contains(m))
+        .filter(|m| ptes_in(k, s, combo) || !PTE_FAULT_OPS.contains(m))
         .filter(|m| large || *m != FOLIO_SPLIT)
         .filter(|m| mapped || whole(m))
         .collect()
@@ -334,34 +349,38 @@ fn fault_ops(op: UserOp, k: ObjKind, c: Class) -> &'static [&'static str] {
         // proc-mem's writes always go through GUP (FOLL_FORCE), which
         // faults as a store would.
         Store | ProcMem => match c {
-            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
-            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],
-            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, GUP],
+            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, ANON_FAULT, WP_FAULT, GUP],
+            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, FILE_FAULT, GUP],
+            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, FILE_FAULT, WP_FAULT, GUP],
             Hugetlb => &[HUGETLB_FAULT, GUP],
         },
-        // A read fault (the huge zero page on anon), then write faults.
+        // A read fault (the huge zero page on anon, the zero page on
+        // ptes), then write faults (a shared file's read-only pte too:
+        // XFS has page_mkwrite).
         Touch => match c {
-            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP],
-            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP],
-            File => &[FILE_HUGE_MAP, HUGE_PMD_WP],
+            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, ANON_FAULT, WP_FAULT],
+            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, FILE_FAULT],
+            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, FILE_FAULT, WP_FAULT],
             Hugetlb => &[HUGETLB_FAULT],
         },
         // madvise_populate -> faultin_page_range -> __get_user_pages ->
         // handle_mm_fault: the faults a load (fault-around:
         // filemap_map_pages) or a store would take.
         Populate => match c {
-            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, GUP],
-            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, GUP],
-            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, GUP],
+            Anon => &[ANON_HUGE_FAULT, HUGE_PMD_WP, ANON_FAULT, WP_FAULT, GUP],
+            Shmem => &[SHMEM_FAULT, FILE_HUGE_MAP, FILE_FAULT, GUP],
+            File => &[FILE_HUGE_MAP, HUGE_PMD_WP, FILE_FAULT, WP_FAULT, GUP],
             Hugetlb => &[HUGETLB_FAULT, GUP],
         },
         // dup_mmap copies page tables only of VMAs with an anon_vma
-        // (vma_needs_copy): private kinds; then the child's exit.
+        // (vma_needs_copy): private kinds, whose stores then COW (a
+        // shared huge pmd is split and one page copied: do_wp_page);
+        // the shared kinds' child faults them in; then the child's exit.
         Fork => match c {
-            Anon => &[FORK_MM, COPY_HUGE_PMD, HUGE_PMD_WP, EXIT_MM],
-            Shmem => &[FORK_MM, EXIT_MM, SHMEM_FAULT],
-            File if k.private() => &[FORK_MM, COPY_HUGE_PMD, HUGE_PMD_WP, EXIT_MM],
-            File => &[FORK_MM, EXIT_MM, FILE_HUGE_MAP],
+            Anon => &[FORK_MM, COPY_HUGE_PMD, HUGE_PMD_WP, WP_FAULT, EXIT_MM],
+            Shmem => &[FORK_MM, EXIT_MM, SHMEM_FAULT, FILE_FAULT],
+            File if k.private() => &[FORK_MM, COPY_HUGE_PMD, HUGE_PMD_WP, WP_FAULT, EXIT_MM],
+            File => &[FORK_MM, EXIT_MM, FILE_HUGE_MAP, FILE_FAULT],
             Hugetlb => &[FORK_MM, HUGETLB_COPY, HUGETLB_FAULT, EXIT_MM],
         },
         _ => unreachable!("{op:?} is not one of fault_ops's ops"),
@@ -469,7 +488,7 @@ fn madvise_ops(op: UserOp, c: Class) -> &'static [&'static str] {
         // a THP split when it cannot swap whole), then do_swap_page
         // (anon) or shmem_fault -> shmem_swapin_folio (shmem).
         Swapin => match c {
-            Shmem => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SHMEM_FAULT],
+            Shmem => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SHMEM_FAULT, FILE_FAULT],
             _ => &[SWAP_OUT, TRY_TO_UNMAP, FOLIO_SPLIT, SWAP_IN],
         },
         _ => unreachable!("{op:?} is not one of madvise_ops's ops"),
@@ -523,11 +542,11 @@ fn walk_ops(op: UserOp) -> &'static [&'static str] {
         Pagemap => &[PAGEMAP_WALK],
         // iov_iter_extract_pages pins the buffer (GUP-fast first, the slow
         // path __get_user_pages when that fails).
-        Odirect => &[GUP],
+        Odirect => &[GUP_FAST, GUP],
         // vmsplice_to_pipe -> iov_iter_get_pages2 -> get_user_pages_fast:
         // the lockless walk first (gup_fast_pmd_leaf on a huge pmd),
         // __get_user_pages only when it falls back.
-        Vmsplice => &[GUP],
+        Vmsplice => &[GUP_FAST, GUP],
         // mincore_pte_range (a huge pmd under pmd_trans_huge_lock) and
         // willneed's swapin_walk_pmd_entry / shmem swap-in readahead /
         // vfs_fadvise: none of the module's operations.
@@ -868,5 +887,34 @@ mod tests {
             states_that_drive(a, &all, &[Pagemap, ClearRefs]),
             [Populated, PteMapped, Small, Mthp]
         );
+    }
+
+    #[test]
+    fn pte_faults_are_claimed_where_ptes_map_the_object() {
+        use ObjState::*;
+        use UserOp::*;
+        let a = ObjKind::Anon;
+        // A first touch of small folios: do_anonymous_page, then the
+        // zero page's COW.
+        assert_eq!(
+            module_ops_in(Touch, a, Small, &[Touch, MigratePages]),
+            [ANON_FAULT, WP_FAULT]
+        );
+        // A huge pmd's own faults only where no pte maps the object...
+        assert_eq!(
+            module_ops_in(Touch, a, Populated, &[Touch, MigratePages]),
+            [ANON_HUGE_FAULT, HUGE_PMD_WP]
+        );
+        // ...unless a fork's COW splits it (do_wp_page), or KSM merged.
+        assert!(module_ops_in(Store, a, Populated, &[Store, Fork]).contains(&WP_FAULT));
+        assert!(module_ops_in(Store, ObjKind::Ksm, Populated, &[Store, Dontneed])
+            .contains(&WP_FAULT));
+        // do_fault maps shmem THPs too: claimed in every state.
+        assert!(module_ops_in(Touch, ObjKind::Memfd, Populated, &[Touch, Smaps])
+            .contains(&FILE_FAULT));
+        // Steering by need now draws small and mthp for fault pairs.
+        let all = [Populated, Fresh, PteMapped, Small, Mthp];
+        assert_eq!(states_that_drive(a, &all, &[Touch, MigratePages]), all);
+        assert_eq!(module_ops(Odirect, a), [GUP_FAST, GUP]);
     }
 }

@@ -404,6 +404,14 @@ static bool key_move_page_tables(struct pt_regs *regs, struct meet_keys *k)
 	return true;
 }
 
+/* __zap_vma_range(tlb, vma, start, end, details): a range. */
+static bool key_zap_range(struct pt_regs *regs, struct meet_keys *k)
+{
+	keys_vma(k, (struct vm_area_struct *)arg(regs, 1));
+	k->whole = true;
+	return true;
+}
+
 /* madvise_free_huge_pmd(tlb, vma, pmd, addr, next) */
 static bool key_madv_free_huge_pmd(struct pt_regs *regs, struct meet_keys *k)
 {

@@ -93,7 +93,7 @@ pub fn of(op: &str) -> Option<Keys> {
         CLEAR_REFS | GUP | GUP_FAST | MEMPOLICY | FORK_MM | UFFD_FILL | UFFD_WP => WHOLE_MM,
         // The child's mm.
         EXIT_MM => k(false, false, M::Other, false, true, F::Unknown),
-        MOVE_PAGE_TABLES | MADV_COLLAPSE | HUGETLB_UNMAP | HUGETLB_COPY => VMA_RANGE,
+        MOVE_PAGE_TABLES | MADV_COLLAPSE | HUGETLB_UNMAP | HUGETLB_COPY | ZAP_RANGE => VMA_RANGE,
         // collapse_pte_mapped_thp: the mm and the pmd slot, kind unknown.
         COLLAPSE_FILE => k(true, false, M::Object, false, false, F::Unknown),
         SHMEM_UNDO_RANGE => k(false, false, M::None, true, true, F::Shmem),

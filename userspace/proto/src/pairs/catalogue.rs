@@ -431,7 +431,7 @@ fn mapping_ops(op: UserOp, c: Class) -> &'static [&'static str] {
     match op {
         // A VMA boundary inside a huge pmd splits it
         // (vma_adjust_trans_huge); munmap then zaps the tail's ptes.
-        MunmapPart => &[PMD_SPLIT],
+        MunmapPart => &[PMD_SPLIT, ZAP_RANGE],
         MprotectPart => &[PMD_SPLIT],
         MprotectExec => match c {
             Hugetlb => &[],
@@ -474,9 +474,11 @@ fn madvise_ops(op: UserOp, c: Class) -> &'static [&'static str] {
             Anon => &[MADV_COLLAPSE],
             _ => &[MADV_COLLAPSE, COLLAPSE_FILE],
         },
+        // zap_vma_range_batched -> __zap_vma_range: a huge pmd, ptes,
+        // or hugetlb's __unmap_hugepage_range.
         Dontneed => match c {
-            Hugetlb => &[HUGETLB_UNMAP],
-            _ => &[ZAP_HUGE_PMD],
+            Hugetlb => &[HUGETLB_UNMAP, ZAP_RANGE],
+            _ => &[ZAP_HUGE_PMD, ZAP_RANGE],
         },
         Free => &[MADV_FREE_HUGE_PMD],
         // madvise_cold_or_pageout_pte_range isolates the folio; reclaim
@@ -509,14 +511,24 @@ fn file_ops(op: UserOp, c: Class) -> &'static [&'static str] {
         // both unmap the range first (unmap_mapping_range: a huge pmd
         // across it is split) and split a large folio the hole cuts
         // (truncate_inode_partial_folio).
+        // unmap_mapping_range zaps the mapped range (__zap_vma_range);
+        // hugetlbfs unmaps by unmap_hugepage_range, not through it.
         PunchHole => match c {
-            Shmem => &[SHMEM_UNDO_RANGE, TRUNCATE_FOLIO, FOLIO_SPLIT, PMD_SPLIT],
+            Shmem => &[
+                SHMEM_UNDO_RANGE,
+                TRUNCATE_FOLIO,
+                FOLIO_SPLIT,
+                PMD_SPLIT,
+                ZAP_RANGE,
+            ],
+            File => &[TRUNCATE_FOLIO, FOLIO_SPLIT, PMD_SPLIT, ZAP_RANGE],
             _ => &[TRUNCATE_FOLIO, FOLIO_SPLIT, PMD_SPLIT],
         },
         // shmem_setattr -> shmem_truncate_range; truncate_setsize ->
         // truncate_pagecache -> truncate_inode_pages_range.
         Truncate => match c {
-            Shmem => &[SHMEM_UNDO_RANGE, TRUNCATE_FOLIO, FOLIO_SPLIT],
+            Shmem => &[SHMEM_UNDO_RANGE, TRUNCATE_FOLIO, FOLIO_SPLIT, ZAP_RANGE],
+            File => &[TRUNCATE_FOLIO, FOLIO_SPLIT, ZAP_RANGE],
             _ => &[TRUNCATE_FOLIO, FOLIO_SPLIT],
         },
         // shmem_fallocate / xfs_alloc_file_space / hugetlbfs_fallocate
@@ -874,13 +886,17 @@ mod tests {
         );
         // free's huge pmd is the hot THP's: ptes in pte-mapped.
         assert!(module_ops_in(Free, a, PteMapped, &[Free, Store]).is_empty());
-        // dontneed zaps the hot THP: touch faults only the cold one.
-        assert!(module_ops_in(Dontneed, a, Fresh, &[Dontneed, Touch]).is_empty());
+        // dontneed zaps the hot THP: touch faults only the cold one, so
+        // only its range zap (whole) is entered.
+        assert_eq!(
+            module_ops_in(Dontneed, a, Fresh, &[Dontneed, Touch]),
+            [ZAP_RANGE]
+        );
         // munmap-part's pmd_split is entered whether or not a huge pmd
-        // is there.
+        // is there (and its range zap, whole, always).
         assert_eq!(
             module_ops_in(MunmapPart, m, Fresh, &[MunmapPart, ClearRefs]),
-            [PMD_SPLIT]
+            [PMD_SPLIT, ZAP_RANGE]
         );
         let all = [Populated, Fresh, PteMapped, Small, Mthp];
         assert_eq!(
@@ -907,11 +923,13 @@ mod tests {
         );
         // ...unless a fork's COW splits it (do_wp_page), or KSM merged.
         assert!(module_ops_in(Store, a, Populated, &[Store, Fork]).contains(&WP_FAULT));
-        assert!(module_ops_in(Store, ObjKind::Ksm, Populated, &[Store, Dontneed])
-            .contains(&WP_FAULT));
+        assert!(
+            module_ops_in(Store, ObjKind::Ksm, Populated, &[Store, Dontneed]).contains(&WP_FAULT)
+        );
         // do_fault maps shmem THPs too: claimed in every state.
-        assert!(module_ops_in(Touch, ObjKind::Memfd, Populated, &[Touch, Smaps])
-            .contains(&FILE_FAULT));
+        assert!(
+            module_ops_in(Touch, ObjKind::Memfd, Populated, &[Touch, Smaps]).contains(&FILE_FAULT)
+        );
         // Steering by need now draws small and mthp for fault pairs.
         let all = [Populated, Fresh, PteMapped, Small, Mthp];
         assert_eq!(states_that_drive(a, &all, &[Touch, MigratePages]), all);

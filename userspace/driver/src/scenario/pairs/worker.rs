@@ -10,12 +10,13 @@
 //! the child at fork).
 
 use super::clock::Lap;
+use super::crew::{Crew, MAX_SLOTS};
 use super::dio::{Dio, DioPaths};
 use super::ksmd;
 use super::model::Layout;
 use super::object::{maker, KindEnv, Maker};
 use super::op::{op, Resources};
-use super::round::{self, Slice};
+use super::round::{self, Setup, Slice};
 use super::steer::{self, Steer};
 use super::tally::{Tally, F, H, T};
 use super::windows::Windows;
@@ -97,7 +98,20 @@ fn child(plan: &Plan, tally: &Tally, oracle: &Arc<Oracle>, party: Party, generat
         .and_then(|p| Dio::open(p, plan.layout.pages, UNIT));
     let nodes = *plan.nodes.as_ref().unwrap_or(&(0, 0));
     let res = Resources::open(dio, nodes, oracle, party);
-    match Worker::new(plan, tally, &res, generation) {
+    let a = &plan.args;
+    let windows = match Windows::new(
+        a.preempt,
+        a.held,
+        res.cpus,
+        Rng::stream(plan.seed, "pairs-windows", generation),
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            tally.fatal(&format!("{e:#}"));
+            return 2;
+        }
+    };
+    match Worker::new(plan, tally, &res, &windows, generation) {
         Ok(mut w) => {
             w.run();
             0
@@ -126,7 +140,7 @@ struct Worker<'a> {
     rng: Rng,
     /// Draws each slice's start state.
     states_rng: Rng,
-    windows: Windows,
+    windows: &'a Windows,
 }
 
 impl<'a> Worker<'a> {
@@ -134,6 +148,7 @@ impl<'a> Worker<'a> {
         plan: &'a Plan,
         tally: &'a Tally,
         res: &'a Resources,
+        windows: &'a Windows,
         generation: u64,
     ) -> Result<Worker<'a>> {
         ksmd::recover(tally);
@@ -182,13 +197,6 @@ impl<'a> Worker<'a> {
         let n = UserOp::ALL.len();
         let book = Book::new(n * n)?;
         book.set_ns_per_loop(calibrate());
-        let a = &plan.args;
-        let windows = Windows::new(
-            a.preempt,
-            a.held,
-            res.cpus,
-            Rng::stream(plan.seed, "pairs-windows", generation),
-        )?;
         Ok(Worker {
             plan,
             tally,
@@ -207,7 +215,27 @@ impl<'a> Worker<'a> {
         done(self.plan, self.tally, self.res)
     }
 
+    /// The worker's slices, raced by one crew for its life, or by a crew
+    /// per slice (`--crew-per-slice`).
     fn run(&mut self) {
+        if self.plan.args.crew_per_slice {
+            return self.slices(None);
+        }
+        let a = &self.plan.args;
+        let setup = Setup {
+            slots: MAX_SLOTS,
+            layout: self.plan.layout,
+            burst: a.burst,
+            sequential: a.sequential,
+            overlap: std::time::Duration::from_millis(a.overlap_ms.into()),
+            windows: Some(self.windows),
+        };
+        let (tally, res) = (self.tally, self.res);
+        round::with_crew_of(setup, res, tally, |crew| self.slices(Some(crew)));
+    }
+
+    /// Slices until done; `crew` races them all, or each gets its own.
+    fn slices(&mut self, crew: Option<&Crew>) {
         while !self.done() {
             let begun = Instant::now();
             let mut lap = Lap::start(self.tally);
@@ -216,7 +244,7 @@ impl<'a> Worker<'a> {
             let Some((combo, kind)) = next else {
                 break;
             };
-            self.slice(&combo, kind);
+            self.slice(&combo, kind, crew);
             self.tally
                 .add_time(T::Wall, begun.elapsed().as_nanos() as u64);
         }
@@ -243,7 +271,7 @@ impl<'a> Worker<'a> {
     /// One slice: `rounds` rounds of `combo` on `kind`, in a start state
     /// drawn from those the kind can start in, then its meets when the
     /// probes were armed throughout (the run may sample them).
-    fn slice(&mut self, combo: &Combo, kind: ObjKind) {
+    fn slice(&mut self, combo: &Combo, kind: ObjKind, crew: Option<&Crew>) {
         let mut lap = Lap::start(self.tally);
         // Steering by need draws among the states where the combo's ops
         // can enter their module ops (issue 17's cause (a)).
@@ -267,7 +295,7 @@ impl<'a> Worker<'a> {
             overlap: std::time::Duration::from_millis(self.plan.args.overlap_ms.into()),
             offsets: !self.plan.args.no_offsets && !self.plan.args.sequential,
             sequential: self.plan.args.sequential,
-            windows: Some(&self.windows),
+            windows: Some(self.windows),
         };
         let Some(row) = self.tally.row(combo, kind, state) else {
             self.tally.set(H::Stop, 1); // the table is full
@@ -282,7 +310,7 @@ impl<'a> Worker<'a> {
             .1;
         let (book, rng) = (&self.book, &mut self.rng);
         lap.mark(T::Steer);
-        let (ran, failed) = round::with_crew(&s, plan.layout, res, tally, |crew| {
+        let mut rounds = |crew: &Crew| {
             let (mut ran, mut failures) = (0, 0);
             for _ in 0..plan.args.rounds {
                 if done(plan, tally, res) {
@@ -319,7 +347,11 @@ impl<'a> Worker<'a> {
                 }
             }
             (ran, None)
-        });
+        };
+        let (ran, failed) = match crew {
+            Some(c) => rounds(c),
+            None => round::with_crew(&s, plan.layout, res, tally, rounds),
+        };
         lap.skip();
         if let Some(why) = failed {
             self.tally.skip_kind(kind, &why);

@@ -141,6 +141,9 @@ struct Worker<'a> {
     /// Draws each slice's start state.
     states_rng: Rng,
     windows: &'a Windows,
+    /// The meets and calls read after the last slice, and the probes'
+    /// epoch then: the next slice's before, while they stay armed.
+    last: Option<(Option<u64>, Counted)>,
 }
 
 impl<'a> Worker<'a> {
@@ -208,6 +211,7 @@ impl<'a> Worker<'a> {
             rng: Rng::stream(plan.seed, "pairs-offsets", generation),
             states_rng: Rng::stream(plan.seed, "pairs-states", generation),
             windows,
+            last: None,
         })
     }
 
@@ -268,6 +272,14 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// The meets and calls before a slice that begins in `epoch`: those
+    /// read after the last slice when the probes stayed armed since (only
+    /// the steering ran in between: reading debugfs `meets` and `ops`
+    /// costs about 14 ms a read under TCG), else read now.
+    fn meets_before(&mut self, epoch: Option<u64>) -> Option<Counted> {
+        still_armed(self.last.take(), epoch).or_else(|| self.meets_if_armed(epoch))
+    }
+
     /// One slice: `rounds` rounds of `combo` on `kind`, in a start state
     /// drawn from those the kind can start in, then its meets when the
     /// probes were armed throughout (the run may sample them).
@@ -282,7 +294,7 @@ impl<'a> Worker<'a> {
         };
         let state = *self.states_rng.pick(&states);
         let epoch = crate::meets::epoch();
-        let before = self.meets_if_armed(epoch);
+        let before = self.meets_before(epoch);
         lap.mark(T::Meets);
         let n = UserOp::ALL.len();
         let s = Slice {
@@ -373,9 +385,10 @@ impl<'a> Worker<'a> {
         if !armed {
             return;
         }
-        if let (Some(b), Some(a)) = (before, after) {
+        if let (Some(b), Some(a)) = (before, &after) {
             self.attribute(combo, (kind, state), row, ran, &a.since(&b));
         }
+        self.last = after.map(|a| (epoch, a));
         lap.mark(T::Steer);
     }
 
@@ -429,6 +442,12 @@ impl<'a> Worker<'a> {
     }
 }
 
+/// What was read in epoch `then`, if the probes stayed armed from then
+/// to `now` (the same odd epoch): still a valid start to count from.
+fn still_armed<C>(last: Option<(Option<u64>, C)>, now: Option<u64>) -> Option<C> {
+    last.and_then(|(then, c)| crate::meets::armed_throughout(then, now).then_some(c))
+}
+
 /// The module's meets and each operation's calls, read together.
 struct Counted {
     meets: Meets,
@@ -452,5 +471,22 @@ impl Counted {
             meets: self.meets.since(&earlier.meets),
             calls,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::still_armed;
+
+    #[test]
+    fn the_last_read_counts_only_while_the_probes_stay_armed() {
+        // Armed in epoch 3 then and now: the read stands.
+        assert_eq!(still_armed(Some((Some(3), "read")), Some(3)), Some("read"));
+        // Disarmed (even) or re-armed since (another epoch): read again.
+        assert_eq!(still_armed(Some((Some(3), "read")), Some(5)), None);
+        assert_eq!(still_armed(Some((Some(4), "read")), Some(4)), None);
+        // Nothing read, or no meets at all.
+        assert_eq!(still_armed::<&str>(None, Some(3)), None);
+        assert_eq!(still_armed(Some((None, "read")), None), None);
     }
 }

@@ -186,8 +186,8 @@ impl Tally {
     /// Fields `fs` of every (combo, kind) that has a row, each summed over
     /// its start states ([`Tally::sum`] for all of them in one pass over
     /// the rows: steering reads every candidate's sums before each slice,
-    /// and a scan of the rows per candidate and field cost it 50 ms a
-    /// slice under TCG).
+    /// and a scan of the rows per candidate and field cost it 50 to 80 ms
+    /// a slice under TCG).
     pub fn sums_by_pair<const N: usize>(&self, fs: [F; N]) -> HashMap<(Combo, ObjKind), [u64; N]> {
         let mut out: HashMap<(Combo, ObjKind), [u64; N]> = HashMap::new();
         for i in 0..self.get(H::Rows) as usize {

@@ -70,6 +70,12 @@ pub struct Args {
     /// No fuzzy start offsets: all threads of a round start at once.
     #[arg(long)]
     pub no_offsets: bool,
+    /// Start and join the racing threads for every slice, as before
+    /// session 11 (by default one crew of three pinned threads races
+    /// every slice of the worker's life): kept to measure the two side
+    /// by side (docs/pairs.md, "Where a round's time goes").
+    #[arg(long)]
+    pub crew_per_slice: bool,
     /// The race-only check: each round's ops run one after the other, in
     /// the combo's order, on the same pinned threads, never at once. A
     /// kernel bug that needs two ops at the same time stays silent here,

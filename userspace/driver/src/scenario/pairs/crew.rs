@@ -1,7 +1,11 @@
-//! The slice's racing threads, started once per slice and pinned once
-//! (spawning and pinning threads every round cost more than the round's
-//! operations). Between rounds they sleep on a condition variable; in a
-//! round they are released together (the last one ready releases the
+//! The racing threads, started and pinned once for the worker's life (or,
+//! with `--crew-per-slice`, once per slice: spawning and pinning threads
+//! every round cost more than the round's operations, every slice 3 to
+//! 10 ms a round). A thread's slot is fixed; its op comes with each
+//! round's orders, so one crew races every slice's combo, a pair on the
+//! first two slots and a triple on all three. Between rounds they sleep
+//! on a condition variable of their own; in a round the slots of its ops
+//! are woken and released together (the last one ready releases the
 //! others), run their op once (or, with `--overlap-ms`, again and again
 //! while the others' run), and hand back their effects and timing.
 //! Sequential (`--sequential`, the race-only check), they take turns in
@@ -22,9 +26,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// The most ops of a round (a triple), so the slots of a crew that races
+/// every combo.
+pub const MAX_SLOTS: usize = 3;
+
 /// What a round tells every thread.
 #[derive(Clone)]
 pub struct Orders {
+    /// The round's ops, in slot order (slot `i` runs `ops[i]`; the slots
+    /// past them sit the round out).
+    pub ops: Vec<&'static dyn Op>,
     pub obj: Arc<dyn Object>,
     pub round: u64,
     pub target: u32,
@@ -44,10 +55,11 @@ struct Stage {
     orders: Option<Orders>,
 }
 
-/// The state the threads share with the slice.
+/// The state the threads share with the worker.
 pub struct Crew {
     stage: Mutex<Stage>,
-    start: Condvar,
+    /// One per slot: a round wakes only the slots of its ops.
+    start: Vec<Condvar>,
     results: Mutex<Vec<Option<(Effects, Timing)>>>,
     done: Condvar,
     ready: AtomicUsize,
@@ -62,7 +74,10 @@ pub struct Crew {
     /// Threads that finished their op's first run this round.
     first_done: AtomicUsize,
     seq: Mutex<Arc<Seq>>,
-    n: usize,
+    /// The threads (slots) of the crew.
+    slots: usize,
+    /// The ops of the round under way (the slots that race it).
+    n: AtomicUsize,
 }
 
 /// Spins until `flag` is set, yielding the CPU now and then (a third
@@ -84,10 +99,10 @@ fn wait_until(ready: impl Fn() -> bool) {
     }
 }
 
-/// What a thread needs besides the shared crew.
+/// What a thread needs besides the shared crew (its op comes with each
+/// round's [`Orders`]).
 pub struct Hand<'a> {
     pub slot: usize,
-    pub op: &'static dyn Op,
     pub layout: Layout,
     pub burst: u32,
     pub res: &'a Resources,
@@ -99,7 +114,7 @@ pub struct Hand<'a> {
 /// arms one; the trap is armed with the hold's time.
 fn hold<'a>(h: &Hand<'a>, o: &Orders) -> Option<Hold<'a>> {
     let (time, index) = o.plan.hold?;
-    if !windows::holds(h.op.op()) {
+    if !windows::holds(o.ops[h.slot].op()) {
         return None;
     }
     let trap = h.windows?.trap(h.slot)?;
@@ -118,11 +133,13 @@ fn fire(h: &Hand, o: &Orders) -> Option<u64> {
 }
 
 impl Crew {
-    pub fn new(n: usize, sequential: bool, overlap: Duration) -> Crew {
+    /// A crew of `slots` threads (at most [`MAX_SLOTS`]).
+    pub fn new(slots: usize, sequential: bool, overlap: Duration) -> Crew {
+        assert!((1..=MAX_SLOTS).contains(&slots), "{slots} slots");
         Crew {
             stage: Mutex::new(Stage::default()),
-            start: Condvar::new(),
-            results: Mutex::new((0..n).map(|_| None).collect()),
+            start: (0..slots).map(|_| Condvar::new()).collect(),
+            results: Mutex::new((0..slots).map(|_| None).collect()),
             done: Condvar::new(),
             ready: AtomicUsize::new(0),
             go: AtomicBool::new(false),
@@ -132,23 +149,33 @@ impl Crew {
             overlap,
             first_done: AtomicUsize::new(0),
             seq: Mutex::new(Arc::new(Seq::default())),
-            n,
+            slots,
+            n: AtomicUsize::new(0),
         }
     }
 
-    /// A thread's life: pinned, then one op per published round until
-    /// told to quit.
+    /// The crew's threads.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// A thread's life: pinned, then one op per published round that has
+    /// an op for its slot, until told to quit.
     pub fn serve(&self, h: Hand) {
         pin(h.slot % h.res.cpus.max(1));
         let mut seen = 0;
         loop {
             let (orders, seq) = {
                 let mut st = self.stage.lock().unwrap();
-                while st.generation == seen && !st.quit {
-                    st = self.start.wait(st).unwrap();
-                }
-                if st.quit {
-                    return;
+                loop {
+                    if st.quit {
+                        return;
+                    }
+                    let mine = st.orders.as_ref().is_some_and(|o| h.slot < o.ops.len());
+                    if st.generation != seen && mine {
+                        break;
+                    }
+                    st = self.start[h.slot].wait(st).unwrap();
                 }
                 seen = st.generation;
                 let o = st.orders.clone().expect("a published round has orders");
@@ -177,12 +204,14 @@ impl Crew {
             hold: hold(h, o),
         };
         let mut fx = Effects::default();
+        let op = o.ops[h.slot];
+        let n = self.n.load(Ordering::Acquire);
         let released;
         if self.sequential {
             wait_until(|| self.turn.load(Ordering::Acquire) == h.slot);
             released = Instant::now();
         } else {
-            if self.ready.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            if self.ready.fetch_add(1, Ordering::AcqRel) + 1 == n {
                 self.go.store(true, Ordering::Release);
             }
             wait_for(&self.go);
@@ -191,11 +220,11 @@ impl Crew {
         }
         let shot = fire(h, o);
         let start = Instant::now();
-        h.op.run(&env, &mut fx);
+        op.run(&env, &mut fx);
         let first_end = Instant::now();
         self.first_done.fetch_add(1, Ordering::AcqRel);
         let mut runs = 1;
-        while self.again(h, runs, start) {
+        while self.again(op, n, runs, start) {
             env.rep = runs;
             env.hold = None;
             // The migrating ops move the object back and forth.
@@ -204,7 +233,7 @@ impl Crew {
             } else {
                 o.target
             };
-            h.op.run(&env, &mut fx);
+            op.run(&env, &mut fx);
             runs += 1;
         }
         let end = Instant::now();
@@ -214,7 +243,7 @@ impl Crew {
             }
             self.turn.fetch_add(1, Ordering::AcqRel);
         }
-        h.tally.called(h.op.op());
+        h.tally.called(op.op());
         (
             fx,
             Timing {
@@ -229,24 +258,32 @@ impl Crew {
         )
     }
 
-    /// Whether thread `h`, which began its first run at `start` and has
-    /// made `runs`, runs its op again (`--overlap-ms`): while the budget
-    /// lasts, and past it while another thread of the round has not
+    /// Whether a thread of `op`, which began its first run at `start` and
+    /// has made `runs`, runs it again (`--overlap-ms`): while the budget
+    /// lasts, and past it while another of the round's `n` threads has not
     /// finished its first run (not in sequential rounds, where the others
     /// wait for this one); never past [`MAX_REPS`] runs, nor for an op the
     /// catalogue runs once.
-    fn again(&self, h: &Hand, runs: u32, start: Instant) -> bool {
-        if self.overlap.is_zero() || runs >= MAX_REPS || repeats(h.op.op()).is_err() {
+    fn again(&self, op: &dyn Op, n: usize, runs: u32, start: Instant) -> bool {
+        if self.overlap.is_zero() || runs >= MAX_REPS || repeats(op.op()).is_err() {
             return false;
         }
         start.elapsed() < self.overlap
-            || (!self.sequential && self.first_done.load(Ordering::Acquire) < self.n)
+            || (!self.sequential && self.first_done.load(Ordering::Acquire) < n)
     }
 
-    /// Publishes a round and waits for every thread's effects, in slot
-    /// order. A sequential round stops ksmd until its ops are done.
+    /// Publishes a round and waits for the effects of the threads of its
+    /// ops, in slot order. A sequential round stops ksmd until its ops are
+    /// done.
     pub fn round(&self, orders: Orders, tally: &Tally) -> Vec<(Effects, Timing)> {
+        let n = orders.ops.len();
+        assert!(
+            (1..=self.slots).contains(&n),
+            "{n} ops for {} slots",
+            self.slots
+        );
         let gate = self.sequential.then(|| Gate::close(tally)).flatten();
+        self.n.store(n, Ordering::Release);
         self.ksmd_turns.store(gate.is_some(), Ordering::Release);
         self.ready.store(0, Ordering::Release);
         self.go.store(false, Ordering::Release);
@@ -258,12 +295,17 @@ impl Crew {
             st.orders = Some(orders);
             st.generation += 1;
         }
-        self.start.notify_all();
+        for c in &self.start[..n] {
+            c.notify_one();
+        }
         let mut r = self.results.lock().unwrap();
-        while r.iter().any(Option::is_none) {
+        while r[..n].iter().any(Option::is_none) {
             r = self.done.wait(r).unwrap();
         }
-        let out = r.iter_mut().map(|x| x.take().expect("checked")).collect();
+        let out = r[..n]
+            .iter_mut()
+            .map(|x| x.take().expect("checked"))
+            .collect();
         self.stage.lock().unwrap().orders = None;
         drop(gate);
         out
@@ -272,6 +314,8 @@ impl Crew {
     /// Tells the threads to leave.
     pub fn quit(&self) {
         self.stage.lock().unwrap().quit = true;
-        self.start.notify_all();
+        for c in &self.start {
+            c.notify_all();
+        }
     }
 }

@@ -184,11 +184,50 @@ fn target(obj: &dyn Object, nodes: (u32, u32), round: u64) -> u32 {
     }
 }
 
-/// Runs `f` with the slice's threads started (and stops them after, even
-/// when `f` panics).
+/// What a crew's threads keep for its life (the run's settings; the ops
+/// come with each round).
+#[derive(Clone, Copy)]
+pub struct Setup<'a> {
+    /// Threads: the most ops of a round it races.
+    pub slots: usize,
+    pub layout: Layout,
+    pub burst: u32,
+    pub sequential: bool,
+    pub overlap: std::time::Duration,
+    pub windows: Option<&'a Windows>,
+}
+
+impl<'a> Slice<'a> {
+    /// A crew for this slice's ops alone.
+    pub fn setup(&self, layout: Layout) -> Setup<'a> {
+        Setup {
+            slots: self.ops.len(),
+            layout,
+            burst: self.burst,
+            sequential: self.sequential,
+            overlap: self.overlap,
+            windows: self.windows,
+        }
+    }
+}
+
+/// Runs `f` with a crew for the slice's ops alone (`--crew-per-slice`,
+/// and the tests).
 pub fn with_crew<T>(
     slice: &Slice,
     layout: Layout,
+    res: &Resources,
+    tally: &Tally,
+    f: impl FnOnce(&Crew) -> T,
+) -> T {
+    with_crew_of(slice.setup(layout), res, tally, f)
+}
+
+/// Runs `f` with a crew of `setup`'s threads started (and stops them
+/// after, even when `f` panics); the time to start and stop them is the
+/// `crew` phase.
+pub fn with_crew_of<T>(
+    setup: Setup,
     res: &Resources,
     tally: &Tally,
     f: impl FnOnce(&Crew) -> T,
@@ -200,17 +239,16 @@ pub fn with_crew<T>(
         }
     }
     let begun = Instant::now();
-    let crew = Crew::new(slice.ops.len(), slice.sequential, slice.overlap);
+    let crew = Crew::new(setup.slots, setup.sequential, setup.overlap);
     let (out, ended) = std::thread::scope(|sc| {
-        for (slot, op) in slice.ops.iter().enumerate() {
+        for slot in 0..setup.slots {
             let h = Hand {
                 slot,
-                op: *op,
-                layout,
-                burst: slice.burst,
+                layout: setup.layout,
+                burst: setup.burst,
                 res,
                 tally,
-                windows: slice.windows,
+                windows: setup.windows,
             };
             let c = &crew;
             sc.spawn(move || c.serve(h));
@@ -255,6 +293,7 @@ pub fn run(
     let published = Instant::now();
     let t = crew.round(
         Orders {
+            ops: slice.ops.clone(),
             obj: obj.clone(),
             round,
             target,
@@ -423,6 +462,97 @@ mod tests {
         // Errors here are this host's limits (no second node, no root...),
         // not findings; they must not be every round's.
         assert!(errors.len() < round as usize / 2, "{errors:#?}");
+    }
+}
+#[cfg(test)]
+mod one_crew {
+    use super::*;
+    use crate::oracle::Oracle;
+    use crate::scenario::pairs::crew::MAX_SLOTS;
+    use crate::scenario::pairs::kinds::anon::AnonMaker;
+    use crate::scenario::pairs::op::op;
+    use mmrace_proto::pairs::UserOp;
+
+    /// One crew of three threads races slices of pairs and triples in
+    /// turn (the worker's crew): each round runs exactly its own ops, one
+    /// thread each in slot order, the slot past a pair sits it out, and
+    /// the model accepts every page.
+    #[test]
+    fn one_crew_races_pairs_and_triples_in_turn() {
+        if !crate::mm::thp_for_madvised() {
+            return;
+        }
+        let oracle = Arc::new(Oracle::new(Instant::now()).unwrap());
+        let res = Resources::for_tests(&oracle);
+        let tally = Tally::new().unwrap();
+        let n = UserOp::ALL.len();
+        let book = Book::new(n * n).unwrap();
+        book.set_ns_per_loop(crate::shared::offsets::calibrate());
+        let mut rng = Rng::new(5);
+        let layout = Layout::new(2, crate::mm::pmd_size());
+        use UserOp::*;
+        let combos = [
+            vec![Store, Touch],
+            vec![Store, Touch, Dontneed],
+            vec![Pagemap, Smaps],
+            vec![Store, Fork, ClearRefs],
+            vec![Store, Touch],
+        ];
+        let setup = Setup {
+            slots: MAX_SLOTS,
+            layout,
+            burst: 1,
+            sequential: false,
+            overlap: std::time::Duration::ZERO,
+            windows: None,
+        };
+        let mut round = 0;
+        with_crew_of(setup, &res, &tally, |crew| {
+            assert_eq!(crew.slots(), MAX_SLOTS);
+            for ops in &combos {
+                let combo = Combo::new(ops.clone());
+                let s = Slice {
+                    combo: &combo,
+                    kind: ObjKind::Anon,
+                    state: ObjState::Populated,
+                    ops: combo.0.iter().map(|u| op(*u)).collect(),
+                    book_kind: combo.0[0].index() * n + combo.0[1].index(),
+                    burst: 1,
+                    overlap: std::time::Duration::ZERO,
+                    offsets: true,
+                    sequential: false,
+                    windows: None,
+                };
+                for _ in 0..2 {
+                    round += 1;
+                    let runs = tally.time(Phase::Runs);
+                    let out = run(
+                        &s,
+                        crew,
+                        &mut AnonMaker,
+                        layout,
+                        round,
+                        &res,
+                        &book,
+                        &mut rng,
+                        &tally,
+                    )
+                    .unwrap();
+                    assert_eq!(out.bad, 0, "{combo}: {:?}", tally.findings());
+                    assert_eq!(
+                        tally.time(Phase::Runs) - runs,
+                        ops.len() as u64,
+                        "{combo}: one run per op"
+                    );
+                }
+            }
+        });
+        // Each op ran once in each round of the slices it was in.
+        for u in [Store, Touch, Dontneed, Pagemap, Smaps, Fork, ClearRefs] {
+            let want = combos.iter().filter(|c| c.contains(&u)).count() as u64 * 2;
+            assert_eq!(tally.calls(u), want, "{u}");
+        }
+        assert_eq!(oracle.mismatches(), 0, "{:?}", oracle.summary());
     }
 }
 #[cfg(test)]

@@ -153,17 +153,13 @@ impl Steer {
         } else {
             score
         };
+        // Summed over the start states each candidate ran in.
+        let sums = tally.sums_by_pair([F::Meets, F::Rounds, F::TripleRounds, F::Metered]);
         let scored: Vec<(u64, &(Combo, ObjKind))> = cands
             .iter()
             .map(|c| {
-                // Summed over the start states the candidate ran in.
-                let sum = |f| tally.sum(&c.0, c.1, f);
-                let (m, r, metered) = (
-                    sum(F::Meets),
-                    sum(F::Rounds) + sum(F::TripleRounds),
-                    sum(F::Metered),
-                );
-                (score(m, r, metered, self.rounds, use_meets), c)
+                let [m, r, triple, metered] = sums.get(c).copied().unwrap_or_default();
+                (score(m, r + triple, metered, self.rounds, use_meets), c)
             })
             .collect();
         let best = scored.iter().map(|s| s.0).min()?;

@@ -10,12 +10,13 @@
 //! the child at fork).
 
 use super::clock::Lap;
+use super::crew::{Crew, MAX_SLOTS};
 use super::dio::{Dio, DioPaths};
 use super::ksmd;
 use super::model::Layout;
 use super::object::{maker, KindEnv, Maker};
 use super::op::{op, Resources};
-use super::round::{self, Slice};
+use super::round::{self, Setup, Slice};
 use super::steer::{self, Steer};
 use super::tally::{Tally, F, H, T};
 use super::windows::Windows;
@@ -97,7 +98,20 @@ fn child(plan: &Plan, tally: &Tally, oracle: &Arc<Oracle>, party: Party, generat
         .and_then(|p| Dio::open(p, plan.layout.pages, UNIT));
     let nodes = *plan.nodes.as_ref().unwrap_or(&(0, 0));
     let res = Resources::open(dio, nodes, oracle, party);
-    match Worker::new(plan, tally, &res, generation) {
+    let a = &plan.args;
+    let windows = match Windows::new(
+        a.preempt,
+        a.held,
+        res.cpus,
+        Rng::stream(plan.seed, "pairs-windows", generation),
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            tally.fatal(&format!("{e:#}"));
+            return 2;
+        }
+    };
+    match Worker::new(plan, tally, &res, &windows, generation) {
         Ok(mut w) => {
             w.run();
             0
@@ -126,7 +140,10 @@ struct Worker<'a> {
     rng: Rng,
     /// Draws each slice's start state.
     states_rng: Rng,
-    windows: Windows,
+    windows: &'a Windows,
+    /// The meets and calls read after the last slice, and the probes'
+    /// epoch then: the next slice's before, while they stay armed.
+    last: Option<(Option<u64>, Counted)>,
 }
 
 impl<'a> Worker<'a> {
@@ -134,6 +151,7 @@ impl<'a> Worker<'a> {
         plan: &'a Plan,
         tally: &'a Tally,
         res: &'a Resources,
+        windows: &'a Windows,
         generation: u64,
     ) -> Result<Worker<'a>> {
         ksmd::recover(tally);
@@ -182,13 +200,6 @@ impl<'a> Worker<'a> {
         let n = UserOp::ALL.len();
         let book = Book::new(n * n)?;
         book.set_ns_per_loop(calibrate());
-        let a = &plan.args;
-        let windows = Windows::new(
-            a.preempt,
-            a.held,
-            res.cpus,
-            Rng::stream(plan.seed, "pairs-windows", generation),
-        )?;
         Ok(Worker {
             plan,
             tally,
@@ -200,6 +211,7 @@ impl<'a> Worker<'a> {
             rng: Rng::stream(plan.seed, "pairs-offsets", generation),
             states_rng: Rng::stream(plan.seed, "pairs-states", generation),
             windows,
+            last: None,
         })
     }
 
@@ -207,7 +219,27 @@ impl<'a> Worker<'a> {
         done(self.plan, self.tally, self.res)
     }
 
+    /// The worker's slices, raced by one crew for its life, or by a crew
+    /// per slice (`--crew-per-slice`).
     fn run(&mut self) {
+        if self.plan.args.crew_per_slice {
+            return self.slices(None);
+        }
+        let a = &self.plan.args;
+        let setup = Setup {
+            slots: MAX_SLOTS,
+            layout: self.plan.layout,
+            burst: a.burst,
+            sequential: a.sequential,
+            overlap: std::time::Duration::from_millis(a.overlap_ms.into()),
+            windows: Some(self.windows),
+        };
+        let (tally, res) = (self.tally, self.res);
+        round::with_crew_of(setup, res, tally, |crew| self.slices(Some(crew)));
+    }
+
+    /// Slices until done; `crew` races them all, or each gets its own.
+    fn slices(&mut self, crew: Option<&Crew>) {
         while !self.done() {
             let begun = Instant::now();
             let mut lap = Lap::start(self.tally);
@@ -216,7 +248,7 @@ impl<'a> Worker<'a> {
             let Some((combo, kind)) = next else {
                 break;
             };
-            self.slice(&combo, kind);
+            self.slice(&combo, kind, crew);
             self.tally
                 .add_time(T::Wall, begun.elapsed().as_nanos() as u64);
         }
@@ -240,10 +272,18 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// The meets and calls before a slice that begins in `epoch`: those
+    /// read after the last slice when the probes stayed armed since (only
+    /// the steering ran in between: reading debugfs `meets` and `ops`
+    /// took 60 to 110 ms a slice under TCG in session 11), else read now.
+    fn meets_before(&mut self, epoch: Option<u64>) -> Option<Counted> {
+        still_armed(self.last.take(), epoch).or_else(|| self.meets_if_armed(epoch))
+    }
+
     /// One slice: `rounds` rounds of `combo` on `kind`, in a start state
     /// drawn from those the kind can start in, then its meets when the
     /// probes were armed throughout (the run may sample them).
-    fn slice(&mut self, combo: &Combo, kind: ObjKind) {
+    fn slice(&mut self, combo: &Combo, kind: ObjKind, crew: Option<&Crew>) {
         let mut lap = Lap::start(self.tally);
         // Steering by need draws among the states where the combo's ops
         // can enter their module ops (issue 17's cause (a)).
@@ -254,7 +294,7 @@ impl<'a> Worker<'a> {
         };
         let state = *self.states_rng.pick(&states);
         let epoch = crate::meets::epoch();
-        let before = self.meets_if_armed(epoch);
+        let before = self.meets_before(epoch);
         lap.mark(T::Meets);
         let n = UserOp::ALL.len();
         let s = Slice {
@@ -267,7 +307,7 @@ impl<'a> Worker<'a> {
             overlap: std::time::Duration::from_millis(self.plan.args.overlap_ms.into()),
             offsets: !self.plan.args.no_offsets && !self.plan.args.sequential,
             sequential: self.plan.args.sequential,
-            windows: Some(&self.windows),
+            windows: Some(self.windows),
         };
         let Some(row) = self.tally.row(combo, kind, state) else {
             self.tally.set(H::Stop, 1); // the table is full
@@ -282,7 +322,7 @@ impl<'a> Worker<'a> {
             .1;
         let (book, rng) = (&self.book, &mut self.rng);
         lap.mark(T::Steer);
-        let (ran, failed) = round::with_crew(&s, plan.layout, res, tally, |crew| {
+        let mut rounds = |crew: &Crew| {
             let (mut ran, mut failures) = (0, 0);
             for _ in 0..plan.args.rounds {
                 if done(plan, tally, res) {
@@ -319,7 +359,11 @@ impl<'a> Worker<'a> {
                 }
             }
             (ran, None)
-        });
+        };
+        let (ran, failed) = match crew {
+            Some(c) => rounds(c),
+            None => round::with_crew(&s, plan.layout, res, tally, rounds),
+        };
         lap.skip();
         if let Some(why) = failed {
             self.tally.skip_kind(kind, &why);
@@ -341,9 +385,10 @@ impl<'a> Worker<'a> {
         if !armed {
             return;
         }
-        if let (Some(b), Some(a)) = (before, after) {
+        if let (Some(b), Some(a)) = (before, &after) {
             self.attribute(combo, (kind, state), row, ran, &a.since(&b));
         }
+        self.last = after.map(|a| (epoch, a));
         lap.mark(T::Steer);
     }
 
@@ -397,6 +442,12 @@ impl<'a> Worker<'a> {
     }
 }
 
+/// What was read in epoch `then`, if the probes stayed armed from then
+/// to `now` (the same odd epoch): still a valid start to count from.
+fn still_armed<C>(last: Option<(Option<u64>, C)>, now: Option<u64>) -> Option<C> {
+    last.and_then(|(then, c)| crate::meets::armed_throughout(then, now).then_some(c))
+}
+
 /// The module's meets and each operation's calls, read together.
 struct Counted {
     meets: Meets,
@@ -420,5 +471,22 @@ impl Counted {
             meets: self.meets.since(&earlier.meets),
             calls,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::still_armed;
+
+    #[test]
+    fn the_last_read_counts_only_while_the_probes_stay_armed() {
+        // Armed in epoch 3 then and now: the read stands.
+        assert_eq!(still_armed(Some((Some(3), "read")), Some(3)), Some("read"));
+        // Disarmed (even) or re-armed since (another epoch): read again.
+        assert_eq!(still_armed(Some((Some(3), "read")), Some(5)), None);
+        assert_eq!(still_armed(Some((Some(4), "read")), Some(4)), None);
+        // Nothing read, or no meets at all.
+        assert_eq!(still_armed::<&str>(None, Some(3)), None);
+        assert_eq!(still_armed(Some((None, "read")), None), None);
     }
 }

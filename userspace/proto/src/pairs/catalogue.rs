@@ -907,11 +907,13 @@ mod tests {
         );
         // ...unless a fork's COW splits it (do_wp_page), or KSM merged.
         assert!(module_ops_in(Store, a, Populated, &[Store, Fork]).contains(&WP_FAULT));
-        assert!(module_ops_in(Store, ObjKind::Ksm, Populated, &[Store, Dontneed])
-            .contains(&WP_FAULT));
+        assert!(
+            module_ops_in(Store, ObjKind::Ksm, Populated, &[Store, Dontneed]).contains(&WP_FAULT)
+        );
         // do_fault maps shmem THPs too: claimed in every state.
-        assert!(module_ops_in(Touch, ObjKind::Memfd, Populated, &[Touch, Smaps])
-            .contains(&FILE_FAULT));
+        assert!(
+            module_ops_in(Touch, ObjKind::Memfd, Populated, &[Touch, Smaps]).contains(&FILE_FAULT)
+        );
         // Steering by need now draws small and mthp for fault pairs.
         let all = [Populated, Fresh, PteMapped, Small, Mthp];
         assert_eq!(states_that_drive(a, &all, &[Touch, MigratePages]), all);

@@ -223,4 +223,48 @@ mod tests {
             assert!(!e.matches("BUG: unable to handle page fault in stable_tree_append"));
         }
     }
+
+    /// The two lines widened in session 11 to their bugs' titles on
+    /// today's test kernel (seen in the goal matrix of 2026-12-07):
+    /// clear-refs-pmd-unlocked's stale pmd freed under page_table_check,
+    /// split-freeze-any-count's lru_add_split_folio() WARN inlined into
+    /// its caller. Their other findings stay out.
+    #[test]
+    fn the_widened_lines_take_their_bugs_titles_only() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/variants");
+        let expect = |v: &str| {
+            let h = Header::of_patch(&dir.join(format!("{v}.patch"))).unwrap();
+            h.expect.unwrap()
+        };
+        let e = expect("clear-refs-pmd-unlocked");
+        for t in [
+            "kernel BUG in __page_table_check_zero",
+            "WARNING in pmdp_invalidate",
+            "BUG: Bad page state in free_unref_folios",
+        ] {
+            assert!(e.matches(t), "clear-refs-pmd-unlocked: {t}");
+        }
+        for t in [
+            "kernel BUG in __page_table_check_zero_x",
+            "kernel BUG in page_table_check_set",
+            "WARNING in __split_huge_pmd_locked",
+        ] {
+            assert!(!e.matches(t), "clear-refs-pmd-unlocked: {t}");
+        }
+        let e = expect("split-freeze-any-count");
+        for t in [
+            "WARNING in __folio_freeze_and_split_unmapped",
+            "BUG: Bad page state in tlb_batch_pages_flush",
+            "WARNING in lru_add_split_folio",
+        ] {
+            assert!(e.matches(t), "split-freeze-any-count: {t}");
+        }
+        for t in [
+            "WARNING in folio_remove_rmap_ptes",
+            "kernel BUG in do_huge_pmd_wp_page",
+            "Oops: Bad pagetable",
+        ] {
+            assert!(!e.matches(t), "split-freeze-any-count: {t}");
+        }
+    }
 }

@@ -335,13 +335,80 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
+mod fixture {
     use super::*;
     use crate::oracle::Oracle;
     use crate::scenario::pairs::kinds::anon::AnonMaker;
     use crate::scenario::pairs::op::op;
     use mmrace_proto::pairs::UserOp;
-    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// What a test's rounds on anon need: the oracle, the resources, the
+    /// tally, a calibrated offsets book, and a two-THP layout.
+    pub struct Bench {
+        pub oracle: Arc<Oracle>,
+        pub res: Resources,
+        pub tally: Tally,
+        pub book: Book,
+        pub layout: Layout,
+    }
+
+    impl Bench {
+        pub fn new() -> Bench {
+            let oracle = Arc::new(Oracle::new(Instant::now()).unwrap());
+            let res = Resources::for_tests(&oracle);
+            let n = UserOp::ALL.len();
+            let book = Book::new(n * n).unwrap();
+            book.set_ns_per_loop(crate::shared::offsets::calibrate());
+            Bench {
+                oracle,
+                res,
+                tally: Tally::new().unwrap(),
+                book,
+                layout: Layout::new(2, crate::mm::pmd_size()),
+            }
+        }
+
+        /// Round `round` of `s` on a fresh anonymous object, by `crew`.
+        pub fn round(&self, s: &Slice, crew: &Crew, round: u64, rng: &mut Rng) -> RoundOut {
+            let res = &self.res;
+            run(
+                s,
+                crew,
+                &mut AnonMaker,
+                self.layout,
+                round,
+                res,
+                &self.book,
+                rng,
+                &self.tally,
+            )
+            .unwrap()
+        }
+    }
+
+    /// A slice of `combo` on anon in `state`, with start offsets.
+    pub fn anon_slice(combo: &Combo, state: ObjState, burst: u32, overlap: Duration) -> Slice<'_> {
+        let n = UserOp::ALL.len();
+        Slice {
+            combo,
+            kind: ObjKind::Anon,
+            state,
+            ops: combo.0.iter().map(|u| op(*u)).collect(),
+            book_kind: combo.0[0].index() * n + combo.0[1].index(),
+            burst,
+            overlap,
+            offsets: true,
+            sequential: false,
+            windows: None,
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::fixture::{anon_slice, Bench};
+    use super::*;
+    use mmrace_proto::pairs::UserOp;
 
     /// Every pair of the ops that need nothing but this process, on
     /// private anonymous memory of this (clean) kernel: the model must
@@ -362,14 +429,9 @@ mod tests {
         if !crate::mm::thp_for_madvised() {
             return;
         }
-        let oracle = Arc::new(Oracle::new(Instant::now()).unwrap());
-        let res = Resources::for_tests(&oracle);
-        let tally = Tally::new().unwrap();
-        let n = UserOp::ALL.len();
-        let book = Book::new(n * n).unwrap();
-        book.set_ns_per_loop(crate::shared::offsets::calibrate());
+        let b = Bench::new();
         let mut rng = Rng::new(3);
-        let layout = Layout::new(2, crate::mm::pmd_size());
+        let (layout, tally) = (b.layout, &b.tally);
         use UserOp::*;
         let ops = [
             Store,
@@ -400,37 +462,15 @@ mod tests {
         let mut round = 0;
         let (mut errors, mut views) = (Vec::new(), 0);
         for (i, a) in ops.iter().enumerate() {
-            for b in &ops[i..] {
-                let combo = Combo::new(vec![*a, *b]);
+            for c in &ops[i..] {
+                let combo = Combo::new(vec![*a, *c]);
                 if !combo.compatible() {
                     continue;
                 }
-                let s = Slice {
-                    combo: &combo,
-                    kind: ObjKind::Anon,
-                    state: ObjState::Populated,
-                    ops: combo.0.iter().map(|u| op(*u)).collect(),
-                    book_kind: combo.0[0].index() * n + combo.0[1].index(),
-                    burst: 2,
-                    overlap,
-                    offsets: true,
-                    sequential: false,
-                    windows: None,
-                };
-                with_crew(&s, layout, &res, &tally, |crew| {
+                let s = anon_slice(&combo, ObjState::Populated, 2, overlap);
+                with_crew(&s, layout, &b.res, tally, |crew| {
                     round += 1;
-                    let out = run(
-                        &s,
-                        crew,
-                        &mut AnonMaker,
-                        layout,
-                        round,
-                        &res,
-                        &book,
-                        &mut rng,
-                        &tally,
-                    )
-                    .unwrap();
+                    let out = b.round(&s, crew, round, &mut rng);
                     assert_eq!(out.bad, 0, "{combo} round {round}: {:?}", tally.findings());
                     // A fork child's view adds the pages it read (none
                     // when fork failed: EAGAIN, ENOMEM).
@@ -451,7 +491,7 @@ mod tests {
                 });
             }
         }
-        assert_eq!(oracle.mismatches(), 0);
+        assert_eq!(b.oracle.mismatches(), 0);
         assert!(views > 0, "no fork child's view was checked");
         let runs = tally.time(Phase::Runs);
         if overlap.is_zero() {
@@ -466,12 +506,11 @@ mod tests {
 }
 #[cfg(test)]
 mod one_crew {
+    use super::fixture::{anon_slice, Bench};
     use super::*;
-    use crate::oracle::Oracle;
     use crate::scenario::pairs::crew::MAX_SLOTS;
-    use crate::scenario::pairs::kinds::anon::AnonMaker;
-    use crate::scenario::pairs::op::op;
     use mmrace_proto::pairs::UserOp;
+    use std::time::Duration;
 
     /// One crew of three threads races slices of pairs and triples in
     /// turn (the worker's crew): each round runs exactly its own ops, one
@@ -482,14 +521,9 @@ mod one_crew {
         if !crate::mm::thp_for_madvised() {
             return;
         }
-        let oracle = Arc::new(Oracle::new(Instant::now()).unwrap());
-        let res = Resources::for_tests(&oracle);
-        let tally = Tally::new().unwrap();
-        let n = UserOp::ALL.len();
-        let book = Book::new(n * n).unwrap();
-        book.set_ns_per_loop(crate::shared::offsets::calibrate());
+        let b = Bench::new();
         let mut rng = Rng::new(5);
-        let layout = Layout::new(2, crate::mm::pmd_size());
+        let (layout, tally) = (b.layout, &b.tally);
         use UserOp::*;
         let combos = [
             vec![Store, Touch],
@@ -507,37 +541,15 @@ mod one_crew {
             windows: None,
         };
         let mut round = 0;
-        with_crew_of(setup, &res, &tally, |crew| {
+        with_crew_of(setup, &b.res, tally, |crew| {
             assert_eq!(crew.slots(), MAX_SLOTS);
             for ops in &combos {
                 let combo = Combo::new(ops.clone());
-                let s = Slice {
-                    combo: &combo,
-                    kind: ObjKind::Anon,
-                    state: ObjState::Populated,
-                    ops: combo.0.iter().map(|u| op(*u)).collect(),
-                    book_kind: combo.0[0].index() * n + combo.0[1].index(),
-                    burst: 1,
-                    overlap: std::time::Duration::ZERO,
-                    offsets: true,
-                    sequential: false,
-                    windows: None,
-                };
+                let s = anon_slice(&combo, ObjState::Populated, 1, Duration::ZERO);
                 for _ in 0..2 {
                     round += 1;
                     let runs = tally.time(Phase::Runs);
-                    let out = run(
-                        &s,
-                        crew,
-                        &mut AnonMaker,
-                        layout,
-                        round,
-                        &res,
-                        &book,
-                        &mut rng,
-                        &tally,
-                    )
-                    .unwrap();
+                    let out = b.round(&s, crew, round, &mut rng);
                     assert_eq!(out.bad, 0, "{combo}: {:?}", tally.findings());
                     assert_eq!(
                         tally.time(Phase::Runs) - runs,
@@ -552,16 +564,15 @@ mod one_crew {
             let want = combos.iter().filter(|c| c.contains(&u)).count() as u64 * 2;
             assert_eq!(tally.calls(u), want, "{u}");
         }
-        assert_eq!(oracle.mismatches(), 0, "{:?}", oracle.summary());
+        assert_eq!(b.oracle.mismatches(), 0, "{:?}", b.oracle.summary());
     }
 }
 #[cfg(test)]
 mod states {
+    use super::fixture::{anon_slice, Bench};
     use super::*;
-    use crate::oracle::Oracle;
-    use crate::scenario::pairs::kinds::anon::AnonMaker;
-    use crate::scenario::pairs::op::op;
     use mmrace_proto::pairs::UserOp;
+    use std::time::Duration;
 
     /// Every start state of anon, with pairs whose paths the states
     /// change (fault, fork, zap, move, migration, split): a clean kernel
@@ -571,14 +582,8 @@ mod states {
         if !crate::mm::thp_for_madvised() {
             return;
         }
-        let oracle = Arc::new(Oracle::new(Instant::now()).unwrap());
-        let res = Resources::for_tests(&oracle);
-        let tally = Tally::new().unwrap();
-        let n = UserOp::ALL.len();
-        let book = Book::new(n * n).unwrap();
-        book.set_ns_per_loop(crate::shared::offsets::calibrate());
+        let b = Bench::new();
         let mut rng = Rng::new(11);
-        let layout = Layout::new(2, crate::mm::pmd_size());
         use UserOp::*;
         let combos = [
             [Store, Fork],
@@ -594,38 +599,16 @@ mod states {
         for state in ObjState::ALL {
             for pair in combos {
                 let combo = Combo::new(pair.to_vec());
-                let s = Slice {
-                    combo: &combo,
-                    kind: ObjKind::Anon,
-                    state,
-                    ops: combo.0.iter().map(|u| op(*u)).collect(),
-                    book_kind: combo.0[0].index() * n + combo.0[1].index(),
-                    burst: 1,
-                    overlap: std::time::Duration::ZERO,
-                    offsets: true,
-                    sequential: false,
-                    windows: None,
-                };
-                with_crew(&s, layout, &res, &tally, |crew| {
+                let s = anon_slice(&combo, state, 1, Duration::ZERO);
+                with_crew(&s, b.layout, &b.res, &b.tally, |crew| {
                     for _ in 0..3 {
                         round += 1;
-                        let out = run(
-                            &s,
-                            crew,
-                            &mut AnonMaker,
-                            layout,
-                            round,
-                            &res,
-                            &book,
-                            &mut rng,
-                            &tally,
-                        )
-                        .unwrap();
-                        assert_eq!(out.bad, 0, "{combo} {state}: {:?}", tally.findings());
+                        let out = b.round(&s, crew, round, &mut rng);
+                        assert_eq!(out.bad, 0, "{combo} {state}: {:?}", b.tally.findings());
                     }
                 });
             }
         }
-        assert_eq!(oracle.mismatches(), 0, "{:?}", oracle.summary());
+        assert_eq!(b.oracle.mismatches(), 0, "{:?}", b.oracle.summary());
     }
 }

@@ -3,9 +3,11 @@
 //! trust the answer, in the manner of syzkaller's syz-bisect.
 //!
 //! A race shows up with some probability p per run. BAD's batch estimates
-//! p; a commit is then run n times, with n the smallest number for which
-//! `(1 - p)^n < miss` (1 %): a bad commit passes all n runs by bad luck with
-//! less than that chance. A commit where any run caught the bug is bad for
+//! p by the rule of succession, `(k + 1) / (n + 2)` (k catches in n runs:
+//! 4 of 4 give 0.83, where `k / n` would say 1 and plan a single run per
+//! commit); a commit is then run n times, with n the smallest number for
+//! which `(1 - p)^n < miss` (1 %): a bad commit passes all n runs by bad
+//! luck with less than that chance. A commit where any run caught the bug is bad for
 //! certain (a false positive on a clean kernel is what `make matrix`
 //! measures); a commit that passed r runs is good with confidence
 //! `1 - (1 - p)^r`. The bisection's confidence is the product over its good
@@ -80,7 +82,7 @@ pub fn plan(
     let mut estimate = estimate.clone();
     estimate.recount(expect);
     let p = estimate.catch_probability;
-    let Some(phat) = p.p.filter(|x| *x > 0.0) else {
+    let Some(phat) = p.succession().filter(|_| p.k > 0) else {
         let what = match &estimate.expect {
             Some(e) => format!("a finding titled /{e}/"),
             None => "the bug".into(),
@@ -136,8 +138,8 @@ pub fn plan_of(
         "mmrace: bisect: BAD caught it in {}: {n} runs per commit keep a miss under {:.0} % ((1 - {:.2})^{n} = {:.4})",
         p.describe(),
         miss * 100.0,
-        p.p.unwrap_or(0.0),
-        1.0 - detect_chance(p.p.unwrap_or(0.0), n)
+        p.succession().unwrap_or(0.0),
+        1.0 - detect_chance(p.succession().unwrap_or(0.0), n)
     );
     Ok((n, expect))
 }
@@ -210,7 +212,7 @@ impl Bisection {
         let mut estimate = estimate.clone();
         estimate.recount(expect);
         let p = estimate.catch_probability;
-        let (phat, plow) = (p.p.unwrap_or(0.0), p.lo);
+        let (phat, plow) = (p.succession().unwrap_or(0.0), p.lo);
         let steps: Vec<Step> = steps
             .into_iter()
             .map(|(commit, subject, m)| match m {
@@ -392,11 +394,15 @@ mod tests {
 
     #[test]
     fn plan_from_the_estimate() {
-        // 2 of 4: p = 0.5, (0.5)^7 < 1 %.
+        // 2 of 4: p = 3/6 = 0.5, (0.5)^7 < 1 %.
         let (n, p) = plan(&merged(2, 2, 0), 0.01, None).unwrap();
         assert_eq!((n, p.k, p.n), (7, 2, 4));
-        // Always caught: one run per step.
-        assert_eq!(plan(&merged(3, 0, 0), 0.01, None).unwrap().0, 1);
+        // Caught in all 3 runs: p = 4/5, not 1, so 3 runs per step
+        // ((0.2)^3 < 1 %), where k / n planned one and named a bad commit
+        // good after a single unlucky run.
+        assert_eq!(plan(&merged(3, 0, 0), 0.01, None).unwrap().0, 3);
+        // 4 of 4 at a 5 % miss: p = 5/6, 2 runs.
+        assert_eq!(plan(&merged(4, 0, 0), 0.05, None).unwrap().0, 2);
         let e = plan(&merged(0, 5, 1), 0.01, None).unwrap_err().to_string();
         assert!(
             e.contains("BAD never showed the bug: caught in 0 of 5 runs (1 harness errors)"),

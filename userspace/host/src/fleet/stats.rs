@@ -33,6 +33,15 @@ impl Proportion {
         }
     }
 
+    /// The estimate to plan with: Laplace's rule of succession,
+    /// `(k + 1) / (n + 2)`, the mean of p's posterior under a uniform
+    /// prior. Unlike `k / n` it never says 1 (or 0) from a few runs: 4
+    /// catches in 4 runs give 0.83, not a certainty that one run per
+    /// commit would settle. None when nothing was observed.
+    pub fn succession(&self) -> Option<f64> {
+        (self.n > 0).then(|| f64::from(self.k + 1) / f64::from(self.n + 2))
+    }
+
     /// `3/8 = 0.38 [0.14, 0.69]`.
     pub fn describe(&self) -> String {
         match self.p {
@@ -165,6 +174,9 @@ mod tests {
         assert_eq!(p.p, Some(0.375));
         assert_eq!(p.describe(), "3/8 = 0.38 [0.14, 0.69]");
         assert_eq!(Proportion::new(0, 0).p, None);
+        assert_eq!(Proportion::new(4, 4).succession(), Some(5.0 / 6.0));
+        assert_eq!(Proportion::new(0, 3).succession(), Some(0.2));
+        assert_eq!(Proportion::new(0, 0).succession(), None);
     }
 
     #[test]

@@ -20,7 +20,8 @@
  * the folio no longer locked) 5.0 s after the module's load, about 40 THP
  * migrations a second and 2,200 smaps_rollup reads, then "kernel BUG in
  * smaps_account" (VM_BUG_ON_FOLIO(!folio_test_large): the freed THP);
- * the clean kernel: see kernel/variants/README.md (session 12).
+ * on the clean kernel clean for 110 s (4,800 THP migrations, 236,194
+ * smaps_rollup reads; load 7.0).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Probe for kernel/variants/numa-fault-no-recheck (do_numa_page() without
- * the locked pte_same() recheck). Usage: probe SECONDS [ZAPPERS [PAGES [US]]]
+ * the locked pte_same() recheck). Usage: probe SECONDS [ZAPPERS [PAGES [US [READERS]]]]
  *
  * Turns automatic NUMA balancing on (the guest boots with it off) with a
  * 10 ms scan period, maps PAGES (default 512) private anonymous small pages
@@ -9,7 +9,8 @@
  * two threads, one pinned to each CPU (each its own node), that read every
  * page and store the page's stamp where they find zero, and ZAPPERS (default
  * 1) threads that MADV_DONTNEED the whole region every 0 to US (default
- * 1000) microseconds. Every page
+ * 1000) microseconds. READERS 1: one reader on CPU 0 and the zappers
+ * pinned to CPU 1, so reader and zapper always run at once. Every page
  * must hold zero or its stamp; anything else (a pte rebuilt from a zapped or
  * migrating one) ends the probe with exit 1. The kernel's own reports
  * (Bad page map, page-table-check BUG) end it through the harness.
@@ -32,7 +33,7 @@
 #include <unistd.h>
 
 #define PG 4096UL
-static unsigned long NPG = 512, LEN = 512 * PG, US = 1000;
+static unsigned long NPG = 512, LEN = 512 * PG, US = 1000, READERS = 2;
 static char *region;
 static volatile int stop;
 
@@ -93,6 +94,13 @@ static void *zapper(void *arg)
 {
 	unsigned int seed = (unsigned long)arg;
 
+	if (READERS == 1) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(1, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
 	while (!stop) {
 		madvise(region, LEN, MADV_DONTNEED);
 		if (US)
@@ -112,6 +120,8 @@ int main(int argc, char **argv)
 		NPG = atol(argv[3]), LEN = NPG * PG;
 	if (argc > 4)
 		US = atol(argv[4]);
+	if (argc > 5)
+		READERS = atol(argv[5]) == 1 ? 1 : 2;
 
 	put("/proc/sys/kernel/numa_balancing", "1");
 	put("/sys/kernel/debug/sched/numa_balancing/scan_delay_ms", "0");
@@ -122,7 +132,7 @@ int main(int argc, char **argv)
 	if (region == MAP_FAILED || madvise(region, LEN, MADV_NOHUGEPAGE))
 		return 2;
 	vmstat("start");
-	for (long c = 0; c < 2; c++)
+	for (long c = 0; c < (long)READERS; c++)
 		pthread_create(&t[n++], NULL, reader, (void *)c);
 	for (long z = 0; z < zappers && n < 8; z++)
 		pthread_create(&t[n++], NULL, zapper, (void *)(z + 1));

@@ -272,4 +272,34 @@ mod tests {
             assert!(!e.matches(t), "split-freeze-any-count: {t}");
         }
     }
+
+    /// The two lines widened in session 12 to the titles their probes
+    /// and `pairs` lines saw: the failed collapse's pfn-0 pte table read
+    /// by a user access (x86 pgtable_bad()), and smaps' migration entry
+    /// decoded after its migration ended. Other titles stay out.
+    #[test]
+    fn the_session_12_lines_take_their_bugs_titles_only() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/variants");
+        let expect = |v: &str| {
+            let h = Header::of_patch(&dir.join(format!("{v}.patch"))).unwrap();
+            h.expect.unwrap()
+        };
+        let (c, s) = (
+            expect("collapse-pmd-check-before-vma-lock"),
+            expect("smaps-pmd-unlocked"),
+        );
+        for t in [
+            "Oops: Bad pagetable",
+            "BUG: Bad page map in __zap_vma_range",
+        ] {
+            assert!(c.matches(t), "collapse-pmd-check-before-vma-lock: {t}");
+        }
+        for t in ["WARNING in softleaf_to_page", "kernel BUG in smaps_account"] {
+            assert!(s.matches(t), "smaps-pmd-unlocked: {t}");
+            assert!(!c.matches(t), "collapse-pmd-check-before-vma-lock: {t}");
+        }
+        for t in ["Oops: Bad pagetable", "WARNING in softleaf_to_page_x"] {
+            assert!(!s.matches(t), "smaps-pmd-unlocked: {t}");
+        }
+    }
 }

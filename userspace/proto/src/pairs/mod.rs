@@ -307,10 +307,11 @@ pub enum UserOp {
     /// by the kernel: writes to /proc/self/mem (GUP with FOLL_FORCE, then
     /// a write through the kernel's mapping of the page).
     ProcMem,
-    /// MADV_DONTNEED of the object window by window (64 KiB, the tail
-    /// left out), each followed by a read of one page of it: read faults
-    /// on page-cache folios already there, which map the window around
-    /// them (filemap_map_pages) on file and shmem kinds.
+    /// MADV_DONTNEED window by window (64 KiB) over the first pages of
+    /// the populated THP, where the file ops work, each followed by a
+    /// read of one page of it: read faults on page-cache folios already
+    /// there, which map the window around them (filemap_map_pages) on
+    /// file and shmem kinds.
     Refault,
 }
 }

@@ -1,23 +1,16 @@
 /*
  * Probe for kernel/variants/map-pages-punched-folio.patch: fault-around
- * (filemap_map_pages) against a hole punch on one memfd (shmem, small
- * folios). Thread R loops over the file's 64 KiB windows: MADV_DONTNEED
- * of the window (ptes gone, page cache kept), then a read of one page of
- * it (a read fault: fault-around maps the window's cached folios). Thread
- * P loops over the pages: punch the page, read it through the mapping
- * (must read zero: nobody stored since), pwrite it again (refill).
- * A non-zero read after the punch is a folio that is no longer in the
- * file mapped by fault-around: the symptom. At the end every page is
- * compared mapping against pread too.
- * Usage: map-pages-punched-folio SECONDS [PAGES [INJECT]]  exit 1 on the
- * symptom; INJECT, a line for mmrace.ko's inject/add (a kernel-side delay,
- * docs/amplification.md), commas for spaces, e.g.
- * next_uptodate_folio+0x123,delay_us=200,every_nth=0,probability_pct=50
- * Measured 2026-12-07 (exec scenario, 2-core host, TCG, load 7 to 11):
- * variant, 256 pages, 110 s: 0 stale (24,832 punches); 16 pages, 100 s:
- * 0 (7,136); 16 pages with a 200 us delay at the trylock
- * (next_uptodate_folio+0x123, 50 %): STALE at 7.3 s (punch 417);
- * the clean kernel with that delay, 100 s: 0 (3,520 punches).
+ * against a hole punch on one memfd (small folios). R loops: MADV_DONTNEED
+ * of a 64 KiB window, then a read of one page of it (fault-around maps the
+ * window's cached folios). P loops: punch a page, read it through the
+ * mapping (must be zero), pwrite it again. Non-zero: a folio no longer in
+ * the file, mapped by fault-around. At the end, mapping against pread.
+ * Usage: SECONDS [PAGES [INJECT]], exit 1 on the symptom; INJECT, a delay
+ * (docs/amplification.md): next_uptodate_folio+0x123,delay_us=200,every_nth=0,probability_pct=50
+ * Measured 2026-12-07 (exec, 2-core host, TCG, load 7 to 11): variant, 256
+ * pages, 110 s: 0 stale (24,832 punches); 16 pages, 100 s: 0 (7,136); 16
+ * pages with that delay at the trylock: STALE at 7.3 s (punch 417); the
+ * clean kernel with that delay, 100 s: 0 (3,520 punches).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -26,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PG 4096
@@ -58,11 +50,9 @@ static void *puncher(void *a)
 			if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, PG))
 				perror("fallocate"), exit(2);
 			punches++;
-			if (map[off] != 0 || map[off + PG - 1] != 0) {
-				printf("STALE: page %d reads %#x after its punch (punch %lu)\n",
-				       p, map[off], punches);
-				stale++;
-			}
+			if (map[off] != 0 || map[off + PG - 1] != 0)
+				stale++, printf("STALE: page %d reads %#x after its punch (punch %lu)\n",
+						p, map[off], punches);
 			if (pwrite(fd, buf, PG, off) != PG)
 				perror("pwrite"), exit(2);
 		}
@@ -78,7 +68,7 @@ int main(int argc, char **argv)
 
 	if (argc > 2)
 		npages = atoi(argv[2]);
-	if (argc > 3) {
+	if (argc > 3) { /* mmrace.ko's inject/add line, commas for spaces */
 		FILE *f = fopen("/sys/kernel/debug/mmrace/inject/add", "w");
 
 		for (char *c = argv[3]; *c; c++)
@@ -106,11 +96,9 @@ int main(int argc, char **argv)
 	for (int q = 0; q < npages; q++) {
 		if (pread(fd, buf, PG, (off_t)q * PG) != PG)
 			return perror("pread"), 2;
-		if (map[(size_t)q * PG] != (unsigned char)buf[0]) {
-			printf("STALE at end: page %d maps %#x, file %#x\n", q,
-			       map[(size_t)q * PG], (unsigned char)buf[0]);
-			stale++;
-		}
+		if (map[(size_t)q * PG] != (unsigned char)buf[0])
+			stale++, printf("STALE at end: page %d maps %#x, file %#x\n", q,
+					map[(size_t)q * PG], (unsigned char)buf[0]);
 	}
 	printf("%lu faults, %lu punches, %lu stale\n", faults, punches, stale);
 	return stale ? 1 : 0;

@@ -9,6 +9,9 @@
  * hold the pattern; zero means reclaim discarded the lazyfree page
  * under the read.
  * Usage: madv-free-ignore-gup-ref SECONDS [DEVICE]  exit 1 on the symptom.
+ * Measured 2026-12-07 (exec, 2-core host, TCG, load 3.0 to 4.1): the
+ * variant, LOST at 0.2 s (read 2,205: page 12 read zero); the clean
+ * kernel, 110 s: 1,459,664 reads, 395,542 pageouts, 0 lost.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

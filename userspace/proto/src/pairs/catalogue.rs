@@ -277,15 +277,24 @@ pub fn module_ops_in(op: UserOp, k: ObjKind, s: ObjState, combo: &[UserOp]) -> V
         .collect()
 }
 
+/// Whether the module ops of `op` on `k` tell where it works: it has
+/// one that is not a huge-pmd operation. An op whose module ops are all
+/// huge-pmd ones (`free`: `madv_free_huge_pmd`) still does its work on
+/// ptes (`madvise_free_pte_range()`), unmetered, so no state can be
+/// ruled out for it.
+fn metered_on_ptes(op: UserOp, k: ObjKind) -> bool {
+    module_ops(op, k).iter().any(|m| !HUGE_PMD_OPS.contains(m))
+}
+
 /// The states of `states` (those `k` can start in) in which every op of
-/// `ops` that drives module ops on `k` can enter one
-/// ([`module_ops_in`]); all of `k`'s states when none is left, so a combo
-/// always has a state to run in.
+/// `ops` that drives module ops on `k` (on ptes too:
+/// [`metered_on_ptes`]) can enter one ([`module_ops_in`]); all of `k`'s
+/// states when none is left, so a combo always has a state to run in.
 pub fn states_that_drive(k: ObjKind, states: &[ObjState], ops: &[UserOp]) -> Vec<ObjState> {
     let all = states_for(k, states);
     let drives = |s: ObjState| {
         ops.iter()
-            .filter(|o| !module_ops(**o, k).is_empty())
+            .filter(|o| metered_on_ptes(**o, k))
             .all(|o| !module_ops_in(*o, k, s, ops).is_empty())
     };
     let some: Vec<ObjState> = all.iter().copied().filter(|s| drives(*s)).collect();
@@ -874,9 +883,15 @@ mod tests {
             module_ops(MigratePages, a)
         );
         let all = [Populated, Fresh, PteMapped, Small, Mthp];
+        // free's only module op is a huge-pmd one, but MADV_FREE works
+        // on ptes too (unmetered): it rules out no state. Before, it kept
+        // free to populated and fresh, where a lazyfree THP is discarded
+        // whole by unmap_huge_pmd_locked(), never on ptes.
+        assert_eq!(states_that_drive(a, &all, &[Free, Store]), all);
         assert_eq!(
-            states_that_drive(a, &all, &[Free, Store]),
-            [Populated, Fresh]
+            states_that_drive(a, &all, &[Free, Dontneed]),
+            all,
+            "dontneed's zap_range is on ptes"
         );
         // An op without module ops (cold) leaves the states as they are.
         assert_eq!(states_that_drive(a, &all, &[Cold, MigratePages]), all);

@@ -367,14 +367,14 @@ echo "== QEMU: pairs on the memory kinds (docs/kinds.md), one boot"
 # tmpfs, ksmd, NUMA balancing, userfaultfd), and the data stays. 30 s: the
 # 49 pairs had run 17 rounds each on average in 60 s (2026-12-07), the
 # check needs one.
-PAIRS_KIND_OPS=store,pwrite,pread,punch-hole,truncate,fallocate,writeback,swapin,ksm-merge,uffd,numa-hint
+PAIRS_KIND_OPS=store,pwrite,pread,punch-hole,truncate,fallocate,writeback,swapin,ksm-merge,uffd,numa-hint,refault
 pairs_kinds_checks() {
 	guest_xfs pairs-kinds --duration 30 --seed 2 pairs --kinds tmpfs,xfs-shared,xfs-private,hugetlb,ksm \
 		--ops "$PAIRS_KIND_OPS" --rounds 1 --no-steer || { echo "runner exit $?"; return 1; }
 	report pairs-kinds verdict=clean ran=pairs data-verified \
-		pairs-kind=tmpfs:store,pwrite,pread,punch-hole,truncate,fallocate,swapin,uffd,numa-hint \
-		pairs-kind=xfs-shared:pwrite,pread,punch-hole,truncate,fallocate,writeback \
-		pairs-kind=xfs-private:pread,truncate,fallocate,writeback \
+		pairs-kind=tmpfs:store,pwrite,pread,punch-hole,truncate,fallocate,swapin,uffd,numa-hint,refault \
+		pairs-kind=xfs-shared:pwrite,pread,punch-hole,truncate,fallocate,writeback,refault \
+		pairs-kind=xfs-private:pread,truncate,fallocate,writeback,refault \
 		pairs-kind=hugetlb:pread,fallocate pairs-kind=ksm:swapin,ksm-merge,uffd
 }
 run_test qemu-pairs-kinds-clean pairs_kinds_checks

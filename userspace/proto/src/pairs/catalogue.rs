@@ -67,6 +67,9 @@ pub fn applies(op: UserOp, k: ObjKind) -> bool {
         // Compaction migrates LRU folios; hugetlb folios only for
         // alloc_contig_range, never for a node's compaction.
         Compact => k != ObjKind::Hugetlb,
+        // Fault-around: vm_ops->map_pages, file and shmem mappings only
+        // (anonymous and hugetlb faults never map around).
+        Refault => matches!(class(k), Class::Shmem | Class::File),
         // Swap-backed memory: anonymous and shmem.
         Swapin => matches!(class(k), Class::Anon | Class::Shmem),
         // KSM merges private anonymous pages only.
@@ -218,10 +221,13 @@ fn acts_on(op: UserOp) -> Option<Part> {
 fn mapped_by(combo: &[UserOp], part: Part) -> bool {
     use UserOp::*;
     combo.iter().any(|op| match part {
-        Part::Hot => matches!(op, Store | Populate | Odirect | Mlock | Vmsplice | NumaHint),
+        Part::Hot => matches!(
+            op,
+            Store | Populate | Odirect | Mlock | Vmsplice | NumaHint | Refault
+        ),
         Part::Object => matches!(
             op,
-            Store | Touch | Populate | Odirect | Mlock | Vmsplice | NumaHint | Uffd
+            Store | Touch | Populate | Odirect | Mlock | Vmsplice | NumaHint | Uffd | Refault
         ),
     })
 }
@@ -271,15 +277,24 @@ pub fn module_ops_in(op: UserOp, k: ObjKind, s: ObjState, combo: &[UserOp]) -> V
         .collect()
 }
 
+/// Whether the module ops of `op` on `k` tell where it works: it has
+/// one that is not a huge-pmd operation. An op whose module ops are all
+/// huge-pmd ones (`free`: `madv_free_huge_pmd`) still does its work on
+/// ptes (`madvise_free_pte_range()`), unmetered, so no state can be
+/// ruled out for it.
+fn metered_on_ptes(op: UserOp, k: ObjKind) -> bool {
+    module_ops(op, k).iter().any(|m| !HUGE_PMD_OPS.contains(m))
+}
+
 /// The states of `states` (those `k` can start in) in which every op of
-/// `ops` that drives module ops on `k` can enter one
-/// ([`module_ops_in`]); all of `k`'s states when none is left, so a combo
-/// always has a state to run in.
+/// `ops` that drives module ops on `k` (on ptes too:
+/// [`metered_on_ptes`]) can enter one ([`module_ops_in`]); all of `k`'s
+/// states when none is left, so a combo always has a state to run in.
 pub fn states_that_drive(k: ObjKind, states: &[ObjState], ops: &[UserOp]) -> Vec<ObjState> {
     let all = states_for(k, states);
     let drives = |s: ObjState| {
         ops.iter()
-            .filter(|o| !module_ops(**o, k).is_empty())
+            .filter(|o| metered_on_ptes(**o, k))
             .all(|o| !module_ops_in(*o, k, s, ops).is_empty())
     };
     let some: Vec<ObjState> = all.iter().copied().filter(|s| drives(*s)).collect();
@@ -323,7 +338,7 @@ pub fn module_ops(op: UserOp, k: ObjKind) -> &'static [&'static str] {
     use UserOp::*;
     let c = class(k);
     match op {
-        Store | ProcMem | Touch | Populate | Fork => fault_ops(op, k, c),
+        Store | ProcMem | Touch | Populate | Fork | Refault => fault_ops(op, k, c),
         MigratePages | MovePages | Mbind | Split | KsmMerge | Compact => migration_ops(op, c),
         MunmapPart | MprotectPart | MprotectExec | Mlock | Mremap | Uffd | NumaHint => {
             mapping_ops(op, c)
@@ -382,6 +397,15 @@ fn fault_ops(op: UserOp, k: ObjKind, c: Class) -> &'static [&'static str] {
             File if k.private() => &[FORK_MM, COPY_HUGE_PMD, HUGE_PMD_WP, WP_FAULT, EXIT_MM],
             File => &[FORK_MM, EXIT_MM, FILE_HUGE_MAP, FILE_FAULT],
             Hugetlb => &[FORK_MM, HUGETLB_COPY, HUGETLB_FAULT, EXIT_MM],
+        },
+        // madvise_dontneed_free -> zap_vma_range_batched: a 64 KiB part
+        // of a huge pmd splits it (zap_pmd_range -> __split_huge_pmd),
+        // then __zap_vma_range; the read: do_fault -> do_read_fault ->
+        // filemap_map_pages, and shmem_fault for a page not cached.
+        Refault => match c {
+            Shmem => &[ZAP_RANGE, PMD_SPLIT, FILE_FAULT, SHMEM_FAULT],
+            File => &[ZAP_RANGE, PMD_SPLIT, FILE_FAULT],
+            Anon | Hugetlb => &[],
         },
         _ => unreachable!("{op:?} is not one of fault_ops's ops"),
     }
@@ -827,6 +851,9 @@ mod tests {
         assert!(!Combo::new(vec![Truncate, Uffd, Store]).compatible());
         assert!(!Combo::new(vec![PunchHole, Uffd]).compatible());
         assert!(!Combo::new(vec![Populate, Uffd]).compatible());
+        assert!(!Combo::new(vec![Refault, Uffd]).compatible());
+        assert!(!Combo::new(vec![Refault, Mremap]).compatible());
+        assert!(Combo::new(vec![Refault, PunchHole]).compatible());
         assert!(Combo::new(vec![Populate, Dontneed]).compatible());
         assert!(!Combo::new(vec![Mremap, Vmsplice]).compatible());
         assert_eq!(Combo::new(vec![Store, Fork]).name(), "store+fork");
@@ -856,9 +883,15 @@ mod tests {
             module_ops(MigratePages, a)
         );
         let all = [Populated, Fresh, PteMapped, Small, Mthp];
+        // free's only module op is a huge-pmd one, but MADV_FREE works
+        // on ptes too (unmetered): it rules out no state. Before, it kept
+        // free to populated and fresh, where a lazyfree THP is discarded
+        // whole by unmap_huge_pmd_locked(), never on ptes.
+        assert_eq!(states_that_drive(a, &all, &[Free, Store]), all);
         assert_eq!(
-            states_that_drive(a, &all, &[Free, Store]),
-            [Populated, Fresh]
+            states_that_drive(a, &all, &[Free, Dontneed]),
+            all,
+            "dontneed's zap_range is on ptes"
         );
         // An op without module ops (cold) leaves the states as they are.
         assert_eq!(states_that_drive(a, &all, &[Cold, MigratePages]), all);

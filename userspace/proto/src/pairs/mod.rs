@@ -307,11 +307,17 @@ pub enum UserOp {
     /// by the kernel: writes to /proc/self/mem (GUP with FOLL_FORCE, then
     /// a write through the kernel's mapping of the page).
     ProcMem,
+    /// MADV_DONTNEED window by window (64 KiB) over the first pages of
+    /// the populated THP, where the file ops work, each followed by a
+    /// read of one page of it: read faults on page-cache folios already
+    /// there, which map the window around them (filemap_map_pages) on
+    /// file and shmem kinds.
+    Refault,
 }
 }
 
 impl UserOp {
-    pub const ALL: [UserOp; 38] = [
+    pub const ALL: [UserOp; 39] = [
         UserOp::Store,
         UserOp::Touch,
         UserOp::Fork,
@@ -350,6 +356,7 @@ impl UserOp {
         UserOp::Invalidate,
         UserOp::Compact,
         UserOp::ProcMem,
+        UserOp::Refault,
     ];
 
     /// Its option word.
@@ -393,6 +400,7 @@ impl UserOp {
             UserOp::Invalidate => "invalidate",
             UserOp::Compact => "compact",
             UserOp::ProcMem => "proc-mem",
+            UserOp::Refault => "refault",
         }
     }
 
@@ -424,6 +432,7 @@ impl UserOp {
                 | UserOp::Uffd
                 | UserOp::NumaHint
                 | UserOp::Vmsplice
+                | UserOp::Refault
         )
     }
 }
@@ -463,11 +472,16 @@ impl Combo {
         moves_ok && !self.uffd_unpredictable() && !self.faults_into_uffd()
     }
 
-    /// `uffd` with `populate`: MADV_POPULATE_WRITE faults the uffd op's
-    /// registered, still missing pages, and nobody answers those faults
-    /// (the op fills its pages itself), so the round would never end.
+    /// `uffd` with `populate` or `refault`: MADV_POPULATE_WRITE, or
+    /// refault's reads, fault the uffd op's registered, still missing
+    /// pages, and nobody answers those faults (the op fills its pages
+    /// itself), so the round would never end.
     fn faults_into_uffd(&self) -> bool {
-        self.0.contains(&UserOp::Uffd) && self.0.contains(&UserOp::Populate)
+        self.0.contains(&UserOp::Uffd)
+            && self
+                .0
+                .iter()
+                .any(|o| matches!(o, UserOp::Populate | UserOp::Refault))
     }
 
     /// `uffd` twice, or `uffd` with an op that reopens holes (`truncate`,

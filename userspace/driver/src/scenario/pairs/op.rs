@@ -242,6 +242,7 @@ pub fn op(u: UserOp) -> &'static dyn Op {
         UserOp::Invalidate => &file::Invalidate,
         UserOp::Compact => &migrate::Compact,
         UserOp::ProcMem => &data::ProcMem,
+        UserOp::Refault => &refault::Refault,
     }
 }
 

@@ -177,7 +177,7 @@ fn guest_every_kind_with_its_ops() {
     };
     let mine = [
         Pwrite, Pread, PunchHole, Truncate, Fallocate, Writeback, Swapin, KsmMerge, Uffd, NumaHint,
-        Invalidate, Compact, ProcMem,
+        Invalidate, Compact, ProcMem, Refault,
     ];
     let others = [
         Store,

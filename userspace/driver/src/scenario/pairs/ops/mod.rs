@@ -15,6 +15,7 @@
 //! - [`ksm`]: MADV_MERGEABLE and ksmd's merge.
 //! - [`uffd`]: userfaultfd COPY, ZEROPAGE, WRITEPROTECT, MOVE.
 //! - [`numa`]: NUMA hinting faults.
+//! - [`refault`]: zap and read again, window by window: fault-around.
 
 pub mod advice;
 pub mod data;
@@ -25,6 +26,7 @@ pub mod mapping;
 pub mod migrate;
 pub mod numa;
 pub mod pipe;
+pub mod refault;
 pub mod swap;
 pub mod uffd;
 pub mod walk;

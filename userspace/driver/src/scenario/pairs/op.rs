@@ -129,7 +129,32 @@ pub struct RoundEnv<'a> {
     pub hold: Option<Hold<'a>>,
 }
 
-impl RoundEnv<'_> {
+impl<'a> RoundEnv<'a> {
+    /// A test's environment: slot 0 of round 1, one pass, nothing moving
+    /// or held.
+    #[cfg(test)]
+    pub fn for_tests(
+        obj: &'a dyn Object,
+        layout: Layout,
+        seq: &'a Seq,
+        res: &'a Resources,
+    ) -> RoundEnv<'a> {
+        RoundEnv {
+            obj,
+            layout,
+            slot: 0,
+            round: 1,
+            burst: 1,
+            rep: 0,
+            seq,
+            target: 0,
+            moving: false,
+            context: 0,
+            res,
+            hold: None,
+        }
+    }
+
     /// The address of page `p` now.
     pub fn page_addr(&self, p: usize) -> usize {
         self.obj.addr() + p * mmrace_proto::oracle::UNIT

@@ -106,18 +106,8 @@ mod tests {
         let obj = AnonMaker.create(layout.bytes()).unwrap();
         let seq = Seq::default();
         let env = RoundEnv {
-            obj: obj.as_ref(),
-            layout,
-            slot: 0,
-            round: 1,
-            burst: 1,
-            rep: 0,
-            seq: &seq,
-            target: 0,
             moving: true,
-            context: 0,
-            res: &res,
-            hold: None,
+            ..RoundEnv::for_tests(obj.as_ref(), layout, &seq, &res)
         };
         let zap = |fx: &Effects| fx.zaps.last().map(|z| z.strict);
         let mut fx = Effects::default();

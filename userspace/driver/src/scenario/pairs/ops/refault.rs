@@ -135,20 +135,7 @@ mod tests {
         let oracle = Arc::new(Oracle::new(std::time::Instant::now()).unwrap());
         let res = Resources::for_tests(&oracle);
         let seq = Seq::default();
-        let env = RoundEnv {
-            obj: obj.as_ref(),
-            layout,
-            slot: 0,
-            round: 1,
-            burst: 1,
-            rep: 0,
-            seq: &seq,
-            target: 0,
-            moving: false,
-            context: 0,
-            res: &res,
-            hold: None,
-        };
+        let env = RoundEnv::for_tests(obj.as_ref(), layout, &seq, &res);
         let mut fx = Effects::default();
         Refault.run(&env, &mut fx);
         assert_eq!(fx.errors, 0, "{:?}", fx.first_error);

@@ -17,7 +17,8 @@
 #   HUNT_VARIANTS  kernel variants, a list; "clean" is the unpatched kernel
 #                  ["clean"]
 #   HUNT_MIX       scenarios, ";"-separated words ["thp-race --swarm;oom-stall;
-#                  pairs --swarm --kinds <every kind>"]
+#                  pairs --swarm --kinds <every kind>;
+#                  pairs --swarm --overlap-ms 100 --kinds <every kind>"]
 #   DURATION       seconds per run [60]
 #   SEED           the campaign's seed [random, recorded]
 #   REPRO_RUNS     reruns per measurement of a new finding [8]

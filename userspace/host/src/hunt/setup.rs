@@ -14,15 +14,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 /// HUNT_MIX when none is given: thp-race and pairs in swarm mode (each run
-/// a narrow draw; pairs over every kind) and oom-stall.
+/// a narrow draw; pairs over every kind), oom-stall, and pairs again with
+/// each op repeated through 100 ms of every round (`--overlap-ms`): three
+/// of the library's pairs catches need it (uffd-move-src-unchecked,
+/// smaps-pmd-unlocked, map-pages-punched-folio), which a run of the
+/// plain rounds does not reach (docs/findings.md, "make hunt").
 pub fn default_mix() -> Vec<String> {
+    let kinds = mmrace_proto::spec::pairs::ALL_KINDS;
     vec![
         "thp-race --swarm".to_string(),
         "oom-stall".to_string(),
-        format!(
-            "pairs --swarm --kinds {}",
-            mmrace_proto::spec::pairs::ALL_KINDS
-        ),
+        format!("pairs --swarm --kinds {kinds}"),
+        format!("pairs --swarm --overlap-ms 100 --kinds {kinds}"),
     ]
 }
 

@@ -20,15 +20,7 @@ impl NumaBalancing {
     pub fn start() -> Result<NumaBalancing> {
         let mut settings = vec![Setting::set(SYSCTL, "1", "CONFIG_NUMA_BALANCING")?];
         // Tunables only: without debugfs the defaults still scan, slower.
-        // A scan every 10 to 100 ms of the task's runtime (the defaults:
-        // 1 s to 60 s): the numa-fault-no-recheck probe needed a few
-        // hundred hinting faults per catch, 8 to 11 a second with these
-        // (kernel/variants/README.md, session 12).
-        for (file, value) in [
-            ("scan_delay_ms", "0"),
-            ("scan_period_min_ms", "10"),
-            ("scan_period_max_ms", "100"),
-        ] {
+        for (file, value) in [("scan_delay_ms", "0"), ("scan_period_min_ms", "100")] {
             if let Ok(s) = Setting::set(&format!("{DEBUGFS}/{file}"), value, "debugfs") {
                 settings.push(s);
             }

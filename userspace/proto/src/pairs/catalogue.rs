@@ -95,6 +95,7 @@ pub fn repeats(op: UserOp) -> Result<(), &'static str> {
         Mremap => Err("moves the object: the other ops then store through /proc/self/mem"),
         MunmapPart | MprotectPart => Err("the tail is gone or read-only after the first run"),
         KsmMerge => Err("waits for two full ksmd scans: a run is longer than a round"),
+        NumaHint => Err("already a timed loop of reads"),
         _ => Ok(()),
     }
 }

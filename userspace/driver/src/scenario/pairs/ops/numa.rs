@@ -2,8 +2,7 @@
 //! turns it on and shortens the scanner's delays), task_numa_work makes
 //! the object's ptes and pmds PROT_NONE now and then; this op reads its
 //! own pages for a while, taking the hinting faults that follow (which
-//! may migrate the pages to the reading CPU's node). Reads compose, so it
-//! repeats under `--overlap-ms` like any op without an effect on the data.
+//! may migrate the pages to the reading CPU's node).
 
 use super::super::model::Effects;
 use super::super::op::{Op, Resources, RoundEnv};

@@ -136,6 +136,29 @@ pub fn print_expect(patch: &Path) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
+    /// The library's directory.
+    fn variants_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/variants")
+    }
+
+    /// Variant `v`'s `Expect:` line.
+    fn expect_of(v: &str) -> Expect {
+        let h = Header::of_patch(&variants_dir().join(format!("{v}.patch"))).unwrap();
+        h.expect.unwrap()
+    }
+
+    /// `v`'s line takes every title of `yes` and none of `no`.
+    fn takes(v: &str, yes: &[&str], no: &[&str]) {
+        let e = expect_of(v);
+        for t in yes {
+            assert!(e.matches(t), "{v}: {t}");
+        }
+        for t in no {
+            assert!(!e.matches(t), "{v}: {t}");
+        }
+    }
 
     #[test]
     fn a_header_and_its_lines() {
@@ -186,7 +209,7 @@ mod tests {
     /// and a scenario's arguments.
     #[test]
     fn every_variant_patch_has_expect_and_best_lines() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/variants");
+        let dir = variants_dir();
         let mut n = 0;
         for e in std::fs::read_dir(&dir).unwrap() {
             let p = e.unwrap().path();
@@ -209,18 +232,16 @@ mod tests {
     /// goal matrix of 2026-12-07 saw them), and nothing else.
     #[test]
     fn the_lost_store_variants_expect_both_scenarios_titles() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/variants");
         for v in ["migration-pmd-late-flush", "lost-writes-on-migrate"] {
-            let h = Header::of_patch(&dir.join(format!("{v}.patch"))).unwrap();
-            let e = h.expect.unwrap();
-            for t in [
-                "data corruption: lost write in pairs object (store+move-pages on populated anon)",
-                "data corruption: lost page (reads zero) in thp-race writer",
-                "data corruption: torn or foreign data in thp-race writer",
-            ] {
-                assert!(e.matches(t), "{v}: {t}");
-            }
-            assert!(!e.matches("BUG: unable to handle page fault in stable_tree_append"));
+            takes(
+                v,
+                &[
+                    "data corruption: lost write in pairs object (store+move-pages on populated anon)",
+                    "data corruption: lost page (reads zero) in thp-race writer",
+                    "data corruption: torn or foreign data in thp-race writer",
+                ],
+                &["BUG: unable to handle page fault in stable_tree_append"],
+            );
         }
     }
 
@@ -233,44 +254,35 @@ mod tests {
     /// its caller. Their other findings stay out.
     #[test]
     fn the_widened_lines_take_their_bugs_titles_only() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/variants");
-        let expect = |v: &str| {
-            let h = Header::of_patch(&dir.join(format!("{v}.patch"))).unwrap();
-            h.expect.unwrap()
-        };
-        let e = expect("clear-refs-pmd-unlocked");
-        for t in [
-            "kernel BUG in __page_table_check_zero",
-            "kernel BUG in page_table_check_clear",
-            "kernel BUG in page_table_check_set",
-            "WARNING in pmdp_invalidate",
-            "BUG: Bad page state in free_unref_folios",
-        ] {
-            assert!(e.matches(t), "clear-refs-pmd-unlocked: {t}");
-        }
-        for t in [
-            "kernel BUG in __page_table_check_zero_x",
-            "kernel BUG in page_table_check_pmd_set",
-            "WARNING in do_wp_page",
-            "WARNING in __split_huge_pmd_locked",
-        ] {
-            assert!(!e.matches(t), "clear-refs-pmd-unlocked: {t}");
-        }
-        let e = expect("split-freeze-any-count");
-        for t in [
-            "WARNING in __folio_freeze_and_split_unmapped",
-            "BUG: Bad page state in tlb_batch_pages_flush",
-            "WARNING in lru_add_split_folio",
-        ] {
-            assert!(e.matches(t), "split-freeze-any-count: {t}");
-        }
-        for t in [
-            "WARNING in folio_remove_rmap_ptes",
-            "kernel BUG in do_huge_pmd_wp_page",
-            "Oops: Bad pagetable",
-        ] {
-            assert!(!e.matches(t), "split-freeze-any-count: {t}");
-        }
+        takes(
+            "clear-refs-pmd-unlocked",
+            &[
+                "kernel BUG in __page_table_check_zero",
+                "kernel BUG in page_table_check_clear",
+                "kernel BUG in page_table_check_set",
+                "WARNING in pmdp_invalidate",
+                "BUG: Bad page state in free_unref_folios",
+            ],
+            &[
+                "kernel BUG in __page_table_check_zero_x",
+                "kernel BUG in page_table_check_pmd_set",
+                "WARNING in do_wp_page",
+                "WARNING in __split_huge_pmd_locked",
+            ],
+        );
+        takes(
+            "split-freeze-any-count",
+            &[
+                "WARNING in __folio_freeze_and_split_unmapped",
+                "BUG: Bad page state in tlb_batch_pages_flush",
+                "WARNING in lru_add_split_folio",
+            ],
+            &[
+                "WARNING in folio_remove_rmap_ptes",
+                "kernel BUG in do_huge_pmd_wp_page",
+                "Oops: Bad pagetable",
+            ],
+        );
     }
 
     /// The two lines widened in session 12 to the titles their probes
@@ -279,27 +291,19 @@ mod tests {
     /// decoded after its migration ended. Other titles stay out.
     #[test]
     fn the_session_12_lines_take_their_bugs_titles_only() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel/variants");
-        let expect = |v: &str| {
-            let h = Header::of_patch(&dir.join(format!("{v}.patch"))).unwrap();
-            h.expect.unwrap()
-        };
-        let (c, s) = (
-            expect("collapse-pmd-check-before-vma-lock"),
-            expect("smaps-pmd-unlocked"),
+        let smaps = ["WARNING in softleaf_to_page", "kernel BUG in smaps_account"];
+        takes(
+            "collapse-pmd-check-before-vma-lock",
+            &[
+                "Oops: Bad pagetable",
+                "BUG: Bad page map in __zap_vma_range",
+            ],
+            &smaps,
         );
-        for t in [
-            "Oops: Bad pagetable",
-            "BUG: Bad page map in __zap_vma_range",
-        ] {
-            assert!(c.matches(t), "collapse-pmd-check-before-vma-lock: {t}");
-        }
-        for t in ["WARNING in softleaf_to_page", "kernel BUG in smaps_account"] {
-            assert!(s.matches(t), "smaps-pmd-unlocked: {t}");
-            assert!(!c.matches(t), "collapse-pmd-check-before-vma-lock: {t}");
-        }
-        for t in ["Oops: Bad pagetable", "WARNING in softleaf_to_page_x"] {
-            assert!(!s.matches(t), "smaps-pmd-unlocked: {t}");
-        }
+        takes(
+            "smaps-pmd-unlocked",
+            &smaps,
+            &["Oops: Bad pagetable", "WARNING in softleaf_to_page_x"],
+        );
     }
 }

@@ -7,12 +7,12 @@
 //! 4 of 4 give 0.83, where `k / n` would say 1 and plan a single run per
 //! commit); a commit is then run n times, with n the smallest number for
 //! which `(1 - p)^n < miss` (1 %): a bad commit passes all n runs by bad
-//! luck with less than that chance. A commit where any run caught the bug is bad for
-//! certain (a false positive on a clean kernel is what `make matrix`
-//! measures); a commit that passed r runs is good with confidence
-//! `1 - (1 - p)^r`. The bisection's confidence is the product over its good
-//! verdicts, computed with the estimate of p and, more cautiously, with the
-//! low end of its 95 % interval.
+//! luck with less than that chance. A commit where any run caught the bug
+//! is bad for certain (a false positive on a clean kernel is what `make
+//! matrix` measures); a commit that passed r runs is good with confidence
+//! `1 - (1 - p)^r`. The bisection's confidence is the product over its
+//! good verdicts, computed with the estimate of p and, more cautiously,
+//! with the low end of its 95 % interval.
 //!
 //! A commit is bad only when a run finds *the* bug: a finding whose title
 //! matches the bisection's pattern (`expect`: by default exactly the title
@@ -128,6 +128,7 @@ pub fn plan_of(
     let m = read_merged(estimate)?;
     let expect = choose_expect(&m, given);
     let (n, p) = plan(&m, miss, expect.as_ref())?;
+    let planned = p.succession().unwrap_or(0.0);
     if let Some(e) = &expect {
         eprintln!(
             "mmrace: bisect: the finding to bisect: titles matching /{}/",
@@ -138,8 +139,8 @@ pub fn plan_of(
         "mmrace: bisect: BAD caught it in {}: {n} runs per commit keep a miss under {:.0} % ((1 - {:.2})^{n} = {:.4})",
         p.describe(),
         miss * 100.0,
-        p.succession().unwrap_or(0.0),
-        1.0 - detect_chance(p.succession().unwrap_or(0.0), n)
+        planned,
+        1.0 - detect_chance(planned, n)
     );
     Ok((n, expect))
 }

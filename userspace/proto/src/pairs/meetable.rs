@@ -157,6 +157,21 @@ mod tests {
     }
 
     #[test]
+    fn smaps_walks_the_other_vmas_of_a_fresh_object_s_mm() {
+        // Measured: dontneed+smaps met on a fresh hugetlb object (a
+        // swarm run whose only state was fresh): the zap of the object's
+        // range (whole, the mm) against smaps_pte_range on another VMA.
+        let fresh = [ObjState::Fresh];
+        assert_eq!(can_meet(Dontneed, Smaps, ObjKind::Hugetlb, &fresh), Ok(()));
+        assert_eq!(can_meet(Dontneed, Smaps, ObjKind::Anon, &fresh), Ok(()));
+        // pagemap reads the object's range only: nothing mapped, no walk.
+        assert_eq!(
+            can_meet(Pagemap, Smaps, ObjKind::Hugetlb, &fresh),
+            Err(Cannot::NoCommonKey)
+        );
+    }
+
+    #[test]
     fn the_docs_carry_the_list() {
         let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/pairs.md");
         let text = std::fs::read_to_string(&docs).unwrap();

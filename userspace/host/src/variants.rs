@@ -306,4 +306,24 @@ mod tests {
             &["Oops: Bad pagetable", "WARNING in softleaf_to_page_x"],
         );
     }
+
+    /// migrate-ignore-pin's missing reference check with ksmd as the
+    /// holder (session 13, from mm/ksm.c and mm/migrate.c, not from
+    /// counts): the migrated KSM folio's stable node is NULL when ksmd
+    /// appends to it. Other ksmd or migration titles stay out.
+    #[test]
+    fn migrate_ignore_pin_takes_ksmd_s_null_stable_node() {
+        takes(
+            "migrate-ignore-pin",
+            &[
+                "BUG: unable to handle kernel NULL pointer dereference in stable_tree_append",
+                "data corruption: lost write in pairs object (odirect+migrate-pages on small anon)",
+            ],
+            &[
+                "BUG: unable to handle page fault in stable_tree_append",
+                "BUG: unable to handle kernel NULL pointer dereference in stable_tree_search",
+                "kernel BUG in folio_migrate_ksm",
+            ],
+        );
+    }
 }

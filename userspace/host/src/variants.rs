@@ -249,7 +249,8 @@ mod tests {
     /// today's test kernel (seen in the goal matrix of 2026-12-07):
     /// clear-refs-pmd-unlocked's stale pmd freed under page_table_check
     /// (at the THP's free, or, written back after it, at the stale pmd's
-    /// set or zap: session 12, from the patch, not from counts),
+    /// set or zap: session 12; or a freed THP isolated by move_pages
+    /// through it: session 13; from the patch, not from counts),
     /// split-freeze-any-count's lru_add_split_folio() WARN inlined into
     /// its caller. Their other findings stay out.
     #[test]
@@ -260,12 +261,15 @@ mod tests {
                 "kernel BUG in __page_table_check_zero",
                 "kernel BUG in page_table_check_clear",
                 "kernel BUG in page_table_check_set",
+                "kernel BUG in folio_isolate_lru",
                 "WARNING in pmdp_invalidate",
                 "BUG: Bad page state in free_unref_folios",
             ],
             &[
                 "kernel BUG in __page_table_check_zero_x",
                 "kernel BUG in page_table_check_pmd_set",
+                "kernel BUG in folio_isolate_lru_x",
+                "WARNING in folio_isolate_lru",
                 "WARNING in do_wp_page",
                 "WARNING in __split_huge_pmd_locked",
             ],

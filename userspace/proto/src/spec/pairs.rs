@@ -69,12 +69,12 @@ pub struct Args {
     pub steer_by: SteerBy,
     /// How many rounds a slice runs (docs/pairs.md, "How a run goes"):
     /// `fixed`, `--rounds` every slice (the slices before issue 17's
-    /// coverage work); `need`, while the meets probes are armed and
+    /// coverage work); `need` (the default), while the meets probes are armed and
     /// steering uses them, a pair not yet met runs `--first-rounds`, a
     /// pair that met runs the rounds its measured rate says it still
     /// needs to be met `COVERED_MEETS` times (at most
     /// `SLICE_CAP_SLICES` times `--rounds`), a covered pair `--rounds`.
-    #[arg(long, value_enum, default_value_t = SliceBy::Fixed, value_name = "MODE")]
+    #[arg(long, value_enum, default_value_t = SliceBy::Need, value_name = "MODE")]
     #[serde(default = "SliceBy::before_the_option")]
     pub slice_by: SliceBy,
     /// With `--slice-by need`: the rounds of a slice of a pair not yet met.
@@ -525,11 +525,14 @@ mod tests {
         let j = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Args>(&j).unwrap(), a);
         // A description written before `--steer-by` ran the least-met
-        // steering; everything else it lacks is the default.
+        // steering, and before `--slice-by` fixed slices; everything else
+        // it lacks is the default.
         let old = Args {
             steer_by: SteerBy::LeastMet,
+            slice_by: SliceBy::Fixed,
             ..Args::default()
         };
+        assert_eq!(Args::default().slice_by, SliceBy::Need);
         assert_eq!(serde_json::from_str::<Args>("{}").unwrap(), old);
     }
 }

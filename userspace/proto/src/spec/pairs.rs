@@ -67,6 +67,19 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = SteerBy::Need, value_name = "MODE")]
     #[serde(default = "SteerBy::before_the_option")]
     pub steer_by: SteerBy,
+    /// How many rounds a slice runs (docs/pairs.md, "How a run goes"):
+    /// `fixed`, `--rounds` every slice (the slices before issue 17's
+    /// coverage work); `need` (the default), while the meets probes are armed and
+    /// steering uses them, a pair not yet met runs `--first-rounds`, a
+    /// pair that met runs the rounds its measured rate says it still
+    /// needs to be met `COVERED_MEETS` times (at most
+    /// `SLICE_CAP_SLICES` times `--rounds`), a covered pair `--rounds`.
+    #[arg(long, value_enum, default_value_t = SliceBy::Need, value_name = "MODE")]
+    #[serde(default = "SliceBy::before_the_option")]
+    pub slice_by: SliceBy,
+    /// With `--slice-by need`: the rounds of a slice of a pair not yet met.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub first_rounds: u32,
     /// No fuzzy start offsets: all threads of a round start at once.
     #[arg(long)]
     pub no_offsets: bool,
@@ -136,6 +149,27 @@ impl SteerBy {
         SteerBy::LeastMet
     }
 }
+
+/// `--slice-by`: how many rounds a slice runs.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SliceBy {
+    /// `--rounds` every slice.
+    Fixed,
+    /// Short for a pair not yet met, as long as a met pair needs.
+    Need,
+}
+
+impl SliceBy {
+    /// What a run description written before `--slice-by` existed ran.
+    pub fn before_the_option() -> Self {
+        SliceBy::Fixed
+    }
+}
+
+/// With `--slice-by need`, a met pair's slice runs at most this many
+/// times `--rounds`.
+pub const SLICE_CAP_SLICES: u64 = 5;
 
 /// Every kind, as `--kinds` words: what `make hunt`'s pairs runs draw
 /// their kind from.
@@ -491,11 +525,14 @@ mod tests {
         let j = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Args>(&j).unwrap(), a);
         // A description written before `--steer-by` ran the least-met
-        // steering; everything else it lacks is the default.
+        // steering, and before `--slice-by` fixed slices; everything else
+        // it lacks is the default.
         let old = Args {
             steer_by: SteerBy::LeastMet,
+            slice_by: SliceBy::Fixed,
             ..Args::default()
         };
+        assert_eq!(Args::default().slice_by, SliceBy::Need);
         assert_eq!(serde_json::from_str::<Args>("{}").unwrap(), old);
     }
 }

@@ -37,7 +37,7 @@ use dio::DioPaths;
 use mmrace_proto::pairs::{ObjKind, ObjState, UserOp};
 use mmrace_proto::results::pairs::{PairsResult, Skipped, VMSTAT_PREFIXES};
 pub use mmrace_proto::spec::pairs::Args;
-use mmrace_proto::spec::pairs::SteerBy;
+use mmrace_proto::spec::pairs::{SliceBy, SteerBy};
 use model::Layout;
 use object::KindEnv;
 use std::collections::BTreeMap;
@@ -266,11 +266,17 @@ pub fn run(ctx: &Ctx, given: &Args) -> Result<PairsResult> {
     let party = ctx.oracle.party("pairs");
     let words = |v: &mut dyn Iterator<Item = &'static str>| v.collect::<Vec<_>>().join(",");
     ctx.say(format!(
-        "pairs: {} ops, kinds {}, states {}, {} rounds per slice, triples {} %, steering {}",
+        "pairs: {} ops, kinds {}, states {}, {}, triples {} %, steering {}",
         plan.ops.len(),
         words(&mut plan.kinds.iter().map(|k| k.word())),
         words(&mut plan.states.iter().map(|s| s.word())),
-        a.rounds,
+        match a.slice_by {
+            SliceBy::Fixed => format!("{} rounds per slice", a.rounds),
+            SliceBy::Need => format!(
+                "slices by need ({} rounds first, {} covered)",
+                a.first_rounds, a.rounds
+            ),
+        },
         a.triple_pct,
         match (a.no_steer, a.steer_by) {
             (true, _) => "off",

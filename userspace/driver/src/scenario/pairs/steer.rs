@@ -14,13 +14,35 @@
 //! least-met` scores as before issue 17's never-met
 //! measurement (`least_met_score`). Ties are broken by
 //! the seeded generator, and now and then a random third op joins the
-//! pair.
+//! pair. With `--slice-by need`, while the probes are armed, the slice's
+//! length comes from the same estimate ([`need_rounds`]): short for a pair
+//! not yet met, so every pair is metered early, as long as a met pair
+//! needs to be covered.
 
 use super::tally::{Tally, F};
 use crate::shared::rng::Rng;
 use mmrace_proto::meets::COVERED_MEETS;
 use mmrace_proto::pairs::{catalogue, Combo, ObjKind, UserOp};
-use mmrace_proto::spec::pairs::SteerBy;
+use mmrace_proto::spec::pairs::{SliceBy, SteerBy, SLICE_CAP_SLICES};
+
+/// How many rounds a slice runs (`--slice-by`, `--rounds`,
+/// `--first-rounds`).
+#[derive(Clone, Copy, Debug)]
+pub struct Sizing {
+    pub by: SliceBy,
+    /// `--rounds`: every slice's with `fixed`, a covered pair's with `need`.
+    pub rounds: u64,
+    /// `--first-rounds`: a slice of a pair not yet met, with `need`.
+    pub first: u64,
+}
+
+/// The next slice: its combo, kind and rounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pick {
+    pub combo: Combo,
+    pub kind: ObjKind,
+    pub rounds: u64,
+}
 
 pub struct Steer {
     /// The ops that can run, per kind.
@@ -29,7 +51,7 @@ pub struct Steer {
     /// How meets steer (`--steer-by`); `None` with `--no-steer`.
     by: Option<SteerBy>,
     triple_pct: u8,
-    rounds: u64,
+    sizing: Sizing,
     rng: Rng,
 }
 
@@ -45,6 +67,27 @@ fn least_met_score(meets: u64, rounds: u64, metered: u64, per_slice: u64, use_me
     } else {
         rounds
     }
+}
+
+/// The rounds of a slice of a candidate with these sums (`--slice-by
+/// need`): `first` while it has not met (never metered, or metered
+/// without a meet: a short look, steering backs it off after); once it
+/// met, the rounds its own measured rate (no prior: a prior of one in
+/// ten would size a pair met twice in two rounds at 32 rounds, not 8)
+/// says it still needs to reach [`COVERED_MEETS`], its unmetered rounds'
+/// meets estimated at that rate, at least one and at most
+/// [`SLICE_CAP_SLICES`] times `per_slice`; a covered pair `per_slice`.
+fn need_rounds(meets: u64, rounds: u64, metered: u64, per_slice: u64, first: u64) -> u64 {
+    if metered == 0 || meets == 0 {
+        return first;
+    }
+    let rate = meets as f64 / metered as f64;
+    let expected = meets as f64 + rate * rounds.saturating_sub(metered) as f64;
+    if expected >= COVERED_MEETS as f64 {
+        return per_slice;
+    }
+    let need = ((COVERED_MEETS as f64 - expected) / rate).ceil() as u64;
+    need.clamp(1, per_slice.saturating_mul(SLICE_CAP_SLICES))
 }
 
 /// The prior of a candidate's meets per round, as meets in rounds: one
@@ -100,7 +143,7 @@ impl Steer {
         forced: Option<Combo>,
         by: Option<SteerBy>,
         triple_pct: u8,
-        rounds: u64,
+        sizing: Sizing,
         rng: Rng,
     ) -> Steer {
         Steer {
@@ -108,7 +151,7 @@ impl Steer {
             forced,
             by,
             triple_pct,
-            rounds,
+            sizing,
             rng,
         }
     }
@@ -144,8 +187,10 @@ impl Steer {
         out
     }
 
-    /// The next slice's combo and kind (`None`: nothing can run).
-    pub fn next(&mut self, tally: &Tally, use_meets: bool) -> Option<(Combo, ObjKind)> {
+    /// The next slice's combo, kind and rounds (`None`: nothing can run).
+    /// `armed`: the meets probes are armed now, so this slice is metered
+    /// (its length follows `--slice-by` only then).
+    pub fn next(&mut self, tally: &Tally, use_meets: bool, armed: bool) -> Option<Pick> {
         let cands = self.candidates();
         let use_meets = use_meets && self.by.is_some();
         let score = if self.by == Some(SteerBy::LeastMet) {
@@ -155,17 +200,34 @@ impl Steer {
         };
         // Summed over the start states each candidate ran in.
         let sums = tally.sums_by_pair([F::Meets, F::Rounds, F::TripleRounds, F::Metered]);
+        let per_slice = self.sizing.rounds;
+        let sums_of = |c: &(Combo, ObjKind)| {
+            let [m, r, triple, metered] = sums.get(c).copied().unwrap_or_default();
+            (m, r + triple, metered)
+        };
         let scored: Vec<(u64, &(Combo, ObjKind))> = cands
             .iter()
             .map(|c| {
-                let [m, r, triple, metered] = sums.get(c).copied().unwrap_or_default();
-                (score(m, r + triple, metered, self.rounds, use_meets), c)
+                let (m, r, metered) = sums_of(c);
+                (score(m, r, metered, per_slice, use_meets), c)
             })
             .collect();
         let best = scored.iter().map(|s| s.0).min()?;
         let ties: Vec<_> = scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
-        let (combo, kind) = (*self.rng.pick(&ties)).clone();
-        Some((self.maybe_triple(combo, kind), kind))
+        let chosen = (*self.rng.pick(&ties)).clone();
+        let rounds = match self.sizing.by {
+            SliceBy::Need if use_meets && armed => {
+                let (m, r, metered) = sums_of(&chosen);
+                need_rounds(m, r, metered, per_slice, self.sizing.first)
+            }
+            _ => per_slice,
+        };
+        let (combo, kind) = chosen;
+        Some(Pick {
+            combo: self.maybe_triple(combo, kind),
+            kind,
+            rounds,
+        })
     }
 
     /// With `--triple-pct` odds, a third op that applies to `kind` and may
@@ -210,9 +272,24 @@ mod tests {
             forced,
             Some(SteerBy::Need),
             triple,
-            10,
+            sizing(SliceBy::Fixed),
             Rng::new(7),
         )
+    }
+
+    /// Slices of 10 rounds, or by need with 2 first.
+    fn sizing(by: SliceBy) -> Sizing {
+        Sizing {
+            by,
+            rounds: 10,
+            first: 2,
+        }
+    }
+
+    /// The next slice's pair and kind, the probes not armed.
+    fn pick(s: &mut Steer, t: &Tally, use_meets: bool) -> (Combo, ObjKind) {
+        let p = s.next(t, use_meets, false).unwrap();
+        (p.combo, p.kind)
     }
 
     #[test]
@@ -224,7 +301,7 @@ mod tests {
         assert_eq!(n, 26);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..n {
-            let (c, k) = s.next(&t, false).unwrap();
+            let (c, k) = pick(&mut s, &t, false);
             assert!(c.compatible());
             let r = t.row(&c, k, ObjState::Populated).unwrap();
             t.bump(r, F::Rounds, 10);
@@ -249,21 +326,28 @@ mod tests {
                 t.bump(r, F::Meets, 50);
             }
         }
-        assert_eq!(s.next(&t, true).unwrap(), quiet);
+        assert_eq!(pick(&mut s, &t, true), quiet);
         // Without meets the least run wins instead.
-        assert_ne!(s.next(&t, false).unwrap(), quiet);
+        assert_ne!(pick(&mut s, &t, false), quiet);
         // --no-steer ignores meets even when they are there.
         let mut ns = steered_as(&s, None);
-        assert_ne!(ns.next(&t, true).unwrap(), quiet);
+        assert_ne!(pick(&mut ns, &t, true), quiet);
         // --steer-by least-met: 300 against 50 * 10 + 10 = 510.
         let mut lm = steered_as(&s, Some(SteerBy::LeastMet));
-        assert_eq!(lm.next(&t, true).unwrap(), quiet);
+        assert_eq!(pick(&mut lm, &t, true), quiet);
     }
 
     /// A steering over `s`'s kinds and ops, steered by `by` (`None`:
     /// `--no-steer`).
     fn steered_as(s: &Steer, by: Option<SteerBy>) -> Steer {
-        Steer::new(s.by_kind.clone(), None, by, 0, 10, Rng::new(1))
+        Steer::new(
+            s.by_kind.clone(),
+            None,
+            by,
+            0,
+            sizing(SliceBy::Fixed),
+            Rng::new(1),
+        )
     }
 
     #[test]
@@ -275,10 +359,10 @@ mod tests {
         t.bump(r, F::Rounds, 10);
         t.bump(r, F::Metered, 10);
         t.bump(r, F::Meets, 3);
-        assert_eq!(s.next(&t, true).unwrap(), met);
+        assert_eq!(pick(&mut s, &t, true), met);
         // The least-met steering sends it behind every pair not yet run.
         let mut lm = steered_as(&s, Some(SteerBy::LeastMet));
-        assert_ne!(lm.next(&t, true).unwrap(), met);
+        assert_ne!(pick(&mut lm, &t, true), met);
     }
 
     #[test]
@@ -317,19 +401,64 @@ mod tests {
     }
 
     #[test]
+    fn need_sizes_a_slice_by_the_pairs_own_rate() {
+        let n = |m, r, metered| need_rounds(m, r, metered, 5, 2);
+        // Not met yet (never metered, or metered without a meet): a short look.
+        assert_eq!(n(0, 0, 0), 2);
+        assert_eq!(n(0, 40, 40), 2);
+        // Met twice in 2 rounds: 8 more at its rate of 1 a round.
+        assert_eq!(n(2, 2, 2), 8);
+        // Met once in 4 rounds: 36 at its rate, capped at 5 slices of 5.
+        assert_eq!(n(1, 4, 4), 25);
+        // 9 meets in 3 metered of 3 rounds: one more round.
+        assert_eq!(n(9, 3, 3), 1);
+        // Unmetered rounds count at its rate: 4 in 2 metered of 4 is 8.
+        assert_eq!(n(4, 4, 2), 1);
+        // Covered: a fixed slice.
+        assert_eq!(n(10, 5, 5), 5);
+        assert_eq!(n(3, 20, 5), 5);
+    }
+
+    #[test]
+    fn slices_follow_need_only_while_metered() {
+        let t = Tally::new().unwrap();
+        let met = (Combo::new(vec![Store, Split]), ObjKind::Memfd);
+        let r = t.row(&met.0, met.1, ObjState::Populated).unwrap();
+        t.bump(r, F::Rounds, 2);
+        t.bump(r, F::Metered, 2);
+        t.bump(r, F::Meets, 2);
+        let mut s = steered_as(&steer(None, 0), Some(SteerBy::Need));
+        s.sizing = sizing(SliceBy::Need);
+        // The met pair comes first, sized by its rate: 8 more rounds.
+        let p = s.next(&t, true, true).unwrap();
+        assert_eq!(((p.combo.clone(), p.kind), p.rounds), (met.clone(), 8));
+        // The probes disarmed (sampled meets), or no meets: `--rounds`.
+        assert_eq!(s.next(&t, true, false).unwrap().rounds, 10);
+        assert_eq!(s.next(&t, false, true).unwrap().rounds, 10);
+        // A pair not yet met: `--first-rounds`.
+        t.bump(r, F::Meets, 20);
+        let p = s.next(&t, true, true).unwrap();
+        assert_ne!((p.combo, p.kind), met);
+        assert_eq!(p.rounds, 2);
+        // `--slice-by fixed` keeps `--rounds` whatever the meets.
+        s.sizing = sizing(SliceBy::Fixed);
+        assert_eq!(s.next(&t, true, true).unwrap().rounds, 10);
+    }
+
+    #[test]
     fn forced_pairs_and_triples() {
         let t = Tally::new().unwrap();
         let f = Combo::new(vec![Store, MigratePages]);
         let mut s = steer(Some(f.clone()), 100);
         for _ in 0..4 {
-            assert_eq!(s.next(&t, true).unwrap().0, f);
+            assert_eq!(pick(&mut s, &t, true).0, f);
         }
         let mut s = steer(None, 100);
-        let (c, _) = s.next(&t, false).unwrap();
+        let (c, _) = pick(&mut s, &t, false);
         assert_eq!(c.0.len(), 3);
         assert!(c.compatible());
         s.drop_kind(ObjKind::Anon);
         s.drop_kind(ObjKind::Memfd);
-        assert!(s.is_empty() && s.next(&t, false).is_none());
+        assert!(s.is_empty() && s.next(&t, false, false).is_none());
     }
 }

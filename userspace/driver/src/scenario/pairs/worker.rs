@@ -17,7 +17,7 @@ use super::model::Layout;
 use super::object::{maker, KindEnv, Maker};
 use super::op::{op, Resources};
 use super::round::{self, Setup, Slice};
-use super::steer::{self, Steer};
+use super::steer::{self, Pick, Sizing, Steer};
 use super::tally::{Tally, F, H, T};
 use super::windows::Windows;
 use crate::oracle::{Oracle, Party};
@@ -186,7 +186,11 @@ impl<'a> Worker<'a> {
             forced.clone(),
             (!plan.args.no_steer).then_some(plan.args.steer_by),
             plan.args.triple_pct,
-            u64::from(plan.args.rounds),
+            Sizing {
+                by: plan.args.slice_by,
+                rounds: u64::from(plan.args.rounds),
+                first: u64::from(plan.args.first_rounds),
+            },
             Rng::stream(plan.seed, "pairs-steer", generation),
         );
         if steer.is_empty() {
@@ -243,12 +247,13 @@ impl<'a> Worker<'a> {
         while !self.done() {
             let begun = Instant::now();
             let mut lap = Lap::start(self.tally);
-            let next = self.steer.next(self.tally, self.use_meets);
+            let armed = crate::meets::epoch().is_some_and(|e| e % 2 == 1);
+            let next = self.steer.next(self.tally, self.use_meets, armed);
             lap.mark(T::Steer);
-            let Some((combo, kind)) = next else {
+            let Some(pick) = next else {
                 break;
             };
-            self.slice(&combo, kind, crew);
+            self.slice(&pick, crew);
             self.tally
                 .add_time(T::Wall, begun.elapsed().as_nanos() as u64);
         }
@@ -280,10 +285,11 @@ impl<'a> Worker<'a> {
         still_armed(self.last.take(), epoch).or_else(|| self.meets_if_armed(epoch))
     }
 
-    /// One slice: `rounds` rounds of `combo` on `kind`, in a start state
-    /// drawn from those the kind can start in, then its meets when the
-    /// probes were armed throughout (the run may sample them).
-    fn slice(&mut self, combo: &Combo, kind: ObjKind, crew: Option<&Crew>) {
+    /// One slice: the pick's rounds of its combo on its kind, in a start
+    /// state drawn from those the kind can start in, then its meets when
+    /// the probes were armed throughout (the run may sample them).
+    fn slice(&mut self, pick: &Pick, crew: Option<&Crew>) {
+        let (combo, kind) = (&pick.combo, pick.kind);
         let mut lap = Lap::start(self.tally);
         // Steering by need draws among the states where the combo's ops
         // can enter their module ops (issue 17's cause (a)).
@@ -324,7 +330,7 @@ impl<'a> Worker<'a> {
         lap.mark(T::Steer);
         let mut rounds = |crew: &Crew| {
             let (mut ran, mut failures) = (0, 0);
-            for _ in 0..plan.args.rounds {
+            for _ in 0..pick.rounds {
                 if done(plan, tally, res) {
                     break;
                 }

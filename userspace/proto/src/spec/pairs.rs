@@ -73,7 +73,9 @@ pub struct Args {
     /// steering uses them, a pair not yet met runs `--first-rounds`, a
     /// pair that met runs the rounds its measured rate says it still
     /// needs to be met `COVERED_MEETS` times (at most
-    /// `SLICE_CAP_SLICES` times `--rounds`), a covered pair `--rounds`.
+    /// `SLICE_CAP_SLICES` times `--rounds`), a covered pair `--rounds`;
+    /// a forced `--pair` always runs `--rounds` (no other pair to make
+    /// room for).
     #[arg(long, value_enum, default_value_t = SliceBy::Need, value_name = "MODE")]
     #[serde(default = "SliceBy::before_the_option")]
     pub slice_by: SliceBy,

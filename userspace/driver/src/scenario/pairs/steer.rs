@@ -215,8 +215,11 @@ impl Steer {
         let best = scored.iter().map(|s| s.0).min()?;
         let ties: Vec<_> = scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
         let chosen = (*self.rng.pick(&ties)).clone();
+        // A forced combo has no other candidate to make room for: its
+        // slices keep `--rounds` (and one meets read a slice), as the
+        // variants' forced lines were measured.
         let rounds = match self.sizing.by {
-            SliceBy::Need if use_meets && armed => {
+            SliceBy::Need if use_meets && armed && self.forced.is_none() => {
                 let (m, r, metered) = sums_of(&chosen);
                 need_rounds(m, r, metered, per_slice, self.sizing.first)
             }
@@ -453,6 +456,9 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(pick(&mut s, &t, true).0, f);
         }
+        // Sized by need, a forced pair not yet met still runs --rounds.
+        s.sizing = sizing(SliceBy::Need);
+        assert_eq!(s.next(&t, true, true).unwrap().rounds, 10);
         let mut s = steer(None, 100);
         let (c, _) = pick(&mut s, &t, false);
         assert_eq!(c.0.len(), 3);

@@ -77,9 +77,19 @@ pub fn epoch() -> Option<u64> {
         .map(|p| p.get(0).load(Ordering::SeqCst))
 }
 
+/// Whether an [`epoch`] is one of the probes armed (odd).
+fn armed_in(e: Option<u64>) -> bool {
+    e.is_some_and(|e| e % 2 == 1)
+}
+
+/// Whether the probes are armed now.
+pub fn armed_now() -> bool {
+    armed_in(epoch())
+}
+
 /// Whether the probes were armed all the time between two [`epoch`]s.
 pub fn armed_throughout(before: Option<u64>, after: Option<u64>) -> bool {
-    matches!((before, after), (Some(b), Some(a)) if a == b && b % 2 == 1)
+    before == after && armed_in(before)
 }
 
 /// mmrace.ko's switch for counting alias overlaps.

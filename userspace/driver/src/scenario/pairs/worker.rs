@@ -247,7 +247,7 @@ impl<'a> Worker<'a> {
         while !self.done() {
             let begun = Instant::now();
             let mut lap = Lap::start(self.tally);
-            let armed = crate::meets::epoch().is_some_and(|e| e % 2 == 1);
+            let armed = crate::meets::armed_now();
             let next = self.steer.next(self.tally, self.use_meets, armed);
             lap.mark(T::Steer);
             let Some(pick) = next else {

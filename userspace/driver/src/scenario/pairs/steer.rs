@@ -82,12 +82,23 @@ fn need_rounds(meets: u64, rounds: u64, metered: u64, per_slice: u64, first: u64
         return first;
     }
     let rate = meets as f64 / metered as f64;
-    let expected = meets as f64 + rate * rounds.saturating_sub(metered) as f64;
-    if expected >= COVERED_MEETS as f64 {
-        return per_slice;
+    match rounds_to_cover(expected_meets(meets, rounds, metered, rate), rate) {
+        None => per_slice,
+        Some(need) => need.clamp(1, per_slice.saturating_mul(SLICE_CAP_SLICES)),
     }
-    let need = ((COVERED_MEETS as f64 - expected) / rate).ceil() as u64;
-    need.clamp(1, per_slice.saturating_mul(SLICE_CAP_SLICES))
+}
+
+/// A candidate's meets: those of its metered rounds, and its unmetered
+/// rounds' estimated at `rate` a round.
+fn expected_meets(meets: u64, rounds: u64, metered: u64, rate: f64) -> f64 {
+    meets as f64 + rate * rounds.saturating_sub(metered) as f64
+}
+
+/// The rounds still needed at `rate` a round to go from `expected` meets
+/// to [`COVERED_MEETS`]; `None` once there.
+fn rounds_to_cover(expected: f64, rate: f64) -> Option<u64> {
+    (expected < COVERED_MEETS as f64)
+        .then(|| ((COVERED_MEETS as f64 - expected) / rate).ceil() as u64)
 }
 
 /// The prior of a candidate's meets per round, as meets in rounds: one
@@ -122,18 +133,14 @@ fn score(meets: u64, rounds: u64, metered: u64, per_slice: u64, use_meets: bool)
         (PRIOR_MEETS / PRIOR_ROUNDS, 0.0)
     } else {
         let rate = (meets as f64 + PRIOR_MEETS) / (metered as f64 + PRIOR_ROUNDS);
-        (
-            rate,
-            meets as f64 + rate * rounds.saturating_sub(metered) as f64,
-        )
+        (rate, expected_meets(meets, rounds, metered, rate))
     };
-    let low = rounds.min((1 << ROUNDS_BITS) - 1);
-    if expected >= COVERED_MEETS as f64 {
+    let Some(need) = rounds_to_cover(expected, rate) else {
         let scaled = meets.saturating_mul(rounds) / metered.max(1);
         return COVERED_BASE
             .saturating_add(scaled.saturating_mul(per_slice).saturating_add(rounds));
-    }
-    let need = ((COVERED_MEETS as f64 - expected) / rate).ceil() as u64;
+    };
+    let low = rounds.min((1 << ROUNDS_BITS) - 1);
     (need.min(COVERED_BASE >> ROUNDS_BITS) << ROUNDS_BITS) | low
 }
 

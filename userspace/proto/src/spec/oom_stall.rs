@@ -44,6 +44,12 @@ pub struct Args {
     /// left alone and the run stops.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub exit_timeout: u64,
+    /// Seconds after an OOM kill by which a victim that is not gone and
+    /// still holds memory must have been handed to the OOM reaper (the
+    /// kernel does that 2 s after the kill); past that with no reaper
+    /// wake-up it is an OOM stall. 0: only `--exit-timeout` judges.
+    #[arg(long, value_name = "SECS", default_value_t = 4)]
+    pub reap_timeout: u64,
     /// kernel.hung_task_timeout_secs during the run, so a task blocked that
     /// long is a kernel report (a finding); 0 keeps the kernel's. Longer
     /// than a round's memory pressure lasts under TCG (up to a minute on a
@@ -61,6 +67,15 @@ pub struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub hold_mib: u64,
+    /// Leave about this many MiB of the guest's available memory to the
+    /// rounds and take the rest into the hugetlb pool for the run (a
+    /// smaller machine: the OOM comes after filling that much); 0: off.
+    #[arg(long, value_name = "MIB", default_value_t = 0)]
+    pub leave_mib: u64,
+    /// The memory consumer fills its buffers with MADV_POPULATE_WRITE
+    /// instead of the seed's read() of /dev/zero: the same pages, sooner.
+    #[arg(long)]
+    pub populate: bool,
     /// Each file writer calls fdatasync after this many records (0: never).
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub fsync_every: u64,

@@ -183,6 +183,9 @@ pub struct Plan {
     /// The lock holder's file: the blocker thread writes it. None: no
     /// blocker (`--no-lock-dependency`).
     pub lock_file: Option<CString>,
+    /// The consumer fills its buffers with MADV_POPULATE_WRITE instead of
+    /// reading /dev/zero into them (`--populate`).
+    pub populate: bool,
 }
 
 /// The victim's progress, read from the shared page.
@@ -284,6 +287,19 @@ impl Victim {
         crate::child::peek_exit(self.pid).is_some()
     }
 
+    /// KiB resident in the victim's mm, read from the first of its threads
+    /// that still has the mm (a zombie leader has none); 0 when none has.
+    pub fn resident_kib(&self) -> u64 {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return 0;
+        };
+        dir.flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("statm")).ok())
+            .map(|t| statm_resident_kib(&t))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// SIGKILL (harmless on a zombie).
     pub fn kill(&self) {
         if self.reaped.is_none() {
@@ -328,6 +344,17 @@ impl Drop for Victim {
             self.reap();
         }
     }
+}
+
+/// The resident size of a `statm` line (its second field, in pages), in
+/// KiB; 0 for anything else.
+fn statm_resident_kib(statm: &str) -> u64 {
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * (PAGE as u64 / 1024)
 }
 
 /// Whether a wait status is death by SIGKILL.
@@ -421,9 +448,14 @@ fn child_main(plan: &Plan, shared: &Shared, parent: libc::pid_t) -> ! {
                 .spawn(move || blocker(shared, fd))?;
         }
         let (file, delay) = (plan.file.clone(), plan.consumer_delay);
+        let fill = if plan.populate {
+            Fill::Populate(zero)
+        } else {
+            Fill::ReadZero(zero)
+        };
         std::thread::Builder::new()
             .name("consumer".into())
-            .spawn(move || consumer(shared, zero, &file, delay))?;
+            .spawn(move || consumer(shared, fill, &file, delay))?;
         Ok(())
     })();
     if let Err(e) = spawned {
@@ -521,9 +553,49 @@ fn grow() -> (*mut libc::c_void, usize) {
     (buf, have)
 }
 
+/// include/uapi/asm-generic/mman-common.h (Linux 5.14).
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
+/// How the consumer fills a buffer.
+#[derive(Debug, Clone, Copy)]
+enum Fill {
+    /// read() from this /dev/zero descriptor, as the seed does: a page
+    /// fault per page inside the copy, and the copy.
+    ReadZero(i32),
+    /// MADV_POPULATE_WRITE: the same anonymous pages allocated by the
+    /// kernel's fault path in one call, without the exception per page or
+    /// the copy. A kernel without it (EINVAL) gets the read from this
+    /// /dev/zero descriptor.
+    Populate(i32),
+}
+
+impl Fill {
+    fn fill(self, buf: *mut libc::c_void, size: usize) {
+        match self {
+            // SAFETY: reads into the `size` bytes realloc gave us. Will
+            // cause OOM due to overcommit, as the seed says.
+            Fill::ReadZero(zero) => unsafe {
+                libc::read(zero, buf, size);
+            },
+            // SAFETY: populates the `size` bytes realloc gave us (page
+            // aligned: glibc mmaps a block this large, with its header in
+            // the first page, which is ours too).
+            Fill::Populate(zero) => unsafe {
+                let page = buf as usize & !(PAGE - 1);
+                let len = (buf as usize + size - page).next_multiple_of(PAGE);
+                if libc::madvise(page as *mut _, len, MADV_POPULATE_WRITE) != 0
+                    && errno() == libc::EINVAL
+                {
+                    Fill::ReadZero(zero).fill(buf, size);
+                }
+            },
+        }
+    }
+}
+
 /// The memory consumer. The buffers are never freed: the process holds
 /// them until it is killed.
-fn consumer(shared: &Shared, zero: i32, file: &CString, delay: Duration) {
+fn consumer(shared: &Shared, fill: Fill, file: &CString, delay: Duration) {
     std::thread::sleep(delay);
     // SAFETY: a valid NUL-terminated path.
     unsafe { libc::unlink(file.as_ptr()) };
@@ -542,9 +614,7 @@ fn consumer(shared: &Shared, zero: i32, file: &CString, delay: Duration) {
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
-        // SAFETY: reads into the `size` bytes realloc gave us. Will cause
-        // OOM due to overcommit, as the seed says.
-        unsafe { libc::read(zero, buf, size) };
+        fill.fill(buf, size);
         shared.get(READS_DONE).fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -552,6 +622,13 @@ fn consumer(shared: &Shared, zero: i32, file: &CString, delay: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statm_resident() {
+        assert_eq!(statm_resident_kib("2000 300 100 10 0 50 0\n"), 1200);
+        assert_eq!(statm_resident_kib("0 0 0 0 0 0 0"), 0);
+        assert_eq!(statm_resident_kib(""), 0);
+    }
 
     #[test]
     fn wait_status_words() {
@@ -579,6 +656,7 @@ mod tests {
             round: 1,
             fsync_every: 16,
             lock_file: None,
+            populate: false,
         };
         let mut v = Victim::spawn(&plan).unwrap();
         let adj = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", v.pid())).unwrap();
@@ -591,6 +669,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(!v.gone());
+        assert!(v.resident_kib() > 0);
         assert_eq!(v.progress().read_start_ns, None);
         v.kill();
         let status = v.reap();

@@ -63,6 +63,11 @@ cflags)
 	elif has include/linux/swapops.h 'is_pmd_device_private_entry\('; then
 		flags="$flags -DMMRACE_HAVE_PMD_DEVICE_PRIVATE"
 	fi
+	# mm_flags_test() (7.3): the mm flags as a bitmap; before it,
+	# test_bit() on mm->flags.
+	if has include/linux/mm.h 'bool mm_flags_test\('; then
+		flags="$flags -DMMRACE_HAVE_MM_FLAGS_TEST"
+	fi
 	echo "${flags# }"
 	;;
 *)

@@ -217,6 +217,15 @@ pub const PATTERNS: &[Pattern] = &[
         &["System is deadlocked on memory"],
         TitleRule::Fixed("kernel panic: System is deadlocked on memory"),
     ),
+    // mmrace.ko's OOM reaper hand-off watch (module/mmrace_oom.c): an OOM
+    // victim still up 4 s after its kill and never handed to the reaper.
+    // From a timer in the kernel: the driver, which needs memory, may be
+    // wedged by the same stall.
+    kernel(
+        "OOM stall",
+        &["mmrace: OOM stall: "],
+        TitleRule::Fixed("OOM stall: victim not handed to the OOM reaper"),
+    ),
     kernel(
         "hung task",
         &["blocked for more than", "blocked in I/O wait for more than"],
@@ -297,6 +306,13 @@ mod tests {
         assert_eq!(
             class("[    9.9] kernel BUG at mm/huge_memory.c:3050!"),
             Some("BUG")
+        );
+        assert_eq!(
+            class(
+                "[   14.9] mmrace: OOM stall: victim 90 (oom-victim) not handed to the OOM \
+                 reaper 4000 ms after the kill, its mm still up"
+            ),
+            Some("OOM stall")
         );
         assert_eq!(
             class("[    9.9] BUG: unable to handle page fault for address: ffff8880"),

@@ -56,10 +56,6 @@ pub struct Plan {
     pub hold_mib: u64,
     /// fdatasync every this many records per writer (0: never).
     pub fsync_every: u64,
-    /// Seconds after an OOM kill by which the reaper must take up a victim
-    /// that is not gone (0: off).
-    #[serde(default)]
-    pub reap_timeout: u64,
     /// `--leave-mib` (0: off) and the MiB the hugetlb pool took for it.
     #[serde(default)]
     pub leave_mib: u64,

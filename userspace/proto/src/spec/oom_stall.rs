@@ -44,12 +44,6 @@ pub struct Args {
     /// left alone and the run stops.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub exit_timeout: u64,
-    /// Seconds after an OOM kill by which a victim that is not gone and
-    /// still holds memory must have been handed to the OOM reaper (the
-    /// kernel does that 2 s after the kill); past that with no reaper
-    /// wake-up it is an OOM stall. 0: only `--exit-timeout` judges.
-    #[arg(long, value_name = "SECS", default_value_t = 4)]
-    pub reap_timeout: u64,
     /// kernel.hung_task_timeout_secs during the run, so a task blocked that
     /// long is a kernel report (a finding); 0 keeps the kernel's. Longer
     /// than a round's memory pressure lasts under TCG (up to a minute on a

@@ -28,7 +28,6 @@
 //! - [`records`]: the data oracle's check of the writers' file;
 //! - [`reserve`]: `--leave-mib`, less memory for the rounds;
 //! - [`round`]: per-round bookkeeping, the table and the run summary;
-//! - [`stall`]: when a victim that is not gone after its kill is stalled;
 //! - [`stats`]: XFS, block device and `reclaim_latency` files.
 //!
 //! Finding and mounting the XFS disk is [`crate::shared::disk`].
@@ -37,7 +36,6 @@ pub mod holder;
 pub mod records;
 pub mod reserve;
 pub mod round;
-pub mod stall;
 pub mod stats;
 pub mod victim;
 pub mod whereabouts;
@@ -287,8 +285,9 @@ fn run_rounds(
             ),
             Outcome::NotGone => {
                 ctx.say(format!(
-                    "oom-stall: the round {n} victim is stalled after the kill; \
-                     leaving it and stopping here"
+                    "oom-stall: the round {n} victim is still not gone {} s after the kill; \
+                     leaving it and stopping here",
+                    a.exit_timeout
                 ));
                 ctx.event("victim_not_gone", format!("round {n}"));
                 break;
@@ -398,7 +397,6 @@ fn oom_plan(a: &Args, lock_dependency: bool, reserved_mib: u64) -> OomPlan {
         lock_dependency,
         hold_mib: a.hold_mib,
         fsync_every: a.fsync_every,
-        reap_timeout: a.reap_timeout,
         leave_mib: a.leave_mib,
         reserved_mib,
     }
@@ -437,19 +435,18 @@ fn thread_state(pid: libc::pid_t, tid: i32) -> Option<char> {
     stat.rsplit_once(") ")?.1.chars().next()
 }
 
-/// The stall of a victim not gone after its kill (`why`: how long after,
-/// and what else [`stall`] saw), and where its threads and the lock
-/// holder's are. With an OOM kill, the
+/// The stall of a victim not gone `exit_timeout` s after its kill, and
+/// where its threads and the lock holder's are. With an OOM kill, the
 /// OOM killer waits for it and kills nothing else (oom-deadlock); after
 /// the driver's own kill (no OOM kill came), a task with a fatal signal is
 /// stuck in the kernel while memory is short (killed-not-gone).
 fn say_not_gone(
     ctx: &Ctx,
+    a: &Args,
     n: u32,
     victim: &Victim,
     holder: Option<&holder::Holder>,
     oom_killed: bool,
-    why: &str,
 ) {
     use mmrace_proto::oracle::StallKind;
     let (kind, who) = if oom_killed {
@@ -470,8 +467,9 @@ fn say_not_gone(
     ctx.stall(
         kind,
         format!(
-            "round {n}: {who} (pid {}) is not gone {why}{in_read}; victim: {}{holder_at}",
+            "round {n}: {who} (pid {}) is not gone {} s after the kill{in_read}; victim: {}{holder_at}",
             victim.pid(),
+            a.exit_timeout,
             whereabouts::describe(victim.pid()),
         ),
     );
@@ -494,8 +492,7 @@ fn one_round(rc: &RoundCtx, plan: &Plan) -> Result<RoundResult> {
     rc.files.prepare()?;
     let mut w = Watch {
         oom0: vmstat_oom_kill()?,
-        reaper0: reaper_counts(),
-        reaper_woken: None,
+        reaped0: reaped_counter(),
         disk0: disk_written(rc.block_stat)?,
         t0: mono_ns(),
         kill_seen: false,
@@ -507,10 +504,9 @@ fn one_round(rc: &RoundCtx, plan: &Plan) -> Result<RoundResult> {
         h.set_active(true);
     }
     let idle = Idle(rc.holder);
-    let stalled = w.until_gone_or_stalled(rc, &mut victim)?;
-    let not_gone = stalled.is_some();
+    let not_gone = w.until_gone_or_stuck(rc, &mut victim)?;
     let p = victim.progress();
-    let (outcome, exit) = w.end(rc, &mut victim, stalled);
+    let (outcome, exit) = w.end(rc, &mut victim, not_gone);
     // Let the holder finish; the driver's memory-hungry check comes after.
     drop(idle);
     let mut r = w.tracker.finish(
@@ -550,10 +546,7 @@ fn ms_since(t0: u64, t: u64) -> u64 {
 /// has seen since, and the driver's own kill, if it had to make one.
 struct Watch {
     oom0: u64,
-    /// The OOM reaper's counters at the round's start (None: unreadable).
-    reaper0: Option<ReaperCounts>,
-    /// Whether the reaper was woken this round, at the last sample.
-    reaper_woken: Option<bool>,
+    reaped0: u64,
     disk0: u64,
     t0: u64,
     kill_seen: bool,
@@ -562,54 +555,24 @@ struct Watch {
 }
 
 impl Watch {
-    /// Samples the victim until it is gone (None) or stalled after a kill
-    /// (see [`stall`]).
-    fn until_gone_or_stalled(
-        &mut self,
-        rc: &RoundCtx,
-        victim: &mut Victim,
-    ) -> Result<Option<stall::Stalled>> {
+    /// Samples the victim until it is gone (false) or still there
+    /// `exit_timeout` s after a kill (true).
+    fn until_gone_or_stuck(&mut self, rc: &RoundCtx, victim: &mut Victim) -> Result<bool> {
         let pidfd = PidFd::open(victim.pid());
         loop {
             let s = self.sample(rc, victim)?;
             if s.gone {
-                return Ok(None);
+                return Ok(false);
             }
             if self.tracker.kill_ms().is_none() && self.driver_kill.is_none() {
                 self.kill_if_due(rc, victim, s.t_ms);
             }
-            if let Some(why) = self.stalled(rc, victim, s.t_ms) {
-                return Ok(Some(why));
+            let killed_at = self.tracker.kill_ms().or(self.driver_kill.map(|(_, t)| t));
+            if killed_at.is_some_and(|k| s.t_ms.saturating_sub(k) >= rc.a.exit_timeout * 1000) {
+                return Ok(true);
             }
             pidfd.wait(Duration::from_millis(rc.a.poll_ms));
         }
-    }
-
-    /// Whether the victim, not gone at `t_ms`, is stalled: after the
-    /// driver's own kill only the exit timeout judges (no OOM victim, no
-    /// reaper); after an OOM kill the reaper's hand-off too.
-    fn stalled(&self, rc: &RoundCtx, victim: &Victim, t_ms: u64) -> Option<stall::Stalled> {
-        let oom_kill = self.tracker.kill_ms();
-        let killed_at = oom_kill.or(self.driver_kill.map(|(_, t)| t))?;
-        let limits = stall::Limits {
-            exit_timeout: rc.a.exit_timeout,
-            reap_timeout: if oom_kill.is_some() {
-                rc.a.reap_timeout
-            } else {
-                0
-            },
-        };
-        let since_kill_ms = t_ms.saturating_sub(killed_at);
-        // The resident size costs a /proc walk: only once the rule is due.
-        let due = limits.reap_timeout > 0 && since_kill_ms >= limits.reap_timeout * 1000;
-        stall::judge(
-            limits,
-            stall::AfterKill {
-                since_kill_ms,
-                reaper_woken: self.reaper_woken,
-                resident_kib: if due { victim.resident_kib() } else { 0 },
-            },
-        )
     }
 
     /// One sample of the round, given to the tracker; the victim's writes
@@ -620,10 +583,6 @@ impl Watch {
         let now = mono_ns();
         let hs = rc.holder.map(|h| h.state()).unwrap_or_default();
         let oom_kills = vmstat_oom_kill()?.saturating_sub(self.oom0);
-        let reaper = reaper_counts()
-            .zip(self.reaper0)
-            .map(|(c, c0)| c.since(&c0));
-        self.reaper_woken = reaper.map(|r| r.woken > 0);
         // The blocker's state, read once: when the kill is first seen.
         let blocker_state = match (oom_kills > 0 && !self.kill_seen, p.blocker_tid) {
             (true, tid) if tid > 0 => thread_state(victim.pid(), tid),
@@ -635,7 +594,7 @@ impl Watch {
             written: p.written,
             disk: disk_written(rc.block_stat)?.saturating_sub(self.disk0),
             oom_kills,
-            reaped: reaper.map_or(0, |r| r.reaped),
+            reaped: reaped_counter().saturating_sub(self.reaped0),
             pressure_ms: p.read_start_ns.map(|ns| ms_since(self.t0, ns)),
             gone,
             holder_reads: hs.reads,
@@ -665,26 +624,11 @@ impl Watch {
     }
 
     /// The round's outcome and the victim's exit: reaped, or abandoned
-    /// (and said) when it is stalled.
-    fn end(
-        &self,
-        rc: &RoundCtx,
-        victim: &mut Victim,
-        stalled: Option<stall::Stalled>,
-    ) -> (Outcome, String) {
-        if let Some(why) = stalled {
+    /// (and said) when it is not gone.
+    fn end(&self, rc: &RoundCtx, victim: &mut Victim, not_gone: bool) -> (Outcome, String) {
+        if not_gone {
             let oom_killed = self.tracker.kill_ms().is_some();
-            let why = match why {
-                stall::Stalled::NotGone => format!("{} s after the kill", rc.a.exit_timeout),
-                stall::Stalled::NotReaped => format!(
-                    "{} s after the kill and was never handed to the OOM reaper \
-                     (no oom_reaper_wake; the kernel does that 2 s after the kill), \
-                     its memory still held ({} MiB resident)",
-                    rc.a.reap_timeout,
-                    victim.resident_kib() / 1024
-                ),
-            };
-            say_not_gone(rc.ctx, rc.n, victim, rc.holder, oom_killed, &why);
+            say_not_gone(rc.ctx, rc.a, rc.n, victim, rc.holder, oom_killed);
             victim.abandon();
             return (Outcome::NotGone, "not gone".to_string());
         }
@@ -795,32 +739,12 @@ fn vmstat_oom_kill() -> Result<u64> {
     Ok(vmstat::read()?.get("oom_kill").copied().unwrap_or(0))
 }
 
-/// mmrace's OOM reaper counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct ReaperCounts {
-    /// `oom_reaper_wake`: victims handed to the reaper.
-    woken: u64,
-    /// `oom_reaper_reaped`: passes the reaper finished.
-    reaped: u64,
-}
-
-impl ReaperCounts {
-    fn since(&self, start: &ReaperCounts) -> ReaperCounts {
-        ReaperCounts {
-            woken: self.woken.saturating_sub(start.woken),
-            reaped: self.reaped.saturating_sub(start.reaped),
-        }
-    }
-}
-
-/// The reaper's counters (None if unreadable: then they only decorate
-/// a round and judge nothing).
-fn reaper_counts() -> Option<ReaperCounts> {
-    let c = counters::read().ok()?;
-    Some(ReaperCounts {
-        woken: *c.get(name::OOM_REAPER_WAKE)?,
-        reaped: *c.get(name::OOM_REAPER_REAPED)?,
-    })
+/// mmrace's oom_reaper_reaped (0 if unreadable: it only decorates a round).
+fn reaped_counter() -> u64 {
+    counters::read()
+        .ok()
+        .and_then(|c| c.get(name::OOM_REAPER_REAPED).copied())
+        .unwrap_or(0)
 }
 
 fn disk_written(block_stat: &Path) -> Result<u64> {

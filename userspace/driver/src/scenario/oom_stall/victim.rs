@@ -287,19 +287,6 @@ impl Victim {
         crate::child::peek_exit(self.pid).is_some()
     }
 
-    /// KiB resident in the victim's mm, read from the first of its threads
-    /// that still has the mm (a zombie leader has none); 0 when none has.
-    pub fn resident_kib(&self) -> u64 {
-        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
-            return 0;
-        };
-        dir.flatten()
-            .filter_map(|e| std::fs::read_to_string(e.path().join("statm")).ok())
-            .map(|t| statm_resident_kib(&t))
-            .max()
-            .unwrap_or(0)
-    }
-
     /// SIGKILL (harmless on a zombie).
     pub fn kill(&self) {
         if self.reaped.is_none() {
@@ -344,17 +331,6 @@ impl Drop for Victim {
             self.reap();
         }
     }
-}
-
-/// The resident size of a `statm` line (its second field, in pages), in
-/// KiB; 0 for anything else.
-fn statm_resident_kib(statm: &str) -> u64 {
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * (PAGE as u64 / 1024)
 }
 
 /// Whether a wait status is death by SIGKILL.
@@ -624,13 +600,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statm_resident() {
-        assert_eq!(statm_resident_kib("2000 300 100 10 0 50 0\n"), 1200);
-        assert_eq!(statm_resident_kib("0 0 0 0 0 0 0"), 0);
-        assert_eq!(statm_resident_kib(""), 0);
-    }
-
-    #[test]
     fn wait_status_words() {
         assert!(killed_by_sigkill(libc::SIGKILL));
         assert!(!killed_by_sigkill(libc::SIGTERM));
@@ -669,7 +638,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(!v.gone());
-        assert!(v.resident_kib() > 0);
         assert_eq!(v.progress().read_start_ns, None);
         v.kill();
         let status = v.reap();

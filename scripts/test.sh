@@ -1031,8 +1031,10 @@ oom_dependency_checks() {
 	# (Its smoke, clean: qemu-no-reaper-smoke-clean.)
 	oracle_variant no-oom-reaper || return 1
 	local start=$SECONDS
-	# The verdict: the driver's oom-deadlock (victim not gone 30 s after the
-	# kill), a hung task, or a silent guest, whichever comes first.
+	# The verdict: mmrace.ko's OOM stall (the victim never handed to the
+	# reaper, 3.5 s after the kill), the driver's oom-deadlock (victim not
+	# gone 30 s after the kill), a hung task, or a silent guest, whichever
+	# comes first.
 	# (--after-finding 5: the verdict is all this checks; the guest, stalled,
 	# need not get run's 20 s to print more.)
 	expect_exit 1 oguest_xfs no-reaper --duration 120 --seed 1 --mem-mib 1024 --hang-timeout 60 \

@@ -333,7 +333,7 @@ impl State {
     }
 
     /// The operations of `mmrace_ops.h`, in its order: index, name, symbol.
-    fn ops(&self) -> impl Iterator<Item = (u32, &'static str, &'static str)> {
+    fn ops(&self) -> impl Iterator<Item = (u32, &'static str, &'static str)> + '_ {
         (0..self.nr_ops()).map(|i| {
             // SAFETY: the C side returns a static string for any index.
             let symbol = unsafe { static_name(probes::mmrace_meets_op_symbol(i)) };

@@ -162,10 +162,7 @@ mod tests {
             ..t
         };
         let line = t.line().unwrap();
-        assert!(
-            line.contains("meets 3.0 (reading the files 2.0)"),
-            "{line}"
-        );
+        assert!(line.contains("meets 3.0 (reading the files 2.0)"), "{line}");
         let back: RoundTime = serde_json::from_str("{\"rounds\":3}").unwrap();
         assert_eq!(back.rounds, 3);
     }

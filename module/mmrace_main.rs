@@ -333,22 +333,34 @@ impl State {
     }
 
     /// The operations of `mmrace_ops.h`, in its order: index, name, symbol.
-    fn ops(&self) -> impl Iterator<Item = (u32, &'static str, &'static str)> {
-        // SAFETY: the op tables are static and indices are in range.
-        (0..unsafe { probes::mmrace_meets_nr_ops() }).map(|i| unsafe {
-            (
-                i,
-                static_name(probes::mmrace_meets_op_name(i)),
-                static_name(probes::mmrace_meets_op_symbol(i)),
-            )
+    fn ops(&self) -> impl Iterator<Item = (u32, &'static str, &'static str)> + '_ {
+        (0..self.nr_ops()).map(|i| {
+            // SAFETY: the C side returns a static string for any index.
+            let symbol = unsafe { static_name(probes::mmrace_meets_op_symbol(i)) };
+            (i, self.op_name(i), symbol)
         })
     }
 
-    /// The memory kinds of `mmrace_ops.h`, in its order.
-    fn kinds(&self) -> impl Iterator<Item = (u32, &'static str)> {
-        // SAFETY: the kind table is static and indices are in range.
-        (0..unsafe { probes::mmrace_meets_nr_kinds() })
-            .map(|i| (i, unsafe { static_name(probes::mmrace_meets_kind_name(i)) }))
+    fn nr_ops(&self) -> u32 {
+        // SAFETY: a constant of the C object.
+        unsafe { probes::mmrace_meets_nr_ops() }
+    }
+
+    /// Operation `i`'s name (`?` out of range).
+    fn op_name(&self, i: u32) -> &'static str {
+        // SAFETY: the C side returns a static string for any index.
+        unsafe { static_name(probes::mmrace_meets_op_name(i)) }
+    }
+
+    fn nr_kinds(&self) -> u32 {
+        // SAFETY: a constant of the C object.
+        unsafe { probes::mmrace_meets_nr_kinds() }
+    }
+
+    /// Memory kind `k`'s name (`?` out of range).
+    fn kind_name(&self, k: u32) -> &'static str {
+        // SAFETY: the C side returns a static string for any index.
+        unsafe { static_name(probes::mmrace_meets_kind_name(k)) }
     }
 
     fn meet(&self, entering: u32, holding: u32, kind: u32) -> MeetCount {
@@ -430,17 +442,26 @@ fn show_probes(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// `holding` had left it within the near window, `alias` those where
 /// `holding` was in flight on the same mm or file with no object in common
 /// (`mmrace_meets.c`).
+///
+/// Most cells are zero: the walk reads counts by index and looks up the
+/// names of the cells it prints only.
 fn show_meets(t: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "# entering holding kind meets near alias")?;
-    for (e, entering, _) in t.ops() {
-        for (h, holding, _) in t.ops() {
-            for (k, kind) in t.kinds() {
+    let (ops, kinds) = (t.nr_ops(), t.nr_kinds());
+    for e in 0..ops {
+        for h in 0..ops {
+            for k in 0..kinds {
                 let c = t.meet(e, h, k);
                 if c != MeetCount::default() {
                     writeln!(
                         f,
-                        "{entering} {holding} {kind} {} {} {}",
-                        c.meets, c.near, c.alias
+                        "{} {} {} {} {} {}",
+                        t.op_name(e),
+                        t.op_name(h),
+                        t.kind_name(k),
+                        c.meets,
+                        c.near,
+                        c.alias
                     )?;
                 }
             }

@@ -335,7 +335,7 @@ pub const SMOKE_OP: &str = mmrace_proto::ops::name::ANON_HUGE_FAULT;
 /// `inject/points` lists it by.
 pub fn op_symbol(op: &str) -> Option<&'static str> {
     mmrace_proto::ops::op_defs()
-        .into_iter()
+        .iter()
         .find(|d| d.name == op)
         .map(|d| d.symbol)
 }

@@ -35,16 +35,34 @@ pub fn meets_path() -> String {
 
 /// The matrix now.
 pub fn read() -> Result<Meets> {
+    parse(&read_text()?)
+}
+
+/// debugfs `meets` as the module renders it.
+pub fn read_text() -> Result<String> {
     let path = meets_path();
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    Meets::parse(&text).with_context(|| format!("in {path}"))
+    std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))
+}
+
+/// The matrix in `text`, as [`read_text`] gave it.
+pub fn parse(text: &str) -> Result<Meets> {
+    Meets::parse(text).with_context(|| format!("in {}", meets_path()))
 }
 
 /// Every operation's probe and calls now (debugfs `ops`).
 pub fn read_ops() -> Result<Vec<mmrace_proto::meets::OpState>> {
+    parse_ops_text(&read_ops_text()?)
+}
+
+/// debugfs `ops` as the module renders it.
+pub fn read_ops_text() -> Result<String> {
     let path = path(OPS_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    parse_ops(&text).with_context(|| format!("in {path}"))
+    std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))
+}
+
+/// The operations in `text`, as [`read_ops_text`] gave it.
+pub fn parse_ops_text(text: &str) -> Result<Vec<mmrace_proto::meets::OpState>> {
+    parse_ops(text).with_context(|| format!("in {}", path(OPS_FILE)))
 }
 
 fn read_dropped() -> Result<u64> {

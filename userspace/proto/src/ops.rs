@@ -16,6 +16,8 @@ pub mod kind {
     include!(concat!(env!("OUT_DIR"), "/kind_names.rs"));
 }
 
+use std::sync::OnceLock;
+
 /// The header the module is built from.
 pub const OPS_HEADER: &str = include_str!("../../../module/mmrace_ops.h");
 
@@ -43,38 +45,46 @@ fn entry(line: &'static str, prefix: &str) -> Option<(&'static str, Vec<&'static
     Some((name.trim(), quoted))
 }
 
-/// Every operation, in the module's order.
-pub fn op_defs() -> Vec<OpDef> {
-    OPS_HEADER
-        .lines()
-        .filter_map(|l| {
-            let (name, q) = entry(l, "MMRACE_OP(")?;
-            let [symbol, help] = q[..] else { return None };
-            Some(OpDef { name, symbol, help })
-        })
-        .collect()
+/// Every operation, in the module's order: the header is parsed once (a
+/// name lookup per `meets` cell parsed it again and again, 45 ms of a
+/// 108 ms `pairs` round under TCG).
+pub fn op_defs() -> &'static [OpDef] {
+    static DEFS: OnceLock<Vec<OpDef>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        OPS_HEADER
+            .lines()
+            .filter_map(|l| {
+                let (name, q) = entry(l, "MMRACE_OP(")?;
+                let [symbol, help] = q[..] else { return None };
+                Some(OpDef { name, symbol, help })
+            })
+            .collect()
+    })
 }
 
-/// Every memory kind, in the module's order.
-pub fn kind_defs() -> Vec<KindDef> {
-    OPS_HEADER
-        .lines()
-        .filter_map(|l| {
-            let (name, q) = entry(l, "MMRACE_KIND(")?;
-            let [help] = q[..] else { return None };
-            Some(KindDef { name, help })
-        })
-        .collect()
+/// Every memory kind, in the module's order (parsed once).
+pub fn kind_defs() -> &'static [KindDef] {
+    static DEFS: OnceLock<Vec<KindDef>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        OPS_HEADER
+            .lines()
+            .filter_map(|l| {
+                let (name, q) = entry(l, "MMRACE_KIND(")?;
+                let [help] = q[..] else { return None };
+                Some(KindDef { name, help })
+            })
+            .collect()
+    })
 }
 
 /// The operation called `name`, as the header spells it.
 pub fn op(name: &str) -> Option<&'static str> {
-    op_defs().into_iter().map(|d| d.name).find(|n| *n == name)
+    op_defs().iter().map(|d| d.name).find(|n| *n == name)
 }
 
 /// The memory kind called `name`, as the header spells it.
 pub fn kind_of(name: &str) -> Option<&'static str> {
-    kind_defs().into_iter().map(|d| d.name).find(|n| *n == name)
+    kind_defs().iter().map(|d| d.name).find(|n| *n == name)
 }
 
 #[cfg(test)]
@@ -103,7 +113,7 @@ mod tests {
 
     #[test]
     fn header_lists_kinds() {
-        let kinds: Vec<_> = kind_defs().into_iter().map(|k| k.name).collect();
+        let kinds: Vec<_> = kind_defs().iter().map(|k| k.name).collect();
         assert_eq!(
             kinds,
             ["anon", "ksm", "shmem", "file", "hugetlb", "unknown"],

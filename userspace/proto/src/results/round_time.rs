@@ -11,7 +11,8 @@
 //! worker seeing every thread's result (`join`), the offsets book and the
 //! windows' score (`record`), the check of every page (`verify`), the
 //! object's release (`drop`). A slice adds its threads' start and stop
-//! (`crew`), the module's `meets` read around it (`meets`) and the choice
+//! (`crew`), the module's `meets` read around it (`meets`; of it,
+//! `meets_read` the files' reading, their parsing apart) and the choice
 //! of the next slice with its tally rows (`steer`). `other` is the rest of
 //! the worker's wall time.
 
@@ -49,6 +50,9 @@ pub struct RoundTime {
     /// Of `ops_ns`: the time every op of the round was running at once
     /// (the latest first start to the earliest last end).
     pub together_ns: u64,
+    /// Of `meets_ns`: reading debugfs `meets` and `ops` (the module's
+    /// rendering and the copy to the worker), their parsing apart.
+    pub meets_read_ns: u64,
 }
 
 impl RoundTime {
@@ -99,6 +103,11 @@ impl RoundTime {
                     ms(self.together_ns),
                     self.runs_per_round()
                 ),
+                "meets" => format!(
+                    "meets {:.1} (reading the files {:.1})",
+                    ms(ns),
+                    ms(self.meets_read_ns)
+                ),
                 _ => format!("{name} {:.1}", ms(ns)),
             })
             .collect();
@@ -147,6 +156,13 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with("other 13.0"), "{line}");
+        let t = RoundTime {
+            meets_ns: 6_000_000,
+            meets_read_ns: 4_000_000,
+            ..t
+        };
+        let line = t.line().unwrap();
+        assert!(line.contains("meets 3.0 (reading the files 2.0)"), "{line}");
         let back: RoundTime = serde_json::from_str("{\"rounds\":3}").unwrap();
         assert_eq!(back.rounds, 3);
     }

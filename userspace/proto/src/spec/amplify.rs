@@ -129,7 +129,7 @@ impl Target {
     /// The entry of the module operation `op`: its kernel function.
     pub fn at_op(op: &str) -> Result<Target, String> {
         crate::ops::op_defs()
-            .into_iter()
+            .iter()
             .find(|d| d.name == op)
             .map(|d| Target::new(d.symbol))
             .ok_or_else(|| {

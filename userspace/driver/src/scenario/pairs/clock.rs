@@ -96,6 +96,7 @@ pub fn report(tally: &Tally) -> RoundTime {
         spun_ns: tally.time(T::Spun),
         runs: tally.time(T::Runs),
         together_ns: tally.time(T::Together),
+        meets_read_ns: tally.time(T::MeetsRead),
     }
 }
 

@@ -104,8 +104,11 @@ pub enum T {
     /// Op runs (a count), and the time all ops of a round ran at once.
     Runs,
     Together,
+    /// Of `Meets`: reading the debugfs files (the module's rendering and
+    /// the copy), parsing apart.
+    MeetsRead,
 }
-const TIME_WORDS: usize = 19;
+const TIME_WORDS: usize = 20;
 
 const FIND_WORDS: usize = 6 + STAMP_WORDS + 1;
 const ROWS_AT: usize = HEADER;

@@ -265,8 +265,12 @@ impl<'a> Worker<'a> {
     /// under TCG).
     fn meets_if_armed(&self, epoch: Option<u64>) -> Option<Counted> {
         if self.use_meets && crate::meets::armed_throughout(epoch, crate::meets::epoch()) {
-            let meets = crate::meets::read().ok()?;
-            let calls = crate::meets::read_ops()
+            let mut lap = Lap::start(self.tally);
+            let text = crate::meets::read_text().ok()?;
+            let ops = crate::meets::read_ops_text().ok()?;
+            lap.mark(T::MeetsRead);
+            let meets = crate::meets::parse(&text).ok()?;
+            let calls = crate::meets::parse_ops_text(&ops)
                 .ok()?
                 .into_iter()
                 .map(|o| (o.op, o.calls))

@@ -218,7 +218,8 @@ pub const PATTERNS: &[Pattern] = &[
         TitleRule::Fixed("kernel panic: System is deadlocked on memory"),
     ),
     // mmrace.ko's OOM reaper hand-off watch (module/mmrace_oom.c): an OOM
-    // victim still up 4 s after its kill and never handed to the reaper.
+    // victim still up 3.5 s after its kill (3 s, then a second look 0.5 s
+    // later) and never handed to the reaper.
     // From a timer in the kernel: the driver, which needs memory, may be
     // wedged by the same stall.
     kernel(

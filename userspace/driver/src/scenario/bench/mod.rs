@@ -478,7 +478,8 @@ fn meets_phase(ctx: &Ctx, a: &Args) -> Result<MeetsPhase> {
     })
 }
 
-/// One pair of the `loops` phase: the standalone loop, then pairs.
+/// One pair of the `loops` phase: the standalone loop, then pairs with
+/// each op once a round (`--overlap-ms 0`), as the loop runs them.
 fn loop_pair(
     ctx: &Ctx,
     pair: (loops::LoopOp, loops::LoopOp, loops::LoopKind),
@@ -490,7 +491,7 @@ fn loop_pair(
     let (loop_rounds, loop_secs) = loops::standalone(pair, Duration::from_secs(secs), nodes)
         .with_context(|| format!("the standalone loop of {name}"))?;
     let args = pairs_args(&format!(
-        "--pair {},{} --kind {}",
+        "--pair {},{} --kind {} --overlap-ms 0",
         x.word(),
         y.word(),
         kind.word()

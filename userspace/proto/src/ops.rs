@@ -45,20 +45,28 @@ fn entry(line: &'static str, prefix: &str) -> Option<(&'static str, Vec<&'static
     Some((name.trim(), quoted))
 }
 
+/// The header's `PREFIX(...)` entries, each made by `make` from its name
+/// and quoted strings.
+fn entries<T>(prefix: &str, make: fn(&'static str, &[&'static str]) -> Option<T>) -> Vec<T> {
+    OPS_HEADER
+        .lines()
+        .filter_map(|l| {
+            let (name, q) = entry(l, prefix)?;
+            make(name, &q)
+        })
+        .collect()
+}
+
 /// Every operation, in the module's order: the header is parsed once (a
 /// name lookup per `meets` cell parsed it again and again, 45 ms of a
 /// 108 ms `pairs` round under TCG).
 pub fn op_defs() -> &'static [OpDef] {
     static DEFS: OnceLock<Vec<OpDef>> = OnceLock::new();
     DEFS.get_or_init(|| {
-        OPS_HEADER
-            .lines()
-            .filter_map(|l| {
-                let (name, q) = entry(l, "MMRACE_OP(")?;
-                let [symbol, help] = q[..] else { return None };
-                Some(OpDef { name, symbol, help })
-            })
-            .collect()
+        entries("MMRACE_OP(", |name, q| match *q {
+            [symbol, help] => Some(OpDef { name, symbol, help }),
+            _ => None,
+        })
     })
 }
 
@@ -66,14 +74,10 @@ pub fn op_defs() -> &'static [OpDef] {
 pub fn kind_defs() -> &'static [KindDef] {
     static DEFS: OnceLock<Vec<KindDef>> = OnceLock::new();
     DEFS.get_or_init(|| {
-        OPS_HEADER
-            .lines()
-            .filter_map(|l| {
-                let (name, q) = entry(l, "MMRACE_KIND(")?;
-                let [help] = q[..] else { return None };
-                Some(KindDef { name, help })
-            })
-            .collect()
+        entries("MMRACE_KIND(", |name, q| match *q {
+            [help] => Some(KindDef { name, help }),
+            _ => None,
+        })
     })
 }
 

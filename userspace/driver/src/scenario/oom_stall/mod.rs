@@ -756,11 +756,7 @@ fn disk_written(block_stat: &Path) -> Result<u64> {
 fn mem_total_kib() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
+        .and_then(|t| reserve::meminfo_kib(&t, "MemTotal"))
         .unwrap_or(0)
 }
 
